@@ -1,0 +1,23 @@
+"""Shared decoding rules for text readers: UTF-8 policy and language from the file name."""
+
+from __future__ import annotations
+
+import re
+
+_LANG_RE = re.compile(r"^[a-z]{2,3}$")
+
+
+def decode_utf8(raw: bytes, on_invalid: str) -> tuple[str | None, str | None]:
+    """Decode ``raw`` as UTF-8; return (text, None) or (None, detail) when invalid and policy is quarantine."""
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        if on_invalid == "replace":
+            return raw.decode("utf-8", "replace"), None
+        return None, f"invalid UTF-8 at byte {exc.start} ({raw[exc.start:exc.start + 4]!r}); fix the encoding or set on_invalid_utf8=replace"
+
+
+def lang_from_filename(uri: str) -> str | None:
+    """Language code from a file name such as UDHR's ``rus.txt`` or ``deu_1901.txt`` (None if it is not one)."""
+    stem = uri.rsplit("/", 1)[-1].split(".", 1)[0].split("_", 1)[0].lower()
+    return stem if _LANG_RE.match(stem) else None

@@ -1,0 +1,60 @@
+"""Configuration of ingestion: how raw files become documents / DNA segments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IngestConfig:
+    """How to read, validate and cut raw inputs."""
+
+    format: Literal["auto", "jsonl", "parquet", "text", "fasta"] = "auto"
+    """Input format; ``auto`` tells it from the extension (.jsonl/.parquet/.txt/.fa, optionally .gz/.zst)."""
+    text_field: str = "text"
+    """JSONL/Parquet field that holds the document text."""
+    id_field: str | None = None
+    """Optional JSONL/Parquet field kept in ``meta`` as the source's own id (our ids stay stable hashes)."""
+    lang_field: str | None = None
+    """JSONL/Parquet field with the language code, when ``lang_from=field``."""
+    lang_from: Literal["none", "filename", "field"] = "none"
+    """Where ``lang`` comes from: nothing, the file name (UDHR's ``rus.txt`` → ``rus``), or ``lang_field``."""
+    doc_per: Literal["line", "file"] = "line"
+    """For text files: one document per line (blank lines separate records and are not counted), or one per file."""
+    on_invalid_utf8: Literal["quarantine", "replace"] = "quarantine"
+    """Invalid UTF-8: quarantine the record, or replace the bad bytes with U+FFFD."""
+    normalization: Literal["NFC", "NFKC", "none"] = "NFC"
+    """Unicode normalization applied to text."""
+    strip_control: bool = True
+    """Remove control characters (Unicode Cc) other than tab, newline and carriage return."""
+    max_document_bytes: int = 16 << 20
+    """Documents larger than this (UTF-8 bytes) are quarantined as too large."""
+    split_bytes: int = 128 << 20
+    """Uncompressed line files larger than this are read by several tasks, one per byte range."""
+    batch_rows: int = 8192
+    """Rows per Arrow block emitted by a reader (bounded memory, no tiny blocks)."""
+    segment_length: int = 1000
+    """DNA: segment length in bp (DNABERT-2 uses 1000)."""
+    min_length: int = 50
+    """DNA: shorter segments (record tails, pieces between N runs) are quarantined as too short."""
+    n_policy: Literal["split", "keep"] = "split"
+    """DNA: runs of N end a segment (``split``), or N stays in the sequence (``keep``)."""
+    iupac_policy: Literal["split", "to_n", "quarantine"] = "split"
+    """DNA: IUPAC ambiguity codes (R Y S W K M B D H V) split segments, become N, or quarantine the segment."""
+    dedup: bool = False
+    """Exact dedup by content hash (keeps the smallest id of each group; the others are quarantined)."""
+
+    def __post_init__(self) -> None:
+        if self.max_document_bytes <= 0:
+            raise ValueError("max_document_bytes must be > 0")
+        if self.split_bytes < 1 << 20:
+            raise ValueError("split_bytes must be at least 1 MiB (1048576)")
+        if self.batch_rows <= 0:
+            raise ValueError("batch_rows must be > 0")
+        if self.segment_length <= 0:
+            raise ValueError("segment_length must be > 0")
+        if not 0 < self.min_length <= self.segment_length:
+            raise ValueError("min_length must be in 1..segment_length")
+        if self.lang_from == "field" and not self.lang_field:
+            raise ValueError("lang_from=field needs lang_field (the JSONL/Parquet field with the language code)")

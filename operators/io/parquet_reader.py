@@ -1,0 +1,57 @@
+"""Parquet reader: one row group per task; a file without a string text column is quarantined whole."""
+
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from operators.io.decode import lang_from_filename
+from operators.io.ingest_config import IngestConfig
+from operators.io.rows import RowBuffer
+from schemas import RAW_DOCUMENTS
+
+STAGE = "read"
+
+
+def read_parquet(task: dict, cfg: IngestConfig) -> Iterator[pa.Table]:
+    """Yield RAW_DOCUMENTS blocks for one row group of a Parquet file."""
+    src, rg = task["uri"], task.get("row_group", 0)
+    buf = RowBuffer(RAW_DOCUMENTS, cfg.batch_rows)
+    try:
+        with fsspec.open(src, "rb") as fh:
+            pf = pq.ParquetFile(fh)
+            field = pf.schema_arrow.field(cfg.text_field) if cfg.text_field in pf.schema_arrow.names else None
+            if field is None or not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+                what = "has no column" if field is None else f"has column {cfg.text_field!r} of type {field.type} and no string column"
+                buf.reject(stage=STAGE, reason="parquet_schema", raw=None, source=src, location="file",
+                           detail=f"Parquet file {what} {cfg.text_field!r} (columns: {pf.schema_arrow.names}); "
+                                  f"set text_field to its text column")
+                yield buf.take()
+                return
+            table = pf.read_row_group(rg)
+    except (pa.ArrowException, OSError) as exc:
+        buf.reject(stage=STAGE, reason="unreadable_parquet", detail=str(exc)[:300], raw=None, source=src,
+                   location=f"row_group={rg}")
+        yield buf.take()
+        return
+    file_lang = lang_from_filename(src) if cfg.lang_from == "filename" else None
+    other = [c for c in table.column_names if c != cfg.text_field]
+    for start in range(0, table.num_rows, cfg.batch_rows):
+        chunk = table.slice(start, cfg.batch_rows).to_pylist()
+        for i, row in enumerate(chunk, start):
+            text = row.pop(cfg.text_field)
+            loc = f"row_group={rg},row={i}"
+            if text is None:
+                buf.reject(stage=STAGE, reason="missing_text_field", detail=f"{cfg.text_field!r} is null",
+                           raw=json.dumps(row, default=str)[:400], source=src, location=loc)
+                continue
+            lang = row.get(cfg.lang_field) if cfg.lang_from == "field" else file_lang
+            meta = {k: row[k] for k in other if row.get(k) is not None}
+            buf.add(source=src, location=loc, text=text, lang=lang if isinstance(lang, str) else None,
+                    meta=json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str) if meta else None)
+        if len(buf):
+            yield buf.take()

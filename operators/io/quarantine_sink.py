@@ -1,0 +1,59 @@
+"""The quarantine sink: split rejected rows off a stage's output and write them as zstd Parquet.
+
+Stages mark bad rows with the reject columns instead of dropping them; this sink, the last map stage of a
+pipeline, writes those rows to ``quarantine_dir`` (file names derived from the rows, so a retried task
+overwrites its own file) and returns the kept rows with the reject columns removed. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from schemas import QUARANTINE, REJECT_COLUMNS
+
+
+class QuarantineSink:
+    """Callable on a batch: write rejected rows to ``quarantine_dir``, return the rest as ``schema`` rows."""
+
+    def __init__(self, quarantine_dir: str, schema: pa.Schema) -> None:
+        self.quarantine_dir = quarantine_dir
+        self.schema = schema
+        os.makedirs(quarantine_dir, exist_ok=True)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        missing = [c for c in REJECT_COLUMNS if c not in batch.column_names]
+        if missing:
+            raise ValueError(f"QuarantineSink: input lacks columns {missing}")
+        rejected = pc.is_valid(batch["_reject_reason"])
+        bad = batch.filter(rejected)
+        if bad.num_rows:
+            self._write(bad)
+        good = batch.filter(pc.invert(rejected)).select(self.schema.names)
+        return good.cast(self.schema)
+
+    def _write(self, bad: pa.Table) -> None:
+        table = pa.table(
+            {
+                "source": bad["source"],
+                "location": bad["location"],
+                "stage": bad["_reject_stage"],
+                "reason": bad["_reject_reason"],
+                "detail": bad["_reject_detail"],
+                "excerpt": bad["_reject_excerpt"],
+            },
+            schema=QUARANTINE,
+        )
+        key = hashlib.blake2b(digest_size=10)
+        for src, loc in zip(table["source"].to_pylist()[:1] + table["source"].to_pylist()[-1:],
+                            table["location"].to_pylist()[:1] + table["location"].to_pylist()[-1:]):
+            key.update(f"{src}\x00{loc}\x00".encode())
+        key.update(str(table.num_rows).encode())
+        path = os.path.join(self.quarantine_dir, f"q-{key.hexdigest()}.parquet")
+        tmp = f"{path}.tmp-{os.getpid()}"
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)

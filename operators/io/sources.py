@@ -1,0 +1,144 @@
+"""Input resolution and read planning: globs/paths/fsspec URIs → files → read tasks.
+
+A read task is a plain dict (so it travels through ``ray.data.from_items``): ``source``, ``format``,
+``compression``, ``start``/``end`` byte range (uncompressed line formats are split so one big file feeds several
+workers) or ``row_group`` for Parquet. User mistakes (a path that matches nothing, a directory given as a file, an
+unknown extension) raise :class:`operators.core.ConfigError` naming the path and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import fsspec
+
+from operators.core.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+Format = Literal["auto", "jsonl", "parquet", "text", "fasta"]
+
+_EXTENSIONS = {
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+    ".parquet": "parquet", ".pq": "parquet",
+    ".txt": "text", ".text": "text", ".py": "text", ".md": "text",
+    ".fa": "fasta", ".fna": "fasta", ".fasta": "fasta", ".fas": "fasta",
+}
+_COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InputFile:
+    """One resolved input file."""
+
+    uri: str
+    """Full path or URI (with protocol for non-local filesystems)."""
+    format: str
+    """jsonl | parquet | text | fasta."""
+    compression: str | None
+    """gzip | zstd | None."""
+    size: int
+    """Size in bytes as stored (compressed size for compressed files)."""
+    mtime: float
+    """Modification time (seconds since the epoch; 0 when the filesystem has none)."""
+
+
+def detect_format(path: str, override: str = "auto") -> tuple[str, str | None]:
+    """Return (format, compression) from ``path``'s extensions, or ``override`` when it is not ``auto``."""
+    name = path.rsplit("/", 1)[-1].lower()
+    compression = None
+    for ext, comp in _COMPRESSIONS.items():
+        if name.endswith(ext):
+            compression, name = comp, name[: -len(ext)]
+            break
+    if override != "auto":
+        return override, compression
+    for ext, fmt in _EXTENSIONS.items():
+        if name.endswith(ext):
+            return fmt, compression
+    raise ConfigError(
+        f"input {path}: cannot tell its format from the extension; use .jsonl/.parquet/.txt/.fa (optionally "
+        f".gz/.zst) or set format=jsonl|parquet|text|fasta"
+    )
+
+
+def resolve_inputs(patterns: list[str] | tuple[str, ...], format: str = "auto") -> list[InputFile]:
+    """Expand globs, local paths and fsspec URIs into a sorted, de-duplicated list of input files.
+
+    Raises:
+        ConfigError: no inputs, a pattern that matches nothing, or a directory given as a file.
+    """
+    if not patterns:
+        raise ConfigError("no --input given; pass one or more files, globs or URIs, e.g. --input 'data/*.jsonl.zst'")
+    files: dict[str, InputFile] = {}
+    for pattern in patterns:
+        fs, path = fsspec.core.url_to_fs(pattern)
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        if any(ch in path for ch in "*?["):
+            matches = sorted(fs.glob(path))
+            matches = [m for m in matches if not fs.isdir(m)]
+            if not matches:
+                raise ConfigError(f"--input {pattern}: the glob matched no files; check the path (quote globs in the shell)")
+        elif not fs.exists(path):
+            raise ConfigError(f"--input {pattern}: no such file or directory")
+        elif fs.isdir(path):
+            raise ConfigError(
+                f"--input {pattern} is a directory; pass the files inside it, e.g. --input '{pattern.rstrip('/')}/*.jsonl' "
+                f"or --input '{pattern.rstrip('/')}/**/*.txt'"
+            )
+        else:
+            matches = [path]
+        for m in matches:
+            info = fs.info(m)
+            uri = os.path.normpath(m) if protocol in ("file", "local") else f"{protocol}://{m}"
+            fmt, comp = detect_format(m, format)
+            mtime = info.get("mtime") or info.get("created") or 0
+            files[uri] = InputFile(uri=uri, format=fmt, compression=comp, size=int(info.get("size") or 0),
+                                   mtime=float(mtime.timestamp() if hasattr(mtime, "timestamp") else mtime))
+    return [files[k] for k in sorted(files)]
+
+
+def fingerprint(uri: str) -> str:
+    """Content fingerprint of a file: blake2b-128 of its bytes (read in 8 MiB chunks)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with fsspec.open(uri, "rb") as fh:
+        while chunk := fh.read(8 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def plan_read_tasks(files: list[InputFile], split_bytes: int = 128 << 20) -> list[dict]:
+    """Cut input files into read tasks.
+
+    Uncompressed JSONL and per-line text files larger than ``split_bytes`` are split into byte ranges (each task
+    starts at the first line beginning inside its range); Parquet is read one row group per task; compressed files
+    and FASTA are read whole, streaming, by one task each.
+    """
+    tasks: list[dict] = []
+    for f in files:
+        base = dataclasses.asdict(f)
+        if f.format == "parquet":
+            tasks.extend(_parquet_tasks(base))
+        elif f.format in ("jsonl", "text") and f.compression is None and f.size > split_bytes:
+            for start in range(0, f.size, split_bytes):
+                tasks.append({**base, "start": start, "end": min(start + split_bytes, f.size)})
+        else:
+            tasks.append({**base, "start": 0, "end": -1})
+    log.info("planned %d read tasks over %d files", len(tasks), len(files))
+    return tasks
+
+
+def _parquet_tasks(base: dict) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    try:
+        with fsspec.open(base["uri"], "rb") as fh:
+            n = pq.ParquetFile(fh).metadata.num_row_groups
+    except Exception:  # not a readable Parquet file: one task that quarantines it with the reason
+        n = 1
+    return [{**base, "start": 0, "end": -1, "row_group": i} for i in range(max(n, 1))]

@@ -1,0 +1,101 @@
+"""``OUTPUT/ledger.duckdb``: what every run did — config, inputs, per-stage counts, quarantine reasons, artifacts.
+
+Written by the driver only (DuckDB allows one writer process); workers report counts through their outputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from schemas.ledger import LEDGER_TABLES, LEDGER_VERSION
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def code_version() -> str:
+    """The git commit of this checkout (with ``+dirty`` when it has changes), or the package version."""
+    try:
+        sha = subprocess.run(["git", "-C", str(_ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        if sha:
+            return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "tokenmill-0.1.0"
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+class Ledger:
+    """A run ledger in ``path`` (created with the ``ledger/v1`` tables when new)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect(str(self.path))
+        for ddl in LEDGER_TABLES.values():
+            self.con.execute(ddl)
+        row = self.con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        if row is None:
+            self.con.execute("INSERT INTO meta VALUES ('version', ?)", [LEDGER_VERSION])
+        elif row[0] != LEDGER_VERSION:
+            raise ValueError(f"{self.path} is a {row[0]} ledger; this tokenmill writes {LEDGER_VERSION}")
+        self.run_id: str | None = None
+
+    def start_run(self, pipeline: str, config: dict[str, Any]) -> str:
+        """Record a new run with its config; returns the run id."""
+        self.run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        self.con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, NULL, 'running', NULL)",
+                         [self.run_id, pipeline, json.dumps(config, default=str, sort_keys=True), code_version(),
+                          _now()])
+        return self.run_id
+
+    def add_inputs(self, rows: list[tuple[str, int, float, str]]) -> None:
+        """Record input files as (uri, size, mtime, fingerprint)."""
+        if rows:
+            self.con.executemany("INSERT INTO inputs VALUES (?, ?, ?, ?, ?)", [(self.run_id, *r) for r in rows])
+
+    def add_stage(self, stage: str, *, rows_in: int, rows_out: int, rows_quarantined: int, bytes: int = 0,
+                  seconds: float = 0.0) -> None:
+        """Record one stage's counts."""
+        self.con.execute("INSERT INTO stages VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         [self.run_id, stage, rows_in, rows_out, rows_quarantined, bytes, seconds])
+
+    def add_quarantine_reasons(self, rows: list[tuple[str, str, int]]) -> None:
+        """Record quarantine counts as (stage, reason, count)."""
+        if rows:
+            self.con.executemany("INSERT INTO quarantine_reasons VALUES (?, ?, ?, ?)", [(self.run_id, *r) for r in rows])
+
+    def add_artifact(self, path: str | Path, kind: str) -> None:
+        """Record a file artifact with its sha256 and size (a directory: every file under it)."""
+        p = Path(path)
+        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        for f in files:
+            self.con.execute("INSERT INTO artifacts VALUES (?, ?, ?, ?, ?)",
+                             [self.run_id, str(f), kind, file_sha256(f), f.stat().st_size])
+
+    def finish_run(self, status: str = "succeeded", error: str | None = None) -> None:
+        """Close the run with its status (``succeeded`` or ``failed``)."""
+        self.con.execute('UPDATE runs SET "end" = ?, status = ?, error = ? WHERE id = ?',
+                         [_now(), status, error, self.run_id])
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)

@@ -1,0 +1,297 @@
+"""Fast streaming packer: best-fit-decreasing over a bounded buffer, rows built with vectorized numpy.
+
+Follows the packing contract in :mod:`operators.pack.config` exactly (tested equal to
+:class:`operators.pack.reference.ReferencePacker`). Documents come in as batches of flat token values plus
+offsets (the layout of an Arrow list column), so no per-document Python work happens outside the BFD loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from operators.pack.config import PackedRow, PackerConfig, PackStats
+from operators.pack.rows import PackedBatch, materialize_rows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class PreparedDocs:
+    """Documents after BOS/EOS and the long-document policy: what gets stored and packed."""
+
+    doc_ids: list[str]
+    """Ids of the kept documents, in arrival order."""
+    values: np.ndarray
+    """Their stored tokens, concatenated."""
+    lengths: np.ndarray
+    """int64 stored length of every kept document."""
+    first_key: int
+    """Packer-wide ordinal of the first kept document (keys are consecutive)."""
+
+
+class Packer:
+    """Streaming best-fit-decreasing packer (numpy); memory bounded by ``buffer_docs`` pieces.
+
+    Args:
+        config: the packing config.
+        dtype: numpy dtype tokens are stored and emitted in (e.g. ``np.uint16`` for vocabularies <= 65,536).
+
+    Usage::
+
+        packer = Packer(PackerConfig(context_length=4096))
+        for batch in packer.add_batch(doc_ids, values, offsets):   # or packer.add(doc_id, ids)
+            ...                                                    # PackedBatch: one BFD round of rows
+        for batch in packer.flush():
+            ...
+    """
+
+    def __init__(self, config: PackerConfig, *, dtype: np.dtype | type = np.int64) -> None:
+        self.config = config
+        self.dtype = np.dtype(dtype)
+        self.stats = PackStats()
+        n = config.buffer_docs
+        self._b_arrival = np.empty(n, np.int64)
+        self._b_key = np.empty(n, np.int64)
+        self._b_start = np.empty(n, np.int64)
+        self._b_len = np.empty(n, np.int64)
+        self._b_n = 0
+        self._arrivals = 0
+        # Tokens of documents that still have pieces waiting: one growable arena, compacted from the front.
+        self._arena = np.empty(1 << 16, self.dtype)
+        self._arena_len = 0
+        self._arena_base = 0  # absolute arena offset of _arena[0]
+        self._key_base = 0  # key of _doc_pos[0] / _doc_ids[0]
+        self._doc_pos = np.empty(0, np.int64)  # absolute arena offset of every remembered document
+        self._doc_ids: list[str] = []
+
+    # ---- input --------------------------------------------------------------------------------------------
+    def prepare(self, doc_ids: Sequence[str], values: np.ndarray, offsets: np.ndarray) -> PreparedDocs:
+        """Apply BOS/EOS and the long-document policy to a batch; count what happened.
+
+        Args:
+            doc_ids: one id per document.
+            values: all token ids of the batch, concatenated (any integer dtype).
+            offsets: int64 array of ``len(doc_ids) + 1`` boundaries into ``values``.
+        """
+        cfg, st = self.config, self.stats
+        offsets = np.asarray(offsets, np.int64)
+        values = np.asarray(values)
+        if len(offsets) != len(doc_ids) + 1:
+            raise ValueError(f"Packer.prepare: offsets has {len(offsets)} entries for {len(doc_ids)} documents")
+        lengths = np.diff(offsets)
+        st.docs_in += len(doc_ids)
+        st.tokens_in += int(lengths.sum())
+        nb, ne = int(cfg.bos_id is not None), int(cfg.eos_id is not None)
+        full_len = lengths + nb + ne
+        full_off = np.zeros(len(lengths) + 1, np.int64)
+        np.cumsum(full_len, out=full_off[1:])
+        full = np.empty(int(full_off[-1]), self.dtype)
+        src = values[offsets[0] : offsets[-1]]
+        full[_ranges(full_off[:-1] + nb, lengths)] = src
+        if nb:
+            full[full_off[:-1]] = cfg.bos_id
+        if ne:
+            full[full_off[1:] - 1] = cfg.eos_id
+        keep_len = full_len.copy()
+        empty = full_len == 0
+        st.docs_empty += int(empty.sum())
+        long = full_len > cfg.context_length
+        if long.any():
+            excess = full_len[long] - cfg.context_length
+            if cfg.long_docs == "drop":
+                st.docs_dropped_long += int(long.sum())
+                st.tokens_dropped += int(full_len[long].sum())
+                keep_len[long] = 0
+            elif cfg.long_docs == "truncate":
+                st.docs_truncated += int(long.sum())
+                st.tokens_truncated += int(excess.sum())
+                keep_len[long] = cfg.context_length
+            else:
+                st.docs_split += int(long.sum())
+        kept = keep_len > 0
+        if kept.all() and (keep_len == full_len).all():
+            kept_values = full
+        else:
+            kept_values = full[_ranges(full_off[:-1][kept], keep_len[kept])]
+        first_key = st.docs_kept
+        st.docs_kept += int(kept.sum())
+        ids = list(doc_ids) if kept.all() else [d for d, k in zip(doc_ids, kept.tolist()) if k]
+        return PreparedDocs(doc_ids=ids, values=kept_values, lengths=keep_len[kept], first_key=first_key)
+
+    def push(self, docs: PreparedDocs) -> list[PackedBatch]:
+        """Enqueue prepared documents' pieces; return the rows of every round that completed."""
+        cfg = self.config
+        self._remember(docs)
+        n_pieces = np.maximum(1, -(-docs.lengths // cfg.context_length))
+        keys = np.repeat(np.arange(docs.first_key, docs.first_key + len(docs.lengths), dtype=np.int64), n_pieces)
+        starts = _ranges(np.zeros(len(n_pieces), np.int64), n_pieces) * cfg.context_length
+        lens = np.minimum(cfg.context_length, np.repeat(docs.lengths, n_pieces) - starts)
+        self.stats.pieces += len(keys)
+        out: list[PackedBatch] = []
+        i = 0
+        while i < len(keys):
+            take = min(cfg.buffer_docs - self._b_n, len(keys) - i)
+            s = slice(self._b_n, self._b_n + take)
+            self._b_arrival[s] = np.arange(self._arrivals, self._arrivals + take)
+            self._b_key[s], self._b_start[s], self._b_len[s] = keys[i : i + take], starts[i : i + take], lens[i : i + take]
+            self._b_n += take
+            self._arrivals += take
+            i += take
+            if self._b_n == cfg.buffer_docs:
+                out.append(self._round(final=False))
+        self._compact()
+        return out
+
+    def add_batch(self, doc_ids: Sequence[str], values: np.ndarray, offsets: np.ndarray) -> list[PackedBatch]:
+        """``push(prepare(...))``: add a batch of documents, return completed rounds."""
+        return self.push(self.prepare(doc_ids, values, offsets))
+
+    def add(self, doc_id: str, ids: Sequence[int] | np.ndarray) -> list[PackedRow]:
+        """Add one document; return the rows a completed round emitted (often none)."""
+        ids = np.asarray(ids)
+        batches = self.add_batch([doc_id], ids, np.array([0, len(ids)], np.int64))
+        return [row for b in batches for row in b.rows()]
+
+    def flush(self) -> list[PackedBatch]:
+        """Pack everything still buffered (the end of the stream)."""
+        if not self._b_n:
+            return []
+        out = [self._round(final=True)]
+        self._compact()
+        return out
+
+    # ---- internals ----------------------------------------------------------------------------------------
+    def _remember(self, docs: PreparedDocs) -> None:
+        n = len(docs.values)
+        if self._arena_len + n > len(self._arena):
+            grown = np.empty(max(2 * len(self._arena), self._arena_len + n), self.dtype)
+            grown[: self._arena_len] = self._arena[: self._arena_len]
+            self._arena = grown
+        self._arena[self._arena_len : self._arena_len + n] = docs.values
+        pos = np.zeros(len(docs.lengths), np.int64)
+        np.cumsum(docs.lengths[:-1], out=pos[1:])
+        self._doc_pos = np.concatenate([self._doc_pos, pos + self._arena_base + self._arena_len])
+        self._arena_len += n
+        self._doc_ids.extend(docs.doc_ids)
+
+    def _compact(self) -> None:
+        # Drop documents before the oldest one with a waiting piece once they are at least half the arena.
+        min_key = int(self._b_key[: self._b_n].min()) if self._b_n else self._key_base + len(self._doc_ids)
+        drop_docs = min_key - self._key_base
+        if drop_docs <= 0:
+            return
+        cut = (int(self._doc_pos[drop_docs]) if drop_docs < len(self._doc_pos) else self._arena_base + self._arena_len) - self._arena_base
+        if cut * 2 < self._arena_len and drop_docs * 2 < len(self._doc_ids):
+            return
+        live = self._arena_len - cut
+        self._arena[:live] = self._arena[cut : self._arena_len]
+        self._arena_len = live
+        self._arena_base += cut
+        self._doc_pos = self._doc_pos[drop_docs:].copy()
+        del self._doc_ids[:drop_docs]
+        self._key_base = min_key
+
+    def _round(self, *, final: bool) -> PackedBatch:
+        cfg, n, C = self.config, self._b_n, self.config.context_length
+        self.stats.rounds += 1
+        lens = self._b_len[:n]
+        order = np.lexsort((self._b_arrival[:n], -lens))
+        bin_of, room = best_fit_decreasing(lens[order], C)
+        nb = len(room)
+        piece_bin = np.empty(n, np.int64)
+        piece_bin[order] = bin_of
+        carried_bins = np.zeros(nb, bool)
+        if not final and cfg.carry_budget > 0:
+            counts = np.bincount(bin_of, minlength=nb)
+            by_fill = np.lexsort((np.arange(nb), C - room))
+            bad = (room[by_fill] == 0) | (np.cumsum(counts[by_fill]) > cfg.carry_budget)
+            k = int(bad.argmax()) if bad.any() else nb
+            carried_bins[by_fill[:k]] = True
+        carry = carried_bins[piece_bin]
+        # Emitted segments grouped by row (rows in opening order), in placement order inside a row.
+        rank = np.empty(n, np.int64)
+        rank[order] = np.arange(n)
+        emit = np.flatnonzero(~carry)
+        emit = emit[np.lexsort((rank[emit], piece_bin[emit]))]
+        row_of_bin = np.cumsum(~carried_bins) - 1
+        keys = self._b_key[emit]
+        batch = materialize_rows(
+            tokens=self._arena,
+            seg_src=self._doc_pos[keys - self._key_base] - self._arena_base + self._b_start[emit],
+            seg_len=lens[emit],
+            seg_row=row_of_bin[piece_bin[emit]],
+            num_rows=int((~carried_bins).sum()),
+            context_length=C,
+            pad_id=cfg.pad_id,
+        )
+        batch.seg_key = keys
+        batch.seg_start = self._b_start[emit].copy()
+        batch.doc_ids = [self._doc_ids[k] for k in (keys - self._key_base).tolist()]
+        keep = np.flatnonzero(carry)  # already in arrival order
+        m = len(keep)
+        for arr in (self._b_arrival, self._b_key, self._b_start, self._b_len):
+            arr[:m] = arr[keep]
+        self._b_n = m
+        self.stats.rows += batch.num_rows
+        self.stats.tokens += int(batch.num_tokens.sum())
+        self.stats.pad_tokens += batch.num_rows * C - int(batch.num_tokens.sum())
+        return batch
+
+
+def best_fit_decreasing(sorted_lens: np.ndarray, capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """Place items (already sorted longest first) into bins of ``capacity`` by best fit.
+
+    Each item goes to the open bin with the least remaining room that fits it (ties: the lowest bin index),
+    else to a new bin.
+
+    Returns:
+        (bin index of every item, remaining room of every bin).
+    """
+    n = len(sorted_lens)
+    room = np.empty(max(n, 1), np.int64)
+    bin_of = np.empty(n, np.int64)
+    nb = 0
+    too_big = capacity + 1
+    for i, length in enumerate(sorted_lens.tolist()):
+        if nb and length < capacity:
+            r = room[:nb]
+            cand = np.where(r >= length, r, too_big)
+            j = int(cand.argmin())
+            if cand[j] == too_big:
+                j = nb
+        else:
+            j = nb
+        if j == nb:
+            room[nb] = capacity
+            nb += 1
+        room[j] -= length
+        bin_of[i] = j
+    return bin_of, room[:nb].copy()
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(s, s + l)`` for every (s, l), vectorized."""
+    lengths = np.asarray(lengths, np.int64)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(lengths)
+    out = np.arange(total, dtype=np.int64)
+    out -= np.repeat(ends - lengths, lengths)
+    out += np.repeat(np.asarray(starts, np.int64), lengths)
+    return out
+
+
+def pack_documents(docs: Iterable[tuple[str, np.ndarray]], config: PackerConfig) -> Iterator[PackedRow]:
+    """Pack ``(doc_id, ids)`` pairs into rows, streaming (memory bounded by ``config.buffer_docs``)."""
+    packer = Packer(config)
+    for doc_id, ids in docs:
+        yield from packer.add(doc_id, ids)
+    for batch in packer.flush():
+        yield from batch.rows()
+    log.info("packed %d documents into %d rows (utilization %.4f)", packer.stats.docs_kept, packer.stats.rows,
+             packer.stats.utilization(config.context_length))

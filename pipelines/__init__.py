@@ -1,0 +1,1 @@
+"""Runnable tokenmill jobs, one file each (``python pipelines/<name>.py --help``)."""

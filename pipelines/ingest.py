@@ -1,0 +1,42 @@
+"""Ingest raw corpora (JSONL[.gz|.zst], Parquet, text, FASTA) into Arrow/Parquet documents and DNA segments.
+
+    python pipelines/ingest.py --input '../shared/data/text/udhr/*.txt' --set lang_from=filename --output OUT
+    ray job submit --working-dir . -- python pipelines/ingest.py --input ... --output OUT
+
+Writes OUT/documents/ (text) and/or OUT/dna_segments/ (FASTA), OUT/quarantine/ (rejected records with reasons),
+OUT/ledger.duckdb, and prints a per-source summary: records in / out / quarantined by reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
+
+from operators.core.cli import make_parser, parse_config  # noqa: E402
+from operators.core.runtime import init_ray, shutdown_ray  # noqa: E402
+from operators.io import IngestConfig  # noqa: E402
+from operators.ledger import Ledger  # noqa: E402
+from pipelines._ingest import ingest  # noqa: E402
+from pipelines._report import print_ingest_summary, run_guard  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser(__doc__, IngestConfig)
+    args, cfg = parse_config(parser, IngestConfig, argv)
+    output = Path(args.output).resolve()
+    ledger = Ledger(output / "ledger.duckdb")
+    ledger.start_run("ingest", {"input": args.input, **dataclasses.asdict(cfg)})
+    runtime = init_ray(args.num_cpus, quiet=args.quiet)
+    with run_guard(ledger, parser):
+        result = ingest(args.input, cfg, output, ledger)
+    shutdown_ray(runtime)
+    print_ingest_summary(result)
+    print(f"outputs: {output}  (ledger: {output / 'ledger.duckdb'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Versioned Arrow schemas that connect tokenmill stages.
+
+Every schema carries ``tokenmill.schema`` metadata (``<name>/v<version>``); readers call :func:`check_schema`.
+"""
+
+from schemas.core import (
+    DNA_SEGMENTS,
+    DNA_SEGMENTS_RAW,
+    DOCUMENTS,
+    QUARANTINE,
+    RAW_DOCUMENTS,
+    REJECT_COLUMNS,
+    check_schema,
+    schema_name,
+)
+from schemas.ledger import LEDGER_TABLES
+
+__all__ = [
+    "DNA_SEGMENTS",
+    "DOCUMENTS",
+    "LEDGER_TABLES",
+    "QUARANTINE",
+    "RAW_DOCUMENTS",
+    "DNA_SEGMENTS_RAW",
+    "REJECT_COLUMNS",
+    "check_schema",
+    "schema_name",
+]

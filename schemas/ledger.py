@@ -1,0 +1,19 @@
+"""DuckDB DDL of the run ledger (``OUTPUT/ledger.duckdb``), versioned like the Arrow schemas."""
+
+LEDGER_VERSION = "ledger/v1"
+
+LEDGER_TABLES: dict[str, str] = {
+    "meta": "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    "runs": """CREATE TABLE IF NOT EXISTS runs (
+        id VARCHAR PRIMARY KEY, pipeline VARCHAR, config JSON, code_version VARCHAR,
+        start TIMESTAMP, "end" TIMESTAMP, status VARCHAR, error VARCHAR)""",
+    "inputs": """CREATE TABLE IF NOT EXISTS inputs (
+        run VARCHAR, uri VARCHAR, size BIGINT, mtime DOUBLE, fingerprint VARCHAR)""",
+    "stages": """CREATE TABLE IF NOT EXISTS stages (
+        run VARCHAR, stage VARCHAR, rows_in BIGINT, rows_out BIGINT, rows_quarantined BIGINT,
+        bytes BIGINT, seconds DOUBLE)""",
+    "quarantine_reasons": """CREATE TABLE IF NOT EXISTS quarantine_reasons (
+        run VARCHAR, stage VARCHAR, reason VARCHAR, count BIGINT)""",
+    "artifacts": """CREATE TABLE IF NOT EXISTS artifacts (
+        run VARCHAR, path VARCHAR, kind VARCHAR, sha256 VARCHAR, bytes BIGINT)""",
+}
