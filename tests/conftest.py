@@ -28,3 +28,37 @@ def ray_local():
     info = init_ray(num_cpus=2, quiet=True)
     yield info
     shutdown_ray(info)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory):
+    """A real ``ray start --head`` (token auth, dashboard on 127.0.0.1) for ``ray job submit`` tests.
+
+    Yields ``(dashboard_url, env)``: run the Ray CLI with ``env`` so it carries the same RAY_AUTH_MODE/token.
+    """
+    import secrets
+    import subprocess
+    import sys
+
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    env.pop("RAY_ADDRESS", None)
+    temp_dir = tmp_path_factory.mktemp("rayhead")
+    gcs_port, dash_port = _free_port(), _free_port()
+    cmd = [str(Path(bin_dir) / "ray"), "start", "--head", f"--port={gcs_port}", "--dashboard-host=127.0.0.1",
+           f"--dashboard-port={dash_port}", "--num-cpus=2", f"--temp-dir={temp_dir}", "--include-dashboard=true",
+           "--disable-usage-stats"]
+    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=180)
+    try:
+        yield f"http://127.0.0.1:{dash_port}", env
+    finally:
+        subprocess.run([str(Path(bin_dir) / "ray"), "stop", "--force"], env=env, capture_output=True, timeout=120)

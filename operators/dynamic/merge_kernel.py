@@ -1,0 +1,142 @@
+"""The numba kernel of dynamic BPE: greedy pair merging over the *distinct* units of a batch.
+
+Units that hold the same base token sequence evolve identically (merges never cross units), so the kernel works
+on each distinct unit once, weighted by how often it occurs. Pair counts live in a hash map and a lazy max-heap
+ordered by (-count, left, right): the heap top is the most frequent pair, ties going to the smallest left id,
+then the smallest right id. When a pair is merged, only the units that contain it are touched: their pairs are
+subtracted, the unit is rewritten left to right (non-overlapping, as ``a a a`` -> ``aa a``), and its pairs are
+added back; changed counts are pushed again and stale heap entries are skipped when popped.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+from numba import njit, types
+from numba.typed import Dict
+
+
+@njit(cache=True, inline="always")
+def _valid(x: int, y: int, all_ws: np.ndarray, clean: np.ndarray, no_ws: np.ndarray) -> bool:
+    # Whitespace rule: the merged surface is all whitespace, or whitespace is at most its first character.
+    return (all_ws[x] and all_ws[y]) or (clean[x] and no_ws[y])
+
+
+@njit(cache=True)
+def merge_units(
+    toks: np.ndarray,
+    ustart: np.ndarray,
+    ulen: np.ndarray,
+    weight: np.ndarray,
+    all_ws: np.ndarray,
+    clean: np.ndarray,
+    no_ws: np.ndarray,
+    base_vocab: int,
+    max_merges: int,
+    min_count: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Merge the most frequent valid pair up to ``max_merges`` times (in place on ``toks``/``ulen``/flags).
+
+    Args:
+        toks: int32 tokens of the distinct units, concatenated; unit ``u`` is ``toks[ustart[u]:ustart[u]+ulen[u]]``.
+        ustart, ulen, weight: int64 per distinct unit: start, current length, number of occurrences.
+        all_ws, clean, no_ws: bool per id (sized ``base_vocab + max_merges``): surface is all whitespace / has
+            whitespace at most at its first character / has no whitespace; filled in for new ids here.
+        base_vocab: first new id.
+        max_merges: merge budget (the caller caps it at the number of tokens that can disappear).
+        min_count: stop when the best pair occurs fewer times than this.
+
+    Returns:
+        (left, right, merge_count, removed): per merge, the pair, its count and by how many tokens it shortened
+        the batch.
+    """
+    key_mul = np.int64(base_vocab + max_merges + 1)
+    counts = Dict.empty(key_type=types.int64, value_type=types.int64)
+    n_units = len(ustart)
+    for u in range(n_units):
+        s = ustart[u]
+        w = weight[u]
+        for i in range(ulen[u] - 1):
+            x = toks[s + i]
+            y = toks[s + i + 1]
+            if _valid(x, y, all_ws, clean, no_ws):
+                k = np.int64(x) * key_mul + y
+                counts[k] = counts.get(k, 0) + w
+    heap = [(np.int64(0), np.int64(0), np.int64(0))]
+    heap.pop()
+    for k, c in counts.items():
+        heap.append((-c, k // key_mul, k % key_mul))
+    heapq.heapify(heap)
+
+    left = np.empty(max_merges, np.int32)
+    right = np.empty(max_merges, np.int32)
+    merge_count = np.empty(max_merges, np.int64)
+    removed = np.empty(max_merges, np.int64)
+    touched = Dict.empty(key_type=types.int64, value_type=types.int64)
+    m = 0
+    while m < max_merges:
+        best = np.int64(0)
+        a = np.int64(-1)
+        b = np.int64(-1)
+        while len(heap) > 0:
+            neg, x, y = heapq.heappop(heap)
+            c = counts.get(x * key_mul + y, 0)
+            if c > 0 and c == -neg:
+                best, a, b = c, x, y
+                break
+        if a < 0 or best < min_count:
+            break
+        new = base_vocab + m
+        all_ws[new] = all_ws[a] and all_ws[b]
+        clean[new] = clean[a] and no_ws[b]
+        no_ws[new] = no_ws[a] and no_ws[b]
+        gone = np.int64(0)
+        touched.clear()
+        for u in range(n_units):
+            s = ustart[u]
+            n = ulen[u]
+            hit = False
+            for i in range(n - 1):
+                if toks[s + i] == a and toks[s + i + 1] == b:
+                    hit = True
+                    break
+            if not hit:
+                continue
+            w = weight[u]
+            for i in range(n - 1):
+                x = toks[s + i]
+                y = toks[s + i + 1]
+                if _valid(x, y, all_ws, clean, no_ws):
+                    k = np.int64(x) * key_mul + y
+                    counts[k] -= w
+                    touched[k] = 0
+            i = 0
+            j = 0
+            while i < n:
+                if i < n - 1 and toks[s + i] == a and toks[s + i + 1] == b:
+                    toks[s + j] = new
+                    i += 2
+                else:
+                    toks[s + j] = toks[s + i]
+                    i += 1
+                j += 1
+            ulen[u] = j
+            gone += (n - j) * w
+            for i in range(j - 1):
+                x = toks[s + i]
+                y = toks[s + i + 1]
+                if _valid(x, y, all_ws, clean, no_ws):
+                    k = np.int64(x) * key_mul + y
+                    counts[k] = counts.get(k, 0) + w
+                    touched[k] = 0
+        for k in touched.keys():
+            c = counts[k]
+            if c > 0:
+                heapq.heappush(heap, (-c, k // key_mul, k % key_mul))
+        left[m] = a
+        right[m] = b
+        merge_count[m] = best
+        removed[m] = gone
+        m += 1
+    return left[:m], right[:m], merge_count[:m], removed[:m]
