@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,20 +46,19 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger)
     qdir.mkdir(parents=True, exist_ok=True)
     text_tasks = plan_read_tasks([f for f in files if f.format != "fasta"], cfg.split_bytes)
     dna_tasks = plan_read_tasks([f for f in files if f.format == "fasta"], cfg.split_bytes)
-    written: list[tuple[str, str]] = []
+    branches = []  # (output name, dedup column, dataset): text and DNA run concurrently
     if text_tasks:
-        ds = ray.data.from_items(text_tasks, override_num_blocks=len(text_tasks))
-        ds = ds.map_batches(ReadTask(cfg), batch_size=1, batch_format="pyarrow")
+        ds = _read(text_tasks, cfg)
         ds = ds.map_batches(TextNormalizer(cfg), batch_size=None, batch_format="pyarrow")
         ds = ds.map_batches(QuarantineSink(str(qdir), DOCUMENTS), batch_size=None, batch_format="pyarrow")
-        _write(ds, staging / "documents")
-        written.append(("documents", "text"))
+        branches.append(("documents", "text", ds))
     if dna_tasks:
-        ds = ray.data.from_items(dna_tasks, override_num_blocks=len(dna_tasks))
-        ds = ds.map_batches(ReadTask(cfg), batch_size=1, batch_format="pyarrow")
+        ds = _read(dna_tasks, cfg)
         ds = ds.map_batches(QuarantineSink(str(qdir), DNA_SEGMENTS), batch_size=None, batch_format="pyarrow")
-        _write(ds, staging / "dna_segments")
-        written.append(("dna_segments", "seq"))
+        branches.append(("dna_segments", "seq", ds))
+    with ThreadPoolExecutor(max_workers=max(len(branches), 1)) as pool:
+        list(pool.map(lambda b: _write(b[2], staging / b[0]), branches))
+    written = [(name, column) for name, column, _ in branches]
     read_seconds = time.perf_counter() - t0
     if cfg.dedup:
         for name, column in written:
@@ -75,6 +75,16 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger)
     log.info("ingest: %s in, %s out, %s quarantined (%.1f s)", result.totals["records_in"],
              result.totals["records_out"], result.totals["quarantined"], time.perf_counter() - t0)
     return result
+
+
+def _read(tasks: list[dict], cfg: IngestConfig) -> "ray.data.Dataset":
+    """Read tasks → blocks. Tasks are dealt round-robin by size into a few blocks per CPU, so hundreds of small
+    files do not become hundreds of Ray tasks, and big and small files mix evenly."""
+    n_blocks = min(len(tasks), 4 * max(int(ray.cluster_resources().get("CPU", 1)), 1))
+    by_size = sorted(tasks, key=lambda t: -(t["end"] - t["start"] if t["end"] >= 0 else t["size"]))
+    dealt = [by_size[i::n_blocks] for i in range(n_blocks)]
+    ds = ray.data.from_items([t for group in dealt for t in group], override_num_blocks=n_blocks)
+    return ds.map_batches(ReadTask(cfg), batch_size=None, batch_format="pyarrow")
 
 
 def _write(ds: "ray.data.Dataset", path: Path) -> None:

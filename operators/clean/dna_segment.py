@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 
 from operators.core.ids import stable_id
-from operators.io.ingest_config import IngestConfig
-from operators.io.rows import RowBuffer
+from operators.core.ingest_config import IngestConfig
+from operators.core.rows import RowBuffer
 
 STAGE = "segment"
 _ACGT = b"ACGTacgt"

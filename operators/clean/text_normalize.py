@@ -10,8 +10,8 @@ from collections import Counter
 import pyarrow as pa
 
 from operators.core.ids import stable_id
-from operators.io.ingest_config import IngestConfig
-from operators.io.rows import excerpt
+from operators.core.ingest_config import IngestConfig
+from operators.core.rows import excerpt
 from schemas import DOCUMENTS, REJECT_COLUMNS
 
 STAGE = "normalize"

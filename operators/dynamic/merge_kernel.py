@@ -3,9 +3,9 @@
 Units that hold the same base token sequence evolve identically (merges never cross units), so the kernel works
 on each distinct unit once, weighted by how often it occurs. Pair counts live in a hash map and a lazy max-heap
 ordered by (-count, left, right): the heap top is the most frequent pair, ties going to the smallest left id,
-then the smallest right id. When a pair is merged, only the units that contain it are touched: their pairs are
-subtracted, the unit is rewritten left to right (non-overlapping, as ``a a a`` -> ``aa a``), and its pairs are
-added back; changed counts are pushed again and stale heap entries are skipped when popped.
+then the smallest right id. When a pair is merged, each unit holding it is rewritten left to right
+(non-overlapping, as ``a a a`` -> ``aa a``) and only the pairs next to each merged occurrence change count;
+changed counts are pushed again and stale heap entries are skipped when popped.
 """
 
 from __future__ import annotations
@@ -21,6 +21,14 @@ from numba.typed import Dict
 def _valid(x: int, y: int, all_ws: np.ndarray, clean: np.ndarray, no_ws: np.ndarray) -> bool:
     # Whitespace rule: the merged surface is all whitespace, or whitespace is at most its first character.
     return (all_ws[x] and all_ws[y]) or (clean[x] and no_ws[y])
+
+
+@njit(cache=True, inline="always")
+def _add(counts, touched, x, y, delta, key_mul, all_ws, clean, no_ws) -> None:
+    if _valid(x, y, all_ws, clean, no_ws):
+        k = np.int64(x) * key_mul + y
+        counts[k] = counts.get(k, 0) + delta
+        touched[k] = 0
 
 
 @njit(cache=True)
@@ -96,25 +104,29 @@ def merge_units(
         for u in range(n_units):
             s = ustart[u]
             n = ulen[u]
-            hit = False
+            first = -1
             for i in range(n - 1):
                 if toks[s + i] == a and toks[s + i + 1] == b:
-                    hit = True
+                    first = i
                     break
-            if not hit:
+            if first < 0:
                 continue
             w = weight[u]
-            for i in range(n - 1):
-                x = toks[s + i]
-                y = toks[s + i + 1]
-                if _valid(x, y, all_ws, clean, no_ws):
-                    k = np.int64(x) * key_mul + y
-                    counts[k] -= w
-                    touched[k] = 0
-            i = 0
-            j = 0
+            # Rewrite left to right; adjust only the pairs around each merged occurrence. A previous merge in
+            # this unit has already been written at out[j - 1], so (new, a) pairs it created are undone here.
+            i = first
+            j = first
             while i < n:
                 if i < n - 1 and toks[s + i] == a and toks[s + i + 1] == b:
+                    _add(counts, touched, a, b, -w, key_mul, all_ws, clean, no_ws)
+                    if j > 0:
+                        x = toks[s + j - 1]
+                        _add(counts, touched, x, a, -w, key_mul, all_ws, clean, no_ws)
+                        _add(counts, touched, x, new, w, key_mul, all_ws, clean, no_ws)
+                    if i + 2 < n:
+                        y = toks[s + i + 2]
+                        _add(counts, touched, b, y, -w, key_mul, all_ws, clean, no_ws)
+                        _add(counts, touched, new, y, w, key_mul, all_ws, clean, no_ws)
                     toks[s + j] = new
                     i += 2
                 else:
@@ -123,13 +135,6 @@ def merge_units(
                 j += 1
             ulen[u] = j
             gone += (n - j) * w
-            for i in range(j - 1):
-                x = toks[s + i]
-                y = toks[s + i + 1]
-                if _valid(x, y, all_ws, clean, no_ws):
-                    k = np.int64(x) * key_mul + y
-                    counts[k] = counts.get(k, 0) + w
-                    touched[k] = 0
         for k in touched.keys():
             c = counts[k]
             if c > 0:

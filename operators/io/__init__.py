@@ -1,6 +1,6 @@
 """Readers and writers: input resolution, streaming readers per format, the quarantine sink."""
 
-from operators.io.ingest_config import IngestConfig
+from operators.core.ingest_config import IngestConfig
 from operators.io.quarantine_sink import QuarantineSink
 from operators.io.read_task import ReadTask
 from operators.io.sources import InputFile, detect_format, fingerprint, plan_read_tasks, resolve_inputs

@@ -7,8 +7,8 @@ from typing import Iterator
 import pyarrow as pa
 
 from operators.clean.dna_segment import DnaSegmenter
-from operators.io.ingest_config import IngestConfig
-from operators.io.rows import RowBuffer
+from operators.core.ingest_config import IngestConfig
+from operators.core.rows import RowBuffer
 from operators.io.streams import TruncatedInput, iter_lines
 from schemas import DNA_SEGMENTS_RAW
 

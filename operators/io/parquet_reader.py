@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from operators.io.decode import lang_from_filename
-from operators.io.ingest_config import IngestConfig
-from operators.io.rows import RowBuffer
+from operators.core.ingest_config import IngestConfig
+from operators.core.rows import RowBuffer
 from schemas import RAW_DOCUMENTS
 
 STAGE = "read"

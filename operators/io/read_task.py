@@ -8,7 +8,7 @@ from typing import Iterator
 import pyarrow as pa
 
 from operators.io.fasta_reader import read_fasta
-from operators.io.ingest_config import IngestConfig
+from operators.core.ingest_config import IngestConfig
 from operators.io.jsonl_reader import read_jsonl
 from operators.io.parquet_reader import read_parquet
 from operators.io.text_reader import read_text

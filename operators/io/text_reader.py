@@ -7,8 +7,8 @@ from typing import Iterator
 import pyarrow as pa
 
 from operators.io.decode import decode_utf8, lang_from_filename
-from operators.io.ingest_config import IngestConfig
-from operators.io.rows import RowBuffer
+from operators.core.ingest_config import IngestConfig
+from operators.core.rows import RowBuffer
 from operators.io.streams import TruncatedInput, iter_lines, open_binary
 from schemas import RAW_DOCUMENTS
 

@@ -3,7 +3,7 @@
 from operators.pack.config import PackedRow, PackerConfig, PackStats
 from operators.pack.packer import Packer, PreparedDocs, best_fit_decreasing, pack_documents
 from operators.pack.reference import ReferencePacker
-from operators.pack.rows import PackedBatch, materialize_rows
+from operators.pack.rows import PackedBatch, concat_ranges, materialize_rows
 
 __all__ = [
     "PackedBatch",
@@ -14,6 +14,7 @@ __all__ = [
     "PreparedDocs",
     "ReferencePacker",
     "best_fit_decreasing",
+    "concat_ranges",
     "materialize_rows",
     "pack_documents",
 ]

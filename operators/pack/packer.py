@@ -14,7 +14,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from operators.pack.config import PackedRow, PackerConfig, PackStats
-from operators.pack.rows import PackedBatch, materialize_rows
+from operators.pack.rows import PackedBatch, concat_ranges, materialize_rows
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class Packer:
         np.cumsum(full_len, out=full_off[1:])
         full = np.empty(int(full_off[-1]), self.dtype)
         src = values[offsets[0] : offsets[-1]]
-        full[_ranges(full_off[:-1] + nb, lengths)] = src
+        full[concat_ranges(full_off[:-1] + nb, lengths)] = src
         if nb:
             full[full_off[:-1]] = cfg.bos_id
         if ne:
@@ -116,7 +116,7 @@ class Packer:
         if kept.all() and (keep_len == full_len).all():
             kept_values = full
         else:
-            kept_values = full[_ranges(full_off[:-1][kept], keep_len[kept])]
+            kept_values = full[concat_ranges(full_off[:-1][kept], keep_len[kept])]
         first_key = st.docs_kept
         st.docs_kept += int(kept.sum())
         ids = list(doc_ids) if kept.all() else [d for d, k in zip(doc_ids, kept.tolist()) if k]
@@ -128,7 +128,7 @@ class Packer:
         self._remember(docs)
         n_pieces = np.maximum(1, -(-docs.lengths // cfg.context_length))
         keys = np.repeat(np.arange(docs.first_key, docs.first_key + len(docs.lengths), dtype=np.int64), n_pieces)
-        starts = _ranges(np.zeros(len(n_pieces), np.int64), n_pieces) * cfg.context_length
+        starts = concat_ranges(np.zeros(len(n_pieces), np.int64), n_pieces) * cfg.context_length
         lens = np.minimum(cfg.context_length, np.repeat(docs.lengths, n_pieces) - starts)
         self.stats.pieces += len(keys)
         out: list[PackedBatch] = []
@@ -163,6 +163,16 @@ class Packer:
         out = [self._round(final=True)]
         self._compact()
         return out
+
+    @property
+    def buffered_pieces(self) -> int:
+        """Pieces waiting in the buffer."""
+        return self._b_n
+
+    @property
+    def held_tokens(self) -> int:
+        """Tokens the packer holds in memory for documents with waiting pieces (after compaction)."""
+        return self._arena_len
 
     # ---- internals ----------------------------------------------------------------------------------------
     def _remember(self, docs: PreparedDocs) -> None:
@@ -271,19 +281,6 @@ def best_fit_decreasing(sorted_lens: np.ndarray, capacity: int) -> tuple[np.ndar
         room[j] -= length
         bin_of[i] = j
     return bin_of, room[:nb].copy()
-
-
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenated ``arange(s, s + l)`` for every (s, l), vectorized."""
-    lengths = np.asarray(lengths, np.int64)
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, np.int64)
-    ends = np.cumsum(lengths)
-    out = np.arange(total, dtype=np.int64)
-    out -= np.repeat(ends - lengths, lengths)
-    out += np.repeat(np.asarray(starts, np.int64), lengths)
-    return out
 
 
 def pack_documents(docs: Iterable[tuple[str, np.ndarray]], config: PackerConfig) -> Iterator[PackedRow]:

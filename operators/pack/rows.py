@@ -64,6 +64,19 @@ class PackedBatch:
         return out
 
 
+def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(s, s + l)`` for every (s, l), vectorized."""
+    lengths = np.asarray(lengths, np.int64)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(lengths)
+    out = np.arange(total, dtype=np.int64)
+    out -= np.repeat(ends - lengths, lengths)
+    out += np.repeat(np.asarray(starts, np.int64), lengths)
+    return out
+
+
 def materialize_rows(
     *,
     tokens: np.ndarray,

@@ -1,0 +1,169 @@
+"""Python owners of the numba state: a corpus shard (:class:`Shard`) and the global pair counts (:class:`PairCounts`).
+
+Numba kernels cannot grow the arrays they are given, so each kernel reports what is short and these classes
+reallocate and call again. The in-process trainer runs one shard whose local counts *are* the global counts; the
+distributed trainer runs one shard per Ray actor and a :class:`PairCounts` in the coordinator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from operators.bpe import _shard as K
+from operators.bpe import _table as T
+from operators.bpe.corpus import EncodedCorpus
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(4, int(n - 1).bit_length())
+
+
+def _grown(arr: np.ndarray, n: int, fill: int = 0) -> np.ndarray:
+    out = np.full(n, fill, arr.dtype)
+    out[: len(arr)] = arr
+    return out
+
+
+class _Table:
+    """Pair -> slot index plus per-slot arrays, with room kept for ``reserve`` new slots per step."""
+
+    def __init__(self, hkeys, hvals, sa, sb, cnt, head, nslots: int, reserve: int) -> None:
+        cap = max(len(sa), nslots + reserve)
+        self.sa, self.sb = _grown(sa[:nslots], cap), _grown(sb[:nslots], cap)
+        self.cnt, self.head = _grown(cnt[:nslots], cap), _grown(head[:nslots], cap, -1)
+        self.meta = np.zeros(T.META_SIZE, np.int64)
+        self.meta[T.NSLOTS] = nslots
+        self.reserve = reserve
+        self._reindex(_pow2(2 * cap))
+        self.hc = np.empty(max(1024, 2 * nslots + reserve), np.int64)
+        self.hs = np.empty(len(self.hc), np.int32)
+
+    def _reindex(self, hcap: int) -> None:
+        self.hkeys = np.full(hcap, T.EMPTY, np.int64)
+        self.hvals = np.empty(hcap, np.int32)
+        T.reindex(self.hkeys, self.hvals, self.sa, self.sb, int(self.meta[T.NSLOTS]))
+
+    def grow_slots(self, needed: int) -> None:
+        cap = max(needed, 2 * len(self.sa))
+        self.sa, self.sb = _grown(self.sa, cap), _grown(self.sb, cap)
+        self.cnt, self.head = _grown(self.cnt, cap), _grown(self.head, cap, -1)
+        self._reindex(_pow2(2 * cap))
+
+    def ensure_slots(self, n_new: int) -> None:
+        need = int(self.meta[T.NSLOTS]) + n_new
+        if need > len(self.sa) or 2 * need > len(self.hkeys):
+            self.grow_slots(need)
+
+    def ensure_heap(self, n_push: int) -> None:
+        need = int(self.meta[T.HEAPN]) + n_push
+        if need > len(self.hc):
+            cap = max(need, 2 * len(self.hc))
+            self.hc, self.hs = _grown(self.hc, cap), _grown(self.hs, cap)
+
+    def build_heap(self) -> None:
+        self.ensure_heap(int(self.meta[T.NSLOTS]))
+        T.heap_build(self.hc, self.hs, self.meta, self.sa, self.sb, self.cnt, int(self.meta[T.NSLOTS]))
+
+    def best(self, pushed: np.ndarray, n_pushed: int) -> tuple[int, int, int] | None:
+        """Push the grown slots and return the best pair ``(left, right, count)`` (kept in the heap), or None."""
+        self.ensure_heap(n_pushed)
+        s = T.push_and_pop(self.hc, self.hs, self.meta, self.sa, self.sb, self.cnt, pushed, n_pushed)
+        if s < 0:
+            return None
+        return int(self.sa[s]), int(self.sb[s]), int(self.cnt[s])
+
+    def set_count(self, a: int, b: int, value: int) -> None:
+        s = T.find_slot(self.hkeys, self.hvals, a, b)
+        if s >= 0:
+            self.cnt[s] = value
+
+    def items(self) -> tuple[np.ndarray, np.ndarray]:
+        """All pairs with a positive count: ``(keys, counts)``, key = left << 32 | right."""
+        n = int(self.meta[T.NSLOTS])
+        live = self.cnt[:n] > 0
+        keys = (self.sa[:n].astype(np.int64) << 32) | self.sb[:n].astype(np.int64)
+        return keys[live], self.cnt[:n][live].copy()
+
+
+class PairCounts(_Table):
+    """Global pair counts and the candidate heap, fed with the count deltas of the shards (coordinator side)."""
+
+    def __init__(self, keys: np.ndarray, counts: np.ndarray, vocab_size: int) -> None:
+        n = len(keys)
+        empty32 = np.zeros(0, np.int32)
+        super().__init__(empty32, empty32, empty32, empty32, np.zeros(0, np.int64), empty32, 0,
+                         reserve=2 * vocab_size + 1)
+        self.pushed = np.empty(1024, np.int32)
+        self.add(keys, counts)
+        self.build_heap()
+
+    def add(self, keys: np.ndarray, deltas: np.ndarray) -> int:
+        """Add count deltas; returns the number of slots that grew (listed in ``self.pushed``)."""
+        n = len(keys)
+        self.ensure_slots(n)
+        if n > len(self.pushed):
+            self.pushed = np.empty(n, np.int32)
+        return T.apply_deltas(self.hkeys, self.hvals, self.sa, self.sb, self.cnt, self.head, self.meta,
+                              keys, deltas, n, self.pushed)
+
+
+class Shard(_Table):
+    """One shard's token array, local pair counts and pair positions; applies merges incrementally."""
+
+    def __init__(self, corpus: EncodedCorpus, tlen: np.ndarray, vocab_size: int, max_token_length: int | None):
+        self.tok, self.wpos, self.wval = corpus.tok, corpus.wpos, corpus.wval
+        self.tlen = tlen.astype(np.int32).copy()
+        self.maxlen = int(max_token_length or 0)
+        pairs_ok = self.maxlen <= 0 or self.maxlen >= 2
+        hkeys, hvals, sa, sb, cnt, nent, nslots = K.count_initial(self.tok, self.wpos, self.wval, pairs_ok)
+        V = vocab_size
+        super().__init__(hkeys, hvals, sa, sb, cnt, np.full(len(sa), -1, np.int32), int(nslots), reserve=2 * V + 1)
+        npos = int(nent[:nslots].sum())
+        pos_dtype = np.int32 if len(self.tok) < 2**31 else np.int64
+        self.pool = np.empty(npos + max(npos // 2, 4096), pos_dtype)
+        nb = int(nslots) + 4 * V + 16
+        self.bstart = np.zeros(nb, np.int64)
+        self.blen = np.zeros(nb, np.int64)
+        self.bnext = np.full(nb, -1, np.int32)
+        self.bslot = np.zeros(nb, np.int32)
+        K.fill_initial_positions(self.tok, self.hkeys, self.hvals, nent, int(nslots), self.pool, self.bstart,
+                                 self.blen, self.bnext, self.bslot, self.head)
+        self.meta[T.POOLN] = npos
+        self.meta[T.NBLOCKS] = nslots
+        self.scratch = np.zeros((10, 2 * V + 1), np.int64)
+        self.out_keys = np.empty(4 * V + 4, np.int64)
+        self.out_deltas = np.empty(4 * V + 4, np.int64)
+        self.pushed = np.empty(2 * V + 2, np.int32)
+        self.merged_total = 0
+
+    def apply(self, a: int, b: int, new: int, is_dup: bool) -> tuple[int, int]:
+        """Merge (a, b) into ``new`` everywhere in the shard; returns ``(n_out, n_pushed)`` (see ``apply_merge``)."""
+        while True:
+            status, n_out, n_pushed, merged = K.apply_merge(
+                self.tok, self.tlen, self.wpos, self.wval, self.hkeys, self.hvals, self.sa, self.sb, self.cnt,
+                self.head, self.meta, self.pool, self.bstart, self.blen, self.bnext, self.bslot, self.scratch,
+                self.out_keys, self.out_deltas, self.pushed, a, b, new, is_dup, self.maxlen)
+            if status == 0:
+                self.merged_total += merged
+                return n_out, n_pushed
+            if status == K.NEED_POOL:
+                self.pool = _grown(self.pool[: int(self.meta[T.POOLN])], max(n_out, int(1.5 * len(self.pool))))
+            elif status == K.NEED_SLOTS:
+                self.grow_slots(n_out)
+            elif status == K.NEED_BLOCKS:
+                cap = max(n_out, 2 * len(self.bstart))
+                self.bstart, self.blen = _grown(self.bstart, cap), _grown(self.blen, cap)
+                self.bnext, self.bslot = _grown(self.bnext, cap, -1), _grown(self.bslot, cap)
+
+    def deltas(self, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.out_keys[:n_out].copy(), self.out_deltas[:n_out].copy()
+
+    def symbols(self) -> int:
+        """Number of tokens the shard's sequences are cut into now."""
+        return int(np.count_nonzero(self.tok >= 0) - 0) - self._long_symbol_ends()
+
+    def _long_symbol_ends(self) -> int:
+        # A symbol longer than one character has its id at both ends; count it once.
+        t = self.tok
+        valid = t >= 0
+        return int(np.count_nonzero(valid & (self.tlen[np.where(valid, t, 0)] > 1))) // 2
