@@ -160,10 +160,7 @@ class Shard(_Table):
 
     def symbols(self) -> int:
         """Number of tokens the shard's sequences are cut into now."""
-        return int(np.count_nonzero(self.tok >= 0) - 0) - self._long_symbol_ends()
-
-    def _long_symbol_ends(self) -> int:
-        # A symbol longer than one character has its id at both ends; count it once.
-        t = self.tok
-        valid = t >= 0
-        return int(np.count_nonzero(valid & (self.tlen[np.where(valid, t, 0)] > 1))) // 2
+        # A symbol longer than one character has its id at both ends: count those once.
+        valid = self.tok >= 0
+        long_ends = np.count_nonzero(valid & (self.tlen[np.where(valid, self.tok, 0)] > 1))
+        return int(np.count_nonzero(valid)) - int(long_ends) // 2

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from operators.dynamic.base_tokenizer import BaseTokenizer, EncodedBatch, load_base_tokenizer
 from operators.dynamic.boundaries import BOUNDARIES, unit_starts
-from operators.dynamic.merge_kernel import merge_units
+from operators.dynamic.merge_kernel import expand_merges, merge_units
 from schemas.core import SCHEMA_KEY
 from schemas.dynamic import BATCH_VOCAB_FIELD, DYNAMIC_ROWS, DYNAMIC_VOCAB, DYNAMIC_VOCAB_ENTRY
 
@@ -199,18 +199,28 @@ class DynamicBPE:
     def vocab_entries(self, result: MergeResult) -> pa.StructArray:
         """The batch's new tokens as ``DYNAMIC_VOCAB_ENTRY`` structs, in id order."""
         base, tok = self.base_vocab_size, self.tokenizer
-        decomp: list[list[int]] = []
+        flat, offsets = expand_merges(result.left, result.right, base)
+        # Strings grow by concatenating the two parts' strings: linear in the number of merges.
+        token_str: list[str] = []
+        surface: list[bytes] = []
         for a, b in zip(result.left.tolist(), result.right.tolist()):
-            decomp.append((decomp[a - base] if a >= base else [a]) + (decomp[b - base] if b >= base else [b]))
+            token_str.append(
+                (token_str[a - base] if a >= base else tok.id_to_token(a))
+                + (token_str[b - base] if b >= base else tok.id_to_token(b))
+            )
+            surface.append(
+                (surface[a - base] if a >= base else tok.token_bytes[a])
+                + (surface[b - base] if b >= base else tok.token_bytes[b])
+            )
         new = result.dynamic_ids[result.dynamic_ids >= base] - base
-        count = np.bincount(new, minlength=len(decomp)).astype(np.int64)
+        count = np.bincount(new, minlength=len(token_str)).astype(np.int64)
         arrays = [
-            pa.array(np.arange(base, base + len(decomp), dtype=np.int32)),
+            pa.array(np.arange(base, base + len(token_str), dtype=np.int32)),
             pa.array(result.left.astype(np.int32)),
             pa.array(result.right.astype(np.int32)),
-            pa.array(["".join(tok.token_strings(d)) for d in decomp], pa.string()),
-            pa.array([b"".join(tok.token_bytes[i] for i in d).decode("utf-8", "replace") for d in decomp], pa.string()),
-            pa.array(decomp, pa.list_(pa.int32())),
+            pa.array(token_str, pa.string()),
+            pa.array([s.decode("utf-8", "replace") for s in surface], pa.string()),
+            pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat)),
             pa.array(result.merge_count.astype(np.int64)),
             pa.array(count),
         ]

@@ -145,3 +145,30 @@ def merge_units(
         removed[m] = gone
         m += 1
     return left[:m], right[:m], merge_count[:m], removed[:m]
+
+
+@njit(cache=True)
+def expand_merges(left: np.ndarray, right: np.ndarray, base_vocab: int) -> tuple[np.ndarray, np.ndarray]:
+    """Base-id decomposition of every new id: (flat base ids, int32 offsets [merges + 1]), in id order."""
+    m = len(left)
+    length = np.empty(m, np.int64)
+    for k in range(m):
+        a = left[k]
+        b = right[k]
+        length[k] = (length[a - base_vocab] if a >= base_vocab else 1) + (length[b - base_vocab] if b >= base_vocab else 1)
+    offsets = np.zeros(m + 1, np.int32)
+    for k in range(m):
+        offsets[k + 1] = offsets[k] + length[k]
+    flat = np.empty(offsets[m], np.int32)
+    for k in range(m):
+        j = offsets[k]
+        for part in (left[k], right[k]):
+            if part >= base_vocab:
+                src = offsets[part - base_vocab]
+                n = offsets[part - base_vocab + 1] - src
+                flat[j : j + n] = flat[src : src + n]
+                j += n
+            else:
+                flat[j] = part
+                j += 1
+    return flat, offsets

@@ -60,13 +60,16 @@ class Packer:
         self._b_len = np.empty(n, np.int64)
         self._b_n = 0
         self._arrivals = 0
-        # Tokens of documents that still have pieces waiting: one growable arena, compacted from the front.
+        # Tokens of documents that may still have pieces waiting, in one growable arena. Documents are found by
+        # key through sorted parallel arrays; compaction keeps only documents with a waiting piece.
         self._arena = np.empty(1 << 16, self.dtype)
         self._arena_len = 0
-        self._arena_base = 0  # absolute arena offset of _arena[0]
-        self._key_base = 0  # key of _doc_pos[0] / _doc_ids[0]
-        self._doc_pos = np.empty(0, np.int64)  # absolute arena offset of every remembered document
-        self._doc_ids: list[str] = []
+        self._keys = np.empty(1024, np.int64)
+        self._pos = np.empty(1024, np.int64)
+        self._len = np.empty(1024, np.int64)
+        self._n_docs = 0
+        self._ids: list[str] = []
+        self._compact_at = 1 << 16
 
     # ---- input --------------------------------------------------------------------------------------------
     def prepare(self, doc_ids: Sequence[str], values: np.ndarray, offsets: np.ndarray) -> PreparedDocs:
@@ -176,34 +179,39 @@ class Packer:
 
     # ---- internals ----------------------------------------------------------------------------------------
     def _remember(self, docs: PreparedDocs) -> None:
-        n = len(docs.values)
+        n, d = len(docs.values), len(docs.lengths)
         if self._arena_len + n > len(self._arena):
-            grown = np.empty(max(2 * len(self._arena), self._arena_len + n), self.dtype)
-            grown[: self._arena_len] = self._arena[: self._arena_len]
-            self._arena = grown
+            self._arena = _grow(self._arena, self._arena_len, self._arena_len + n)
         self._arena[self._arena_len : self._arena_len + n] = docs.values
-        pos = np.zeros(len(docs.lengths), np.int64)
-        np.cumsum(docs.lengths[:-1], out=pos[1:])
-        self._doc_pos = np.concatenate([self._doc_pos, pos + self._arena_base + self._arena_len])
+        if self._n_docs + d > len(self._keys):
+            size = self._n_docs + d
+            self._keys, self._pos, self._len = (_grow(a, self._n_docs, size) for a in (self._keys, self._pos, self._len))
+        s = slice(self._n_docs, self._n_docs + d)
+        self._keys[s] = np.arange(docs.first_key, docs.first_key + d)
+        self._len[s] = docs.lengths
+        self._pos[s] = np.cumsum(docs.lengths) - docs.lengths + self._arena_len
+        self._n_docs += d
         self._arena_len += n
-        self._doc_ids.extend(docs.doc_ids)
+        self._ids.extend(docs.doc_ids)
+
+    def _lookup(self, keys: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self._keys[: self._n_docs], keys)
 
     def _compact(self) -> None:
-        # Drop documents before the oldest one with a waiting piece once they are at least half the arena.
-        min_key = int(self._b_key[: self._b_n].min()) if self._b_n else self._key_base + len(self._doc_ids)
-        drop_docs = min_key - self._key_base
-        if drop_docs <= 0:
+        # Amortized: only when the arena doubled since the last compaction; then keep just the documents with a
+        # waiting piece, so memory stays bounded by what the buffer refers to (not by the oldest waiting piece).
+        if self._arena_len < self._compact_at:
             return
-        cut = (int(self._doc_pos[drop_docs]) if drop_docs < len(self._doc_pos) else self._arena_base + self._arena_len) - self._arena_base
-        if cut * 2 < self._arena_len and drop_docs * 2 < len(self._doc_ids):
-            return
-        live = self._arena_len - cut
-        self._arena[:live] = self._arena[cut : self._arena_len]
-        self._arena_len = live
-        self._arena_base += cut
-        self._doc_pos = self._doc_pos[drop_docs:].copy()
-        del self._doc_ids[:drop_docs]
-        self._key_base = min_key
+        live = self._lookup(np.unique(self._b_key[: self._b_n]))
+        src = concat_ranges(self._pos[live], self._len[live])
+        m = len(live)
+        self._arena[: len(src)] = self._arena[src]
+        self._arena_len = len(src)
+        self._keys[:m], self._len[:m] = self._keys[live], self._len[live]
+        self._pos[:m] = np.cumsum(self._len[:m]) - self._len[:m]
+        self._ids = [self._ids[i] for i in live.tolist()]
+        self._n_docs = m
+        self._compact_at = max(2 * self._arena_len, 1 << 16)
 
     def _round(self, *, final: bool) -> PackedBatch:
         cfg, n, C = self.config, self._b_n, self.config.context_length
@@ -229,9 +237,10 @@ class Packer:
         emit = emit[np.lexsort((rank[emit], piece_bin[emit]))]
         row_of_bin = np.cumsum(~carried_bins) - 1
         keys = self._b_key[emit]
+        where = self._lookup(keys)
         batch = materialize_rows(
             tokens=self._arena,
-            seg_src=self._doc_pos[keys - self._key_base] - self._arena_base + self._b_start[emit],
+            seg_src=self._pos[where] + self._b_start[emit],
             seg_len=lens[emit],
             seg_row=row_of_bin[piece_bin[emit]],
             num_rows=int((~carried_bins).sum()),
@@ -240,7 +249,7 @@ class Packer:
         )
         batch.seg_key = keys
         batch.seg_start = self._b_start[emit].copy()
-        batch.doc_ids = [self._doc_ids[k] for k in (keys - self._key_base).tolist()]
+        batch.doc_ids = [self._ids[i] for i in where.tolist()]
         keep = np.flatnonzero(carry)  # already in arrival order
         m = len(keep)
         for arr in (self._b_arrival, self._b_key, self._b_start, self._b_len):
@@ -281,6 +290,12 @@ def best_fit_decreasing(sorted_lens: np.ndarray, capacity: int) -> tuple[np.ndar
         room[j] -= length
         bin_of[i] = j
     return bin_of, room[:nb].copy()
+
+
+def _grow(arr: np.ndarray, used: int, need: int) -> np.ndarray:
+    grown = np.empty(max(2 * len(arr), need), arr.dtype)
+    grown[:used] = arr[:used]
+    return grown
 
 
 def pack_documents(docs: Iterable[tuple[str, np.ndarray]], config: PackerConfig) -> Iterator[PackedRow]:
