@@ -36,8 +36,11 @@ class IngestResult:
     totals: dict = field(default_factory=dict)
 
 
-def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger) -> IngestResult:
-    """Ingest ``patterns`` into ``output`` (documents/, dna_segments/, quarantine/) and record it in ``ledger``."""
+def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger, stage_prefix: str = "") -> IngestResult:
+    """Ingest ``patterns`` into ``output`` (documents/, dna_segments/, quarantine/) and record it in ``ledger``.
+
+    ``stage_prefix`` names this ingestion's ledger stages apart from another's in the same run (e.g. ``eval_``).
+    """
     t0 = time.perf_counter()
     files = resolve_inputs(patterns, cfg.format)
     ledger.add_inputs([(f.uri, f.size, f.mtime, fingerprint(f.uri)) for f in files])
@@ -68,10 +71,10 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger)
             schema = DOCUMENTS if name == "documents" else DNA_SEGMENTS
             counts = exact_dedup(raw, staging / name, qdir, column, schema_name(schema), stage=f"dedup_{name}")
             shutil.rmtree(raw)
-            ledger.add_stage(f"dedup_{name}", rows_in=counts["rows_in"], rows_out=counts["rows_out"],
+            ledger.add_stage(f"{stage_prefix}dedup_{name}", rows_in=counts["rows_in"], rows_out=counts["rows_out"],
                              rows_quarantined=counts["duplicates"], seconds=time.perf_counter() - t1)
     result = _publish(staging, output, [name for name, _ in written])
-    _record_counts(result, ledger, read_seconds)
+    _record_counts(result, ledger, read_seconds, stage_prefix)
     log.info("ingest: %s in, %s out, %s quarantined (%.1f s)", result.totals["records_in"],
              result.totals["records_out"], result.totals["quarantined"], time.perf_counter() - t0)
     return result
@@ -106,7 +109,7 @@ def _publish(staging: Path, output: Path, names: list[str]) -> IngestResult:
     return result
 
 
-def _record_counts(result: IngestResult, ledger: Ledger, seconds: float) -> None:
+def _record_counts(result: IngestResult, ledger: Ledger, seconds: float, prefix: str) -> None:
     con = duckdb.connect()
     out_rows: dict[str, list] = {}
     for path in (result.documents, result.dna_segments):
@@ -138,14 +141,14 @@ def _record_counts(result: IngestResult, ledger: Ledger, seconds: float) -> None
     total_q = sum(e["quarantined"] for e in result.per_source)
     result.totals = {"records_in": total_out + total_q, "records_out": total_out, "quarantined": total_q,
                      "bytes_out": sum(e["bytes"] for e in result.per_source)}
-    ledger.add_quarantine_reasons([(s, r, n) for (s, r), n in sorted(by_stage_reason.items())])
+    ledger.add_quarantine_reasons([(prefix + s, r, n) for (s, r), n in sorted(by_stage_reason.items())])
     # Stages in pipeline order; each stage's input is the previous stage's output (dedup rows were added by ingest()).
     remaining = result.totals["records_in"]
     for stage in ("read", "segment", "normalize"):
         q = sum(n for (s, _), n in by_stage_reason.items() if s == stage)
         if stage == "read" or q:
-            ledger.add_stage(stage, rows_in=remaining, rows_out=remaining - q, rows_quarantined=q,
+            ledger.add_stage(prefix + stage, rows_in=remaining, rows_out=remaining - q, rows_quarantined=q,
                              seconds=seconds if stage == "read" else 0.0)
             remaining -= q
-    ledger.add_stage("ingest", rows_in=result.totals["records_in"], rows_out=total_out, rows_quarantined=total_q,
+    ledger.add_stage(f"{prefix}ingest", rows_in=result.totals["records_in"], rows_out=total_out, rows_quarantined=total_q,
                      bytes=result.totals["bytes_out"], seconds=seconds)

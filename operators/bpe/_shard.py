@@ -1,16 +1,22 @@
-"""Numba kernels for one shard of the corpus: initial pair counts, applying a merge, compacting the position pool.
+"""Numba kernels for one shard of the corpus: pair counting, applying a merge, compacting the position pool.
 
-Data layout (why: ~6-8 bytes per base for DNA, no per-sequence objects, O(1) neighbour lookups):
+Data layout (why: a few bytes per base for DNA, no per-sequence objects, O(1) neighbour lookups):
 
 * ``tok``: one flat token array (int16 while the vocabulary fits, else int32) for all sequences, one ``SEP``
   between sequences and at both ends, so a pair never crosses a sequence boundary. A symbol spanning
   positions ``[s, e)`` stores its id at ``s`` *and* at ``e - 1`` (interior positions hold ``INTERIOR``): the
   right neighbour starts at ``e = s + tlen[id]`` and the left neighbour's id is ``tok[s - 1]``, so no
-  prev/next arrays are needed.
+  prev/next arrays are needed. An entry ``s`` recorded as the start of an ``a`` symbol is still one iff
+  ``tok[s] == a`` (symbols only grow, and a longer symbol has another id).
 * ``pool``: positions (left symbol start) of pair occurrences, grouped in *blocks*; each pair slot has a linked
-  list of blocks (``head`` -> ``bnext``). A merge step appends one block per new pair. Entries are never
-  removed eagerly; an entry is checked when read (``tok[p] == a and tok[p + tlen[a]] == b``) and stale ones
-  are dropped when the pool is compacted.
+  list of blocks (``head`` -> ``bnext``). A merge step appends one block per new pair. Entries are checked
+  when read and stale ones are dropped when the pool is compacted.
+* *Implicit* pairs (``head == IMPLICIT``): pairs so frequent (>= ``implicit_min`` occurrences, e.g. the 16
+  base pairs of DNA) that listing them would cost more memory than re-scanning the shard once when they are
+  merged. At most ~2 * len(tok) / implicit_min pairs are ever implicit, which bounds the scans.
+* Pruning (``keep_min``): a new pair whose count is below ``keep_min`` gets no slot. A pair only gains count
+  when one of its tokens is the new token of a step, so, except after a re-created string, an untracked pair
+  stays below ``keep_min``; the trainer recounts (``count_pairs``) when that guarantee ends.
 * Weights: sequences are sorted by count, so count runs are found by a binary search on ``wpos``.
 """
 
@@ -23,19 +29,27 @@ from operators.bpe._table import EMPTY, NBLOCKS, NSLOTS, POOLN, find_or_add_slot
 
 SEP = -2
 INTERIOR = -1
+IMPLICIT = -2
 
-# apply_merge status codes: which array needs to grow before the step can run.
-NEED_POOL = -1
+# apply_merge status codes: which array needs to grow before the step can run (nothing was changed).
 NEED_SLOTS = -2
 NEED_BLOCKS = -3
 
 
 @njit(cache=True)
-def count_initial(tok, wpos, wval, max_pair_len_ok):
-    """Count the adjacent pairs of a fresh ``tok`` (single characters), weighted.
+def _grow(arr, n):
+    out = np.zeros(n, arr.dtype)
+    m = min(arr.shape[0], n)
+    out[:m] = arr[:m]
+    return out
 
-    Returns ``(hkeys, hvals, sa, sb, cnt, nent, nslots)``; ``nent[s]`` is the number of occurrences of slot ``s``
-    (its position-list length). The table grows here as needed, so any alphabet size works.
+
+@njit(cache=True)
+def count_pairs(tok, tlen, wpos, wval, maxlen):
+    """Count the adjacent symbol pairs of ``tok``, weighted; pairs longer than ``maxlen`` (> 0) are skipped.
+
+    Returns ``(hkeys, hvals, sa, sb, cnt, nent, nslots)``; ``nent[s]`` is the number of occurrences of slot
+    ``s``. The table grows as needed, so any alphabet size works.
     """
     cap = 64
     hkeys = np.full(2 * cap, EMPTY, np.int64)
@@ -48,17 +62,11 @@ def count_initial(tok, wpos, wval, max_pair_len_ok):
     meta = np.zeros(4, np.int64)
     nruns = wval.shape[0]
     for r in range(nruns):
-        lo = wpos[r]
+        i = wpos[r]
         hi = wpos[r + 1] if r + 1 < nruns else tok.shape[0] - 1
-        w = wval[r]
-        if not max_pair_len_ok:
-            continue
-        for i in range(lo, hi):
-            x = tok[i]
-            y = tok[i + 1]
-            if x < 0 or y < 0:
-                continue
-            if meta[NSLOTS] + 1 > cap:  # grow slots and re-index (amortized doubling)
+        while i < hi:
+            i = _count_until_full(tok, tlen, i, hi, wval[r], maxlen, hkeys, hvals, sa, sb, cnt, nent, head, meta)
+            if i < hi:  # the table is full: double it (kept out of the hot loop, which must not reassign arrays)
                 cap *= 2
                 sa = _grow(sa, cap)
                 sb = _grow(sb, cap)
@@ -68,45 +76,70 @@ def count_initial(tok, wpos, wval, max_pair_len_ok):
                 hkeys = np.full(2 * cap, EMPTY, np.int64)
                 hvals = np.empty(2 * cap, np.int32)
                 reindex(hkeys, hvals, sa, sb, meta[NSLOTS])
-            s = find_or_add_slot(hkeys, hvals, sa, sb, cnt, head, meta, x, y)
-            cnt[s] += w
-            nent[s] += 1
     return hkeys, hvals, sa, sb, cnt, nent, meta[NSLOTS]
 
 
 @njit(cache=True)
-def _grow(arr, n):
-    out = np.zeros(n, arr.dtype)
-    out[: arr.shape[0]] = arr
-    return out
+def _count_until_full(tok, tlen, i, hi, w, maxlen, hkeys, hvals, sa, sb, cnt, nent, head, meta):
+    """Count pairs from symbol start ``i`` to ``hi``; returns where it stopped (``hi``, or earlier when full)."""
+    cap = sa.shape[0]
+    while i < hi:
+        x = tok[i]
+        if x < 0:
+            i += 1
+            continue
+        j = i + tlen[x]
+        y = tok[j]
+        if y >= 0 and (maxlen <= 0 or tlen[x] + tlen[y] <= maxlen):
+            if meta[NSLOTS] >= cap:
+                return i
+            s = find_or_add_slot(hkeys, hvals, sa, sb, cnt, head, meta, x, y)
+            cnt[s] += w
+            nent[s] += 1
+        i = j
+    return i
 
 
 @njit(cache=True)
-def fill_initial_positions(tok, hkeys, hvals, nent, nslots, pool, bstart, blen, bnext, bslot, head):
-    """Write every initial pair position into ``pool``, one block per slot (block id = slot id)."""
+def fill_positions(tok, tlen, hkeys, hvals, nent, nslots, implicit_min, pool, bstart, blen, bnext, bslot, head):
+    """List the positions of every tracked pair, one block per slot; frequent pairs become implicit.
+
+    Returns ``(pool_len, n_blocks)``.
+    """
     off = 0
+    nb = 0
     for s in range(nslots):
-        bstart[s] = off
-        blen[s] = 0
-        bnext[s] = -1
-        bslot[s] = s
-        head[s] = s
-        off += nent[s]
-    for i in range(1, tok.shape[0] - 1):
-        x = tok[i]
-        y = tok[i + 1]
-        if x < 0 or y < 0:
+        if nent[s] >= implicit_min:
+            head[s] = IMPLICIT
             continue
-        s = find_slot(hkeys, hvals, x, y)
-        if s >= 0:
-            pool[bstart[s] + blen[s]] = i
-            blen[s] += 1
-    return off
+        bstart[nb] = off
+        blen[nb] = 0
+        bnext[nb] = -1
+        bslot[nb] = s
+        head[s] = nb
+        off += nent[s]
+        nb += 1
+    i = 0
+    while i < tok.shape[0] - 1:
+        x = tok[i]
+        if x < 0:
+            i += 1
+            continue
+        j = i + tlen[x]
+        y = tok[j]
+        if y >= 0:
+            s = find_slot(hkeys, hvals, x, y)
+            if s >= 0 and head[s] >= 0:
+                k = head[s]
+                pool[bstart[k] + blen[k]] = i
+                blen[k] += 1
+        i = j
+    return off, nb
 
 
 @njit(cache=True)
 def compact(tok, tlen, sa, sb, cnt, head, meta, pool, bstart, blen, bnext, bslot):
-    """Drop stale entries and dead blocks (pairs with count <= 0) from the pool, in place, keeping block order."""
+    """Drop stale entries and dead blocks (count <= 0, or the pair became implicit) from the pool, in place."""
     nb = meta[NBLOCKS]
     newid = np.empty(nb, np.int32)
     w = 0
@@ -114,7 +147,7 @@ def compact(tok, tlen, sa, sb, cnt, head, meta, pool, bstart, blen, bnext, bslot
     for k in range(nb):
         s = bslot[k]
         w0 = w
-        if cnt[s] > 0:
+        if cnt[s] > 0 and head[s] != IMPLICIT:
             a = sa[s]
             b = sb[s]
             la = tlen[a]
@@ -139,9 +172,10 @@ def compact(tok, tlen, sa, sb, cnt, head, meta, pool, bstart, blen, bnext, bslot
             bnext[k] = newid[n] if n >= 0 else -1
     for s in range(meta[NSLOTS]):
         h = head[s]
-        while h >= 0 and newid[h] < 0:
-            h = bnext[h]
-        head[s] = newid[h] if h >= 0 else -1
+        if h >= 0:
+            while h >= 0 and newid[h] < 0:
+                h = bnext[h]
+            head[s] = newid[h] if h >= 0 else -1
     for k in range(nb):  # newid[k] <= k, so moving forward in place is safe
         j = newid[k]
         if j >= 0:
@@ -153,181 +187,209 @@ def compact(tok, tlen, sa, sb, cnt, head, meta, pool, bstart, blen, bnext, bslot
     meta[POOLN] = w
 
 
+@njit(cache=True, inline="always")
+def _merge_run(tok, wpos, wval, dl_old, dl_new, dr_old, dr_new, mark, tl, tr, created, nc, ntl, ntr, s, a, b, new,
+               la, lb):
+    """Merge the (a, b) occurrence at symbol start ``s`` — for a == b the whole run of a's, left to right from
+    its start (AAA -> AA A, like the reference) — and record the neighbour count changes: ``dl_old[x]`` for
+    (x, a) with left neighbour x, ``dl_new[x]`` for (x, new), ``dr_old[y]`` for (b, y), ``dr_new[y]`` for (new, y).
+
+    Returns ``(nc, ntl, ntr, merged_weight, next_start)``.
+    """
+    if a == b:
+        while tok[s - 1] == a:
+            s -= la
+    merged = 0
+    while True:
+        w = wval[0] if wval.shape[0] == 1 else wval[np.searchsorted(wpos, s, "right") - 1]
+        t = s + la
+        end = t + lb
+        x = tok[s - 1]
+        if x >= 0:
+            if mark[x] & 1 == 0:
+                mark[x] |= 1
+                tl[ntl] = x
+                ntl += 1
+            dl_old[x] -= w
+            dl_new[x] += w
+        y = tok[end]
+        if y >= 0:
+            if mark[y] & 2 == 0:
+                mark[y] |= 2
+                tr[ntr] = y
+                ntr += 1
+            dr_old[y] -= w
+            dr_new[y] += w
+        tok[t - 1] = INTERIOR
+        tok[t] = INTERIOR
+        tok[s] = new
+        tok[end - 1] = new
+        created[nc] = s
+        nc += 1
+        merged += w
+        s = end
+        if a != b or tok[s] != a or tok[s + la] != a:
+            break
+    return nc, ntl, ntr, merged, s
+
+
 @njit(cache=True)
 def apply_merge(tok, tlen, wpos, wval, hkeys, hvals, sa, sb, cnt, head, meta,
                 pool, bstart, blen, bnext, bslot, scratch, out_keys, out_deltas, pushed,
-                a, b, new, is_dup, maxlen):
+                a, b, new, is_dup, maxlen, keep_min, implicit_min):
     """Merge every occurrence of (a, b) into ``new``; update local counts and positions.
 
-    Returns ``(status, n_out, n_pushed, merged_weight)``: ``status`` < 0 asks the caller to grow an array and
-    call again (nothing was changed); ``out_keys/out_deltas[:n_out]`` are the count changes (for a coordinator);
-    ``pushed[:n_pushed]`` the slots whose count grew (for the heap). Only pairs next to a merged occurrence are
-    touched, so a step costs O(occurrences), not O(corpus).
+    Returns ``(status, n_out, n_pushed, merged_weight, pool)``. ``status`` < 0 asks the caller to grow an array
+    (``n_out`` then holds the size needed) and call again; nothing was changed. ``out_keys/out_deltas[:n_out]``
+    are the count changes (for a coordinator), ``pushed[:n_pushed]`` the slots whose count grew (for the heap);
+    ``pool`` is the position pool, reallocated if it had to grow. Only pairs next to a merged occurrence are
+    touched, so a step costs O(occurrences) — O(shard) for an implicit pair.
     """
     V = (scratch.shape[1] - 1) // 2
     s_ab = find_slot(hkeys, hvals, a, b)
     if s_ab < 0 or cnt[s_ab] <= 0:
-        return 0, 0, 0, 0
-    total = 0
-    k = head[s_ab]
-    while k >= 0:
-        total += blen[k]
-        k = bnext[k]
-    if meta[POOLN] + 2 * total > pool.shape[0]:
-        compact(tok, tlen, sa, sb, cnt, head, meta, pool, bstart, blen, bnext, bslot)
-        total = 0
-        k = head[s_ab]
-        while k >= 0:
-            total += blen[k]
-            k = bnext[k]
-        if meta[POOLN] + 2 * total > pool.shape[0]:
-            return NEED_POOL, meta[POOLN] + 2 * total, 0, 0
+        return 0, 0, 0, 0, pool
     if meta[NSLOTS] + 2 * V + 1 > sa.shape[0] or 2 * (meta[NSLOTS] + 2 * V + 1) > hkeys.shape[0]:
-        return NEED_SLOTS, meta[NSLOTS] + 2 * V + 1, 0, 0
+        return NEED_SLOTS, meta[NSLOTS] + 2 * V + 1, 0, 0, pool
     if meta[NBLOCKS] + 2 * V + 2 > bstart.shape[0]:
-        return NEED_BLOCKS, meta[NBLOCKS] + 2 * V + 2, 0, 0
-
-    # scratch rows: 0 dl_old (x, a)  1 dl_new (x, new)  2 dr_old (b, y)  3 dr_new (new, y)
-    #               4 touched flags  5 left list  6 right list  7 lslot  8 rslot  9 bin sizes (2V + 1 wide)
-    dl_old = scratch[0]
-    dl_new = scratch[1]
-    dr_old = scratch[2]
-    dr_new = scratch[3]
-    mark = scratch[4]
-    tl = scratch[5]
-    tr = scratch[6]
-    lslot = scratch[7]
-    rslot = scratch[8]
-    binn = scratch[9]
+        return NEED_BLOCKS, meta[NBLOCKS] + 2 * V + 2, 0, 0, pool
     la = tlen[a]
     lb = tlen[b]
     ln = la + lb
     tlen[new] = ln
-    single_w = wval.shape[0] == 1
-    w0 = wval[0]
-    created = np.empty(total, pool.dtype)
+    n = tok.shape[0]
+    if head[s_ab] == IMPLICIT:
+        bound = min(cnt[s_ab] // wval.min(), n)
+    else:
+        bound = 0
+        k = head[s_ab]
+        while k >= 0:
+            bound += blen[k]
+            k = bnext[k]
+    created = np.empty(bound, pool.dtype)
+    # Row views made once: making them per occurrence costs reference counting in the hot loop.
+    dl_old, dl_new, dr_old, dr_new = scratch[0], scratch[1], scratch[2], scratch[3]
+    mark, tl, tr = scratch[4], scratch[5], scratch[6]
     nc = 0
     ntl = 0
     ntr = 0
     merged = 0
-    k = head[s_ab]
-    while k >= 0:
-        for e in range(bstart[k], bstart[k] + blen[k]):
-            s = pool[e]
-            if tok[s] != a or tok[s + la] != b:
-                continue  # stale entry
-            if a == b:
-                # Merge a run of a's left to right from its start (AAA -> AA A), like the reference.
-                while tok[s - 1] == a:
-                    s -= la
-            while True:
-                w = w0 if single_w else wval[np.searchsorted(wpos, s, "right") - 1]
-                t = s + la
-                end = t + lb
-                x = tok[s - 1]
-                if x >= 0:
-                    if mark[x] & 1 == 0:
-                        mark[x] |= 1
-                        tl[ntl] = x
-                        ntl += 1
-                    dl_old[x] -= w
-                    dl_new[x] += w
-                y = tok[end]
-                if y >= 0:
-                    if mark[y] & 2 == 0:
-                        mark[y] |= 2
-                        tr[ntr] = y
-                        ntr += 1
-                    dr_old[y] -= w
-                    dr_new[y] += w
-                tok[t - 1] = INTERIOR
-                tok[t] = INTERIOR
-                tok[s] = new
-                tok[end - 1] = new
-                created[nc] = s
-                nc += 1
-                merged += w
-                if a != b:
-                    break
-                s = end
-                if tok[s] != a or tok[s + la] != a:
-                    break
-        k = bnext[k]
+    if head[s_ab] == IMPLICIT:
+        i = 0
+        while i < n - 1:
+            x = tok[i]
+            if la == 1 and x != a:
+                i += 1  # a one-character a is its own start and end: a plain scan cannot mistake it
+            elif x < 0:
+                i += 1
+            elif x == a and tok[i + la] == b:  # longer a: walk symbol starts, an end marker looks like a start
+                nc, ntl, ntr, m, i = _merge_run(tok, wpos, wval, dl_old, dl_new, dr_old, dr_new, mark, tl, tr,
+                                                created, nc, ntl, ntr, i, a, b, new, la, lb)
+                merged += m
+            else:
+                i += tlen[x]
+    else:
+        k = head[s_ab]
+        while k >= 0:
+            for e in range(bstart[k], bstart[k] + blen[k]):
+                s = pool[e]
+                if tok[s] == a and tok[s + la] == b:  # else a stale entry
+                    nc, ntl, ntr, m, _ = _merge_run(tok, wpos, wval, dl_old, dl_new, dr_old, dr_new, mark, tl, tr,
+                                                    created, nc, ntl, ntr, s, a, b, new, la, lb)
+                    merged += m
+            k = bnext[k]
 
-    # Counts: increments first (they create the new pairs' slots), then decrements.
-    n_out = 0
-    n_pushed = 0
-    for i in range(ntl):
-        x = tl[i]
-        lslot[x] = -1
-        d = dl_new[x]
-        if d != 0 and (maxlen <= 0 or tlen[x] + ln <= maxlen):
-            s = find_or_add_slot(hkeys, hvals, sa, sb, cnt, head, meta, x, new)
-            cnt[s] += d
-            lslot[x] = s
-            out_keys[n_out] = (np.int64(x) << 32) | new
-            out_deltas[n_out] = d
-            n_out += 1
-            pushed[n_pushed] = s
-            n_pushed += 1
-    for i in range(ntr):
-        y = tr[i]
-        rslot[y] = -1
-        d = dr_new[y]
-        if d != 0 and (maxlen <= 0 or ln + tlen[y] <= maxlen):
-            s = find_or_add_slot(hkeys, hvals, sa, sb, cnt, head, meta, new, y)
-            cnt[s] += d
-            rslot[y] = s
-            out_keys[n_out] = (np.int64(new) << 32) | y
-            out_deltas[n_out] = d
-            n_out += 1
-            pushed[n_pushed] = s
-            n_pushed += 1
-    for i in range(ntl):
-        x = tl[i]
-        d = dl_old[x]
-        s = find_slot(hkeys, hvals, x, a) if d != 0 else -1
-        if s >= 0:
-            cnt[s] += d
-            out_keys[n_out] = (np.int64(x) << 32) | a
-            out_deltas[n_out] = d
-            n_out += 1
-    for i in range(ntr):
-        y = tr[i]
-        d = dr_old[y]
-        s = find_slot(hkeys, hvals, b, y) if d != 0 else -1
-        if s >= 0:
-            cnt[s] += d
-            out_keys[n_out] = (np.int64(b) << 32) | y
-            out_deltas[n_out] = d
-            n_out += 1
+    n_out, n_pushed = _update_counts(hkeys, hvals, sa, sb, cnt, head, meta, tlen, scratch, out_keys, out_deltas,
+                                     pushed, ntl, ntr, a, b, new, ln, maxlen, keep_min)
     cnt[s_ab] = 0
-
-    _record_positions(tok, tlen, meta, pool, bstart, blen, bnext, bslot, head, hkeys, hvals,
-                      created, nc, tl, ntl, tr, ntr, lslot, rslot, binn, new, ln, is_dup, V)
+    pool = _record_positions(tok, tlen, sa, sb, cnt, meta, pool, bstart, blen, bnext, bslot, head, hkeys, hvals,
+                             created, nc, scratch, ntl, ntr, new, ln, is_dup, implicit_min, V)
     for i in range(ntl):
-        x = tl[i]
-        dl_old[x] = 0
-        dl_new[x] = 0
-        mark[x] = 0
+        x = scratch[5, i]
+        scratch[0, x] = 0
+        scratch[1, x] = 0
+        scratch[4, x] = 0
     for i in range(ntr):
-        y = tr[i]
-        dr_old[y] = 0
-        dr_new[y] = 0
-        mark[y] = 0
-    return 0, n_out, n_pushed, merged
+        y = scratch[6, i]
+        scratch[2, y] = 0
+        scratch[3, y] = 0
+        scratch[4, y] = 0
+    return 0, n_out, n_pushed, merged, pool
 
 
 @njit(cache=True)
-def _record_positions(tok, tlen, meta, pool, bstart, blen, bnext, bslot, head, hkeys, hvals,
-                      created, nc, tl, ntl, tr, ntr, lslot, rslot, binn, new, ln, is_dup, V):
-    """Append one pool block per new pair, holding the positions of its occurrences after this step.
+def _update_counts(hkeys, hvals, sa, sb, cnt, head, meta, tlen, scratch, out_keys, out_deltas, pushed,
+                   ntl, ntr, a, b, new, ln, maxlen, keep_min):
+    """Apply the step's count changes: increments first (they create the new pairs' slots), then decrements.
+
+    A new pair is tracked only if its increment reaches ``keep_min``; (new, new) can be reached from both
+    sides, so its two halves are decided together.
+    """
+    dl_old, dl_new, dr_old, dr_new, mark, tl, tr, lslot, rslot = (
+        scratch[0], scratch[1], scratch[2], scratch[3], scratch[4], scratch[5], scratch[6], scratch[7], scratch[8])
+    n_out = 0
+    n_pushed = 0
+    for side in range(2):
+        nt = ntl if side == 0 else ntr
+        for i in range(nt):
+            z = tl[i] if side == 0 else tr[i]
+            if side == 0:
+                lslot[z] = -1
+                d = dl_new[z]
+                if z == new and mark[new] & 2:
+                    d += dr_new[new]
+            else:
+                rslot[z] = -1
+                if z == new and mark[new] & 1:
+                    rslot[new] = lslot[new]  # decided on the left side
+                    continue
+                d = dr_new[z]
+            if d == 0 or (maxlen > 0 and tlen[z] + ln > maxlen):
+                continue
+            x = z if side == 0 else new
+            y = new if side == 0 else z
+            s = find_slot(hkeys, hvals, x, y)
+            if s < 0:
+                if d < keep_min:
+                    continue
+                s = find_or_add_slot(hkeys, hvals, sa, sb, cnt, head, meta, x, y)
+            cnt[s] += d
+            if side == 0:
+                lslot[z] = s
+            else:
+                rslot[z] = s
+            out_keys[n_out] = (np.int64(x) << 32) | y
+            out_deltas[n_out] = d
+            n_out += 1
+            pushed[n_pushed] = s
+            n_pushed += 1
+    for side in range(2):
+        nt = ntl if side == 0 else ntr
+        for i in range(nt):
+            z = tl[i] if side == 0 else tr[i]
+            d = dl_old[z] if side == 0 else dr_old[z]
+            x = z if side == 0 else b
+            y = a if side == 0 else z
+            s = find_slot(hkeys, hvals, x, y) if d != 0 else -1
+            if s >= 0:  # else never tracked (pruned or too long)
+                cnt[s] += d
+                out_keys[n_out] = (np.int64(x) << 32) | y
+                out_deltas[n_out] = d
+                n_out += 1
+    return n_out, n_pushed
+
+
+@njit(cache=True)
+def _record_positions(tok, tlen, sa, sb, cnt, meta, pool, bstart, blen, bnext, bslot, head, hkeys, hvals,
+                      created, nc, scratch, ntl, ntr, new, ln, is_dup, implicit_min, V):
+    """Append one pool block per new tracked pair, holding the positions of its occurrences after this step.
 
     Bins: left neighbour x -> x, right neighbour y -> V + y, (new, new) -> 2V. A (new, new) pair is recorded
     once, as the right pair of its left symbol — unless ``new`` existed before this step (a re-created string),
-    when its left pair may be an old symbol and both sides are recorded (duplicates are harmless: the second
-    visit finds the entry stale).
+    when its left pair may be an old symbol and both sides are recorded (a duplicate entry is harmless: the
+    second visit finds it stale). Returns the pool (reallocated if it had to grow).
     """
+    tl, tr, lslot, rslot, binn = scratch[5], scratch[6], scratch[7], scratch[8], scratch[9]
     nn_slot = find_slot(hkeys, hvals, new, new)
     for i in range(nc):
         s = created[i]
@@ -345,20 +407,28 @@ def _record_positions(tok, tlen, meta, pool, bstart, blen, bnext, bslot, head, h
                     binn[2 * V] += 1
             elif rslot[y] >= 0:
                 binn[V + y] += 1
-    off = meta[POOLN]
+    # Which bins get a block: frequent new pairs become implicit instead.
+    need = 0
     for j in range(ntl + ntr + 1):
-        if j < ntl:
-            bn = tl[j]
-            slot = lslot[bn] if bn != new else -1
-        elif j < ntl + ntr:
-            bn = V + tr[j - ntl]
-            slot = rslot[tr[j - ntl]] if tr[j - ntl] != new else -1
-        else:
-            bn = 2 * V
-            slot = nn_slot
+        bn, slot = _bin(j, ntl, ntr, tl, tr, lslot, rslot, nn_slot, new, V)
         size = binn[bn]
         if size == 0 or slot < 0:
             binn[bn] = 0
+        elif head[slot] == IMPLICIT or size >= implicit_min:
+            head[slot] = IMPLICIT
+            binn[bn] = 0
+        else:
+            need += size
+    if meta[POOLN] + need > pool.shape[0]:
+        compact(tok, tlen, sa, sb, cnt, head, meta, pool, bstart, blen, bnext, bslot)
+        if meta[POOLN] + need > pool.shape[0]:
+            pool = _grow(pool, max(meta[POOLN] + need, pool.shape[0] + pool.shape[0] // 2))
+    off = meta[POOLN]
+    for j in range(ntl + ntr + 1):
+        bn, slot = _bin(j, ntl, ntr, tl, tr, lslot, rslot, nn_slot, new, V)
+        size = binn[bn]
+        if size == 0:
+            binn[bn] = -1  # nothing to write
             continue
         kb = meta[NBLOCKS]
         meta[NBLOCKS] = kb + 1
@@ -373,25 +443,33 @@ def _record_positions(tok, tlen, meta, pool, bstart, blen, bnext, bslot, head, h
         s = created[i]
         x = tok[s - 1]
         if x >= 0 and (x != new or is_dup):
-            if x == new:
-                if nn_slot >= 0:
-                    pool[binn[2 * V]] = s - ln
-                    binn[2 * V] += 1
-            elif lslot[x] >= 0:
-                pool[binn[x]] = s - tlen[x]
-                binn[x] += 1
+            bn = 2 * V if x == new else x
+            if (x == new and nn_slot >= 0) or (x != new and lslot[x] >= 0):
+                if binn[bn] >= 0:
+                    pool[binn[bn]] = s - tlen[x]
+                    binn[bn] += 1
         y = tok[s + ln]
         if y >= 0:
-            if y == new:
-                if nn_slot >= 0:
-                    pool[binn[2 * V]] = s
-                    binn[2 * V] += 1
-            elif rslot[y] >= 0:
-                pool[binn[V + y]] = s
-                binn[V + y] += 1
+            bn = 2 * V if y == new else V + y
+            if (y == new and nn_slot >= 0) or (y != new and rslot[y] >= 0):
+                if binn[bn] >= 0:
+                    pool[binn[bn]] = s
+                    binn[bn] += 1
     meta[POOLN] = off
     for j in range(ntl):
         binn[tl[j]] = 0
     for j in range(ntr):
         binn[V + tr[j]] = 0
     binn[2 * V] = 0
+    return pool
+
+
+@njit(cache=True, inline="always")
+def _bin(j, ntl, ntr, tl, tr, lslot, rslot, nn_slot, new, V):
+    """The j-th touched bin and its slot (-1: none); left bins of ``new`` and right bins of ``new`` map to 2V."""
+    if j < ntl:
+        return tl[j], (lslot[tl[j]] if tl[j] != new else -1)
+    if j < ntl + ntr:
+        y = tr[j - ntl]
+        return V + y, (rslot[y] if y != new else -1)
+    return 2 * V, nn_slot

@@ -34,7 +34,7 @@ def _bucket(a: int, b: int, mask: int) -> int:
     return h & mask
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def find_slot(hkeys, hvals, a, b):
     """Slot of pair (a, b), or -1."""
     key = (np.int64(a) << 32) | np.int64(b)
@@ -49,7 +49,7 @@ def find_slot(hkeys, hvals, a, b):
         i = (i + 1) & mask
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def find_or_add_slot(hkeys, hvals, sa, sb, cnt, head, meta, a, b):
     """Slot of pair (a, b), created with count 0 if new. The caller guarantees room (see ``table_room``)."""
     key = (np.int64(a) << 32) | np.int64(b)
@@ -100,7 +100,7 @@ def _better(c1, s1, c2, s2, sa, sb):
     return sb[s1] < sb[s2]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def heap_push(hc, hs, meta, sa, sb, c, s):
     """Push (count c, slot s). The caller guarantees room."""
     i = meta[HEAPN]
@@ -117,7 +117,7 @@ def heap_push(hc, hs, meta, sa, sb, c, s):
     hs[i] = s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _heap_pop_root(hc, hs, meta, sa, sb):
     n = meta[HEAPN] - 1
     meta[HEAPN] = n
@@ -143,24 +143,25 @@ def _heap_pop_root(hc, hs, meta, sa, sb):
 
 
 @njit(cache=True)
-def heap_build(hc, hs, meta, sa, sb, cnt, nslots):
-    """Fill the (empty) heap with every slot whose count is positive."""
+def heap_build(hc, hs, meta, sa, sb, cnt, nslots, min_count):
+    """Fill the (empty) heap with every slot whose count is at least ``min_count`` (and positive)."""
     meta[HEAPN] = 0
     for s in range(nslots):
-        if cnt[s] > 0:
+        if cnt[s] >= min_count and cnt[s] > 0:
             heap_push(hc, hs, meta, sa, sb, cnt[s], s)
 
 
 @njit(cache=True)
-def push_and_pop(hc, hs, meta, sa, sb, cnt, pushed, npushed):
+def push_and_pop(hc, hs, meta, sa, sb, cnt, pushed, npushed, min_count):
     """Push the slots whose count grew this step, then return the best live slot (or -1), left in the heap.
 
-    Stale tops (count changed since pushed) are dropped, and re-pushed with their current count if still
-    positive, until the top is fresh: that top is the exact argmax under the tie-break.
+    Pairs below ``min_count`` (= min_frequency) can never be merged, so they are not pushed. Stale tops (count
+    changed since pushed) are dropped, and re-pushed with their current count if still eligible, until the top
+    is fresh: that top is the exact argmax under the tie-break.
     """
     for i in range(npushed):
         s = pushed[i]
-        if cnt[s] > 0:
+        if cnt[s] >= min_count and cnt[s] > 0:
             heap_push(hc, hs, meta, sa, sb, cnt[s], s)
     while meta[HEAPN] > 0:
         c = hc[0]
@@ -169,7 +170,7 @@ def push_and_pop(hc, hs, meta, sa, sb, cnt, pushed, npushed):
         if c == cur:
             return s
         _heap_pop_root(hc, hs, meta, sa, sb)
-        if cur > 0:
+        if cur >= min_count and cur > 0:
             heap_push(hc, hs, meta, sa, sb, cur, s)
     return -1
 

@@ -28,6 +28,7 @@ class _Table:
     """Pair -> slot index plus per-slot arrays, with room kept for ``reserve`` new slots per step."""
 
     def __init__(self, hkeys, hvals, sa, sb, cnt, head, nslots: int, reserve: int) -> None:
+        # hkeys/hvals are rebuilt from sa/sb here; callers may pass empty ones.
         cap = max(len(sa), nslots + reserve)
         self.sa, self.sb = _grown(sa[:nslots], cap), _grown(sb[:nslots], cap)
         self.cnt, self.head = _grown(cnt[:nslots], cap), _grown(head[:nslots], cap, -1)
@@ -60,14 +61,18 @@ class _Table:
             cap = max(need, 2 * len(self.hc))
             self.hc, self.hs = _grown(self.hc, cap), _grown(self.hs, cap)
 
-    def build_heap(self) -> None:
+    def build_heap(self, min_count: int) -> None:
+        """(Re)build the heap from every pair counted at least ``min_count`` (= min_frequency) times."""
+        self.min_count = max(1, int(min_count))
         self.ensure_heap(int(self.meta[T.NSLOTS]))
-        T.heap_build(self.hc, self.hs, self.meta, self.sa, self.sb, self.cnt, int(self.meta[T.NSLOTS]))
+        T.heap_build(self.hc, self.hs, self.meta, self.sa, self.sb, self.cnt, int(self.meta[T.NSLOTS]),
+                     self.min_count)
 
     def best(self, pushed: np.ndarray, n_pushed: int) -> tuple[int, int, int] | None:
         """Push the grown slots and return the best pair ``(left, right, count)`` (kept in the heap), or None."""
         self.ensure_heap(n_pushed)
-        s = T.push_and_pop(self.hc, self.hs, self.meta, self.sa, self.sb, self.cnt, pushed, n_pushed)
+        s = T.push_and_pop(self.hc, self.hs, self.meta, self.sa, self.sb, self.cnt, pushed, n_pushed,
+                           self.min_count)
         if s < 0:
             return None
         return int(self.sa[s]), int(self.sb[s]), int(self.cnt[s])
@@ -88,14 +93,14 @@ class _Table:
 class PairCounts(_Table):
     """Global pair counts and the candidate heap, fed with the count deltas of the shards (coordinator side)."""
 
-    def __init__(self, keys: np.ndarray, counts: np.ndarray, vocab_size: int) -> None:
+    def __init__(self, keys: np.ndarray, counts: np.ndarray, vocab_size: int, min_count: int) -> None:
         n = len(keys)
         empty32 = np.zeros(0, np.int32)
         super().__init__(empty32, empty32, empty32, empty32, np.zeros(0, np.int64), empty32, 0,
                          reserve=2 * vocab_size + 1)
         self.pushed = np.empty(1024, np.int32)
         self.add(keys, counts)
-        self.build_heap()
+        self.build_heap(min_count)
 
     def add(self, keys: np.ndarray, deltas: np.ndarray) -> int:
         """Add count deltas; returns the number of slots that grew (listed in ``self.pushed``)."""
@@ -108,54 +113,77 @@ class PairCounts(_Table):
 
 
 class Shard(_Table):
-    """One shard's token array, local pair counts and pair positions; applies merges incrementally."""
+    """One shard's token array, local pair counts and pair positions; applies merges incrementally.
 
-    def __init__(self, corpus: EncodedCorpus, tlen: np.ndarray, vocab_size: int, max_token_length: int | None):
+    Args:
+        corpus: the encoded sequences (their ``tok`` array is modified in place).
+        tlen: token lengths by id (copied; grows as merges arrive).
+        vocab_size: final vocabulary size (bounds the ids).
+        max_token_length: longest token a merge may create (None: no limit).
+        keep_min: new pairs whose count is below this get no slot (1: track all; see :mod:`_shard`).
+        implicit_min: pairs with at least this many occurrences are scanned for instead of listed
+            (default: 1/4 of the shard: listing is faster, scanning only pays for pathological pairs).
+    """
+
+    def __init__(self, corpus: EncodedCorpus, tlen: np.ndarray, vocab_size: int, max_token_length: int | None,
+                 *, keep_min: int = 1, implicit_min: int | None = None) -> None:
         self.tok, self.wpos, self.wval = corpus.tok, corpus.wpos, corpus.wval
         self.tlen = tlen.astype(np.int32).copy()
+        self.vocab_size = vocab_size
         self.maxlen = int(max_token_length or 0)
-        pairs_ok = self.maxlen <= 0 or self.maxlen >= 2
-        hkeys, hvals, sa, sb, cnt, nent, nslots = K.count_initial(self.tok, self.wpos, self.wval, pairs_ok)
+        self.implicit_min = int(implicit_min or max(len(self.tok) // 4, 64))
         V = vocab_size
-        super().__init__(hkeys, hvals, sa, sb, cnt, np.full(len(sa), -1, np.int32), int(nslots), reserve=2 * V + 1)
-        npos = int(nent[:nslots].sum())
-        pos_dtype = np.int32 if len(self.tok) < 2**31 else np.int64
-        self.pool = np.empty(npos + max(npos // 2, 4096), pos_dtype)
-        nb = int(nslots) + 4 * V + 16
-        self.bstart = np.zeros(nb, np.int64)
-        self.blen = np.zeros(nb, np.int64)
-        self.bnext = np.full(nb, -1, np.int32)
-        self.bslot = np.zeros(nb, np.int32)
-        K.fill_initial_positions(self.tok, self.hkeys, self.hvals, nent, int(nslots), self.pool, self.bstart,
-                                 self.blen, self.bnext, self.bslot, self.head)
-        self.meta[T.POOLN] = npos
-        self.meta[T.NBLOCKS] = nslots
         self.scratch = np.zeros((10, 2 * V + 1), np.int64)
         self.out_keys = np.empty(4 * V + 4, np.int64)
         self.out_deltas = np.empty(4 * V + 4, np.int64)
         self.pushed = np.empty(2 * V + 2, np.int32)
         self.merged_total = 0
+        self.rebuild(keep_min)
+
+    def rebuild(self, keep_min: int) -> None:
+        """Recount every pair of the current token array and rebuild the table, positions and heap arrays."""
+        self.keep_min = max(1, int(keep_min))
+        self.pool = self.bstart = None  # free the old index before building the new one
+        hkeys, hvals, sa, sb, cnt, nent, nslots = K.count_pairs(self.tok, self.tlen, self.wpos, self.wval, self.maxlen)
+        keep = np.nonzero(cnt[:nslots] >= self.keep_min)[0]
+        del hkeys, hvals
+        n = len(keep)
+        super().__init__(_EMPTY_I64, _EMPTY_I32, sa[keep], sb[keep], cnt[keep], np.full(n, -1, np.int32), n,
+                         reserve=2 * self.vocab_size + 1)
+        nent = nent[keep]
+        explicit = int(nent[nent < self.implicit_min].sum())
+        pos_dtype = np.int32 if len(self.tok) < 2**31 else np.int64
+        self.pool = np.empty(explicit + max(explicit // 4, len(self.tok) // 16, 1024), pos_dtype)
+        nb = n + 4 * self.vocab_size + 16
+        self.bstart = np.zeros(nb, np.int64)
+        self.blen = np.zeros(nb, np.int32)
+        self.bnext = np.full(nb, -1, np.int32)
+        self.bslot = np.zeros(nb, np.int32)
+        pool_len, nblocks = K.fill_positions(self.tok, self.tlen, self.hkeys, self.hvals, nent, n, self.implicit_min,
+                                             self.pool, self.bstart, self.blen, self.bnext, self.bslot, self.head)
+        self.meta[T.POOLN] = pool_len
+        self.meta[T.NBLOCKS] = nblocks
 
     def apply(self, a: int, b: int, new: int, is_dup: bool) -> tuple[int, int]:
         """Merge (a, b) into ``new`` everywhere in the shard; returns ``(n_out, n_pushed)`` (see ``apply_merge``)."""
         while True:
-            status, n_out, n_pushed, merged = K.apply_merge(
+            status, n_out, n_pushed, merged, self.pool = K.apply_merge(
                 self.tok, self.tlen, self.wpos, self.wval, self.hkeys, self.hvals, self.sa, self.sb, self.cnt,
                 self.head, self.meta, self.pool, self.bstart, self.blen, self.bnext, self.bslot, self.scratch,
-                self.out_keys, self.out_deltas, self.pushed, a, b, new, is_dup, self.maxlen)
+                self.out_keys, self.out_deltas, self.pushed, a, b, new, is_dup, self.maxlen, self.keep_min,
+                self.implicit_min)
             if status == 0:
                 self.merged_total += merged
                 return n_out, n_pushed
-            if status == K.NEED_POOL:
-                self.pool = _grown(self.pool[: int(self.meta[T.POOLN])], max(n_out, int(1.5 * len(self.pool))))
-            elif status == K.NEED_SLOTS:
+            if status == K.NEED_SLOTS:
                 self.grow_slots(n_out)
             elif status == K.NEED_BLOCKS:
-                cap = max(n_out, 2 * len(self.bstart))
+                cap = max(n_out, len(self.bstart) + len(self.bstart) // 2)
                 self.bstart, self.blen = _grown(self.bstart, cap), _grown(self.blen, cap)
                 self.bnext, self.bslot = _grown(self.bnext, cap, -1), _grown(self.bslot, cap)
 
     def deltas(self, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the last step's count changes ``(keys, deltas)``."""
         return self.out_keys[:n_out].copy(), self.out_deltas[:n_out].copy()
 
     def symbols(self) -> int:
@@ -164,3 +192,7 @@ class Shard(_Table):
         valid = self.tok >= 0
         long_ends = np.count_nonzero(valid & (self.tlen[np.where(valid, self.tok, 0)] > 1))
         return int(np.count_nonzero(valid)) - int(long_ends) // 2
+
+
+_EMPTY_I32 = np.zeros(0, np.int32)
+_EMPTY_I64 = np.zeros(0, np.int64)

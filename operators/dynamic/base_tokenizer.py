@@ -30,9 +30,9 @@ class EncodedBatch:
     """int32 [N] token ids of all rows, concatenated."""
     row_splits: np.ndarray
     """int64 [rows + 1] start of each row in ``ids`` (last entry = N)."""
-    offsets: np.ndarray
+    offsets: np.ndarray | None
     """int64 [N, 2] character offsets (start, end) into the row's text; a token holding part of a multi-byte
-    character gets that character's span, so neighbours inside one character overlap."""
+    character gets that character's span, so neighbours inside one character overlap. None when not asked for."""
     pretoken_ids: np.ndarray | None
     """int32 [N] index of the base pre-token inside its row (-1 for special tokens); None when the tokenizer has
     no pre-tokenizer of its own (sentencepiece)."""
@@ -91,8 +91,8 @@ class BaseTokenizer:
     special_ids: np.ndarray
     has_pretokenizer: bool
 
-    def encode_batch(self, texts: Sequence[str]) -> EncodedBatch:  # pragma: no cover - abstract
-        """Tokenize ``texts`` (no truncation, no padding)."""
+    def encode_batch(self, texts: Sequence[str], *, offsets: bool = True) -> EncodedBatch:  # pragma: no cover
+        """Tokenize ``texts`` (no truncation, no padding); ``offsets=False`` skips the character offsets."""
         raise NotImplementedError
 
     def encode(self, text: str) -> list[int]:
@@ -119,6 +119,18 @@ class BaseTokenizer:
         """Surface of an id as text; a partial UTF-8 sequence reads as U+FFFD."""
         return self.token_bytes[token_id].decode("utf-8", errors="replace")
 
+    def whitespace_flags(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per id (bool arrays, computed once): surface is all whitespace / has whitespace at most as its first
+        character / has no whitespace. Partial UTF-8 bytes read as U+FFFD, i.e. not whitespace."""
+        if self._ws_flags is None:
+            texts = [self.token_text(i) for i in range(self.vocab_size)]
+            self._ws_flags = (
+                np.array([t.isspace() for t in texts], bool),
+                np.array([not any(c.isspace() for c in t[1:]) for t in texts], bool),
+                np.array([not any(c.isspace() for c in t) for t in texts], bool),
+            )
+        return self._ws_flags
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kind={self.kind!r}, path={self.path!r}, vocab_size={self.vocab_size})"
 
@@ -128,6 +140,7 @@ class BaseTokenizer:
 
     _add_special: bool = False
     _source: str = ""
+    _ws_flags: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 def _flatten(rows: list[list], dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -187,13 +200,16 @@ class HFBaseTokenizer(BaseTokenizer):
             return (token[len(prefix) :] if token.startswith(prefix) else token).encode()
         return token.encode()
 
-    def encode_batch(self, texts: Sequence[str]) -> EncodedBatch:
+    def encode_batch(self, texts: Sequence[str], *, offsets: bool = True) -> EncodedBatch:
         encs = self._tok.encode_batch(list(texts), add_special_tokens=self._add_special)
         ids, splits = _flatten([e.ids for e in encs], np.int32)
-        offsets = np.array(list(itertools.chain.from_iterable(e.offsets for e in encs)), np.int64).reshape(-1, 2)
+        spans = None
+        if offsets:
+            flat = itertools.chain.from_iterable(itertools.chain.from_iterable(e.offsets for e in encs))
+            spans = np.fromiter(flat, np.int64, 2 * len(ids)).reshape(-1, 2)
         words = itertools.chain.from_iterable(e.word_ids for e in encs)
         pretoken_ids = np.fromiter((-1 if w is None else w for w in words), np.int32, len(ids))
-        return EncodedBatch(ids, splits, offsets, pretoken_ids, self.special_ids[ids])
+        return EncodedBatch(ids, splits, spans, pretoken_ids, self.special_ids[ids])
 
     def encode_fragment(self, text: str) -> list[int]:
         return self._frag.encode(text, add_special_tokens=False).ids
@@ -277,12 +293,15 @@ class SentencePieceBaseTokenizer(BaseTokenizer):
             for i, (p, s) in enumerate(zip(self._pieces, self.special_ids))
         ]
         self._nbytes = np.array([len(b) for b in self.token_bytes], np.int64)
+        self._is_byte = np.array([sp.is_byte(i) for i in range(self.vocab_size)], bool)
 
-    def encode_batch(self, texts: Sequence[str]) -> EncodedBatch:
+    def encode_batch(self, texts: Sequence[str], *, offsets: bool = True) -> EncodedBatch:
         texts = list(texts)
-        if not self._lossless:
+        if offsets and not self._lossless:
             return self._encode_proto(texts)
         ids, splits = _flatten(self._sp.encode(texts, add_bos=self._add_special), np.int32)
+        if not offsets:
+            return EncodedBatch(ids, splits, None, None, self.special_ids[ids])
         # Byte offsets from surface lengths, shifted left by the dummy-prefix space; then bytes -> characters.
         nbytes = self._nbytes[ids]
         ends = np.cumsum(nbytes)
@@ -304,7 +323,7 @@ class SentencePieceBaseTokenizer(BaseTokenizer):
         se = np.array(spans, np.int64).reshape(-1, 2)
         # Partial-character pieces come with begin == end; give them the span of the piece that completes the char.
         for k in range(len(se) - 2, -1, -1):
-            if se[k, 0] == se[k, 1] and se[k + 1, 0] == se[k, 0] and not self.special_ids[ids[k]]:
+            if se[k, 0] == se[k, 1] and se[k + 1, 0] == se[k, 0] and self._is_byte[ids[k]]:
                 se[k, 1] = se[k + 1, 1]
         encoded = [t.encode() for t in texts]
         text_byte0 = np.zeros(len(texts) + 1, np.int64)

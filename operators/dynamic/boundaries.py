@@ -49,6 +49,8 @@ def unit_starts(batch: EncodedBatch, texts: Sequence[str], boundary: str) -> np.
         return starts
     if boundary not in BOUNDARIES:
         raise ValueError(f"boundary {boundary!r} is not one of {BOUNDARIES}")
+    if batch.offsets is None:
+        raise ValueError(f"boundary {boundary!r} needs character offsets: encode_batch(texts, offsets=True)")
     lengths = np.fromiter((len(t) for t in texts), np.int64, len(texts))
     char0 = np.zeros(len(texts) + 1, np.int64)
     np.cumsum(lengths, out=char0[1:])

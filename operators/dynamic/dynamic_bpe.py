@@ -109,10 +109,9 @@ class DynamicBPE:
         tok = base_tokenizer if isinstance(base_tokenizer, BaseTokenizer) else load_base_tokenizer(base_tokenizer)
         self.tokenizer = tok
         self.base_vocab_size = tok.vocab_size
-        texts = [tok.token_text(i) for i in range(tok.vocab_size)]
-        self._all_ws = np.array([t.isspace() for t in texts], bool)
-        self._no_ws = np.array([not any(c.isspace() for c in t) for t in texts], bool)
-        self._clean = np.array([not any(c.isspace() for c in t[1:]) for t in texts], bool)
+        self._all_ws, self._clean, self._no_ws = tok.whitespace_flags()
+        self._vocab_strings = pa.array([tok.id_to_token(i) for i in range(tok.vocab_size)], pa.string())
+        self._vocab_bytes = pa.array(tok.token_bytes, pa.binary())
         self._checked = False
         self.counters = {"batches": 0, "rows": 0, "null_texts": 0, "base_tokens": 0, "dynamic_tokens": 0,
                          "merges": 0, "tokenize_s": 0.0, "merge_s": 0.0}
@@ -127,6 +126,12 @@ class DynamicBPE:
     def boundary(self) -> str:
         return self.config.boundary
 
+    @property
+    def needs_offsets(self) -> bool:
+        """Whether the boundary mode reads character offsets (word modes, and pretokens without a pre-tokenizer)."""
+        b = self.config.boundary
+        return b in ("word", "word_hyphen") or (b == "pretokens" and not self.tokenizer.has_pretokenizer)
+
     def __call__(self, batch: pa.Table) -> pa.Table:
         col = self.config.text_column
         if not self._checked:
@@ -136,7 +141,7 @@ class DynamicBPE:
         raw = batch.column(col).to_pylist()
         texts = ["" if t is None else t for t in raw]
         t0 = time.perf_counter()
-        enc = self.tokenizer.encode_batch(texts)
+        enc = self.tokenizer.encode_batch(texts, offsets=self.needs_offsets)
         t1 = time.perf_counter()
         result = self.merge(enc, texts)
         out = self._table(batch, texts, enc, result)
@@ -198,29 +203,25 @@ class DynamicBPE:
 
     def vocab_entries(self, result: MergeResult) -> pa.StructArray:
         """The batch's new tokens as ``DYNAMIC_VOCAB_ENTRY`` structs, in id order."""
-        base, tok = self.base_vocab_size, self.tokenizer
+        base = self.base_vocab_size
         flat, offsets = expand_merges(result.left, result.right, base)
-        # Strings grow by concatenating the two parts' strings: linear in the number of merges.
-        token_str: list[str] = []
-        surface: list[bytes] = []
-        for a, b in zip(result.left.tolist(), result.right.tolist()):
-            token_str.append(
-                (token_str[a - base] if a >= base else tok.id_to_token(a))
-                + (token_str[b - base] if b >= base else tok.id_to_token(b))
-            )
-            surface.append(
-                (surface[a - base] if a >= base else tok.token_bytes[a])
-                + (surface[b - base] if b >= base else tok.token_bytes[b])
-            )
+        flat_arr, offsets_arr = pa.array(flat), pa.array(offsets)
+        # Vocabulary strings and surfaces are the joins of the decomposition's (vectorized in Arrow).
+        token_str = pc.binary_join(pa.ListArray.from_arrays(offsets_arr, self._vocab_strings.take(flat_arr)), "")
+        joined = pc.binary_join(pa.ListArray.from_arrays(offsets_arr, self._vocab_bytes.take(flat_arr)), b"")
+        try:
+            surface = joined.cast(pa.string())
+        except pa.ArrowInvalid:  # a partial UTF-8 sequence (byte-level pieces): decode with U+FFFD
+            surface = pa.array([b.decode("utf-8", "replace") for b in joined.to_pylist()], pa.string())
         new = result.dynamic_ids[result.dynamic_ids >= base] - base
-        count = np.bincount(new, minlength=len(token_str)).astype(np.int64)
+        count = np.bincount(new, minlength=len(result.left)).astype(np.int64)
         arrays = [
-            pa.array(np.arange(base, base + len(token_str), dtype=np.int32)),
+            pa.array(np.arange(base, base + len(result.left), dtype=np.int32)),
             pa.array(result.left.astype(np.int32)),
             pa.array(result.right.astype(np.int32)),
-            pa.array(token_str, pa.string()),
-            pa.array([s.decode("utf-8", "replace") for s in surface], pa.string()),
-            pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat)),
+            token_str,
+            surface,
+            pa.ListArray.from_arrays(offsets_arr, flat_arr),
             pa.array(result.merge_count.astype(np.int64)),
             pa.array(count),
         ]

@@ -1,11 +1,13 @@
 """The numba kernel of dynamic BPE: greedy pair merging over the *distinct* units of a batch.
 
 Units that hold the same base token sequence evolve identically (merges never cross units), so the kernel works
-on each distinct unit once, weighted by how often it occurs. Pair counts live in a hash map and a lazy max-heap
-ordered by (-count, left, right): the heap top is the most frequent pair, ties going to the smallest left id,
-then the smallest right id. When a pair is merged, each unit holding it is rewritten left to right
-(non-overlapping, as ``a a a`` -> ``aa a``) and only the pairs next to each merged occurrence change count;
-changed counts are pushed again and stale heap entries are skipped when popped.
+on each distinct unit once, weighted by how often it occurs. The tokens form one linked list per unit. Every
+valid adjacent pair gets an id, a count and a chain of the positions where it occurs (stale entries are skipped
+when read), and every position remembers the id of the pair that starts there. A lazy max-heap ordered by
+(-count, left, right) gives the most frequent pair, ties going to the smallest left id, then the smallest right
+id. Merging a pair visits only its positions, in ascending order, so each unit is rewritten left to right
+(non-overlapping, as ``a a a`` -> ``aa a``) and only the pairs next to each merged occurrence change count:
+a merge costs O(its occurrences), whatever the unit lengths.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from __future__ import annotations
 import heapq
 
 import numpy as np
-from numba import njit, types
-from numba.typed import Dict
+from numba import njit
+
+_EMPTY = np.int64(-1)
 
 
 @njit(cache=True, inline="always")
@@ -24,11 +27,20 @@ def _valid(x: int, y: int, all_ws: np.ndarray, clean: np.ndarray, no_ws: np.ndar
 
 
 @njit(cache=True, inline="always")
-def _add(counts, touched, x, y, delta, key_mul, all_ws, clean, no_ws) -> None:
-    if _valid(x, y, all_ws, clean, no_ws):
-        k = np.int64(x) * key_mul + y
-        counts[k] = counts.get(k, 0) + delta
-        touched[k] = 0
+def _get_or_add(keys: np.ndarray, vals: np.ndarray, key: int, new_val: int) -> int:
+    """Open-addressing hash map (linear probing, keys >= 0): the value of ``key``, inserting ``new_val``."""
+    mask = len(keys) - 1
+    h = (np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(20)
+    i = np.int64(h & np.uint64(mask))
+    while True:
+        k = keys[i]
+        if k == key:
+            return vals[i]
+        if k == _EMPTY:
+            keys[i] = key
+            vals[i] = new_val
+            return new_val
+        i = (i + 1) & mask
 
 
 @njit(cache=True)
@@ -48,7 +60,8 @@ def merge_units(
 
     Args:
         toks: int32 tokens of the distinct units, concatenated; unit ``u`` is ``toks[ustart[u]:ustart[u]+ulen[u]]``.
-        ustart, ulen, weight: int64 per distinct unit: start, current length, number of occurrences.
+            On return each unit's merged tokens are compacted to the front of its slot and ``ulen`` updated.
+        ustart, ulen, weight: int64 per distinct unit: start, length, number of occurrences.
         all_ws, clean, no_ws: bool per id (sized ``base_vocab + max_merges``): surface is all whitespace / has
             whitespace at most at its first character / has no whitespace; filled in for new ids here.
         base_vocab: first new id.
@@ -59,92 +72,169 @@ def merge_units(
         (left, right, merge_count, removed): per merge, the pair, its count and by how many tokens it shortened
         the batch.
     """
+    n_tok = len(toks)
     key_mul = np.int64(base_vocab + max_merges + 1)
-    counts = Dict.empty(key_type=types.int64, value_type=types.int64)
-    n_units = len(ustart)
-    for u in range(n_units):
+    nxt = np.full(n_tok, -1, np.int64)
+    prv = np.full(n_tok, -1, np.int64)
+    wpos = np.zeros(n_tok, np.int64)
+    for u in range(len(ustart)):
         s = ustart[u]
-        w = weight[u]
-        for i in range(ulen[u] - 1):
-            x = toks[s + i]
-            y = toks[s + i + 1]
-            if _valid(x, y, all_ws, clean, no_ws):
-                k = np.int64(x) * key_mul + y
-                counts[k] = counts.get(k, 0) + w
-    heap = [(np.int64(0), np.int64(0), np.int64(0))]
+        for i in range(ulen[u]):
+            wpos[s + i] = weight[u]
+            if i + 1 < ulen[u]:
+                nxt[s + i] = s + i + 1
+            if i > 0:
+                prv[s + i] = s + i - 1
+    # Pairs ever seen <= initial pairs + 2 per merged occurrence <= 3 * n_tok; same bound for chain entries.
+    cap = 3 * n_tok + 1
+    size = 1
+    while size < 4 * cap // 3 + 1:  # load factor <= 3/4 even if every possible pair appears
+        size *= 2
+    table_keys = np.full(size, _EMPTY, np.int64)
+    table_vals = np.empty(size, np.int64)
+    pair_left = np.empty(cap, np.int64)
+    pair_right = np.empty(cap, np.int64)
+    count = np.zeros(cap, np.int64)
+    head = np.full(cap, -1, np.int64)
+    entry_pos = np.empty(cap, np.int64)
+    entry_next = np.empty(cap, np.int64)
+    pos_pair = np.full(n_tok, -1, np.int64)  # id of the valid pair starting at each position, or -1
+    state = np.zeros(2, np.int64)  # [number of pairs, number of chain entries]
+    for p in range(n_tok):
+        if nxt[p] >= 0:
+            _record(p, toks[p], toks[nxt[p]], wpos[p], state, table_keys, table_vals, pair_left, pair_right, count, head,
+                    entry_pos, entry_next, pos_pair, key_mul, all_ws, clean, no_ws)
+    heap = [(np.int64(0), np.int64(0), np.int64(0), np.int64(0))]
     heap.pop()
-    for k, c in counts.items():
-        heap.append((-c, k // key_mul, k % key_mul))
+    for pid in range(state[0]):
+        heap.append((-count[pid], pair_left[pid], pair_right[pid], np.int64(pid)))
     heapq.heapify(heap)
 
     left = np.empty(max_merges, np.int32)
     right = np.empty(max_merges, np.int32)
     merge_count = np.empty(max_merges, np.int64)
     removed = np.empty(max_merges, np.int64)
-    touched = Dict.empty(key_type=types.int64, value_type=types.int64)
+    touched = np.empty(16, np.int64)  # pair ids whose count changed during one merge (with repeats)
     m = 0
     while m < max_merges:
-        best = np.int64(0)
-        a = np.int64(-1)
-        b = np.int64(-1)
+        ab = np.int64(-1)
         while len(heap) > 0:
-            neg, x, y = heapq.heappop(heap)
-            c = counts.get(x * key_mul + y, 0)
-            if c > 0 and c == -neg:
-                best, a, b = c, x, y
+            neg, _, _, pid = heapq.heappop(heap)
+            if count[pid] == -neg and -neg > 0:
+                ab = pid
                 break
-        if a < 0 or best < min_count:
+        if ab < 0 or count[ab] < min_count:
             break
+        a, b, best = pair_left[ab], pair_right[ab], count[ab]
         new = base_vocab + m
         all_ws[new] = all_ws[a] and all_ws[b]
         clean[new] = clean[a] and no_ws[b]
         no_ws[new] = no_ws[a] and no_ws[b]
+        # Positions of (a, b), ascending: left to right within every unit.
+        n_pos = 0
+        e = head[ab]
+        while e >= 0:
+            n_pos += 1
+            e = entry_next[e]
+        positions = np.empty(n_pos, np.int64)
+        e = head[ab]
+        for i in range(n_pos):
+            positions[i] = entry_pos[e]
+            e = entry_next[e]
+        positions.sort()
+        head[ab] = -1
+        if len(touched) < 4 * n_pos:  # up to 4 changed pairs per occurrence
+            touched = np.empty(8 * n_pos, np.int64)
+        n_touched = 0
         gone = np.int64(0)
-        touched.clear()
-        for u in range(n_units):
-            s = ustart[u]
-            n = ulen[u]
-            first = -1
-            for i in range(n - 1):
-                if toks[s + i] == a and toks[s + i + 1] == b:
-                    first = i
-                    break
-            if first < 0:
-                continue
-            w = weight[u]
-            # Rewrite left to right; adjust only the pairs around each merged occurrence. A previous merge in
-            # this unit has already been written at out[j - 1], so (new, a) pairs it created are undone here.
-            i = first
-            j = first
-            while i < n:
-                if i < n - 1 and toks[s + i] == a and toks[s + i + 1] == b:
-                    _add(counts, touched, a, b, -w, key_mul, all_ws, clean, no_ws)
-                    if j > 0:
-                        x = toks[s + j - 1]
-                        _add(counts, touched, x, a, -w, key_mul, all_ws, clean, no_ws)
-                        _add(counts, touched, x, new, w, key_mul, all_ws, clean, no_ws)
-                    if i + 2 < n:
-                        y = toks[s + i + 2]
-                        _add(counts, touched, b, y, -w, key_mul, all_ws, clean, no_ws)
-                        _add(counts, touched, new, y, w, key_mul, all_ws, clean, no_ws)
-                    toks[s + j] = new
-                    i += 2
-                else:
-                    toks[s + j] = toks[s + i]
-                    i += 1
-                j += 1
-            ulen[u] = j
-            gone += (n - j) * w
-        for k in touched.keys():
-            c = counts[k]
-            if c > 0:
-                heapq.heappush(heap, (-c, k // key_mul, k % key_mul))
+        for i in range(n_pos):
+            p = positions[i]
+            if pos_pair[p] != ab:
+                continue  # stale entry: merged away or changed since it was recorded
+            q = nxt[p]
+            w = wpos[p]
+            x = prv[p]
+            y = nxt[q]
+            count[ab] -= w
+            if x >= 0:  # (x, a) becomes (x, new)
+                old = pos_pair[x]
+                if old >= 0:
+                    count[old] -= w
+                    touched[n_touched] = old
+                    n_touched += 1
+                n_touched = _record_touch(x, toks[x], new, w, state, table_keys, table_vals, pair_left, pair_right, count, head,
+                                          entry_pos, entry_next, pos_pair, key_mul, all_ws, clean, no_ws,
+                                          touched, n_touched)
+            old = pos_pair[q]
+            if old >= 0:  # (b, y) becomes (new, y)
+                count[old] -= w
+                touched[n_touched] = old
+                n_touched += 1
+            pos_pair[q] = -1
+            pos_pair[p] = -1
+            toks[p] = new
+            nxt[p] = y
+            if y >= 0:
+                prv[y] = p
+                n_touched = _record_touch(p, new, toks[y], w, state, table_keys, table_vals, pair_left, pair_right, count, head,
+                                          entry_pos, entry_next, pos_pair, key_mul, all_ws, clean, no_ws,
+                                          touched, n_touched)
+            gone += w
+        changed = np.sort(touched[:n_touched])
+        for t in range(n_touched):
+            pid = changed[t]
+            if (t == 0 or pid != changed[t - 1]) and count[pid] > 0:
+                heapq.heappush(heap, (-count[pid], pair_left[pid], pair_right[pid], pid))
         left[m] = a
         right[m] = b
         merge_count[m] = best
         removed[m] = gone
         m += 1
+
+    for u in range(len(ustart)):
+        s = ustart[u]
+        p = s
+        j = 0
+        while p >= 0:
+            toks[s + j] = toks[p]
+            j += 1
+            p = nxt[p]
+        ulen[u] = j
     return left[:m], right[:m], merge_count[:m], removed[:m]
+
+
+@njit(cache=True, inline="always")
+def _record(pos, x, y, w, state, table_keys, table_vals, pair_left, pair_right, count, head, entry_pos, entry_next, pos_pair,
+            key_mul, all_ws, clean, no_ws) -> int:
+    """Pair (x, y) now starts at ``pos`` with weight ``w``: count it and chain the position; -1 if not valid."""
+    if not _valid(x, y, all_ws, clean, no_ws):
+        pos_pair[pos] = -1
+        return -1
+    n_pairs = state[0]
+    pid = _get_or_add(table_keys, table_vals, np.int64(x) * key_mul + y, n_pairs)
+    if pid == n_pairs:
+        pair_left[pid] = x
+        pair_right[pid] = y
+        state[0] = n_pairs + 1
+    count[pid] += w
+    e = state[1]
+    entry_pos[e] = pos
+    entry_next[e] = head[pid]
+    head[pid] = e
+    state[1] = e + 1
+    pos_pair[pos] = pid
+    return pid
+
+
+@njit(cache=True, inline="always")
+def _record_touch(pos, x, y, w, state, table_keys, table_vals, pair_left, pair_right, count, head, entry_pos, entry_next, pos_pair,
+                  key_mul, all_ws, clean, no_ws, touched, n_touched) -> int:
+    pid = _record(pos, x, y, w, state, table_keys, table_vals, pair_left, pair_right, count, head, entry_pos, entry_next, pos_pair,
+                  key_mul, all_ws, clean, no_ws)
+    if pid >= 0:
+        touched[n_touched] = pid
+        n_touched += 1
+    return n_touched
 
 
 @njit(cache=True)

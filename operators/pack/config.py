@@ -8,13 +8,15 @@ The packing contract (both implementations follow it exactly, so their outputs a
    of ``context_length`` tokens (the last one shorter); ``truncate`` keeps the first ``context_length`` tokens;
    ``drop`` drops the document. All three are counted.
 3. Pieces enter a buffer one at a time, in arrival order. When the buffer holds ``buffer_docs`` pieces (or on
-   ``flush``) a *round* runs best-fit-decreasing: pieces sorted by length, longest first, ties in arrival order;
-   each goes into the open row with the least remaining room that still fits it (ties: the row opened first),
-   else a new row is opened.
+   ``flush``) a *round* runs best-fit-decreasing: pieces sorted by length, longest first, ties in arrival order
+   then start; each goes into the open row with the least remaining room that still fits it (ties: the row opened first).
+   If none fits and ``split_to_fill`` is N > 0, the piece's head fills the roomiest open row (ties: the row opened
+   first) when that row has at least N free slots, and the rest of the piece is placed the same way (counted in
+   ``fill_splits``); otherwise the piece opens a new row.
 4. After a round (not at ``flush``) the least-filled rows that are not full are carried back into the buffer, least
    filled first (ties: the row opened first), while the carried pieces stay within ``carry_fraction *
-   buffer_docs``; carried pieces keep their arrival order. Their small pieces get another chance to fill gaps in
-   the next round, which is what lifts utilization from ~99 % to ~99.9 % on short documents.
+   buffer_docs``; carried pieces keep their arrival order (ties: by start). Their small pieces get another
+   chance to fill gaps in the next round, which lifts utilization from ~99 % to ~99.9 % on short documents.
 5. The other rows are emitted in the order they were opened; segments in a row in the order they were placed.
 
 A row holds ``context_length`` slots: each segment has positions ``0..len-1`` (positions restart for every
@@ -52,6 +54,9 @@ class PackerConfig:
     """Token id appended to every document, or None for none."""
     carry_fraction: float = 0.25
     """Fraction of buffer_docs that under-filled rows may carry into the next round (0 disables carrying)."""
+    split_to_fill: int = 0
+    """0: documents stay whole unless longer than context_length. N > 0: a piece that fits no open row may be cut
+    to fill the roomiest row with at least N free slots (for near-uniform lengths such as DNA segments)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.context_length, int) or self.context_length < 2:
@@ -64,6 +69,8 @@ class PackerConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):
                 raise ValueError(f"{name} must be a non-negative token id, got {value!r}")
+        if not isinstance(self.split_to_fill, int) or self.split_to_fill < 0:
+            raise ValueError(f"split_to_fill must be an integer >= 0, got {self.split_to_fill!r}")
         if not 0.0 <= self.carry_fraction < 1.0:
             raise ValueError(f"carry_fraction must be in [0, 1), got {self.carry_fraction!r}")
 
@@ -87,6 +94,7 @@ class PackStats:
     tokens_truncated: int = 0
     tokens_dropped: int = 0
     pieces: int = 0
+    fill_splits: int = 0
     rounds: int = 0
     rows: int = 0
     tokens: int = 0

@@ -215,81 +215,98 @@ class Packer:
 
     def _round(self, *, final: bool) -> PackedBatch:
         cfg, n, C = self.config, self._b_n, self.config.context_length
-        self.stats.rounds += 1
-        lens = self._b_len[:n]
-        order = np.lexsort((self._b_arrival[:n], -lens))
-        bin_of, room = best_fit_decreasing(lens[order], C)
+        st = self.stats
+        st.rounds += 1
+        arrival, start, lens = self._b_arrival[:n], self._b_start[:n], self._b_len[:n]
+        order = np.lexsort((start, arrival, -lens))
+        item, offset, seg_len, seg_bin, room = best_fit_decreasing(lens[order], C, split_min=cfg.split_to_fill)
+        st.fill_splits += len(item) - n
+        src = order[item]  # buffer slot of every placed segment
+        s_arrival, s_key, s_start = arrival[src], self._b_key[src], start[src] + offset
         nb = len(room)
-        piece_bin = np.empty(n, np.int64)
-        piece_bin[order] = bin_of
         carried_bins = np.zeros(nb, bool)
         if not final and cfg.carry_budget > 0:
-            counts = np.bincount(bin_of, minlength=nb)
+            counts = np.bincount(seg_bin, minlength=nb)
             by_fill = np.lexsort((np.arange(nb), C - room))
             bad = (room[by_fill] == 0) | (np.cumsum(counts[by_fill]) > cfg.carry_budget)
             k = int(bad.argmax()) if bad.any() else nb
             carried_bins[by_fill[:k]] = True
-        carry = carried_bins[piece_bin]
+        carry = carried_bins[seg_bin]
         # Emitted segments grouped by row (rows in opening order), in placement order inside a row.
-        rank = np.empty(n, np.int64)
-        rank[order] = np.arange(n)
         emit = np.flatnonzero(~carry)
-        emit = emit[np.lexsort((rank[emit], piece_bin[emit]))]
+        emit = emit[np.argsort(seg_bin[emit], kind="stable")]
         row_of_bin = np.cumsum(~carried_bins) - 1
-        keys = self._b_key[emit]
+        keys = s_key[emit]
         where = self._lookup(keys)
         batch = materialize_rows(
             tokens=self._arena,
-            seg_src=self._pos[where] + self._b_start[emit],
-            seg_len=lens[emit],
-            seg_row=row_of_bin[piece_bin[emit]],
+            seg_src=self._pos[where] + s_start[emit],
+            seg_len=seg_len[emit],
+            seg_row=row_of_bin[seg_bin[emit]],
             num_rows=int((~carried_bins).sum()),
             context_length=C,
             pad_id=cfg.pad_id,
         )
         batch.seg_key = keys
-        batch.seg_start = self._b_start[emit].copy()
+        batch.seg_start = s_start[emit]
         batch.doc_ids = [self._ids[i] for i in where.tolist()]
-        keep = np.flatnonzero(carry)  # already in arrival order
+        keep = np.flatnonzero(carry)
+        keep = keep[np.lexsort((s_start[keep], s_arrival[keep]))]  # back into arrival order
         m = len(keep)
-        for arr in (self._b_arrival, self._b_key, self._b_start, self._b_len):
-            arr[:m] = arr[keep]
+        self._b_arrival[:m], self._b_key[:m] = s_arrival[keep], s_key[keep]
+        self._b_start[:m], self._b_len[:m] = s_start[keep], seg_len[keep]
         self._b_n = m
-        self.stats.rows += batch.num_rows
-        self.stats.tokens += int(batch.num_tokens.sum())
-        self.stats.pad_tokens += batch.num_rows * C - int(batch.num_tokens.sum())
+        st.rows += batch.num_rows
+        st.tokens += int(batch.num_tokens.sum())
+        st.pad_tokens += batch.num_rows * C - int(batch.num_tokens.sum())
         return batch
 
 
-def best_fit_decreasing(sorted_lens: np.ndarray, capacity: int) -> tuple[np.ndarray, np.ndarray]:
+def best_fit_decreasing(sorted_lens: np.ndarray, capacity: int, *, split_min: int = 0):
     """Place items (already sorted longest first) into bins of ``capacity`` by best fit.
 
-    Each item goes to the open bin with the least remaining room that fits it (ties: the lowest bin index),
-    else to a new bin.
+    Each item goes to the open bin with the least remaining room that fits it (ties: the lowest bin index). When
+    none fits and ``split_min > 0``, the item's head fills the roomiest bin (ties: lowest index) if that has at
+    least ``split_min`` free slots, and the rest is placed the same way; otherwise the item opens a new bin.
 
     Returns:
-        (bin index of every item, remaining room of every bin).
+        Arrays over the placed segments, in placement order: item index, offset inside the item, length, bin;
+        then the remaining room of every bin.
     """
     n = len(sorted_lens)
     room = np.empty(max(n, 1), np.int64)
-    bin_of = np.empty(n, np.int64)
+    seg_item, seg_off, seg_len, seg_bin = [], [], [], []
     nb = 0
     too_big = capacity + 1
     for i, length in enumerate(sorted_lens.tolist()):
-        if nb and length < capacity:
-            r = room[:nb]
-            cand = np.where(r >= length, r, too_big)
-            j = int(cand.argmin())
-            if cand[j] == too_big:
+        off = 0
+        while True:
+            rest = length - off
+            j = -1
+            if nb:
+                r = room[:nb]
+                if rest < capacity:
+                    cand = np.where(r >= rest, r, too_big)
+                    j = int(cand.argmin())
+                    if cand[j] == too_big:
+                        j = -1
+                if j < 0 and split_min:
+                    k = int(r.argmax())
+                    if r[k] >= split_min:
+                        take = int(r[k])
+                        seg_item.append(i), seg_off.append(off), seg_len.append(take), seg_bin.append(k)
+                        room[k] = 0
+                        off += take
+                        continue
+            if j < 0:
                 j = nb
-        else:
-            j = nb
-        if j == nb:
-            room[nb] = capacity
-            nb += 1
-        room[j] -= length
-        bin_of[i] = j
-    return bin_of, room[:nb].copy()
+                room[nb] = capacity
+                nb += 1
+            seg_item.append(i), seg_off.append(off), seg_len.append(rest), seg_bin.append(j)
+            room[j] -= rest
+            break
+    as_arr = lambda a: np.array(a, dtype=np.int64)  # noqa: E731
+    return as_arr(seg_item), as_arr(seg_off), as_arr(seg_len), as_arr(seg_bin), room[:nb].copy()
 
 
 def _grow(arr: np.ndarray, used: int, need: int) -> np.ndarray:

@@ -75,30 +75,42 @@ class ReferencePacker:
 
     def _round(self, *, final: bool) -> list[PackedRow]:
         cfg = self.config
+        C = cfg.context_length
         self.stats.rounds += 1
-        order = sorted(self._buffer, key=lambda p: (-p[3], p[0]))
         bins: list[list[tuple[int, int, int, int]]] = []
         room: list[int] = []
-        for piece in order:
-            best = -1
-            for j, r in enumerate(room):
-                if r >= piece[3] and (best < 0 or r < room[best]):
-                    best = j
-            if best < 0:
+
+        def place(j: int, piece: tuple[int, int, int, int]) -> None:
+            if j == len(bins):
                 bins.append([])
-                room.append(cfg.context_length)
-                best = len(bins) - 1
-            bins[best].append(piece)
-            room[best] -= piece[3]
+                room.append(C)
+            bins[j].append(piece)
+            room[j] -= piece[3]
+
+        for arrival, key, start, length in sorted(self._buffer, key=lambda p: (-p[3], p[0], p[2])):
+            while True:
+                best = -1
+                for j, r in enumerate(room):
+                    if r >= length and (best < 0 or r < room[best]):
+                        best = j
+                roomiest = max(range(len(room)), key=lambda j: (room[j], -j), default=-1)
+                if best < 0 and cfg.split_to_fill and roomiest >= 0 and room[roomiest] >= cfg.split_to_fill:
+                    take = room[roomiest]  # cut the piece: its head fills the roomiest row
+                    self.stats.fill_splits += 1
+                    place(roomiest, (arrival, key, start, take))
+                    start, length = start + take, length - take
+                    continue
+                place(best if best >= 0 else len(bins), (arrival, key, start, length))
+                break
         carried: set[int] = set()
         if not final:
             budget = cfg.carry_budget
-            for j in sorted(range(len(bins)), key=lambda j: (cfg.context_length - room[j], j)):
+            for j in sorted(range(len(bins)), key=lambda j: (C - room[j], j)):
                 if room[j] == 0 or len(bins[j]) > budget:
                     break
                 budget -= len(bins[j])
                 carried.add(j)
-        self._buffer = sorted((p for j in sorted(carried) for p in bins[j]), key=lambda p: p[0])
+        self._buffer = sorted((p for j in sorted(carried) for p in bins[j]), key=lambda p: (p[0], p[2]))
         rows = [self._make_row(b) for j, b in enumerate(bins) if j not in carried]
         self._forget_done_docs()
         return rows

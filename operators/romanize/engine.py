@@ -20,6 +20,7 @@ returns the same string byte for byte, faster, through four paths tried in order
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import unicodedata
 
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 #: The uroman release whose lattice code the segment argument was checked against.
 PROVED_UROMAN_VERSION = "1.3.1.1"
+#: The uroman-fast release that :data:`FAST_SCRIPTS` and :data:`FAST_EXCLUDED` were measured on.
+CHECKED_UROMAN_FAST_VERSION = "0.1.0b0"
 
 #: uroman script names (``Uroman.chr_script_name``) on which uroman-fast 0.1.0b0 equals uroman on every UDHR
 #: line and on every single character (alone and in two small contexts); '' is uroman's name for characters
@@ -43,6 +46,38 @@ FAST_SCRIPTS = frozenset({
     "Mongolian", "Syriac", "Tagalog", "Tamil", "Thaana", "Tifinagh", "Vai", "Yi",
 })
 
+#: Code points of those scripts that still go to uroman: where uroman-fast differed on the character alone or
+#: next to 'a' (or panicked); the characters that explain every difference found by a search over random
+#: strings of each script (mostly combining marks in unusual places: nukta, stress signs, candrabindu, Hebrew
+#: accents); and all of Braille (uroman carries Braille capitals and number marks across words). Inclusive.
+FAST_EXCLUDED = (
+    "0184 01A7 01BC 0295 0591-05AF 0900 093C 0951-0954 09BC 09D7 0BD7 0C81 0CBC 0D01 0D3B-0D3C 0D66-0D6F 10C3 "
+    "10F3 1CB3 2000-2001 205F 2103 2109 2126 213E 214D 2460-2468 2474-247C 2488-2490 24EA 24F5-24FD 24FF "
+    "2776-277E 2780-2788 278A-2792 2800-28FF 2D23 FF65 FF70 FF9E-FF9F FFE3 1D7CE-1D7FF 1F100-1F10C 1FBF0-1FBF9"
+)
+
+
+def _code_points(ranges: str) -> frozenset[str]:
+    chars = set()
+    for item in ranges.split():
+        lo, _, hi = item.partition("-")
+        chars.update(chr(cp) for cp in range(int(lo, 16), int(hi or lo, 16) + 1))
+    return frozenset(chars)
+
+
+_FAST_EXCLUDED_CHARS = _code_points(FAST_EXCLUDED)
+
+
+def _fast_eligible(c: str, script: str) -> bool:
+    """Whether uroman-fast may romanize character ``c`` (of uroman script ``script``)."""
+    if script not in FAST_SCRIPTS or c in _FAST_EXCLUDED_CHARS:
+        return False
+    # Number symbols (circled, Ethiopic or Roman numerals, fractions, fullwidth or mathematical digits) go
+    # through uroman's number logic, where the two implementations part most often; a script's own decimal
+    # digits (Arabic-Indic, Devanagari, ...) were checked on UDHR and stay.
+    if c.isascii() or unicodedata.numeric(c, None) is None:
+        return True
+    return script != "" and unicodedata.decimal(c, None) is not None
 _BRAILLE = regex.compile(r"[\u2800-\u28FF]")
 # Characters that change how the end of the piece on their left romanizes when they follow it (uroman's
 # ``expand_rom_with_special_chars`` extends an edge over a following virama, Japanese small kana and the long
@@ -53,8 +88,8 @@ _READS_LEFT = "ーゃゅょャュョ"
 def ascii_identity_holds(u: Uroman) -> bool:
     """Check, on the loaded tables, the facts that make uroman return any pure-ASCII string unchanged."""
     for key, rules in u.rom_rules.items():
-        if not key.isascii():
-            continue
+        if not key or not rules or not key.isascii():
+            continue  # the empty key only serves look-ups past the end of a string, never an edge
         # t == key keeps the text; a leading '+m' would be cut, edge spaces stripped, digits re-spaced.
         if key[0] == " " or key[-1] == " " or regex.match(r"\+(m|ng|n|h|r)", key) or any(map(str.isdigit, key)):
             return False
@@ -85,6 +120,8 @@ def segment_preconditions_hold(u: Uroman) -> bool:
     if u.dict_str.get(("script", sp)) or u.dict_str.get(("tone-mark", sp)) or u.dict_str.get(("syllable-info", sp)):
         return False
     for key, rules in u.rom_rules.items():
+        if not rules:
+            continue
         if sp in key[:-1]:
             return False  # a rule would span from one piece into the next
         if key.endswith(sp):
@@ -132,6 +169,21 @@ class _TrackingLattice(Lattice):
         return found
 
 
+def _load_uroman_fast():
+    """uroman-fast's ``romanize`` if the checked release is installed, else None (then uroman does all)."""
+    try:
+        version = importlib.metadata.version("uroman-fast")
+        from uroman_fast import romanize
+    except (ImportError, importlib.metadata.PackageNotFoundError):
+        logger.warning("uroman-fast is not installed; using uroman for every script")
+        return None
+    if version != CHECKED_UROMAN_FAST_VERSION:
+        logger.warning("uroman-fast %s is not the checked %s; using uroman for every script",
+                       version, CHECKED_UROMAN_FAST_VERSION)
+        return None
+    return romanize
+
+
 class UromanEngine:
     """Romanize lines exactly as ``Uroman().romanize_string(line, lcode=lang)``; set up once per process/actor.
 
@@ -150,18 +202,16 @@ class UromanEngine:
         if split and not self.split:
             logger.warning("uroman %s: segment preconditions not met, romanizing whole lines",
                            getattr(uroman_pkg.uroman, "__version__", "?"))
-        self._fast = None
-        if use_uroman_fast:
-            try:
-                from uroman_fast import romanize as fast_romanize
-            except ImportError:
-                logger.warning("uroman-fast is not installed; using uroman for every script")
-            else:
-                self._fast = fast_romanize
+        self._fast = _load_uroman_fast() if use_uroman_fast else None
         self._fast_char: dict[str, bool] = {}
         self.stats = dict.fromkeys(
             ("lines", "ascii_lines", "fast_lines", "cached_lines", "segment_hits", "segment_misses",
              "whole_lines", "context_fallbacks"), 0)
+
+    @property
+    def uses_uroman_fast(self) -> bool:
+        """Whether uroman-fast is loaded (and used for lines of :data:`FAST_SCRIPTS`)."""
+        return self._fast is not None
 
     def romanize_text(self, text: str, lang: str | None) -> str:
         """Romanize a document line by line (split on '\\n', joined with '\\n')."""
@@ -176,8 +226,15 @@ class UromanEngine:
             stats["ascii_lines"] += 1
             return line
         if self._fast is not None and self._fast_ok(line):
-            stats["fast_lines"] += 1
-            return self._fast(line, lang=lang)
+            try:
+                rom = self._fast(line, lang=lang)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:  # a Rust panic arrives as pyo3's PanicException, a BaseException
+                logger.debug("uroman-fast failed on %r; using uroman", line[:80])
+            else:
+                stats["fast_lines"] += 1
+                return rom
         hit = self._cache.get((lang, line))
         if hit is not None:
             stats["cached_lines"] += 1
@@ -205,7 +262,7 @@ class UromanEngine:
         for c in set(line):
             ok = known.get(c)
             if ok is None:
-                ok = known[c] = self.uroman.dict_str.get(("script", c), "") in FAST_SCRIPTS
+                ok = known[c] = _fast_eligible(c, self.uroman.dict_str.get(("script", c), ""))
             if not ok:
                 return False
         return True

@@ -67,7 +67,7 @@ class Romanizer:
         self.counts = {"batches": 0, "documents": 0, "null_documents": 0, "chars": 0, "seconds": 0.0}
         self._checked = False
         logger.info("Romanizer ready in %.1fs (uroman-fast: %s, pieces: %s, ascii identity: %s)",
-                    self.setup_seconds, self.engine._fast is not None, self.engine.split, self.engine.ascii_identity)
+                    self.setup_seconds, self.engine.uses_uroman_fast, self.engine.split, self.engine.ascii_identity)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         cfg = self.config

@@ -67,6 +67,16 @@ class ShardSet:
     def __len__(self) -> int:
         return self.num_rows
 
+    def __getstate__(self) -> dict[str, Any]:
+        # DataLoader workers started by spawn get a pickled copy: send the manifest, not open memory maps.
+        state = {k: getattr(self, k) for k in ("directory", "manifest", "source", "context_length", "dtype", "pad_id",
+                                               "shards", "row_starts", "num_rows")}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._open = OrderedDict()
+
     def _shard(self, k: int) -> dict[str, Any]:
         if k in self._open:
             self._open.move_to_end(k)
@@ -140,7 +150,7 @@ class ShardSet:
         input_ids = torch.from_numpy(row["input_ids"].astype(np.int64))
         labels = input_ids.clone()
         labels[torch.from_numpy(row["loss_mask"] == 0)] = -100
-        cu = torch.from_numpy(np.ascontiguousarray(row["cu_seqlens"], dtype=np.int32))
+        cu = torch.from_numpy(np.array(row["cu_seqlens"], dtype=np.int32))
         out = {
             "input_ids": input_ids,
             "labels": labels,
@@ -150,7 +160,7 @@ class ShardSet:
         }
         if with_doc_info:
             out["doc_ids"] = row["doc_ids"]
-            out["doc_offsets"] = torch.from_numpy(np.asarray(row["doc_offsets"], np.int64))
+            out["doc_offsets"] = torch.from_numpy(np.array(row["doc_offsets"], np.int64))
         return out
 
 

@@ -192,8 +192,6 @@ class ShardWriter:
         """Flush, finish the last shard and commit; return the manifest (or the parts when ``commit=False``)."""
         if self._closed:
             raise ValueError("ShardWriter: closed twice")
-        if self._cur is None and self.packer.stats.docs_kept:
-            raise AssertionError("documents kept without an open shard")
         if self._cur is not None:
             self._close_shard()
         self._closed = True

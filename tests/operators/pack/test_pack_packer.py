@@ -88,12 +88,25 @@ def test_config_validation_names_the_field():
 
 def test_best_fit_decreasing_known_answer():
     # 5 -> bin0 (room 1); 4 -> bin1 (2); 3 -> bin2 (3); 3 -> bin2 (0); 2 -> bin1 (0); 1 -> bin0 (0)
-    bins, room = best_fit_decreasing(np.array([5, 4, 3, 3, 2, 1]), 6)
-    assert bins.tolist() == [0, 1, 2, 2, 1, 0]
-    assert room.tolist() == [0, 0, 0]
+    item, offset, length, bins, room = best_fit_decreasing(np.array([5, 4, 3, 3, 2, 1]), 6)
+    assert bins.tolist() == [0, 1, 2, 2, 1, 0] and item.tolist() == [0, 1, 2, 3, 4, 5]
+    assert room.tolist() == [0, 0, 0] and offset.tolist() == [0] * 6
     # Best fit, not first fit: 2 goes to the bin with room 2 (bin1), not the first with room >= 2 (bin0, room 3).
-    bins, room = best_fit_decreasing(np.array([7, 8, 2]), 10)
+    *_, bins, room = best_fit_decreasing(np.array([7, 8, 2]), 10)
     assert bins.tolist() == [0, 1, 1] and room.tolist() == [3, 0]
+
+
+def test_split_to_fill_known_answer():
+    # Three items of 4 in bins of 10: whole, two per bin (room 2 left). Cutting to fill (min 2): the third item's
+    # head (2) fills bin0, its rest (2) opens bin1.
+    _, _, _, bins, room = best_fit_decreasing(np.array([4, 4, 4]), 10)
+    assert bins.tolist() == [0, 0, 1] and room.tolist() == [2, 6]
+    item, offset, length, bins, room = best_fit_decreasing(np.array([4, 4, 4]), 10, split_min=2)
+    assert list(zip(item.tolist(), offset.tolist(), length.tolist(), bins.tolist())) == [(0, 0, 4, 0), (1, 0, 4, 0), (2, 0, 2, 0), (2, 2, 2, 1)]
+    assert room.tolist() == [0, 8]
+    # Rows too short of room (< split_min) are not filled by cutting.
+    *_, bins, room = best_fit_decreasing(np.array([4, 4, 4]), 10, split_min=3)
+    assert bins.tolist() == [0, 0, 1]
 
 
 docs_strategy = st.lists(st.lists(st.integers(3, 60), max_size=70), max_size=60)
@@ -108,10 +121,11 @@ docs_strategy = st.lists(st.lists(st.integers(3, 60), max_size=70), max_size=60)
     bos=st.sampled_from([None, 1]),
     eos=st.sampled_from([None, 2]),
     carry=st.sampled_from([0.0, 0.25, 0.6]),
+    split_to_fill=st.sampled_from([0, 0, 1, 5]),
 )
-def test_fast_equals_reference(docs, context_length, buffer_docs, long_docs, bos, eos, carry):
+def test_fast_equals_reference(docs, context_length, buffer_docs, long_docs, bos, eos, carry, split_to_fill):
     cfg = PackerConfig(context_length=context_length, buffer_docs=buffer_docs, long_docs=long_docs, pad_id=0,
-                       bos_id=bos, eos_id=eos, carry_fraction=carry)
+                       bos_id=bos, eos_id=eos, carry_fraction=carry, split_to_fill=split_to_fill)
     named = [(f"d{i}", np.array(d, np.int64)) for i, d in enumerate(docs)]
     ref, fast, ref_rows, fast_rows = run_both(cfg, named)
     assert_rows_equal(ref_rows, fast_rows)
@@ -119,9 +133,10 @@ def test_fast_equals_reference(docs, context_length, buffer_docs, long_docs, bos
     check_invariants(fast_rows, cfg, stored_tokens(cfg, named))
 
 
-@pytest.mark.parametrize("long_docs", ["split", "truncate", "drop"])
-def test_fast_equals_reference_on_udhr(udhr_docs, long_docs):
-    cfg = PackerConfig(context_length=256, buffer_docs=64, long_docs=long_docs, bos_id=50256, eos_id=50256, pad_id=50256)
+@pytest.mark.parametrize("long_docs,split_to_fill", [("split", 0), ("truncate", 0), ("drop", 0), ("split", 16)])
+def test_fast_equals_reference_on_udhr(udhr_docs, long_docs, split_to_fill):
+    cfg = PackerConfig(context_length=256, buffer_docs=64, long_docs=long_docs, bos_id=50256, eos_id=50256, pad_id=50256,
+                       split_to_fill=split_to_fill)
     docs = udhr_docs[:400]
     ref, fast, ref_rows, fast_rows = run_both(cfg, docs)
     assert_rows_equal(ref_rows, fast_rows)
@@ -133,6 +148,7 @@ def test_fast_equals_reference_on_udhr(udhr_docs, long_docs):
     assert {"split": st_.docs_split, "truncate": st_.docs_truncated, "drop": st_.docs_dropped_long}[long_docs] == n_long
     assert st_.docs_in == len(docs) and st_.rows == len(fast_rows)
     assert st_.pad_tokens == sum(256 - r.num_tokens for r in fast_rows)
+    assert (st_.fill_splits > 0) == (split_to_fill > 0)
 
 
 def test_utilization_on_real_lines(udhr_docs):

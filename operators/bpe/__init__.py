@@ -1,0 +1,26 @@
+"""BPE training engine: an exact fast trainer, a distributed (Ray actors) trainer and HF tokenizer export.
+
+Pipelines call::
+
+    model = train_bpe(sequences_or_tables, BpeTrainerConfig(vocab_size=4096, workers=2))
+    save_hf_tokenizer(model, out_dir / "tokenizer")
+
+``reference.train_reference`` is the pure-Python oracle that defines the semantics (ids, tie-break, overlaps);
+``trainer.train_fast`` and ``distributed.train_distributed`` produce exactly its merges.
+"""
+
+from operators.bpe.config import BpeModel, BpeTrainerConfig
+from operators.bpe.export import FORMAT, load_hf_tokenizer, save_hf_tokenizer, to_hf_tokenizer
+from operators.bpe.reference import train_reference
+from operators.bpe.train import train_bpe
+
+__all__ = [
+    "FORMAT",
+    "BpeModel",
+    "BpeTrainerConfig",
+    "load_hf_tokenizer",
+    "save_hf_tokenizer",
+    "to_hf_tokenizer",
+    "train_bpe",
+    "train_reference",
+]

@@ -1,0 +1,94 @@
+"""Configuration of BPE training (DNABERT-2 defaults) and the trained model it produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DNABERT2_SPECIALS = ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BpeTrainerConfig:
+    """How to train a BPE tokenizer; the defaults are DNABERT-2's."""
+
+    vocab_size: int = 4096
+    """Final vocabulary size, special tokens included (DNABERT-2: 4096)."""
+    min_frequency: int = 2
+    """Stop merging when the best pair occurs fewer times than this (DNABERT-2: 2)."""
+    special_tokens: tuple[str, ...] = DNABERT2_SPECIALS
+    """Tokens given ids 0, 1, ... in this order; merges never produce them. DNABERT-2: [UNK] [CLS] [SEP] [PAD] [MASK]."""
+    initial_alphabet: str = "ACGT"
+    """Characters that get an id even when the corpus lacks them; the corpus' own characters are always added."""
+    max_token_length: int | None = None
+    """Longest token, in characters, a merge may create; None for no limit."""
+    workers: int = 1
+    """1: train in this process. N > 1: split the corpus over N Ray actors with a coordinator (same merges)."""
+
+    def __post_init__(self) -> None:
+        if not self.special_tokens or any(not isinstance(t, str) or not t for t in self.special_tokens):
+            raise ValueError(f"special_tokens: expected non-empty strings, got {self.special_tokens!r}")
+        if len(set(self.special_tokens)) != len(self.special_tokens):
+            raise ValueError(f"special_tokens: {self.special_tokens!r} has duplicates")
+        floor = len(self.special_tokens) + len(set(self.initial_alphabet) - set(self.special_tokens))
+        if isinstance(self.vocab_size, bool) or not isinstance(self.vocab_size, int) or self.vocab_size < floor:
+            raise ValueError(f"vocab_size={self.vocab_size!r} is below the {len(self.special_tokens)} special tokens "
+                             f"plus the {len(set(self.initial_alphabet))}-character initial_alphabet; use at least {floor}")
+        if isinstance(self.min_frequency, bool) or not isinstance(self.min_frequency, int) or self.min_frequency < 0:
+            raise ValueError(f"min_frequency={self.min_frequency!r}: expected an integer >= 0")
+        if self.max_token_length is not None and (isinstance(self.max_token_length, bool)
+                                                  or not isinstance(self.max_token_length, int)
+                                                  or self.max_token_length < 1):
+            raise ValueError(f"max_token_length={self.max_token_length!r}: expected None or an integer >= 1")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise ValueError(f"workers={self.workers!r}: expected an integer >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class BpeModel:
+    """A trained BPE tokenizer: vocabulary, ordered merges and how training went.
+
+    ``stats`` keys: ``vocab_size`` (achieved), ``requested_vocab_size``, ``merges``, ``stop_reason``
+    ("vocab_size", "min_frequency" or "no_pairs"), ``last_merge_count``, ``sequences``, ``characters``,
+    ``tokens`` (training corpus length in tokens after training), ``bp_per_token``, ``workers``, ``seconds``
+    (``count``, ``merge``, ``total``) and ``warnings`` (e.g. the corpus was too small for the vocabulary).
+    """
+
+    vocab: dict[str, int]
+    """token string -> id; ids 0..n-1 with specials first."""
+    merges: list[tuple[str, str]]
+    """merged pairs in rank order."""
+    special_tokens: tuple[str, ...]
+    config: BpeTrainerConfig
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def id_to_token(self) -> list[str]:
+        """Token strings indexed by id."""
+        out = [""] * len(self.vocab)
+        for tok, i in self.vocab.items():
+            out[i] = tok
+        return out
+
+    def segment(self, sequence: str) -> list[str]:
+        """Split ``sequence`` the way training did: apply the merges in rank order (pure Python, for checks).
+
+        Characters outside the vocabulary stay single characters (the HF export maps them to the unknown token).
+        """
+        pieces = list(sequence)
+        for left, right in self.merges:
+            if len(pieces) < 2:
+                break
+            out, i = [], 0
+            while i < len(pieces):
+                if i + 1 < len(pieces) and pieces[i] == left and pieces[i + 1] == right:
+                    out.append(left + right)
+                    i += 2
+                else:
+                    out.append(pieces[i])
+                    i += 1
+            pieces = out
+        return pieces

@@ -1,0 +1,109 @@
+"""Export a trained :class:`~operators.bpe.config.BpeModel` as a Hugging Face tokenizer folder (DNABERT-2 layout).
+
+The folder holds ``tokenizer.json`` (BPE model, vocab, merges, ``[CLS] $A [SEP]`` post-processor),
+``tokenizer_config.json`` and ``special_tokens_map.json`` — what ``tokenizers.Tokenizer.from_file`` and
+``transformers.AutoTokenizer.from_pretrained`` load — plus ``tokenmill.json`` (format ``tokenmill tokenizer
+v1``, training config and stats), written last and checked by :func:`load_hf_tokenizer`.
+
+Why no pre-tokenizer: a DNA segment is one "word"; HF's BPE model applies the merges by rank over the whole
+input (O(n log n)), which gives exactly the segmentation training produced (tested). A ``Fuse`` decoder
+makes ``decode(encode(x)) == x``. Every file is written atomically (temp name, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from operators.bpe.config import BpeModel
+
+FORMAT = "tokenmill tokenizer v1"
+ROLES = {"unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
+         "mask_token": "[MASK]"}
+
+
+def to_hf_tokenizer(model: BpeModel):
+    """The trained model as a ``tokenizers.Tokenizer`` (BPE, special tokens, post-processor, Fuse decoder)."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, processors
+
+    specials = set(model.special_tokens)
+    unk = ROLES["unk_token"] if ROLES["unk_token"] in specials else None
+    # A merge recorded twice (a string re-created by another pair keeps its first rank) is listed once.
+    merges = list(dict.fromkeys(model.merges))
+    tok = Tokenizer(models.BPE(vocab=dict(model.vocab), merges=merges, unk_token=unk, fuse_unk=False))
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in model.special_tokens])
+    cls, sep = ROLES["cls_token"], ROLES["sep_token"]
+    if cls in specials and sep in specials:
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1",
+            special_tokens=[(cls, model.vocab[cls]), (sep, model.vocab[sep])])
+    tok.decoder = decoders.Fuse()
+    return tok
+
+
+def save_hf_tokenizer(model: BpeModel, out_dir: str | os.PathLike, *, model_max_length: int = 512) -> Path:
+    """Write the tokenizer folder ``out_dir`` (created if needed) and return its path.
+
+    Args:
+        model: the trained model.
+        out_dir: the folder; existing files of the same names are replaced atomically.
+        model_max_length: ``tokenizer_config.json``'s maximum sequence length in tokens (512 fits a 1000-bp
+            segment at ~5 bp/token with room to spare).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    specials = set(model.special_tokens)
+    roles = {role: t for role, t in ROLES.items() if t in specials}
+    _write_atomic(out / "tokenizer.json", to_hf_tokenizer(model).to_str(pretty=True))
+    config: dict[str, Any] = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "model_max_length": model_max_length,
+        "padding_side": "right",
+        "clean_up_tokenization_spaces": False,
+        **roles,
+        "added_tokens_decoder": {str(model.vocab[t]): {"content": t, "lstrip": False, "normalized": False,
+                                                        "rstrip": False, "single_word": False, "special": True}
+                                 for t in model.special_tokens},
+    }
+    _write_atomic(out / "tokenizer_config.json", json.dumps(config, indent=2))
+    _write_atomic(out / "special_tokens_map.json", json.dumps(roles, indent=2))
+    meta = {
+        "format": FORMAT,
+        "vocab_size": model.vocab_size,
+        "merges": len(model.merges),
+        "special_tokens": list(model.special_tokens),
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(model.config).items()},
+        "stats": model.stats,
+    }
+    _write_atomic(out / "tokenmill.json", json.dumps(meta, indent=2, default=str))  # last: marks the folder done
+    return out
+
+
+def load_hf_tokenizer(path: str | os.PathLike):
+    """Load a folder written by :func:`save_hf_tokenizer` as a ``tokenizers.Tokenizer``, checking its version.
+
+    Raises:
+        ValueError: when ``tokenmill.json`` is missing (an unfinished or foreign folder) or has another format.
+    """
+    from tokenizers import Tokenizer
+
+    folder = Path(path)
+    meta_path = folder / "tokenmill.json"
+    if not meta_path.is_file():
+        raise ValueError(f"{folder}: no tokenmill.json; not a finished tokenmill tokenizer folder")
+    fmt = json.loads(meta_path.read_text()).get("format")
+    if fmt != FORMAT:
+        raise ValueError(f"{folder}: format {fmt!r} is not {FORMAT!r}; re-export it with this tokenmill version")
+    return Tokenizer.from_file(str(folder / "tokenizer.json"))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

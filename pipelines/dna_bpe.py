@@ -1,0 +1,140 @@
+"""DNABERT-2 tokenizer training: FASTA → 1000-bp segments → exact BPE (vocab 4096) → HF tokenizer → encoded segments.
+
+    python pipelines/dna_bpe.py --input '../shared/data/dna/*' --output OUT [--eval 'other/*.fa'] [--set vocab_size=4096]
+    ray job submit --working-dir . -- python pipelines/dna_bpe.py --input '/abs/genomes/*.fa' --output /abs/OUT
+
+Writes OUT/dna_segments/, OUT/quarantine/, OUT/tokenizer/ (tokenizer.json, tokenizer_config.json,
+special_tokens_map.json: loads in `tokenizers` and `transformers`), OUT/tokens/ (token ids per segment, Parquet),
+OUT/shards/ (packed training shards with a manifest), OUT/report.json and OUT/report.md, OUT/ledger.duckdb.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
+
+import pyarrow.compute as pc  # noqa: E402
+import ray  # noqa: E402
+
+from operators.bpe import BpeTrainerConfig, save_hf_tokenizer, train_bpe  # noqa: E402
+from operators.core.cli import make_parser, parse_config  # noqa: E402
+from operators.core.config import ConfigError  # noqa: E402
+from operators.core.ingest_config import IngestConfig  # noqa: E402
+from operators.core.runtime import init_ray, shutdown_ray  # noqa: E402
+from operators.encode import Encoder, EncoderConfig  # noqa: E402
+from operators.ledger import Ledger  # noqa: E402
+from operators.report.dna_report import bp_per_token_by_source, write_dna_report  # noqa: E402
+from pipelines._ingest import ingest  # noqa: E402
+from pipelines._report import print_ingest_summary, run_guard  # noqa: E402
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DnaBpeConfig:
+    """DNA BPE training job; the defaults are DNABERT-2's."""
+
+    vocab_size: int = 4096
+    """Vocabulary size including the 5 special tokens [UNK] [CLS] [SEP] [PAD] [MASK]."""
+    min_frequency: int = 2
+    """A pair must occur at least this often to be merged."""
+    max_token_length: int | None = None
+    """Longest token in bp; None for no limit."""
+    workers: int = 0
+    """BPE training actors: 0 = one per CPU of the Ray cluster (at most 8), 1 = in the driver process."""
+    encode_batch_size: int = 2048
+    """Segments per batch when encoding with the trained tokenizer."""
+    ingest: IngestConfig = field(default_factory=lambda: IngestConfig(format="fasta"))
+    """Ingestion options (segment_length, min_length, n_policy, iupac_policy, dedup, ...): --set ingest.KEY=VALUE."""
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise ValueError("workers must be >= 0 (0 = one per cluster CPU)")
+        if self.encode_batch_size <= 0:
+            raise ValueError("encode_batch_size must be > 0")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser(__doc__, DnaBpeConfig)
+    parser.add_argument("--eval", action="append", default=[], metavar="PATH_OR_GLOB",
+                        help="held-out FASTA to report bp/token on; repeatable (default: none)")
+    args, cfg = parse_config(parser, DnaBpeConfig, argv)
+    output = Path(args.output).resolve()
+    ledger = Ledger(output / "ledger.duckdb")
+    run_id = ledger.start_run("dna_bpe", {"input": args.input, "eval": args.eval, **dataclasses.asdict(cfg)})
+    runtime = init_ray(args.num_cpus, quiet=args.quiet)
+    seconds: dict[str, float] = {}
+    with run_guard(ledger, parser):
+        # 1. ingest: FASTA → segments (+ quarantine), and the held-out files the same way
+        t0 = time.perf_counter()
+        train = ingest(args.input, cfg.ingest, output, ledger)
+        if train.dna_segments is None:
+            raise ConfigError("no FASTA input: dna_bpe.py trains on .fa/.fna/.fasta files (optionally .gz/.zst)")
+        held_out = ingest(args.eval, cfg.ingest, output / "eval", ledger, stage_prefix="eval_") if args.eval else None
+        seconds["ingest"] = time.perf_counter() - t0
+        print_ingest_summary(train)
+
+        # 2. train: exact BPE over the segments, distributed over Ray actors
+        t0 = time.perf_counter()
+        segments = ray.data.read_parquet(str(train.dna_segments), columns=["seq"])
+        tables = [ray.get(ref) for ref in segments.to_arrow_refs()]
+        if sum(t.num_rows for t in tables) == 0:
+            raise ConfigError("the corpus is empty after cleaning: every segment was quarantined (see OUT/quarantine)")
+        workers = cfg.workers or min(8, max(1, int(ray.cluster_resources().get("CPU", 1))))
+        model = train_bpe(tables, BpeTrainerConfig(vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
+                                                   max_token_length=cfg.max_token_length, workers=workers))
+        del tables
+        seconds["train"] = time.perf_counter() - t0
+        n_segments = model.stats.get("sequences", 0)
+        ledger.add_stage("train_bpe", rows_in=n_segments, rows_out=model.vocab_size, rows_quarantined=0,
+                         bytes=model.stats.get("characters", 0), seconds=seconds["train"])
+        tokenizer_dir = save_hf_tokenizer(model, output / "tokenizer")
+        ledger.add_artifact(tokenizer_dir, "tokenizer")
+
+        # 3. encode every segment (train and held out) with the trained tokenizer, in Ray map_batches
+        t0 = time.perf_counter()
+        encoder = EncoderConfig(tokenizer=str(Path(tokenizer_dir) / "tokenizer.json"), text_column="seq")
+        token_dirs = {"train": output / "tokens"}
+        if held_out is not None and held_out.dna_segments is not None:
+            token_dirs["eval"] = output / "eval" / "tokens"
+        for name, target in token_dirs.items():
+            src = train.dna_segments if name == "train" else held_out.dna_segments
+            ds = ray.data.read_parquet(str(src))
+            ds = ds.map_batches(Encoder, fn_constructor_args=(encoder,), batch_size=cfg.encode_batch_size,
+                                batch_format="pyarrow", concurrency=(1, workers))
+            ds = ds.map_batches(_add_length, batch_format="pyarrow", batch_size=None)
+            _replace_dir(target)
+            ds.write_parquet(str(target), compression="zstd", min_rows_per_file=50_000)
+            rows, toks = bp_per_token_by_source(target, totals_only=True)
+            ledger.add_stage(f"encode_{name}", rows_in=rows, rows_out=rows, rows_quarantined=0, bytes=toks,
+                             seconds=time.perf_counter() - t0)
+        seconds["encode"] = time.perf_counter() - t0
+
+        # 4. report: vocab, token lengths, bp/token overall, per input file and per held-out file
+        report = write_dna_report(output, model, token_dirs, seconds, run_id)
+        ledger.add_artifact(output / "report.json", "report")
+        ledger.add_artifact(output / "report.md", "report")
+    shutdown_ray(runtime)
+    print(f"tokenizer: {tokenizer_dir}\ntokens: {output / 'tokens'}\nreport: {output / 'report.md'} "
+          f"(vocab {report['vocab_size']}, {report['bp_per_token']:.2f} bp/token)\nledger: {output / 'ledger.duckdb'}")
+    return 0
+
+
+def _add_length(batch):
+    """Keep what the report and the shards need: ids, position, bp and token counts."""
+    return batch.select(["id", "source", "record", "offset", "input_ids", "n_tokens"]).append_column(
+        "n_bp", pc.utf8_length(batch["seq"]).cast("int32"))
+
+
+def _replace_dir(path: Path) -> None:
+    import shutil
+
+    if path.exists():
+        shutil.rmtree(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
