@@ -74,7 +74,8 @@ def emit(record: dict) -> None:
 def reduction(tok, batches: list[list[str]], boundary: str) -> tuple[float, dict[str, float]]:
     texts = [t for b in batches for t in b]
     curve = merges_to_seqlen(tok, texts, batch_size=BATCH, boundary=boundary, max_merges=None)
-    return curve.base_mean_length, {("unlimited" if m is None else str(m)): round(curve.reduction_at(m), 4) for m in BUDGETS}
+    reductions = {("unlimited" if m is None else str(m)): round(curve.reduction_at(m), 4) for m in BUDGETS}
+    return curve.base_mean_length, reductions
 
 
 def time_call(fn, repeat: int = 1) -> tuple[float, object]:
@@ -117,7 +118,8 @@ def main() -> None:
               "reduction": avg, "target": ">= 0.20 at batch size 32", "met": avg["1000"] >= 0.20})
         modes[name] = {}
         for boundary in BOUNDARIES:
-            modes[name][boundary] = statistics.mean(reduction(tok, batches[lang], boundary)[1]["1000"] for lang in LANGS)
+            per_lang = [reduction(tok, batches[lang], boundary)[1]["1000"] for lang in LANGS]
+            modes[name][boundary] = statistics.mean(per_lang)
             emit({"bench": "dynamic_bpe_reduction_boundary", "tokenizer": name, "boundary": boundary,
                   "max_merges": 1000, "mean_reduction": round(modes[name][boundary], 4)})
         speed[name] = measure_speed(name, tok, batches)

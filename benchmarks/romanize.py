@@ -26,7 +26,7 @@ import uroman  # noqa: E402
 
 from operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
 
-MIXED_FROM = ["rus", "arb", "hin", "cmn_hans", "jpn", "tha", "kor", "amh", "heb", "ell", "bod", "kat", "tam", "deu"]
+MIXED_FROM = ["rus", "arb", "hin", "cmn_hans", "jpn", "tha", "kor", "amh", "heb", "ell_monotonic", "bod", "kat", "tam", "deu"]
 Doc = tuple[str, str | None, list[str]]  # (name, lang, lines)
 
 

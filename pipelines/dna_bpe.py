@@ -27,7 +27,9 @@ from operators.core.config import ConfigError  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
 from operators.core.runtime import init_ray, shutdown_ray  # noqa: E402
 from operators.encode import Encoder, EncoderConfig  # noqa: E402
-from operators.ledger import Ledger  # noqa: E402
+from operators.ledger import Ledger, file_sha256  # noqa: E402
+from operators.pack import PackerConfig  # noqa: E402
+from operators.shards import ShardWriter, ShardWriterConfig  # noqa: E402
 from operators.report.dna_report import bp_per_token_by_source, write_dna_report  # noqa: E402
 from pipelines._ingest import ingest  # noqa: E402
 from pipelines._report import print_ingest_summary, run_guard  # noqa: E402
@@ -47,6 +49,10 @@ class DnaBpeConfig:
     """BPE training actors: 0 = one per CPU of the Ray cluster (at most 8), 1 = in the driver process."""
     encode_batch_size: int = 2048
     """Segments per batch when encoding with the trained tokenizer."""
+    shards: ShardWriterConfig = field(default_factory=lambda: ShardWriterConfig(pack=PackerConfig(
+        context_length=4096, bos_id=1, eos_id=2, pad_id=3, split_to_fill=64)))
+    """Packed shards (--set shards.pack.context_length=...): [CLS]/[SEP] around each segment, [PAD] fill; 1000-bp
+    segments (~200 tokens) fill rows only if the last one may be cut (split_to_fill), never across documents."""
     ingest: IngestConfig = field(default_factory=lambda: IngestConfig(format="fasta"))
     """Ingestion options (segment_length, min_length, n_policy, iupac_policy, dedup, ...): --set ingest.KEY=VALUE."""
 
@@ -55,6 +61,12 @@ class DnaBpeConfig:
             raise ValueError("workers must be >= 0 (0 = one per cluster CPU)")
         if self.encode_batch_size <= 0:
             raise ValueError("encode_batch_size must be > 0")
+        self.trainer(workers=1)  # vocab_size / min_frequency / max_token_length errors surface as config errors
+
+    def trainer(self, workers: int) -> BpeTrainerConfig:
+        """The BPE trainer config of this job (DNABERT-2 special tokens and alphabet)."""
+        return BpeTrainerConfig(vocab_size=self.vocab_size, min_frequency=self.min_frequency,
+                                max_token_length=self.max_token_length, workers=workers)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,13 +91,12 @@ def main(argv: list[str] | None = None) -> int:
 
         # 2. train: exact BPE over the segments, distributed over Ray actors
         t0 = time.perf_counter()
-        segments = ray.data.read_parquet(str(train.dna_segments), columns=["seq"])
-        tables = [ray.get(ref) for ref in segments.to_arrow_refs()]
-        if sum(t.num_rows for t in tables) == 0:
+        if not any(train.dna_segments.glob("*.parquet")):
             raise ConfigError("the corpus is empty after cleaning: every segment was quarantined (see OUT/quarantine)")
+        segments = ray.data.read_parquet(str(train.dna_segments)).select_columns(["seq"])
+        tables = [ray.get(ref) for ref in segments.to_arrow_refs()]
         workers = cfg.workers or min(8, max(1, int(ray.cluster_resources().get("CPU", 1))))
-        model = train_bpe(tables, BpeTrainerConfig(vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
-                                                   max_token_length=cfg.max_token_length, workers=workers))
+        model = train_bpe(tables, cfg.trainer(workers))
         del tables
         seconds["train"] = time.perf_counter() - t0
         n_segments = model.stats.get("sequences", 0)
@@ -113,12 +124,27 @@ def main(argv: list[str] | None = None) -> int:
                              seconds=time.perf_counter() - t0)
         seconds["encode"] = time.perf_counter() - t0
 
-        # 4. report: vocab, token lengths, bp/token overall, per input file and per held-out file
-        report = write_dna_report(output, model, token_dirs, seconds, run_id)
+        # 4. pack the training segments into shards (driver-side writer: atomic commit, manifest last)
+        t0 = time.perf_counter()
+        with ShardWriter(output / "shards", cfg.shards, vocab_size=model.vocab_size, run_id=run_id,
+                         tokenizer_hash=file_sha256(Path(tokenizer_dir) / "tokenizer.json")) as writer:
+            for batch in ray.data.read_parquet(str(token_dirs["train"])).iter_batches(batch_format="pyarrow",
+                                                                                      batch_size=8192):
+                writer.add_table(batch, id_column="id", ids_column="input_ids")
+        manifest = writer.manifest
+        seconds["pack"] = time.perf_counter() - t0
+        ledger.add_stage("pack_shards", rows_in=manifest["totals"]["documents"], rows_out=manifest["totals"]["rows"],
+                         rows_quarantined=0, bytes=manifest["totals"]["tokens"], seconds=seconds["pack"])
+        ledger.add_artifact(output / "shards", "shards")
+
+        # 5. report: vocab, token lengths, bp/token overall, per input file and per held-out file
+        report = write_dna_report(output, model, token_dirs, seconds, run_id, shards=manifest["totals"])
         ledger.add_artifact(output / "report.json", "report")
         ledger.add_artifact(output / "report.md", "report")
     shutdown_ray(runtime)
-    print(f"tokenizer: {tokenizer_dir}\ntokens: {output / 'tokens'}\nreport: {output / 'report.md'} "
+    print(f"tokenizer: {tokenizer_dir}\ntokens: {output / 'tokens'}\nshards: {output / 'shards'} "
+          f"({manifest['totals']['rows']} rows of {cfg.shards.pack.context_length}, "
+          f"utilization {manifest['totals']['utilization']:.2%})\nreport: {output / 'report.md'} "
           f"(vocab {report['vocab_size']}, {report['bp_per_token']:.2f} bp/token)\nledger: {output / 'ledger.duckdb'}")
     return 0
 

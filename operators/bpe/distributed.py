@@ -31,7 +31,7 @@ import numpy as np
 
 from operators.bpe.corpus import SeqTable, encode, to_seq_table
 from operators.bpe.shard import PairCounts, Shard
-from operators.bpe.trainer import Best, TrainResult, Vocab, check_vocab_fits, merge_loop
+from operators.bpe.trainer import Best, TrainResult, Vocab, check_vocab_fits, merge_loop, train_fast
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +39,22 @@ log = logging.getLogger(__name__)
 class ShardWorker:
     """The actor body: one shard of the corpus. Plain class, so it is testable without Ray."""
 
-    def __init__(self, table: SeqTable) -> None:
-        self.table = table
+    def __init__(self) -> None:
+        self.table: SeqTable | None = None
         self.shard: Shard | None = None
         # Load the compiled kernels now (numba cache), so the counting phase measures counting.
-        from operators.bpe.trainer import train_fast
-
         train_fast(to_seq_table(["ACGTACGT"]), vocab_size=12, min_frequency=1, special_tokens=("[UNK]",))
+
+    def load(self, data: Any) -> int:
+        """Take this worker's sequences (anything ``train_bpe`` accepts); returns the number of rows."""
+        self.table, self.shard = to_seq_table(data), None
+        return len(self.table)
 
     def alphabet(self) -> set[str]:
         return self.table.alphabet()
 
-    def count(self, id_to_str: list[str], vocab_size: int, max_token_length: int | None) -> tuple[np.ndarray, np.ndarray, int, int]:
+    def count(self, id_to_str: list[str], vocab_size: int,
+              max_token_length: int | None) -> tuple[np.ndarray, np.ndarray, int, int]:
         """Encode the shard and count its pairs: ``(keys, counts, sequences, characters)``."""
         vocab = {s: i for i, s in enumerate(id_to_str)}
         corpus = encode(self.table, vocab, vocab_size)
@@ -69,42 +73,68 @@ class ShardWorker:
         return self.shard.deltas(n_out)
 
     def symbols(self) -> int:
-        return self.shard.symbols() if self.shard is not None else 0
+        """Tokens in the shard now; also frees the shard (training is over)."""
+        n = self.shard.symbols() if self.shard is not None else 0
+        self.shard = None
+        return n
 
 
-def train_distributed(table: SeqTable, *, vocab_size: int, min_frequency: int, special_tokens: tuple[str, ...],
-                      initial_alphabet: Any = (), max_token_length: int | None = None, num_workers: int = 2,
-                      cpus_per_worker: float = 1.0) -> TrainResult:
-    """Train over ``num_workers`` Ray actors (Ray is started locally if it is not running).
-
-    ``result.seconds`` has ``startup`` (actors, shards, alphabet), ``count`` (the parallel counting phase:
-    encode and count in the actors, sum in the coordinator) and ``merge``.
-    """
+def make_workers(n: int, cpus_per_worker: float = 1.0) -> list:
+    """Start ``n`` ShardWorker Ray actors (fewer CPUs each if the cluster is smaller) and wait until ready."""
     import ray
 
     from operators.core.runtime import init_ray
 
     if not ray.is_initialized():
         init_ray(quiet=True)
-    t0 = time.perf_counter()
     total_cpus = float(ray.cluster_resources().get("CPU", 1.0))
-    cpus = min(cpus_per_worker, total_cpus / num_workers)
+    cpus = min(cpus_per_worker, total_cpus / n)
     if cpus < cpus_per_worker:
-        log.warning("%d BPE workers x %.2g CPU do not fit %.3g CPUs; giving each %.2g", num_workers,
-                    cpus_per_worker, total_cpus, cpus)
-    actor_cls = ray.remote(num_cpus=cpus)(ShardWorker)
-    actors = [actor_cls.remote(part) for part in table.split(num_workers)]
+        log.warning("%d BPE workers x %.2g CPU do not fit %.3g CPUs; giving each %.2g", n, cpus_per_worker,
+                    total_cpus, cpus)
+    actors = [ray.remote(num_cpus=cpus)(ShardWorker).remote() for _ in range(n)]
+    ray.get([a.__ray_ready__.remote() for a in actors])
+    return actors
 
-    def call(method: str, *args: Any) -> list:
-        return ray.get([getattr(actor, method).remote(*args) for actor in actors])
 
+def train_distributed(data: Any, *, vocab_size: int, min_frequency: int, special_tokens: tuple[str, ...],
+                      initial_alphabet: Any = (), max_token_length: int | None = None, num_workers: int = 2,
+                      cpus_per_worker: float = 1.0, shards: list | None = None,
+                      actors: list | None = None) -> TrainResult:
+    """Train over Ray actors (Ray is started locally if it is not running).
+
+    Args:
+        data: the corpus (anything ``train_bpe`` accepts); split into ``num_workers`` shards of equal size.
+            Ignored when ``shards`` is given.
+        shards: one input per worker (Arrow tables, ObjectRefs of them, ...), loaded by the actors themselves,
+            so a pipeline can hand over data that is already spread over the cluster.
+        actors: ShardWorker actors to use (from :func:`make_workers`; the caller keeps them); default: start
+            ``len(shards)`` or ``num_workers`` and kill them at the end.
+
+    ``result.seconds`` has ``startup`` (actors, loading shards, alphabet), ``count`` (the parallel counting
+    phase: encode and count in the actors, sum in the coordinator) and ``merge``.
+    """
+    import ray
+
+    t0 = time.perf_counter()
+    n = len(shards) if shards is not None else num_workers
+    own = actors is None
+    actors = make_workers(n, cpus_per_worker) if own else actors[:n]
+    if len(actors) < n:
+        raise ValueError(f"train_distributed: {n} shards but only {len(actors)} actors")
     try:
-        ray.get([actor.__ray_ready__.remote() for actor in actors])
+        parts = shards if shards is not None else to_seq_table(data).split(n)
+        ray.get([actor.load.remote(part) for actor, part in zip(actors, parts)])
+
+        def call(method: str, *args: Any) -> list:
+            return ray.get([getattr(actor, method).remote(*args) for actor in actors])
+
         return coordinate(call, vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=special_tokens,
                           initial_alphabet=initial_alphabet, max_token_length=max_token_length, t_start=t0)
     finally:
-        for actor in actors:
-            ray.kill(actor)
+        if own:
+            for actor in actors:
+                ray.kill(actor)
 
 
 def coordinate(call: Callable[..., list], *, vocab_size: int, min_frequency: int, special_tokens: tuple[str, ...],

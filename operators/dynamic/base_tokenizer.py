@@ -51,7 +51,7 @@ class EncodedBatch:
 @functools.lru_cache(maxsize=1)
 def _byte_decoder() -> dict[str, int]:
     """GPT-2's printable-character -> byte table (the inverse of its ``bytes_to_unicode``)."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), 256)]
     chars = list(printable)
     extra = 0
     for b in range(256):
@@ -207,8 +207,10 @@ class HFBaseTokenizer(BaseTokenizer):
         if offsets:
             flat = itertools.chain.from_iterable(itertools.chain.from_iterable(e.offsets for e in encs))
             spans = np.fromiter(flat, np.int64, 2 * len(ids)).reshape(-1, 2)
-        words = itertools.chain.from_iterable(e.word_ids for e in encs)
-        pretoken_ids = np.fromiter((-1 if w is None else w for w in words), np.int32, len(ids))
+        pretoken_ids = None
+        if self.has_pretokenizer:
+            words = itertools.chain.from_iterable(e.word_ids for e in encs)
+            pretoken_ids = np.fromiter((-1 if w is None else w for w in words), np.int32, len(ids))
         return EncodedBatch(ids, splits, spans, pretoken_ids, self.special_ids[ids])
 
     def encode_fragment(self, text: str) -> list[int]:
@@ -236,6 +238,16 @@ def _decoder_kinds(decoder: dict | None) -> dict[str, dict]:
     return kinds
 
 
+def _is_dummy_prefix(node) -> bool:
+    """A normalizer that adds sentencepiece's dummy prefix: ``Prepend("▁")``, or transformers' converter's
+    ``Replace(/\\A▁/, "▁▁")`` (which compensates for Metaspace skipping the prefix before a leading space)."""
+    if not isinstance(node, dict):
+        return False
+    return node.get("type") == "Prepend" or (
+        node.get("type") == "Replace" and (node.get("pattern") or {}).get("Regex") == "\\A▁"
+    )
+
+
 def _drop_prefix(spec: dict) -> bool:
     """Turn off "▁"-prepending in a tokenizer.json spec (in place); True when something changed."""
     changed = False
@@ -251,7 +263,7 @@ def _drop_prefix(spec: dict) -> bool:
                 node["add_prefix_space"], changed = False, True
             for key in ("pretokenizers", "normalizers"):
                 items = node.get(key) or []
-                kept = [n for n in items if not (isinstance(n, dict) and n.get("type") == "Prepend")]
+                kept = [n for n in items if not _is_dummy_prefix(n)]
                 if len(kept) != len(items):
                     node[key], changed = kept, True
                 stack.extend(kept)
@@ -393,13 +405,15 @@ def load_base_tokenizer(path: str | Path, *, add_special_tokens: bool = False) -
 
         spec = json.loads(p.read_text(encoding="utf-8"))
         return HFBaseTokenizer(
-            Tokenizer.from_file(str(p)), kind="hf", path=str(path), source=str(p.resolve()), decoder=spec.get("decoder"),
-            add_special_tokens=add_special_tokens,
+            Tokenizer.from_file(str(p)), kind="hf", path=str(path), source=str(p.resolve()),
+            decoder=spec.get("decoder"), add_special_tokens=add_special_tokens,
         )
     try:
         return SentencePieceBaseTokenizer(str(p), add_special_tokens=add_special_tokens)
     except (RuntimeError, OSError) as exc:
-        raise ValueError(f"tokenizer {path}: not a tokenizer.json, GPT-2 folder or sentencepiece model ({exc})") from exc
+        raise ValueError(
+            f"tokenizer {path}: not a tokenizer.json, GPT-2 folder or sentencepiece model ({exc})"
+        ) from exc
 
 
 def _load_gpt2(folder: Path, vocab: str, merges: str, path: str, add_special_tokens: bool) -> HFBaseTokenizer:

@@ -10,7 +10,13 @@ boundary. Every mode starts a unit at each row start and isolates special tokens
   character where whitespace starts after non-whitespace.
 * ``word_hyphen``: ``word``, and also where the text switches between punctuation/symbols (Unicode P* and S*)
   and anything else, except hyphens, which stay inside a word: ``well-known`` may merge, ``rights,`` may not.
-* ``sentence``: no boundary inside a row (only the whitespace rule of ``DynamicBPE`` applies).
+* ``sentence``: no boundary inside a row (only the whitespace rule of ``DynamicBPE`` applies). With tokens that
+  carry their spaces (GPT-2 ``Ġof``, sentencepiece ``▁of``) that rule already keeps words apart, so in practice
+  this equals ``word`` for them. WordPiece surfaces carry no spaces at all, so for a BERT-style tokenizer this
+  mode does join whole words (``the`` + ``right`` -> ``theright``).
+
+A tokenizer.json whose pre-tokenizer does not split (e.g. ``Metaspace(split=False)`` of converted Llama models)
+has one pre-token per row, so ``pretokens`` is as permissive as ``sentence`` there; ``word`` is the usual choice.
 
 A boundary character at position ``p`` separates tokens ``i - 1`` and ``i`` when ``end[i-1] <= p <= start[i]``;
 tokens that share one character (byte pieces of a multi-byte character) are never separated.

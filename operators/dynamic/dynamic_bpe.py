@@ -240,10 +240,13 @@ class DynamicBPE:
             "dynamic_ids": _lists(result.dynamic_ids, result.row_splits),
             "base_length": pa.array(np.diff(enc.row_splits).astype(np.int32)),
             "dynamic_length": pa.array(np.diff(result.row_splits).astype(np.int32)),
-            "batch_vocab": pa.ListArray.from_arrays(offsets, vocab, mask=mask) if rows else pa.array([], BATCH_VOCAB_FIELD.type),
+            "batch_vocab": (
+                pa.ListArray.from_arrays(offsets, vocab, mask=mask) if rows else pa.array([], BATCH_VOCAB_FIELD.type)
+            ),
         }
         fields = list(keep.schema) + list(DYNAMIC_ROWS) + [BATCH_VOCAB_FIELD]
-        schema = pa.schema(fields, metadata={**(keep.schema.metadata or {}), SCHEMA_KEY: DYNAMIC_ROWS.metadata[SCHEMA_KEY]})
+        metadata = {**(keep.schema.metadata or {}), SCHEMA_KEY: DYNAMIC_ROWS.metadata[SCHEMA_KEY]}
+        schema = pa.schema(fields, metadata=metadata)
         return pa.Table.from_arrays([*keep.columns, *columns.values()], schema=schema)
 
     def decode(self, dynamic_ids: Sequence[int], vocab: Mapping[int, Sequence[int]] | pa.Table) -> str:

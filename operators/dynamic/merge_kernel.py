@@ -18,11 +18,14 @@ import numpy as np
 from numba import njit
 
 _EMPTY = np.int64(-1)
+# Indices into the tuple of pair-state arrays passed around inside the kernel.
+_KEYS, _VALS, _LEFT, _RIGHT, _COUNT, _HEAD, _ENTRY_POS, _ENTRY_NEXT, _POS_PAIR, _STATE = range(10)
 
 
 @njit(cache=True, inline="always")
-def _valid(x: int, y: int, all_ws: np.ndarray, clean: np.ndarray, no_ws: np.ndarray) -> bool:
+def _valid(x: int, y: int, flags) -> bool:
     # Whitespace rule: the merged surface is all whitespace, or whitespace is at most its first character.
+    all_ws, clean, no_ws = flags
     return (all_ws[x] and all_ws[y]) or (clean[x] and no_ws[y])
 
 
@@ -41,6 +44,29 @@ def _get_or_add(keys: np.ndarray, vals: np.ndarray, key: int, new_val: int) -> i
             vals[i] = new_val
             return new_val
         i = (i + 1) & mask
+
+
+@njit(cache=True, inline="always")
+def _record(pairs, pos: int, x: int, y: int, w: int, key_mul: int, flags) -> int:
+    """Pair (x, y) now starts at ``pos`` with weight ``w``: count it and chain the position; -1 if not valid."""
+    pos_pair, state = pairs[_POS_PAIR], pairs[_STATE]
+    if not _valid(x, y, flags):
+        pos_pair[pos] = -1
+        return -1
+    n_pairs = state[0]
+    pid = _get_or_add(pairs[_KEYS], pairs[_VALS], np.int64(x) * key_mul + y, n_pairs)
+    if pid == n_pairs:
+        pairs[_LEFT][pid] = x
+        pairs[_RIGHT][pid] = y
+        state[0] = n_pairs + 1
+    pairs[_COUNT][pid] += w
+    e = state[1]
+    pairs[_ENTRY_POS][e] = pos
+    pairs[_ENTRY_NEXT][e] = pairs[_HEAD][pid]
+    pairs[_HEAD][pid] = e
+    state[1] = e + 1
+    pos_pair[pos] = pid
+    return pid
 
 
 @njit(cache=True)
@@ -72,6 +98,7 @@ def merge_units(
         (left, right, merge_count, removed): per merge, the pair, its count and by how many tokens it shortened
         the batch.
     """
+    flags = (all_ws, clean, no_ws)
     n_tok = len(toks)
     key_mul = np.int64(base_vocab + max_merges + 1)
     nxt = np.full(n_tok, -1, np.int64)
@@ -90,23 +117,26 @@ def merge_units(
     size = 1
     while size < 4 * cap // 3 + 1:  # load factor <= 3/4 even if every possible pair appears
         size *= 2
-    table_keys = np.full(size, _EMPTY, np.int64)
-    table_vals = np.empty(size, np.int64)
-    pair_left = np.empty(cap, np.int64)
-    pair_right = np.empty(cap, np.int64)
-    count = np.zeros(cap, np.int64)
-    head = np.full(cap, -1, np.int64)
-    entry_pos = np.empty(cap, np.int64)
-    entry_next = np.empty(cap, np.int64)
-    pos_pair = np.full(n_tok, -1, np.int64)  # id of the valid pair starting at each position, or -1
-    state = np.zeros(2, np.int64)  # [number of pairs, number of chain entries]
+    pairs = (
+        np.full(size, _EMPTY, np.int64),  # hash keys: left * key_mul + right
+        np.empty(size, np.int64),  # hash values: pair id
+        np.empty(cap, np.int64),  # left id of each pair
+        np.empty(cap, np.int64),  # right id
+        np.zeros(cap, np.int64),  # count
+        np.full(cap, -1, np.int64),  # head of its position chain
+        np.empty(cap, np.int64),  # chain entry: position
+        np.empty(cap, np.int64),  # chain entry: next entry
+        np.full(n_tok, -1, np.int64),  # id of the valid pair starting at each position, or -1
+        np.zeros(2, np.int64),  # [number of pairs, number of chain entries]
+    )
+    count, pair_left, pair_right = pairs[_COUNT], pairs[_LEFT], pairs[_RIGHT]
+    head, entry_pos, entry_next, pos_pair = pairs[_HEAD], pairs[_ENTRY_POS], pairs[_ENTRY_NEXT], pairs[_POS_PAIR]
     for p in range(n_tok):
         if nxt[p] >= 0:
-            _record(p, toks[p], toks[nxt[p]], wpos[p], state, table_keys, table_vals, pair_left, pair_right, count, head,
-                    entry_pos, entry_next, pos_pair, key_mul, all_ws, clean, no_ws)
+            _record(pairs, p, toks[p], toks[nxt[p]], wpos[p], key_mul, flags)
     heap = [(np.int64(0), np.int64(0), np.int64(0), np.int64(0))]
     heap.pop()
-    for pid in range(state[0]):
+    for pid in range(pairs[_STATE][0]):
         heap.append((-count[pid], pair_left[pid], pair_right[pid], np.int64(pid)))
     heapq.heapify(heap)
 
@@ -162,9 +192,10 @@ def merge_units(
                     count[old] -= w
                     touched[n_touched] = old
                     n_touched += 1
-                n_touched = _record_touch(x, toks[x], new, w, state, table_keys, table_vals, pair_left, pair_right, count, head,
-                                          entry_pos, entry_next, pos_pair, key_mul, all_ws, clean, no_ws,
-                                          touched, n_touched)
+                pid = _record(pairs, x, toks[x], new, w, key_mul, flags)
+                if pid >= 0:
+                    touched[n_touched] = pid
+                    n_touched += 1
             old = pos_pair[q]
             if old >= 0:  # (b, y) becomes (new, y)
                 count[old] -= w
@@ -176,9 +207,10 @@ def merge_units(
             nxt[p] = y
             if y >= 0:
                 prv[y] = p
-                n_touched = _record_touch(p, new, toks[y], w, state, table_keys, table_vals, pair_left, pair_right, count, head,
-                                          entry_pos, entry_next, pos_pair, key_mul, all_ws, clean, no_ws,
-                                          touched, n_touched)
+                pid = _record(pairs, p, new, toks[y], w, key_mul, flags)
+                if pid >= 0:
+                    touched[n_touched] = pid
+                    n_touched += 1
             gone += w
         changed = np.sort(touched[:n_touched])
         for t in range(n_touched):
@@ -203,52 +235,16 @@ def merge_units(
     return left[:m], right[:m], merge_count[:m], removed[:m]
 
 
-@njit(cache=True, inline="always")
-def _record(pos, x, y, w, state, table_keys, table_vals, pair_left, pair_right, count, head, entry_pos, entry_next, pos_pair,
-            key_mul, all_ws, clean, no_ws) -> int:
-    """Pair (x, y) now starts at ``pos`` with weight ``w``: count it and chain the position; -1 if not valid."""
-    if not _valid(x, y, all_ws, clean, no_ws):
-        pos_pair[pos] = -1
-        return -1
-    n_pairs = state[0]
-    pid = _get_or_add(table_keys, table_vals, np.int64(x) * key_mul + y, n_pairs)
-    if pid == n_pairs:
-        pair_left[pid] = x
-        pair_right[pid] = y
-        state[0] = n_pairs + 1
-    count[pid] += w
-    e = state[1]
-    entry_pos[e] = pos
-    entry_next[e] = head[pid]
-    head[pid] = e
-    state[1] = e + 1
-    pos_pair[pos] = pid
-    return pid
-
-
-@njit(cache=True, inline="always")
-def _record_touch(pos, x, y, w, state, table_keys, table_vals, pair_left, pair_right, count, head, entry_pos, entry_next, pos_pair,
-                  key_mul, all_ws, clean, no_ws, touched, n_touched) -> int:
-    pid = _record(pos, x, y, w, state, table_keys, table_vals, pair_left, pair_right, count, head, entry_pos, entry_next, pos_pair,
-                  key_mul, all_ws, clean, no_ws)
-    if pid >= 0:
-        touched[n_touched] = pid
-        n_touched += 1
-    return n_touched
-
-
 @njit(cache=True)
 def expand_merges(left: np.ndarray, right: np.ndarray, base_vocab: int) -> tuple[np.ndarray, np.ndarray]:
     """Base-id decomposition of every new id: (flat base ids, int32 offsets [merges + 1]), in id order."""
     m = len(left)
-    length = np.empty(m, np.int64)
-    for k in range(m):
-        a = left[k]
-        b = right[k]
-        length[k] = (length[a - base_vocab] if a >= base_vocab else 1) + (length[b - base_vocab] if b >= base_vocab else 1)
     offsets = np.zeros(m + 1, np.int32)
     for k in range(m):
-        offsets[k + 1] = offsets[k] + length[k]
+        n = 0
+        for part in (left[k], right[k]):
+            n += offsets[part - base_vocab + 1] - offsets[part - base_vocab] if part >= base_vocab else 1
+        offsets[k + 1] = offsets[k] + n
     flat = np.empty(offsets[m], np.int32)
     for k in range(m):
         j = offsets[k]

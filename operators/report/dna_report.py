@@ -35,7 +35,8 @@ def _overall(per_file: dict[str, dict]) -> float | None:
     return round(bp / toks, 4) if toks else None
 
 
-def write_dna_report(output: Path, model, token_dirs: dict[str, Path], seconds: dict[str, float], run_id: str) -> dict:
+def write_dna_report(output: Path, model, token_dirs: dict[str, Path], seconds: dict[str, float], run_id: str,
+                     shards: dict | None = None) -> dict:
     """Write ``output/report.json`` and ``output/report.md``; return the report dict."""
     specials = set(model.special_tokens)
     lengths = collections.Counter(len(t) for t in model.vocab if t not in specials)
@@ -56,6 +57,7 @@ def write_dna_report(output: Path, model, token_dirs: dict[str, Path], seconds: 
         "eval_bp_per_token": _overall(per_eval) if per_eval else None,
         "per_eval_file": per_eval,
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        "shards": shards,
         "training": {k: v for k, v in model.stats.items() if k != "warnings"},
     }
     _atomic_write(output / "report.json", json.dumps(report, indent=2, default=str))
@@ -70,6 +72,8 @@ def _markdown(r: dict) -> str:
              f"- bp/token on the training genomes: **{r['bp_per_token']}**"
              + (f"; held out: **{r['eval_bp_per_token']}**" if r["eval_bp_per_token"] else ""),
              f"- mean token length: {r['mean_token_length']} bp",
+             (f"- shards: {r['shards']['rows']} packed rows, {r['shards']['tokens']} tokens, utilization "
+              f"{r['shards']['utilization']:.2%}" if r["shards"] else "- shards: none"),
              "- seconds: " + ", ".join(f"{k} {v}" for k, v in r["seconds"].items())]
     lines += [f"- warning: {w}" for w in r["warnings"]]
     for title, table in (("Training files", r["per_file"]), ("Held-out files", r["per_eval_file"])):

@@ -91,7 +91,9 @@ def fvt_embeddings(base: torch.Tensor, decompositions: Sequence[Sequence[int]]) 
         raise ValueError(f"fvt_embeddings: decomposition {int(torch.argmin(lengths))} is empty")
     flat = torch.tensor([i for d in decompositions for i in d], dtype=torch.long)
     if len(flat) and (int(flat.min()) < 0 or int(flat.max()) >= base.shape[0]):
-        raise ValueError(f"fvt_embeddings: ids must lie in [0, {base.shape[0]}); got {int(flat.min())}..{int(flat.max())}")
+        raise ValueError(
+            f"fvt_embeddings: ids must lie in [0, {base.shape[0]}); got {int(flat.min())}..{int(flat.max())}"
+        )
     owner = torch.repeat_interleave(torch.arange(len(lengths)), lengths)
     acc = torch.float64 if base.dtype == torch.float64 else torch.float32  # half precision would lose the mean
     total = torch.zeros(len(lengths), base.shape[1], dtype=acc)

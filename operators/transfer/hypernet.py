@@ -156,10 +156,10 @@ def save_hypernet(model: Hypernetwork, folder: str | Path, *, base_name: str, ba
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "dtype": str(dtype).removeprefix("torch.")}
-    _atomic(folder / WEIGHTS_FILE, lambda p: save_file(tensors, str(p), metadata=meta))
+    atomic_write(folder / WEIGHTS_FILE, lambda p: save_file(tensors, str(p), metadata=meta))
     doc = {"format": FORMAT, "config": dataclasses.asdict(model.config), "base_model": base_name,
            "base_fingerprint": base_fingerprint, "dtype": meta["dtype"], **(extra or {})}
-    _atomic(folder / CONFIG_FILE, lambda p: p.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n"))
+    atomic_write(folder / CONFIG_FILE, lambda p: p.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n"))
     return folder
 
 
@@ -197,7 +197,8 @@ def load_hypernet(folder: str | Path, *, base_fingerprint: str | None = None,
     return model.to(device).eval(), doc
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """Run ``write(tmp)`` on a temp name in ``path``'s folder, fsync, make it world-readable, rename to ``path``."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
     os.close(fd)
     tmp_path = Path(tmp)
@@ -205,6 +206,7 @@ def _atomic(path: Path, write) -> None:
         write(tmp_path)
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, 0o644)
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)

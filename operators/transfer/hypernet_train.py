@@ -87,6 +87,10 @@ class HypernetTrainConfig:
     """auto (CUDA when available), cpu or cuda."""
     threads: int = 0
     """torch CPU threads (0: torch's default)."""
+    data_root: str = ""
+    """The shared data folder (empty: ../shared/data beside the project)."""
+    eval_fraction: float = 0.2
+    """Share of each UDHR file held out for the benchmark (never trained on)."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "max_chars", "max_tokens", "buffer_size", "refresh_every", "save_every"):
@@ -104,6 +108,8 @@ class HypernetTrainConfig:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
         if not 1 <= self.min_vocab <= self.max_vocab:
             raise ValueError(f"min_vocab: need 1 <= min_vocab <= max_vocab, got {self.min_vocab}, {self.max_vocab}")
+        if not 0.0 < self.eval_fraction < 1.0:
+            raise ValueError(f"eval_fraction: must be in (0, 1), got {self.eval_fraction}")
         if self.save_dtype not in ("float16", "float32"):
             raise ValueError(f"save_dtype: expected float16 or float32, got {self.save_dtype!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):

@@ -101,3 +101,28 @@ def test_tokenizers_pickle_by_path(tokenizers):
         assert len(pickle.dumps(tok)) < 2000
         assert back.encode("Universal Declaration") == tok.encode("Universal Declaration")
         assert back.kind == tok.kind
+
+
+def test_hf_metaspace_tokenizer_json_behaves_like_its_sentencepiece_model(tokenizers, udhr, tmp_path):
+    """A Llama-style tokenizer.json (Metaspace + ByteFallback), converted from Mistral's model by transformers."""
+    import pyarrow as pa
+    from sentencepiece import sentencepiece_model_pb2
+    from transformers.convert_slow_tokenizer import SpmConverter
+
+    from operators.dynamic import DynamicBPE
+
+    spm = tokenizers["mistral"]
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(open(spm.path, "rb").read())
+    vocab = {p.piece: i for i, p in enumerate(proto.pieces)}
+    SpmConverter.build_tokenizer_from_spm_proto(proto, vocab).save(str(tmp_path / "tokenizer.json"))
+    hf = load_base_tokenizer(tmp_path)
+    texts = [line for lang in LANGS for line in udhr(lang)[1:5]]
+    assert np.array_equal(hf.encode_batch(texts).ids, spm.encode_batch(texts).ids)
+    assert hf.token_bytes[3:] == spm.token_bytes[3:]  # all but <unk> <s> </s>, which the converter leaves plain
+    assert hf.encode_fragment(" hello") == spm.encode_fragment(" hello")
+    assert hf.decode(spm.encode(texts[0])) == texts[0]
+    batch = pa.table({"text": texts[:32]})
+    ours = DynamicBPE(hf, max_merges=300, boundary="word")(batch).drop_columns(["batch_id"])
+    theirs = DynamicBPE(spm, max_merges=300, boundary="word")(batch).drop_columns(["batch_id"])
+    assert ours.equals(theirs)

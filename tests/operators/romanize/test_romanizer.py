@@ -48,7 +48,7 @@ def test_udhr_sample_of_every_file_is_identical(udhr_files, reference_uroman, ro
 
 
 def test_udhr_sample_without_uroman_fast_is_identical(udhr_files, reference_uroman, exact_engine):
-    for name, lang, lines in udhr_files[::3]:
+    for name, lang, lines in udhr_files[::5]:
         for line in lines[5::SAMPLE_EVERY]:
             assert exact_engine.romanize_line(line, lang) == _reference(reference_uroman, line, lang), (name, line)
 
@@ -95,23 +95,21 @@ def test_edge_cases_match_uroman(line, lang, reference_uroman, romanizer, exact_
 
 
 def test_uroman_own_cache_segmentation_is_not_exact(udhr_files, reference_uroman, romanizer):
-    """uroman's cache cuts around '。'/'་'/punctuation; that changes output, which is why we cut elsewhere."""
+    """uroman's cache cuts at spaces, '。' and punctuation; that changes output (here the Ethiopic wordspace
+    rule '፡ ' loses its space, and '。（' loses one), which is why our pieces keep their trailing spaces."""
     cached = uroman.Uroman(cache_size=65536)
     lines = {name: lines for name, _, lines in udhr_files}
-    found = []
-    for name, lang in (("amh.txt", "amh"), ("tir.txt", "tir"), ("iii.txt", "iii")):
-        for line in lines[name]:
-            ref = _reference(reference_uroman, line, lang)
-            if cached.romanize_string(line, lcode=lang) != ref:
-                found.append(name)
-                out = romanizer(pa.table({"text": [line], "lang": [lang]})).column("text_roman")[0].as_py()
-                assert out == ref
-                break
-    assert found, "expected uroman's cached mode to differ from its uncached mode on a UDHR line"
+    cases = [("amh", lines["amh.txt"][0]), ("iii", next(l for l in lines["iii.txt"] if "。（" in l))]
+    for lang, line in cases:
+        ref = _reference(reference_uroman, line, lang)
+        assert cached.romanize_string(line, lcode=lang) != ref
+        out = romanizer(pa.table({"text": [line], "lang": [lang]})).column("text_roman")[0].as_py()
+        assert out == ref
 
 
-def test_thai_look_back_across_a_space_falls_back_to_the_whole_line(reference_uroman):
-    engine = UromanEngine(use_uroman_fast=False, cache_size=1000)
+def test_thai_look_back_across_a_space_falls_back_to_the_whole_line(reference_uroman, exact_engine):
+    engine = exact_engine
+    before = dict(engine.stats)
     line = "น ต้องส่งเสริมความเข้าใจ"  # Thai O ANG in the second word reads the romanization of the first
     pieces = split_segments(line)
     assert pieces == ["น ", "ต้องส่งเสริมความเข้าใจ"]
@@ -119,9 +117,9 @@ def test_thai_look_back_across_a_space_falls_back_to_the_whole_line(reference_ur
     want = _reference(reference_uroman, line, "tha")
     assert naive != want  # a per-word cache would be wrong here
     assert engine.romanize_line(line, "tha") == want
-    assert engine.stats["context_fallbacks"] == 1
+    assert engine.stats["context_fallbacks"] == before["context_fallbacks"] + 1
     assert engine.romanize_line(line, "tha") == want  # now a cached whole line
-    assert engine.stats["cached_lines"] == 1
+    assert engine.stats["cached_lines"] == before["cached_lines"] + 1
 
 
 def test_split_segments_rejoins_and_never_starts_a_piece_with_a_mark():
@@ -186,10 +184,9 @@ def test_config_validation_names_the_field():
 
 
 def test_missing_columns_are_named_and_no_lang_column_works():
-    op = Romanizer(RomanizerConfig(use_uroman_fast=False))
-    with pytest.raises(ValueError, match=r"Romanizer: missing column\(s\) lang"):
-        op(pa.table({"text": ["x"]}))
     no_lang = Romanizer(RomanizerConfig(lang_column=None, use_uroman_fast=False, cache_size=0))
+    with pytest.raises(ValueError, match=r"Romanizer: missing column\(s\) text; the batch has body"):
+        no_lang(pa.table({"body": ["x"]}))
     out = no_lang(pa.table({"text": ["Ёж\nΑθήνα"]}))
     assert out.column("text_roman").to_pylist() == ["Ezh\nAthena"]
     assert no_lang.stats()["documents"] == 1 and no_lang.stats()["chars"] == 8
@@ -202,7 +199,7 @@ def test_keeps_columns_and_types_replaces_existing_output(romanizer):
     assert out.column_names == ["id", "text", "lang", "text_roman"]
     assert out.column("text").equals(table.column("text"))
     assert out.schema.field("text_roman").type == pa.large_string()
-    assert out.column("text_roman").to_pylist() == ["Ezh", None]
+    assert out.column("text_roman").to_pylist() == ["Yozh", None]
 
 
 def test_fast_scripts_exclude_the_scripts_where_uroman_fast_differs():

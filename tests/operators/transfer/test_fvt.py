@@ -8,7 +8,13 @@ import torch
 from safetensors.torch import save_file
 
 from operators.dynamic import DynamicBPE, load_base_tokenizer, vocab_table
-from operators.transfer import decompose_vocab, fvt_embeddings, fvt_for_dynamic_vocab, fvt_for_tokenizer, load_embeddings
+from operators.transfer import (
+    decompose_vocab,
+    fvt_embeddings,
+    fvt_for_dynamic_vocab,
+    fvt_for_tokenizer,
+    load_embeddings,
+)
 
 
 @pytest.fixture(scope="module")

