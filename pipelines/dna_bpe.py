@@ -29,10 +29,11 @@ from operators.core.runtime import init_ray, shutdown_ray  # noqa: E402
 from operators.encode import Encoder, EncoderConfig  # noqa: E402
 from operators.ledger import Ledger, file_sha256  # noqa: E402
 from operators.pack import PackerConfig  # noqa: E402
-from operators.shards import ShardWriter, ShardWriterConfig  # noqa: E402
+from operators.shards import ShardWriterConfig  # noqa: E402
 from operators.report.dna_report import bp_per_token_by_source, write_dna_report  # noqa: E402
 from pipelines._ingest import ingest  # noqa: E402
 from pipelines._report import print_ingest_summary, run_guard  # noqa: E402
+from pipelines._shards import pack_dataset  # noqa: E402
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -126,16 +127,10 @@ def main(argv: list[str] | None = None) -> int:
 
         # 4. pack the training segments into shards (driver-side writer: atomic commit, manifest last)
         t0 = time.perf_counter()
-        with ShardWriter(output / "shards", cfg.shards, vocab_size=model.vocab_size, run_id=run_id,
-                         tokenizer_hash=file_sha256(Path(tokenizer_dir) / "tokenizer.json")) as writer:
-            for batch in ray.data.read_parquet(str(token_dirs["train"])).iter_batches(batch_format="pyarrow",
-                                                                                      batch_size=8192):
-                writer.add_table(batch, id_column="id", ids_column="input_ids")
-        manifest = writer.manifest
+        manifest = pack_dataset(ray.data.read_parquet(str(token_dirs["train"])), output / "shards", cfg.shards,
+                                vocab_size=model.vocab_size, run_id=run_id, ledger=ledger,
+                                tokenizer_hash=file_sha256(Path(tokenizer_dir) / "tokenizer.json"))
         seconds["pack"] = time.perf_counter() - t0
-        ledger.add_stage("pack_shards", rows_in=manifest["totals"]["documents"], rows_out=manifest["totals"]["rows"],
-                         rows_quarantined=0, bytes=manifest["totals"]["tokens"], seconds=seconds["pack"])
-        ledger.add_artifact(output / "shards", "shards")
 
         # 5. report: vocab, token lengths, bp/token overall, per input file and per held-out file
         report = write_dna_report(output, model, token_dirs, seconds, run_id, shards=manifest["totals"])

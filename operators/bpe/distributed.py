@@ -31,7 +31,8 @@ import numpy as np
 
 from operators.bpe.corpus import SeqTable, encode, to_seq_table
 from operators.bpe.shard import PairCounts, Shard
-from operators.bpe.trainer import Best, TrainResult, Vocab, check_vocab_fits, merge_loop, train_fast
+from operators.bpe.trainer import Best, TrainResult, Vocab, check_vocab_fits, merge_loop, settle_stop_reason,
+                                    train_fast
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ def coordinate(call: Callable[..., list], *, vocab_size: int, min_frequency: int
     merge_loop(result, counts.best(counts.pushed, 0), apply, vocab_size, min_frequency)
     t3 = time.perf_counter()
     result.tokens_after = sum(call("symbols"))
+    settle_stop_reason(result)
     result.seconds = {"startup": t1 - t0, "count": t2 - t1, "merge": t3 - t2}
     log.info("distributed BPE over %d workers: %d merges, startup %.2fs, count %.2fs, merge %.2fs",
              len(counted), len(result.merges), t1 - t0, t2 - t1, t3 - t2)

@@ -56,8 +56,9 @@ def _to_model(result: TrainResult, config: BpeTrainerConfig, total_s: float) -> 
     vocab = result.vocab
     warnings = []
     if result.stop_reason != "vocab_size":
-        why = ("no pair occurs min_frequency=%d times" % config.min_frequency if result.stop_reason == "min_frequency"
-               else "every sequence is a single token")
+        why = (f"no pair left occurs min_frequency={config.min_frequency} times"
+               + (f" within max_token_length={config.max_token_length}" if config.max_token_length else "")
+               if result.stop_reason == "min_frequency" else "every sequence is a single token")
         warnings.append(f"corpus too small for vocab_size={config.vocab_size}: stopped at {len(vocab)} tokens "
                         f"after {len(result.merges)} merges ({why})")
         log.warning(warnings[-1])

@@ -90,6 +90,13 @@ def merge_loop(result: TrainResult, best: Best, apply: Callable[[int, int, int, 
     result.stop_reason = "vocab_size"
 
 
+def settle_stop_reason(result: TrainResult) -> None:
+    """After training: "no_pairs" only if every sequence is one token; otherwise the pairs left were all below
+    min_frequency (the heap holds only eligible pairs) or longer than max_token_length -> "min_frequency"."""
+    if result.stop_reason == "no_pairs" and result.tokens_after > result.sequences:
+        result.stop_reason = "min_frequency"
+
+
 def check_vocab_fits(vocab: Vocab, vocab_size: int, n_specials: int) -> None:
     """Raise the config error for a vocab_size below the alphabet + special tokens."""
     if vocab_size < len(vocab):
@@ -150,6 +157,7 @@ def train_fast(table: SeqTable, *, vocab_size: int, min_frequency: int, special_
     merge_loop(result, best, apply, vocab_size, min_frequency)
     t2 = time.perf_counter()
     result.tokens_after = shard.symbols()
+    settle_stop_reason(result)
     result.seconds = {"count": t1 - t0, "merge": t2 - t1}
     log.info("trained %d merges in %.2fs (count %.2fs, %d recounts), stop: %s", len(result.merges), t2 - t0,
              t1 - t0, recounts, result.stop_reason)

@@ -35,7 +35,7 @@ class EncodedBatch:
     character gets that character's span, so neighbours inside one character overlap. None when not asked for."""
     pretoken_ids: np.ndarray | None
     """int32 [N] index of the base pre-token inside its row (-1 for special tokens); None when the tokenizer has
-    no pre-tokenizer of its own (sentencepiece)."""
+    no pre-tokenizer of its own (sentencepiece) or when not asked for."""
     special: np.ndarray
     """bool [N] special / control / unknown tokens (never merged)."""
 
@@ -91,8 +91,11 @@ class BaseTokenizer:
     special_ids: np.ndarray
     has_pretokenizer: bool
 
-    def encode_batch(self, texts: Sequence[str], *, offsets: bool = True) -> EncodedBatch:  # pragma: no cover
-        """Tokenize ``texts`` (no truncation, no padding); ``offsets=False`` skips the character offsets."""
+    def encode_batch(
+        self, texts: Sequence[str], *, offsets: bool = True, pretokens: bool = True
+    ) -> EncodedBatch:  # pragma: no cover - abstract
+        """Tokenize ``texts`` (no truncation, no padding); ``offsets=False`` / ``pretokens=False`` skip computing
+        the character offsets / the pre-token ids (they are then None)."""
         raise NotImplementedError
 
     def encode(self, text: str) -> list[int]:
@@ -200,7 +203,7 @@ class HFBaseTokenizer(BaseTokenizer):
             return (token[len(prefix) :] if token.startswith(prefix) else token).encode()
         return token.encode()
 
-    def encode_batch(self, texts: Sequence[str], *, offsets: bool = True) -> EncodedBatch:
+    def encode_batch(self, texts: Sequence[str], *, offsets: bool = True, pretokens: bool = True) -> EncodedBatch:
         encs = self._tok.encode_batch(list(texts), add_special_tokens=self._add_special)
         ids, splits = _flatten([e.ids for e in encs], np.int32)
         spans = None
@@ -208,7 +211,7 @@ class HFBaseTokenizer(BaseTokenizer):
             flat = itertools.chain.from_iterable(itertools.chain.from_iterable(e.offsets for e in encs))
             spans = np.fromiter(flat, np.int64, 2 * len(ids)).reshape(-1, 2)
         pretoken_ids = None
-        if self.has_pretokenizer:
+        if pretokens and self.has_pretokenizer:
             words = itertools.chain.from_iterable(e.word_ids for e in encs)
             pretoken_ids = np.fromiter((-1 if w is None else w for w in words), np.int32, len(ids))
         return EncodedBatch(ids, splits, spans, pretoken_ids, self.special_ids[ids])
@@ -307,7 +310,7 @@ class SentencePieceBaseTokenizer(BaseTokenizer):
         self._nbytes = np.array([len(b) for b in self.token_bytes], np.int64)
         self._is_byte = np.array([sp.is_byte(i) for i in range(self.vocab_size)], bool)
 
-    def encode_batch(self, texts: Sequence[str], *, offsets: bool = True) -> EncodedBatch:
+    def encode_batch(self, texts: Sequence[str], *, offsets: bool = True, pretokens: bool = True) -> EncodedBatch:
         texts = list(texts)
         if offsets and not self._lossless:
             return self._encode_proto(texts)

@@ -41,7 +41,10 @@ def is_punct(ch: str) -> bool:
 
 
 def unit_starts(batch: EncodedBatch, texts: Sequence[str], boundary: str) -> np.ndarray:
-    """bool [N]: True where token ``i`` of the flat batch starts a new merge unit (vectorized)."""
+    """bool [N]: True where token ``i`` of the flat batch starts a new merge unit (vectorized).
+
+    ``pretokens`` reads ``batch.pretoken_ids``; without them (sentencepiece) it falls back to ``word``.
+    """
     n = len(batch.ids)
     starts = batch.special.copy()
     starts[1:] |= batch.special[:-1]

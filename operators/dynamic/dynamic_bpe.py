@@ -141,7 +141,7 @@ class DynamicBPE:
         raw = batch.column(col).to_pylist()
         texts = ["" if t is None else t for t in raw]
         t0 = time.perf_counter()
-        enc = self.tokenizer.encode_batch(texts, offsets=self.needs_offsets)
+        enc = self.tokenizer.encode_batch(texts, offsets=self.needs_offsets, pretokens=self.boundary == "pretokens")
         t1 = time.perf_counter()
         result = self.merge(enc, texts)
         out = self._table(batch, texts, enc, result)

@@ -73,7 +73,7 @@ def merges_to_seqlen(
     traces = []
     for lo in range(0, len(texts), batch_size):
         chunk = list(texts[lo : lo + batch_size])
-        enc = op.tokenizer.encode_batch(chunk, offsets=op.needs_offsets)
+        enc = op.tokenizer.encode_batch(chunk, offsets=op.needs_offsets, pretokens=op.boundary == "pretokens")
         result = op.merge(enc, chunk)
         traces.append(len(enc.ids) - np.concatenate([[0], np.cumsum(result.removed)]))
     longest = max((len(t) for t in traces), default=1)

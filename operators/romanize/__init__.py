@@ -1,20 +1,23 @@
-"""Romanization: uroman, exact line by line and fast (cache of context-free line pieces, uroman-fast per script)."""
+"""Romanization: uroman, exact line by line and fast (cached context-free pieces, uroman-fast where checked)."""
 
 from operators.romanize.engine import (
     FAST_EXCLUDED,
     FAST_SCRIPTS,
     UromanEngine,
+    fast_eligible,
     reference_romanize_text,
-    split_segments,
 )
 from operators.romanize.romanizer import Romanizer, RomanizerConfig
+from operators.romanize.segments import Segmenter, lattice_romanize
 
 __all__ = [
     "FAST_EXCLUDED",
     "FAST_SCRIPTS",
     "Romanizer",
     "RomanizerConfig",
+    "Segmenter",
     "UromanEngine",
+    "fast_eligible",
+    "lattice_romanize",
     "reference_romanize_text",
-    "split_segments",
 ]

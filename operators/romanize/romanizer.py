@@ -35,9 +35,9 @@ class RomanizerConfig:
     cache_size: int = 1_000_000
     """Most (language, line piece) results each actor keeps; the cache is emptied when full; 0 turns it off."""
     split_segments: bool = True
-    """Cache pieces of lines cut after ASCII spaces (context-free for uroman 1.3.1.1) rather than whole lines."""
+    """Cache pieces of lines cut after spaces and separators (context-free for uroman 1.3.1.1), not whole lines."""
     use_uroman_fast: bool = True
-    """Use uroman-fast (uroman-rs) for lines whose scripts are all ones it was checked identical on."""
+    """Use uroman-fast (uroman-rs) for text made only of characters it was checked identical on."""
 
     def __post_init__(self) -> None:
         for name in ("text_column", "output_column"):

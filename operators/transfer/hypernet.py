@@ -90,6 +90,9 @@ class Hypernetwork(nn.Module):
         self.out_norm = nn.LayerNorm(c.d_model)
         self.head_in = nn.Linear(c.d_model, c.embed_dim)
         self.head_out = nn.Linear(c.d_model, c.embed_dim) if c.untied else None
+        # The heads read a LayerNorm-ed (unit-scale) state; scaling their output to the base embeddings' spread
+        # (set by the trainer, stored in the checkpoint) keeps early optimizer steps from swamping the FVT start.
+        self.register_buffer("output_scale", torch.ones(()))
         nn.init.normal_(self.positions.weight, std=0.02)
         if c.residual_mean:
             for head in (self.head_in, self.head_out):
@@ -102,7 +105,8 @@ class Hypernetwork(nn.Module):
         """Predict embeddings.
 
         Args:
-            ids: [N, L] original ids, L <= surface_maxlen; positions >= ``lengths`` are ignored.
+            ids: [N, L] original ids; positions >= ``lengths`` are ignored; the encoder reads the first
+                ``surface_maxlen``, the FVT start (``residual_mean``) all of them.
             lengths: [N] decomposition lengths, >= 1.
             input_embeddings: [V, embed_dim] the base's input embeddings.
             output_embeddings: [V, embed_dim] its output embeddings (required when ``untied``).
@@ -111,32 +115,33 @@ class Hypernetwork(nn.Module):
             (input embeddings [N, embed_dim], output embeddings [N, embed_dim] or None).
         """
         c = self.config
-        if ids.shape[1] > c.surface_maxlen:
-            raise ValueError(f"hypernetwork: decompositions longer than surface_maxlen={c.surface_maxlen}")
         if c.untied and output_embeddings is None:
             raise ValueError("hypernetwork: config.untied needs output_embeddings")
-        valid = torch.arange(ids.shape[1], device=ids.device).unsqueeze(0) < lengths.unsqueeze(1)
-        safe = torch.where(valid, ids, torch.zeros_like(ids))
-        e_in = input_embeddings[safe]
-        x = torch.cat([e_in, output_embeddings[safe]], -1) if c.untied else e_in
+        full_valid = torch.arange(ids.shape[1], device=ids.device).unsqueeze(0) < lengths.unsqueeze(1)
+        safe = torch.where(full_valid, ids, torch.zeros_like(ids))
+        # The encoder reads the first surface_maxlen ids (ZeTT's cut); the FVT start averages all of them, so a
+        # long decomposition (a Cyrillic word is one WordPiece per letter) still starts from the full mean.
+        cut, valid = safe[:, : c.surface_maxlen], full_valid[:, : c.surface_maxlen]
+        e_in = input_embeddings[cut]
+        x = torch.cat([e_in, output_embeddings[cut]], -1) if c.untied else e_in
         h = self.input_proj(x)
         h = self.proj_norm(h + self.proj_mlp(h))
-        h = h + self.positions.weight[: ids.shape[1]].unsqueeze(0)
+        h = h + self.positions.weight[: cut.shape[1]].unsqueeze(0)
         h = self.encoder(h, src_key_padding_mask=~valid)
         pooled = self.out_norm(h[:, 0])
-        pred_in = self.head_in(pooled)
-        pred_out = self.head_out(pooled) if self.head_out is not None else None
+        pred_in = self.head_in(pooled) * self.output_scale
+        pred_out = self.head_out(pooled) * self.output_scale if self.head_out is not None else None
         if c.residual_mean:
-            w = valid.to(e_in.dtype).unsqueeze(-1) / lengths.clamp(min=1).to(e_in.dtype).view(-1, 1, 1)
-            pred_in = pred_in + (e_in * w).sum(1)
+            w = full_valid.to(e_in.dtype).unsqueeze(-1) / lengths.clamp(min=1).to(e_in.dtype).view(-1, 1, 1)
+            pred_in = pred_in + (input_embeddings[safe] * w).sum(1)
             if pred_out is not None:
                 pred_out = pred_out + (output_embeddings[safe] * w).sum(1)
         return pred_in, pred_out
 
 
-def pad_decompositions(decomps: list[tuple[int, ...]] | list[list[int]], maxlen: int,
+def pad_decompositions(decomps: list[tuple[int, ...]] | list[list[int]], maxlen: int = 64,
                        device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """Cut each decomposition to ``maxlen`` and pad: ([N, L] long ids, [N] lengths), L = longest kept length."""
+    """Pad decompositions (cut at ``maxlen``): ([N, L] long ids, [N] lengths), L = longest kept length."""
     lengths = [min(len(d), maxlen) for d in decomps]
     if lengths and min(lengths) < 1:
         raise ValueError("pad_decompositions: every decomposition needs at least one id")

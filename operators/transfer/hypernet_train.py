@@ -55,9 +55,9 @@ class HypernetTrainConfig:
     """Longest original tokenization of a chunk (longer chunks are cut at a token end)."""
     code_share: float = 0.25
     """Fraction of each batch drawn from code (the rest is UDHR, languages uniform)."""
-    lr: float = 3e-4
+    lr: float = 1e-3
     """Peak AdamW learning rate."""
-    warmup_steps: int = 30
+    warmup_steps: int = 20
     """Linear warm-up steps."""
     weight_decay: float = 0.01
     """AdamW weight decay."""
@@ -139,6 +139,7 @@ class HypernetTrainer:
         torch.manual_seed(cfg.seed)
         hcfg = dataclasses.replace(cfg.hypernet, embed_dim=base.dim, untied=base.output_embeddings is not None)
         self.model = Hypernetwork(hcfg).to(self.device)
+        self.model.output_scale.fill_(float(base.input_embeddings.detach().float().std()))
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.decomposer = SurfaceDecomposer(base.tokenizer_json)
         self.orig_tok = Tokenizer.from_file(str(base.tokenizer_json))
@@ -195,7 +196,7 @@ class HypernetTrainer:
         uniq = sorted({s for row in surfaces for s in row})
         index = {s: i for i, s in enumerate(uniq)}
         decomps = self.decomposer.many(uniq)
-        d_ids, d_len = pad_decompositions(decomps, self.model.config.surface_maxlen, dev)
+        d_ids, d_len = pad_decompositions(decomps, device=dev)
         pred_in, _ = self.model(d_ids, d_len, self.emb_in, self.emb_out)
 
         # Row layout: [CLS] tokens [SEP]; table rows 0/1 are the original [CLS]/[SEP] embeddings.

@@ -159,13 +159,12 @@ class HypernetEmbedder:
     def predict(self, decomps: list) -> tuple[np.ndarray, np.ndarray | None]:
         """Embeddings for decompositions (lists of original ids), in ``chunk_rows`` passes."""
         ins, outs = [], []
-        maxlen = self.model.config.surface_maxlen
         # Sorting by length keeps padding small inside each chunk.
         order = sorted(range(len(decomps)), key=lambda i: len(decomps[i]))
         for s in range(0, len(order), self.config.chunk_rows):
             idx = order[s: s + self.config.chunk_rows]
-            ids, lengths = pad_decompositions([decomps[i] or (self.decomposer.empty_id,) for i in idx], maxlen,
-                                              self.device)
+            ids, lengths = pad_decompositions([decomps[i] or (self.decomposer.empty_id,) for i in idx],
+                                              device=self.device)
             p_in, p_out = self.model(ids, lengths, self.emb_in, self.emb_out)
             ins.append(p_in.float().cpu().numpy())
             if p_out is not None:

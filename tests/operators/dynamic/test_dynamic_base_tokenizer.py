@@ -79,6 +79,7 @@ def test_pretokens_specials_and_no_offsets(tokenizers, shared_data):
     assert enc.offsets is None
     assert enc.pretoken_ids.tolist() == [0, 1, 2, 3, 4]  # Hello | Ġworld | , | Ġdon | 't
     assert tokenizers["mistral"].encode_batch(["a b"]).pretoken_ids is None
+    assert tokenizers["gpt2"].encode_batch(["a b"], pretokens=False).pretoken_ids is None
     bert = load_base_tokenizer(shared_data / "tokenizers" / "bert-base-uncased", add_special_tokens=True)
     enc = bert.encode_batch(["hello world"])
     assert bert.token_strings(enc.ids) == ["[CLS]", "hello", "world", "[SEP]"]

@@ -16,8 +16,8 @@ from operators.romanize import (
     Romanizer,
     RomanizerConfig,
     UromanEngine,
+    fast_eligible,
     reference_romanize_text,
-    split_segments,
 )
 
 SAMPLE_EVERY = 17  # deterministic sample: lines 0, 17, 34, ... of every UDHR file (the full check is slow)
@@ -44,7 +44,8 @@ def test_udhr_sample_of_every_file_is_identical(udhr_files, reference_uroman, ro
     assert got == expected, f"{len(bad)} lines differ, first: {bad[:5]}"
     stats = romanizer.stats()
     # every path was exercised by real text
-    assert stats["ascii_lines"] and stats["fast_lines"] and stats["segment_misses"] and stats["segment_hits"]
+    assert stats["ascii_lines"] and stats["fast_lines"] and stats["piece_hits"]
+    assert stats["fast_pieces"] and stats["lattice_pieces"]
 
 
 def test_udhr_sample_without_uroman_fast_is_identical(udhr_files, reference_uroman, exact_engine):
@@ -111,7 +112,7 @@ def test_thai_look_back_across_a_space_falls_back_to_the_whole_line(reference_ur
     engine = exact_engine
     before = dict(engine.stats)
     line = "น ต้องส่งเสริมความเข้าใจ"  # Thai O ANG in the second word reads the romanization of the first
-    pieces = split_segments(line)
+    pieces = engine.segmenter.split(line)
     assert pieces == ["น ", "ต้องส่งเสริมความเข้าใจ"]
     naive = "".join(_reference(reference_uroman, p, "tha") for p in pieces)
     want = _reference(reference_uroman, line, "tha")
@@ -120,16 +121,24 @@ def test_thai_look_back_across_a_space_falls_back_to_the_whole_line(reference_ur
     assert engine.stats["context_fallbacks"] == before["context_fallbacks"] + 1
     assert engine.romanize_line(line, "tha") == want  # now a cached whole line
     assert engine.stats["cached_lines"] == before["cached_lines"] + 1
+    # uroman-fast never sees the character that looks left, so its pieces need no such check
+    assert not fast_eligible("\u0e2d", "Thai") and fast_eligible("\u0e01", "Thai")
 
 
-def test_split_segments_rejoins_and_never_starts_a_piece_with_a_mark():
+def test_cuts_keep_spaces_and_separators_on_the_left(exact_engine):
+    split = exact_engine.segmenter.split
+    assert set(exact_engine.segmenter.separators) == set("་༎。、，！？：；")
     line = "  ab  cd \u0301ef ーx  ゃy z  "
-    pieces = split_segments(line)
-    assert "".join(pieces) == line
-    assert pieces == ["  ab  ", "cd \u0301ef ーx  ゃy ", "z  "]
-    for piece in pieces[1:]:
-        assert not unicodedata.category(piece[0]).startswith("M") and piece[0] != " "
-    assert split_segments("") == []
+    assert split(line) == ["  ab  ", "cd \u0301ef ーx  ゃy ", "z  "]
+    assert split("你好，世界。（注）好。 再见") == ["你好，", "世界。（注）好。 ", "再见"]  # no cut before '（'
+    assert split("བོད་ཀྱི་སྐད་ཡིག།") == ["བོད་", "ཀྱི་", "སྐད་", "ཡིག།"]
+    assert split("⠠⠓⠑ ⠼⠁") == ["⠠⠓⠑ ⠼⠁"]  # Braille is never cut
+    assert split("") == []
+    for text in (line, "a。b、c ，d"):
+        pieces = split(text)
+        assert "".join(pieces) == text
+        for piece in pieces[1:]:
+            assert not unicodedata.category(piece[0]).startswith("M") and piece[0] != " "
 
 
 # --- generated lines ---------------------------------------------------------------------------------------------
@@ -150,10 +159,11 @@ def word_pool(udhr_files) -> list[tuple[str, str]]:
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_lines_from_random_words_and_spaces_match_uroman(data, word_pool, reference_uroman, exact_engine):
+def test_lines_from_random_words_and_separators_match_uroman(data, word_pool, reference_uroman, exact_engine):
     n = data.draw(st.integers(1, 6))
     picks = data.draw(st.lists(st.sampled_from(word_pool), min_size=n, max_size=n))
-    gaps = data.draw(st.lists(st.sampled_from([" ", " ", "  ", "   "]), min_size=n, max_size=n))
+    gaps = data.draw(st.lists(st.sampled_from([" ", " ", "  ", "。", "，", "、", "་", "。 ", "！", "：（"]),
+                              min_size=n, max_size=n))
     lead = data.draw(st.sampled_from(["", " "]))
     line = lead + "".join(w + g for (w, _), g in zip(picks, gaps)).rstrip(data.draw(st.sampled_from(["", " "])))
     lang = data.draw(st.sampled_from([None, picks[0][1], picks[-1][1]]))
@@ -202,9 +212,14 @@ def test_keeps_columns_and_types_replaces_existing_output(romanizer):
     assert out.column("text_roman").to_pylist() == ["Yozh", None]
 
 
-def test_fast_scripts_exclude_the_scripts_where_uroman_fast_differs():
-    for script in ("CJK", "Hiragana", "Katakana", "Thai", "Khmer", "Myanmar", "Tibetan", "Gujarati", "Gurmukhi"):
+def test_uroman_fast_is_kept_off_where_it_differs_on_udhr():
+    for script in ("Khmer", "Myanmar", "Tibetan"):
         assert script not in FAST_SCRIPTS
+    # the characters behind every other UDHR difference: Thai O ANG, Gujarati visarga, Gurmukhi addak, CJK 参
+    for char, script in (("\u0e2d", "Thai"), ("\u0a83", "Gujarati"), ("\u0a71", "Gurmukhi"), ("参", "CJK")):
+        assert not fast_eligible(char, script)
+    assert not fast_eligible("①", "") and not fast_eligible("〇", "")  # number symbols
+    assert fast_eligible("٣", "Arabic-Indic") and fast_eligible("a", "Latin") and fast_eligible("ж", "Cyrillic")
 
 
 @pytest.mark.slow
