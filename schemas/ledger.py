@@ -14,6 +14,8 @@ LEDGER_TABLES: dict[str, str] = {
         bytes BIGINT, seconds DOUBLE)""",
     "quarantine_reasons": """CREATE TABLE IF NOT EXISTS quarantine_reasons (
         run VARCHAR, stage VARCHAR, reason VARCHAR, count BIGINT)""",
+    "cache": """CREATE TABLE IF NOT EXISTS cache (
+        run VARCHAR, stage VARCHAR, hits BIGINT, misses BIGINT)""",
     "artifacts": """CREATE TABLE IF NOT EXISTS artifacts (
         run VARCHAR, path VARCHAR, kind VARCHAR, sha256 VARCHAR, bytes BIGINT)""",
 }

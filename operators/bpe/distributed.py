@@ -31,8 +31,8 @@ import numpy as np
 
 from operators.bpe.corpus import SeqTable, encode, to_seq_table
 from operators.bpe.shard import PairCounts, Shard
-from operators.bpe.trainer import Best, TrainResult, Vocab, check_vocab_fits, merge_loop, settle_stop_reason,
-                                    train_fast
+from operators.bpe.trainer import (Best, TrainResult, Vocab, check_vocab_fits, merge_loop, settle_stop_reason,
+                                   train_fast)
 
 log = logging.getLogger(__name__)
 

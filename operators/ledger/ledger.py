@@ -84,6 +84,10 @@ class Ledger:
         if rows:
             self.con.executemany("INSERT INTO quarantine_reasons VALUES (?, ?, ?, ?)", [(self.run_id, *r) for r in rows])
 
+    def add_cache(self, stage: str, hits: int, misses: int) -> None:
+        """Record a stage's content-addressed cache hits and misses."""
+        self.con.execute("INSERT INTO cache VALUES (?, ?, ?, ?)", [self.run_id, stage, hits, misses])
+
     def add_artifact(self, path: str | Path, kind: str) -> None:
         """Record a file artifact with its sha256 and size (a directory: every file under it)."""
         p = Path(path)

@@ -27,7 +27,7 @@ import unicodedata
 import regex
 from uroman.uroman import Uroman
 
-from operators.romanize.segments import Segmenter, lattice_romanize
+from operators.romanize.segments import Segmenter, lattice_romanize, private_uroman
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,8 @@ class UromanEngine:
     """
 
     def __init__(self, *, cache_size: int = 1_000_000, split: bool = True, use_uroman_fast: bool = True) -> None:
-        self.uroman = Uroman()  # cache off: uroman's own cache cuts strings differently from the reference
+        # cache off: uroman's own cache cuts strings differently from the reference
+        self.uroman = private_uroman().Uroman()
         self.cache_size = cache_size
         self._cache: dict[tuple[str | None, str], str | tuple[str]] = {}
         self.ascii_identity = ascii_identity_holds(self.uroman)

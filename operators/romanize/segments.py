@@ -27,17 +27,20 @@ by :func:`space_cut_ok` / :func:`separator_ok`; a failed check disables that cut
   Thai pre-vowels, small tsu or addak, and have no script (uroman's ``''``), like the string start;
 * Tibetan syllables are runs of Tibetan letters, ended by a space or a separator;
 * Braille (capitals, number marks) carries over spaces: Braille lines are never cut;
-* Thai O ANG looks left past any number of characters that romanize to nothing: :class:`TrackingLattice`
+* Thai O ANG looks left past any number of characters that romanize to nothing: :func:`tracking_lattice`
   reports when that walk reaches the start of a piece, and the caller then romanizes the whole line.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import types
 import unicodedata
 
 import regex
-import uroman as uroman_pkg
-from uroman.uroman import Lattice, Uroman
+import uroman.uroman as uroman_module
+from uroman.uroman import Uroman
 
 #: The uroman release whose lattice code the argument above was checked against.
 PROVED_UROMAN_VERSION = "1.3.1.1"
@@ -66,7 +69,7 @@ def _plain(u: Uroman, c: str) -> bool:
 
 def space_cut_ok(u: Uroman) -> bool:
     """The table facts behind cutting after a run of ASCII spaces."""
-    if getattr(uroman_pkg.uroman, "__version__", None) != PROVED_UROMAN_VERSION:
+    if getattr(uroman_module, "__version__", None) != PROVED_UROMAN_VERSION:
         return False
     if not _plain(u, " ") or u.rom_rules.get(" ") or u.dict_bool.get(("s-prefix", " ")):
         return False
@@ -130,25 +133,81 @@ class Segmenter:
         return [p for p in self._cut.split(line) if p]
 
 
-class TrackingLattice(Lattice):
-    """uroman's lattice, recording whether a look-back walked off the left edge of the string it was given."""
+class _CompiledRegex:
+    """The ``regex`` functions uroman calls, with a plain dict of compiled patterns in front.
 
-    needs_left_context = False
+    uroman passes pattern strings to ``regex.match``/``search``/... on every lattice step, and the regex module's
+    own pattern cache (flag arithmetic on enums, locks) costs about half of uroman's run time. Compiling each
+    (pattern, flags) once gives the very same Pattern objects, hence the same matches.
+    """
 
-    def find_rom_edge_path_backwards(self, start, end, min_char=None, return_str=False, skip_num_edge=False):
-        found = super().find_rom_edge_path_backwards(start, end, min_char, return_str, skip_num_edge)
-        # Only Thai O ANG calls this (start=0, min_char=1). At end == 0 the caller ignores the result, as the
-        # character before a piece is a space or a separator (no script). Otherwise a short result means the walk
-        # reached position 0 and, inside the full line, would have gone on into the previous piece.
-        n_chars = len(found) if isinstance(found, str) else sum(len(e.txt) for e in found)
-        if start == 0 and end > 0 and min_char and n_chars < min_char:
-            self.needs_left_context = True
-        return found
+    def __init__(self) -> None:
+        self._patterns: dict[tuple[str, int], regex.Pattern] = {}
+        self.IGNORECASE = regex.IGNORECASE
+
+    def _get(self, pattern: str, flags: int) -> regex.Pattern:
+        key = (pattern, flags)
+        compiled = self._patterns.get(key)
+        if compiled is None:
+            compiled = self._patterns[key] = regex.compile(pattern, flags)
+        return compiled
+
+    def match(self, pattern, string, flags=0):
+        return self._get(pattern, flags).match(string)
+
+    def search(self, pattern, string, flags=0):
+        return self._get(pattern, flags).search(string)
+
+    def sub(self, pattern, repl, string, count=0, flags=0):
+        return self._get(pattern, flags).sub(repl, string, count)
+
+    def split(self, pattern, string, maxsplit=0, flags=0):
+        return self._get(pattern, flags).split(string, maxsplit)
+
+    def findall(self, pattern, string, flags=0):
+        return self._get(pattern, flags).findall(string)
+
+
+@functools.cache
+def private_uroman() -> types.ModuleType:
+    """A private copy of the installed ``uroman.uroman`` module whose ``regex`` is :class:`_CompiledRegex`.
+
+    Same source file, same tables, same code path; only pattern compilation is cached. The shared ``uroman``
+    module is left untouched (tests compare against it).
+    """
+    spec = importlib.util.spec_from_file_location("_tokenmill_uroman", uroman_module.__file__)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.regex = _CompiledRegex()
+    return module
+
+
+@functools.cache
+def tracking_lattice() -> type:
+    """The private uroman's ``Lattice``, recording whether a look-back walked off the left of its string."""
+
+    class TrackingLattice(private_uroman().Lattice):
+        needs_left_context = False
+
+        def find_rom_edge_path_backwards(self, start, end, min_char=None, return_str=False, skip_num_edge=False):
+            found = super().find_rom_edge_path_backwards(start, end, min_char, return_str, skip_num_edge)
+            # Only Thai O ANG calls this (start=0, min_char=1). At end == 0 the caller ignores the result: the
+            # character before a piece is a space or a separator (no script). Otherwise a short result means the
+            # walk reached position 0 and, inside the full line, would have gone on into the previous piece.
+            n_chars = len(found) if isinstance(found, str) else sum(len(e.txt) for e in found)
+            if start == 0 and end > 0 and min_char and n_chars < min_char:
+                self.needs_left_context = True
+            return found
+
+    return TrackingLattice
 
 
 def lattice_romanize(u: Uroman, s: str, lang: str | None) -> tuple[str, bool]:
-    """uroman's ``romanize_string_core`` (no cache, string output), plus whether it needed text left of ``s``."""
-    lat = TrackingLattice(s, uroman=u, lcode=lang)
+    """uroman's ``romanize_string_core`` (no cache, string output), plus whether it needed text left of ``s``.
+
+    ``u`` must come from :func:`private_uroman` (``private_uroman().Uroman()``).
+    """
+    lat = tracking_lattice()(s, uroman=u, lcode=lang)
     lat.pick_tibetan_vowel_edge()
     lat.prep_braille()
     lat.add_romanization()

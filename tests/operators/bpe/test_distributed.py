@@ -43,7 +43,7 @@ def actors(ray_local):
     """Four ShardWorker actors shared by the Ray tests (starting actors dominates their run time)."""
     import ray
 
-    workers = make_workers(4)
+    workers = make_workers(4, cpus_per_worker=0)  # reserve no CPUs: later tests start actors of their own
     yield workers
     for w in workers:
         ray.kill(w)

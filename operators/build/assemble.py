@@ -1,0 +1,119 @@
+"""Assemble a build from cached partitions: mix (weights), exact dedup, pack into shards, index, quarantine, diff.
+
+Partitions are visited in canonical order (sources in config order, files sorted, byte ranges ascending), rows
+in file order, so the same partitions always give the same shard bytes however they were computed.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from operators.build.config import BuildConfig
+from operators.build.partition import kept_copies
+from operators.pack import PackerConfig
+from operators.shards import ShardWriter, ShardWriterConfig
+from schemas import QUARANTINE
+
+INDEX_FORMAT = "tokenmill build documents v1"
+
+
+def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: Path, engine, run_id: str,
+                   build_id: str, previous: dict | None, previous_dir: Path | None) -> dict:
+    """Write ``staging/shards``, ``staging/documents.parquet`` and ``staging/quarantine.parquet``; return the summary."""
+    weights = {s.name: s.weight for s in cfg.sources}
+    shard_cfg = ShardWriterConfig(pack=PackerConfig(context_length=cfg.context_length, pad_id=cfg.pad_id,
+                                                    eos_id=cfg.eos_id))
+    seen: set[str] = set()
+    index_rows: dict[str, list] = collections.defaultdict(list)
+    dup_rows: list[dict] = []
+    quarantine_tables: list[pa.Table] = []
+    per_source = collections.defaultdict(lambda: {"documents": 0, "tokens": 0, "duplicates": 0, "quarantined": 0})
+    per_lang = collections.defaultdict(lambda: {"documents": 0, "tokens": 0, "words": 0})
+    records_in = 0
+    with ShardWriter(staging / "shards", shard_cfg, vocab_size=engine.vocab_size, tokenizer_hash=engine.sha256,
+                     run_id=run_id, source={"build_id": build_id}) as writer:
+        for key in keys:
+            part = cache_dir / key
+            meta = json.loads((part / "meta.json").read_text())
+            name = meta["source_name"]
+            records_in += meta["documents"] + meta["quarantined"]
+            per_source[name]["quarantined"] += meta["quarantined"]
+            for q in sorted((part / "quarantine").glob("*.parquet")):
+                quarantine_tables.append(pq.read_table(q).cast(QUARANTINE))
+            tokens = pq.read_table(part / "tokens.parquet")
+            keep_ids, keep_rows = [], []
+            for i, (doc_id, h) in enumerate(zip(tokens["id"].to_pylist(), tokens["content_hash"].to_pylist())):
+                if cfg.dedup and h in seen:
+                    dup_rows.append({"source": tokens["source"][i].as_py(), "location": tokens["location"][i].as_py(),
+                                     "stage": "dedup", "reason": "duplicate", "detail": f"same content as an earlier document",
+                                     "excerpt": None})
+                    per_source[name]["duplicates"] += 1
+                    continue
+                seen.add(h)
+                for copy in range(kept_copies(doc_id, weights[name])):
+                    keep_ids.append(doc_id if copy == 0 else f"{doc_id}#{copy}")
+                    keep_rows.append(i)
+            if not keep_rows:
+                continue
+            kept = tokens.take(pa.array(keep_rows, pa.int64()))
+            writer.add_table(kept.set_column(0, "id", pa.array(keep_ids, pa.string())), id_column="id")
+            for col in ("source_name", "source", "location", "lang", "n_tokens", "n_words"):
+                index_rows[col] += kept[col].to_pylist()
+            index_rows["doc_key"] += keep_ids
+            index_rows["id"] += kept["id"].to_pylist()
+    manifest = writer.manifest
+    for name, lang, n, w in zip(index_rows["source_name"], index_rows["lang"], index_rows["n_tokens"], index_rows["n_words"]):
+        per_source[name]["documents"] += 1
+        per_source[name]["tokens"] += n
+        stats = per_lang[lang or "und"]
+        stats["documents"] += 1
+        stats["tokens"] += n
+        stats["words"] += w
+    index = pa.table({k: index_rows[k] for k in ("doc_key", "id", "source_name", "source", "location", "lang",
+                                                 "n_tokens", "n_words")} if index_rows else
+                     {k: pa.array([], pa.string()) for k in ("doc_key", "id")},
+                     ).replace_schema_metadata({"tokenmill.format": INDEX_FORMAT})
+    pq.write_table(index, staging / "documents.parquet", compression="zstd")
+    q = pa.concat_tables([*quarantine_tables, pa.Table.from_pylist(dup_rows, schema=QUARANTINE)])
+    pq.write_table(q, staging / "quarantine.parquet", compression="zstd")
+    reasons = collections.Counter(f"{s}/{r}" for s, r in zip(q["stage"].to_pylist(), q["reason"].to_pylist()))
+    t = manifest["totals"]
+    summary = {
+        "format": "tokenmill build v1", "build_id": build_id, "run_id": run_id,
+        "tokenizer": {"path": cfg.tokenizer["path"], "sha256": engine.sha256, "vocab_size": engine.vocab_size},
+        "context_length": cfg.context_length,
+        "totals": {"records_in": records_in, "quarantined_read": sum(v["quarantined"] for v in per_source.values()),
+                   "duplicates": len(dup_rows), "unique_documents": len(seen), "documents": t["documents"],
+                   "tokens": t["tokens"], "rows": t["rows"], "utilization": t["utilization"],
+                   "dedup_rate": len(dup_rows) / max(len(seen) + len(dup_rows), 1)},
+        "shard_sha256": [s["files"][k]["sha256"] for s in manifest["shards"] for k in sorted(s["files"])],
+        "per_source": dict(per_source), "per_lang": dict(per_lang), "quarantine": dict(reasons),
+    }
+    summary["diff"] = _diff(summary, previous, previous_dir, staging / "documents.parquet")
+    return summary
+
+
+def _diff(summary: dict, previous: dict | None, previous_dir: Path | None, index: Path) -> dict | None:
+    """Against the previous build: documents added/removed, tokens per source and language."""
+    if previous is None or previous_dir is None or not (previous_dir / "documents.parquet").is_file():
+        return None
+    con = duckdb.connect()
+    new, old = f"read_parquet('{index}')", f"read_parquet('{previous_dir / 'documents.parquet'}')"
+    added = con.execute(f"SELECT count(*) FROM {new} n ANTI JOIN {old} o USING (doc_key)").fetchone()[0]
+    removed = con.execute(f"SELECT count(*) FROM {old} o ANTI JOIN {new} n USING (doc_key)").fetchone()[0]
+    con.close()
+
+    def delta(key: str) -> dict:
+        names = set(summary[key]) | set(previous.get(key, {}))
+        return {n: summary[key].get(n, {}).get("tokens", 0) - previous.get(key, {}).get(n, {}).get("tokens", 0)
+                for n in sorted(names)}
+
+    return {"previous_build": previous["build_id"], "documents_added": added, "documents_removed": removed,
+            "tokens_delta": summary["totals"]["tokens"] - previous["totals"]["tokens"],
+            "tokens_delta_per_source": delta("per_source"), "tokens_delta_per_lang": delta("per_lang")}

@@ -1,0 +1,75 @@
+"""The build report: ``report.html`` with PNG plots, from the build summary and documents index.
+
+Plots: tokens per source and per language, document length histogram, quarantine by reason, tokenizer fertility
+(tokens per whitespace word) per language; numbers: packing utilization, dedup rate, the diff to the previous
+build. The same numbers are in ``build.json`` and the ledger.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+
+def _bar(path: Path, items: list[tuple[str, float]], title: str, xlabel: str) -> str:
+    fig, ax = plt.subplots(figsize=(8, max(2.0, 0.28 * len(items) + 1)))
+    ax.barh([k for k, _ in items][::-1], [v for _, v in items][::-1], color="#4c72b0")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path.name
+
+
+def write_build_report(build_dir: Path, summary: dict) -> Path:
+    """Write ``build_dir/report.html`` and its PNG plots under ``build_dir/report/``."""
+    plots = build_dir / "report"
+    plots.mkdir(exist_ok=True)
+    images = []
+    per_source = sorted(((k, v["tokens"]) for k, v in summary["per_source"].items()), key=lambda kv: -kv[1])
+    images.append(_bar(plots / "tokens_per_source.png", per_source, "Tokens per source", "tokens"))
+    langs = sorted(summary["per_lang"].items(), key=lambda kv: -kv[1]["tokens"])[:40]
+    images.append(_bar(plots / "tokens_per_language.png", [(k, v["tokens"]) for k, v in langs],
+                       "Tokens per language (top 40)", "tokens"))
+    fert = [(k, v["tokens"] / v["words"]) for k, v in langs if v["words"]]
+    images.append(_bar(plots / "fertility.png", sorted(fert, key=lambda kv: -kv[1]),
+                       "Tokenizer fertility (tokens per whitespace word)", "tokens / word"))
+    if summary["quarantine"]:
+        images.append(_bar(plots / "quarantine.png", sorted(summary["quarantine"].items(), key=lambda kv: -kv[1]),
+                           "Quarantined records by stage/reason", "records"))
+    lengths = pq.read_table(build_dir / "documents.parquet", columns=["n_tokens"])["n_tokens"].to_pylist() \
+        if "n_tokens" in pq.read_schema(build_dir / "documents.parquet").names else []
+    if lengths:
+        fig, ax = plt.subplots(figsize=(8, 3))
+        ax.hist(lengths, bins=60, color="#55a868", log=True)
+        ax.set_title("Document length (tokens)")
+        fig.tight_layout()
+        fig.savefig(plots / "doc_lengths.png", dpi=90)
+        plt.close(fig)
+        images.append("doc_lengths.png")
+    t = summary["totals"]
+    rows = [("documents", t["documents"]), ("tokens", t["tokens"]), ("packed rows", t["rows"]),
+            ("packing utilization", f"{t['utilization']:.2%}"), ("dedup rate", f"{t['dedup_rate']:.2%}"),
+            ("records in", t["records_in"]), ("quarantined while reading", t["quarantined_read"]),
+            ("duplicates", t["duplicates"])]
+    diff = summary.get("diff")
+    if diff:
+        rows += [("previous build", diff["previous_build"]), ("documents added", diff["documents_added"]),
+                 ("documents removed", diff["documents_removed"]), ("tokens delta", diff["tokens_delta"])]
+    cache = summary.get("cache", {})
+    rows += [("partitions cached / built", f"{cache.get('hits', 0)} / {cache.get('misses', 0)}")]
+    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    imgs = "".join(f'<p><img src="report/{name}" alt="{name}"></p>' for name in images)
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>Build {summary['build_id']}</title>"
+            "<style>body{font-family:sans-serif;margin:2em}th{text-align:left;padding-right:2em}</style></head><body>"
+            f"<h1>tokenmill build {html.escape(summary['build_id'])}</h1><table>{body}</table>{imgs}</body></html>")
+    out = build_dir / "report.html"
+    out.write_text(page)
+    return out

@@ -1,0 +1,143 @@
+"""Scheduled, incremental corpus rebuilds: sources → cached partitions → dedup/mix → packed shards → verify → publish.
+
+    python pipelines/build_corpus.py --config corpus.yaml [--set context_length=4096] [--wait 600]
+
+Each partition (an input file, or a byte range of a big one) is read, cleaned, quarantined and encoded once and
+cached under OUT/cache/<content key>; a rebuild recomputes only partitions whose input, source config,
+tokenizer or code changed, then re-packs (deterministic: same inputs, same shard bytes). The new build is
+assembled in OUT/builds/.tmp-<id>/, verified, published as OUT/builds/<id>/ and OUT/builds/CURRENT is switched to
+it atomically. OUT/ledger.duckdb records every run, cache hits/misses, stages, quarantine reasons and artifacts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
+
+import ray  # noqa: E402
+
+from operators.build import BuildLock, BuildStore, PartitionBuilder, load_build_config, partition_key  # noqa: E402
+from operators.build.assemble import assemble_build  # noqa: E402
+from operators.build.partition import code_fingerprint  # noqa: E402
+from operators.build.report import write_build_report  # noqa: E402
+from operators.core.config import ConfigError, load_overrides  # noqa: E402
+from operators.core.runtime import init_ray, shutdown_ray  # noqa: E402
+from operators.encode import load_engine  # noqa: E402
+from operators.io import fingerprint, plan_read_tasks, resolve_inputs  # noqa: E402
+from operators.ledger import Ledger  # noqa: E402
+from operators.shards import verify_shard_set  # noqa: E402
+from pipelines._report import run_guard  # noqa: E402
+
+log = logging.getLogger("tokenmill.build")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, metavar="corpus.yaml", help="the corpus config (see README)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a top-level key, e.g. --set context_length=4096 (default: none)")
+    parser.add_argument("--wait", type=float, default=0.0,
+                        help="seconds to wait when another build of the same output holds the lock (default: 0)")
+    parser.add_argument("--num-cpus", type=int, default=None, help="CPUs for the embedded Ray (default: all)")
+    parser.add_argument("--quiet", action="store_true", help="warnings only, no progress bars (default: off)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_build_config(args.config, load_overrides(None, args.set))
+    except ConfigError as exc:
+        parser.error(f"config: {exc}")
+    output = Path(cfg.output)
+    try:
+        lock = BuildLock(output, wait=args.wait).__enter__()
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    try:
+        return _build(cfg, args, output, parser)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _build(cfg, args, output: Path, parser) -> int:
+    ledger = Ledger(output / "ledger.duckdb")
+    run_id = ledger.start_run("build_corpus", dataclasses.asdict(cfg))
+    runtime = init_ray(args.num_cpus, quiet=args.quiet)
+    store = BuildStore(output)
+    cache_dir = output / "cache" / "partitions"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with run_guard(ledger, parser):
+        # 1. plan: every partition of every source, addressed by content
+        t0 = time.perf_counter()
+        engine = load_engine(cfg.tokenizer["path"])
+        code = code_fingerprint()
+        partitions, inputs = [], []
+        for src in cfg.sources:
+            files = resolve_inputs(list(src.input), src.ingest.format)
+            fps = {f.uri: fingerprint(f.uri) for f in files}
+            inputs += [(f.uri, f.size, f.mtime, fps[f.uri]) for f in files]
+            for task in plan_read_tasks(files, src.ingest.split_bytes):
+                partitions.append({"key": partition_key(task, fps[task["uri"]], src.name, src.ingest, engine.sha256, code),
+                                   "source_name": src.name, "task": json.dumps(task),
+                                   "ingest": json.dumps(dataclasses.asdict(src.ingest))})
+        ledger.add_inputs(inputs)
+        misses = [p for p in partitions if not (cache_dir / p["key"] / "meta.json").is_file()]
+        ledger.add_cache("partitions", hits=len(partitions) - len(misses), misses=len(misses))
+        log.info("%d partitions: %d cached, %d to build", len(partitions), len(partitions) - len(misses), len(misses))
+
+        # 2. build the missing partitions on the cluster (retried tasks rewrite the same bytes)
+        if misses:
+            workers = cfg.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            ds = ray.data.from_items(misses, override_num_blocks=len(misses))
+            ds = ds.map_batches(PartitionBuilder, fn_constructor_args=(str(cache_dir), cfg.tokenizer["path"]),
+                                batch_size=1, batch_format="pyarrow", concurrency=(1, workers))
+            ds.materialize()
+        seconds_partitions = time.perf_counter() - t0
+
+        # 3. assemble: mix, dedup and pack in canonical order into a staging build, then verify and publish
+        t1 = time.perf_counter()
+        build_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + run_id[-8:]
+        staging = store.staging(build_id)
+        summary = assemble_build(cfg, [p["key"] for p in partitions], cache_dir, staging, engine, run_id, build_id,
+                                 previous=store.load_summary(store.current()),
+                                 previous_dir=store.root / store.current() if store.current() else None)
+        report = verify_shard_set(staging / "shards")
+        if not report.ok:
+            raise RuntimeError(f"build {build_id} failed verification, not published: {report.problem}")
+        summary["seconds"] = {"partitions": round(seconds_partitions, 3), "assemble": round(time.perf_counter() - t1, 3)}
+        summary["cache"] = {"partitions": len(partitions), "hits": len(partitions) - len(misses), "misses": len(misses)}
+        (staging / "build.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+        write_build_report(staging, summary)
+        final = store.publish(staging, build_id, cfg.keep_builds)
+        _record(ledger, summary, final, seconds_partitions)
+    shutdown_ray(runtime)
+    t = summary["totals"]
+    print(f"build {build_id} published: {final}\n  {t['documents']} documents, {t['tokens']} tokens, {t['rows']} rows, "
+          f"utilization {t['utilization']:.2%}; partitions {summary['cache']['misses']} built, "
+          f"{summary['cache']['hits']} cached\n  report: {final / 'report.html'}\n  CURRENT -> {build_id}")
+    return 0
+
+
+def _record(ledger: Ledger, summary: dict, final: Path, seconds: float) -> None:
+    t = summary["totals"]
+    ledger.add_stage("partitions", rows_in=t["records_in"], rows_out=t["records_in"] - t["quarantined_read"],
+                     rows_quarantined=t["quarantined_read"], seconds=seconds)
+    ledger.add_stage("dedup", rows_in=t["records_in"] - t["quarantined_read"], rows_out=t["unique_documents"],
+                     rows_quarantined=t["duplicates"])
+    ledger.add_stage("pack_shards", rows_in=t["documents"], rows_out=t["rows"], rows_quarantined=0, bytes=t["tokens"],
+                     seconds=summary["seconds"]["assemble"])
+    ledger.add_quarantine_reasons([(s, r, n) for (s, r), n in
+                                   ((tuple(k.split("/", 1)), v) for k, v in summary["quarantine"].items())])
+    ledger.add_artifact(final, "build")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The serving stage: surfaces or decompositions in, embeddings out, LRU cache, and a Ray Data actor pool."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+
+from operators.transfer.base_model import BASE_MODEL_NAME, load_base_model
+from operators.transfer.decompose import SurfaceDecomposer
+from operators.transfer.hypernet import Hypernetwork, HypernetConfig, pad_decompositions, save_hypernet
+from operators.transfer.serve import HypernetEmbedder, HypernetServeConfig, LRUCache
+
+
+@pytest.fixture(scope="module")
+def base():
+    return load_base_model()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(base, tmp_path_factory):
+    """A small random hypernetwork for the real base (heads not zero, so predictions differ from FVT)."""
+    torch.manual_seed(0)
+    model = Hypernetwork(HypernetConfig(embed_dim=base.dim, d_model=32, n_layers=1, n_heads=2, ffn_dim=64,
+                                        residual_mean=False))
+    folder = tmp_path_factory.mktemp("hn")
+    save_hypernet(model, folder, base_name=BASE_MODEL_NAME, base_fingerprint=base.fingerprint(), dtype=torch.float32)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def embedder(checkpoint):
+    return HypernetEmbedder(HypernetServeConfig(checkpoint=str(checkpoint), device="cpu"))
+
+
+SURFACES = [" the", "ing", None, " unbelievable", " the", "):", " Привет"]
+
+
+def test_embeddings_match_the_model(embedder, base):
+    out = embedder(pa.table({"id": list(range(len(SURFACES))), "surface": SURFACES}))
+    assert out.column_names == ["id", "surface", "embedding"]
+    emb = out.column("embedding")
+    assert emb.type.list_size == base.dim and emb.null_count == 1 and not emb[2].is_valid
+    dec = SurfaceDecomposer(base.tokenizer_json)
+    want, _ = embedder.model(*pad_decompositions([dec(" unbelievable")]), base.input_embeddings)
+    np.testing.assert_allclose(np.asarray(emb[3].as_py()), want[0].detach().numpy(), atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(emb[0].as_py()), np.asarray(emb[4].as_py()))
+
+
+def test_cache_by_surface(embedder):
+    before_hits = embedder.cache.hits
+    embedder(pa.table({"surface": [" the", " the", "ing"]}))
+    assert embedder.cache.hits >= before_hits + 2
+
+
+def test_decomposition_column(embedder, base):
+    """Dynamic-merge vocabularies carry their decomposition: base_ids are used as is."""
+    dec = SurfaceDecomposer(base.tokenizer_json)
+    ids = [list(dec(" unbelievable")), list(dec("ing"))]
+    by_ids = embedder(pa.table({"base_ids": pa.array(ids, pa.list_(pa.int32()))})).column("embedding")
+    by_surface = embedder(pa.table({"surface": [" unbelievable", "ing"]})).column("embedding")
+    np.testing.assert_allclose(np.asarray(by_ids.to_pylist()), np.asarray(by_surface.to_pylist()), atol=1e-6)
+
+
+def test_missing_columns_are_named(embedder):
+    fresh = HypernetEmbedder.__new__(HypernetEmbedder)
+    fresh.config, fresh._checked = embedder.config, False
+    with pytest.raises(ValueError, match="HypernetEmbedder.*'surface'"):
+        fresh(pa.table({"text": ["x"]}))
+
+
+def test_lru_cache_evicts_least_recent():
+    cache = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1
+    cache.put("c", 3)
+    assert cache.get("b") is None and cache.get("a") == 1 and cache.get("c") == 3 and len(cache) == 2
+
+
+def test_actor_pool_on_ray(ray_local, checkpoint, embedder):
+    import ray
+
+    cfg = HypernetServeConfig(checkpoint=str(checkpoint), device="cpu")
+    table = pa.table({"id": list(range(40)), "surface": [f" tok{i % 7}" if i % 9 else None for i in range(40)]})
+    ds = ray.data.from_arrow(table).map_batches(HypernetEmbedder, fn_constructor_kwargs={"config": cfg},
+                                                batch_format="pyarrow", batch_size=16, concurrency=1)
+    got = pa.concat_tables([ray.get(r) for r in ds.to_arrow_refs()]).sort_by("id")
+    want = embedder(table)
+    assert got.column("id").to_pylist() == list(range(40))
+    assert got.column("embedding").null_count == want.column("embedding").null_count
+    np.testing.assert_allclose(np.asarray([x if x is not None else [0.0] * 384 for x in got.column("embedding").to_pylist()]),
+                               np.asarray([x if x is not None else [0.0] * 384 for x in want.column("embedding").to_pylist()]),
+                               atol=1e-5)
