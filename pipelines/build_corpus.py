@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 def _build(cfg, args, output: Path, parser) -> int:
     ledger = Ledger(output / "ledger.duckdb")
     run_id = ledger.start_run("build_corpus", dataclasses.asdict(cfg))
-    runtime = init_ray(args.num_cpus, quiet=args.quiet)
+    runtime = None  # Ray starts only when a partition must be built: an up-to-date rebuild needs no cluster
     store = BuildStore(output)
     cache_dir = output / "cache" / "partitions"
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -91,10 +91,19 @@ def _build(cfg, args, output: Path, parser) -> int:
         ledger.add_inputs(inputs)
         misses = [p for p in partitions if not (cache_dir / p["key"] / "meta.json").is_file()]
         ledger.add_cache("partitions", hits=len(partitions) - len(misses), misses=len(misses))
+        build_key = _build_key(cfg, [p["key"] for p in partitions], engine.sha256, code)
+        current = store.load_summary(store.current())
+        if current is not None and current.get("build_key") == build_key:
+            ledger.add_cache("build", hits=1, misses=0)
+            print(f"up to date: build {current['build_id']} already has these inputs, config, tokenizer and code "
+                  f"({len(partitions)} partitions); nothing recomputed\n  CURRENT -> {current['build_id']}")
+            return 0
+        ledger.add_cache("build", hits=0, misses=1)
         log.info("%d partitions: %d cached, %d to build", len(partitions), len(partitions) - len(misses), len(misses))
 
         # 2. build the missing partitions on the cluster (retried tasks rewrite the same bytes)
         if misses:
+            runtime = init_ray(args.num_cpus, quiet=args.quiet)
             workers = cfg.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
             ds = ray.data.from_items(misses, override_num_blocks=len(misses))
             ds = ds.map_batches(PartitionBuilder, fn_constructor_args=(str(cache_dir), cfg.tokenizer["path"]),
@@ -113,17 +122,30 @@ def _build(cfg, args, output: Path, parser) -> int:
         if not report.ok:
             raise RuntimeError(f"build {build_id} failed verification, not published: {report.problem}")
         summary["seconds"] = {"partitions": round(seconds_partitions, 3), "assemble": round(time.perf_counter() - t1, 3)}
+        summary["build_key"] = build_key
         summary["cache"] = {"partitions": len(partitions), "hits": len(partitions) - len(misses), "misses": len(misses)}
         (staging / "build.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
         write_build_report(staging, summary)
         final = store.publish(staging, build_id, cfg.keep_builds)
         _record(ledger, summary, final, seconds_partitions)
-    shutdown_ray(runtime)
+    if runtime:
+        shutdown_ray(runtime)
     t = summary["totals"]
     print(f"build {build_id} published: {final}\n  {t['documents']} documents, {t['tokens']} tokens, {t['rows']} rows, "
           f"utilization {t['utilization']:.2%}; partitions {summary['cache']['misses']} built, "
           f"{summary['cache']['hits']} cached\n  report: {final / 'report.html'}\n  CURRENT -> {build_id}")
     return 0
+
+
+def _build_key(cfg, keys: list[str], tokenizer_hash: str, code: str) -> str:
+    """Content address of a whole build: its partitions, the assembly settings, the tokenizer and the code."""
+    import hashlib
+
+    assembly = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("output", "keep_builds", "workers")}
+    payload = json.dumps({"partitions": keys, "assembly": assembly, "tokenizer": tokenizer_hash, "code": code,
+                          "assemble_code": code_fingerprint(("operators/build", "operators/pack", "operators/shards"))},
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
 def _record(ledger: Ledger, summary: dict, final: Path, seconds: float) -> None:

@@ -35,10 +35,10 @@ _CODE = ["operators/io", "operators/clean", "operators/encode", "operators/core"
 TOKENS_COLUMNS = ["id", "source_name", "source", "location", "lang", "content_hash", "n_words", "n_tokens", "input_ids"]
 
 
-def code_fingerprint() -> str:
+def code_fingerprint(paths: tuple[str, ...] | list[str] = tuple(_CODE)) -> str:
     """Hash of the code that shapes partition outputs (not the whole repo: a README edit keeps the cache)."""
     digest = hashlib.sha256()
-    for rel in _CODE:
+    for rel in paths:
         path = _ROOT / rel
         for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
             digest.update(str(f.relative_to(_ROOT)).encode() + b"\0" + f.read_bytes())
