@@ -138,6 +138,30 @@ def train_distributed(data: Any, *, vocab_size: int, min_frequency: int, special
                 ray.kill(actor)
 
 
+def count_phase(call: Callable[..., list], *, vocab_size: int, min_frequency: int,
+                special_tokens: tuple[str, ...], initial_alphabet: Any = (),
+                max_token_length: int | None = None) -> tuple[Vocab, PairCounts, TrainResult, float]:
+    """The distributed counting phase: alphabet, then every worker encodes its shard and counts its pairs in
+    parallel; the coordinator sums the counts.
+
+    Returns ``(vocab, global pair counts, an empty TrainResult with the corpus sizes, counting seconds)``; the
+    seconds cover the parallel counting and the sum, not the alphabet round.
+    """
+    alphabet = set(initial_alphabet)
+    for part in call("alphabet"):
+        alphabet |= part
+    vocab = Vocab(special_tokens, alphabet, vocab_size)
+    check_vocab_fits(vocab, vocab_size, len(set(special_tokens)))
+    PairCounts(np.zeros(1, np.int64), np.ones(1, np.int64), 4, 1).best(np.zeros(0, np.int32), 0)  # load kernels
+    t0 = time.perf_counter()
+    counted = call("count", vocab.id_to_str, vocab_size, max_token_length)
+    counts = PairCounts(np.concatenate([c[0] for c in counted]), np.concatenate([c[1] for c in counted]),
+                        vocab_size, min_frequency)
+    seconds = time.perf_counter() - t0
+    result = TrainResult(vocab, sequences=sum(c[2] for c in counted), characters=sum(c[3] for c in counted))
+    return vocab, counts, result, seconds
+
+
 def coordinate(call: Callable[..., list], *, vocab_size: int, min_frequency: int, special_tokens: tuple[str, ...],
                initial_alphabet: Any = (), max_token_length: int | None = None,
                t_start: float | None = None) -> TrainResult:
@@ -148,19 +172,10 @@ def coordinate(call: Callable[..., list], *, vocab_size: int, min_frequency: int
     in tests (same protocol, no transport).
     """
     t0 = time.perf_counter() if t_start is None else t_start
-    alphabet = set(initial_alphabet)
-    for part in call("alphabet"):
-        alphabet |= part
-    vocab = Vocab(special_tokens, alphabet, vocab_size)
-    check_vocab_fits(vocab, vocab_size, len(set(special_tokens)))
-    PairCounts(np.zeros(1, np.int64), np.ones(1, np.int64), 4, 1).best(np.zeros(0, np.int32), 0)  # load kernels
-    t1 = time.perf_counter()
-
-    counted = call("count", vocab.id_to_str, vocab_size, max_token_length)
-    counts = PairCounts(np.concatenate([c[0] for c in counted]), np.concatenate([c[1] for c in counted]),
-                        vocab_size, min_frequency)
+    vocab, counts, result, count_s = count_phase(call, vocab_size=vocab_size, min_frequency=min_frequency,
+                                                 special_tokens=special_tokens, initial_alphabet=initial_alphabet,
+                                                 max_token_length=max_token_length)
     t2 = time.perf_counter()
-    result = TrainResult(vocab, sequences=sum(c[2] for c in counted), characters=sum(c[3] for c in counted))
 
     def apply(a: int, b: int, new: int, is_dup: bool) -> Best:
         replies = call("apply", (a, b, new, is_dup))
@@ -172,7 +187,7 @@ def coordinate(call: Callable[..., list], *, vocab_size: int, min_frequency: int
     t3 = time.perf_counter()
     result.tokens_after = sum(call("symbols"))
     settle_stop_reason(result)
-    result.seconds = {"startup": t1 - t0, "count": t2 - t1, "merge": t3 - t2}
-    log.info("distributed BPE over %d workers: %d merges, startup %.2fs, count %.2fs, merge %.2fs",
-             len(counted), len(result.merges), t1 - t0, t2 - t1, t3 - t2)
+    result.seconds = {"startup": t2 - t0 - count_s, "count": count_s, "merge": t3 - t2}
+    log.info("distributed BPE: %d merges, startup %.2fs, count %.2fs, merge %.2fs", len(result.merges),
+             t2 - t0 - count_s, count_s, t3 - t2)
     return result

@@ -122,6 +122,9 @@ def _load_uroman_fast():
     return romanize
 
 
+_WARM_UP = "Müller Привет नमस्ते ক্ষ ਪੰਜਾਬ ભારત ภาษาไทย ខ្មែរ မြန်မာ ཀ་ཁ། 日本語のカナ 中文，一二三 한국 ሰላም 12.5 ½ ①"
+
+
 class UromanEngine:
     """Romanize lines exactly as ``Uroman().romanize_string(line, lcode=lang)``; set up once per process/actor.
 
@@ -142,12 +145,16 @@ class UromanEngine:
         if split and not self.split:
             logger.warning("uroman tables or version differ from the checked ones: romanizing whole lines")
         self._fast = _load_uroman_fast() if use_uroman_fast else None
+        # Set-up work that would otherwise land on the first batch: uroman-rs loads its tables on its first
+        # call, and the lattice compiles its patterns as it meets them (results are not kept).
         if self._fast is not None:
-            self._fast("warm-up: uroman-rs loads its tables on the first call", lang=None)
+            self._fast(_WARM_UP, lang=None)
+        for lang in (None, "hin", "tha"):
+            lattice_romanize(self.uroman, _WARM_UP, lang)
         self._fast_char: dict[str, bool] = {}
         self.stats = dict.fromkeys(
             ("lines", "ascii_lines", "fast_lines", "cached_lines", "piece_hits", "fast_pieces", "lattice_pieces",
-             "whole_lines", "context_fallbacks"), 0)
+             "whole_lines", "context_fallbacks", "uroman_errors"), 0)
 
     @property
     def uses_uroman_fast(self) -> bool:
@@ -178,17 +185,20 @@ class UromanEngine:
         if not self.split:
             return self._whole_line(line, lang)
         out = []
-        for i, piece in enumerate(self.segmenter.split(line)):
-            if self.ascii_identity and piece.isascii():
-                out.append(piece)
-                continue
-            rom = self._piece(piece, lang)
-            if rom.__class__ is not str:  # the piece read text left of itself: only right at the line start
-                if i:
-                    stats["context_fallbacks"] += 1
-                    return self._whole_line(line, lang)
-                rom = rom[0]
-            out.append(rom)
+        try:
+            for i, piece in enumerate(self.segmenter.split(line)):
+                if self.ascii_identity and piece.isascii():
+                    out.append(piece)
+                    continue
+                rom = self._piece(piece, lang)
+                if rom.__class__ is not str:  # the piece read text left of itself: only right at the line start
+                    if i:
+                        stats["context_fallbacks"] += 1
+                        return self._whole_line(line, lang)
+                    rom = rom[0]
+                out.append(rom)
+        except Exception:  # uroman itself failed on a piece; the whole line decides (see _whole_line)
+            return self._whole_line(line, lang)
         return "".join(out)
 
     def _fast_ok(self, s: str) -> bool:
@@ -230,7 +240,15 @@ class UromanEngine:
 
     def _whole_line(self, line: str, lang: str | None) -> str:
         self.stats["whole_lines"] += 1
-        rom, _ = lattice_romanize(self.uroman, line, lang)
+        try:
+            rom, _ = lattice_romanize(self.uroman, line, lang)
+        except Exception:
+            # uroman raises on a few malformed inputs (e.g. Thai O ANG before a character without a rule, where
+            # uroman.Uroman().romanize_string raises TypeError too): keep the line as it is and count it, rather
+            # than failing the whole batch.
+            self.stats["uroman_errors"] += 1
+            logger.warning("uroman failed on line %r (lang %s); kept unchanged", line[:80], lang, exc_info=True)
+            return line
         self._remember((lang, line), rom)
         return rom
 

@@ -304,8 +304,9 @@ class HypernetTrainer:
             window = recent or first
             avg = {k: float(np.mean([r[k] for r in window])) for k in stats}
             bar.update(1)
+            left = (budget - (time.monotonic() - t0)) / 60.0
             bar.set_postfix(loss=f"{avg['loss']:.4f}", sent=f"{avg['sent']:.4f}", tok=f"{avg['tok']:.3f}",
-                            aux=f"{avg['aux']:.3f}")
+                            aux=f"{avg['aux']:.3f}", left=f"{max(left, 0.0):.1f}min")
             summary = {"steps": self.step_no, "minutes": (time.monotonic() - t0) / 60.0,
                        **{f"last50_{k}": v for k, v in avg.items()},
                        **{f"first50_{k}": float(np.mean([r[k] for r in first])) for k in stats}}

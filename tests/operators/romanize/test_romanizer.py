@@ -141,6 +141,15 @@ def test_cuts_keep_spaces_and_separators_on_the_left(exact_engine):
             assert not unicodedata.category(piece[0]).startswith("M") and piece[0] != " "
 
 
+def test_a_line_uroman_fails_on_is_kept_and_counted(reference_uroman, exact_engine):
+    line = "ข้อ กอ๏"  # Thai O ANG before a Thai sign without a rule: uroman raises TypeError
+    with pytest.raises(TypeError):
+        reference_uroman.romanize_string(line, lcode="tha")
+    before = exact_engine.stats["uroman_errors"]
+    assert exact_engine.romanize_line(line, "tha") == line
+    assert exact_engine.stats["uroman_errors"] == before + 1
+
+
 # --- generated lines ---------------------------------------------------------------------------------------------
 
 

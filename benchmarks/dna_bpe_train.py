@@ -1,0 +1,267 @@
+"""Benchmark: DNABERT-2 BPE tokenizer training — tokenmill (in-process, 2 Ray workers) vs HF tokenizers vs sentencepiece.
+
+Corpus 1: E. coli K-12 + S. cerevisiae (7.37 Mbp) in 1000-bp segments. Corpus 2 (3x, still real): the same
+segments, the reverse complements, and the forward strands cut again 500 bp later. Held out for bp/token: the
+lambda phage and SARS-CoV-2 genomes (other species). Vocab 4096 including [UNK] [CLS] [SEP] [PAD] [MASK],
+min_frequency 2 (HF BpeTrainer with DNABERT-2's settings; sentencepiece BPE with num_threads=2,
+split_by_whitespace=False).
+
+Every contender runs in a fresh subprocess, so peak RSS (ru_maxrss) is its own: load FASTA -> segments ->
+train -> save the tokenizer (end-to-end), then encode the held-out genomes. One JSON line per comparison with
+``ratio`` = ours / HF, then a table. Also: the distributed counting phase with 2 workers vs 1.
+
+Usage: ``python benchmarks/dna_bpe_train.py [--corpus 1 2] [--out benchmarks/results/dna_bpe_train.txt]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DNA = ROOT.parent / "shared" / "data" / "dna"
+TRAIN_FILES = ("ecoli_k12_mg1655_GCF_000005845.2.fna", "scerevisiae_sacCer3_chrI-III_V_VI_IX_M.fa")
+HELDOUT_FILES = ("lambda_phage.fa", "sarscov2_NC_045512.2.fasta")
+SPECIALS = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
+VOCAB, MIN_FREQ, SEG = 4096, 2, 1000
+CONTENDERS = ("tokenmill", "tokenmill_2workers", "hf_tokenizers", "sentencepiece")
+_COMPLEMENT = str.maketrans("ACGT", "TGCA")
+
+
+# ------------------------------------------------------------------------------------------ data (local helper)
+
+
+def read_pieces(name: str) -> list[str]:
+    """Upper-cased records of a FASTA file, split on runs of N (the ingestion policy)."""
+    records, cur = [], []
+    for line in (DNA / name).read_text().splitlines():
+        if line.startswith(">"):
+            records.append("".join(cur))
+            cur = []
+        else:
+            cur.append(line.strip())
+    records.append("".join(cur))
+    return [p for r in records for p in re.split("N+", r.upper()) if p]
+
+
+def cut(pieces: list[str], offset: int = 0) -> list[str]:
+    return [p[i: i + SEG] for p in pieces for i in range(offset, len(p), SEG) if p[i: i + SEG]]
+
+
+def corpus(which: int) -> tuple[list[str], list[str]]:
+    """(training segments, held-out segments)."""
+    pieces = [p for f in TRAIN_FILES for p in read_pieces(f)]
+    train = cut(pieces)
+    if which == 2:
+        train += cut([p.translate(_COMPLEMENT)[::-1] for p in pieces]) + cut(pieces, offset=SEG // 2)
+    heldout = cut([p for f in HELDOUT_FILES for p in read_pieces(f)])
+    return train, heldout
+
+
+# ------------------------------------------------------------------------------------------ one contender (child)
+
+
+def run_contender(name: str, which: int) -> dict:
+    t_start = time.perf_counter()
+    train, heldout = corpus(which)
+    out_dir = Path(tempfile.mkdtemp(prefix="bench-bpe-"))
+    extra: dict = {}
+    if name.startswith("tokenmill"):
+        from operators.bpe import BpeTrainerConfig, load_hf_tokenizer, save_hf_tokenizer, train_bpe
+
+        workers = 2 if name == "tokenmill_2workers" else 1
+        if workers > 1:
+            import ray
+
+            from operators.bpe.distributed import make_workers, train_distributed
+            from operators.core.runtime import init_ray
+
+            info = init_ray(num_cpus=2, quiet=True)
+            actors = make_workers(2)
+        t0 = time.perf_counter()
+        if workers > 1:
+            result = train_distributed(train, vocab_size=VOCAB, min_frequency=MIN_FREQ, special_tokens=tuple(SPECIALS),
+                                       initial_alphabet="ACGT", num_workers=2, actors=actors)
+            from operators.bpe.train import _to_model
+
+            model = _to_model(result, BpeTrainerConfig(workers=2), time.perf_counter() - t0)
+        else:
+            model = train_bpe(train, BpeTrainerConfig(vocab_size=VOCAB, min_frequency=MIN_FREQ))
+        train_s = time.perf_counter() - t0
+        save_hf_tokenizer(model, out_dir)
+        e2e_s = time.perf_counter() - t_start
+        extra["phases_s"] = model.stats["seconds"]
+        if workers > 1:
+            extra["actors_peak_mb"] = [round(r / 1024, 1) for r in ray.get(
+                [a.__ray_call__.remote(lambda self: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+                 for a in actors])]
+            from operators.core.runtime import shutdown_ray
+
+            shutdown_ray(info)
+        tok = load_hf_tokenizer(out_dir)
+        merges = model.merges
+    elif name == "hf_tokenizers":
+        from tokenizers import Tokenizer, models, trainers
+
+        t0 = time.perf_counter()
+        tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+        tok.train_from_iterator(train, trainers.BpeTrainer(vocab_size=VOCAB, min_frequency=MIN_FREQ,
+                                                           special_tokens=SPECIALS, show_progress=False))
+        train_s = time.perf_counter() - t0
+        tok.save(str(out_dir / "tokenizer.json"))
+        e2e_s = time.perf_counter() - t_start
+        merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m)
+                  for m in json.loads(tok.to_str())["model"]["merges"]]
+    else:  # sentencepiece
+        import io
+
+        import sentencepiece as spm
+
+        t0 = time.perf_counter()
+        buf = io.BytesIO()
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(train), model_writer=buf, model_type="bpe", vocab_size=VOCAB, num_threads=2,
+            split_by_whitespace=False, character_coverage=1.0, add_dummy_prefix=False,
+            normalization_rule_name="identity", max_sentence_length=SEG + 1, unk_piece="[UNK]", bos_id=-1, eos_id=-1,
+            control_symbols=SPECIALS[1:], minloglevel=2)
+        train_s = time.perf_counter() - t0
+        (out_dir / "spm.model").write_bytes(buf.getvalue())
+        e2e_s = time.perf_counter() - t_start
+        sp = spm.SentencePieceProcessor(model_proto=buf.getvalue())
+        merges = None
+    if name != "sentencepiece":
+        n_tokens = sum(len(e.ids) for e in tok.encode_batch(heldout, add_special_tokens=False))
+    else:
+        n_tokens = sum(len(ids) for ids in sp.encode(heldout))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"contender": name, "corpus_mbp": round(sum(map(len, train)) / 1e6, 2), "train_s": round(train_s, 3),
+            "e2e_s": round(e2e_s, 3), "peak_mb": round(peak_mb, 1),
+            "heldout_bp_per_token": round(sum(map(len, heldout)) / n_tokens, 4), "merges": merges, **extra}
+
+
+def run_count_phase(which: int, reps: int = 3) -> dict:
+    """Best-of-``reps`` seconds of the distributed counting phase with 1 and with 2 workers (same actors)."""
+    import ray
+
+    from operators.bpe.distributed import count_phase, make_workers
+    from operators.core.runtime import init_ray, shutdown_ray
+
+    train, _ = corpus(which)
+    info = init_ray(num_cpus=2, quiet=True)
+    actors = make_workers(2)
+    from operators.bpe.corpus import to_seq_table
+
+    table = to_seq_table(train)
+    best = {}
+    for _ in range(reps):
+        for n in (1, 2):
+            use = actors[:n]
+            ray.get([a.load.remote(part) for a, part in zip(use, table.split(n))])
+
+            def call(method, *args, use=use):
+                return ray.get([getattr(a, method).remote(*args) for a in use])
+
+            *_, seconds = count_phase(call, vocab_size=VOCAB, min_frequency=MIN_FREQ, special_tokens=tuple(SPECIALS),
+                                      initial_alphabet="ACGT")
+            best[n] = min(best.get(n, float("inf")), seconds)
+    shutdown_ray(info)
+    return {"workers_1_s": round(best[1], 4), "workers_2_s": round(best[2], 4),
+            "speedup": round(best[1] / best[2], 3), "corpus_mbp": round(table.n_chars / 1e6, 2)}
+
+
+# ------------------------------------------------------------------------------------------ driver (parent)
+
+
+def _child(args: list[str]) -> tuple[dict, float]:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{args} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1]), wall
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dna_bpe_train.txt"))
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        kind, which = args.child.split(":")
+        res = run_count_phase(int(which)) if kind == "count_phase" else run_contender(kind, int(which))
+        print(json.dumps(res))
+        return
+
+    lines: list[str] = []
+
+    def emit(obj: dict) -> None:
+        line = json.dumps(obj)
+        print(line, flush=True)
+        lines.append(line)
+
+    # Warm the numba cache once, so training times exclude JIT compilation (reported here instead).
+    warm, warm_wall = _child(["--child", "warmup:0"])
+    emit({"bench": "dna_bpe_train", "note": "numba cache warm-up (compiles only when the cache is cold)",
+          "warmup_process_s": round(warm_wall, 2)})
+    rows = []
+    for which in args.corpus:
+        res = {}
+        for name in CONTENDERS:
+            res[name], res[name]["process_s"] = _child(["--child", f"{name}:{which}"])
+        hf, sp = res["hf_tokenizers"], res["sentencepiece"]
+        for ours in ("tokenmill", "tokenmill_2workers"):
+            o = res[ours]
+            for peer in (hf, sp):
+                emit({"bench": "dna_bpe_train", "corpus_mbp": o["corpus_mbp"], "ours": ours, "ours_s": o["train_s"],
+                      "peer": peer["contender"], "peer_s": peer["train_s"],
+                      "ratio": round(o["train_s"] / peer["train_s"], 3),
+                      "ours_e2e_s": o["e2e_s"], "peer_e2e_s": peer["e2e_s"],
+                      "ours_peak_mb": o["peak_mb"], "peer_peak_mb": peer["peak_mb"],
+                      "mem_ratio": round(o["peak_mb"] / peer["peak_mb"], 3),
+                      "quality": {"ours_heldout_bp_per_token": o["heldout_bp_per_token"],
+                                  "peer_heldout_bp_per_token": peer["heldout_bp_per_token"],
+                                  "merges_identical_to_hf": o["merges"] == hf["merges"] if peer is hf else None},
+                      **({"phases_s": o["phases_s"]} if "phases_s" in o else {}),
+                      **({"actors_peak_mb": o["actors_peak_mb"]} if "actors_peak_mb" in o else {})})
+        rows += [(which, name, res[name]) for name in CONTENDERS]
+    count, _ = _child(["--child", f"count_phase:{max(args.corpus)}"])
+    emit({"bench": "dna_bpe_count_phase", **count, "target_speedup": 1.7})
+
+    table = ["", f"{'corpus':>7} {'contender':<20} {'train s':>8} {'e2e s':>7} {'peak MB':>8} {'held-out bp/tok':>15}"]
+    for which, name, r in rows:
+        table.append(f"{r['corpus_mbp']:>7} {name:<20} {r['train_s']:>8.2f} {r['e2e_s']:>7.2f} {r['peak_mb']:>8.0f} "
+                     f"{r['heldout_bp_per_token']:>15.3f}")
+    table.append(f"counting phase ({count['corpus_mbp']} Mbp): 1 worker {count['workers_1_s']:.3f}s, "
+                 f"2 workers {count['workers_2_s']:.3f}s, speedup {count['speedup']:.2f}x")
+    print("\n".join(table))
+    lines += table
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--child" and sys.argv[2].startswith("warmup"):
+        from operators.bpe import BpeTrainerConfig, train_bpe
+
+        train_bpe(["ACGTACGTTGCA" * 20, "TTGACA" * 30], BpeTrainerConfig(vocab_size=64))
+        train_bpe([("ACGTAC", 2)] * 2, BpeTrainerConfig(vocab_size=20, min_frequency=1))
+        from operators.bpe.distributed import ShardWorker, coordinate
+
+        workers = [ShardWorker() for _ in range(2)]
+        for w, part in zip(workers, (["ACGTACGTTGCA" * 20], ["TTGACA" * 30])):
+            w.load(part)
+        coordinate(lambda m, *a: [getattr(w, m)(*a) for w in workers], vocab_size=64, min_frequency=2,
+                   special_tokens=tuple(SPECIALS))
+        print(json.dumps({"warm": True}))
+    else:
+        main()

@@ -1,0 +1,69 @@
+"""Trace a packed training row back to its sources: every document in it with source file, record location and id.
+
+    python pipelines/lineage.py OUT/builds/<build_id> --shard 0 --row 17
+    python pipelines/lineage.py OUT/builds/CURRENT --shard 0 --row 17 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
+
+import duckdb  # noqa: E402
+
+from operators.shards import load_manifest  # noqa: E402
+
+
+def lineage(build_dir: Path, shard: int, row: int) -> list[dict]:
+    """The documents of packed row ``row`` of shard ``shard`` (index in the manifest), in row order."""
+    if build_dir.name == "CURRENT" and build_dir.is_file():
+        build_dir = build_dir.parent / build_dir.read_text().strip()
+    manifest = load_manifest(build_dir / "shards")
+    shards = manifest["shards"]
+    if not 0 <= shard < len(shards):
+        raise ValueError(f"--shard {shard}: this build has shards 0..{len(shards) - 1}")
+    rows_file = shards[shard]["files"].get("rows")
+    if rows_file is None:
+        raise ValueError("this shard set has no Parquet rows (formats without 'parquet'); lineage reads them")
+    n_rows = shards[shard]["rows"]
+    if not 0 <= row < n_rows:
+        raise ValueError(f"--row {row}: shard {shard} has rows 0..{n_rows - 1}")
+    con = duckdb.connect()
+    rows_path = build_dir / "shards" / rows_file["path"]
+    result = con.execute(f"""
+        WITH packed AS (SELECT doc_ids FROM read_parquet('{rows_path}') LIMIT 1 OFFSET {row}),
+             r AS (SELECT unnest(doc_ids) AS doc_key, generate_subscripts(doc_ids, 1) AS pos FROM packed)
+        SELECT r.pos, r.doc_key, d.id, d.source_name, d.source, d.location, d.lang, d.n_tokens
+        FROM r LEFT JOIN read_parquet('{build_dir / "documents.parquet"}') d USING (doc_key) ORDER BY r.pos""").fetchall()
+    con.close()
+    cols = ("position", "doc_key", "id", "source_name", "source", "location", "lang", "n_tokens")
+    return [dict(zip(cols, r)) for r in result]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("build", help="a published build folder, OUT/builds/<id> (or OUT/builds/CURRENT)")
+    parser.add_argument("--shard", type=int, required=True, help="shard index in the manifest (0-based)")
+    parser.add_argument("--row", type=int, required=True, help="packed row in that shard (0-based)")
+    parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table (default: off)")
+    args = parser.parse_args(argv)
+    try:
+        docs = lineage(Path(args.build), args.shard, args.row)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for d in docs:
+        if args.json:
+            print(json.dumps(d))
+        else:
+            print(f"{d['position']:>3}  {d['id']}  {d['source_name']}  {d['source']}  {d['location']}  "
+                  f"lang={d['lang']}  tokens={d['n_tokens']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
