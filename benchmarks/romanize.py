@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 "quality": {"ours_diff_lines": differing(ours_out), "peer_diff_lines": differing(peer_out),
                             "ours_paths": {k: v for k, v in ours_stats.items() if k in (
                                 "ascii_lines", "fast_lines", "cached_lines", "piece_hits", "fast_pieces", "lattice_pieces",
-                                "whole_lines", "context_fallbacks")}},
+                                "whole_lines", "context_fallbacks", "uroman_errors")}},
                 "rounds": args.rounds, "cpus": os.cpu_count(), "load1": round(os.getloadavg()[0], 2),
             }
             rows.append(row)

@@ -56,8 +56,8 @@ def write_readme(out: Path, command: str, summary: dict, cfg: HypernetTrainConfi
         f"- device: {device}; torch {torch.__version__}",
         f"- steps: {summary.get('steps')}; minutes: {summary.get('minutes', 0.0):.1f}",
         f"- loss (mean of the first 50 steps -> the last 50): {summary.get('first50_loss', float('nan')):.4f} -> "
-        f"{summary.get('last50_loss', float('nan')):.4f} (sentence 1-cos {summary.get('first50_sent', float('nan')):.4f} "
-        f"-> {summary.get('last50_sent', float('nan')):.4f})",
+        f"{summary.get('last50_loss', float('nan')):.4f} (sentence 1-cos "
+        f"{summary.get('first50_sent', float('nan')):.4f} -> {summary.get('last50_sent', float('nan')):.4f})",
         f"- weights: {weights.name}, {size_mb:.1f} MB ({cfg.save_dtype}; loading restores float32)",
         f"- hypernetwork: {json.dumps(dataclasses.asdict(cfg.hypernet))}",
         "",

@@ -1,4 +1,4 @@
-"""Numba kernels for one shard of the corpus: pair counting, applying a merge, compacting the position pool.
+"""Numba kernels for one shard of the corpus: encoding, pair counting, applying a merge, compacting positions.
 
 Data layout (why: a few bytes per base for DNA, no per-sequence objects, O(1) neighbour lookups):
 
@@ -25,15 +25,40 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from operators.bpe._table import EMPTY, NBLOCKS, NSLOTS, POOLN, find_or_add_slot, find_slot, reindex
+from operators.bpe._table import find_or_add_slot, find_slot, reindex
+from operators.bpe.layout import (EMPTY, IMPLICIT, INTERIOR, NBLOCKS, NEED_BLOCKS, NEED_SLOTS, NSLOTS, POOLN,
+                                  SEP)
 
-SEP = -2
-INTERIOR = -1
-IMPLICIT = -2
 
-# apply_merge status codes: which array needs to grow before the step can run (nothing was changed).
-NEED_SLOTS = -2
-NEED_BLOCKS = -3
+@njit(cache=True)
+def histogram(data, size):
+    """Occurrences of each value ``< size`` in ``data`` (np.bincount without its int64 copy of the input)."""
+    h = np.zeros(size, np.int64)
+    for v in data:
+        h[v] += 1
+    return h
+
+
+@njit(cache=True)
+def place(data, offsets, order, lut, tok):
+    """Write the rows of ``data`` in ``order`` into ``tok`` as ids, a SEP before, between and after them.
+
+    Returns -1, or the index in ``data`` of a character without an id.
+    """
+    pos = 0
+    tok[pos] = SEP
+    pos += 1
+    for j in range(order.shape[0]):
+        r = order[j]
+        for i in range(offsets[r], offsets[r + 1]):
+            v = lut[data[i]]
+            if v < 0:
+                return i
+            tok[pos] = v
+            pos += 1
+        tok[pos] = SEP
+        pos += 1
+    return -1
 
 
 @njit(cache=True)

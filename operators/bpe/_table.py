@@ -16,14 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# meta[] fields of a table (int64 array shared by the kernels).
-NSLOTS = 0
-HEAPN = 1
-POOLN = 2
-NBLOCKS = 3
-META_SIZE = 4
-
-EMPTY = -1
+from operators.bpe.layout import EMPTY, HEAPN, NSLOTS
 
 
 @njit(cache=True, inline="always")

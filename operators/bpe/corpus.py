@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
-from numba import njit
 
-from operators.bpe._shard import SEP
+from operators.bpe import kernels
+from operators.bpe.layout import SEP
 
 SEQ = "seq"
 COUNT = "count"
@@ -44,7 +44,7 @@ class SeqTable:
         """Every character that occurs."""
         if self.chars.size == 0:
             return set()
-        present = np.nonzero(_histogram(self.chars, int(self.chars.max()) + 1))[0]
+        present = np.nonzero(kernels.histogram(self.chars, int(self.chars.max()) + 1))[0]
         return {chr(int(c)) for c in present}
 
     def split(self, n: int) -> list["SeqTable"]:
@@ -167,7 +167,7 @@ def encode(table: SeqTable, str_to_id: Mapping[str, int], vocab_size: int) -> En
     starts = np.concatenate([[1], 1 + np.cumsum(lengths + 1)[:-1]]) if n else np.zeros(0, np.int64)
     dtype = np.int16 if vocab_size <= np.iinfo(np.int16).max else np.int32
     tok = np.empty(table.n_chars + n + 1, dtype)
-    bad = _place(table.chars, table.offsets, order, lut, tok)
+    bad = kernels.place(table.chars, table.offsets, order, lut, tok)
     if bad >= 0:
         raise ValueError(f"train_bpe: character {chr(int(table.chars[bad]))!r} has no id in the alphabet")
     sorted_counts = counts[order]
@@ -175,33 +175,3 @@ def encode(table: SeqTable, str_to_id: Mapping[str, int], vocab_size: int) -> En
     wpos = np.concatenate([[0], starts[change]]).astype(np.int64)
     wval = (np.concatenate([sorted_counts[:1], sorted_counts[change]]) if n else np.ones(1)).astype(np.int64)
     return EncodedCorpus(tok, wpos, wval, n, table.n_chars)
-
-
-@njit(cache=True)
-def _histogram(data, size):
-    h = np.zeros(size, np.int64)
-    for v in data:
-        h[v] += 1
-    return h
-
-
-@njit(cache=True)
-def _place(data, offsets, order, lut, tok):
-    """Write the rows of ``data`` in ``order`` into ``tok`` as ids, a SEP before, between and after them.
-
-    Returns -1, or the index in ``data`` of a character without an id.
-    """
-    pos = 0
-    tok[pos] = SEP
-    pos += 1
-    for j in range(order.shape[0]):
-        r = order[j]
-        for i in range(offsets[r], offsets[r + 1]):
-            v = lut[data[i]]
-            if v < 0:
-                return i
-            tok[pos] = v
-            pos += 1
-        tok[pos] = SEP
-        pos += 1
-    return -1

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from operators.bpe import _shard as K
-from operators.bpe import _table as T
+from operators.bpe import kernels as K
+from operators.bpe import layout as L
 from operators.bpe.corpus import EncodedCorpus
 
 
@@ -32,17 +32,17 @@ class _Table:
         cap = max(len(sa), nslots + reserve)
         self.sa, self.sb = _grown(sa[:nslots], cap), _grown(sb[:nslots], cap)
         self.cnt, self.head = _grown(cnt[:nslots], cap), _grown(head[:nslots], cap, -1)
-        self.meta = np.zeros(T.META_SIZE, np.int64)
-        self.meta[T.NSLOTS] = nslots
+        self.meta = np.zeros(L.META_SIZE, np.int64)
+        self.meta[L.NSLOTS] = nslots
         self.reserve = reserve
         self._reindex(_pow2(2 * cap))
         self.hc = np.empty(max(1024, 2 * nslots + reserve), np.int64)
         self.hs = np.empty(len(self.hc), np.int32)
 
     def _reindex(self, hcap: int) -> None:
-        self.hkeys = np.full(hcap, T.EMPTY, np.int64)
+        self.hkeys = np.full(hcap, L.EMPTY, np.int64)
         self.hvals = np.empty(hcap, np.int32)
-        T.reindex(self.hkeys, self.hvals, self.sa, self.sb, int(self.meta[T.NSLOTS]))
+        K.reindex(self.hkeys, self.hvals, self.sa, self.sb, int(self.meta[L.NSLOTS]))
 
     def grow_slots(self, needed: int) -> None:
         cap = max(needed, 2 * len(self.sa))
@@ -51,12 +51,12 @@ class _Table:
         self._reindex(_pow2(2 * cap))
 
     def ensure_slots(self, n_new: int) -> None:
-        need = int(self.meta[T.NSLOTS]) + n_new
+        need = int(self.meta[L.NSLOTS]) + n_new
         if need > len(self.sa) or 2 * need > len(self.hkeys):
             self.grow_slots(need)
 
     def ensure_heap(self, n_push: int) -> None:
-        need = int(self.meta[T.HEAPN]) + n_push
+        need = int(self.meta[L.HEAPN]) + n_push
         if need > len(self.hc):
             cap = max(need, 2 * len(self.hc))
             self.hc, self.hs = _grown(self.hc, cap), _grown(self.hs, cap)
@@ -64,27 +64,27 @@ class _Table:
     def build_heap(self, min_count: int) -> None:
         """(Re)build the heap from every pair counted at least ``min_count`` (= min_frequency) times."""
         self.min_count = max(1, int(min_count))
-        self.ensure_heap(int(self.meta[T.NSLOTS]))
-        T.heap_build(self.hc, self.hs, self.meta, self.sa, self.sb, self.cnt, int(self.meta[T.NSLOTS]),
+        self.ensure_heap(int(self.meta[L.NSLOTS]))
+        K.heap_build(self.hc, self.hs, self.meta, self.sa, self.sb, self.cnt, int(self.meta[L.NSLOTS]),
                      self.min_count)
 
     def best(self, pushed: np.ndarray, n_pushed: int) -> tuple[int, int, int] | None:
         """Push the grown slots and return the best pair ``(left, right, count)`` (kept in the heap), or None."""
         self.ensure_heap(n_pushed)
-        s = T.push_and_pop(self.hc, self.hs, self.meta, self.sa, self.sb, self.cnt, pushed, n_pushed,
+        s = K.push_and_pop(self.hc, self.hs, self.meta, self.sa, self.sb, self.cnt, pushed, n_pushed,
                            self.min_count)
         if s < 0:
             return None
         return int(self.sa[s]), int(self.sb[s]), int(self.cnt[s])
 
     def set_count(self, a: int, b: int, value: int) -> None:
-        s = T.find_slot(self.hkeys, self.hvals, a, b)
+        s = K.find_slot(self.hkeys, self.hvals, a, b)
         if s >= 0:
             self.cnt[s] = value
 
     def items(self) -> tuple[np.ndarray, np.ndarray]:
         """All pairs with a positive count: ``(keys, counts)``, key = left << 32 | right."""
-        n = int(self.meta[T.NSLOTS])
+        n = int(self.meta[L.NSLOTS])
         live = self.cnt[:n] > 0
         keys = (self.sa[:n].astype(np.int64) << 32) | self.sb[:n].astype(np.int64)
         return keys[live], self.cnt[:n][live].copy()
@@ -108,7 +108,7 @@ class PairCounts(_Table):
         self.ensure_slots(n)
         if n > len(self.pushed):
             self.pushed = np.empty(n, np.int32)
-        return T.apply_deltas(self.hkeys, self.hvals, self.sa, self.sb, self.cnt, self.head, self.meta,
+        return K.apply_deltas(self.hkeys, self.hvals, self.sa, self.sb, self.cnt, self.head, self.meta,
                               keys, deltas, n, self.pushed)
 
 
@@ -161,8 +161,8 @@ class Shard(_Table):
         self.bslot = np.zeros(nb, np.int32)
         pool_len, nblocks = K.fill_positions(self.tok, self.tlen, self.hkeys, self.hvals, nent, n, self.implicit_min,
                                              self.pool, self.bstart, self.blen, self.bnext, self.bslot, self.head)
-        self.meta[T.POOLN] = pool_len
-        self.meta[T.NBLOCKS] = nblocks
+        self.meta[L.POOLN] = pool_len
+        self.meta[L.NBLOCKS] = nblocks
 
     def apply(self, a: int, b: int, new: int, is_dup: bool) -> tuple[int, int]:
         """Merge (a, b) into ``new`` everywhere in the shard; returns ``(n_out, n_pushed)`` (see ``apply_merge``)."""
@@ -175,9 +175,9 @@ class Shard(_Table):
             if status == 0:
                 self.merged_total += merged
                 return n_out, n_pushed
-            if status == K.NEED_SLOTS:
+            if status == L.NEED_SLOTS:
                 self.grow_slots(n_out)
-            elif status == K.NEED_BLOCKS:
+            elif status == L.NEED_BLOCKS:
                 cap = max(n_out, len(self.bstart) + len(self.bstart) // 2)
                 self.bstart, self.blen = _grown(self.bstart, cap), _grown(self.blen, cap)
                 self.bnext, self.bslot = _grown(self.bnext, cap, -1), _grown(self.bslot, cap)

@@ -134,7 +134,7 @@ class UromanEngine:
         use_uroman_fast: use uroman-fast for checked characters (paths 2 and 3).
     """
 
-    def __init__(self, *, cache_size: int = 1_000_000, split: bool = True, use_uroman_fast: bool = True) -> None:
+    def __init__(self, *, cache_size: int = 200_000, split: bool = True, use_uroman_fast: bool = True) -> None:
         # cache off: uroman's own cache cuts strings differently from the reference
         self.uroman = private_uroman().Uroman()
         self.cache_size = cache_size
@@ -167,7 +167,8 @@ class UromanEngine:
         return "\n".join([self.romanize_line(line, lang) for line in text.split("\n")])
 
     def romanize_line(self, line: str, lang: str | None) -> str:
-        """Romanize one line (no '\\n' inside)."""
+        """Romanize one line (no '\\n' inside); ``lang`` None or '' means no language code."""
+        lang = lang or None
         stats = self.stats
         stats["lines"] += 1
         if self.ascii_identity and line.isascii():

@@ -32,7 +32,7 @@ class RomanizerConfig:
     """Column holding the ISO 639-3 language code passed to uroman (null = unknown); None: no such column."""
     output_column: str = "text_roman"
     """Column to add with the romanized text (replaced if the table already has it)."""
-    cache_size: int = 1_000_000
+    cache_size: int = 200_000
     """Most (language, line piece) results each actor keeps; the cache is emptied when full; 0 turns it off."""
     split_segments: bool = True
     """Cache pieces of lines cut after spaces and separators (context-free for uroman 1.3.1.1), not whole lines."""

@@ -118,7 +118,8 @@ class SurfaceDecomposer:
             # Not BERT-like: the original's own encoding of the text (its pre-tokenizer sees the leading space).
             return self._tok.encode((" " if word_start else "") + text, add_special_tokens=False).ids
         norm = self._tok.normalizer.normalize_str(text) if self._tok.normalizer is not None else text
-        pieces = self._tok.pre_tokenizer.pre_tokenize_str(norm) if self._tok.pre_tokenizer is not None else [(norm, (0, len(norm)))]
+        pre = self._tok.pre_tokenizer
+        pieces = pre.pre_tokenize_str(norm) if pre is not None else [(norm, (0, len(norm)))]
         out: list[int] = []
         for i, (word, (start, _)) in enumerate(pieces):
             cont = i == 0 and not word_start and start == 0 and _joins_word(word[0])

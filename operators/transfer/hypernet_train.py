@@ -249,7 +249,8 @@ class HypernetTrainer:
             keep = sid >= 0
             states = h.reshape(-1, h.shape[-1])[pos[keep]]
             total = torch.zeros(n_seg, h.shape[-1], device=dev, dtype=h.dtype).index_add(0, sid[keep], states)
-            count = torch.zeros(n_seg, device=dev, dtype=h.dtype).index_add(0, sid[keep], torch.ones_like(sid[keep], dtype=h.dtype))
+            ones = torch.ones_like(sid[keep], dtype=h.dtype)
+            count = torch.zeros(n_seg, device=dev, dtype=h.dtype).index_add(0, sid[keep], ones)
             return total / count.clamp(min=1).unsqueeze(1), count > 0
 
         m_o, ok_o = seg_mean(h_orig.detach(), flat_o, seg_o)

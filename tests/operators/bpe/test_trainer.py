@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from operators.bpe import BpeTrainerConfig, train_bpe
-from operators.bpe._shard import SEP
+from operators.bpe.layout import SEP
 from operators.bpe.corpus import encode, to_seq_table
 from operators.bpe.reference import train_reference
 from operators.bpe.shard import Shard

@@ -82,7 +82,8 @@ def test_checkpoint_round_trip(tmp_path, dtype):
     base = _base()
     torch.manual_seed(1)
     model = Hypernetwork(HypernetConfig(**SMALL, residual_mean=False)).eval()
-    save_hypernet(model, tmp_path, base_name="toy", base_fingerprint="abc", dtype=dtype, extra={"training": {"steps": 3}})
+    save_hypernet(model, tmp_path, base_name="toy", base_fingerprint="abc", dtype=dtype,
+                  extra={"training": {"steps": 3}})
     loaded, doc = load_hypernet(tmp_path, base_fingerprint="abc")
     assert doc["format"] == FORMAT and doc["config"] == dataclasses.asdict(model.config)
     assert loaded.config == model.config and doc["training"]["steps"] == 3
