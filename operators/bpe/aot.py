@@ -1,4 +1,4 @@
-"""Ahead-of-time build of the BPE kernels with ``numba.pycc``: ``python -m operators.bpe.aot``.
+"""Ahead-of-time build of the BPE kernels with ``numba.pycc``: ``python -m operators.bpe``.
 
 Why: numba's JIT keeps LLVM and its typing tables in every training process (~130 MB resident, ~0.5 s to
 load even from the cache) — a quarter of HF's whole footprint on the DNABERT-2 corpus. The same kernel
@@ -16,7 +16,6 @@ import importlib.machinery
 import importlib.util
 import logging
 import os
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -93,9 +92,3 @@ def build() -> Path:
         if old != path:
             old.unlink(missing_ok=True)
     return path
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    built = build()
-    print(f"built {built}", file=sys.stderr)

@@ -4,15 +4,20 @@ and the torch reader."""
 from operators.shards.config import ShardWriterConfig, token_dtype
 from operators.shards.manifest import load_manifest
 from operators.shards.megatron import MegatronIndex, MegatronWriter, read_index
-from operators.shards.reader import (
-    PackedIterableDataset,
-    PackedMapDataset,
-    ShardSet,
-    collate_packed,
-    rank_order,
-)
 from operators.shards.verify import VerifyReport, verify_shard_set
 from operators.shards.writer import ShardWriter, commit_shards
+
+_READER = ("PackedIterableDataset", "PackedMapDataset", "ShardSet", "collate_packed", "rank_order")
+
+
+def __getattr__(name: str):
+    # The torch reader loads on first use: writers, verify and Ray workers that only write never import torch.
+    if name in _READER:
+        from operators.shards import reader
+
+        return getattr(reader, name)
+    raise AttributeError(f"module 'operators.shards' has no attribute {name!r}")
+
 
 __all__ = [
     "MegatronIndex",
