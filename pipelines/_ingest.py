@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import ray
 
 from operators.clean import TextNormalizer, exact_dedup
 from operators.io import IngestConfig, QuarantineSink, ReadTask, fingerprint, plan_read_tasks, resolve_inputs
+from operators.core.config import ConfigError
 from operators.ledger import Ledger
 from schemas import DNA_SEGMENTS, DOCUMENTS, schema_name
 
@@ -78,6 +80,24 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
     log.info("ingest: %s in, %s out, %s quarantined (%.1f s)", result.totals["records_in"],
              result.totals["records_out"], result.totals["quarantined"], time.perf_counter() - t0)
     return result
+
+
+def documents_input(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger) -> list[str]:
+    """Parquet files of documents/v1 to read: ``patterns`` themselves when they are ingested documents (a folder
+    counts as its *.parquet; ids are kept), else the output of ingesting them into ``output/documents``."""
+    files: list[str] = []
+    for p in map(Path, patterns):
+        found = sorted(p.glob("*.parquet")) if p.is_dir() else [p] if p.suffix == ".parquet" and p.is_file() else []
+        if not found or any(schema_name(pq.read_schema(f)) != schema_name(DOCUMENTS) for f in found):
+            files = []
+            break
+        files += map(str, found)
+    if files:
+        return files
+    result = ingest(patterns, cfg, output, ledger)
+    if result.documents is None or not any(result.documents.glob("*.parquet")):
+        raise ConfigError("no documents: the inputs hold no text records (see OUT/quarantine for rejected ones)")
+    return [str(result.documents)]
 
 
 def _read(tasks: list[dict], cfg: IngestConfig) -> "ray.data.Dataset":

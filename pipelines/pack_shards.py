@@ -18,7 +18,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-import pyarrow.parquet as pq  # noqa: E402
 import ray  # noqa: E402
 
 from operators.core.cli import make_parser, parse_config  # noqa: E402
@@ -27,8 +26,7 @@ from operators.core.runtime import init_ray, shutdown_ray  # noqa: E402
 from operators.encode import Encoder, EncoderConfig, load_engine  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
 from operators.shards import ShardWriterConfig  # noqa: E402
-from schemas import DOCUMENTS, schema_name  # noqa: E402
-from pipelines._ingest import ingest  # noqa: E402
+from pipelines._ingest import documents_input  # noqa: E402
 from pipelines._report import run_guard  # noqa: E402
 from pipelines._shards import pack_dataset  # noqa: E402
 
@@ -66,9 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     runtime = init_ray(args.num_cpus, quiet=args.quiet)
     with run_guard(ledger, parser):
         # 1. documents: ingested Parquet as is, anything else through ingestion first
-        docs = _documents_parquet(args.input)
-        if docs is None:
-            docs = [str(ingest(args.input, cfg.ingest, output, ledger).documents)]
+        docs = documents_input(args.input, cfg.ingest, output, ledger)
         engine = load_engine(args.tokenizer)
         workers = cfg.workers or min(8, max(1, int(ray.cluster_resources().get("CPU", 1))))
 
@@ -86,17 +82,6 @@ def main(argv: list[str] | None = None) -> int:
           f"{cfg.shards.pack.context_length}, utilization {t['utilization']:.2%}, {seconds:.1f} s)\n"
           f"verify: python pipelines/verify_shards.py {output / 'shards'}")
     return 0
-
-
-def _documents_parquet(patterns: list[str]) -> list[str] | None:
-    """The Parquet files of ``patterns`` when every one is documents/v1 (a folder counts as its *.parquet)."""
-    files: list[str] = []
-    for p in map(Path, patterns):
-        found = sorted(p.glob("*.parquet")) if p.is_dir() else [p] if p.suffix == ".parquet" and p.is_file() else []
-        if not found or any(schema_name(pq.read_schema(f)) != schema_name(DOCUMENTS) for f in found):
-            return None
-        files += map(str, found)
-    return files or None
 
 
 if __name__ == "__main__":

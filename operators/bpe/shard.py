@@ -27,11 +27,11 @@ def _grown(arr: np.ndarray, n: int, fill: int = 0) -> np.ndarray:
 class _Table:
     """Pair -> slot index plus per-slot arrays, with room kept for ``reserve`` new slots per step."""
 
-    def __init__(self, hkeys, hvals, sa, sb, cnt, head, nslots: int, reserve: int) -> None:
-        # hkeys/hvals are rebuilt from sa/sb here; callers may pass empty ones.
-        cap = max(len(sa), nslots + reserve)
-        self.sa, self.sb = _grown(sa[:nslots], cap), _grown(sb[:nslots], cap)
-        self.cnt, self.head = _grown(cnt[:nslots], cap), _grown(head[:nslots], cap, -1)
+    def __init__(self, sa: np.ndarray, sb: np.ndarray, cnt: np.ndarray, reserve: int) -> None:
+        nslots = len(sa)
+        cap = nslots + reserve
+        self.sa, self.sb, self.cnt = _grown(sa, cap), _grown(sb, cap), _grown(cnt, cap)
+        self.head = np.full(cap, -1, np.int32)
         self.meta = np.zeros(L.META_SIZE, np.int64)
         self.meta[L.NSLOTS] = nslots
         self.reserve = reserve
@@ -94,10 +94,8 @@ class PairCounts(_Table):
     """Global pair counts and the candidate heap, fed with the count deltas of the shards (coordinator side)."""
 
     def __init__(self, keys: np.ndarray, counts: np.ndarray, vocab_size: int, min_count: int) -> None:
-        n = len(keys)
         empty32 = np.zeros(0, np.int32)
-        super().__init__(empty32, empty32, empty32, empty32, np.zeros(0, np.int64), empty32, 0,
-                         reserve=2 * vocab_size + 1)
+        super().__init__(empty32, empty32, np.zeros(0, np.int64), reserve=2 * vocab_size + 1)
         self.pushed = np.empty(1024, np.int32)
         self.add(keys, counts)
         self.build_heap(min_count)
@@ -148,8 +146,7 @@ class Shard(_Table):
         keep = np.nonzero(cnt[:nslots] >= self.keep_min)[0]
         del hkeys, hvals
         n = len(keep)
-        super().__init__(_EMPTY_I64, _EMPTY_I32, sa[keep], sb[keep], cnt[keep], np.full(n, -1, np.int32), n,
-                         reserve=2 * self.vocab_size + 1)
+        super().__init__(sa[keep], sb[keep], cnt[keep], reserve=2 * self.vocab_size + 1)
         nent = nent[keep]
         explicit = int(nent[nent < self.implicit_min].sum())
         pos_dtype = np.int32 if len(self.tok) < 2**31 else np.int64
@@ -193,6 +190,3 @@ class Shard(_Table):
         long_ends = np.count_nonzero(valid & (self.tlen[np.where(valid, self.tok, 0)] > 1))
         return int(np.count_nonzero(valid)) - int(long_ends) // 2
 
-
-_EMPTY_I32 = np.zeros(0, np.int32)
-_EMPTY_I64 = np.zeros(0, np.int64)
