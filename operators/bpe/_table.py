@@ -80,6 +80,14 @@ def reindex(hkeys, hvals, sa, sb, nslots):
         hvals[i] = s
 
 
+@njit(cache=True)
+def grow(arr, n):
+    out = np.zeros(n, arr.dtype)
+    m = min(arr.shape[0], n)
+    out[:m] = arr[:m]
+    return out
+
+
 # ----------------------------------------------------------------------------------------------- heap
 
 

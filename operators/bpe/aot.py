@@ -22,7 +22,7 @@ from types import ModuleType
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ("_table.py", "_shard.py", "layout.py", "aot.py")
+SOURCES = ("_table.py", "_count.py", "_shard.py", "layout.py", "aot.py")
 
 # name -> (argument positions whose dtypes pick the variant, numba signature, variants)
 _TOK, _POOL, _DATA = ("i2", "i4"), ("i4", "i8"), ("u1", "u4")
@@ -76,7 +76,7 @@ def build() -> Path:
     """Compile every kernel variant into the AOT module for the current sources; returns its path."""
     from numba.pycc import CC
 
-    from operators.bpe import _shard, _table
+    from operators.bpe import _count, _shard, _table
 
     path = module_path()
     path.parent.mkdir(exist_ok=True)
@@ -84,7 +84,7 @@ def build() -> Path:
     cc.output_dir = str(path.parent)
     cc.verbose = False
     for name, (_, signature, variants) in EXPORTS.items():
-        func = (getattr(_shard, name, None) or getattr(_table, name)).py_func
+        func = next(getattr(m, name) for m in (_count, _shard, _table) if hasattr(m, name)).py_func
         for variant in variants:
             cc.export(name + "".join("_" + v for v in variant), signature.format(*variant))(func)
     cc.compile()

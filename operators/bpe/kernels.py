@@ -4,8 +4,8 @@ The AOT module (``python -m operators.bpe``, see :mod:`operators.bpe.aot`) is a 
 training process that finds it never imports numba or LLVM, which saves ~130 MB of resident memory and
 ~0.5 s of start-up. It is named after a hash of the kernel sources, so a stale build is never used.
 
-Every function here has the signature of the kernel of the same name in :mod:`operators.bpe._table` /
-:mod:`operators.bpe._shard`.
+Every function here has the signature of the kernel of the same name in :mod:`operators.bpe._table`,
+:mod:`operators.bpe._count` or :mod:`operators.bpe._shard`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ AOT = _aot is not None
 
 def _dispatch(name: str, positions: tuple[int, ...]):
     if _aot is None:
-        from operators.bpe import _shard, _table
+        from operators.bpe import _count, _shard, _table
 
-        return getattr(_shard, name, None) or getattr(_table, name)
+        return next(getattr(m, name) for m in (_count, _shard, _table) if hasattr(m, name))
     if not positions:
         return getattr(_aot, name)
 
