@@ -95,9 +95,9 @@ def run_contender(name: str, which: int) -> dict:
         if workers > 1:
             result = train_distributed(train, vocab_size=VOCAB, min_frequency=MIN_FREQ, special_tokens=tuple(SPECIALS),
                                        initial_alphabet="ACGT", num_workers=2, actors=actors)
-            from operators.bpe.train import _to_model
+            from operators.bpe.train import model_from_result
 
-            model = _to_model(result, BpeTrainerConfig(workers=2), time.perf_counter() - t0)
+            model = model_from_result(result, BpeTrainerConfig(workers=2), time.perf_counter() - t0)
         else:
             model = train_bpe(train, BpeTrainerConfig(vocab_size=VOCAB, min_frequency=MIN_FREQ))
         train_s = time.perf_counter() - t0

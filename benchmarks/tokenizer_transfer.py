@@ -258,8 +258,10 @@ def print_table(results: list[dict]) -> None:
     for tok in sorted({r["tokenizer"] for r in results} - {"original"}):
         by = {r["method"]: r["mean_cosine"] for r in results if r["tokenizer"] == tok}
         if "hypernet" in by and "fvt" in by:
-            wins.append(f"{tok}: hypernet {by['hypernet']:.4f} vs fvt {by['fvt']:.4f} "
-                        f"({'beats' if by['hypernet'] > by['fvt'] else 'does NOT beat'} FVT)")
+            others = [m for m in ("fvt", "fvt_decomp") if m in by]
+            beaten = all(by["hypernet"] > by[m] for m in others)
+            wins.append(f"{tok}: hypernet {by['hypernet']:.4f} vs " + ", ".join(f"{m} {by[m]:.4f}" for m in others)
+                        + f" ({'beats' if beaten else 'does NOT beat'} {' and '.join(others)})")
     print("\n".join(wins))
 
 

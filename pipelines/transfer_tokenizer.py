@@ -24,7 +24,7 @@ import pyarrow as pa  # noqa: E402
 
 from operators.core.cli import fail, make_parser, parse_config  # noqa: E402
 from operators.core.runtime import init_ray, shutdown_ray  # noqa: E402
-from operators.transfer.base_model import load_base_model  # noqa: E402
+from operators.transfer.base_model import BASE_MODEL_NAME, load_base_model  # noqa: E402
 from operators.transfer.embed_tokenizer import METHODS, prepare_tokenizer, transfer_embeddings  # noqa: E402
 from operators.transfer.model_export import export_transferred_model  # noqa: E402
 from operators.transfer.serve import HypernetEmbedder, HypernetServeConfig  # noqa: E402
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"--tokenizer {args.tokenizer}: no tokenizer.json there")
     base = load_base_model()
     tokenizer, roles, special_map = prepare_tokenizer(tok_path, base.tokenizer_json)
-    metadata = {"method": method, "source_tokenizer": str(tok_path)}
+    metadata = {"method": method, "source_tokenizer": str(tok_path), "base_model": BASE_MODEL_NAME}
     runtime = None
     embedder = None
     if method == "hypernet":

@@ -62,3 +62,19 @@ def ray_head(tmp_path_factory):
         yield f"http://127.0.0.1:{dash_port}", env
     finally:
         subprocess.run([str(Path(bin_dir) / "ray"), "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def submit_ray_job(address: str, env: dict, entrypoint: list[str], cwd: Path, timeout: float = 600):
+    """``ray job submit --working-dir . -- ENTRYPOINT``; retried while the head's job agent is still starting."""
+    import subprocess
+    import sys
+    import time
+
+    cmd = [str(Path(sys.executable).parent / "ray"), "job", "submit", "--address", address, "--working-dir", ".",
+           "--", *entrypoint]
+    deadline = time.monotonic() + 180
+    while True:
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode == 0 or "No available agent" not in proc.stdout + proc.stderr or time.monotonic() > deadline:
+            return proc
+        time.sleep(5)

@@ -6,10 +6,12 @@ Pipelines call::
     save_hf_tokenizer(model, out_dir / "tokenizer")
 
 ``reference.train_reference`` is the pure-Python oracle that defines the semantics (ids, tie-break, overlaps);
-``trainer.train_fast`` and ``distributed.train_distributed`` produce exactly its merges.
+``trainer.train_fast`` and ``distributed.train_distributed`` produce exactly its merges. ``python -m operators.bpe``
+builds the optional ahead-of-time kernel module (no numba/LLVM in the training process; see ``aot``).
 """
 
 from operators.bpe.config import BpeModel, BpeTrainerConfig
+from operators.bpe.distributed import make_workers, train_distributed
 from operators.bpe.export import FORMAT, load_hf_tokenizer, save_hf_tokenizer, to_hf_tokenizer
 from operators.bpe.reference import train_reference
 from operators.bpe.train import train_bpe
@@ -19,8 +21,10 @@ __all__ = [
     "BpeModel",
     "BpeTrainerConfig",
     "load_hf_tokenizer",
+    "make_workers",
     "save_hf_tokenizer",
     "to_hf_tokenizer",
     "train_bpe",
+    "train_distributed",
     "train_reference",
 ]

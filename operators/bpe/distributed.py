@@ -47,7 +47,12 @@ class ShardWorker:
         train_fast(to_seq_table(["ACGTACGT"]), vocab_size=12, min_frequency=1, special_tokens=("[UNK]",))
 
     def load(self, data: Any) -> int:
-        """Take this worker's sequences (anything ``train_bpe`` accepts); returns the number of rows."""
+        """Take this worker's sequences (anything ``train_bpe`` accepts, or a list of ObjectRefs of Arrow
+        tables, which Ray does not resolve inside a list); returns the number of rows."""
+        if isinstance(data, list) and data and type(data[0]).__name__ == "ObjectRef":
+            import ray
+
+            data = ray.get(data)
         self.table, self.shard = to_seq_table(data), None
         return len(self.table)
 
@@ -78,6 +83,13 @@ class ShardWorker:
         n = self.shard.symbols() if self.shard is not None else 0
         self.shard = None
         return n
+
+
+def dataset_shards(dataset: Any, n: int) -> list[list]:
+    """Deal a Ray Dataset's blocks (ObjectRefs of Arrow tables) round-robin into ``n`` groups, so each actor
+    pulls its own blocks from the object store and the driver never holds the corpus."""
+    refs = dataset.to_arrow_refs()
+    return [refs[i::n] for i in range(min(n, len(refs)))] or [[]]
 
 
 def make_workers(n: int, cpus_per_worker: float = 1.0) -> list:

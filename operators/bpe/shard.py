@@ -185,8 +185,13 @@ class Shard(_Table):
 
     def symbols(self) -> int:
         """Number of tokens the shard's sequences are cut into now."""
-        # A symbol longer than one character has its id at both ends: count those once.
-        valid = self.tok >= 0
-        long_ends = np.count_nonzero(valid & (self.tlen[np.where(valid, self.tok, 0)] > 1))
-        return int(np.count_nonzero(valid)) - int(long_ends) // 2
+        # A symbol longer than one character has its id at both ends: count those once. In chunks, so the
+        # temporaries stay small next to a multi-GB token array.
+        marked = long_ends = 0
+        for i in range(0, len(self.tok), 1 << 20):
+            chunk = self.tok[i: i + (1 << 20)]
+            valid = chunk >= 0
+            marked += int(np.count_nonzero(valid))
+            long_ends += int(np.count_nonzero(valid & (self.tlen[np.maximum(chunk, 0)] > 1)))
+        return marked - long_ends // 2
 

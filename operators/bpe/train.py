@@ -13,6 +13,8 @@ from operators.bpe.trainer import TrainResult, train_fast
 log = logging.getLogger(__name__)
 
 ENGINE = "tokenmill bpe v1"
+_EMPTY = ("train_bpe: the corpus is empty after cleaning (no non-empty sequence with a count > 0); check the input "
+          "paths and the ingestion filters")
 
 
 def train_bpe(data: Any, config: BpeTrainerConfig | None = None, *, cpus_per_worker: float = 1.0) -> BpeModel:
@@ -20,8 +22,9 @@ def train_bpe(data: Any, config: BpeTrainerConfig | None = None, *, cpus_per_wor
 
     Args:
         data: an iterable of strings (identical strings are counted), ``(string, count)`` pairs, a mapping
-            ``string -> count``, or Arrow tables/record batches with a ``seq`` column and an optional ``count``
-            column (e.g. DNA segments from ingestion). Each sequence is one word: no token spans two.
+            ``string -> count``, Arrow tables/record batches with a ``seq`` column and an optional ``count``
+            column (e.g. DNA segments from ingestion), or a Ray Dataset of such rows (with ``workers > 1`` each
+            actor pulls its own blocks). Each sequence is one word: no token spans two.
         config: :class:`BpeTrainerConfig` (DNABERT-2 defaults). ``config.workers > 1`` trains over that many Ray
             actors (same merges).
         cpus_per_worker: Ray CPUs reserved per actor when ``workers > 1``.
@@ -36,23 +39,35 @@ def train_bpe(data: Any, config: BpeTrainerConfig | None = None, *, cpus_per_wor
     """
     config = config or BpeTrainerConfig()
     t0 = time.perf_counter()
-    table = to_seq_table(data)
-    if len(table) == 0:
-        raise ValueError("train_bpe: the corpus is empty after cleaning (no non-empty sequence with a count > 0); "
-                         "check the input paths and the ingestion filters")
     kwargs = dict(vocab_size=config.vocab_size, min_frequency=config.min_frequency,
                   special_tokens=tuple(config.special_tokens), initial_alphabet=config.initial_alphabet,
                   max_token_length=config.max_token_length)
+    if hasattr(data, "to_arrow_refs"):  # a Ray Dataset
+        if config.workers > 1:  # each actor pulls its own blocks
+            from operators.bpe.distributed import dataset_shards, train_distributed
+
+            shards = dataset_shards(data, config.workers)
+            result = train_distributed(None, shards=shards, cpus_per_worker=cpus_per_worker, **kwargs)
+            if result.sequences == 0:
+                raise ValueError(_EMPTY)
+            return model_from_result(result, config, time.perf_counter() - t0)
+        import ray
+
+        data = ray.get(data.to_arrow_refs())
+    table = to_seq_table(data)
+    if len(table) == 0:
+        raise ValueError(_EMPTY)
     if config.workers > 1:
         from operators.bpe.distributed import train_distributed
 
         result = train_distributed(table, num_workers=config.workers, cpus_per_worker=cpus_per_worker, **kwargs)
     else:
         result = train_fast(table, **kwargs)
-    return _to_model(result, config, time.perf_counter() - t0)
+    return model_from_result(result, config, time.perf_counter() - t0)
 
 
-def _to_model(result: TrainResult, config: BpeTrainerConfig, total_s: float) -> BpeModel:
+def model_from_result(result: TrainResult, config: BpeTrainerConfig, total_s: float) -> BpeModel:
+    """Package a trainer's result as a :class:`BpeModel` with stats and the too-small-corpus warning."""
     vocab = result.vocab
     warnings = []
     if result.stop_reason != "vocab_size":

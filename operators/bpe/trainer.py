@@ -142,19 +142,18 @@ def train_fast(table: SeqTable, *, vocab_size: int, min_frequency: int, special_
         shard.build_heap(min_frequency)
         return shard.best(shard.pushed, 0)
 
-    def apply(a: int, b: int, new: int, is_dup: bool) -> Best:
-        _, n_pushed = shard.apply(a, b, new, is_dup)
-        if is_dup and shard.keep_min > 1:
-            return recount(shard.keep_min)  # an untracked pair next to the re-created token may have grown
-        best = shard.best(shard.pushed, n_pushed)
+    def exact(best: Best) -> Best:
         if shard.keep_min > min_frequency and (best is None or best[2] < shard.keep_min):
             best = recount(min_frequency)  # an untracked pair may now tie or beat the best tracked one
         return best
 
-    best = shard.best(shard.pushed, 0)
-    if shard.keep_min > min_frequency and (best is None or best[2] < shard.keep_min):
-        best = recount(min_frequency)
-    merge_loop(result, best, apply, vocab_size, min_frequency)
+    def apply(a: int, b: int, new: int, is_dup: bool) -> Best:
+        _, n_pushed = shard.apply(a, b, new, is_dup)
+        if is_dup and shard.keep_min > 1:
+            return exact(recount(shard.keep_min))  # an untracked pair next to the re-created token may have grown
+        return exact(shard.best(shard.pushed, n_pushed))
+
+    merge_loop(result, exact(shard.best(shard.pushed, 0)), apply, vocab_size, min_frequency)
     t2 = time.perf_counter()
     result.tokens_after = shard.symbols()
     settle_stop_reason(result)

@@ -76,7 +76,7 @@ def export_transferred_model(base_folder: str | Path, tokenizer, embeddings: tor
         if src.is_file():
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             _write_text(out / rel, src.read_text(encoding="utf-8"))
-    doc = {"format": FORMAT, "base_model": str(base_folder.name), "vocab_size": n_vocab,
+    doc = {"format": FORMAT, "base_model": str(base_folder), "vocab_size": n_vocab,
            "tokenizer_sha256": hashlib.sha256(tokenizer.to_str().encode()).hexdigest()[:16], **(metadata or {})}
     _write_text(out / "tokenmill.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
     log.info("transferred model written to %s (%d tokens)", out, n_vocab)

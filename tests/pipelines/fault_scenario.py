@@ -60,7 +60,7 @@ def main(mode: str, config: str, out: str) -> None:
     thread.join(timeout=1)
     current = (Path(out) / "builds/CURRENT").read_text().strip()
     summary = json.loads((Path(out) / "builds" / current / "build.json").read_text())
-    print(json.dumps({"rc": rc, "injected": injected["done"], "what": injected["what"], "summary": summary}))
+    print("RESULT " + json.dumps({"rc": rc, "injected": injected["done"], "what": injected["what"], "summary": summary}))
     ray.shutdown()
     cluster.shutdown()
 

@@ -57,7 +57,7 @@ def test_fault_on_multinode_cluster(mode, clean, tmp_path):
                           capture_output=True, text=True, timeout=900, cwd=ROOT,
                           env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(next(l for l in proc.stdout.splitlines()[::-1] if l.startswith("RESULT "))[7:])
     assert result["rc"] == 0 and result["injected"], result["what"]
     _assert_same_build(result["summary"], reference, out)
 

@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from pipelines import dna_bpe
+from tests.conftest import submit_ray_job
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,9 +84,8 @@ def test_small_corpus_warns_and_bad_config_fails(tmp_path, shared_data, ray_loca
 def test_dna_bpe_as_ray_job(ray_head, shared_data, tmp_path):
     address, env = ray_head
     out = tmp_path / "job"
-    cmd = [str(Path(sys.executable).parent / "ray"), "job", "submit", "--address", address, "--working-dir", ".",
-           "--", "python", "pipelines/dna_bpe.py", "--input", str(shared_data / "dna/lambda_phage.fa"),
-           "--output", str(out), "--quiet", "--set", "vocab_size=300", "--set", "shards.pack.context_length=1024"]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    proc = submit_ray_job(address, env, ["python", "pipelines/dna_bpe.py", "--input", str(shared_data / "dna/lambda_phage.fa"),
+                                         "--output", str(out), "--quiet", "--set", "vocab_size=300",
+                                         "--set", "shards.pack.context_length=1024"], ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert json.loads((out / "report.json").read_text())["vocab_size"] == 300

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
+from tests.conftest import submit_ray_job
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,10 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_ingest_as_ray_job(ray_head, shared_data, tmp_path):
     address, env = ray_head
     out = tmp_path / "job-out"
-    cmd = [str(Path(sys.executable).parent / "ray"), "job", "submit", "--address", address, "--working-dir", ".",
-           "--", "python", "pipelines/ingest.py", "--input", str(shared_data / "dna/sarscov2_NC_045512.2.fasta"),
-           "--input", str(shared_data / "text/udhr/eng.txt"), "--output", str(out), "--quiet"]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    proc = submit_ray_job(address, env, ["python", "pipelines/ingest.py", "--input",
+                                         str(shared_data / "dna/sarscov2_NC_045512.2.fasta"), "--input",
+                                         str(shared_data / "text/udhr/eng.txt"), "--output", str(out), "--quiet"], ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "succeeded" in proc.stdout + proc.stderr
     assert pq.read_table(out / "dna_segments").num_rows == 30  # 29,903 bp in 1000-bp segments

@@ -80,3 +80,15 @@ def test_train_bpe_with_workers_goes_distributed(ray_local):
                       BpeTrainerConfig(workers=2, initial_alphabet="", **kw))
     assert (model.merges, model.vocab) == train_reference(corpus, **kw)
     assert model.stats["workers"] == 2
+
+
+def test_ray_dataset_input_in_process_and_distributed(ray_local):
+    import ray.data
+
+    corpus = [("ACGTACGT", 1), ("AAAAAA", 1), ("GATTACA", 1), ("ACGTTT", 1)] * 3
+    kw = dict(vocab_size=30, min_frequency=1, special_tokens=SPECIALS)
+    expected = train_reference([(s, 3) for s, _ in corpus[:4]], **kw)
+    ds = ray.data.from_items([{"seq": s} for s, _ in corpus], override_num_blocks=3)
+    for workers in (1, 2):
+        model = train_bpe(ds, BpeTrainerConfig(workers=workers, initial_alphabet="", **kw))
+        assert (model.merges, model.vocab) == expected, workers

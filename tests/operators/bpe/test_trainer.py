@@ -90,6 +90,19 @@ def test_pruned_pairs_trigger_a_recount_and_stay_exact():
     assert _fast(corpus, keep_min=10**6, **kw)[1:] == train_reference(corpus, **kw)
 
 
+def test_recreated_string_path_stays_exact(monkeypatch):
+    """Real corpora (and hypothesis) practically never re-create a string, so pretend every merge does: the
+    trainer then takes the re-created-string path at every step (shard update for an existing token, then a
+    full recount because a pruned pair may have grown) and must still give the reference's merges."""
+    real_merge = Vocab.merge
+    monkeypatch.setattr(Vocab, "merge", lambda self, a, b: (real_merge(self, a, b)[0], True))
+    rng = random.Random(3)
+    corpus = [("".join(rng.choice("ACG") for _ in range(rng.randint(5, 60))), rng.randint(1, 3)) for _ in range(15)]
+    kw = dict(vocab_size=60, min_frequency=2, special_tokens=SPECIALS)
+    for keep_min in (1, 3, 50):
+        assert _fast(corpus, keep_min=keep_min, **kw)[1:] == train_reference(corpus, **kw)
+
+
 def _recount(shard: Shard) -> Counter:
     """Brute-force weighted pair counts of a shard's current token array."""
     tok, tlen = shard.tok, shard.tlen

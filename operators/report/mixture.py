@@ -1,0 +1,249 @@
+"""Data-mixture audit of a BPE merge list (Hayase et al., 2024, "Data mixture inference: what do BPE tokenizers
+reveal about their training data?").
+
+A BPE trainer merges, at every step t, the pair with the highest count in its training data. If that data is a
+mixture of categories (languages, code, ...) with byte proportions α, the count of a pair is
+Σ_i α_i · c_i(t, p) where c_i is its count in category i's sample, *after the first t merges were applied to
+that sample* (normalized by the sample's size). So the chosen pair m_t satisfies, for every other pair p,
+
+    Σ_i α_i (c_i(t, m_t) − c_i(t, p)) + v_t ≥ 0,   v_t ≥ 0,   α ≥ 0,   Σ α = 1
+
+and the α minimizing Σ v_t (slack for sampling noise) estimates the mixture — a linear program (scipy HiGHS).
+Constraints are added lazily: at first only the top ``initial_k`` competitors of each category at each step;
+after each solve, every candidate pair (the top ``candidate_k`` of any category at that step) that beats the
+merge under the current α is added, until none does.
+
+:func:`merge_trajectories` applies the merges to every category sample incrementally (pair counts updated only
+in the words a merge touches) and records the counts the LP needs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MixtureAuditConfig:
+    """How to audit a merge list."""
+
+    max_merges: int = 3000
+    """Use the first this many merges (the earliest carry the most signal)."""
+    initial_k: int = 3
+    """Competitors per category and step in the first LP."""
+    candidate_k: int = 50
+    """Pairs per category and step checked for violations (the candidate pool)."""
+    max_rounds: int = 20
+    """Most lazy re-solves."""
+    tolerance: float = 1e-9
+    """A constraint counts as violated when it fails by more than this (in normalized counts)."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_merges", "initial_k", "candidate_k", "max_rounds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1")
+        if self.candidate_k < self.initial_k:
+            raise ValueError("candidate_k: must be >= initial_k")
+
+
+@dataclass(frozen=True, slots=True)
+class Trajectory:
+    """Per step t: the candidate pair ids (``cand[t]``, merge first) and their normalized counts per category
+    (``counts[t]``: categories × candidates)."""
+
+    categories: list[str]
+    cand: list[np.ndarray]
+    counts: list[np.ndarray]
+    top_rank: list[np.ndarray]
+    """Per step, per candidate: its best rank in any category (for the initial constraint set)."""
+
+
+class _Category:
+    """One category's words as token lists, with pair counts and the words each pair occurs in."""
+
+    def __init__(self, words: Mapping[str, int], pair_ids: dict, capacity: int) -> None:
+        self.words = [list(w) for w in words]
+        self.wcount = list(words.values())
+        self.total = float(sum(len(w) * c for w, c in words.items())) or 1.0
+        self.counts = np.zeros(capacity, np.float64)
+        self.where: dict[int, set[int]] = {}
+        self.pair_ids = pair_ids
+        for i, toks in enumerate(self.words):
+            self._add(i, toks, 1)
+
+    def _pid(self, pair: tuple[str, str]) -> int:
+        pid = self.pair_ids.get(pair)
+        if pid is None:
+            pid = self.pair_ids[pair] = len(self.pair_ids)
+        if pid >= len(self.counts):
+            self.counts = np.concatenate([self.counts, np.zeros(len(self.counts) + pid + 1, np.float64)])
+        return pid
+
+    def _add(self, i: int, toks: list[str], sign: int) -> None:
+        c = self.wcount[i] * sign
+        for pair in zip(toks, toks[1:]):
+            pid = self._pid(pair)
+            self.counts[pid] += c
+            if sign > 0:
+                self.where.setdefault(pid, set()).add(i)
+
+    def merge(self, pair: tuple[str, str]) -> None:
+        pid = self.pair_ids.get(pair)
+        if pid is None or pid >= len(self.counts) or self.counts[pid] <= 0:
+            return
+        left, right = pair
+        new = left + right
+        for i in list(self.where.get(pid, ())):
+            toks = self.words[i]
+            self._add(i, toks, -1)
+            out, j = [], 0
+            while j < len(toks):  # left to right, without overlap (as the trainer)
+                if j + 1 < len(toks) and toks[j] == left and toks[j + 1] == right:
+                    out.append(new)
+                    j += 2
+                else:
+                    out.append(toks[j])
+                    j += 1
+            self.words[i] = out
+            self._add(i, out, 1)
+
+
+def merge_trajectories(samples: Mapping[str, Mapping[str, int]], merges: list[tuple[str, str]],
+                       candidate_k: int = 50) -> Trajectory:
+    """Apply ``merges`` to every category's word counts and record the LP's counts at each step.
+
+    Args:
+        samples: category → {pre-tokenized word (in the tokenizer's symbols): count}.
+        merges: the ordered merge list.
+        candidate_k: pairs per category and step kept as candidates.
+    """
+    pair_ids: dict[tuple[str, str], int] = {}
+    cats = [_Category(words, pair_ids, 1 << 12) for words in samples.values()]
+    cand, counts, ranks = [], [], []
+    for left, right in merges:
+        mid = pair_ids.get((left, right))
+        n = len(pair_ids)
+        for c in cats:  # every category's count array covers every known pair id
+            if len(c.counts) < n:
+                c.counts = np.concatenate([c.counts, np.zeros(n - len(c.counts) + 1024)])
+        best_rank: dict[int, int] = {}
+        for c in cats:
+            k = min(candidate_k, n)
+            top = np.argpartition(-c.counts[:n], k - 1)[:k] if n > k else np.arange(n)
+            top = top[np.argsort(-c.counts[top], kind="stable")]
+            for r, pid in enumerate(top.tolist()):
+                if c.counts[pid] > 0 and pid != mid:
+                    best_rank[pid] = min(best_rank.get(pid, r), r)
+        ids = np.array([-1 if mid is None else mid, *best_rank], np.int64)
+        mat = np.zeros((len(cats), len(ids)))
+        for ci, c in enumerate(cats):
+            valid = ids >= 0
+            mat[ci, valid] = c.counts[ids[valid]] / c.total
+        cand.append(ids)
+        counts.append(mat)
+        ranks.append(np.array([0, *best_rank.values()], np.int64))
+        for c in cats:
+            c.merge((left, right))
+    return Trajectory(list(samples), cand, counts, ranks)
+
+
+def solve_mixture(traj: Trajectory, config: MixtureAuditConfig | None = None) -> dict[str, Any]:
+    """Solve the LP with lazily added constraints; returns ``{"proportions", "objective", "constraints", "rounds"}``."""
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix
+
+    config = config or MixtureAuditConfig()
+    n, steps = len(traj.categories), len(traj.counts)
+    active: list[tuple[int, int]] = [(t, j) for t in range(steps) for j in range(1, traj.counts[t].shape[1])
+                                     if traj.top_rank[t][j] < config.initial_k]
+    seen = set(active)
+    alpha = np.full(n, 1.0 / n)
+    res = None
+    for rounds in range(1, config.max_rounds + 1):
+        rows, cols, vals = [], [], []
+        for r, (t, j) in enumerate(active):
+            diff = traj.counts[t][:, j] - traj.counts[t][:, 0]  # Σ α (c_p − c_m) − v_t ≤ 0
+            for i in range(n):
+                if diff[i] != 0:
+                    rows.append(r)
+                    cols.append(i)
+                    vals.append(diff[i])
+            rows.append(r)
+            cols.append(n + t)
+            vals.append(-1.0)
+        a_ub = coo_matrix((vals, (rows, cols)), shape=(max(len(active), 1), n + steps)).tocsr()
+        cost = np.concatenate([np.zeros(n), np.ones(steps)])
+        res = linprog(cost, A_ub=a_ub, b_ub=np.zeros(a_ub.shape[0]), A_eq=np.concatenate([np.ones(n), np.zeros(steps)])[None],
+                      b_eq=[1.0], bounds=[(0, None)] * (n + steps), method="highs")
+        if res.status != 0:
+            raise RuntimeError(f"mixture LP failed: {res.message}")
+        alpha, slack = res.x[:n], res.x[n:]
+        added = 0
+        for t in range(steps):
+            w = alpha @ traj.counts[t]
+            for j in np.nonzero(w[1:] > w[0] + slack[t] + config.tolerance)[0] + 1:
+                if (t, int(j)) not in seen:
+                    seen.add((t, int(j)))
+                    active.append((t, int(j)))
+                    added += 1
+        log.info("mixture LP round %d: %d constraints, objective %.3g, %d violated added", rounds, len(active),
+                 res.fun, added)
+        if not added:
+            break
+    return {"proportions": dict(zip(traj.categories, (float(a) for a in alpha))), "objective": float(res.fun),
+            "constraints": len(active), "rounds": rounds, "steps": steps}
+
+
+def audit_mixture(samples: Mapping[str, Mapping[str, int]], merges: list[tuple[str, str]],
+                  config: MixtureAuditConfig | None = None) -> dict[str, Any]:
+    """Estimate the category proportions a merge list reflects (see the module docstring)."""
+    config = config or MixtureAuditConfig()
+    if len(samples) < 2:
+        raise ValueError("samples: need at least two categories to audit a mixture")
+    if not merges:
+        raise ValueError("merges: the merge list is empty")
+    traj = merge_trajectories(samples, merges[: config.max_merges], config.candidate_k)
+    return solve_mixture(traj, config)
+
+
+def mean_absolute_error(estimated: Mapping[str, float], truth: Mapping[str, float]) -> float:
+    """Mean over categories of |estimated − true| proportion."""
+    return float(np.mean([abs(estimated.get(k, 0.0) - v) for k, v in truth.items()]))
+
+
+def word_counts(pieces_per_text: list[list[str]]) -> Counter[str]:
+    """Count pre-tokenized pieces (already in the tokenizer's symbols)."""
+    out: Counter[str] = Counter()
+    for pieces in pieces_per_text:
+        out.update(pieces)
+    return out
+
+
+def load_merges_and_pretokenizer(path: str) -> tuple[list[tuple[str, str]], Any]:
+    """The ordered merges of a BPE tokenizer (tokenizer.json or GPT-2 folder) and its ``tokenizers.Tokenizer``."""
+    import json
+
+    from operators.encode import load_engine
+
+    engine = load_engine(path)
+    if engine.kind == "sentencepiece":
+        raise ValueError(f"tokenizer: {path} is a sentencepiece model; the audit needs a BPE merge list")
+    tok = engine._tok
+    model = json.loads(tok.to_str())["model"]
+    if model.get("type") != "BPE":
+        raise ValueError(f"tokenizer: {path} is a {model.get('type')} model; the audit needs BPE merges")
+    merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    return merges, tok
+
+
+def category_sample(tok: Any, texts: list[str]) -> Counter[str]:
+    """Word counts of ``texts`` as the tokenizer's pre-tokenizer cuts them (byte-level symbols for GPT-2 style)."""
+    if tok.pre_tokenizer is None:
+        return Counter(texts)
+    return word_counts([[p for p, _ in tok.pre_tokenizer.pre_tokenize_str(t)] for t in texts])

@@ -1,0 +1,105 @@
+"""GPT-2 style byte-level pre-tokenization for BPE training: regex split, bytes → printable symbols, counts.
+
+Training on the tokenmill engine works on ``(word, count)`` pairs where no token crosses a word. Byte-level BPE
+(GPT-2) makes those words by splitting text with the GPT-2 regex and writing each piece's UTF-8 bytes as 256
+printable stand-in characters (``bytes_to_unicode``: printable Latin-1 bytes map to themselves, the others to
+U+0100..U+0143), so every byte is a symbol, nothing is ever unknown, and the HF ``ByteLevel`` pre-tokenizer and
+decoder reproduce the same pieces at encode time.
+
+``digits_r2l`` groups runs of digits right to left in threes (``12345`` → ``12`` ``345``), as in Singh & Strouse
+(2024) "Tokenization counts: the impact of tokenization on arithmetic in frontier LLMs"; GPT-2 keeps the whole run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterable
+
+import regex
+
+# The GPT-2 pattern as in openai/gpt-2 encoder.py and HF ByteLevel(use_regex=True).
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+# Numbers in groups of at most three digits, aligned to the right end of the run.
+R2L_PATTERN = (r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}{1,3}(?=(?:\p{N}{3})*(?!\p{N}))"""
+               r"""| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
+END_OF_TEXT = "<|endoftext|>"
+
+
+@lru_cache(maxsize=1)
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte → symbol table (256 entries, each a single printable character)."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    table = {b: chr(b) for b in printable}
+    n = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + n)
+            n += 1
+    return table
+
+
+def byte_alphabet() -> str:
+    """The 256 byte symbols, in byte order (the ``initial_alphabet`` of a byte-level BPE)."""
+    table = bytes_to_unicode()
+    return "".join(table[b] for b in range(256))
+
+
+def pattern(digits_r2l: bool = False) -> str:
+    """The pre-tokenization regex (GPT-2's, or with right-to-left 3-digit number groups)."""
+    return R2L_PATTERN if digits_r2l else GPT2_PATTERN
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ByteLevelConfig:
+    """How text is cut into byte-level words."""
+
+    digits_r2l: bool = False
+    """Group digit runs right to left in threes (``1234567`` → ``1`` ``234`` ``567``) instead of GPT-2's whole runs."""
+
+
+class ByteLevelPreTokenizer:
+    """Text → byte-level words (regex pieces with bytes as GPT-2 symbols), and word counts for BPE training."""
+
+    def __init__(self, config: ByteLevelConfig | None = None) -> None:
+        self.config = config or ByteLevelConfig()
+        self._re = regex.compile(pattern(self.config.digits_r2l))
+        table = bytes_to_unicode()
+        # A 256-entry translation of latin-1 decoded bytes: str.translate is the fast path for byte → symbol.
+        self._trans = str.maketrans({chr(b): s for b, s in table.items()})
+
+    def pieces(self, text: str) -> list[str]:
+        """The regex pieces of ``text`` (unicode, before the byte mapping)."""
+        return self._re.findall(text)
+
+    def to_symbols(self, piece: str) -> str:
+        """One piece's UTF-8 bytes as byte symbols."""
+        return piece.encode("utf-8").decode("latin-1").translate(self._trans)
+
+    def words(self, text: str) -> list[str]:
+        """``text`` as byte-level words."""
+        return [self.to_symbols(p) for p in self._re.findall(text)]
+
+    def count(self, texts: Iterable[str], weights: Iterable[int] | None = None) -> Counter[str]:
+        """Byte-level word counts of ``texts`` (each text counted ``weight`` times; default 1)."""
+        pieces: Counter[str] = Counter()
+        if weights is None:
+            for t in texts:
+                pieces.update(self._re.findall(t))
+        else:
+            for t, w in zip(texts, weights):
+                if w > 0:
+                    for p in self._re.findall(t):
+                        pieces[p] += w
+        # Map each distinct piece once (far fewer distinct pieces than occurrences).
+        out: Counter[str] = Counter()
+        for p, c in pieces.items():
+            out[self.to_symbols(p)] += c
+        return out
+
+
+def reference_words(text: str, digits_r2l: bool = False) -> list[str]:
+    """Plain reference of :meth:`ByteLevelPreTokenizer.words` (byte by byte through the table)."""
+    table = bytes_to_unicode()
+    return ["".join(table[b] for b in p.encode("utf-8")) for p in regex.findall(pattern(digits_r2l), text)]

@@ -1,0 +1,51 @@
+"""Language sampling with temperature (XLM-R, ZeTT): p_lang ∝ n_lang^α, turned into per-document repeat counts.
+
+α = 1 keeps the natural mixture, α → 0 makes it uniform over languages; XLM-R uses 0.3. The corpus is resampled
+to the same total size: a language's documents are each repeated ``floor(f)`` times plus once more with
+probability ``f - floor(f)`` (``f`` = target share / natural share), drawn with a seeded generator so the same
+input always gives the same counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LanguageSamplingConfig:
+    """Temperature sampling over languages."""
+
+    alpha: float = 0.3
+    """Exponent α of p_lang ∝ n_lang^α (1: natural mixture, 0: uniform over languages)."""
+    seed: int = 0
+    """Seed of the draw of fractional repeats (same seed, same counts)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha: must be in [0, 1], got {self.alpha}")
+
+
+def language_probabilities(sizes: dict[str, float], alpha: float) -> dict[str, float]:
+    """``p_lang = n_lang^α / Σ n^α`` for languages with ``n_lang > 0``."""
+    powered = {lang: float(n) ** alpha for lang, n in sizes.items() if n > 0}
+    total = sum(powered.values())
+    return {lang: v / total for lang, v in powered.items()}
+
+
+def document_repeats(langs: list[str | None], sizes: list[int], config: LanguageSamplingConfig) -> np.ndarray:
+    """Repeat count of each document so languages follow ``p ∝ n^α`` (``n`` = the language's total ``sizes``).
+
+    Documents without a language form one group of their own (``None``).
+    """
+    by_lang: dict[str | None, int] = {}
+    for lang, n in zip(langs, sizes):
+        by_lang[lang] = by_lang.get(lang, 0) + n
+    total = sum(by_lang.values())
+    probs = language_probabilities({str(k): v for k, v in by_lang.items()}, config.alpha)
+    factor = {lang: probs[str(lang)] * total / n if n else 0.0 for lang, n in by_lang.items()}
+    f = np.array([factor[lang] for lang in langs], dtype=np.float64)
+    rng = np.random.default_rng(config.seed)
+    base = np.floor(f)
+    return (base + (rng.random(len(f)) < (f - base))).astype(np.int64)

@@ -1,0 +1,109 @@
+"""Score tokenizers side by side on a parallel corpus: per-language premium, bytes/token, fertility, unknown rate.
+
+    python pipelines/fairness_report.py --tokenizer gpt2=../shared/data/tokenizers/gpt2 \\
+        --tokenizer mistral=../shared/data/tokenizers/mistral/tokenizer.model.v1 \\
+        --tokenizer bert=../shared/data/tokenizers/bert-base-uncased \\
+        --parallel '../shared/data/text/udhr/*.txt' --output OUT [--set romanize=true]
+
+Writes OUT/fairness.json (``{"tokenizers": {name: {"max_premium", "median_premium", "per_language": ...}}}``),
+OUT/fairness.html and its PNG charts. With ``romanize=true`` the parallel text is romanized with uroman first
+(per language, in a Ray actor pool) and every tokenizer is scored on the romanized text.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
+
+import pyarrow as pa  # noqa: E402
+
+from operators.core.cli import fail, make_parser, parse_config  # noqa: E402
+from operators.core.runtime import init_ray, shutdown_ray  # noqa: E402
+from operators.report.fairness import FairnessConfig, fairness_report, load_parallel, summary_table  # noqa: E402
+from operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FairnessJobConfig:
+    """Fairness report job."""
+
+    fairness: FairnessConfig = field(default_factory=FairnessConfig)
+    """Scoring options (--set fairness.reference_lang=eng, fairness.charts=false)."""
+    romanize: bool = False
+    """Romanize the parallel text with uroman before scoring."""
+    romanizer: RomanizerConfig = field(default_factory=RomanizerConfig)
+    """uroman options when romanize=true."""
+    workers: int = 0
+    """Romanizer actors: 0 = one per cluster CPU (at most 8)."""
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise ValueError("workers: must be >= 0")
+
+
+def romanize_parallel(parallel: dict[str, list[str]], config: RomanizerConfig, workers: int = 0) -> dict[str, list[str]]:
+    """Romanize every line of ``parallel`` (uroman with the language code) in a Ray actor pool; same shape out."""
+    import ray
+
+    langs = [lg for lg, lines in parallel.items() for _ in lines]
+    texts = [ln for lines in parallel.values() for ln in lines]
+    workers = workers or min(8, max(1, int(ray.cluster_resources().get("CPU", 1))))
+    ds = ray.data.from_arrow(pa.table({"lang": langs, "text": texts, "row": list(range(len(texts)))}))
+    ds = ds.repartition(max(1, 4 * workers)).map_batches(
+        Romanizer, fn_constructor_kwargs={"config": config}, batch_format="pyarrow", concurrency=(1, workers),
+        batch_size=512)
+    table = ds.to_arrow_refs()
+    rows = pa.concat_tables(ray.get(table)).sort_by("row")
+    out: dict[str, list[str]] = {lg: [] for lg in parallel}
+    for lg, roman in zip(rows.column("lang").to_pylist(), rows.column(config.output_column).to_pylist()):
+        out[lg].append(roman)
+    return out
+
+
+def parse_tokenizers(specs: list[str]) -> dict[str, str]:
+    """``NAME=PATH`` strings → ``{name: path}``; exits with a message when one is malformed or missing."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            fail(f"--tokenizer {spec!r}: expected NAME=PATH")
+        if not Path(path).exists():
+            fail(f"--tokenizer {spec!r}: {path} does not exist")
+        out[name] = path
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser(__doc__, FairnessJobConfig, inputs=False)
+    parser.add_argument("--tokenizer", action="append", default=[], metavar="NAME=PATH", required=True,
+                        help="a tokenizer to score (tokenizer.json, GPT-2 folder or .model); repeatable")
+    parser.add_argument("--parallel", action="append", default=[], required=True, metavar="GLOB",
+                        help="parallel corpus files named <lang>[_variant].txt; repeatable")
+    args, cfg = parse_config(parser, FairnessJobConfig, argv)
+    tokenizers = parse_tokenizers(args.tokenizer)
+    try:
+        parallel = load_parallel(args.parallel)
+    except ValueError as exc:
+        fail(str(exc))
+    t0 = time.perf_counter()
+    if cfg.romanize:
+        runtime = init_ray(args.num_cpus, quiet=args.quiet)
+        parallel = romanize_parallel(parallel, cfg.romanizer, cfg.workers)
+        shutdown_ray(runtime)
+    try:
+        report = fairness_report(tokenizers, parallel, args.output, cfg.fairness,
+                                 corpus=" ".join(args.parallel) + (" (romanized)" if cfg.romanize else ""))
+    except ValueError as exc:
+        fail(str(exc))
+    print(summary_table(report))
+    print(f"fairness report ({len(parallel)} languages, {time.perf_counter() - t0:.1f} s): "
+          f"{Path(args.output) / 'fairness.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

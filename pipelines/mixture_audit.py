@@ -1,0 +1,105 @@
+"""Audit which data mixture a BPE tokenizer's merge list reflects (Hayase et al., 2024).
+
+    python pipelines/mixture_audit.py --tokenizer OUT/tokenizer/tokenizer.json \\
+        --category eng='../shared/data/text/udhr/eng.txt' --category code='../shared/data/code/flask/**/*.py' \\
+        --output AUDIT [--set audit.max_merges=3000]
+
+Each category's files (read as text, one sample per category) are pre-tokenized the way the tokenizer does; the
+merges are applied to every sample step by step and the linear program of :mod:`operators.report.mixture`
+(scipy HiGHS, lazily added constraints) estimates the proportions. Writes AUDIT/mixture.json
+(format ``tokenmill mixture audit v1``).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
+
+from operators.core.cli import fail, make_parser, parse_config  # noqa: E402
+from operators.report.mixture import (  # noqa: E402
+    MixtureAuditConfig,
+    audit_mixture,
+    category_sample,
+    load_merges_and_pretokenizer,
+)
+
+FORMAT = "tokenmill mixture audit v1"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MixtureAuditJobConfig:
+    """Mixture audit job."""
+
+    audit: MixtureAuditConfig = field(default_factory=MixtureAuditConfig)
+    """LP options (audit.max_merges, audit.initial_k, audit.candidate_k)."""
+    max_bytes_per_category: int = 4 << 20
+    """Read at most this many bytes of each category's files (files in sorted order)."""
+
+    def __post_init__(self) -> None:
+        if self.max_bytes_per_category < 1:
+            raise ValueError("max_bytes_per_category: must be >= 1")
+
+
+def read_category(pattern: str, max_bytes: int) -> list[str]:
+    """Lines (with their newlines) of the files matching ``pattern``, up to ``max_bytes``."""
+    files = sorted(f for f in glob.glob(pattern, recursive=True) if os.path.isfile(f))
+    lines, size = [], 0
+    for f in files:
+        for line in Path(f).read_text(encoding="utf-8", errors="replace").splitlines(keepends=True):
+            if size >= max_bytes:
+                return lines
+            lines.append(line)
+            size += len(line.encode("utf-8"))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser(__doc__, MixtureAuditJobConfig, inputs=False)
+    parser.add_argument("--tokenizer", required=True, metavar="PATH", help="BPE tokenizer.json or GPT-2 folder")
+    parser.add_argument("--category", action="append", default=[], required=True, metavar="NAME=GLOB",
+                        help="a candidate category and its sample files; repeat (at least two)")
+    args, cfg = parse_config(parser, MixtureAuditJobConfig, argv)
+    t0 = time.perf_counter()
+    try:
+        merges, tok = load_merges_and_pretokenizer(args.tokenizer)
+    except ValueError as exc:
+        fail(str(exc))
+    samples = {}
+    for spec in args.category:
+        name, sep, pattern = spec.partition("=")
+        if not sep or not name or not pattern:
+            fail(f"--category {spec!r}: expected NAME=GLOB")
+        lines = read_category(pattern, cfg.max_bytes_per_category)
+        if not lines:
+            fail(f"--category {spec!r}: no text in files matching {pattern}")
+        samples[name] = category_sample(tok, lines)
+    try:
+        result = audit_mixture(samples, merges, cfg.audit)
+    except ValueError as exc:
+        fail(str(exc))
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"format": FORMAT, "tokenizer": args.tokenizer, "categories": args.category, **result,
+              "seconds": round(time.perf_counter() - t0, 2)}
+    tmp = out / ".mixture.json.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(report, indent=2))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, out / "mixture.json")
+    for name, p in sorted(result["proportions"].items(), key=lambda kv: -kv[1]):
+        print(f"{name:20s} {p:.4f}")
+    print(f"{result['steps']} merges, {result['constraints']} constraints, {result['rounds']} LP rounds: "
+          f"{out / 'mixture.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Data-mixture audit (Hayase et al., 2024): incremental pair counts equal a recount, and tokenizers trained on
+known mixtures of UDHR languages and code give back their proportions."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from operators.bpe import BpeTrainerConfig, train_bpe
+from operators.report.fairness import load_parallel
+from operators.report.mixture import (
+    MixtureAuditConfig,
+    audit_mixture,
+    mean_absolute_error,
+    merge_trajectories,
+)
+from operators.tokenize_text import END_OF_TEXT, ByteLevelPreTokenizer, byte_alphabet
+
+LANGS = ("eng", "fra", "deu", "rus", "spa", "arb")
+
+
+def _recount(words: Counter, merges: list[tuple[str, str]]) -> Counter:
+    """Pair counts after applying ``merges`` (reference: re-segment every word and count from scratch)."""
+    out: Counter = Counter()
+    for w, c in words.items():
+        toks = list(w)
+        for a, b in merges:
+            i, nxt = 0, []
+            while i < len(toks):
+                if i + 1 < len(toks) and toks[i] == a and toks[i + 1] == b:
+                    nxt.append(a + b)
+                    i += 2
+                else:
+                    nxt.append(toks[i])
+                    i += 1
+            toks = nxt
+        for p in zip(toks, toks[1:]):
+            out[p] += c
+    return out
+
+
+@pytest.fixture(scope="module")
+def categories(shared_data) -> tuple[dict, dict]:
+    """(train halves, held-out halves) of each category as byte-level word counts."""
+    pre = ByteLevelPreTokenizer()
+    par = load_parallel([str(shared_data / "text/udhr" / f"{lg}.txt") for lg in LANGS])
+    code = [ln for f in sorted((shared_data / "code/flask").rglob("*.py"))
+            for ln in Path(f).read_text().splitlines(keepends=True)]
+    texts = {**par, "code": code}
+    train = {k: pre.count(v[::2]) for k, v in texts.items()}
+    held = {k: pre.count(v[1::2]) for k, v in texts.items()}
+    return train, held
+
+
+def _mixture_tokenizer(samples: dict, alpha: dict, vocab: int) -> list[tuple[str, str]]:
+    """Train on the mixture: each category's words weighted by its byte share alpha / its size."""
+    mix: Counter = Counter()
+    for cat, a in alpha.items():
+        size = sum(len(w) * c for w, c in samples[cat].items())
+        for w, c in samples[cat].items():
+            mix[w] += int(round(1e7 * a * c / size))
+    model = train_bpe(+mix, BpeTrainerConfig(vocab_size=vocab, special_tokens=(END_OF_TEXT,),
+                                             initial_alphabet=byte_alphabet()))
+    return model.merges
+
+
+def test_trajectory_counts_equal_recount(categories):
+    train, _ = categories
+    samples = {k: Counter(dict(list(train[k].items())[:300])) for k in ("eng", "rus")}
+    merges = _mixture_tokenizer(samples, {"eng": 0.5, "rus": 0.5}, 320)
+    traj = merge_trajectories(samples, merges, candidate_k=10)
+    totals = {k: sum(len(w) * c for w, c in v.items()) for k, v in samples.items()}
+    for t in (0, 5, 30, len(merges) - 1):
+        for ci, cat in enumerate(traj.categories):
+            ref = _recount(samples[cat], merges[:t])
+            assert traj.counts[t][ci, 0] == pytest.approx(ref[merges[t]] / totals[cat])
+            top = max(ref.values())
+            assert traj.counts[t][ci].max() == pytest.approx(top / totals[cat])
+
+
+def _mixtures(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    names = [*LANGS, "code"]
+    for k in (3, 4, 5, 3, 5, 4):
+        cats = [str(c) for c in rng.choice(names, k, replace=False)]
+        yield dict(zip(cats, rng.dirichlet(np.ones(k)).tolist()))
+
+
+def test_recovers_known_mixtures(categories):
+    """Samples drawn from the same text the tokenizer was trained on: the LP is exact up to rounding."""
+    train, _ = categories
+    errors = []
+    for alpha in _mixtures():
+        merges = _mixture_tokenizer(train, alpha, 700)
+        est = audit_mixture({c: train[c] for c in alpha}, merges, MixtureAuditConfig())
+        assert sum(est["proportions"].values()) == pytest.approx(1.0)
+        errors.append(mean_absolute_error(est["proportions"], alpha))
+    assert np.mean(errors) <= 0.02, errors
+
+
+def test_held_out_samples_are_close(categories):
+    """Audit samples disjoint from the training text (other UDHR articles / other code lines): noisier, since a
+    UDHR half is only ~6 KB, but still close."""
+    train, held = categories
+    errors = []
+    for alpha in list(_mixtures(1))[:5]:
+        merges = _mixture_tokenizer(train, alpha, 700)
+        est = audit_mixture({c: held[c] for c in alpha}, merges, MixtureAuditConfig())
+        errors.append(mean_absolute_error(est["proportions"], alpha))
+    assert np.mean(errors) <= 0.08, errors
+
+
+def test_validation():
+    with pytest.raises(ValueError, match="candidate_k"):
+        MixtureAuditConfig(initial_k=5, candidate_k=2)
+    with pytest.raises(ValueError, match="samples"):
+        audit_mixture({"a": Counter({"ab": 2})}, [("a", "b")])

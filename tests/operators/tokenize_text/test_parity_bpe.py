@@ -1,0 +1,77 @@
+"""Parity-aware BPE: merges serve the worst-compressed language, dev token counts are tracked exactly, and the
+max premium on the parallel text drops compared with plain BPE of the same size."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from tokenizers import Tokenizer
+
+from operators.bpe import BpeTrainerConfig, train_bpe, train_reference
+from operators.report.fairness import load_parallel
+from operators.tokenize_text import (
+    END_OF_TEXT,
+    ByteLevelPreTokenizer,
+    byte_alphabet,
+    save_byte_level_tokenizer,
+    train_parity_bpe,
+)
+
+
+def _segment(word: str, merges: list[tuple[str, str]]) -> list[str]:
+    toks = list(word)
+    for a, b in merges:
+        i, out = 0, []
+        while i < len(toks):
+            if i + 1 < len(toks) and toks[i] == a and toks[i + 1] == b:
+                out.append(a + b)
+                i += 2
+            else:
+                out.append(toks[i])
+                i += 1
+        toks = out
+    return toks
+
+
+def test_single_language_equals_plain_bpe():
+    """With one language, 'the worst language's top pair' is the top pair: the reference trainer's merges."""
+    words = {"hug": 10, "pug": 5, "pun": 12, "bun": 4, "hugs": 5}
+    vocab, merges, _ = train_parity_bpe({"x": words}, vocab_size=20, special_tokens=("[UNK]",))
+    ref_merges, ref_vocab = train_reference(words, vocab_size=20, special_tokens=("[UNK]",))
+    assert merges == ref_merges and vocab == ref_vocab
+
+
+@pytest.fixture(scope="module")
+def udhr(shared_data):
+    par = load_parallel([str(shared_data / "text/udhr" / f) for f in ("eng.txt", "rus.txt", "hin.txt", "amh.txt")])
+    pre = ByteLevelPreTokenizer()
+    return par, {lg: pre.count(lines) for lg, lines in par.items()}
+
+
+def test_dev_tokens_exact_and_balanced(udhr):
+    _, train = udhr
+    vocab, merges, stats = train_parity_bpe(train, vocab_size=700, special_tokens=(END_OF_TEXT,),
+                                            initial_alphabet=byte_alphabet())
+    assert len(vocab) == 700 and vocab[END_OF_TEXT] == 0
+    for lg, words in train.items():
+        assert stats["dev_tokens"][lg] == sum(len(_segment(w, merges)) * c for w, c in words.items())
+    tokens = stats["dev_tokens"].values()
+    assert max(tokens) / min(tokens) < 1.05  # every language ends up with about the same number of tokens
+    assert all(n > 0 for n in stats["chosen"].values())
+
+
+def test_lower_max_premium_than_plain_bpe(tmp_path, udhr):
+    par, train = udhr
+    size = 700
+    pv, pm, _ = train_parity_bpe(train, vocab_size=size, special_tokens=(END_OF_TEXT,),
+                                 initial_alphabet=byte_alphabet())
+    plain = train_bpe(sum(train.values(), Counter()), BpeTrainerConfig(
+        vocab_size=size, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet()))
+
+    def max_premium(vocab, merges, name):
+        tok = Tokenizer.from_file(str(save_byte_level_tokenizer(vocab, merges, (END_OF_TEXT,), tmp_path / name)))
+        n = {lg: sum(len(e.ids) for e in tok.encode_batch(lines)) for lg, lines in par.items()}
+        return max(v / n["eng"] for v in n.values())
+
+    assert max_premium(pv, pm, "parity") < max_premium(plain.vocab, plain.merges, "plain") - 0.2
