@@ -14,6 +14,8 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test]'
+	# Ahead-of-time build of the BPE kernels (optional: without a C compiler numba JITs them on first use).
+	$(PY) -m operators.bpe || echo "tokenmill: BPE kernels not precompiled; numba will JIT them"
 	touch $(STAMP)
 
 install: $(STAMP)

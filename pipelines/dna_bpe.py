@@ -47,7 +47,8 @@ class DnaBpeConfig:
     max_token_length: int | None = None
     """Longest token in bp; None for no limit."""
     workers: int = 0
-    """BPE training actors: 0 = one per CPU of the Ray cluster (at most 8), 1 = in the driver process."""
+    """BPE training actors: 0 = one per node of the Ray cluster (a single machine trains in the driver process,
+    which is fastest there: no per-merge round trips), 1 = in the driver, N = N actors."""
     encode_batch_size: int = 2048
     """Segments per batch when encoding with the trained tokenizer."""
     shards: ShardWriterConfig = field(default_factory=lambda: ShardWriterConfig(pack=PackerConfig(
@@ -59,7 +60,7 @@ class DnaBpeConfig:
 
     def __post_init__(self) -> None:
         if self.workers < 0:
-            raise ValueError("workers must be >= 0 (0 = one per cluster CPU)")
+            raise ValueError("workers must be >= 0 (0 = one per cluster node)")
         if self.encode_batch_size <= 0:
             raise ValueError("encode_batch_size must be > 0")
         self.trainer(workers=1)  # vocab_size / min_frequency / max_token_length errors surface as config errors
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("the corpus is empty after cleaning: every segment was quarantined (see OUT/quarantine)")
         segments = ray.data.read_parquet(str(train.dna_segments)).select_columns(["seq"])
         tables = [ray.get(ref) for ref in segments.to_arrow_refs()]
-        workers = cfg.workers or min(8, max(1, int(ray.cluster_resources().get("CPU", 1))))
+        workers = cfg.workers or max(1, len([n for n in ray.nodes() if n.get("Alive")]))
         model = train_bpe(tables, cfg.trainer(workers))
         del tables
         seconds["train"] = time.perf_counter() - t0
@@ -108,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # 3. encode every segment (train and held out) with the trained tokenizer, in Ray map_batches
         t0 = time.perf_counter()
+        encoders = min(8, max(1, int(ray.cluster_resources().get("CPU", 1))))
         encoder = EncoderConfig(tokenizer=str(Path(tokenizer_dir) / "tokenizer.json"), text_column="seq")
         token_dirs = {"train": output / "tokens"}
         if held_out is not None and held_out.dna_segments is not None:
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             src = train.dna_segments if name == "train" else held_out.dna_segments
             ds = ray.data.read_parquet(str(src))
             ds = ds.map_batches(Encoder, fn_constructor_args=(encoder,), batch_size=cfg.encode_batch_size,
-                                batch_format="pyarrow", concurrency=(1, workers))
+                                batch_format="pyarrow", concurrency=(1, encoders))
             ds = ds.map_batches(_add_length, batch_format="pyarrow", batch_size=None)
             _replace_dir(target)
             ds.write_parquet(str(target), compression="zstd", min_rows_per_file=50_000)

@@ -74,6 +74,9 @@ class MultilingualConfig:
     parity_aware: bool = False
     """tokenmill engine: each merge is the top pair of the language whose parallel text (``parallel``) currently
     takes the most tokens (parity-aware BPE), instead of the top pair overall."""
+    marks: bool = False
+    """tokenmill engine: keep combining marks inside letter runs (GPT-2's regex cuts Indic/Thaana/Myanmar words at
+    every vowel sign)."""
     romanize: bool = False
     """Romanize documents (and the parallel corpus) with uroman before training."""
     romanizer: RomanizerConfig = field(default_factory=RomanizerConfig)
@@ -112,7 +115,7 @@ class MultilingualConfig:
 def train_tokenmill(langs: list[str | None], texts: list[str], repeats, cfg: MultilingualConfig, out: Path,
                     parallel: dict[str, list[str]] | None = None) -> dict:
     """Byte-level BPE on the tokenmill engine (or parity-aware); writes out/tokenizer.json; returns the stats."""
-    pre = ByteLevelPreTokenizer(ByteLevelConfig(digits_r2l=cfg.digits_r2l))
+    pre = ByteLevelPreTokenizer(ByteLevelConfig(digits_r2l=cfg.digits_r2l, marks=cfg.marks))
     t0 = time.perf_counter()
     if cfg.parity_aware:
         by_lang: dict[str, list[int]] = {}
@@ -133,7 +136,7 @@ def train_tokenmill(langs: list[str | None], texts: list[str], repeats, cfg: Mul
                                                    special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet()))
         vocab, merges, stats, specials, distinct = model.vocab, model.merges, model.stats, model.special_tokens, len(counts)
     stats = {**stats, "pretokenize_s": round(count_s, 3), "distinct_words": distinct}
-    save_byte_level_tokenizer(vocab, merges, specials, out, digits_r2l=cfg.digits_r2l,
+    save_byte_level_tokenizer(vocab, merges, specials, out, digits_r2l=cfg.digits_r2l, marks=cfg.marks,
                               meta={"engine": "tokenmill", "parity_aware": cfg.parity_aware, "stats": stats,
                                     "romanized": cfg.romanize})
     _check_round_trip(out / "tokenizer.json", texts[:: max(1, len(texts) // 200)])

@@ -46,10 +46,15 @@ class FairnessConfig:
     """Draw the PNG charts (matplotlib, Agg backend)."""
     batch_lines: int = 256
     """Lines per encode call."""
+    min_line_ratio: float = 0.5
+    """A language with fewer non-blank lines than this share of the reference's is a partial translation (UDHR's
+    dzo, chr, pbu, taj hold 1-3 lines): reported with ``partial: true`` but left out of the summary premiums."""
 
     def __post_init__(self) -> None:
         if not self.reference_lang:
             raise ValueError("reference_lang: must be a language code such as 'eng'")
+        if not 0.0 <= self.min_line_ratio <= 1.0:
+            raise ValueError(f"min_line_ratio: must be in [0, 1], got {self.min_line_ratio}")
         if self.batch_lines < 1:
             raise ValueError(f"batch_lines: must be >= 1, got {self.batch_lines}")
 
@@ -94,8 +99,12 @@ def _unk_id(engine: Any) -> int | None:
 
 def score_languages(encode: Callable[[list[str]], list[list[int]]], parallel: dict[str, list[str]],
                     *, unk_id: int | None = None, reference_lang: str = "eng", batch_lines: int = 256,
-                    scripts: dict[str, str | None] | None = None) -> dict[str, Any]:
-    """Score one tokenizer (``encode``: lines → token ids) on ``parallel``; see the module docstring."""
+                    scripts: dict[str, str | None] | None = None, min_line_ratio: float = 0.0) -> dict[str, Any]:
+    """Score one tokenizer (``encode``: lines → token ids) on ``parallel``; see the module docstring.
+
+    Languages with fewer lines than ``min_line_ratio`` × the reference's are marked ``partial`` and left out of
+    the summary (max / median / p90 premium, per-script aggregates).
+    """
     if reference_lang not in parallel:
         raise ValueError(f"reference_lang: {reference_lang!r} is not among the parallel languages")
     per: dict[str, dict[str, Any]] = {}
@@ -116,18 +125,20 @@ def score_languages(encode: Callable[[list[str]], list[list[int]]], parallel: di
                      "chars_per_token": n_chars / n_tok if n_tok else None,
                      "fertility": n_tok / n_words if spaced else None,
                      "unk_rate": n_unk / n_tok if n_tok else 0.0}
-    ref_tokens = per[reference_lang]["tokens"]
+    ref_tokens, ref_lines = per[reference_lang]["tokens"], per[reference_lang]["lines"]
     for row in per.values():
         row["premium"] = row["tokens"] / ref_tokens if ref_tokens else None
-    premiums = [r["premium"] for r in per.values() if r["premium"] is not None]
-    worst = max(per, key=lambda k: per[k]["premium"] or 0.0)
-    total_tok = sum(r["tokens"] for r in per.values())
+        row["partial"] = row["lines"] < min_line_ratio * ref_lines
+    full = {k: r for k, r in per.items() if not r["partial"] and r["premium"] is not None}
+    premiums = [r["premium"] for r in full.values()]
+    worst = max(full, key=lambda k: full[k]["premium"])
+    total_tok = sum(r["tokens"] for r in full.values())
     return {"max_premium": max(premiums), "median_premium": statistics.median(premiums),
             "p90_premium": _quantile(premiums, 0.9), "mean_premium": statistics.fmean(premiums),
-            "worst_language": worst, "languages": len(per),
-            "bytes_per_token": sum(r["bytes"] for r in per.values()) / total_tok if total_tok else None,
-            "unk_rate": sum(r["unk_rate"] * r["tokens"] for r in per.values()) / total_tok if total_tok else 0.0,
-            "per_script": _per_script(per), "per_language": per}
+            "worst_language": worst, "languages": len(full), "partial_languages": sorted(set(per) - set(full)),
+            "bytes_per_token": sum(r["bytes"] for r in full.values()) / total_tok if total_tok else None,
+            "unk_rate": sum(r["unk_rate"] * r["tokens"] for r in full.values()) / total_tok if total_tok else 0.0,
+            "per_script": _per_script(full), "per_language": per}
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -173,7 +184,8 @@ def fairness_report(tokenizers: dict[str, str], parallel: dict[str, list[str]], 
     for name, path in tokenizers.items():
         engine = load_engine(str(path))
         scores = score_languages(engine.encode_batch, parallel, unk_id=_unk_id(engine),
-                                 reference_lang=config.reference_lang, batch_lines=config.batch_lines, scripts=scripts)
+                                 reference_lang=config.reference_lang, batch_lines=config.batch_lines, scripts=scripts,
+                                 min_line_ratio=config.min_line_ratio)
         report["tokenizers"][name] = {"path": str(path), "kind": engine.kind, "vocab_size": engine.vocab_size,
                                       "sha256": engine.sha256, **scores}
         log.info("fairness %s: max premium %.2f (%s), median %.2f", name, scores["max_premium"],
@@ -222,7 +234,7 @@ def write_charts(report: dict[str, Any], out: Path) -> list[str]:
     toks = report["tokenizers"]
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for name, t in toks.items():
-        ax.plot(sorted(r["premium"] for r in t["per_language"].values()), label=name)
+        ax.plot(sorted(r["premium"] for r in t["per_language"].values() if not r["partial"]), label=name)
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax.set(xlabel="languages, sorted by premium", ylabel=f"premium vs {report['reference_lang']}", yscale="log",
            title="Tokenization premium per language (parallel UDHR)")
@@ -275,11 +287,10 @@ def write_html(report: dict[str, Any], charts: list[str]) -> str:
                        + [toks[n]["per_script"].get(s, {}).get("max_premium") for n in names] for s in scripts])
     langs = sorted(toks[names[0]]["per_language"], key=lambda lg: -toks[names[0]]["per_language"][lg]["premium"])
     first = toks[names[0]]["per_language"]
-    by_lang = table(["lang", "script"] + [f"{n} {m}" for n in names for m in ("premium", "bytes/tok", "fertility",
-                                                                              "unk")],
-                    [[lg, first[lg]["script"]] + [toks[n]["per_language"][lg][m] for n in names
-                                                  for m in ("premium", "bytes_per_token", "fertility", "unk_rate")]
-                     for lg in langs])
+    metrics = ("premium", "bytes_per_token", "fertility", "unk_rate")
+    by_lang = table(["lang", "script", "partial"] + [f"{n} {m}" for n in names for m in metrics],
+                    [[lg, first[lg]["script"], "yes" if first[lg]["partial"] else ""]
+                     + [toks[n]["per_language"][lg][m] for n in names for m in metrics] for lg in langs])
     imgs = "".join(f'<p><img src="{esc(c)}" alt="{esc(c)}"></p>' for c in charts)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Tokenizer fairness</title><style>"
             "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:13px}"

@@ -46,9 +46,13 @@ def byte_alphabet() -> str:
     return "".join(table[b] for b in range(256))
 
 
-def pattern(digits_r2l: bool = False) -> str:
-    """The pre-tokenization regex (GPT-2's, or with right-to-left 3-digit number groups)."""
-    return R2L_PATTERN if digits_r2l else GPT2_PATTERN
+def pattern(digits_r2l: bool = False, marks: bool = False) -> str:
+    """The pre-tokenization regex: GPT-2's, with right-to-left 3-digit number groups, and/or with combining marks
+    kept inside letter runs."""
+    p = R2L_PATTERN if digits_r2l else GPT2_PATTERN
+    if marks:
+        p = p.replace(r" ?\p{L}+", r" ?[\p{L}\p{M}]+").replace(r"[^\s\p{L}\p{N}]+", r"[^\s\p{L}\p{M}\p{N}]+")
+    return p
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -57,6 +61,10 @@ class ByteLevelConfig:
 
     digits_r2l: bool = False
     """Group digit runs right to left in threes (``1234567`` → ``1`` ``234`` ``567``) instead of GPT-2's whole runs."""
+    marks: bool = False
+    """Keep combining marks (Unicode M: Devanagari vowel signs, Thaana fili, Myanmar and Thai vowels) inside letter
+    runs, as later OpenAI patterns do. GPT-2's ``\p{L}+`` cuts a word at every mark, so no token of those
+    scripts can span a mark: a large, avoidable premium."""
 
 
 class ByteLevelPreTokenizer:
@@ -64,7 +72,7 @@ class ByteLevelPreTokenizer:
 
     def __init__(self, config: ByteLevelConfig | None = None) -> None:
         self.config = config or ByteLevelConfig()
-        self._re = regex.compile(pattern(self.config.digits_r2l))
+        self._re = regex.compile(pattern(self.config.digits_r2l, self.config.marks))
         table = bytes_to_unicode()
         # A 256-entry translation of latin-1 decoded bytes: str.translate is the fast path for byte → symbol.
         self._trans = str.maketrans({chr(b): s for b, s in table.items()})
@@ -99,7 +107,7 @@ class ByteLevelPreTokenizer:
         return out
 
 
-def reference_words(text: str, digits_r2l: bool = False) -> list[str]:
+def reference_words(text: str, digits_r2l: bool = False, marks: bool = False) -> list[str]:
     """Plain reference of :meth:`ByteLevelPreTokenizer.words` (byte by byte through the table)."""
     table = bytes_to_unicode()
-    return ["".join(table[b] for b in p.encode("utf-8")) for p in regex.findall(pattern(digits_r2l), text)]
+    return ["".join(table[b] for b in p.encode("utf-8")) for p in regex.findall(pattern(digits_r2l, marks), text)]

@@ -20,14 +20,14 @@ FORMAT = "tokenmill byte-level tokenizer v1"
 
 
 def to_byte_level_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str]], special_tokens: tuple[str, ...],
-                            *, digits_r2l: bool = False):
+                            *, digits_r2l: bool = False, marks: bool = False):
     """A ``tokenizers.Tokenizer`` for a byte-level BPE trained on :class:`ByteLevelPreTokenizer` words."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 
     # A string re-created by a second pair keeps its first rank; HF wants each merge once.
     tok = Tokenizer(models.BPE(vocab=dict(vocab), merges=list(dict.fromkeys(merges)), fuse_unk=False))
     tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(pattern(digits_r2l)), behavior="isolated"),
+        pre_tokenizers.Split(Regex(pattern(digits_r2l, marks)), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])
     tok.decoder = decoders.ByteLevel()
@@ -36,15 +36,15 @@ def to_byte_level_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str]]
 
 
 def save_byte_level_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str]], special_tokens: tuple[str, ...],
-                              out_dir: str | os.PathLike, *, digits_r2l: bool = False,
+                              out_dir: str | os.PathLike, *, digits_r2l: bool = False, marks: bool = False,
                               meta: dict[str, Any] | None = None) -> Path:
     """Write ``out_dir/tokenizer.json`` (+ ``tokenmill.json`` last) atomically; return the tokenizer.json path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tok = to_byte_level_tokenizer(vocab, merges, special_tokens, digits_r2l=digits_r2l)
+    tok = to_byte_level_tokenizer(vocab, merges, special_tokens, digits_r2l=digits_r2l, marks=marks)
     _write_atomic(out / "tokenizer.json", tok.to_str(pretty=True))
     info = {"format": FORMAT, "vocab_size": len(vocab), "merges": len(merges), "special_tokens": list(special_tokens),
-            "digits_r2l": digits_r2l, **(meta or {})}
+            "digits_r2l": digits_r2l, "marks": marks, **(meta or {})}
     _write_atomic(out / "tokenmill.json", json.dumps(info, indent=2, default=str))
     return out / "tokenizer.json"
 

@@ -4,9 +4,9 @@ worst compressed* instead of the most frequent pair overall. With one language i
 :func:`operators.bpe.train_reference`'s semantics (tested equal).
 
 "Worst compressed" is measured on a parallel development set (UDHR: the same text in every language): the
-language whose dev text currently takes the most tokens. Ties in pair counts go to the smallest (left id, right id), as in
-:mod:`operators.bpe`, so training is deterministic. The trainer is pure Python with incremental pair counts (only the words a merge
-touches are re-counted) and one lazy max-heap per language; it returns the vocabulary and merges in the layout of
+language whose dev text currently takes the most tokens. Ties in pair counts go to the smallest (left id,
+right id), as in :mod:`operators.bpe`, so training is deterministic. The trainer is pure Python with incremental
+pair counts (only the words a merge touches are re-counted) and one lazy max-heap per language; it returns the vocabulary and merges in the layout of
 :mod:`operators.bpe` (specials, then the alphabet by code point, then new tokens in creation order), so
 :func:`operators.tokenize_text.save_byte_level_tokenizer` exports it unchanged.
 """
@@ -87,6 +87,7 @@ def train_parity_bpe(train: Mapping[str, Mapping[str, int]], dev: Mapping[str, M
         worst = max(cand, key=lambda li: (dev_tokens[li], -li))
         best = _top(heaps[worst], pair_counts[worst])
         if best is None or pair_counts[worst][best] < min_frequency:
+            log.info("parity bpe: %s has no pair left occurring %d times", langs[worst], min_frequency)
             active[worst] = False  # nothing left to merge for this language; the next worst one chooses
             continue
         left, right = best

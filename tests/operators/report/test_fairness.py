@@ -39,6 +39,10 @@ def test_known_answer_premium_fertility_unknown():
     assert s["max_premium"] == pytest.approx(11 / 7) and s["worst_language"] == "fra"
     assert s["median_premium"] == 1.0
     assert s["per_script"]["Latin"]["languages"] == 2
+    partial = score_languages(_chars, {"eng": ["ab", "cd", "ef"], "fra": ["abcd", "ef", "gh"], "xx": ["abcdefghijk"]},
+                              min_line_ratio=0.5)
+    assert partial["per_language"]["xx"]["partial"] and partial["partial_languages"] == ["xx"]
+    assert partial["max_premium"] == 8 / 6  # xx (premium 11/6) is a partial translation: not in the summary
     with pytest.raises(ValueError, match="reference_lang"):
         score_languages(_chars, {"fra": ["x"]})
 

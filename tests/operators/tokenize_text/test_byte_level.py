@@ -25,7 +25,7 @@ from operators.tokenize_text import (
     to_byte_level_tokenizer,
 )
 
-TEXT = st.lists(st.sampled_from(list("ab 12 3\n\tÉé人'sx.,-\u00a0") + ["ll", "'ll"]), max_size=30).map("".join)
+TEXT = st.lists(st.sampled_from(list("ab 12 3\n\tÉé人'sx.,-\u00a0कािं\u0301") + ["ll", "'ll"]), max_size=30).map("".join)
 
 
 def test_bytes_to_unicode_is_gpt2s():
@@ -36,9 +36,24 @@ def test_bytes_to_unicode_is_gpt2s():
 
 
 @settings(max_examples=200, deadline=None)
-@given(TEXT, st.booleans())
-def test_words_equal_reference(text, r2l):
-    assert ByteLevelPreTokenizer(ByteLevelConfig(digits_r2l=r2l)).words(text) == reference_words(text, r2l)
+@given(TEXT, st.booleans(), st.booleans())
+def test_words_equal_reference(text, r2l, marks):
+    pre = ByteLevelPreTokenizer(ByteLevelConfig(digits_r2l=r2l, marks=marks))
+    assert pre.words(text) == reference_words(text, r2l, marks)
+
+
+@settings(max_examples=200, deadline=None)
+@given(TEXT, st.booleans(), st.booleans())
+def test_exported_pre_tokenizer_cuts_like_training(text, r2l, marks):
+    """HF's Split (Oniguruma) with our pattern gives the same words as the `regex` package used in training."""
+    tok = to_byte_level_tokenizer({}, [], (), digits_r2l=r2l, marks=marks)
+    pieces = [p for p, _ in tok.pre_tokenizer.pre_tokenize_str(text)]
+    assert pieces == ByteLevelPreTokenizer(ByteLevelConfig(digits_r2l=r2l, marks=marks)).words(text)
+
+
+def test_marks_keep_indic_words_whole():
+    assert ByteLevelPreTokenizer().pieces(" किताब") == [" क", "ि", "त", "ा", "ब"]  # GPT-2 cuts at vowel signs
+    assert ByteLevelPreTokenizer(ByteLevelConfig(marks=True)).pieces(" किताब") == [" किताब"]
 
 
 @settings(max_examples=200, deadline=None)

@@ -12,6 +12,7 @@ from operators.bpe import BpeTrainerConfig, train_bpe, train_reference
 from operators.report.fairness import load_parallel
 from operators.tokenize_text import (
     END_OF_TEXT,
+    ByteLevelConfig,
     ByteLevelPreTokenizer,
     byte_alphabet,
     save_byte_level_tokenizer,
@@ -45,7 +46,7 @@ def test_single_language_equals_plain_bpe():
 @pytest.fixture(scope="module")
 def udhr(shared_data):
     par = load_parallel([str(shared_data / "text/udhr" / f) for f in ("eng.txt", "rus.txt", "hin.txt", "amh.txt")])
-    pre = ByteLevelPreTokenizer()
+    pre = ByteLevelPreTokenizer(ByteLevelConfig(marks=True))  # GPT-2's cut at vowel signs would starve Hindi
     return par, {lg: pre.count(lines) for lg, lines in par.items()}
 
 
@@ -70,7 +71,8 @@ def test_lower_max_premium_than_plain_bpe(tmp_path, udhr):
         vocab_size=size, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet()))
 
     def max_premium(vocab, merges, name):
-        tok = Tokenizer.from_file(str(save_byte_level_tokenizer(vocab, merges, (END_OF_TEXT,), tmp_path / name)))
+        tok = Tokenizer.from_file(str(save_byte_level_tokenizer(vocab, merges, (END_OF_TEXT,), tmp_path / name,
+                                                                marks=True)))
         n = {lg: sum(len(e.ids) for e in tok.encode_batch(lines)) for lg, lines in par.items()}
         return max(v / n["eng"] for v in n.values())
 
