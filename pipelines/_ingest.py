@@ -21,6 +21,7 @@ import ray
 from operators.clean import TextNormalizer, exact_dedup
 from operators.io import IngestConfig, QuarantineSink, ReadTask, fingerprint, plan_read_tasks, resolve_inputs
 from operators.core.config import ConfigError
+from operators.core.runtime import cluster_cpus
 from operators.ledger import Ledger
 from schemas import DNA_SEGMENTS, DOCUMENTS, schema_name
 
@@ -103,7 +104,7 @@ def documents_input(patterns: list[str], cfg: IngestConfig, output: Path, ledger
 def _read(tasks: list[dict], cfg: IngestConfig) -> "ray.data.Dataset":
     """Read tasks → blocks. Tasks are dealt round-robin by size into a few blocks per CPU, so hundreds of small
     files do not become hundreds of Ray tasks, and big and small files mix evenly."""
-    n_blocks = min(len(tasks), 4 * max(int(ray.cluster_resources().get("CPU", 1)), 1))
+    n_blocks = min(len(tasks), 4 * cluster_cpus(cap=None))
     by_size = sorted(tasks, key=lambda t: -(t["end"] - t["start"] if t["end"] >= 0 else t["size"]))
     dealt = [by_size[i::n_blocks] for i in range(n_blocks)]
     ds = ray.data.from_items([t for group in dealt for t in group], override_num_blocks=n_blocks)

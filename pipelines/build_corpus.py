@@ -29,7 +29,7 @@ from operators.build.assemble import assemble_build  # noqa: E402
 from operators.build.partition import code_fingerprint  # noqa: E402
 from operators.build.report import write_build_report  # noqa: E402
 from operators.core.config import ConfigError, load_overrides  # noqa: E402
-from operators.core.runtime import init_ray, shutdown_ray  # noqa: E402
+from operators.core.runtime import cluster_cpus, init_ray, shutdown_ray  # noqa: E402
 from operators.encode import load_engine  # noqa: E402
 from operators.io import fingerprint, plan_read_tasks, resolve_inputs  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
@@ -104,7 +104,7 @@ def _build(cfg, args, output: Path, parser) -> int:
         # 2. build the missing partitions on the cluster (retried tasks rewrite the same bytes)
         if misses:
             runtime = init_ray(args.num_cpus, quiet=args.quiet)
-            workers = cfg.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            workers = cfg.workers or cluster_cpus(cap=None)
             ds = ray.data.from_items(misses, override_num_blocks=len(misses))
             ds = ds.map_batches(PartitionBuilder, fn_constructor_args=(str(cache_dir), cfg.tokenizer["path"]),
                                 batch_size=1, batch_format="pyarrow", concurrency=(1, workers))

@@ -25,7 +25,7 @@ from operators.bpe import BpeTrainerConfig, save_hf_tokenizer, train_bpe  # noqa
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.config import ConfigError  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import init_ray, shutdown_ray  # noqa: E402
+from operators.core.runtime import cluster_cpus, init_ray, shutdown_ray  # noqa: E402
 from operators.encode import Encoder, EncoderConfig  # noqa: E402
 from operators.ledger import Ledger, file_sha256  # noqa: E402
 from operators.pack import PackerConfig  # noqa: E402
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # 3. encode every segment (train and held out) with the trained tokenizer, in Ray map_batches
         t0 = time.perf_counter()
-        encoders = min(8, max(1, int(ray.cluster_resources().get("CPU", 1))))
+        encoders = cluster_cpus()
         encoder = EncoderConfig(tokenizer=str(Path(tokenizer_dir) / "tokenizer.json"), text_column="seq")
         token_dirs = {"train": output / "tokens"}
         if held_out is not None and held_out.dna_segments is not None:

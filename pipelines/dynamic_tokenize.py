@@ -24,7 +24,7 @@ import ray  # noqa: E402
 
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import init_ray, shutdown_ray  # noqa: E402
+from operators.core.runtime import cluster_cpus, init_ray, shutdown_ray  # noqa: E402
 from operators.dynamic import DynamicBPE, DynamicBPEConfig, rows_table, vocab_table  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
 from pipelines._ingest import documents_input  # noqa: E402
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     with run_guard(ledger, parser):
         # 1. documents, 2. merge per batch in an actor pool (base tokenizer loads once per actor)
         docs = documents_input(args.input, cfg.ingest, output, ledger)
-        workers = cfg.workers or min(8, max(1, int(ray.cluster_resources().get("CPU", 1))))
+        workers = cfg.workers or cluster_cpus()
         t0 = time.perf_counter()
         ds = ray.data.read_parquet(docs).select_columns(["id", "lang", "text"])
         ds = ds.map_batches(DynamicBPE, fn_constructor_args=(args.tokenizer,),

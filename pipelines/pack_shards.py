@@ -22,7 +22,7 @@ import ray  # noqa: E402
 
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import init_ray, shutdown_ray  # noqa: E402
+from operators.core.runtime import cluster_cpus, init_ray, shutdown_ray  # noqa: E402
 from operators.encode import Encoder, EncoderConfig, load_engine  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
 from operators.shards import ShardWriterConfig  # noqa: E402
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         # 1. documents: ingested Parquet as is, anything else through ingestion first
         docs = documents_input(args.input, cfg.ingest, output, ledger)
         engine = load_engine(args.tokenizer)
-        workers = cfg.workers or min(8, max(1, int(ray.cluster_resources().get("CPU", 1))))
+        workers = cfg.workers or cluster_cpus()
 
         # 2. encode in an actor pool (the tokenizer loads once per actor), 3. pack + commit on the driver
         t0 = time.perf_counter()

@@ -20,7 +20,7 @@ import ray  # noqa: E402
 
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import init_ray, shutdown_ray  # noqa: E402
+from operators.core.runtime import cluster_cpus, init_ray, shutdown_ray  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
 from operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
 from pipelines._ingest import documents_input  # noqa: E402
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     runtime = init_ray(args.num_cpus, quiet=args.quiet)
     with run_guard(ledger, parser):
         docs = documents_input(args.input, cfg.ingest, output, ledger)
-        workers = cfg.workers or min(8, max(1, int(ray.cluster_resources().get("CPU", 1))))
+        workers = cfg.workers or cluster_cpus()
         t0 = time.perf_counter()
         ds = ray.data.read_parquet(docs)
         ds = ds.map_batches(Romanizer, fn_constructor_kwargs={"config": cfg.romanizer}, batch_size=cfg.batch_size,

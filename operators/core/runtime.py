@@ -79,3 +79,11 @@ def shutdown_ray(info: dict) -> None:
         ray.shutdown()
     if info.get("temp_dir"):
         shutil.rmtree(info["temp_dir"], ignore_errors=True)
+
+
+def cluster_cpus(cap: int | None = 8) -> int:
+    """CPUs of the connected Ray cluster (at least 1, at most ``cap``): the default size of an actor pool."""
+    import ray
+
+    n = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    return min(n, cap) if cap else n
