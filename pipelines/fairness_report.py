@@ -45,7 +45,8 @@ class FairnessJobConfig:
             raise ValueError("workers: must be >= 0")
 
 
-def romanize_parallel(parallel: dict[str, list[str]], config: RomanizerConfig, workers: int = 0) -> dict[str, list[str]]:
+def romanize_parallel(parallel: dict[str, list[str]], config: RomanizerConfig,
+                      workers: int = 0) -> dict[str, list[str]]:
     """Romanize every line of ``parallel`` (uroman with the language code) in a Ray actor pool; same shape out."""
     import ray
 

@@ -134,7 +134,8 @@ def train_tokenmill(langs: list[str | None], texts: list[str], repeats, cfg: Mul
         count_s = time.perf_counter() - t0
         model = train_bpe(counts, BpeTrainerConfig(vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
                                                    special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet()))
-        vocab, merges, stats, specials, distinct = model.vocab, model.merges, model.stats, model.special_tokens, len(counts)
+        vocab, merges, stats, specials = model.vocab, model.merges, model.stats, model.special_tokens
+        distinct = len(counts)
     stats = {**stats, "pretokenize_s": round(count_s, 3), "distinct_words": distinct}
     save_byte_level_tokenizer(vocab, merges, specials, out, digits_r2l=cfg.digits_r2l, marks=cfg.marks,
                               meta={"engine": "tokenmill", "parity_aware": cfg.parity_aware, "stats": stats,

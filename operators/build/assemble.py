@@ -11,11 +11,13 @@ import json
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from operators.build.config import BuildConfig
 from operators.build.partition import kept_copies
+from operators.clean.minhash import LshIndex
 from operators.pack import PackerConfig
 from operators.shards import ShardWriter, ShardWriterConfig
 from schemas import QUARANTINE
@@ -30,6 +32,8 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
     shard_cfg = ShardWriterConfig(pack=PackerConfig(context_length=cfg.context_length, pad_id=cfg.pad_id,
                                                     eos_id=cfg.eos_id))
     seen: set[str] = set()
+    lsh = LshIndex(threshold=cfg.near_dedup_threshold) if cfg.near_dedup else None
+    near_dups = kept_docs = 0
     index_rows: dict[str, list] = collections.defaultdict(list)
     dup_rows: list[dict] = []
     quarantine_tables: list[pa.Table] = []
@@ -48,14 +52,20 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
                 quarantine_tables.append(pq.read_table(q).cast(QUARANTINE))
             tokens = pq.read_table(part / "tokens.parquet")
             keep_ids, keep_rows = [], []
+            sigs = tokens["minhash"].to_numpy(zero_copy_only=False) if lsh else None
             for i, (doc_id, h) in enumerate(zip(tokens["id"].to_pylist(), tokens["content_hash"].to_pylist())):
-                if cfg.dedup and h in seen:
+                reason = "duplicate" if cfg.dedup and h in seen else None
+                near = lsh.query_add(doc_id, np.asarray(sigs[i], np.uint32)) if lsh and reason is None else None
+                if near is not None:
+                    reason, near_dups = "near_duplicate", near_dups + 1
+                if reason:
+                    detail = "same content as an earlier document" if near is None else f"near copy of {near}"
                     dup_rows.append({"source": tokens["source"][i].as_py(), "location": tokens["location"][i].as_py(),
-                                     "stage": "dedup", "reason": "duplicate", "detail": f"same content as an earlier document",
-                                     "excerpt": None})
+                                     "stage": "dedup", "reason": reason, "detail": detail, "excerpt": None})
                     per_source[name]["duplicates"] += 1
                     continue
                 seen.add(h)
+                kept_docs += 1
                 for copy in range(kept_copies(doc_id, weights[name])):
                     keep_ids.append(doc_id if copy == 0 else f"{doc_id}#{copy}")
                     keep_rows.append(i)
@@ -89,9 +99,9 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
         "tokenizer": {"path": cfg.tokenizer["path"], "sha256": engine.sha256, "vocab_size": engine.vocab_size},
         "context_length": cfg.context_length,
         "totals": {"records_in": records_in, "quarantined_read": sum(v["quarantined"] for v in per_source.values()),
-                   "duplicates": len(dup_rows), "unique_documents": len(seen), "documents": t["documents"],
+                   "duplicates": len(dup_rows), "near_duplicates": near_dups, "unique_documents": kept_docs, "documents": t["documents"],
                    "tokens": t["tokens"], "rows": t["rows"], "utilization": t["utilization"],
-                   "dedup_rate": len(dup_rows) / max(len(seen) + len(dup_rows), 1)},
+                   "dedup_rate": len(dup_rows) / max(kept_docs + len(dup_rows), 1)},
         "shard_sha256": [s["files"][k]["sha256"] for s in manifest["shards"] for k in sorted(s["files"])],
         "per_source": dict(per_source), "per_lang": dict(per_lang), "quarantine": dict(reasons),
     }

@@ -51,6 +51,10 @@ class BuildConfig:
     """Packed row length in tokens."""
     dedup: bool = True
     """Exact dedup across all sources (the first in source order, file order, record order is kept)."""
+    near_dedup: bool = False
+    """MinHash LSH near-duplicate removal after exact dedup (signatures are cached with the partitions)."""
+    near_dedup_threshold: float = 0.8
+    """Estimated Jaccard similarity (word 5-grams) at or above which a later document is a near duplicate."""
     keep_builds: int = 3
     """Published builds to keep (older ones are deleted after a new one is published)."""
     eos_id: int | None = None
@@ -70,6 +74,8 @@ class BuildConfig:
             raise ValueError("tokenizer: give {path: ...} (a tokenizer.json, a folder or a sentencepiece .model)")
         if self.context_length < 8:
             raise ValueError("context_length must be >= 8")
+        if not 0 < self.near_dedup_threshold <= 1:
+            raise ValueError("near_dedup_threshold must be in (0, 1]")
         if self.keep_builds < 1:
             raise ValueError("keep_builds must be >= 1")
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from operators.clean.minhash import MinHasher
 from operators.clean.text_normalize import TextNormalizer
 from operators.core.ingest_config import IngestConfig
 from operators.encode import Encoder, EncoderConfig
@@ -32,7 +33,8 @@ _ROOT = Path(__file__).resolve().parents[2]
 # Code whose changes can change a partition's bytes (readers, cleaning, encoding, this file).
 _CODE = ["operators/io", "operators/clean", "operators/encode", "operators/core", "schemas",
          "operators/build/partition.py"]
-TOKENS_COLUMNS = ["id", "source_name", "source", "location", "lang", "content_hash", "n_words", "n_tokens", "input_ids"]
+TOKENS_COLUMNS = ["id", "source_name", "source", "location", "lang", "content_hash", "minhash", "n_words", "n_tokens",
+                  "input_ids"]
 
 
 def code_fingerprint(paths: tuple[str, ...] | list[str] = tuple(_CODE)) -> str:
@@ -63,6 +65,7 @@ class PartitionBuilder:
     def __init__(self, cache_dir: str, tokenizer: str) -> None:
         self.cache_dir = Path(cache_dir)
         self.encoder = Encoder(EncoderConfig(tokenizer=tokenizer, text_column="text"))
+        self.minhasher = MinHasher()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         out = []
@@ -110,6 +113,9 @@ class PartitionBuilder:
         enc = enc.append_column("n_words", pa.array([len(t.split()) for t in texts], pa.int32()))
         enc = enc.append_column("source_name", pa.array([source_name] * enc.num_rows, pa.string()))
         enc = enc.append_column("content_hash", pa.array(hashes, pa.string()))
+        # Near-dup signatures are stored with the partition: later builds compare against them without recomputing.
+        sigs = [self.minhasher.signature(t).tolist() for t in texts]
+        enc = enc.append_column("minhash", pa.array(sigs, pa.list_(pa.uint32())))
         return enc.select(TOKENS_COLUMNS)
 
 
@@ -117,7 +123,7 @@ def _empty_tokens() -> pa.Table:
     return pa.table({"id": pa.array([], pa.string()), "source_name": pa.array([], pa.string()),
                      "source": pa.array([], pa.string()), "location": pa.array([], pa.string()),
                      "lang": pa.array([], pa.string()), "content_hash": pa.array([], pa.string()),
-                     "n_words": pa.array([], pa.int32()), "n_tokens": pa.array([], pa.int32()), "input_ids": pa.array([], pa.list_(pa.int32()))})
+                     "minhash": pa.array([], pa.list_(pa.uint32())), "n_words": pa.array([], pa.int32()), "n_tokens": pa.array([], pa.int32()), "input_ids": pa.array([], pa.list_(pa.int32()))})
 
 
 def _fsync_tree(path: Path) -> None:

@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from operators.clean.text_normalize import dominant_script
 from operators.encode import load_engine
+from operators.shards.manifest import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +192,8 @@ def fairness_report(tokenizers: dict[str, str], parallel: dict[str, list[str]], 
         log.info("fairness %s: max premium %.2f (%s), median %.2f", name, scores["max_premium"],
                  scores["worst_language"], scores["median_premium"])
     charts = write_charts(report, out) if config.charts else []
-    _write_atomic(out / "fairness.json", json.dumps(report, indent=1, ensure_ascii=False))
-    _write_atomic(out / "fairness.html", write_html(report, charts))
+    _write_text(out / "fairness.json", json.dumps(report, indent=1, ensure_ascii=False))
+    _write_text(out / "fairness.html", write_html(report, charts))
     return report
 
 
@@ -214,14 +215,6 @@ def summary_table(report: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def write_charts(report: dict[str, Any], out: Path) -> list[str]:
@@ -299,3 +292,7 @@ def write_html(report: dict[str, Any], charts: list[str]) -> str:
             f"premium = tokens(lang) / tokens({esc(report['reference_lang'])})</p>"
             f"<h2>Summary</h2>{summary}{imgs}<h2>Per script</h2>{by_script}"
             f"<h2>Per language</h2>{by_lang}</body></html>")
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))

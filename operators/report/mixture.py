@@ -179,8 +179,8 @@ def solve_mixture(traj: Trajectory, config: MixtureAuditConfig | None = None) ->
             vals.append(-1.0)
         a_ub = coo_matrix((vals, (rows, cols)), shape=(max(len(active), 1), n + steps)).tocsr()
         cost = np.concatenate([np.zeros(n), np.ones(steps)])
-        res = linprog(cost, A_ub=a_ub, b_ub=np.zeros(a_ub.shape[0]), A_eq=np.concatenate([np.ones(n), np.zeros(steps)])[None],
-                      b_eq=[1.0], bounds=[(0, None)] * (n + steps), method="highs")
+        a_eq = np.concatenate([np.ones(n), np.zeros(steps)])[None]
+        res = linprog(cost, A_ub=a_ub, b_ub=np.zeros(a_ub.shape[0]), A_eq=a_eq, b_eq=[1.0], bounds=[(0, None)] * (n + steps), method="highs")
         if res.status != 0:
             raise RuntimeError(f"mixture LP failed: {res.message}")
         alpha, slack = res.x[:n], res.x[n:]

@@ -1,4 +1,4 @@
-"""Text tokenizer building blocks: byte-level pre-tokenization, language sampling, HF byte-level export, parity-aware BPE."""
+"""Text tokenizer building blocks: byte-level pre-tokenization, language sampling, parity-aware BPE, HF export."""
 
 from operators.tokenize_text.byte_level import (
     END_OF_TEXT,

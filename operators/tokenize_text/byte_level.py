@@ -30,7 +30,7 @@ END_OF_TEXT = "<|endoftext|>"
 @lru_cache(maxsize=1)
 def bytes_to_unicode() -> dict[int, str]:
     """GPT-2's byte → symbol table (256 entries, each a single printable character)."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     table = {b: chr(b) for b in printable}
     n = 0
     for b in range(256):
@@ -60,7 +60,7 @@ class ByteLevelConfig:
     """How text is cut into byte-level words."""
 
     digits_r2l: bool = False
-    """Group digit runs right to left in threes (``1234567`` → ``1`` ``234`` ``567``) instead of GPT-2's whole runs."""
+    """Group digit runs right to left in threes (``1234567`` → ``1`` ``234`` ``567``), not GPT-2's whole runs."""
     marks: bool = False
     """Keep combining marks (Unicode M: Devanagari vowel signs, Thaana fili, Myanmar and Thai vowels) inside letter
     runs, as later OpenAI patterns do. GPT-2's ``\p{L}+`` cuts a word at every mark, so no token of those

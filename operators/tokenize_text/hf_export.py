@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from operators.shards.manifest import atomic_write_bytes
 from operators.tokenize_text.byte_level import pattern
 
 FORMAT = "tokenmill byte-level tokenizer v1"
@@ -42,10 +43,10 @@ def save_byte_level_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok = to_byte_level_tokenizer(vocab, merges, special_tokens, digits_r2l=digits_r2l, marks=marks)
-    _write_atomic(out / "tokenizer.json", tok.to_str(pretty=True))
+    _write_text(out / "tokenizer.json", tok.to_str(pretty=True))
     info = {"format": FORMAT, "vocab_size": len(vocab), "merges": len(merges), "special_tokens": list(special_tokens),
             "digits_r2l": digits_r2l, "marks": marks, **(meta or {})}
-    _write_atomic(out / "tokenmill.json", json.dumps(info, indent=2, default=str))
+    _write_text(out / "tokenmill.json", json.dumps(info, indent=2, default=str))
     return out / "tokenizer.json"
 
 
@@ -61,10 +62,5 @@ def load_byte_level_tokenizer(path: str | os.PathLike):
     return Tokenizer.from_file(str(folder / "tokenizer.json"))
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))

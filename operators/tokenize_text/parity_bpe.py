@@ -6,9 +6,10 @@ worst compressed* instead of the most frequent pair overall. With one language i
 "Worst compressed" is measured on a parallel development set (UDHR: the same text in every language): the
 language whose dev text currently takes the most tokens. Ties in pair counts go to the smallest (left id,
 right id), as in :mod:`operators.bpe`, so training is deterministic. The trainer is pure Python with incremental
-pair counts (only the words a merge touches are re-counted) and one lazy max-heap per language; it returns the vocabulary and merges in the layout of
-:mod:`operators.bpe` (specials, then the alphabet by code point, then new tokens in creation order), so
-:func:`operators.tokenize_text.save_byte_level_tokenizer` exports it unchanged.
+pair counts (only the words a merge touches are re-counted) and one lazy max-heap per language; it returns the
+vocabulary and merges in the layout of :mod:`operators.bpe` (specials, then the alphabet by code point, then new
+tokens in creation order), so :func:`operators.tokenize_text.save_byte_level_tokenizer` exports it unchanged.
+It is slow on large inputs (all of UDHR, 32k: minutes; see the report) — a candidate for the engine's kernels.
 """
 
 from __future__ import annotations

@@ -96,3 +96,18 @@ def test_config_errors(tmp_path, shared_data):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
     with pytest.raises(SystemExit):
         build_corpus.main(["--config", str(tmp_path / "bad.yaml")])
+
+
+def test_near_dedup_quarantines_edited_copies(tmp_path, shared_data, ray_local):
+    out = tmp_path / "out"
+    config = write_config(tmp_path, shared_data, ["eng"], out)
+    lines = [l for l in (shared_data / "text/udhr/eng.txt").read_text().splitlines() if len(l.split()) > 30]
+    (tmp_path / "udhr/xxx.txt").write_text("\n".join(l + " indeed" for l in lines[:5]) + "\n")
+    cfg = yaml.safe_load(config.read_text()) | {"near_dedup": True, "near_dedup_threshold": 0.7}
+    config.write_text(yaml.safe_dump(cfg))
+    assert build_corpus.main(["--config", str(config), "--quiet"]) == 0
+    result = summary(out)
+    assert result["totals"]["near_duplicates"] >= 4
+    assert result["quarantine"]["dedup/near_duplicate"] == result["totals"]["near_duplicates"]
+    t = result["totals"]
+    assert t["records_in"] == t["quarantined_read"] + t["unique_documents"] + t["duplicates"]

@@ -39,6 +39,7 @@ def test_multilingual_bpe(tmp_path, shared_data, ray_local):
     assert (out / "fairness.html").is_file() and (out / "ledger.duckdb").is_file()
 
 
+@pytest.mark.slow
 def test_multilingual_sentencepiece(tmp_path, shared_data, ray_local):
     out = tmp_path / "out"
     assert multilingual_tokenizer.main(_args(shared_data, out, "engine=sentencepiece", "vocab_size=1500",
