@@ -6,6 +6,7 @@ Written by the driver only (DuckDB allows one writer process); workers report co
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import hashlib
 import json
 import subprocess
@@ -19,6 +20,7 @@ import pyarrow as pa
 from schemas.ledger import LEDGER_TABLES, LEDGER_VERSION
 
 _ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger("tokenmill.ledger")
 
 
 def code_version() -> str:
@@ -75,7 +77,9 @@ class Ledger:
 
     def add_stage(self, stage: str, *, rows_in: int, rows_out: int, rows_quarantined: int, bytes: int = 0,
                   seconds: float = 0.0) -> None:
-        """Record one stage's counts."""
+        """Record one stage's counts (and log them: the one-line summary per stage)."""
+        log.info("stage %s: %d in, %d out, %d quarantined, %d bytes, %.2f s", stage, rows_in, rows_out,
+                 rows_quarantined, bytes, seconds)
         self.con.execute("INSERT INTO stages VALUES (?, ?, ?, ?, ?, ?, ?)",
                          [self.run_id, stage, rows_in, rows_out, rows_quarantined, bytes, seconds])
 
