@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 import pyarrow as pa  # noqa: E402
 
 from operators.core.cli import fail, make_parser, parse_config  # noqa: E402
-from operators.core.runtime import init_ray, shutdown_ray  # noqa: E402
+from operators.core.runtime import cluster_cpus, init_ray, shutdown_ray  # noqa: E402
 from operators.report.fairness import FairnessConfig, fairness_report, load_parallel, summary_table  # noqa: E402
 from operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
 
@@ -52,7 +52,7 @@ def romanize_parallel(parallel: dict[str, list[str]], config: RomanizerConfig,
 
     langs = [lg for lg, lines in parallel.items() for _ in lines]
     texts = [ln for lines in parallel.values() for ln in lines]
-    workers = workers or min(8, max(1, int(ray.cluster_resources().get("CPU", 1))))
+    workers = workers or cluster_cpus()
     ds = ray.data.from_arrow(pa.table({"lang": langs, "text": texts, "row": list(range(len(texts)))}))
     ds = ds.repartition(max(1, 4 * workers)).map_batches(
         Romanizer, fn_constructor_kwargs={"config": config}, batch_format="pyarrow", concurrency=(1, workers),

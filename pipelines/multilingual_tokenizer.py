@@ -31,7 +31,7 @@ from operators.bpe import BpeTrainerConfig, train_bpe  # noqa: E402
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.config import ConfigError  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import PROJECT_ROOT, init_ray, shutdown_ray  # noqa: E402
+from operators.core.runtime import PROJECT_ROOT, cluster_cpus, init_ray, shutdown_ray  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
 from operators.report.fairness import FairnessConfig, fairness_report, load_parallel, summary_table  # noqa: E402
 from operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         ds = ray.data.read_parquet(docs).select_columns(["lang", "text"])
         column = "text"
         if cfg.romanize:
-            workers = cfg.workers or min(8, max(1, int(ray.cluster_resources().get("CPU", 1))))
+            workers = cfg.workers or cluster_cpus()
             ds = ds.map_batches(Romanizer, fn_constructor_kwargs={"config": cfg.romanizer}, batch_size=512,
                                 batch_format="pyarrow", concurrency=(1, workers))
             column = cfg.romanizer.output_column

@@ -62,6 +62,15 @@ class _Engine:
             self._tok = tok
             self.vocab_size = tok.get_vocab_size(with_added_tokens=True)
 
+    @property
+    def unk_id(self) -> int | None:
+        """The unknown-token id, or None when the tokenizer has none (byte-level BPE never needs one)."""
+        if self.kind == "sentencepiece":
+            unk = self._sp.unk_id()
+            return unk if unk >= 0 else None
+        unk_token = getattr(self._tok.model, "unk_token", None)
+        return self._tok.token_to_id(unk_token) if unk_token else None
+
     def encode_batch(self, texts: list[str], add_special_tokens: bool = False) -> list[list[int]]:
         if self.kind == "sentencepiece":
             ids = self._sp.encode(texts)

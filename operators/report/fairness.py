@@ -91,11 +91,7 @@ def load_parallel(patterns: str | list[str]) -> dict[str, list[str]]:
 
 def _unk_id(engine: Any) -> int | None:
     """The engine's unknown-token id, or None when it has none (byte-level BPE never needs one)."""
-    if engine.kind == "sentencepiece":
-        unk = engine._sp.unk_id()
-        return unk if unk >= 0 else None
-    unk_token = getattr(engine._tok.model, "unk_token", None)
-    return engine._tok.token_to_id(unk_token) if unk_token else None
+    return engine.unk_id
 
 
 def score_languages(encode: Callable[[list[str]], list[list[int]]], parallel: dict[str, list[str]],
