@@ -61,7 +61,30 @@ def ray_head(tmp_path_factory):
     try:
         yield f"http://127.0.0.1:{dash_port}", env
     finally:
-        subprocess.run([str(Path(bin_dir) / "ray"), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        _stop_head(str(temp_dir), gcs_port)
+
+
+def _stop_head(temp_dir: str, gcs_port: int) -> None:
+    """Stop only this head's processes (``ray stop`` would also kill the session's embedded Ray, whose driver —
+    this pytest process — then exits when its GCS dies)."""
+    import psutil
+
+    procs = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if temp_dir in cmd or f":{gcs_port} " in cmd + " " or f"--gcs-address=127.0.0.1:{gcs_port}" in cmd:
+            procs += [proc, *proc.children(recursive=True)]
+    for proc in procs:
+        try:
+            proc.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=15)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
 
 
 def submit_ray_job(address: str, env: dict, entrypoint: list[str], cwd: Path, timeout: float = 600):
