@@ -78,17 +78,6 @@ class BpeModel:
 
         Characters outside the vocabulary stay single characters (the HF export maps them to the unknown token).
         """
-        pieces = list(sequence)
-        for left, right in self.merges:
-            if len(pieces) < 2:
-                break
-            out, i = [], 0
-            while i < len(pieces):
-                if i + 1 < len(pieces) and pieces[i] == left and pieces[i + 1] == right:
-                    out.append(left + right)
-                    i += 2
-                else:
-                    out.append(pieces[i])
-                    i += 1
-            pieces = out
-        return pieces
+        from operators.bpe.reference import apply_merges
+
+        return apply_merges(sequence, self.merges)

@@ -122,3 +122,21 @@ def _merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
             out.append(ids[i])
             i += 1
     return out
+
+
+def apply_merges(sequence: str, merges: list[tuple[str, str]]) -> list[str]:
+    """Segment ``sequence`` by applying ``merges`` in rank order, each over the whole sequence (the readable way)."""
+    pieces = list(sequence)
+    for left, right in merges:
+        if len(pieces) < 2:
+            break
+        out, i = [], 0
+        while i < len(pieces):
+            if i + 1 < len(pieces) and pieces[i] == left and pieces[i + 1] == right:
+                out.append(left + right)
+                i += 2
+            else:
+                out.append(pieces[i])
+                i += 1
+        pieces = out
+    return pieces

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from operators.bpe import BpeTrainerConfig, train_bpe
 from operators.bpe.layout import SEP
 from operators.bpe.corpus import encode, to_seq_table
-from operators.bpe.reference import train_reference
+from operators.bpe.reference import apply_merges, train_reference
 from operators.bpe.shard import Shard
 from operators.bpe.trainer import Vocab, train_fast
 
@@ -55,24 +55,9 @@ def test_fast_equals_reference(args, keep_min, implicit_min):
     assert (merges, vocab) == train_reference(corpus, **kw)
     # The token array ends in the reference's segmentation: same number of tokens per row.
     id_to_str = result.vocab.id_to_str
-    assert result.tokens_after == sum(len(_segment(s, merges)) for s, _ in corpus)
+    assert result.tokens_after == sum(len(apply_merges(s, merges)) for s, _ in corpus)
     assert all(len(id_to_str[i]) <= (kw["max_token_length"] or 10**9) for i in range(len(id_to_str))
                if id_to_str[i] not in SPECIALS)
-
-
-def _segment(seq: str, merges: list[tuple[str, str]]) -> list[str]:
-    pieces = list(seq)
-    for left, right in merges:
-        out, i = [], 0
-        while i < len(pieces):
-            if i + 1 < len(pieces) and pieces[i] == left and pieces[i + 1] == right:
-                out.append(left + right)
-                i += 2
-            else:
-                out.append(pieces[i])
-                i += 1
-        pieces = out
-    return pieces
 
 
 def test_non_ascii_alphabet_and_counts():

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from operators.bpe import BpeTrainerConfig, train_bpe
+from operators.bpe.reference import apply_merges
 from operators.report.fairness import load_parallel
 from operators.report.mixture import (
     MixtureAuditConfig,
@@ -26,17 +27,7 @@ def _recount(words: Counter, merges: list[tuple[str, str]]) -> Counter:
     """Pair counts after applying ``merges`` (reference: re-segment every word and count from scratch)."""
     out: Counter = Counter()
     for w, c in words.items():
-        toks = list(w)
-        for a, b in merges:
-            i, nxt = 0, []
-            while i < len(toks):
-                if i + 1 < len(toks) and toks[i] == a and toks[i + 1] == b:
-                    nxt.append(a + b)
-                    i += 2
-                else:
-                    nxt.append(toks[i])
-                    i += 1
-            toks = nxt
+        toks = apply_merges(w, merges)
         for p in zip(toks, toks[1:]):
             out[p] += c
     return out

@@ -10,6 +10,7 @@ from tokenizers import Tokenizer
 
 from operators.bpe import BpeTrainerConfig, train_bpe, train_reference
 from operators.report.fairness import load_parallel
+from operators.bpe.reference import apply_merges
 from operators.tokenize_text import (
     END_OF_TEXT,
     ByteLevelConfig,
@@ -18,21 +19,6 @@ from operators.tokenize_text import (
     save_byte_level_tokenizer,
     train_parity_bpe,
 )
-
-
-def _segment(word: str, merges: list[tuple[str, str]]) -> list[str]:
-    toks = list(word)
-    for a, b in merges:
-        i, out = 0, []
-        while i < len(toks):
-            if i + 1 < len(toks) and toks[i] == a and toks[i + 1] == b:
-                out.append(a + b)
-                i += 2
-            else:
-                out.append(toks[i])
-                i += 1
-        toks = out
-    return toks
 
 
 def test_single_language_equals_plain_bpe():
@@ -56,7 +42,7 @@ def test_dev_tokens_exact_and_balanced(udhr):
                                             initial_alphabet=byte_alphabet())
     assert len(vocab) == 700 and vocab[END_OF_TEXT] == 0
     for lg, words in train.items():
-        assert stats["dev_tokens"][lg] == sum(len(_segment(w, merges)) * c for w, c in words.items())
+        assert stats["dev_tokens"][lg] == sum(len(apply_merges(w, merges)) * c for w, c in words.items())
     tokens = stats["dev_tokens"].values()
     assert max(tokens) / min(tokens) < 1.05  # every language ends up with about the same number of tokens
     assert all(n > 0 for n in stats["chosen"].values())
