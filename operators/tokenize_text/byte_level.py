@@ -63,7 +63,7 @@ class ByteLevelConfig:
     """Group digit runs right to left in threes (``1234567`` → ``1`` ``234`` ``567``), not GPT-2's whole runs."""
     marks: bool = False
     """Keep combining marks (Unicode M: Devanagari vowel signs, Thaana fili, Myanmar and Thai vowels) inside letter
-    runs, as later OpenAI patterns do. GPT-2's ``\p{L}+`` cuts a word at every mark, so no token of those
+    runs, as later OpenAI patterns do. GPT-2's letter class (p{L}+) cuts a word at every mark, so no token of those
     scripts can span a mark: a large, avoidable premium."""
 
 
