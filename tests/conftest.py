@@ -54,9 +54,14 @@ def ray_head(tmp_path_factory):
     env.pop("RAY_ADDRESS", None)
     temp_dir = tmp_path_factory.mktemp("rayhead")
     gcs_port, dash_port = _free_port(), _free_port()
+    # Every port of its own: the session's embedded Ray already holds the defaults (the dashboard agent's 52365
+    # among them), and a head whose job agent cannot bind answers "No available agent to submit job".
     cmd = [str(Path(bin_dir) / "ray"), "start", "--head", f"--port={gcs_port}", "--dashboard-host=127.0.0.1",
            f"--dashboard-port={dash_port}", "--num-cpus=2", f"--temp-dir={temp_dir}", "--include-dashboard=true",
-           "--disable-usage-stats"]
+           "--disable-usage-stats", f"--dashboard-agent-listen-port={_free_port()}",
+           f"--dashboard-agent-grpc-port={_free_port()}", f"--metrics-export-port={_free_port()}",
+           f"--runtime-env-agent-port={_free_port()}", f"--ray-client-server-port={_free_port()}",
+           f"--node-manager-port={_free_port()}", f"--object-manager-port={_free_port()}"]
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=180)
     try:
         yield f"http://127.0.0.1:{dash_port}", env
