@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -28,6 +27,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DNA = ROOT.parent / "shared" / "data" / "dna"
+sys.path.insert(0, str(ROOT))
+
+from operators.core.ingest_config import IngestConfig  # noqa: E402
+from operators.io.fasta_reader import fasta_sequences  # noqa: E402
+
 TRAIN_FILES = ("ecoli_k12_mg1655_GCF_000005845.2.fna", "scerevisiae_sacCer3_chrI-III_V_VI_IX_M.fa")
 HELDOUT_FILES = ("lambda_phage.fa", "sarscov2_NC_045512.2.fasta")
 SPECIALS = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
@@ -36,20 +40,12 @@ CONTENDERS = ("tokenmill", "tokenmill_2workers", "hf_tokenizers", "sentencepiece
 _COMPLEMENT = str.maketrans("ACGT", "TGCA")
 
 
-# ------------------------------------------------------------------------------------------ data (local helper)
+# ------------------------------------------------------------------------------------------ data (tokenmill's FASTA reader)
 
 
 def read_pieces(name: str) -> list[str]:
-    """Upper-cased records of a FASTA file, split on runs of N (the ingestion policy)."""
-    records, cur = [], []
-    for line in (DNA / name).read_text().splitlines():
-        if line.startswith(">"):
-            records.append("".join(cur))
-            cur = []
-        else:
-            cur.append(line.strip())
-    records.append("".join(cur))
-    return [p for r in records for p in re.split("N+", r.upper()) if p]
+    """Upper-cased records of a FASTA file, split on runs of N (tokenmill's ingestion, unsegmented)."""
+    return fasta_sequences(str(DNA / name), IngestConfig(segment_length=1 << 40, min_length=1))
 
 
 def cut(pieces: list[str], offset: int = 0) -> list[str]:

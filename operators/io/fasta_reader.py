@@ -42,3 +42,13 @@ def read_fasta(task: dict, cfg: IngestConfig) -> Iterator[pa.Table]:
     seg.end_record()
     if len(buf):
         yield buf.take()
+
+
+def fasta_sequences(path: str, cfg: IngestConfig) -> list[str]:
+    """The kept segments of one FASTA file, in file order (a convenience for benchmarks and tests, no Ray)."""
+    task = {"uri": str(path), "compression": None, "start": 0, "end": -1}
+    out: list[str] = []
+    for block in read_fasta(task, cfg):
+        kept = [s for s, r in zip(block["seq"].to_pylist(), block["_reject_reason"].to_pylist()) if r is None]
+        out.extend(kept)
+    return out

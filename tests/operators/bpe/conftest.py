@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+
+from operators.core.ingest_config import IngestConfig
+from operators.io.fasta_reader import fasta_sequences
 
 import pytest
 
 
 def fasta_segments(path: Path, length: int) -> list[str]:
     """Upper-cased sequence of every record, split on N runs, cut into ``length``-bp pieces (tails kept)."""
-    records, cur = [], []
-    for line in path.read_text().splitlines():
-        if line.startswith(">"):
-            records.append("".join(cur))
-            cur = []
-        else:
-            cur.append(line.strip())
-    records.append("".join(cur))
-    out = []
-    for rec in records:
-        for piece in re.split("N+", rec.upper()):
-            out.extend(piece[i: i + length] for i in range(0, len(piece), length))
-    return [s for s in out if s]
+    return fasta_sequences(str(path), IngestConfig(segment_length=length, min_length=1))
 
 
 @pytest.fixture(scope="session")
