@@ -1,13 +1,17 @@
 """The ingestion stage shared by the pipelines: read → normalize/segment → quarantine → Parquet, then counts.
 
 Pipelines call :func:`ingest`; it composes the Ray Data stages, writes ``documents/`` and/or ``dna_segments/``
-plus ``quarantine/`` under a staging directory that replaces the previous outputs only when everything is
-written, and fills the ledger with per-stage and per-reason counts that reconcile: records in = out + quarantined.
+plus ``quarantine/`` under a staging directory, reconciles the counts (what readers saw = out + quarantined, per
+source and stage, from independent counts: :mod:`operators.ledger.reconcile`) and only then replaces the
+previous outputs. Output folders carry a ``.tokenmill`` marker; a folder of the same name without one was not
+written by tokenmill and is never replaced (the run refuses to start).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,13 +23,21 @@ import pyarrow.parquet as pq
 import ray
 
 from operators.clean import TextNormalizer, exact_dedup
-from operators.io import IngestConfig, QuarantineSink, ReadTask, fingerprint, plan_read_tasks, resolve_inputs
+from operators.core.atomic import write_text_atomic
 from operators.core.config import ConfigError
 from operators.core.runtime import cluster_cpus
+from operators.core.stages import CountedStage, load_receipts
+from operators.io import IngestConfig, QuarantineSink, ReadTask, fingerprint, plan_read_tasks, resolve_inputs
 from operators.ledger import Ledger
+from operators.ledger.reconcile import CountMismatch, mismatch_message, reconcile
 from schemas import DNA_SEGMENTS, DOCUMENTS, schema_name
 
 log = logging.getLogger("tokenmill.ingest")
+
+OUTPUT_NAMES = ("documents", "dna_segments", "quarantine")
+MARKER = ".tokenmill"  # in every folder ingest writes: {"format": "tokenmill output v1", "kind", "run"}
+MARKER_FORMAT = "tokenmill output v1"
+_STAGING = re.compile(r"^\.staging-\d{8}T\d{6}-[0-9a-f]{8}$")
 
 
 @dataclass
@@ -39,48 +51,98 @@ class IngestResult:
     totals: dict = field(default_factory=dict)
 
 
-def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger, stage_prefix: str = "") -> IngestResult:
+def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger, stage_prefix: str = "",
+           text_ops: list | None = None) -> IngestResult:
     """Ingest ``patterns`` into ``output`` (documents/, dna_segments/, quarantine/) and record it in ``ledger``.
 
     ``stage_prefix`` names this ingestion's ledger stages apart from another's in the same run (e.g. ``eval_``).
+    ``text_ops`` are the per-batch operators after reading text (default: ``[TextNormalizer(cfg)]``); each names
+    its ledger stage in a ``STAGE`` attribute.
+
+    Raises:
+        ConfigError: an output folder exists that tokenmill did not write.
+        CountMismatch: records were lost between reading and writing (nothing is published).
     """
     t0 = time.perf_counter()
+    check_output_owned(output)
+    clean_stale_staging(output, ledger.run_id)
     files = resolve_inputs(patterns, cfg.format)
     ledger.add_inputs([(f.uri, f.size, f.mtime, fingerprint(f.uri)) for f in files])
     staging = output / f".staging-{ledger.run_id}"
-    qdir = staging / "quarantine"
+    qdir, receipts = staging / "quarantine", str(staging / "_receipts")
     qdir.mkdir(parents=True, exist_ok=True)
+    (staging / MARKER).write_text(json.dumps({"format": MARKER_FORMAT, "kind": "staging", "run": ledger.run_id}))
+    text_ops = [TextNormalizer(cfg)] if text_ops is None else text_ops
     text_tasks = plan_read_tasks([f for f in files if f.format != "fasta"], cfg.split_bytes)
     dna_tasks = plan_read_tasks([f for f in files if f.format == "fasta"], cfg.split_bytes)
-    branches = []  # (output name, dedup column, dataset): text and DNA run concurrently
+    branches = []  # (output name, dataset): text and DNA run concurrently
+    chains = {}
     if text_tasks:
-        ds = _read(text_tasks, cfg)
-        ds = ds.map_batches(TextNormalizer(cfg), batch_size=None, batch_format="pyarrow")
-        ds = ds.map_batches(QuarantineSink(str(qdir), DOCUMENTS), batch_size=None, batch_format="pyarrow")
-        branches.append(("documents", "text", ds))
+        ds = _read(text_tasks, cfg, receipts)
+        for op in text_ops:
+            ds = ds.map_batches(CountedStage(op, op.STAGE, receipts), batch_size=None, batch_format="pyarrow")
+        ds = ds.map_batches(CountedStage(QuarantineSink(str(qdir), DOCUMENTS), "quarantine", receipts),
+                            batch_size=None, batch_format="pyarrow")
+        branches.append(("documents", ds))
+        chains["documents"] = ["read", *[op.STAGE for op in text_ops], "quarantine"]
     if dna_tasks:
-        ds = _read(dna_tasks, cfg)
-        ds = ds.map_batches(QuarantineSink(str(qdir), DNA_SEGMENTS), batch_size=None, batch_format="pyarrow")
-        branches.append(("dna_segments", "seq", ds))
+        ds = _read(dna_tasks, cfg, receipts)
+        ds = ds.map_batches(CountedStage(QuarantineSink(str(qdir), DNA_SEGMENTS), "quarantine", receipts),
+                            batch_size=None, batch_format="pyarrow")
+        branches.append(("dna_segments", ds))
+        chains["dna_segments"] = ["read", "quarantine"]
     with ThreadPoolExecutor(max_workers=max(len(branches), 1)) as pool:
-        list(pool.map(lambda b: _write(b[2], staging / b[0]), branches))
-    written = [(name, column) for name, column, _ in branches]
+        list(pool.map(lambda b: _write(b[1], staging / b[0]), branches))
     read_seconds = time.perf_counter() - t0
+    dedup_counts = {}
     if cfg.dedup:
-        for name, column in written:
+        for name, _ in branches:
             t1 = time.perf_counter()
             raw = staging / f"{name}.predup"
             (staging / name).rename(raw)
             schema = DOCUMENTS if name == "documents" else DNA_SEGMENTS
-            counts = exact_dedup(raw, staging / name, qdir, column, schema_name(schema), stage=f"dedup_{name}")
+            counts = exact_dedup(raw, staging / name, qdir, "text" if name == "documents" else "seq",
+                                 schema_name(schema), stage=f"dedup_{name}")
             shutil.rmtree(raw)
-            ledger.add_stage(f"{stage_prefix}dedup_{name}", rows_in=counts["rows_in"], rows_out=counts["rows_out"],
-                             rows_quarantined=counts["duplicates"], seconds=time.perf_counter() - t1)
-    result = _publish(staging, output, [name for name, _ in written])
-    _record_counts(result, ledger, read_seconds, stage_prefix)
-    log.info("ingest: %s in, %s out, %s quarantined (%.1f s)", result.totals["records_in"],
+            dedup_counts[name] = (counts, time.perf_counter() - t1)
+    result = IngestResult(**{name: staging / name for name, _ in branches}, quarantine=qdir)
+    _reconcile(result, load_receipts(receipts), chains, files, ledger, read_seconds, stage_prefix)
+    for name, (counts, seconds) in dedup_counts.items():
+        ledger.add_stage(f"{stage_prefix}dedup_{name}", rows_in=counts["rows_in"], rows_out=counts["rows_out"],
+                         rows_quarantined=counts["duplicates"], seconds=seconds)
+    _publish(staging, output, result, ledger.run_id)
+    log.info("ingest: %s seen, %s out, %s quarantined (%.1f s)", result.totals["records_in"],
              result.totals["records_out"], result.totals["quarantined"], time.perf_counter() - t0)
     return result
+
+
+def check_output_owned(output: Path) -> None:
+    """Refuse to start when ``output`` holds a folder ingest would replace that tokenmill did not write."""
+    for name in OUTPUT_NAMES:
+        target = output / name
+        if target.exists() and not _is_ours(target):
+            raise ConfigError(f"{target} exists and was not written by tokenmill (no {MARKER} marker in it): it is "
+                              f"never replaced; choose another --output, or move that folder away")
+
+
+def clean_stale_staging(output: Path, run_id: str | None) -> None:
+    """Remove ``.staging-<run>`` folders of earlier runs that died (only tokenmill's: name pattern + marker).
+
+    The ledger is held by one process at a time, so no other run can be writing into ``output`` now.
+    """
+    if not output.is_dir():
+        return
+    for path in output.iterdir():
+        if _STAGING.match(path.name) and path.name != f".staging-{run_id}" and path.is_dir() and _is_ours(path):
+            log.warning("removing the staging folder %s left by a run that did not finish", path)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _is_ours(path: Path) -> bool:
+    try:
+        return json.loads((path / MARKER).read_text()).get("format") == MARKER_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def documents_input(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger) -> list[str]:
@@ -101,14 +163,14 @@ def documents_input(patterns: list[str], cfg: IngestConfig, output: Path, ledger
     return [str(result.documents)]
 
 
-def _read(tasks: list[dict], cfg: IngestConfig) -> "ray.data.Dataset":
+def _read(tasks: list[dict], cfg: IngestConfig, receipts: str) -> "ray.data.Dataset":
     """Read tasks → blocks. Tasks are dealt round-robin by size into a few blocks per CPU, so hundreds of small
     files do not become hundreds of Ray tasks, and big and small files mix evenly."""
     n_blocks = min(len(tasks), 4 * cluster_cpus(cap=None))
     by_size = sorted(tasks, key=lambda t: -(t["end"] - t["start"] if t["end"] >= 0 else t["size"]))
     dealt = [by_size[i::n_blocks] for i in range(n_blocks)]
     ds = ray.data.from_items([t for group in dealt for t in group], override_num_blocks=n_blocks)
-    return ds.map_batches(ReadTask(cfg), batch_size=None, batch_format="pyarrow")
+    return ds.map_batches(ReadTask(cfg, receipts), batch_size=None, batch_format="pyarrow")
 
 
 def _write(ds: "ray.data.Dataset", path: Path) -> None:
@@ -117,59 +179,76 @@ def _write(ds: "ray.data.Dataset", path: Path) -> None:
         path.mkdir(parents=True)
 
 
-def _publish(staging: Path, output: Path, names: list[str]) -> IngestResult:
-    """Swap the staged outputs into place (old outputs of the same names are removed only now)."""
-    result = IngestResult()
-    for name in [*names, "quarantine"]:
+def _publish(staging: Path, output: Path, result: IngestResult, run_id: str) -> None:
+    """Swap the staged outputs into place; an old output is removed only now, and only when it is marked ours."""
+    for name in OUTPUT_NAMES:
+        staged = getattr(result, name)
+        if staged is None:
+            continue
+        write_text_atomic(staged / MARKER, json.dumps({"format": MARKER_FORMAT, "kind": name, "run": run_id}))
         target = output / name
         if target.exists():
+            if not _is_ours(target):  # checked at the start too: a folder created meanwhile is still not ours
+                raise ConfigError(f"{target} appeared during the run and was not written by tokenmill; the new "
+                                  f"output stays in {staged}")
             shutil.rmtree(target)
-        (staging / name).rename(target)
+        staged.rename(target)
         setattr(result, name, target)
     shutil.rmtree(staging, ignore_errors=True)
-    return result
 
 
-def _record_counts(result: IngestResult, ledger: Ledger, seconds: float, prefix: str) -> None:
+def _file_counts(path: Path | None) -> dict[str, int]:
+    if path is None or not any(path.glob("*.parquet")):
+        return {}
     con = duckdb.connect()
-    out_rows: dict[str, list] = {}
-    for path in (result.documents, result.dna_segments):
-        if path is not None and any(path.glob("*.parquet")):
-            size_col = "n_bytes" if path == result.documents else "length(seq)"
-            for src, n, nbytes in con.execute(
-                f"SELECT source, count(*), sum({size_col}) FROM read_parquet('{path}/*.parquet') GROUP BY source"
-            ).fetchall():
-                out_rows[src] = [n, int(nbytes or 0)]
+    rows = con.execute(f"SELECT source, count(*) FROM read_parquet('{path}/*.parquet') GROUP BY source").fetchall()
+    con.close()
+    return dict(rows)
+
+
+def _reconcile(result: IngestResult, receipts: dict, chains: dict, files: list, ledger: Ledger, seconds: float,
+               prefix: str) -> None:
+    """Count the staged files, check them against the receipts (raise CountMismatch), fill the ledger."""
+    con = duckdb.connect()
     q_rows = []
     if any(result.quarantine.glob("*.parquet")):
-        q_rows = con.execute(
-            f"SELECT source, stage, reason, count(*) FROM read_parquet('{result.quarantine}/*.parquet') "
-            "GROUP BY ALL ORDER BY ALL").fetchall()
+        q_rows = con.execute(f"SELECT source, stage, reason, count(*) FROM read_parquet('{result.quarantine}/*.parquet') "
+                             "GROUP BY ALL ORDER BY ALL").fetchall()
     con.close()
-    per_source: dict[str, dict] = {}
-    for src, (n, nbytes) in out_rows.items():
-        per_source[src] = {"source": src, "out": n, "bytes": nbytes, "quarantined": 0, "reasons": {}}
+    quarantined: dict[str, int] = {}
+    reasons: dict[str, dict[str, int]] = {}
     by_stage_reason: dict[tuple[str, str], int] = {}
     for src, stage, reason, n in q_rows:
-        entry = per_source.setdefault(src, {"source": src, "out": 0, "bytes": 0, "quarantined": 0, "reasons": {}})
-        entry["quarantined"] += n
-        entry["reasons"][reason] = entry["reasons"].get(reason, 0) + n
+        quarantined[src] = quarantined.get(src, 0) + n
+        reasons.setdefault(src, {})[reason] = reasons.get(src, {}).get(reason, 0) + n
         by_stage_reason[(stage, reason)] = by_stage_reason.get((stage, reason), 0) + n
-    for entry in per_source.values():
-        entry["in"] = entry["out"] + entry["quarantined"]
-    result.per_source = sorted(per_source.values(), key=lambda e: e["source"])
-    total_out = sum(e["out"] for e in result.per_source)
-    total_q = sum(e["quarantined"] for e in result.per_source)
-    result.totals = {"records_in": total_out + total_q, "records_out": total_out, "quarantined": total_q,
-                     "bytes_out": sum(e["bytes"] for e in result.per_source)}
+    counts, problems = [], []
+    for name, chain in chains.items():
+        written = _file_counts(getattr(result, name))
+        is_dna = name == "dna_segments"
+        sources = [f.uri for f in files if (f.format == "fasta") == is_dna]
+        c, p = reconcile(receipts, chain, written, {s: n for s, n in quarantined.items() if s in sources}, sources)
+        counts += c
+        problems += p
+    ledger.add_source_counts(prefix + "ingest", [(c.source, c.seen, c.out, c.quarantined) for c in counts])
+    if problems:
+        for problem in problems:
+            log.error("lost records: %s", problem)
+        raise CountMismatch(mismatch_message(problems))
+    result.per_source = [{"source": c.source, "in": c.seen, "out": c.out, "quarantined": c.quarantined,
+                          "bytes": 0, "reasons": reasons.get(c.source, {})} for c in counts]
+    total_in = sum(c.seen for c in counts)
+    total_out = sum(c.out for c in counts)
+    total_q = sum(c.quarantined for c in counts)
+    result.totals = {"records_in": total_in, "records_out": total_out, "quarantined": total_q}
     ledger.add_quarantine_reasons([(prefix + s, r, n) for (s, r), n in sorted(by_stage_reason.items())])
-    # Stages in pipeline order; each stage's input is the previous stage's output (dedup rows were added by ingest()).
-    remaining = result.totals["records_in"]
-    for stage in ("read", "segment", "normalize"):
-        q = sum(n for (s, _), n in by_stage_reason.items() if s == stage)
-        if stage == "read" or q:
-            ledger.add_stage(prefix + stage, rows_in=remaining, rows_out=remaining - q, rows_quarantined=q,
-                             seconds=seconds if stage == "read" else 0.0)
-            remaining -= q
-    ledger.add_stage(f"{prefix}ingest", rows_in=result.totals["records_in"], rows_out=total_out, rows_quarantined=total_q,
-                     bytes=result.totals["bytes_out"], seconds=seconds)
+    # One ledger row per stage in pipeline order: the live rows it took, and those it quarantined (the rows a
+    # stage rejects flow on, marked, to the sink; DNA segmenting happens inside the read step).
+    live = total_in
+    for stage in dict.fromkeys(s for chain in chains.values() for s in chain[:-1]):
+        q = sum(n for (s, _), n in by_stage_reason.items() if s == stage or (stage == "read" and s == "segment"))
+        ledger.add_stage(prefix + stage, rows_in=live, rows_out=live - q, rows_quarantined=q,
+                         seconds=seconds if stage == "read" else 0.0)
+        live -= q
+    ledger.add_stage(f"{prefix}ingest", rows_in=total_in, rows_out=total_out, rows_quarantined=total_q,
+                     seconds=seconds)

@@ -16,6 +16,12 @@ LEDGER_TABLES: dict[str, str] = {
         run VARCHAR, stage VARCHAR, reason VARCHAR, count BIGINT)""",
     "cache": """CREATE TABLE IF NOT EXISTS cache (
         run VARCHAR, stage VARCHAR, hits BIGINT, misses BIGINT)""",
+    # What each source's reader saw next to what was written and quarantined (reconciled: a mismatch fails the run).
+    "source_counts": """CREATE TABLE IF NOT EXISTS source_counts (
+        run VARCHAR, stage VARCHAR, source VARCHAR, records_seen BIGINT, records_out BIGINT,
+        records_quarantined BIGINT)""",
+    # Which process runs a run: a run still 'running' whose process is gone was killed, and is marked 'aborted'.
+    "run_process": """CREATE TABLE IF NOT EXISTS run_process (run VARCHAR, host VARCHAR, pid BIGINT)""",
     "artifacts": """CREATE TABLE IF NOT EXISTS artifacts (
         run VARCHAR, path VARCHAR, kind VARCHAR, sha256 VARCHAR, bytes BIGINT)""",
 }

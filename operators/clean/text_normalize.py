@@ -53,6 +53,7 @@ class TextNormalizer:
     """
 
     REQUIRED = ("source", "location", "text", "lang", "meta", *REJECT_COLUMNS)
+    STAGE = STAGE
 
     def __init__(self, cfg: IngestConfig) -> None:
         self.cfg = cfg

@@ -20,6 +20,16 @@ def excerpt(raw: bytes | str | None) -> str | None:
     return text
 
 
+class Seen:
+    """What a reader saw in its input (records, or whole-file/row-group rejections), counted where it reads the
+    input and never from what it emits, so that a record lost between reading and writing shows as a mismatch."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
 class RowBuffer:
     """Collect rows column-wise and hand them out as Arrow tables of at most ``batch_rows`` rows."""
 

@@ -21,3 +21,21 @@ def lang_from_filename(uri: str) -> str | None:
     """Language code from a file name such as UDHR's ``rus.txt`` or ``deu_1901.txt`` (None if it is not one)."""
     stem = uri.rsplit("/", 1)[-1].split(".", 1)[0].split("_", 1)[0].lower()
     return stem if _LANG_RE.match(stem) else None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unicode_problem(values: dict[str, str | None], on_invalid: str) -> tuple[dict[str, str | None], str | None]:
+    """Check decoded strings for lone surrogates (JSON ``"\\ud800"`` decodes to one; UTF-8 cannot hold it).
+
+    Returns (values, None) when clean or when the policy is ``replace`` (surrogates become U+FFFD), else
+    (values, detail) naming the field.
+    """
+    for name, value in values.items():
+        if value is not None and _SURROGATE.search(value):
+            if on_invalid != "replace":
+                return values, (f"field {name!r} holds a lone UTF-16 surrogate (e.g. \"\\ud800\"), which is not valid "
+                                f"Unicode; fix the producer or set on_invalid_utf8=replace")
+            values = {**values, name: _SURROGATE.sub("\ufffd", value)}
+    return values, None

@@ -8,37 +8,43 @@ import pyarrow as pa
 
 from operators.clean.dna_segment import DnaSegmenter
 from operators.core.ingest_config import IngestConfig
-from operators.core.rows import RowBuffer
-from operators.io.streams import TruncatedInput, iter_lines
+from operators.core.rows import RowBuffer, Seen
+from operators.io.streams import InputFault, iter_lines
 from schemas import DNA_SEGMENTS_RAW
 
 STAGE = "read"
 
 
-def read_fasta(task: dict, cfg: IngestConfig) -> Iterator[pa.Table]:
-    """Yield DNA_SEGMENTS_RAW blocks for a FASTA file; problems become rejected rows with a reason."""
+def read_fasta(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Iterator[pa.Table]:
+    """Yield DNA_SEGMENTS_RAW blocks for a FASTA file; problems become rejected rows with a reason.
+
+    ``seen`` counts FASTA records (headers), stray sequence lines and a faulty tail; the rows emitted are segments,
+    so for DNA the reconciliation is emitted segments = out + quarantined, with records seen reported beside it.
+    """
+    seen = seen if seen is not None else Seen()
     src = task["uri"]
     buf = RowBuffer(DNA_SEGMENTS_RAW, cfg.batch_rows)
     seg = DnaSegmenter(cfg, src, buf)
-    last = 0
     try:
         for offset, line in iter_lines(src, task["compression"]):
-            last = offset + len(line) + 1
             if line.startswith(b">"):
+                seen.n += 1
                 header = line[1:].decode("utf-8", "replace").strip()
                 seg.start_record(header.split()[0] if header else f"unnamed@{offset}")
             elif line.startswith(b";") or not line.strip():
                 continue  # comment or blank line: not sequence
             elif seg.record is None:
+                seen.n += 1
                 buf.reject(stage=STAGE, reason="sequence_before_header", raw=line, source=src,
                            location=f"byte={offset}", detail="sequence line before any '>' header")
             else:
                 seg.feed(line)
             if buf.full:
                 yield buf.take()
-    except TruncatedInput as exc:
-        buf.reject(stage=STAGE, reason="truncated_input", detail=f"{exc}; sequence before this point was kept",
-                   raw=None, source=src, location=f"byte={last}")
+    except InputFault as exc:
+        seen.n += 1
+        buf.reject(stage=STAGE, reason=exc.reason, detail=f"{exc.detail}; the sequence before it was kept",
+                   raw=None, source=src, location=f"byte={exc.offset}")
     seg.end_record()
     if len(buf):
         yield buf.take()

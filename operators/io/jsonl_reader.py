@@ -7,27 +7,30 @@ from typing import Iterator
 
 import pyarrow as pa
 
-from operators.io.decode import decode_utf8, lang_from_filename
+from operators.io.decode import decode_utf8, lang_from_filename, unicode_problem
 from operators.core.ingest_config import IngestConfig
-from operators.core.rows import RowBuffer
-from operators.io.streams import TruncatedInput, iter_lines
+from operators.core.rows import RowBuffer, Seen
+from operators.io.streams import InputFault, iter_lines
 from schemas import RAW_DOCUMENTS
 
 STAGE = "read"
 
 
-def read_jsonl(task: dict, cfg: IngestConfig) -> Iterator[pa.Table]:
-    """Yield RAW_DOCUMENTS blocks for the lines of ``task``; bad lines become rejected rows with a reason."""
+def read_jsonl(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Iterator[pa.Table]:
+    """Yield RAW_DOCUMENTS blocks for the lines of ``task``; bad lines become rejected rows with a reason.
+
+    ``seen`` counts every non-blank line read (and a faulty tail as one record), apart from what is emitted.
+    """
+    seen = seen if seen is not None else Seen()
     src = task["uri"]
     file_lang = lang_from_filename(src) if cfg.lang_from == "filename" else None
     buf = RowBuffer(RAW_DOCUMENTS, cfg.batch_rows)
-    last = task["start"]
     try:
         for offset, raw in iter_lines(src, task["compression"], task["start"], task["end"]):
-            last = offset + len(raw) + 1
-            loc = f"byte={offset}"
             if not raw.strip():
                 continue  # a blank line separates records; it is not one
+            seen.n += 1
+            loc = f"byte={offset}"
             if len(raw) > cfg.max_document_bytes:
                 buf.reject(stage=STAGE, reason="too_large", raw=raw, source=src, location=loc,
                            detail=f"{len(raw)} bytes > max_document_bytes={cfg.max_document_bytes}")
@@ -35,9 +38,10 @@ def read_jsonl(task: dict, cfg: IngestConfig) -> Iterator[pa.Table]:
                 _parse_line(buf, raw, src, loc, file_lang, cfg)
             if buf.full:
                 yield buf.take()
-    except TruncatedInput as exc:
-        buf.reject(stage=STAGE, reason="truncated_input", detail=f"{exc}; records before this point were kept",
-                   raw=None, source=src, location=f"byte={last}")
+    except InputFault as exc:
+        seen.n += 1
+        buf.reject(stage=STAGE, reason=exc.reason, detail=f"{exc.detail}; every complete record before it was kept",
+                   raw=None, source=src, location=f"byte={exc.offset}")
     if len(buf):
         yield buf.take()
 
@@ -51,6 +55,10 @@ def _parse_line(buf: RowBuffer, raw: bytes, src: str, loc: str, file_lang: str |
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         buf.reject(stage=STAGE, reason="malformed_json", detail=f"{exc.msg} at column {exc.colno}", raw=raw,
+                   source=src, location=loc)
+        return
+    except RecursionError:
+        buf.reject(stage=STAGE, reason="malformed_json", detail="JSON nested too deeply to parse", raw=raw,
                    source=src, location=loc)
         return
     if not isinstance(record, dict):
@@ -70,5 +78,14 @@ def _parse_line(buf: RowBuffer, raw: bytes, src: str, loc: str, file_lang: str |
     if cfg.lang_from == "field":
         value = record.get(cfg.lang_field)
         lang = value if isinstance(value, str) and value else None
-    buf.add(source=src, location=loc, text=text, lang=lang,
-            meta=json.dumps(record, ensure_ascii=False, sort_keys=True) if record else None)
+    try:
+        meta = json.dumps(record, ensure_ascii=False, sort_keys=True) if record else None
+    except (RecursionError, ValueError) as exc:
+        buf.reject(stage=STAGE, reason="malformed_json", detail=f"fields cannot be kept as JSON: {exc}"[:300],
+                   raw=raw, source=src, location=loc)
+        return
+    values, err = unicode_problem({"text": text, "lang": lang, "meta": meta}, cfg.on_invalid_utf8)
+    if err:
+        buf.reject(stage=STAGE, reason="invalid_unicode", detail=err, raw=raw, source=src, location=loc)
+        return
+    buf.add(source=src, location=loc, **values)

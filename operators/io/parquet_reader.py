@@ -1,4 +1,8 @@
-"""Parquet reader: one row group per task; a file without a string text column is quarantined whole."""
+"""Parquet reader: one row group per task; a file without a text column of strings is quarantined whole.
+
+The text column may be ``string``, ``large_string``, ``string_view`` or dictionary-encoded strings (as Spark and
+pandas write categoricals); it is read as plain strings. A file with zero row groups holds zero records.
+"""
 
 from __future__ import annotations
 
@@ -11,33 +15,52 @@ import pyarrow.parquet as pq
 
 from operators.io.decode import lang_from_filename
 from operators.core.ingest_config import IngestConfig
-from operators.core.rows import RowBuffer
+from operators.core.rows import RowBuffer, Seen
 from schemas import RAW_DOCUMENTS
 
 STAGE = "read"
 
 
-def read_parquet(task: dict, cfg: IngestConfig) -> Iterator[pa.Table]:
-    """Yield RAW_DOCUMENTS blocks for one row group of a Parquet file."""
+def is_text_type(t: pa.DataType) -> bool:
+    """Whether a column of type ``t`` holds strings (plain, large, view, or dictionary-encoded)."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def read_parquet(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Iterator[pa.Table]:
+    """Yield RAW_DOCUMENTS blocks for one row group of a Parquet file.
+
+    ``seen`` counts the row group's rows from the file's metadata (a file or row group rejected whole: one).
+    """
+    seen = seen if seen is not None else Seen()
     src, rg = task["uri"], task.get("row_group", 0)
     buf = RowBuffer(RAW_DOCUMENTS, cfg.batch_rows)
     try:
         with fsspec.open(src, "rb") as fh:
             pf = pq.ParquetFile(fh)
+            if pf.metadata.num_row_groups == 0:
+                return  # a valid file with no rows
             field = pf.schema_arrow.field(cfg.text_field) if cfg.text_field in pf.schema_arrow.names else None
-            if field is None or not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
-                what = "has no column" if field is None else f"has column {cfg.text_field!r} of type {field.type} and no string column"
+            if field is None or not is_text_type(field.type):
+                what = "has no column" if field is None else f"has column {cfg.text_field!r} of type {field.type}, not a"
+                seen.n += 1
                 buf.reject(stage=STAGE, reason="parquet_schema", raw=None, source=src, location="file",
-                           detail=f"Parquet file {what} {cfg.text_field!r} (columns: {pf.schema_arrow.names}); "
-                                  f"set text_field to its text column")
+                           detail=f"Parquet file {what} string column {cfg.text_field!r} (columns: "
+                                  f"{pf.schema_arrow.names}); set text_field to its text column")
                 yield buf.take()
                 return
+            n_rows = pf.metadata.row_group(rg).num_rows
             table = pf.read_row_group(rg)
     except (pa.ArrowException, OSError) as exc:
+        seen.n += 1
         buf.reject(stage=STAGE, reason="unreadable_parquet", detail=str(exc)[:300], raw=None, source=src,
                    location=f"row_group={rg}")
         yield buf.take()
         return
+    seen.n += n_rows
+    table = table.set_column(table.schema.get_field_index(cfg.text_field), cfg.text_field,
+                             table[cfg.text_field].cast(pa.string()))
     file_lang = lang_from_filename(src) if cfg.lang_from == "filename" else None
     other = [c for c in table.column_names if c != cfg.text_field]
     for start in range(0, table.num_rows, cfg.batch_rows):

@@ -141,4 +141,5 @@ def _parquet_tasks(base: dict) -> list[dict]:
             n = pq.ParquetFile(fh).metadata.num_row_groups
     except Exception:  # not a readable Parquet file: one task that quarantines it with the reason
         n = 1
+    # A file with zero row groups still gets one task: the reader records that it saw it (zero rows).
     return [{**base, "start": 0, "end": -1, "row_group": i} for i in range(max(n, 1))]

@@ -8,46 +8,53 @@ import pyarrow as pa
 
 from operators.io.decode import decode_utf8, lang_from_filename
 from operators.core.ingest_config import IngestConfig
-from operators.core.rows import RowBuffer
-from operators.io.streams import TruncatedInput, iter_lines, open_binary
+from operators.core.rows import RowBuffer, Seen
+from operators.io.streams import InputFault, iter_lines, open_binary, sniff_encoding
 from schemas import RAW_DOCUMENTS
 
 STAGE = "read"
 
 
-def read_text(task: dict, cfg: IngestConfig) -> Iterator[pa.Table]:
-    """Yield RAW_DOCUMENTS blocks for a text file (or byte range of one)."""
+def read_text(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Iterator[pa.Table]:
+    """Yield RAW_DOCUMENTS blocks for a text file (or byte range of one); ``seen`` counts non-blank lines read."""
+    seen = seen if seen is not None else Seen()
     src = task["uri"]
     lang = lang_from_filename(src) if cfg.lang_from == "filename" else None
     buf = RowBuffer(RAW_DOCUMENTS, cfg.batch_rows)
     if cfg.doc_per == "file":
+        seen.n += 1
         _read_whole(buf, task, cfg, lang)
         yield buf.take()
         return
-    last = task["start"]
     try:
         for offset, raw in iter_lines(src, task["compression"], task["start"], task["end"]):
-            last = offset + len(raw) + 1
             if not raw.strip():
                 continue  # in one-document-per-line files a blank line is a separator, not a record
+            seen.n += 1
             _add(buf, raw, src, f"byte={offset}", lang, cfg)
             if buf.full:
                 yield buf.take()
-    except TruncatedInput as exc:
-        buf.reject(stage=STAGE, reason="truncated_input", detail=f"{exc}; lines before this point were kept",
-                   raw=None, source=src, location=f"byte={last}")
+    except InputFault as exc:
+        seen.n += 1
+        buf.reject(stage=STAGE, reason=exc.reason, detail=f"{exc.detail}; every complete line before it was kept",
+                   raw=None, source=src, location=f"byte={exc.offset}")
     if len(buf):
         yield buf.take()
 
 
 def _read_whole(buf: RowBuffer, task: dict, cfg: IngestConfig, lang: str | None) -> None:
     src = task["uri"]
-    try:
-        with open_binary(src, task["compression"]) as fh:
-            raw = fh.read(cfg.max_document_bytes + 1)
-    except TruncatedInput as exc:
-        buf.reject(stage=STAGE, reason="truncated_input", detail=str(exc), raw=None, source=src, location="file")
+    with open_binary(src, task["compression"]) as fh:
+        raw = fh.read(cfg.max_document_bytes + 1)
+        fault = getattr(fh, "fault", None)
+    encoding = sniff_encoding(raw[:4096])
+    if fault or encoding:
+        reason, detail = fault or ("unsupported_encoding", f"the file is {encoding}, not UTF-8; convert it first, "
+                                                           f"e.g. iconv -f UTF-16 -t UTF-8")
+        buf.reject(stage=STAGE, reason=reason, detail=detail, raw=None, source=src, location="file")
         return
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
     _add(buf, raw, src, "file", lang, cfg)
 
 

@@ -14,7 +14,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import os
+import socket
+
 import duckdb
+import psutil
 import pyarrow as pa
 
 from schemas.ledger import LEDGER_TABLES, LEDGER_VERSION
@@ -59,12 +63,29 @@ class Ledger:
             raise ValueError(f"{self.path} is a {row[0]} ledger; this tokenmill writes {LEDGER_VERSION}")
         self.run_id: str | None = None
 
+    def mark_aborted(self) -> list[str]:
+        """Mark runs of this host still ``running`` whose process has ended as ``aborted``; return their ids.
+
+        DuckDB lets one process hold the ledger, so a run left ``running`` by another process is one that was
+        killed before it could finish (a run of another host is left alone: its process cannot be checked here).
+        """
+        rows = self.con.execute("""SELECT r.id, p.pid FROM runs r JOIN run_process p ON p.run = r.id
+                                   WHERE r.status = 'running' AND p.host = ?""", [socket.gethostname()]).fetchall()
+        dead = [run for run, pid in rows if pid != os.getpid() and not psutil.pid_exists(pid)]
+        for run in dead:
+            self.con.execute("UPDATE runs SET status = 'aborted', error = ? WHERE id = ?",
+                             ["the run's process ended before it finished (killed?); marked at the next start", run])
+            log.warning("run %s was killed before it finished: marked aborted", run)
+        return dead
+
     def start_run(self, pipeline: str, config: dict[str, Any]) -> str:
         """Record a new run with its config; returns the run id."""
         self.run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         self.con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, NULL, 'running', NULL)",
                          [self.run_id, pipeline, json.dumps(config, default=str, sort_keys=True), code_version(),
                           _now()])
+        self.con.execute("INSERT INTO run_process VALUES (?, ?, ?)", [self.run_id, socket.gethostname(), os.getpid()])
+        self.mark_aborted()
         return self.run_id
 
     def add_inputs(self, rows: list[tuple[str, int, float, str]]) -> None:
@@ -88,6 +109,12 @@ class Ledger:
         if rows:
             self.con.executemany("INSERT INTO quarantine_reasons VALUES (?, ?, ?, ?)", [(self.run_id, *r) for r in rows])
 
+    def add_source_counts(self, stage: str, rows: list[tuple[str, int, int, int]]) -> None:
+        """Record per source (source, records seen, out, quarantined) for a reconciled stage."""
+        if rows:
+            self.con.executemany("INSERT INTO source_counts VALUES (?, ?, ?, ?, ?, ?)",
+                                 [(self.run_id, stage, *r) for r in rows])
+
     def add_cache(self, stage: str, hits: int, misses: int) -> None:
         """Record a stage's content-addressed cache hits and misses."""
         self.con.execute("INSERT INTO cache VALUES (?, ?, ?, ?)", [self.run_id, stage, hits, misses])
@@ -101,7 +128,7 @@ class Ledger:
                              [self.run_id, str(f), kind, file_sha256(f), f.stat().st_size])
 
     def finish_run(self, status: str = "succeeded", error: str | None = None) -> None:
-        """Close the run with its status (``succeeded`` or ``failed``)."""
+        """Close the run with its status (``succeeded``, ``failed``; ``aborted`` is set at the next start)."""
         self.con.execute('UPDATE runs SET "end" = ?, status = ?, error = ? WHERE id = ?',
                          [_now(), status, error, self.run_id])
 

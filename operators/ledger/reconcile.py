@@ -1,0 +1,91 @@
+"""Reconcile what readers saw with what every stage handed on and what was written; fail the run if they differ.
+
+The counts come from three independent places: the readers' ``seen`` (records counted where the input is read),
+the per-batch stage receipts (:mod:`operators.core.stages`) and the rows in the written documents and quarantine
+files. For each source the chain must hold::
+
+    seen == read.out                          (the reader emitted a row for every record it saw)
+    stage[k-1].out == stage[k].in             (nothing lost between stages)
+    stage[k].in == stage[k].out               (marking stages hand on every row, rejected ones marked)
+    sink.in == written + quarantined          (the quarantine sink wrote every row to one side or the other)
+    seen == written + quarantined             (after dedup too: duplicates are quarantine rows)
+
+A FASTA record becomes many segments, so for DNA sources the first and last lines compare segments emitted by
+the reader instead of records seen (records are still reported).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class CountMismatch(RuntimeError):
+    """Records were lost between reading and writing: the run must fail."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SourceCount:
+    """The reconciled counts of one source."""
+
+    source: str
+    seen: int
+    """Records the reader saw (FASTA: segments the reader emitted; ``fasta_records`` holds the records)."""
+    out: int
+    quarantined: int
+    fasta_records: int | None = None
+
+
+def reconcile(receipts: dict, chain: list[str], written: dict[str, int], quarantined: dict[str, int],
+              sources: list[str]) -> tuple[list[SourceCount], list[str]]:
+    """Check the count chain for every source; return (counts, problems). No problems: the run reconciles.
+
+    Args:
+        receipts: summed receipts (:func:`operators.core.stages.load_receipts`); ``chain[0]`` is the read stage.
+        chain: stage names in pipeline order, the last one being the quarantine sink.
+        written: rows per source in the final documents / segments files.
+        quarantined: rows per source in the final quarantine files.
+        sources: every input the run planned to read (one that left no read receipt was lost whole).
+    """
+    read = receipts.get(chain[0], {})
+    seen_text, seen_dna = read.get("seen", {}), read.get("fasta_records", {})
+    counts, problems = [], []
+    for src in sorted(set(sources) | set(written) | set(quarantined)):
+        is_dna = src in seen_dna
+        if src not in seen_text and not is_dna:
+            problems.append(f"{src}: read left no count (its read task did not finish); nothing of it is trusted")
+            continue
+        emitted = read.get("out", {}).get(src, 0)
+        seen = emitted if is_dna else seen_text[src]
+        if seen != emitted:
+            problems.append(f"{src}: stage {chain[0]} saw {seen} records but emitted {emitted} ({seen - emitted} lost)")
+        prev_name, prev_out = chain[0], emitted
+        for name in chain[1:]:
+            stage = receipts.get(name, {})
+            n_in, n_out = stage.get("in", {}).get(src, 0), stage.get("out", {}).get(src, 0)
+            if n_in != prev_out:
+                problems.append(f"{src}: {prev_out - n_in} records lost between stages {prev_name} and {name} "
+                                f"({prev_name} handed on {prev_out}, {name} took {n_in})")
+            if name != chain[-1] and n_out != n_in:
+                problems.append(f"{src}: stage {name} took {n_in} records but handed on {n_out} "
+                                f"({n_in - n_out} dropped without a quarantine row)")
+            prev_name, prev_out = name, n_out
+        n_written, n_q = written.get(src, 0), quarantined.get(src, 0)
+        sink_in = receipts.get(chain[-1], {}).get("in", {}).get(src, 0)
+        if not problems and sink_in != n_written + n_q and sink_in != 0:
+            # Dedup runs after the sink and turns written rows into quarantine rows: their sum stays the same.
+            problems.append(f"{src}: stage {chain[-1]} took {sink_in} records but {n_written} were written and "
+                            f"{n_q} quarantined ({sink_in - n_written - n_q} lost)")
+        if seen != n_written + n_q:
+            problems.append(f"{src}: {seen} records seen but {n_written} written + {n_q} quarantined "
+                            f"= {n_written + n_q} ({seen - n_written - n_q} lost)")
+        counts.append(SourceCount(source=src, seen=seen, out=n_written, quarantined=n_q,
+                                  fasta_records=seen_dna.get(src) if is_dna else None))
+    return counts, problems
+
+
+def mismatch_message(problems: list[str], limit: int = 20) -> str:
+    """A run-failing message that lists what was lost where."""
+    head = "\n  ".join(problems[:limit])
+    more = f"\n  ... and {len(problems) - limit} more" if len(problems) > limit else ""
+    return (f"counts do not reconcile, the run is marked failed and nothing was published:\n  {head}{more}\n"
+            f"This is a tokenmill bug or a broken operator, not bad input; please report it with the ledger.")
