@@ -5,23 +5,31 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import sys
 from typing import Iterator
 
 from operators.core.config import ConfigError
 from operators.ledger import Ledger
+from operators.ledger.reconcile import CountMismatch
 
 log = logging.getLogger("tokenmill")
 
 
 @contextlib.contextmanager
 def run_guard(ledger: Ledger, parser: argparse.ArgumentParser) -> Iterator[None]:
-    """Mark the ledger run succeeded or failed; a user error exits 2 with its message, other errors re-raise."""
+    """Mark the ledger run succeeded or failed; a user error exits 2 with its message, counts that do not
+    reconcile exit 4 with what was lost where, other errors re-raise."""
     try:
         yield
     except ConfigError as exc:
         ledger.finish_run("failed", str(exc))
         ledger.close()
         parser.error(str(exc))
+    except CountMismatch as exc:
+        ledger.finish_run("failed", str(exc))
+        ledger.close()
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        raise SystemExit(4) from None
     except BaseException as exc:
         ledger.finish_run("failed", f"{type(exc).__name__}: {exc}")
         ledger.close()

@@ -94,7 +94,11 @@ def resolve_inputs(patterns: list[str] | tuple[str, ...], format: str = "auto") 
         else:
             matches = [path]
         for m in matches:
-            info = fs.info(m)
+            try:
+                info = fs.info(m)
+            except OSError as exc:  # a symlink loop, a dangling link, a file removed meanwhile, no permission
+                raise ConfigError(f"--input {pattern}: cannot read {m}: {exc.strerror or exc}; remove or fix that "
+                                  f"file (a symbolic link loop or a dangling link?) or narrow the glob") from None
             uri = os.path.normpath(m) if protocol in ("file", "local") else f"{protocol}://{m}"
             fmt, comp = detect_format(m, format)
             mtime = info.get("mtime") or info.get("created") or 0
