@@ -71,18 +71,27 @@ class TextNormalizer:
         for i in range(n):
             row = {k: cols[k][i] for k in self.REQUIRED}
             text = row["text"]
+            script = None
             if row["_reject_reason"] is None:
-                text = self._clean(text)
-                if not text.strip():
-                    row.update(_reject_stage=STAGE, _reject_reason="empty",
-                               _reject_detail="document is empty after cleaning", _reject_excerpt=excerpt(row["text"]))
+                try:  # one record's failure is that record's quarantine row, never the run's end
+                    text = self._clean(text)
+                    script = dominant_script(text)
+                    text.encode("utf-8")
+                except Exception as exc:  # noqa: BLE001 - per-record isolation, the reason keeps the type
+                    row.update(_reject_stage=STAGE, _reject_reason="operator_error",
+                               _reject_detail=f"{type(exc).__name__}: {exc}"[:300], _reject_excerpt=excerpt(row["text"]))
+                else:
+                    if not text.strip():
+                        row.update(_reject_stage=STAGE, _reject_reason="empty",
+                                   _reject_detail="document is empty after cleaning",
+                                   _reject_excerpt=excerpt(row["text"]))
             rejected = row["_reject_reason"] is not None
             out["id"].append(stable_id(row["source"], row["location"]))
             out["source"].append(row["source"])
             out["location"].append(row["location"])
             out["text"].append("" if rejected else text)
             out["lang"].append(row["lang"])
-            out["script"].append(None if rejected else dominant_script(text))
+            out["script"].append(None if rejected else script)
             out["n_bytes"].append(0 if rejected else len(text.encode("utf-8")))
             out["meta"].append(row["meta"])
             for c in REJECT_COLUMNS:

@@ -1,0 +1,41 @@
+"""TextNormalizer: NFC, control characters, empty documents, scripts, and per-record isolation."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from operators.clean import TextNormalizer
+from operators.core.ingest_config import IngestConfig
+from operators.core.rows import RowBuffer
+from schemas import RAW_DOCUMENTS
+
+
+def _raw(texts: list[str]) -> pa.Table:
+    buf = RowBuffer(RAW_DOCUMENTS, 100)
+    for i, t in enumerate(texts):
+        buf.add(source="s.txt", location=f"byte={i}", text=t, lang=None)
+    return buf.take()
+
+
+def test_normalizes_and_rejects_empty():
+    out = TextNormalizer(IngestConfig())(_raw(["Cafe\u0301\x07", "\x01\x02", "Привет мир"])).to_pylist()
+    assert out[0]["text"] == "Café" and out[0]["script"] == "Latin" and out[0]["n_bytes"] == 5
+    assert out[1]["_reject_reason"] == "empty" and out[1]["_reject_stage"] == "normalize"
+    assert out[2]["script"] == "Cyrillic"
+    assert len({r["id"] for r in out}) == 3
+
+
+class _Fragile(TextNormalizer):
+    """A normalizer that fails on one record, as a buggy operator or a pathological input would."""
+
+    def _clean(self, text: str) -> str:
+        if "boom" in text:
+            raise OverflowError("pathological record")
+        return super()._clean(text)
+
+
+def test_one_failing_record_becomes_a_quarantine_row():
+    out = _Fragile(IngestConfig())(_raw(["ok one", "boom here", "ok two"])).to_pylist()
+    assert [r["_reject_reason"] for r in out] == [None, "operator_error", None]
+    assert out[1]["_reject_detail"] == "OverflowError: pathological record"
+    assert out[1]["_reject_excerpt"] == "boom here"
