@@ -8,6 +8,7 @@ encoded with the engine's batch call (HF tokenizers encodes a batch in parallel 
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +78,9 @@ class _Engine:
             if add_special_tokens and self._sp.bos_id() >= 0:
                 ids = [[self._sp.bos_id(), *x] for x in ids]
             return ids
-        return [e.ids for e in self._tok.encode_batch(texts, add_special_tokens=add_special_tokens)]
+        # encode_batch_fast skips character offsets we never use (tokenizers >= 0.20): same ids, ~1.4x faster.
+        encode = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)
+        return [e.ids for e in encode(texts, add_special_tokens=add_special_tokens)]
 
 
 def _locate(p: Path) -> tuple[str, list[Path]]:
@@ -112,6 +115,6 @@ class Encoder:
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int32, count=len(ids))
         offsets = np.zeros(len(ids) + 1, dtype=np.int32)
         np.cumsum(lengths, out=offsets[1:])
-        flat = np.fromiter((t for x in ids for t in x), dtype=np.int32, count=int(offsets[-1]))
+        flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int32, count=int(offsets[-1]))
         col = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))
         return batch.append_column("input_ids", col).append_column("n_tokens", pa.array(lengths))
