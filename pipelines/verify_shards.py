@@ -1,8 +1,10 @@
 """Verify a packed shard set: ``python pipelines/verify_shards.py DIR``.
 
-Recomputes every checksum, re-reads every shard, checks .bin/.idx/plan consistency, position and boundary
-invariants and the token totals against ``DIR/manifest.json``. Exits 0 when the set is complete and sound,
-1 naming the first problem otherwise.
+Checks ``DIR/manifest.json`` first: valid JSON, every key of the right type, and every file it names a path
+inside DIR (an absolute path, a ``..`` or a symbolic link that leads out is refused before anything is opened).
+Then recomputes every checksum, re-reads every shard, checks .bin/.idx/plan consistency, position and boundary
+invariants and the token totals. Exits 0 when the set is complete and sound, 1 with one ``FAIL DIR: problem``
+line naming the first problem otherwise (a malformed manifest included: never a traceback).
 """
 
 import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702 - run without install

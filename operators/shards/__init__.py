@@ -7,7 +7,7 @@ from operators.shards.megatron import MegatronIndex, MegatronWriter, read_index
 from operators.shards.verify import VerifyReport, verify_shard_set
 from operators.shards.writer import ShardWriter, commit_shards
 
-_READER = ("PackedIterableDataset", "PackedMapDataset", "ShardSet", "collate_packed", "rank_order")
+_READER = ("PackedIterableDataset", "PackedMapDataset", "ResumableLoader", "ShardSet", "collate_packed", "rank_order")
 
 
 def __getattr__(name: str):
@@ -24,6 +24,7 @@ __all__ = [
     "MegatronWriter",
     "PackedIterableDataset",
     "PackedMapDataset",
+    "ResumableLoader",
     "ShardSet",
     "ShardWriter",
     "ShardWriterConfig",

@@ -22,10 +22,10 @@ import logging
 import os
 import re
 from dataclasses import asdict
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from operators.shards.config import MANIFEST_FORMAT, MANIFEST_NAME, SUFFIXES, ShardWriterConfig
+from operators.shards.config import FORMATS, KINDS_OF_FORMAT, MANIFEST_FORMAT, MANIFEST_NAME, SUFFIXES, ShardWriterConfig
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +133,12 @@ def write_manifest(out_dir: str | Path, manifest: dict[str, Any]) -> None:
 
 
 def load_manifest(out_dir: str | Path) -> dict[str, Any]:
-    """Read and check ``out_dir/manifest.json``.
+    """Read and check ``out_dir/manifest.json``: its format, its structure (every key readers and ``verify`` use,
+    with its type) and that every file it names lies inside ``out_dir``.
 
     Raises:
-        ValueError: when it is missing, not JSON, or not a ``tokenmill shards v1`` manifest.
+        ValueError: when it is missing, not JSON, not a ``tokenmill shards v1`` manifest, malformed (the message
+            names the key and what is wrong with it), or names a file outside ``out_dir``.
     """
     path = Path(out_dir) / MANIFEST_NAME
     if not path.is_file():
@@ -145,13 +147,112 @@ def load_manifest(out_dir: str | Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         got = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         raise ValueError(f"{path}: format is {got!r}, expected {MANIFEST_FORMAT!r}")
-    for key in ("shards", "totals", "context_length", "token_dtype", "tokenizer", "formats"):
-        if key not in manifest:
-            raise ValueError(f"{path}: missing key {key!r}")
+    problem = manifest_problem(manifest, out_dir)
+    if problem:
+        raise ValueError(f"{path}: {problem}")
     return manifest
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_SHARD_COUNTS = ("rows", "documents", "segments", "tokens", "pad_tokens")
+
+
+def manifest_problem(manifest: dict[str, Any], out_dir: str | Path) -> str | None:
+    """What is structurally wrong with ``manifest`` (a key missing or of the wrong type, a file path that is not a
+    name inside ``out_dir``), or None. Only the structure is checked here; ``verify`` checks the contents."""
+    for key, kind, ok in (
+        ("shards", "a list", lambda v: isinstance(v, list)),
+        ("totals", "an object", lambda v: isinstance(v, dict)),
+        ("context_length", "an integer >= 1", lambda v: _is_int(v) and v >= 1),
+        ("token_dtype", "'uint16' or 'int32'", lambda v: v in ("uint16", "int32")),
+        ("tokenizer", "an object", lambda v: isinstance(v, dict)),
+        ("formats", f"a non-empty list of {FORMATS}", lambda v: isinstance(v, list) and v and all(f in FORMATS for f in v)),
+        ("config", "an object", lambda v: isinstance(v, dict)),
+    ):
+        if key not in manifest:
+            return f"missing key {key!r}"
+        if not ok(manifest[key]):
+            return f"{key} must be {kind}, got {manifest[key]!r:.80}"
+    if not _is_int(manifest["tokenizer"].get("vocab_size")) or manifest["tokenizer"]["vocab_size"] < 1:
+        return f"tokenizer.vocab_size must be an integer >= 1, got {manifest['tokenizer'].get('vocab_size')!r:.80}"
+    pack = manifest["config"].get("pack")
+    if not isinstance(pack, dict) or not _is_int(pack.get("pad_id")):
+        got = pack.get("pad_id") if isinstance(pack, dict) else pack
+        return f"config.pack.pad_id must be an integer, got {got!r:.80}"
+    for key, value in manifest["totals"].items():
+        if not _is_number(value):
+            return f"totals.{key} must be a number, got {value!r:.80}"
+    kinds = [k for f in manifest["formats"] for k in KINDS_OF_FORMAT[f]]
+    seen: dict[str, str] = {}
+    for i, shard in enumerate(manifest["shards"]):
+        where = f"shards[{i}]"
+        if not isinstance(shard, dict):
+            return f"{where} must be an object, got {shard!r:.80}"
+        if not isinstance(shard.get("name"), str):
+            return f"{where}.name must be a string, got {shard.get('name')!r:.80}"
+        for key in _SHARD_COUNTS:
+            if not _is_int(shard.get(key)) or shard[key] < 0:
+                return f"{where}.{key} must be an integer >= 0, got {shard.get(key)!r:.80}"
+        files = shard.get("files")
+        if not isinstance(files, dict):
+            return f"{where}.files must be an object, got {files!r:.80}"
+        for kind in kinds:
+            if kind not in files:
+                return f"{where}.files: no {kind!r} file (formats {manifest['formats']} need {kinds})"
+        for kind, entry in files.items():
+            at = f"{where}.files.{kind}"
+            if not isinstance(entry, dict):
+                return f"{at} must be an object, got {entry!r:.80}"
+            if not isinstance(entry.get("path"), str):
+                return f"{at}.path must be a string, got {entry.get('path')!r:.80}"
+            if not _is_int(entry.get("bytes")) or entry["bytes"] < 0:
+                return f"{at}.bytes must be an integer >= 0, got {entry.get('bytes')!r:.80}"
+            if not isinstance(entry.get("sha256"), str):
+                return f"{at}.sha256 must be a string, got {entry.get('sha256')!r:.80}"
+            try:
+                shard_file(out_dir, entry["path"])
+            except ValueError as exc:
+                return f"{at}: {exc}"
+            if entry["path"] in seen:
+                return f"{at}: file {entry['path']!r} is listed twice (also as {seen[entry['path']]})"
+            seen[entry["path"]] = at
+    return None
+
+
+def shard_file(out_dir: str | Path, name: str) -> Path:
+    """The path of the file a manifest names ``name``, refusing any that is not inside ``out_dir``.
+
+    A manifest names its files relative to the set's directory. An absolute path, a ``..`` that climbs out, or a
+    symbolic link that points outside would make a reader (or ``verify``) open a file that is not part of the
+    set, so they are refused.
+
+    Raises:
+        ValueError: naming ``name`` and why it is refused.
+    """
+    if not name or "\x00" in name:
+        raise ValueError(f"file path {name!r} is not a file name")
+    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute() or PureWindowsPath(name).drive:
+        raise ValueError(f"file path {name!r} is absolute; a manifest names files relative to the shard folder")
+    root = Path(out_dir).resolve()
+    path = Path(out_dir) / name
+    resolved = path.resolve()
+    if resolved == root:
+        raise ValueError(f"file path {name!r} is the shard folder itself, not a file in it")
+    if not resolved.is_relative_to(root):
+        raise ValueError(f"file path {name!r} resolves to {resolved}, outside the shard folder {root}")
+    return path
 
 
 def referenced_files(manifest: dict[str, Any]) -> set[str]:

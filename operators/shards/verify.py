@@ -1,6 +1,8 @@
 """Verify a committed shard set: checksums, every shard re-read, .bin/.idx/plan consistency, row invariants, totals.
 
-A set passes only when everything its manifest promises holds. Files in the directory that the manifest does
+A set passes only when everything its manifest promises holds. A manifest that is not JSON, lacks a key or has
+one of the wrong type, or names a file by an absolute path or one that resolves outside the set's folder (``..``,
+a symbolic link out) fails before any file is opened. Files in the directory that the manifest does
 not list (leftovers of a crashed writer) are reported as warnings: they are not part of the set.
 """
 
@@ -16,7 +18,7 @@ import pyarrow as pa
 
 from operators.pack.rows import concat_ranges, materialize_rows
 from operators.shards.config import KINDS_OF_FORMAT, PLAN_FORMAT, ROWS_FORMAT
-from operators.shards.manifest import load_manifest, sha256_file, unreferenced_files
+from operators.shards.manifest import load_manifest, sha256_file, shard_file, unreferenced_files
 from operators.shards.megatron import open_bin, read_index
 from operators.shards.parquet import list_column, read_checked
 
@@ -57,6 +59,15 @@ def verify_shard_set(directory: str | Path, *, checksums: bool = True) -> Verify
     except ValueError as exc:  # load_manifest and the format readers raise ValueError with the reason
         report.problem = str(exc)
         return report
+    except (OSError, pa.ArrowException) as exc:  # a file that cannot be read is a problem of the set
+        report.problem = f"{type(exc).__name__}: {exc}"
+        return report
+    except (KeyError, TypeError, IndexError) as exc:
+        # load_manifest checks the structure verify relies on, so this is a gap in that check: still a FAIL of
+        # the set (with the trace in the log), never a traceback for the person running verify.
+        log.exception("verify_shard_set(%s): unexpected %s", directory, type(exc).__name__)
+        report.problem = f"malformed manifest or shard ({type(exc).__name__}: {exc})"
+        return report
     report.ok = True
     report.totals = manifest["totals"]
     return report
@@ -79,13 +90,13 @@ def _verify(directory: Path, manifest: dict[str, Any], checksums: bool) -> None:
         for kind in kinds:
             _check(kind in shard.get("files", {}), f"shard {name}: no {kind} file in the manifest")
             entry = shard["files"][kind]
-            path = directory / entry["path"]
+            path = shard_file(directory, entry["path"])  # load_manifest refused escapes; checked again where opened
             _check(path.is_file(), f"shard {name}: {entry['path']} is missing")
             size = path.stat().st_size
             _check(size == entry["bytes"], f"shard {name}: {entry['path']} has {size} bytes, manifest says {entry['bytes']}")
             if checksums:
                 _check(sha256_file(path) == entry["sha256"], f"shard {name}: {entry['path']} sha256 does not match the manifest")
-        files = {k: directory / shard["files"][k]["path"] for k in kinds}
+        files = {k: shard_file(directory, shard["files"][k]["path"]) for k in kinds}
         rows = _verify_megatron(name, files, shard, C, dtype, vocab, pad_id) if "bin" in files else None
         if "rows" in files:
             _verify_rows(name, files["rows"], shard, C, dtype, vocab, pad_id, rows)
