@@ -22,12 +22,13 @@ import duckdb
 import pyarrow.parquet as pq
 import ray
 
-from operators.clean import TextNormalizer, exact_dedup
+from operators.clean import exact_dedup
 from operators.core.atomic import write_text_atomic
 from operators.core.config import ConfigError
 from operators.core.runtime import cluster_cpus
-from operators.core.stages import CountedStage, load_receipts
-from operators.io import IngestConfig, QuarantineSink, ReadTask, fingerprint, plan_read_tasks, resolve_inputs
+from operators.core.stages import load_receipts
+from operators.io import IngestConfig, ReadTask, fingerprint, plan_read_tasks, resolve_inputs
+from operators.io.chain import ingest_stages, stage_names
 from operators.ledger import Ledger
 from operators.ledger.reconcile import CountMismatch, mismatch_message, reconcile
 from schemas import DNA_SEGMENTS, DOCUMENTS, schema_name
@@ -52,12 +53,12 @@ class IngestResult:
 
 
 def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger, stage_prefix: str = "",
-           text_ops: list | None = None) -> IngestResult:
+           extra_ops: list | None = None) -> IngestResult:
     """Ingest ``patterns`` into ``output`` (documents/, dna_segments/, quarantine/) and record it in ``ledger``.
 
     ``stage_prefix`` names this ingestion's ledger stages apart from another's in the same run (e.g. ``eval_``).
-    ``text_ops`` are the per-batch operators after reading text (default: ``[TextNormalizer(cfg)]``); each names
-    its ledger stage in a ``STAGE`` attribute.
+    ``extra_ops`` are per-batch operators to run on text after normalization (see
+    :func:`operators.io.chain.ingest_stages`); each names its ledger stage in a ``STAGE`` attribute.
 
     Raises:
         ConfigError: an output folder exists that tokenmill did not write.
@@ -72,25 +73,19 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
     qdir, receipts = staging / "quarantine", str(staging / "_receipts")
     qdir.mkdir(parents=True, exist_ok=True)
     (staging / MARKER).write_text(json.dumps({"format": MARKER_FORMAT, "kind": "staging", "run": ledger.run_id}))
-    text_ops = [TextNormalizer(cfg)] if text_ops is None else text_ops
     text_tasks = plan_read_tasks([f for f in files if f.format != "fasta"], cfg.split_bytes)
     dna_tasks = plan_read_tasks([f for f in files if f.format == "fasta"], cfg.split_bytes)
     branches = []  # (output name, dataset): text and DNA run concurrently
     chains = {}
-    if text_tasks:
-        ds = _read(text_tasks, cfg, receipts)
-        for op in text_ops:
-            ds = ds.map_batches(CountedStage(op, op.STAGE, receipts), batch_size=None, batch_format="pyarrow")
-        ds = ds.map_batches(CountedStage(QuarantineSink(str(qdir), DOCUMENTS), "quarantine", receipts),
-                            batch_size=None, batch_format="pyarrow")
-        branches.append(("documents", ds))
-        chains["documents"] = ["read", *[op.STAGE for op in text_ops], "quarantine"]
-    if dna_tasks:
-        ds = _read(dna_tasks, cfg, receipts)
-        ds = ds.map_batches(CountedStage(QuarantineSink(str(qdir), DNA_SEGMENTS), "quarantine", receipts),
-                            batch_size=None, batch_format="pyarrow")
-        branches.append(("dna_segments", ds))
-        chains["dna_segments"] = ["read", "quarantine"]
+    for name, kind, tasks in (("documents", "text", text_tasks), ("dna_segments", "dna", dna_tasks)):
+        if not tasks:
+            continue
+        stages = ingest_stages(kind, cfg, str(qdir), receipts, extra_ops if kind == "text" else ())
+        ds = _read(tasks, cfg, receipts)
+        for stage in stages:
+            ds = ds.map_batches(stage, batch_size=None, batch_format="pyarrow")
+        branches.append((name, ds))
+        chains[name] = stage_names(stages)
     with ThreadPoolExecutor(max_workers=max(len(branches), 1)) as pool:
         list(pool.map(lambda b: _write(b[1], staging / b[0]), branches))
     read_seconds = time.perf_counter() - t0
@@ -106,11 +101,12 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
             shutil.rmtree(raw)
             dedup_counts[name] = (counts, time.perf_counter() - t1)
     result = IngestResult(**{name: staging / name for name, _ in branches}, quarantine=qdir)
-    _reconcile(result, load_receipts(receipts), chains, files, ledger, read_seconds, stage_prefix)
+    written = {name: _file_counts(getattr(result, name)) for name in chains}
+    reconcile_run(result, load_receipts(receipts), chains, written, files, ledger, read_seconds, stage_prefix)
     for name, (counts, seconds) in dedup_counts.items():
         ledger.add_stage(f"{stage_prefix}dedup_{name}", rows_in=counts["rows_in"], rows_out=counts["rows_out"],
                          rows_quarantined=counts["duplicates"], seconds=seconds)
-    _publish(staging, output, result, ledger.run_id)
+    publish(staging, output, result, ledger.run_id)
     log.info("ingest: %s seen, %s out, %s quarantined (%.1f s)", result.totals["records_in"],
              result.totals["records_out"], result.totals["quarantined"], time.perf_counter() - t0)
     return result
@@ -179,12 +175,13 @@ def _write(ds: "ray.data.Dataset", path: Path) -> None:
         path.mkdir(parents=True)
 
 
-def _publish(staging: Path, output: Path, result: IngestResult, run_id: str) -> None:
+def publish(staging: Path, output: Path, result: IngestResult, run_id: str) -> None:
     """Swap the staged outputs into place; an old output is removed only now, and only when it is marked ours."""
     for name in OUTPUT_NAMES:
         staged = getattr(result, name)
         if staged is None:
             continue
+        staged.mkdir(parents=True, exist_ok=True)  # an output that got no rows is still published, empty
         write_text_atomic(staged / MARKER, json.dumps({"format": MARKER_FORMAT, "kind": name, "run": run_id}))
         target = output / name
         if target.exists():
@@ -206,9 +203,13 @@ def _file_counts(path: Path | None) -> dict[str, int]:
     return dict(rows)
 
 
-def _reconcile(result: IngestResult, receipts: dict, chains: dict, files: list, ledger: Ledger, seconds: float,
-               prefix: str) -> None:
-    """Count the staged files, check them against the receipts (raise CountMismatch), fill the ledger."""
+def reconcile_run(result: IngestResult, receipts: dict, chains: dict, written: dict[str, dict[str, int]], files: list,
+                  ledger: Ledger, seconds: float, prefix: str = "") -> None:
+    """Check what was written (rows per source, per output) and the quarantine files against the receipts.
+
+    Raises CountMismatch naming source, stage and loss; on success fills ``result.per_source``/``totals`` and
+    the ledger (``source_counts``, ``quarantine_reasons``, one ``stages`` row per stage and ``ingest``).
+    """
     con = duckdb.connect()
     q_rows = []
     if any(result.quarantine.glob("*.parquet")):
@@ -224,10 +225,9 @@ def _reconcile(result: IngestResult, receipts: dict, chains: dict, files: list, 
         by_stage_reason[(stage, reason)] = by_stage_reason.get((stage, reason), 0) + n
     counts, problems = [], []
     for name, chain in chains.items():
-        written = _file_counts(getattr(result, name))
         is_dna = name == "dna_segments"
         sources = [f.uri for f in files if (f.format == "fasta") == is_dna]
-        c, p = reconcile(receipts, chain, written, {s: n for s, n in quarantined.items() if s in sources}, sources)
+        c, p = reconcile(receipts, chain, written[name], {s: n for s, n in quarantined.items() if s in sources}, sources)
         counts += c
         problems += p
     ledger.add_source_counts(prefix + "ingest", [(c.source, c.seen, c.out, c.quarantined) for c in counts])

@@ -1,23 +1,51 @@
-"""Driver-side packing shared by pipelines: stream a tokenized Ray dataset into one atomically committed shard set."""
+"""Packing shared by pipelines: worker-side (:func:`pack_in_workers`, raw files or documents → shards, the
+driver only commits) and driver-side (:func:`pack_dataset`, a tokenized Ray dataset streamed into one writer)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
 import time
 from pathlib import Path
+from typing import Sequence
 
+import pyarrow.parquet as pq
 import ray
 
+from operators.build.partition import code_fingerprint
+from operators.core.ingest_config import IngestConfig
+from operators.core.stages import load_receipts
+from operators.encode import load_engine
+from operators.io import fingerprint, plan_partitions, plan_read_tasks, resolve_inputs
+from operators.io.chain import ingest_stages, stage_names
 from operators.ledger import Ledger
-from operators.shards import ShardWriter, ShardWriterConfig
+from operators.ledger.reconcile import CountMismatch
+from operators.shards import ShardWriter, ShardWriterConfig, commit_shards
+from operators.shards.part_writer import DOCUMENTS_FORMAT, PartWriter, part_name
+from pipelines._ingest import (MARKER, MARKER_FORMAT, IngestResult, check_output_owned, clean_stale_staging, publish,
+                               reconcile_run)
+from schemas import DOCUMENTS, schema_name
+
+log = logging.getLogger("tokenmill.shards")
+# Code whose changes can change shard bytes: part of every shard name, so new code never overwrites old files.
+_CODE = ("operators/io", "operators/clean", "operators/encode", "operators/core", "operators/pack", "operators/shards",
+         "schemas")
 
 
 def pack_dataset(ds: "ray.data.Dataset", shards_dir: Path, cfg: ShardWriterConfig, *, vocab_size: int,
-                 tokenizer_hash: str, run_id: str, ledger: Ledger, id_column: str = "id") -> dict:
+                 tokenizer_hash: str, run_id: str, ledger: Ledger, id_column: str = "id",
+                 order_by: Sequence[str] | None = None) -> dict:
     """Pack ``ds`` (columns ``id_column`` and ``input_ids``) into ``shards_dir``; return the manifest.
 
-    Batches arrive in dataset order (pipelines set ``preserve_order``), so the same input gives the same shards.
+    Args:
+        order_by: document-key columns (unique per document) to sort by before packing, so that the shards depend
+            only on the inputs and the config: never on which worker or node finished a block first. Without it
+            the dataset's own order is packed, which is deterministic only where the caller made it so.
     """
     t0 = time.perf_counter()
+    if order_by:
+        ds = ds.sort(list(order_by))
     with ShardWriter(shards_dir, cfg, vocab_size=vocab_size, tokenizer_hash=tokenizer_hash, run_id=run_id) as writer:
         for batch in ds.iter_batches(batch_format="pyarrow", batch_size=8192):
             writer.add_table(batch, id_column=id_column, ids_column="input_ids")
@@ -25,5 +53,74 @@ def pack_dataset(ds: "ray.data.Dataset", shards_dir: Path, cfg: ShardWriterConfi
     totals = manifest["totals"]
     ledger.add_stage("pack_shards", rows_in=totals["documents"], rows_out=totals["rows"], rows_quarantined=0,
                      bytes=totals["tokens"], seconds=time.perf_counter() - t0)
+    ledger.add_artifact(shards_dir, "shards")
+    return manifest
+
+
+def pack_in_workers(patterns: list[str], output: Path, ledger: Ledger, *, tokenizer: str, shard_cfg: ShardWriterConfig,
+                    ingest_cfg: IngestConfig, workers: int, partition_bytes: int, encode_batch_size: int,
+                    write_documents: bool) -> dict:
+    """Raw files or documents/v1 Parquet → shards, every token in Ray workers; the driver only commits.
+
+    Partitions (about ``partition_bytes`` of input each, in canonical order) are read, cleaned, quarantined,
+    encoded, packed and written by :class:`PartWriter` actors; the driver gathers their small descriptors,
+    commits the manifest in partition order, reconciles the counts and publishes ``OUT/quarantine`` (and
+    ``OUT/documents`` when ``write_documents``). Returns the manifest.
+    """
+    t0 = time.perf_counter()
+    check_output_owned(output)
+    clean_stale_staging(output, ledger.run_id)
+    # A folder of ingested documents (OUT/documents) stands for its Parquet files.
+    patterns = [str(Path(p) / "*.parquet") if Path(p).is_dir() and any(Path(p).glob("*.parquet")) else p
+                for p in patterns]
+    files = resolve_inputs(patterns, ingest_cfg.format)
+    fps = {f.uri: fingerprint(f.uri) for f in files}
+    ledger.add_inputs([(f.uri, f.size, f.mtime, fps[f.uri]) for f in files])
+    engine = load_engine(tokenizer)
+    is_docs = all(f.format == "parquet" and schema_name(pq.read_schema(f.uri)) == schema_name(DOCUMENTS) for f in files)
+    tasks = plan_read_tasks(files, ingest_cfg.split_bytes)
+    for t in tasks:
+        t["fingerprint"] = fps[t["uri"]]
+        if is_docs:
+            t["format"] = DOCUMENTS_FORMAT
+    settings = json.dumps({"shards": dataclasses.asdict(shard_cfg), "ingest": dataclasses.asdict(ingest_cfg),
+                           "tokenizer": engine.sha256, "code": code_fingerprint(_CODE)}, sort_keys=True, default=str)
+    items = [{"index": i, "name": part_name(i, group, settings), "tasks": json.dumps(group)}
+             for i, group in enumerate(plan_partitions(tasks, partition_bytes))]
+    staging = output / f".staging-{ledger.run_id}"
+    qdir, receipts = staging / "quarantine", staging / "_receipts"
+    qdir.mkdir(parents=True, exist_ok=True)
+    (staging / MARKER).write_text(json.dumps({"format": MARKER_FORMAT, "kind": "staging", "run": ledger.run_id}))
+    shards_dir = output / "shards"
+    shards_dir.mkdir(parents=True, exist_ok=True)
+    log.info("%d files, %d partitions, %d workers", len(files), len(items), workers)
+    writer_args = {"shards_dir": str(shards_dir), "tokenizer": tokenizer, "shard_cfg": shard_cfg, "ingest": ingest_cfg,
+                   "quarantine_dir": str(qdir), "receipts_dir": str(receipts), "run_id": ledger.run_id,
+                   "documents_dir": str(staging / "documents") if write_documents and not is_docs else None,
+                   "encode_batch_size": encode_batch_size}
+    ds = ray.data.from_items(items, override_num_blocks=max(len(items), 1))
+    ds = ds.map_batches(PartWriter, fn_constructor_kwargs=writer_args, batch_size=1, batch_format="pyarrow",
+                        concurrency=(1, min(workers, max(len(items), 1))))
+    parts = sorted((json.loads(p) for p in ds.take_all() for p in [p["part"]]), key=lambda p: p["index"])
+    if [p["index"] for p in parts] != list(range(len(items))):  # a lost or doubled partition: never commit it
+        raise CountMismatch(f"partitions written {[p['index'] for p in parts]} are not 0..{len(items) - 1}")
+    # Counts before commit: a run that lost records publishes nothing.
+    packed = {s: n for p in parts for s, n in p["documents_per_source"].items()}
+    result = IngestResult(quarantine=qdir, documents=staging / "documents" if writer_args["documents_dir"] else None)
+    if not is_docs:
+        reconcile_run(result, load_receipts(receipts), {"documents": stage_names(ingest_stages("text", ingest_cfg, str(qdir), None))},
+                      {"documents": packed}, files, ledger, time.perf_counter() - t0)
+    pack_in = sum(p["pack_stats"]["docs_in"] for p in parts)
+    if pack_in != sum(packed.values()):
+        raise CountMismatch(f"the packers took {pack_in} documents but {sum(packed.values())} were handed to them")
+    manifest = commit_shards(shards_dir, parts, config=shard_cfg, vocab_size=engine.vocab_size,
+                             tokenizer_hash=engine.sha256, run_id=ledger.run_id,
+                             source={"inputs": sorted(fps), "partitions": len(parts)})
+    publish(staging, output, result, ledger.run_id)
+    totals, stats = manifest["totals"], manifest.get("pack_stats", {})
+    ledger.add_stage("pack_shards", rows_in=pack_in, rows_out=totals["rows"],
+                     rows_quarantined=int(stats.get("docs_dropped_long", 0)), bytes=sum(
+                         f["bytes"] for s in manifest["shards"] for f in s["files"].values()),
+                     seconds=time.perf_counter() - t0)
     ledger.add_artifact(shards_dir, "shards")
     return manifest

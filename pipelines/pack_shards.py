@@ -1,11 +1,13 @@
-"""Encode a document dataset with any tokenizer and pack it into training shards (Megatron .bin/.idx + Parquet).
+"""Encode documents with any tokenizer and pack them into training shards (Megatron .bin/.idx + Parquet).
 
-    python pipelines/pack_shards.py --tokenizer ../shared/data/tokenizers/gpt2 --input OUT/documents --output SHARDS
-    python pipelines/pack_shards.py --tokenizer tok.model --input 'raw/*.jsonl.zst' --output SHARDS --set shards.pack.context_length=2048
+    python pipelines/pack_shards.py --tokenizer ../shared/data/tokenizers/gpt2 --input 'raw/*.jsonl.zst' --output OUT
+    python pipelines/pack_shards.py --tokenizer tok.model --input OUT/documents --output SHARDS --set shards.pack.context_length=2048
 
---input takes documents/v1 Parquet written by ingest.py (a folder or files; ids are kept) or raw files of any
-format ingest.py reads (they are ingested first, into OUTPUT/documents). Writes OUTPUT/shards/ with manifest.json,
-OUTPUT/ledger.duckdb; check the result with pipelines/verify_shards.py OUTPUT/shards.
+--input takes raw files of any format ingest.py reads, or documents/v1 Parquet written by ingest.py (a folder
+or files; ids are kept). The inputs are cut into partitions; each Ray worker reads, cleans, quarantines, encodes,
+packs and writes the shards of whole partitions in one streaming pass, and the driver only commits the
+manifest. Writes OUT/shards/ (manifest.json), OUT/quarantine/, OUT/ledger.duckdb (and OUT/documents/ with
+--set write_documents=true); check the result with pipelines/verify_shards.py OUT/shards.
 """
 
 from __future__ import annotations
@@ -18,29 +20,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-import ray  # noqa: E402
-
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
 from operators.core.runtime import cluster_cpus, init_ray, shutdown_ray  # noqa: E402
-from operators.encode import Encoder, EncoderConfig, load_engine  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
 from operators.shards import ShardWriterConfig  # noqa: E402
-from pipelines._ingest import documents_input  # noqa: E402
 from pipelines._report import run_guard  # noqa: E402
-from pipelines._shards import pack_dataset  # noqa: E402
+from pipelines._shards import pack_in_workers  # noqa: E402
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PackShardsConfig:
     """Encode + pack job."""
 
-    text_column: str = "text"
-    """Column of the documents to encode."""
     encode_batch_size: int = 1024
-    """Documents per encode batch."""
+    """Documents per tokenizer call."""
     workers: int = 0
-    """Encoder actors: 0 = one per cluster CPU (at most 8)."""
+    """Shard-writing workers (each loads the tokenizer once): 0 = one per cluster CPU (at most 8)."""
+    partition_bytes: int = 32 << 20
+    """Input bytes per partition, the unit a worker packs and writes (the shards do not depend on the number of
+    workers, only on this): bigger partitions waste fewer slots in their last rows."""
+    write_documents: bool = False
+    """Also write the cleaned documents to OUT/documents/ (documents/v1 Parquet) when --input is raw files."""
     shards: ShardWriterConfig = field(default_factory=ShardWriterConfig)
     """Shard writing and packing (--set shards.pack.context_length=2048, shards.pack.eos_id=..., shards.formats=[parquet])."""
     ingest: IngestConfig = field(default_factory=IngestConfig)
@@ -51,6 +52,8 @@ class PackShardsConfig:
             raise ValueError("encode_batch_size must be > 0")
         if self.workers < 0:
             raise ValueError("workers must be >= 0")
+        if self.partition_bytes < 1 << 20:
+            raise ValueError("partition_bytes must be at least 1 MiB (1048576)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,21 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     args, cfg = parse_config(parser, PackShardsConfig, argv)
     output = Path(args.output).resolve()
     ledger = Ledger(output / "ledger.duckdb")
-    run_id = ledger.start_run("pack_shards", {"input": args.input, "tokenizer": args.tokenizer, **dataclasses.asdict(cfg)})
+    ledger.start_run("pack_shards", {"input": args.input, "tokenizer": args.tokenizer, **dataclasses.asdict(cfg)})
     runtime = init_ray(args.num_cpus, quiet=args.quiet)
     with run_guard(ledger, parser):
-        # 1. documents: ingested Parquet as is, anything else through ingestion first
-        docs = documents_input(args.input, cfg.ingest, output, ledger)
-        engine = load_engine(args.tokenizer)
-        workers = cfg.workers or cluster_cpus()
-
-        # 2. encode in an actor pool (the tokenizer loads once per actor), 3. pack + commit on the driver
         t0 = time.perf_counter()
-        ds = ray.data.read_parquet(docs).select_columns(["id", cfg.text_column])
-        ds = ds.map_batches(Encoder, fn_constructor_args=(EncoderConfig(tokenizer=args.tokenizer, text_column=cfg.text_column),),
-                            batch_size=cfg.encode_batch_size, batch_format="pyarrow", concurrency=(1, workers))
-        manifest = pack_dataset(ds, output / "shards", cfg.shards, vocab_size=engine.vocab_size,
-                                tokenizer_hash=engine.sha256, run_id=run_id, ledger=ledger)
+        manifest = pack_in_workers(args.input, output, ledger, tokenizer=args.tokenizer, shard_cfg=cfg.shards,
+                                   ingest_cfg=cfg.ingest, workers=cfg.workers or cluster_cpus(),
+                                   partition_bytes=cfg.partition_bytes, encode_batch_size=cfg.encode_batch_size,
+                                   write_documents=cfg.write_documents)
         seconds = time.perf_counter() - t0
     shutdown_ray(runtime)
     t = manifest["totals"]

@@ -146,4 +146,26 @@ def _parquet_tasks(base: dict) -> list[dict]:
     except Exception:  # not a readable Parquet file: one task that quarantines it with the reason
         n = 1
     # A file with zero row groups still gets one task: the reader records that it saw it (zero rows).
-    return [{**base, "start": 0, "end": -1, "row_group": i} for i in range(max(n, 1))]
+    return [{**base, "start": 0, "end": -1, "row_group": i, "row_groups": max(n, 1)} for i in range(max(n, 1))]
+
+
+def plan_partitions(tasks: list[dict], partition_bytes: int) -> list[list[dict]]:
+    """Group read tasks into partitions of about ``partition_bytes`` input bytes, in canonical order.
+
+    Tasks are ordered by (uri, start, row group) and cut into consecutive groups, so the partitions — and every
+    output derived from them — depend only on the inputs and ``partition_bytes``, never on the number of workers.
+    A task is never split; a big one is a partition of its own.
+    """
+    ordered = sorted(tasks, key=lambda t: (t["uri"], t["start"], t.get("row_group") or 0))
+    groups: list[list[dict]] = []
+    size = 0
+    for task in ordered:
+        n = (task["end"] - task["start"]) if task["end"] >= 0 else task["size"]
+        if task.get("row_group") is not None and task["end"] < 0:
+            n = max(task["size"] // max(task.get("row_groups", 1), 1), 1)
+        if not groups or size + n > partition_bytes and size > 0:
+            groups.append([])
+            size = 0
+        groups[-1].append(task)
+        size += n
+    return groups

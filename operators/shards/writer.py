@@ -111,6 +111,8 @@ class ShardWriter:
         run_id: id of the run that produced the documents (recorded in the manifest).
         source: free-form provenance recorded in the manifest (input paths, fingerprints...).
         commit: write the manifest at :meth:`close` (False: return the shard entries for :func:`commit_shards`).
+        name: shard names are ``shard-<name>-00000``...; give each parallel writer its own, derived from its input
+            (e.g. the partition index), so that the same input gives the same names (default: a random token).
     """
 
     def __init__(
@@ -123,6 +125,7 @@ class ShardWriter:
         run_id: str,
         source: dict[str, Any] | None = None,
         commit: bool = True,
+        name: str | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -135,7 +138,7 @@ class ShardWriter:
                 raise ValueError(f"pack.{name}={value} is not below vocab_size={vocab_size}")
         self.tokenizer_hash, self.run_id, self.source, self.commit = tokenizer_hash, run_id, source or {}, commit
         self.packer = Packer(config.pack, dtype=self.dtype)
-        self._token = uuid.uuid4().hex[:12]
+        self._token = name or uuid.uuid4().hex[:12]
         self._shards: list[dict[str, Any]] = []
         self._cur: _OpenShard | None = None
         self._closed = False
