@@ -132,10 +132,10 @@ class ShardWriter:
         self.config = config
         self.vocab_size = vocab_size
         self.dtype = token_dtype(vocab_size)
-        for name in ("pad_id", "bos_id", "eos_id"):
-            value = getattr(config.pack, name)
+        for key in ("pad_id", "bos_id", "eos_id"):
+            value = getattr(config.pack, key)
             if value is not None and value >= vocab_size:
-                raise ValueError(f"pack.{name}={value} is not below vocab_size={vocab_size}")
+                raise ValueError(f"pack.{key}={value} is not below vocab_size={vocab_size}")
         self.tokenizer_hash, self.run_id, self.source, self.commit = tokenizer_hash, run_id, source or {}, commit
         self.packer = Packer(config.pack, dtype=self.dtype)
         self._token = name or uuid.uuid4().hex[:12]

@@ -1,0 +1,40 @@
+"""Run one pipeline on a real 3-node Ray cluster on this machine (``ray.cluster_utils.Cluster``, 1 CPU a node).
+
+    python tests/pipelines/cluster_run.py pack_shards ARGS...
+
+Prints ``RESULT {"rc": ...}`` as its last line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+
+def main(pipeline: str, args: list[str]) -> None:
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    for _ in range(2):
+        cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    os.environ["RAY_ADDRESS"] = cluster.address
+    try:
+        rc = importlib.import_module(f"pipelines.{pipeline}").main(args)
+        nodes = len(cluster.list_all_nodes())
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    print("RESULT " + json.dumps({"rc": rc, "nodes": nodes}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2:])
