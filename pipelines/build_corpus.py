@@ -3,8 +3,10 @@
     python pipelines/build_corpus.py --config corpus.yaml [--set context_length=4096] [--wait 600]
 
 Each partition (an input file, or a byte range of a big one) is read, cleaned, quarantined and encoded once and
-cached under OUT/cache/<content key>; a rebuild recomputes only partitions whose input, source config,
-tokenizer or code changed, then re-packs (deterministic: same inputs, same shard bytes). The new build is
+cached under OUT/cache/partitions/<content key>; a rebuild recomputes only partitions whose input, source config,
+tokenizer or code changed, then re-packs (deterministic: same inputs, same shard bytes). Cached partitions are
+verified against their sha256 checksums before use: a corrupt, truncated or incomplete one is logged, removed and
+recomputed (ledger cache stage "partitions_corrupt"). The new build is
 assembled in OUT/builds/.tmp-<id>/, verified, published as OUT/builds/<id>/ and OUT/builds/CURRENT is switched to
 it atomically. OUT/ledger.duckdb records every run, cache hits/misses, stages, quarantine reasons and artifacts.
 """
@@ -12,10 +14,12 @@ it atomically. OUT/ledger.duckdb records every run, cache hits/misses, stages, q
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -26,7 +30,8 @@ import ray  # noqa: E402
 
 from operators.build import BuildLock, BuildStore, PartitionBuilder, load_build_config, partition_key  # noqa: E402
 from operators.build.assemble import assemble_build  # noqa: E402
-from operators.build.partition import code_fingerprint  # noqa: E402
+from operators.build.partition import (CorruptPartition, code_fingerprint, remove_partition,  # noqa: E402
+                                       remove_stale_tmp, verify_partition)
 from operators.build.report import write_build_report  # noqa: E402
 from operators.core.config import ConfigError, load_overrides  # noqa: E402
 from operators.core.runtime import cluster_cpus, init_ray, shutdown_ray  # noqa: E402
@@ -75,6 +80,9 @@ def _build(cfg, args, output: Path, parser) -> int:
     cache_dir = output / "cache" / "partitions"
     cache_dir.mkdir(parents=True, exist_ok=True)
     with run_guard(ledger, parser):
+        # under the lock no other build writes here: half-written partitions of killed runs can go
+        if stale := remove_stale_tmp(cache_dir):
+            log.info("removed %d stale partition folder(s) left by interrupted builds", stale)
         # 1. plan: every partition of every source, addressed by content
         t0 = time.perf_counter()
         engine = load_engine(cfg.tokenizer["path"])
@@ -90,15 +98,21 @@ def _build(cfg, args, output: Path, parser) -> int:
                                    "ingest": json.dumps(dataclasses.asdict(src.ingest))})
         ledger.add_inputs(inputs)
         misses = [p for p in partitions if not (cache_dir / p["key"] / "meta.json").is_file()]
-        ledger.add_cache("partitions", hits=len(partitions) - len(misses), misses=len(misses))
         build_key = _build_key(cfg, [p["key"] for p in partitions], engine.sha256, code)
         current = store.load_summary(store.current())
         if current is not None and current.get("build_key") == build_key:
+            # The published build is complete and verified on its own: the cache is not read, so not verified here.
+            ledger.add_cache("partitions", hits=len(partitions) - len(misses), misses=len(misses))
             ledger.add_cache("build", hits=1, misses=0)
             print(f"up to date: build {current['build_id']} already has these inputs, config, tokenizer and code "
                   f"({len(partitions)} partitions); nothing recomputed\n  CURRENT -> {current['build_id']}")
             return 0
         ledger.add_cache("build", hits=0, misses=1)
+        # Before use, every cached partition is checked against its checksums; a bad one is recomputed like a miss.
+        corrupt = _remove_corrupt(cache_dir, partitions)
+        misses = [p for p in partitions if p["key"] in corrupt or not (cache_dir / p["key"] / "meta.json").is_file()]
+        ledger.add_cache("partitions", hits=len(partitions) - len(misses), misses=len(misses))
+        ledger.add_cache("partitions_corrupt", hits=0, misses=len(corrupt))
         log.info("%d partitions: %d cached, %d to build", len(partitions), len(partitions) - len(misses), len(misses))
 
         # 2. build the missing partitions on the cluster (retried tasks rewrite the same bytes)
@@ -123,7 +137,8 @@ def _build(cfg, args, output: Path, parser) -> int:
             raise RuntimeError(f"build {build_id} failed verification, not published: {report.problem}")
         summary["seconds"] = {"partitions": round(seconds_partitions, 3), "assemble": round(time.perf_counter() - t1, 3)}
         summary["build_key"] = build_key
-        summary["cache"] = {"partitions": len(partitions), "hits": len(partitions) - len(misses), "misses": len(misses)}
+        summary["cache"] = {"partitions": len(partitions), "hits": len(partitions) - len(misses), "misses": len(misses),
+                            "corrupt": len(corrupt)}
         (staging / "build.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
         write_build_report(staging, summary)
         final = store.publish(staging, build_id, cfg.keep_builds)
@@ -135,6 +150,32 @@ def _build(cfg, args, output: Path, parser) -> int:
           f"utilization {t['utilization']:.2%}; partitions {summary['cache']['misses']} built, "
           f"{summary['cache']['hits']} cached\n  report: {final / 'report.html'}\n  CURRENT -> {build_id}")
     return 0
+
+
+def _remove_corrupt(cache_dir: Path, partitions: list[dict]) -> set[str]:
+    """Verify the cached partitions of this plan (in threads: hashing is I/O and releases the GIL); remove the
+    corrupt ones (folders named by their 32-hex key: tokenmill's own) and return their keys."""
+    present = list({p["key"]: p for p in partitions if os.path.lexists(cache_dir / p["key"])}.values())
+
+    def check(p: dict) -> CorruptPartition | None:
+        try:
+            verify_partition(cache_dir / p["key"], p["key"])
+        except CorruptPartition as exc:
+            return exc
+        return None
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        problems = list(pool.map(check, present))
+    corrupt = set()
+    for p, exc in zip(present, problems):
+        if exc is None:
+            continue
+        uri = json.loads(p["task"])["uri"]
+        log.warning("cached partition %s (source %s, %s) is corrupt: %s: %s; removing it and recomputing",
+                    p["key"], p["source_name"], uri, exc.file, exc.problem)
+        remove_partition(cache_dir, p["key"])
+        corrupt.add(p["key"])
+    return corrupt
 
 
 def _build_key(cfg, keys: list[str], tokenizer_hash: str, code: str) -> str:
@@ -149,11 +190,13 @@ def _build_key(cfg, keys: list[str], tokenizer_hash: str, code: str) -> str:
 
 
 def _record(ledger: Ledger, summary: dict, final: Path, seconds: float) -> None:
+    """Stages chain: each stage's rows_in is the previous stage's rows_out."""
     t = summary["totals"]
-    ledger.add_stage("partitions", rows_in=t["records_in"], rows_out=t["records_in"] - t["quarantined_read"],
+    read_out = t["records_in"] - t["quarantined_read"]
+    ledger.add_stage("partitions", rows_in=t["records_in"], rows_out=read_out,
                      rows_quarantined=t["quarantined_read"], seconds=seconds)
-    ledger.add_stage("dedup", rows_in=t["records_in"] - t["quarantined_read"], rows_out=t["unique_documents"],
-                     rows_quarantined=t["duplicates"])
+    ledger.add_stage("dedup", rows_in=read_out, rows_out=t["unique_documents"], rows_quarantined=t["duplicates"])
+    ledger.add_stage("mix", rows_in=t["unique_documents"], rows_out=t["documents"], rows_quarantined=t["sampled_out"])
     ledger.add_stage("pack_shards", rows_in=t["documents"], rows_out=t["rows"], rows_quarantined=0, bytes=t["tokens"],
                      seconds=summary["seconds"]["assemble"])
     ledger.add_quarantine_reasons([(s, r, n) for (s, r), n in

@@ -2,6 +2,12 @@
 
 Partitions are visited in canonical order (sources in config order, files sorted, byte ranges ascending), rows
 in file order, so the same partitions always give the same shard bytes however they were computed.
+
+Every count reconciles or the build fails: each partition's files are verified against their checksums as they
+are read, and what its reader saw must equal the documents plus quarantined rows it holds. Every document the
+stages drop is in ``quarantine.parquet`` with a reason: read/clean rejections, ``dedup`` (exact or near
+duplicate) and ``mix``/``sampled_out`` (not drawn under a weight < 1); copies added by a weight > 1 are counted
+as ``upsampled_copies``. So ``unique_documents - sampled_out + upsampled_copies == documents`` packed.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from operators.build.config import BuildConfig
-from operators.build.partition import kept_copies
+from operators.build.partition import CorruptPartition, kept_copies, load_partition
 from operators.clean.minhash import LshIndex
 from operators.pack import PackerConfig
 from operators.shards import ShardWriter, ShardWriterConfig
@@ -36,21 +42,38 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
     near_dups = kept_docs = 0
     index_rows: dict[str, list] = collections.defaultdict(list)
     dup_rows: list[dict] = []
+    mix_rows: list[dict] = []
     quarantine_tables: list[pa.Table] = []
-    per_source = collections.defaultdict(lambda: {"documents": 0, "tokens": 0, "duplicates": 0, "quarantined": 0})
+    per_source = collections.defaultdict(lambda: {"records_seen": 0, "records_in": 0, "quarantined": 0,
+                                                  "duplicates": 0, "unique_documents": 0, "sampled_out": 0,
+                                                  "upsampled_copies": 0, "documents": 0, "tokens": 0})
     per_lang = collections.defaultdict(lambda: {"documents": 0, "tokens": 0, "words": 0})
-    records_in = 0
+    records_in = records_seen = 0
+    lost: list[str] = []
     with ShardWriter(staging / "shards", shard_cfg, vocab_size=engine.vocab_size, tokenizer_hash=engine.sha256,
                      run_id=run_id, source={"build_id": build_id}) as writer:
         for key in keys:
-            part = cache_dir / key
-            meta = json.loads((part / "meta.json").read_text())
+            try:
+                meta, tokens, q_tables = load_partition(cache_dir / key, key)
+            except CorruptPartition as exc:  # planning verified it: it changed since, or a worker wrote bad bytes
+                raise RuntimeError(f"{exc}; build {build_id} is not published. Rerun the build: it removes a "
+                                   "corrupt cached partition and recomputes it") from None
             name = meta["source_name"]
-            records_in += meta["documents"] + meta["quarantined"]
-            per_source[name]["quarantined"] += meta["quarantined"]
-            for q in sorted((part / "quarantine").glob("*.parquet")):
-                quarantine_tables.append(pq.read_table(q).cast(QUARANTINE))
-            tokens = pq.read_table(part / "tokens.parquet")
+            # Counted from the stored rows, not from meta, and checked against what the reader saw.
+            n_docs, n_q = tokens.num_rows, sum(t.num_rows for t in q_tables)
+            expected_field = "emitted" if meta["input_format"] == "fasta" else "seen"  # FASTA: rows are segments
+            if meta[expected_field] != n_docs + n_q:
+                gap = meta[expected_field] - (n_docs + n_q)
+                lost.append(f"source {name}: {meta['uri']} [{meta['start']}, {meta['end']}): the reader "
+                            f"{'saw' if expected_field == 'seen' else 'emitted'} {meta[expected_field]} records, the "
+                            f"partition holds {n_docs} documents + {n_q} quarantined: "
+                            + (f"{gap} records lost" if gap > 0 else f"{-gap} records more than were read"))
+            records_in += n_docs + n_q
+            records_seen += meta["seen"]
+            per_source[name]["records_seen"] += meta["seen"]
+            per_source[name]["records_in"] += n_docs + n_q
+            per_source[name]["quarantined"] += n_q
+            quarantine_tables += [t.cast(QUARANTINE) for t in q_tables]
             keep_ids, keep_rows = [], []
             sigs = tokens["minhash"].to_numpy(zero_copy_only=False) if lsh else None
             for i, (doc_id, h) in enumerate(zip(tokens["id"].to_pylist(), tokens["content_hash"].to_pylist())):
@@ -66,7 +89,17 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
                     continue
                 seen.add(h)
                 kept_docs += 1
-                for copy in range(kept_copies(doc_id, weights[name])):
+                per_source[name]["unique_documents"] += 1
+                copies = kept_copies(doc_id, weights[name])
+                if copies == 0:  # not drawn under weight < 1: counted and quarantined, never silent
+                    mix_rows.append({"source": tokens["source"][i].as_py(), "location": tokens["location"][i].as_py(),
+                                     "stage": "mix", "reason": "sampled_out", "excerpt": None,
+                                     "detail": f"weight {weights[name]:g} kept about {weights[name]:.0%} of source "
+                                               f"{name} (deterministic by document id); this one was not drawn"})
+                    per_source[name]["sampled_out"] += 1
+                    continue
+                per_source[name]["upsampled_copies"] += copies - 1
+                for copy in range(copies):
                     keep_ids.append(doc_id if copy == 0 else f"{doc_id}#{copy}")
                     keep_rows.append(i)
             if not keep_rows:
@@ -77,6 +110,10 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
                 index_rows[col] += kept[col].to_pylist()
             index_rows["doc_key"] += keep_ids
             index_rows["id"] += kept["id"].to_pylist()
+        if lost:  # raised inside the writer: it aborts, and the staging build is never published
+            raise RuntimeError(f"build {build_id} is not published: records were lost between reading and the "
+                               f"cache ({len(lost)} partition(s)): " + "; ".join(lost[:5])
+                               + (f"; and {len(lost) - 5} more" if len(lost) > 5 else ""))
     manifest = writer.manifest
     for name, lang, n, w in zip(index_rows["source_name"], index_rows["lang"], index_rows["n_tokens"], index_rows["n_words"]):
         per_source[name]["documents"] += 1
@@ -90,16 +127,25 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
                      {k: pa.array([], pa.string()) for k in ("doc_key", "id")},
                      ).replace_schema_metadata({"tokenmill.format": INDEX_FORMAT})
     pq.write_table(index, staging / "documents.parquet", compression="zstd")
-    q = pa.concat_tables([*quarantine_tables, pa.Table.from_pylist(dup_rows, schema=QUARANTINE)])
+    q = pa.concat_tables([*quarantine_tables, pa.Table.from_pylist(dup_rows, schema=QUARANTINE),
+                          pa.Table.from_pylist(mix_rows, schema=QUARANTINE)])
     pq.write_table(q, staging / "quarantine.parquet", compression="zstd")
     reasons = collections.Counter(f"{s}/{r}" for s, r in zip(q["stage"].to_pylist(), q["reason"].to_pylist()))
     t = manifest["totals"]
+    sampled_out = sum(v["sampled_out"] for v in per_source.values())
+    upsampled = sum(v["upsampled_copies"] for v in per_source.values())
+    if t["documents"] != kept_docs - sampled_out + upsampled or len(index) != t["documents"]:
+        raise RuntimeError(f"build {build_id} is not published: counts do not reconcile: {kept_docs} unique - "
+                           f"{sampled_out} sampled out + {upsampled} upsampled copies != {t['documents']} packed "
+                           f"({len(index)} in the index)")
     summary = {
         "format": "tokenmill build v1", "build_id": build_id, "run_id": run_id,
         "tokenizer": {"path": cfg.tokenizer["path"], "sha256": engine.sha256, "vocab_size": engine.vocab_size},
         "context_length": cfg.context_length,
-        "totals": {"records_in": records_in, "quarantined_read": sum(v["quarantined"] for v in per_source.values()),
-                   "duplicates": len(dup_rows), "near_duplicates": near_dups, "unique_documents": kept_docs, "documents": t["documents"],
+        "totals": {"records_seen": records_seen, "records_in": records_in,
+                   "quarantined_read": sum(v["quarantined"] for v in per_source.values()),
+                   "duplicates": len(dup_rows), "near_duplicates": near_dups, "unique_documents": kept_docs,
+                   "sampled_out": sampled_out, "upsampled_copies": upsampled, "documents": t["documents"],
                    "tokens": t["tokens"], "rows": t["rows"], "utilization": t["utilization"],
                    "dedup_rate": len(dup_rows) / max(kept_docs + len(dup_rows), 1)},
         "shard_sha256": [s["files"][k]["sha256"] for s in manifest["shards"] for k in sorted(s["files"])],

@@ -65,6 +65,8 @@ class BuildConfig:
     """Ray tasks building partitions at once: 0 = one per cluster CPU."""
 
     def __post_init__(self) -> None:
+        if not self.output or not self.output.strip():
+            raise ValueError("output: is required, e.g. output: /data/builds/web")
         if not self.sources:
             raise ValueError("sources: the corpus needs at least one source")
         names = [s.name for s in self.sources]
@@ -100,7 +102,12 @@ def load_build_config(path: str | Path, overrides: dict[str, Any] | None = None)
                         "input": [_resolve(base, p) for p in inputs],
                         "ingest": {k: v for k, v in src.items() if k not in _SOURCE_KEYS}})
     raw["sources"] = sources
-    raw["output"] = _resolve(base, str(raw.get("output", "")))
+    output = raw.get("output")
+    if output is None or not str(output).strip():
+        # Never default to the config's own folder: builds, cache and ledger would land next to the sources.
+        raise ConfigError(f"{path}: output: is required, e.g. output: /data/builds/web (the folder that gets "
+                          "cache/, builds/ and ledger.duckdb)")
+    raw["output"] = _resolve(base, str(output).strip())
     tok = dict(raw.get("tokenizer") or {})
     if "path" in tok:
         tok["path"] = _resolve(base, tok["path"])

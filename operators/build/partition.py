@@ -5,6 +5,11 @@ content fingerprint, the source's ingest config, the tokenizer's hash and the co
 unchanged input is never recomputed and any change that could alter the output is. A partition is written to a
 temporary folder and renamed into ``cache/<key>/`` when complete; a killed task leaves no half partition, and a
 retried one rewrites the same bytes.
+
+Its ``meta.json`` (format ``tokenmill partition v1``) records the sha256 of every file the partition holds and
+what the reader saw (``seen``, counted by the reader apart from what it emitted). Builds verify the checksums
+before using a cached partition (:func:`verify_partition`, :func:`load_partition`): a corrupt, truncated or
+incomplete one is removed and recomputed, never used.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -29,10 +36,19 @@ from operators.io.quarantine_sink import QuarantineSink
 from operators.io.read_task import ReadTask
 from schemas import DOCUMENTS, DNA_SEGMENTS
 
+log = logging.getLogger(__name__)
+
+PARTITION_FORMAT = "tokenmill partition v1"
+KEY = re.compile(r"^[0-9a-f]{32}$")
+# Temporary folders of partitions being built: ``.tmp-<key>-<8 hex>`` (see PartitionBuilder.build).
+TMP_NAME = re.compile(r"^\.tmp-[0-9a-f]{32}-[0-9a-f]{8}$")
 _ROOT = Path(__file__).resolve().parents[2]
 # Code whose changes can change a partition's bytes (readers, cleaning, encoding, this file).
 _CODE = ["operators/io", "operators/clean", "operators/encode", "operators/core", "schemas",
          "operators/build/partition.py"]
+_SUMMARY_SCHEMA = pa.schema([("key", pa.string()), ("documents", pa.int64()), ("quarantined", pa.int64()),
+                             ("tokens", pa.int64()), ("seen", pa.int64())])
+_SUMMARY = _SUMMARY_SCHEMA.names
 TOKENS_COLUMNS = ["id", "source_name", "source", "location", "lang", "content_hash", "minhash", "n_words", "n_tokens",
                   "input_ids"]
 
@@ -59,7 +75,7 @@ def partition_key(task: dict, fingerprint: str, source_name: str, ingest: Ingest
 class PartitionBuilder:
     """Callable on a batch of partition tasks (columns: key, source_name, task json, ingest json): builds missing ones.
 
-    Returns one summary row per partition: key, documents, quarantined, tokens.
+    Returns one summary row per partition: key, documents, quarantined, tokens, seen.
     """
 
     def __init__(self, cache_dir: str, tokenizer: str) -> None:
@@ -70,9 +86,10 @@ class PartitionBuilder:
     def __call__(self, batch: pa.Table) -> pa.Table:
         out = []
         for row in batch.to_pylist():
-            out.append(self.build(row["key"], row["source_name"], json.loads(row["task"]),
-                                  IngestConfig(**json.loads(row["ingest"]))))
-        return pa.Table.from_pylist(out)
+            meta = self.build(row["key"], row["source_name"], json.loads(row["task"]),
+                              IngestConfig(**json.loads(row["ingest"])))
+            out.append({k: meta.get(k) for k in _SUMMARY})
+        return pa.Table.from_pylist(out, schema=_SUMMARY_SCHEMA)
 
     def build(self, key: str, source_name: str, task: dict, cfg: IngestConfig) -> dict:
         """Build partition ``key`` unless it is cached; return its summary."""
@@ -85,7 +102,8 @@ class PartitionBuilder:
         sink = QuarantineSink(str(tmp / "quarantine"), DNA_SEGMENTS if is_dna else DOCUMENTS)
         normalizer = TextNormalizer(cfg)
         parts = []
-        for block in ReadTask(cfg)(pa.Table.from_pylist([task])):
+        reader = ReadTask(cfg)
+        for block in reader(pa.Table.from_pylist([task])):
             kept = sink(block) if is_dna else sink(normalizer(block))
             if is_dna:  # DNA segments become documents whose text is the sequence
                 kept = pa.table({"id": kept["id"], "source": kept["source"],
@@ -93,11 +111,18 @@ class PartitionBuilder:
                                  "text": kept["seq"], "lang": pa.nulls(kept.num_rows, pa.string())})
             if kept.num_rows:
                 parts.append(self._encode(kept, source_name))
+        # What the reader saw, counted apart from what it emitted: assembly checks it against the stored rows.
+        receipts = reader.receipts
         tokens = pa.concat_tables(parts) if parts else _empty_tokens()
         pq.write_table(tokens, tmp / "tokens.parquet", compression="zstd")
-        n_q = sum(pq.read_metadata(f).num_rows for f in (tmp / "quarantine").glob("*.parquet"))
-        meta = {"key": key, "source_name": source_name, "uri": task["uri"], "documents": tokens.num_rows,
-                "quarantined": n_q, "tokens": int(pc.sum(tokens["n_tokens"]).as_py() or 0)}
+        q_files = sorted(f.relative_to(tmp).as_posix() for f in (tmp / "quarantine").glob("*.parquet"))
+        n_q = sum(pq.read_metadata(tmp / f).num_rows for f in q_files)
+        meta = {"format": PARTITION_FORMAT, "key": key, "source_name": source_name, "uri": task["uri"],
+                "input_format": task["format"], "start": task["start"], "end": task["end"],
+                "row_group": task.get("row_group"), "documents": tokens.num_rows, "quarantined": n_q,
+                "tokens": int(pc.sum(tokens["n_tokens"]).as_py() or 0),
+                "seen": sum(int(r["seen"]) for r in receipts), "emitted": sum(int(r["emitted"]) for r in receipts),
+                "files": {f: file_sha256(tmp / f) for f in ["tokens.parquet", *q_files]}}
         (tmp / "meta.json").write_text(json.dumps(meta))
         _fsync_tree(tmp)
         try:
@@ -117,6 +142,118 @@ class PartitionBuilder:
         sigs = [self.minhasher.signature(t).tolist() for t in texts]
         enc = enc.append_column("minhash", pa.array(sigs, pa.list_(pa.uint32())))
         return enc.select(TOKENS_COLUMNS)
+
+
+class CorruptPartition(Exception):
+    """A cached partition whose files do not match the checksums in its meta.json (or that lacks one)."""
+
+    def __init__(self, key: str, file: str, problem: str) -> None:
+        super().__init__(f"cached partition {key}: {file}: {problem}")
+        self.key, self.file, self.problem = key, file, problem
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def read_meta(part: Path, key: str) -> dict:
+    """The ``meta.json`` of partition ``key`` in folder ``part``, checked for format, key and checksums list.
+
+    Raises:
+        CorruptPartition: when it is missing, unreadable or not a ``tokenmill partition v1`` meta of ``key``.
+    """
+    try:
+        meta = json.loads((part / "meta.json").read_text())
+    except FileNotFoundError:
+        raise CorruptPartition(key, "meta.json", "missing") from None
+    except (OSError, ValueError) as exc:
+        raise CorruptPartition(key, "meta.json", f"unreadable ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != PARTITION_FORMAT or meta.get("key") != key:
+        raise CorruptPartition(key, "meta.json", f"not a '{PARTITION_FORMAT}' meta of this key")
+    files = meta.get("files")
+    if not isinstance(files, dict) or "tokens.parquet" not in files or not isinstance(meta.get("seen"), int):
+        raise CorruptPartition(key, "meta.json", "no checksums or reader counts")
+    return meta
+
+
+def verify_partition(part: Path, key: str) -> dict:
+    """Check every file of cached partition ``key`` against the sha256 in its meta.json; return the meta.
+
+    Raises:
+        CorruptPartition: naming the first file that is missing, unreadable or has other bytes.
+    """
+    meta = read_meta(part, key)
+    for rel, digest in meta["files"].items():
+        try:
+            actual = file_sha256(part / rel)  # streamed: a big partition is never held in memory to be checked
+        except FileNotFoundError:
+            raise CorruptPartition(key, rel, "missing") from None
+        except OSError as exc:
+            raise CorruptPartition(key, rel, f"unreadable ({exc})") from None
+        if actual != digest:
+            raise CorruptPartition(key, rel, f"sha256 {actual[:16]}… expected {digest[:16]}… (corrupt or truncated)")
+    return meta
+
+
+def load_partition(part: Path, key: str) -> tuple[dict, pa.Table, list[pa.Table]]:
+    """Read cached partition ``key``: (meta, tokens, quarantine tables), each file verified as it is read.
+
+    The bytes that are checked are the bytes that are parsed, so nothing unverified reaches a build.
+
+    Raises:
+        CorruptPartition: naming the first file that is missing, unreadable or has other bytes.
+    """
+    meta = read_meta(part, key)
+    tables = {}
+    for rel, digest in meta["files"].items():
+        data = _read_file(part, key, rel)
+        _check_bytes(key, rel, data, digest)
+        tables[rel] = pq.read_table(pa.BufferReader(data))
+    tokens = tables.pop("tokens.parquet")
+    return meta, tokens, [tables[rel] for rel in sorted(tables)]
+
+
+def _read_file(part: Path, key: str, rel: str) -> bytes:
+    try:
+        return (part / rel).read_bytes()
+    except FileNotFoundError:
+        raise CorruptPartition(key, rel, "missing") from None
+    except OSError as exc:
+        raise CorruptPartition(key, rel, f"unreadable ({exc})") from None
+
+
+def _check_bytes(key: str, rel: str, data: bytes, digest: str) -> None:
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != digest:
+        raise CorruptPartition(key, rel, f"sha256 {actual[:16]}… of {len(data)} bytes, expected {digest[:16]}… "
+                                         "(corrupt or truncated)")
+
+
+def remove_partition(cache_dir: Path, key: str) -> None:
+    """Remove cached partition ``key`` (only a folder named by a 32-hex key: tokenmill's own)."""
+    if not KEY.match(key):
+        raise ValueError(f"{key!r} is not a partition key; refusing to remove {Path(cache_dir) / key}")
+    path = Path(cache_dir) / key
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
+
+
+def remove_stale_tmp(cache_dir: Path) -> int:
+    """Remove partition folders that killed runs left half-written (``.tmp-<key>-<8 hex>`` only); return how many.
+
+    Call it while holding the build lock, before any partition task starts.
+    """
+    removed = 0
+    for path in Path(cache_dir).iterdir() if Path(cache_dir).is_dir() else []:
+        if TMP_NAME.match(path.name) and path.is_dir() and not path.is_symlink():
+            log.info("removing stale partition folder %s (left by an interrupted build)", path)
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def _empty_tokens() -> pa.Table:
@@ -140,4 +277,6 @@ def kept_copies(doc_id: str, weight: float) -> int:
     return whole + (1 if u < frac else 0)
 
 
-__all__ = ["PartitionBuilder", "TOKENS_COLUMNS", "code_fingerprint", "kept_copies", "partition_key"]
+__all__ = ["CorruptPartition", "PARTITION_FORMAT", "PartitionBuilder", "TOKENS_COLUMNS", "code_fingerprint",
+           "file_sha256", "kept_copies", "load_partition", "partition_key", "read_meta", "remove_partition",
+           "remove_stale_tmp", "verify_partition"]

@@ -3,16 +3,31 @@
 A build is assembled in ``builds/.tmp-<id>/`` and renamed to ``builds/<id>/`` only after its shards verify;
 ``CURRENT`` (a one-line file naming the build) is then replaced atomically (write, fsync, rename). Readers that
 follow CURRENT therefore always see a complete, verified build. The last ``keep`` builds are kept.
+
+tokenmill deletes only what it created and marked as its own. A published build is ours when its folder name is
+a build id (``YYYYmmddTHHMMSS-xxxxxxxx``) and its ``build.json`` says ``"format": "tokenmill build v1"`` with that
+``build_id``; a staging folder is ours when it is named ``.tmp-<build id>`` and holds the ``.tokenmill-staging``
+marker written when it was created. Anything else in ``builds/`` (a user's folder, a copied release) is never
+touched, and retention never deletes the build just published nor the one CURRENT names.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
+import re
 import shutil
 import time
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+BUILD_FORMAT = "tokenmill build v1"
+BUILD_ID = re.compile(r"^\d{8}T\d{6}-[0-9a-f]{8}$")
+STAGING_PREFIX = ".tmp-"
+STAGING_MARKER = ".tokenmill-staging"
 
 
 class BuildLock:
@@ -54,6 +69,22 @@ class BuildLock:
         self._fh.close()
 
 
+def is_build_id(name: str) -> bool:
+    """Whether ``name`` has the shape of a tokenmill build id (``YYYYmmddTHHMMSS-xxxxxxxx``)."""
+    return BUILD_ID.match(name) is not None
+
+
+def is_marked_build(path: Path, build_id: str | None = None) -> bool:
+    """Whether ``path`` holds a tokenmill build: its ``build.json`` has our format and ``build_id`` (default: the
+    folder's name)."""
+    try:
+        summary = json.loads((path / "build.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (isinstance(summary, dict) and summary.get("format") == BUILD_FORMAT
+            and summary.get("build_id") == (build_id or path.name))
+
+
 class BuildStore:
     """The ``builds/`` folder of an output: staging, publishing, CURRENT, retention."""
 
@@ -67,15 +98,38 @@ class BuildStore:
         return path.read_text().strip() if path.is_file() else None
 
     def staging(self, build_id: str) -> Path:
-        """A fresh staging folder for ``build_id`` (stale ones from killed runs are removed)."""
-        for stale in self.root.glob(".tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        path = self.root / f".tmp-{build_id}"
+        """A fresh, marked staging folder for ``build_id``; stale ones that killed runs of tokenmill left are removed.
+
+        Call it while holding the :class:`BuildLock`: no other build of this output is staging then.
+        """
+        for stale in self.root.glob(STAGING_PREFIX + "*"):
+            if self._is_our_staging(stale):
+                log.info("removing stale staging folder %s (left by an interrupted build)", stale)
+                shutil.rmtree(stale, ignore_errors=True)
+        path = self.root / f"{STAGING_PREFIX}{build_id}"
         path.mkdir()
+        (path / STAGING_MARKER).write_text(f"tokenmill staging folder of build {build_id}\n")
         return path
 
+    def _is_our_staging(self, path: Path) -> bool:
+        name = path.name[len(STAGING_PREFIX):]
+        if not (path.is_dir() and not path.is_symlink() and is_build_id(name)):
+            return False
+        # The marker is removed just before the rename; a run killed in between leaves the build.json marker.
+        return (path / STAGING_MARKER).is_file() or is_marked_build(path, name)
+
     def publish(self, staging: Path, build_id: str, keep: int) -> Path:
-        """Move a verified staging folder to ``builds/<id>``, switch CURRENT to it, drop builds beyond ``keep``."""
+        """Move a verified staging folder to ``builds/<id>``, switch CURRENT to it, drop our builds beyond ``keep``.
+
+        Retention considers only marked builds (see the module docstring), oldest first by id, and never deletes
+        ``build_id`` or the build CURRENT names.
+        """
+        if not is_build_id(build_id):
+            raise ValueError(f"build id {build_id!r} is not of the form YYYYmmddTHHMMSS-xxxxxxxx")
+        if not is_marked_build(staging, build_id):
+            raise RuntimeError(f"{staging}/build.json is missing or is not a '{BUILD_FORMAT}' summary of build "
+                               f"{build_id}; write it before publishing")
+        (staging / STAGING_MARKER).unlink(missing_ok=True)
         final = self.root / build_id
         os.rename(staging, final)
         _fsync_dir(self.root)
@@ -86,13 +140,18 @@ class BuildStore:
             os.fsync(fh.fileno())
         os.replace(tmp, self.root / "CURRENT")
         _fsync_dir(self.root)
-        for old in self.builds()[:-keep]:
-            shutil.rmtree(self.root / old, ignore_errors=True)
+        protected = {build_id, self.current()}
+        ours = self.builds()
+        for old in ours[:-keep]:
+            if old not in protected:
+                log.info("retention (keep_builds=%d): removing build %s", keep, old)
+                shutil.rmtree(self.root / old, ignore_errors=True)
         return final
 
     def builds(self) -> list[str]:
-        """Published build ids, oldest first (ids sort by time)."""
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        """Published tokenmill build ids (marked folders only), oldest first (ids sort by time)."""
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_dir() and not p.is_symlink() and is_build_id(p.name) and is_marked_build(p))
 
     def load_summary(self, build_id: str | None) -> dict | None:
         """The ``build.json`` of a published build, or None."""

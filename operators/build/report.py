@@ -57,19 +57,34 @@ def write_build_report(build_dir: Path, summary: dict) -> Path:
     t = summary["totals"]
     rows = [("documents", t["documents"]), ("tokens", t["tokens"]), ("packed rows", t["rows"]),
             ("packing utilization", f"{t['utilization']:.2%}"), ("dedup rate", f"{t['dedup_rate']:.2%}"),
-            ("records in", t["records_in"]), ("quarantined while reading", t["quarantined_read"]),
-            ("duplicates", t["duplicates"])]
+            ("records seen by the readers", t.get("records_seen", t["records_in"])), ("records in", t["records_in"]),
+            ("quarantined while reading", t["quarantined_read"]), ("duplicates", t["duplicates"]),
+            ("unique documents", t["unique_documents"]),
+            ("sampled out (weight < 1, in quarantine as mix/sampled_out)", t.get("sampled_out", 0)),
+            ("upsampled copies (weight > 1)", t.get("upsampled_copies", 0))]
     diff = summary.get("diff")
     if diff:
         rows += [("previous build", diff["previous_build"]), ("documents added", diff["documents_added"]),
                  ("documents removed", diff["documents_removed"]), ("tokens delta", diff["tokens_delta"])]
     cache = summary.get("cache", {})
-    rows += [("partitions cached / built", f"{cache.get('hits', 0)} / {cache.get('misses', 0)}")]
+    rows += [("partitions cached / built", f"{cache.get('hits', 0)} / {cache.get('misses', 0)}"),
+             ("corrupt cached partitions recomputed", cache.get("corrupt", 0))]
     body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    mix = sorted(summary["per_source"].items())
+    if mix:  # where each source's documents went: a drop is never silent
+        cols = ("records_seen", "records_in", "quarantined", "duplicates", "unique_documents", "sampled_out",
+                "upsampled_copies", "documents", "tokens")
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in ("source", *cols))
+        body_src = "".join("<tr><td>" + html.escape(name) + "</td>" + "".join(
+            f"<td>{html.escape(str(v.get(c, '')))}</td>" for c in cols) + "</tr>" for name, v in mix)
+        per_source_table = f"<h2>Per source</h2><table><tr>{head}</tr>{body_src}</table>"
+    else:
+        per_source_table = ""
     imgs = "".join(f'<p><img src="report/{name}" alt="{name}"></p>' for name in images)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>Build {summary['build_id']}</title>"
             "<style>body{font-family:sans-serif;margin:2em}th{text-align:left;padding-right:2em}</style></head><body>"
-            f"<h1>tokenmill build {html.escape(summary['build_id'])}</h1><table>{body}</table>{imgs}</body></html>")
+            f"<h1>tokenmill build {html.escape(summary['build_id'])}</h1><table>{body}</table>{per_source_table}{imgs}"
+            "</body></html>")
     out = build_dir / "report.html"
     out.write_text(page)
     return out

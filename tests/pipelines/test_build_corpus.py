@@ -48,6 +48,9 @@ def test_incremental_rebuilds(tmp_path, shared_data, ray_local, capsys):
     assert first["cache"]["misses"] == first["cache"]["partitions"] > 3
     assert set(first["per_lang"]) >= {"eng", "fra", "rus"}
     assert first["totals"]["records_in"] == first["totals"]["quarantined_read"] + first["totals"]["unique_documents"] + first["totals"]["duplicates"]
+    t = first["totals"]  # the code source at weight 0.5: what it drops is counted, not silent
+    assert t["records_seen"] == t["records_in"] and first["per_source"]["code"]["sampled_out"] == t["sampled_out"] > 0
+    assert t["documents"] == t["unique_documents"] - t["sampled_out"] + t["upsampled_copies"]
 
     # nothing changed: nothing recomputed, CURRENT unchanged
     capsys.readouterr()

@@ -83,4 +83,6 @@ def test_killed_driver_then_rerun(clean, tmp_path):
     assert build_corpus.main(["--config", str(config), "--quiet"]) == 0
     result = summary(out)
     assert 0 < result["cache"]["hits"] < result["cache"]["partitions"]  # the rerun reused what was finished
+    assert result["cache"]["corrupt"] == 0  # what the killed run finished is whole: renamed only when complete
+    assert not list(cache.glob(".tmp-*")) and not list((out / "builds").glob(".tmp-*"))  # its leftovers are gone
     _assert_same_build(result, reference, out)
