@@ -32,6 +32,7 @@ demo: install
 	$(PY) pipelines/dna_bpe.py --input '../shared/data/dna/*' --output $(DEMO_OUT)
 
 bench: install
+	$(PY) -m pip install --quiet -e '.[test,bench]'
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:

@@ -36,7 +36,13 @@ def _char_script(ch: str) -> str | None:
 
 def dominant_script(text: str) -> str | None:
     """The most frequent script among the letters of ``text`` (first 4000 chars), e.g. Latin, Cyrillic, Han."""
-    counts = Counter(s for s in map(_char_script, text[:_SAMPLE_CHARS]) if s)
+    # Count characters first (in C), then scripts over the distinct ones: the same counts, in the same
+    # first-seen order (so ties break the same way), at a fraction of the per-character Python work.
+    counts: Counter[str] = Counter()
+    for ch, n in Counter(text[:_SAMPLE_CHARS]).items():
+        script = _char_script(ch)
+        if script:
+            counts[script] += n
     if not counts:
         return None
     top = counts.most_common(1)[0][0]

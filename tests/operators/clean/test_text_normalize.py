@@ -39,3 +39,34 @@ def test_one_failing_record_becomes_a_quarantine_row():
     assert [r["_reject_reason"] for r in out] == [None, "operator_error", None]
     assert out[1]["_reject_detail"] == "OverflowError: pathological record"
     assert out[1]["_reject_excerpt"] == "boom here"
+
+
+def _dominant_script_reference(text: str) -> str | None:
+    """The per-character definition (what the distinct-character count must equal, ties included)."""
+    from collections import Counter
+
+    from operators.clean.text_normalize import _SAMPLE_CHARS, _char_script
+
+    counts = Counter(s for s in map(_char_script, text[:_SAMPLE_CHARS]) if s)
+    if not counts:
+        return None
+    top = counts.most_common(1)[0][0]
+    kana = counts["Hiragana"] + counts["Katakana"]
+    if top in ("Hiragana", "Katakana") or (top == "Han" and kana > 0):
+        return "Japanese" if kana else top
+    return top
+
+
+def test_dominant_script_equals_the_reference_on_udhr_mixtures(shared_data):
+    import random
+
+    from operators.clean.text_normalize import dominant_script
+
+    files = sorted((shared_data / "text/udhr").glob("*.txt"))
+    lines = [l for f in files for l in f.read_text(errors="replace").splitlines() if l.strip()]
+    rng = random.Random(0)
+    for _ in range(3000):
+        text = " ".join(rng.choice(lines) for _ in range(rng.randint(1, 3)))
+        if rng.random() < 0.4:  # short snippets make ties between scripts common
+            text = text[: rng.randint(1, 8)]
+        assert dominant_script(text) == _dominant_script_reference(text), text

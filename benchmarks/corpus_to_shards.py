@@ -1,0 +1,240 @@
+"""Raw corpus → packed GPT-2 shards: tokenmill's pack_shards vs datatrove vs a plain single-process loop.
+
+Builds a deterministic web-like corpus into a temp folder (never committed): documents of log-normal length made
+of real UDHR sentences in many languages, 5 % of them real Python files from ../shared/data/code, as
+``.jsonl.zst`` in 8 files. Then, on the same cores, alternating over ``--rounds``:
+
+(a) tokenmill: ``pipelines/pack_shards.py --tokenizer gpt2 --input '*.jsonl.zst'`` (worker-side: partitions are
+    read, cleaned, encoded, packed and written in Ray workers; the driver commits);
+(b) datatrove: ``JsonlReader`` → ``MegatronDocumentTokenizer`` (same GPT-2 tokenizer, EOS appended), in a
+    ``LocalPipelineExecutor`` with 8 tasks and as many workers as tokenmill;
+(c) a plain loop: stream zstd JSONL, HF ``encode_batch``, write uint16 tokens + document ends.
+
+Each contender runs in a fresh subprocess; peak RSS is the peak summed RSS of its whole process tree (driver,
+Ray workers, raylet, GCS...), sampled with psutil; for tokenmill the driver's own peak is printed too. Then
+tokenmill runs on 1× and 4× the corpus (``--scale-factor``) for the time ratio and the driver's peak at both.
+
+    python benchmarks/corpus_to_shards.py [--docs 200000] [--rounds 1] [--workers 2] [--scale-factor 4]
+
+Prints JSON lines (one per comparison) and a table. Needs the ``bench`` extra (datatrove).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+GPT2 = DATA / "tokenizers" / "gpt2"
+EOS = 50256
+
+
+def make_corpus(out: Path, n_docs: int, n_files: int = 8, seed: int = 0) -> int:
+    """Write ``n_docs`` documents into ``n_files`` .jsonl.zst files; return the uncompressed bytes."""
+    import zstandard
+
+    rng = random.Random(seed)
+    sentences = []
+    for f in sorted((DATA / "text" / "udhr").glob("*.txt")):
+        sentences += [l.strip() for l in f.read_text(errors="replace").splitlines() if len(l.strip()) > 20]
+    code = [f.read_text(errors="replace") for f in sorted((DATA / "code").rglob("*.py"))]
+    out.mkdir(parents=True, exist_ok=True)
+    total = 0
+    per_file = math.ceil(n_docs / n_files)
+    for k in range(n_files):
+        cctx = zstandard.ZstdCompressor(level=3)
+        with open(out / f"web-{k:02d}.jsonl.zst", "wb") as raw, cctx.stream_writer(raw) as zw:
+            for i in range(k * per_file, min(n_docs, (k + 1) * per_file)):
+                if rng.random() < 0.05:
+                    text = rng.choice(code)
+                else:
+                    n = max(1, int(rng.lognormvariate(2.3, 0.9)))
+                    start = rng.randrange(len(sentences))
+                    text = " ".join(sentences[(start + j) % len(sentences)] for j in range(n))
+                line = json.dumps({"id": f"doc-{i}", "text": text, "url": f"https://example.org/{i}"},
+                                  ensure_ascii=False).encode() + b"\n"
+                total += len(line)
+                zw.write(line)
+    return total
+
+
+LOOP = r'''
+import io, json, sys, numpy as np, zstandard
+from pathlib import Path
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+src, out, gpt2 = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+tok = Tokenizer(models.BPE.from_file(str(gpt2 / "encoder.json"), str(gpt2 / "vocab.bpe")))
+tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+out.mkdir(parents=True, exist_ok=True)
+n_tokens, ends = 0, []
+with open(out / "tokens.bin", "wb") as bin_f:
+    def flush(batch):
+        global n_tokens
+        for e in tok.encode_batch(batch, add_special_tokens=False):
+            ids = np.asarray(e.ids + [50256], np.uint16)
+            bin_f.write(ids.tobytes())
+            n_tokens += len(ids)
+            ends.append(n_tokens)
+    for f in sorted(src.glob("*.jsonl.zst")):
+        with open(f, "rb") as fh:
+            text = io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(fh), encoding="utf-8")
+            batch = []
+            for line in text:
+                batch.append(json.loads(line)["text"])
+                if len(batch) == 1024:
+                    flush(batch); batch = []
+            if batch:
+                flush(batch)
+np.asarray(ends, np.int64).tofile(out / "doc_ends.bin")
+print(json.dumps({"tokens": n_tokens, "documents": len(ends)}))
+'''
+
+DATATROVE = r'''
+import json, sys
+from pathlib import Path
+from datatrove.executor import LocalPipelineExecutor
+from datatrove.pipeline.readers import JsonlReader
+from datatrove.pipeline.tokens import MegatronDocumentTokenizer
+src, out, tok, workers = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+LocalPipelineExecutor(pipeline=[JsonlReader(src, glob_pattern="*.jsonl.zst"),
+                                MegatronDocumentTokenizer(out + "/tokens", tokenizer_name_or_path=tok)],
+                      tasks=8, workers=workers, logging_dir=out + "/logs", skip_completed=False).run()
+n = sum(p.stat().st_size for p in Path(out, "tokens").rglob("*.bin")) // 2
+print(json.dumps({"tokens": n}))
+'''
+
+
+def _measure(cmd: list[str], cwd: Path) -> dict:
+    """Run ``cmd``; wall time, peak RSS of its process tree and of the process itself, its last stdout line."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    root = psutil.Process(proc.pid)
+    peak = {"tree": 0, "driver": 0}
+
+    def sample() -> None:
+        while proc.poll() is None:
+            try:
+                procs = [root, *root.children(recursive=True)]
+                rss = []
+                for p in procs:
+                    try:
+                        rss.append(p.memory_info().rss)
+                    except psutil.Error:
+                        pass
+                peak["tree"] = max(peak["tree"], sum(rss))
+                peak["driver"] = max(peak["driver"], root.memory_info().rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    stdout, stderr = proc.communicate()
+    wall = time.perf_counter() - t0
+    thread.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[:3]} failed ({proc.returncode}):\n{stderr[-3000:]}")
+    return {"wall_s": round(wall, 2), "peak_mb": round(peak["tree"] / 2**20), "driver_peak_mb": round(peak["driver"] / 2**20),
+            "stdout": stdout.strip().splitlines()[-1] if stdout.strip() else ""}
+
+
+def run_tokenmill(corpus: Path, out: Path, workers: int) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    r = _measure([sys.executable, str(ROOT / "pipelines/pack_shards.py"), "--tokenizer", str(GPT2), "--input",
+                  str(corpus / "*.jsonl.zst"), "--output", str(out), "--quiet", "--num-cpus", str(workers),
+                  "--set", "shards.pack.context_length=2048", "--set", f"shards.pack.eos_id={EOS}",
+                  "--set", f"workers={workers}"], ROOT)
+    manifest = json.loads((out / "shards/manifest.json").read_text())
+    r["tokens"] = manifest["totals"]["tokens"]
+    r["utilization"] = manifest["totals"]["utilization"]
+    return r
+
+
+def run_datatrove(corpus: Path, out: Path, workers: int) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    tok = out.parent / "gpt2-tokenizer.json"
+    if not tok.exists():  # datatrove loads a tokenizer.json: the same GPT-2 files, saved in that format
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+        t = Tokenizer(models.BPE.from_file(str(GPT2 / "encoder.json"), str(GPT2 / "vocab.bpe")))
+        t.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        t.decoder = decoders.ByteLevel()
+        t.add_special_tokens(["<|endoftext|>"])
+        t.save(str(tok))
+    r = _measure([sys.executable, "-c", DATATROVE, str(corpus), str(out), str(tok), str(workers)], ROOT)
+    r["tokens"] = json.loads(r["stdout"])["tokens"]
+    return r
+
+
+def run_loop(corpus: Path, out: Path) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    r = _measure([sys.executable, "-c", LOOP, str(corpus), str(out), str(GPT2)], ROOT)
+    r["tokens"] = json.loads(r["stdout"])["tokens"]
+    return r
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=int, default=200_000, help="documents in the 1x corpus (default: 200000)")
+    ap.add_argument("--rounds", type=int, default=1, help="alternating rounds of the three contenders (default: 1)")
+    ap.add_argument("--workers", type=int, default=psutil.cpu_count(), help="workers for tokenmill and datatrove")
+    ap.add_argument("--scale-factor", type=int, default=4, help="the big corpus is this many times the 1x (0: skip)")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="tokenmill-bench-"))
+    try:
+        corpus = tmp / "corpus"
+        nbytes = make_corpus(corpus, args.docs)
+        size = sum(p.stat().st_size for p in corpus.iterdir())
+        print(f"corpus: {args.docs} documents, {nbytes / 2**20:.0f} MiB JSONL, {size / 2**20:.0f} MiB zstd in 8 files",
+              file=sys.stderr)
+        results: dict[str, list[dict]] = {"tokenmill": [], "datatrove": [], "loop": []}
+        for _ in range(args.rounds):
+            results["tokenmill"].append(run_tokenmill(corpus, tmp / "tm", args.workers))
+            results["datatrove"].append(run_datatrove(corpus, tmp / "dt", args.workers))
+            results["loop"].append(run_loop(corpus, tmp / "loop"))
+        best = {k: min(v, key=lambda r: r["wall_s"]) for k, v in results.items()}
+        ours = best["tokenmill"]
+        lines = []
+        for peer in ("datatrove", "loop"):
+            p = best[peer]
+            lines.append({"bench": "corpus_to_shards", "ours_s": ours["wall_s"], "peer": peer, "peer_s": p["wall_s"],
+                          "ratio": round(ours["wall_s"] / p["wall_s"], 3), "ours_peak_mb": ours["peak_mb"],
+                          "peer_peak_mb": p["peak_mb"], "ours_driver_peak_mb": ours["driver_peak_mb"],
+                          "ours_tokens_per_s": round(ours["tokens"] / ours["wall_s"]),
+                          "peer_tokens_per_s": round(p["tokens"] / p["wall_s"]),
+                          "quality": {"ours_tokens": ours["tokens"], "peer_tokens": p["tokens"],
+                                      "utilization": round(ours["utilization"], 5)},
+                          "target": "<= 0.8 x datatrove wall" if peer == "datatrove" else "<= 1.15 x loop wall"})
+        if args.scale_factor:
+            big = tmp / "corpus_big"
+            make_corpus(big, args.docs * args.scale_factor, seed=1)
+            r_big = run_tokenmill(big, tmp / "tm_big", args.workers)
+            lines.append({"bench": "corpus_to_shards_scale", "ours_s": ours["wall_s"], "peer": f"tokenmill_{args.scale_factor}x",
+                          "peer_s": r_big["wall_s"], "ratio": round(r_big["wall_s"] / ours["wall_s"], 3),
+                          "ours_driver_peak_mb": ours["driver_peak_mb"], "peer_driver_peak_mb": r_big["driver_peak_mb"],
+                          "driver_growth": round(r_big["driver_peak_mb"] / max(ours["driver_peak_mb"], 1) - 1, 3),
+                          "target": f"time <= {1.1 * args.scale_factor:.1f} x, driver peak growth <= 10 %"})
+        for line in lines:
+            print(json.dumps(line))
+        print(f"\n{'contender':<12}{'wall s':>9}{'tokens/s':>12}{'peak MB':>9}")
+        for k, r in best.items():
+            print(f"{k:<12}{r['wall_s']:>9.1f}{r['tokens'] / r['wall_s']:>12,.0f}{r['peak_mb']:>9}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
