@@ -61,8 +61,9 @@ class TextNormalizer:
     REQUIRED = ("source", "location", "text", "lang", "meta", *REJECT_COLUMNS)
     STAGE = STAGE
 
-    def __init__(self, cfg: IngestConfig) -> None:
+    def __init__(self, cfg: IngestConfig, *, scripts: bool = True) -> None:
         self.cfg = cfg
+        self.scripts = scripts  # False leaves ``script`` null: jobs that only tokenize skip the per-letter work
         self._checked = False
 
     def __call__(self, batch: pa.Table) -> pa.Table:
@@ -81,7 +82,7 @@ class TextNormalizer:
             if row["_reject_reason"] is None:
                 try:  # one record's failure is that record's quarantine row, never the run's end
                     text = self._clean(text)
-                    script = dominant_script(text)
+                    script = dominant_script(text) if self.scripts else None
                     text.encode("utf-8")
                 except Exception as exc:  # noqa: BLE001 - per-record isolation, the reason keeps the type
                     row.update(_reject_stage=STAGE, _reject_reason="operator_error",

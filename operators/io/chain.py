@@ -22,7 +22,8 @@ SINK_STAGE = "quarantine"
 
 
 def ingest_stages(kind: str, cfg: IngestConfig, quarantine_dir: str, receipts_dir: str | None,
-                  extra_ops: Sequence[Callable[[pa.Table], pa.Table]] | None = ()) -> list[CountedStage]:
+                  extra_ops: Sequence[Callable[[pa.Table], pa.Table]] | None = (), *,
+                  scripts: bool = True) -> list[CountedStage]:
     """The stages after the reader for ``kind`` (``text`` or ``dna``), ending with the quarantine sink.
 
     Args:
@@ -32,9 +33,10 @@ def ingest_stages(kind: str, cfg: IngestConfig, quarantine_dir: str, receipts_di
         receipts_dir: where stages write their count receipts (None: no counting).
         extra_ops: operators to run after normalization (each with a ``STAGE`` name); they mark bad rows with
             the reject columns, never drop them.
+        scripts: detect each document's dominant script (False when nothing downstream reads it).
     """
     extra_ops = list(extra_ops or ())
-    ops = [TextNormalizer(cfg), *extra_ops] if kind == "text" else extra_ops
+    ops = [TextNormalizer(cfg, scripts=scripts), *extra_ops] if kind == "text" else extra_ops
     sink = QuarantineSink(quarantine_dir, DOCUMENTS if kind == "text" else DNA_SEGMENTS)
     return [*(CountedStage(op, op.STAGE, receipts_dir) for op in ops), CountedStage(sink, SINK_STAGE, receipts_dir)]
 

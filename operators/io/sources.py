@@ -149,8 +149,12 @@ def _parquet_tasks(base: dict) -> list[dict]:
     return [{**base, "start": 0, "end": -1, "row_group": i, "row_groups": max(n, 1)} for i in range(max(n, 1))]
 
 
+# Typical text compression of zstd/gzip/Parquet: a compressed input of N bytes holds about 4 N bytes of text.
+COMPRESSION_RATIO = 4
+
+
 def plan_partitions(tasks: list[dict], partition_bytes: int) -> list[list[dict]]:
-    """Group read tasks into partitions of about ``partition_bytes`` input bytes, in canonical order.
+    """Group read tasks into partitions of about ``partition_bytes`` bytes of text, in canonical order.
 
     Tasks are ordered by (uri, start, row group) and cut into consecutive groups, so the partitions — and every
     output derived from them — depend only on the inputs and ``partition_bytes``, never on the number of workers.
@@ -163,6 +167,8 @@ def plan_partitions(tasks: list[dict], partition_bytes: int) -> list[list[dict]]
         n = (task["end"] - task["start"]) if task["end"] >= 0 else task["size"]
         if task.get("row_group") is not None and task["end"] < 0:
             n = max(task["size"] // max(task.get("row_groups", 1), 1), 1)
+        if task.get("compression") or task["format"] == "parquet":
+            n *= COMPRESSION_RATIO  # sized by the text they hold, not by their bytes on disk
         if not groups or size + n > partition_bytes and size > 0:
             groups.append([])
             size = 0

@@ -64,7 +64,8 @@ class PartWriter:
         self.ingest = ingest
         self.encoder = Encoder(EncoderConfig(tokenizer=tokenizer, text_column="text"))
         self.reader = ReadTask(ingest, receipts_dir)
-        self.stages = ingest_stages("text", ingest, quarantine_dir, receipts_dir)
+        # The dominant script is a documents/ column; shards never read it.
+        self.stages = ingest_stages("text", ingest, quarantine_dir, receipts_dir, scripts=documents_dir is not None)
         self.documents_dir = documents_dir
         self.run_id = run_id
         self.encode_batch_size = encode_batch_size
