@@ -118,6 +118,10 @@ def pack_in_workers(patterns: list[str], output: Path, ledger: Ledger, *, tokeni
                              source={"inputs": sorted(fps), "partitions": len(parts)})
     publish(staging, output, result, ledger.run_id)
     totals, stats = manifest["totals"], manifest.get("pack_stats", {})
+    # Documents the packer does not keep whole are counted reasons, never silent (long_docs=drop / truncate).
+    ledger.add_quarantine_reasons([("pack_shards", reason, int(stats.get(key, 0))) for key, reason in
+                                   (("docs_dropped_long", "dropped_long"), ("docs_truncated", "truncated_long"))
+                                   if stats.get(key)])
     ledger.add_stage("pack_shards", rows_in=pack_in, rows_out=totals["rows"],
                      rows_quarantined=int(stats.get("docs_dropped_long", 0)), bytes=sum(
                          f["bytes"] for s in manifest["shards"] for f in s["files"].values()),
