@@ -25,7 +25,7 @@ from operators.bpe import BpeTrainerConfig, save_hf_tokenizer, train_bpe  # noqa
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.config import ConfigError  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import cluster_cpus, init_ray, shutdown_ray  # noqa: E402
+from operators.core.runtime import cluster_cpus, ray_runtime  # noqa: E402
 from operators.encode import Encoder, EncoderConfig  # noqa: E402
 from operators.ledger import Ledger, file_sha256  # noqa: E402
 from operators.pack import PackerConfig  # noqa: E402
@@ -34,6 +34,10 @@ from operators.report.dna_report import bp_per_token_by_source, write_dna_report
 from pipelines._ingest import ingest  # noqa: E402
 from pipelines._report import print_ingest_summary, run_guard  # noqa: E402
 from pipelines._shards import pack_dataset  # noqa: E402
+
+SEGMENT_KEY = ("source", "record", "offset", "id")
+"""Document key of a segment: tokens and shards are written in this order, never in arrival order (the id, a hash
+of the segment's location, breaks ties between FASTA records of the same name)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -79,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output).resolve()
     ledger = Ledger(output / "ledger.duckdb")
     run_id = ledger.start_run("dna_bpe", {"input": args.input, "eval": args.eval, **dataclasses.asdict(cfg)})
-    runtime = init_ray(args.num_cpus, quiet=args.quiet)
     seconds: dict[str, float] = {}
-    with run_guard(ledger, parser):
+    # ray_runtime inside run_guard: Ray is stopped and its temp dir removed before the run is marked failed
+    with run_guard(ledger, parser), ray_runtime(args.num_cpus, quiet=args.quiet):
         # 1. ingest: FASTA → segments (+ quarantine), and the held-out files the same way
         t0 = time.perf_counter()
         train = ingest(args.input, cfg.ingest, output, ledger)
@@ -119,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             ds = ray.data.read_parquet(str(src))
             ds = ds.map_batches(Encoder, fn_constructor_args=(encoder,), batch_size=cfg.encode_batch_size,
                                 batch_format="pyarrow", concurrency=(1, encoders))
-            ds = ds.map_batches(_add_length, batch_format="pyarrow", batch_size=None)
+            ds = ds.map_batches(_add_length, batch_format="pyarrow", batch_size=None).sort(list(SEGMENT_KEY))
             _replace_dir(target)
             ds.write_parquet(str(target), compression="zstd", min_rows_per_file=50_000)
             rows, toks = bp_per_token_by_source(target, totals_only=True)
@@ -127,18 +131,19 @@ def main(argv: list[str] | None = None) -> int:
                              seconds=time.perf_counter() - t0)
         seconds["encode"] = time.perf_counter() - t0
 
-        # 4. pack the training segments into shards (driver-side writer: atomic commit, manifest last)
+        # 4. pack the training segments into shards in document-key order (driver-side writer: atomic commit,
+        #    manifest last): the same inputs and config give the same bytes on a laptop and on a cluster
         t0 = time.perf_counter()
         manifest = pack_dataset(ray.data.read_parquet(str(token_dirs["train"])), output / "shards", cfg.shards,
                                 vocab_size=model.vocab_size, run_id=run_id, ledger=ledger,
-                                tokenizer_hash=file_sha256(Path(tokenizer_dir) / "tokenizer.json"))
+                                tokenizer_hash=file_sha256(Path(tokenizer_dir) / "tokenizer.json"),
+                                order_by=SEGMENT_KEY)
         seconds["pack"] = time.perf_counter() - t0
 
         # 5. report: vocab, token lengths, bp/token overall, per input file and per held-out file
         report = write_dna_report(output, model, token_dirs, seconds, run_id, shards=manifest["totals"])
         ledger.add_artifact(output / "report.json", "report")
         ledger.add_artifact(output / "report.md", "report")
-    shutdown_ray(runtime)
     print(f"tokenizer: {tokenizer_dir}\ntokens: {output / 'tokens'}\nshards: {output / 'shards'} "
           f"({manifest['totals']['rows']} rows of {cfg.shards.pack.context_length}, "
           f"utilization {manifest['totals']['utilization']:.2%})\nreport: {output / 'report.md'} "

@@ -29,7 +29,7 @@ from operators.report.mixture import (  # noqa: E402
     category_sample,
     load_merges_and_pretokenizer,
 )
-from operators.shards.manifest import atomic_write_bytes  # noqa: E402
+from operators.core.atomic import write_text_atomic  # noqa: E402
 
 FORMAT = "tokenmill mixture audit v1"
 
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     report = {"format": FORMAT, "tokenizer": args.tokenizer, "categories": args.category, **result,
               "seconds": round(time.perf_counter() - t0, 2)}
-    atomic_write_bytes(out / "mixture.json", json.dumps(report, indent=2).encode("utf-8"))
+    write_text_atomic(out / "mixture.json", json.dumps(report, indent=2))
     for name, p in sorted(result["proportions"].items(), key=lambda kv: -kv[1]):
         print(f"{name:20s} {p:.4f}")
     print(f"{result['steps']} merges, {result['constraints']} constraints, {result['rounds']} LP rounds: "

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 
 import torch  # noqa: E402
 
+from operators.core.atomic import write_text_atomic  # noqa: E402
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.transfer.base_model import BASE_MODEL_NAME, load_base_model, pick_device  # noqa: E402
 from operators.transfer.hypernet import save_hypernet  # noqa: E402
@@ -64,7 +65,7 @@ def write_readme(out: Path, command: str, summary: dict, cfg: HypernetTrainConfi
         "The benchmark `python benchmarks/tokenizer_transfer.py` evaluates it on the held-out split.",
         "",
     ]
-    (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
+    write_text_atomic(out / "README.md", "\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:

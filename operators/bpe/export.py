@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from operators.bpe.config import BpeModel
+from operators.core.atomic import write_text_atomic
 
 FORMAT = "tokenmill tokenizer v1"
 ROLES = {"unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
@@ -57,7 +58,7 @@ def save_hf_tokenizer(model: BpeModel, out_dir: str | os.PathLike, *, model_max_
     out.mkdir(parents=True, exist_ok=True)
     specials = set(model.special_tokens)
     roles = {role: t for role, t in ROLES.items() if t in specials}
-    _write_atomic(out / "tokenizer.json", to_hf_tokenizer(model).to_str(pretty=True))
+    write_text_atomic(out / "tokenizer.json", to_hf_tokenizer(model).to_str(pretty=True))
     config: dict[str, Any] = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "model_max_length": model_max_length,
@@ -68,8 +69,8 @@ def save_hf_tokenizer(model: BpeModel, out_dir: str | os.PathLike, *, model_max_
                                                         "rstrip": False, "single_word": False, "special": True}
                                  for t in model.special_tokens},
     }
-    _write_atomic(out / "tokenizer_config.json", json.dumps(config, indent=2))
-    _write_atomic(out / "special_tokens_map.json", json.dumps(roles, indent=2))
+    write_text_atomic(out / "tokenizer_config.json", json.dumps(config, indent=2))
+    write_text_atomic(out / "special_tokens_map.json", json.dumps(roles, indent=2))
     meta = {
         "format": FORMAT,
         "vocab_size": model.vocab_size,
@@ -78,7 +79,7 @@ def save_hf_tokenizer(model: BpeModel, out_dir: str | os.PathLike, *, model_max_
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(model.config).items()},
         "stats": model.stats,
     }
-    _write_atomic(out / "tokenmill.json", json.dumps(meta, indent=2, default=str))  # last: marks the folder done
+    write_text_atomic(out / "tokenmill.json", json.dumps(meta, indent=2, default=str))  # last: marks the folder done
     return out
 
 
@@ -98,12 +99,3 @@ def load_hf_tokenizer(path: str | os.PathLike):
     if fmt != FORMAT:
         raise ValueError(f"{folder}: format {fmt!r} is not {FORMAT!r}; re-export it with this tokenmill version")
     return Tokenizer.from_file(str(folder / "tokenizer.json"))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -3,6 +3,11 @@
 Partitions are visited in canonical order (sources in config order, files sorted, byte ranges ascending), rows
 in file order, so the same partitions always give the same shard bytes however they were computed.
 
+Exact dedup follows the one rule of :mod:`operators.clean.dedup`: of each group of identical texts the **first in
+canonical input order** is kept and the later ones are quarantined as ``duplicate`` ("same content as <kept id>").
+A rebuild that appends sources, files or bytes at the end of that order therefore never changes which earlier
+document is kept, and so never rewrites the shards before it.
+
 Every count reconciles or the build fails: each partition's files are verified against their checksums as they
 are read, and what its reader saw must equal the documents plus quarantined rows it holds. Every document the
 stages drop is in ``quarantine.parquet`` with a reason: read/clean rejections, ``dedup`` (exact or near
@@ -13,7 +18,6 @@ as ``upsampled_copies``. So ``unique_documents - sampled_out + upsampled_copies 
 from __future__ import annotations
 
 import collections
-import json
 from pathlib import Path
 
 import duckdb
@@ -37,7 +41,7 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
     weights = {s.name: s.weight for s in cfg.sources}
     shard_cfg = ShardWriterConfig(pack=PackerConfig(context_length=cfg.context_length, pad_id=cfg.pad_id,
                                                     eos_id=cfg.eos_id))
-    seen: set[str] = set()
+    first_of: dict[str, str] = {}  # content hash -> id of the document kept for it (the first in canonical order)
     lsh = LshIndex(threshold=cfg.near_dedup_threshold) if cfg.near_dedup else None
     near_dups = kept_docs = 0
     index_rows: dict[str, list] = collections.defaultdict(list)
@@ -77,17 +81,17 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
             keep_ids, keep_rows = [], []
             sigs = tokens["minhash"].to_numpy(zero_copy_only=False) if lsh else None
             for i, (doc_id, h) in enumerate(zip(tokens["id"].to_pylist(), tokens["content_hash"].to_pylist())):
-                reason = "duplicate" if cfg.dedup and h in seen else None
+                reason = "duplicate" if cfg.dedup and h in first_of else None
                 near = lsh.query_add(doc_id, np.asarray(sigs[i], np.uint32)) if lsh and reason is None else None
                 if near is not None:
                     reason, near_dups = "near_duplicate", near_dups + 1
                 if reason:
-                    detail = "same content as an earlier document" if near is None else f"near copy of {near}"
+                    detail = f"same content as {first_of[h]}" if near is None else f"near copy of {near}"
                     dup_rows.append({"source": tokens["source"][i].as_py(), "location": tokens["location"][i].as_py(),
                                      "stage": "dedup", "reason": reason, "detail": detail, "excerpt": None})
                     per_source[name]["duplicates"] += 1
                     continue
-                seen.add(h)
+                first_of[h] = doc_id
                 kept_docs += 1
                 per_source[name]["unique_documents"] += 1
                 copies = kept_copies(doc_id, weights[name])

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from operators.clean.minhash import MinHasher
 from operators.clean.text_normalize import TextNormalizer
+from operators.core.atomic import rename_dir_atomic
 from operators.core.ingest_config import IngestConfig
 from operators.encode import Encoder, EncoderConfig
 from operators.io.quarantine_sink import QuarantineSink
@@ -124,9 +125,8 @@ class PartitionBuilder:
                 "seen": sum(int(r["seen"]) for r in receipts), "emitted": sum(int(r["emitted"]) for r in receipts),
                 "files": {f: file_sha256(tmp / f) for f in ["tokens.parquet", *q_files]}}
         (tmp / "meta.json").write_text(json.dumps(meta))
-        _fsync_tree(tmp)
         try:
-            os.rename(tmp, final)
+            rename_dir_atomic(tmp, final)
         except OSError:  # another attempt finished first: its bytes are the same
             shutil.rmtree(tmp, ignore_errors=True)
         return meta
@@ -261,13 +261,6 @@ def _empty_tokens() -> pa.Table:
                      "source": pa.array([], pa.string()), "location": pa.array([], pa.string()),
                      "lang": pa.array([], pa.string()), "content_hash": pa.array([], pa.string()),
                      "minhash": pa.array([], pa.list_(pa.uint32())), "n_words": pa.array([], pa.int32()), "n_tokens": pa.array([], pa.int32()), "input_ids": pa.array([], pa.list_(pa.int32()))})
-
-
-def _fsync_tree(path: Path) -> None:
-    for f in path.rglob("*"):
-        if f.is_file():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
 
 
 def kept_copies(doc_id: str, weight: float) -> int:

@@ -1,8 +1,9 @@
 """Published builds: immutable ``builds/<id>/`` folders, an atomically switched ``builds/CURRENT``, retention, a lock.
 
 A build is assembled in ``builds/.tmp-<id>/`` and renamed to ``builds/<id>/`` only after its shards verify;
-``CURRENT`` (a one-line file naming the build) is then replaced atomically (write, fsync, rename). Readers that
-follow CURRENT therefore always see a complete, verified build. The last ``keep`` builds are kept.
+``CURRENT`` (a one-line file naming the build) is then replaced atomically (write, fsync, rename; see
+:mod:`operators.core.atomic`). Readers that follow CURRENT therefore always see a complete, verified build. The
+last ``keep`` builds are kept.
 
 tokenmill deletes only what it created and marked as its own. A published build is ours when its folder name is
 a build id (``YYYYmmddTHHMMSS-xxxxxxxx``) and its ``build.json`` says ``"format": "tokenmill build v1"`` with that
@@ -21,6 +22,8 @@ import re
 import shutil
 import time
 from pathlib import Path
+
+from operators.core.atomic import rename_dir_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -131,15 +134,9 @@ class BuildStore:
                                f"{build_id}; write it before publishing")
         (staging / STAGING_MARKER).unlink(missing_ok=True)
         final = self.root / build_id
-        os.rename(staging, final)
-        _fsync_dir(self.root)
-        tmp = self.root / "CURRENT.tmp"
-        with open(tmp, "w") as fh:
-            fh.write(build_id + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.root / "CURRENT")
-        _fsync_dir(self.root)
+        rename_dir_atomic(staging, final)
+        # A fixed temporary name: publishing holds the lock, and a crashed run's leftover is simply overwritten.
+        write_text_atomic(self.root / "CURRENT", build_id + "\n", tmp=self.root / "CURRENT.tmp")
         protected = {build_id, self.current()}
         ours = self.builds()
         for old in ours[:-keep]:
@@ -158,11 +155,3 @@ class BuildStore:
         if not build_id or not (self.root / build_id / "build.json").is_file():
             return None
         return json.loads((self.root / build_id / "build.json").read_text())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

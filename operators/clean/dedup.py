@@ -1,24 +1,44 @@
 """Exact dedup by content hash, out of core with DuckDB over the written Parquet.
 
-Of each group of identical texts (or DNA segments) the row with the smallest id is kept; the others are
-quarantined with reason ``duplicate`` and the id they duplicate, so nothing disappears without a trace and the
-choice does not depend on task order.
+The rule (the same in ingest and in corpus builds, :mod:`operators.build.assemble`): of each group of identical
+texts (or DNA segments) the **first in canonical input order** is kept, and the others are quarantined with reason
+``duplicate`` and the id of the one they duplicate, so nothing disappears without a trace. Canonical input order
+is the order of the inputs (ingest sorts its input URIs, so: ``source``), then the record's position inside its
+input: the byte offset (``location`` ``byte=N``), row group then row (``row_group=R,row=I``), or for DNA segments
+the record then the offset in it. The choice never depends on task order or on ids, and data appended later in
+that order never displaces a document kept earlier, which is what incremental builds need.
+
+DNA segments carry no byte position (only the record's name and the offset in it), so inside one FASTA file they
+are ordered by record name, then offset: file order when one record holds the duplicates or the records' names sort
+in file order.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 
+from operators.core.atomic import atomic_path
 from schemas import QUARANTINE
+
+# A record's position inside its source, as sort keys: "byte=N" -> N; "row_group=R,row=I" -> R, I; anything else
+# (a whole-file record) sorts first, then by the location string itself and the id, so the order is total.
+_DOCUMENT_ORDER = (
+    "source, TRY_CAST(regexp_extract(location, '^(?:byte|row_group)=([0-9]+)', 1) AS BIGINT) NULLS FIRST, "
+    "TRY_CAST(regexp_extract(location, ',row=([0-9]+)$', 1) AS BIGINT) NULLS FIRST, location, id"
+)
+_SEGMENT_ORDER = "source, record, \"offset\", id"
 
 
 def exact_dedup(in_dir: str | Path, out_dir: str | Path, quarantine_dir: str | Path, content_column: str,
                 schema_name: str, stage: str = "dedup") -> dict[str, int]:
     """Copy ``in_dir``'s Parquet rows to ``out_dir`` without exact duplicates of ``content_column``.
+
+    Of each group of equal contents the first in canonical input order is kept (see the module docstring); the
+    rest go to ``quarantine_dir/q-<stage>.parquet`` (reason ``duplicate``, detail ``same content as <kept id>``).
+    Both files hold their rows ordered by id and are written atomically.
 
     Returns:
         ``{"rows_in": ..., "rows_out": ..., "duplicates": ...}``.
@@ -27,24 +47,26 @@ def exact_dedup(in_dir: str | Path, out_dir: str | Path, quarantine_dir: str | P
     out_dir.mkdir(parents=True, exist_ok=True)
     quarantine_dir.mkdir(parents=True, exist_ok=True)
     src = str(Path(in_dir) / "*.parquet")
+    names = pq.read_schema(next(Path(in_dir).glob("*.parquet"))).names
+    # Documents say where they are in ``location``; DNA segments in ``record`` + ``offset``.
+    order, location = ((_DOCUMENT_ORDER, "location") if "location" in names
+                       else (_SEGMENT_ORDER, "record || ':' || CAST(\"offset\" AS VARCHAR)"))
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = false")
     con.execute(f"""CREATE TEMP VIEW ranked AS SELECT *, md5({content_column}) AS _h,
-        row_number() OVER (PARTITION BY md5({content_column}) ORDER BY id) AS _rank,
-        first(id) OVER (PARTITION BY md5({content_column}) ORDER BY id) AS _first
+        row_number() OVER (PARTITION BY md5({content_column}) ORDER BY {order}) AS _rank,
+        first(id) OVER (PARTITION BY md5({content_column}) ORDER BY {order}) AS _first
         FROM read_parquet('{src}')""")
     rows_in = con.execute(f"SELECT count(*) FROM read_parquet('{src}')").fetchone()[0]
-    cols = ", ".join(f'"{c}"' for c in pq.read_schema(next(Path(in_dir).glob("*.parquet"))).names)
-    tmp = out_dir / "part-0.parquet.tmp"
-    con.execute(f"""COPY (SELECT {cols} FROM ranked WHERE _rank = 1 ORDER BY id) TO '{tmp}'
-        (FORMAT parquet, COMPRESSION zstd, KV_METADATA {{'tokenmill.schema': '{schema_name}'}})""")
-    os.replace(tmp, out_dir / "part-0.parquet")
-    qtmp = quarantine_dir / f"q-{stage}.parquet.tmp"
-    con.execute(f"""COPY (SELECT source, location, '{stage}' AS stage, 'duplicate' AS reason,
-        'same content as ' || _first AS detail, left({content_column}, 50) AS excerpt
-        FROM ranked WHERE _rank > 1 ORDER BY id) TO '{qtmp}' (FORMAT parquet, COMPRESSION zstd,
-        KV_METADATA {{'tokenmill.schema': '{QUARANTINE.metadata[b"tokenmill.schema"].decode()}'}})""")
-    os.replace(qtmp, quarantine_dir / f"q-{stage}.parquet")
+    cols = ", ".join(f'"{c}"' for c in names)
+    with atomic_path(out_dir / "part-0.parquet") as tmp:
+        con.execute(f"""COPY (SELECT {cols} FROM ranked WHERE _rank = 1 ORDER BY id) TO '{tmp}'
+            (FORMAT parquet, COMPRESSION zstd, KV_METADATA {{'tokenmill.schema': '{schema_name}'}})""")
+    with atomic_path(quarantine_dir / f"q-{stage}.parquet") as qtmp:
+        con.execute(f"""COPY (SELECT source, {location} AS location, '{stage}' AS stage, 'duplicate' AS reason,
+            'same content as ' || _first AS detail, left({content_column}, 50) AS excerpt
+            FROM ranked WHERE _rank > 1 ORDER BY id) TO '{qtmp}' (FORMAT parquet, COMPRESSION zstd,
+            KV_METADATA {{'tokenmill.schema': '{QUARANTINE.metadata[b"tokenmill.schema"].decode()}'}})""")
     rows_out = con.execute(f"SELECT count(*) FROM read_parquet('{out_dir / 'part-0.parquet'}')").fetchone()[0]
     con.close()
     return {"rows_in": rows_in, "rows_out": rows_out, "duplicates": rows_in - rows_out}

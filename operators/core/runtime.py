@@ -3,30 +3,54 @@
 ``ray job submit`` sets ``RAY_ADDRESS`` for the driver it starts, so the same script runs on a cluster and on a
 laptop. The embedded Ray binds its dashboard to 127.0.0.1, turns usage stats off and uses a temp dir of its own
 (never Ray's shared ``/tmp/ray`` default, which another user's or another test's session may own).
+
+Pipelines use :func:`ray_runtime`, which removes the embedded Ray's temp dir on every way out (success, an
+exception, a ``ConfigError`` turned into ``SystemExit``, Ctrl-C, SIGTERM). The temp dir is named
+``tokenmill-ray-<pid>-<random>`` and holds an owner marker; a process killed outright (SIGKILL, OOM) cannot clean
+up, so each embedded start first removes such dirs whose owning process is gone (and only those).
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import json
 import logging
 import os
+import re
 import shutil
+import signal
+import socket
 import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Iterator
 
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
+TEMP_PREFIX = "tokenmill-ray-"
+"""Name prefix of an embedded Ray's temp dir: ``tokenmill-ray-<owner pid>-<mkdtemp suffix>``."""
+TEMP_MARKER = ".tokenmill-ray-owner"
+"""File inside the temp dir naming its owner (pid, process start time, host); only marked dirs are ever removed."""
+MARKER_FORMAT = "tokenmill ray temp dir v1"
+_TEMP_NAME = re.compile(rf"^{re.escape(TEMP_PREFIX)}(\d+)-[A-Za-z0-9_]+$")
+
 
 def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
     """Connect to the cluster named by ``RAY_ADDRESS`` or start an embedded local Ray.
+
+    Prefer :func:`ray_runtime`, which always calls :func:`shutdown_ray`. A caller of ``init_ray`` alone still gets
+    the embedded Ray stopped and its temp dir removed when the interpreter exits (an ``atexit`` hook).
 
     Args:
         num_cpus: CPUs for an embedded Ray (default: all of this machine's); ignored on a cluster.
         quiet: hide Ray Data progress bars (tests, non-interactive logs).
 
     Returns:
-        A dict describing the runtime: ``mode`` ("cluster" or "embedded"), ``address`` and ``temp_dir``.
+        A dict describing the runtime: ``mode`` ("cluster", "embedded" or "existing"), ``address`` and ``temp_dir``.
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
@@ -41,19 +65,45 @@ def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
         ray.init(address=address, log_to_driver=True)
         info = {"mode": "cluster", "address": address, "temp_dir": None}
     else:
-        temp_dir = tempfile.mkdtemp(prefix="tokenmill-ray-")
-        ray.init(
-            num_cpus=num_cpus,
-            include_dashboard=False,
-            dashboard_host="127.0.0.1",
-            _temp_dir=temp_dir,
-            runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "RAY_USAGE_STATS_ENABLED": "0"}},
-            log_to_driver=True,
-        )
+        remove_stale_temp_dirs()
+        temp_dir = make_temp_dir()
+        try:
+            ray.init(
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                dashboard_host="127.0.0.1",
+                _temp_dir=temp_dir,
+                runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "RAY_USAGE_STATS_ENABLED": "0"}},
+                log_to_driver=True,
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+            _remove_tree(temp_dir)
+            raise
         info = {"mode": "embedded", "address": ray.get_runtime_context().gcs_address, "temp_dir": temp_dir}
         log.info("started an embedded Ray (temp dir %s)", temp_dir)
+    _track(info)
     _configure_data_context(quiet)
     return info
+
+
+_OPEN: list[dict] = []  # runtimes started by init_ray and not shut down yet
+_HOOKED = False
+
+
+def _track(info: dict) -> None:
+    global _HOOKED
+    _OPEN.append(info)
+    if not _HOOKED:
+        # Registered after `import ray` (whose own atexit shutdown is registered at import), so it runs first.
+        atexit.register(_shutdown_open)
+        _HOOKED = True
+
+
+def _shutdown_open() -> None:
+    for info in list(_OPEN):
+        shutdown_ray(info)
 
 
 def _configure_data_context(quiet: bool) -> None:
@@ -63,7 +113,8 @@ def _configure_data_context(quiet: bool) -> None:
     # Blocks of ~64 MiB: big enough to avoid thousands of tiny blocks, small enough to stream.
     ctx.target_max_block_size = 64 * 1024 * 1024
     ctx.enable_progress_bars = not quiet and os.isatty(2)
-    # Outputs in input order: the same inputs give byte-identical shards and ids in the same files.
+    # Outputs in input order. Byte-identical outputs do not rely on this alone: pipelines sort by document key
+    # before anything whose bytes depend on order (shards), which holds however blocks arrive.
     ctx.execution_options.preserve_order = True
     try:
         ctx.print_on_execution_start = not quiet
@@ -72,13 +123,150 @@ def _configure_data_context(quiet: bool) -> None:
 
 
 def shutdown_ray(info: dict) -> None:
-    """Stop an embedded Ray started by :func:`init_ray` and remove its temp dir; leave a cluster alone."""
-    import ray
+    """Stop an embedded Ray started by :func:`init_ray` and remove its temp dir; leave a cluster running.
 
+    Safe to call more than once (the ``atexit`` hook calls it again); an "existing" runtime is left alone.
+    """
+    if info.get("closed"):
+        return
+    info["closed"] = True
+    _OPEN[:] = [i for i in _OPEN if i is not info]
     if info.get("mode") in ("embedded", "cluster"):
-        ray.shutdown()
+        import ray
+
+        try:
+            ray.shutdown()
+        except Exception:  # noqa: BLE001 - the temp dir must go even when Ray's shutdown fails
+            log.warning("ray.shutdown() failed", exc_info=True)
     if info.get("temp_dir"):
-        shutil.rmtree(info["temp_dir"], ignore_errors=True)
+        _remove_tree(info["temp_dir"])
+
+
+@contextlib.contextmanager
+def ray_runtime(num_cpus: int | None = None, *, quiet: bool = False) -> Iterator[dict]:
+    """:func:`init_ray` … :func:`shutdown_ray` around a block, whatever way the block ends.
+
+    SIGTERM (``ray job stop``, ``timeout``, systemd, Kubernetes) is turned into ``SystemExit(143)`` inside the
+    block (when called from the main thread and no other handler is installed), so it cleans up too.
+
+    Yields:
+        The runtime dict of :func:`init_ray`.
+    """
+    with _sigterm_as_exit():
+        info = init_ray(num_cpus, quiet=quiet)
+        try:
+            yield info
+        finally:
+            shutdown_ray(info)
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def _exit(signum: int, frame: object) -> None:  # noqa: ARG001
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def make_temp_dir(root: str | Path | None = None) -> str:
+    """Create ``ROOT/tokenmill-ray-<pid>-<random>`` (ROOT: the system temp dir) with its owner marker."""
+    temp_dir = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=root)
+    marker = {"format": MARKER_FORMAT, "pid": os.getpid(), "started": _process_start(os.getpid()),
+              "host": socket.gethostname()}
+    (Path(temp_dir) / TEMP_MARKER).write_text(json.dumps(marker) + "\n")
+    return temp_dir
+
+
+def remove_stale_temp_dirs(root: str | Path | None = None) -> list[str]:
+    """Remove embedded-Ray temp dirs under ``root`` (default: the system temp dir) whose owner has exited.
+
+    A dir is removed only when its name is ``tokenmill-ray-<pid>-...``, it holds a marker written by
+    :func:`make_temp_dir` for that pid on this host, that process is gone (no such pid, or the pid now belongs
+    to a process started at another time), and no running process names the dir on its command line (a Ray
+    daemon outliving its driver). Anything else is left alone. Returns the removed paths.
+    """
+    root = Path(root or tempfile.gettempdir())
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return []
+    candidates = []
+    for path in entries:
+        m = _TEMP_NAME.match(path.name)
+        if not m or path.is_symlink() or not path.is_dir():
+            continue
+        try:
+            marker = json.loads((path / TEMP_MARKER).read_text())
+        except (OSError, ValueError):
+            continue  # not (yet) marked: a dir being created right now, or not ours
+        pid = int(m.group(1))
+        if (not isinstance(marker, dict) or marker.get("format") != MARKER_FORMAT or marker.get("pid") != pid
+                or marker.get("host") != socket.gethostname()):
+            continue
+        if _alive(pid, marker.get("started")):
+            continue
+        candidates.append(path)
+    if not candidates:
+        return []
+    in_use = _paths_on_command_lines(candidates)
+    removed = []
+    for path in candidates:
+        if path in in_use:
+            continue
+        log.info("removing the temp dir of an embedded Ray whose process is gone: %s", path)
+        _remove_tree(str(path))
+        removed.append(str(path))
+    return removed
+
+
+def _process_start(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def _alive(pid: int, started: float | None) -> bool:
+    import psutil
+
+    if not psutil.pid_exists(pid):
+        return False
+    now = _process_start(pid)
+    if now is None:
+        return True  # exists but unreadable (another user's process): assume it is the owner
+    return started is None or abs(now - started) < 1.0
+
+
+def _paths_on_command_lines(paths: list[Path]) -> set[Path]:
+    import psutil
+
+    found: set[Path] = set()
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info.get("cmdline") or [])
+        for p in paths:
+            if str(p) in cmd:
+                found.add(p)
+    return found
+
+
+def _remove_tree(path: str) -> None:
+    # Ray's daemons may still be flushing logs into the dir for a moment after shutdown.
+    for _ in range(5):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path):
+            return
+        time.sleep(0.2)
+    log.warning("could not remove the embedded Ray's temp dir %s", path)
 
 
 def cluster_cpus(cap: int | None = 8) -> int:

@@ -1,10 +1,11 @@
-"""Base tokenizers behind one interface: HF ``tokenizer.json``, GPT-2 ``encoder.json`` + ``vocab.bpe``, sentencepiece.
+"""Base tokenizers behind one interface: HF ``tokenizer.json``, GPT-2 vocabulary + merges, sentencepiece.
 
 Dynamic merging needs more than ids from the base tokenizer: per-token character offsets (to find word
 boundaries), the base pre-token of each token, which ids are special, and the *surface* of every id: the
 bytes that id contributes to the text in the tokenizer's own convention (``Ġthe`` -> b" the", ``▁the`` ->
 b" the", ``<0xE1>`` -> b"\\xe1", WordPiece ``##able`` -> b"able"). :func:`load_base_tokenizer` picks the backend
-from the path; both backends return the same flat :class:`EncodedBatch`.
+from the path by the one rule of :mod:`operators.encode.locate`; both backends return the same flat
+:class:`EncodedBatch`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from operators.encode.locate import TokenizerFiles, locate_tokenizer, open_hf_tokenizer, open_sentencepiece
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +54,10 @@ class EncodedBatch:
 @functools.lru_cache(maxsize=1)
 def _byte_decoder() -> dict[str, int]:
     """GPT-2's printable-character -> byte table (the inverse of its ``bytes_to_unicode``)."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), 256)]
-    chars = list(printable)
-    extra = 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return {chr(c): b for b, c in zip(printable, chars)}
+    # Imported here: the tokenize_text package pulls in the BPE engine, which only byte-level tokenizers need.
+    from operators.tokenize_text.byte_level import bytes_to_unicode
+
+    return {c: b for b, c in bytes_to_unicode().items()}
 
 
 def _byte_fallback(piece: str) -> bytes | None:
@@ -76,7 +74,8 @@ class BaseTokenizer:
     """One base tokenizer, any format. Build it with :func:`load_base_tokenizer`.
 
     Attributes:
-        kind: ``"hf"`` (tokenizer.json), ``"gpt2"`` (encoder.json + vocab.bpe) or ``"sentencepiece"``.
+        kind: ``"hf"`` (tokenizer.json), ``"gpt2"`` (encoder.json + vocab.bpe, or vocab.json + merges.txt) or
+            ``"sentencepiece"``.
         path: where it was loaded from.
         vocab_size: number of base ids; new dynamic ids start here.
         token_bytes: surface bytes of every id (b"" for special tokens).
@@ -157,9 +156,7 @@ def _flatten(rows: list[list], dtype) -> tuple[np.ndarray, np.ndarray]:
 class HFBaseTokenizer(BaseTokenizer):
     """A ``tokenizers.Tokenizer`` (from a tokenizer.json, or a GPT-2 vocab/merges pair)."""
 
-    def __init__(
-        self, tokenizer, *, kind: str, path: str, source: str, decoder: dict | None, add_special_tokens: bool
-    ) -> None:
+    def __init__(self, tokenizer, *, kind: str, path: str, source: str, add_special_tokens: bool) -> None:
         from tokenizers import Tokenizer
 
         self.kind, self.path, self._add_special = kind, path, add_special_tokens
@@ -176,11 +173,11 @@ class HFBaseTokenizer(BaseTokenizer):
         self.special_ids = np.zeros(self.vocab_size, bool)
         for i, added in tokenizer.get_added_tokens_decoder().items():
             self.special_ids[i] = added.special
-        kinds = _decoder_kinds(decoder)
+        spec = json.loads(tokenizer.to_str())
+        kinds = _decoder_kinds(spec.get("decoder"))
         self.token_bytes = [b"" if s else self._surface(t, kinds) for t, s in zip(self._id_to_token, self.special_ids)]
         self.special_ids |= np.array([len(b) == 0 for b in self.token_bytes])
         # A fragment must not get a sentencepiece-style "▁" prepended: rebuild with prepend_scheme "never".
-        spec = json.loads(tokenizer.to_str())
         if _drop_prefix(spec):
             self._frag = Tokenizer.from_str(json.dumps(spec))
             self._frag.no_padding()
@@ -276,15 +273,15 @@ def _drop_prefix(spec: dict) -> bool:
 class SentencePieceBaseTokenizer(BaseTokenizer):
     """A sentencepiece ``.model`` (e.g. Mistral's ``tokenizer.model.v1``)."""
 
-    def __init__(self, path: str, *, add_special_tokens: bool) -> None:
+    def __init__(self, model: str | Path | TokenizerFiles, *, add_special_tokens: bool) -> None:
         import sentencepiece as spm
         from sentencepiece import sentencepiece_model_pb2 as model_pb2
 
-        self.kind, self.path, self._add_special = "sentencepiece", path, add_special_tokens
-        self._source = str(Path(path).resolve())
+        located = model if isinstance(model, TokenizerFiles) else locate_tokenizer(model)
+        self._sp, blob = open_sentencepiece(located)
+        self.kind, self.path, self._add_special = "sentencepiece", str(located.files[0]), add_special_tokens
+        self._source = str(located.files[0].resolve())
         self.has_pretokenizer = False
-        blob = Path(path).read_bytes()
-        self._sp = spm.SentencePieceProcessor(model_proto=blob)
         proto = model_pb2.ModelProto()
         proto.ParseFromString(blob)
         norm = proto.normalizer_spec
@@ -378,54 +375,19 @@ def load_base_tokenizer(path: str | Path, *, add_special_tokens: bool = False) -
     """Load a base tokenizer, picking the format from ``path``.
 
     Args:
-        path: a ``tokenizer.json`` file (or a folder holding one); a folder with ``encoder.json`` + ``vocab.bpe``
-            (or ``vocab.json`` + ``merges.txt``), read as GPT-2 byte-level BPE; or a sentencepiece model file
-            (``*.model``, ``tokenizer.model.v1``, ...) or a folder holding exactly one.
+        path: anything :func:`operators.encode.locate.locate_tokenizer` accepts (the rule every pipeline uses): a
+            ``tokenizer.json`` file or a folder holding one; a GPT-2 folder (``encoder.json`` + ``vocab.bpe`` or
+            ``vocab.json`` + ``merges.txt``), read as byte-level BPE; or a sentencepiece model file (``*.model``,
+            ``tokenizer.model.v1``, ...) or a folder holding exactly one.
         add_special_tokens: add the tokenizer's own specials (BOS, [CLS]/[SEP]) when encoding.
 
     Raises:
-        ValueError: when nothing loadable is at ``path``.
+        ValueError: when nothing loadable is at ``path``, or a file there cannot be parsed (the message names it).
     """
-    p = Path(path)
-    if p.is_dir():
-        if (p / "tokenizer.json").is_file():
-            p = p / "tokenizer.json"
-        else:
-            for vocab, merges in (("encoder.json", "vocab.bpe"), ("vocab.json", "merges.txt")):
-                if (p / vocab).is_file() and (p / merges).is_file():
-                    return _load_gpt2(p, vocab, merges, str(path), add_special_tokens)
-            models = sorted(q for q in p.iterdir() if ".model" in q.name)
-            if len(models) != 1:
-                raise ValueError(
-                    f"tokenizer {path}: expected tokenizer.json, encoder.json + vocab.bpe, or one sentencepiece "
-                    f"*.model in the folder; found {sorted(q.name for q in p.iterdir())}"
-                )
-            p = models[0]
-    if not p.is_file():
-        raise ValueError(f"tokenizer {path}: no such file or folder")
-    if p.suffix == ".json":
-        from tokenizers import Tokenizer
-
-        spec = json.loads(p.read_text(encoding="utf-8"))
-        return HFBaseTokenizer(
-            Tokenizer.from_file(str(p)), kind="hf", path=str(path), source=str(p.resolve()),
-            decoder=spec.get("decoder"), add_special_tokens=add_special_tokens,
-        )
-    try:
-        return SentencePieceBaseTokenizer(str(p), add_special_tokens=add_special_tokens)
-    except (RuntimeError, OSError) as exc:
-        raise ValueError(
-            f"tokenizer {path}: not a tokenizer.json, GPT-2 folder or sentencepiece model ({exc})"
-        ) from exc
-
-
-def _load_gpt2(folder: Path, vocab: str, merges: str, path: str, add_special_tokens: bool) -> HFBaseTokenizer:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-
-    tok = Tokenizer(models.BPE.from_file(str(folder / vocab), str(folder / merges)))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    return HFBaseTokenizer(
-        tok, kind="gpt2", path=path, source=str(folder.resolve()), decoder={"type": "ByteLevel"},
-        add_special_tokens=add_special_tokens,
-    )
+    located = locate_tokenizer(path)
+    if located.kind == "sentencepiece":
+        return SentencePieceBaseTokenizer(located, add_special_tokens=add_special_tokens)
+    # Pickling reloads from ``source``: the tokenizer.json itself, or the GPT-2 folder.
+    source = located.files[0] if located.kind == "hf" else located.files[0].parent
+    return HFBaseTokenizer(open_hf_tokenizer(located), kind=located.kind, path=str(path),
+                           source=str(source.resolve()), add_special_tokens=add_special_tokens)

@@ -1,8 +1,9 @@
 """Encode a text column into token ids with a real tokenizer engine, one Arrow batch at a time.
 
-Engines: an HF ``tokenizer.json`` (or a folder holding one), a GPT-2 style folder (``encoder.json`` +
-``vocab.bpe``), or a sentencepiece ``.model``. The engine loads once per worker (``__init__``); batches are
-encoded with the engine's batch call (HF tokenizers encodes a batch in parallel Rust threads).
+Engines: whatever :func:`operators.encode.locate.locate_tokenizer` finds (an HF ``tokenizer.json`` or a folder
+holding one, a GPT-2 folder, a sentencepiece ``.model``), by the same rules as every other pipeline. The engine
+loads once per worker (``__init__``); batches are encoded with the engine's batch call (HF tokenizers encodes a
+batch in parallel Rust threads).
 """
 
 from __future__ import annotations
@@ -15,47 +16,40 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from operators.encode.locate import locate_tokenizer, open_hf_tokenizer, open_sentencepiece
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EncoderConfig:
     """Which tokenizer and column to encode."""
 
     tokenizer: str
-    """Path of a tokenizer.json, a folder with tokenizer.json or encoder.json + vocab.bpe, or a sentencepiece .model."""
+    """Path of a tokenizer.json, a folder with tokenizer.json, a GPT-2 folder (encoder.json + vocab.bpe or vocab.json +
+    merges.txt), or a sentencepiece .model (or a folder holding exactly one); see :mod:`operators.encode.locate`."""
     text_column: str = "text"
     """Column holding the text to encode."""
     add_special_tokens: bool = False
     """Add the tokenizer's post-processor tokens (e.g. [CLS] … [SEP]); shards add BOS/EOS themselves."""
 
     def __post_init__(self) -> None:
-        if not Path(self.tokenizer).exists():
-            raise ValueError(f"tokenizer: {self.tokenizer} does not exist; pass a tokenizer.json, a folder or a .model")
+        locate_tokenizer(self.tokenizer)  # fail at config time, naming the field (a ValueError "tokenizer: ...")
 
 
 class _Engine:
     """A loaded tokenizer: ``encode_batch(texts) -> list[list[int]]``, ``vocab_size`` and a content hash."""
 
     def __init__(self, path: str) -> None:
-        p = Path(path)
-        self.kind, files = _locate(p)
+        located = locate_tokenizer(path)
+        self.kind = located.kind
         digest = hashlib.sha256()
-        for f in files:
+        for f in located.files:
             digest.update(f.read_bytes())
         self.sha256 = digest.hexdigest()
         if self.kind == "sentencepiece":
-            import sentencepiece as spm
-
-            self._sp = spm.SentencePieceProcessor(model_file=str(files[0]))
+            self._sp, _ = open_sentencepiece(located)
             self.vocab_size = self._sp.get_piece_size()
         else:
-            from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-
-            if self.kind == "gpt2":
-                tok = Tokenizer(models.BPE.from_file(str(files[0]), str(files[1])))
-                tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-                tok.decoder = decoders.ByteLevel()
-            else:
-                tok = Tokenizer.from_file(str(files[0]))
+            tok = open_hf_tokenizer(located)
             # Shipped tokenizer.json files may carry padding/truncation (BERT's pads to 128): documents are
             # encoded whole and unpadded; packing decides lengths.
             tok.no_padding()
@@ -83,21 +77,12 @@ class _Engine:
         return [e.ids for e in encode(texts, add_special_tokens=add_special_tokens)]
 
 
-def _locate(p: Path) -> tuple[str, list[Path]]:
-    if p.is_file():
-        return ("sentencepiece", [p]) if p.suffix == ".model" or p.name.endswith(".model.v1") else ("hf", [p])
-    if (p / "tokenizer.json").is_file():
-        return "hf", [p / "tokenizer.json"]
-    if (p / "encoder.json").is_file() and (p / "vocab.bpe").is_file():
-        return "gpt2", [p / "encoder.json", p / "vocab.bpe"]
-    models_ = sorted(p.glob("*.model"))
-    if models_:
-        return "sentencepiece", models_[:1]
-    raise ValueError(f"tokenizer: {p} holds no tokenizer.json, encoder.json + vocab.bpe, or .model file")
+def load_engine(path: str | Path) -> _Engine:
+    """Load a tokenizer engine from ``path`` (see :func:`operators.encode.locate.locate_tokenizer`).
 
-
-def load_engine(path: str) -> _Engine:
-    """Load a tokenizer engine from ``path`` (see module docstring)."""
+    Raises:
+        ValueError: nothing loadable at ``path``, or a file that cannot be parsed (the message names it).
+    """
     return _Engine(path)
 
 

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from operators.core.atomic import atomic_path
 from schemas import QUARANTINE, REJECT_COLUMNS
 
 
@@ -54,6 +55,5 @@ class QuarantineSink:
             key.update(f"{src}\x00{loc}\x00".encode())
         key.update(str(table.num_rows).encode())
         path = os.path.join(self.quarantine_dir, f"q-{key.hexdigest()}.parquet")
-        tmp = f"{path}.tmp-{os.getpid()}"
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp, compression="zstd")

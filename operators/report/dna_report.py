@@ -10,6 +10,8 @@ from typing import Any
 
 import duckdb
 
+from operators.core.atomic import write_text_atomic
+
 REPORT_FORMAT = "tokenmill dna_bpe report v1"
 
 
@@ -60,8 +62,8 @@ def write_dna_report(output: Path, model, token_dirs: dict[str, Path], seconds: 
         "shards": shards,
         "training": {k: v for k, v in model.stats.items() if k != "warnings"},
     }
-    _atomic_write(output / "report.json", json.dumps(report, indent=2, default=str))
-    _atomic_write(output / "report.md", _markdown(report))
+    write_text_atomic(output / "report.json", json.dumps(report, indent=2, default=str))
+    write_text_atomic(output / "report.md", _markdown(report))
     return report
 
 
@@ -84,12 +86,3 @@ def _markdown(r: dict) -> str:
     lines += ["", "## Token length histogram (bp → tokens)", "", "| length | tokens |", "|---:|---:|"]
     lines += [f"| {k} | {v} |" for k, v in r["token_length_histogram"].items()]
     return "\n".join(lines) + "\n"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -25,7 +25,8 @@ from typing import Any, Callable
 
 from operators.clean.text_normalize import dominant_script
 from operators.encode import load_engine
-from operators.shards.manifest import atomic_write_bytes
+from operators.core.atomic import atomic_path, write_text_atomic
+from operators.io.decode import lang_from_filename
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +61,13 @@ class FairnessConfig:
             raise ValueError(f"batch_lines: must be >= 1, got {self.batch_lines}")
 
 
-def lang_of(path: str | os.PathLike) -> str:
-    """Language of a parallel file: the file stem before the first '_' (``deu_1901.txt`` → ``deu``)."""
-    return Path(path).name.split(".", 1)[0].split("_", 1)[0].lower()
-
-
 def load_parallel(patterns: str | list[str]) -> dict[str, list[str]]:
     """Read a parallel corpus: ``lang -> non-blank lines`` (stripped), from files named ``<lang>[_variant].txt``.
 
-    When several files share a language (``aka_asante``, ``aka_fante``) the first in sorted order is used, so
-    every language is one version of the text.
+    The language comes from the file name by the same rule as ingest's ``lang_from: filename``
+    (:func:`operators.io.decode.lang_from_filename`); a file whose name holds no language code (UDHR's
+    ``007.txt``) is skipped with a warning naming it. When several files share a language (``aka_asante``,
+    ``aka_fante``) the first in sorted order is used, so every language is one version of the text.
 
     Raises:
         ValueError: no file matches.
@@ -78,9 +76,13 @@ def load_parallel(patterns: str | list[str]) -> dict[str, list[str]]:
     if not files:
         raise ValueError(f"parallel: no file matches {patterns!r}")
     out: dict[str, list[str]] = {}
+    unnamed = [f for f in files if lang_from_filename(Path(f).as_posix()) is None]
+    if unnamed:
+        log.warning("parallel: skipping %d files whose names hold no language code: %s", len(unnamed),
+                    ", ".join(Path(f).name for f in unnamed))
     for f in files:
-        lang = lang_of(f)
-        if lang in out:
+        lang = lang_from_filename(Path(f).as_posix())
+        if lang is None or lang in out:
             continue
         lines = [ln.strip() for ln in Path(f).read_text(encoding="utf-8", errors="replace").splitlines()]
         lines = [ln for ln in lines if ln]
@@ -188,8 +190,8 @@ def fairness_report(tokenizers: dict[str, str], parallel: dict[str, list[str]], 
         log.info("fairness %s: max premium %.2f (%s), median %.2f", name, scores["max_premium"],
                  scores["worst_language"], scores["median_premium"])
     charts = write_charts(report, out) if config.charts else []
-    _write_text(out / "fairness.json", json.dumps(report, indent=1, ensure_ascii=False))
-    _write_text(out / "fairness.html", write_html(report, charts))
+    write_text_atomic(out / "fairness.json", json.dumps(report, indent=1, ensure_ascii=False))
+    write_text_atomic(out / "fairness.html", write_html(report, charts))
     return report
 
 
@@ -248,9 +250,8 @@ def write_charts(report: dict[str, Any], out: Path) -> list[str]:
 
 
 def _save_png(fig: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # the temporary name does not end in .png: say the format
+        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
 
 
 def write_html(report: dict[str, Any], charts: list[str]) -> str:
@@ -288,7 +289,3 @@ def write_html(report: dict[str, Any], charts: list[str]) -> str:
             f"premium = tokens(lang) / tokens({esc(report['reference_lang'])})</p>"
             f"<h2>Summary</h2>{summary}{imgs}<h2>Per script</h2>{by_script}"
             f"<h2>Per language</h2>{by_lang}</body></html>")
-
-
-def _write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))

@@ -229,12 +229,12 @@ def load_merges_and_pretokenizer(path: str) -> tuple[list[tuple[str, str]], Any]
     """The ordered merges of a BPE tokenizer (tokenizer.json or GPT-2 folder) and its ``tokenizers.Tokenizer``."""
     import json
 
-    from operators.encode import load_engine
+    from operators.encode.locate import locate_tokenizer, open_hf_tokenizer
 
-    engine = load_engine(path)
-    if engine.kind == "sentencepiece":
+    located = locate_tokenizer(path)
+    if located.kind == "sentencepiece":
         raise ValueError(f"tokenizer: {path} is a sentencepiece model; the audit needs a BPE merge list")
-    tok = engine._tok
+    tok = open_hf_tokenizer(located)
     model = json.loads(tok.to_str())["model"]
     if model.get("type") != "BPE":
         raise ValueError(f"tokenizer: {path} is a {model.get('type')} model; the audit needs BPE merges")

@@ -25,6 +25,7 @@ from dataclasses import asdict
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from operators.core.atomic import fsync_dir, write_bytes_atomic
 from operators.shards.config import FORMATS, KINDS_OF_FORMAT, MANIFEST_FORMAT, MANIFEST_NAME, SUFFIXES, ShardWriterConfig
 
 log = logging.getLogger(__name__)
@@ -33,40 +34,10 @@ SHARD_NAME = re.compile(r"^shard-[0-9a-f]{8,}-\d{5,}$")
 _OURS = re.compile(r"^(shard-[0-9a-f]{8,}-\d{5,}(\.bin|\.idx|\.plan\.parquet|\.rows\.parquet)|\..+\.tmp)$")
 
 
-def fsync_dir(path: str | Path) -> None:
-    """fsync a directory so that renames inside it are durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_file(path: str | Path) -> None:
-    """fsync a closed file by path."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def tmp_name(final: str | Path) -> Path:
     """The hidden temporary name a file is written under before it is renamed to ``final``."""
     final = Path(final)
     return final.with_name(f".{final.name}.tmp")
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temporary name in the same directory, fsync, rename, fsync dir."""
-    path = Path(path)
-    tmp = tmp_name(path)
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
@@ -129,7 +100,8 @@ def _jsonable(obj: Any) -> Any:
 
 def write_manifest(out_dir: str | Path, manifest: dict[str, Any]) -> None:
     """Commit ``manifest`` as ``out_dir/manifest.json`` atomically (step 2 of the protocol)."""
-    atomic_write_bytes(Path(out_dir) / MANIFEST_NAME, (json.dumps(manifest, indent=1) + "\n").encode())
+    path = Path(out_dir) / MANIFEST_NAME
+    write_bytes_atomic(path, (json.dumps(manifest, indent=1) + "\n").encode(), tmp=tmp_name(path))
 
 
 def load_manifest(out_dir: str | Path) -> dict[str, Any]:

@@ -68,9 +68,8 @@ class MegatronWriter:
         self.tokens += len(values)
 
     def close(self) -> None:
-        """Flush and fsync the ``.bin``, then write and fsync the ``.idx``."""
-        self._bin.flush()
-        os.fsync(self._bin.fileno())
+        """Close the ``.bin``, then write the ``.idx`` (the shard writer fsyncs and renames both, see
+        :func:`operators.core.atomic.replace_atomic`)."""
         self._bin.close()
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int64)
         if len(lengths) and lengths.max() > np.iinfo(np.int32).max:
@@ -84,7 +83,8 @@ class MegatronWriter:
 
 
 def write_index(path: str | Path, dtype: np.dtype, lengths: np.ndarray) -> None:
-    """Write a ``.idx`` for one-sequence-per-document data with these sequence lengths (fsynced)."""
+    """Write a ``.idx`` for one-sequence-per-document data with these sequence lengths (to a temporary name the
+    caller publishes through :mod:`operators.core.atomic`)."""
     dtype = np.dtype(dtype)
     lengths = np.asarray(lengths, np.int64)
     pointers = np.zeros(len(lengths), np.int64)
@@ -99,8 +99,6 @@ def write_index(path: str | Path, dtype: np.dtype, lengths: np.ndarray) -> None:
         f.write(lengths.astype("<i4").tobytes())
         f.write(pointers.astype("<i8").tobytes())
         f.write(doc_indices.astype("<i8").tobytes())
-        f.flush()
-        os.fsync(f.fileno())
 
 
 @dataclass(slots=True)

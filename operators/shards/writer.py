@@ -16,7 +16,6 @@ One shard set is written into a directory at a time.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from pathlib import Path
 from typing import Any, Sequence
@@ -24,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 import pyarrow as pa
 
+from operators.core.atomic import replace_atomic
 from operators.pack.packer import Packer
 from operators.pack.rows import PackedBatch
 from operators.shards.config import ShardWriterConfig, token_dtype
@@ -31,8 +31,6 @@ from operators.shards.manifest import (
     build_manifest,
     collect_garbage,
     file_entry,
-    fsync_dir,
-    fsync_file,
     shard_file_names,
     tmp_name,
     write_manifest,
@@ -82,9 +80,7 @@ class _OpenShard:
             if w is not None:
                 w.close()
         for kind, tmp in self.tmp.items():
-            fsync_file(tmp)
-            os.replace(tmp, self.final[kind])
-        fsync_dir(out_dir)
+            replace_atomic(tmp, self.final[kind])
         entry: dict[str, Any] = {"name": self.name, **{k: v for k, v in self.counts.items() if k != "stored_tokens"}}
         entry["files"] = {k: file_entry(p) for k, p in self.final.items()}
         return entry

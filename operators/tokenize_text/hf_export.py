@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from operators.shards.manifest import atomic_write_bytes
+from operators.core.atomic import write_text_atomic
 from operators.tokenize_text.byte_level import pattern
 
 FORMAT = "tokenmill byte-level tokenizer v1"
@@ -43,10 +43,10 @@ def save_byte_level_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok = to_byte_level_tokenizer(vocab, merges, special_tokens, digits_r2l=digits_r2l, marks=marks)
-    _write_text(out / "tokenizer.json", tok.to_str(pretty=True))
+    write_text_atomic(out / "tokenizer.json", tok.to_str(pretty=True))
     info = {"format": FORMAT, "vocab_size": len(vocab), "merges": len(merges), "special_tokens": list(special_tokens),
             "digits_r2l": digits_r2l, "marks": marks, **(meta or {})}
-    _write_text(out / "tokenmill.json", json.dumps(info, indent=2, default=str))
+    write_text_atomic(out / "tokenmill.json", json.dumps(info, indent=2, default=str))
     return out / "tokenizer.json"
 
 
@@ -60,7 +60,3 @@ def load_byte_level_tokenizer(path: str | os.PathLike):
     if fmt != FORMAT:
         raise ValueError(f"{folder}: format {fmt!r} is not {FORMAT!r}; re-export it with this tokenmill version")
     return Tokenizer.from_file(str(folder / "tokenizer.json"))
-
-
-def _write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))

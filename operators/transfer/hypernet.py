@@ -20,13 +20,14 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from operators.core.atomic import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -161,10 +162,11 @@ def save_hypernet(model: Hypernetwork, folder: str | Path, *, base_name: str, ba
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "dtype": str(dtype).removeprefix("torch.")}
-    atomic_write(folder / WEIGHTS_FILE, lambda p: save_file(tensors, str(p), metadata=meta))
+    with atomic_path(folder / WEIGHTS_FILE) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     doc = {"format": FORMAT, "config": dataclasses.asdict(model.config), "base_model": base_name,
            "base_fingerprint": base_fingerprint, "dtype": meta["dtype"], **(extra or {})}
-    atomic_write(folder / CONFIG_FILE, lambda p: p.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n"))
+    write_text_atomic(folder / CONFIG_FILE, json.dumps(doc, indent=2, sort_keys=True) + "\n")
     return folder
 
 
@@ -200,18 +202,3 @@ def load_hypernet(folder: str | Path, *, base_fingerprint: str | None = None,
     state = {k: v.float() for k, v in load_file(str(w_path)).items()}
     model.load_state_dict(state, strict=True)
     return model.to(device).eval(), doc
-
-
-def atomic_write(path: Path, write) -> None:
-    """Run ``write(tmp)`` on a temp name in ``path``'s folder, fsync, make it world-readable, rename to ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp_path, 0o644)
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from operators.transfer.hypernet import atomic_write as _atomic
+from operators.core.atomic import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -60,25 +60,26 @@ def export_transferred_model(base_folder: str | Path, tokenizer, embeddings: tor
     if key is None:
         raise ValueError(f"export: no {EMBEDDING_KEY} in {base_folder / 'model.safetensors'}")
     state[key] = embeddings.detach().to("cpu", state[key].dtype).contiguous()
-    _atomic(out / "model.safetensors", lambda p: save_file(state, str(p), metadata={"format": "pt"}))
+    with atomic_path(out / "model.safetensors") as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt"})
 
     config["vocab_size"] = n_vocab
     config["pad_token_id"] = vocab[roles["pad_token"]]
-    _write_text(out / "config.json", json.dumps(config, indent=2) + "\n")
-    _write_text(out / "tokenizer.json", tokenizer.to_str(pretty=True))
+    write_text_atomic(out / "config.json", json.dumps(config, indent=2) + "\n")
+    write_text_atomic(out / "tokenizer.json", tokenizer.to_str(pretty=True))
     specials = {role: name for role, name in roles.items()}
-    _write_text(out / "special_tokens_map.json", json.dumps(specials, indent=2) + "\n")
+    write_text_atomic(out / "special_tokens_map.json", json.dumps(specials, indent=2) + "\n")
     tok_cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": model_max_length,
                "clean_up_tokenization_spaces": False, **specials}
-    _write_text(out / "tokenizer_config.json", json.dumps(tok_cfg, indent=2) + "\n")
+    write_text_atomic(out / "tokenizer_config.json", json.dumps(tok_cfg, indent=2) + "\n")
     for rel in COPIED:
         src = base_folder / rel
         if src.is_file():
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
-            _write_text(out / rel, src.read_text(encoding="utf-8"))
+            write_text_atomic(out / rel, src.read_text(encoding="utf-8"))
     doc = {"format": FORMAT, "base_model": str(base_folder), "vocab_size": n_vocab,
            "tokenizer_sha256": hashlib.sha256(tokenizer.to_str().encode()).hexdigest()[:16], **(metadata or {})}
-    _write_text(out / "tokenmill.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(out / "tokenmill.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
     log.info("transferred model written to %s (%d tokens)", out, n_vocab)
     return out
 
@@ -92,7 +93,3 @@ def check_transferred_model(folder: str | Path) -> dict[str, Any]:
     if doc.get("format") != FORMAT:
         raise ValueError(f"{folder}: format {doc.get('format')!r}, expected {FORMAT!r}")
     return doc
-
-
-def _write_text(path: Path, text: str) -> None:
-    _atomic(path, lambda p: p.write_text(text, encoding="utf-8"))

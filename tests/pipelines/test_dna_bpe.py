@@ -89,3 +89,108 @@ def test_dna_bpe_as_ray_job(ray_head, shared_data, tmp_path):
                                          "--set", "shards.pack.context_length=1024"], ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert json.loads((out / "report.json").read_text())["vocab_size"] == 300
+
+
+# ---- the embedded Ray's temp dir never outlives a run ---------------------------------------------------------
+
+
+def _ray_dirs_of(pid: int) -> list[Path]:
+    import tempfile
+
+    return sorted(Path(tempfile.gettempdir()).glob(f"tokenmill-ray-{pid}-*"))
+
+
+def _script_env() -> dict:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # an embedded Ray of its own
+    return {**env, "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def test_failed_run_removes_its_ray_temp_dir(tmp_path):
+    """A ConfigError raised after the embedded Ray started (every segment too short) exits 2 and leaves no
+    tokenmill-ray-* dir behind."""
+    (tmp_path / "junk.fa").write_bytes(b">x\n" + b"ACGT" * 5 + b"\n")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "pipelines/dna_bpe.py"), "--input", str(tmp_path / "junk.fa"),
+                             "--output", str(tmp_path / "o"), "--quiet", "--num-cpus", "1"],
+                            env=_script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2 and "empty after cleaning" in err, out[-2000:] + err[-2000:]
+    assert not _ray_dirs_of(proc.pid)
+    assert duckdb.connect(str(tmp_path / "o/ledger.duckdb"), read_only=True).execute(
+        "SELECT status FROM runs").fetchone()[0] == "failed"
+
+
+@pytest.mark.slow
+def test_terminated_and_killed_runs_leave_no_ray_temp_dir(tmp_path, shared_data):
+    """SIGTERM mid-run: the run cleans up itself. SIGKILL: nothing can, so the next embedded start removes the dir
+    (its owner is gone); a dir whose owner still runs is left alone."""
+    import signal
+    import time
+
+    from operators.core.runtime import remove_stale_temp_dirs
+
+    cmd = [sys.executable, str(ROOT / "pipelines/dna_bpe.py"), "--input",
+           str(shared_data / "dna/ecoli_k12_mg1655_GCF_000005845.2.fna"), "--quiet", "--num-cpus", "1"]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        proc = subprocess.Popen([*cmd, "--output", str(tmp_path / sig.name)], env=_script_env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 180
+        while not any((d / "session_latest").exists() for d in _ray_dirs_of(proc.pid)):
+            assert proc.poll() is None and time.monotonic() < deadline, "the embedded Ray never started"
+            time.sleep(0.5)
+        time.sleep(3)  # well inside the run: ingest on Ray workers
+        assert remove_stale_temp_dirs() == [] and _ray_dirs_of(proc.pid)  # the owner runs: left alone
+        proc.send_signal(sig)
+        assert proc.wait(timeout=120) != 0
+        if sig == signal.SIGTERM:
+            assert not _ray_dirs_of(proc.pid)
+        else:
+            (left,) = _ray_dirs_of(proc.pid)
+            deadline = time.monotonic() + 60  # Ray's daemons share the driver's fate within a few seconds
+            while str(left) not in remove_stale_temp_dirs():
+                assert time.monotonic() < deadline, f"{left} was not removed"
+                time.sleep(1)
+            assert not left.exists()
+
+
+def test_stale_ray_temp_dirs_removed_only_when_the_owner_is_gone(tmp_path):
+    import json
+    import os
+    import socket
+
+    from operators.core.runtime import MARKER_FORMAT, TEMP_MARKER, _process_start, make_temp_dir, remove_stale_temp_dirs
+
+    done = subprocess.Popen(["true"])
+    done.wait()
+    dead, me = done.pid, os.getpid()
+
+    def marked(name: str, pid: int, started: float | None, host: str | None = None) -> Path:
+        d = tmp_path / name
+        d.mkdir()
+        (d / "session_latest").mkdir()
+        (d / TEMP_MARKER).write_text(json.dumps({"format": MARKER_FORMAT, "pid": pid, "started": started,
+                                                 "host": host or socket.gethostname()}))
+        return d
+
+    gone = marked(f"tokenmill-ray-{dead}-aaaa1111", dead, 1.0)
+    reused = marked(f"tokenmill-ray-{me}-bbbb2222", me, 1.0)  # same pid, another process start time
+    mine = Path(make_temp_dir(tmp_path))  # the running owner: kept
+    other_host = marked(f"tokenmill-ray-{dead}-cccc3333", dead, 1.0, host="elsewhere")
+    wrong_pid = marked(f"tokenmill-ray-{dead}-dddd4444", me, _process_start(me))  # name and marker disagree
+    unmarked = tmp_path / f"tokenmill-ray-{dead}-eeee5555"
+    unmarked.mkdir()
+    legacy = tmp_path / "tokenmill-ray-abcd1234"  # old naming, no owner recorded: never guessed at
+    legacy.mkdir()
+    not_ours = marked(f"other-ray-{dead}-ffff6666", dead, 1.0)
+    in_use = marked(f"tokenmill-ray-{dead}-gggg7777", dead, 1.0)  # a daemon outlived its driver
+    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(in_use)])
+    try:
+        removed = remove_stale_temp_dirs(tmp_path)
+    finally:
+        daemon.kill()
+        daemon.wait()
+    assert sorted(removed) == sorted([str(gone), str(reused)])
+    assert not gone.exists() and not reused.exists()
+    assert all(p.exists() for p in (mine, other_host, wrong_pid, unmarked, legacy, not_ours, in_use))
+    assert json.loads((mine / TEMP_MARKER).read_text())["pid"] == me and mine.name.startswith(f"tokenmill-ray-{me}-")

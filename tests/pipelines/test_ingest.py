@@ -89,6 +89,12 @@ def test_dedup_quarantines_duplicates(tmp_path, shared_data, ray_local):
     led = _ledger(out)
     assert led.execute("SELECT rows_in, rows_out, rows_quarantined FROM stages WHERE stage='dedup_documents'").fetchone() == (14, 10, 4)
     assert led.execute("SELECT rows_in, rows_out, rows_quarantined FROM stages WHERE stage='ingest'").fetchone() == (14, 10, 4)
+    # The rule: the first copy in input order is kept (here: the lower byte offset), never the smallest id.
+    repeat_at = len(("\n".join(lines) + "\n").encode())
+    assert all(int(loc.removeprefix("byte=")) < repeat_at for loc in docs["location"].to_pylist())
+    dups = duckdb.sql(f"SELECT location FROM read_parquet('{out}/quarantine/*.parquet') "
+                      "WHERE stage = 'dedup_documents'").fetchall()
+    assert len(dups) == 4 and all(int(loc.removeprefix("byte=")) >= repeat_at for (loc,) in dups)
 
 
 def test_user_errors_exit_with_message(tmp_path, capsys, ray_local):

@@ -9,7 +9,6 @@ import pytest
 from operators.report.fairness import (
     FairnessConfig,
     fairness_report,
-    lang_of,
     load_fairness,
     load_parallel,
     score_languages,
@@ -21,9 +20,12 @@ def _chars(lines: list[str]) -> list[list[int]]:
     return [[ord(c) for c in ln] for ln in lines]
 
 
-def test_lang_of():
-    assert lang_of("x/deu_1901.txt") == "deu"
-    assert lang_of("eng.txt") == "eng"
+def test_load_parallel_takes_the_language_from_the_file_name(tmp_path):
+    # The same rule as ingest's lang_from=filename: the stem before the first '_'; no code in the name, skipped.
+    (tmp_path / "deu_1901.txt").write_text("Alle Menschen\n")
+    (tmp_path / "eng.txt").write_text("All human beings\n")
+    (tmp_path / "007.txt").write_text("Tudo nguê\n")
+    assert load_parallel(str(tmp_path / "*.txt")) == {"deu": ["Alle Menschen"], "eng": ["All human beings"]}
 
 
 def test_known_answer_premium_fertility_unknown():
