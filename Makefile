@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tokenmill-installed
 DEMO_OUT ?= demo-out
 
-.PHONY: install test test-fast demo bench clean
+.PHONY: install lint test test-fast demo bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,13 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# ruff (lint) on the whole tree, mypy on the data path (files in pyproject.toml): cheap, so every test run checks.
+lint: install
+	$(VENV)/bin/ruff check operators schemas pipelines benchmarks tests
+	$(VENV)/bin/mypy
+
 # pytest exits 5 when it collected no tests: that is a failure here, never a silent pass.
-test: install
+test: install lint
 	$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

@@ -22,7 +22,6 @@ Prints JSON lines (one per comparison) and a table. Needs the ``bench`` extra (d
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import random
@@ -61,7 +60,7 @@ def make_corpus(out: Path, n_docs: int, n_files: int = 8, seed: int = 0) -> int:
                 if rng.random() < 0.05:
                     text = rng.choice(code)
                 else:
-                    n = max(1, int(rng.lognormvariate(2.3, 0.9)))
+                    n = max(1, int(rng.lognormvariate(1.4, 0.9)))
                     start = rng.randrange(len(sentences))
                     text = " ".join(sentences[(start + j) % len(sentences)] for j in range(n))
                 line = json.dumps({"id": f"doc-{i}", "text": text, "url": f"https://example.org/{i}"},

@@ -260,7 +260,8 @@ def _empty_tokens() -> pa.Table:
     return pa.table({"id": pa.array([], pa.string()), "source_name": pa.array([], pa.string()),
                      "source": pa.array([], pa.string()), "location": pa.array([], pa.string()),
                      "lang": pa.array([], pa.string()), "content_hash": pa.array([], pa.string()),
-                     "minhash": pa.array([], pa.list_(pa.uint32())), "n_words": pa.array([], pa.int32()), "n_tokens": pa.array([], pa.int32()), "input_ids": pa.array([], pa.list_(pa.int32()))})
+                     "minhash": pa.array([], pa.list_(pa.uint32())), "n_words": pa.array([], pa.int32()),
+                     "n_tokens": pa.array([], pa.int32()), "input_ids": pa.array([], pa.list_(pa.int32()))})
 
 
 def kept_copies(doc_id: str, weight: float) -> int:

@@ -57,7 +57,7 @@ def exact_dedup(in_dir: str | Path, out_dir: str | Path, quarantine_dir: str | P
         row_number() OVER (PARTITION BY md5({content_column}) ORDER BY {order}) AS _rank,
         first(id) OVER (PARTITION BY md5({content_column}) ORDER BY {order}) AS _first
         FROM read_parquet('{src}')""")
-    rows_in = con.execute(f"SELECT count(*) FROM read_parquet('{src}')").fetchone()[0]
+    rows_in = _count(con, f"SELECT count(*) FROM read_parquet('{src}')")
     cols = ", ".join(f'"{c}"' for c in names)
     with atomic_path(out_dir / "part-0.parquet") as tmp:
         con.execute(f"""COPY (SELECT {cols} FROM ranked WHERE _rank = 1 ORDER BY id) TO '{tmp}'
@@ -67,6 +67,12 @@ def exact_dedup(in_dir: str | Path, out_dir: str | Path, quarantine_dir: str | P
             'same content as ' || _first AS detail, left({content_column}, 50) AS excerpt
             FROM ranked WHERE _rank > 1 ORDER BY id) TO '{qtmp}' (FORMAT parquet, COMPRESSION zstd,
             KV_METADATA {{'tokenmill.schema': '{QUARANTINE.metadata[b"tokenmill.schema"].decode()}'}})""")
-    rows_out = con.execute(f"SELECT count(*) FROM read_parquet('{out_dir / 'part-0.parquet'}')").fetchone()[0]
+    rows_out = _count(con, f"SELECT count(*) FROM read_parquet('{out_dir / 'part-0.parquet'}')")
     con.close()
     return {"rows_in": rows_in, "rows_out": rows_out, "duplicates": rows_in - rows_out}
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    assert row is not None  # a COUNT(*) always returns one row
+    return int(row[0])

@@ -74,7 +74,7 @@ class TextNormalizer:
             self._checked = True
         cols = batch.to_pydict()
         n = batch.num_rows
-        out = {name: [] for name in (*DOCUMENTS.names, *REJECT_COLUMNS)}
+        out: dict[str, list] = {name: [] for name in (*DOCUMENTS.names, *REJECT_COLUMNS)}
         for i in range(n):
             row = {k: cols[k][i] for k in self.REQUIRED}
             text = row["text"]

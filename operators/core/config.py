@@ -69,7 +69,7 @@ def build_config(cls: type[T], values: Mapping[str, Any] | None, *, prefix: str 
     """
     values = dict(values or {})
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]  # cls is a dataclass
     unknown = sorted(set(values) - set(fields))
     if unknown:
         known = ", ".join(prefix + k for k in fields)
@@ -91,7 +91,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a section (mapping), got {value!r}")
-        return build_config(tp, value, prefix=key + ".")
+        return build_config(typing.cast(type, tp), value, prefix=key + ".")
     if origin in (typing.Union, types.UnionType):
         if value is None or (isinstance(value, _StrValue) and value.strip().lower() in ("none", "null", "")):
             if type(None) in args:
@@ -188,7 +188,7 @@ def config_help(cls: type, prefix: str = "") -> str:
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
         if dataclasses.is_dataclass(tp):
-            lines.append(config_help(tp, prefix + f.name + "."))
+            lines.append(config_help(typing.cast(type, tp), prefix + f.name + "."))
             continue
         if f.default is not dataclasses.MISSING:
             default = f.default

@@ -83,7 +83,7 @@ def load_engine(path: str | Path) -> _Engine:
     Raises:
         ValueError: nothing loadable at ``path``, or a file that cannot be parsed (the message names it).
     """
-    return _Engine(path)
+    return _Engine(str(path))
 
 
 class Encoder:

@@ -8,7 +8,7 @@ operator to every job is one line here (or one entry in a pipeline's ``extra_ops
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import pyarrow as pa
 
@@ -36,7 +36,7 @@ def ingest_stages(kind: str, cfg: IngestConfig, quarantine_dir: str, receipts_di
         scripts: detect each document's dominant script (False when nothing downstream reads it).
     """
     extra_ops = list(extra_ops or ())
-    ops = [TextNormalizer(cfg, scripts=scripts), *extra_ops] if kind == "text" else extra_ops
+    ops: list[Any] = [TextNormalizer(cfg, scripts=scripts), *extra_ops] if kind == "text" else extra_ops
     sink = QuarantineSink(quarantine_dir, DOCUMENTS if kind == "text" else DNA_SEGMENTS)
     return [*(CountedStage(op, op.STAGE, receipts_dir) for op in ops), CountedStage(sink, SINK_STAGE, receipts_dir)]
 

@@ -48,8 +48,8 @@ def read_jsonl(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Itera
 
 def _parse_line(buf: RowBuffer, raw: bytes, src: str, loc: str, file_lang: str | None, cfg: IngestConfig) -> None:
     line, err = decode_utf8(raw, cfg.on_invalid_utf8)
-    if err:
-        buf.reject(stage=STAGE, reason="invalid_utf8", detail=err, raw=raw, source=src, location=loc)
+    if err or line is None:
+        buf.reject(stage=STAGE, reason="invalid_utf8", detail=err or "invalid UTF-8", raw=raw, source=src, location=loc)
         return
     try:
         record = json.loads(line)

@@ -92,8 +92,8 @@ class Ledger:
         """Record input files as (uri, size, mtime, fingerprint)."""
         if rows:  # one Arrow insert: executemany is slow in DuckDB for hundreds of rows
             uri, size, mtime, fp = (list(c) for c in zip(*rows))
-            batch = pa.table({"run": [self.run_id] * len(rows), "uri": uri, "size": size, "mtime": mtime,
-                              "fingerprint": fp})
+            cols = {"run": [self.run_id] * len(rows), "uri": uri, "size": size, "mtime": mtime, "fingerprint": fp}
+            batch = pa.table(cols)  # noqa: F841 - read by DuckDB's replacement scan below
             self.con.execute("INSERT INTO inputs SELECT * FROM batch")
 
     def add_stage(self, stage: str, *, rows_in: int, rows_out: int, rows_quarantined: int, bytes: int = 0,

@@ -294,7 +294,10 @@ def best_fit_decreasing(sorted_lens: np.ndarray, capacity: int, *, split_min: in
                     k = int(r.argmax())
                     if r[k] >= split_min:
                         take = int(r[k])
-                        seg_item.append(i), seg_off.append(off), seg_len.append(take), seg_bin.append(k)
+                        seg_item.append(i)
+                        seg_off.append(off)
+                        seg_len.append(take)
+                        seg_bin.append(k)
                         room[k] = 0
                         off += take
                         continue
@@ -302,7 +305,10 @@ def best_fit_decreasing(sorted_lens: np.ndarray, capacity: int, *, split_min: in
                 j = nb
                 room[nb] = capacity
                 nb += 1
-            seg_item.append(i), seg_off.append(off), seg_len.append(rest), seg_bin.append(j)
+            seg_item.append(i)
+            seg_off.append(off)
+            seg_len.append(rest)
+            seg_bin.append(j)
             room[j] -= rest
             break
     as_arr = lambda a: np.array(a, dtype=np.int64)  # noqa: E731

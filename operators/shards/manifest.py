@@ -67,7 +67,7 @@ def build_manifest(
 ) -> dict[str, Any]:
     """Assemble the manifest of a shard set from its shard entries (totals and utilization computed here)."""
     C = config.pack.context_length
-    totals = {k: sum(int(s[k]) for s in shards) for k in ("rows", "documents", "segments", "tokens", "pad_tokens")}
+    totals: dict[str, Any] = {k: sum(int(s[k]) for s in shards) for k in ("rows", "documents", "segments", "tokens", "pad_tokens")}
     totals["shards"] = len(shards)
     totals["slots"] = totals["rows"] * C
     totals["utilization"] = totals["tokens"] / totals["slots"] if totals["slots"] else 1.0

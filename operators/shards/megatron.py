@@ -63,7 +63,7 @@ class MegatronWriter:
     def add(self, values: np.ndarray, lengths: np.ndarray) -> None:
         """Append documents: their concatenated tokens and the length of each."""
         values = np.ascontiguousarray(values, dtype=self.dtype)
-        self._bin.write(memoryview(values).cast("B"))
+        self._bin.write(memoryview(values).cast("B"))  # type: ignore[arg-type]  # numpy arrays are buffers
         self._lengths.append(np.asarray(lengths, np.int64))
         self.tokens += len(values)
 
@@ -138,7 +138,8 @@ def read_index(path: str | Path) -> MegatronIndex:
     lengths = np.frombuffer(data, "<i4", seq_count, off)
     pointers = np.frombuffer(data, "<i8", seq_count, off + 4 * seq_count)
     doc_indices = np.frombuffer(data, "<i8", doc_count, off + 12 * seq_count)
-    return MegatronIndex(dtype=CODE_DTYPES[code], lengths=lengths, pointers=pointers, doc_indices=doc_indices)
+    dtype: np.dtype = np.dtype(CODE_DTYPES[code])  # type: ignore[call-overload]
+    return MegatronIndex(dtype=dtype, lengths=lengths, pointers=pointers, doc_indices=doc_indices)
 
 
 def open_bin(path: str | Path, dtype: np.dtype) -> np.ndarray:

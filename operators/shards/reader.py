@@ -119,7 +119,7 @@ class ShardSet:
             index = read_index(files["idx"])
             plan = read_checked(files["plan"], PLAN_FORMAT)
             doc, seg_off = list_column(plan, "doc")
-            data = {
+            data: dict[str, Any] = {
                 "tokens": open_bin(files["bin"], index.dtype),
                 "doc_pos": index.pointers // index.dtype.itemsize,
                 "seg_off": seg_off,

@@ -15,7 +15,6 @@ from operators.romanize import (
     FAST_SCRIPTS,
     Romanizer,
     RomanizerConfig,
-    UromanEngine,
     fast_eligible,
     reference_romanize_text,
 )
