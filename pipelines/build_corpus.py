@@ -34,7 +34,7 @@ from operators.build.partition import (CorruptPartition, code_fingerprint, remov
                                        remove_stale_tmp, verify_partition)
 from operators.build.report import write_build_report  # noqa: E402
 from operators.core.config import ConfigError, load_overrides  # noqa: E402
-from operators.core.runtime import cluster_cpus, init_ray, shutdown_ray  # noqa: E402
+from operators.core.runtime import cluster_cpus, ray_runtime  # noqa: E402
 from operators.encode import load_engine  # noqa: E402
 from operators.io import fingerprint, plan_read_tasks, resolve_inputs  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
@@ -75,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
 def _build(cfg, args, output: Path, parser) -> int:
     ledger = Ledger(output / "ledger.duckdb")
     run_id = ledger.start_run("build_corpus", dataclasses.asdict(cfg))
-    runtime = None  # Ray starts only when a partition must be built: an up-to-date rebuild needs no cluster
     store = BuildStore(output)
     cache_dir = output / "cache" / "partitions"
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -115,14 +114,16 @@ def _build(cfg, args, output: Path, parser) -> int:
         ledger.add_cache("partitions_corrupt", hits=0, misses=len(corrupt))
         log.info("%d partitions: %d cached, %d to build", len(partitions), len(partitions) - len(misses), len(misses))
 
-        # 2. build the missing partitions on the cluster (retried tasks rewrite the same bytes)
+        # 2. build the missing partitions on the cluster (retried tasks rewrite the same bytes). Ray starts only
+        #    now, and only when a partition must be built: an up-to-date rebuild needs no cluster; assembling
+        #    runs on the driver, so Ray stops (and its temp dir goes) as soon as the partitions are cached
         if misses:
-            runtime = init_ray(args.num_cpus, quiet=args.quiet)
-            workers = cfg.workers or cluster_cpus(cap=None)
-            ds = ray.data.from_items(misses, override_num_blocks=len(misses))
-            ds = ds.map_batches(PartitionBuilder, fn_constructor_args=(str(cache_dir), cfg.tokenizer["path"]),
-                                batch_size=1, batch_format="pyarrow", concurrency=(1, workers))
-            ds.materialize()
+            with ray_runtime(args.num_cpus, quiet=args.quiet):
+                workers = cfg.workers or cluster_cpus(cap=None)
+                ds = ray.data.from_items(misses, override_num_blocks=len(misses))
+                ds = ds.map_batches(PartitionBuilder, fn_constructor_args=(str(cache_dir), cfg.tokenizer["path"]),
+                                    batch_size=1, batch_format="pyarrow", concurrency=(1, workers))
+                ds.materialize()
         seconds_partitions = time.perf_counter() - t0
 
         # 3. assemble: mix, dedup and pack in canonical order into a staging build, then verify and publish
@@ -143,8 +144,6 @@ def _build(cfg, args, output: Path, parser) -> int:
         write_build_report(staging, summary)
         final = store.publish(staging, build_id, cfg.keep_builds)
         _record(ledger, summary, final, seconds_partitions)
-    if runtime:
-        shutdown_ray(runtime)
     t = summary["totals"]
     print(f"build {build_id} published: {final}\n  {t['documents']} documents, {t['tokens']} tokens, {t['rows']} rows, "
           f"utilization {t['utilization']:.2%}; partitions {summary['cache']['misses']} built, "

@@ -24,10 +24,11 @@ import ray  # noqa: E402
 
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import cluster_cpus, init_ray, shutdown_ray  # noqa: E402
+from operators.core.runtime import cluster_cpus, ray_runtime  # noqa: E402
 from operators.dynamic import DynamicBPE, DynamicBPEConfig, rows_table, vocab_table  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
 from pipelines._ingest import documents_input  # noqa: E402
+from pipelines._inputs import check_inputs  # noqa: E402
 from pipelines._report import run_guard  # noqa: E402
 
 
@@ -66,21 +67,22 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output).resolve()
     ledger = Ledger(output / "ledger.duckdb")
     ledger.start_run("dynamic_tokenize", {"input": args.input, "tokenizer": args.tokenizer, **dataclasses.asdict(cfg)})
-    runtime = init_ray(args.num_cpus, quiet=args.quiet)
     with run_guard(ledger, parser):
-        # 1. documents, 2. merge per batch in an actor pool (base tokenizer loads once per actor)
-        docs = documents_input(args.input, cfg.ingest, output, ledger)
-        workers = cfg.workers or cluster_cpus()
-        t0 = time.perf_counter()
-        ds = ray.data.read_parquet(docs).select_columns(["id", "lang", "text"])
-        ds = ds.map_batches(DynamicBPE, fn_constructor_args=(args.tokenizer,),
-                            fn_constructor_kwargs=dataclasses.asdict(cfg.merge_config()),
-                            batch_size=cfg.batch_size, batch_format="pyarrow", concurrency=(1, workers)).materialize()
-        # 3. write the rows and the per-batch vocabularies
-        for name, fn in (("dynamic_rows", rows_table), ("dynamic_vocab", vocab_table)):
-            ds.map_batches(fn, batch_format="pyarrow", batch_size=None).drop_columns(
-                ["text"] if name == "dynamic_rows" else []).write_parquet(str(output / name), compression="zstd")
-        seconds = time.perf_counter() - t0
+        check_inputs(args.input, cfg.ingest.format)  # a bad --input fails here, before Ray starts
+        with ray_runtime(args.num_cpus, quiet=args.quiet):
+            # 1. documents, 2. merge per batch in an actor pool (base tokenizer loads once per actor)
+            docs = documents_input(args.input, cfg.ingest, output, ledger)
+            workers = cfg.workers or cluster_cpus()
+            t0 = time.perf_counter()
+            ds = ray.data.read_parquet(docs).select_columns(["id", "lang", "text"])
+            ds = ds.map_batches(DynamicBPE, fn_constructor_args=(args.tokenizer,),
+                                fn_constructor_kwargs=dataclasses.asdict(cfg.merge_config()),
+                                batch_size=cfg.batch_size, batch_format="pyarrow", concurrency=(1, workers)).materialize()
+            # 3. write the rows and the per-batch vocabularies
+            for name, fn in (("dynamic_rows", rows_table), ("dynamic_vocab", vocab_table)):
+                ds.map_batches(fn, batch_format="pyarrow", batch_size=None).drop_columns(
+                    ["text"] if name == "dynamic_rows" else []).write_parquet(str(output / name), compression="zstd")
+            seconds = time.perf_counter() - t0
         con = duckdb.connect()
         n, base, dyn = con.execute(f"SELECT count(*), sum(base_length), sum(dynamic_length) FROM "
                                    f"read_parquet('{output / 'dynamic_rows'}/*.parquet')").fetchone()
@@ -88,7 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         ledger.add_stage("dynamic_merge", rows_in=n, rows_out=n, rows_quarantined=0, bytes=int(dyn or 0), seconds=seconds)
         ledger.add_artifact(output / "dynamic_rows", "dynamic_rows")
         ledger.add_artifact(output / "dynamic_vocab", "dynamic_vocab")
-    shutdown_ray(runtime)
     reduction = 1 - dyn / base if base else 0.0
     print(f"{n} documents: {base} base tokens → {dyn} dynamic tokens ({reduction:.1%} shorter), {n_vocab} batch "
           f"vocabulary entries, {seconds:.1f} s\nrows: {output / 'dynamic_rows'}\nvocab: {output / 'dynamic_vocab'}")

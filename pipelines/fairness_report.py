@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 import pyarrow as pa  # noqa: E402
 
 from operators.core.cli import fail, make_parser, parse_config  # noqa: E402
-from operators.core.runtime import cluster_cpus, init_ray, shutdown_ray  # noqa: E402
+from operators.core.runtime import cluster_cpus, ray_runtime  # noqa: E402
 from operators.report.fairness import FairnessConfig, fairness_report, load_parallel, summary_table  # noqa: E402
 from operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
 
@@ -92,9 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         fail(str(exc))
     t0 = time.perf_counter()
     if cfg.romanize:
-        runtime = init_ray(args.num_cpus, quiet=args.quiet)
-        parallel = romanize_parallel(parallel, cfg.romanizer, cfg.workers)
-        shutdown_ray(runtime)
+        with ray_runtime(args.num_cpus, quiet=args.quiet):
+            parallel = romanize_parallel(parallel, cfg.romanizer, cfg.workers)
     try:
         report = fairness_report(tokenizers, parallel, args.output, cfg.fairness,
                                  corpus=" ".join(args.parallel) + (" (romanized)" if cfg.romanize else ""))

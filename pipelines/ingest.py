@@ -16,8 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
 from operators.core.cli import make_parser, parse_config  # noqa: E402
-from operators.core.runtime import init_ray, shutdown_ray  # noqa: E402
-from operators.io import IngestConfig  # noqa: E402
+from operators.core.runtime import ray_runtime  # noqa: E402
+from operators.io import IngestConfig, resolve_inputs  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
 from pipelines._ingest import ingest  # noqa: E402
 from pipelines._report import print_ingest_summary, run_guard  # noqa: E402
@@ -29,10 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output).resolve()
     ledger = Ledger(output / "ledger.duckdb")
     ledger.start_run("ingest", {"input": args.input, **dataclasses.asdict(cfg)})
-    runtime = init_ray(args.num_cpus, quiet=args.quiet)
     with run_guard(ledger, parser):
-        result = ingest(args.input, cfg, output, ledger)
-    shutdown_ray(runtime)
+        resolve_inputs(args.input, cfg.format)  # a bad --input fails here, before Ray starts
+        with ray_runtime(args.num_cpus, quiet=args.quiet):
+            result = ingest(args.input, cfg, output, ledger)
     print_ingest_summary(result)
     print(f"outputs: {output}  (ledger: {output / 'ledger.duckdb'})")
     return 0

@@ -31,7 +31,7 @@ from operators.bpe import BpeTrainerConfig, train_bpe  # noqa: E402
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.config import ConfigError  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import PROJECT_ROOT, cluster_cpus, init_ray, shutdown_ray  # noqa: E402
+from operators.core.runtime import PROJECT_ROOT, cluster_cpus, ray_runtime  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
 from operators.report.fairness import FairnessConfig, fairness_report, load_parallel, summary_table  # noqa: E402
 from operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
@@ -46,6 +46,7 @@ from operators.tokenize_text import (  # noqa: E402
     train_parity_bpe,
 )
 from pipelines._ingest import documents_input  # noqa: E402
+from pipelines._inputs import check_inputs  # noqa: E402
 from pipelines._report import run_guard  # noqa: E402
 from pipelines.fairness_report import romanize_parallel  # noqa: E402
 
@@ -189,50 +190,50 @@ def main(argv: list[str] | None = None) -> int:
     ingest_cfg = dataclasses.replace(cfg.ingest, lang_from=cfg.lang_from) if cfg.lang_from else cfg.ingest
     ledger = Ledger(output / "ledger.duckdb")
     ledger.start_run("multilingual_tokenizer", {"input": args.input, **dataclasses.asdict(cfg)})
-    runtime = init_ray(args.num_cpus, quiet=args.quiet)
     with run_guard(ledger, parser):
         if not args.input:
             raise ConfigError("--input: name the documents or raw files to train on")
-        docs = documents_input(args.input, ingest_cfg, output, ledger)
-        t0 = time.perf_counter()
-        ds = ray.data.read_parquet(docs).select_columns(["lang", "text"])
-        column = "text"
-        if cfg.romanize:
-            workers = cfg.workers or cluster_cpus()
-            ds = ds.map_batches(Romanizer, fn_constructor_kwargs={"config": cfg.romanizer}, batch_size=512,
-                                batch_format="pyarrow", concurrency=(1, workers))
-            column = cfg.romanizer.output_column
-        # The sample is drawn on the driver: per-language totals must be known before any document's repeats.
-        table = pa.concat_tables(ray.get(ds.to_arrow_refs()))
-        langs, texts = table.column("lang").to_pylist(), table.column(column).to_pylist()
-        sizes = [len(t.encode("utf-8")) for t in texts]
-        repeats = document_repeats(langs, sizes, cfg.sampling)
-        ledger.add_stage("sample", rows_in=len(texts), rows_out=int(repeats.sum()), rows_quarantined=0,
-                         seconds=time.perf_counter() - t0)
-        parallel = None
-        if cfg.parallel:  # loaded before training: parity-aware merges measure languages on it
-            parallel = load_parallel(cfg.parallel)
+        check_inputs(args.input, ingest_cfg.format)  # a bad --input fails here, before Ray starts
+        with ray_runtime(args.num_cpus, quiet=args.quiet):
+            docs = documents_input(args.input, ingest_cfg, output, ledger)
+            t0 = time.perf_counter()
+            ds = ray.data.read_parquet(docs).select_columns(["lang", "text"])
+            column = "text"
             if cfg.romanize:
-                parallel = romanize_parallel(parallel, cfg.romanizer, cfg.workers)
-        t1 = time.perf_counter()
-        tok_dir = output / "tokenizer"
-        if cfg.engine == "tokenmill":
-            stats = train_tokenmill(langs, texts, repeats, cfg, tok_dir, parallel)
-            ours = tok_dir / "tokenizer.json"
-        else:
-            stats = train_sentencepiece(texts, repeats, cfg, tok_dir)
-            ours = tok_dir / "spm.model"
-        ledger.add_stage("train", rows_in=int(repeats.sum()), rows_out=stats["vocab_size"], rows_quarantined=0,
-                         seconds=time.perf_counter() - t1)
-        ledger.add_artifact(ours, "tokenizer")
-        log.info("trained %s: vocab %s in %.1f s", cfg.engine, stats["vocab_size"], time.perf_counter() - t1)
-        report = None
-        if parallel is not None:
-            peers = dict(spec.split("=", 1) for spec in cfg.compare)
-            report = fairness_report({"tokenmill": str(ours), **peers}, parallel, output, cfg.fairness,
-                                     corpus=cfg.parallel + (" (romanized)" if cfg.romanize else ""))
-            ledger.add_artifact(output / "fairness.json", "fairness_report")
-    shutdown_ray(runtime)
+                workers = cfg.workers or cluster_cpus()
+                ds = ds.map_batches(Romanizer, fn_constructor_kwargs={"config": cfg.romanizer}, batch_size=512,
+                                    batch_format="pyarrow", concurrency=(1, workers))
+                column = cfg.romanizer.output_column
+            # The sample is drawn on the driver: per-language totals must be known before any document's repeats.
+            table = pa.concat_tables(ray.get(ds.to_arrow_refs()))
+            langs, texts = table.column("lang").to_pylist(), table.column(column).to_pylist()
+            sizes = [len(t.encode("utf-8")) for t in texts]
+            repeats = document_repeats(langs, sizes, cfg.sampling)
+            ledger.add_stage("sample", rows_in=len(texts), rows_out=int(repeats.sum()), rows_quarantined=0,
+                             seconds=time.perf_counter() - t0)
+            parallel = None
+            if cfg.parallel:  # loaded before training: parity-aware merges measure languages on it
+                parallel = load_parallel(cfg.parallel)
+                if cfg.romanize:
+                    parallel = romanize_parallel(parallel, cfg.romanizer, cfg.workers)
+            t1 = time.perf_counter()
+            tok_dir = output / "tokenizer"
+            if cfg.engine == "tokenmill":
+                stats = train_tokenmill(langs, texts, repeats, cfg, tok_dir, parallel)
+                ours = tok_dir / "tokenizer.json"
+            else:
+                stats = train_sentencepiece(texts, repeats, cfg, tok_dir)
+                ours = tok_dir / "spm.model"
+            ledger.add_stage("train", rows_in=int(repeats.sum()), rows_out=stats["vocab_size"], rows_quarantined=0,
+                             seconds=time.perf_counter() - t1)
+            ledger.add_artifact(ours, "tokenizer")
+            log.info("trained %s: vocab %s in %.1f s", cfg.engine, stats["vocab_size"], time.perf_counter() - t1)
+            report = None
+            if parallel is not None:
+                peers = dict(spec.split("=", 1) for spec in cfg.compare)
+                report = fairness_report({"tokenmill": str(ours), **peers}, parallel, output, cfg.fairness,
+                                         corpus=cfg.parallel + (" (romanized)" if cfg.romanize else ""))
+                ledger.add_artifact(output / "fairness.json", "fairness_report")
     print(f"tokenizer ({cfg.engine}{', parity-aware' if cfg.parity_aware else ''}, vocab {stats['vocab_size']}, "
           f"{'romanized' if cfg.romanize else 'original script'}): {ours}")
     if report is not None:

@@ -22,9 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import cluster_cpus, init_ray, shutdown_ray  # noqa: E402
+from operators.core.runtime import cluster_cpus, ray_runtime  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
 from operators.shards import ShardWriterConfig  # noqa: E402
+from pipelines._inputs import check_inputs  # noqa: E402
 from pipelines._report import run_guard  # noqa: E402
 from pipelines._shards import pack_in_workers  # noqa: E402
 
@@ -64,15 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output).resolve()
     ledger = Ledger(output / "ledger.duckdb")
     ledger.start_run("pack_shards", {"input": args.input, "tokenizer": args.tokenizer, **dataclasses.asdict(cfg)})
-    runtime = init_ray(args.num_cpus, quiet=args.quiet)
     with run_guard(ledger, parser):
-        t0 = time.perf_counter()
-        manifest = pack_in_workers(args.input, output, ledger, tokenizer=args.tokenizer, shard_cfg=cfg.shards,
-                                   ingest_cfg=cfg.ingest, workers=cfg.workers or cluster_cpus(),
-                                   partition_bytes=cfg.partition_bytes, encode_batch_size=cfg.encode_batch_size,
-                                   write_documents=cfg.write_documents)
-        seconds = time.perf_counter() - t0
-    shutdown_ray(runtime)
+        # a bad --input fails here, before Ray starts (a folder of ingested documents counts as its *.parquet)
+        check_inputs(args.input, cfg.ingest.format)
+        with ray_runtime(args.num_cpus, quiet=args.quiet):
+            t0 = time.perf_counter()
+            manifest = pack_in_workers(args.input, output, ledger, tokenizer=args.tokenizer, shard_cfg=cfg.shards,
+                                       ingest_cfg=cfg.ingest, workers=cfg.workers or cluster_cpus(),
+                                       partition_bytes=cfg.partition_bytes, encode_batch_size=cfg.encode_batch_size,
+                                       write_documents=cfg.write_documents)
+            seconds = time.perf_counter() - t0
     t = manifest["totals"]
     print(f"shards: {output / 'shards'}  ({t['documents']} documents, {t['tokens']} tokens, {t['rows']} rows of "
           f"{cfg.shards.pack.context_length}, utilization {t['utilization']:.2%}, {seconds:.1f} s)\n"

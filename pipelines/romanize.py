@@ -20,10 +20,11 @@ import ray  # noqa: E402
 
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import cluster_cpus, init_ray, shutdown_ray  # noqa: E402
+from operators.core.runtime import cluster_cpus, ray_runtime  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
 from operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
 from pipelines._ingest import documents_input  # noqa: E402
+from pipelines._inputs import check_inputs  # noqa: E402
 from pipelines._report import run_guard  # noqa: E402
 
 
@@ -53,19 +54,19 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output).resolve()
     ledger = Ledger(output / "ledger.duckdb")
     ledger.start_run("romanize", {"input": args.input, **dataclasses.asdict(cfg)})
-    runtime = init_ray(args.num_cpus, quiet=args.quiet)
     with run_guard(ledger, parser):
-        docs = documents_input(args.input, cfg.ingest, output, ledger)
-        workers = cfg.workers or cluster_cpus()
-        t0 = time.perf_counter()
-        ds = ray.data.read_parquet(docs)
-        ds = ds.map_batches(Romanizer, fn_constructor_kwargs={"config": cfg.romanizer}, batch_size=cfg.batch_size,
-                            batch_format="pyarrow", concurrency=(1, workers))
-        ds.write_parquet(str(output / "romanized"), compression="zstd")
-        n = ray.data.read_parquet(str(output / "romanized")).count()
-        ledger.add_stage("romanize", rows_in=n, rows_out=n, rows_quarantined=0, seconds=time.perf_counter() - t0)
-        ledger.add_artifact(output / "romanized", "romanized")
-    shutdown_ray(runtime)
+        check_inputs(args.input, cfg.ingest.format)  # a bad --input fails here, before Ray starts
+        with ray_runtime(args.num_cpus, quiet=args.quiet):
+            docs = documents_input(args.input, cfg.ingest, output, ledger)
+            workers = cfg.workers or cluster_cpus()
+            t0 = time.perf_counter()
+            ds = ray.data.read_parquet(docs)
+            ds = ds.map_batches(Romanizer, fn_constructor_kwargs={"config": cfg.romanizer}, batch_size=cfg.batch_size,
+                                batch_format="pyarrow", concurrency=(1, workers))
+            ds.write_parquet(str(output / "romanized"), compression="zstd")
+            n = ray.data.read_parquet(str(output / "romanized")).count()
+            ledger.add_stage("romanize", rows_in=n, rows_out=n, rows_quarantined=0, seconds=time.perf_counter() - t0)
+            ledger.add_artifact(output / "romanized", "romanized")
     print(f"romanized {n} documents: {output / 'romanized'}")
     return 0
 

@@ -13,6 +13,7 @@ the new embedding matrix, all other weights unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 import pyarrow as pa  # noqa: E402
 
 from operators.core.cli import fail, make_parser, parse_config  # noqa: E402
-from operators.core.runtime import init_ray, shutdown_ray  # noqa: E402
+from operators.core.runtime import ray_runtime  # noqa: E402
 from operators.transfer.base_model import BASE_MODEL_NAME, load_base_model  # noqa: E402
 from operators.transfer.embed_tokenizer import METHODS, prepare_tokenizer, transfer_embeddings  # noqa: E402
 from operators.transfer.model_export import export_transferred_model  # noqa: E402
@@ -87,19 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     base = load_base_model()
     tokenizer, roles, special_map = prepare_tokenizer(tok_path, base.tokenizer_json)
     metadata = {"method": method, "source_tokenizer": str(tok_path), "base_model": BASE_MODEL_NAME}
-    runtime = None
     embedder = None
-    if method == "hypernet":
-        checkpoint = resolve(cfg.checkpoint)
-        serve = HypernetServeConfig(checkpoint=str(checkpoint))
-        runtime = init_ray(args.num_cpus, quiet=args.quiet)
-        embedder = lambda table: embed_on_ray(table, serve, cfg)  # noqa: E731
-        metadata["hypernet_checkpoint"] = str(checkpoint)
-    try:
+    with contextlib.ExitStack() as stack:  # Ray only for the hypernetwork's actor pool
+        if method == "hypernet":
+            checkpoint = resolve(cfg.checkpoint)
+            serve = HypernetServeConfig(checkpoint=str(checkpoint))
+            stack.enter_context(ray_runtime(args.num_cpus, quiet=args.quiet))
+            embedder = lambda table: embed_on_ray(table, serve, cfg)  # noqa: E731
+            metadata["hypernet_checkpoint"] = str(checkpoint)
         matrix = transfer_embeddings(method, tokenizer, base, special_map, embedder=embedder, seed=cfg.seed)
-    finally:
-        if runtime is not None:
-            shutdown_ray(runtime)
     out = export_transferred_model(base.folder, tokenizer, matrix, args.output, roles=roles, metadata=metadata)
     print(f"transferred model ({method}, {matrix.shape[0]} tokens): {out}")
     return 0
