@@ -38,7 +38,7 @@ demo: install
 
 bench: install
 	$(PY) -m pip install --quiet -e '.[test,bench]'
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache

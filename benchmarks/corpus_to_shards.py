@@ -26,14 +26,14 @@ import json
 import math
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _tree import run_measured  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -117,37 +117,13 @@ print(json.dumps({"tokens": n}))
 
 
 def _measure(cmd: list[str], cwd: Path) -> dict:
-    """Run ``cmd``; wall time, peak RSS of its process tree and of the process itself, its last stdout line."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    root = psutil.Process(proc.pid)
-    peak = {"tree": 0, "driver": 0}
-
-    def sample() -> None:
-        while proc.poll() is None:
-            try:
-                procs = [root, *root.children(recursive=True)]
-                rss = []
-                for p in procs:
-                    try:
-                        rss.append(p.memory_info().rss)
-                    except psutil.Error:
-                        pass
-                peak["tree"] = max(peak["tree"], sum(rss))
-                peak["driver"] = max(peak["driver"], root.memory_info().rss)
-            except psutil.Error:
-                pass
-            time.sleep(0.2)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    stdout, stderr = proc.communicate()
-    wall = time.perf_counter() - t0
-    thread.join()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[:3]} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    return {"wall_s": round(wall, 2), "peak_mb": round(peak["tree"] / 2**20), "driver_peak_mb": round(peak["driver"] / 2**20),
-            "stdout": stdout.strip().splitlines()[-1] if stdout.strip() else ""}
+    """Run ``cmd`` (see :func:`_tree.run_measured`); fail loudly, keep the last stdout line."""
+    r = run_measured(cmd, cwd, interval=0.2)
+    if r["returncode"] != 0:
+        raise RuntimeError(f"{cmd[:3]} failed ({r['returncode']}):\n{r['stderr'][-3000:]}")
+    lines = r.pop("stdout").strip().splitlines()
+    r.pop("stderr")
+    return {**r, "stdout": lines[-1] if lines else ""}
 
 
 def run_tokenmill(corpus: Path, out: Path, workers: int) -> dict:

@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -26,6 +24,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _tree import run_measured  # noqa: E402
 
 
 def corpus(tmp: Path, repeat: int) -> list[str]:
@@ -77,31 +77,11 @@ def run_pipeline(files: list[str], out: str) -> None:
 
 def measure(mode: str, files_json: str, out: str) -> dict:
     """Run one contender in a subprocess; return wall seconds and peak tree RSS."""
-    proc = subprocess.Popen([sys.executable, __file__, "--child", mode, files_json, out], stdout=subprocess.PIPE,
-                            text=True)
-    peak = 0
-    stop = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        ps = psutil.Process(proc.pid)
-        while not stop.is_set():
-            try:
-                procs = [ps, *ps.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
-            except psutil.Error:
-                pass
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    stdout, _ = proc.communicate()
-    stop.set()
-    thread.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"{mode} failed with exit code {proc.returncode}")
-    result = json.loads(stdout.strip().splitlines()[-1])
-    result["peak_mb"] = round(peak / 2**20)
+    r = run_measured([sys.executable, __file__, "--child", mode, files_json, out], interval=0.05)
+    if r["returncode"] != 0:
+        raise SystemExit(f"{mode} failed with exit code {r['returncode']}")
+    result = json.loads(r["stdout"].strip().splitlines()[-1])
+    result["peak_mb"] = r["peak_mb"]
     return result
 
 
