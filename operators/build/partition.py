@@ -29,13 +29,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from operators.clean.minhash import MinHasher
-from operators.clean.text_normalize import TextNormalizer
 from operators.core.atomic import rename_dir_atomic
 from operators.core.ingest_config import IngestConfig
 from operators.encode import Encoder, EncoderConfig
-from operators.io.quarantine_sink import QuarantineSink
+from operators.io.chain import ingest_stages
 from operators.io.read_task import ReadTask
-from schemas import DOCUMENTS, DNA_SEGMENTS
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +98,14 @@ class PartitionBuilder:
         tmp = self.cache_dir / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
         (tmp / "quarantine").mkdir(parents=True)
         is_dna = task["format"] == "fasta"
-        sink = QuarantineSink(str(tmp / "quarantine"), DNA_SEGMENTS if is_dna else DOCUMENTS)
-        normalizer = TextNormalizer(cfg)
+        # The same stage chain as ingest and pack_shards (operators/io/chain.py), ending with the quarantine sink.
+        stages = ingest_stages("dna" if is_dna else "text", cfg, str(tmp / "quarantine"), None)
         parts = []
         reader = ReadTask(cfg)
         for block in reader(pa.Table.from_pylist([task])):
-            kept = sink(block) if is_dna else sink(normalizer(block))
+            kept = block
+            for stage in stages:
+                kept = stage(kept)
             if is_dna:  # DNA segments become documents whose text is the sequence
                 kept = pa.table({"id": kept["id"], "source": kept["source"],
                                  "location": pc.binary_join_element_wise(kept["record"], pc.cast(kept["offset"], pa.string()), ":"),

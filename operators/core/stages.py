@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from operators.core.atomic import write_text_atomic
 
@@ -29,8 +30,10 @@ def per_source(batch: pa.Table) -> dict[str, int]:
     """Rows of ``batch`` per value of its ``source`` column."""
     if batch.num_rows == 0:
         return {}
-    counts = batch.group_by("source").aggregate([("source", "count")])
-    return dict(zip(counts["source"].to_pylist(), counts["source_count"].to_pylist()))
+    # value_counts is a plain kernel: Table.group_by runs an exec plan whose thread-local state can fail with
+    # "thread index N is out of range" when Ray calls it from its own threads.
+    counts = pc.value_counts(batch["source"])
+    return dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()))
 
 
 def batch_key(stage: str, batch: pa.Table) -> str:
