@@ -230,12 +230,48 @@ def _best(runs: list[dict]) -> dict:
     return best
 
 
+def run_e2e(copies: int, tmp: Path) -> dict:
+    """``pipelines/dna_bpe.py`` end to end on E. coli + yeast repeated ``copies`` times (distinct file names):
+    wall, whole-tree and driver peak RSS, and the encode stage's rate next to HF ``encode_batch`` alone on the
+    same segments with the same trained tokenizer, in this process."""
+    import pyarrow.parquet as pq
+    from tokenizers import Tokenizer
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _tree import run_measured
+
+    inputs = tmp / f"in{copies}"
+    inputs.mkdir(parents=True)
+    for k in range(copies):
+        for f in ("ecoli_k12_mg1655_GCF_000005845.2.fna", "scerevisiae_sacCer3_chrI-III_V_VI_IX_M.fa"):
+            (inputs / f"c{k}_{f}").symlink_to(DNA / f)
+    out = tmp / f"out{copies}"
+    r = run_measured([sys.executable, str(ROOT / "pipelines/dna_bpe.py"), "--input", str(inputs / "*"),
+                      "--output", str(out), "--quiet"], ROOT)
+    if r["returncode"] != 0:
+        raise RuntimeError(r["stderr"][-3000:])
+    report = json.loads((out / "report.json").read_text())
+    seqs = pq.read_table(out / "dna_segments", columns=["seq"])["seq"].to_pylist()
+    tok = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
+    t0 = time.perf_counter()
+    for i in range(0, len(seqs), 2048):
+        tok.encode_batch_fast(seqs[i:i + 2048], add_special_tokens=False)
+    hf_s = time.perf_counter() - t0
+    ours_encode_s = report["seconds"]["encode"]
+    return {"bench": "dna_bpe_e2e", "copies": copies, "segments": len(seqs), "wall_s": r["wall_s"],
+            "peak_mb": r["peak_mb"], "driver_peak_mb": r["driver_peak_mb"], "seconds": report["seconds"],
+            "ours_encode_s": ours_encode_s, "peer": "hf_encode_batch_alone", "peer_s": round(hf_s, 2),
+            "encode_rate_ratio": round(hf_s / ours_encode_s, 3), "target": "encode rate >= 0.85 x HF alone"}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=2, help="runs per contender, alternating order (best is kept)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dna_bpe_train.txt"))
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--e2e-only", action="store_true",
+                    help="only the end-to-end dna_bpe.py runs (1x and 3x corpus: wall, driver peak, encode rate)")
     args = ap.parse_args(argv)
     if args.child:
         kind, arg = args.child.split(":")
@@ -251,6 +287,16 @@ def main(argv: list[str] | None = None) -> None:
         print(line, flush=True)
         lines.append(line)
 
+    with tempfile.TemporaryDirectory(prefix="tokenmill-e2e-") as tmp:
+        e2e = [run_e2e(copies, Path(tmp)) for copies in (1, 3)]
+    for row in e2e:
+        emit(row)
+    emit({"bench": "dna_bpe_e2e_driver", "driver_peak_1x_mb": e2e[0]["driver_peak_mb"],
+          "driver_peak_3x_mb": e2e[1]["driver_peak_mb"],
+          "driver_growth": round(e2e[1]["driver_peak_mb"] / max(e2e[0]["driver_peak_mb"], 1) - 1, 3),
+          "target": "driver peak flat from 1x to 3x"})
+    if args.e2e_only:
+        return
     emit({"bench": "dna_bpe_train", "note": "one-time compiles, not in any timing",
           **_child(["warmup:jit"], TOKENMILL_BPE_AOT="0"), **_child(["warmup:aot"])})
     rows = []
