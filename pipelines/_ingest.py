@@ -69,10 +69,8 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
     clean_stale_staging(output, ledger.run_id)
     files = resolve_inputs(patterns, cfg.format)
     ledger.add_inputs([(f.uri, f.size, f.mtime, fingerprint(f.uri)) for f in files])
-    staging = output / f".staging-{ledger.run_id}"
+    staging = open_staging(output, ledger.run_id)
     qdir, receipts = staging / "quarantine", str(staging / "_receipts")
-    qdir.mkdir(parents=True, exist_ok=True)
-    (staging / MARKER).write_text(json.dumps({"format": MARKER_FORMAT, "kind": "staging", "run": ledger.run_id}))
     text_tasks = plan_read_tasks([f for f in files if f.format != "fasta"], cfg.split_bytes)
     dna_tasks = plan_read_tasks([f for f in files if f.format == "fasta"], cfg.split_bytes)
     branches = []  # (output name, dataset): text and DNA run concurrently
@@ -110,6 +108,14 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
     log.info("ingest: %s seen, %s out, %s quarantined (%.1f s)", result.totals["records_in"],
              result.totals["records_out"], result.totals["quarantined"], time.perf_counter() - t0)
     return result
+
+
+def open_staging(output: Path, run_id: str) -> Path:
+    """The run's marked staging folder ``output/.staging-<run>`` with its ``quarantine/`` (created)."""
+    staging = output / f".staging-{run_id}"
+    (staging / "quarantine").mkdir(parents=True, exist_ok=True)
+    (staging / MARKER).write_text(json.dumps({"format": MARKER_FORMAT, "kind": "staging", "run": run_id}))
+    return staging
 
 
 def check_output_owned(output: Path) -> None:

@@ -23,7 +23,7 @@ from operators.ledger import Ledger
 from operators.ledger.reconcile import CountMismatch
 from operators.shards import ShardWriter, ShardWriterConfig, commit_shards
 from operators.shards.part_writer import DOCUMENTS_FORMAT, PartWriter, part_name
-from pipelines._ingest import (MARKER, MARKER_FORMAT, IngestResult, check_output_owned, clean_stale_staging, publish,
+from pipelines._ingest import (IngestResult, check_output_owned, clean_stale_staging, open_staging, publish,
                                reconcile_run)
 from schemas import DOCUMENTS, schema_name
 
@@ -87,10 +87,8 @@ def pack_in_workers(patterns: list[str], output: Path, ledger: Ledger, *, tokeni
                            "tokenizer": engine.sha256, "code": code_fingerprint(_CODE)}, sort_keys=True, default=str)
     items = [{"index": i, "name": part_name(i, group, settings), "tasks": json.dumps(group)}
              for i, group in enumerate(plan_partitions(tasks, partition_bytes))]
-    staging = output / f".staging-{ledger.run_id}"
+    staging = open_staging(output, ledger.run_id)
     qdir, receipts = staging / "quarantine", staging / "_receipts"
-    qdir.mkdir(parents=True, exist_ok=True)
-    (staging / MARKER).write_text(json.dumps({"format": MARKER_FORMAT, "kind": "staging", "run": ledger.run_id}))
     shards_dir = output / "shards"
     shards_dir.mkdir(parents=True, exist_ok=True)
     log.info("%d files, %d partitions, %d workers", len(files), len(items), workers)

@@ -32,9 +32,6 @@ class InputFault(Exception):
         self.offset = offset  # decompressed byte offset of the first byte not handed out as a complete line
 
 
-# Kept for callers that name the old class: a truncation is one kind of input fault.
-TruncatedInput = InputFault
-
 
 class _Decompressed(io.RawIOBase):
     """A raw reader over a gzip or zstd stream that ends (instead of raising) at a fault and remembers it."""

@@ -48,9 +48,11 @@ def reconcile(receipts: dict, chain: list[str], written: dict[str, int], quarant
     """
     read = receipts.get(chain[0], {})
     seen_text, seen_dna = read.get("seen", {}), read.get("fasta_records", {})
-    counts, problems = [], []
+    counts: list[SourceCount] = []
+    problems: list[str] = []
     for src in sorted(set(sources) | set(written) | set(quarantined)):
         is_dna = src in seen_dna
+        before = len(problems)  # this source's problems start here
         if src not in seen_text and not is_dna:
             problems.append(f"{src}: read left no count (its read task did not finish); nothing of it is trusted")
             continue
@@ -71,7 +73,7 @@ def reconcile(receipts: dict, chain: list[str], written: dict[str, int], quarant
             prev_name, prev_out = name, n_out
         n_written, n_q = written.get(src, 0), quarantined.get(src, 0)
         sink_in = receipts.get(chain[-1], {}).get("in", {}).get(src, 0)
-        if not problems and sink_in != n_written + n_q and sink_in != 0:
+        if len(problems) == before and sink_in != n_written + n_q and sink_in != 0:
             # Dedup runs after the sink and turns written rows into quarantine rows: their sum stays the same.
             problems.append(f"{src}: stage {chain[-1]} took {sink_in} records but {n_written} were written and "
                             f"{n_q} quarantined ({sink_in - n_written - n_q} lost)")

@@ -44,3 +44,12 @@ def test_dna_sources_reconcile_segments_and_report_records():
                 "quarantine": {"in": {"g.fa": 50}, "out": {"g.fa": 45}}}
     counts, problems = reconcile(receipts, ["read", "quarantine"], {"g.fa": 45}, {"g.fa": 5}, ["g.fa"])
     assert problems == [] and counts[0].fasta_records == 3 and counts[0].seen == 50
+
+
+def test_one_source_problem_does_not_hide_another_sources_sink_loss():
+    receipts = {"read": {"seen": {"a": 10, "b": 5}, "out": {"a": 9, "b": 5}},
+                "normalize": {"in": {"a": 9, "b": 5}, "out": {"a": 9, "b": 5}},
+                "quarantine": {"in": {"a": 9, "b": 5}, "out": {"a": 9, "b": 5}}}
+    _, problems = reconcile(receipts, CHAIN, {"a": 9, "b": 4}, {}, ["a", "b"])
+    assert any(p.startswith("a: stage read saw 10") for p in problems)
+    assert any(p.startswith("b: stage quarantine took 5 records but 4 were written") for p in problems)
