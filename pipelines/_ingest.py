@@ -122,7 +122,7 @@ def check_output_owned(output: Path) -> None:
     """Refuse to start when ``output`` holds a folder ingest would replace that tokenmill did not write."""
     for name in OUTPUT_NAMES:
         target = output / name
-        if target.exists() and not _is_ours(target):
+        if target.exists() and not is_ours(target):
             raise ConfigError(f"{target} exists and was not written by tokenmill (no {MARKER} marker in it): it is "
                               f"never replaced; choose another --output, or move that folder away")
 
@@ -135,16 +135,22 @@ def clean_stale_staging(output: Path, run_id: str | None) -> None:
     if not output.is_dir():
         return
     for path in output.iterdir():
-        if _STAGING.match(path.name) and path.name != f".staging-{run_id}" and path.is_dir() and _is_ours(path):
+        if _STAGING.match(path.name) and path.name != f".staging-{run_id}" and path.is_dir() and is_ours(path):
             log.warning("removing the staging folder %s left by a run that did not finish", path)
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _is_ours(path: Path) -> bool:
+def is_ours(path: Path) -> bool:
+    """Whether folder ``path`` carries tokenmill's output marker (only such folders are ever replaced)."""
     try:
         return json.loads((path / MARKER).read_text()).get("format") == MARKER_FORMAT
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def mark_ours(path: Path, kind: str, run_id: str | None) -> None:
+    """Mark folder ``path`` as written by tokenmill (what :func:`is_ours` checks)."""
+    write_text_atomic(path / MARKER, json.dumps({"format": MARKER_FORMAT, "kind": kind, "run": run_id}))
 
 
 def documents_input(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger) -> list[str]:
@@ -188,10 +194,10 @@ def publish(staging: Path, output: Path, result: IngestResult, run_id: str) -> N
         if staged is None:
             continue
         staged.mkdir(parents=True, exist_ok=True)  # an output that got no rows is still published, empty
-        write_text_atomic(staged / MARKER, json.dumps({"format": MARKER_FORMAT, "kind": name, "run": run_id}))
+        mark_ours(staged, name, run_id)
         target = output / name
         if target.exists():
-            if not _is_ours(target):  # checked at the start too: a folder created meanwhile is still not ours
+            if not is_ours(target):  # checked at the start too: a folder created meanwhile is still not ours
                 raise ConfigError(f"{target} appeared during the run and was not written by tokenmill; the new "
                                   f"output stays in {staged}")
             shutil.rmtree(target)

@@ -11,6 +11,7 @@ OUT/shards/ (packed training shards with a manifest), OUT/report.json and OUT/re
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from operators.ledger import Ledger, file_sha256  # noqa: E402
 from operators.pack import PackerConfig  # noqa: E402
 from operators.shards import ShardWriterConfig  # noqa: E402
 from operators.report.dna_report import bp_per_token_by_source, write_dna_report  # noqa: E402
-from pipelines._ingest import ingest  # noqa: E402
+from pipelines._ingest import ingest, is_ours, mark_ours  # noqa: E402
 from pipelines._report import print_ingest_summary, run_guard  # noqa: E402
 from pipelines._shards import pack_dataset  # noqa: E402
 
@@ -91,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         resolve_inputs(args.input, cfg.ingest.format)
         if args.eval:
             resolve_inputs(args.eval, cfg.ingest.format)
+        for tokens_dir in (output / "tokens", output / "eval" / "tokens"):  # replaced below: only if ours
+            _check_ours(tokens_dir)
         # ray_runtime inside run_guard: Ray is stopped and its temp dir removed before the run is marked failed
         with ray_runtime(args.num_cpus, quiet=args.quiet):
             # 1. ingest: FASTA → segments (+ quarantine), and the held-out files the same way
@@ -135,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
                 ds = ds.map_batches(Encoder, fn_constructor_args=(encoder,), batch_size=cfg.encode_batch_size,
                                     batch_format="pyarrow", concurrency=(1, encoders))
                 ds = ds.map_batches(_add_length, batch_format="pyarrow", batch_size=None).sort(list(SEGMENT_KEY))
-                _replace_dir(target)
+                _check_ours(target)
+                shutil.rmtree(target, ignore_errors=True)
                 ds.write_parquet(str(target), compression="zstd", min_rows_per_file=50_000)
+                mark_ours(target, "tokens", run_id)
                 rows, toks = bp_per_token_by_source(target, totals_only=True)
                 ledger.add_stage(f"encode_{name}", rows_in=rows, rows_out=rows, rows_quarantined=0, bytes=toks,
                                  seconds=time.perf_counter() - t0)
@@ -174,11 +179,10 @@ def _add_length(batch):
         "n_bp", pc.utf8_length(batch["seq"]).cast("int32"))
 
 
-def _replace_dir(path: Path) -> None:
-    import shutil
-
-    if path.exists():
-        shutil.rmtree(path)
+def _check_ours(path: Path) -> None:
+    if path.exists() and not is_ours(path):
+        raise ConfigError(f"{path} exists and was not written by tokenmill (no .tokenmill marker in it): it is never "
+                          f"replaced; choose another --output, or move that folder away")
 
 
 if __name__ == "__main__":

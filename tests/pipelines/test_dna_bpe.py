@@ -194,3 +194,15 @@ def test_stale_ray_temp_dirs_removed_only_when_the_owner_is_gone(tmp_path):
     assert not gone.exists() and not reused.exists()
     assert all(p.exists() for p in (mine, other_host, wrong_pid, unmarked, legacy, not_ours, in_use))
     assert json.loads((mine / TEMP_MARKER).read_text())["pid"] == me and mine.name.startswith(f"tokenmill-ray-{me}-")
+
+
+def test_a_tokens_folder_tokenmill_did_not_write_is_never_replaced(tmp_path, shared_data, ray_local, capsys):
+    out = tmp_path / "out"
+    notes = out / "tokens" / "notes.txt"
+    notes.parent.mkdir(parents=True)
+    notes.write_text("mine")
+    with pytest.raises(SystemExit) as exc:
+        dna_bpe.main(["--input", str(shared_data / "dna/lambda_phage.fa"), "--output", str(out), "--quiet"])
+    assert exc.value.code == 2
+    assert "tokens exists and was not written by tokenmill" in capsys.readouterr().err
+    assert notes.read_text() == "mine"
