@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tokenmill-installed
 DEMO_OUT ?= demo-out
 
-.PHONY: install lint test test-fast demo bench clean
+.PHONY: install lint docs test test-fast demo bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: install
 test: install lint
 	$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# README's config tables, generated from the configs --help renders (tests/pipelines/test_config_docs.py checks them).
+docs: install
+	$(PY) -m pipelines._config_docs
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"

@@ -46,11 +46,11 @@ def main() -> None:
         config = Path(tmp) / "corpus.yaml"
         config.write_text(yaml.safe_dump({
             "output": str(Path(tmp) / "out"),
-            "sources": [{"name": "udhr", "input": [str(udhr / "*.txt")], "format": "text", "lang_from": "filename"},
-                        {"name": "code", "input": [str(DATA / "code/**/*.py")], "format": "text", "doc_per": "file",
+            "sources": [{"name": "udhr", "input": [str(udhr / "*.txt")], "ingest": {"format": "text", "lang_from": "filename"}},
+                        {"name": "code", "input": [str(DATA / "code/**/*.py")], "ingest": {"format": "text", "doc_per": "file"},
                          "weight": 0.5}],
             "tokenizer": {"path": str(DATA / "tokenizers/bert-base-uncased/tokenizer.json")},
-            "context_length": 2048}))
+            "shards": {"pack": {"context_length": 2048}}}))
         clean_s, clean, _ = run_build(config)
         same_s, same, same_out = run_build(config)
         shutil.copyfile(DATA / "text/udhr" / HELD_BACK, udhr / HELD_BACK)

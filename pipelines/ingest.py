@@ -1,6 +1,6 @@
 """Ingest raw corpora (JSONL[.gz|.zst], Parquet, text, FASTA) into Arrow/Parquet documents and DNA segments.
 
-    python pipelines/ingest.py --input '../shared/data/text/udhr/*.txt' --set lang_from=filename --output OUT
+    python pipelines/ingest.py --input '../shared/data/text/udhr/*.txt' --set ingest.lang_from=filename --output OUT
     ray job submit --working-dir . -- python pipelines/ingest.py --input ... --output OUT
 
 Writes OUT/documents/ (text) and/or OUT/dna_segments/ (FASTA), OUT/quarantine/ (rejected records with reasons),
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
@@ -23,9 +25,20 @@ from pipelines._ingest import ingest  # noqa: E402
 from pipelines._report import print_ingest_summary, run_guard  # noqa: E402
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IngestJobConfig:
+    """Ingest job: the ``ingest`` section every job shares."""
+
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    """Ingestion options (--set ingest.lang_from=filename, ingest.text_field=content, ingest.dedup=true, ...)."""
+
+    RENAMED: ClassVar[dict[str, str]] = {f: f"ingest.{f}" for f in IngestConfig.__dataclass_fields__}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser(__doc__, IngestConfig)
-    args, cfg = parse_config(parser, IngestConfig, argv)
+    parser = make_parser(__doc__, IngestJobConfig)
+    args, job = parse_config(parser, IngestJobConfig, argv)
+    cfg = job.ingest
     output = Path(args.output).resolve()
     ledger = Ledger(output / "ledger.duckdb")
     ledger.start_run("ingest", {"input": args.input, **dataclasses.asdict(cfg)})

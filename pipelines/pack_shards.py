@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import cluster_cpus, ray_runtime  # noqa: E402
+from operators.core.runtime import ray_runtime, ray_workers  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
 from operators.shards import ShardWriterConfig  # noqa: E402
 from pipelines._inputs import check_inputs  # noqa: E402
@@ -37,7 +37,7 @@ class PackShardsConfig:
     encode_batch_size: int = 1024
     """Documents per tokenizer call."""
     workers: int = 0
-    """Shard-writing workers (each loads the tokenizer once): 0 = one per cluster CPU (at most 8)."""
+    """Ray workers (tasks/actors) at once: 0 = one per CPU of the cluster (each shard writer loads the tokenizer once)."""
     partition_bytes: int = 32 << 20
     """Input bytes per partition, the unit a worker packs and writes (the shards do not depend on the number of
     workers, only on this): bigger partitions waste fewer slots in their last rows."""
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         with ray_runtime(args.num_cpus, quiet=args.quiet):
             t0 = time.perf_counter()
             manifest = pack_in_workers(args.input, output, ledger, tokenizer=args.tokenizer, shard_cfg=cfg.shards,
-                                       ingest_cfg=cfg.ingest, workers=cfg.workers or cluster_cpus(),
+                                       ingest_cfg=cfg.ingest, workers=ray_workers(cfg.workers),
                                        partition_bytes=cfg.partition_bytes, encode_batch_size=cfg.encode_batch_size,
                                        write_documents=cfg.write_documents)
             seconds = time.perf_counter() - t0

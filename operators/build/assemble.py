@@ -28,8 +28,7 @@ import pyarrow.parquet as pq
 from operators.build.config import BuildConfig
 from operators.build.partition import CorruptPartition, kept_copies, load_partition
 from operators.clean.minhash import LshIndex
-from operators.pack import PackerConfig
-from operators.shards import ShardWriter, ShardWriterConfig
+from operators.shards import ShardWriter
 from schemas import QUARANTINE
 
 INDEX_FORMAT = "tokenmill build documents v1"
@@ -39,8 +38,7 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
                    build_id: str, previous: dict | None, previous_dir: Path | None) -> dict:
     """Write ``staging/shards``, ``staging/documents.parquet`` and ``staging/quarantine.parquet``; return the summary."""
     weights = {s.name: s.weight for s in cfg.sources}
-    shard_cfg = ShardWriterConfig(pack=PackerConfig(context_length=cfg.context_length, pad_id=cfg.pad_id,
-                                                    eos_id=cfg.eos_id))
+    shard_cfg = cfg.shards
     first_of: dict[str, str] = {}  # content hash -> id of the document kept for it (the first in canonical order)
     lsh = LshIndex(threshold=cfg.near_dedup_threshold) if cfg.near_dedup else None
     near_dups = kept_docs = 0
@@ -53,6 +51,7 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
                                                   "upsampled_copies": 0, "documents": 0, "tokens": 0})
     per_lang = collections.defaultdict(lambda: {"documents": 0, "tokens": 0, "words": 0})
     records_in = records_seen = 0
+    stages: dict[str, collections.Counter] = {}  # the ingest chain's counts, summed over partitions in chain order
     lost: list[str] = []
     with ShardWriter(staging / "shards", shard_cfg, vocab_size=engine.vocab_size, tokenizer_hash=engine.sha256,
                      run_id=run_id, source={"build_id": build_id}) as writer:
@@ -63,6 +62,8 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
                 raise RuntimeError(f"{exc}; build {build_id} is not published. Rerun the build: it removes a "
                                    "corrupt cached partition and recomputes it") from None
             name = meta["source_name"]
+            for stage, counts in meta.get("stages", {}).items():
+                stages.setdefault(stage, collections.Counter()).update(counts)
             # Counted from the stored rows, not from meta, and checked against what the reader saw.
             n_docs, n_q = tokens.num_rows, sum(t.num_rows for t in q_tables)
             expected_field = "emitted" if meta["input_format"] == "fasta" else "seen"  # FASTA: rows are segments
@@ -144,8 +145,8 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
                            f"({len(index)} in the index)")
     summary = {
         "format": "tokenmill build v1", "build_id": build_id, "run_id": run_id,
-        "tokenizer": {"path": cfg.tokenizer["path"], "sha256": engine.sha256, "vocab_size": engine.vocab_size},
-        "context_length": cfg.context_length,
+        "tokenizer": {"path": cfg.tokenizer.path, "sha256": engine.sha256, "vocab_size": engine.vocab_size},
+        "context_length": cfg.shards.pack.context_length,
         "totals": {"records_seen": records_seen, "records_in": records_in,
                    "quarantined_read": sum(v["quarantined"] for v in per_source.values()),
                    "duplicates": len(dup_rows), "near_duplicates": near_dups, "unique_documents": kept_docs,
@@ -154,6 +155,7 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
                    "dedup_rate": len(dup_rows) / max(kept_docs + len(dup_rows), 1)},
         "shard_sha256": [s["files"][k]["sha256"] for s in manifest["shards"] for k in sorted(s["files"])],
         "per_source": dict(per_source), "per_lang": dict(per_lang), "quarantine": dict(reasons),
+        "stages": {stage: {"in": c["in"], "out": c["out"]} for stage, c in stages.items()},
     }
     summary["diff"] = _diff(summary, previous, previous_dir, staging / "documents.parquet")
     return summary

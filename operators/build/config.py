@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
-from operators.core.config import ConfigError, build_config
+from operators.core.config import ConfigError, build_config, merge_overrides
 from operators.core.ingest_config import IngestConfig
+from operators.encode.locate import TokenizerConfig
+from operators.pack.config import PackerConfig
+from operators.shards.config import ShardWriterConfig
 
-_SOURCE_KEYS = {"name", "input", "weight"}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -26,7 +28,9 @@ class SourceConfig:
     weight: float = 1.0
     """Mixture weight: 0.5 keeps a deterministic half of the documents (by id hash), 2.0 repeats each twice."""
     ingest: IngestConfig = field(default_factory=IngestConfig)
-    """Ingestion options; in YAML they sit on the source itself (format, lang_from, doc_per, text_field, ...)."""
+    """Ingestion options, the same section as every job's (ingest.format, ingest.lang_from, ingest.doc_per, ...)."""
+
+    RENAMED: ClassVar[dict[str, str]] = {f: f"ingest.{f}" for f in IngestConfig.__dataclass_fields__}
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name:
@@ -45,10 +49,11 @@ class BuildConfig:
     """Output folder: cache/, builds/<id>/, builds/CURRENT, ledger.duckdb."""
     sources: tuple[SourceConfig, ...]
     """The corpus sources."""
-    tokenizer: dict[str, Any]
-    """{path: tokenizer.json | folder | .model}."""
-    context_length: int = 2048
-    """Packed row length in tokens."""
+    tokenizer: TokenizerConfig
+    """The tokenizer: {path: tokenizer.json | folder | .model}."""
+    shards: ShardWriterConfig = field(default_factory=lambda: ShardWriterConfig(pack=PackerConfig(context_length=2048)))
+    """Packed shards, the same section as pack_shards' and dna_bpe's (shards.pack.context_length, shards.pack.eos_id,
+    shards.pack.pad_id, shards.formats, ...)."""
     dedup: bool = True
     """Exact dedup across all sources (the first in source order, file order, record order is kept)."""
     near_dedup: bool = False
@@ -57,12 +62,11 @@ class BuildConfig:
     """Estimated Jaccard similarity (word 5-grams) at or above which a later document is a near duplicate."""
     keep_builds: int = 3
     """Published builds to keep (older ones are deleted after a new one is published)."""
-    eos_id: int | None = None
-    """Token appended to every document in the shards (None: none)."""
-    pad_id: int = 0
-    """Padding token of packed rows."""
     workers: int = 0
-    """Ray tasks building partitions at once: 0 = one per cluster CPU."""
+    """Ray workers (tasks/actors) at once: 0 = one per CPU of the cluster."""
+
+    RENAMED: ClassVar[dict[str, str]] = {"context_length": "shards.pack.context_length", "eos_id": "shards.pack.eos_id",
+                                         "pad_id": "shards.pack.pad_id"}
 
     def __post_init__(self) -> None:
         if not self.output or not self.output.strip():
@@ -72,10 +76,10 @@ class BuildConfig:
         names = [s.name for s in self.sources]
         if len(set(names)) != len(names):
             raise ValueError(f"sources: names must be unique, got {names}")
-        if "path" not in self.tokenizer:
-            raise ValueError("tokenizer: give {path: ...} (a tokenizer.json, a folder or a sentencepiece .model)")
-        if self.context_length < 8:
-            raise ValueError("context_length must be >= 8")
+        if self.shards.pack.context_length < 8:
+            raise ValueError("shards.pack.context_length must be >= 8")
+        if self.workers < 0:
+            raise ValueError("workers must be >= 0 (0 = one per CPU of the cluster)")
         if not 0 < self.near_dedup_threshold <= 1:
             raise ValueError("near_dedup_threshold must be in (0, 1]")
         if self.keep_builds < 1:
@@ -90,7 +94,7 @@ def load_build_config(path: str | Path, overrides: dict[str, Any] | None = None)
     raw = yaml.safe_load(path.read_text()) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a YAML mapping")
-    raw.update(overrides or {})
+    raw = merge_overrides(raw, overrides or {})
     base = path.resolve().parent
     sources = []
     for i, src in enumerate(raw.get("sources") or []):
@@ -98,9 +102,7 @@ def load_build_config(path: str | Path, overrides: dict[str, Any] | None = None)
             raise ConfigError(f"sources[{i}]: expected a mapping with name and input")
         inputs = src.get("input") or []
         inputs = [inputs] if isinstance(inputs, str) else inputs
-        sources.append({**{k: v for k, v in src.items() if k in _SOURCE_KEYS},
-                        "input": [_resolve(base, p) for p in inputs],
-                        "ingest": {k: v for k, v in src.items() if k not in _SOURCE_KEYS}})
+        sources.append({**src, "input": [_resolve(base, str(p)) for p in inputs]})
     raw["sources"] = sources
     output = raw.get("output")
     if output is None or not str(output).strip():
@@ -108,10 +110,11 @@ def load_build_config(path: str | Path, overrides: dict[str, Any] | None = None)
         raise ConfigError(f"{path}: output: is required, e.g. output: /data/builds/web (the folder that gets "
                           "cache/, builds/ and ledger.duckdb)")
     raw["output"] = _resolve(base, str(output).strip())
-    tok = dict(raw.get("tokenizer") or {})
-    if "path" in tok:
-        tok["path"] = _resolve(base, tok["path"])
-    raw["tokenizer"] = tok
+    tok = raw.get("tokenizer")
+    if not isinstance(tok, dict) or not tok.get("path"):
+        raise ConfigError(f"{path}: tokenizer: {{path: ...}} is required (a tokenizer.json, a folder holding one or "
+                          "GPT-2's files, or a sentencepiece .model)")
+    raw["tokenizer"] = {**tok, "path": _resolve(base, str(tok["path"]))}
     return build_config(BuildConfig, raw)
 
 

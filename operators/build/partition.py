@@ -123,6 +123,7 @@ class PartitionBuilder:
                 "row_group": task.get("row_group"), "documents": tokens.num_rows, "quarantined": n_q,
                 "tokens": int(pc.sum(tokens["n_tokens"]).as_py() or 0),
                 "seen": sum(int(r["seen"]) for r in receipts), "emitted": sum(int(r["emitted"]) for r in receipts),
+                "stages": {s.stage: {"in": s.rows_in, "out": s.rows_out} for s in stages},
                 "files": {f: file_sha256(tmp / f) for f in ["tokens.parquet", *q_files]}}
         (tmp / "meta.json").write_text(json.dumps(meta))
         try:

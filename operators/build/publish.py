@@ -47,6 +47,11 @@ class BuildLock:
         self._fh = None
 
     def __enter__(self) -> "BuildLock":
+        """Take the lock, unless :meth:`acquire` already took it (``with lock:`` then only releases it at the end)."""
+        return self if self._fh is not None and not self._fh.closed else self.acquire()
+
+    def acquire(self) -> "BuildLock":
+        """Take the lock (waiting up to ``wait`` seconds); RuntimeError naming the holder if it is held."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "a+")
         deadline = time.monotonic() + self.wait

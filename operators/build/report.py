@@ -7,6 +7,7 @@ build. The same numbers are in ``build.json`` and the ledger.
 
 from __future__ import annotations
 
+import collections
 import html
 from pathlib import Path
 
@@ -15,6 +16,35 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+
+from operators.io.chain import SINK_STAGE  # noqa: E402
+from operators.ledger import Ledger  # noqa: E402
+
+
+def record_build(ledger: Ledger, summary: dict, final: Path, seconds_partitions: float) -> None:
+    """The build's stages, quarantine reasons and artifact in the ledger; each stage's rows_in is the previous
+    stage's rows_out (partitions → dedup → mix → pack_shards)."""
+    t = summary["totals"]
+    read_out = t["records_in"] - t["quarantined_read"]
+    # The ingest chain inside the partitions, one row per operator as ingest writes them: the live rows it took
+    # (rows rejected earlier pass through it marked) and those it quarantined; the sink is the partitions row.
+    rejected = collections.Counter()
+    for key, n in summary["quarantine"].items():
+        rejected[key.split("/", 1)[0]] += n
+    live = t["records_in"] - rejected["read"] - rejected["segment"]
+    for stage in summary.get("stages", {}):
+        if stage != SINK_STAGE:
+            ledger.add_stage(stage, rows_in=live, rows_out=live - rejected[stage], rows_quarantined=rejected[stage])
+            live -= rejected[stage]
+    ledger.add_stage("partitions", rows_in=t["records_in"], rows_out=read_out,
+                     rows_quarantined=t["quarantined_read"], seconds=seconds_partitions)
+    ledger.add_stage("dedup", rows_in=read_out, rows_out=t["unique_documents"], rows_quarantined=t["duplicates"])
+    ledger.add_stage("mix", rows_in=t["unique_documents"], rows_out=t["documents"], rows_quarantined=t["sampled_out"])
+    ledger.add_stage("pack_shards", rows_in=t["documents"], rows_out=t["rows"], rows_quarantined=0, bytes=t["tokens"],
+                     seconds=summary["seconds"]["assemble"])
+    ledger.add_quarantine_reasons([(s, r, n) for (s, r), n in
+                                   ((tuple(k.split("/", 1)), v) for k, v in summary["quarantine"].items())])
+    ledger.add_artifact(final, "build")
 
 
 def _bar(path: Path, items: list[tuple[str, float]], title: str, xlabel: str) -> str:

@@ -54,29 +54,24 @@ def dominant_script(text: str) -> str | None:
 class TextNormalizer:
     """RAW_DOCUMENTS → DOCUMENTS columns (+ reject columns): normalize, validate, add id, script and n_bytes.
 
-    Needs columns: source, location, text, lang, meta, and the reject columns. Rows already rejected by the reader
-    pass through untouched; empty documents (after cleaning) are rejected with reason ``empty``.
+    Rows already rejected by the reader pass through untouched; empty documents (after cleaning) are rejected with
+    reason ``empty``.
     """
 
-    REQUIRED = ("source", "location", "text", "lang", "meta", *REJECT_COLUMNS)
     STAGE = STAGE
+    NEEDS = ("source", "location", "text", "lang", "meta", *REJECT_COLUMNS)
+    ADDS = ("id", "script", "n_bytes")
 
-    def __init__(self, cfg: IngestConfig, *, scripts: bool = True) -> None:
+    def __init__(self, cfg: IngestConfig) -> None:
         self.cfg = cfg
-        self.scripts = scripts  # False leaves ``script`` null: jobs that only tokenize skip the per-letter work
-        self._checked = False
+        self.scripts = cfg.detect_script  # False leaves ``script`` null: jobs that only tokenize skip the per-letter work
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        if not self._checked:
-            missing = [c for c in self.REQUIRED if c not in batch.column_names]
-            if missing:
-                raise ValueError(f"TextNormalizer: input lacks columns {missing}")
-            self._checked = True
         cols = batch.to_pydict()
         n = batch.num_rows
         out: dict[str, list] = {name: [] for name in (*DOCUMENTS.names, *REJECT_COLUMNS)}
         for i in range(n):
-            row = {k: cols[k][i] for k in self.REQUIRED}
+            row = {k: cols[k][i] for k in self.NEEDS}
             text = row["text"]
             script = None
             if row["_reject_reason"] is None:

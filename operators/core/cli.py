@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import TypeVar
+from typing import Any, Callable, TypeVar
 
 from operators.core.config import ConfigError, build_config, config_help, load_overrides
 
 T = TypeVar("T")
 
 
-def make_parser(description: str, config_cls: type, *, inputs: bool = True, output: bool = True) -> argparse.ArgumentParser:
-    """An argparse parser with the shared options; ``--help`` lists every config key with its default."""
+def make_parser(description: str, config_cls: type, *, inputs: bool = True, output: bool = True,
+                config_required: bool = False) -> argparse.ArgumentParser:
+    """An argparse parser with the shared options; ``--help`` lists every config key with the job's real default."""
     parser = argparse.ArgumentParser(
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -24,7 +25,8 @@ def make_parser(description: str, config_cls: type, *, inputs: bool = True, outp
                             help="input file, glob or fsspec URI; repeat for more (default: none)")
     if output:
         parser.add_argument("--output", required=True, metavar="DIR", help="output directory (required)")
-    parser.add_argument("--config", metavar="FILE.yaml", default=None, help="YAML file of config keys (default: none)")
+    parser.add_argument("--config", metavar="FILE.yaml", default=None, required=config_required,
+                        help="YAML file of config keys" + (" (required)" if config_required else " (default: none)"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config key, e.g. --set vocab_size=4096; repeatable (default: none)")
     parser.add_argument("--num-cpus", type=int, default=None,
@@ -33,13 +35,21 @@ def make_parser(description: str, config_cls: type, *, inputs: bool = True, outp
     return parser
 
 
-def parse_config(parser: argparse.ArgumentParser, config_cls: type[T], argv: list[str] | None = None) -> tuple[argparse.Namespace, T]:
-    """Parse the command line and build the config; a config error exits with status 2 and the message."""
+def parse_config(parser: argparse.ArgumentParser, config_cls: type[T], argv: list[str] | None = None, *,
+                 load: Callable[[str, dict[str, Any]], T] | None = None) -> tuple[argparse.Namespace, T]:
+    """Parse the command line and build the config; a config error exits with status 2 and the message.
+
+    ``load(config_file, overrides)`` replaces the plain YAML loading for a config whose file needs more (a corpus
+    YAML resolves paths against its own folder).
+    """
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        cfg = build_config(config_cls, load_overrides(args.config, args.set))
+        if load is not None:
+            cfg = load(args.config, load_overrides(None, args.set))
+        else:
+            cfg = build_config(config_cls, load_overrides(args.config, args.set))
     except ConfigError as exc:
         parser.error(f"config: {exc}")
     return args, cfg

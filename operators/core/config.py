@@ -15,7 +15,7 @@ import textwrap
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, Mapping, TypeVar
+from typing import Any, Iterator, Literal, Mapping, TypeVar
 
 import yaml
 
@@ -57,41 +57,74 @@ def load_overrides(config_file: str | None, sets: list[str] | None) -> dict[str,
     return merged
 
 
+def merge_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` applied key by key, descending into sections (``--set shards.pack.pad_id=3``
+    changes one key of a YAML ``shards:`` section, not the whole section)."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_overrides(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 class _StrValue(str):
     """A value that came from the command line as text and may be parsed (``--set``)."""
 
 
-def build_config(cls: type[T], values: Mapping[str, Any] | None, *, prefix: str = "") -> T:
+def build_config(cls: type[T], values: Mapping[str, Any] | None, *, prefix: str = "", base: Any = None) -> T:
     """Build the dataclass ``cls`` from ``values``, coercing command-line strings and checking types.
 
+    Keys not in ``values`` keep their value in ``base`` (a ``cls`` instance: the default of the enclosing
+    config's field, so that ``--set shards.pack.context_length=512`` keeps the job's own pad/bos/eos ids), or the
+    class defaults when ``base`` is None. A key listed in the class' ``RENAMED`` mapping (old → new dotted key) is
+    an error that names the new key.
+
     Raises:
-        ConfigError: on an unknown key, a wrong type or a value the dataclass' own validation rejects.
+        ConfigError: on an unknown or renamed key, a wrong type or a value the dataclass' own validation rejects.
     """
     values = dict(values or {})
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]  # cls is a dataclass
+    renamed: Mapping[str, str] = getattr(cls, "RENAMED", {})
+    for old in sorted(set(values) & set(renamed)):
+        raise ConfigError(f"{prefix}{old} was renamed: use {prefix}{renamed[old]} (that key in the YAML, or "
+                          f"--set {prefix}{renamed[old]}=VALUE)")
     unknown = sorted(set(values) - set(fields))
     if unknown:
         known = ", ".join(prefix + k for k in fields)
         raise ConfigError(f"unknown config key(s) {', '.join(prefix + u for u in unknown)}; known keys: {known}")
+    if base is None:
+        base = default_instance(cls)
     kwargs = {}
     for name, value in values.items():
-        kwargs[name] = _coerce(hints[name], value, prefix + name)
+        default = getattr(base, name) if base is not None else _field_default(fields[name])
+        kwargs[name] = _coerce(hints[name], value, prefix + name, default)
     try:
-        return cls(**kwargs)
+        return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
     except ConfigError:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{prefix}{exc}" if prefix and not str(exc).startswith(prefix) else str(exc)) from exc
 
 
-def _coerce(tp: Any, value: Any, key: str) -> Any:
+def default_instance(cls: type[T]) -> T | None:
+    """``cls()`` when every field has a default, else None (a config with required keys)."""
+    try:
+        return cls()
+    except (TypeError, ValueError):
+        return None
+
+
+def _coerce(tp: Any, value: Any, key: str, default: Any = None) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a section (mapping), got {value!r}")
-        return build_config(typing.cast(type, tp), value, prefix=key + ".")
+        base = default if isinstance(default, typing.cast(type, tp)) else None
+        return build_config(typing.cast(type, tp), value, prefix=key + ".", base=base)
     if origin in (typing.Union, types.UnionType):
         if value is None or (isinstance(value, _StrValue) and value.strip().lower() in ("none", "null", "")):
             if type(None) in args:
@@ -180,22 +213,65 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def config_help(cls: type, prefix: str = "") -> str:
-    """Render every config key of ``cls`` with its type, default and docstring (for ``--help``)."""
-    lines = []
+def config_keys(cls: type, prefix: str = "", instance: Any = None) -> Iterator[tuple[str, str, str, str]]:
+    """Every config key of ``cls``: (dotted key, type, the job's real default, docstring), for ``--help`` and README.
+
+    Defaults come from ``instance`` (the enclosing config's default for a nested section), so a job that sets
+    its own packing ids shows those, not the section class' defaults. ``Literal`` keys list their allowed values;
+    a list of sections (a build's ``sources``) is followed by one entry's keys as ``sources[].KEY``.
+    """
+    if instance is None:
+        instance = default_instance(cls)
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
+        value = getattr(instance, f.name) if instance is not None else _field_default(f)
         if dataclasses.is_dataclass(tp):
-            lines.append(config_help(typing.cast(type, tp), prefix + f.name + "."))
+            yield from config_keys(typing.cast(type, tp), prefix + f.name + ".", value if dataclasses.is_dataclass(value) else None)
             continue
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            default = f.default_factory()  # type: ignore[misc]
-        else:
-            default = "(required)"
-        tname = getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-        lines.append(f"  {prefix}{f.name} ({tname}, default: {default!r})\n      {docs.get(f.name, '')}")
-    return "\n".join(lines)
+        default = "(required)" if value is dataclasses.MISSING else repr(value)
+        item = typing.get_args(tp)[0] if typing.get_origin(tp) in (tuple, list) and typing.get_args(tp) else None
+        if dataclasses.is_dataclass(item):
+            yield prefix + f.name, "list of sections", default, docs.get(f.name, "")
+            yield from config_keys(typing.cast(type, item), f"{prefix}{f.name}[].", None)
+            continue
+        yield prefix + f.name, _type_name(tp), default, docs.get(f.name, "")
+
+
+def config_help(cls: type) -> str:
+    """Every config key of ``cls`` with its type, the job's real default and its docstring (``--help``)."""
+    return "\n".join(f"  {key} ({tname}, default: {default})\n      {doc}" for key, tname, default, doc in config_keys(cls))
+
+
+def config_table(cls: type) -> str:
+    """The README table of ``cls``' config keys: the same rows as ``--help``."""
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for key, tname, default, doc in config_keys(cls):
+        rows.append(f"| `{key}` | {_cell(tname)} | `{_cell(default)}` | {_cell(doc)} |")
+    return "\n".join(rows)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def _type_name(tp: Any) -> str:
+    """``int``, ``str | None``, ``one of 'a', 'b'`` (a Literal lists its values)."""
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "None"
+    if typing.get_origin(tp) is not None:
+        return str(tp).replace("typing.", "")
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")

@@ -43,7 +43,10 @@ class IngestConfig:
     iupac_policy: Literal["split", "to_n", "quarantine"] = "split"
     """DNA: IUPAC ambiguity codes (R Y S W K M B D H V) split segments, become N, or quarantine the segment."""
     dedup: bool = False
-    """Exact dedup by content hash (keeps the smallest id of each group; the others are quarantined)."""
+    """Exact dedup by content hash: the first of each group in canonical input order is kept, the others quarantined."""
+    detect_script: bool = True
+    """Fill the documents' ``script`` column (dominant script of the letters); pack_shards skips it unless it writes
+    OUT/documents."""
 
     def __post_init__(self) -> None:
         if self.max_document_bytes <= 0:

@@ -269,8 +269,16 @@ def _remove_tree(path: str) -> None:
     log.warning("could not remove the embedded Ray's temp dir %s", path)
 
 
-def cluster_cpus(cap: int | None = 8) -> int:
-    """CPUs of the connected Ray cluster (at least 1, at most ``cap``): the default size of an actor pool."""
+def ray_workers(workers: int) -> int:
+    """The one meaning of every job's ``workers`` key: Ray workers (tasks/actors) at once, 0 = one per CPU of the
+    connected cluster."""
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0 (0 = one per CPU of the cluster), got {workers}")
+    return workers or cluster_cpus()
+
+
+def cluster_cpus(cap: int | None = None) -> int:
+    """CPUs of the connected Ray cluster (at least 1, at most ``cap`` when given)."""
     import ray
 
     n = max(1, int(ray.cluster_resources().get("CPU", 1)))

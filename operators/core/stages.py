@@ -47,25 +47,42 @@ def batch_key(stage: str, batch: pa.Table) -> str:
 
 
 class CountedStage:
-    """Run ``op`` on a batch and write a receipt of its rows in and out per source.
+    """Run ``op`` on a batch, check its declared columns, count its rows and write a receipt of them per source.
 
     Args:
-        op: a per-batch operator (``pa.Table -> pa.Table``).
+        op: a per-batch operator (``pa.Table -> pa.Table``); its ``NEEDS`` / ``ADDS`` attributes (column names, if
+            it declares them) are checked on the first batch.
         stage: the ledger stage name.
-        receipts_dir: the run's receipts folder (None: count nothing).
+        receipts_dir: the run's receipts folder (None: no receipts; ``rows_in``/``rows_out`` still count).
     """
 
     def __init__(self, op: Callable[[pa.Table], pa.Table], stage: str, receipts_dir: str | None) -> None:
         self.op = op
         self.stage = stage
         self.receipts_dir = receipts_dir
+        self.rows_in = self.rows_out = 0
+        self._checked = False
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        if not self._checked:
+            self._check("needs", getattr(self.op, "NEEDS", ()), batch)
         out = self.op(batch)
+        if not self._checked:
+            self._check("did not add", getattr(self.op, "ADDS", ()), out)
+            self._checked = True
+        self.rows_in += batch.num_rows
+        self.rows_out += out.num_rows
         if self.receipts_dir is not None:
             write_receipt(self.receipts_dir, f"{self.stage}-{batch_key(self.stage, batch)}",
                           {"stage": self.stage, "in": per_source(batch), "out": per_source(out)})
         return out
+
+
+    def _check(self, what: str, columns: tuple[str, ...], table: pa.Table) -> None:
+        missing = [c for c in columns if c not in table.column_names]
+        if missing:
+            raise ValueError(f"stage {self.stage} ({type(self.op).__name__}) {what} columns {missing}; it got "
+                             f"{table.column_names}: put it after the operator that adds them (operators/io/chain.py)")
 
 
 def write_receipt(receipts_dir: str, name: str, payload: dict[str, Any]) -> None:

@@ -30,6 +30,19 @@ _EXPECTED = ("a tokenizer.json, a folder holding one, a GPT-2 folder (encoder.js
              "merges.txt), or a sentencepiece .model file (or a folder holding exactly one)")
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TokenizerConfig:
+    """The tokenizer section of a config (``tokenizer: {path: ...}`` in a corpus YAML)."""
+
+    path: str
+    """tokenizer.json, a folder holding one (or GPT-2's encoder.json + vocab.bpe / vocab.json + merges.txt), or a
+    sentencepiece .model (relative paths are relative to the YAML file)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, str) or not self.path.strip():
+            raise ValueError(f"tokenizer.path: give {_EXPECTED}")
+
+
 @dataclass(frozen=True, slots=True)
 class TokenizerFiles:
     """Where a tokenizer's files are, and in which format."""

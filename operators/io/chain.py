@@ -1,16 +1,23 @@
-"""The one list of per-batch stages after reading, used by every pipeline and the worker-side shard writer.
+"""The one list of per-batch operators after reading, and the one way they are wired, for every job.
 
-``ingest_stages`` returns the stages in order, each wrapped in :class:`operators.core.stages.CountedStage` so that
-its rows in and out are counted under its ledger stage name (the operator's ``STAGE``). Ingest maps them over a
-Ray dataset; :class:`operators.shards.part_writer.PartWriter` applies them to each block in a worker. Adding an
-operator to every job is one line here (or one entry in a pipeline's ``extra_ops``).
+Ingest maps the chain over a Ray dataset; :class:`operators.shards.part_writer.PartWriter` (pack_shards) and
+:class:`operators.build.partition.PartitionBuilder` (build_corpus) apply it to each block inside a worker. So the
+same operators, in the same order, with the same ledger stage names and counts, run in all of them.
+
+The operator contract (plain class attributes, no registration):
+
+- ``STAGE``: its ledger stage name;
+- ``NEEDS``: the columns it reads, ``ADDS``: the columns it adds (checked on the first batch: a missing column is
+  an error naming the operator);
+- ``Op(cfg)`` with the job's :class:`operators.core.ingest_config.IngestConfig`, then ``op(batch) -> batch``;
+- it marks bad rows with the reject columns and never drops a row (the quarantine sink at the end writes them).
+
+Adding an operator to every job = its file, its export in its package's ``__init__``, and one entry below.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
-
-import pyarrow as pa
+from typing import Any, Sequence
 
 from operators.clean.text_normalize import TextNormalizer
 from operators.core.ingest_config import IngestConfig
@@ -18,25 +25,29 @@ from operators.core.stages import CountedStage
 from operators.io.quarantine_sink import QuarantineSink
 from schemas import DNA_SEGMENTS, DOCUMENTS
 
+TEXT_OPERATORS: tuple[type, ...] = (
+    TextNormalizer,
+)
+"""Per-batch operators on documents, in order (RAW_DOCUMENTS → DOCUMENTS + reject columns)."""
+
+DNA_OPERATORS: tuple[type, ...] = ()
+"""Per-batch operators on DNA segments, in order (the reader already segments and validates)."""
+
 SINK_STAGE = "quarantine"
 
 
 def ingest_stages(kind: str, cfg: IngestConfig, quarantine_dir: str, receipts_dir: str | None,
-                  extra_ops: Sequence[Callable[[pa.Table], pa.Table]] | None = (), *,
-                  scripts: bool = True) -> list[CountedStage]:
+                  extra_ops: Sequence[Any] | None = ()) -> list[CountedStage]:
     """The stages after the reader for ``kind`` (``text`` or ``dna``), ending with the quarantine sink.
 
     Args:
         kind: ``text`` (RAW_DOCUMENTS → DOCUMENTS) or ``dna`` (DNA_SEGMENTS_RAW → DNA_SEGMENTS).
         cfg: the ingest config.
         quarantine_dir: where the sink writes rejected rows.
-        receipts_dir: where stages write their count receipts (None: no counting).
-        extra_ops: operators to run after normalization (each with a ``STAGE`` name); they mark bad rows with
-            the reject columns, never drop them.
-        scripts: detect each document's dominant script (False when nothing downstream reads it).
+        receipts_dir: where stages write their count receipts (None: count in memory only).
+        extra_ops: operator instances run after the list's (tests use this to inject a faulty stage).
     """
-    extra_ops = list(extra_ops or ())
-    ops: list[Any] = [TextNormalizer(cfg, scripts=scripts), *extra_ops] if kind == "text" else extra_ops
+    ops = [op(cfg) for op in (TEXT_OPERATORS if kind == "text" else DNA_OPERATORS)] + list(extra_ops or ())
     sink = QuarantineSink(quarantine_dir, DOCUMENTS if kind == "text" else DNA_SEGMENTS)
     return [*(CountedStage(op, op.STAGE, receipts_dir) for op in ops), CountedStage(sink, SINK_STAGE, receipts_dir)]
 

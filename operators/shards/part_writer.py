@@ -15,6 +15,8 @@ a few rows, < 0.5 %).
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 import logging
@@ -65,7 +67,8 @@ class PartWriter:
         self.encoder = Encoder(EncoderConfig(tokenizer=tokenizer, text_column="text"))
         self.reader = ReadTask(ingest, receipts_dir)
         # The dominant script is a documents/ column; shards never read it.
-        self.stages = ingest_stages("text", ingest, quarantine_dir, receipts_dir, scripts=documents_dir is not None)
+        self.stages = ingest_stages("text", dataclasses.replace(ingest, detect_script=ingest.detect_script and documents_dir is not None),
+                                    quarantine_dir, receipts_dir)
         self.documents_dir = documents_dir
         self.run_id = run_id
         self.encode_batch_size = encode_batch_size

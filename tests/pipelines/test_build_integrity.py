@@ -28,9 +28,9 @@ def small_config(root: Path, shared_data: Path, out: Path, langs=("eng", "fra"),
     for lang in langs:
         shutil.copyfile(shared_data / f"text/udhr/{lang}.txt", src / f"{lang}.txt")
     cfg = {"output": str(out),
-           "sources": [{"name": "udhr", "input": [str(src / "*.txt")], "format": "text", "lang_from": "filename"}],
+           "sources": [{"name": "udhr", "input": [str(src / "*.txt")], "ingest": {"format": "text", "lang_from": "filename"}}],
            "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")},
-           "context_length": 256, **extra}
+           "shards": {"pack": {"context_length": 256}}, **extra}
     path = root / f"{out.name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -67,9 +67,9 @@ def listed_config(corpus: Path, out: Path, langs: tuple[str, ...], shared_data: 
     files read the same paths (document ids derive from them) and must give the same bytes."""
     cfg = {"output": str(out),
            "sources": [{"name": "udhr", "input": [str(corpus / f"{lang}.txt") for lang in sorted(langs)],
-                        "format": "text", "lang_from": "filename"}],
+                        "ingest": {"format": "text", "lang_from": "filename"}}],
            "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")},
-           "context_length": 256}
+           "shards": {"pack": {"context_length": 256}}}
     path = out.parent / f"{out.name}-{len(langs)}.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg))
@@ -235,9 +235,9 @@ def test_weights_are_counted_and_quarantined(tmp_path, shared_data, ray_local):
     (tmp_path / "double").mkdir()
     shutil.copyfile(shared_data / "text/udhr/eng.txt", tmp_path / "half/eng.txt")
     shutil.copyfile(shared_data / "text/udhr/fra.txt", tmp_path / "double/fra.txt")
-    cfg = {"output": str(out), "context_length": 256,
-           "sources": [{"name": "half", "input": [str(tmp_path / "half/*.txt")], "format": "text", "weight": 0.5},
-                       {"name": "double", "input": [str(tmp_path / "double/*.txt")], "format": "text", "weight": 2.0}],
+    cfg = {"output": str(out), "shards": {"pack": {"context_length": 256}},
+           "sources": [{"name": "half", "input": [str(tmp_path / "half/*.txt")], "ingest": {"format": "text"}, "weight": 0.5},
+                       {"name": "double", "input": [str(tmp_path / "double/*.txt")], "ingest": {"format": "text"}, "weight": 2.0}],
            "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")}}
     (tmp_path / "corpus.yaml").write_text(yaml.safe_dump(cfg))
     result = build(tmp_path / "corpus.yaml")
@@ -279,7 +279,7 @@ def test_records_lost_after_reading_fail_the_build(tmp_path, shared_data, ray_lo
     meta["seen"] += 3
     (part / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(RuntimeError, match=r"source udhr: .*eng\.txt .*3 records lost"):
-        build_corpus.main(["--config", str(config), "--quiet", "--set", "context_length=512"])
+        build_corpus.main(["--config", str(config), "--quiet", "--set", "shards.pack.context_length=512"])
     assert (out / "builds/CURRENT").read_text().strip() == first["build_id"]  # nothing published
     assert BuildStore(out).builds() == [first["build_id"]]
     con = duckdb.connect(str(out / "ledger.duckdb"), read_only=True)

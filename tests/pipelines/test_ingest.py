@@ -27,7 +27,7 @@ def test_bad_input_suite_reconciles(tmp_path, shared_data, ray_local):
     expect = write_bad_corpus(corpus, _udhr_lines(shared_data))
     out = tmp_path / "out"
     rc = ingest_pipeline.main(["--input", str(corpus / "*"), "--output", str(out), "--quiet",
-                               "--set", "segment_length=1000", "--set", "min_length=50"])
+                               "--set", "ingest.segment_length=1000", "--set", "ingest.min_length=50"])
     assert rc == 0
     con = duckdb.connect()
     q = con.execute(f"SELECT source, reason, count(*) FROM read_parquet('{out}/quarantine/*.parquet') GROUP BY ALL").fetchall()
@@ -62,7 +62,7 @@ def test_udhr_and_genomes(tmp_path, shared_data, ray_local):
     inputs = [str(shared_data / "text/udhr/rus.txt"), str(shared_data / "text/udhr/eng.txt"),
               str(shared_data / "text/udhr/cmn_hans.txt"), str(shared_data / "dna/lambda_phage.fa")]
     args = [a for p in inputs for a in ("--input", p)]
-    assert ingest_pipeline.main([*args, "--output", str(out), "--quiet", "--set", "lang_from=filename"]) == 0
+    assert ingest_pipeline.main([*args, "--output", str(out), "--quiet", "--set", "ingest.lang_from=filename"]) == 0
     docs = pq.read_table(out / "documents").to_pandas()
     assert schema_name(pq.read_schema(next((out / "documents").glob("*.parquet")))) == schema_name(DOCUMENTS)
     assert set(docs["lang"]) == {"rus", "eng", "cmn"}
@@ -72,7 +72,7 @@ def test_udhr_and_genomes(tmp_path, shared_data, ray_local):
     assert sum(len(s) for s in segs["seq"].to_pylist()) == 48502  # lambda: 48,502 bp, no N
     # a rerun gives the same ids
     ids = set(docs["id"])
-    assert ingest_pipeline.main([*args, "--output", str(out), "--quiet", "--set", "lang_from=filename"]) == 0
+    assert ingest_pipeline.main([*args, "--output", str(out), "--quiet", "--set", "ingest.lang_from=filename"]) == 0
     assert set(pq.read_table(out / "documents")["id"].to_pylist()) == ids
     assert _ledger(out).execute("SELECT count(*) FROM runs WHERE status='succeeded'").fetchone()[0] == 2
 
@@ -82,7 +82,7 @@ def test_dedup_quarantines_duplicates(tmp_path, shared_data, ray_local):
     (tmp_path / "a.txt").write_text("\n".join(lines + lines[:4]) + "\n")
     out = tmp_path / "out"
     assert ingest_pipeline.main(["--input", str(tmp_path / "a.txt"), "--output", str(out), "--quiet",
-                                 "--set", "dedup=true"]) == 0
+                                 "--set", "ingest.dedup=true"]) == 0
     docs = pq.read_table(out / "documents")
     assert sorted(docs["text"].to_pylist()) == sorted(set(lines))
     led = _ledger(out)
@@ -105,5 +105,8 @@ def test_user_errors_exit_with_message(tmp_path, capsys, ray_local):
         ingest_pipeline.main(["--input", "x", "--output", str(tmp_path / "o"), "--set", "no_such_key=1"])
     assert "unknown config key(s) no_such_key" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        ingest_pipeline.main(["--input", "x", "--output", str(tmp_path / "o"), "--set", "segment_length=abc"])
+        ingest_pipeline.main(["--input", "x", "--output", str(tmp_path / "o"), "--set", "ingest.segment_length=abc"])
     assert "segment_length: expected an integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the old top-level spelling names the key every job uses
+        ingest_pipeline.main(["--input", "x", "--output", str(tmp_path / "o"), "--set", "lang_from=filename"])
+    assert "lang_from was renamed: use ingest.lang_from" in capsys.readouterr().err

@@ -88,7 +88,7 @@ def test_count_mismatch_exits_nonzero_with_the_loss(tmp_path, shared_data):
               "class Broken(TextNormalizer):\n"
               "    STAGE = 'drop_one'\n"
               "    def __call__(self, b): return DropOne()(super().__call__(b))\n"
-              "chain.TextNormalizer = Broken\n"
+              "chain.TEXT_OPERATORS = (Broken,)\n"
               "from pipelines import ingest\n"
               f"sys.exit(ingest.main(['--input', {str(tmp_path / 'a.txt')!r}, '--output', {str(tmp_path / 'out')!r}, "
               "'--quiet', '--num-cpus', '1']))\n")
