@@ -34,9 +34,15 @@ def job_configs() -> dict[str, type]:
     return jobs
 
 
+def table(cls: type) -> str:
+    """The README table of ``cls``, with paths under the checkout written relative to it (``../shared/...``), so
+    the README is the same in every clone."""
+    return config_table(cls).replace(str(ROOT.parent) + "/", "../")
+
+
 def render(readme: str, jobs: dict[str, type]) -> str:
     """``readme`` with every config block replaced by its job's generated table."""
-    return _BLOCK.sub(lambda m: m.group(1) + config_table(jobs[m.group(2)]) + "\n" + m.group(4), readme)
+    return _BLOCK.sub(lambda m: m.group(1) + table(jobs[m.group(2)]) + "\n" + m.group(4), readme)
 
 
 def problems(readme: str, jobs: dict[str, type]) -> list[str]:
@@ -46,7 +52,7 @@ def problems(readme: str, jobs: dict[str, type]) -> list[str]:
            for job in jobs if job not in found]
     out += [f"{job}: README.md has a config table for a job that does not exist" for job in found if job not in jobs]
     out += [f"{job}: README.md's config table differs from --help (run python -m pipelines._config_docs)"
-            for job, table in found.items() if job in jobs and table != config_table(jobs[job]) + "\n"]
+            for job, text in found.items() if job in jobs and text != table(jobs[job]) + "\n"]
     return out
 
 
