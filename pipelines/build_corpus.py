@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -35,6 +36,8 @@ from operators.ledger import Ledger  # noqa: E402
 from operators.shards import verify_shard_set  # noqa: E402
 from pipelines._report import run_guard  # noqa: E402
 
+log = logging.getLogger("tokenmill.build")
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__, BuildConfig, inputs=False, output=False, config_required=True)
@@ -52,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     store, cache_dir = BuildStore(output), output / "cache" / "partitions"
     cache_dir.mkdir(parents=True, exist_ok=True)
     with lock, run_guard(ledger, parser):
-        remove_stale_tmp(cache_dir)  # under the lock no other build writes here: killed runs' half partitions go
+        if stale := remove_stale_tmp(cache_dir):  # under the lock no other build writes here
+            log.info("removed %d stale partition folder(s) left by interrupted builds", stale)
         # 1. plan: every partition of every source, addressed by content
         t0 = time.perf_counter()
         engine, code = load_engine(cfg.tokenizer.path), code_fingerprint()
@@ -61,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         key = build_key(cfg, [p["key"] for p in partitions], engine.sha256, code)
         current = store.load_summary(store.current())
         if current is not None and current.get("build_key") == key:  # complete and verified on its own
-            ledger.add_cache("partitions", hits=len(partitions) - len(missing_partitions(cache_dir, partitions)),
-                             misses=len(missing_partitions(cache_dir, partitions)))
+            absent = len(missing_partitions(cache_dir, partitions))
+            ledger.add_cache("partitions", hits=len(partitions) - absent, misses=absent)
             ledger.add_cache("build", hits=1, misses=0)
             print(f"up to date: build {current['build_id']} already has these inputs, config, tokenizer and code "
                   f"({len(partitions)} partitions); nothing recomputed\n  CURRENT -> {current['build_id']}")
