@@ -80,7 +80,7 @@ def run_contender(name: str, which: int) -> dict:
         if workers > 1:
             import ray
 
-            from operators.bpe.distributed import make_workers, train_distributed
+            from operators.bpe.distributed_trainer import make_workers, train_distributed
             from operators.core.runtime import init_ray
 
             info = init_ray(num_cpus=2, quiet=True)
@@ -91,7 +91,7 @@ def run_contender(name: str, which: int) -> dict:
         if workers > 1:
             result = train_distributed(train, vocab_size=VOCAB, min_frequency=MIN_FREQ, special_tokens=tuple(SPECIALS),
                                        initial_alphabet="ACGT", num_workers=2, actors=actors)
-            from operators.bpe.train import model_from_result
+            from operators.bpe.api import model_from_result
 
             model = model_from_result(result, BpeTrainerConfig(workers=2), time.perf_counter() - t0)
         else:
@@ -152,7 +152,7 @@ def run_count_phase(which: int, reps: int = 5) -> dict:
     """Best-of-``reps`` seconds of the distributed counting phase with 1 and with 2 workers (same actors)."""
     import ray
 
-    from operators.bpe.distributed import count_phase, make_workers
+    from operators.bpe.distributed_trainer import count_phase, make_workers
     from operators.core.runtime import init_ray, shutdown_ray
 
     train, _ = corpus(which)
@@ -195,10 +195,10 @@ def run_warmup(kind: str) -> dict:
             built = False
         return {"aot_available": built, "aot_s": round(time.perf_counter() - t0, 2)}
     from operators.bpe import BpeTrainerConfig, train_bpe
-    from operators.bpe.distributed import ShardWorker, coordinate
+    from operators.bpe.distributed_trainer import PartWorker, coordinate
 
     train_bpe(["ACGTACGTTGCA" * 20, "TTGACA" * 30], BpeTrainerConfig(vocab_size=64))
-    workers = [ShardWorker() for _ in range(2)]
+    workers = [PartWorker() for _ in range(2)]
     for w, part in zip(workers, (["ACGTACGTTGCA" * 20], ["TTGACA" * 30])):
         w.load(part)
     coordinate(lambda m, *a: [getattr(w, m)(*a) for w in workers], vocab_size=64, min_frequency=2,

@@ -1,6 +1,6 @@
 """Dynamic batch-level BPE merging (Retrofitting LMs with Dynamic Tokenization) over Ray map_batches.
 
-    python pipelines/dynamic_tokenize.py --input '../shared/data/text/udhr/*.txt' --set lang_from=filename \\
+    python pipelines/dynamic_tokenize.py --input '../shared/data/text/udhr/*.txt' --set ingest.lang_from=filename \\
         --tokenizer ../shared/data/tokenizers/gpt2 --output OUT --set batch_size=32 --set max_merges=1000 --set boundary=word
 
 --input takes documents/v1 Parquet (from ingest.py) or raw files (ingested first). --tokenizer: an HF
@@ -24,7 +24,7 @@ import ray  # noqa: E402
 
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import cluster_cpus, ray_runtime  # noqa: E402
+from operators.core.runtime import ray_runtime, ray_workers  # noqa: E402
 from operators.dynamic import DynamicBPE, DynamicBPEConfig, rows_table, vocab_table  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
 from pipelines._ingest import documents_input  # noqa: E402
@@ -45,7 +45,7 @@ class DynamicTokenizeConfig:
     min_count: int = 1
     """Stop when the most frequent pair occurs fewer times in the batch."""
     workers: int = 0
-    """Merge actors: 0 = one per cluster CPU (at most 8)."""
+    """Ray workers (tasks/actors) at once: 0 = one per CPU of the cluster."""
     ingest: IngestConfig = field(default_factory=IngestConfig)
     """Ingestion options when --input names raw files (e.g. --set ingest.lang_from=filename)."""
 
@@ -72,12 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         with ray_runtime(args.num_cpus, quiet=args.quiet):
             # 1. documents, 2. merge per batch in an actor pool (base tokenizer loads once per actor)
             docs = documents_input(args.input, cfg.ingest, output, ledger)
-            workers = cfg.workers or cluster_cpus()
             t0 = time.perf_counter()
             ds = ray.data.read_parquet(docs).select_columns(["id", "lang", "text"])
             ds = ds.map_batches(DynamicBPE, fn_constructor_args=(args.tokenizer,),
                                 fn_constructor_kwargs=dataclasses.asdict(cfg.merge_config()),
-                                batch_size=cfg.batch_size, batch_format="pyarrow", concurrency=(1, workers)).materialize()
+                                batch_size=cfg.batch_size, batch_format="pyarrow", concurrency=(1, ray_workers(cfg.workers))).materialize()
             # 3. write the rows and the per-batch vocabularies
             for name, fn in (("dynamic_rows", rows_table), ("dynamic_vocab", vocab_table)):
                 ds.map_batches(fn, batch_format="pyarrow", batch_size=None).drop_columns(

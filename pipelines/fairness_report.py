@@ -19,12 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-import pyarrow as pa  # noqa: E402
-
 from operators.core.cli import fail, make_parser, parse_config  # noqa: E402
-from operators.core.runtime import cluster_cpus, ray_runtime  # noqa: E402
+from operators.core.runtime import ray_runtime  # noqa: E402
 from operators.report.fairness import FairnessConfig, fairness_report, load_parallel, summary_table  # noqa: E402
-from operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
+from operators.romanize import RomanizerConfig  # noqa: E402
+from pipelines._romanize import romanize_parallel  # noqa: E402
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -38,31 +37,11 @@ class FairnessJobConfig:
     romanizer: RomanizerConfig = field(default_factory=RomanizerConfig)
     """uroman options when romanize=true."""
     workers: int = 0
-    """Romanizer actors: 0 = one per cluster CPU (at most 8)."""
+    """Ray workers (tasks/actors) at once: 0 = one per CPU of the cluster."""
 
     def __post_init__(self) -> None:
         if self.workers < 0:
             raise ValueError("workers: must be >= 0")
-
-
-def romanize_parallel(parallel: dict[str, list[str]], config: RomanizerConfig,
-                      workers: int = 0) -> dict[str, list[str]]:
-    """Romanize every line of ``parallel`` (uroman with the language code) in a Ray actor pool; same shape out."""
-    import ray
-
-    langs = [lg for lg, lines in parallel.items() for _ in lines]
-    texts = [ln for lines in parallel.values() for ln in lines]
-    workers = workers or cluster_cpus()
-    ds = ray.data.from_arrow(pa.table({"lang": langs, "text": texts, "row": list(range(len(texts)))}))
-    ds = ds.repartition(max(1, 4 * workers)).map_batches(
-        Romanizer, fn_constructor_kwargs={"config": config}, batch_format="pyarrow", concurrency=(1, workers),
-        batch_size=512)
-    table = ds.to_arrow_refs()
-    rows = pa.concat_tables(ray.get(table)).sort_by("row")
-    out: dict[str, list[str]] = {lg: [] for lg in parallel}
-    for lg, roman in zip(rows.column("lang").to_pylist(), rows.column(config.output_column).to_pylist()):
-        out[lg].append(roman)
-    return out
 
 
 def parse_tokenizers(specs: list[str]) -> dict[str, str]:

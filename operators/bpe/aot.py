@@ -7,6 +7,10 @@ C compiler, ~1-2 min): without it, or when it is stale, :mod:`operators.bpe.kern
 
 The module goes to ``operators/bpe/__pycache__/`` (ignored by git) under a name holding a hash of the kernel
 sources, so editing a kernel retires the old build automatically. ``TOKENMILL_BPE_AOT=0`` forces the JIT.
+
+What is compiled: every signature in the ``EXPORTS`` dict of each module in :data:`KERNEL_MODULES`. A new
+kernel is one edit: write it and add its signatures to ``EXPORTS`` in the same module; this build and the
+dispatch in :mod:`operators.bpe.kernels` follow.
 """
 
 from __future__ import annotations
@@ -19,29 +23,36 @@ import os
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ("_table.py", "_count.py", "_shard.py", "layout.py", "aot.py")
+KERNEL_MODULES = ("pair_table_kernels", "encode_count_kernels", "merge_kernels")
+"""The modules of :mod:`operators.bpe` that hold numba kernels; each lists the ones Python calls, with their
+numba signatures, in its ``EXPORTS`` dict (the one place a kernel is declared)."""
+SOURCES = (*(m + ".py" for m in KERNEL_MODULES), "kernel_constants.py", "aot.py")
 
-# name -> (argument positions whose dtypes pick the variant, numba signature, variants)
-_TOK, _POOL, _DATA = ("i2", "i4"), ("i4", "i8"), ("u1", "u4")
-EXPORTS: dict[str, tuple[tuple[int, ...], str, list[tuple[str, ...]]]] = {
-    "histogram": ((0,), "i8[:]({0}[:], i8)", [(d,) for d in _DATA]),
-    "place": ((0, 4), "i8({0}[:], i8[:], i8[:], i4[:], {1}[:])", [(d, t) for d in _DATA for t in _TOK]),
-    "find_slot": ((), "i8(i8[:], i4[:], i8, i8)", [()]),
-    "reindex": ((), "void(i8[:], i4[:], i4[:], i4[:], i8)", [()]),
-    "heap_build": ((), "void(i8[:], i4[:], i8[:], i4[:], i4[:], i8[:], i8, i8)", [()]),
-    "push_and_pop": ((), "i8(i8[:], i4[:], i8[:], i4[:], i4[:], i8[:], i4[:], i8, i8)", [()]),
-    "apply_deltas": ((), "i8(i8[:], i4[:], i4[:], i4[:], i8[:], i4[:], i8[:], i8[:], i8[:], i8, i4[:])", [()]),
-    "count_pairs": ((0,), "Tuple((i8[:], i4[:], i4[:], i4[:], i8[:], i8[:], i8))({0}[:], i4[:], i8[:], i8[:], i8)",
-                    [(t,) for t in _TOK]),
-    "fill_positions": ((0, 7), "UniTuple(i8, 2)({0}[:], i4[:], i8[:], i4[:], i8[:], i8, i8, {1}[:], i8[:], i4[:], "
-                               "i4[:], i4[:], i4[:])", [(t, p) for t in _TOK for p in _POOL]),
-    "apply_merge": ((0, 11), "Tuple((i8, i8, i8, i8, {1}[:]))({0}[:], i4[:], i8[:], i8[:], i8[:], i4[:], i4[:], "
-                             "i4[:], i8[:], i4[:], i8[:], {1}[:], i8[:], i4[:], i4[:], i4[:], i8[:, :], i8[:], i8[:], "
-                             "i4[:], i8, i8, i8, b1, i8, i8, i8)", [(t, p) for t in _TOK for p in _POOL]),
-}
+
+def export_name(kernel: str, signature: str) -> str:
+    """The AOT module's name for one variant of ``kernel``: the kernel's name, ``__``, then the dtype of each array
+    argument (``place__u1_i8_i8_i4_i2``), so a call finds its variant from its arguments alone (see
+    :func:`variant_name`) and loading the build needs no table and no numba."""
+    from numba.core import sigutils, types
+    from numba.np.numpy_support import as_dtype
+
+    args, _ = sigutils.normalize_signature(signature)
+    return kernel + "__" + "_".join(as_dtype(a.dtype).str[1:] for a in args if isinstance(a, types.Array))
+
+
+def variant_name(kernel: str, args: tuple) -> str:
+    """The :func:`export_name` of the variant of ``kernel`` that takes ``args``."""
+    return kernel + "__" + "_".join(a.dtype.str[1:] for a in args if isinstance(a, np.ndarray))
+
+
+def kernel_modules() -> list[ModuleType]:
+    """The kernel modules, imported (this imports numba)."""
+    return [importlib.import_module(f"operators.bpe.{m}") for m in KERNEL_MODULES]
 
 
 def module_name() -> str:
@@ -64,6 +75,8 @@ def load() -> ModuleType | None:
         return None
     try:
         spec = importlib.util.spec_from_file_location(module_name(), path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"no extension-module loader for {path}")
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         return mod
@@ -76,17 +89,19 @@ def build() -> Path:
     """Compile every kernel variant into the AOT module for the current sources; returns its path."""
     from numba.pycc import CC
 
-    from operators.bpe import _count, _shard, _table
-
     path = module_path()
     path.parent.mkdir(exist_ok=True)
     cc = CC(module_name())
     cc.output_dir = str(path.parent)
     cc.verbose = False
-    for name, (_, signature, variants) in EXPORTS.items():
-        func = next(getattr(m, name) for m in (_count, _shard, _table) if hasattr(m, name)).py_func
-        for variant in variants:
-            cc.export(name + "".join("_" + v for v in variant), signature.format(*variant))(func)
+    names: set[str] = set()
+    for module in kernel_modules():
+        for kernel, sigs in module.EXPORTS.items():
+            for signature in sigs:
+                name = export_name(kernel, signature)
+                assert name not in names, f"{name}: two variants of {kernel} take the same array dtypes"
+                names.add(name)
+                cc.export(name, signature)(getattr(module, kernel).py_func)
     cc.compile()
     for old in path.parent.glob("bpe_aot_*"):
         if old != path:

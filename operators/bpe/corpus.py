@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from operators.bpe import kernels
-from operators.bpe.layout import SEP
+from operators.bpe.kernel_constants import SEP
 
 SEQ = "seq"
 COUNT = "count"
@@ -48,7 +48,7 @@ class SeqTable:
         return {chr(int(c)) for c in present}
 
     def split(self, n: int) -> list["SeqTable"]:
-        """``n`` contiguous shards with about the same number of characters (some may be empty)."""
+        """``n`` contiguous parts with about the same number of characters (some may be empty)."""
         cuts = np.searchsorted(self.offsets, np.linspace(0, self.offsets[-1], n + 1)[1:-1])
         bounds = [0, *[int(c) for c in cuts], len(self)]
         out = []
@@ -140,7 +140,7 @@ def _from_arrow(tables: list) -> SeqTable:
 
 @dataclass(frozen=True, slots=True)
 class EncodedCorpus:
-    """A shard's sequences as one flat token array (see :mod:`operators.bpe._shard` for the layout)."""
+    """A corpus part's sequences as one flat token array (see :mod:`operators.bpe.merge_kernels` for the layout)."""
 
     tok: np.ndarray
     """int16/int32 token ids, ``SEP`` between sequences and at both ends."""

@@ -1,4 +1,4 @@
-"""Export a trained :class:`~operators.bpe.config.BpeModel` as a Hugging Face tokenizer folder (DNABERT-2 layout).
+"""Export a trained :class:`~operators.bpe.model.BpeModel` as a Hugging Face tokenizer folder (DNABERT-2 layout).
 
 The folder holds ``tokenizer.json`` (BPE model, vocab, merges, ``[CLS] $A [SEP]`` post-processor),
 ``tokenizer_config.json`` and ``special_tokens_map.json`` — what ``tokenizers.Tokenizer.from_file`` and
@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from operators.bpe.config import BpeModel
+from operators.bpe.model import BpeModel
 from operators.core.atomic import write_text_atomic
 
 FORMAT = "tokenmill tokenizer v1"

@@ -4,45 +4,52 @@ The AOT module (``python -m operators.bpe``, see :mod:`operators.bpe.aot`) is a 
 training process that finds it never imports numba or LLVM, which saves ~130 MB of resident memory and
 ~0.5 s of start-up. It is named after a hash of the kernel sources, so a stale build is never used.
 
-Every function here has the signature of the kernel of the same name in :mod:`operators.bpe._table`,
-:mod:`operators.bpe._count` or :mod:`operators.bpe._shard`.
+``kernels.NAME`` is the kernel named NAME in the ``EXPORTS`` dict of a kernel module
+(:mod:`~operators.bpe.pair_table_kernels`, :mod:`~operators.bpe.encode_count_kernels`,
+:mod:`~operators.bpe.merge_kernels`), called with that kernel's arguments: ``kernels.apply_merge(...)``. In the AOT
+build a kernel compiled for several dtypes is one function per variant; the call picks it by the dtypes of its
+array arguments (:func:`operators.bpe.aot.variant_name`).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any, Callable
 
-from operators.bpe.aot import EXPORTS, load
+from operators.bpe import aot
 
 log = logging.getLogger(__name__)
 
-_aot = load()
+_aot = aot.load()
 AOT = _aot is not None
 
 
-def _dispatch(name: str, positions: tuple[int, ...]):
-    if _aot is None:
-        from operators.bpe import _count, _shard, _table
-
-        return next(getattr(m, name) for m in (_count, _shard, _table) if hasattr(m, name))
-    if not positions:
-        return getattr(_aot, name)
+def _aot_kernel(module: Any, kernel: str) -> Callable:
+    variants = [name for name in dir(module) if name.startswith(kernel + "__")]
+    if len(variants) == 1:
+        return getattr(module, variants[0])
 
     def call(*args):
-        # The AOT module exports one function per dtype combination, e.g. apply_merge_i2_i4.
-        return getattr(_aot, name + "".join("_" + args[i].dtype.str[1:] for i in positions))(*args)
+        return getattr(module, aot.variant_name(kernel, args))(*args)
 
-    call.__name__ = name
+    call.__name__ = kernel
     return call
 
 
-histogram = _dispatch("histogram", EXPORTS["histogram"][0])
-place = _dispatch("place", EXPORTS["place"][0])
-find_slot = _dispatch("find_slot", EXPORTS["find_slot"][0])
-reindex = _dispatch("reindex", EXPORTS["reindex"][0])
-heap_build = _dispatch("heap_build", EXPORTS["heap_build"][0])
-push_and_pop = _dispatch("push_and_pop", EXPORTS["push_and_pop"][0])
-apply_deltas = _dispatch("apply_deltas", EXPORTS["apply_deltas"][0])
-count_pairs = _dispatch("count_pairs", EXPORTS["count_pairs"][0])
-fill_positions = _dispatch("fill_positions", EXPORTS["fill_positions"][0])
-apply_merge = _dispatch("apply_merge", EXPORTS["apply_merge"][0])
+def _kernels() -> dict[str, Callable]:
+    if _aot is None:
+        return {kernel: getattr(m, kernel) for m in aot.kernel_modules() for kernel in m.EXPORTS}
+    kernels = {name.partition("__")[0] for name in dir(_aot) if not name.startswith("_") and "__" in name}
+    return {kernel: _aot_kernel(_aot, kernel) for kernel in sorted(kernels)}
+
+
+KERNELS = _kernels()
+"""kernel name -> the function to call."""
+
+
+def __getattr__(name: str) -> Callable:
+    """``kernels.NAME``: ``KERNELS[NAME]``."""
+    try:
+        return KERNELS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

@@ -1,7 +1,7 @@
 """Pure-Python reference BPE trainer (minbpe style): the oracle the fast and distributed trainers are tested against.
 
 It recounts every pair from scratch at every step, so it is slow (O(corpus x merges)) but easy to check by eye.
-The semantics it defines (shared by :mod:`operators.bpe.trainer` and :mod:`operators.bpe.distributed`):
+The semantics it defines (shared by :mod:`operators.bpe.fast_trainer` and :mod:`operators.bpe.distributed_trainer`):
 
 * Ids: the special tokens first (in the given order), then the alphabet — every character of the corpus plus
   ``initial_alphabet`` — sorted by code point, then one id per newly created token string, in creation order.

@@ -13,14 +13,17 @@ Constraints are added lazily: at first only the top ``initial_k`` competitors of
 after each solve, every candidate pair (the top ``candidate_k`` of any category at that step) that beats the
 merge under the current α is added, until none does.
 
-:func:`merge_trajectories` applies the merges to every category sample incrementally (pair counts updated only
-in the words a merge touches) and records the counts the LP needs.
+:func:`merge_trajectories` applies the merges to every category sample incrementally (:class:`CategoryPairs`: pair
+counts updated only in the words a merge touches) and records the counts the LP needs.
 """
 
 from __future__ import annotations
 
+import glob
 import logging
+import os
 from collections import Counter
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -64,54 +67,87 @@ class Trajectory:
     """Per step, per candidate: its best rank in any category (for the initial constraint set)."""
 
 
-class _Category:
-    """One category's words as token lists, with pair counts and the words each pair occurs in."""
+class CategoryPairs:
+    """One category's words as token lists, with their pair counts and the words each pair occurs in.
 
-    def __init__(self, words: Mapping[str, int], pair_ids: dict, capacity: int) -> None:
-        self.words = [list(w) for w in words]
-        self.wcount = list(words.values())
+    Categories built on the same ``pair_ids`` dict number pairs alike, so their counts line up by id.
+
+    Args:
+        words: {pre-tokenized word (in the tokenizer's symbols): count}.
+        pair_ids: pair → id, shared by the categories compared (new pairs are added to it).
+        capacity: initial size of the count array (it grows as pairs appear).
+    """
+
+    def __init__(self, words: Mapping[str, int], pair_ids: dict[tuple[str, str], int], capacity: int = 1 << 12) -> None:
+        self._words = [list(w) for w in words]
+        self._wcount = list(words.values())
         self.total = float(sum(len(w) * c for w, c in words.items())) or 1.0
-        self.counts = np.zeros(capacity, np.float64)
-        self.where: dict[int, set[int]] = {}
-        self.pair_ids = pair_ids
-        for i, toks in enumerate(self.words):
+        """Symbols in the sample before any merge (normalizes the counts)."""
+        self._counts = np.zeros(capacity, np.float64)
+        self._where: dict[int, set[int]] = {}
+        self._pair_ids = pair_ids
+        for i, toks in enumerate(self._words):
             self._add(i, toks, 1)
 
-    def _pid(self, pair: tuple[str, str]) -> int:
-        pid = self.pair_ids.get(pair)
-        if pid is None:
-            pid = self.pair_ids[pair] = len(self.pair_ids)
-        if pid >= len(self.counts):
-            self.counts = np.concatenate([self.counts, np.zeros(len(self.counts) + pid + 1, np.float64)])
-        return pid
+    def top_pairs(self, k: int) -> np.ndarray:
+        """Ids of this category's (at most) ``k`` most frequent pairs now, most frequent first (ties: lower id first),
+        among every pair id known to any category; pairs that no longer occur are left out."""
+        n = len(self._pair_ids)
+        self._reserve(n)
+        counts = self._counts[:n]
+        k = min(k, n)
+        top = np.argpartition(-counts, k - 1)[:k] if n > k else np.arange(n)
+        top = top[np.argsort(-counts[top], kind="stable")]
+        return top[counts[top] > 0]
 
-    def _add(self, i: int, toks: list[str], sign: int) -> None:
-        c = self.wcount[i] * sign
-        for pair in zip(toks, toks[1:]):
-            pid = self._pid(pair)
-            self.counts[pid] += c
-            if sign > 0:
-                self.where.setdefault(pid, set()).add(i)
+    def frequencies(self, ids: np.ndarray) -> np.ndarray:
+        """Counts of the pairs ``ids`` now, divided by :attr:`total`; 0 for an id of -1 (a pair never seen)."""
+        self._reserve(len(self._pair_ids))
+        out = np.zeros(len(ids))
+        valid = ids >= 0
+        out[valid] = self._counts[ids[valid]] / self.total
+        return out
 
     def merge(self, pair: tuple[str, str]) -> None:
-        pid = self.pair_ids.get(pair)
-        if pid is None or pid >= len(self.counts) or self.counts[pid] <= 0:
+        """Apply one merge to every word holding ``pair`` (left to right, without overlap, as the trainer)."""
+        pid = self._pair_ids.get(pair)
+        if pid is None or pid >= len(self._counts) or self._counts[pid] <= 0:
             return
         left, right = pair
         new = left + right
-        for i in list(self.where.get(pid, ())):
-            toks = self.words[i]
+        for i in list(self._where.get(pid, ())):
+            toks = self._words[i]
             self._add(i, toks, -1)
             out, j = [], 0
-            while j < len(toks):  # left to right, without overlap (as the trainer)
+            while j < len(toks):
                 if j + 1 < len(toks) and toks[j] == left and toks[j + 1] == right:
                     out.append(new)
                     j += 2
                 else:
                     out.append(toks[j])
                     j += 1
-            self.words[i] = out
+            self._words[i] = out
             self._add(i, out, 1)
+
+    def _reserve(self, n: int) -> None:
+        if len(self._counts) < n:
+            self._counts = np.concatenate([self._counts, np.zeros(n - len(self._counts) + 1024)])
+
+    def _pid(self, pair: tuple[str, str]) -> int:
+        pid = self._pair_ids.get(pair)
+        if pid is None:
+            pid = self._pair_ids[pair] = len(self._pair_ids)
+        if pid >= len(self._counts):
+            self._counts = np.concatenate([self._counts, np.zeros(len(self._counts) + pid + 1, np.float64)])
+        return pid
+
+    def _add(self, i: int, toks: list[str], sign: int) -> None:
+        c = self._wcount[i] * sign
+        for pair in zip(toks, toks[1:]):
+            pid = self._pid(pair)
+            self._counts[pid] += c
+            if sign > 0:
+                self._where.setdefault(pid, set()).add(i)
 
 
 def merge_trajectories(samples: Mapping[str, Mapping[str, int]], merges: list[tuple[str, str]],
@@ -124,29 +160,18 @@ def merge_trajectories(samples: Mapping[str, Mapping[str, int]], merges: list[tu
         candidate_k: pairs per category and step kept as candidates.
     """
     pair_ids: dict[tuple[str, str], int] = {}
-    cats = [_Category(words, pair_ids, 1 << 12) for words in samples.values()]
+    cats = [CategoryPairs(words, pair_ids) for words in samples.values()]
     cand, counts, ranks = [], [], []
     for left, right in merges:
         mid = pair_ids.get((left, right))
-        n = len(pair_ids)
-        for c in cats:  # every category's count array covers every known pair id
-            if len(c.counts) < n:
-                c.counts = np.concatenate([c.counts, np.zeros(n - len(c.counts) + 1024)])
         best_rank: dict[int, int] = {}
         for c in cats:
-            k = min(candidate_k, n)
-            top = np.argpartition(-c.counts[:n], k - 1)[:k] if n > k else np.arange(n)
-            top = top[np.argsort(-c.counts[top], kind="stable")]
-            for r, pid in enumerate(top.tolist()):
-                if c.counts[pid] > 0 and pid != mid:
+            for r, pid in enumerate(c.top_pairs(candidate_k).tolist()):
+                if pid != mid:
                     best_rank[pid] = min(best_rank.get(pid, r), r)
         ids = np.array([-1 if mid is None else mid, *best_rank], np.int64)
-        mat = np.zeros((len(cats), len(ids)))
-        for ci, c in enumerate(cats):
-            valid = ids >= 0
-            mat[ci, valid] = c.counts[ids[valid]] / c.total
         cand.append(ids)
-        counts.append(mat)
+        counts.append(np.array([c.frequencies(ids) for c in cats]).reshape(len(cats), len(ids)))
         ranks.append(np.array([0, *best_rank.values()], np.int64))
         for c in cats:
             c.merge((left, right))
@@ -240,6 +265,20 @@ def load_merges_and_pretokenizer(path: str) -> tuple[list[tuple[str, str]], Any]
         raise ValueError(f"tokenizer: {path} is a {model.get('type')} model; the audit needs BPE merges")
     merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]]
     return merges, tok
+
+
+def read_category(pattern: str, max_bytes: int) -> list[str]:
+    """Lines (with their newlines) of the files matching ``pattern`` (recursive glob, sorted), up to ``max_bytes``."""
+    files = sorted(f for f in glob.glob(pattern, recursive=True) if os.path.isfile(f))
+    lines: list[str] = []
+    size = 0
+    for f in files:
+        for line in Path(f).read_text(encoding="utf-8", errors="replace").splitlines(keepends=True):
+            if size >= max_bytes:
+                return lines
+            lines.append(line)
+            size += len(line.encode("utf-8"))
+    return lines
 
 
 def category_sample(tok: Any, texts: list[str]) -> Counter[str]:

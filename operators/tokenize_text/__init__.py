@@ -1,4 +1,5 @@
-"""Text tokenizer building blocks: byte-level pre-tokenization, language sampling, parity-aware BPE, HF export."""
+"""Text tokenizer building blocks: byte-level pre-tokenization, language sampling, parity-aware BPE, HF export,
+the trainers (tokenmill byte-level BPE, sentencepiece)."""
 
 from operators.tokenize_text.byte_level import (
     END_OF_TEXT,
@@ -16,6 +17,7 @@ from operators.tokenize_text.hf_export import (
 )
 from operators.tokenize_text.parity_bpe import train_parity_bpe
 from operators.tokenize_text.sampling import LanguageSamplingConfig, document_repeats, language_probabilities
+from operators.tokenize_text.train import check_round_trip, train_byte_level_bpe, train_sentencepiece, train_tokenizer
 
 __all__ = [
     "END_OF_TEXT",
@@ -25,11 +27,15 @@ __all__ = [
     "LanguageSamplingConfig",
     "byte_alphabet",
     "bytes_to_unicode",
+    "check_round_trip",
     "document_repeats",
     "language_probabilities",
     "load_byte_level_tokenizer",
     "reference_words",
     "save_byte_level_tokenizer",
     "to_byte_level_tokenizer",
+    "train_byte_level_bpe",
     "train_parity_bpe",
+    "train_sentencepiece",
+    "train_tokenizer",
 ]

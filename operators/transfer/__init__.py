@@ -1,6 +1,7 @@
 """Embedding transfer for new tokens and new tokenizers: FVT (the baseline), the ZeTT hypernetwork, serving, export."""
 
 from operators.transfer.base_model import load_base_model
+from operators.transfer.checkpoint_readme import write_checkpoint_readme
 from operators.transfer.decompose import SurfaceDecomposer, tokenizer_surfaces
 from operators.transfer.embed_tokenizer import prepare_tokenizer, transfer_embeddings, vocab_table
 from operators.transfer.fvt import (
@@ -10,7 +11,14 @@ from operators.transfer.fvt import (
     fvt_for_tokenizer,
     load_embeddings,
 )
-from operators.transfer.hypernet import HypernetConfig, Hypernetwork, load_hypernet, pad_decompositions, save_hypernet
+from operators.transfer.hypernet import (
+    HypernetConfig,
+    Hypernetwork,
+    load_hypernet,
+    pad_decompositions,
+    resolve_checkpoint,
+    save_hypernet,
+)
 from operators.transfer.hypernet_data import load_corpus
 from operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer
 from operators.transfer.model_export import check_transferred_model, export_transferred_model
@@ -22,5 +30,6 @@ __all__ = [
     "Hypernetwork", "LRUCache", "SurfaceDecomposer", "TokenizerSampler", "check_transferred_model",
     "decompose_vocab", "export_transferred_model", "fvt_embeddings", "fvt_for_dynamic_vocab", "fvt_for_tokenizer",
     "load_base_model", "load_corpus", "load_embeddings", "load_hypernet", "pad_decompositions", "prepare_tokenizer",
-    "save_hypernet", "tokenizer_surfaces", "transfer_embeddings", "vocab_table",
+    "resolve_checkpoint", "save_hypernet", "tokenizer_surfaces", "transfer_embeddings", "vocab_table",
+    "write_checkpoint_readme",
 ]

@@ -169,6 +169,15 @@ def save_hypernet(model: Hypernetwork, folder: str | Path, *, base_name: str, ba
     return folder
 
 
+def resolve_checkpoint(path: str | Path) -> Path:
+    """``path`` as given when absolute or found from the working directory, else relative to the project root
+    (so the default ``checkpoints/hypernet-minilm`` works from anywhere)."""
+    from operators.core.runtime import PROJECT_ROOT
+
+    p = Path(path)
+    return p if p.is_absolute() or p.exists() else PROJECT_ROOT / p
+
+
 def load_hypernet(folder: str | Path, *, base_fingerprint: str | None = None,
                   device: torch.device | str = "cpu") -> tuple[Hypernetwork, dict[str, Any]]:
     """Load a checkpoint written by :func:`save_hypernet` (float32, eval mode) and its JSON document.

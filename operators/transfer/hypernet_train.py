@@ -266,7 +266,7 @@ class HypernetTrainer:
 
     def train_step(self, texts: list[str], progress: float = 0.0) -> dict[str, float]:
         """One optimizer step on ``texts``; returns the losses as floats."""
-        if self.step_no % self.cfg.refresh_every == 0 or not self.sampler._stats:
+        if self.step_no % self.cfg.refresh_every == 0 or not self.sampler.fitted:
             self.sampler.fit(self.draw_texts(self.cfg.buffer_size))
         self.model.train()
         for group in self.opt.param_groups:

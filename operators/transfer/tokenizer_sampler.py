@@ -102,6 +102,11 @@ class TokenizerSampler:
             self._stats[style] = (pieces, freq, chars)
         log.debug("tokenizer sampler: fitted on %d texts", len(texts))
 
+    @property
+    def fitted(self) -> bool:
+        """Whether :meth:`fit` has counted a text buffer (so :meth:`sample` can draw)."""
+        return bool(self._stats)
+
     def sample(self, style: str | None = None) -> SampledTokenizer:
         """A fresh tokenizer (call :meth:`fit` first)."""
         from tokenizers import Tokenizer, models

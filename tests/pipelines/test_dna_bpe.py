@@ -21,7 +21,7 @@ def small_run(tmp_path_factory, shared_data, ray_local):
     out = tmp_path_factory.mktemp("dna") / "out"
     rc = dna_bpe.main(["--input", str(shared_data / "dna/lambda_phage.fa"), "--eval",
                        str(shared_data / "dna/sarscov2_NC_045512.2.fasta"), "--output", str(out), "--quiet",
-                       "--set", "vocab_size=512", "--set", "workers=2", "--set", "shards.pack.context_length=1024"])
+                       "--set", "vocab_size=512", "--set", "train_workers=2", "--set", "workers=2", "--set", "shards.pack.context_length=1024"])
     assert rc == 0
     return out
 
@@ -68,7 +68,7 @@ def test_shards_verify(small_run):
 def test_small_corpus_warns_and_bad_config_fails(tmp_path, shared_data, ray_local, capsys):
     out = tmp_path / "o"
     assert dna_bpe.main(["--input", str(shared_data / "dna/sarscov2_NC_045512.2.fasta"), "--output", str(out),
-                         "--quiet", "--set", "vocab_size=60000", "--set", "workers=1"]) == 0
+                         "--quiet", "--set", "vocab_size=60000", "--set", "train_workers=1"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["vocab_size"] < 60000 and report["warnings"]
     with pytest.raises(SystemExit):
@@ -206,3 +206,12 @@ def test_a_tokens_folder_tokenmill_did_not_write_is_never_replaced(tmp_path, sha
     assert exc.value.code == 2
     assert "tokens exists and was not written by tokenmill" in capsys.readouterr().err
     assert notes.read_text() == "mine"
+
+
+def test_workers_and_train_workers_are_separate_keys():
+    # workers: Ray workers at once (encoding), as in every pipeline; train_workers: BPE training actors.
+    cfg = dna_bpe.DnaBpeConfig(workers=3, train_workers=2)
+    assert (cfg.workers, cfg.train_workers, cfg.trainer().workers) == (3, 2, 1)
+    assert (dna_bpe.DnaBpeConfig().workers, dna_bpe.DnaBpeConfig().train_workers) == (0, 0)
+    with pytest.raises(ValueError, match="train_workers"):
+        dna_bpe.DnaBpeConfig(train_workers=-1)

@@ -93,12 +93,14 @@ def test_packing_follows_the_document_key_not_the_arrival_order(ray_local, tmp_p
 @pytest.mark.slow
 def test_embedded_and_ray_job_write_the_same_bytes(ray_local, ray_head, small_inputs, tmp_path):
     embedded = tmp_path / "embedded"
-    assert dna_bpe.main([*_inputs_args(small_inputs), "--output", str(embedded), *SETTINGS, "--set", "workers=1"]) == 0
+    assert dna_bpe.main([*_inputs_args(small_inputs), "--output", str(embedded), *SETTINGS, "--set", "train_workers=1",
+                         "--set", "workers=1"]) == 0
 
     address, env = ray_head
     job = tmp_path / "job"
     proc = submit_ray_job(address, env, ["python", "pipelines/dna_bpe.py", *_inputs_args(small_inputs),
-                                         "--output", str(job), *SETTINGS, "--set", "workers=2"], ROOT)
+                                         "--output", str(job), *SETTINGS, "--set", "train_workers=2",
+                                         "--set", "workers=2"], ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     assert (embedded / "tokenizer/tokenizer.json").read_bytes() == (job / "tokenizer/tokenizer.json").read_bytes()

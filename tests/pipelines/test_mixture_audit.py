@@ -6,6 +6,7 @@ import json
 from collections import Counter
 
 from operators.bpe import BpeTrainerConfig, train_bpe
+from operators.report.mixture import read_category
 from operators.tokenize_text import END_OF_TEXT, ByteLevelPreTokenizer, byte_alphabet, save_byte_level_tokenizer
 from pipelines import mixture_audit
 
@@ -16,7 +17,7 @@ def test_mixture_audit_cli(tmp_path, shared_data):
     alpha = {"eng": 0.7, "rus": 0.3}
     mix: Counter = Counter()
     for lang, a in alpha.items():
-        words = pre.count(mixture_audit.read_category(str(udhr / f"{lang}.txt"), 1 << 20))
+        words = pre.count(read_category(str(udhr / f"{lang}.txt"), 1 << 20))
         size = sum(len(w) * c for w, c in words.items())
         for w, c in words.items():
             mix[w] += round(1e7 * a * c / size)

@@ -16,7 +16,7 @@ def _args(shared_data, out, *sets):
     udhr = shared_data / "text/udhr"
     args = [a for f in FILES for a in ("--input", str(udhr / f))]
     parallel = str(udhr / "[ecrh][nmui][gsn]*.txt")  # eng, cmn_hans, rus, hin (+ a few neighbours)
-    return args + ["--output", str(out), "--quiet", "--set", "lang_from=filename", "--set", f"parallel={parallel}",
+    return args + ["--output", str(out), "--quiet", "--set", "ingest.lang_from=filename", "--set", f"parallel={parallel}",
                    "--set", f"compare=[gpt2={shared_data / 'tokenizers/gpt2'}]", "--set", "fairness.charts=false",
                    *[x for s in sets for x in ("--set", s)]]
 
@@ -53,3 +53,13 @@ def test_multilingual_sentencepiece(tmp_path, shared_data, ray_local):
 def test_bad_config(tmp_path, shared_data):
     with pytest.raises(SystemExit):
         multilingual_tokenizer.main(_args(shared_data, tmp_path, "vocab_size=10"))
+
+
+def test_old_lang_from_key_names_the_new_one(tmp_path, shared_data, capsys):
+    """``lang_from`` moved under ``ingest``: the old top-level key is an error that names ``ingest.lang_from``."""
+    udhr = shared_data / "text/udhr"
+    with pytest.raises(SystemExit) as exc:
+        multilingual_tokenizer.main(["--input", str(udhr / "eng.txt"), "--output", str(tmp_path), "--quiet",
+                                     "--set", "lang_from=filename"])
+    assert exc.value.code == 2
+    assert "lang_from was renamed: use ingest.lang_from" in capsys.readouterr().err

@@ -70,7 +70,7 @@ def test_fvt_transfer_folder_loads(tmp_path, new_tokenizer, base):
     from operators.transfer.fvt import fvt_for_tokenizer
 
     out = tmp_path / "fvt"
-    assert transfer_tokenizer.main(["--tokenizer", str(new_tokenizer), "--method", "fvt", "--output", str(out),
+    assert transfer_tokenizer.main(["--tokenizer", str(new_tokenizer), "--set", "method=fvt", "--output", str(out),
                                     "--quiet"]) == 0
     doc, emb = _check_folder(out, base)
     assert doc["method"] == "fvt"
@@ -87,10 +87,19 @@ def test_hypernet_transfer_on_ray(tmp_path, new_tokenizer, base, ray_local):
     save_hypernet(Hypernetwork(HypernetConfig(embed_dim=base.dim, d_model=32, n_layers=1, n_heads=2, ffn_dim=64)),
                   ckpt, base_name=BASE_MODEL_NAME, base_fingerprint=base.fingerprint())
     out = tmp_path / "hn"
-    assert transfer_tokenizer.main(["--tokenizer", str(new_tokenizer), "--method", "hypernet", "--output", str(out),
+    assert transfer_tokenizer.main(["--tokenizer", str(new_tokenizer), "--set", "method=hypernet", "--output", str(out),
                                     "--set", f"checkpoint={ckpt}", "--quiet"]) == 0
     doc, emb = _check_folder(out, base)
     assert doc["method"] == "hypernet" and doc["hypernet_checkpoint"] == str(ckpt)
+
+
+def test_method_flag_points_to_the_config_key(tmp_path, new_tokenizer, capsys):
+    """The method is the config key ``method`` only; the old ``--method`` flag says how to pass it."""
+    with pytest.raises(SystemExit) as exc:
+        transfer_tokenizer.main(["--tokenizer", str(new_tokenizer), "--method", "fvt", "--output", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "use --set method=fvt" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
 
 
 def test_train_pipeline_writes_a_checkpoint(tmp_path, base):

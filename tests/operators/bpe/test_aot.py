@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from operators.bpe import aot
+from operators.bpe import aot, kernels
 
 ROOT = Path(__file__).resolve().parents[3]
 _PROBE = """
@@ -44,3 +45,15 @@ def test_stale_or_disabled_build_is_not_used(monkeypatch):
     monkeypatch.setenv("TOKENMILL_BPE_AOT", "0")
     assert aot.load() is None
     assert aot.module_name().startswith("bpe_aot_") and len(aot.module_name()) == 24
+
+
+def test_each_kernel_is_declared_once_and_the_build_and_dispatch_follow():
+    # A kernel is declared in its module's EXPORTS only; the AOT export names and operators.bpe.kernels derive from it.
+    declared = {k: sigs for m in aot.kernel_modules() for k, sigs in m.EXPORTS.items()}
+    assert set(kernels.KERNELS) == set(declared) and all(callable(getattr(kernels, k)) for k in declared)
+    names = [aot.export_name(k, s) for k, sigs in declared.items() for s in sigs]
+    assert len(names) == len(set(names)) == 21
+    assert aot.export_name("place", "i8(u1[:], i8[:], i8[:], i4[:], i2[:])") == "place__u1_i8_i8_i4_i2"
+    args = (np.zeros(1, np.uint8), np.zeros(2, np.int64), np.zeros(1, np.int64), np.zeros(9, np.int32), 5,
+            np.zeros(3, np.int16))
+    assert aot.variant_name("place", args) == "place__u1_i8_i8_i4_i2"

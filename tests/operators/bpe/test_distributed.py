@@ -1,6 +1,6 @@
-"""Distributed training: identical merges for 1, 2 and 4 shards, equal to the reference and the in-process trainer.
+"""Distributed training: identical merges for 1, 2 and 4 corpus parts, equal to the reference and the in-process trainer.
 
-The coordinator protocol is checked on many corpora with local ``ShardWorker`` objects (same messages, no
+The coordinator protocol is checked on many corpora with local ``PartWorker`` objects (same messages, no
 transport, so hypothesis stays fast); real Ray actors are checked on real DNA and a tie-heavy corpus.
 """
 
@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 
 from operators.bpe import BpeTrainerConfig, train_bpe
 from operators.bpe.corpus import to_seq_table
-from operators.bpe.distributed import ShardWorker, coordinate, make_workers, train_distributed
+from operators.bpe.distributed_trainer import PartWorker, coordinate, make_workers, train_distributed
+from operators.bpe.fast_trainer import train_fast
 from operators.bpe.reference import train_reference
-from operators.bpe.trainer import train_fast
 from tests.operators.bpe.test_trainer import SPECIALS, train_args
 
 
 def _local(corpus, n: int, **kw):
-    workers = [ShardWorker() for _ in range(n)]
+    workers = [PartWorker() for _ in range(n)]
     for w, part in zip(workers, to_seq_table(corpus).split(n)):
         w.load(part)
 
@@ -40,7 +40,7 @@ def test_coordinator_protocol_equals_reference(args, n):
 
 @pytest.fixture(scope="module")
 def actors(ray_local):
-    """Four ShardWorker actors shared by the Ray tests (starting actors dominates their run time)."""
+    """Four PartWorker actors shared by the Ray tests (starting actors dominates their run time)."""
     import ray
 
     workers = make_workers(4, cpus_per_worker=0)  # reserve no CPUs: later tests start actors of their own
@@ -62,14 +62,14 @@ def test_ray_actors_1_2_4_equal_in_process_on_real_dna(actors, small_genomes):
         assert set(got.seconds) == {"startup", "count", "merge"}
 
 
-def test_ray_actors_on_ties_and_arrow_shards_equal_reference(actors):
+def test_ray_actors_on_ties_and_arrow_parts_equal_reference(actors):
     # Every pair ties at first; repeated rows and runs (overlapping pairs) split across actors.
     corpus = [("ACGTACGT", 2), ("AAAAAA", 3), ("ACGTACGT", 1), ("TTTT", 2), ("GA", 5), ("CAGT", 2)]
     kw = dict(vocab_size=40, min_frequency=1, special_tokens=SPECIALS)
     expected = train_reference(corpus, **kw)
-    shards = [pa.table({"seq": [s for s, _ in part], "count": [c for _, c in part]})
+    parts = [pa.table({"seq": [s for s, _ in part], "count": [c for _, c in part]})
               for part in (corpus[:2], corpus[2:5], corpus[5:])]
-    got = train_distributed(None, shards=shards, actors=actors, **kw)
+    got = train_distributed(None, parts=parts, actors=actors, **kw)
     assert (got.merge_strings, got.vocab.str_to_id) == expected
 
 

@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from operators.bpe import BpeTrainerConfig, train_bpe
-from operators.bpe.layout import SEP
 from operators.bpe.corpus import encode, to_seq_table
+from operators.bpe.fast_trainer import Vocab, train_fast
+from operators.bpe.kernel_constants import SEP
+from operators.bpe.kernel_state import CorpusPart
 from operators.bpe.reference import apply_merges, train_reference
-from operators.bpe.shard import Shard
-from operators.bpe.trainer import Vocab, train_fast
 
 SPECIALS = ("[UNK]", "[CLS]")
 
@@ -77,7 +77,7 @@ def test_pruned_pairs_trigger_a_recount_and_stay_exact():
 
 def test_recreated_string_path_stays_exact(monkeypatch):
     """Real corpora (and hypothesis) practically never re-create a string, so pretend every merge does: the
-    trainer then takes the re-created-string path at every step (shard update for an existing token, then a
+    trainer then takes the re-created-string path at every step (part update for an existing token, then a
     full recount because a pruned pair may have grown) and must still give the reference's merges."""
     real_merge = Vocab.merge
     monkeypatch.setattr(Vocab, "merge", lambda self, a, b: (real_merge(self, a, b)[0], True))
@@ -88,9 +88,9 @@ def test_recreated_string_path_stays_exact(monkeypatch):
         assert _fast(corpus, keep_min=keep_min, **kw)[1:] == train_reference(corpus, **kw)
 
 
-def _recount(shard: Shard) -> Counter:
-    """Brute-force weighted pair counts of a shard's current token array."""
-    tok, tlen = shard.tok, shard.tlen
+def _recount(part: CorpusPart) -> Counter:
+    """Brute-force weighted pair counts of a corpus part's current token array."""
+    tok, tlen = part.tok, part.tlen
     counts: Counter = Counter()
     i = 0
     while i < len(tok) - 1:
@@ -100,7 +100,7 @@ def _recount(shard: Shard) -> Counter:
             continue
         j = i + int(tlen[x])
         if tok[j] >= 0:
-            w = shard.wval[np.searchsorted(shard.wpos, i, "right") - 1]
+            w = part.wval[np.searchsorted(part.wpos, i, "right") - 1]
             counts[(x, int(tok[j]))] += int(w)
         i = j
     return counts
@@ -108,21 +108,21 @@ def _recount(shard: Shard) -> Counter:
 
 @settings(max_examples=60, deadline=None)
 @given(corpus=corpora(max_len=60), seed=st.integers(0, 10**6), implicit_min=st.sampled_from([2, 10**9]))
-def test_shard_counts_stay_exact_under_any_merge_sequence(corpus, seed, implicit_min):
+def test_part_counts_stay_exact_under_any_merge_sequence(corpus, seed, implicit_min):
     """White box: force arbitrary merges, including ones that map to an already existing id (the re-created
     string path, which real corpora almost never reach); local counts must always equal a recount."""
     rng = random.Random(seed)
     table = to_seq_table(corpus)
     vocab = Vocab(("[UNK]",), table.alphabet(), 64)
-    shard = Shard(encode(table, vocab.str_to_id, 64), vocab.tlen, 64, None, keep_min=1, implicit_min=implicit_min)
+    part = CorpusPart(encode(table, vocab.str_to_id, 64), vocab.tlen, 64, None, keep_min=1, implicit_min=implicit_min)
     next_id = len(vocab)
     by_len: dict[int, list[int]] = {}
     for _ in range(25):
-        live = _recount(shard)
+        live = _recount(part)
         if not live or next_id >= 64:
             break
         a, b = rng.choice(sorted(live))
-        length = int(shard.tlen[a] + shard.tlen[b])
+        length = int(part.tlen[a] + part.tlen[b])
         reuse = [t for t in by_len.get(length, []) if t not in (a, b)]
         if reuse and rng.random() < 0.4:
             new, is_dup = rng.choice(reuse), True
@@ -130,11 +130,11 @@ def test_shard_counts_stay_exact_under_any_merge_sequence(corpus, seed, implicit
             new, is_dup = next_id, False
             next_id += 1
             by_len.setdefault(length, []).append(new)
-        shard.apply(a, b, new, is_dup)
-        keys, counts = shard.items()
+        part.apply(a, b, new, is_dup)
+        keys, counts = part.items()
         tracked = {(int(k >> 32), int(k & 0xFFFFFFFF)): int(c) for k, c in zip(keys, counts)}
-        assert tracked == dict(_recount(shard))
-        assert (a, b) not in _recount(shard)  # every occurrence was merged
+        assert tracked == dict(_recount(part))
+        assert (a, b) not in _recount(part)  # every occurrence was merged
 
 
 def test_real_dna_equals_hf_bpe_trainer(small_genomes):

@@ -13,6 +13,7 @@ from operators.bpe import BpeTrainerConfig, train_bpe
 from operators.bpe.reference import apply_merges
 from operators.report.fairness import load_parallel
 from operators.report.mixture import (
+    CategoryPairs,
     MixtureAuditConfig,
     audit_mixture,
     mean_absolute_error,
@@ -56,6 +57,22 @@ def _mixture_tokenizer(samples: dict, alpha: dict, vocab: int) -> list[tuple[str
     model = train_bpe(+mix, BpeTrainerConfig(vocab_size=vocab, special_tokens=(END_OF_TEXT,),
                                              initial_alphabet=byte_alphabet()))
     return model.merges
+
+
+def test_category_pairs_known_counts():
+    """Pair counts, their order and their normalization, before and after a merge, on a hand-checked sample."""
+    pair_ids: dict = {}
+    cat = CategoryPairs({"abab": 2, "ab": 1, "ba": 1}, pair_ids)
+    assert cat.total == 2 * 4 + 2 + 2
+    ab, ba = pair_ids[("a", "b")], pair_ids[("b", "a")]
+    assert cat.top_pairs(5).tolist() == [ab, ba]  # ab: 2*2 + 1 = 5, ba: 2*1 + 1 = 3
+    assert cat.frequencies(np.array([ab, ba, -1])).tolist() == [5 / 12, 3 / 12, 0.0]
+    cat.merge(("a", "b"))  # abab → [ab, ab], ab → [ab]
+    abab = pair_ids[("ab", "ab")]
+    assert cat.top_pairs(5).tolist() == [abab, ba]  # ab and ba (inside abab) are gone; (ab, ab) occurs twice
+    assert cat.frequencies(np.array([ab, abab])).tolist() == [0.0, 2 / 12]
+    other = CategoryPairs({"xy": 1}, pair_ids)  # a second category numbers pairs on the same ids
+    assert other.frequencies(np.array([ab, pair_ids[("x", "y")]])).tolist() == [0.0, 1 / 2]
 
 
 def test_trajectory_counts_equal_recount(categories):

@@ -155,3 +155,12 @@ def test_sampler_is_seeded(udhr_lines):
         sampler.fit(udhr_lines)
         vocabs.append(json.loads(sampler.sample("metaspace").tokenizer.to_str())["model"]["vocab"])
     assert vocabs[0] == vocabs[1] and len(vocabs[0]) > 100
+
+
+def test_sampler_reports_when_fitted(udhr_lines):
+    sampler = TokenizerSampler(min_vocab=100, max_vocab=400, seed=3)
+    assert not sampler.fitted
+    with pytest.raises(ValueError, match="fit"):
+        sampler.sample()
+    sampler.fit(udhr_lines[:20])
+    assert sampler.fitted

@@ -71,3 +71,14 @@ def test_export_checks_shapes_and_format(bare_tokenizer, tmp_path):
         check_transferred_model(out)
     with pytest.raises(ValueError, match="tokenmill.json"):
         check_transferred_model(tmp_path / "bad")
+
+
+def test_resolve_checkpoint(tmp_path, monkeypatch):
+    from operators.core.runtime import PROJECT_ROOT
+    from operators.transfer.hypernet import resolve_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_checkpoint(tmp_path / "abs") == tmp_path / "abs"  # absolute: as given
+    assert resolve_checkpoint("checkpoints/hypernet-minilm") == PROJECT_ROOT / "checkpoints/hypernet-minilm"
+    (tmp_path / "here").mkdir()
+    assert resolve_checkpoint("here") == type(tmp_path)("here")  # found from the working directory

@@ -1,9 +1,8 @@
-"""Configuration of BPE training (DNABERT-2 defaults) and the trained model it produces."""
+"""Configuration of BPE training (DNABERT-2 defaults); the trained model is :class:`operators.bpe.model.BpeModel`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 DNABERT2_SPECIALS = ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")
 
@@ -23,7 +22,8 @@ class BpeTrainerConfig:
     max_token_length: int | None = None
     """Longest token, in characters, a merge may create; None for no limit."""
     workers: int = 1
-    """1: train in this process. N > 1: split the corpus over N Ray actors with a coordinator (same merges)."""
+    """1: train in this process. N > 1: split the corpus into N parts, one per Ray actor, with a coordinator (same
+    merges)."""
 
     def __post_init__(self) -> None:
         if not self.special_tokens or any(not isinstance(t, str) or not t for t in self.special_tokens):
@@ -42,42 +42,3 @@ class BpeTrainerConfig:
             raise ValueError(f"max_token_length={self.max_token_length!r}: expected None or an integer >= 1")
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
             raise ValueError(f"workers={self.workers!r}: expected an integer >= 1")
-
-
-@dataclass(frozen=True, slots=True)
-class BpeModel:
-    """A trained BPE tokenizer: vocabulary, ordered merges and how training went.
-
-    ``stats`` keys: ``vocab_size`` (achieved), ``requested_vocab_size``, ``merges``, ``stop_reason``
-    ("vocab_size", "min_frequency" or "no_pairs"), ``last_merge_count``, ``sequences``, ``characters``,
-    ``tokens`` (training corpus length in tokens after training), ``bp_per_token``, ``workers``, ``seconds``
-    (``count``, ``merge``, ``total``) and ``warnings`` (e.g. the corpus was too small for the vocabulary).
-    """
-
-    vocab: dict[str, int]
-    """token string -> id; ids 0..n-1 with specials first."""
-    merges: list[tuple[str, str]]
-    """merged pairs in rank order."""
-    special_tokens: tuple[str, ...]
-    config: BpeTrainerConfig
-    stats: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
-
-    def id_to_token(self) -> list[str]:
-        """Token strings indexed by id."""
-        out = [""] * len(self.vocab)
-        for tok, i in self.vocab.items():
-            out[i] = tok
-        return out
-
-    def segment(self, sequence: str) -> list[str]:
-        """Split ``sequence`` the way training did: apply the merges in rank order (pure Python, for checks).
-
-        Characters outside the vocabulary stay single characters (the HF export maps them to the unknown token).
-        """
-        from operators.bpe.reference import apply_merges
-
-        return apply_merges(sequence, self.merges)

@@ -3,7 +3,8 @@
 Per merge step only the pairs next to a merged occurrence change, so a step costs O(occurrences of the merged
 pair) — the positions come from a per-pair position index — instead of a pass over the corpus. The best pair
 comes from a max-heap with lazy invalidation. Semantics (ids, tie-break, overlaps, re-created strings, stop
-rules) are those documented in :mod:`operators.bpe.reference`; the distributed trainer shares the merge loop.
+rules) are those documented in :mod:`operators.bpe.reference`. :class:`Vocab`, :class:`TrainResult` and
+:func:`merge_loop` are shared with :mod:`operators.bpe.distributed_trainer`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from operators.bpe.corpus import SeqTable, encode
 from operators.bpe.reference import build_initial_vocab
-from operators.bpe.shard import Shard
+from operators.bpe.kernel_state import CorpusPart
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +130,8 @@ def train_fast(table: SeqTable, *, vocab_size: int, min_frequency: int, special_
     corpus = encode(table, vocab.str_to_id, vocab_size)
     if keep_min is None:
         keep_min = auto_keep_min(corpus.n_chars, vocab_size, min_frequency)
-    shard = Shard(corpus, vocab.tlen, vocab_size, max_token_length, keep_min=keep_min, implicit_min=implicit_min)
-    shard.build_heap(min_frequency)
+    part = CorpusPart(corpus, vocab.tlen, vocab_size, max_token_length, keep_min=keep_min, implicit_min=implicit_min)
+    part.build_heap(min_frequency)
     result = TrainResult(vocab, sequences=corpus.n_sequences, characters=corpus.n_chars)
     t1 = time.perf_counter()
     recounts = 0
@@ -138,24 +139,24 @@ def train_fast(table: SeqTable, *, vocab_size: int, min_frequency: int, special_
     def recount(level: int) -> Best:
         nonlocal recounts
         recounts += 1
-        shard.rebuild(level)
-        shard.build_heap(min_frequency)
-        return shard.best(shard.pushed, 0)
+        part.rebuild(level)
+        part.build_heap(min_frequency)
+        return part.best(part.pushed, 0)
 
     def exact(best: Best) -> Best:
-        if shard.keep_min > min_frequency and (best is None or best[2] < shard.keep_min):
+        if part.keep_min > min_frequency and (best is None or best[2] < part.keep_min):
             best = recount(min_frequency)  # an untracked pair may now tie or beat the best tracked one
         return best
 
     def apply(a: int, b: int, new: int, is_dup: bool) -> Best:
-        _, n_pushed = shard.apply(a, b, new, is_dup)
-        if is_dup and shard.keep_min > 1:
-            return exact(recount(shard.keep_min))  # an untracked pair next to the re-created token may have grown
-        return exact(shard.best(shard.pushed, n_pushed))
+        _, n_pushed = part.apply(a, b, new, is_dup)
+        if is_dup and part.keep_min > 1:
+            return exact(recount(part.keep_min))  # an untracked pair next to the re-created token may have grown
+        return exact(part.best(part.pushed, n_pushed))
 
-    merge_loop(result, exact(shard.best(shard.pushed, 0)), apply, vocab_size, min_frequency)
+    merge_loop(result, exact(part.best(part.pushed, 0)), apply, vocab_size, min_frequency)
     t2 = time.perf_counter()
-    result.tokens_after = shard.symbols()
+    result.tokens_after = part.symbols()
     settle_stop_reason(result)
     result.seconds = {"count": t1 - t0, "merge": t2 - t1}
     log.info("trained %d merges in %.2fs (count %.2fs, %d recounts), stop: %s", len(result.merges), t2 - t0,

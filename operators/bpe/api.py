@@ -1,4 +1,5 @@
-"""``train_bpe``: the one entry point pipelines call — input normalization, engine choice, stats, warnings."""
+"""``train_bpe``: the one entry point pipelines call — input normalization, trainer choice (in-process or
+distributed), the :class:`BpeModel` with its stats and warnings."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import logging
 import time
 from typing import Any
 
-from operators.bpe.config import BpeModel, BpeTrainerConfig
 from operators.bpe.corpus import to_seq_table
-from operators.bpe.trainer import TrainResult, train_fast
+from operators.bpe.fast_trainer import TrainResult, train_fast
+from operators.bpe.model import BpeModel
+from operators.bpe.trainer_config import BpeTrainerConfig
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,10 @@ def train_bpe(data: Any, config: BpeTrainerConfig | None = None, *, cpus_per_wor
                   max_token_length=config.max_token_length)
     if hasattr(data, "to_arrow_refs"):  # a Ray Dataset
         if config.workers > 1:  # each actor pulls its own blocks
-            from operators.bpe.distributed import dataset_shards, train_distributed
+            from operators.bpe.distributed_trainer import dataset_parts, train_distributed
 
-            shards = dataset_shards(data, config.workers)
-            result = train_distributed(None, shards=shards, cpus_per_worker=cpus_per_worker, **kwargs)
+            parts = dataset_parts(data, config.workers)
+            result = train_distributed(None, parts=parts, cpus_per_worker=cpus_per_worker, **kwargs)
             if result.sequences == 0:
                 raise ValueError(_EMPTY)
             return model_from_result(result, config, time.perf_counter() - t0)
@@ -58,7 +60,7 @@ def train_bpe(data: Any, config: BpeTrainerConfig | None = None, *, cpus_per_wor
     if len(table) == 0:
         raise ValueError(_EMPTY)
     if config.workers > 1:
-        from operators.bpe.distributed import train_distributed
+        from operators.bpe.distributed_trainer import train_distributed
 
         result = train_distributed(table, num_workers=config.workers, cpus_per_worker=cpus_per_worker, **kwargs)
     else:

@@ -1,19 +1,19 @@
 """Distributed exact BPE training: the corpus split over N Ray actors, one coordinator, the reference's merges.
 
-Each actor owns a shard of the sequences, its token array, local pair counts and pair positions
-(:class:`operators.bpe.shard.Shard`). The coordinator (the calling process) holds the global pair counts and
-the candidate heap (:class:`operators.bpe.shard.PairCounts`):
+Each actor owns a part of the sequences, its token array, local pair counts and pair positions
+(:class:`operators.bpe.kernel_state.CorpusPart`). The coordinator (the calling process) holds the global pair counts and
+the candidate heap (:class:`operators.bpe.kernel_state.PairCounts`):
 
-1. **alphabet**: every actor reports its shard's characters; the coordinator fixes the ids (same ids as the
+1. **alphabet**: every actor reports its part's characters; the coordinator fixes the ids (same ids as the
    in-process trainer).
-2. **counting** (parallel): every actor encodes its shard and counts its pairs; the coordinator sums the counts.
+2. **counting** (parallel): every actor encodes its part and counts its pairs; the coordinator sums the counts.
 3. **merging**: per step the coordinator picks the best pair (same tie-break), broadcasts ``(a, b, new)``,
-   every actor merges it in its shard and returns only the count changes next to the merged occurrences, the
-   coordinator adds them up. Counts are sums over shards, so the merges do not depend on N.
+   every actor merges it in its part and returns only the count changes next to the merged occurrences, the
+   coordinator adds them up. Counts are sums over parts, so the merges do not depend on N.
 
 The merge phase costs one round trip per merge (4087 for DNABERT-2, ~1-3 ms each through Ray on one machine).
 Merges cannot be batched exactly: the next best pair is often one the last merge created, whose count only the
-shards know (bounding it from the old counts rarely settles the choice, since the merged tokens' neighbours
+parts know (bounding it from the old counts rarely settles the choice, since the merged tokens' neighbours
 are frequent). So the round trip is kept small instead: a call carries four ints and returns two small int64
 arrays (the changes of one step, at most 4 x vocab entries), and actors that do not hold the pair answer at
 once. Ray Compiled Graphs were tried and were slower here (shared-memory channels polling on busy cores).
@@ -30,19 +30,19 @@ from typing import Any, Callable
 import numpy as np
 
 from operators.bpe.corpus import SeqTable, encode, to_seq_table
-from operators.bpe.shard import PairCounts, Shard
-from operators.bpe.trainer import (Best, TrainResult, Vocab, check_vocab_fits, merge_loop, settle_stop_reason,
-                                   train_fast)
+from operators.bpe.kernel_state import CorpusPart, PairCounts
+from operators.bpe.fast_trainer import (Best, TrainResult, Vocab, check_vocab_fits, merge_loop, settle_stop_reason,
+                                        train_fast)
 
 log = logging.getLogger(__name__)
 
 
-class ShardWorker:
-    """The actor body: one shard of the corpus. Plain class, so it is testable without Ray."""
+class PartWorker:
+    """The actor body: one part of the corpus. Plain class, so it is testable without Ray."""
 
     def __init__(self) -> None:
         self.table: SeqTable | None = None
-        self.shard: Shard | None = None
+        self.part: CorpusPart | None = None
         # Load the compiled kernels now (numba cache), so the counting phase measures counting.
         train_fast(to_seq_table(["ACGTACGT"]), vocab_size=12, min_frequency=1, special_tokens=("[UNK]",))
 
@@ -53,7 +53,7 @@ class ShardWorker:
             import ray
 
             data = ray.get(data)
-        self.table, self.shard = to_seq_table(data), None
+        self.table, self.part = to_seq_table(data), None
         return len(self.table)
 
     def alphabet(self) -> set[str]:
@@ -61,31 +61,31 @@ class ShardWorker:
 
     def count(self, id_to_str: list[str], vocab_size: int,
               max_token_length: int | None) -> tuple[np.ndarray, np.ndarray, int, int]:
-        """Encode the shard and count its pairs: ``(keys, counts, sequences, characters)``."""
+        """Encode the part and count its pairs: ``(keys, counts, sequences, characters)``."""
         vocab = {s: i for i, s in enumerate(id_to_str)}
         corpus = encode(self.table, vocab, vocab_size)
         tlen = np.zeros(max(vocab_size, len(id_to_str)), np.int32)
         tlen[: len(id_to_str)] = [len(s) for s in id_to_str]
         # Local counts cannot decide pruning (a pair rare here may be frequent overall): track every pair.
-        self.shard = Shard(corpus, tlen, vocab_size, max_token_length, keep_min=1)
+        self.part = CorpusPart(corpus, tlen, vocab_size, max_token_length, keep_min=1)
         self.table = None  # the token array holds everything from now on
-        keys, counts = self.shard.items()
+        keys, counts = self.part.items()
         return keys, counts, corpus.n_sequences, corpus.n_chars
 
     def apply(self, step: tuple[int, int, int, bool]) -> tuple[np.ndarray, np.ndarray]:
-        """Merge one pair in the shard; return the count changes ``(keys, deltas)``."""
+        """Merge one pair in the part; return the count changes ``(keys, deltas)``."""
         a, b, new, is_dup = step
-        n_out, _ = self.shard.apply(a, b, new, is_dup)
-        return self.shard.deltas(n_out)
+        n_out, _ = self.part.apply(a, b, new, is_dup)
+        return self.part.deltas(n_out)
 
     def symbols(self) -> int:
-        """Tokens in the shard now; also frees the shard (training is over)."""
-        n = self.shard.symbols() if self.shard is not None else 0
-        self.shard = None
+        """Tokens in the part now; also frees the part (training is over)."""
+        n = self.part.symbols() if self.part is not None else 0
+        self.part = None
         return n
 
 
-def dataset_shards(dataset: Any, n: int) -> list[list]:
+def dataset_parts(dataset: Any, n: int) -> list[list]:
     """Deal a Ray Dataset's blocks (ObjectRefs of Arrow tables) round-robin into ``n`` groups, so each actor
     pulls its own blocks from the object store and the driver never holds the corpus."""
     refs = dataset.to_arrow_refs()
@@ -93,7 +93,7 @@ def dataset_shards(dataset: Any, n: int) -> list[list]:
 
 
 def make_workers(n: int, cpus_per_worker: float = 1.0) -> list:
-    """Start ``n`` ShardWorker Ray actors (fewer CPUs each if the cluster is smaller) and wait until ready."""
+    """Start ``n`` PartWorker Ray actors (fewer CPUs each if the cluster is smaller) and wait until ready."""
     import ray
 
     from operators.core.runtime import init_ray
@@ -105,39 +105,39 @@ def make_workers(n: int, cpus_per_worker: float = 1.0) -> list:
     if cpus < cpus_per_worker:
         log.warning("%d BPE workers x %.2g CPU do not fit %.3g CPUs; giving each %.2g", n, cpus_per_worker,
                     total_cpus, cpus)
-    actors = [ray.remote(num_cpus=cpus)(ShardWorker).remote() for _ in range(n)]
+    actors = [ray.remote(num_cpus=cpus)(PartWorker).remote() for _ in range(n)]
     ray.get([a.__ray_ready__.remote() for a in actors])
     return actors
 
 
 def train_distributed(data: Any, *, vocab_size: int, min_frequency: int, special_tokens: tuple[str, ...],
                       initial_alphabet: Any = (), max_token_length: int | None = None, num_workers: int = 2,
-                      cpus_per_worker: float = 1.0, shards: list | None = None,
+                      cpus_per_worker: float = 1.0, parts: list | None = None,
                       actors: list | None = None) -> TrainResult:
     """Train over Ray actors (Ray is started locally if it is not running).
 
     Args:
-        data: the corpus (anything ``train_bpe`` accepts); split into ``num_workers`` shards of equal size.
-            Ignored when ``shards`` is given.
-        shards: one input per worker (Arrow tables, ObjectRefs of them, ...), loaded by the actors themselves,
+        data: the corpus (anything ``train_bpe`` accepts); split into ``num_workers`` parts of equal size.
+            Ignored when ``parts`` is given.
+        parts: one input per worker (Arrow tables, ObjectRefs of them, ...), loaded by the actors themselves,
             so a pipeline can hand over data that is already spread over the cluster.
-        actors: ShardWorker actors to use (from :func:`make_workers`; the caller keeps them); default: start
-            ``len(shards)`` or ``num_workers`` and kill them at the end.
+        actors: PartWorker actors to use (from :func:`make_workers`; the caller keeps them); default: start
+            ``len(parts)`` or ``num_workers`` and kill them at the end.
 
-    ``result.seconds`` has ``startup`` (actors, loading shards, alphabet), ``count`` (the parallel counting
+    ``result.seconds`` has ``startup`` (actors, loading parts, alphabet), ``count`` (the parallel counting
     phase: encode and count in the actors, sum in the coordinator) and ``merge``.
     """
     import ray
 
     t0 = time.perf_counter()
-    n = len(shards) if shards is not None else num_workers
+    n = len(parts) if parts is not None else num_workers
     own = actors is None
     actors = make_workers(n, cpus_per_worker) if own else actors[:n]
     if len(actors) < n:
-        raise ValueError(f"train_distributed: {n} shards but only {len(actors)} actors")
+        raise ValueError(f"train_distributed: {n} parts but only {len(actors)} actors")
     try:
-        parts = shards if shards is not None else to_seq_table(data).split(n)
-        ray.get([actor.load.remote(part) for actor, part in zip(actors, parts)])
+        inputs = parts if parts is not None else to_seq_table(data).split(n)
+        ray.get([actor.load.remote(part) for actor, part in zip(actors, inputs)])
 
         def call(method: str, *args: Any) -> list:
             return ray.get([getattr(actor, method).remote(*args) for actor in actors])
@@ -153,7 +153,7 @@ def train_distributed(data: Any, *, vocab_size: int, min_frequency: int, special
 def count_phase(call: Callable[..., list], *, vocab_size: int, min_frequency: int,
                 special_tokens: tuple[str, ...], initial_alphabet: Any = (),
                 max_token_length: int | None = None) -> tuple[Vocab, PairCounts, TrainResult, float]:
-    """The distributed counting phase: alphabet, then every worker encodes its shard and counts its pairs in
+    """The distributed counting phase: alphabet, then every worker encodes its part and counts its pairs in
     parallel; the coordinator sums the counts.
 
     Returns ``(vocab, global pair counts, an empty TrainResult with the corpus sizes, counting seconds)``; the
@@ -179,8 +179,8 @@ def coordinate(call: Callable[..., list], *, vocab_size: int, min_frequency: int
                t_start: float | None = None) -> TrainResult:
     """The coordinator: drive the workers through alphabet, counting and merging; return the merges.
 
-    ``call(method, *args)`` runs ``ShardWorker.method(*args)`` on every worker and returns the replies in
-    worker order — Ray actor calls in :func:`train_distributed`, plain calls on local ``ShardWorker`` objects
+    ``call(method, *args)`` runs ``PartWorker.method(*args)`` on every worker and returns the replies in
+    worker order — Ray actor calls in :func:`train_distributed`, plain calls on local ``PartWorker`` objects
     in tests (same protocol, no transport).
     """
     t0 = time.perf_counter() if t_start is None else t_start
@@ -192,7 +192,7 @@ def coordinate(call: Callable[..., list], *, vocab_size: int, min_frequency: int
     def apply(a: int, b: int, new: int, is_dup: bool) -> Best:
         replies = call("apply", (a, b, new, is_dup))
         n_pushed = counts.add(np.concatenate([r[0] for r in replies]), np.concatenate([r[1] for r in replies]))
-        counts.set_count(a, b, 0)  # fully merged in every shard
+        counts.set_count(a, b, 0)  # fully merged in every part
         return counts.best(counts.pushed, n_pushed)
 
     merge_loop(result, counts.best(counts.pushed, 0), apply, vocab_size, min_frequency)

@@ -1,8 +1,9 @@
-"""Python owners of the numba state: a corpus shard (:class:`Shard`) and the global pair counts (:class:`PairCounts`).
+"""Python owners of the numba state: a part of the corpus (:class:`CorpusPart`) and the global pair counts
+(:class:`PairCounts`).
 
 Numba kernels cannot grow the arrays they are given, so each kernel reports what is short and these classes
-reallocate and call again. The in-process trainer runs one shard whose local counts *are* the global counts; the
-distributed trainer runs one shard per Ray actor and a :class:`PairCounts` in the coordinator.
+reallocate and call again. The in-process trainer runs one part (the whole corpus) whose local counts *are* the
+global counts; the distributed trainer runs one part per Ray actor and a :class:`PairCounts` in the coordinator.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from operators.bpe import kernels as K
-from operators.bpe import layout as L
+from operators.bpe import kernel_constants as L
 from operators.bpe.corpus import EncodedCorpus
 
 
@@ -91,7 +92,7 @@ class _Table:
 
 
 class PairCounts(_Table):
-    """Global pair counts and the candidate heap, fed with the count deltas of the shards (coordinator side)."""
+    """Global pair counts and the candidate heap, fed with the count deltas of the parts (coordinator side)."""
 
     def __init__(self, keys: np.ndarray, counts: np.ndarray, vocab_size: int, min_count: int) -> None:
         empty32 = np.zeros(0, np.int32)
@@ -110,17 +111,17 @@ class PairCounts(_Table):
                               keys, deltas, n, self.pushed)
 
 
-class Shard(_Table):
-    """One shard's token array, local pair counts and pair positions; applies merges incrementally.
+class CorpusPart(_Table):
+    """One part of the corpus: its token array, local pair counts and pair positions; applies merges incrementally.
 
     Args:
         corpus: the encoded sequences (their ``tok`` array is modified in place).
         tlen: token lengths by id (copied; grows as merges arrive).
         vocab_size: final vocabulary size (bounds the ids).
         max_token_length: longest token a merge may create (None: no limit).
-        keep_min: new pairs whose count is below this get no slot (1: track all; see :mod:`_shard`).
+        keep_min: new pairs whose count is below this get no slot (1: track all; see :mod:`~operators.bpe.merge_kernels`).
         implicit_min: pairs with at least this many occurrences are scanned for instead of listed
-            (default: 1/4 of the shard: listing is faster, scanning only pays for pathological pairs).
+            (default: 1/4 of the part: listing is faster, scanning only pays for pathological pairs).
     """
 
     def __init__(self, corpus: EncodedCorpus, tlen: np.ndarray, vocab_size: int, max_token_length: int | None,
@@ -162,7 +163,7 @@ class Shard(_Table):
         self.meta[L.NBLOCKS] = nblocks
 
     def apply(self, a: int, b: int, new: int, is_dup: bool) -> tuple[int, int]:
-        """Merge (a, b) into ``new`` everywhere in the shard; returns ``(n_out, n_pushed)`` (see ``apply_merge``)."""
+        """Merge (a, b) into ``new`` everywhere in the part; returns ``(n_out, n_pushed)`` (see ``apply_merge``)."""
         while True:
             status, n_out, n_pushed, merged, self.pool = K.apply_merge(
                 self.tok, self.tlen, self.wpos, self.wval, self.hkeys, self.hvals, self.sa, self.sb, self.cnt,
@@ -184,7 +185,7 @@ class Shard(_Table):
         return self.out_keys[:n_out].copy(), self.out_deltas[:n_out].copy()
 
     def symbols(self) -> int:
-        """Number of tokens the shard's sequences are cut into now."""
+        """Number of tokens the part's sequences are cut into now."""
         # A symbol longer than one character has its id at both ends: count those once. In chunks, so the
         # temporaries stay small next to a multi-GB token array.
         marked = long_ends = 0

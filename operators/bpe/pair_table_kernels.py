@@ -1,8 +1,8 @@
 """Numba kernels for the pair table (open-addressing hash: pair -> slot) and the max-heap of candidate merges.
 
-Shared by the in-process trainer, the shard actors and the distributed coordinator. A *slot* is a dense index
+Shared by the in-process trainer, the corpus-part actors and the distributed coordinator. A *slot* is a dense index
 for one pair (left id, right id); per-slot arrays hold the pair (``sa``, ``sb``), its count (``cnt``) and, in
-a shard, the head of its position-block list (``head``). Slots are never deleted: a pair whose count drops to
+a corpus part, the head of its position-block list (``head``). Slots are never deleted: a pair whose count drops to
 zero keeps its slot (so a re-formed pair finds it again).
 
 The heap holds (count, slot) entries ordered by count descending, then (left id, right id) ascending — the
@@ -16,7 +16,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from operators.bpe.layout import EMPTY, HEAPN, NSLOTS
+from operators.bpe.kernel_constants import EMPTY, HEAPN, NSLOTS, signatures
+
+EXPORTS = {  # the kernels Python calls (through operators.bpe.kernels) -> their numba signatures, for the AOT build
+    "find_slot": signatures("i8(i8[:], i4[:], i8, i8)"),
+    "reindex": signatures("void(i8[:], i4[:], i4[:], i4[:], i8)"),
+    "heap_build": signatures("void(i8[:], i4[:], i8[:], i4[:], i4[:], i8[:], i8, i8)"),
+    "push_and_pop": signatures("i8(i8[:], i4[:], i8[:], i4[:], i4[:], i8[:], i4[:], i8, i8)"),
+    "apply_deltas": signatures("i8(i8[:], i4[:], i4[:], i4[:], i8[:], i4[:], i8[:], i8[:], i8[:], i8, i4[:])"),
+}
 
 
 @njit(cache=True, inline="always")

@@ -1,4 +1,4 @@
-"""Numba kernels that apply a merge to one shard of the corpus and compact its position pool.
+"""Numba kernels that apply a merge to one part of the corpus and compact its position pool.
 
 Data layout (why: a few bytes per base for DNA, no per-sequence objects, O(1) neighbour lookups):
 
@@ -12,8 +12,8 @@ Data layout (why: a few bytes per base for DNA, no per-sequence objects, O(1) ne
   list of blocks (``head`` -> ``bnext``). A merge step appends one block per new pair. Entries are checked
   when read and stale ones are dropped when the pool is compacted.
 * *Implicit* pairs (``head == IMPLICIT``): pairs so frequent (>= ``implicit_min`` occurrences; by default a
-  quarter of the shard, so only pathological ones such as (A, A) in poly-A) that listing them would cost more
-  memory than re-scanning the shard once when they are merged. At most ~2 * len(tok) / implicit_min pairs are
+  quarter of the part, so only pathological ones such as (A, A) in poly-A) that listing them would cost more
+  memory than re-scanning the part once when they are merged. At most ~2 * len(tok) / implicit_min pairs are
   ever implicit, which bounds the scans.
 * Pruning (``keep_min``): a new pair whose count is below ``keep_min`` gets no slot. A pair only gains count
   when one of its tokens is the new token of a step, so, except after a re-created string, an untracked pair
@@ -26,8 +26,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from operators.bpe._table import find_or_add_slot, find_slot, grow
-from operators.bpe.layout import IMPLICIT, INTERIOR, NBLOCKS, NEED_BLOCKS, NEED_SLOTS, NSLOTS, POOLN
+from operators.bpe.kernel_constants import (IMPLICIT, INTERIOR, NBLOCKS, NEED_BLOCKS, NEED_SLOTS, NSLOTS, POOLN,
+                                            POSITION_DTYPES, TOKEN_DTYPES, signatures)
+from operators.bpe.pair_table_kernels import find_or_add_slot, find_slot, grow
+
+EXPORTS = {  # the kernels Python calls (through operators.bpe.kernels) -> their numba signatures, for the AOT build
+    "apply_merge": signatures("Tuple((i8, i8, i8, i8, {1}[:]))({0}[:], i4[:], i8[:], i8[:], i8[:], i4[:], i4[:], "
+                              "i4[:], i8[:], i4[:], i8[:], {1}[:], i8[:], i4[:], i4[:], i4[:], i8[:, :], i8[:], i8[:], "
+                              "i4[:], i8, i8, i8, b1, i8, i8, i8)", TOKEN_DTYPES, POSITION_DTYPES),
+}
 
 
 @njit(cache=True)
@@ -136,7 +143,7 @@ def apply_merge(tok, tlen, wpos, wval, hkeys, hvals, sa, sb, cnt, head, meta,
     (``n_out`` then holds the size needed) and call again; nothing was changed. ``out_keys/out_deltas[:n_out]``
     are the count changes (for a coordinator), ``pushed[:n_pushed]`` the slots whose count grew (for the heap);
     ``pool`` is the position pool, reallocated if it had to grow. Only pairs next to a merged occurrence are
-    touched, so a step costs O(occurrences) — O(shard) for an implicit pair.
+    touched, so a step costs O(occurrences) — O(part) for an implicit pair.
     """
     V = (scratch.shape[1] - 1) // 2
     s_ab = find_slot(hkeys, hvals, a, b)

@@ -1,0 +1,78 @@
+"""The config of ``pipelines/multilingual_tokenizer.py``: engine, vocabulary, romanization, sampling, the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from operators.core.ingest_config import IngestConfig
+from operators.core.runtime import PROJECT_ROOT
+from operators.report.fairness import FairnessConfig
+from operators.romanize import RomanizerConfig
+from operators.tokenize_text.sampling import LanguageSamplingConfig
+
+TOKENIZERS = PROJECT_ROOT.parent / "shared" / "data" / "tokenizers"
+PEERS = (f"gpt2={TOKENIZERS / 'gpt2'}", f"mistral={TOKENIZERS / 'mistral' / 'tokenizer.model.v1'}",
+         f"bert={TOKENIZERS / 'bert-base-uncased'}")
+"""The tokenizers scored beside ours by default: GPT-2, Mistral and BERT from ../shared/data/tokenizers."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MultilingualConfig:
+    """Multilingual tokenizer job."""
+
+    engine: Literal["tokenmill", "sentencepiece"] = "tokenmill"
+    """tokenmill: byte-level BPE on the tokenmill engine; sentencepiece: its trainer (see sp_model_type)."""
+    sp_model_type: Literal["unigram", "bpe"] = "unigram"
+    """sentencepiece model type when engine=sentencepiece."""
+    vocab_size: int = 32000
+    """Vocabulary size, special tokens included."""
+    sp_character_coverage: float = 0.9995
+    """sentencepiece: share of characters kept as pieces (the rest fall back to bytes)."""
+    min_frequency: int = 2
+    """tokenmill engine: stop when the best pair occurs fewer times."""
+    digits_r2l: bool = False
+    """tokenmill engine: group digit runs right to left in threes ("Tokenization counts")."""
+    parity_aware: bool = False
+    """tokenmill engine: each merge is the top pair of the language whose parallel text (``parallel``) currently
+    takes the most tokens (parity-aware BPE), instead of the top pair overall."""
+    marks: bool = False
+    """tokenmill engine: keep combining marks inside letter runs (GPT-2's regex cuts Indic/Thaana/Myanmar words at
+    every vowel sign)."""
+    romanize: bool = False
+    """Romanize documents (and the parallel corpus) with uroman before training."""
+    romanizer: RomanizerConfig = field(default_factory=RomanizerConfig)
+    """uroman options when romanize=true."""
+    sampling: LanguageSamplingConfig = field(default_factory=LanguageSamplingConfig)
+    """Language sampling (sampling.alpha=0.3, sampling.seed=0)."""
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    """Ingestion options when --input names raw files (UDHR: --set ingest.lang_from=filename)."""
+    parallel: str = str(PROJECT_ROOT.parent / "shared" / "data" / "text" / "udhr" / "*.txt")
+    """Glob of the parallel corpus for the fairness report (files <lang>[_variant].txt); empty: no report."""
+    compare: tuple[str, ...] = PEERS
+    """NAME=PATH tokenizers scored beside ours."""
+    fairness: FairnessConfig = field(default_factory=FairnessConfig)
+    """Fairness scoring options."""
+    workers: int = 0
+    """Ray workers (tasks/actors) at once: 0 = one per CPU of the cluster."""
+
+    RENAMED: ClassVar[dict[str, str]] = {"lang_from": "ingest.lang_from"}
+
+    def __post_init__(self) -> None:
+        if self.vocab_size < 300:
+            raise ValueError(f"vocab_size: must be >= 300 (256 bytes + specials + merges), got {self.vocab_size}")
+        if not 0.0 < self.sp_character_coverage <= 1.0:
+            raise ValueError("sp_character_coverage: must be in (0, 1]")
+        if self.min_frequency < 0:
+            raise ValueError("min_frequency: must be >= 0")
+        if self.workers < 0:
+            raise ValueError("workers: must be >= 0")
+        if self.parity_aware and self.engine != "tokenmill":
+            raise ValueError("parity_aware: needs engine=tokenmill")
+        for spec in self.compare:
+            if "=" not in spec:
+                raise ValueError(f"compare: {spec!r} is not NAME=PATH")
+
+    def peers(self) -> dict[str, str]:
+        """``compare`` as ``{name: path}``."""
+        return dict(spec.split("=", 1) for spec in self.compare)
