@@ -19,6 +19,7 @@ import ray
 from operators.bpe import BpeModel, BpeTrainerConfig, save_hf_tokenizer, train_bpe
 from operators.core.config import ConfigError
 from operators.core.ingest_config import IngestConfig
+from operators.core.runtime import actor_pool
 from operators.encode import Encoder, EncoderConfig
 from operators.io import resolve_inputs
 from operators.ledger import Ledger
@@ -124,15 +125,15 @@ def encode_segment_dir(segment_dir: Path, target: Path, tokenizer_json: Path, *,
     encoder = EncoderConfig(tokenizer=str(tokenizer_json), text_column="seq")
     ds = ray.data.read_parquet(str(segment_dir))
     ds = ds.map_batches(Encoder, fn_constructor_args=(encoder,), batch_size=batch_size, batch_format="pyarrow",
-                        concurrency=(1, workers))
+                        compute=actor_pool(workers))
     ds = ds.map_batches(_keep_token_columns, batch_format="pyarrow", batch_size=None).sort(list(SEGMENT_KEY))
     check_replaceable(target)
     shutil.rmtree(target, ignore_errors=True)
     ds.write_parquet(str(target), compression="zstd", min_rows_per_file=50_000)
     mark_ours(target, "tokens", run_id)
     rows, tokens = bp_per_token_by_source(target, totals_only=True)
-    ledger.add_stage(stage, rows_in=rows, rows_out=rows, rows_quarantined=0, bytes=tokens,
-                     seconds=time.perf_counter() - t0)
+    ledger.add_stage(stage, rows_in=rows, rows_out=rows, rows_quarantined=0, tokens=tokens,
+                     bytes=sum(f.stat().st_size for f in target.rglob("*.parquet")), seconds=time.perf_counter() - t0)
 
 
 def _keep_token_columns(batch: pa.Table) -> pa.Table:

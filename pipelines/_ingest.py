@@ -247,8 +247,9 @@ def reconcile_run(result: IngestResult, receipts: dict, chains: dict, written: d
         for problem in problems:
             log.error("lost records: %s", problem)
         raise CountMismatch(mismatch_message(problems))
+    size = {f.uri: f.size for f in files}
     result.per_source = [{"source": c.source, "in": c.seen, "out": c.out, "quarantined": c.quarantined,
-                          "bytes": 0, "reasons": reasons.get(c.source, {})} for c in counts]
+                          "bytes": size.get(c.source, 0), "reasons": reasons.get(c.source, {})} for c in counts]
     total_in = sum(c.seen for c in counts)
     total_out = sum(c.out for c in counts)
     total_q = sum(c.quarantined for c in counts)
@@ -260,7 +261,7 @@ def reconcile_run(result: IngestResult, receipts: dict, chains: dict, written: d
     for stage in dict.fromkeys(s for chain in chains.values() for s in chain[:-1]):
         q = sum(n for (s, _), n in by_stage_reason.items() if s == stage or (stage == "read" and s == "segment"))
         ledger.add_stage(prefix + stage, rows_in=live, rows_out=live - q, rows_quarantined=q,
-                         seconds=seconds if stage == "read" else 0.0)
+                         bytes=sum(size.values()) if stage == "read" else 0, seconds=seconds if stage == "read" else 0.0)
         live -= q
     ledger.add_stage(f"{prefix}ingest", rows_in=total_in, rows_out=total_out, rows_quarantined=total_q,
                      seconds=seconds)

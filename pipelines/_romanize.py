@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from operators.core.runtime import ray_workers
+from operators.core.runtime import actor_pool, ray_workers
 from operators.romanize import Romanizer, RomanizerConfig
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def romanize_dataset(ds: ray.data.Dataset, config: RomanizerConfig, workers: int
         batch_size: rows per ``Romanizer`` call.
     """
     return ds.map_batches(Romanizer, fn_constructor_kwargs={"config": config}, batch_size=batch_size,
-                          batch_format="pyarrow", concurrency=(1, ray_workers(workers)))
+                          batch_format="pyarrow", compute=actor_pool(ray_workers(workers)))
 
 
 def romanize_parallel(parallel: dict[str, list[str]], config: RomanizerConfig,

@@ -15,13 +15,14 @@ import ray
 
 from operators.build.partition import code_fingerprint
 from operators.core.ingest_config import IngestConfig
+from operators.core.runtime import actor_pool
 from operators.core.stages import load_receipts
 from operators.encode import load_engine
 from operators.io import fingerprint, plan_partitions, plan_read_tasks, resolve_inputs
 from operators.io.chain import ingest_stages, stage_names
 from operators.ledger import Ledger
 from operators.ledger.reconcile import CountMismatch
-from operators.shards import ShardWriter, ShardWriterConfig, commit_shards
+from operators.shards import ShardWriter, ShardWriterConfig, commit_shards, set_bytes
 from operators.shards.part_writer import DOCUMENTS_FORMAT, PartWriter, part_name
 from pipelines._ingest import (IngestResult, check_output_owned, clean_stale_staging, open_staging, publish,
                                reconcile_run)
@@ -52,7 +53,7 @@ def pack_dataset(ds: "ray.data.Dataset", shards_dir: Path, cfg: ShardWriterConfi
     manifest = writer.manifest
     totals = manifest["totals"]
     ledger.add_stage("pack_shards", rows_in=totals["documents"], rows_out=totals["rows"], rows_quarantined=0,
-                     bytes=totals["tokens"], seconds=time.perf_counter() - t0)
+                     bytes=set_bytes(manifest), tokens=totals["tokens"], seconds=time.perf_counter() - t0)
     ledger.add_artifact(shards_dir, "shards")
     return manifest
 
@@ -98,7 +99,7 @@ def pack_in_workers(patterns: list[str], output: Path, ledger: Ledger, *, tokeni
                    "encode_batch_size": encode_batch_size}
     ds = ray.data.from_items(items, override_num_blocks=max(len(items), 1))
     ds = ds.map_batches(PartWriter, fn_constructor_kwargs=writer_args, batch_size=1, batch_format="pyarrow",
-                        concurrency=(1, min(workers, max(len(items), 1))))
+                        compute=actor_pool(min(workers, len(items))))
     parts = sorted((json.loads(p) for p in ds.take_all() for p in [p["part"]]), key=lambda p: p["index"])
     if [p["index"] for p in parts] != list(range(len(items))):  # a lost or doubled partition: never commit it
         raise CountMismatch(f"partitions written {[p['index'] for p in parts]} are not 0..{len(items) - 1}")
@@ -121,8 +122,7 @@ def pack_in_workers(patterns: list[str], output: Path, ledger: Ledger, *, tokeni
                                    (("docs_dropped_long", "dropped_long"), ("docs_truncated", "truncated_long"))
                                    if stats.get(key)])
     ledger.add_stage("pack_shards", rows_in=pack_in, rows_out=totals["rows"],
-                     rows_quarantined=int(stats.get("docs_dropped_long", 0)), bytes=sum(
-                         f["bytes"] for s in manifest["shards"] for f in s["files"].values()),
-                     seconds=time.perf_counter() - t0)
+                     rows_quarantined=int(stats.get("docs_dropped_long", 0)), bytes=set_bytes(manifest),
+                     tokens=totals["tokens"], seconds=time.perf_counter() - t0)
     ledger.add_artifact(shards_dir, "shards")
     return manifest

@@ -30,7 +30,7 @@ from operators.build.partition import code_fingerprint, remove_stale_tmp  # noqa
 from operators.build.plan import build_key, missing_partitions, plan_partitions, remove_corrupt  # noqa: E402
 from operators.build.report import record_build, write_build_report  # noqa: E402
 from operators.core.cli import make_parser, parse_config  # noqa: E402
-from operators.core.runtime import ray_runtime, ray_workers  # noqa: E402
+from operators.core.runtime import actor_pool, ray_runtime, ray_workers  # noqa: E402
 from operators.encode import load_engine  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
 from operators.shards import verify_shard_set  # noqa: E402
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             with ray_runtime(args.num_cpus, quiet=args.quiet):
                 ds = ray.data.from_items(misses, override_num_blocks=len(misses))
                 ds.map_batches(PartitionBuilder, fn_constructor_args=(str(cache_dir), cfg.tokenizer.path), batch_size=1,
-                               batch_format="pyarrow", concurrency=(1, ray_workers(cfg.workers))).materialize()
+                               batch_format="pyarrow", compute=actor_pool(ray_workers(cfg.workers))).materialize()
         seconds_partitions = time.perf_counter() - t0
         # 3. assemble: mix, dedup and pack in canonical order into a staging build, then verify and publish
         t1 = time.perf_counter()

@@ -24,7 +24,8 @@ import ray  # noqa: E402
 
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import ray_runtime, ray_workers  # noqa: E402
+from operators.core.runtime import actor_pool, ray_runtime, ray_workers  # noqa: E402
+from operators.encode import tokenizer_arg  # noqa: E402
 from operators.dynamic import DynamicBPE, DynamicBPEConfig, rows_table, vocab_table  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
 from pipelines._ingest import documents_input  # noqa: E402
@@ -62,7 +63,7 @@ class DynamicTokenizeConfig:
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__, DynamicTokenizeConfig)
-    parser.add_argument("--tokenizer", required=True, metavar="PATH", help="the base tokenizer (required)")
+    parser.add_argument("--tokenizer", required=True, metavar="PATH", type=tokenizer_arg, help="the base tokenizer (required)")
     args, cfg = parse_config(parser, DynamicTokenizeConfig, argv)
     output = Path(args.output).resolve()
     ledger = Ledger(output / "ledger.duckdb")
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             ds = ray.data.read_parquet(docs).select_columns(["id", "lang", "text"])
             ds = ds.map_batches(DynamicBPE, fn_constructor_args=(args.tokenizer,),
                                 fn_constructor_kwargs=dataclasses.asdict(cfg.merge_config()),
-                                batch_size=cfg.batch_size, batch_format="pyarrow", concurrency=(1, ray_workers(cfg.workers))).materialize()
+                                batch_size=cfg.batch_size, batch_format="pyarrow", compute=actor_pool(ray_workers(cfg.workers))).materialize()
             # 3. write the rows and the per-batch vocabularies
             for name, fn in (("dynamic_rows", rows_table), ("dynamic_vocab", vocab_table)):
                 ds.map_batches(fn, batch_format="pyarrow", batch_size=None).drop_columns(
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         n, base, dyn = con.execute(f"SELECT count(*), sum(base_length), sum(dynamic_length) FROM "
                                    f"read_parquet('{output / 'dynamic_rows'}/*.parquet')").fetchone()
         n_vocab = con.execute(f"SELECT count(*) FROM read_parquet('{output / 'dynamic_vocab'}/*.parquet')").fetchone()[0]
-        ledger.add_stage("dynamic_merge", rows_in=n, rows_out=n, rows_quarantined=0, bytes=int(dyn or 0), seconds=seconds)
+        ledger.add_stage("dynamic_merge", rows_in=n, rows_out=n, rows_quarantined=0, tokens=int(dyn or 0), seconds=seconds)
         ledger.add_artifact(output / "dynamic_rows", "dynamic_rows")
         ledger.add_artifact(output / "dynamic_vocab", "dynamic_vocab")
     reduction = 1 - dyn / base if base else 0.0

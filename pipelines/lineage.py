@@ -20,8 +20,11 @@ from operators.shards import load_manifest  # noqa: E402
 
 def lineage(build_dir: Path, shard: int, row: int) -> list[dict]:
     """The documents of packed row ``row`` of shard ``shard`` (index in the manifest), in row order."""
-    if build_dir.name == "CURRENT" and build_dir.is_file():
+    if build_dir.name == "CURRENT" and build_dir.is_file():  # a build published before CURRENT was a link
         build_dir = build_dir.parent / build_dir.read_text().strip()
+    if not (build_dir / "build.json").is_file() or not (build_dir / "documents.parquet").is_file():
+        raise ValueError(f"{build_dir} is not a published build (no build.json + documents.parquet); pass "
+                         "OUT/builds/<id> or OUT/builds/CURRENT of a build_corpus.py output")
     manifest = load_manifest(build_dir / "shards")
     shards = manifest["shards"]
     if not 0 <= shard < len(shards):

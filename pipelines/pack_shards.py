@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
 from operators.core.runtime import ray_runtime, ray_workers  # noqa: E402
+from operators.encode import tokenizer_arg  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
 from operators.shards import ShardWriterConfig  # noqa: E402
 from pipelines._inputs import check_inputs  # noqa: E402
@@ -59,7 +60,7 @@ class PackShardsConfig:
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__, PackShardsConfig)
-    parser.add_argument("--tokenizer", required=True, metavar="PATH",
+    parser.add_argument("--tokenizer", required=True, metavar="PATH", type=tokenizer_arg,
                         help="tokenizer.json, a folder with one (or GPT-2 encoder.json + vocab.bpe), or a sentencepiece .model")
     args, cfg = parse_config(parser, PackShardsConfig, argv)
     output = Path(args.output).resolve()

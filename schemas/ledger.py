@@ -1,6 +1,9 @@
 """DuckDB DDL of the run ledger (``OUTPUT/ledger.duckdb``), versioned like the Arrow schemas."""
 
-LEDGER_VERSION = "ledger/v1"
+LEDGER_VERSION = "ledger/v2"
+# v2: stages.tokens (token counts had been written to stages.bytes by pack_shards and encode stages). A v1 ledger
+# is upgraded in place when opened: the column is added, NULL for the runs before.
+LEDGER_UPGRADES = {"ledger/v1": ["ALTER TABLE stages ADD COLUMN tokens BIGINT"]}
 
 LEDGER_TABLES: dict[str, str] = {
     "meta": "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
@@ -9,9 +12,11 @@ LEDGER_TABLES: dict[str, str] = {
         start TIMESTAMP, "end" TIMESTAMP, status VARCHAR, error VARCHAR)""",
     "inputs": """CREATE TABLE IF NOT EXISTS inputs (
         run VARCHAR, uri VARCHAR, size BIGINT, mtime DOUBLE, fingerprint VARCHAR)""",
+    # bytes: bytes the stage read from its input files (read stages) or wrote (stages that write files), else 0;
+    # tokens: token ids the stage produced or packed, else 0.
     "stages": """CREATE TABLE IF NOT EXISTS stages (
         run VARCHAR, stage VARCHAR, rows_in BIGINT, rows_out BIGINT, rows_quarantined BIGINT,
-        bytes BIGINT, seconds DOUBLE)""",
+        bytes BIGINT, seconds DOUBLE, tokens BIGINT)""",
     "quarantine_reasons": """CREATE TABLE IF NOT EXISTS quarantine_reasons (
         run VARCHAR, stage VARCHAR, reason VARCHAR, count BIGINT)""",
     "cache": """CREATE TABLE IF NOT EXISTS cache (

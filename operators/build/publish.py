@@ -1,8 +1,9 @@
 """Published builds: immutable ``builds/<id>/`` folders, an atomically switched ``builds/CURRENT``, retention, a lock.
 
 A build is assembled in ``builds/.tmp-<id>/`` and renamed to ``builds/<id>/`` only after its shards verify;
-``CURRENT`` (a one-line file naming the build) is then replaced atomically (write, fsync, rename; see
-:mod:`operators.core.atomic`). Readers that follow CURRENT therefore always see a complete, verified build. The
+``CURRENT``, a relative symbolic link to ``<id>`` (so ``ls builds/CURRENT/`` and every client follow it), is
+then switched atomically (new link under a temporary name, rename; see :mod:`operators.core.atomic`), and
+``CURRENT.id`` names the same build for stores without links. Readers that follow CURRENT therefore always see a complete, verified build. The
 last ``keep`` builds are kept.
 
 tokenmill deletes only what it created and marked as its own. A published build is ours when its folder name is
@@ -23,7 +24,7 @@ import shutil
 import time
 from pathlib import Path
 
-from operators.core.atomic import rename_dir_atomic, write_text_atomic
+from operators.core.atomic import rename_dir_atomic, symlink_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,9 @@ class BuildStore:
     def current(self) -> str | None:
         """The id of the published build CURRENT points at, or None."""
         path = self.root / "CURRENT"
-        return path.read_text().strip() if path.is_file() else None
+        if path.is_symlink():
+            return os.readlink(path)
+        return path.read_text().strip() if path.is_file() else None  # written by tokenmill before links
 
     def staging(self, build_id: str) -> Path:
         """A fresh, marked staging folder for ``build_id``; stale ones that killed runs of tokenmill left are removed.
@@ -140,8 +143,10 @@ class BuildStore:
         (staging / STAGING_MARKER).unlink(missing_ok=True)
         final = self.root / build_id
         rename_dir_atomic(staging, final)
+        # The id file first: a crash between the two leaves CURRENT on the previous build, which is complete.
         # A fixed temporary name: publishing holds the lock, and a crashed run's leftover is simply overwritten.
-        write_text_atomic(self.root / "CURRENT", build_id + "\n", tmp=self.root / "CURRENT.tmp")
+        write_text_atomic(self.root / "CURRENT.id", build_id + "\n", tmp=self.root / "CURRENT.id.tmp")
+        symlink_atomic(build_id, self.root / "CURRENT")
         protected = {build_id, self.current()}
         ours = self.builds()
         for old in ours[:-keep]:

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from operators.io.chain import SINK_STAGE  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
+from operators.shards import load_manifest, set_bytes  # noqa: E402
 
 
 def record_build(ledger: Ledger, summary: dict, final: Path, seconds_partitions: float) -> None:
@@ -40,8 +41,8 @@ def record_build(ledger: Ledger, summary: dict, final: Path, seconds_partitions:
                      rows_quarantined=t["quarantined_read"], seconds=seconds_partitions)
     ledger.add_stage("dedup", rows_in=read_out, rows_out=t["unique_documents"], rows_quarantined=t["duplicates"])
     ledger.add_stage("mix", rows_in=t["unique_documents"], rows_out=t["documents"], rows_quarantined=t["sampled_out"])
-    ledger.add_stage("pack_shards", rows_in=t["documents"], rows_out=t["rows"], rows_quarantined=0, bytes=t["tokens"],
-                     seconds=summary["seconds"]["assemble"])
+    ledger.add_stage("pack_shards", rows_in=t["documents"], rows_out=t["rows"], rows_quarantined=0, tokens=t["tokens"],
+                     bytes=set_bytes(load_manifest(final / "shards")), seconds=summary["seconds"]["assemble"])
     ledger.add_quarantine_reasons([(s, r, n) for (s, r), n in
                                    ((tuple(k.split("/", 1)), v) for k, v in summary["quarantine"].items())])
     ledger.add_artifact(final, "build")

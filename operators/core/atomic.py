@@ -7,7 +7,8 @@ publishes a file or a folder goes through these helpers:
 - :func:`atomic_path`: a file some library writes itself (Parquet, DuckDB ``COPY``, safetensors, a PNG): write to
   the yielded temporary path, the rest happens on exit;
 - :func:`replace_atomic`: a file already written under a temporary name (shard files written in pieces);
-- :func:`rename_dir_atomic`: a folder assembled under a temporary name (cached partitions, published builds).
+- :func:`rename_dir_atomic`: a folder assembled under a temporary name (cached partitions, published builds);
+- :func:`symlink_atomic`: a relative symbolic link switched to a new target (``builds/CURRENT``).
 """
 
 from __future__ import annotations
@@ -84,6 +85,23 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, tmp: str | Path | None 
 def write_text_atomic(path: str | Path, text: str, *, tmp: str | Path | None = None) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     write_bytes_atomic(path, text.encode("utf-8"), tmp=tmp)
+
+
+def symlink_atomic(target: str, link: str | Path) -> None:
+    """Point the symbolic link ``link`` at ``target`` (relative to the link's folder) atomically.
+
+    The new link is made under a temporary name and renamed over ``link`` (a link or an old-style file), so a reader
+    resolves the old target or the new one, never a missing link.
+    """
+    link = Path(link)
+    tmp = link.with_name(f".{link.name}.{uuid.uuid4().hex[:8]}.tmp")
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, link)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(link.parent)
 
 
 def rename_dir_atomic(tmp_dir: str | Path, path: str | Path) -> None:

@@ -4,18 +4,44 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from typing import Any, Callable, TypeVar
+from pathlib import Path
+from typing import Any, Callable, NoReturn, TypeVar
 
 from operators.core.config import ConfigError, build_config, config_help, load_overrides
 
 T = TypeVar("T")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line naming the fix (``prog: error: ...``), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (--help lists every option)\n")
+
+
+def output_folder(value: str) -> str:
+    """``--output``: a folder that exists or can be created here; a file or an unwritable place is refused now,
+    before any work starts (object-store URIs are checked by their client)."""
+    if "://" in value:
+        return value
+    path = Path(value).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is a file; give a folder (created when missing)")
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"{value} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{value} cannot be created or written: {existing} is not writable by this "
+                                         "user; choose a folder you can write")
+    return value
+
+
 def make_parser(description: str, config_cls: type, *, inputs: bool = True, output: bool = True,
                 config_required: bool = False) -> argparse.ArgumentParser:
     """An argparse parser with the shared options; ``--help`` lists every config key with the job's real default."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="config keys (set them in --config FILE.yaml or with --set key=value):\n" + config_help(config_cls),
@@ -24,7 +50,8 @@ def make_parser(description: str, config_cls: type, *, inputs: bool = True, outp
         parser.add_argument("--input", action="append", default=[], metavar="PATH_OR_GLOB",
                             help="input file, glob or fsspec URI; repeat for more (default: none)")
     if output:
-        parser.add_argument("--output", required=True, metavar="DIR", help="output directory (required)")
+        parser.add_argument("--output", required=True, metavar="DIR", type=output_folder,
+                            help="output directory, created when missing (required)")
     parser.add_argument("--config", metavar="FILE.yaml", default=None, required=config_required,
                         help="YAML file of config keys" + (" (required)" if config_required else " (default: none)"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -45,6 +72,8 @@ def parse_config(parser: argparse.ArgumentParser, config_cls: type[T], argv: lis
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.quiet:
+        quiet_libraries()
     try:
         if load is not None:
             cfg = load(args.config, load_overrides(None, args.set))
@@ -53,6 +82,19 @@ def parse_config(parser: argparse.ArgumentParser, config_cls: type[T], argv: lis
     except ConfigError as exc:
         parser.error(f"config: {exc}")
     return args, cfg
+
+
+def quiet_libraries() -> None:
+    """``--quiet``: the libraries under tokenmill print errors only and no progress bars, so what is left is
+    tokenmill's own warnings and the final summary (Ray's own quieting is in :func:`operators.core.runtime.init_ray`)."""
+    os.environ["TQDM_DISABLE"] = "1"  # every tqdm bar (transformers' weight loading, sentence-transformers)
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+    os.environ["TOKENMILL_QUIET"] = "1"  # read by init_ray, and by Ray workers through the runtime env
+    if "transformers" in sys.modules:  # imported before the flag was seen: its level is set already
+        sys.modules["transformers"].utils.logging.set_verbosity_error()
+    for name in ("ray", "ray.data", "sentence_transformers", "transformers", "numba"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def fail(message: str) -> None:

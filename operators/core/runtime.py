@@ -39,6 +39,10 @@ MARKER_FORMAT = "tokenmill ray temp dir v1"
 _TEMP_NAME = re.compile(rf"^{re.escape(TEMP_PREFIX)}(\d+)-[A-Za-z0-9_]+$")
 
 
+# What --quiet sets in Ray's workers too: no progress bars, libraries at error level (see operators.core.cli).
+QUIET_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error", "TOKENMILL_QUIET": "1"}
+
+
 def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
     """Connect to the cluster named by ``RAY_ADDRESS`` or start an embedded local Ray.
 
@@ -53,6 +57,7 @@ def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
         A dict describing the runtime: ``mode`` ("cluster", "embedded" or "existing"), ``address`` and ``temp_dir``.
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    quiet = quiet or os.environ.get("TOKENMILL_QUIET") == "1"
     import ray
 
     if ray.is_initialized():
@@ -62,7 +67,7 @@ def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
     pythonpath = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     if address:
         log.info("connecting to the Ray cluster at %s", address)
-        ray.init(address=address, log_to_driver=True)
+        ray.init(address=address, log_to_driver=True, logging_level=logging.ERROR if quiet else logging.INFO)
         info = {"mode": "cluster", "address": address, "temp_dir": None}
     else:
         remove_stale_temp_dirs()
@@ -73,8 +78,9 @@ def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
                 include_dashboard=False,
                 dashboard_host="127.0.0.1",
                 _temp_dir=temp_dir,
-                runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "RAY_USAGE_STATS_ENABLED": "0"}},
+                runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "RAY_USAGE_STATS_ENABLED": "0", **(QUIET_ENV if quiet else {})}},
                 log_to_driver=True,
+                logging_level=logging.ERROR if quiet else logging.INFO,
             )
         except BaseException:
             with contextlib.suppress(Exception):
@@ -85,6 +91,9 @@ def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
         log.info("started an embedded Ray (temp dir %s)", temp_dir)
     _track(info)
     _configure_data_context(quiet)
+    if quiet:
+        for name in ("ray", "ray.data"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     return info
 
 
@@ -267,6 +276,14 @@ def _remove_tree(path: str) -> None:
             return
         time.sleep(0.2)
     log.warning("could not remove the embedded Ray's temp dir %s", path)
+
+
+def actor_pool(max_actors: int):  # -> ray.data.ActorPoolStrategy (ray imported lazily)
+    """Ray Data ``compute=`` of a stateful operator (a class loading a tokenizer or model once): 1 to
+    ``max_actors`` actors, the pool growing with the work (``concurrency=`` is deprecated since Ray 2.51)."""
+    import ray.data
+
+    return ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, max_actors))
 
 
 def ray_workers(workers: int) -> int:

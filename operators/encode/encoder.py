@@ -8,6 +8,7 @@ batch in parallel Rust threads).
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import itertools
 from dataclasses import dataclass
@@ -75,6 +76,16 @@ class _Engine:
         # encode_batch_fast skips character offsets we never use (tokenizers >= 0.20): same ids, ~1.4x faster.
         encode = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)
         return [e.ids for e in encode(texts, add_special_tokens=add_special_tokens)]
+
+
+def tokenizer_arg(value: str) -> str:
+    """argparse type of ``--tokenizer``: the tokenizer is opened now, so a missing path or a corrupt file is a
+    one-line usage error (naming the path) before Ray starts, not a traceback inside a worker."""
+    try:
+        load_engine(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def load_engine(path: str | Path) -> _Engine:

@@ -107,7 +107,8 @@ def open_hf_tokenizer(located: TokenizerFiles) -> Any:
         try:
             return Tokenizer.from_file(str(located.files[0]))
         except Exception as exc:  # tokenizers raises a bare Exception with serde's message
-            raise ValueError(f"cannot parse tokenizer.json at {located.files[0]}: {exc}") from None
+            raise ValueError(f"cannot parse tokenizer.json at {located.files[0]}: {exc} (a truncated or hand-edited "
+                             "file? re-export it with tokenizers' Tokenizer.save)") from None
     if located.kind != "gpt2":
         raise ValueError(f"tokenizer: {located.path} is a {located.kind} model, not a tokenizers one")
     vocab, merges = located.files
@@ -134,4 +135,5 @@ def open_sentencepiece(located: TokenizerFiles) -> tuple[Any, bytes]:
     try:
         return spm.SentencePieceProcessor(model_proto=blob), blob
     except (RuntimeError, OSError) as exc:
-        raise ValueError(f"cannot parse sentencepiece model at {located.files[0]}: {exc}") from None
+        raise ValueError(f"cannot parse sentencepiece model at {located.files[0]}: {exc} (a truncated copy? "
+                         "copy the .model file again)") from None

@@ -21,7 +21,7 @@ import duckdb
 import psutil
 import pyarrow as pa
 
-from schemas.ledger import LEDGER_TABLES, LEDGER_VERSION
+from schemas.ledger import LEDGER_TABLES, LEDGER_UPGRADES, LEDGER_VERSION
 
 _ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("tokenmill.ledger")
@@ -54,9 +54,16 @@ class Ledger:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(str(self.path))
+        self.con.execute(LEDGER_TABLES["meta"])
+        row = self.con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        if row is not None and row[0] in LEDGER_UPGRADES:
+            for ddl in LEDGER_UPGRADES[row[0]]:
+                self.con.execute(ddl)
+            self.con.execute("UPDATE meta SET value = ? WHERE key = 'version'", [LEDGER_VERSION])
+            log.info("upgraded %s from %s to %s", self.path, row[0], LEDGER_VERSION)
+            row = (LEDGER_VERSION,)
         for ddl in LEDGER_TABLES.values():
             self.con.execute(ddl)
-        row = self.con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
         if row is None:
             self.con.execute("INSERT INTO meta VALUES ('version', ?)", [LEDGER_VERSION])
         elif row[0] != LEDGER_VERSION:
@@ -97,12 +104,17 @@ class Ledger:
             self.con.execute("INSERT INTO inputs SELECT * FROM batch")
 
     def add_stage(self, stage: str, *, rows_in: int, rows_out: int, rows_quarantined: int, bytes: int = 0,
-                  seconds: float = 0.0) -> None:
-        """Record one stage's counts (and log them: the one-line summary per stage)."""
-        log.info("stage %s: %d in, %d out, %d quarantined, %d bytes, %.2f s", stage, rows_in, rows_out,
-                 rows_quarantined, bytes, seconds)
-        self.con.execute("INSERT INTO stages VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         [self.run_id, stage, rows_in, rows_out, rows_quarantined, bytes, seconds])
+                  tokens: int = 0, seconds: float = 0.0) -> None:
+        """Record one stage's counts (and log them: the one-line summary per stage).
+
+        ``bytes`` is what the stage read from input files or wrote to files (never a token count); ``tokens`` the
+        token ids it produced or packed.
+        """
+        log.info("stage %s: %d in, %d out, %d quarantined, %d bytes, %d tokens, %.2f s", stage, rows_in, rows_out,
+                 rows_quarantined, bytes, tokens, seconds)
+        self.con.execute("INSERT INTO stages (run, stage, rows_in, rows_out, rows_quarantined, bytes, seconds, tokens) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         [self.run_id, stage, rows_in, rows_out, rows_quarantined, bytes, seconds, tokens])
 
     def add_quarantine_reasons(self, rows: list[tuple[str, str, int]]) -> None:
         """Record quarantine counts as (stage, reason, count)."""

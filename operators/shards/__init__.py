@@ -2,7 +2,7 @@
 and the torch reader."""
 
 from operators.shards.config import ShardWriterConfig, token_dtype
-from operators.shards.manifest import load_manifest
+from operators.shards.manifest import load_manifest, set_bytes
 from operators.shards.megatron import MegatronIndex, MegatronWriter, read_index
 from operators.shards.verify import VerifyReport, verify_shard_set
 from operators.shards.writer import ShardWriter, commit_shards
@@ -32,6 +32,7 @@ __all__ = [
     "collate_packed",
     "commit_shards",
     "load_manifest",
+    "set_bytes",
     "rank_order",
     "read_index",
     "token_dtype",

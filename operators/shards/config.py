@@ -13,8 +13,10 @@ MANIFEST_FORMAT = "tokenmill shards v1"
 ROWS_FORMAT = "tokenmill packed rows v1"
 PLAN_FORMAT = "tokenmill pack plan v1"
 FORMATS = ("megatron", "parquet")
-# File kinds of one shard and their suffixes after the shard name.
-SUFFIXES = {"bin": ".bin", "idx": ".idx", "plan": ".plan.parquet", "rows": ".rows.parquet"}
+# Where each file kind of shard NAME lives in the set's folder. Packed rows and pack plans have different schemas, so
+# each has its own subfolder: `rows/*.parquet` (DuckDB, pyarrow.dataset, HF datasets) reads one schema only.
+FILE_LAYOUT = {"bin": "{name}.bin", "idx": "{name}.idx", "plan": "plan/{name}.parquet", "rows": "rows/{name}.parquet"}
+SUBDIRS = ("plan", "rows")
 KINDS_OF_FORMAT = {"megatron": ("bin", "idx", "plan"), "parquet": ("rows",)}
 
 

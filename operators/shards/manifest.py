@@ -2,9 +2,10 @@
 
 Protocol (a crash at any point leaves the previous complete set, or no manifest at all):
 
-1. Every shard file is written under a hidden temporary name (``.NAME.tmp``) in the output directory, fsynced and
-   renamed to its final name, which carries a token unique to the writing run (``shard-<token>-00000.bin``), so a
-   new set never overwrites a file of the set the current manifest describes.
+1. Every shard file is written under a hidden temporary name (``.NAME.tmp``) next to its final path (``.bin``/
+   ``.idx`` in the output directory, pack plans in ``plan/``, packed rows in ``rows/``), fsynced and renamed to
+   it. Final names carry a token unique to the writing run (``shard-<token>-00000.bin``), so a new set never
+   overwrites a file of the set the current manifest describes.
 2. ``manifest.json`` is written last: to ``.manifest.json.tmp``, fsynced, renamed over the old one, and the
    directory is fsynced. Until that rename the old manifest (or none) is what readers see.
 3. Only then are files that the new manifest does not reference (the previous set, leftovers of crashed runs)
@@ -26,12 +27,12 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from operators.core.atomic import fsync_dir, write_bytes_atomic
-from operators.shards.config import FORMATS, KINDS_OF_FORMAT, MANIFEST_FORMAT, MANIFEST_NAME, SUFFIXES, ShardWriterConfig
+from operators.shards.config import FILE_LAYOUT, FORMATS, KINDS_OF_FORMAT, MANIFEST_FORMAT, MANIFEST_NAME, SUBDIRS, ShardWriterConfig
 
 log = logging.getLogger(__name__)
 
 SHARD_NAME = re.compile(r"^shard-[0-9a-f]{8,}-\d{5,}$")
-_OURS = re.compile(r"^(shard-[0-9a-f]{8,}-\d{5,}(\.bin|\.idx|\.plan\.parquet|\.rows\.parquet)|\..+\.tmp)$")
+_OURS = re.compile(r"^(shard-[0-9a-f]{8,}-\d{5,}(\.bin|\.idx)|(plan|rows)/shard-[0-9a-f]{8,}-\d{5,}\.parquet|((plan|rows)/)?\..+\.tmp)$")
 
 
 def tmp_name(final: str | Path) -> Path:
@@ -49,9 +50,9 @@ def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
-def file_entry(path: Path) -> dict[str, Any]:
-    """The manifest entry of one committed file: name relative to the set, bytes, sha256."""
-    return {"path": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+def file_entry(path: Path, out_dir: Path) -> dict[str, Any]:
+    """The manifest entry of one committed file: path relative to the set (POSIX), bytes, sha256."""
+    return {"path": path.relative_to(out_dir).as_posix(), "bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 def build_manifest(
@@ -227,6 +228,11 @@ def shard_file(out_dir: str | Path, name: str) -> Path:
     return path
 
 
+def set_bytes(manifest: dict[str, Any]) -> int:
+    """Bytes of every file the manifest lists (the shard set's size on disk, manifest excluded)."""
+    return sum(int(f["bytes"]) for s in manifest["shards"] for f in s["files"].values())
+
+
 def referenced_files(manifest: dict[str, Any]) -> set[str]:
     """Names of every file the manifest lists."""
     return {f["path"] for s in manifest["shards"] for f in s["files"].values()}
@@ -235,7 +241,10 @@ def referenced_files(manifest: dict[str, Any]) -> set[str]:
 def unreferenced_files(out_dir: str | Path, manifest: dict[str, Any] | None) -> list[str]:
     """Files in ``out_dir`` that look like ours (shards, temporaries) but the manifest does not list."""
     keep = referenced_files(manifest) if manifest else set()
-    return sorted(p.name for p in Path(out_dir).iterdir() if _OURS.match(p.name) and p.name not in keep and p.name != MANIFEST_NAME)
+    root = Path(out_dir)
+    found = [p.name for p in root.iterdir()]
+    found += [f"{sub}/{p.name}" for sub in SUBDIRS if (root / sub).is_dir() for p in (root / sub).iterdir()]
+    return sorted(name for name in found if _OURS.match(name) and name not in keep and name != MANIFEST_NAME)
 
 
 def collect_garbage(out_dir: str | Path, manifest: dict[str, Any]) -> list[str]:
@@ -247,11 +256,12 @@ def collect_garbage(out_dir: str | Path, manifest: dict[str, Any]) -> list[str]:
         except FileNotFoundError:
             pass
     if removed:
-        fsync_dir(out_dir)
+        for sub in {Path(name).parent for name in removed}:
+            fsync_dir(Path(out_dir) / sub)
         log.info("removed %d files no manifest references from %s", len(removed), out_dir)
     return removed
 
 
 def shard_file_names(name: str, kinds: tuple[str, ...]) -> dict[str, str]:
-    """Final file names of shard ``name`` for the given file kinds."""
-    return {k: name + SUFFIXES[k] for k in kinds}
+    """Final paths (relative to the set's folder) of shard ``name``'s files of the given kinds."""
+    return {k: FILE_LAYOUT[k].format(name=name) for k in kinds}

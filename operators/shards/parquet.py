@@ -1,11 +1,11 @@
 """Parquet files of a shard: packed rows (one record per row) and the pack plan sidecar of the Megatron data.
 
-``{shard}.rows.parquet`` (zstd), one record per packed row:
+``rows/{shard}.parquet`` (zstd), one record per packed row:
 ``input_ids`` fixed_size_list<uint16|int32>[C], ``position_ids`` fixed_size_list<int32>[C],
 ``loss_mask`` fixed_size_list<uint8>[C], ``cu_seqlens`` list<int32>, ``doc_ids`` list<string>,
 ``doc_offsets`` list<int64> (start of each segment inside its document), ``num_tokens`` int32.
 
-``{shard}.plan.parquet``, one record per packed row: the row as (doc, start, length) triples, ``doc`` being the
+``plan/{shard}.parquet``, one record per packed row: the row as (doc, start, length) triples, ``doc`` being the
 document (= sequence) index in the shard's ``.bin``, plus the ``doc_id`` of each; enough to rebuild the rows
 from the ``.bin`` without packing again.
 
@@ -26,7 +26,7 @@ from operators.shards.config import PLAN_FORMAT, ROWS_FORMAT
 
 
 def rows_schema(context_length: int, dtype: np.dtype, pad_id: int) -> pa.Schema:
-    """Arrow schema of ``{shard}.rows.parquet``."""
+    """Arrow schema of ``rows/{shard}.parquet``."""
     C = context_length
     return pa.schema(
         [
@@ -43,7 +43,7 @@ def rows_schema(context_length: int, dtype: np.dtype, pad_id: int) -> pa.Schema:
 
 
 def plan_schema(context_length: int, dtype: np.dtype, pad_id: int) -> pa.Schema:
-    """Arrow schema of ``{shard}.plan.parquet``."""
+    """Arrow schema of ``plan/{shard}.parquet``."""
     return pa.schema(
         [
             ("doc", pa.list_(pa.int64())),

@@ -48,6 +48,8 @@ class _OpenShard:
         self.name, self.first_key, self.config = name, first_key, config
         self.final = {k: out_dir / v for k, v in shard_file_names(name, config.kinds).items()}
         self.tmp = {k: tmp_name(p) for k, p in self.final.items()}
+        for p in self.final.values():
+            p.parent.mkdir(exist_ok=True)
         C, pad = config.pack.context_length, config.pack.pad_id
         kw = {"row_group_rows": config.row_group_rows, "zstd_level": config.zstd_level}
         self.megatron = MegatronWriter(self.tmp["bin"], self.tmp["idx"], dtype) if "bin" in self.tmp else None
@@ -82,7 +84,7 @@ class _OpenShard:
         for kind, tmp in self.tmp.items():
             replace_atomic(tmp, self.final[kind])
         entry: dict[str, Any] = {"name": self.name, **{k: v for k, v in self.counts.items() if k != "stored_tokens"}}
-        entry["files"] = {k: file_entry(p) for k, p in self.final.items()}
+        entry["files"] = {k: file_entry(p, out_dir) for k, p in self.final.items()}
         return entry
 
     def abort(self) -> None:

@@ -58,7 +58,7 @@ def main(mode: str, config: str, out: str) -> None:
 
     rc = build_corpus.main(["--config", config, "--quiet"])
     thread.join(timeout=1)
-    current = (Path(out) / "builds/CURRENT").read_text().strip()
+    current = os.readlink(Path(out) / "builds/CURRENT")
     summary = json.loads((Path(out) / "builds" / current / "build.json").read_text())
     print("RESULT " + json.dumps({"rc": rc, "injected": injected["done"], "what": injected["what"], "summary": summary}))
     ray.shutdown()

@@ -67,8 +67,9 @@ def _add_toy_operator(repo: Path) -> None:
     init.write_text(init.read_text() + "from operators.clean.toy_flag import ToyFlag  # noqa: E402,F401\n")
     chain = repo / "operators/io/chain.py"
     text = chain.read_text()
-    assert "    TextNormalizer,\n)" in text
-    chain.write_text(text.replace("    TextNormalizer,\n)", "    TextNormalizer,\n    ToyFlag,\n)")
+    end = '\n)\n"""Per-batch operators on documents'  # the end of TEXT_OPERATORS: the toy goes last
+    assert end in text
+    chain.write_text(text.replace(end, "\n    ToyFlag," + end)
                      .replace("from operators.clean.text_normalize import TextNormalizer",
                               "from operators.clean import ToyFlag\nfrom operators.clean.text_normalize import TextNormalizer"))
 
@@ -118,6 +119,6 @@ def test_a_new_operator_is_three_files_and_runs_in_every_job(tmp_path, shared_da
         stages = _stages(ledger)
         toy = [v for s, v in stages.items() if s.endswith("toy_flag")]
         assert toy and toy[0][2] == 1, (ledger, stages)  # the stage is in the ledger and quarantined its one row
-    current = (tmp_path / "build/builds/CURRENT").read_text().strip()
+    current = os.readlink(tmp_path / "build/builds/CURRENT")
     summary = json.loads((tmp_path / "build/builds" / current / "build.json").read_text())
     assert summary["quarantine"].get("toy_flag/toy_flag") == 1, summary["quarantine"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def write_config(root: Path, shared_data: Path, udhr: list[str], out: Path) -> P
 
 
 def summary(out: Path) -> dict:
-    current = (out / "builds/CURRENT").read_text().strip()
+    current = os.readlink(out / "builds/CURRENT")
     return json.loads((out / "builds" / current / "build.json").read_text())
 
 
@@ -44,6 +45,9 @@ def test_incremental_rebuilds(tmp_path, shared_data, ray_local, capsys):
     first = summary(out)
     build = out / "builds" / first["build_id"]
     assert verify_shard_set(build / "shards").ok
+    # CURRENT is a relative link any client follows (ls builds/CURRENT/, a moved output folder), plus the id file
+    assert os.readlink(out / "builds/CURRENT") == first["build_id"] == (out / "builds/CURRENT.id").read_text().strip()
+    assert verify_shard_set(out / "builds/CURRENT/shards").ok
     assert (build / "report.html").is_file() and (build / "report/tokens_per_language.png").is_file()
     assert first["cache"]["misses"] == first["cache"]["partitions"] > 3
     assert set(first["per_lang"]) >= {"eng", "fra", "rus"}

@@ -42,7 +42,7 @@ def _fingerprint(shards: Path) -> dict:
     """
     manifest = json.loads((shards / "manifest.json").read_text())
     listed = {f["path"] for s in manifest["shards"] for f in s["files"].values()}
-    on_disk = {p.name for p in shards.iterdir()} - {"manifest.json"}
+    on_disk = {p.relative_to(shards).as_posix() for p in shards.rglob("*") if p.is_file()} - {"manifest.json"}
     assert on_disk == listed, f"files the manifest does not list: {sorted(on_disk - listed)}"
     files = [{kind: hashlib.sha256((shards / f["path"]).read_bytes()).hexdigest() for kind, f in s["files"].items()}
              for s in manifest["shards"]]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 
+import duckdb
 import numpy as np
 
 from operators.encode import load_engine
@@ -20,6 +22,13 @@ def test_pack_raw_files_and_documents(tmp_path, shared_data, ray_local):
     manifest = json.loads((out / "shards/manifest.json").read_text())
     assert verify_shard_set(out / "shards").ok
     assert manifest["tokenizer"]["vocab_size"] == 30522 and manifest["token_dtype"] == "uint16"
+    # the ledger's bytes are bytes (what read read, what pack_shards wrote), tokens have their own column
+    con = duckdb.connect(str(out / "ledger.duckdb"), read_only=True)
+    stages = {s: (b, t) for s, b, t in con.execute("SELECT stage, bytes, tokens FROM stages").fetchall()}
+    con.close()
+    on_disk = sum((out / "shards" / f["path"]).stat().st_size for s in manifest["shards"] for f in s["files"].values())
+    assert stages["pack_shards"] == (on_disk, manifest["totals"]["tokens"])
+    assert stages["read"] == (sum(os.path.getsize(f) for f in files), 0)
     # the same documents through ingest.py first give the same shards' content
     docs = tmp_path / "docs"
     assert ingest.main([a for f in files for a in ("--input", f)] + ["--output", str(docs), "--quiet"]) == 0

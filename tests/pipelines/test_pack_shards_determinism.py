@@ -34,7 +34,8 @@ def _fingerprint(out: Path) -> dict:
     """Everything a reader sees, except the run id and the commit time."""
     manifest = json.loads((out / "shards/manifest.json").read_text())
     manifest.pop("run_id"), manifest.pop("created_utc")
-    files = {p.name: p.read_bytes() for p in sorted((out / "shards").iterdir()) if p.name != "manifest.json"}
+    shards = out / "shards"
+    files = {p.relative_to(shards).as_posix(): p.read_bytes() for p in sorted(shards.rglob("*")) if p.is_file() and p.name != "manifest.json"}
     return {"manifest": manifest, "files": files}
 
 

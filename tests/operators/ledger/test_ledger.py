@@ -48,3 +48,20 @@ def test_a_ledger_of_another_version_is_refused(tmp_path):
     led.close()
     with pytest.raises(ValueError, match="ledger/v0 ledger"):
         Ledger(tmp_path / "ledger.duckdb")
+
+
+def test_a_v1_ledger_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "ledger.duckdb"
+    con = duckdb.connect(str(path))  # the v1 layout: no stages.tokens
+    con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.execute("INSERT INTO meta VALUES ('version', 'ledger/v1')")
+    con.execute("CREATE TABLE stages (run VARCHAR, stage VARCHAR, rows_in BIGINT, rows_out BIGINT, rows_quarantined BIGINT, "
+                "bytes BIGINT, seconds DOUBLE)")
+    con.execute("INSERT INTO stages VALUES ('old', 'read', 3, 3, 0, 100, 1.0)")
+    con.close()
+    led = Ledger(path)
+    led.start_run("x", {})
+    led.add_stage("pack_shards", rows_in=3, rows_out=1, rows_quarantined=0, bytes=4096, tokens=77)
+    rows = led.con.execute("SELECT run, stage, bytes, tokens FROM stages ORDER BY stage").fetchall()
+    assert rows == [(led.run_id, "pack_shards", 4096, 77), ("old", "read", 100, None)]
+    assert led.con.execute("SELECT value FROM meta").fetchone()[0] == "ledger/v2"

@@ -61,7 +61,7 @@ def run_and_kill(tmp_path, out, stage: str, sig: int) -> None:
         line = child.stdout.readline()
         assert line.strip() == f"AT {stage}", line
         if stage == "mid-write":
-            assert any(p.name.endswith(".tmp") for p in out.iterdir())  # really mid-write: temporaries exist
+            assert any(p.name.endswith(".tmp") for p in out.rglob("*"))  # really mid-write: temporaries exist
         os.kill(child.pid, sig)
         assert child.wait(timeout=30) == -sig
     finally:
@@ -111,4 +111,4 @@ def test_killed_during_cleanup_has_the_new_set(tmp_path, udhr_docs):
     # The next successful commit removes every leftover.
     manifest = write_set(out, udhr_docs[:30], pack={"context_length": 128})
     listed = {f["path"] for s in manifest["shards"] for f in s["files"].values()}
-    assert {p.name for p in out.iterdir()} == listed | {"manifest.json"}
+    assert {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} == listed | {"manifest.json"}

@@ -38,7 +38,7 @@ def tamper(small_set, kind, change) -> str:
     out, manifest = small_set
     shard = manifest["shards"][0]
     change(out / shard["files"][kind]["path"])
-    shard["files"][kind] = file_entry(out / shard["files"][kind]["path"])
+    shard["files"][kind] = file_entry(out / shard["files"][kind]["path"], out)
     write_manifest(out, manifest)
     return verify_shard_set(out).problem
 

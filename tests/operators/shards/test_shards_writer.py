@@ -63,7 +63,7 @@ def test_manifest_contents(small_set):
             assert path.stat().st_size == f["bytes"] and sha256_file(path) == f["sha256"]
     # Nothing but the set and its manifest is left behind (no temporaries).
     listed = {f["path"] for s in manifest["shards"] for f in s["files"].values()}
-    assert {p.name for p in out.iterdir()} == listed | {"manifest.json"}
+    assert {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} == listed | {"manifest.json"}
 
 
 def test_add_table_equals_add(tmp_path, udhr_docs):
@@ -99,7 +99,7 @@ def test_recommit_replaces_the_old_set(tmp_path, udhr_docs):
     old = {f["path"] for s in first["shards"] for f in s["files"].values()}
     new = {f["path"] for s in second["shards"] for f in s["files"].values()}
     assert not old & new  # a new set never overwrites a file the previous manifest lists
-    assert {p.name for p in tmp_path.iterdir()} == new | {"manifest.json"}
+    assert {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()} == new | {"manifest.json"}
     assert load_manifest(tmp_path)["run_id"] == "second" and verify_shard_set(tmp_path).ok
 
 
@@ -120,7 +120,7 @@ def test_parallel_parts_then_one_commit(tmp_path, udhr_docs):
 def test_exception_inside_with_aborts(tmp_path, udhr_docs):
     write_set(tmp_path, udhr_docs[:50], pack={"context_length": 128})
     before = (tmp_path / "manifest.json").read_bytes()
-    files_before = {p.name for p in tmp_path.iterdir()}
+    files_before = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
     cfg = ShardWriterConfig(pack=PackerConfig(context_length=128), shard_tokens=500)
     with pytest.raises(RuntimeError):
         with ShardWriter(tmp_path, cfg, vocab_size=50257, tokenizer_hash="h", run_id="r2") as w:
@@ -128,4 +128,4 @@ def test_exception_inside_with_aborts(tmp_path, udhr_docs):
                 w.add(doc_id, ids)
             raise RuntimeError("upstream failed")
     assert (tmp_path / "manifest.json").read_bytes() == before
-    assert {p.name for p in tmp_path.iterdir()} == files_before
+    assert {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()} == files_before
