@@ -5,14 +5,16 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tokenmill-installed
 DEMO_OUT ?= demo-out
 
-.PHONY: install lint docs test test-fast demo bench clean
+.PHONY: install lint docs test test-fast demo bench clean cluster cluster-address cluster-stop image
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# torch==2.13.0 first: a plain `torch` requirement would pull a multi-GB CUDA build.
+# torch==2.13.0 first: a plain `torch` requirement would pull a multi-GB CUDA build. TORCH_INDEX picks the wheel
+# index (the Dockerfile passes PyTorch's CPU or CUDA one); empty = pip's configured index.
+TORCH_INDEX ?=
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install --quiet -e '.[test]'
 	# Ahead-of-time build of the BPE kernels (optional: without a C compiler numba JITs them on first use).
 	$(PY) -m operators.bpe || echo "tokenmill: BPE kernels not precompiled; numba will JIT them"
@@ -36,6 +38,24 @@ docs: install
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
+
+# A Ray head on this machine whose jobs run with this .venv's python; cluster-stop stops that head only
+# (README, "Running on a Ray cluster"). RAY_HEAD_DIR holds its sockets and logs: keep the path short.
+RAY_HEAD_DIR ?= /tmp/tokenmill-head-$(shell id -u)
+RAY_NUM_CPUS ?=
+cluster: install
+	$(PY) -m operators.core.ray_head start --dir $(RAY_HEAD_DIR) $(if $(RAY_NUM_CPUS),--num-cpus $(RAY_NUM_CPUS))
+
+cluster-address:
+	@$(PY) -m operators.core.ray_head address --dir $(RAY_HEAD_DIR)
+
+cluster-stop:
+	$(PY) -m operators.core.ray_head stop --dir $(RAY_HEAD_DIR)
+
+# The image deploy/ names (Dockerfile: what `make install` installs, CPU torch unless TORCH_INDEX says otherwise).
+IMAGE ?= tokenmill:latest
+image:
+	docker build --build-arg TORCH_INDEX=$(or $(TORCH_INDEX),https://download.pytorch.org/whl/cpu) -t $(IMAGE) .
 
 demo: install
 	$(PY) pipelines/dna_bpe.py --input '../shared/data/dna/*' --output $(DEMO_OUT)

@@ -15,29 +15,23 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import logging
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-import ray  # noqa: E402
-
-from operators.build import BuildConfig, BuildLock, BuildStore, PartitionBuilder, load_build_config  # noqa: E402
+from operators.build import BuildConfig, BuildLock, BuildStore, load_build_config  # noqa: E402
 from operators.build.assemble import assemble_build  # noqa: E402
-from operators.build.partition import code_fingerprint, remove_stale_tmp  # noqa: E402
+from operators.build.partition import build_partitions, code_fingerprint, remove_stale_tmp  # noqa: E402
 from operators.build.plan import build_key, missing_partitions, plan_partitions, remove_corrupt  # noqa: E402
 from operators.build.report import record_build, write_build_report  # noqa: E402
 from operators.core.cli import make_parser, parse_config  # noqa: E402
-from operators.core.runtime import actor_pool, ray_runtime, ray_workers  # noqa: E402
+from operators.core.runtime import ray_runtime  # noqa: E402
 from operators.encode import load_engine  # noqa: E402
 from operators.ledger import Ledger  # noqa: E402
 from operators.shards import verify_shard_set  # noqa: E402
 from pipelines._report import run_guard  # noqa: E402
-
-log = logging.getLogger("tokenmill.build")
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__, BuildConfig, inputs=False, output=False, config_required=True)
@@ -55,8 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     store, cache_dir = BuildStore(output), output / "cache" / "partitions"
     cache_dir.mkdir(parents=True, exist_ok=True)
     with lock, run_guard(ledger, parser):
-        if stale := remove_stale_tmp(cache_dir):  # under the lock no other build writes here
-            log.info("removed %d stale partition folder(s) left by interrupted builds", stale)
+        remove_stale_tmp(cache_dir)  # under the lock no other build writes here; it logs each folder it removes
         # 1. plan: every partition of every source, addressed by content
         t0 = time.perf_counter()
         engine, code = load_engine(cfg.tokenizer.path), code_fingerprint()
@@ -79,9 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         # 2. build the missing partitions in Ray workers (retried tasks rewrite the same bytes); Ray runs only then
         if misses:
             with ray_runtime(args.num_cpus, quiet=args.quiet):
-                ds = ray.data.from_items(misses, override_num_blocks=len(misses))
-                ds.map_batches(PartitionBuilder, fn_constructor_args=(str(cache_dir), cfg.tokenizer.path), batch_size=1,
-                               batch_format="pyarrow", compute=actor_pool(ray_workers(cfg.workers))).materialize()
+                build_partitions(misses, cache_dir, cfg.tokenizer.path, cfg.workers)
         seconds_partitions = time.perf_counter() - t0
         # 3. assemble: mix, dedup and pack in canonical order into a staging build, then verify and publish
         t1 = time.perf_counter()

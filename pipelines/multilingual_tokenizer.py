@@ -1,13 +1,14 @@
 """Train a multilingual tokenizer (byte-level BPE on the tokenmill engine, or sentencepiece) with a fairness report.
 
     python pipelines/multilingual_tokenizer.py --input '../shared/data/text/udhr/*.txt' --set ingest.lang_from=filename \\
-        --output OUT [--set romanize=true] [--set parity_aware=true] [--set digits_r2l=true]
+        --output OUT [--set romanize=true] [--set parity_aware=false] [--set digits_r2l=true]
         [--set engine=sentencepiece]
 
 documents (with ``lang``) → optional romanization (uroman, Ray actor pool) → language sampling with temperature
-α (p_lang ∝ n_lang^α, seeded) → training: ``engine=tokenmill``: byte-level BPE (GPT-2 regex, bytes as GPT-2
-symbols, ``<|endoftext|>``; ``parity_aware=true``: each merge serves the language worst compressed on the
-parallel corpus) exported as OUT/tokenizer/tokenizer.json; ``engine=sentencepiece``: unigram or BPE
+α (p_lang ∝ n_lang^α, seeded) → training: ``engine=tokenmill``: byte-level BPE (GPT-2 regex with combining marks
+kept in words, bytes as GPT-2 symbols, ``<|endoftext|>``), by default parity-aware: each merge serves the language
+worst compressed on the dev text — the input itself when it is parallel (UDHR), else the parallel corpus
+(``parity_dev``) — exported as OUT/tokenizer/tokenizer.json; ``engine=sentencepiece``: unigram or BPE
 (``sp_model_type``) as OUT/tokenizer/spm.model → fairness report on the parallel corpus (OUT/fairness.json,
 OUT/fairness.html) beside GPT-2, Mistral and BERT. With ``romanize=true`` the parallel corpus is romanized too.
 Config keys: operators/tokenize_text/multilingual_config.py (``--help`` lists them); trainers: operators/tokenize_text/train.py.
@@ -78,10 +79,13 @@ def main(argv: list[str] | None = None) -> int:
             log.info("trained %s: vocab %s in %.1f s", cfg.engine, stats["vocab_size"], time.perf_counter() - t1)
             report = None
             if parallel is not None:
-                report = fairness_report({"tokenmill": str(ours), **cfg.peers()}, parallel, output, cfg.fairness,
+                # The table names the trainer: a sentencepiece model is not the tokenmill engine's.
+                name = "tokenmill" if cfg.engine == "tokenmill" else f"sentencepiece-{cfg.sp_model_type}"
+                report = fairness_report({name: str(ours), **cfg.peers()}, parallel, output, cfg.fairness,
                                          corpus=cfg.parallel + (" (romanized)" if cfg.romanize else ""))
                 ledger.add_artifact(output / "fairness.json", "fairness_report")
-    print(f"tokenizer ({cfg.engine}{', parity-aware' if cfg.parity_aware else ''}, vocab {stats['vocab_size']}, "
+    parity = f", parity-aware on {stats['dev']} text" if "dev" in stats else ""
+    print(f"tokenizer ({cfg.engine}{parity}, vocab {stats['vocab_size']}, "
           f"{'romanized' if cfg.romanize else 'original script'}): {ours}")
     if report is not None:
         print(summary_table(report))

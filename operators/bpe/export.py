@@ -7,7 +7,13 @@ v1``, training config and stats), written last and checked by :func:`load_hf_tok
 
 Why no pre-tokenizer: a DNA segment is one "word"; HF's BPE model applies the merges by rank over the whole
 input (O(n log n)), which gives exactly the segmentation training produced (tested). A ``Fuse`` decoder
-makes ``decode(encode(x)) == x``. Every file is written atomically (temp name, fsync, rename).
+makes ``decode(encode(x)) == x`` for upper-case input.
+
+The normalizer upper-cases: training sees upper-case segments (the segmenter upper-cases soft-masked bases and
+records how many there were), so soft-masked input (``acgtacgt``, as in UCSC genomes) must encode to the same ids
+as ``ACGTACGT`` in every client, not to ``[UNK]``. It maps the lower-case form of each letter of the alphabet to
+the letter (a lower-case letter outside the alphabet is ``[UNK]`` either way); special tokens are not
+normalized. Every file is written atomically (temp name, fsync, rename).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ def to_hf_tokenizer(model: BpeModel):
     # A merge recorded twice (a string re-created by another pair keeps its first rank) is listed once.
     merges = list(dict.fromkeys(model.merges))
     tok = Tokenizer(models.BPE(vocab=dict(model.vocab), merges=merges, unk_token=unk, fuse_unk=False))
+    tok.normalizer = upper_case_normalizer(model)
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in model.special_tokens])
     cls, sep = ROLES["cls_token"], ROLES["sep_token"]
     if cls in specials and sep in specials:
@@ -43,6 +50,15 @@ def to_hf_tokenizer(model: BpeModel):
             special_tokens=[(cls, model.vocab[cls]), (sep, model.vocab[sep])])
     tok.decoder = decoders.Fuse()
     return tok
+
+
+def upper_case_normalizer(model: BpeModel):
+    """A normalizer that upper-cases the letters of the model's alphabet (its single-character, non-special tokens)."""
+    from tokenizers import normalizers
+
+    specials = set(model.special_tokens)
+    letters = sorted(t for t in model.vocab if len(t) == 1 and t not in specials and t.isupper() and t.lower() != t)
+    return normalizers.Sequence([normalizers.Replace(letter.lower(), letter) for letter in letters])
 
 
 def save_hf_tokenizer(model: BpeModel, out_dir: str | os.PathLike, *, model_max_length: int = 512) -> Path:

@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from operators.bpe.corpus import SeqTable, encode
+from operators.core.progress import Progress
 from operators.bpe.reference import build_initial_vocab
 from operators.bpe.kernel_state import CorpusPart
 
@@ -76,18 +77,20 @@ def merge_loop(result: TrainResult, best: Best, apply: Callable[[int, int, int, 
     ``apply(a, b, new, is_dup)`` performs the merge on the corpus and returns the next best pair.
     """
     vocab = result.vocab
-    while len(vocab) < vocab_size:
-        if best is None:
-            result.stop_reason = "no_pairs"
-            return
-        a, b, count = best
-        if count < min_frequency:
-            result.stop_reason = "min_frequency"
-            return
-        new, is_dup = vocab.merge(a, b)
-        result.merges.append((a, b, new))
-        result.merge_counts.append(count)
-        best = apply(a, b, new, is_dup)
+    with Progress(vocab_size - len(vocab), "BPE merges", unit="merge") as bar:
+        while len(vocab) < vocab_size:
+            if best is None:
+                result.stop_reason = "no_pairs"
+                return
+            a, b, count = best
+            if count < min_frequency:
+                result.stop_reason = "min_frequency"
+                return
+            new, is_dup = vocab.merge(a, b)
+            result.merges.append((a, b, new))
+            result.merge_counts.append(count)
+            best = apply(a, b, new, is_dup)
+            bar.update()
     result.stop_reason = "vocab_size"
 
 

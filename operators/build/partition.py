@@ -31,6 +31,8 @@ import pyarrow.parquet as pq
 from operators.clean.minhash import MinHasher
 from operators.core.atomic import rename_dir_atomic
 from operators.core.ingest_config import IngestConfig
+from operators.core.progress import Progress
+from operators.core.runtime import actor_pool, ray_workers
 from operators.encode import Encoder, EncoderConfig
 from operators.io.chain import ingest_stages
 from operators.io.read_task import ReadTask
@@ -243,6 +245,19 @@ def remove_partition(cache_dir: Path, key: str) -> None:
         path.unlink()
 
 
+def build_partitions(misses: list[dict], cache_dir: Path, tokenizer: str, workers: int) -> None:
+    """Build the partitions ``misses`` (from :func:`operators.build.plan.missing_partitions`) in a pool of Ray actors
+    (a running Ray is needed), with progress; a retried task rewrites the same bytes."""
+    import ray
+
+    ds = ray.data.from_items(misses, override_num_blocks=len(misses)).map_batches(
+        PartitionBuilder, fn_constructor_args=(str(cache_dir), tokenizer), batch_size=1, batch_format="pyarrow",
+        compute=actor_pool(ray_workers(workers)))
+    with Progress(len(misses), "build partitions", unit="partition") as bar:
+        for _ in ds.iter_rows():
+            bar.update()
+
+
 def remove_stale_tmp(cache_dir: Path) -> int:
     """Remove partition folders that killed runs left half-written (``.tmp-<key>-<8 hex>`` only); return how many.
 
@@ -272,6 +287,6 @@ def kept_copies(doc_id: str, weight: float) -> int:
     return whole + (1 if u < frac else 0)
 
 
-__all__ = ["CorruptPartition", "PARTITION_FORMAT", "PartitionBuilder", "TOKENS_COLUMNS", "code_fingerprint",
+__all__ = ["CorruptPartition", "PARTITION_FORMAT", "PartitionBuilder", "TOKENS_COLUMNS", "build_partitions", "code_fingerprint",
            "file_sha256", "kept_copies", "load_partition", "partition_key", "read_meta", "remove_partition",
            "remove_stale_tmp", "verify_partition"]

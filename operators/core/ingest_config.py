@@ -18,8 +18,9 @@ class IngestConfig:
     """Optional JSONL/Parquet field kept in ``meta`` as the source's own id (our ids stay stable hashes)."""
     lang_field: str | None = None
     """JSONL/Parquet field with the language code, when ``lang_from=field``."""
-    lang_from: Literal["none", "filename", "field"] = "none"
-    """Where ``lang`` comes from: nothing, the file name (UDHR's ``rus.txt`` → ``rus``), or ``lang_field``."""
+    lang_from: Literal["none", "filename", "field", "detect"] = "none"
+    """Where ``lang`` comes from: nothing, the file name (UDHR's ``rus.txt`` → ``rus``), ``lang_field``, or ``detect``
+    (CLD2 language ID per document: ISO 639-3 ``lang``, ``lang_score`` in ``meta``)."""
     doc_per: Literal["line", "file"] = "line"
     """For text files: one document per line (blank lines separate records and are not counted), or one per file."""
     on_invalid_utf8: Literal["quarantine", "replace"] = "quarantine"

@@ -177,6 +177,14 @@ class HFBaseTokenizer(BaseTokenizer):
         kinds = _decoder_kinds(spec.get("decoder"))
         self.token_bytes = [b"" if s else self._surface(t, kinds) for t, s in zip(self._id_to_token, self.special_ids)]
         self.special_ids |= np.array([len(b) == 0 for b in self.token_bytes])
+        self._nbytes = np.array([len(b) for b in self.token_bytes], np.int64)
+        # Byte-level BPE without a normalizer or post-processor (GPT-2): the surfaces of a row's tokens are its
+        # UTF-8 bytes in order, so offsets follow from surface lengths (checked per batch in encode_batch).
+        pre = spec.get("pre_tokenizer") or {}
+        self._lossless = (
+            "ByteLevel" in kinds and pre.get("type") == "ByteLevel" and not pre.get("add_prefix_space")
+            and spec.get("normalizer") is None and spec.get("post_processor") is None
+        )
         # A fragment must not get a sentencepiece-style "▁" prepended: rebuild with prepend_scheme "never".
         if _drop_prefix(spec):
             self._frag = Tokenizer.from_str(json.dumps(spec))
@@ -204,7 +212,9 @@ class HFBaseTokenizer(BaseTokenizer):
         encs = self._tok.encode_batch(list(texts), add_special_tokens=self._add_special)
         ids, splits = _flatten([e.ids for e in encs], np.int32)
         spans = None
-        if offsets:
+        if offsets and self._lossless:
+            spans = _surface_offsets(texts, ids, splits, self._nbytes, shift=0, special=self.special_ids)
+        if offsets and spans is None:
             flat = itertools.chain.from_iterable(itertools.chain.from_iterable(e.offsets for e in encs))
             spans = np.fromiter(flat, np.int64, 2 * len(ids)).reshape(-1, 2)
         pretoken_ids = None
@@ -314,19 +324,8 @@ class SentencePieceBaseTokenizer(BaseTokenizer):
         ids, splits = _flatten(self._sp.encode(texts, add_bos=self._add_special), np.int32)
         if not offsets:
             return EncodedBatch(ids, splits, None, None, self.special_ids[ids])
-        # Byte offsets from surface lengths, shifted left by the dummy-prefix space; then bytes -> characters.
-        nbytes = self._nbytes[ids]
-        ends = np.cumsum(nbytes)
-        row_of = np.repeat(np.arange(len(texts)), np.diff(splits))
-        row_byte0 = np.concatenate([[0], ends])[splits[:-1]]
-        encoded = [t.encode() for t in texts]
-        text_byte0 = np.zeros(len(texts) + 1, np.int64)
-        np.cumsum([len(b) for b in encoded], out=text_byte0[1:])
-        shift = int(self._dummy_prefix)
-        local_end = np.maximum(ends - row_byte0[row_of] - shift, 0)
-        local_start = np.maximum(local_end - nbytes, 0)
-        offsets = _bytes_to_chars(b"".join(encoded), text_byte0, row_of, local_start, local_end)
-        return EncodedBatch(ids, splits, offsets, None, self.special_ids[ids])
+        spans = _surface_offsets(texts, ids, splits, self._nbytes, shift=int(self._dummy_prefix))
+        return EncodedBatch(ids, splits, spans, None, self.special_ids[ids])
 
     def _encode_proto(self, texts: list[str]) -> EncodedBatch:
         protos = self._sp.encode(texts, add_bos=self._add_special, return_type="proto")
@@ -352,6 +351,30 @@ class SentencePieceBaseTokenizer(BaseTokenizer):
 
     def id_to_token(self, token_id: int) -> str:
         return self._pieces[token_id]
+
+
+def _surface_offsets(
+    texts: Sequence[str], ids: np.ndarray, splits: np.ndarray, nbytes_of: np.ndarray, *, shift: int,
+    special: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """Character offsets from surface lengths, for tokenizers whose surfaces spell each row's UTF-8 bytes in
+    order (after a ``shift``-byte dummy prefix). With ``special`` given, verify that first: None when a special
+    token occurs or a row's surfaces do not add up to its length (then ask the tokenizer)."""
+    nbytes = nbytes_of[ids]
+    ends = np.cumsum(nbytes)
+    encoded = [t.encode() for t in texts]
+    text_byte0 = np.zeros(len(texts) + 1, np.int64)
+    np.cumsum([len(b) for b in encoded], out=text_byte0[1:])
+    if special is not None:
+        row_bytes = np.diff(np.concatenate([[0], ends])[splits])
+        if special[ids].any() or not np.array_equal(row_bytes, np.diff(text_byte0)):
+            return None
+    # Byte offsets from surface lengths, shifted left by the dummy-prefix space; then bytes -> characters.
+    row_of = np.repeat(np.arange(len(texts)), np.diff(splits))
+    row_byte0 = np.concatenate([[0], ends])[splits[:-1]]
+    local_end = np.maximum(ends - row_byte0[row_of] - shift, 0)
+    local_start = np.maximum(local_end - nbytes, 0)
+    return _bytes_to_chars(b"".join(encoded), text_byte0, row_of, local_start, local_end)
 
 
 def _bytes_to_chars(

@@ -24,6 +24,7 @@ tokens that share one character (byte pieces of a multi-byte character) are neve
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from typing import Sequence
 
@@ -38,6 +39,14 @@ HYPHENS = frozenset("-\u2010\u2011")
 def is_punct(ch: str) -> bool:
     """Punctuation or symbol, hyphens excepted (the ``word_hyphen`` character class)."""
     return ch not in HYPHENS and unicodedata.category(ch)[0] in "PS"
+
+
+@functools.cache
+def whitespace_table() -> np.ndarray:
+    """bool per code point up to the last whitespace character (U+3000) and one more, which stands for all above:
+    ``table[min(cp, len - 1)]`` is ``chr(cp).isspace()``."""
+    last = max(cp for cp in range(0x110000) if chr(cp).isspace())
+    return np.array([chr(cp).isspace() for cp in range(last + 2)], bool)
 
 
 def unit_starts(batch: EncodedBatch, texts: Sequence[str], boundary: str) -> np.ndarray:
@@ -65,9 +74,8 @@ def unit_starts(batch: EncodedBatch, texts: Sequence[str], boundary: str) -> np.
     np.cumsum(lengths, out=char0[1:])
     total = int(char0[-1])
     cps = np.frombuffer("".join(texts).encode("utf-32-le"), np.uint32)
-    # Classify each distinct character once (a batch has a few hundred), then scatter.
-    uniq, inverse = np.unique(cps, return_inverse=True)
-    ws = np.array([chr(c).isspace() for c in uniq], bool)[inverse]
+    table = whitespace_table()
+    ws = table[np.minimum(cps, len(table) - 1)]
     first_char = np.zeros(total + 1, bool)
     first_char[char0[:-1]] = True
     prev_ws = np.zeros(total, bool)
@@ -75,6 +83,8 @@ def unit_starts(batch: EncodedBatch, texts: Sequence[str], boundary: str) -> np.
     prev_ws &= ~first_char[:total]
     cut = ws & ~prev_ws
     if boundary == "word_hyphen":
+        # Classify each distinct character once (a batch has a few hundred), then scatter.
+        uniq, inverse = np.unique(cps, return_inverse=True)
         punct = np.array([is_punct(chr(c)) for c in uniq], bool)[inverse]
         switch = np.zeros(total, bool)
         switch[1:] = punct[1:] != punct[:-1]

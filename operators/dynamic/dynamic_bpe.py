@@ -30,8 +30,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from operators.dynamic.base_tokenizer import BaseTokenizer, EncodedBatch, load_base_tokenizer
-from operators.dynamic.boundaries import BOUNDARIES, unit_starts
-from operators.dynamic.merge_kernel import expand_merges, merge_units
+from operators.dynamic.boundaries import BOUNDARIES, whitespace_table, unit_starts
+from operators.dynamic.merge_kernel import expand_merges, merge_units, unique_units
 from schemas.core import SCHEMA_KEY
 from schemas.dynamic import BATCH_VOCAB_FIELD, DYNAMIC_ROWS, DYNAMIC_VOCAB, DYNAMIC_VOCAB_ENTRY
 
@@ -110,8 +110,9 @@ class DynamicBPE:
         self.tokenizer = tok
         self.base_vocab_size = tok.vocab_size
         self._all_ws, self._clean, self._no_ws = tok.whitespace_flags()
-        self._vocab_strings = pa.array([tok.id_to_token(i) for i in range(tok.vocab_size)], pa.string())
-        self._vocab_bytes = pa.array(tok.token_bytes, pa.binary())
+        self._vocab_strings = [tok.id_to_token(i) for i in range(tok.vocab_size)]
+        self._vocab_bytes = list(tok.token_bytes)
+        whitespace_table()  # built once here, not on the first batch
         self._checked = False
         self.counters = {"batches": 0, "rows": 0, "null_texts": 0, "base_tokens": 0, "dynamic_tokens": 0,
                          "merges": 0, "tokenize_s": 0.0, "merge_s": 0.0}
@@ -161,19 +162,21 @@ class DynamicBPE:
         n, rows = len(enc.ids), enc.num_rows
         starts = np.flatnonzero(unit_starts(enc, texts, self.boundary))
         ends = np.append(starts[1:], n)
-        buf = enc.ids.astype(np.int32, copy=False).tobytes()
-        index: dict[bytes, int] = {}
-        uid = np.fromiter(
-            (index.setdefault(buf[4 * s : 4 * e], len(index)) for s, e in zip(starts.tolist(), ends.tolist())),
-            np.int64, len(starts),
-        )
-        keys = list(index)
-        toks = np.frombuffer(b"".join(keys), np.int32).copy()
-        ulen = np.fromiter((len(k) // 4 for k in keys), np.int64, len(keys))
+        ids = enc.ids.astype(np.int32, copy=False)
+        uid, first = unique_units(ids, starts, ends)
+        ulen = ends[first] - starts[first]
         ustart = np.cumsum(ulen) - ulen
-        weight = np.bincount(uid, minlength=len(keys)).astype(np.int64)
-        cap = len(toks) - len(keys)
+        # the distinct units' tokens, one after the other, in order of first occurrence
+        toks = ids[np.repeat(starts[first] - ustart, ulen) + np.arange(int(ulen.sum()))]
+        weight = np.bincount(uid, minlength=len(first)).astype(np.int64)
+        cap = len(toks) - len(first)
         budget = cap if self.config.max_merges is None else min(self.config.max_merges, cap)
+        # The kernel packs (count, left id, right id) into one int64 heap key: a count (<= n) must fit beside
+        # two ids.
+        id_bits = int(self.base_vocab_size + budget).bit_length()
+        if n >= 2 ** (63 - 2 * id_bits):
+            raise ValueError(f"DynamicBPE: a batch of {n} tokens is too large for the merge kernel's counters "
+                             f"(with {self.base_vocab_size + budget} ids); use smaller batches")
         pad = np.zeros(budget, bool)
         left, right, mcount, removed = merge_units(
             toks, ustart, ulen, weight,
@@ -206,13 +209,19 @@ class DynamicBPE:
         base = self.base_vocab_size
         flat, offsets = expand_merges(result.left, result.right, base)
         flat_arr, offsets_arr = pa.array(flat), pa.array(offsets)
-        # Vocabulary strings and surfaces are the joins of the decomposition's (vectorized in Arrow).
-        token_str = pc.binary_join(pa.ListArray.from_arrays(offsets_arr, self._vocab_strings.take(flat_arr)), "")
-        joined = pc.binary_join(pa.ListArray.from_arrays(offsets_arr, self._vocab_bytes.take(flat_arr)), b"")
-        try:
-            surface = joined.cast(pa.string())
-        except pa.ArrowInvalid:  # a partial UTF-8 sequence (byte-level pieces): decode with U+FFFD
-            surface = pa.array([b.decode("utf-8", "replace") for b in joined.to_pylist()], pa.string())
+        # A new token's vocabulary string and surface are those of its two parts, joined (so, of its whole base
+        # decomposition); one concatenation per merge.
+        strings, surfaces = self._vocab_strings, self._vocab_bytes
+        new_str: list[str] = []
+        new_bytes: list[bytes] = []
+        for a, b in zip(result.left.tolist(), result.right.tolist()):
+            new_str.append((strings[a] if a < base else new_str[a - base])
+                           + (strings[b] if b < base else new_str[b - base]))
+            new_bytes.append((surfaces[a] if a < base else new_bytes[a - base])
+                             + (surfaces[b] if b < base else new_bytes[b - base]))
+        token_str = pa.array(new_str, pa.string())
+        # a partial UTF-8 sequence (byte-level pieces) reads as U+FFFD
+        surface = pa.array([b.decode("utf-8", "replace") for b in new_bytes], pa.string())
         new = result.dynamic_ids[result.dynamic_ids >= base] - base
         count = np.bincount(new, minlength=len(result.left)).astype(np.int64)
         arrays = [

@@ -3,16 +3,14 @@
 Units that hold the same base token sequence evolve identically (merges never cross units), so the kernel works
 on each distinct unit once, weighted by how often it occurs. The tokens form one linked list per unit. Every
 valid adjacent pair gets an id, a count and a chain of the positions where it occurs (stale entries are skipped
-when read), and every position remembers the id of the pair that starts there. A lazy max-heap ordered by
-(-count, left, right) gives the most frequent pair, ties going to the smallest left id, then the smallest right
-id. Merging a pair visits only its positions, in ascending order, so each unit is rewritten left to right
+when read), and every position remembers the id of the pair that starts there. A lazy heap of packed int64 keys
+(count, left, right; see :func:`_heap_key`) gives the most frequent pair, ties going to the smallest left id, then
+the smallest right id. Merging a pair visits only its positions, in ascending order, so each unit is rewritten left to right
 (non-overlapping, as ``a a a`` -> ``aa a``) and only the pairs next to each merged occurrence change count:
 a merge costs O(its occurrences), whatever the unit lengths.
 """
 
 from __future__ import annotations
-
-import heapq
 
 import numpy as np
 from numba import njit
@@ -67,6 +65,101 @@ def _record(pairs, pos: int, x: int, y: int, w: int, key_mul: int, flags) -> int
     state[1] = e + 1
     pos_pair[pos] = pid
     return pid
+
+
+@njit(cache=True, inline="always")
+def _heap_key(count: int, x: int, y: int, id_bits: int, count_max: int) -> int:
+    """One int64 ordering pairs as the tuple (-count, x, y): smaller key = more frequent, then smaller ids."""
+    return ((count_max - count) << (2 * id_bits)) | (np.int64(x) << id_bits) | y
+
+
+@njit(cache=True)
+def _heap_push(keys: np.ndarray, vals: np.ndarray, n: int, key: int, val: int):
+    """Push onto the binary min-heap ``keys[:n]`` (payload ``vals``); returns the arrays (grown if full)."""
+    if n == len(keys):
+        keys2 = np.empty(2 * n + 16, np.int64)
+        vals2 = np.empty(2 * n + 16, np.int64)
+        keys2[:n] = keys[:n]
+        vals2[:n] = vals[:n]
+        keys, vals = keys2, vals2
+    i = n
+    while i > 0:
+        parent = (i - 1) >> 1
+        if keys[parent] <= key:
+            break
+        keys[i] = keys[parent]
+        vals[i] = vals[parent]
+        i = parent
+    keys[i] = key
+    vals[i] = val
+    return keys, vals
+
+
+@njit(cache=True)
+def _heap_sift_down(keys: np.ndarray, vals: np.ndarray, n: int, i: int) -> None:
+    key, val = keys[i], vals[i]
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and keys[child + 1] < keys[child]:
+            child += 1
+        if keys[child] >= key:
+            break
+        keys[i] = keys[child]
+        vals[i] = vals[child]
+        i = child
+    keys[i] = key
+    vals[i] = val
+
+
+@njit(cache=True)
+def unique_units(toks: np.ndarray, starts: np.ndarray, ends: np.ndarray):
+    """Distinct token sequences among the units ``toks[starts[u]:ends[u]]``, numbered by first occurrence.
+
+    Returns:
+        (uid int64 [units]: the number of each unit's sequence, first int64 [distinct]: a unit holding each
+        sequence, its first occurrence).
+    """
+    n = len(starts)
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    mask = size - 1
+    table = np.full(size, -1, np.int64)  # slot -> distinct number
+    first = np.empty(n, np.int64)
+    hashes = np.empty(n, np.uint64)
+    uid = np.empty(n, np.int64)
+    n_distinct = 0
+    for u in range(n):
+        h = np.uint64(1469598103934665603)
+        for i in range(starts[u], ends[u]):
+            h = (h ^ np.uint64(toks[i])) * np.uint64(1099511628211)
+        h ^= np.uint64(ends[u] - starts[u])
+        slot = np.int64((h * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) & mask
+        while True:
+            d = table[slot]
+            if d < 0:
+                table[slot] = n_distinct
+                first[n_distinct] = u
+                hashes[n_distinct] = h
+                uid[u] = n_distinct
+                n_distinct += 1
+                break
+            if hashes[d] == h:
+                v = first[d]
+                length = ends[u] - starts[u]
+                same = ends[v] - starts[v] == length
+                if same:
+                    for k in range(length):
+                        if toks[starts[u] + k] != toks[starts[v] + k]:
+                            same = False
+                            break
+                if same:
+                    uid[u] = d
+                    break
+            slot = (slot + 1) & mask
+    return uid, first[:n_distinct].copy()
 
 
 @njit(cache=True)
@@ -134,11 +227,18 @@ def merge_units(
     for p in range(n_tok):
         if nxt[p] >= 0:
             _record(pairs, p, toks[p], toks[nxt[p]], wpos[p], key_mul, flags)
-    heap = [(np.int64(0), np.int64(0), np.int64(0), np.int64(0))]
-    heap.pop()
-    for pid in range(pairs[_STATE][0]):
-        heap.append((-count[pid], pair_left[pid], pair_right[pid], np.int64(pid)))
-    heapq.heapify(heap)
+    id_bits = 1
+    while (np.int64(1) << id_bits) <= base_vocab + max_merges:
+        id_bits += 1
+    count_max = (np.int64(1) << (63 - 2 * id_bits)) - 1  # the caller checks that counts stay below this
+    n_heap = pairs[_STATE][0]
+    heap_keys = np.empty(n_heap + 16, np.int64)
+    heap_vals = np.empty(n_heap + 16, np.int64)
+    for pid in range(n_heap):
+        heap_keys[pid] = _heap_key(count[pid], pair_left[pid], pair_right[pid], id_bits, count_max)
+        heap_vals[pid] = pid
+    for i in range(n_heap // 2 - 1, -1, -1):
+        _heap_sift_down(heap_keys, heap_vals, n_heap, i)
 
     left = np.empty(max_merges, np.int32)
     right = np.empty(max_merges, np.int32)
@@ -148,9 +248,15 @@ def merge_units(
     m = 0
     while m < max_merges:
         ab = np.int64(-1)
-        while len(heap) > 0:
-            neg, _, _, pid = heapq.heappop(heap)
-            if count[pid] == -neg and -neg > 0:
+        while n_heap > 0:
+            key, pid = heap_keys[0], heap_vals[0]
+            n_heap -= 1
+            if n_heap > 0:
+                heap_keys[0] = heap_keys[n_heap]
+                heap_vals[0] = heap_vals[n_heap]
+                _heap_sift_down(heap_keys, heap_vals, n_heap, 0)
+            c = count_max - (key >> (2 * id_bits))
+            if count[pid] == c and c > 0:
                 ab = pid
                 break
         if ab < 0 or count[ab] < min_count:
@@ -216,7 +322,9 @@ def merge_units(
         for t in range(n_touched):
             pid = changed[t]
             if (t == 0 or pid != changed[t - 1]) and count[pid] > 0:
-                heapq.heappush(heap, (-count[pid], pair_left[pid], pair_right[pid], pid))
+                key = _heap_key(count[pid], pair_left[pid], pair_right[pid], id_bits, count_max)
+                heap_keys, heap_vals = _heap_push(heap_keys, heap_vals, n_heap, key, pid)
+                n_heap += 1
         left[m] = a
         right[m] = b
         merge_count[m] = best

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from operators.clean.langid import LanguageIdentifier
 from operators.clean.text_normalize import TextNormalizer
 from operators.core.ingest_config import IngestConfig
 from operators.core.stages import CountedStage
@@ -27,6 +28,7 @@ from schemas import DNA_SEGMENTS, DOCUMENTS
 
 TEXT_OPERATORS: tuple[type, ...] = (
     TextNormalizer,
+    LanguageIdentifier,  # a pass-through unless ingest.lang_from=detect
 )
 """Per-batch operators on documents, in order (RAW_DOCUMENTS → DOCUMENTS + reject columns)."""
 

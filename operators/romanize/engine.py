@@ -7,11 +7,15 @@ returns the same string byte for byte, faster, through these paths, tried in ord
    (:func:`ascii_identity_holds`): every rule keyed by an ASCII string maps it to itself, digit runs keep their
    text (uroman's ``value_s``), ASCII has no virama/vowel-sign/tone-mark roles, and Latin has no abugida vowel.
    So every lattice edge over ASCII text spells its own source and any path through them gives the input back.
-2. **uroman-fast (uroman-rs)** when every character of the line is one it was checked on
-   (:data:`FAST_SCRIPTS` minus :data:`FAST_EXCLUDED`, see :func:`fast_eligible`).
+2. **Fixed lines** (:mod:`operators.romanize.fixed`): when no character of the line has a context rule and no
+   two neighbours start a multi-character rule, each character has one fixed text and ``str.translate`` gives
+   the line.
 3. **Pieces with a cache.** Otherwise the line is cut into pieces that uroman romanizes alone exactly as inside
    the line (:mod:`operators.romanize.segments` argues why, per lattice rule); ``(lang, piece)`` is then a safe
-   cache key, and a piece of checked characters goes to uroman-fast, any other to uroman's lattice.
+   cache key. A fixed piece is translated; any other is looked up in the cache, else a piece of characters
+   uroman-fast (uroman-rs) was checked on (:data:`FAST_SCRIPTS` minus :data:`FAST_EXCLUDED`, see
+   :func:`fast_eligible`) goes to uroman-fast, any other to uroman's lattice. (With pieces or fixed tables off,
+   a whole line of checked characters goes to uroman-fast.)
    uroman's own cache also cuts before ``。``/``་`` and inside punctuation runs, which is *not* context-free (it
    changes a few UDHR lines); our cuts keep a space or separator on the left piece and avoid those cases.
 4. **Whole line** with uroman when a piece reports that it read text left of itself (Thai O ANG looks back
@@ -27,6 +31,7 @@ import unicodedata
 import regex
 from uroman.uroman import Uroman
 
+from operators.romanize.fixed import FixedTables
 from operators.romanize.segments import Segmenter, lattice_romanize, private_uroman
 
 logger = logging.getLogger(__name__)
@@ -131,16 +136,19 @@ class UromanEngine:
     Args:
         cache_size: most (lang, piece) results kept (the cache is emptied when full); 0 disables the cache.
         split: cut lines into context-free pieces (path 3); False romanizes and caches whole lines.
-        use_uroman_fast: use uroman-fast for checked characters (paths 2 and 3).
+        use_uroman_fast: use uroman-fast for checked characters (path 3).
+        use_fixed: translate fixed lines and pieces (path 2 and in 3).
     """
 
-    def __init__(self, *, cache_size: int = 200_000, split: bool = True, use_uroman_fast: bool = True) -> None:
+    def __init__(self, *, cache_size: int = 200_000, split: bool = True, use_uroman_fast: bool = True,
+                 use_fixed: bool = True) -> None:
         # cache off: uroman's own cache cuts strings differently from the reference
         self.uroman = private_uroman().Uroman()
         self.cache_size = cache_size
         self._cache: dict[tuple[str | None, str], str | tuple[str]] = {}
         self.ascii_identity = ascii_identity_holds(self.uroman)
         self.segmenter = Segmenter(self.uroman)
+        self.fixed = FixedTables(self.uroman, ascii_identity=self.ascii_identity) if use_fixed else None
         self.split = split and self.segmenter.enabled
         if split and not self.split:
             logger.warning("uroman tables or version differ from the checked ones: romanizing whole lines")
@@ -153,8 +161,8 @@ class UromanEngine:
             lattice_romanize(self.uroman, _WARM_UP, lang)
         self._fast_char: dict[str, bool] = {}
         self.stats = dict.fromkeys(
-            ("lines", "ascii_lines", "fast_lines", "cached_lines", "piece_hits", "fast_pieces", "lattice_pieces",
-             "whole_lines", "context_fallbacks", "uroman_errors"), 0)
+            ("lines", "ascii_lines", "fixed_lines", "fast_lines", "cached_lines", "piece_hits", "fixed_pieces",
+             "fast_pieces", "lattice_pieces", "whole_lines", "context_fallbacks", "uroman_errors"), 0)
 
     @property
     def uses_uroman_fast(self) -> bool:
@@ -174,7 +182,11 @@ class UromanEngine:
         if self.ascii_identity and line.isascii():
             stats["ascii_lines"] += 1
             return line
-        if self._fast is not None and self._fast_ok(line):
+        fixed = self.fixed
+        if fixed is not None and fixed.is_fixed(line, lang):
+            stats["fixed_lines"] += 1
+            return fixed.translate(line, lang)
+        if self._fast is not None and (not self.split or fixed is None) and self._fast_ok(line):
             rom = self._try_fast(line, lang)
             if rom is not None:
                 stats["fast_lines"] += 1
@@ -190,6 +202,10 @@ class UromanEngine:
             for i, piece in enumerate(self.segmenter.split(line)):
                 if self.ascii_identity and piece.isascii():
                     out.append(piece)
+                    continue
+                if fixed is not None and fixed.is_fixed(piece, lang):
+                    stats["fixed_pieces"] += 1
+                    out.append(fixed.translate(piece, lang))
                     continue
                 rom = self._piece(piece, lang)
                 if rom.__class__ is not str:  # the piece read text left of itself: only right at the line start

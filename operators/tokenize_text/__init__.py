@@ -1,4 +1,4 @@
-"""Text tokenizer building blocks: byte-level pre-tokenization, language sampling, parity-aware BPE, HF export,
+"""Text tokenizer building blocks: byte-level pre-tokenization, language sampling, parity-aware BPE (reference and numba kernels), HF export,
 the trainers (tokenmill byte-level BPE, sentencepiece)."""
 
 from operators.tokenize_text.byte_level import (
@@ -16,6 +16,7 @@ from operators.tokenize_text.hf_export import (
     to_byte_level_tokenizer,
 )
 from operators.tokenize_text.parity_bpe import train_parity_bpe
+from operators.tokenize_text.parity_fast import train_parity_fast
 from operators.tokenize_text.sampling import LanguageSamplingConfig, document_repeats, language_probabilities
 from operators.tokenize_text.train import check_round_trip, train_byte_level_bpe, train_sentencepiece, train_tokenizer
 
@@ -36,6 +37,7 @@ __all__ = [
     "to_byte_level_tokenizer",
     "train_byte_level_bpe",
     "train_parity_bpe",
+    "train_parity_fast",
     "train_sentencepiece",
     "train_tokenizer",
 ]

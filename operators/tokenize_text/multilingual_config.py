@@ -33,12 +33,17 @@ class MultilingualConfig:
     """tokenmill engine: stop when the best pair occurs fewer times."""
     digits_r2l: bool = False
     """tokenmill engine: group digit runs right to left in threes ("Tokenization counts")."""
-    parity_aware: bool = False
-    """tokenmill engine: each merge is the top pair of the language whose parallel text (``parallel``) currently
-    takes the most tokens (parity-aware BPE), instead of the top pair overall."""
-    marks: bool = False
+    parity_aware: bool = True
+    """tokenmill engine: each merge is the top pair of the language whose dev text (``parity_dev``) currently takes
+    the most tokens (parity-aware BPE), instead of the top pair overall (false). Ignored by sentencepiece."""
+    parity_dev: Literal["auto", "input", "parallel", "train"] = "auto"
+    """Dev text of parity-aware merges. auto: the input when it looks parallel (about as many lines in every
+    language, as UDHR), else the ``parallel`` corpus when it shares languages with the input, else train; input:
+    the input documents; parallel: the ``parallel`` corpus (languages without it never choose a merge); train:
+    each language's training sample (balances sampled token counts, not content)."""
+    marks: bool = True
     """tokenmill engine: keep combining marks inside letter runs (GPT-2's regex cuts Indic/Thaana/Myanmar words at
-    every vowel sign)."""
+    every vowel sign); false: GPT-2's regex exactly."""
     romanize: bool = False
     """Romanize documents (and the parallel corpus) with uroman before training."""
     romanizer: RomanizerConfig = field(default_factory=RomanizerConfig)
@@ -48,7 +53,8 @@ class MultilingualConfig:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     """Ingestion options when --input names raw files (UDHR: --set ingest.lang_from=filename)."""
     parallel: str = str(PROJECT_ROOT.parent / "shared" / "data" / "text" / "udhr" / "*.txt")
-    """Glob of the parallel corpus for the fairness report (files <lang>[_variant].txt); empty: no report."""
+    """Glob of the parallel corpus for the fairness report (files <lang>[_variant].txt), also the parity dev text
+    when the input is not parallel (``parity_dev``); empty: no report."""
     compare: tuple[str, ...] = PEERS
     """NAME=PATH tokenizers scored beside ours."""
     fairness: FairnessConfig = field(default_factory=FairnessConfig)
@@ -67,8 +73,6 @@ class MultilingualConfig:
             raise ValueError("min_frequency: must be >= 0")
         if self.workers < 0:
             raise ValueError("workers: must be >= 0")
-        if self.parity_aware and self.engine != "tokenmill":
-            raise ValueError("parity_aware: needs engine=tokenmill")
         for spec in self.compare:
             if "=" not in spec:
                 raise ValueError(f"compare: {spec!r} is not NAME=PATH")

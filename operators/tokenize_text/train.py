@@ -1,8 +1,15 @@
 """Train a text tokenizer on sampled documents: byte-level BPE on the tokenmill engine (plain or parity-aware) or
-sentencepiece (unigram / BPE with byte fallback); the trainers of ``pipelines/multilingual_tokenizer.py``."""
+sentencepiece (unigram / BPE with byte fallback); the trainers of ``pipelines/multilingual_tokenizer.py``.
+
+Parity-aware merges measure each language on a *dev set* of parallel text (``parity_dev``, see
+:func:`resolve_dev`): by default the input itself when it is parallel (UDHR: the same declaration in every
+file), else the ``parallel`` corpus of the fairness report, else each language's own training sample.
+"""
 
 from __future__ import annotations
 
+import logging
+import statistics
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -13,10 +20,69 @@ from operators.bpe import BpeTrainerConfig, train_bpe
 from operators.core.config import ConfigError
 from operators.tokenize_text.byte_level import END_OF_TEXT, ByteLevelConfig, ByteLevelPreTokenizer, byte_alphabet
 from operators.tokenize_text.hf_export import save_byte_level_tokenizer
-from operators.tokenize_text.parity_bpe import train_parity_bpe
+from operators.tokenize_text.parity_fast import train_parity_fast
 
 if TYPE_CHECKING:
     from operators.tokenize_text.multilingual_config import MultilingualConfig
+
+log = logging.getLogger(__name__)
+
+PARALLEL_LINE_SPREAD = 0.25
+"""Input counts as parallel when at least :data:`PARALLEL_SHARE` of its languages (and at least two) have a number
+of non-blank lines within this relative distance of the median language's (UDHR: 90 % within 70-115 lines)."""
+PARALLEL_SHARE = 0.75
+
+
+def lines_by_language(langs: list[str | None], texts: list[str]) -> dict[str, list[str]]:
+    """The documents' non-blank lines (stripped) per language (None counts as ``und``), in document order."""
+    out: dict[str, list[str]] = {}
+    for lang, text in zip(langs, texts):
+        lines = out.setdefault(lang or "und", [])
+        lines.extend(ln for ln in (x.strip() for x in text.splitlines()) if ln)
+    return {lang: lines for lang, lines in out.items() if lines}
+
+
+def looks_parallel(lines: Mapping[str, list[str]]) -> bool:
+    """Heuristic: the same text in every language has about the same number of lines in each (see
+    :data:`PARALLEL_LINE_SPREAD`); a web crawl or a mix of sources does not."""
+    if len(lines) < 2:
+        return False
+    median = statistics.median(len(v) for v in lines.values())
+    near = sum(abs(len(v) - median) <= PARALLEL_LINE_SPREAD * median for v in lines.values())
+    return near >= max(2, PARALLEL_SHARE * len(lines))
+
+
+def resolve_dev(mode: str, langs: list[str | None], texts: list[str], parallel: Mapping[str, list[str]] | None
+                ) -> tuple[Mapping[str, list[str]] | None, str]:
+    """The dev set of parity-aware training and where it came from (``input``, ``parallel`` or ``train``).
+
+    ``mode``: ``input``: the input documents' lines per language (meant for parallel input); ``parallel``: the
+    parallel corpus; ``train``: None, so each language's training sample is its own dev text (it balances the
+    sample's token counts, not content); ``auto``: ``input`` when the input looks parallel
+    (:func:`looks_parallel`), else ``parallel`` when that corpus shares a language with the input, else ``train``.
+
+    Raises:
+        ValueError: ``mode=parallel`` without a parallel corpus sharing a language with the input.
+    """
+    train_langs = {lang or "und" for lang in langs}
+    shared = None if parallel is None else {lg: v for lg, v in parallel.items() if lg in train_langs}
+    if mode == "auto":
+        own = lines_by_language(langs, texts)
+        if looks_parallel(own):
+            return own, "input"
+        mode = "parallel" if shared else "train"
+        log.info("parity_dev=auto: the input does not look parallel; languages are measured on %s", mode)
+    if mode == "input":
+        return lines_by_language(langs, texts), "input"
+    if mode == "parallel":
+        if not shared:
+            raise ValueError("parity_dev=parallel: the parallel corpus (parallel=...) shares no language with the "
+                             "input; set parallel to a corpus of the input's languages or use parity_dev=auto")
+        if len(shared) < len(train_langs):
+            log.warning("parity dev set: %d of %d languages have no parallel text and never choose a merge",
+                        len(train_langs) - len(shared), len(train_langs))
+        return shared, "parallel"
+    return None, "train"
 
 
 def train_tokenizer(cfg: MultilingualConfig, langs: list[str | None], texts: list[str], repeats: Sequence[int] | np.ndarray,
@@ -29,15 +95,18 @@ def train_tokenizer(cfg: MultilingualConfig, langs: list[str | None], texts: lis
         texts: the documents' text.
         repeats: how many times each document counts (the language sample).
         out: folder for tokenizer.json (+ tokenmill.json) or spm.model.
-        parallel: language → lines of the parallel corpus (parity-aware merges measure languages on it).
+        parallel: language → lines of the parallel corpus (a parity dev set, see :func:`resolve_dev`).
     """
     if cfg.engine == "sentencepiece":
         stats = train_sentencepiece(texts, repeats, out, vocab_size=cfg.vocab_size, model_type=cfg.sp_model_type,
                                     character_coverage=cfg.sp_character_coverage)
         return stats, out / "spm.model"
+    dev, source = resolve_dev(cfg.parity_dev, langs, texts, parallel) if cfg.parity_aware else (None, "")
     stats = train_byte_level_bpe(texts, repeats, out, vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
                                  digits_r2l=cfg.digits_r2l, marks=cfg.marks, parity_aware=cfg.parity_aware,
-                                 langs=langs, parallel=parallel, meta={"romanized": cfg.romanize})
+                                 langs=langs, parallel=dev, meta={"romanized": cfg.romanize, "parity_dev": source})
+    if cfg.parity_aware:
+        stats["dev"] = source
     return stats, out / "tokenizer.json"
 
 
@@ -48,7 +117,9 @@ def train_byte_level_bpe(texts: list[str], repeats: Sequence[int] | np.ndarray, 
                          meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Byte-level BPE on the tokenmill engine (or parity-aware); writes out/tokenizer.json; returns the stats.
 
-    The tokenizer is checked to decode its own encoding of a sample of ``texts`` back exactly.
+    Parity-aware training measures languages on ``parallel`` (language → lines; None: each language's training
+    sample) with the fast trainer :func:`operators.tokenize_text.parity_fast.train_parity_fast`. The tokenizer is
+    checked to decode its own encoding of a sample of ``texts`` back exactly.
     """
     pre = ByteLevelPreTokenizer(ByteLevelConfig(digits_r2l=digits_r2l, marks=marks))
     reps = np.asarray(repeats).tolist()
@@ -62,7 +133,7 @@ def train_byte_level_bpe(texts: list[str], repeats: Sequence[int] | np.ndarray, 
         train = {lg: pre.count([texts[i] for i in ix], [reps[i] for i in ix]) for lg, ix in by_lang.items()}
         dev = None if parallel is None else {lg: pre.count(parallel[lg]) for lg in train if lg in parallel}
         count_s = time.perf_counter() - t0
-        vocab, merges, stats = train_parity_bpe(train, dev, vocab_size=vocab_size, special_tokens=(END_OF_TEXT,),
+        vocab, merges, stats = train_parity_fast(train, dev, vocab_size=vocab_size, special_tokens=(END_OF_TEXT,),
                                                 initial_alphabet=byte_alphabet(), min_frequency=min_frequency)
         specials: tuple[str, ...] = (END_OF_TEXT,)
         distinct = sum(len(t) for t in train.values())

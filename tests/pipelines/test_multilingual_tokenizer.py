@@ -28,9 +28,17 @@ def test_multilingual_bpe(tmp_path, shared_data, ray_local):
     assert tok.get_vocab_size() == 1000
     meta = json.loads((out / "tokenizer/tokenmill.json").read_text())
     assert meta["format"] == "tokenmill byte-level tokenizer v1" and meta["digits_r2l"] is True
+    # The default build is the fair one: marks kept, parity-aware merges measured on the (parallel) input itself.
+    assert meta["marks"] is True and meta["parity_aware"] is True and meta["parity_dev"] == "input"
     for text in ("Everyone has the right to life.", "Все люди рождаются свободными", "人人生而自由 1234567"):
         assert tok.decode(tok.encode(text).ids) == text
     assert tok.encode("1234567").tokens[:1] == ["1"]
+    from transformers import AutoTokenizer  # the folder is one transformers takes: special tokens, padding
+
+    auto = AutoTokenizer.from_pretrained(str(out / "tokenizer"))
+    batch = auto(["Everyone has the right to life.", "Все люди"], padding=True, return_tensors="pt")
+    assert batch["input_ids"].shape[0] == 2 and batch["input_ids"][1, -1].item() == auto.pad_token_id
+    assert batch["attention_mask"].sum().item() < batch["attention_mask"].numel()
     report = json.loads((out / "fairness.json").read_text())
     ours, gpt2 = report["tokenizers"]["tokenmill"], report["tokenizers"]["gpt2"]
     assert {"eng", "rus", "hin", "cmn"} <= set(ours["per_language"])
@@ -45,7 +53,8 @@ def test_multilingual_sentencepiece(tmp_path, shared_data, ray_local):
     assert multilingual_tokenizer.main(_args(shared_data, out, "engine=sentencepiece", "vocab_size=1500",
                                              "sp_model_type=bpe")) == 0
     assert (out / "tokenizer/spm.model").is_file()
-    assert "tokenmill" in json.loads((out / "fairness.json").read_text())["tokenizers"]
+    names = json.loads((out / "fairness.json").read_text())["tokenizers"]
+    assert "sentencepiece-bpe" in names and "tokenmill" not in names  # the table names the trainer
     with pytest.raises(SystemExit):  # too small for the Han characters: a config error naming the fix
         multilingual_tokenizer.main(_args(shared_data, tmp_path / "o2", "engine=sentencepiece", "vocab_size=400"))
 

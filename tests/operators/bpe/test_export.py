@@ -80,3 +80,39 @@ def test_save_is_atomic_and_replaces(folder, trained):
     save_hf_tokenizer(trained[1], folder)  # again, into the same folder
     assert not [p for p in os.listdir(folder) if ".tmp" in p]  # no temporaries left behind
     assert load_hf_tokenizer(folder).get_vocab_size() == 400
+
+
+def test_soft_masked_input_gives_the_upper_case_ids(folder, trained, shared_data):
+    """UCSC soft-masking (lower case) is not a different sequence: tokenizer.json upper-cases before BPE."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    assert tok.encode("acgtacgt").ids == tok.encode("ACGTACGT").ids
+    assert 0 not in tok.encode("acgtacgt", add_special_tokens=False).ids  # no [UNK]
+    # Real yeast sequence, soft-masked the way RepeatMasker output is (the shared sacCer3 file is all upper case):
+    # stretches of lower case inside upper case.
+    lines = (shared_data / "dna/scerevisiae_sacCer3_chrI-III_V_VI_IX_M.fa").read_text().splitlines()[1:400]
+    raw = "".join(lines)
+    masked = "".join(raw[i:i + 137].lower() if (i // 137) % 2 else raw[i:i + 137] for i in range(0, len(raw), 137))
+    assert masked != raw and masked.upper() == raw
+    for i in range(0, len(raw) - 1000, 2000):
+        assert tok.encode(masked[i:i + 1000]).ids == tok.encode(raw[i:i + 1000]).ids
+    assert tok.encode("[CLS]acgt").tokens[:2] == ["[CLS]", "[CLS]"]  # special tokens are matched as typed, not normalized
+
+
+def test_tokenmill_encoder_agrees_with_tokenizer_json_on_lower_case(folder, shared_data):
+    """operators/encode (what dna_bpe and pack_shards encode with) gives the saved tokenizer.json's ids, lower case too."""
+    import pyarrow as pa
+    from tokenizers import Tokenizer
+
+    from operators.encode import Encoder, EncoderConfig
+
+    raw = "".join((shared_data / "dna/scerevisiae_sacCer3_chrI-III_V_VI_IX_M.fa").read_text().splitlines()[1:200])
+    texts = [raw[i:i + 1000] for i in range(0, len(raw) - 1000, 1000)]
+    texts += [t.lower() for t in texts[:3]] + [t[:500] + t[500:].lower() for t in texts[3:6]]
+    enc = Encoder(EncoderConfig(tokenizer=str(folder), text_column="seq"))
+    out = enc(pa.table({"id": [str(i) for i in range(len(texts))], "seq": texts}))
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    got = out["input_ids"].to_pylist()
+    assert got == [tok.encode(t, add_special_tokens=False).ids for t in texts]
+    assert got == [tok.encode(t.upper(), add_special_tokens=False).ids for t in texts]

@@ -74,6 +74,18 @@ def test_sentencepiece_fast_offsets_equal_sentencepiece_own(tokenizers, udhr):
     assert np.array_equal(fast.offsets, slow.offsets)
 
 
+def test_byte_level_offsets_from_surfaces_equal_the_libraries_own(tokenizers, udhr):
+    """GPT-2 offsets come from surface lengths (checked per batch); they must equal tokenizers' own offsets."""
+    tok = tokenizers["gpt2"]
+    assert tok._lossless and not tokenizers["bert"]._lossless
+    texts = [line for lang in LANGS for line in udhr(lang)[:8]]
+    texts += [" lead", "a\n\nb  c\td", "x  ", "", "\u3000x\u3000 é\u0301 \u200b", "😀 ok 😀😀", "<|endoftext|>"]
+    fast = tok.encode_batch(texts)
+    encs = tok._tok.encode_batch(texts, add_special_tokens=False)
+    own = np.array([span for e in encs for span in e.offsets], np.int64).reshape(-1, 2)
+    assert np.array_equal(fast.offsets, own)
+
+
 def test_pretokens_specials_and_no_offsets(tokenizers, shared_data):
     enc = tokenizers["gpt2"].encode_batch(["Hello world, don't"], offsets=False)
     assert enc.offsets is None

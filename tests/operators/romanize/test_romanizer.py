@@ -43,8 +43,8 @@ def test_udhr_sample_of_every_file_is_identical(udhr_files, reference_uroman, ro
     assert got == expected, f"{len(bad)} lines differ, first: {bad[:5]}"
     stats = romanizer.stats()
     # every path was exercised by real text
-    assert stats["ascii_lines"] and stats["fast_lines"] and stats["piece_hits"]
-    assert stats["fast_pieces"] and stats["lattice_pieces"]
+    assert stats["ascii_lines"] and stats["fixed_lines"] and stats["piece_hits"]
+    assert stats["fixed_pieces"] and stats["fast_pieces"] and stats["lattice_pieces"]
 
 
 def test_udhr_sample_without_uroman_fast_is_identical(udhr_files, reference_uroman, exact_engine):

@@ -11,6 +11,7 @@ from operators.core.config import ConfigError
 from operators.report.fairness import load_parallel
 from operators.tokenize_text import check_round_trip, train_byte_level_bpe, train_sentencepiece, train_tokenizer
 from operators.tokenize_text.multilingual_config import MultilingualConfig
+from operators.tokenize_text.train import lines_by_language, looks_parallel, resolve_dev
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +59,28 @@ def test_sentencepiece_too_small_names_the_fix(tmp_path, udhr):
     _, texts, repeats = _docs(udhr)
     with pytest.raises(ConfigError, match="raise vocab_size"):
         train_sentencepiece(texts, repeats, tmp_path, vocab_size=80, character_coverage=1.0)
+
+
+def test_parity_dev_comes_from_parallel_input(udhr):
+    """UDHR as input is parallel (about as many lines per language): its own lines are the dev text; a corpus
+    whose languages have very different sizes is not, and falls back to the parallel corpus, then to train."""
+    langs, texts, _ = _docs(udhr)
+    dev, source = resolve_dev("auto", langs, texts, None)
+    assert source == "input" and dev == udhr
+    skewed_langs = [lg for lg in langs if lg != "rus"] + ["rus"]
+    skewed = [t for lg, t in zip(langs, texts) if lg != "rus"] + [udhr["rus"][0]]
+    assert not looks_parallel(lines_by_language(skewed_langs, skewed))
+    assert resolve_dev("auto", skewed_langs, skewed, udhr) == ({lg: udhr[lg] for lg in udhr}, "parallel")
+    assert resolve_dev("auto", skewed_langs, skewed, {"deu": ["x"]}) == (None, "train")
+    with pytest.raises(ValueError, match="parity_dev=parallel"):
+        resolve_dev("parallel", langs, texts, {"deu": ["x"]})
+
+
+def test_default_config_is_the_fair_one(tmp_path, udhr):
+    cfg = MultilingualConfig(vocab_size=400)
+    assert cfg.parity_aware and cfg.marks and cfg.parity_dev == "auto"
+    langs, texts, repeats = _docs(udhr)
+    stats, path = train_tokenizer(cfg, langs, texts, repeats, tmp_path / "bpe")
+    assert stats["dev"] == "input" and stats["engine"].startswith("tokenmill parity-aware")
+    meta = json.loads((tmp_path / "bpe" / "tokenmill.json").read_text())
+    assert meta["parity_aware"] is True and meta["marks"] is True

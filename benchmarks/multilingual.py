@@ -1,0 +1,164 @@
+"""Benchmark: the multilingual tokenizer's fair default on UDHR — parity-aware training speed (numba kernels vs the
+pure-Python reference, same input, identical output required) and held-out fairness.
+
+Speed: all of UDHR (one document per line, temperature-sampled as the pipeline does, marks kept), 32k merges,
+dev text = the input: :func:`train_parity_fast` vs :func:`train_parity_bpe`; CPU seconds of this process (the
+machine is shared), the merges must be identical.
+
+Held-out: train on the even lines of every UDHR file, score the odd lines (premium = tokens(lang) /
+tokens(eng); partial translations left out as in the fairness report). Builds: ``plain`` (GPT-2 regex, top
+pair overall: the old default), ``marks`` (marks kept, top pair overall) and ``fair`` (the default config:
+marks + parity-aware, dev text taken from the parallel input), in the original script and romanized with
+:mod:`operators.romanize` (training and scoring text both romanized). Per script (of the original text): max /
+median premium of ``fair``.
+
+    python benchmarks/multilingual.py [--udhr ../shared/data/text/udhr] [--vocab-size 32000] [--no-reference]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pyarrow as pa  # noqa: E402
+
+from operators.clean.text_normalize import dominant_script  # noqa: E402
+from operators.encode import load_engine  # noqa: E402
+from operators.report.fairness import FairnessConfig, load_parallel, score_languages  # noqa: E402
+from operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
+from operators.tokenize_text import (END_OF_TEXT, ByteLevelConfig, ByteLevelPreTokenizer, byte_alphabet,  # noqa: E402
+                                     document_repeats, train_parity_bpe, train_tokenizer)
+from operators.tokenize_text.multilingual_config import MultilingualConfig  # noqa: E402
+from operators.tokenize_text.parity_fast import train_parity_fast  # noqa: E402
+
+TARGETS = {"orig": (2.5, 1.3), "roman": (2.0, 1.2)}  # held-out (max, median) premium of the fair build
+ENG_BPT_TOLERANCE = 0.05
+
+
+def docs(parallel: dict[str, list[str]]) -> tuple[list[str], list[str]]:
+    """One document per line: (langs, texts)."""
+    langs = [lg for lg, lines in parallel.items() for _ in lines]
+    return langs, [ln for lines in parallel.values() for ln in lines]
+
+
+def romanize(parallel: dict[str, list[str]]) -> dict[str, list[str]]:
+    op = Romanizer(RomanizerConfig())
+    table = pa.table({"text": ["\n".join(v) for v in parallel.values()], "lang": list(parallel)})
+    return {lg: text.split("\n") for lg, text in zip(parallel, op(table).column("text_roman").to_pylist())}
+
+
+def speed(parallel: dict[str, list[str]], vocab_size: int, reference: bool) -> dict:
+    """Time both parity trainers on the pipeline's input for all of UDHR (fast first: its JIT cache warms)."""
+    cfg = MultilingualConfig(vocab_size=vocab_size)
+    langs, texts = docs(parallel)
+    repeats = document_repeats(langs, [len(t.encode()) for t in texts], cfg.sampling).tolist()
+    pre = ByteLevelPreTokenizer(ByteLevelConfig(marks=True))
+    by_lang: dict[str, list[int]] = {}
+    for i, lg in enumerate(langs):
+        by_lang.setdefault(lg, []).append(i)
+    train = {lg: pre.count([texts[i] for i in ix], [repeats[i] for i in ix]) for lg, ix in by_lang.items()}
+    dev = {lg: pre.count(lines) for lg, lines in parallel.items()}
+    kw = dict(vocab_size=vocab_size, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet(),
+              min_frequency=cfg.min_frequency)
+    runs = {}
+    for name, fn in (("fast", train_parity_fast), ("reference", train_parity_bpe))[: 2 if reference else 1]:
+        t0, w0 = time.process_time(), time.perf_counter()
+        runs[name] = (fn(train, dev, **kw), time.process_time() - t0, time.perf_counter() - w0)
+    (fv, fm, fs), ours_s, ours_wall = runs["fast"]
+    line = {"bench": "parity_bpe_train", "input": f"UDHR all lines, {len(train)} languages", "vocab_size": vocab_size,
+            "merges": len(fm), "ours_s": round(ours_s, 2), "ours_wall_s": round(ours_wall, 2)}
+    if reference:
+        (rv, rm, rs), peer_s, peer_wall = runs["reference"]
+        line.update(peer="tokenmill parity_bpe (pure Python reference)", peer_s=round(peer_s, 2),
+                    peer_wall_s=round(peer_wall, 2), ratio=round(ours_s / peer_s, 4),
+                    speedup=round(peer_s / ours_s, 1),
+                    identical=fm == rm and fv == rv and fs["dev_tokens"] == rs["dev_tokens"])
+    return line
+
+
+def heldout(parallel: dict[str, list[str]], vocab_size: int, work: Path) -> list[dict]:
+    """Train the builds on even lines, score them on odd lines, in both scripts."""
+    fair = MultilingualConfig(vocab_size=vocab_size)
+    builds = {"plain": dataclasses.replace(fair, marks=False, parity_aware=False),
+              "marks": dataclasses.replace(fair, parity_aware=False), "fair": fair}
+    fcfg = FairnessConfig()
+    even = {lg: v[::2] for lg, v in parallel.items()}
+    odd = {lg: v[1::2] for lg, v in parallel.items() if v[1::2]}
+    t0 = time.perf_counter()
+    roman_even, roman_odd = romanize(even), romanize(odd)
+    romanize_s = time.perf_counter() - t0
+    scripts = {lg: dominant_script("\n".join(v)) for lg, v in odd.items()}  # romanized languages keep their script
+    lines = []
+    for corpus, (train_text, test_text) in {"orig": (even, odd), "roman": (roman_even, roman_odd)}.items():
+        langs, texts = docs(train_text)
+        scores = {}
+        for name, cfg in builds.items():
+            if corpus == "roman" and name == "marks":
+                continue  # romanized text has (almost) no combining marks: marks == plain
+            repeats = document_repeats(langs, [len(t.encode()) for t in texts], cfg.sampling)
+            t1 = time.perf_counter()
+            stats, path = train_tokenizer(cfg, langs, texts, repeats, work / f"{corpus}-{name}")
+            train_s = time.perf_counter() - t1
+            engine = load_engine(str(path))
+            s = score_languages(engine.encode_batch, test_text, reference_lang=fcfg.reference_lang,
+                                min_line_ratio=fcfg.min_line_ratio, scripts=scripts)
+            scores[name] = s
+            line = {"bench": "fairness_udhr_heldout", "corpus": corpus, "tokenizer": f"tokenmill-{name}",
+                    "parity_aware": cfg.parity_aware, "marks": cfg.marks, "dev": stats.get("dev"),
+                    "vocab_size": stats["vocab_size"], "train_s": round(train_s, 2),
+                    "max_premium": round(s["max_premium"], 3), "worst_language": s["worst_language"],
+                    "median_premium": round(s["median_premium"], 3), "p90_premium": round(s["p90_premium"], 3),
+                    "bytes_per_token": round(s["bytes_per_token"], 3),
+                    "eng_bytes_per_token": round(s["per_language"]["eng"]["bytes_per_token"], 3),
+                    "languages": s["languages"]}
+            if corpus == "roman":
+                line["romanize_s"] = round(romanize_s, 1)
+            lines.append(line)
+        f, p = scores["fair"], scores["plain"]
+        eng_ratio = f["per_language"]["eng"]["bytes_per_token"] / p["per_language"]["eng"]["bytes_per_token"]
+        max_t, med_t = TARGETS[corpus]
+        lines.append({"bench": "fairness_udhr_heldout_targets", "corpus": corpus,
+                      "max_premium": round(f["max_premium"], 3), "max_target": max_t,
+                      "median_premium": round(f["median_premium"], 3), "median_target": med_t,
+                      "eng_bytes_per_token_vs_non_parity": round(eng_ratio, 4), "eng_target": f">= {1 - ENG_BPT_TOLERANCE}",
+                      "met": f["max_premium"] <= max_t and f["median_premium"] <= med_t
+                      and eng_ratio >= 1 - ENG_BPT_TOLERANCE})
+        lines.append({"bench": "fairness_udhr_heldout_scripts", "corpus": corpus, "tokenizer": "tokenmill-fair",
+                      "per_script": {sc: {"languages": r["languages"], "max": round(r["max_premium"], 3),
+                                          "median": round(r["median_premium"], 3)}
+                                     for sc, r in f["per_script"].items()}})
+    return lines
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--udhr", default=str(ROOT.parent / "shared" / "data" / "text" / "udhr"))
+    ap.add_argument("--vocab-size", type=int, default=32000)
+    ap.add_argument("--no-reference", action="store_true", help="skip the pure-Python trainer (minutes)")
+    args = ap.parse_args()
+    parallel = load_parallel(str(Path(args.udhr) / "*.txt"))
+    out = [speed(parallel, args.vocab_size, not args.no_reference)]
+    with tempfile.TemporaryDirectory() as tmp:
+        out += heldout(parallel, args.vocab_size, Path(tmp))
+    for line in out:
+        print(json.dumps(line, ensure_ascii=False))
+    print()
+    print(f"{'corpus':<7}{'tokenizer':<18}{'max':>7}{'worst':>7}{'median':>8}{'p90':>7}{'B/tok':>7}{'eng B/tok':>10}")
+    for r in out:
+        if r["bench"] == "fairness_udhr_heldout":
+            print(f"{r['corpus']:<7}{r['tokenizer']:<18}{r['max_premium']:>7.2f}{r['worst_language']:>7}"
+                  f"{r['median_premium']:>8.2f}{r['p90_premium']:>7.2f}{r['bytes_per_token']:>7.2f}"
+                  f"{r['eng_bytes_per_token']:>10.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""Fast parity-aware BPE: :func:`train_parity_fast` gives exactly the vocabulary, merges and stats of the
+pure-Python reference :func:`operators.tokenize_text.parity_bpe.train_parity_bpe` (tested on many inputs, ties
+included), with the work in the numba kernels of :mod:`operators.tokenize_text.parity_kernels`.
+
+Per merge the Python side only picks the string of the new token (:class:`operators.bpe.fast_trainer.Vocab`,
+which knows re-created strings); choosing the worst language and its best pair, re-writing the words that hold
+the pair, the per-language pair counts, heaps and dev token counts are kernel work. Words are grouped as one entry
+per distinct (language, word) with a train and a dev weight, so a word that is both training and dev text (the
+default: ``dev=None``) is merged once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Mapping
+
+import numpy as np
+
+from operators.bpe.fast_trainer import Vocab
+from operators.bpe.kernel_constants import HEAPN, META_SIZE, NSLOTS
+from operators.bpe.pair_table_kernels import reindex
+from operators.tokenize_text import parity_kernels as PK
+
+log = logging.getLogger(__name__)
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(4, int(n - 1).bit_length())
+
+
+def _sized(arr: np.ndarray, n: int, fill: int = 0) -> np.ndarray:
+    """A copy of ``arr`` grown (filled with ``fill``) or cut to ``n`` items."""
+    out = np.full(n, fill, arr.dtype)
+    m = min(n, len(arr))
+    out[:m] = arr[:m]
+    return out
+
+
+class _PairTable:
+    """A pair table (:mod:`operators.bpe.pair_table_kernels` layout) with per-slot side arrays that grow with it."""
+
+    def __init__(self, cap: int, side: dict[str, tuple[type, int]]) -> None:
+        self.meta = np.zeros(META_SIZE, np.int64)
+        self.sa, self.sb = np.zeros(cap, np.int32), np.zeros(cap, np.int32)
+        self.cnt, self.head = np.zeros(cap, np.int64), np.full(cap, -1, np.int32)
+        self.side = side
+        for name, (dtype, fill) in side.items():
+            setattr(self, name, np.full(cap, fill, dtype))
+        self._reindex(_pow2(2 * cap))
+
+    def _reindex(self, hcap: int) -> None:
+        self.keys = np.full(hcap, -1, np.int64)
+        self.vals = np.empty(hcap, np.int32)
+        reindex(self.keys, self.vals, self.sa, self.sb, int(self.meta[NSLOTS]))
+
+    def grow(self) -> None:
+        self.resize(2 * len(self.sa))
+
+    def resize(self, cap: int) -> None:
+        """Room for ``cap`` slots (at least the used ones)."""
+        cap = max(cap, int(self.meta[NSLOTS]) + 1)
+        self.sa, self.sb, self.cnt = _sized(self.sa, cap), _sized(self.sb, cap), _sized(self.cnt, cap)
+        self.head = _sized(self.head, cap, -1)
+        for name, (_, fill) in self.side.items():
+            setattr(self, name, _sized(getattr(self, name), cap, fill))
+        self._reindex(_pow2(2 * cap))
+
+
+class ParityState:
+    """The kernels' state for one training run (see :mod:`operators.tokenize_text.parity_kernels`)."""
+
+    def __init__(self, tok: np.ndarray, estart: np.ndarray, elen: np.ndarray, elang: np.ndarray,
+                 wtrain: np.ndarray, wdev: np.ndarray, active: np.ndarray, vocab_size: int, min_count: int,
+                 slack: float = 1.0) -> None:
+        self.tok, self.estart, self.elen, self.elang = tok, estart, elen, elang
+        self.wtrain, self.wdev, self.active = wtrain, wdev, active
+        self.min_count = min_count
+        self.shift = max(1, int(vocab_size - 1).bit_length())
+        if (len(active) << self.shift) >= 2**31:
+            raise ValueError(f"parity bpe: {len(active)} languages x vocab_size {vocab_size} exceed the pair key "
+                             "(languages << bits(vocab_size) must stay below 2**31); train fewer languages at once")
+        self.dev_tokens = np.zeros(len(active), np.int64)
+        np.add.at(self.dev_tokens, elang, elen.astype(np.int64) * wdev)
+        occurrences = max(int(np.maximum(elen - 1, 0).sum()), 16)
+        self.counts = _PairTable(occurrences, {"tstamp": (np.int32, -1), "tstart": (np.int64, 0),
+                                               "touched": (np.int32, 0), "hseen": (np.int64, 0)})
+        self.where = _PairTable(occurrences, {"last": (np.int32, -1)})
+        self.node_entry = np.zeros(occurrences, np.int32)
+        self.node_next = np.zeros(occurrences, np.int32)
+        self.state = np.zeros(PK.STATE_SIZE, np.int64)
+        c, g = self.counts, self.where
+        PK.count_initial(tok, estart, elen, elang, wtrain, active, self.shift, c.keys, c.vals, c.sa, c.sb, c.cnt,
+                         c.head, c.meta, g.keys, g.vals, g.sa, g.sb, g.cnt, g.head, g.meta, g.last, self.node_entry,
+                         self.node_next, self.state)
+        n = int(c.meta[NSLOTS])
+        # After the first pass everything keeps ``slack`` x what it uses as room to grow into (the tests use 0,
+        # so that every regrowth path runs).
+        c.resize(int(n * (1 + slack)) + 1)
+        g.resize(int(g.meta[NSLOTS] * (1 + slack)) + 1)
+        nodes = int(self.state[PK.NNODES] * (1 + slack)) + 1
+        self.node_entry, self.node_next = _sized(self.node_entry, nodes), _sized(self.node_next, nodes)
+        langs = c.sa[:n] >> self.shift
+        live = np.bincount(langs[c.cnt[:n] >= max(1, min_count)], minlength=len(active))
+        self.hcap = (live + (live * slack).astype(np.int64) + 1).astype(np.int64)
+        self._layout_heaps()
+        PK.build_heaps(c.sa, c.sb, c.cnt, n, self.shift, active, self.hc, self.hs, self.hoff, self.hcap,
+                       self.hmeta, self.min_count)
+        self.no_push = np.zeros(0, np.int32)
+        self.regrowths = {"count_slots": 0, "where_slots": 0, "node_rebuilds": 0, "nodes": 0, "heaps": 0}
+
+    def _layout_heaps(self, old: tuple[np.ndarray, ...] | None = None) -> None:
+        """Lay the heaps out for ``hcap``, copying the entries of ``old`` = (hc, hs, hoff, hmeta) if given."""
+        hoff = np.concatenate([[0], np.cumsum(self.hcap)[:-1]]).astype(np.int64)
+        hc, hs = np.zeros(int(self.hcap.sum()), np.int64), np.zeros(int(self.hcap.sum()), np.int32)
+        hmeta = np.zeros((len(self.hcap), META_SIZE), np.int64)
+        if old is not None:
+            ohc, ohs, ohoff, ohmeta = old
+            for lang in range(len(self.hcap)):
+                n = int(ohmeta[lang, HEAPN])
+                hc[hoff[lang]: hoff[lang] + n] = ohc[ohoff[lang]: ohoff[lang] + n]
+                hs[hoff[lang]: hoff[lang] + n] = ohs[ohoff[lang]: ohoff[lang] + n]
+            hmeta[:] = ohmeta
+        self.hc, self.hs, self.hoff, self.hmeta = hc, hs, hoff, hmeta
+
+    def pick(self) -> tuple[int, int, int, int]:
+        """``(lang, left, right, count)`` of the next merge; ``left = -1``: ``lang`` was just retired;
+        ``lang = -1``: no language is left."""
+        c = self.counts
+        lang, s = PK.pick(self.dev_tokens, self.active, self.hc, self.hs, self.hoff, self.hcap, self.hmeta, c.sa,
+                          c.sb, c.cnt, self.no_push, self.min_count)
+        if s < 0:
+            return int(lang), -1, -1, 0
+        return int(lang), int(c.sa[s]) & ((1 << self.shift) - 1), int(c.sb[s]), int(c.cnt[s])
+
+    def apply(self, a: int, b: int, new: int, step: int) -> None:
+        """Merge (a, b) into ``new`` everywhere, then push the pairs whose count grew."""
+        c, g = self.counts, self.where
+        self.state[PK.STEP] = step
+        while True:
+            status = PK.apply_merge(self.tok, self.estart, self.elen, self.elang, self.wtrain, self.wdev, self.active,
+                                    self.shift, c.keys, c.vals, c.sa, c.sb, c.cnt, c.head, c.meta, c.tstamp, c.tstart,
+                                    c.touched, g.keys, g.vals, g.sa, g.sb, g.cnt, g.head, g.meta, g.last,
+                                    self.node_entry, self.node_next, self.state, self.dev_tokens, a, b, new)
+            if status == 0:
+                break
+            if status == PK.NEED_COUNT_SLOTS:
+                c.grow()
+                self.regrowths["count_slots"] += 1
+            elif status == PK.NEED_WHERE_SLOTS:
+                g.grow()
+                self.regrowths["where_slots"] += 1
+            else:  # nodes: drop the stale ones first; grow when at least half are live
+                self.regrowths["node_rebuilds"] += 1
+                live = PK.rebuild_lists(self.tok, self.estart, self.elen, g.keys, g.vals, g.sa, g.sb, g.cnt, g.head,
+                                        g.meta, g.last, self.node_entry, self.node_next, self.state)
+                if 2 * live > len(self.node_entry) or live + self.state[PK.NEED] > len(self.node_entry):
+                    self.regrowths["nodes"] += 1
+                    cap = max(2 * len(self.node_entry), live + int(self.state[PK.NEED]))
+                    self.node_entry, self.node_next = _sized(self.node_entry, cap), _sized(self.node_next, cap)
+        start = 0
+        while True:
+            start = PK.push_touched(c.touched, start, c.tstart, c.sa, c.sb, c.cnt, self.active, self.shift, self.hc,
+                                    self.hs, self.hoff, self.hcap, self.hmeta, c.hseen, self.state, self.min_count)
+            if start < 0:
+                return
+            lang = int(c.sa[c.touched[start]]) >> self.shift
+            old = (self.hc, self.hs, self.hoff, self.hmeta)
+            self.hcap[lang] *= 2
+            self.regrowths["heaps"] += 1
+            self._layout_heaps(old)
+
+
+def _entries(train: Mapping[str, Mapping[str, int]], dev: Mapping[str, Mapping[str, int]], langs: list[str]
+             ) -> tuple[list[str], list[int], list[int], list[int]]:
+    """One entry per distinct (language, word) with a positive count: words, languages, train and dev weights."""
+    weights: dict[tuple[int, str], list[int]] = {}
+    for li, lang in enumerate(langs):
+        for table, side in ((train[lang], 0), (dev.get(lang, {}), 1)):
+            for w, n in table.items():
+                if n > 0 and w:
+                    weights.setdefault((li, w), [0, 0])[side] += n
+    words = [w for _, w in weights]
+    return words, [li for li, _ in weights], [v[0] for v in weights.values()], [v[1] for v in weights.values()]
+
+
+def train_parity_fast(train: Mapping[str, Mapping[str, int]], dev: Mapping[str, Mapping[str, int]] | None = None, *,
+                      vocab_size: int, special_tokens: tuple[str, ...], initial_alphabet: str = "",
+                       min_frequency: int = 2, slack: float = 1.0) -> tuple[dict[str, int], list[tuple[str, str]], dict]:
+    """Parity-aware BPE on the numba kernels; arguments and result as
+    :func:`operators.tokenize_text.parity_bpe.train_parity_bpe` (``stats["engine"]`` names this trainer).
+
+    ``slack``: room kept to grow into after the first count, as a share of what it uses (0: none, so every
+    regrowth path runs; the tests use it). ``stats["regrowths"]`` counts them.
+    """
+    t0 = time.perf_counter()
+    langs = sorted(train)
+    dev = train if dev is None else dev
+    alphabet = set(initial_alphabet)
+    for table in (*train.values(), *dev.values()):
+        for w in table:
+            alphabet.update(w)
+    vocab = Vocab(special_tokens, alphabet, vocab_size)
+    words, elang, wtrain, wdev = _entries(train, dev, langs)
+    lengths = np.fromiter(map(len, words), np.int32, len(words))
+    estart = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)[:-1]]).astype(np.int64) if words else \
+        np.zeros(0, np.int64)
+    points, inverse = np.unique(np.frombuffer("".join(words).encode("utf-32-le"), np.uint32), return_inverse=True)
+    ids = np.array([vocab.str_to_id[chr(p)] for p in points.tolist()], np.int32)
+    tok = ids[inverse].astype(np.int32) if len(points) else np.zeros(0, np.int32)
+    active = np.array([lang in dev and bool(dev[lang]) for lang in langs], np.bool_)
+    st = ParityState(tok, estart, lengths, np.asarray(elang, np.int32), np.asarray(wtrain, np.int64),
+                     np.asarray(wdev, np.int64), active, vocab_size, max(1, min_frequency), slack)
+    t1 = time.perf_counter()
+    merges: list[tuple[str, str]] = []
+    chosen = {lang: 0 for lang in langs}
+    stop = "vocab_size"
+    while len(vocab) < vocab_size:
+        lang, a, b, _ = st.pick()
+        if lang < 0:
+            stop = "min_frequency"
+            break
+        if a < 0:
+            log.info("parity bpe: %s has no pair left occurring %d times", langs[lang], min_frequency)
+            continue
+        new, _ = vocab.merge(a, b)
+        merges.append((vocab.id_to_str[a], vocab.id_to_str[b]))
+        chosen[langs[lang]] += 1
+        st.apply(a, b, new, len(merges))
+    stats = {"engine": "tokenmill parity-aware bpe v1 (numba)", "vocab_size": len(vocab), "merges": len(merges),
+             "stop_reason": stop, "chosen": chosen,
+             "dev_tokens": {lang: int(n) for lang, n in zip(langs, st.dev_tokens)},
+             "seconds": round(time.perf_counter() - t0, 3), "setup_seconds": round(t1 - t0, 3),
+             "regrowths": st.regrowths}
+    return dict(vocab.str_to_id), merges, stats
