@@ -18,7 +18,6 @@ from operators.core.rows import RowBuffer
 STAGE = "segment"
 _ACGT = b"ACGTacgt"
 _LOWER = bytes(range(ord("a"), ord("z") + 1))
-_IUPAC = b"RYSWKMBDHVryswkmbdhv"
 _RUNS = re.compile(rb"([ACGTacgt]+)|([Nn]+)|([RYSWKMBDHVryswkmbdhv]+)|([^ACGTNacgtnRYSWKMBDHVryswkmbdhv]+)")
 _WHITESPACE = b" \t\r\n\v\f"
 
@@ -69,11 +68,9 @@ class DnaSegmenter:
             if acgt:
                 self._append(acgt)
             elif iupac and self.cfg.iupac_policy == "quarantine":
-                self._mark_bad("iupac_code", f"IUPAC ambiguity code {iupac[:1].decode()!r} (iupac_policy=quarantine)")
-                self._append(iupac)
+                self._append(iupac, ("iupac_code", f"IUPAC ambiguity code {iupac[:1].decode()!r} (iupac_policy=quarantine)"))
             elif other:
-                self._mark_bad("invalid_dna_char", f"character {other[:1]!r} is not a nucleotide or IUPAC code")
-                self._append(other)
+                self._append(other, ("invalid_dna_char", f"character {other[:1]!r} is not a nucleotide or IUPAC code"))
             elif (n_run or self.cfg.iupac_policy == "to_n") and self.cfg.n_policy == "keep":
                 self._append(b"N" * len(m.group(0)))
             else:  # an N run, or IUPAC codes with split / to_n(+split): the segment ends here
@@ -85,9 +82,13 @@ class DnaSegmenter:
         if self.bad is None:
             self.bad = (reason, f"{detail} at {self.record}:{self.pos}")
 
-    def _append(self, data: bytes) -> None:
+    def _append(self, data: bytes, bad: tuple[str, str] | None = None) -> None:
+        """Add bases to the open segment, flushing full ones; ``bad`` (reason, detail) marks every segment that gets
+        a piece of ``data`` (a bad run that crosses a segment boundary spoils both segments)."""
         seg_len = self.cfg.segment_length
         while data:
+            if bad is not None:
+                self._mark_bad(*bad)
             take = data[: seg_len - self.seg_len]
             self.parts.append(take)
             self.seg_len += len(take)

@@ -13,7 +13,6 @@ import hashlib
 
 import numpy as np
 
-_PRIME = np.uint64((1 << 61) - 1)
 _MASK = np.uint64((1 << 61) - 1)
 
 
