@@ -1,11 +1,15 @@
-"""Zero-shot tokenizer transfer for all-MiniLM-L6-v2: hypernetwork vs FVT vs random vs the original tokenizer.
+"""Zero-shot tokenizer transfer for all-MiniLM-L6-v2: hypernetwork vs FOCUS vs FVT vs random vs the original.
 
     python benchmarks/tokenizer_transfer.py [--checkpoint checkpoints/hypernet-minilm] [--per-lang 24] [--code 48]
 
 On held-out UDHR sentences (12 languages, several scripts; the split training never reads) and held-out Python
 files, compare the transferred model's sentence embeddings with the original model's on the same sentences:
 ``mean_cosine`` (mean over sentences of the cosine between the two embeddings) and ``spearman`` (Spearman
-correlation of all pairwise sentence similarities, per group and pooled). New tokenizers:
+correlation of all pairwise sentence similarities, per group and pooled); and a retrieval task: each held-out
+UDHR paragraph (a line of the split the hypernetwork never trained on, >= 8 words; ~12 per language) and each of
+48 held-out code chunks (>= 4 lines) is cut in half, and the first half must retrieve its own second half among
+all second halves of its group (``recall_at_1``, ``mrr``; the record's values are means over groups). New
+tokenizers:
 
 * ``udhr_bpe``: a 16k BPE trained by tokenmill's engine (operators/bpe) on the train split of UDHR text, as
   sentencepiece-style words (``▁`` marks a word start);
@@ -14,9 +18,13 @@ correlation of all pairwise sentence similarities, per group and pooled). New to
 * ``dynamic_m100`` / ``dynamic_all``: batch-level dynamic BPE merges (operators/dynamic) on the original WordPiece
   tokenizer, batches of 32 sentences of one group, word boundaries, 100 merges / until no pair is left.
 
-Methods: ``hypernet`` (the checkpoint), ``fvt`` (operators/transfer/fvt.py: mean of the base tokenization's
+Methods: ``hypernet`` (the checkpoint), ``focus`` (operators/transfer/focus.py: FOCUS, its fastText model trained on
+the new tokenizer's training text tokenized with it; for dynamic merges, on the train split tokenized with the
+same per-batch merges), ``fvt`` (operators/transfer/fvt.py: mean of the base tokenization's
 embeddings), ``fvt_decomp`` (the same mean over the hypernetwork's own decomposition), ``random``, and ``original``
-(the original tokenizer and embeddings: the ceiling, run through the exported-folder path as a check).
+(the original tokenizer and embeddings: the ceiling, run through the exported-folder path as a check). OMP
+(operators/transfer/omp.py) needs a donor model that already uses the new tokenizer; none of these tokenizers has
+one, so it is not in the table (its exact tests use the base model under a permuted / pruned vocabulary).
 Prints one JSON line per (tokenizer, method), then a table. The machine may be shared: no timings are compared.
 """
 
@@ -41,12 +49,14 @@ import torch.nn.functional as F  # noqa: E402
 
 from operators.transfer.base_model import load_base_model  # noqa: E402
 from operators.transfer.embed_tokenizer import prepare_tokenizer, random_embeddings, transfer_embeddings  # noqa: E402
-from operators.transfer.hypernet_data import EVAL_LANGS, load_corpus  # noqa: E402
+from operators.transfer.focus import FocusConfig, focus_combine, train_fasttext  # noqa: E402
+from operators.transfer.hypernet_data import EVAL_LANGS, code_chunks, heldout_paragraphs, is_eval_code, load_corpus  # noqa: E402
 from operators.transfer.model_export import export_transferred_model  # noqa: E402
 from operators.transfer.serve import HypernetEmbedder, HypernetServeConfig  # noqa: E402
 
 log = logging.getLogger("tokenizer_transfer")
 SPECIALS = ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")
+MAX_TOKENS = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
 
 
 # -- new tokenizers ---------------------------------------------------------------------------------------------
@@ -89,6 +99,7 @@ def train_code_bpe(texts: list[str], vocab_size: int):
 def sentence_embeddings(base, rows: list[list[int]], table: torch.Tensor, batch: int = 32) -> torch.Tensor:
     """Normalized mean-pooled embeddings of token-id rows looked up in ``table`` (what the exported folder does)."""
     out = []
+    rows = [r if len(r) <= MAX_TOKENS else list(r[: MAX_TOKENS - 1]) + [r[-1]] for r in rows]  # keep [SEP]
     for s in range(0, len(rows), batch):
         chunk = rows[s: s + batch]
         T = max(len(r) for r in chunk)
@@ -114,14 +125,40 @@ def pair_sims(e: torch.Tensor) -> np.ndarray:
     return sims[iu]
 
 
-def score(orig: dict[str, torch.Tensor], new: dict[str, torch.Tensor], lengths: dict[str, float]) -> dict:
-    """Per-group and pooled mean cosine and Spearman."""
+def retrieval_pairs(data_root: Path | None, n_code: int) -> dict[str, tuple[list[str], list[str]]]:
+    """(first halves, second halves) per group: held-out UDHR paragraphs by words, held-out code by lines."""
+    from operators.transfer.hypernet_data import default_data_root
+
+    out = {}
+    for lang, paras in heldout_paragraphs(EVAL_LANGS, data_root).items():
+        halves = [p.split() for p in paras]
+        out[lang] = ([" ".join(w[: len(w) // 2]) for w in halves], [" ".join(w[len(w) // 2:]) for w in halves])
+    root = data_root or default_data_root()
+    code = [c for f in sorted((root / "code").rglob("*.py")) if is_eval_code(f.relative_to(root).as_posix())
+            for c in code_chunks(f.read_text(encoding="utf-8", errors="replace"), 480) if c.count("\n") >= 3]
+    rng = np.random.default_rng(1)
+    code = [code[i] for i in sorted(rng.choice(len(code), min(n_code, len(code)), replace=False))]
+    lines = [c.split("\n") for c in code]
+    out["code"] = (["\n".join(ln[: len(ln) // 2]) for ln in lines], ["\n".join(ln[len(ln) // 2:]) for ln in lines])
+    return out
+
+
+def retrieval(q: torch.Tensor, d: torch.Tensor) -> dict[str, float]:
+    """Recall@1 and MRR of query i retrieving document i among all documents (cosine; normalized inputs)."""
+    sims = q @ d.T
+    rank = 1 + (sims > sims.diagonal().unsqueeze(1)).sum(1).float()
+    return {"recall_at_1": round(float((rank == 1).float().mean()), 4), "mrr": round(float((1 / rank).mean()), 4)}
+
+
+def score(orig: dict[str, torch.Tensor], new: dict[str, torch.Tensor], lengths: dict[str, float],
+          retr: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict:
+    """Per-group and pooled mean cosine and Spearman; retrieval per group and its mean over groups."""
     by_group = {}
     for g in orig:
         cos = (orig[g] * new[g]).sum(-1)
         by_group[g] = {"mean_cosine": round(float(cos.mean()), 4),
                        "spearman": round(spearman(pair_sims(orig[g]), pair_sims(new[g])), 4),
-                       "length_ratio": round(lengths[g], 3)}
+                       "length_ratio": round(lengths[g], 3), **retrieval(*retr[g])}
     all_o, all_n = torch.cat(list(orig.values())), torch.cat(list(new.values()))
     udhr = [g for g in orig if g != "code"]
     return {
@@ -129,6 +166,8 @@ def score(orig: dict[str, torch.Tensor], new: dict[str, torch.Tensor], lengths: 
         "spearman": round(spearman(pair_sims(all_o), pair_sims(all_n)), 4),
         "mean_cosine_udhr": round(float(np.mean([by_group[g]["mean_cosine"] for g in udhr])), 4) if udhr else None,
         "mean_cosine_code": by_group["code"]["mean_cosine"] if "code" in by_group else None,
+        "recall_at_1": round(float(np.mean([by_group[g]["recall_at_1"] for g in by_group])), 4),
+        "mrr": round(float(np.mean([by_group[g]["mrr"] for g in by_group])), 4),
         "by_group": by_group,
     }
 
@@ -137,7 +176,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "hypernet-minilm"))
     ap.add_argument("--per-lang", type=int, default=24, help="held-out UDHR chunks per language")
-    ap.add_argument("--code", type=int, default=48, help="held-out code chunks")
+    ap.add_argument("--code", type=int, default=48, help="held-out code chunks (and code retrieval pairs)")
     ap.add_argument("--udhr-vocab", type=int, default=16000)
     ap.add_argument("--code-vocab", type=int, default=8000)
     ap.add_argument("--threads", type=int, default=0)
@@ -154,19 +193,26 @@ def main() -> int:
     rng = np.random.default_rng(0)
     groups["code"] = [held.code[i] for i in sorted(rng.choice(len(held.code), min(args.code, len(held.code)),
                                                                replace=False))]
+    pairs = retrieval_pairs(None, args.code)
+    # Every group's texts in one list: the cosine chunks, then the retrieval queries, then their documents.
+    texts = {g: groups[g] + pairs[g][0] + pairs[g][1] for g in groups}
+    cuts = {g: (len(groups[g]), len(groups[g]) + len(pairs[g][0])) for g in groups}
     from tokenizers import Tokenizer
 
     orig_tok = Tokenizer.from_file(str(base.tokenizer_json))
     orig_tok.no_padding()
     orig_tok.no_truncation()
-    orig_rows = {g: [e.ids for e in orig_tok.encode_batch(t)] for g, t in groups.items()}
-    orig_emb = {g: sentence_embeddings(base, rows, emb) for g, rows in orig_rows.items()}
-    orig_len = {g: float(np.mean([len(r) for r in rows])) for g, rows in orig_rows.items()}
+    orig_rows = {g: [e.ids for e in orig_tok.encode_batch(t)] for g, t in texts.items()}
+    orig_all = {g: sentence_embeddings(base, rows, emb) for g, rows in orig_rows.items()}
+    orig_emb = {g: e[: cuts[g][0]] for g, e in orig_all.items()}
+    orig_len = {g: float(np.mean([len(r) for r in rows[: cuts[g][0]]])) for g, rows in orig_rows.items()}
     results = []
 
-    def report(tokenizer_name: str, method: str, new_emb: dict, lengths: dict, **extra) -> None:
+    def report(tokenizer_name: str, method: str, new_all: dict, lengths: dict, **extra) -> None:
+        new = {g: e[: cuts[g][0]] for g, e in new_all.items()}
+        retr = {g: (e[cuts[g][0]: cuts[g][1]], e[cuts[g][1]:]) for g, e in new_all.items()}
         rec = {"bench": "tokenizer_transfer", "tokenizer": tokenizer_name, "method": method,
-               **score(orig_emb, new_emb, {g: lengths[g] / orig_len[g] for g in lengths}), **extra}
+               **score(orig_emb, new, {g: lengths[g] / orig_len[g] for g in lengths}, retr), **extra}
         results.append(rec)
         print(json.dumps(rec), flush=True)
 
@@ -179,57 +225,65 @@ def main() -> int:
         tok, roles, smap = prepare_tokenizer(base.tokenizer_json, base.tokenizer_json)
         export_transferred_model(base.folder, tok, emb, tmp, roles=roles, metadata={"method": "original"})
         st = SentenceTransformer(tmp, device="cpu")
-        st_emb = {g: st.encode(t, convert_to_tensor=True, normalize_embeddings=True).cpu() for g, t in groups.items()}
-    report("original", "original", st_emb, orig_len, path="exported folder + sentence-transformers")
+        st_all = {g: torch.cat([st.encode(groups[g], convert_to_tensor=True, normalize_embeddings=True).cpu(),
+                                orig_all[g][cuts[g][0]:]]) for g in groups}
+    report("original", "original", st_all, orig_len, path="exported folder + sentence-transformers")
 
     # Static new tokenizers.
     udhr_texts = train.all_udhr()
     code_texts = train.code
-    for name, build in (("udhr_bpe", lambda: train_udhr_bpe(udhr_texts, args.udhr_vocab)),
-                        ("code_bpe", lambda: train_code_bpe(code_texts, args.code_vocab))):
+    for name, build, target in (("udhr_bpe", lambda: train_udhr_bpe(udhr_texts, args.udhr_vocab), udhr_texts),
+                                ("code_bpe", lambda: train_code_bpe(code_texts, args.code_vocab), code_texts)):
         t0 = time.perf_counter()
         raw = build()
         with tempfile.TemporaryDirectory() as tmp:
             raw.save(str(Path(tmp) / "tokenizer.json"))
             tok, roles, smap = prepare_tokenizer(Path(tmp) / "tokenizer.json", base.tokenizer_json)
         train_s = time.perf_counter() - t0
-        rows = {g: [e.ids for e in tok.encode_batch(t)] for g, t in groups.items()}
-        lengths = {g: float(np.mean([len(r) for r in rs])) for g, rs in rows.items()}
-        for method in ("hypernet", "fvt", "fvt_decomp", "random"):
-            table = transfer_embeddings(method, tok, base, smap, embedder=embedder)
+        rows = {g: [e.ids for e in tok.encode_batch(t)] for g, t in texts.items()}
+        lengths = {g: float(np.mean([len(r) for r in rs[: cuts[g][0]]])) for g, rs in rows.items()}
+        for method in ("hypernet", "focus", "fvt", "fvt_decomp", "random"):
+            table = transfer_embeddings(method, tok, base, smap, embedder=embedder, texts=target)
             new = {g: sentence_embeddings(base, rs, table) for g, rs in rows.items()}
             report(name, method, new, lengths, vocab_size=tok.get_vocab_size(), trainer="tokenmill bpe v1",
                    tokenizer_train_s=round(train_s, 1))
 
-    # Dynamic merges: a fresh vocabulary per batch of 32 sentences of one group.
+    # Dynamic merges: a fresh vocabulary per batch of 32 texts of one group.
     from operators.dynamic import DynamicBPE, load_base_tokenizer
     from operators.dynamic import vocab_table as dyn_vocab_table
     from operators.transfer.fvt import fvt_for_dynamic_vocab
 
     base_tok = load_base_tokenizer(base.tokenizer_json, add_special_tokens=True)
+    V = base.vocab_size
     for name, merges in (("dynamic_m100", 100), ("dynamic_all", None)):
         dyn = DynamicBPE(base_tok, max_merges=merges, boundary="word")
-        per_method: dict[str, dict[str, list]] = {m: {} for m in ("hypernet", "fvt", "random")}
+        words, vectors = dynamic_fasttext(dyn, base_tok, udhr_texts + code_texts)
+        identity = {i: i for i in range(V)}
+        base_aux = {i: vectors[w] for i, w in enumerate(words) if w in vectors}
+        per_method: dict[str, dict[str, list]] = {m: {} for m in ("hypernet", "focus", "fvt", "random")}
         lengths = {}
         n_new = 0
-        for g, texts in groups.items():
+        for g, gtexts in texts.items():
             dl = []
-            for s in range(0, len(texts), 32):
-                out = dyn(pa.table({"text": texts[s: s + 32]}))
+            for s in range(0, len(gtexts), 32):
+                out = dyn(pa.table({"text": gtexts[s: s + 32]}))
                 vocab = dyn_vocab_table(out)
                 n_new += vocab.num_rows
                 rows = out.column("dynamic_ids").to_pylist()
-                dl.extend(len(r) for r in rows)
+                dl.extend(len(r) for r, i in zip(rows, range(s, len(gtexts))) if i < cuts[g][0])
                 ids = vocab.column("id").to_numpy()
-                order = np.argsort(ids)
-                assert len(ids) == 0 or (np.sort(ids) == np.arange(len(ids)) + base.vocab_size).all()
+                order = torch.as_tensor(np.argsort(ids), dtype=torch.long)
+                assert len(ids) == 0 or (np.sort(ids) == np.arange(len(ids)) + V).all()
+                aux = base_aux | {int(i): vectors[t] for i, t in zip(ids, vocab.column("token").to_pylist())
+                                  if t in vectors}
                 tables = {
-                    "hypernet": _stack(embedder(vocab.select(["base_ids"])).column("embedding"), emb.shape[1]),
-                    "fvt": fvt_for_dynamic_vocab(emb, vocab)[1].float(),
-                    "random": random_embeddings(emb, vocab.num_rows, seed=s),
+                    "hypernet": torch.cat([emb, _stack(embedder(vocab.select(["base_ids"])).column("embedding"),
+                                                       emb.shape[1])[order]]),
+                    "focus": focus_combine(emb, V + vocab.num_rows, identity, aux, seed=s)[0],
+                    "fvt": torch.cat([emb, fvt_for_dynamic_vocab(emb, vocab)[1].float()[order]]),
+                    "random": torch.cat([emb, random_embeddings(emb, vocab.num_rows, seed=s)[order]]),
                 }
-                for m, new_rows in tables.items():
-                    full = torch.cat([emb, new_rows[torch.as_tensor(order, dtype=torch.long)]])
+                for m, full in tables.items():
                     per_method[m].setdefault(g, []).append(sentence_embeddings(base, rows, full))
             lengths[g] = float(np.mean(dl))
         for m, by_g in per_method.items():
@@ -237,9 +291,31 @@ def main() -> int:
                    new_tokens=n_new)
 
     print_table(results)
-    print(f"({len(groups)} groups, {sum(len(t) for t in groups.values())} held-out chunks; "
-          f"checkpoint {Path(args.checkpoint).name}; {time.perf_counter() - t_start:.0f} s on a shared machine)")
+    print(f"({len(groups)} groups, {sum(len(t) for t in groups.values())} held-out chunks, "
+          f"{sum(len(p[0]) for p in pairs.values())} retrieval pairs; checkpoint {Path(args.checkpoint).name}; "
+          f"{time.perf_counter() - t_start:.0f} s on a shared machine)")
     return 0
+
+
+def dynamic_fasttext(dyn, base_tok, texts: list[str]) -> tuple[list[str], dict[str, np.ndarray]]:
+    """FOCUS's auxiliary model for dynamic merges: the train split tokenized with the same per-batch merges (a
+    merged token's word is its base pieces joined, e.g. ``human##ity``); returns (base ids' words, vectors)."""
+    import re
+
+    from operators.dynamic import vocab_table as dyn_vocab_table_of
+
+    words = [re.sub(r"\s", "▁", base_tok.id_to_token(i)) for i in range(base_tok.vocab_size)]
+    special = base_tok.special_ids
+
+    def lines():
+        for s in range(0, len(texts), 32):
+            out = dyn(pa.table({"text": texts[s: s + 32]}))
+            vocab = dyn_vocab_table_of(out)
+            new = dict(zip(vocab.column("id").to_pylist(), vocab.column("token").to_pylist()))
+            for row in out.column("dynamic_ids").to_pylist():
+                yield [words[i] if i < len(words) else new[i] for i in row if i >= len(words) or not special[i]]
+
+    return words, train_fasttext(lines(), FocusConfig())
 
 
 def _stack(col: pa.ChunkedArray, dim: int) -> torch.Tensor:
@@ -249,20 +325,29 @@ def _stack(col: pa.ChunkedArray, dim: int) -> torch.Tensor:
 
 def print_table(results: list[dict]) -> None:
     print()
-    print(f"{'tokenizer':<14}{'method':<12}{'mean_cos':>9}{'udhr':>8}{'code':>8}{'spearman':>10}")
+    print(f"{'tokenizer':<14}{'method':<12}{'mean_cos':>9}{'udhr':>8}{'code':>8}{'spearman':>10}{'R@1':>8}{'MRR':>8}")
     for r in results:
         code = r["mean_cosine_code"]
         print(f"{r['tokenizer']:<14}{r['method']:<12}{r['mean_cosine']:>9.4f}{r['mean_cosine_udhr']:>8.4f}"
-              f"{code if code is not None else float('nan'):>8.4f}{r['spearman']:>10.4f}")
-    wins = []
-    for tok in sorted({r["tokenizer"] for r in results} - {"original"}):
-        by = {r["method"]: r["mean_cosine"] for r in results if r["tokenizer"] == tok}
-        if "hypernet" in by and "fvt" in by:
-            others = [m for m in ("fvt", "fvt_decomp") if m in by]
-            beaten = all(by["hypernet"] > by[m] for m in others)
-            wins.append(f"{tok}: hypernet {by['hypernet']:.4f} vs " + ", ".join(f"{m} {by[m]:.4f}" for m in others)
-                        + f" ({'beats' if beaten else 'does NOT beat'} {' and '.join(others)})")
-    print("\n".join(wins))
+              f"{code if code is not None else float('nan'):>8.4f}{r['spearman']:>10.4f}{r['recall_at_1']:>8.3f}"
+              f"{r['mrr']:>8.3f}")
+    print("\nrecall@1 per group")
+    gs = list(results[0]["by_group"])
+    print(f"{'tokenizer':<14}{'method':<12}" + "".join(f"{g[:6]:>7}" for g in gs))
+    for r in results:
+        print(f"{r['tokenizer']:<14}{r['method']:<12}" + "".join(f"{r['by_group'][g]['recall_at_1']:>7.2f}" for g in gs))
+    print()
+    for tok in [t for t in dict.fromkeys(r["tokenizer"] for r in results) if t != "original"]:
+        by = {r["method"]: r for r in results if r["tokenizer"] == tok}
+        if not all(m in by for m in ("hypernet", "focus", "fvt")):
+            continue
+        parts = []
+        for key, label in (("mean_cosine", "mean cosine"), ("recall_at_1", "recall@1")):
+            h, f, v = (by[m][key] for m in ("hypernet", "focus", "fvt"))
+            verdict = "met" if h > f > v else "NOT met"
+            parts.append(f"{label} hypernet {h:.4f} / focus {f:.4f} / fvt {v:.4f} ({verdict}: hypernet-focus "
+                         f"{h - f:+.4f}, focus-fvt {f - v:+.4f})")
+        print(f"{tok}: " + "; ".join(parts))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Small driver-side helpers shared by pipelines: run status in the ledger, the printed summary."""
+"""Small driver-side helpers shared by pipelines: one context manager per run (ledger row, exit codes, Ray),
+the printed summary."""
 
 from __future__ import annotations
 
@@ -6,13 +7,38 @@ import argparse
 import contextlib
 import logging
 import sys
+from pathlib import Path
 from typing import Iterator
 
 from operators.core.config import ConfigError
+from operators.core.runtime import ray_runtime
 from operators.ledger import Ledger
 from operators.ledger.reconcile import CountMismatch
 
 log = logging.getLogger("tokenmill")
+
+
+class Run:
+    """What the body of :func:`job` gets: the run's ledger, and Ray on request (so input checks run before it)."""
+
+    def __init__(self, ledger: Ledger, args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
+        self.ledger, self.run_id, self._args, self._stack = ledger, ledger.run_id, args, stack
+
+    def start_ray(self) -> dict:
+        """Start (or join, under RAY_ADDRESS) Ray; it stops when the run ends, however it ends."""
+        return self._stack.enter_context(ray_runtime(self._args.num_cpus, quiet=self._args.quiet))
+
+
+@contextlib.contextmanager
+def job(parser: argparse.ArgumentParser, args: argparse.Namespace, pipeline: str, config: dict,
+        ledger_path: Path) -> Iterator[Run]:
+    """One run of ``pipeline``: a ledger row started now and marked succeeded or failed at the end, user errors exit
+    2 and lost records exit 4 (:func:`run_guard`), and the Ray the body started with ``run.start_ray()`` stopped on
+    every exit, before the run is marked."""
+    ledger = Ledger(ledger_path)
+    ledger.start_run(pipeline, config)
+    with run_guard(ledger, parser), contextlib.ExitStack() as stack:
+        yield Run(ledger, args, stack)
 
 
 @contextlib.contextmanager

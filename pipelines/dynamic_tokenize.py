@@ -24,13 +24,12 @@ import ray  # noqa: E402
 
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import actor_pool, ray_runtime, ray_workers  # noqa: E402
+from operators.core.runtime import actor_pool, ray_workers  # noqa: E402
 from operators.encode import tokenizer_arg  # noqa: E402
 from operators.dynamic import DynamicBPE, DynamicBPEConfig, rows_table, vocab_table  # noqa: E402
-from operators.ledger import Ledger  # noqa: E402
 from pipelines._ingest import documents_input  # noqa: E402
 from pipelines._inputs import check_inputs  # noqa: E402
-from pipelines._report import run_guard  # noqa: E402
+from pipelines._report import job  # noqa: E402
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -66,23 +65,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokenizer", required=True, metavar="PATH", type=tokenizer_arg, help="the base tokenizer (required)")
     args, cfg = parse_config(parser, DynamicTokenizeConfig, argv)
     output = Path(args.output).resolve()
-    ledger = Ledger(output / "ledger.duckdb")
-    ledger.start_run("dynamic_tokenize", {"input": args.input, "tokenizer": args.tokenizer, **dataclasses.asdict(cfg)})
-    with run_guard(ledger, parser):
+    config = {"input": args.input, "tokenizer": args.tokenizer, **dataclasses.asdict(cfg)}
+    with job(parser, args, "dynamic_tokenize", config, output / "ledger.duckdb") as run:
+        ledger = run.ledger
         check_inputs(args.input, cfg.ingest.format)  # a bad --input fails here, before Ray starts
-        with ray_runtime(args.num_cpus, quiet=args.quiet):
-            # 1. documents, 2. merge per batch in an actor pool (base tokenizer loads once per actor)
-            docs = documents_input(args.input, cfg.ingest, output, ledger)
-            t0 = time.perf_counter()
-            ds = ray.data.read_parquet(docs).select_columns(["id", "lang", "text"])
-            ds = ds.map_batches(DynamicBPE, fn_constructor_args=(args.tokenizer,),
-                                fn_constructor_kwargs=dataclasses.asdict(cfg.merge_config()),
-                                batch_size=cfg.batch_size, batch_format="pyarrow", compute=actor_pool(ray_workers(cfg.workers))).materialize()
-            # 3. write the rows and the per-batch vocabularies
-            for name, fn in (("dynamic_rows", rows_table), ("dynamic_vocab", vocab_table)):
-                ds.map_batches(fn, batch_format="pyarrow", batch_size=None).drop_columns(
-                    ["text"] if name == "dynamic_rows" else []).write_parquet(str(output / name), compression="zstd")
-            seconds = time.perf_counter() - t0
+        run.start_ray()
+        # 1. documents, 2. merge per batch in an actor pool (base tokenizer loads once per actor)
+        docs = documents_input(args.input, cfg.ingest, output, ledger)
+        t0 = time.perf_counter()
+        ds = ray.data.read_parquet(docs).select_columns(["id", "lang", "text"])
+        ds = ds.map_batches(DynamicBPE, fn_constructor_args=(args.tokenizer,),
+                            fn_constructor_kwargs=dataclasses.asdict(cfg.merge_config()),
+                            batch_size=cfg.batch_size, batch_format="pyarrow", compute=actor_pool(ray_workers(cfg.workers))).materialize()
+        # 3. write the rows and the per-batch vocabularies
+        for name, fn in (("dynamic_rows", rows_table), ("dynamic_vocab", vocab_table)):
+            ds.map_batches(fn, batch_format="pyarrow", batch_size=None).drop_columns(
+                ["text"] if name == "dynamic_rows" else []).write_parquet(str(output / name), compression="zstd")
+        seconds = time.perf_counter() - t0
         con = duckdb.connect()
         n, base, dyn = con.execute(f"SELECT count(*), sum(base_length), sum(dynamic_length) FROM "
                                    f"read_parquet('{output / 'dynamic_rows'}/*.parquet')").fetchone()

@@ -12,6 +12,7 @@ OUT/fairness.html and its PNG charts. With ``romanize=true`` the parallel text i
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
 from operators.core.cli import fail, make_parser, parse_config  # noqa: E402
-from operators.core.runtime import ray_runtime  # noqa: E402
 from operators.report.fairness import FairnessConfig, fairness_report, load_parallel, summary_table  # noqa: E402
 from operators.romanize import RomanizerConfig  # noqa: E402
+from pipelines._report import job  # noqa: E402
 from pipelines._romanize import romanize_parallel  # noqa: E402
 
 
@@ -70,14 +71,19 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         fail(str(exc))
     t0 = time.perf_counter()
-    if cfg.romanize:
-        with ray_runtime(args.num_cpus, quiet=args.quiet):
+    config = {"tokenizers": tokenizers, "parallel": args.parallel, **dataclasses.asdict(cfg)}
+    with job(parser, args, "fairness_report", config, Path(args.output).resolve() / "ledger.duckdb") as run:
+        if cfg.romanize:
+            run.start_ray()
             parallel = romanize_parallel(parallel, cfg.romanizer, cfg.workers)
-    try:
-        report = fairness_report(tokenizers, parallel, args.output, cfg.fairness,
-                                 corpus=" ".join(args.parallel) + (" (romanized)" if cfg.romanize else ""))
-    except ValueError as exc:
-        fail(str(exc))
+        try:
+            report = fairness_report(tokenizers, parallel, args.output, cfg.fairness,
+                                     corpus=" ".join(args.parallel) + (" (romanized)" if cfg.romanize else ""))
+        except ValueError as exc:
+            fail(str(exc))
+        n = sum(len(v) for v in parallel.values())  # lines scored per tokenizer
+        run.ledger.add_stage("fairness_report", rows_in=n, rows_out=n, rows_quarantined=0, seconds=time.perf_counter() - t0)
+        run.ledger.add_artifact(Path(args.output) / "fairness.json", "fairness_report")
     print(summary_table(report))
     print(f"fairness report ({len(parallel)} languages, {time.perf_counter() - t0:.1f} s): "
           f"{Path(args.output) / 'fairness.html'}")

@@ -12,6 +12,7 @@ merges are applied to every sample step by step and the linear program of :mod:`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -29,6 +30,7 @@ from operators.report.mixture import (  # noqa: E402
     load_merges_and_pretokenizer,
     read_category,
 )
+from pipelines._report import job  # noqa: E402
 
 FORMAT = "tokenmill mixture audit v1"
 
@@ -67,15 +69,19 @@ def main(argv: list[str] | None = None) -> int:
         if not lines:
             fail(f"--category {spec!r}: no text in files matching {pattern}")
         samples[name] = category_sample(tok, lines)
-    try:
-        result = audit_mixture(samples, merges, cfg.audit)
-    except ValueError as exc:
-        fail(str(exc))
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    report = {"format": FORMAT, "tokenizer": args.tokenizer, "categories": args.category, **result,
-              "seconds": round(time.perf_counter() - t0, 2)}
-    write_text_atomic(out / "mixture.json", json.dumps(report, indent=2))
+    out = Path(args.output).resolve()
+    config = {"tokenizer": args.tokenizer, "categories": args.category, **dataclasses.asdict(cfg)}
+    with job(parser, args, "mixture_audit", config, out / "ledger.duckdb") as run:
+        try:
+            result = audit_mixture(samples, merges, cfg.audit)
+        except ValueError as exc:
+            fail(str(exc))
+        report = {"format": FORMAT, "tokenizer": args.tokenizer, "categories": args.category, **result,
+                  "seconds": round(time.perf_counter() - t0, 2)}
+        write_text_atomic(out / "mixture.json", json.dumps(report, indent=2))
+        run.ledger.add_stage("mixture_audit", rows_in=len(samples), rows_out=len(result["proportions"]),
+                             rows_quarantined=0, seconds=time.perf_counter() - t0)
+        run.ledger.add_artifact(out / "mixture.json", "mixture_audit")
     for name, p in sorted(result["proportions"].items(), key=lambda kv: -kv[1]):
         print(f"{name:20s} {p:.4f}")
     print(f"{result['steps']} merges, {result['constraints']} constraints, {result['rounds']} LP rounds: "

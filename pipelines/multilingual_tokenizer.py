@@ -29,14 +29,12 @@ import ray  # noqa: E402
 
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.config import ConfigError  # noqa: E402
-from operators.core.runtime import ray_runtime  # noqa: E402
-from operators.ledger import Ledger  # noqa: E402
 from operators.report.fairness import fairness_report, load_parallel, summary_table  # noqa: E402
 from operators.tokenize_text import document_repeats, train_tokenizer  # noqa: E402
 from operators.tokenize_text.multilingual_config import MultilingualConfig  # noqa: E402
 from pipelines._ingest import documents_input  # noqa: E402
 from pipelines._inputs import check_inputs  # noqa: E402
-from pipelines._report import run_guard  # noqa: E402
+from pipelines._report import job  # noqa: E402
 from pipelines._romanize import romanize_dataset, romanize_parallel  # noqa: E402
 
 log = logging.getLogger("tokenmill.multilingual")
@@ -46,44 +44,43 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__, MultilingualConfig)
     args, cfg = parse_config(parser, MultilingualConfig, argv)
     output = Path(args.output).resolve()
-    ledger = Ledger(output / "ledger.duckdb")
-    ledger.start_run("multilingual_tokenizer", {"input": args.input, **dataclasses.asdict(cfg)})
-    with run_guard(ledger, parser):
+    with job(parser, args, "multilingual_tokenizer", {"input": args.input, **dataclasses.asdict(cfg)}, output / "ledger.duckdb") as run:
+        ledger = run.ledger
         if not args.input:
             raise ConfigError("--input: name the documents or raw files to train on")
         check_inputs(args.input, cfg.ingest.format)  # a bad --input fails here, before Ray starts
-        with ray_runtime(args.num_cpus, quiet=args.quiet):
-            docs = documents_input(args.input, cfg.ingest, output, ledger)
-            t0 = time.perf_counter()
-            ds = ray.data.read_parquet(docs).select_columns(["lang", "text"])
+        run.start_ray()
+        docs = documents_input(args.input, cfg.ingest, output, ledger)
+        t0 = time.perf_counter()
+        ds = ray.data.read_parquet(docs).select_columns(["lang", "text"])
+        if cfg.romanize:
+            ds = romanize_dataset(ds, cfg.romanizer, cfg.workers)
+        column = cfg.romanizer.output_column if cfg.romanize else "text"
+        # The sample is drawn on the driver: per-language totals must be known before any document's repeats.
+        table = pa.concat_tables(ray.get(ds.to_arrow_refs()))
+        langs, texts = table.column("lang").to_pylist(), table.column(column).to_pylist()
+        sizes = [len(t.encode("utf-8")) for t in texts]
+        repeats = document_repeats(langs, sizes, cfg.sampling)
+        ledger.add_stage("sample", rows_in=len(texts), rows_out=int(repeats.sum()), rows_quarantined=0,
+                         seconds=time.perf_counter() - t0)
+        parallel = None
+        if cfg.parallel:  # loaded before training: parity-aware merges measure languages on it
+            parallel = load_parallel(cfg.parallel)
             if cfg.romanize:
-                ds = romanize_dataset(ds, cfg.romanizer, cfg.workers)
-            column = cfg.romanizer.output_column if cfg.romanize else "text"
-            # The sample is drawn on the driver: per-language totals must be known before any document's repeats.
-            table = pa.concat_tables(ray.get(ds.to_arrow_refs()))
-            langs, texts = table.column("lang").to_pylist(), table.column(column).to_pylist()
-            sizes = [len(t.encode("utf-8")) for t in texts]
-            repeats = document_repeats(langs, sizes, cfg.sampling)
-            ledger.add_stage("sample", rows_in=len(texts), rows_out=int(repeats.sum()), rows_quarantined=0,
-                             seconds=time.perf_counter() - t0)
-            parallel = None
-            if cfg.parallel:  # loaded before training: parity-aware merges measure languages on it
-                parallel = load_parallel(cfg.parallel)
-                if cfg.romanize:
-                    parallel = romanize_parallel(parallel, cfg.romanizer, cfg.workers)
-            t1 = time.perf_counter()
-            stats, ours = train_tokenizer(cfg, langs, texts, repeats, output / "tokenizer", parallel)
-            ledger.add_stage("train", rows_in=int(repeats.sum()), rows_out=stats["vocab_size"], rows_quarantined=0,
-                             seconds=time.perf_counter() - t1)
-            ledger.add_artifact(ours, "tokenizer")
-            log.info("trained %s: vocab %s in %.1f s", cfg.engine, stats["vocab_size"], time.perf_counter() - t1)
-            report = None
-            if parallel is not None:
-                # The table names the trainer: a sentencepiece model is not the tokenmill engine's.
-                name = "tokenmill" if cfg.engine == "tokenmill" else f"sentencepiece-{cfg.sp_model_type}"
-                report = fairness_report({name: str(ours), **cfg.peers()}, parallel, output, cfg.fairness,
-                                         corpus=cfg.parallel + (" (romanized)" if cfg.romanize else ""))
-                ledger.add_artifact(output / "fairness.json", "fairness_report")
+                parallel = romanize_parallel(parallel, cfg.romanizer, cfg.workers)
+        t1 = time.perf_counter()
+        stats, ours = train_tokenizer(cfg, langs, texts, repeats, output / "tokenizer", parallel)
+        ledger.add_stage("train", rows_in=int(repeats.sum()), rows_out=stats["vocab_size"], rows_quarantined=0,
+                         seconds=time.perf_counter() - t1)
+        ledger.add_artifact(ours, "tokenizer")
+        log.info("trained %s: vocab %s in %.1f s", cfg.engine, stats["vocab_size"], time.perf_counter() - t1)
+        report = None
+        if parallel is not None:
+            # The table names the trainer: a sentencepiece model is not the tokenmill engine's.
+            name = "tokenmill" if cfg.engine == "tokenmill" else f"sentencepiece-{cfg.sp_model_type}"
+            report = fairness_report({name: str(ours), **cfg.peers()}, parallel, output, cfg.fairness,
+                                     corpus=cfg.parallel + (" (romanized)" if cfg.romanize else ""))
+            ledger.add_artifact(output / "fairness.json", "fairness_report")
     parity = f", parity-aware on {stats['dev']} text" if "dev" in stats else ""
     print(f"tokenizer ({cfg.engine}{parity}, vocab {stats['vocab_size']}, "
           f"{'romanized' if cfg.romanize else 'original script'}): {ours}")

@@ -20,12 +20,10 @@ import ray  # noqa: E402
 
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import ray_runtime  # noqa: E402
-from operators.ledger import Ledger  # noqa: E402
 from operators.romanize import RomanizerConfig  # noqa: E402
 from pipelines._ingest import documents_input  # noqa: E402
 from pipelines._inputs import check_inputs  # noqa: E402
-from pipelines._report import run_guard  # noqa: E402
+from pipelines._report import job  # noqa: E402
 from pipelines._romanize import romanize_dataset  # noqa: E402
 
 
@@ -53,18 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__, RomanizeJobConfig)
     args, cfg = parse_config(parser, RomanizeJobConfig, argv)
     output = Path(args.output).resolve()
-    ledger = Ledger(output / "ledger.duckdb")
-    ledger.start_run("romanize", {"input": args.input, **dataclasses.asdict(cfg)})
-    with run_guard(ledger, parser):
+    with job(parser, args, "romanize", {"input": args.input, **dataclasses.asdict(cfg)}, output / "ledger.duckdb") as run:
+        ledger = run.ledger
         check_inputs(args.input, cfg.ingest.format)  # a bad --input fails here, before Ray starts
-        with ray_runtime(args.num_cpus, quiet=args.quiet):
-            docs = documents_input(args.input, cfg.ingest, output, ledger)
-            t0 = time.perf_counter()
-            ds = romanize_dataset(ray.data.read_parquet(docs), cfg.romanizer, cfg.workers, cfg.batch_size)
-            ds.write_parquet(str(output / "romanized"), compression="zstd")
-            n = ray.data.read_parquet(str(output / "romanized")).count()
-            ledger.add_stage("romanize", rows_in=n, rows_out=n, rows_quarantined=0, seconds=time.perf_counter() - t0)
-            ledger.add_artifact(output / "romanized", "romanized")
+        run.start_ray()
+        docs = documents_input(args.input, cfg.ingest, output, ledger)
+        t0 = time.perf_counter()
+        ds = romanize_dataset(ray.data.read_parquet(docs), cfg.romanizer, cfg.workers, cfg.batch_size)
+        ds.write_parquet(str(output / "romanized"), compression="zstd")
+        n = ray.data.read_parquet(str(output / "romanized")).count()
+        ledger.add_stage("romanize", rows_in=n, rows_out=n, rows_quarantined=0, seconds=time.perf_counter() - t0)
+        ledger.add_artifact(output / "romanized", "romanized")
     print(f"romanized {n} documents: {output / 'romanized'}")
     return 0
 

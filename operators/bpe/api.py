@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, TypedDict
 
 from operators.bpe.corpus import to_seq_table
 from operators.bpe.fast_trainer import TrainResult, train_fast
@@ -17,6 +17,16 @@ log = logging.getLogger(__name__)
 ENGINE = "tokenmill bpe v1"
 _EMPTY = ("train_bpe: the corpus is empty after cleaning (no non-empty sequence with a count > 0); check the input "
           "paths and the ingestion filters")
+
+
+class _TrainArgs(TypedDict):
+    """The keyword arguments both trainers (:func:`train_fast`, ``train_distributed``) take from the config."""
+
+    vocab_size: int
+    min_frequency: int
+    special_tokens: tuple[str, ...]
+    initial_alphabet: str
+    max_token_length: int | None
 
 
 def train_bpe(data: Any, config: BpeTrainerConfig | None = None, *, cpus_per_worker: float = 1.0) -> BpeModel:
@@ -41,9 +51,9 @@ def train_bpe(data: Any, config: BpeTrainerConfig | None = None, *, cpus_per_wor
     """
     config = config or BpeTrainerConfig()
     t0 = time.perf_counter()
-    kwargs = dict(vocab_size=config.vocab_size, min_frequency=config.min_frequency,
-                  special_tokens=tuple(config.special_tokens), initial_alphabet=config.initial_alphabet,
-                  max_token_length=config.max_token_length)
+    kwargs = _TrainArgs(vocab_size=config.vocab_size, min_frequency=config.min_frequency,
+                        special_tokens=tuple(config.special_tokens), initial_alphabet=config.initial_alphabet,
+                        max_token_length=config.max_token_length)
     if hasattr(data, "to_arrow_refs"):  # a Ray Dataset
         if config.workers > 1:  # each actor pulls its own blocks
             from operators.bpe.distributed_trainer import dataset_parts, train_distributed

@@ -56,14 +56,24 @@ class PartWorker:
         self.table, self.part = to_seq_table(data), None
         return len(self.table)
 
+    def _loaded(self) -> SeqTable:
+        if self.table is None:
+            raise RuntimeError("PartWorker: call load() first (and before count(), which consumes the table)")
+        return self.table
+
+    def _counted(self) -> CorpusPart:
+        if self.part is None:
+            raise RuntimeError("PartWorker: call count() before apply()")
+        return self.part
+
     def alphabet(self) -> set[str]:
-        return self.table.alphabet()
+        return self._loaded().alphabet()
 
     def count(self, id_to_str: list[str], vocab_size: int,
               max_token_length: int | None) -> tuple[np.ndarray, np.ndarray, int, int]:
         """Encode the part and count its pairs: ``(keys, counts, sequences, characters)``."""
         vocab = {s: i for i, s in enumerate(id_to_str)}
-        corpus = encode(self.table, vocab, vocab_size)
+        corpus = encode(self._loaded(), vocab, vocab_size)
         tlen = np.zeros(max(vocab_size, len(id_to_str)), np.int32)
         tlen[: len(id_to_str)] = [len(s) for s in id_to_str]
         # Local counts cannot decide pruning (a pair rare here may be frequent overall): track every pair.
@@ -75,8 +85,9 @@ class PartWorker:
     def apply(self, step: tuple[int, int, int, bool]) -> tuple[np.ndarray, np.ndarray]:
         """Merge one pair in the part; return the count changes ``(keys, deltas)``."""
         a, b, new, is_dup = step
-        n_out, _ = self.part.apply(a, b, new, is_dup)
-        return self.part.deltas(n_out)
+        part = self._counted()
+        n_out, _ = part.apply(a, b, new, is_dup)
+        return part.deltas(n_out)
 
     def symbols(self) -> int:
         """Tokens in the part now; also frees the part (training is over)."""
@@ -105,7 +116,8 @@ def make_workers(n: int, cpus_per_worker: float = 1.0) -> list:
     if cpus < cpus_per_worker:
         log.warning("%d BPE workers x %.2g CPU do not fit %.3g CPUs; giving each %.2g", n, cpus_per_worker,
                     total_cpus, cpus)
-    actors = [ray.remote(num_cpus=cpus)(PartWorker).remote() for _ in range(n)]
+    # Any: ray types the handle of a class decorated this way as a union with the class itself
+    actors: list[Any] = [ray.remote(num_cpus=cpus)(PartWorker).remote() for _ in range(n)]
     ray.get([a.__ray_ready__.remote() for a in actors])
     return actors
 
@@ -132,7 +144,7 @@ def train_distributed(data: Any, *, vocab_size: int, min_frequency: int, special
     t0 = time.perf_counter()
     n = len(parts) if parts is not None else num_workers
     own = actors is None
-    actors = make_workers(n, cpus_per_worker) if own else actors[:n]
+    actors = make_workers(n, cpus_per_worker) if actors is None else actors[:n]
     if len(actors) < n:
         raise ValueError(f"train_distributed: {n} parts but only {len(actors)} actors")
     try:

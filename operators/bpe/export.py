@@ -9,7 +9,8 @@ Why no pre-tokenizer: a DNA segment is one "word"; HF's BPE model applies the me
 input (O(n log n)), which gives exactly the segmentation training produced (tested). A ``Fuse`` decoder
 makes ``decode(encode(x)) == x`` for upper-case input.
 
-The normalizer upper-cases: training sees upper-case segments (the segmenter upper-cases soft-masked bases and
+The normalizer upper-cases (models whose alphabet is upper-case only, as DNA's; a text model keeps its case):
+training sees upper-case segments (the segmenter upper-cases soft-masked bases and
 records how many there were), so soft-masked input (``acgtacgt``, as in UCSC genomes) must encode to the same ids
 as ``ACGTACGT`` in every client, not to ``[UNK]``. It maps the lower-case form of each letter of the alphabet to
 the letter (a lower-case letter outside the alphabet is ``[UNK]`` either way); special tokens are not
@@ -41,7 +42,8 @@ def to_hf_tokenizer(model: BpeModel):
     # A merge recorded twice (a string re-created by another pair keeps its first rank) is listed once.
     merges = list(dict.fromkeys(model.merges))
     tok = Tokenizer(models.BPE(vocab=dict(model.vocab), merges=merges, unk_token=unk, fuse_unk=False))
-    tok.normalizer = upper_case_normalizer(model)
+    if (normalizer := upper_case_normalizer(model)) is not None:
+        tok.normalizer = normalizer
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in model.special_tokens])
     cls, sep = ROLES["cls_token"], ROLES["sep_token"]
     if cls in specials and sep in specials:
@@ -53,11 +55,15 @@ def to_hf_tokenizer(model: BpeModel):
 
 
 def upper_case_normalizer(model: BpeModel):
-    """A normalizer that upper-cases the letters of the model's alphabet (its single-character, non-special tokens)."""
+    """A normalizer that upper-cases the letters of an upper-case alphabet (DNA's ACGTN: single-character,
+    non-special tokens); None for an alphabet that has lower-case letters of its own (a text model keeps its case)."""
     from tokenizers import normalizers
 
     specials = set(model.special_tokens)
-    letters = sorted(t for t in model.vocab if len(t) == 1 and t not in specials and t.isupper() and t.lower() != t)
+    alphabet = [t for t in model.vocab if len(t) == 1 and t not in specials]
+    if any(t.islower() for t in alphabet):
+        return None
+    letters = sorted(t for t in alphabet if t.isupper() and t.lower() != t)
     return normalizers.Sequence([normalizers.Replace(letter.lower(), letter) for letter in letters])
 
 

@@ -124,6 +124,9 @@ class CorpusPart(_Table):
             (default: 1/4 of the part: listing is faster, scanning only pays for pathological pairs).
     """
 
+    pool: np.ndarray
+    bstart: np.ndarray
+
     def __init__(self, corpus: EncodedCorpus, tlen: np.ndarray, vocab_size: int, max_token_length: int | None,
                  *, keep_min: int = 1, implicit_min: int | None = None) -> None:
         self.tok, self.wpos, self.wval = corpus.tok, corpus.wpos, corpus.wval
@@ -142,7 +145,7 @@ class CorpusPart(_Table):
     def rebuild(self, keep_min: int) -> None:
         """Recount every pair of the current token array and rebuild the table, positions and heap arrays."""
         self.keep_min = max(1, int(keep_min))
-        self.pool = self.bstart = None  # free the old index before building the new one
+        self.pool = self.bstart = np.empty(0, np.int64)  # free the old index before building the new one
         hkeys, hvals, sa, sb, cnt, nent, nslots = K.count_pairs(self.tok, self.tlen, self.wpos, self.wval, self.maxlen)
         keep = np.nonzero(cnt[:nslots] >= self.keep_min)[0]
         del hkeys, hvals

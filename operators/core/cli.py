@@ -91,8 +91,12 @@ def quiet_libraries() -> None:
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     os.environ["TRANSFORMERS_VERBOSITY"] = "error"
     os.environ["TOKENMILL_QUIET"] = "1"  # read by init_ray, and by Ray workers through the runtime env
-    if "transformers" in sys.modules:  # imported before the flag was seen: its level is set already
+    # Imported before the flag was seen (tqdm reads TQDM_* when it is imported): tell them directly.
+    if "transformers" in sys.modules:
         sys.modules["transformers"].utils.logging.set_verbosity_error()
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
+    if "huggingface_hub" in sys.modules:
+        sys.modules["huggingface_hub"].utils.disable_progress_bars()
     for name in ("ray", "ray.data", "sentence_transformers", "transformers", "numba"):
         logging.getLogger(name).setLevel(logging.ERROR)
 

@@ -20,12 +20,12 @@ class Progress:
     """``with Progress(total, "BPE merges", unit="merge") as bar: ... bar.update()``."""
 
     def __init__(self, total: int, desc: str, *, unit: str = "it", every_percent: float = 10.0,
-                 tty: bool | None = None) -> None:
+                 tty: bool | None = None, enabled: bool = True) -> None:
         self.total, self.desc, self.unit = max(int(total), 0), desc, unit
         self.done, self.every = 0, max(every_percent, 1.0)
         self._next = self.every
         self._t0 = time.monotonic()
-        quiet = os.environ.get("TOKENMILL_QUIET") == "1"
+        quiet = os.environ.get("TOKENMILL_QUIET") == "1" or not enabled
         self.bar: Any = None
         if not quiet and (sys.stderr.isatty() if tty is None else tty):
             from tqdm import tqdm

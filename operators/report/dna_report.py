@@ -20,13 +20,15 @@ def bp_per_token_by_source(tokens_dir: Path, totals_only: bool = False) -> Any:
 
     Returns ``{source: {"segments", "bp", "tokens", "bp_per_token"}}``, or ``(segments, tokens)`` totals.
     """
-    con = duckdb.connect()
     src = f"read_parquet('{tokens_dir}/*.parquet')"
-    if totals_only:
-        n, toks = con.execute(f"SELECT count(*), coalesce(sum(n_tokens), 0) FROM {src}").fetchone()
-        return int(n), int(toks)
-    rows = con.execute(f"SELECT source, count(*), sum(n_bp), sum(n_tokens) FROM {src} GROUP BY source ORDER BY source").fetchall()
-    con.close()
+    with duckdb.connect() as con:
+        if totals_only:
+            totals = con.execute(f"SELECT count(*), coalesce(sum(n_tokens), 0) FROM {src}").fetchone()
+            if totals is None:  # cannot happen: an aggregate without GROUP BY gives one row
+                raise RuntimeError(f"no totals row for {tokens_dir}")
+            n, toks = totals
+            return int(n), int(toks)
+        rows = con.execute(f"SELECT source, count(*), sum(n_bp), sum(n_tokens) FROM {src} GROUP BY source ORDER BY source").fetchall()
     return {s: {"segments": n, "bp": int(bp), "tokens": int(t), "bp_per_token": round(bp / t, 4) if t else None}
             for s, n, bp, t in rows}
 

@@ -189,7 +189,7 @@ def solve_mixture(traj: Trajectory, config: MixtureAuditConfig | None = None) ->
                                      if traj.top_rank[t][j] < config.initial_k]
     seen = set(active)
     alpha = np.full(n, 1.0 / n)
-    res = None
+    objective = float("nan")
     for rounds in range(1, config.max_rounds + 1):
         rows, cols, vals = [], [], []
         for r, (t, j) in enumerate(active):
@@ -208,20 +208,20 @@ def solve_mixture(traj: Trajectory, config: MixtureAuditConfig | None = None) ->
         res = linprog(cost, A_ub=a_ub, b_ub=np.zeros(a_ub.shape[0]), A_eq=a_eq, b_eq=[1.0], bounds=[(0, None)] * (n + steps), method="highs")
         if res.status != 0:
             raise RuntimeError(f"mixture LP failed: {res.message}")
-        alpha, slack = res.x[:n], res.x[n:]
+        alpha, slack, objective = res.x[:n], res.x[n:], float(res.fun)
         added = 0
         for t in range(steps):
             w = alpha @ traj.counts[t]
-            for j in np.nonzero(w[1:] > w[0] + slack[t] + config.tolerance)[0] + 1:
-                if (t, int(j)) not in seen:
-                    seen.add((t, int(j)))
-                    active.append((t, int(j)))
+            for j in (np.nonzero(w[1:] > w[0] + slack[t] + config.tolerance)[0] + 1).tolist():
+                if (t, j) not in seen:
+                    seen.add((t, j))
+                    active.append((t, j))
                     added += 1
         log.info("mixture LP round %d: %d constraints, objective %.3g, %d violated added", rounds, len(active),
-                 res.fun, added)
+                 objective, added)
         if not added:
             break
-    return {"proportions": dict(zip(traj.categories, (float(a) for a in alpha))), "objective": float(res.fun),
+    return {"proportions": dict(zip(traj.categories, (float(a) for a in alpha))), "objective": objective,
             "constraints": len(active), "rounds": rounds, "steps": steps}
 
 
@@ -263,8 +263,13 @@ def load_merges_and_pretokenizer(path: str) -> tuple[list[tuple[str, str]], Any]
     model = json.loads(tok.to_str())["model"]
     if model.get("type") != "BPE":
         raise ValueError(f"tokenizer: {path} is a {model.get('type')} model; the audit needs BPE merges")
-    merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]]
-    return merges, tok
+    return [_merge_pair(m) for m in model["merges"]], tok
+
+
+def _merge_pair(merge: Any) -> tuple[str, str]:
+    """A tokenizer.json merge, ``"left right"`` (older files) or ``["left", "right"]``, as a pair."""
+    left, right = merge.split(" ", 1) if isinstance(merge, str) else merge
+    return left, right
 
 
 def read_category(pattern: str, max_bytes: int) -> list[str]:

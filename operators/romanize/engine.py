@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import unicodedata
+from typing import Callable
 
 import regex
 from uroman.uroman import Uroman
@@ -65,7 +66,7 @@ FAST_EXCLUDED = (
 
 
 def _code_points(ranges: str) -> frozenset[str]:
-    chars = set()
+    chars: set[str] = set()
     for item in ranges.split():
         lo, _, hi = item.partition("-")
         chars.update(chr(cp) for cp in range(int(lo, 16), int(hi or lo, 16) + 1))
@@ -112,7 +113,7 @@ def ascii_identity_holds(u: Uroman) -> bool:
     return not any(u.scripts[s.lower()]["abugida-default-vowels"] for s in scripts if s.lower() in u.scripts)
 
 
-def _load_uroman_fast():
+def _load_uroman_fast() -> Callable[..., str] | None:
     """uroman-fast's ``romanize`` if the checked release is installed, else None (then uroman does all)."""
     try:
         version = importlib.metadata.version("uroman-fast")
@@ -207,13 +208,13 @@ class UromanEngine:
                     stats["fixed_pieces"] += 1
                     out.append(fixed.translate(piece, lang))
                     continue
-                rom = self._piece(piece, lang)
-                if rom.__class__ is not str:  # the piece read text left of itself: only right at the line start
+                piece_rom = self._piece(piece, lang)
+                if type(piece_rom) is not str:  # the piece read text left of itself: only right at the line start
                     if i:
                         stats["context_fallbacks"] += 1
                         return self._whole_line(line, lang)
-                    rom = rom[0]
-                out.append(rom)
+                    piece_rom = piece_rom[0]
+                out.append(piece_rom)
         except Exception:  # uroman itself failed on a piece; the whole line decides (see _whole_line)
             return self._whole_line(line, lang)
         return "".join(out)
@@ -229,6 +230,8 @@ class UromanEngine:
         return True
 
     def _try_fast(self, s: str, lang: str | None) -> str | None:
+        if self._fast is None:
+            return None
         try:
             return self._fast(s, lang=lang)
         except (KeyboardInterrupt, SystemExit):
@@ -245,7 +248,9 @@ class UromanEngine:
             self.stats["piece_hits"] += 1
             return hit
         # uroman-fast never looks left: the one character that makes uroman do so (Thai O ANG) is excluded
-        result = self._try_fast(piece, lang) if self._fast is not None and self._fast_ok(piece) else None
+        result: str | tuple[str] | None = None
+        if self._fast is not None and self._fast_ok(piece):
+            result = self._try_fast(piece, lang)
         if result is not None:
             self.stats["fast_pieces"] += 1
         else:

@@ -37,6 +37,7 @@ import functools
 import importlib.util
 import types
 import unicodedata
+from typing import Any
 
 import regex
 import uroman.uroman as uroman_module
@@ -102,7 +103,7 @@ def separator_ok(u: Uroman, x: str) -> bool:
 
 
 def _spells(t: str | None) -> bool:
-    return bool(t) and any(ch.isalnum() for ch in t)
+    return t is not None and any(ch.isalnum() for ch in t)
 
 
 class Segmenter:
@@ -176,9 +177,11 @@ def private_uroman() -> types.ModuleType:
     module is left untouched (tests compare against it).
     """
     spec = importlib.util.spec_from_file_location("_tokenmill_uroman", uroman_module.__file__)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load a private copy of uroman from {uroman_module.__file__}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.regex = _CompiledRegex()
+    vars(module)["regex"] = _CompiledRegex()
     return module
 
 
@@ -186,7 +189,9 @@ def private_uroman() -> types.ModuleType:
 def tracking_lattice() -> type:
     """The private uroman's ``Lattice``, recording whether a look-back walked off the left of its string."""
 
-    class TrackingLattice(private_uroman().Lattice):
+    lattice: Any = private_uroman().Lattice  # a class known only at run time
+
+    class TrackingLattice(lattice):
         needs_left_context = False
 
         def find_rom_edge_path_backwards(self, start, end, min_char=None, return_str=False, skip_num_edge=False):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Mapping
+from typing import ClassVar, Mapping
 
 import numpy as np
 
@@ -38,14 +38,18 @@ def _sized(arr: np.ndarray, n: int, fill: int = 0) -> np.ndarray:
 
 
 class _PairTable:
-    """A pair table (:mod:`operators.bpe.pair_table_kernels` layout) with per-slot side arrays that grow with it."""
+    """A pair table (:mod:`operators.bpe.pair_table_kernels` layout) with per-slot side arrays that grow with it.
 
-    def __init__(self, cap: int, side: dict[str, tuple[type, int]]) -> None:
+    A subclass names its side arrays in ``side`` (name -> (dtype, fill)) and declares them as attributes.
+    """
+
+    side: ClassVar[dict[str, tuple[type, int]]] = {}
+
+    def __init__(self, cap: int) -> None:
         self.meta = np.zeros(META_SIZE, np.int64)
         self.sa, self.sb = np.zeros(cap, np.int32), np.zeros(cap, np.int32)
         self.cnt, self.head = np.zeros(cap, np.int64), np.full(cap, -1, np.int32)
-        self.side = side
-        for name, (dtype, fill) in side.items():
+        for name, (dtype, fill) in self.side.items():
             setattr(self, name, np.full(cap, fill, dtype))
         self._reindex(_pow2(2 * cap))
 
@@ -67,6 +71,24 @@ class _PairTable:
         self._reindex(_pow2(2 * cap))
 
 
+class _CountTable(_PairTable):
+    """The *counts* table (see :mod:`~operators.tokenize_text.parity_kernels`), with the per-slot step stamps,
+    touched list and heap stamps."""
+
+    side = {"tstamp": (np.int32, -1), "tstart": (np.int64, 0), "touched": (np.int32, 0), "hseen": (np.int64, 0)}
+    tstamp: np.ndarray
+    tstart: np.ndarray
+    touched: np.ndarray
+    hseen: np.ndarray
+
+
+class _WhereTable(_PairTable):
+    """The *where* table: pair -> linked list of the entries holding it; ``last`` = the entry listed last."""
+
+    side = {"last": (np.int32, -1)}
+    last: np.ndarray
+
+
 class ParityState:
     """The kernels' state for one training run (see :mod:`operators.tokenize_text.parity_kernels`)."""
 
@@ -83,9 +105,8 @@ class ParityState:
         self.dev_tokens = np.zeros(len(active), np.int64)
         np.add.at(self.dev_tokens, elang, elen.astype(np.int64) * wdev)
         occurrences = max(int(np.maximum(elen - 1, 0).sum()), 16)
-        self.counts = _PairTable(occurrences, {"tstamp": (np.int32, -1), "tstart": (np.int64, 0),
-                                               "touched": (np.int32, 0), "hseen": (np.int64, 0)})
-        self.where = _PairTable(occurrences, {"last": (np.int32, -1)})
+        self.counts = _CountTable(occurrences)
+        self.where = _WhereTable(occurrences)
         self.node_entry = np.zeros(occurrences, np.int32)
         self.node_next = np.zeros(occurrences, np.int32)
         self.state = np.zeros(PK.STATE_SIZE, np.int64)

@@ -1,9 +1,10 @@
-"""Embedding transfer for new tokens and new tokenizers: FVT (the baseline), the ZeTT hypernetwork, serving, export."""
+"""Embedding transfer for new tokens and new tokenizers: FVT, FOCUS, OMP, the ZeTT hypernetwork, serving, export."""
 
 from operators.transfer.base_model import load_base_model
 from operators.transfer.checkpoint_readme import write_checkpoint_readme
 from operators.transfer.decompose import SurfaceDecomposer, tokenizer_surfaces
 from operators.transfer.embed_tokenizer import prepare_tokenizer, transfer_embeddings, vocab_table
+from operators.transfer.focus import FocusConfig, focus_combine, focus_for_tokenizer, sparsemax
 from operators.transfer.fvt import (
     decompose_vocab,
     fvt_embeddings,
@@ -22,10 +23,14 @@ from operators.transfer.hypernet import (
 from operators.transfer.hypernet_data import load_corpus
 from operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer
 from operators.transfer.model_export import check_transferred_model, export_transferred_model
+from operators.transfer.omp import load_donor, omp, omp_transplant
+from operators.transfer.overlap import shared_tokens
 from operators.transfer.serve import HypernetEmbedder, HypernetServeConfig, LRUCache
 from operators.transfer.tokenizer_sampler import TokenizerSampler
 
 __all__ = [
+    "FocusConfig", "focus_combine", "focus_for_tokenizer", "load_donor", "omp", "omp_transplant", "shared_tokens",
+    "sparsemax",
     "HypernetConfig", "HypernetEmbedder", "HypernetServeConfig", "HypernetTrainConfig", "HypernetTrainer",
     "Hypernetwork", "LRUCache", "SurfaceDecomposer", "TokenizerSampler", "check_transferred_model",
     "decompose_vocab", "export_transferred_model", "fvt_embeddings", "fvt_for_dynamic_vocab", "fvt_for_tokenizer",

@@ -1,4 +1,4 @@
-"""An embedding matrix for a whole new tokenizer: hypernetwork, FVT or random, specials copied from the base.
+"""An embedding matrix for a whole new tokenizer: hypernetwork, FOCUS, OMP, FVT or random, specials from the base.
 
 :func:`prepare_tokenizer` makes a new ``tokenizer.json`` usable by the BERT-style base: it finds (or adds) the
 special tokens the model needs ([CLS], [SEP], [PAD], [UNK], [MASK], matched by name or common alias such as
@@ -8,6 +8,8 @@ base model's own rows; every other id gets the chosen method's embedding:
 * ``hypernet``: the ZeTT hypernetwork (through :class:`~operators.transfer.serve.HypernetEmbedder`);
 * ``fvt``: the FVT baseline of :mod:`operators.transfer.fvt` (mean of the base embeddings of the surface's base
   tokenization; that module's own decomposition);
+* ``focus``: FOCUS (:mod:`operators.transfer.focus`; needs target text for its fastText model);
+* ``omp``: OMP transplantation from a donor model that uses the new tokenizer (:mod:`operators.transfer.omp`);
 * ``fvt_decomp``: the same mean over *our* decomposition (the hypernetwork's input), to compare like with like;
 * ``random``: normal draws with the base matrix's per-dimension mean and standard deviation.
 """
@@ -28,7 +30,7 @@ from operators.transfer.decompose import SurfaceDecomposer, tokenizer_surfaces
 
 log = logging.getLogger(__name__)
 
-METHODS = ("hypernet", "fvt", "fvt_decomp", "random")
+METHODS = ("hypernet", "focus", "omp", "fvt", "fvt_decomp", "random")
 ROLES = {
     "cls_token": ("[CLS]", "<s>", "<cls>", "<bos>", "[BOS]"),
     "sep_token": ("[SEP]", "</s>", "<sep>", "<eos>", "[EOS]"),
@@ -74,6 +76,31 @@ def vocab_table(tokenizer_json: str | Path) -> pa.Table:
     return pa.table({"id": pa.array(range(len(surfaces)), pa.int32()), "surface": pa.array(surfaces, pa.string())})
 
 
+def transfer_inputs(tokenizer: str, method: str, inputs: list[str], donor_dir: str | None):
+    """What the transfer pipeline reads: (the tokenizer.json, the method, FOCUS's target text, OMP's donor).
+
+    ``tokenizer`` is a tokenizer.json or a folder holding one; a donor folder selects ``omp``. Raises ValueError
+    (with the fix) when a file is missing or a method lacks its input.
+    """
+    from operators.transfer.focus import read_texts
+    from operators.transfer.omp import load_donor
+
+    path = Path(tokenizer) / "tokenizer.json" if Path(tokenizer).is_dir() else Path(tokenizer)
+    if not path.is_file():
+        raise ValueError(f"--tokenizer {tokenizer}: no tokenizer.json there")
+    if donor_dir:
+        if method not in ("hypernet", "omp"):
+            raise ValueError(f"--donor is OMP's donor model; it does not go with method={method}")
+        return path, "omp", None, load_donor(donor_dir)
+    if method == "omp":
+        raise ValueError("method=omp needs --donor DIR, a model that already uses the new tokenizer")
+    if method == "focus":
+        if not inputs:
+            raise ValueError("method=focus needs --input FILE (target text for its fastText model)")
+        return path, method, read_texts(inputs), None
+    return path, method, None, None
+
+
 def random_embeddings(base: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
     """``n`` rows drawn per dimension from N(mean, std) of ``base``."""
     g = torch.Generator().manual_seed(seed)
@@ -82,13 +109,16 @@ def random_embeddings(base: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor
 
 
 def transfer_embeddings(method: str, tokenizer, base: BaseModel, special_map: dict[int, int], *,
-                        embedder=None, seed: int = 0) -> torch.Tensor:
+                        embedder=None, seed: int = 0, texts=None, donor=None) -> torch.Tensor:
     """The [new vocab, dim] input-embedding matrix for ``tokenizer`` (a prepared ``tokenizers.Tokenizer``).
 
     Args:
         method: one of :data:`METHODS`.
         embedder: for ``hypernet``, a callable on a ``pa.Table`` with ``surface`` that adds ``embedding`` — a
             :class:`~operators.transfer.serve.HypernetEmbedder`, or a function running it on Ray.
+        texts: for ``focus``, target text (lines) for the fastText model.
+        donor: for ``omp``, (donor tokenizer.json, donor input embeddings), e.g. from
+            :func:`~operators.transfer.omp.load_donor`.
     """
     if method not in METHODS:
         raise ValueError(f"method: {method!r} is not one of {', '.join(METHODS)}")
@@ -103,6 +133,12 @@ def transfer_embeddings(method: str, tokenizer, base: BaseModel, special_map: di
                 raise ValueError("transfer_embeddings: method 'hypernet' needs an embedder")
             col = embedder(table).column("embedding")
             out = _matrix(col, n, emb.shape[1])
+        elif method == "focus":
+            from operators.transfer.focus import FocusConfig, focus_for_tokenizer
+
+            out, _ = focus_for_tokenizer(emb, base.tokenizer_json, tokenizer, texts or [], FocusConfig(seed=seed))
+        elif method == "omp":
+            out = _omp(emb, base.tokenizer_json, path, donor)
         elif method == "fvt":
             from operators.dynamic.base_tokenizer import load_base_tokenizer
             from operators.transfer.fvt import fvt_for_tokenizer
@@ -118,6 +154,28 @@ def transfer_embeddings(method: str, tokenizer, base: BaseModel, special_map: di
             out = random_embeddings(emb, n, seed)
     for new_id, base_id in special_map.items():
         out[new_id] = emb[base_id]
+    return out
+
+
+def _omp(emb: torch.Tensor, base_json: Path, new_json: Path, donor) -> torch.Tensor:
+    """OMP rows for the prepared tokenizer at ``new_json``; its ids past the donor's are added specials."""
+    from tokenizers import Tokenizer
+
+    from operators.transfer.omp import omp_transplant
+    from operators.transfer.overlap import shared_tokens
+
+    if donor is None:
+        raise ValueError("transfer_embeddings: method 'omp' needs a donor model (--donor DIR)")
+    donor_json, donor_emb = donor
+    new_vocab = Tokenizer.from_file(str(new_json)).get_vocab(with_added_tokens=True)
+    donor_vocab = Tokenizer.from_file(str(donor_json)).get_vocab(with_added_tokens=True)
+    wrong = [t for t, i in donor_vocab.items() if new_vocab.get(t) != i]
+    if wrong or len(donor_vocab) != donor_emb.shape[0]:
+        raise ValueError(f"omp: the donor must use the new tokenizer; {len(wrong)} of its {len(donor_vocab)} tokens "
+                         f"differ (e.g. {wrong[:3]}), donor embeddings have {donor_emb.shape[0]} rows")
+    n = max(new_vocab.values()) + 1
+    padded = torch.cat([donor_emb, donor_emb.new_zeros(n - donor_emb.shape[0], donor_emb.shape[1])])
+    out, _ = omp_transplant(emb, padded, shared_tokens(base_json, new_json))
     return out
 
 

@@ -83,6 +83,27 @@ def code_chunks(text: str, max_chars: int) -> list[str]:
     return out
 
 
+def split_lines(path: Path, split: str, eval_fraction: float) -> list[str]:
+    """The non-empty lines (title dropped) of one UDHR file that belong to ``split``: the last ``eval_fraction``
+    are ``eval``."""
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    lines = [ln for ln in lines[1:] if ln]  # line 0 is the title, identical in spirit across files
+    cut = int(round(len(lines) * (1.0 - eval_fraction)))
+    return lines[:cut] if split == "train" else lines[cut:]
+
+
+def heldout_paragraphs(langs: tuple[str, ...] = EVAL_LANGS, data_root: str | Path | None = None, *,
+                       eval_fraction: float = 0.2, min_words: int = 8) -> dict[str, list[str]]:
+    """Whole held-out UDHR paragraphs (lines of the ``eval`` split, never trained on) of at least ``min_words``."""
+    root = Path(data_root) if data_root is not None else default_data_root()
+    out = {}
+    for lang in langs:
+        f = root / UDHR_DIR / f"{lang}.txt"
+        if f.is_file():
+            out[lang] = [ln for ln in split_lines(f, "eval", eval_fraction) if len(ln.split()) >= min_words]
+    return out
+
+
 def load_corpus(data_root: str | Path | None = None, *, split: str = "train", max_chars: int = 160,
                 eval_fraction: float = 0.2, langs: tuple[str, ...] | None = None) -> TransferCorpus:
     """Chunks of the ``train`` or ``eval`` split.
@@ -109,10 +130,7 @@ def load_corpus(data_root: str | Path | None = None, *, split: str = "train", ma
         raise ValueError(f"data root {root}: no UDHR files under {UDHR_DIR} (langs={langs})")
     corpus = TransferCorpus()
     for f in files:
-        lines = [ln.strip() for ln in f.read_text(encoding="utf-8", errors="replace").splitlines()]
-        lines = [ln for ln in lines[1:] if ln]  # line 0 is the title, identical in spirit across files
-        cut = int(round(len(lines) * (1.0 - eval_fraction)))
-        kept = lines[:cut] if split == "train" else lines[cut:]
+        kept = split_lines(f, split, eval_fraction)
         chunks = [c for ln in kept for c in split_line(ln, max_chars)]
         if chunks:
             corpus.udhr[f.stem] = chunks

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from operators.core.progress import Progress
 from operators.transfer.align import segment_ids
 from operators.transfer.base_model import BaseModel, pick_device
 from operators.transfer.decompose import SurfaceDecomposer
@@ -283,8 +284,6 @@ class HypernetTrainer:
     def train(self, on_checkpoint=None, *, show_progress: bool = True) -> dict[str, float]:
         """Train until ``steps`` or ``max_minutes``; call ``on_checkpoint(trainer, summary)`` every ``save_every``
         steps and at the end. Returns the summary (steps, minutes, mean losses of the last 50 steps)."""
-        from tqdm import tqdm
-
         cfg = self.cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -292,7 +291,8 @@ class HypernetTrainer:
         t0 = time.monotonic()
         recent: list[dict[str, float]] = []
         first: list[dict[str, float]] = []
-        bar = tqdm(total=cfg.steps, desc="hypernet", unit="step", disable=not show_progress, dynamic_ncols=True)
+        # tqdm on a terminal, a log line every 10 % otherwise (nothing when show_progress is off, or --quiet)
+        bar = Progress(cfg.steps, "hypernet", unit="step", enabled=show_progress)
         summary: dict[str, float] = {}
         while self.step_no < cfg.steps:
             elapsed = time.monotonic() - t0
@@ -304,10 +304,9 @@ class HypernetTrainer:
             recent = recent[-50:]
             window = recent or first
             avg = {k: float(np.mean([r[k] for r in window])) for k in stats}
-            bar.update(1)
             left = (budget - (time.monotonic() - t0)) / 60.0
-            bar.set_postfix(loss=f"{avg['loss']:.4f}", sent=f"{avg['sent']:.4f}", tok=f"{avg['tok']:.3f}",
-                            aux=f"{avg['aux']:.3f}", left=f"{max(left, 0.0):.1f}min")
+            bar.update(1, loss=f"{avg['loss']:.4f}", sent=f"{avg['sent']:.4f}", tok=f"{avg['tok']:.3f}",
+                       aux=f"{avg['aux']:.3f}", left=f"{max(left, 0.0):.1f}min")
             summary = {"steps": self.step_no, "minutes": (time.monotonic() - t0) / 60.0,
                        **{f"last50_{k}": v for k, v in avg.items()},
                        **{f"first50_{k}": float(np.mean([r[k] for r in first])) for k in stats}}

@@ -175,6 +175,19 @@ class HypernetEmbedder:
         return pred_in, pred_out
 
 
+def embed_on_ray(table: pa.Table, serve: HypernetServeConfig, *, batch_size: int, actors: int) -> pa.Table:
+    """Run :class:`HypernetEmbedder` over ``table`` as a Ray Data actor pool (a GPU each when there is one); rows
+    come back in id order. Needs a running Ray."""
+    import ray
+
+    from operators.core.runtime import actor_pool
+
+    ds = ray.data.from_arrow(table).map_batches(
+        HypernetEmbedder, fn_constructor_kwargs={"config": serve}, batch_format="pyarrow", batch_size=batch_size,
+        compute=actor_pool(actors), num_gpus=1 if torch.cuda.is_available() else 0)
+    return pa.concat_tables([ray.get(ref) for ref in ds.to_arrow_refs()]).sort_by("id")
+
+
 def _fixed_list(rows: np.ndarray, valid: np.ndarray) -> pa.Array:
     flat = pa.array(rows.reshape(-1), type=pa.float32())
     arr = pa.FixedSizeListArray.from_arrays(flat, rows.shape[1])

@@ -38,7 +38,7 @@ SENTENCES = ["All human beings are born free and equal in dignity and rights.",
              "Tous les êtres humains naissent libres et égaux en dignité et en droits."]
 
 
-def _check_folder(out, base):
+def _check_folder(out, base, ends=("<s>", "</s>")):
     from safetensors.torch import load_file
     from sentence_transformers import SentenceTransformer
     from transformers import AutoModel, AutoTokenizer
@@ -49,7 +49,7 @@ def _check_folder(out, base):
     enc = tok(SENTENCES[:1])
     ids = enc["input_ids"][0]
     # The new tokenizer got the model's specials: <s> ... </s> around the text (aliases of [CLS]/[SEP]).
-    assert tok.convert_ids_to_tokens(ids)[0] == "<s>" and tok.convert_ids_to_tokens(ids)[-1] == "</s>"
+    assert (tok.convert_ids_to_tokens(ids)[0], tok.convert_ids_to_tokens(ids)[-1]) == ends
     emb = model.get_input_embeddings().weight.detach()
     assert emb.shape[0] == doc["vocab_size"]
     torch.testing.assert_close(emb[ids[0]], base.input_embeddings[101])  # <s> carries [CLS]'s row
@@ -126,3 +126,86 @@ def test_committed_checkpoint_loads(base):
     assert (folder / "hypernet.safetensors").stat().st_size < 20e6
     assert doc["training"]["steps"] > 0
     assert "python pipelines/train_hypernetwork.py" in (folder / "README.md").read_text()
+
+
+def test_focus_transfer_folder_loads(tmp_path, new_tokenizer, base, shared_data):
+    from operators.transfer.overlap import shared_tokens
+
+    out = tmp_path / "focus"
+    texts = [str(shared_data / "text" / "udhr" / f"{lang}.txt") for lang in ("eng", "fra")]
+    argv = ["--tokenizer", str(new_tokenizer), "--set", "method=focus", "--output", str(out), "--quiet"]
+    assert transfer_tokenizer.main(argv + ["--input", texts[0], "--input", texts[1]]) == 0
+    doc, emb = _check_folder(out, base)
+    assert doc["method"] == "focus"
+    shared = shared_tokens(base.tokenizer_json, out / "tokenizer.json")
+    assert len(shared) > 300
+    for new_id, base_id in shared.items():  # shared tokens keep the base row
+        torch.testing.assert_close(emb[new_id], base.input_embeddings[base_id].detach())
+
+
+def _permuted_base_tokenizer(base, path, rng):
+    """The base WordPiece tokenizer with every id >= 1000 permuted (ids below hold the specials and [unused])."""
+    spec = json.loads(base.tokenizer_json.read_text())
+    vocab = spec["model"]["vocab"]
+    n = len(vocab)
+    perm = np.concatenate([np.arange(1000), 1000 + rng.permutation(n - 1000)])  # base id -> new id
+    spec["model"]["vocab"] = {tok: int(perm[i]) for tok, i in vocab.items()}
+    path.write_text(json.dumps(spec, ensure_ascii=False))
+    return perm
+
+
+def test_omp_with_the_base_model_as_a_permuted_donor_is_exact(tmp_path, base):
+    """Donor = the base model itself under a permuted vocabulary: every token is shared, so the transferred model
+    is the base model with its rows permuted, and it embeds sentences exactly as the base does."""
+    from sentence_transformers import SentenceTransformer
+
+    from operators.transfer.embed_tokenizer import prepare_tokenizer
+    from operators.transfer.model_export import export_transferred_model
+
+    perm = _permuted_base_tokenizer(base, tmp_path / "tokenizer.json", np.random.default_rng(0))
+    E = base.input_embeddings.detach()
+    donor_rows = torch.empty_like(E)
+    donor_rows[torch.from_numpy(perm)] = E
+    tok, roles, _ = prepare_tokenizer(tmp_path / "tokenizer.json", base.tokenizer_json)
+    donor = export_transferred_model(base.folder, tok, donor_rows, tmp_path / "donor", roles=roles,
+                                     metadata={"method": "permuted"})
+    out = tmp_path / "omp"
+    assert transfer_tokenizer.main(["--tokenizer", str(donor), "--donor", str(donor), "--output", str(out),
+                                    "--quiet"]) == 0
+    doc, emb = _check_folder(out, base, ends=("[CLS]", "[SEP]"))
+    assert doc["method"] == "omp" and doc["donor"] == str(donor)
+    # Rows are the permuted base rows, except accented duplicates BERT never reaches (é -> e by its normalizer).
+    same = (emb == donor_rows).all(1)
+    assert float(same.float().mean()) > 0.98
+    st_new, st_old = SentenceTransformer(str(out), device="cpu"), SentenceTransformer(str(base.folder), device="cpu")
+    sentences = SENTENCES + ["Jeder hat das Recht auf Bildung.", "def main(argv): return 0"]
+    np.testing.assert_allclose(st_new.encode(sentences), st_old.encode(sentences), atol=1e-5)
+
+
+def test_omp_with_a_donor_of_the_new_tokenizer(tmp_path, new_tokenizer, base):
+    """A donor using the 600-token tokenizer: shared tokens copy the base rows, the rest are the OMP rows."""
+    from operators.transfer.embed_tokenizer import prepare_tokenizer
+    from operators.transfer.model_export import export_transferred_model
+    from operators.transfer.omp import omp_transplant
+    from operators.transfer.overlap import shared_tokens
+
+    tok, roles, _ = prepare_tokenizer(new_tokenizer, base.tokenizer_json)
+    donor_rows = torch.randn(tok.get_vocab_size(), 384, generator=torch.Generator().manual_seed(0))
+    donor = export_transferred_model(base.folder, tok, donor_rows, tmp_path / "donor", roles=roles, metadata={})
+    out = tmp_path / "omp"
+    assert transfer_tokenizer.main(["--tokenizer", str(new_tokenizer), "--donor", str(donor), "--output", str(out),
+                                    "--quiet"]) == 0
+    doc, emb = _check_folder(out, base)
+    shared = shared_tokens(base.tokenizer_json, out / "tokenizer.json")
+    want, _ = omp_transplant(base.input_embeddings, donor_rows, shared, k=64)
+    torch.testing.assert_close(emb[10:600], want[10:600])
+
+
+@pytest.mark.parametrize("extra, message", [(["--set", "method=omp"], "needs --donor"),
+                                            (["--set", "method=focus"], "needs --input"),
+                                            (["--set", "method=fvt", "--donor", "x"], "does not go with")])
+def test_a_method_without_its_input_is_a_user_error(tmp_path, new_tokenizer, capsys, extra, message):
+    with pytest.raises(SystemExit) as exc:
+        transfer_tokenizer.main(["--tokenizer", str(new_tokenizer), "--output", str(tmp_path / "o"), *extra])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

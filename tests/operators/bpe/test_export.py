@@ -116,3 +116,14 @@ def test_tokenmill_encoder_agrees_with_tokenizer_json_on_lower_case(folder, shar
     got = out["input_ids"].to_pylist()
     assert got == [tok.encode(t, add_special_tokens=False).ids for t in texts]
     assert got == [tok.encode(t.upper(), add_special_tokens=False).ids for t in texts]
+
+
+def test_a_text_model_keeps_its_case(shared_data):
+    """Upper-casing is for upper-case alphabets (DNA): a BPE trained on text with both cases encodes as written."""
+    from operators.bpe import to_hf_tokenizer
+
+    words = [w for line in (shared_data / "text/udhr/eng.txt").read_text().splitlines() for w in line.split()]
+    tok = to_hf_tokenizer(train_bpe(words, BpeTrainerConfig(vocab_size=400, min_frequency=2)))
+    assert tok.normalizer is None
+    assert tok.encode("Article").tokens != tok.encode("ARTICLE").tokens
+    assert "".join(tok.encode("freedom", add_special_tokens=False).tokens) == "freedom"
