@@ -7,7 +7,7 @@ Reads the train split of ../shared/data (text/udhr, code; the benchmark's held-o
 one unigram tokenizer per batch, and distils the frozen base model's outputs into the predicted embeddings (see
 operators/transfer/hypernet_train.py). Uses CUDA when present; shows a progress bar with the running loss.
 Writes OUT/hypernet.safetensors + OUT/hypernet.json (every save_every steps and at the end) and OUT/README.md
-with the exact command and the training summary. No Ray: training is one process (torch uses the threads).
+with the exact command and the training summary; OUT/ledger.duckdb records the run (git-ignored). No Ray: training is one process (torch uses the threads).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from operators.transfer.checkpoint_readme import write_checkpoint_readme  # noqa
 from operators.transfer.hypernet import save_hypernet  # noqa: E402
 from operators.transfer.hypernet_data import load_corpus  # noqa: E402
 from operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer  # noqa: E402
+from pipelines._report import job  # noqa: E402
 
 def command_line(argv: list[str] | None) -> str:
     """The command as typed from the project root (script path relative to it)."""
@@ -53,8 +54,12 @@ def main(argv: list[str] | None = None) -> int:
                       extra={"training": {"command": command, "device": str(device), **summary,
                                           "config": dataclasses.asdict(cfg)}})
 
-    summary = trainer.train(save, show_progress=not args.quiet)
-    write_checkpoint_readme(out, command, summary, cfg, str(device))
+    with job(parser, args, "train_hypernetwork", dataclasses.asdict(cfg), out / "ledger.duckdb") as run:
+        summary = trainer.train(save, show_progress=not args.quiet)
+        write_checkpoint_readme(out, command, summary, cfg, str(device))
+        run.ledger.add_stage("train_hypernetwork", rows_in=int(summary["steps"]) * cfg.batch_size,
+                             rows_out=int(summary["steps"]), rows_quarantined=0, seconds=summary["minutes"] * 60)
+        run.ledger.add_artifact(out / "hypernet.safetensors", "hypernet")
     print(f"hypernetwork: {summary['steps']} steps in {summary['minutes']:.1f} min; loss "
           f"{summary.get('first50_loss', float('nan')):.4f} -> {summary.get('last50_loss', float('nan')):.4f}; "
           f"checkpoint: {out}")

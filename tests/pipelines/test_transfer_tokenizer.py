@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import duckdb
 import numpy as np
 import pytest
 import torch
@@ -113,6 +114,9 @@ def test_train_pipeline_writes_a_checkpoint(tmp_path, base):
     readme = (out / "README.md").read_text()
     assert "python pipelines/train_hypernetwork.py --output" in readme and "steps=2" in readme
     assert json.loads((out / "hypernet.json").read_text())["format"] == "tokenmill hypernet v1"
+    con = duckdb.connect(str(out / "ledger.duckdb"), read_only=True)  # every run is in its ledger
+    assert con.execute("SELECT pipeline, status FROM runs").fetchall() == [("train_hypernetwork", "succeeded")]
+    assert con.execute("SELECT rows_out FROM stages WHERE stage = 'train_hypernetwork'").fetchone() == (2,)
 
 
 def test_committed_checkpoint_loads(base):
