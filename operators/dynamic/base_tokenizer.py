@@ -121,6 +121,12 @@ class BaseTokenizer:
         """Surface of an id as text; a partial UTF-8 sequence reads as U+FFFD."""
         return self.token_bytes[token_id].decode("utf-8", errors="replace")
 
+    def surface_layout(self) -> tuple[np.ndarray, int, bool] | None:
+        """How surfaces spell the text, for computing word boundaries without offsets: (int64 surface bytes per
+        id, dummy-prefix bytes before each row, whether a batch must be checked first: no special token, and each
+        row's surfaces add up to its bytes), or None when they do not (then offsets come from the library)."""
+        return None
+
     def whitespace_flags(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per id (bool arrays, computed once): surface is all whitespace / has whitespace at most as its first
         character / has no whitespace. Partial UTF-8 bytes read as U+FFFD, i.e. not whitespace."""
@@ -225,6 +231,9 @@ class HFBaseTokenizer(BaseTokenizer):
 
     def encode_fragment(self, text: str) -> list[int]:
         return self._frag.encode(text, add_special_tokens=False).ids
+
+    def surface_layout(self) -> tuple[np.ndarray, int, bool] | None:
+        return (self._nbytes, 0, True) if self._lossless else None
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._tok.decode([int(i) for i in ids], skip_special_tokens=False)
@@ -345,6 +354,9 @@ class SentencePieceBaseTokenizer(BaseTokenizer):
 
     def encode_fragment(self, text: str) -> list[int]:
         return self._frag.encode(text)
+
+    def surface_layout(self) -> tuple[np.ndarray, int, bool] | None:
+        return (self._nbytes, int(self._dummy_prefix), False) if self._lossless else None
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._sp.decode([int(i) for i in ids])

@@ -20,6 +20,11 @@ has one pre-token per row, so ``pretokens`` is as permissive as ``sentence`` the
 
 A boundary character at position ``p`` separates tokens ``i - 1`` and ``i`` when ``end[i-1] <= p <= start[i]``;
 tokens that share one character (byte pieces of a multi-byte character) are never separated.
+
+:func:`unit_starts` reads the character offsets of an :class:`EncodedBatch` (vectorized numpy). For tokenizers
+whose surfaces spell each row's UTF-8 bytes (GPT-2, sentencepiece with byte fallback and an identity normalizer)
+:func:`surface_unit_starts` gets the same answer from the ids and the text alone, in one numba pass, without
+computing offsets at all; it follows ``base_tokenizer._surface_offsets`` step by step.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import unicodedata
 from typing import Sequence
 
 import numpy as np
+from numba import njit
 
 from operators.dynamic.base_tokenizer import EncodedBatch
 
@@ -47,6 +53,133 @@ def whitespace_table() -> np.ndarray:
     ``table[min(cp, len - 1)]`` is ``chr(cp).isspace()``."""
     last = max(cp for cp in range(0x110000) if chr(cp).isspace())
     return np.array([chr(cp).isspace() for cp in range(last + 2)], bool)
+
+
+WHITESPACE, PUNCT = np.uint8(1), np.uint8(2)  # bits of a character class table
+
+
+@functools.cache
+def char_classes(hyphen: bool) -> np.ndarray:
+    """uint8 class bits per code point, ``table[min(cp, len - 1)]``: WHITESPACE, and with ``hyphen`` PUNCT (then
+    the table covers every code point; built once per process, about 0.3 s)."""
+    ws = whitespace_table()
+    if not hyphen:
+        return ws.astype(np.uint8) * WHITESPACE
+    table = np.zeros(0x110000, np.uint8)
+    table[: len(ws) - 1] = ws[:-1] * WHITESPACE
+    table[[cp for cp in range(0x110000) if is_punct(chr(cp))]] |= PUNCT
+    return table
+
+
+@njit(cache=True)
+def surface_unit_starts(
+    ids: np.ndarray,
+    row_splits: np.ndarray,
+    special: np.ndarray,
+    nbytes_of: np.ndarray,
+    text: np.ndarray,
+    row_chars: np.ndarray,
+    shift: int,
+    verify: bool,
+    classes: np.ndarray,
+    hyphen: bool,
+):
+    """``unit_starts`` for ``word`` (``hyphen=False``) or ``word_hyphen``, from surface lengths instead of offsets.
+
+    Args:
+        ids: int32 [N] token ids; row_splits: int64 [rows + 1]; special: bool [N] special tokens.
+        nbytes_of: int64 surface length in bytes of every id.
+        text: uint8 UTF-8 of all rows' texts concatenated; row_chars: int64 [rows] characters per row.
+        shift: bytes of dummy prefix before each row's text (sentencepiece's "▁").
+        verify: check first that no special token occurs and each row's surfaces add up to its bytes (the
+            condition for byte-level BPE); when not, return ok=False and let the caller use real offsets.
+        classes: :func:`char_classes` table.
+        hyphen: also cut where the text switches between punctuation/symbols and anything else.
+
+    Returns:
+        (starts bool [N], ok).
+    """
+    n, rows, n_bytes = len(ids), len(row_splits) - 1, len(text)
+    starts = np.zeros(n, np.bool_)
+    # Characters: index of each byte's character, byte where each character starts, class of each character.
+    char_of = np.empty(n_bytes + 1, np.int64)
+    n_chars = 0
+    for b in range(n_bytes):
+        n_chars += (text[b] & 0xC0) != 0x80
+        char_of[b] = n_chars - 1
+    char_of[n_bytes] = n_chars
+    char_byte = np.empty(n_chars + 1, np.int64)
+    cls = np.zeros(n_chars, np.uint8)
+    last_class = len(classes) - 1
+    c = 0
+    for b in range(n_bytes):
+        lead = np.int64(text[b])
+        if (lead & 0xC0) == 0x80:
+            continue
+        if lead < 0x80:
+            cp, more = lead, 0
+        elif lead < 0xE0:
+            cp, more = lead & 0x1F, 1
+        elif lead < 0xF0:
+            cp, more = lead & 0x0F, 2
+        else:
+            cp, more = lead & 0x07, 3
+        for k in range(1, more + 1):
+            if b + k < n_bytes:
+                cp = (cp << 6) | (np.int64(text[b + k]) & 0x3F)
+        cls[c] = classes[min(cp, last_class)]
+        char_byte[c] = b
+        c += 1
+    char_byte[n_chars] = n_bytes
+    row_char0 = np.zeros(rows + 1, np.int64)
+    for r in range(rows):
+        row_char0[r + 1] = row_char0[r] + row_chars[r]
+    if row_char0[rows] != n_chars:
+        return starts, False
+    if verify:
+        e = 0
+        for r in range(rows):
+            for i in range(row_splits[r], row_splits[r + 1]):
+                if special[i]:
+                    return starts, False
+                e += nbytes_of[ids[i]]
+            if e != char_byte[row_char0[r + 1]]:
+                return starts, False
+    # cum[k] = number of boundary characters before character k.
+    cum = np.zeros(n_chars + 1, np.int64)
+    for r in range(rows):
+        for p in range(row_char0[r], row_char0[r + 1]):
+            inner = p > row_char0[r]
+            ws = (cls[p] & WHITESPACE) != 0
+            cut = ws and not (inner and (cls[p - 1] & WHITESPACE) != 0)
+            if hyphen and inner and ((cls[p] & PUNCT) != 0) != ((cls[p - 1] & PUNCT) != 0):
+                cut = True
+            cum[p + 1] = cum[p] + cut
+    # Token spans in characters, as base_tokenizer._surface_offsets computes them; then the boundary test.
+    e = 0
+    for r in range(rows):
+        lo, hi = row_splits[r], row_splits[r + 1]
+        tb0, tb1 = char_byte[row_char0[r]], char_byte[row_char0[r + 1]]
+        last = row_char0[r + 1] - 1
+        row_e0 = e
+        end_prev = np.int64(0)
+        for i in range(lo, hi):
+            nb = nbytes_of[ids[i]]
+            e += nb
+            local_end = max(e - row_e0 - shift, 0)
+            local_start = max(local_end - nb, 0)
+            g_start = min(tb0 + local_start, tb1)
+            g_end = min(tb0 + local_end, tb1)
+            c_start = char_of[g_start]
+            c_end = char_of[g_end - 1] + 1 if g_end > g_start else c_start
+            if i == lo or special[i] or special[i - 1]:
+                starts[i] = True
+            else:
+                top = min(c_start, last)
+                if c_start >= end_prev and top >= end_prev:
+                    starts[i] = cum[top + 1] - cum[end_prev] > 0
+            end_prev = c_end
+    return starts, True
 
 
 def unit_starts(batch: EncodedBatch, texts: Sequence[str], boundary: str) -> np.ndarray:

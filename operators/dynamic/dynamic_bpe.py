@@ -30,8 +30,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from operators.dynamic.base_tokenizer import BaseTokenizer, EncodedBatch, load_base_tokenizer
-from operators.dynamic.boundaries import BOUNDARIES, whitespace_table, unit_starts
-from operators.dynamic.merge_kernel import expand_merges, merge_units, unique_units
+from operators.dynamic.boundaries import BOUNDARIES, char_classes, surface_unit_starts, unit_starts
+from operators.dynamic.merge_kernel import merge_batch
+from operators.dynamic.vocab_strings import PieceTable, string_array, vocab_buffers
 from schemas.core import SCHEMA_KEY
 from schemas.dynamic import BATCH_VOCAB_FIELD, DYNAMIC_ROWS, DYNAMIC_VOCAB, DYNAMIC_VOCAB_ENTRY
 
@@ -109,10 +110,15 @@ class DynamicBPE:
         tok = base_tokenizer if isinstance(base_tokenizer, BaseTokenizer) else load_base_tokenizer(base_tokenizer)
         self.tokenizer = tok
         self.base_vocab_size = tok.vocab_size
-        self._all_ws, self._clean, self._no_ws = tok.whitespace_flags()
-        self._vocab_strings = [tok.id_to_token(i) for i in range(tok.vocab_size)]
-        self._vocab_bytes = list(tok.token_bytes)
-        whitespace_table()  # built once here, not on the first batch
+        self._ws_flags = tok.whitespace_flags()  # per base id, then room for the new ids (see merge)
+        self._strings = PieceTable.of([tok.id_to_token(i).encode() for i in range(tok.vocab_size)])
+        self._surfaces = PieceTable.of(tok.token_bytes)
+        # Word boundaries straight from the surfaces when they spell the text (no offsets needed).
+        self._word_mode = boundary in ("word", "word_hyphen") or (boundary == "pretokens" and not tok.has_pretokenizer)
+        self._layout = tok.surface_layout() if self._word_mode else None
+        self._classes = char_classes(boundary == "word_hyphen")  # built once here, not on the first batch
+        self._id_prefix = f"{tok.kind}\x00{Path(tok.path).name}\x00{tok.vocab_size}\x00{self.config}".encode()
+        self._schemas: dict[pa.Schema, pa.Schema] = {}
         self._checked = False
         self.counters = {"batches": 0, "rows": 0, "null_texts": 0, "base_tokens": 0, "dynamic_tokens": 0,
                          "merges": 0, "tokenize_s": 0.0, "merge_s": 0.0}
@@ -129,9 +135,9 @@ class DynamicBPE:
 
     @property
     def needs_offsets(self) -> bool:
-        """Whether the boundary mode reads character offsets (word modes, and pretokens without a pre-tokenizer)."""
-        b = self.config.boundary
-        return b in ("word", "word_hyphen") or (b == "pretokens" and not self.tokenizer.has_pretokenizer)
+        """Whether :meth:`merge` wants character offsets: the word modes (and pretokens without a pre-tokenizer)
+        do, unless the tokenizer's surfaces spell the text (then boundaries come from them)."""
+        return self._word_mode and self._layout is None
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         col = self.config.text_column
@@ -158,18 +164,10 @@ class DynamicBPE:
         return out
 
     def merge(self, enc: EncodedBatch, texts: Sequence[str]) -> MergeResult:
-        """Run the merges on an encoded batch (fast path: distinct units + the numba kernel)."""
-        n, rows = len(enc.ids), enc.num_rows
-        starts = np.flatnonzero(unit_starts(enc, texts, self.boundary))
-        ends = np.append(starts[1:], n)
-        ids = enc.ids.astype(np.int32, copy=False)
-        uid, first = unique_units(ids, starts, ends)
-        ulen = ends[first] - starts[first]
-        ustart = np.cumsum(ulen) - ulen
-        # the distinct units' tokens, one after the other, in order of first occurrence
-        toks = ids[np.repeat(starts[first] - ustart, ulen) + np.arange(int(ulen.sum()))]
-        weight = np.bincount(uid, minlength=len(first)).astype(np.int64)
-        cap = len(toks) - len(first)
+        """Run the merges on an encoded batch (fast path: one numba call over the distinct units)."""
+        n = len(enc.ids)
+        starts = self.unit_starts(enc, texts)
+        cap = n - int(np.count_nonzero(starts))  # every merge takes one token off some unit
         budget = cap if self.config.max_merges is None else min(self.config.max_merges, cap)
         # The kernel packs (count, left id, right id) into one int64 heap key: a count (<= n) must fit beside
         # two ids.
@@ -177,94 +175,98 @@ class DynamicBPE:
         if n >= 2 ** (63 - 2 * id_bits):
             raise ValueError(f"DynamicBPE: a batch of {n} tokens is too large for the merge kernel's counters "
                              f"(with {self.base_vocab_size + budget} ids); use smaller batches")
-        pad = np.zeros(budget, bool)
-        left, right, mcount, removed = merge_units(
-            toks, ustart, ulen, weight,
-            np.concatenate([self._all_ws, pad]), np.concatenate([self._clean, pad]),
-            np.concatenate([self._no_ws, pad]),
+        if len(self._ws_flags[0]) < self.base_vocab_size + budget:  # reused from batch to batch
+            pad = np.zeros(max(budget, 1024), bool)
+            self._ws_flags = tuple(np.concatenate([f[: self.base_vocab_size], pad]) for f in self._ws_flags)
+        dynamic_ids, splits, left, right, mcount, removed = merge_batch(
+            enc.ids.astype(np.int32, copy=False), enc.row_splits, starts, *self._ws_flags,
             self.base_vocab_size, budget, self.config.min_count,
         )
-        flen, fstart = ulen[uid], ustart[uid]
-        total = int(flen.sum())
-        idx = np.repeat(fstart - (np.cumsum(flen) - flen), flen) + np.arange(total)
-        unit_row = np.searchsorted(enc.row_splits, starts, side="right") - 1
-        row_len = np.bincount(unit_row, weights=flen, minlength=rows).astype(np.int64)
-        splits = np.zeros(rows + 1, np.int64)
-        np.cumsum(row_len, out=splits[1:])
-        return MergeResult(toks[idx], splits, left, right, mcount, removed)
+        return MergeResult(dynamic_ids, splits, left, right, mcount, removed)
+
+    def unit_starts(self, enc: EncodedBatch, texts: Sequence[str]) -> np.ndarray:
+        """bool [N]: where merge units start (see :mod:`operators.dynamic.boundaries`)."""
+        if enc.offsets is None and self._layout is not None:
+            nbytes, shift, verify = self._layout
+            text = np.frombuffer("".join(texts).encode(), np.uint8)
+            row_chars = np.fromiter(map(len, texts), np.int64, len(texts))
+            starts, ok = surface_unit_starts(enc.ids, enc.row_splits, enc.special, nbytes, text, row_chars, shift,
+                                             verify, self._classes, self.boundary == "word_hyphen")
+            if ok:
+                return starts
+            # e.g. a special token's text in the input: ask the library for offsets
+            enc = self.tokenizer.encode_batch(texts, offsets=True, pretokens=False)
+        return unit_starts(enc, texts, self.boundary)
 
     # ---- output -------------------------------------------------------------------------------------------
 
     def batch_id(self, texts: Sequence[str]) -> str:
         """16 hex digits from the texts and the settings (identical batches share an id and a vocabulary)."""
         h = hashlib.blake2b(digest_size=8)
-        tok = self.tokenizer
-        h.update(f"{tok.kind}\x00{Path(tok.path).name}\x00{tok.vocab_size}\x00{self.config}".encode())
-        for t in texts:
-            h.update(b"\x00" + t.encode("utf-8", "surrogatepass"))
+        h.update(self._id_prefix)
+        if texts:  # the same bytes as b"\x00" + text for every text, in one update
+            h.update(("\x00" + "\x00".join(texts)).encode("utf-8", "surrogatepass"))
         return h.hexdigest()
 
     def vocab_entries(self, result: MergeResult) -> pa.StructArray:
         """The batch's new tokens as ``DYNAMIC_VOCAB_ENTRY`` structs, in id order."""
-        base = self.base_vocab_size
-        flat, offsets = expand_merges(result.left, result.right, base)
-        flat_arr, offsets_arr = pa.array(flat), pa.array(offsets)
-        # A new token's vocabulary string and surface are those of its two parts, joined (so, of its whole base
-        # decomposition); one concatenation per merge.
-        strings, surfaces = self._vocab_strings, self._vocab_bytes
-        new_str: list[str] = []
-        new_bytes: list[bytes] = []
-        for a, b in zip(result.left.tolist(), result.right.tolist()):
-            new_str.append((strings[a] if a < base else new_str[a - base])
-                           + (strings[b] if b < base else new_str[b - base]))
-            new_bytes.append((surfaces[a] if a < base else new_bytes[a - base])
-                             + (surfaces[b] if b < base else new_bytes[b - base]))
-        token_str = pa.array(new_str, pa.string())
-        # a partial UTF-8 sequence (byte-level pieces) reads as U+FFFD
-        surface = pa.array([b.decode("utf-8", "replace") for b in new_bytes], pa.string())
-        new = result.dynamic_ids[result.dynamic_ids >= base] - base
-        count = np.bincount(new, minlength=len(result.left)).astype(np.int64)
+        base, m = self.base_vocab_size, len(result.left)
+        # A new token's vocabulary string and surface are those of its whole base decomposition, joined; a
+        # partial UTF-8 sequence in a surface reads as U+FFFD.
+        flat, offsets, tok_data, tok_offsets, surf_data, surf_offsets, count = vocab_buffers(
+            result.left, result.right, base, result.dynamic_ids,
+            self._strings.data, self._strings.offsets, self._surfaces.data, self._surfaces.offsets,
+        )
         arrays = [
-            pa.array(np.arange(base, base + len(result.left), dtype=np.int32)),
-            pa.array(result.left.astype(np.int32)),
-            pa.array(result.right.astype(np.int32)),
-            token_str,
-            surface,
-            pa.ListArray.from_arrays(offsets_arr, flat_arr),
-            pa.array(result.merge_count.astype(np.int64)),
+            pa.array(np.arange(base, base + m, dtype=np.int32)),
+            pa.array(result.left.astype(np.int32, copy=False)),
+            pa.array(result.right.astype(np.int32, copy=False)),
+            string_array(tok_data, tok_offsets),
+            string_array(surf_data, surf_offsets),
+            pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat)),
+            pa.array(result.merge_count.astype(np.int64, copy=False)),
             pa.array(count),
         ]
         return pa.StructArray.from_arrays(arrays, fields=list(DYNAMIC_VOCAB_ENTRY))
 
     def _table(self, batch: pa.Table, texts: Sequence[str], enc: EncodedBatch, result: MergeResult) -> pa.Table:
         rows = len(texts)
-        added = [f.name for f in DYNAMIC_ROWS] + [BATCH_VOCAB_FIELD.name]
-        keep = batch.drop_columns([c for c in added if c in batch.column_names])
-        vocab = self.vocab_entries(result)
-        offsets = pa.array([0] + [len(vocab)] * rows, pa.int32()) if rows else pa.array([0], pa.int32())
-        mask = pa.array([False] + [True] * (rows - 1)) if rows else None
-        columns = {
-            "batch_id": pa.array([self.batch_id(texts)] * rows, pa.string()),
-            "base_ids": _lists(enc.ids, enc.row_splits),
-            "dynamic_ids": _lists(result.dynamic_ids, result.row_splits),
-            "base_length": pa.array(np.diff(enc.row_splits).astype(np.int32)),
-            "dynamic_length": pa.array(np.diff(result.row_splits).astype(np.int32)),
-            "batch_vocab": (
-                pa.ListArray.from_arrays(offsets, vocab, mask=mask) if rows else pa.array([], BATCH_VOCAB_FIELD.type)
-            ),
-        }
-        fields = list(keep.schema) + list(DYNAMIC_ROWS) + [BATCH_VOCAB_FIELD]
-        metadata = {**(keep.schema.metadata or {}), SCHEMA_KEY: DYNAMIC_ROWS.metadata[SCHEMA_KEY]}
-        schema = pa.schema(fields, metadata=metadata)
-        return pa.Table.from_arrays([*keep.columns, *columns.values()], schema=schema)
+        names = batch.column_names
+        keep = batch.drop_columns([c for c in _ADDED if c in names]) if not _ADDED.isdisjoint(names) else batch
+        schema = self._schemas.get(keep.schema)
+        if schema is None:
+            fields = list(keep.schema) + list(DYNAMIC_ROWS) + [BATCH_VOCAB_FIELD]
+            metadata = {**(keep.schema.metadata or {}), SCHEMA_KEY: DYNAMIC_ROWS.metadata[SCHEMA_KEY]}
+            schema = self._schemas[keep.schema] = pa.schema(fields, metadata=metadata)
+        if rows:
+            vocab = self.vocab_entries(result)
+            offsets = np.full(rows + 1, len(vocab), np.int32)
+            offsets[0] = 0
+            mask = np.ones(rows, bool)
+            mask[0] = False
+            batch_vocab = pa.ListArray.from_arrays(pa.array(offsets), vocab, mask=pa.array(mask))
+        else:
+            batch_vocab = pa.array([], BATCH_VOCAB_FIELD.type)
+        columns = [
+            pa.array([self.batch_id(texts)] * rows, pa.string()),
+            _lists(enc.ids, enc.row_splits),
+            _lists(result.dynamic_ids, result.row_splits),
+            pa.array(np.diff(enc.row_splits).astype(np.int32)),
+            pa.array(np.diff(result.row_splits).astype(np.int32)),
+            batch_vocab,
+        ]
+        return pa.Table.from_arrays([*keep.columns, *columns], schema=schema)
 
     def decode(self, dynamic_ids: Sequence[int], vocab: Mapping[int, Sequence[int]] | pa.Table) -> str:
         """Decode dynamic ids of a batch with that batch's vocabulary (== decoding its base ids)."""
         return self.tokenizer.decode(expand_ids(dynamic_ids, vocab, self.base_vocab_size))
 
 
+_ADDED = frozenset(f.name for f in DYNAMIC_ROWS) | {BATCH_VOCAB_FIELD.name}
+
+
 def _lists(flat: np.ndarray, splits: np.ndarray) -> pa.ListArray:
-    return pa.ListArray.from_arrays(pa.array(splits.astype(np.int32)), pa.array(flat.astype(np.int32)))
+    return pa.ListArray.from_arrays(pa.array(splits.astype(np.int32)), pa.array(flat.astype(np.int32, copy=False)))
 
 
 def rows_table(table: pa.Table) -> pa.Table:

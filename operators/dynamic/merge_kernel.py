@@ -1,13 +1,17 @@
-"""The numba kernel of dynamic BPE: greedy pair merging over the *distinct* units of a batch.
+"""The numba kernel of dynamic BPE: one call per batch groups the merge units, merges, and lays out the rows.
 
 Units that hold the same base token sequence evolve identically (merges never cross units), so the kernel works
-on each distinct unit once, weighted by how often it occurs. The tokens form one linked list per unit. Every
-valid adjacent pair gets an id, a count and a chain of the positions where it occurs (stale entries are skipped
-when read), and every position remembers the id of the pair that starts there. A lazy heap of packed int64 keys
-(count, left, right; see :func:`_heap_key`) gives the most frequent pair, ties going to the smallest left id, then
-the smallest right id. Merging a pair visits only its positions, in ascending order, so each unit is rewritten left to right
-(non-overlapping, as ``a a a`` -> ``aa a``) and only the pairs next to each merged occurrence change count:
-a merge costs O(its occurrences), whatever the unit lengths.
+on each distinct unit once, weighted by how often it occurs. The tokens of the distinct units form one linked
+list per unit. Every valid adjacent pair gets an id, a count and a chain of the positions where it occurs (stale
+entries are skipped when read), and every position remembers the id of the pair that starts there. A lazy heap of
+packed int64 keys (count, left, right; see :func:`_heap_key`) gives the most frequent pair, ties going to the
+smallest left id, then the smallest right id. Merging a pair visits only its positions, in ascending order, so
+each unit is rewritten left to right (non-overlapping, as ``a a a`` -> ``aa a``) and only the pairs next to each
+merged occurrence change count: a merge costs O(its occurrences), whatever the unit lengths.
+
+Every array passed to a numba helper costs reference counting on each call, so the per-pair bookkeeping is
+written out in the kernel (a helper taking the ten state arrays made the kernel five times slower) and only the
+hash probe and the heap are helpers. Grouping, merging and the output layout share one call per batch.
 """
 
 from __future__ import annotations
@@ -15,73 +19,23 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_EMPTY = np.int64(-1)
-# Indices into the tuple of pair-state arrays passed around inside the kernel.
-_KEYS, _VALS, _LEFT, _RIGHT, _COUNT, _HEAD, _ENTRY_POS, _ENTRY_NEXT, _POS_PAIR, _STATE = range(10)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier
 
 
-@njit(cache=True, inline="always")
-def _valid(x: int, y: int, flags) -> bool:
-    # Whitespace rule: the merged surface is all whitespace, or whitespace is at most its first character.
-    all_ws, clean, no_ws = flags
-    return (all_ws[x] and all_ws[y]) or (clean[x] and no_ws[y])
+@njit(cache=True)
+def _slot(key: int, mask: int) -> int:
+    return np.int64(((np.uint64(key) * _GOLDEN) >> np.uint64(24)) & np.uint64(mask))
 
 
-@njit(cache=True, inline="always")
-def _get_or_add(keys: np.ndarray, vals: np.ndarray, key: int, new_val: int) -> int:
-    """Open-addressing hash map (linear probing, keys >= 0): the value of ``key``, inserting ``new_val``."""
-    mask = len(keys) - 1
-    h = (np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(20)
-    i = np.int64(h & np.uint64(mask))
-    while True:
-        k = keys[i]
-        if k == key:
-            return vals[i]
-        if k == _EMPTY:
-            keys[i] = key
-            vals[i] = new_val
-            return new_val
-        i = (i + 1) & mask
-
-
-@njit(cache=True, inline="always")
-def _record(pairs, pos: int, x: int, y: int, w: int, key_mul: int, flags) -> int:
-    """Pair (x, y) now starts at ``pos`` with weight ``w``: count it and chain the position; -1 if not valid."""
-    pos_pair, state = pairs[_POS_PAIR], pairs[_STATE]
-    if not _valid(x, y, flags):
-        pos_pair[pos] = -1
-        return -1
-    n_pairs = state[0]
-    pid = _get_or_add(pairs[_KEYS], pairs[_VALS], np.int64(x) * key_mul + y, n_pairs)
-    if pid == n_pairs:
-        pairs[_LEFT][pid] = x
-        pairs[_RIGHT][pid] = y
-        state[0] = n_pairs + 1
-    pairs[_COUNT][pid] += w
-    e = state[1]
-    pairs[_ENTRY_POS][e] = pos
-    pairs[_ENTRY_NEXT][e] = pairs[_HEAD][pid]
-    pairs[_HEAD][pid] = e
-    state[1] = e + 1
-    pos_pair[pos] = pid
-    return pid
-
-
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _heap_key(count: int, x: int, y: int, id_bits: int, count_max: int) -> int:
     """One int64 ordering pairs as the tuple (-count, x, y): smaller key = more frequent, then smaller ids."""
     return ((count_max - count) << (2 * id_bits)) | (np.int64(x) << id_bits) | y
 
 
 @njit(cache=True)
-def _heap_push(keys: np.ndarray, vals: np.ndarray, n: int, key: int, val: int):
-    """Push onto the binary min-heap ``keys[:n]`` (payload ``vals``); returns the arrays (grown if full)."""
-    if n == len(keys):
-        keys2 = np.empty(2 * n + 16, np.int64)
-        vals2 = np.empty(2 * n + 16, np.int64)
-        keys2[:n] = keys[:n]
-        vals2[:n] = vals[:n]
-        keys, vals = keys2, vals2
+def _heap_push(keys: np.ndarray, vals: np.ndarray, n: int, key: int, val: int) -> None:
+    """Push onto the binary min-heap ``keys[:n]`` (payload ``vals``; the caller sized both for every push)."""
     i = n
     while i > 0:
         parent = (i - 1) >> 1
@@ -92,7 +46,6 @@ def _heap_push(keys: np.ndarray, vals: np.ndarray, n: int, key: int, val: int):
         i = parent
     keys[i] = key
     vals[i] = val
-    return keys, vals
 
 
 @njit(cache=True)
@@ -114,29 +67,41 @@ def _heap_sift_down(keys: np.ndarray, vals: np.ndarray, n: int, i: int) -> None:
 
 
 @njit(cache=True)
-def unique_units(toks: np.ndarray, starts: np.ndarray, ends: np.ndarray):
-    """Distinct token sequences among the units ``toks[starts[u]:ends[u]]``, numbered by first occurrence.
+def distinct_units(ids: np.ndarray, starts: np.ndarray):
+    """Group the units of a batch (a unit starts wherever ``starts`` is True) by their token sequence.
 
     Returns:
-        (uid int64 [units]: the number of each unit's sequence, first int64 [distinct]: a unit holding each
-        sequence, its first occurrence).
+        (unit_start int64 [units + 1]: token index where each unit starts, then N; uid int64 [units]: the number
+        of each unit's sequence, numbered by first occurrence; first int64 [distinct]: the unit of each sequence's
+        first occurrence).
     """
-    n = len(starts)
+    n = len(ids)
+    n_units = 0
+    for i in range(n):
+        n_units += starts[i]
+    unit_start = np.empty(n_units + 1, np.int64)
+    u = 0
+    for i in range(n):
+        if starts[i]:
+            unit_start[u] = i
+            u += 1
+    unit_start[n_units] = n
     size = 16
-    while size < 2 * n:
+    while size < 2 * n_units:
         size *= 2
     mask = size - 1
     table = np.full(size, -1, np.int64)  # slot -> distinct number
-    first = np.empty(n, np.int64)
-    hashes = np.empty(n, np.uint64)
-    uid = np.empty(n, np.int64)
+    first = np.empty(n_units, np.int64)
+    hashes = np.empty(n_units, np.uint64)
+    uid = np.empty(n_units, np.int64)
     n_distinct = 0
-    for u in range(n):
-        h = np.uint64(1469598103934665603)
-        for i in range(starts[u], ends[u]):
-            h = (h ^ np.uint64(toks[i])) * np.uint64(1099511628211)
-        h ^= np.uint64(ends[u] - starts[u])
-        slot = np.int64((h * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) & mask
+    for u in range(n_units):
+        lo, hi = unit_start[u], unit_start[u + 1]
+        h = np.uint64(1469598103934665603)  # FNV-1a over the ids, then the length
+        for i in range(lo, hi):
+            h = (h ^ np.uint64(ids[i])) * np.uint64(1099511628211)
+        h ^= np.uint64(hi - lo)
+        slot = _slot(np.int64(h >> np.uint64(1)), mask)
         while True:
             d = table[slot]
             if d < 0:
@@ -148,92 +113,139 @@ def unique_units(toks: np.ndarray, starts: np.ndarray, ends: np.ndarray):
                 break
             if hashes[d] == h:
                 v = first[d]
-                length = ends[u] - starts[u]
-                same = ends[v] - starts[v] == length
+                same = unit_start[v + 1] - unit_start[v] == hi - lo
                 if same:
-                    for k in range(length):
-                        if toks[starts[u] + k] != toks[starts[v] + k]:
+                    off = unit_start[v] - lo
+                    for i in range(lo, hi):
+                        if ids[i] != ids[i + off]:
                             same = False
                             break
                 if same:
                     uid[u] = d
                     break
             slot = (slot + 1) & mask
-    return uid, first[:n_distinct].copy()
+    return unit_start, uid, first[:n_distinct].copy()
 
 
 @njit(cache=True)
-def merge_units(
-    toks: np.ndarray,
-    ustart: np.ndarray,
-    ulen: np.ndarray,
-    weight: np.ndarray,
+def _pair_id(hash_keys: np.ndarray, hash_vals: np.ndarray, key: int, new_id: int) -> int:
+    """Open-addressing hash map (linear probing, keys >= 0): the value of ``key``, inserting ``new_id``."""
+    mask = len(hash_keys) - 1
+    i = _slot(key, mask)
+    while True:
+        k = hash_keys[i]
+        if k == key:
+            return hash_vals[i]
+        if k < 0:
+            hash_keys[i] = key
+            hash_vals[i] = new_id
+            return new_id
+        i = (i + 1) & mask
+
+
+@njit(cache=True)
+def merge_batch(
+    ids: np.ndarray,
+    row_splits: np.ndarray,
+    starts: np.ndarray,
     all_ws: np.ndarray,
     clean: np.ndarray,
     no_ws: np.ndarray,
     base_vocab: int,
     max_merges: int,
     min_count: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Merge the most frequent valid pair up to ``max_merges`` times (in place on ``toks``/``ulen``/flags).
+):
+    """Dynamic BPE on one encoded batch: merge the most frequent valid pair up to ``max_merges`` times.
 
     Args:
-        toks: int32 tokens of the distinct units, concatenated; unit ``u`` is ``toks[ustart[u]:ustart[u]+ulen[u]]``.
-            On return each unit's merged tokens are compacted to the front of its slot and ``ulen`` updated.
-        ustart, ulen, weight: int64 per distinct unit: start, length, number of occurrences.
-        all_ws, clean, no_ws: bool per id (sized ``base_vocab + max_merges``): surface is all whitespace / has
-            whitespace at most at its first character / has no whitespace; filled in for new ids here.
+        ids: int32 [N] base ids of all rows, concatenated.
+        row_splits: int64 [rows + 1] start of each row in ``ids``.
+        starts: bool [N] True where a merge unit starts (at least at every non-empty row's first token).
+        all_ws, clean, no_ws: bool per id, sized ``base_vocab + max_merges``: its surface is all whitespace / has
+            whitespace at most at its first character / has no whitespace (the whitespace rule, see
+            ``dynamic_bpe``). The entries of new ids are written here as they are made (whatever they held before
+            is never read, so the caller may reuse the arrays from batch to batch).
         base_vocab: first new id.
         max_merges: merge budget (the caller caps it at the number of tokens that can disappear).
         min_count: stop when the best pair occurs fewer times than this.
 
     Returns:
-        (left, right, merge_count, removed): per merge, the pair, its count and by how many tokens it shortened
-        the batch.
+        (dynamic_ids int32 [M], dynamic row_splits int64 [rows + 1], and per merge: left int32, right int32,
+        merge_count int64, removed int64 (how many tokens it took off the batch)).
     """
-    flags = (all_ws, clean, no_ws)
-    n_tok = len(toks)
-    key_mul = np.int64(base_vocab + max_merges + 1)
-    nxt = np.full(n_tok, -1, np.int64)
-    prv = np.full(n_tok, -1, np.int64)
-    wpos = np.zeros(n_tok, np.int64)
-    for u in range(len(ustart)):
-        s = ustart[u]
-        for i in range(ulen[u]):
-            wpos[s + i] = weight[u]
-            if i + 1 < ulen[u]:
+    unit_start, uid, first = distinct_units(ids, starts)
+    n_distinct = len(first)
+    # The distinct units' tokens one after the other, each with its unit's weight, linked within the unit.
+    ustart = np.empty(n_distinct, np.int64)
+    ulen = np.empty(n_distinct, np.int64)
+    n_tok = 0
+    for d in range(n_distinct):
+        u = first[d]
+        ustart[d] = n_tok
+        ulen[d] = unit_start[u + 1] - unit_start[u]
+        n_tok += ulen[d]
+    weight = np.zeros(n_distinct, np.int64)
+    for u in range(len(uid)):
+        weight[uid[u]] += 1
+    toks = np.empty(n_tok, np.int32)
+    # Positions and ids fit in int32 (a batch is far below 2**31 tokens); half the memory, fewer cache misses.
+    nxt = np.full(n_tok, -1, np.int32)
+    prv = np.full(n_tok, -1, np.int32)
+    wpos = np.empty(n_tok, np.int32)
+    for d in range(n_distinct):
+        src, s, n = unit_start[first[d]], ustart[d], ulen[d]
+        for i in range(n):
+            toks[s + i] = ids[src + i]
+            wpos[s + i] = weight[d]
+            if i + 1 < n:
                 nxt[s + i] = s + i + 1
             if i > 0:
                 prv[s + i] = s + i - 1
+
     # Pairs ever seen <= initial pairs + 2 per merged occurrence <= 3 * n_tok; same bound for chain entries.
     cap = 3 * n_tok + 1
     size = 1
     while size < 4 * cap // 3 + 1:  # load factor <= 3/4 even if every possible pair appears
         size *= 2
-    pairs = (
-        np.full(size, _EMPTY, np.int64),  # hash keys: left * key_mul + right
-        np.empty(size, np.int64),  # hash values: pair id
-        np.empty(cap, np.int64),  # left id of each pair
-        np.empty(cap, np.int64),  # right id
-        np.zeros(cap, np.int64),  # count
-        np.full(cap, -1, np.int64),  # head of its position chain
-        np.empty(cap, np.int64),  # chain entry: position
-        np.empty(cap, np.int64),  # chain entry: next entry
-        np.full(n_tok, -1, np.int64),  # id of the valid pair starting at each position, or -1
-        np.zeros(2, np.int64),  # [number of pairs, number of chain entries]
-    )
-    count, pair_left, pair_right = pairs[_COUNT], pairs[_LEFT], pairs[_RIGHT]
-    head, entry_pos, entry_next, pos_pair = pairs[_HEAD], pairs[_ENTRY_POS], pairs[_ENTRY_NEXT], pairs[_POS_PAIR]
+    hash_keys = np.full(size, -1, np.int64)  # left * key_mul + right
+    hash_vals = np.empty(size, np.int32)  # pair id
+    pair_left = np.empty(cap, np.int32)
+    pair_right = np.empty(cap, np.int32)
+    count = np.zeros(cap, np.int64)
+    head = np.full(cap, -1, np.int32)  # first chain entry of each pair
+    entry_pos = np.empty(cap, np.int32)
+    entry_next = np.empty(cap, np.int32)
+    pos_pair = np.full(n_tok, -1, np.int32)  # id of the valid pair starting at each position, or -1
+    key_mul = np.int64(base_vocab + max_merges + 1)
+    n_pairs = 0
+    n_entries = 0
     for p in range(n_tok):
-        if nxt[p] >= 0:
-            _record(pairs, p, toks[p], toks[nxt[p]], wpos[p], key_mul, flags)
+        q = nxt[p]
+        if q < 0:
+            continue
+        x, y = toks[p], toks[q]
+        if (all_ws[x] and all_ws[y]) or (clean[x] and no_ws[y]):  # the whitespace rule
+            pid = _pair_id(hash_keys, hash_vals, np.int64(x) * key_mul + y, n_pairs)
+            if pid == n_pairs:
+                pair_left[pid], pair_right[pid] = x, y
+                n_pairs += 1
+            count[pid] += wpos[p]
+            entry_pos[n_entries], entry_next[n_entries] = p, head[pid]
+            head[pid] = n_entries
+            n_entries += 1
+            pos_pair[p] = pid
+
     id_bits = 1
     while (np.int64(1) << id_bits) <= base_vocab + max_merges:
         id_bits += 1
     count_max = (np.int64(1) << (63 - 2 * id_bits)) - 1  # the caller checks that counts stay below this
-    n_heap = pairs[_STATE][0]
-    heap_keys = np.empty(n_heap + 16, np.int64)
-    heap_vals = np.empty(n_heap + 16, np.int64)
+    # The heap holds an entry for every pair with a positive count, at that count or a higher one: a merge
+    # pushes the pairs whose count grew (the new ones); one whose count fell is pushed again at its current
+    # count only when its old entry comes to the top. So a fresh entry at the top is the most frequent pair.
+    n_heap = n_pairs
+    # Every pair starts in the heap; each merged occurrence pushes at most 2 more, and a re-push replaces a pop.
+    heap_keys = np.empty(n_heap + 4 * n_tok + 16, np.int64)
+    heap_vals = np.empty(n_heap + 4 * n_tok + 16, np.int32)
     for pid in range(n_heap):
         heap_keys[pid] = _heap_key(count[pid], pair_left[pid], pair_right[pid], id_bits, count_max)
         heap_vals[pid] = pid
@@ -244,7 +256,8 @@ def merge_units(
     right = np.empty(max_merges, np.int32)
     merge_count = np.empty(max_merges, np.int64)
     removed = np.empty(max_merges, np.int64)
-    touched = np.empty(16, np.int64)  # pair ids whose count changed during one merge (with repeats)
+    positions = np.empty(16, np.int32)
+    touched = np.empty(16, np.int32)  # pair ids whose count grew during one merge (with repeats)
     m = 0
     while m < max_merges:
         ab = np.int64(-1)
@@ -259,6 +272,10 @@ def merge_units(
             if count[pid] == c and c > 0:
                 ab = pid
                 break
+            if 0 < count[pid] < c:  # its count fell since this entry was pushed: queue it at the current count
+                _heap_push(heap_keys, heap_vals, n_heap, _heap_key(count[pid], pair_left[pid], pair_right[pid],
+                                                                    id_bits, count_max), pid)
+                n_heap += 1
         if ab < 0 or count[ab] < min_count:
             break
         a, b, best = pair_left[ab], pair_right[ab], count[ab]
@@ -270,17 +287,17 @@ def merge_units(
         n_pos = 0
         e = head[ab]
         while e >= 0:
+            if n_pos == len(positions):
+                grown = np.empty(2 * n_pos, np.int32)
+                grown[:n_pos] = positions
+                positions = grown
+            positions[n_pos] = entry_pos[e]
             n_pos += 1
             e = entry_next[e]
-        positions = np.empty(n_pos, np.int64)
-        e = head[ab]
-        for i in range(n_pos):
-            positions[i] = entry_pos[e]
-            e = entry_next[e]
-        positions.sort()
+        positions[:n_pos].sort()
         head[ab] = -1
-        if len(touched) < 4 * n_pos:  # up to 4 changed pairs per occurrence
-            touched = np.empty(8 * n_pos, np.int64)
+        if len(touched) < 2 * n_pos:  # up to 2 new pairs per occurrence
+            touched = np.empty(4 * n_pos, np.int32)
         n_touched = 0
         gone = np.int64(0)
         for i in range(n_pos):
@@ -292,38 +309,43 @@ def merge_units(
             x = prv[p]
             y = nxt[q]
             count[ab] -= w
-            if x >= 0:  # (x, a) becomes (x, new)
-                old = pos_pair[x]
-                if old >= 0:
-                    count[old] -= w
-                    touched[n_touched] = old
-                    n_touched += 1
-                pid = _record(pairs, x, toks[x], new, w, key_mul, flags)
-                if pid >= 0:
-                    touched[n_touched] = pid
-                    n_touched += 1
-            old = pos_pair[q]
-            if old >= 0:  # (b, y) becomes (new, y)
-                count[old] -= w
-                touched[n_touched] = old
-                n_touched += 1
+            if x >= 0 and pos_pair[x] >= 0:  # (x, a) becomes (x, new)
+                count[pos_pair[x]] -= w
+            if pos_pair[q] >= 0:  # (b, y) becomes (new, y)
+                count[pos_pair[q]] -= w
             pos_pair[q] = -1
-            pos_pair[p] = -1
             toks[p] = new
             nxt[p] = y
             if y >= 0:
                 prv[y] = p
-                pid = _record(pairs, p, new, toks[y], w, key_mul, flags)
-                if pid >= 0:
-                    touched[n_touched] = pid
-                    n_touched += 1
+            # Record the new pairs (x, new) and (new, y), in that order.
+            for side in range(2):
+                s0 = x if side == 0 else p
+                if s0 < 0 or nxt[s0] < 0:
+                    pos_pair[s0 if s0 >= 0 else p] = -1
+                    continue
+                tx, ty = toks[s0], toks[nxt[s0]]
+                if not ((all_ws[tx] and all_ws[ty]) or (clean[tx] and no_ws[ty])):
+                    pos_pair[s0] = -1
+                    continue
+                pid = _pair_id(hash_keys, hash_vals, np.int64(tx) * key_mul + ty, n_pairs)
+                if pid == n_pairs:
+                    pair_left[pid], pair_right[pid] = tx, ty
+                    n_pairs += 1
+                count[pid] += w
+                entry_pos[n_entries], entry_next[n_entries] = s0, head[pid]
+                head[pid] = n_entries
+                n_entries += 1
+                pos_pair[s0] = pid
+                touched[n_touched] = pid
+                n_touched += 1
             gone += w
-        changed = np.sort(touched[:n_touched])
+        touched[:n_touched].sort()
         for t in range(n_touched):
-            pid = changed[t]
-            if (t == 0 or pid != changed[t - 1]) and count[pid] > 0:
+            pid = touched[t]
+            if (t == 0 or pid != touched[t - 1]) and count[pid] > 0:
                 key = _heap_key(count[pid], pair_left[pid], pair_right[pid], id_bits, count_max)
-                heap_keys, heap_vals = _heap_push(heap_keys, heap_vals, n_heap, key, pid)
+                _heap_push(heap_keys, heap_vals, n_heap, key, pid)
                 n_heap += 1
         left[m] = a
         right[m] = b
@@ -331,16 +353,34 @@ def merge_units(
         removed[m] = gone
         m += 1
 
-    for u in range(len(ustart)):
-        s = ustart[u]
+    # Compact every distinct unit to the front of its slot, then spell the rows unit by unit.
+    for d in range(n_distinct):
+        s = ustart[d]
         p = s
         j = 0
         while p >= 0:
             toks[s + j] = toks[p]
             j += 1
             p = nxt[p]
-        ulen[u] = j
-    return left[:m], right[:m], merge_count[:m], removed[:m]
+        ulen[d] = j
+    rows = len(row_splits) - 1
+    out_splits = np.zeros(rows + 1, np.int64)
+    total = 0
+    u = 0
+    for r in range(rows):
+        while u < len(uid) and unit_start[u] < row_splits[r + 1]:
+            total += ulen[uid[u]]
+            u += 1
+        out_splits[r + 1] = total
+    out = np.empty(total, np.int32)
+    j = 0
+    for u in range(len(uid)):
+        d = uid[u]
+        s = ustart[d]
+        for i in range(ulen[d]):
+            out[j + i] = toks[s + i]
+        j += ulen[d]
+    return out, out_splits, left[:m], right[:m], merge_count[:m], removed[:m]
 
 
 @njit(cache=True)

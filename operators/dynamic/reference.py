@@ -45,6 +45,11 @@ def reference_unit_starts(enc: EncodedBatch, texts: Sequence[str], boundary: str
 class ReferenceDynamicBPE(DynamicBPE):
     """Same interface and output as :class:`DynamicBPE`; ``merge`` is the plain algorithm."""
 
+    @property
+    def needs_offsets(self) -> bool:
+        """Always the library's (or ``_surface_offsets``') character offsets for the word modes."""
+        return self._word_mode
+
     def merge(self, enc: EncodedBatch, texts: Sequence[str]) -> MergeResult:
         base = self.base_vocab_size
         surface = {}  # id -> surface text, for the whitespace rule
