@@ -22,6 +22,7 @@ from operators.core.ingest_config import IngestConfig
 from operators.core.runtime import actor_pool
 from operators.encode import Encoder, EncoderConfig
 from operators.io import resolve_inputs
+from operators.io.remote import is_remote, staged_output  # noqa: F401 - staged_output: re-exported for dna_bpe.py
 from operators.ledger import Ledger
 from operators.report.dna_report import bp_per_token_by_source, write_dna_report
 from pipelines._ingest import ingest, is_ours, mark_ours
@@ -152,9 +153,11 @@ def write_report(output: Path, model: BpeModel, token_dirs: dict[str, Path], sec
     return report
 
 
-def print_summary(output: Path, manifest: dict, report: dict, context_length: int) -> None:
-    """Print where the outputs are, the shard utilization and the bp/token."""
+def print_summary(output: Path, manifest: dict, report: dict, context_length: int, shown_as: str | None = None) -> None:
+    """Print where the outputs are (``shown_as`` when it is the remote output ``output`` stages), the shard
+    utilization and the bp/token."""
     t = manifest["totals"]
-    print(f"tokenizer: {output / 'tokenizer'}\ntokens: {output / 'tokens'}\nshards: {output / 'shards'} ({t['rows']} "
-          f"rows of {context_length}, utilization {t['utilization']:.2%})\nreport: {output / 'report.md'} "
-          f"(vocab {report['vocab_size']}, {report['bp_per_token']:.2f} bp/token)\nledger: {output / 'ledger.duckdb'}")
+    root = shown_as.rstrip("/") if shown_as and is_remote(shown_as) else str(output)
+    print(f"tokenizer: {root}/tokenizer\ntokens: {root}/tokens\nshards: {root}/shards ({t['rows']} "
+          f"rows of {context_length}, utilization {t['utilization']:.2%})\nreport: {root}/report.md "
+          f"(vocab {report['vocab_size']}, {report['bp_per_token']:.2f} bp/token)\nledger: {root}/ledger.duckdb")

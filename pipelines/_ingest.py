@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import pyarrow.parquet as pq
 import ray
 
 from operators.clean import exact_dedup
@@ -27,7 +26,8 @@ from operators.core.atomic import write_text_atomic
 from operators.core.config import ConfigError
 from operators.core.runtime import cluster_cpus
 from operators.core.stages import load_receipts
-from operators.io import IngestConfig, ReadTask, fingerprint, plan_read_tasks, resolve_inputs
+from operators.io import (IngestConfig, ReadTask, expand_parquet_folders, fingerprint, parquet_schema, plan_read_tasks,
+                          resolve_inputs)
 from operators.io.chain import ingest_stages, stage_names
 from operators.ledger import Ledger
 from operators.ledger.reconcile import CountMismatch, mismatch_message, reconcile
@@ -156,13 +156,12 @@ def mark_ours(path: Path, kind: str, run_id: str | None) -> None:
 def documents_input(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger) -> list[str]:
     """Parquet files of documents/v1 to read: ``patterns`` themselves when they are ingested documents (a folder
     counts as its *.parquet; ids are kept), else the output of ingesting them into ``output/documents``."""
-    files: list[str] = []
-    for p in map(Path, patterns):
-        found = sorted(p.glob("*.parquet")) if p.is_dir() else [p] if p.suffix == ".parquet" and p.is_file() else []
-        if not found or any(schema_name(pq.read_schema(f)) != schema_name(DOCUMENTS) for f in found):
-            files = []
-            break
-        files += map(str, found)
+    try:  # local or remote, a folder standing for its *.parquet
+        found = resolve_inputs(expand_parquet_folders(patterns))
+    except ConfigError:
+        found = []  # ingest() below reports what is wrong with the patterns
+    docs = found and all(f.format == "parquet" and schema_name(parquet_schema(f.uri)) == schema_name(DOCUMENTS) for f in found)
+    files = [f.uri for f in found] if docs else []
     if files:
         return files
     result = ingest(patterns, cfg, output, ledger)

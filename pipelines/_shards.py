@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-import pyarrow.parquet as pq
 import ray
 
 from operators.build.partition import code_fingerprint
@@ -18,7 +17,7 @@ from operators.core.ingest_config import IngestConfig
 from operators.core.runtime import actor_pool
 from operators.core.stages import load_receipts
 from operators.encode import load_engine
-from operators.io import fingerprint, plan_partitions, plan_read_tasks, resolve_inputs
+from operators.io import expand_parquet_folders, fingerprint, parquet_schema, plan_partitions, plan_read_tasks, resolve_inputs
 from operators.io.chain import ingest_stages, stage_names
 from operators.ledger import Ledger
 from operators.ledger.reconcile import CountMismatch
@@ -71,14 +70,11 @@ def pack_in_workers(patterns: list[str], output: Path, ledger: Ledger, *, tokeni
     t0 = time.perf_counter()
     check_output_owned(output)
     clean_stale_staging(output, ledger.run_id)
-    # A folder of ingested documents (OUT/documents) stands for its Parquet files.
-    patterns = [str(Path(p) / "*.parquet") if Path(p).is_dir() and any(Path(p).glob("*.parquet")) else p
-                for p in patterns]
-    files = resolve_inputs(patterns, ingest_cfg.format)
+    files = resolve_inputs(expand_parquet_folders(patterns), ingest_cfg.format)  # a documents folder: its *.parquet
     fps = {f.uri: fingerprint(f.uri) for f in files}
     ledger.add_inputs([(f.uri, f.size, f.mtime, fps[f.uri]) for f in files])
     engine = load_engine(tokenizer)
-    is_docs = all(f.format == "parquet" and schema_name(pq.read_schema(f.uri)) == schema_name(DOCUMENTS) for f in files)
+    is_docs = all(f.format == "parquet" and schema_name(parquet_schema(f.uri)) == schema_name(DOCUMENTS) for f in files)
     tasks = plan_read_tasks(files, ingest_cfg.split_bytes)
     for t in tasks:
         t["fingerprint"] = fps[t["uri"]]

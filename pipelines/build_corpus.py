@@ -29,70 +29,69 @@ from operators.build.report import record_build, write_build_report  # noqa: E40
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.runtime import ray_runtime  # noqa: E402
 from operators.encode import load_engine  # noqa: E402
-from operators.ledger import Ledger  # noqa: E402
+from operators.io.remote import is_remote, staged_output  # noqa: E402
 from operators.shards import verify_shard_set  # noqa: E402
-from pipelines._report import run_guard  # noqa: E402
+from pipelines._report import job  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__, BuildConfig, inputs=False, output=False, config_required=True)
     parser.add_argument("--wait", type=float, default=0.0,
                         help="seconds to wait when another build of the same output holds the lock (default: 0)")
     args, cfg = parse_config(parser, BuildConfig, argv, load=load_build_config)
-    output = Path(cfg.output)
-    try:
-        lock = BuildLock(output, wait=args.wait).acquire()
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
-    ledger = Ledger(output / "ledger.duckdb")
-    run_id = ledger.start_run("build_corpus", dataclasses.asdict(cfg))
-    store, cache_dir = BuildStore(output), output / "cache" / "partitions"
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with lock, run_guard(ledger, parser):
-        remove_stale_tmp(cache_dir)  # under the lock no other build writes here; it logs each folder it removes
-        # 1. plan: every partition of every source, addressed by content
-        t0 = time.perf_counter()
-        engine, code = load_engine(cfg.tokenizer.path), code_fingerprint()
-        partitions, inputs = plan_partitions(cfg, engine.sha256, code)
-        ledger.add_inputs(inputs)
-        key = build_key(cfg, [p["key"] for p in partitions], engine.sha256, code)
-        current = store.load_summary(store.current())
-        if current is not None and current.get("build_key") == key:  # complete and verified on its own
-            absent = len(missing_partitions(cache_dir, partitions))
-            ledger.add_cache("partitions", hits=len(partitions) - absent, misses=absent)
-            ledger.add_cache("build", hits=1, misses=0)
-            print(f"up to date: build {current['build_id']} already has these inputs, config, tokenizer and code "
-                  f"({len(partitions)} partitions); nothing recomputed\n  CURRENT -> {current['build_id']}")
-            return 0
-        ledger.add_cache("build", hits=0, misses=1)
-        corrupt = remove_corrupt(cache_dir, partitions)  # checked before use; a bad one is rebuilt like a miss
-        misses = missing_partitions(cache_dir, partitions, corrupt)
-        ledger.add_cache("partitions", hits=len(partitions) - len(misses), misses=len(misses))
-        ledger.add_cache("partitions_corrupt", hits=0, misses=len(corrupt))
-        # 2. build the missing partitions in Ray workers (retried tasks rewrite the same bytes); Ray runs only then
-        if misses:
-            with ray_runtime(args.num_cpus, quiet=args.quiet):
-                build_partitions(misses, cache_dir, cfg.tokenizer.path, cfg.workers)
-        seconds_partitions = time.perf_counter() - t0
-        # 3. assemble: mix, dedup and pack in canonical order into a staging build, then verify and publish
-        t1 = time.perf_counter()
-        build_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + run_id[-8:]
-        staging, previous = store.staging(build_id), store.current()
-        summary = assemble_build(cfg, [p["key"] for p in partitions], cache_dir, staging, engine, run_id, build_id,
-                                 previous=store.load_summary(previous), previous_dir=store.root / previous if previous else None)
-        if not (report := verify_shard_set(staging / "shards")).ok:
-            raise RuntimeError(f"build {build_id} failed verification, not published: {report.problem}")
-        summary |= {"seconds": {"partitions": round(seconds_partitions, 3), "assemble": round(time.perf_counter() - t1, 3)},
-                    "build_key": key, "cache": {"partitions": len(partitions), "hits": len(partitions) - len(misses),
-                                                "misses": len(misses), "corrupt": len(corrupt)}}
-        (staging / "build.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
-        write_build_report(staging, summary)
-        final = store.publish(staging, build_id, cfg.keep_builds)
-        record_build(ledger, summary, final, seconds_partitions)
-    t = summary["totals"]
+    with staged_output(cfg.output, persistent=True, keep_builds=cfg.keep_builds) as output:  # s3: see README
+        try:
+            lock = BuildLock(output, wait=args.wait).acquire()
+        except RuntimeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
+        store, cache_dir = BuildStore(output), output / "cache" / "partitions"
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with lock, job(parser, args, "build_corpus", dataclasses.asdict(cfg), output / "ledger.duckdb") as run:
+            ledger, run_id = run.ledger, run.run_id
+            remove_stale_tmp(cache_dir)  # under the lock no other build writes here; it logs each folder it removes
+            # 1. plan: every partition of every source, addressed by content
+            t0 = time.perf_counter()
+            engine, code = load_engine(cfg.tokenizer.path), code_fingerprint()
+            partitions, inputs = plan_partitions(cfg, engine.sha256, code)
+            ledger.add_inputs(inputs)
+            key = build_key(cfg, [p["key"] for p in partitions], engine.sha256, code)
+            current = store.load_summary(store.current())
+            if current is not None and current.get("build_key") == key:  # complete and verified on its own
+                absent = len(missing_partitions(cache_dir, partitions))
+                ledger.add_cache("partitions", hits=len(partitions) - absent, misses=absent)
+                ledger.add_cache("build", hits=1, misses=0)
+                print(f"up to date: build {current['build_id']} already has these inputs, config, tokenizer and code "
+                      f"({len(partitions)} partitions); nothing recomputed\n  CURRENT -> {current['build_id']}")
+                return 0
+            ledger.add_cache("build", hits=0, misses=1)
+            corrupt = remove_corrupt(cache_dir, partitions)  # checked before use; a bad one is rebuilt like a miss
+            misses = missing_partitions(cache_dir, partitions, corrupt)
+            ledger.add_cache("partitions", hits=len(partitions) - len(misses), misses=len(misses))
+            ledger.add_cache("partitions_corrupt", hits=0, misses=len(corrupt))
+            # 2. build the missing partitions in Ray workers (retried tasks rewrite the same bytes); Ray runs only then
+            if misses:  # Ray only for this step (stopped before assembly), not for the whole run
+                with ray_runtime(args.num_cpus, quiet=args.quiet):
+                    build_partitions(misses, cache_dir, cfg.tokenizer.path, cfg.workers)
+            seconds_partitions = time.perf_counter() - t0
+            # 3. assemble: mix, dedup and pack in canonical order into a staging build, then verify and publish
+            t1 = time.perf_counter()
+            build_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + run_id[-8:]
+            staging, previous = store.staging(build_id), store.current()
+            summary = assemble_build(cfg, [p["key"] for p in partitions], cache_dir, staging, engine, run_id, build_id,
+                                     previous=store.load_summary(previous), previous_dir=store.root / previous if previous else None)
+            if not (report := verify_shard_set(staging / "shards")).ok:
+                raise RuntimeError(f"build {build_id} failed verification, not published: {report.problem}")
+            summary |= {"seconds": {"partitions": round(seconds_partitions, 3), "assemble": round(time.perf_counter() - t1, 3)},
+                        "build_key": key, "cache": {"partitions": len(partitions), "hits": len(partitions) - len(misses),
+                                                    "misses": len(misses), "corrupt": len(corrupt)}}
+            (staging / "build.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+            write_build_report(staging, summary)
+            final = store.publish(staging, build_id, cfg.keep_builds)
+            record_build(ledger, summary, final, seconds_partitions)
+    t, final = summary["totals"], f"{cfg.output.rstrip('/')}/builds/{build_id}" if is_remote(cfg.output) else final
     print(f"build {build_id} published: {final}\n  {t['documents']} documents, {t['tokens']} tokens, {t['rows']} rows, "
           f"utilization {t['utilization']:.2%}; partitions {len(misses)} built, {len(partitions) - len(misses)} cached\n"
-          f"  report: {final / 'report.html'}\n  CURRENT -> {build_id}")
+          f"  report: {final}/report.html\n  CURRENT -> {build_id}")
     return 0
 
 

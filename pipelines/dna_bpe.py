@@ -22,13 +22,13 @@ import ray  # noqa: E402
 from operators.bpe import BpeTrainerConfig  # noqa: E402
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import ray_runtime, ray_workers  # noqa: E402
-from operators.ledger import Ledger, file_sha256  # noqa: E402
+from operators.core.runtime import ray_workers  # noqa: E402
+from operators.ledger import file_sha256  # noqa: E402
 from operators.pack import PackerConfig  # noqa: E402
 from operators.shards import ShardWriterConfig  # noqa: E402
-from pipelines._dna import (SEGMENT_KEY, check_inputs, encode_segments, ingest_fasta, print_summary,  # noqa: E402
-                            save_tokenizer, timed, train_on_segments, write_report)
-from pipelines._report import run_guard  # noqa: E402
+from pipelines._dna import (SEGMENT_KEY, check_inputs, encode_segments, ingest_fasta, staged_output,  # noqa: E402
+                            print_summary, save_tokenizer, timed, train_on_segments, write_report)
+from pipelines._report import job  # noqa: E402
 from pipelines._shards import pack_dataset  # noqa: E402
 
 
@@ -66,18 +66,18 @@ class DnaBpeConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser(__doc__, DnaBpeConfig)
+    parser = make_parser(__doc__, DnaBpeConfig, remote_output=True)
     parser.add_argument("--eval", action="append", default=[], metavar="PATH_OR_GLOB",
                         help="held-out FASTA to report bp/token on; repeatable (default: none)")
     args, cfg = parse_config(parser, DnaBpeConfig, argv)
-    output = Path(args.output).resolve()
-    ledger = Ledger(output / "ledger.duckdb")
-    run_id = ledger.start_run("dna_bpe", {"input": args.input, "eval": args.eval, **dataclasses.asdict(cfg)})
-    seconds: dict[str, float] = {}
-    token_dirs = {"train": output / "tokens", "eval": output / "eval" / "tokens"}  # replaced only if tokenmill's
-    with run_guard(ledger, parser):
-        check_inputs(args.input, args.eval, cfg.ingest.format, token_dirs.values())
-        with ray_runtime(args.num_cpus, quiet=args.quiet):  # Ray is stopped before run_guard marks a run failed
+    with staged_output(args.output) as output:  # a remote --output is staged here, uploaded in commit order
+        seconds: dict[str, float] = {}
+        token_dirs = {"train": output / "tokens", "eval": output / "eval" / "tokens"}  # replaced only if tokenmill's
+        config = {"input": args.input, "eval": args.eval, **dataclasses.asdict(cfg)}
+        with job(parser, args, "dna_bpe", config, output / "ledger.duckdb") as run:
+            ledger, run_id = run.ledger, run.run_id
+            check_inputs(args.input, args.eval, cfg.ingest.format, token_dirs.values())
+            run.start_ray()  # stopped before the run is marked, however it ends
             with timed(seconds, "ingest"):  # 1. FASTA → segments (+ quarantine), held-out files the same way
                 segments = ingest_fasta(args.input, args.eval, cfg.ingest, output, ledger)
             with timed(seconds, "train"):  # 2. exact BPE over the segments, in Ray workers
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                                         tokenizer_hash=file_sha256(tokenizer_json), order_by=SEGMENT_KEY)
             # 5. report: vocab, token lengths, bp/token overall, per input file and per held-out file
             report = write_report(output, model, {n: token_dirs[n] for n in segments}, seconds, run_id, manifest, ledger)
-    print_summary(output, manifest, report, cfg.shards.pack.context_length)
+    print_summary(output, manifest, report, cfg.shards.pack.context_length, shown_as=args.output)
     return 0
 
 

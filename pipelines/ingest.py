@@ -18,11 +18,10 @@ from typing import ClassVar
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
 from operators.core.cli import make_parser, parse_config  # noqa: E402
-from operators.core.runtime import ray_runtime  # noqa: E402
 from operators.io import IngestConfig, resolve_inputs  # noqa: E402
-from operators.ledger import Ledger  # noqa: E402
+from operators.io.remote import is_remote, staged_output  # noqa: E402
 from pipelines._ingest import ingest  # noqa: E402
-from pipelines._report import print_ingest_summary, run_guard  # noqa: E402
+from pipelines._report import job, print_ingest_summary  # noqa: E402
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -36,18 +35,17 @@ class IngestJobConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser(__doc__, IngestJobConfig)
-    args, job = parse_config(parser, IngestJobConfig, argv)
-    cfg = job.ingest
-    output = Path(args.output).resolve()
-    ledger = Ledger(output / "ledger.duckdb")
-    ledger.start_run("ingest", {"input": args.input, **dataclasses.asdict(cfg)})
-    with run_guard(ledger, parser):
-        resolve_inputs(args.input, cfg.format)  # a bad --input fails here, before Ray starts
-        with ray_runtime(args.num_cpus, quiet=args.quiet):
-            result = ingest(args.input, cfg, output, ledger)
+    parser = make_parser(__doc__, IngestJobConfig, remote_output=True)
+    args, job_cfg = parse_config(parser, IngestJobConfig, argv)
+    cfg = job_cfg.ingest
+    with staged_output(args.output) as output:  # a remote --output is staged here and uploaded in commit order
+        with job(parser, args, "ingest", {"input": args.input, **dataclasses.asdict(cfg)}, output / "ledger.duckdb") as run:
+            resolve_inputs(args.input, cfg.format)  # a bad --input fails here, before Ray starts
+            run.start_ray()
+            result = ingest(args.input, cfg, output, run.ledger)
     print_ingest_summary(result)
-    print(f"outputs: {output}  (ledger: {output / 'ledger.duckdb'})")
+    where = args.output.rstrip("/") if is_remote(args.output) else output
+    print(f"outputs: {where}  (ledger: {where}/ledger.duckdb)")
     return 0
 
 

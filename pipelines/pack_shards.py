@@ -22,12 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import ray_runtime, ray_workers  # noqa: E402
+from operators.core.runtime import ray_workers  # noqa: E402
 from operators.encode import tokenizer_arg  # noqa: E402
-from operators.ledger import Ledger  # noqa: E402
+from operators.io.remote import is_remote, staged_output  # noqa: E402
 from operators.shards import ShardWriterConfig  # noqa: E402
 from pipelines._inputs import check_inputs  # noqa: E402
-from pipelines._report import run_guard  # noqa: E402
+from pipelines._report import job  # noqa: E402
 from pipelines._shards import pack_in_workers  # noqa: E402
 
 
@@ -59,27 +59,26 @@ class PackShardsConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser(__doc__, PackShardsConfig)
+    parser = make_parser(__doc__, PackShardsConfig, remote_output=True)
     parser.add_argument("--tokenizer", required=True, metavar="PATH", type=tokenizer_arg,
                         help="tokenizer.json, a folder with one (or GPT-2 encoder.json + vocab.bpe), or a sentencepiece .model")
     args, cfg = parse_config(parser, PackShardsConfig, argv)
-    output = Path(args.output).resolve()
-    ledger = Ledger(output / "ledger.duckdb")
-    ledger.start_run("pack_shards", {"input": args.input, "tokenizer": args.tokenizer, **dataclasses.asdict(cfg)})
-    with run_guard(ledger, parser):
-        # a bad --input fails here, before Ray starts (a folder of ingested documents counts as its *.parquet)
-        check_inputs(args.input, cfg.ingest.format)
-        with ray_runtime(args.num_cpus, quiet=args.quiet):
+    with staged_output(args.output) as output:  # a remote --output is staged here and uploaded in commit order
+        config = {"input": args.input, "tokenizer": args.tokenizer, **dataclasses.asdict(cfg)}
+        with job(parser, args, "pack_shards", config, output / "ledger.duckdb") as run:
+            # a bad --input fails here, before Ray starts (a folder of ingested documents counts as its *.parquet)
+            check_inputs(args.input, cfg.ingest.format)
+            run.start_ray()
             t0 = time.perf_counter()
-            manifest = pack_in_workers(args.input, output, ledger, tokenizer=args.tokenizer, shard_cfg=cfg.shards,
+            manifest = pack_in_workers(args.input, output, run.ledger, tokenizer=args.tokenizer, shard_cfg=cfg.shards,
                                        ingest_cfg=cfg.ingest, workers=ray_workers(cfg.workers),
                                        partition_bytes=cfg.partition_bytes, encode_batch_size=cfg.encode_batch_size,
                                        write_documents=cfg.write_documents)
             seconds = time.perf_counter() - t0
-    t = manifest["totals"]
-    print(f"shards: {output / 'shards'}  ({t['documents']} documents, {t['tokens']} tokens, {t['rows']} rows of "
+    t, shards = manifest["totals"], f"{args.output.rstrip('/')}/shards" if is_remote(args.output) else output / "shards"
+    print(f"shards: {shards}  ({t['documents']} documents, {t['tokens']} tokens, {t['rows']} rows of "
           f"{cfg.shards.pack.context_length}, utilization {t['utilization']:.2%}, {seconds:.1f} s)\n"
-          f"verify: python pipelines/verify_shards.py {output / 'shards'}")
+          f"verify: python pipelines/verify_shards.py {shards}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Verify a packed shard set: ``python pipelines/verify_shards.py DIR``.
+"""Verify a packed shard set: ``python pipelines/verify_shards.py DIR`` (a folder, or ``s3://bucket/prefix``).
 
 Checks ``DIR/manifest.json`` first: valid JSON, every key of the right type, and every file it names a path
 inside DIR (an absolute path, a ``..`` or a symbolic link that leads out is refused before anything is opened).
@@ -18,7 +18,7 @@ from operators.shards.verify import verify_shard_set  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, verify, print the outcome; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("directory", help="the shard set directory (holding manifest.json)")
+    parser.add_argument("directory", help="the shard set directory (holding manifest.json), or an s3:// URI of one")
     parser.add_argument("--no-checksums", action="store_true", help="skip recomputing sha256 (quick check)")
     args = parser.parse_args(argv)
     report = verify_shard_set(args.directory, checksums=not args.no_checksums)

@@ -21,11 +21,20 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (--help lists every option)\n")
 
 
+REMOTE_OUTPUT_JOBS = "ingest, pack_shards, dna_bpe and build_corpus"
+
+
+def remote_or_local_output(value: str) -> str:
+    """``--output`` of a job that can write to an object store: a URI (checked by its client), else a local folder."""
+    return value if "://" in value else output_folder(value)
+
+
 def output_folder(value: str) -> str:
-    """``--output``: a folder that exists or can be created here; a file or an unwritable place is refused now,
-    before any work starts (object-store URIs are checked by their client)."""
+    """``--output``: a folder that exists or can be created here; a file, an unwritable place or a URI (for jobs
+    that write local folders only) is refused now, before any work starts."""
     if "://" in value:
-        return value
+        raise argparse.ArgumentTypeError(f"{value}: this job writes a local folder (object-store output: "
+                                         f"{REMOTE_OUTPUT_JOBS}); write here, then copy")
     path = Path(value).expanduser().absolute()
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{value} is a file; give a folder (created when missing)")
@@ -39,7 +48,7 @@ def output_folder(value: str) -> str:
 
 
 def make_parser(description: str, config_cls: type, *, inputs: bool = True, output: bool = True,
-                config_required: bool = False) -> argparse.ArgumentParser:
+                config_required: bool = False, remote_output: bool = False) -> argparse.ArgumentParser:
     """An argparse parser with the shared options; ``--help`` lists every config key with the job's real default."""
     parser = Parser(
         description=description,
@@ -50,8 +59,9 @@ def make_parser(description: str, config_cls: type, *, inputs: bool = True, outp
         parser.add_argument("--input", action="append", default=[], metavar="PATH_OR_GLOB",
                             help="input file, glob or fsspec URI; repeat for more (default: none)")
     if output:
-        parser.add_argument("--output", required=True, metavar="DIR", type=output_folder,
-                            help="output directory, created when missing (required)")
+        parser.add_argument("--output", required=True, metavar="DIR", type=remote_or_local_output if remote_output else output_folder,
+                            help="output directory, created when missing" + (" (or s3://bucket/prefix)" if remote_output else "")
+                            + " (required)")
     parser.add_argument("--config", metavar="FILE.yaml", default=None, required=config_required,
                         help="YAML file of config keys" + (" (required)" if config_required else " (default: none)"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

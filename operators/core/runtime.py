@@ -43,6 +43,17 @@ _TEMP_NAME = re.compile(rf"^{re.escape(TEMP_PREFIX)}(\d+)-[A-Za-z0-9_]+$")
 QUIET_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error", "TOKENMILL_QUIET": "1"}
 
 
+# The standard AWS environment that configures s3:// inputs and outputs (fsspec/s3fs, botocore): workers get it too.
+AWS_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+           "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
+           "AWS_CA_BUNDLE")
+
+
+def aws_env() -> dict[str, str]:
+    """The ``AWS_*`` variables of :data:`AWS_ENV` that are set here, to forward to Ray workers."""
+    return {k: os.environ[k] for k in AWS_ENV if os.environ.get(k)}
+
+
 def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
     """Connect to the cluster named by ``RAY_ADDRESS`` or start an embedded local Ray.
 
@@ -67,7 +78,12 @@ def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
     pythonpath = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     if address:
         log.info("connecting to the Ray cluster at %s", address)
-        ray.init(address=address, log_to_driver=True, logging_level=logging.ERROR if quiet else logging.INFO)
+        # A driver started by `ray job submit` has its job's runtime_env already (pass AWS_* there with
+        # --runtime-env-json, or configure the nodes); a driver that connects by itself forwards its AWS_* here.
+        submitted = bool(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR"))
+        runtime_env = None if submitted or not aws_env() else {"env_vars": aws_env()}
+        ray.init(address=address, log_to_driver=True, logging_level=logging.ERROR if quiet else logging.INFO,
+                 runtime_env=runtime_env)
         info = {"mode": "cluster", "address": address, "temp_dir": None}
     else:
         remove_stale_temp_dirs()
@@ -78,7 +94,8 @@ def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
                 include_dashboard=False,
                 dashboard_host="127.0.0.1",
                 _temp_dir=temp_dir,
-                runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "RAY_USAGE_STATS_ENABLED": "0", **(QUIET_ENV if quiet else {})}},
+                runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "RAY_USAGE_STATS_ENABLED": "0", **aws_env(),
+                                          **(QUIET_ENV if quiet else {})}},
                 log_to_driver=True,
                 logging_level=logging.ERROR if quiet else logging.INFO,
             )

@@ -3,7 +3,8 @@
 from operators.core.ingest_config import IngestConfig
 from operators.io.quarantine_sink import QuarantineSink
 from operators.io.read_task import ReadTask
-from operators.io.sources import InputFile, detect_format, fingerprint, plan_partitions, plan_read_tasks, resolve_inputs
+from operators.io.sources import (InputFile, detect_format, expand_parquet_folders, fingerprint, parquet_schema, plan_partitions,
+                                  plan_read_tasks, resolve_inputs)
 
-__all__ = ["IngestConfig", "InputFile", "QuarantineSink", "ReadTask", "detect_format", "fingerprint",
+__all__ = ["IngestConfig", "InputFile", "QuarantineSink", "ReadTask", "detect_format", "expand_parquet_folders", "fingerprint", "parquet_schema",
            "plan_partitions", "plan_read_tasks", "resolve_inputs"]

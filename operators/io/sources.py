@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import logging
+import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING
 
 import fsspec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from operators.core.config import ConfigError
 
 log = logging.getLogger(__name__)
 
-Format = Literal["auto", "jsonl", "parquet", "text", "fasta"]
 
 _EXTENSIONS = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
@@ -101,10 +103,29 @@ def resolve_inputs(patterns: list[str] | tuple[str, ...], format: str = "auto") 
                                   f"file (a symbolic link loop or a dangling link?) or narrow the glob") from None
             uri = os.path.normpath(m) if protocol in ("file", "local") else f"{protocol}://{m}"
             fmt, comp = detect_format(m, format)
-            mtime = info.get("mtime") or info.get("created") or 0
+            mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or 0  # LastModified: s3
             files[uri] = InputFile(uri=uri, format=fmt, compression=comp, size=int(info.get("size") or 0),
                                    mtime=float(mtime.timestamp() if hasattr(mtime, "timestamp") else mtime))
     return [files[k] for k in sorted(files)]
+
+
+def expand_parquet_folders(patterns: list[str] | tuple[str, ...]) -> list[str]:
+    """A folder (local or remote) holding ``*.parquet`` files (OUT/documents of ingest.py) → ``folder/*.parquet``;
+    every other pattern unchanged."""
+    out = []
+    for pattern in patterns:
+        fs, path = fsspec.core.url_to_fs(pattern)
+        folder = not any(ch in path for ch in "*?[") and fs.isdir(path) and bool(fs.glob(path.rstrip("/") + "/*.parquet"))
+        out.append(pattern.rstrip("/") + "/*.parquet" if folder else pattern)
+    return out
+
+
+def parquet_schema(uri: str) -> "pa.Schema":
+    """The Arrow schema of the Parquet file at ``uri`` (local or any fsspec URI), read through fsspec."""
+    import pyarrow.parquet as pq
+
+    with fsspec.open(uri, "rb") as fh:
+        return pq.read_schema(fh)
 
 
 def fingerprint(uri: str) -> str:

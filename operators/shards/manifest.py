@@ -12,6 +12,10 @@ Protocol (a crash at any point leaves the previous complete set, or no manifest 
    removed. Only names this module creates are ever removed.
 
 Readers and ``verify`` trust nothing but the manifest; files it does not list are not part of the set.
+
+On an object store (``s3://...``; see :mod:`operators.io.remote`) there is no rename: a set is built locally and
+uploaded part by part, ``manifest.json`` last (one object, which appears whole), then the files the new manifest
+does not list are removed. A prefix without a manifest holds no shard set (:func:`load_manifest` says so).
 """
 
 from __future__ import annotations
@@ -27,11 +31,11 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from operators.core.atomic import fsync_dir, write_bytes_atomic
+from operators.io.remote import is_remote, join, remote_fs
 from operators.shards.config import FILE_LAYOUT, FORMATS, KINDS_OF_FORMAT, MANIFEST_FORMAT, MANIFEST_NAME, SUBDIRS, ShardWriterConfig
 
 log = logging.getLogger(__name__)
 
-SHARD_NAME = re.compile(r"^shard-[0-9a-f]{8,}-\d{5,}$")
 _OURS = re.compile(r"^(shard-[0-9a-f]{8,}-\d{5,}(\.bin|\.idx)|(plan|rows)/shard-[0-9a-f]{8,}-\d{5,}\.parquet|((plan|rows)/)?\..+\.tmp)$")
 
 
@@ -113,11 +117,11 @@ def load_manifest(out_dir: str | Path) -> dict[str, Any]:
         ValueError: when it is missing, not JSON, not a ``tokenmill shards v1`` manifest, malformed (the message
             names the key and what is wrong with it), or names a file outside ``out_dir``.
     """
-    path = Path(out_dir) / MANIFEST_NAME
-    if not path.is_file():
+    path: Path | str = join(str(out_dir), MANIFEST_NAME) if is_remote(str(out_dir)) else Path(out_dir) / MANIFEST_NAME
+    if not _is_file(path):
         raise ValueError(f"{path}: no manifest, so {out_dir} holds no complete shard set")
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(_read_bytes(path))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
     except OSError as exc:
@@ -129,6 +133,21 @@ def load_manifest(out_dir: str | Path) -> dict[str, Any]:
     if problem:
         raise ValueError(f"{path}: {problem}")
     return manifest
+
+
+def _is_file(path: Path | str) -> bool:
+    """Whether ``path`` (a local path, or a remote URI as a str) is a file."""
+    if isinstance(path, str):
+        fs, key = remote_fs(path)
+        return bool(fs.isfile(key))
+    return path.is_file()
+
+
+def _read_bytes(path: Path | str) -> bytes:
+    if isinstance(path, str):
+        fs, key = remote_fs(path)
+        return bytes(fs.cat_file(key))
+    return path.read_bytes()
 
 
 def _is_int(value: Any) -> bool:
@@ -218,6 +237,10 @@ def shard_file(out_dir: str | Path, name: str) -> Path:
         raise ValueError(f"file path {name!r} is not a file name")
     if PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute() or PureWindowsPath(name).drive:
         raise ValueError(f"file path {name!r} is absolute; a manifest names files relative to the shard folder")
+    if is_remote(str(out_dir)):  # no links on an object store: a relative name without '..' stays inside
+        if ".." in PurePosixPath(name).parts or "\\" in name or name.endswith("/"):
+            raise ValueError(f"file path {name!r} is not a file name inside the shard folder {out_dir}")
+        return Path(name)
     root = Path(out_dir).resolve()
     path = Path(out_dir) / name
     resolved = path.resolve()
@@ -239,12 +262,24 @@ def referenced_files(manifest: dict[str, Any]) -> set[str]:
 
 
 def unreferenced_files(out_dir: str | Path, manifest: dict[str, Any] | None) -> list[str]:
-    """Files in ``out_dir`` that look like ours (shards, temporaries) but the manifest does not list."""
-    keep = referenced_files(manifest) if manifest else set()
+    """Files in ``out_dir`` (local or remote) that look like ours (shards, temporaries) but the manifest does not list."""
+    if is_remote(str(out_dir)):
+        fs, root_key = remote_fs(str(out_dir))
+        found = []
+        for folder in (root_key, *(join(root_key, sub) for sub in SUBDIRS)):
+            if fs.isdir(folder):
+                found += [e["name"][len(root_key) + 1:] for e in fs.ls(folder, detail=True) if e.get("type") == "file"]
+        return unreferenced_names(found, manifest)
     root = Path(out_dir)
     found = [p.name for p in root.iterdir()]
     found += [f"{sub}/{p.name}" for sub in SUBDIRS if (root / sub).is_dir() for p in (root / sub).iterdir()]
-    return sorted(name for name in found if _OURS.match(name) and name not in keep and name != MANIFEST_NAME)
+    return unreferenced_names(found, manifest)
+
+
+def unreferenced_names(names: list[str], manifest: dict[str, Any] | None) -> list[str]:
+    """Of ``names`` (relative to a shard set's folder), those that look like ours but ``manifest`` does not list."""
+    keep = referenced_files(manifest) if manifest else set()
+    return sorted(name for name in names if _OURS.match(name) and name not in keep and name != MANIFEST_NAME)
 
 
 def collect_garbage(out_dir: str | Path, manifest: dict[str, Any]) -> list[str]:

@@ -60,6 +60,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
+from operators.io.remote import is_remote
 from operators.pack.rows import materialize_rows
 from operators.shards.config import PLAN_FORMAT, ROWS_FORMAT
 from operators.shards.manifest import load_manifest, shard_file
@@ -74,13 +75,17 @@ STATE_FORMAT = "tokenmill reader state v2"
 class ShardSet:
     """Random access to the packed rows of a committed shard set (trusts only the manifest).
 
+    A remote set (``s3://bucket/prefix``, configured by the standard ``AWS_*`` environment) is read through a
+    local cache: each shard's files are fetched when first used and checked against the manifest's sha256
+    (:func:`operators.shards.fetch.cached_file`); a prefix without ``manifest.json`` is no set (ValueError).
+
     Args:
-        directory: the shard set's directory (holding ``manifest.json``).
+        directory: the shard set's directory (holding ``manifest.json``), local or a remote URI.
         source: ``megatron`` (.bin + plan), ``parquet`` (rows), or ``auto`` (megatron when present).
     """
 
     def __init__(self, directory: str | Path, *, source: Literal["auto", "megatron", "parquet"] = "auto") -> None:
-        self.directory = Path(directory)
+        self.directory: Path | str = str(directory) if is_remote(str(directory)) else Path(directory)
         self.manifest = load_manifest(self.directory)
         formats = self.manifest["formats"]
         if source == "auto":
@@ -114,7 +119,12 @@ class ShardSet:
             self._open.move_to_end(k)
             return self._open[k]
         # load_manifest refused paths outside the directory; shard_file checks again where the file is opened.
-        files = {kind: shard_file(self.directory, f["path"]) for kind, f in self.shards[k]["files"].items()}
+        if isinstance(self.directory, str):  # remote: verified local copies
+            from operators.shards.fetch import cached_file
+
+            files = {kind: cached_file(self.directory, f) for kind, f in self.shards[k]["files"].items()}
+        else:
+            files = {kind: shard_file(self.directory, f["path"]) for kind, f in self.shards[k]["files"].items()}
         if self.source == "megatron":
             index = read_index(files["idx"])
             plan = read_checked(files["plan"], PLAN_FORMAT)

@@ -4,11 +4,15 @@ A set passes only when everything its manifest promises holds. A manifest that i
 one of the wrong type, or names a file by an absolute path or one that resolves outside the set's folder (``..``,
 a symbolic link out) fails before any file is opened. Files in the directory that the manifest does
 not list (leftovers of a crashed writer) are reported as warnings: they are not part of the set.
+
+A remote set (``s3://bucket/prefix``) is checked the same way on a fresh local copy of the bytes in the store
+(:func:`operators.shards.fetch.download_set`); a prefix without ``manifest.json`` fails as "no manifest".
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from operators.io.remote import is_remote
 from operators.pack.rows import concat_ranges, materialize_rows
 from operators.shards.config import KINDS_OF_FORMAT, PLAN_FORMAT, ROWS_FORMAT
 from operators.shards.manifest import load_manifest, sha256_file, shard_file, unreferenced_files
@@ -44,15 +49,23 @@ def verify_shard_set(directory: str | Path, *, checksums: bool = True) -> Verify
     """Check the shard set in ``directory``; stop at the first problem.
 
     Args:
-        directory: the set's directory (with ``manifest.json``).
+        directory: the set's directory (with ``manifest.json``), local or a remote URI (``s3://bucket/prefix``).
         checksums: recompute every file's sha256 (the default; off only for quick checks).
     """
-    directory = Path(directory)
+    remote = is_remote(str(directory))
+    directory = str(directory) if remote else Path(directory)
     report = VerifyReport(ok=False)
     try:
         manifest = load_manifest(directory)
         report.warnings = [f"{n}: not listed in the manifest (not part of the set)" for n in unreferenced_files(directory, manifest)]
-        _verify(directory, manifest, checksums)
+        if remote:
+            from operators.shards.fetch import download_set
+
+            with tempfile.TemporaryDirectory(prefix="tokenmill-verify-") as copy:
+                download_set(str(directory), Path(copy), manifest)
+                _verify(Path(copy), load_manifest(copy), checksums)
+        else:
+            _verify(Path(directory), manifest, checksums)
     except ShardProblem as exc:
         report.problem = str(exc)
         return report

@@ -143,3 +143,10 @@ def test_quiet_prints_only_the_summary(tmp_path, shared_data):
     noise = [l for l in stderr.splitlines() if l.strip() and "core_worker.cc" not in l]
     assert noise == [], stderr
     assert stdout.startswith("shards: ") and "verify: " in stdout
+
+
+def test_object_store_output_where_a_job_writes_local_folders_only(tmp_path, shared_data):
+    line = one_line_error(*run_main("romanize", ["--input", str(shared_data / "text/udhr/eng.txt"), "--output",
+                                                 "s3://bucket/romanized"], tmp_path)[::2])
+    assert "s3://bucket/romanized: this job writes a local folder" in line
+    assert not (ROOT / "s3:").exists()
