@@ -272,15 +272,21 @@ def stale_remote_files(fs: Any, root: str, staging: Path, uploaded: list[str], k
 
 def _stale_builds(fs: Any, root: str, current: str, keep: int) -> list[str]:
     """Files of remote builds beyond the newest ``keep`` (marked build folders only, never the current one)."""
-    from operators.build.publish import is_build_id
+    from operators.build.publish import BUILD_FORMAT, is_build_id
+
+    def marked(build_id: str) -> bool:  # the local rule (publish.is_marked_build): our format and this build id
+        try:
+            summary = json.loads(fs.cat_file(join(root, "builds", build_id, "build.json")))
+        except (OSError, ValueError):
+            return False
+        return isinstance(summary, dict) and summary.get("format") == BUILD_FORMAT and summary.get("build_id") == build_id
 
     try:
         entries = fs.ls(join(root, "builds"), detail=True)
     except FileNotFoundError:
         return []
     ids = sorted(name for e in entries if e.get("type") == "directory"
-                 and is_build_id(name := e["name"].rstrip("/").rsplit("/", 1)[-1])
-                 and fs.isfile(join(root, "builds", name, "build.json")))
+                 and is_build_id(name := e["name"].rstrip("/").rsplit("/", 1)[-1]) and marked(name))
     stale: list[str] = []
     for build_id in ids[:-keep]:
         if build_id != current:

@@ -237,3 +237,20 @@ def test_an_output_in_the_way_or_out_of_reach_fails_before_the_run(s3, monkeypat
         with staged_output(f"{s3}/elsewhere"):
             raise AssertionError("the run must not start")
     assert exit_info.value.code == 2 and "cannot reach it" in capsys.readouterr().err
+
+
+def test_remote_retention_removes_only_marked_builds(s3):
+    """Builds beyond keep_builds go, oldest first, but only folders tokenmill marked (build.json of our format with
+    that id): a user's folder that merely looks like a build id, or one with a foreign build.json, stays."""
+    from operators.build.publish import BUILD_FORMAT
+    from operators.io.remote import _stale_builds, remote_fs
+
+    fs, root = remote_fs(s3 + "/out")
+    ids = ["20260101T000000-aaaaaaaa", "20260102T000000-bbbbbbbb", "20260103T000000-cccccccc"]
+    for build_id in ids:
+        fs.pipe_file(f"{root}/builds/{build_id}/build.json", json.dumps({"format": BUILD_FORMAT, "build_id": build_id}).encode())
+        fs.pipe_file(f"{root}/builds/{build_id}/shards/manifest.json", b"{}")
+    fs.pipe_file(f"{root}/builds/20250101T000000-dddddddd/build.json", json.dumps({"format": "mine"}).encode())
+    fs.pipe_file(f"{root}/builds/20250102T000000-eeeeeeee/notes.txt", b"a user's folder")
+    stale = _stale_builds(fs, root, current=ids[2], keep=1)
+    assert stale == sorted(f"builds/{b}/{f}" for b in ids[:2] for f in ("build.json", "shards/manifest.json"))
