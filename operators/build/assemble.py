@@ -46,10 +46,11 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
     dup_rows: list[dict] = []
     mix_rows: list[dict] = []
     quarantine_tables: list[pa.Table] = []
-    per_source = collections.defaultdict(lambda: {"records_seen": 0, "records_in": 0, "quarantined": 0,
-                                                  "duplicates": 0, "unique_documents": 0, "sampled_out": 0,
-                                                  "upsampled_copies": 0, "documents": 0, "tokens": 0})
-    per_lang = collections.defaultdict(lambda: {"documents": 0, "tokens": 0, "words": 0})
+    per_source: collections.defaultdict[str, dict[str, int]] = collections.defaultdict(
+        lambda: {"records_seen": 0, "records_in": 0, "quarantined": 0, "duplicates": 0, "unique_documents": 0,
+                 "sampled_out": 0, "upsampled_copies": 0, "documents": 0, "tokens": 0})
+    per_lang: collections.defaultdict[str, dict[str, int]] = collections.defaultdict(
+        lambda: {"documents": 0, "tokens": 0, "words": 0})
     records_in = records_seen = 0
     stages: dict[str, collections.Counter] = {}  # the ingest chain's counts, summed over partitions in chain order
     lost: list[str] = []
@@ -83,7 +84,7 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
             sigs = tokens["minhash"].to_numpy(zero_copy_only=False) if lsh else None
             for i, (doc_id, h) in enumerate(zip(tokens["id"].to_pylist(), tokens["content_hash"].to_pylist())):
                 reason = "duplicate" if cfg.dedup and h in first_of else None
-                near = lsh.query_add(doc_id, np.asarray(sigs[i], np.uint32)) if lsh and reason is None else None
+                near = lsh.query_add(doc_id, np.asarray(sigs[i], np.uint32)) if lsh and sigs is not None and reason is None else None
                 if near is not None:
                     reason, near_dups = "near_duplicate", near_dups + 1
                 if reason:
@@ -120,6 +121,7 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
                                f"cache ({len(lost)} partition(s)): " + "; ".join(lost[:5])
                                + (f"; and {len(lost) - 5} more" if len(lost) > 5 else ""))
     manifest = writer.manifest
+    assert manifest is not None  # the writer commits (and sets it) when the `with` block closes it
     for name, lang, n, w in zip(index_rows["source_name"], index_rows["lang"], index_rows["n_tokens"], index_rows["n_words"]):
         per_source[name]["documents"] += 1
         per_source[name]["tokens"] += n
@@ -161,14 +163,21 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
     return summary
 
 
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    """The single value of a ``SELECT count(*)`` query."""
+    row = con.execute(sql).fetchone()
+    assert row is not None  # an aggregate without GROUP BY always returns one row
+    return row[0]
+
+
 def _diff(summary: dict, previous: dict | None, previous_dir: Path | None, index: Path) -> dict | None:
     """Against the previous build: documents added/removed, tokens per source and language."""
     if previous is None or previous_dir is None or not (previous_dir / "documents.parquet").is_file():
         return None
     con = duckdb.connect()
     new, old = f"read_parquet('{index}')", f"read_parquet('{previous_dir / 'documents.parquet'}')"
-    added = con.execute(f"SELECT count(*) FROM {new} n ANTI JOIN {old} o USING (doc_key)").fetchone()[0]
-    removed = con.execute(f"SELECT count(*) FROM {old} o ANTI JOIN {new} n USING (doc_key)").fetchone()[0]
+    added = _count(con, f"SELECT count(*) FROM {new} n ANTI JOIN {old} o USING (doc_key)")
+    removed = _count(con, f"SELECT count(*) FROM {old} o ANTI JOIN {new} n USING (doc_key)")
     con.close()
 
     def delta(key: str) -> dict:

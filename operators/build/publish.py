@@ -23,6 +23,7 @@ import re
 import shutil
 import time
 from pathlib import Path
+from typing import TextIO
 
 from operators.core.atomic import rename_dir_atomic, symlink_atomic, write_text_atomic
 
@@ -45,7 +46,7 @@ class BuildLock:
     def __init__(self, output: Path, wait: float = 0.0) -> None:
         self.path = Path(output) / ".build.lock"
         self.wait = wait
-        self._fh = None
+        self._fh: TextIO | None = None
 
     def __enter__(self) -> "BuildLock":
         """Take the lock, unless :meth:`acquire` already took it (``with lock:`` then only releases it at the end)."""
@@ -73,7 +74,8 @@ class BuildLock:
         self._fh.flush()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
+        assert self._fh is not None  # set by __enter__ / acquire
         fcntl.flock(self._fh, fcntl.LOCK_UN)
         self._fh.close()
 

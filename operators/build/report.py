@@ -29,7 +29,7 @@ def record_build(ledger: Ledger, summary: dict, final: Path, seconds_partitions:
     read_out = t["records_in"] - t["quarantined_read"]
     # The ingest chain inside the partitions, one row per operator as ingest writes them: the live rows it took
     # (rows rejected earlier pass through it marked) and those it quarantined; the sink is the partitions row.
-    rejected = collections.Counter()
+    rejected: collections.Counter[str] = collections.Counter()
     for key, n in summary["quarantine"].items():
         rejected[key.split("/", 1)[0]] += n
     live = t["records_in"] - rejected["read"] - rejected["segment"]

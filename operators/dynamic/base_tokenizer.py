@@ -301,7 +301,7 @@ class SentencePieceBaseTokenizer(BaseTokenizer):
         self.kind, self.path, self._add_special = "sentencepiece", str(located.files[0]), add_special_tokens
         self._source = str(located.files[0].resolve())
         self.has_pretokenizer = False
-        proto = model_pb2.ModelProto()
+        proto = model_pb2.ModelProto()  # type: ignore[attr-defined]  # protobuf-generated module, no stubs for its classes
         proto.ParseFromString(blob)
         norm = proto.normalizer_spec
         self._dummy_prefix = norm.add_dummy_prefix

@@ -110,7 +110,7 @@ def surface_unit_starts(
     char_of[n_bytes] = n_chars
     char_byte = np.empty(n_chars + 1, np.int64)
     cls = np.zeros(n_chars, np.uint8)
-    last_class = len(classes) - 1
+    last_class = np.int64(len(classes) - 1)
     c = 0
     for b in range(n_bytes):
         lead = np.int64(text[b])

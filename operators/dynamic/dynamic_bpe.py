@@ -177,7 +177,8 @@ class DynamicBPE:
                              f"(with {self.base_vocab_size + budget} ids); use smaller batches")
         if len(self._ws_flags[0]) < self.base_vocab_size + budget:  # reused from batch to batch
             pad = np.zeros(max(budget, 1024), bool)
-            self._ws_flags = tuple(np.concatenate([f[: self.base_vocab_size], pad]) for f in self._ws_flags)
+            ws_all, ws_lead, ws_none = (np.concatenate([f[: self.base_vocab_size], pad]) for f in self._ws_flags)
+            self._ws_flags = (ws_all, ws_lead, ws_none)
         dynamic_ids, splits, left, right, mcount, removed = merge_batch(
             enc.ids.astype(np.int32, copy=False), enc.row_splits, starts, *self._ws_flags,
             self.base_vocab_size, budget, self.config.min_count,

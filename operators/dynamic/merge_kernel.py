@@ -23,18 +23,18 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier
 
 
 @njit(cache=True)
-def _slot(key: int, mask: int) -> int:
+def _slot(key: int | np.int64, mask: int) -> np.int64:
     return np.int64(((np.uint64(key) * _GOLDEN) >> np.uint64(24)) & np.uint64(mask))
 
 
 @njit(cache=True)
-def _heap_key(count: int, x: int, y: int, id_bits: int, count_max: int) -> int:
+def _heap_key(count: int, x: int, y: int, id_bits: int, count_max: int | np.int64) -> np.int64:
     """One int64 ordering pairs as the tuple (-count, x, y): smaller key = more frequent, then smaller ids."""
     return ((count_max - count) << (2 * id_bits)) | (np.int64(x) << id_bits) | y
 
 
 @njit(cache=True)
-def _heap_push(keys: np.ndarray, vals: np.ndarray, n: int, key: int, val: int) -> None:
+def _heap_push(keys: np.ndarray, vals: np.ndarray, n: int, key: int | np.int64, val: int) -> None:
     """Push onto the binary min-heap ``keys[:n]`` (payload ``vals``; the caller sized both for every push)."""
     i = n
     while i > 0:

@@ -36,6 +36,7 @@ def reference_unit_starts(enc: EncodedBatch, texts: Sequence[str], boundary: str
             elif boundary == "pretokens" and enc.pretoken_ids is not None:
                 starts.append(bool(enc.pretoken_ids[i] != enc.pretoken_ids[i - 1]))
             else:
+                assert enc.offsets is not None  # the word modes encode with offsets
                 end_prev, start = int(enc.offsets[i - 1][1]), int(enc.offsets[i][0])
                 positions = range(end_prev, min(start, len(text) - 1) + 1) if start >= end_prev else range(0)
                 starts.append(any(_boundary_at(text, p, boundary) for p in positions))
@@ -75,7 +76,10 @@ class ReferenceDynamicBPE(DynamicBPE):
             seqs.append(seq)
             labels.append(lab)
 
-        left, right, counts, removed = [], [], [], []
+        left: list[int] = []
+        right: list[int] = []
+        counts: list[int] = []
+        removed: list[int] = []
         limit = self.config.max_merges
         while limit is None or len(left) < limit:
             pairs: Counter = Counter()

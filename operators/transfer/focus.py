@@ -86,7 +86,7 @@ def train_fasttext(lines: Iterable[Sequence[str]], cfg: FocusConfig) -> dict[str
 
 
 def focus_combine(base: torch.Tensor, n: int, shared: dict[int, int], aux: dict[int, np.ndarray], *,
-                  seed: int = 0, chunk: int = 2048) -> tuple[torch.Tensor, dict[str, int]]:
+                  seed: int = 0, chunk: int = 2048) -> tuple[torch.Tensor, dict[str, float]]:
     """The FOCUS matrix from the shared-token map and auxiliary vectors.
 
     Args:
@@ -117,14 +117,14 @@ def focus_combine(base: torch.Tensor, n: int, shared: dict[int, int], aux: dict[
             w = sparsemax(q @ a_aux.T)
             out[torch.tensor(ids)] = w @ a_src
             support += int((w > 0).sum())
-    counts = {"copied": len(shared), "anchors": len(anchors), "combined": len(new) if anchors else 0}
+    counts: dict[str, float] = {"copied": len(shared), "anchors": len(anchors), "combined": len(new) if anchors else 0}
     counts["mean_support"] = round(support / max(counts["combined"], 1), 1)
     counts["random"] = n - counts["copied"] - counts["combined"]
     return out, counts
 
 
 def focus_for_tokenizer(base: torch.Tensor, base_tokenizer_json: str | Path, new_tokenizer, texts: Sequence[str],
-                        cfg: FocusConfig | None = None) -> tuple[torch.Tensor, dict[str, int]]:
+                        cfg: FocusConfig | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """FOCUS embeddings for a whole new tokenizer, its fastText model trained on ``texts`` (target text).
 
     Args:

@@ -75,6 +75,8 @@ class Hypernetwork(nn.Module):
     passed to :meth:`forward`, so one checkpoint serves any process that has loaded the base model.
     """
 
+    output_scale: torch.Tensor  # a buffer (registered in __init__)
+
     def __init__(self, config: HypernetConfig) -> None:
         super().__init__()
         self.config = config
@@ -123,7 +125,7 @@ class Hypernetwork(nn.Module):
         # long decomposition (a Cyrillic word is one WordPiece per letter) still starts from the full mean.
         cut, valid = safe[:, : c.surface_maxlen], full_valid[:, : c.surface_maxlen]
         e_in = input_embeddings[cut]
-        x = torch.cat([e_in, output_embeddings[cut]], -1) if c.untied else e_in
+        x = torch.cat([e_in, output_embeddings[cut]], -1) if c.untied and output_embeddings is not None else e_in
         h = self.input_proj(x)
         h = self.proj_norm(h + self.proj_mlp(h))
         h = h + self.positions.weight[: cut.shape[1]].unsqueeze(0)
@@ -134,7 +136,7 @@ class Hypernetwork(nn.Module):
         if c.residual_mean:
             w = full_valid.to(e_in.dtype).unsqueeze(-1) / lengths.clamp(min=1).to(e_in.dtype).view(-1, 1, 1)
             pred_in = pred_in + (input_embeddings[safe] * w).sum(1)
-            if pred_out is not None:
+            if pred_out is not None and output_embeddings is not None:  # both or neither: untied checked above
                 pred_out = pred_out + (output_embeddings[safe] * w).sum(1)
         return pred_in, pred_out
 

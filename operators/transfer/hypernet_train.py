@@ -244,7 +244,7 @@ class HypernetTrainer:
             seg_n.append(np.concatenate([[n_seg], np.where(sn >= 0, sn + 1 + n_seg, -1), [n_seg + k + 1]]))
             n_seg += k + 2
 
-        def seg_mean(h: torch.Tensor, flat: list, seg: list) -> torch.Tensor:
+        def seg_mean(h: torch.Tensor, flat: list, seg: list) -> tuple[torch.Tensor, torch.Tensor]:
             pos = torch.as_tensor(np.concatenate(flat), device=dev)
             sid = torch.as_tensor(np.concatenate(seg), device=dev)
             keep = sid >= 0

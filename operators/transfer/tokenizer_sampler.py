@@ -21,9 +21,12 @@ import math
 import random
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ GPT2_SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s
 class SampledTokenizer:
     """One sampled tokenizer: call :meth:`encode` on a batch of texts."""
 
-    tokenizer: object
+    tokenizer: Tokenizer
     """a ``tokenizers.Tokenizer`` (Unigram)."""
     style: str
     vocab_size: int
