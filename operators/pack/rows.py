@@ -109,18 +109,17 @@ def materialize_rows(
     fill = np.bincount(seg_row, weights=seg_len, minlength=num_rows).astype(np.int64)
     assert (fill <= C).all(), "a row holds more than context_length tokens"
 
-    total = int(ends[-1]) if S else 0
-    tok_seg = np.repeat(np.arange(S, dtype=np.int64), seg_len)
-    within = np.arange(total, dtype=np.int64) - excl[tok_seg]
-    dst = seg_row[tok_seg] * C + in_row[tok_seg] + within
-
+    # One slice copy per segment (a few thousand per round): cheaper than per-token index arrays.
     input_ids = np.full((num_rows, C), pad_id, dtype=tokens.dtype)
-    input_ids.reshape(-1)[dst] = tokens[seg_src[tok_seg] + within]
     # Padding positions count 0..pad-1 from the row's fill; real positions are overwritten below.
     position_ids = (np.arange(C, dtype=np.int32)[None, :] - fill[:, None].astype(np.int32)).clip(min=0)
-    position_ids.reshape(-1)[dst] = within
     loss_mask = np.zeros((num_rows, C), np.uint8)
-    loss_mask.reshape(-1)[dst] = within > 0
+    flat_ids, flat_pos, flat_loss = input_ids.reshape(-1), position_ids.reshape(-1), loss_mask.reshape(-1)
+    positions = np.arange(C, dtype=np.int32)
+    for src, dst, n in zip(seg_src.tolist(), (seg_row * C + in_row).tolist(), seg_len.tolist()):
+        flat_ids[dst : dst + n] = tokens[src : src + n]
+        flat_pos[dst : dst + n] = positions[:n]
+        flat_loss[dst + 1 : dst + n] = 1
 
     has_pad = fill < C
     cu_count = 1 + per_row + has_pad

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from operators.core.ingest_config import IngestConfig
-from operators.encode import Encoder, EncoderConfig
+from operators.encode import Encoder, EncoderConfig, limit_encode_threads
 from operators.io.chain import ingest_stages
 from operators.io.read_task import ReadTask
 from operators.shards.config import ShardWriterConfig
@@ -56,11 +56,13 @@ class PartWriter:
         documents_dir: also write the kept documents as Parquet there (None: do not).
         run_id: recorded in the shards.
         encode_batch_size: documents per tokenizer call.
+        encode_threads: threads of the tokenizer in this worker (its share of the node's CPUs).
     """
 
     def __init__(self, *, shards_dir: str, tokenizer: str, shard_cfg: ShardWriterConfig, ingest: IngestConfig,
                  quarantine_dir: str, receipts_dir: str, documents_dir: str | None, run_id: str,
-                 encode_batch_size: int) -> None:
+                 encode_batch_size: int, encode_threads: int = 1) -> None:
+        limit_encode_threads(encode_threads)
         self.shards_dir = shards_dir
         self.shard_cfg = shard_cfg
         self.ingest = ingest
