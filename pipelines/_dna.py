@@ -6,31 +6,31 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import shutil
 import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import pyarrow as pa
-import pyarrow.compute as pc
+import duckdb
 import pyarrow.parquet as pq
 import ray
 
 from operators.bpe import BpeModel, BpeTrainerConfig, save_hf_tokenizer, train_bpe
 from operators.core.config import ConfigError
 from operators.core.ingest_config import IngestConfig
-from operators.core.runtime import actor_pool
-from operators.encode import Encoder, EncoderConfig
+from operators.encode import load_engine
 from operators.io import resolve_inputs
 from operators.io.remote import is_remote, staged_output  # noqa: F401 - staged_output: re-exported for dna_bpe.py
 from operators.ledger import Ledger
+from operators.ledger.reconcile import CountMismatch
 from operators.report.dna_report import bp_per_token_by_source, write_dna_report
+from operators.shards import ShardWriterConfig
+from operators.shards.part_writer import SEGMENT_KEY, SEGMENTS_FORMAT, part_name  # noqa: F401 - SEGMENT_KEY: for dna_bpe.py
 from pipelines._ingest import ingest, is_ours, mark_ours
 from pipelines._report import print_ingest_summary
+from pipelines._shards import commit_parts, documents_per_source, write_partitions
 
-SEGMENT_KEY = ("source", "record", "offset", "id")
-"""Document key of a segment: tokens and shards are written in this order, never in arrival order (the id, a hash
-of the segment's location, breaks ties between FASTA records of the same name)."""
 
 
 @contextlib.contextmanager
@@ -108,39 +108,65 @@ def save_tokenizer(model: BpeModel, folder: Path, ledger: Ledger) -> Path:
     return folder / "tokenizer.json"
 
 
-def encode_segments(segments: dict[str, Path], token_dirs: dict[str, Path], tokenizer_json: Path, *,
-                    batch_size: int, workers: int, ledger: Ledger, run_id: str) -> None:
-    """Encode each segment folder ``segments[name]`` with the trained tokenizer into ``token_dirs[name]``; the ledger
-    gets a stage ``encode_{name}`` for each (see :func:`encode_segment_dir`)."""
+def encode_and_pack(segments: dict[str, Path], token_dirs: dict[str, Path], tokenizer_json: Path, shards_dir: Path,
+                    shard_cfg: ShardWriterConfig, *, batch_size: int, workers: int, partition_bp: int,
+                    segment_length: int, ledger: Ledger, run_id: str) -> dict:
+    """Encode every segment folder ``segments[name]`` into ``token_dirs[name]`` and pack the training segments into
+    ``shards_dir``, all in Ray workers; the driver plans, checks the counts and commits. Returns the manifest.
+
+    Partitions are runs of whole (source, record) pairs in key order, about ``partition_bp`` of sequence each (a
+    longer record is a partition of its own): each worker reads its pairs' segments from every segment file, in
+    :data:`SEGMENT_KEY` order, so tokens and shards depend on the segments and the config only, never on how
+    ingestion laid them out in files or on which worker finished first. Tokens folders are replaced only if
+    tokenmill marked them as its own; the ledger gets ``encode_<name>`` per folder and ``pack_shards``.
+
+    Raises:
+        CountMismatch: a worker encoded or packed a different number of segments than the folder holds.
+    """
+    engine = load_engine(tokenizer_json)
+    settings = json.dumps({"shards": dataclasses.asdict(shard_cfg), "tokenizer": engine.sha256, "run": run_id},
+                          sort_keys=True, default=str)  # shard names unique to the run: never over a committed file
+    manifest: dict = {}
     for name, segment_dir in segments.items():
-        encode_segment_dir(segment_dir, token_dirs[name], tokenizer_json, batch_size=batch_size, workers=workers,
-                           ledger=ledger, run_id=run_id, stage=f"encode_{name}")
-
-
-def encode_segment_dir(segment_dir: Path, target: Path, tokenizer_json: Path, *, batch_size: int, workers: int,
-                       ledger: Ledger, run_id: str, stage: str) -> None:
-    """Encode the segments in ``segment_dir`` with the trained tokenizer in up to ``workers`` Ray workers and write
-    them to ``target`` (Parquet, sorted by :data:`SEGMENT_KEY`, replaced only if tokenmill marked it as its own);
-    the ledger gets stage ``stage`` (segments, tokens, seconds)."""
-    t0 = time.perf_counter()
-    encoder = EncoderConfig(tokenizer=str(tokenizer_json), text_column="seq")
-    ds = ray.data.read_parquet(str(segment_dir))
-    ds = ds.map_batches(Encoder, fn_constructor_args=(encoder,), batch_size=batch_size, batch_format="pyarrow",
-                        compute=actor_pool(workers))
-    ds = ds.map_batches(_keep_token_columns, batch_format="pyarrow", batch_size=None).sort(list(SEGMENT_KEY))
-    check_replaceable(target)
-    shutil.rmtree(target, ignore_errors=True)
-    ds.write_parquet(str(target), compression="zstd", min_rows_per_file=50_000)
-    mark_ours(target, "tokens", run_id)
-    rows, tokens = bp_per_token_by_source(target, totals_only=True)
-    ledger.add_stage(stage, rows_in=rows, rows_out=rows, rows_quarantined=0, tokens=tokens,
-                     bytes=sum(f.stat().st_size for f in target.rglob("*.parquet")), seconds=time.perf_counter() - t0)
-
-
-def _keep_token_columns(batch: pa.Table) -> pa.Table:
-    """Keep what the report and the shards need: ids, position, bp and token counts."""
-    return batch.select(["id", "source", "record", "offset", "input_ids", "n_tokens"]).append_column(
-        "n_bp", pc.utf8_length(batch["seq"]).cast("int32"))
+        t0 = time.perf_counter()
+        target = token_dirs[name]
+        files = sorted(str(p) for p in segment_dir.glob("*.parquet"))
+        with duckdb.connect() as con:  # segment counts per (source, record): the plan, and the count to check
+            pairs = con.execute("SELECT source, record, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL",
+                                [files]).fetchall() if files else []
+        groups: list[list[tuple[str, str, int]]] = [[]]
+        for pair in pairs:
+            if groups[-1] and sum(n for *_, n in groups[-1]) * segment_length >= partition_bp:
+                groups.append([])
+            groups[-1].append(pair)
+        items = [{"index": i, "name": part_name(i, group, settings),
+                  "tasks": json.dumps([{"format": SEGMENTS_FORMAT, "files": files, "keys": [p[:2] for p in group]}])}
+                 for i, group in enumerate(g for g in groups if g)]
+        check_replaceable(target)
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        train = name == "train"
+        if train:
+            shards_dir.mkdir(parents=True, exist_ok=True)
+        parts = write_partitions(items, {
+            "shards_dir": str(shards_dir), "tokenizer": str(tokenizer_json), "shard_cfg": shard_cfg,
+            "ingest": IngestConfig(format="fasta"), "quarantine_dir": None, "receipts_dir": None,
+            "documents_dir": None, "run_id": run_id, "encode_batch_size": batch_size, "tokens_dir": str(target),
+            "write_shards": train}, workers)
+        mark_ours(target, "tokens", run_id)
+        expected: dict[str, int] = {}
+        for source, _, n in pairs:
+            expected[source] = expected.get(source, 0) + n
+        handled = documents_per_source(parts)
+        rows, tokens = bp_per_token_by_source(target, totals_only=True)  # counted again from the written files
+        if handled != expected or rows != sum(expected.values()):
+            raise CountMismatch(f"{name} segments: {sum(expected.values())} in {segment_dir}, {sum(handled.values())} "
+                                f"encoded, {rows} written to {target}")
+        ledger.add_stage(f"encode_{name}", rows_in=rows, rows_out=rows, rows_quarantined=0, tokens=tokens,
+                         bytes=sum(f.stat().st_size for f in target.rglob("*.parquet")), seconds=time.perf_counter() - t0)
+        if train:
+            manifest = commit_parts(shards_dir, parts, shard_cfg, engine, ledger, expected_docs=rows, seconds=time.perf_counter() - t0)
+    return manifest
 
 
 def write_report(output: Path, model: BpeModel, token_dirs: dict[str, Path], seconds: dict[str, float], run_id: str,

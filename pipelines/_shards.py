@@ -1,5 +1,7 @@
-"""Packing shared by pipelines: worker-side (:func:`pack_in_workers`, raw files or documents → shards, the
-driver only commits) and driver-side (:func:`pack_dataset`, a tokenized Ray dataset streamed into one writer)."""
+"""Packing shared by pipelines, always worker-side: :class:`PartWriter` actors read, encode, pack and write whole
+partitions (:func:`write_partitions`), the driver checks the counts and commits (:func:`commit_parts`).
+:func:`pack_in_workers` is raw files or documents → shards (pack_shards.py); dna_bpe.py packs its segments the
+same way (pipelines/_dna.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Sequence
 
 import ray
 
@@ -21,7 +22,7 @@ from operators.io import expand_parquet_folders, fingerprint, parquet_schema, pl
 from operators.io.chain import ingest_stages, stage_names
 from operators.ledger import Ledger
 from operators.ledger.reconcile import CountMismatch
-from operators.shards import ShardWriter, ShardWriterConfig, commit_shards, set_bytes
+from operators.shards import ShardWriterConfig, commit_shards, set_bytes
 from operators.shards.part_writer import DOCUMENTS_FORMAT, PartWriter, part_name
 from pipelines._ingest import (IngestResult, check_output_owned, clean_stale_staging, open_staging, publish,
                                reconcile_run)
@@ -33,28 +34,35 @@ _CODE = ("operators/io", "operators/clean", "operators/encode", "operators/core"
          "schemas")
 
 
-def pack_dataset(ds: "ray.data.Dataset", shards_dir: Path, cfg: ShardWriterConfig, *, vocab_size: int,
-                 tokenizer_hash: str, run_id: str, ledger: Ledger, id_column: str = "id",
-                 order_by: Sequence[str] | None = None) -> dict:
-    """Pack ``ds`` (columns ``id_column`` and ``input_ids``) into ``shards_dir``; return the manifest.
+def write_partitions(items: list[dict], writer_args: dict, workers: int) -> list[dict]:
+    """Run :class:`PartWriter` actors (``writer_args``) over the partitions ``items`` (``index``, ``name``, ``tasks``
+    JSON), up to ``workers`` at once; return their descriptors in partition order.
 
-    Args:
-        order_by: document-key columns (unique per document) to sort by before packing, so that the shards depend
-            only on the inputs and the config: never on which worker or node finished a block first. Without it
-            the dataset's own order is packed, which is deterministic only where the caller made it so.
+    Raises:
+        CountMismatch: a partition came back missing or twice (nothing of the run may be committed then).
     """
-    t0 = time.perf_counter()
-    if order_by:
-        ds = ds.sort(list(order_by))
-    with ShardWriter(shards_dir, cfg, vocab_size=vocab_size, tokenizer_hash=tokenizer_hash, run_id=run_id) as writer:
-        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=8192):
-            writer.add_table(batch, id_column=id_column, ids_column="input_ids")
-    manifest = writer.manifest
-    totals = manifest["totals"]
-    ledger.add_stage("pack_shards", rows_in=totals["documents"], rows_out=totals["rows"], rows_quarantined=0,
-                     bytes=set_bytes(manifest), tokens=totals["tokens"], seconds=time.perf_counter() - t0)
-    ledger.add_artifact(shards_dir, "shards")
-    return manifest
+    if not items:
+        return []
+    workers = max(1, min(workers, len(items)))
+    # each writer's share of the CPUs for its tokenizer threads (1 with one writer per CPU)
+    args = {**writer_args, "encode_threads": max(1, cluster_cpus() // workers)}
+    ds = ray.data.from_items(items, override_num_blocks=len(items))
+    ds = ds.map_batches(PartWriter, fn_constructor_kwargs=args, batch_size=1, batch_format="pyarrow",
+                        compute=actor_pool(workers))
+    parts = sorted((json.loads(p) for p in ds.take_all() for p in [p["part"]]), key=lambda p: p["index"])
+    if [p["index"] for p in parts] != list(range(len(items))):  # a lost or doubled partition: never commit it
+        raise CountMismatch(f"partitions written {[p['index'] for p in parts]} are not 0..{len(items) - 1}")
+    return parts
+
+
+def documents_per_source(parts: list[dict]) -> dict[str, int]:
+    """Documents the workers handed to their packers, per source, summed over partitions (a file split into several
+    read tasks spans partitions)."""
+    total: dict[str, int] = {}
+    for part in parts:
+        for source, n in part["documents_per_source"].items():
+            total[source] = total.get(source, 0) + n
+    return total
 
 
 def pack_in_workers(patterns: list[str], output: Path, ledger: Ledger, *, tokenizer: str, shard_cfg: ShardWriterConfig,
@@ -92,28 +100,30 @@ def pack_in_workers(patterns: list[str], output: Path, ledger: Ledger, *, tokeni
     writer_args = {"shards_dir": str(shards_dir), "tokenizer": tokenizer, "shard_cfg": shard_cfg, "ingest": ingest_cfg,
                    "quarantine_dir": str(qdir), "receipts_dir": str(receipts), "run_id": ledger.run_id,
                    "documents_dir": str(staging / "documents") if write_documents and not is_docs else None,
-                   "encode_batch_size": encode_batch_size,
-                   # each writer's share of the CPUs for its tokenizer threads (1 with one writer per CPU)
-                   "encode_threads": max(1, cluster_cpus() // max(1, min(workers, len(items))))}
-    ds = ray.data.from_items(items, override_num_blocks=max(len(items), 1))
-    ds = ds.map_batches(PartWriter, fn_constructor_kwargs=writer_args, batch_size=1, batch_format="pyarrow",
-                        compute=actor_pool(min(workers, len(items))))
-    parts = sorted((json.loads(p) for p in ds.take_all() for p in [p["part"]]), key=lambda p: p["index"])
-    if [p["index"] for p in parts] != list(range(len(items))):  # a lost or doubled partition: never commit it
-        raise CountMismatch(f"partitions written {[p['index'] for p in parts]} are not 0..{len(items) - 1}")
+                   "encode_batch_size": encode_batch_size}
+    parts = write_partitions(items, writer_args, workers)
     # Counts before commit: a run that lost records publishes nothing.
-    packed = {s: n for p in parts for s, n in p["documents_per_source"].items()}
+    packed = documents_per_source(parts)
     result = IngestResult(quarantine=qdir, documents=staging / "documents" if writer_args["documents_dir"] else None)
     if not is_docs:
         reconcile_run(result, load_receipts(receipts), {"documents": stage_names(ingest_stages("text", ingest_cfg, str(qdir), None))},
                       {"documents": packed}, files, ledger, time.perf_counter() - t0)
-    pack_in = sum(p["pack_stats"]["docs_in"] for p in parts)
-    if pack_in != sum(packed.values()):
-        raise CountMismatch(f"the packers took {pack_in} documents but {sum(packed.values())} were handed to them")
-    manifest = commit_shards(shards_dir, parts, config=shard_cfg, vocab_size=engine.vocab_size,
-                             tokenizer_hash=engine.sha256, run_id=ledger.run_id,
-                             source={"inputs": sorted(fps), "partitions": len(parts)})
+    manifest = commit_parts(shards_dir, parts, shard_cfg, engine, ledger, expected_docs=sum(packed.values()),
+                            source={"inputs": sorted(fps), "partitions": len(parts)}, seconds=time.perf_counter() - t0)
     publish(staging, output, result, ledger.run_id)
+    return manifest
+
+
+def commit_parts(shards_dir: Path, parts: list[dict], shard_cfg: ShardWriterConfig, engine, ledger: Ledger, *,  # noqa: ANN001
+                 expected_docs: int, seconds: float, source: dict | None = None) -> dict:
+    """Commit the shard parts the workers wrote (in partition order) after checking that the packers took the
+    ``expected_docs`` documents handed to them; the ledger gets stage ``pack_shards``, the counted reasons of
+    documents not kept whole, and the artifact. Returns the manifest."""
+    pack_in = sum(p["pack_stats"]["docs_in"] for p in parts)
+    if pack_in != expected_docs:
+        raise CountMismatch(f"the packers took {pack_in} documents but {expected_docs} were handed to them")
+    manifest = commit_shards(shards_dir, parts, config=shard_cfg, vocab_size=engine.vocab_size,
+                             tokenizer_hash=engine.sha256, run_id=ledger.run_id, source=source or {"partitions": len(parts)})
     totals, stats = manifest["totals"], manifest.get("pack_stats", {})
     # Documents the packer does not keep whole are counted reasons, never silent (long_docs=drop / truncate).
     ledger.add_quarantine_reasons([("pack_shards", reason, int(stats.get(key, 0))) for key, reason in
@@ -121,6 +131,6 @@ def pack_in_workers(patterns: list[str], output: Path, ledger: Ledger, *, tokeni
                                    if stats.get(key)])
     ledger.add_stage("pack_shards", rows_in=pack_in, rows_out=totals["rows"],
                      rows_quarantined=int(stats.get("docs_dropped_long", 0)), bytes=set_bytes(manifest),
-                     tokens=totals["tokens"], seconds=time.perf_counter() - t0)
+                     tokens=totals["tokens"], seconds=seconds)
     ledger.add_artifact(shards_dir, "shards")
     return manifest

@@ -17,19 +17,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-import ray  # noqa: E402
-
 from operators.bpe import BpeTrainerConfig  # noqa: E402
 from operators.core.cli import make_parser, parse_config  # noqa: E402
 from operators.core.ingest_config import IngestConfig  # noqa: E402
 from operators.core.runtime import ray_workers  # noqa: E402
-from operators.ledger import file_sha256  # noqa: E402
 from operators.pack import PackerConfig  # noqa: E402
 from operators.shards import ShardWriterConfig  # noqa: E402
-from pipelines._dna import (SEGMENT_KEY, check_inputs, encode_segments, ingest_fasta, staged_output,  # noqa: E402
+from pipelines._dna import (check_inputs, encode_and_pack, ingest_fasta, staged_output,  # noqa: E402
                             print_summary, save_tokenizer, timed, train_on_segments, write_report)
 from pipelines._report import job  # noqa: E402
-from pipelines._shards import pack_dataset  # noqa: E402
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -48,6 +44,9 @@ class DnaBpeConfig:
     """BPE training actors: 0 = one per node of the Ray cluster (one node: in one process, no per-merge round trips), 1 = in one Ray task, N = N actors."""
     encode_batch_size: int = 2048
     """Segments per batch when encoding with the trained tokenizer."""
+    partition_bp: int = 32 << 20
+    """Sequence (bp) per partition, the unit a worker encodes, packs and writes: runs of whole FASTA records in key
+    order (the shards depend on this, never on the number of workers); bigger partitions waste fewer slots."""
     shards: ShardWriterConfig = field(default_factory=lambda: ShardWriterConfig(pack=PackerConfig(
         context_length=4096, bos_id=1, eos_id=2, pad_id=3, split_to_fill=64)))
     """Packed shards (--set shards.pack.context_length=...): [CLS]/[SEP] around each segment, [PAD] fill; 1000-bp
@@ -56,6 +55,8 @@ class DnaBpeConfig:
     """Ingestion options (segment_length, min_length, n_policy, iupac_policy, dedup, ...): --set ingest.KEY=VALUE."""
 
     def __post_init__(self) -> None:
+        if self.partition_bp < 1:
+            raise ValueError("partition_bp must be >= 1")
         if self.workers < 0 or self.train_workers < 0 or self.encode_batch_size <= 0:
             raise ValueError("workers and train_workers must be >= 0 (0 = one per CPU / node), encode_batch_size > 0")
         self.trainer()  # vocab_size / min_frequency / max_token_length errors surface as config errors
@@ -83,14 +84,12 @@ def main(argv: list[str] | None = None) -> int:
             with timed(seconds, "train"):  # 2. exact BPE over the segments, in Ray workers
                 model = train_on_segments(segments["train"], cfg.trainer(), cfg.train_workers, ledger)
             tokenizer_json = save_tokenizer(model, output / "tokenizer", ledger)
-            with timed(seconds, "encode"):  # 3. every segment (train and held out), in Ray map_batches
-                encode_segments(segments, token_dirs, tokenizer_json, batch_size=cfg.encode_batch_size,
-                                workers=ray_workers(cfg.workers), ledger=ledger, run_id=run_id)
-            with timed(seconds, "pack"):  # 4. training segments → shards in document-key order: same bytes anywhere
-                manifest = pack_dataset(ray.data.read_parquet(str(token_dirs["train"])), output / "shards",
-                                        cfg.shards, vocab_size=model.vocab_size, run_id=run_id, ledger=ledger,
-                                        tokenizer_hash=file_sha256(tokenizer_json), order_by=SEGMENT_KEY)
-            # 5. report: vocab, token lengths, bp/token overall, per input file and per held-out file
+            with timed(seconds, "encode_pack"):  # 3. encode every segment, pack the training ones, in Ray workers
+                manifest = encode_and_pack(segments, token_dirs, tokenizer_json, output / "shards", cfg.shards,
+                                           batch_size=cfg.encode_batch_size, workers=ray_workers(cfg.workers),
+                                           partition_bp=cfg.partition_bp, segment_length=cfg.ingest.segment_length,
+                                           ledger=ledger, run_id=run_id)
+            # 4. report: vocab, token lengths, bp/token overall, per input file and per held-out file
             report = write_report(output, model, {n: token_dirs[n] for n in segments}, seconds, run_id, manifest, ledger)
     print_summary(output, manifest, report, cfg.shards.pack.context_length, shown_as=args.output)
     return 0

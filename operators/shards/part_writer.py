@@ -15,15 +15,17 @@ a few rows, < 0.5 %).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-
 import hashlib
 import json
 import logging
 from pathlib import Path
 
+import duckdb
 import fsspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from operators.core.ingest_config import IngestConfig
@@ -36,6 +38,15 @@ from operators.shards.writer import ShardWriter
 log = logging.getLogger(__name__)
 
 DOCUMENTS_FORMAT = "documents"  # a task over already ingested documents/v1 Parquet: ids and text kept as they are
+# A task over DNA segment Parquet (dna_segments/v1): the segments of the listed (source, record) pairs, read from
+# every segment file and ordered by SEGMENT_KEY, so a partition is defined by the segments, not by file layout.
+SEGMENTS_FORMAT = "segments"
+SEGMENT_KEY = ("source", "record", "offset", "id")
+"""Document key of a segment: tokens and shards are written in this order, never in arrival order (the id, a hash
+of the segment's location, breaks ties between FASTA records of the same name)."""
+_ORDER = ", ".join(f'"{k}"' for k in SEGMENT_KEY)
+TOKEN_COLUMNS = ("id", "source", "record", "offset", "input_ids", "n_tokens", "n_bp")
+"""Columns of the encoded-segment files (OUT/tokens): what the DNA report and ``verify`` read."""
 
 
 def part_name(index: int, tasks: list[dict], settings: str) -> str:
@@ -52,26 +63,32 @@ class PartWriter:
         tokenizer: tokenizer path (loaded once per worker).
         shard_cfg: packing and shard settings.
         ingest: how raw files are read and cleaned.
-        quarantine_dir, receipts_dir: where rejected rows and count receipts go.
+        quarantine_dir, receipts_dir: where rejected rows and count receipts go (None: only ingested documents
+            or segments, no raw files, are read).
         documents_dir: also write the kept documents as Parquet there (None: do not).
+        tokens_dir: also write the encoded documents (:data:`TOKEN_COLUMNS`) as Parquet there (None: do not).
+        write_shards: pack and write shard parts (False: only the documents/tokens files).
         run_id: recorded in the shards.
         encode_batch_size: documents per tokenizer call.
         encode_threads: threads of the tokenizer in this worker (its share of the node's CPUs).
     """
 
     def __init__(self, *, shards_dir: str, tokenizer: str, shard_cfg: ShardWriterConfig, ingest: IngestConfig,
-                 quarantine_dir: str, receipts_dir: str, documents_dir: str | None, run_id: str,
-                 encode_batch_size: int, encode_threads: int = 1) -> None:
+                 quarantine_dir: str | None, receipts_dir: str | None, documents_dir: str | None, run_id: str,
+                 encode_batch_size: int, encode_threads: int = 1, tokens_dir: str | None = None,
+                 write_shards: bool = True) -> None:
         limit_encode_threads(encode_threads)
         self.shards_dir = shards_dir
         self.shard_cfg = shard_cfg
         self.ingest = ingest
         self.encoder = Encoder(EncoderConfig(tokenizer=tokenizer, text_column="text"))
         self.reader = ReadTask(ingest, receipts_dir)
-        # The dominant script is a documents/ column; shards never read it.
+        # The dominant script is a documents/ column; shards never read it. No quarantine: raw files are refused.
         self.stages = ingest_stages("text", dataclasses.replace(ingest, detect_script=ingest.detect_script and documents_dir is not None),
-                                    quarantine_dir, receipts_dir)
+                                    quarantine_dir, receipts_dir) if quarantine_dir is not None else None
         self.documents_dir = documents_dir
+        self.tokens_dir = tokens_dir
+        self.write_shards = write_shards
         self.run_id = run_id
         self.encode_batch_size = encode_batch_size
 
@@ -80,44 +97,73 @@ class PartWriter:
         return pa.table({"index": [r["index"] for r in rows], "part": [json.dumps(r) for r in rows]})
 
     def write(self, index: int, name: str, tasks: list[dict]) -> dict:
-        """Write the shards of one partition; return its descriptor (``commit_shards`` part + counts)."""
+        """Write the shards (and documents/tokens files) of one partition; return its descriptor (the
+        ``commit_shards`` part + counts)."""
         engine = self.encoder.engine
-        docs_writer = None
+        files: dict[str, pq.ParquetWriter] = {}
         per_source: dict[str, int] = {}
-        with ShardWriter(self.shards_dir, self.shard_cfg, vocab_size=engine.vocab_size, tokenizer_hash=engine.sha256,
-                         run_id=self.run_id, commit=False, name=name) as writer:
+        with contextlib.ExitStack() as stack:  # a failure aborts the shard writer (its files removed)
+            writer = stack.enter_context(ShardWriter(
+                self.shards_dir, self.shard_cfg, vocab_size=engine.vocab_size, tokenizer_hash=engine.sha256,
+                run_id=self.run_id, commit=False, name=name)) if self.write_shards else None
+            stack.callback(lambda: [f.close() for f in files.values()])
             for docs in self._documents(tasks):
                 if docs.num_rows == 0:
                     continue
-                if self.documents_dir is not None:
-                    if docs_writer is None:
-                        Path(self.documents_dir).mkdir(parents=True, exist_ok=True)
-                        docs_writer = pq.ParquetWriter(Path(self.documents_dir) / f"part-{index:05d}-{name}.parquet",
-                                                       docs.schema, compression="zstd")
-                    docs_writer.write_table(docs)
+                self._write_file(files, "documents", self.documents_dir, index, name, docs)
                 for start in range(0, docs.num_rows, self.encode_batch_size):
                     chunk = docs.slice(start, self.encode_batch_size)
-                    writer.add_table(self.encoder(chunk.select(["id", "text"])), id_column="id")
+                    encoded = self.encoder(chunk.select(["id", "text"]))
+                    if self.tokens_dir is not None:
+                        tokens = chunk.select([c for c in TOKEN_COLUMNS[:4] if c in chunk.column_names])
+                        tokens = tokens.append_column("input_ids", encoded["input_ids"]).append_column(
+                            "n_tokens", encoded["n_tokens"]).append_column("n_bp", pc.utf8_length(chunk["text"]).cast("int32"))
+                        self._write_file(files, "tokens", self.tokens_dir, index, name, tokens)
+                    if writer is not None:
+                        writer.add_table(encoded, id_column="id")
                     for src in chunk["source"].to_pylist():  # counted as handed to the packer, per source
                         per_source[src] = per_source.get(src, 0) + 1
-            part = writer.close()
-        if docs_writer is not None:
-            docs_writer.close()
-        log.info("partition %d: %d documents packed into %d shards", index, sum(per_source.values()),
-                 len(part["shards"]))
+            part = writer.close() if writer is not None else {"shards": [], "pack_stats": {"docs_in": sum(per_source.values())}}
+        log.info("partition %d: %d documents, %d shards", index, sum(per_source.values()), len(part["shards"]))
         return {"index": index, "documents_per_source": per_source, **part}
+
+    @staticmethod
+    def _write_file(files: dict, kind: str, folder: str | None, index: int, name: str, table: pa.Table) -> None:
+        """Append ``table`` to this partition's ``kind`` file in ``folder`` (opened on first use; None: skip)."""
+        if folder is None:
+            return
+        if kind not in files:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            files[kind] = pq.ParquetWriter(Path(folder) / f"part-{index:05d}-{name}.parquet", table.schema,
+                                           compression="zstd")
+        files[kind].write_table(table)
 
     def _documents(self, tasks: list[dict]):
         """Kept documents of the partition's tasks, in task order (raw files pass the ingest stages)."""
         for task in tasks:
+            if task["format"] == SEGMENTS_FORMAT:
+                yield _read_segments(task["files"], task["keys"])
+                continue
             if task["format"] == DOCUMENTS_FORMAT:
                 with fsspec.open(task["uri"], "rb") as fh:
                     yield pq.ParquetFile(fh).read_row_group(task.get("row_group") or 0, columns=["id", "source", "text"])
                 continue
+            if self.stages is None:
+                raise ValueError(f"PartWriter: a raw-file task ({task['uri']}) needs a quarantine_dir")
             for block in self.reader(pa.Table.from_pylist([task])):
                 for stage in self.stages:
                     block = stage(block)
                 yield block
 
 
-__all__ = ["DOCUMENTS_FORMAT", "PartWriter", "part_name"]
+def _read_segments(files: list[str], keys: list[list[str]]) -> pa.Table:
+    """The segments of the (source, record) pairs ``keys`` in the segment Parquet ``files``, ordered by
+    :data:`SEGMENT_KEY`, with ``seq`` as ``text`` (DuckDB skips row groups whose source/record statistics miss)."""
+    wanted = pa.table({"k_source": [k[0] for k in keys], "k_record": [k[1] for k in keys]})
+    with duckdb.connect() as con:
+        con.register("wanted", wanted)
+        return con.sql("SELECT id, source, record, \"offset\", seq AS text FROM read_parquet(?) SEMI JOIN wanted "
+                       "ON source = k_source AND record = k_record ORDER BY " + _ORDER, params=[files]).to_arrow_table()
+
+
+__all__ = ["DOCUMENTS_FORMAT", "PartWriter", "SEGMENTS_FORMAT", "SEGMENT_KEY", "TOKEN_COLUMNS", "part_name"]

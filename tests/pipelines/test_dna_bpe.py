@@ -47,7 +47,7 @@ def test_report_and_ledger(small_run):
     (train_file,) = report["per_file"]
     assert train_file.endswith("lambda_phage.fa") and report["per_file"][train_file]["bp"] == 48502
     assert list(report["per_eval_file"])[0].endswith("sarscov2_NC_045512.2.fasta")
-    assert set(report["seconds"]) == {"ingest", "train", "encode", "pack"}
+    assert set(report["seconds"]) == {"ingest", "train", "encode_pack"}
     assert sum(report["token_length_histogram"].values()) == 512 - 5
     assert (small_run / "report.md").read_text().startswith("# DNA BPE tokenizer report")
     led = duckdb.connect(str(small_run / "ledger.duckdb"), read_only=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipelines import dna_bpe
+from operators.shards.part_writer import SEGMENT_KEY
 from tests.conftest import submit_ray_job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,39 +56,61 @@ def _fingerprint(shards: Path) -> dict:
     return {"files": files, "manifest": manifest}
 
 
-def test_packing_follows_the_document_key_not_the_arrival_order(ray_local, tmp_path):
-    """pack_dataset(order_by=SEGMENT_KEY) writes the same bytes whatever order the blocks come in."""
-    import numpy as np
+def _segments(shared_data: Path) -> "pa.Table":
+    """Real DNA in 1000-bp segments: two sources, each genome cut into three records (dna_segments/v1 columns)."""
     import pyarrow as pa
-    import ray
 
+    rows = []
+    for name in ("lambda_phage.fa", "sarscov2_NC_045512.2.fasta"):
+        seq = "".join(l.strip() for l in (shared_data / "dna" / name).read_text().splitlines() if not l.startswith(">"))
+        third = len(seq) // 3
+        for r in range(3):
+            record = seq[r * third:(r + 1) * third]
+            for off in range(0, len(record), 1000):
+                rows.append({"id": f"{name}-{r}-{off}", "source": f"/data/{name}", "record": f"rec{r}", "offset": off,
+                             "seq": record[off:off + 1000]})
+    return pa.Table.from_pylist(rows)
+
+
+def test_tokens_and_shards_follow_the_segment_key_not_the_file_layout(ray_local, tmp_path, shared_data):
+    """encode_and_pack in workers writes the same tokens and shard bytes whether the segments sit in one sorted file
+    (1 worker) or shuffled over 7 files (3 workers): partitions are runs of (source, record) in key order."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from operators.bpe import BpeTrainerConfig, save_hf_tokenizer, train_bpe
     from operators.ledger import Ledger
     from operators.pack import PackerConfig
-    from operators.shards import ShardWriterConfig
-    from pipelines._shards import pack_dataset
+    from operators.shards import ShardWriterConfig, verify_shard_set
+    from pipelines._dna import encode_and_pack
 
-    rng = np.random.default_rng(0)
-    n = 600
-    lengths = rng.integers(5, 300, n)
-    table = pa.table({
-        "id": [f"{i:016x}" for i in rng.permutation(n)],
-        "source": [f"/data/g{i % 3}.fa" for i in range(n)],
-        "record": [f"chr{(i // 3) % 4}" for i in range(n)],
-        "offset": [1000 * (i // 12) for i in range(n)],
-        "input_ids": [rng.integers(5, 300, k).tolist() for k in lengths],
-    })
-    cfg = ShardWriterConfig(pack=PackerConfig(context_length=512, bos_id=1, eos_id=2, pad_id=3, split_to_fill=64))
-    fingerprints = []
-    for i, ds in enumerate([ray.data.from_arrow(table.sort_by([(k, "ascending") for k in dna_bpe.SEGMENT_KEY])),
-                            ray.data.from_arrow(table).repartition(7).random_shuffle(seed=1)]):
+    table = _segments(shared_data)
+    tok = save_hf_tokenizer(train_bpe([table.select(["seq"])], BpeTrainerConfig(vocab_size=300)), tmp_path / "tok")
+    sorted_dir, shuffled_dir = tmp_path / "seg_sorted", tmp_path / "seg_shuffled"
+    sorted_dir.mkdir(), shuffled_dir.mkdir()
+    pq.write_table(table.sort_by([(k, "ascending") for k in SEGMENT_KEY]), sorted_dir / "a.parquet")
+    shuffled = table.take(np.random.default_rng(1).permutation(table.num_rows))
+    for k in range(7):
+        pq.write_table(shuffled.slice(k * 20, 20) if k < 6 else shuffled.slice(120), shuffled_dir / f"p{k}.parquet",
+                       row_group_size=5)
+    cfg = ShardWriterConfig(pack=PackerConfig(context_length=512, bos_id=1, eos_id=2, pad_id=3, split_to_fill=64),
+                            shard_tokens=4000)
+    runs = []
+    for i, (segments, workers) in enumerate([(sorted_dir, 1), (shuffled_dir, 3)]):
+        out = tmp_path / f"out{i}"
         ledger = Ledger(tmp_path / f"l{i}.duckdb")
         run_id = ledger.start_run("test", {})
-        pack_dataset(ds, tmp_path / f"s{i}", cfg, vocab_size=512, tokenizer_hash="t", run_id=run_id, ledger=ledger,
-                     order_by=dna_bpe.SEGMENT_KEY)
+        manifest = encode_and_pack({"train": segments}, {"train": out / "tokens"}, tok / "tokenizer.json",
+                                   out / "shards", cfg, batch_size=16, workers=workers, partition_bp=12_000,
+                                   segment_length=1000, ledger=ledger, run_id=run_id)
+        stages = dict(ledger.con.execute("SELECT stage, rows_out FROM stages WHERE run = ?", [run_id]).fetchall())
         ledger.close()
-        fingerprints.append(_fingerprint(tmp_path / f"s{i}"))
-    assert fingerprints[0]["manifest"]["totals"]["documents"] == n
-    assert fingerprints[0] == fingerprints[1]
+        assert manifest["source"]["partitions"] >= 4 and stages["encode_train"] == table.num_rows
+        assert verify_shard_set(out / "shards").ok
+        tokens = pq.read_table(out / "tokens").sort_by([(k, "ascending") for k in SEGMENT_KEY])
+        runs.append((_fingerprint(out / "shards"), tokens.to_pylist()))
+    assert runs[0][0]["manifest"]["totals"]["documents"] == table.num_rows
+    assert runs[0] == runs[1]
 
 
 @pytest.mark.slow

@@ -48,3 +48,24 @@ def test_pack_raw_files_and_documents(tmp_path, shared_data, ray_local):
         for s, e in zip(starts, list(starts[1:]) + [len(ids)]):
             found.add(tuple(ids[s:e].tolist()))
     assert expected <= found
+
+
+def test_a_file_split_over_several_partitions_counts_every_document(tmp_path, shared_data, ray_local):
+    """One 2.6 MB file read in 1-MiB tasks that land in different partitions: its documents are summed over the
+    partitions (a per-partition count that overwrote another would fail the run as lost records)."""
+    lines = [l for l in (shared_data / "text/udhr/eng.txt").read_text().splitlines() if l.strip()]
+    src = tmp_path / "big.jsonl"
+    n = 0
+    with open(src, "w") as f:
+        while f.tell() < 2_600_000:
+            f.write(json.dumps({"text": " ".join(lines[(n + j) % len(lines)] for j in range(5))}) + "\n")
+            n += 1
+    out = tmp_path / "out"
+    assert pack_shards.main(["--input", str(src), "--tokenizer", str(shared_data / "tokenizers/gpt2"), "--output",
+                             str(out), "--quiet", "--set", "ingest.split_bytes=1048576",
+                             "--set", "partition_bytes=1048576"]) == 0
+    manifest = json.loads((out / "shards/manifest.json").read_text())
+    assert manifest["source"]["partitions"] >= 3 and manifest["totals"]["documents"] == n
+    con = duckdb.connect(str(out / "ledger.duckdb"), read_only=True)
+    assert con.execute("SELECT records_seen, records_out FROM source_counts").fetchall() == [(n, n)]
+    con.close()
