@@ -43,12 +43,13 @@ def write_partitions(items: list[dict], writer_args: dict, workers: int) -> list
     """
     if not items:
         return []
-    workers = max(1, min(workers, len(items)))
+    cpus = cluster_cpus()
+    workers = max(1, min(workers, len(items), cpus))  # a fixed pool: every actor must fit on the cluster now
     # each writer's share of the CPUs for its tokenizer threads (1 with one writer per CPU)
-    args = {**writer_args, "encode_threads": max(1, cluster_cpus() // workers)}
+    args = {**writer_args, "encode_threads": max(1, cpus // workers)}
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     ds = ds.map_batches(PartWriter, fn_constructor_kwargs=args, batch_size=1, batch_format="pyarrow",
-                        compute=actor_pool(workers))
+                        compute=actor_pool(workers, fixed=True))
     parts = sorted((json.loads(p) for p in ds.take_all() for p in [p["part"]]), key=lambda p: p["index"])
     if [p["index"] for p in parts] != list(range(len(items))):  # a lost or doubled partition: never commit it
         raise CountMismatch(f"partitions written {[p['index'] for p in parts]} are not 0..{len(items) - 1}")
