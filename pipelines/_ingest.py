@@ -28,7 +28,7 @@ from operators.core.runtime import cluster_cpus
 from operators.core.stages import load_receipts
 from operators.io import (IngestConfig, ReadTask, expand_parquet_folders, fingerprint, parquet_schema, plan_read_tasks,
                           resolve_inputs)
-from operators.io.chain import ingest_stages, stage_names
+from operators.io.chain import ingest_stages, map_stages, stage_names
 from operators.ledger import Ledger
 from operators.ledger.reconcile import CountMismatch, mismatch_message, reconcile
 from schemas import DNA_SEGMENTS, DOCUMENTS, schema_name
@@ -79,9 +79,7 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
         if not tasks:
             continue
         stages = ingest_stages(kind, cfg, str(qdir), receipts, extra_ops if kind == "text" else ())
-        ds = _read(tasks, cfg, receipts)
-        for stage in stages:
-            ds = ds.map_batches(stage, batch_size=None, batch_format="pyarrow")
+        ds = map_stages(_read(tasks, cfg, receipts), stages, cluster_cpus())
         branches.append((name, ds))
         chains[name] = stage_names(stages)
     with ThreadPoolExecutor(max_workers=max(len(branches), 1)) as pool:

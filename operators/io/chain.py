@@ -10,7 +10,10 @@ The operator contract (plain class attributes, no registration):
 - ``NEEDS``: the columns it reads, ``ADDS``: the columns it adds (checked on the first batch: a missing column is
   an error naming the operator);
 - ``Op(cfg)`` with the job's :class:`operators.core.ingest_config.IngestConfig`, then ``op(batch) -> batch``;
-- it marks bad rows with the reject columns and never drops a row (the quarantine sink at the end writes them).
+- it marks bad rows with the reject columns and never drops a row (the quarantine sink at the end writes them);
+- ``COMPUTE`` (optional): ``"tasks"`` (the default: a stateless op, mapped as Ray tasks) or ``"actors"`` (its
+  ``__init__`` loads something costly, a model: ingest maps it over a pool of up to one actor per CPU, each
+  building the op once). Inside pack_shards' and build_corpus' workers every op is built once per worker anyway.
 
 Adding an operator to every job = its file, its export in its package's ``__init__``, and one entry below.
 """
@@ -52,6 +55,33 @@ def ingest_stages(kind: str, cfg: IngestConfig, quarantine_dir: str, receipts_di
     ops = [op(cfg) for op in (TEXT_OPERATORS if kind == "text" else DNA_OPERATORS)] + list(extra_ops or ())
     sink = QuarantineSink(quarantine_dir, DOCUMENTS if kind == "text" else DNA_SEGMENTS)
     return [*(CountedStage(op, op.STAGE, receipts_dir) for op in ops), CountedStage(sink, SINK_STAGE, receipts_dir)]
+
+
+class _StageActor:
+    """A Ray Data actor holding one :class:`CountedStage` (built once per actor, from the pickled stage)."""
+
+    def __init__(self, stage: CountedStage) -> None:
+        self.stage = stage
+
+    def __call__(self, batch):  # noqa: ANN001, ANN204 - pa.Table -> pa.Table
+        return self.stage(batch)
+
+
+def map_stages(ds: Any, stages: Sequence[CountedStage], max_actors: int) -> Any:
+    """``ds`` with every stage mapped over whole blocks, as its operator's ``COMPUTE`` declares (Ray tasks, or a
+    pool of up to ``max_actors`` actors): the one way a chain becomes Ray Data stages."""
+    from operators.core.runtime import actor_pool
+
+    for stage in stages:
+        compute = getattr(stage.op, "COMPUTE", "tasks")
+        if compute == "actors":
+            ds = ds.map_batches(_StageActor, fn_constructor_args=(stage,), batch_size=None, batch_format="pyarrow",
+                                compute=actor_pool(max_actors))
+        elif compute == "tasks":
+            ds = ds.map_batches(stage, batch_size=None, batch_format="pyarrow")
+        else:
+            raise ValueError(f"{type(stage.op).__name__}.COMPUTE is {compute!r}: 'tasks' or 'actors'")
+    return ds
 
 
 def stage_names(stages: Sequence[CountedStage]) -> list[str]:

@@ -2,7 +2,8 @@
 
 The test copies the project, adds a toy filter the way a maintainer would (its file, its export, one entry in
 ``operators/io/chain.py``), checks that exactly those three files differ from the original, then runs the three
-jobs of the copy as a user does and finds the operator's ledger stage and quarantine rows in each.
+jobs of the copy as a user does and finds the operator's ledger stage and quarantine rows in each; the toy
+declares ``COMPUTE = "actors"`` and ingest runs it in a Ray actor.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ TOY = '''"""A toy filter: documents that contain the word XYZZY are quarantined 
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import ray
 
 from schemas import REJECT_COLUMNS
 
@@ -33,14 +35,16 @@ class ToyFlag:
     STAGE = "toy_flag"
     NEEDS = ("text", *REJECT_COLUMNS)
     ADDS = ()
+    COMPUTE = "actors"  # as an op that loads a model would declare
 
     def __init__(self, cfg) -> None:
         self.cfg = cfg
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        where = "actor" if ray.get_runtime_context().get_actor_id() else "task"
         hit = pc.and_(pc.is_null(batch["_reject_reason"]), pc.fill_null(pc.match_substring(batch["text"], "XYZZY"), False))
         for column, value in (("_reject_stage", "toy_flag"), ("_reject_reason", "toy_flag"),
-                              ("_reject_detail", "contains XYZZY"), ("_reject_excerpt", "XYZZY")):
+                              ("_reject_detail", f"contains XYZZY, found in a Ray {where}"), ("_reject_excerpt", "XYZZY")):
             i = batch.schema.get_field_index(column)
             batch = batch.set_column(i, column, pc.if_else(hit, pa.scalar(value), batch[column]))
         return batch
@@ -115,6 +119,11 @@ def test_a_new_operator_is_three_files_and_runs_in_every_job(tmp_path, shared_da
                                       "shards": {"pack": {"context_length": 128}}}))
     _run(repo, "pipelines/build_corpus.py", "--config", str(corpus))
 
+    # ingest mapped the op as it declared: in an actor (pack_shards and build_corpus workers are actors anyway)
+    con = duckdb.connect()
+    details = con.execute(f"SELECT DISTINCT detail FROM read_parquet('{tmp_path}/ing/quarantine/*.parquet')").fetchall()
+    con.close()
+    assert details == [("contains XYZZY, found in a Ray actor",)]
     for ledger in (tmp_path / "ing/ledger.duckdb", tmp_path / "pack/ledger.duckdb", tmp_path / "build/ledger.duckdb"):
         stages = _stages(ledger)
         toy = [v for s, v in stages.items() if s.endswith("toy_flag")]

@@ -1,12 +1,17 @@
-"""Same inputs and config, same bytes (DESIGN.md rule 13): dna_bpe.py embedded and as a ``ray job submit`` to a
-real head write byte-identical shard sets, over many encode batches (so arrival order would show)."""
+"""Same inputs and config, same bytes (DESIGN.md rule 13): dna_bpe.py embedded, as a ``ray job submit`` to a real
+head and on a 3-node cluster writes byte-identical tokens and shard sets, over many encode batches and several
+partitions (so arrival order would show), and segments laid out differently in files give the same bytes."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from pipelines import dna_bpe
@@ -16,7 +21,7 @@ from tests.conftest import submit_ray_job
 ROOT = Path(__file__).resolve().parents[2]
 # Small enough for well under a minute, large enough for ~18 encode batches of 16 segments.
 SETTINGS = ["--quiet", "--set", "vocab_size=300", "--set", "encode_batch_size=16",
-            "--set", "shards.pack.context_length=1024"]
+            "--set", "shards.pack.context_length=1024", "--set", "partition_bp=60000"]
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +61,8 @@ def _fingerprint(shards: Path) -> dict:
     return {"files": files, "manifest": manifest}
 
 
-def _segments(shared_data: Path) -> "pa.Table":
+def _segments(shared_data: Path) -> pa.Table:
     """Real DNA in 1000-bp segments: two sources, each genome cut into three records (dna_segments/v1 columns)."""
-    import pyarrow as pa
-
     rows = []
     for name in ("lambda_phage.fa", "sarscov2_NC_045512.2.fasta"):
         seq = "".join(l.strip() for l in (shared_data / "dna" / name).read_text().splitlines() if not l.startswith(">"))
@@ -114,7 +117,7 @@ def test_tokens_and_shards_follow_the_segment_key_not_the_file_layout(ray_local,
 
 
 @pytest.mark.slow
-def test_embedded_and_ray_job_write_the_same_bytes(ray_local, ray_head, small_inputs, tmp_path):
+def test_embedded_ray_job_and_3_node_cluster_write_the_same_bytes(ray_local, ray_head, small_inputs, tmp_path):
     embedded = tmp_path / "embedded"
     assert dna_bpe.main([*_inputs_args(small_inputs), "--output", str(embedded), *SETTINGS, "--set", "train_workers=1",
                          "--set", "workers=1"]) == 0
@@ -126,11 +129,30 @@ def test_embedded_and_ray_job_write_the_same_bytes(ray_local, ray_head, small_in
                                          "--set", "workers=2"], ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
-    assert (embedded / "tokenizer/tokenizer.json").read_bytes() == (job / "tokenizer/tokenizer.json").read_bytes()
-    a, b = _fingerprint(embedded / "shards"), _fingerprint(job / "shards")
-    assert a["manifest"]["totals"]["documents"] > 16 * 10
-    assert a["manifest"] == b["manifest"]
-    assert a["files"] == b["files"], _first_difference(embedded / "shards", job / "shards")
+    # a real 3-node cluster (ray.cluster_utils.Cluster, 1 CPU a node): 3 BPE actors, 3 encode/pack workers
+    cluster = tmp_path / "cluster"
+    proc = subprocess.run([sys.executable, str(ROOT / "tests/pipelines/cluster_run.py"), "dna_bpe",
+                           *_inputs_args(small_inputs), "--output", str(cluster), *SETTINGS, "--set", "workers=3"],
+                          capture_output=True, text=True, timeout=900, cwd=ROOT,
+                          env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert json.loads(next(l for l in proc.stdout.splitlines()[::-1] if l.startswith("RESULT "))[7:]) == {"rc": 0, "nodes": 3}
+
+    a = _fingerprint(embedded / "shards")
+    assert a["manifest"]["totals"]["documents"] > 16 * 10 and a["manifest"]["source"]["partitions"] >= 2
+    for other in (job, cluster):
+        assert (embedded / "tokenizer/tokenizer.json").read_bytes() == (other / "tokenizer/tokenizer.json").read_bytes()
+        b = _fingerprint(other / "shards")
+        assert a["manifest"] == b["manifest"]
+        assert a["files"] == b["files"], _first_difference(embedded / "shards", other / "shards")
+        assert _tokens(embedded) == _tokens(other)
+
+
+def _tokens(out: Path) -> list[dict]:
+    """OUT/tokens in document-key order."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(out / "tokens").sort_by([(k, "ascending") for k in SEGMENT_KEY]).to_pylist()
 
 
 def _first_difference(x: Path, y: Path) -> str:
