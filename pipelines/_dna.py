@@ -26,11 +26,10 @@ from operators.ledger import Ledger
 from operators.ledger.reconcile import CountMismatch
 from operators.report.dna_report import bp_per_token_by_source, write_dna_report
 from operators.shards import ShardWriterConfig
-from operators.shards.part_writer import SEGMENT_KEY, SEGMENTS_FORMAT, part_name  # noqa: F401 - SEGMENT_KEY: for dna_bpe.py
+from operators.shards.part_writer import SEGMENTS_FORMAT, part_name
 from pipelines._ingest import ingest, is_ours, mark_ours
 from pipelines._report import print_ingest_summary
 from pipelines._shards import commit_parts, documents_per_source, write_partitions
-
 
 
 @contextlib.contextmanager
@@ -116,8 +115,8 @@ def encode_and_pack(segments: dict[str, Path], token_dirs: dict[str, Path], toke
 
     Partitions are runs of whole (source, record) pairs in key order, about ``partition_bp`` of sequence each (a
     longer record is a partition of its own): each worker reads its pairs' segments from every segment file, in
-    :data:`SEGMENT_KEY` order, so tokens and shards depend on the segments and the config only, never on how
-    ingestion laid them out in files or on which worker finished first. Tokens folders are replaced only if
+    document-key order (:data:`operators.shards.part_writer.SEGMENT_KEY`), so tokens and shards depend on the
+    segments and the config only, never on how ingestion laid them out in files or on which worker finished first. Tokens folders are replaced only if
     tokenmill marked them as its own; the ledger gets ``encode_<name>`` per folder and ``pack_shards``.
 
     Raises:

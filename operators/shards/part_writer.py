@@ -46,7 +46,7 @@ SEGMENT_KEY = ("source", "record", "offset", "id")
 of the segment's location, breaks ties between FASTA records of the same name)."""
 _ORDER = ", ".join(f'"{k}"' for k in SEGMENT_KEY)
 TOKEN_COLUMNS = ("id", "source", "record", "offset", "input_ids", "n_tokens", "n_bp")
-"""Columns of the encoded-segment files (OUT/tokens): what the DNA report and ``verify`` read."""
+"""Columns of the encoded-segment files (OUT/tokens, one per partition, in key order): what the DNA report reads."""
 
 
 def part_name(index: int, tasks: list[dict], settings: str) -> str:
