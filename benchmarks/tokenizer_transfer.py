@@ -8,7 +8,8 @@ files, compare the transferred model's sentence embeddings with the original mod
 correlation of all pairwise sentence similarities, per group and pooled); and a retrieval task: each held-out
 UDHR paragraph (a line of the split the hypernetwork never trained on, >= 8 words; ~12 per language) and each of
 48 held-out code chunks (>= 4 lines) is cut in half, and the first half must retrieve its own second half among
-all second halves of its group (``recall_at_1``, ``mrr``; the record's values are means over groups). New
+all second halves, of every group (~194 candidates: ``recall_at_1``, ``mrr`` per group of the queries; the
+record's values are means over groups). New
 tokenizers:
 
 * ``udhr_bpe``: a 16k BPE trained by tokenmill's engine (operators/bpe) on the train split of UDHR text, as
@@ -143,22 +144,27 @@ def retrieval_pairs(data_root: Path | None, n_code: int) -> dict[str, tuple[list
     return out
 
 
-def retrieval(q: torch.Tensor, d: torch.Tensor) -> dict[str, float]:
-    """Recall@1 and MRR of query i retrieving document i among all documents (cosine; normalized inputs)."""
+def retrieval(q: torch.Tensor, d: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """Recall@1 and MRR of query i retrieving document ``target[i]`` among all documents (cosine; normalized)."""
     sims = q @ d.T
-    rank = 1 + (sims > sims.diagonal().unsqueeze(1)).sum(1).float()
+    own = sims[torch.arange(len(q)), target]
+    rank = 1 + (sims > own.unsqueeze(1)).sum(1).float()
     return {"recall_at_1": round(float((rank == 1).float().mean()), 4), "mrr": round(float((1 / rank).mean()), 4)}
 
 
 def score(orig: dict[str, torch.Tensor], new: dict[str, torch.Tensor], lengths: dict[str, float],
           retr: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict:
-    """Per-group and pooled mean cosine and Spearman; retrieval per group and its mean over groups."""
+    """Per-group and pooled mean cosine and Spearman; retrieval per group (queries of the group, candidates: the
+    second halves of every group) and its mean over groups."""
     by_group = {}
+    docs = torch.cat([retr[g][1] for g in orig])
+    starts = dict(zip(orig, np.cumsum([0] + [len(retr[g][1]) for g in orig]).tolist()))
     for g in orig:
         cos = (orig[g] * new[g]).sum(-1)
         by_group[g] = {"mean_cosine": round(float(cos.mean()), 4),
                        "spearman": round(spearman(pair_sims(orig[g]), pair_sims(new[g])), 4),
-                       "length_ratio": round(lengths[g], 3), **retrieval(*retr[g])}
+                       "length_ratio": round(lengths[g], 3),
+                       **retrieval(retr[g][0], docs, starts[g] + torch.arange(len(retr[g][0])))}
     all_o, all_n = torch.cat(list(orig.values())), torch.cat(list(new.values()))
     udhr = [g for g in orig if g != "code"]
     return {
