@@ -11,11 +11,10 @@ import logging
 import time
 from pathlib import Path
 
-import ray
 
 from operators.build.partition import code_fingerprint
 from operators.core.ingest_config import IngestConfig
-from operators.core.runtime import actor_pool, cluster_cpus
+from operators.core.runtime import run_partitions
 from operators.core.stages import load_receipts
 from operators.encode import load_engine
 from operators.io import expand_parquet_folders, fingerprint, parquet_schema, plan_partitions, plan_read_tasks, resolve_inputs
@@ -36,24 +35,9 @@ _CODE = ("operators/io", "operators/clean", "operators/encode", "operators/core"
 
 def write_partitions(items: list[dict], writer_args: dict, workers: int) -> list[dict]:
     """Run :class:`PartWriter` actors (``writer_args``) over the partitions ``items`` (``index``, ``name``, ``tasks``
-    JSON), up to ``workers`` at once; return their descriptors in partition order.
-
-    Raises:
-        CountMismatch: a partition came back missing or twice (nothing of the run may be committed then).
-    """
-    if not items:
-        return []
-    cpus = cluster_cpus()
-    workers = max(1, min(workers, len(items), cpus))  # a fixed pool: every actor must fit on the cluster now
-    # each writer's share of the CPUs for its tokenizer threads (1 with one writer per CPU)
-    args = {**writer_args, "encode_threads": max(1, cpus // workers)}
-    ds = ray.data.from_items(items, override_num_blocks=len(items))
-    ds = ds.map_batches(PartWriter, fn_constructor_kwargs=args, batch_size=1, batch_format="pyarrow",
-                        compute=actor_pool(workers, fixed=True))
-    parts = sorted((json.loads(p) for p in ds.take_all() for p in [p["part"]]), key=lambda p: p["index"])
-    if [p["index"] for p in parts] != list(range(len(items))):  # a lost or doubled partition: never commit it
-        raise CountMismatch(f"partitions written {[p['index'] for p in parts]} are not 0..{len(items) - 1}")
-    return parts
+    JSON), up to ``workers`` at once, each tokenizer on its share of the CPUs; return their descriptors in partition
+    order (see :func:`operators.core.runtime.run_partitions`)."""
+    return run_partitions(PartWriter, items, writer_args, workers, cpu_share_arg="encode_threads")
 
 
 def documents_per_source(parts: list[dict]) -> dict[str, int]:

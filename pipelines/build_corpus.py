@@ -68,17 +68,15 @@ def main(argv: list[str] | None = None) -> int:
             misses = missing_partitions(cache_dir, partitions, corrupt)
             ledger.add_cache("partitions", hits=len(partitions) - len(misses), misses=len(misses))
             ledger.add_cache("partitions_corrupt", hits=0, misses=len(corrupt))
-            # 2. build the missing partitions in Ray workers (retried tasks rewrite the same bytes); Ray runs only then
-            if misses:  # Ray only for this step (stopped before assembly), not for the whole run
-                with ray_runtime(args.num_cpus, quiet=args.quiet):
-                    build_partitions(misses, cache_dir, cfg.tokenizer.path, cfg.workers)
-            seconds_partitions = time.perf_counter() - t0
-            # 3. assemble: mix, dedup and pack in canonical order into a staging build, then verify and publish
-            t1 = time.perf_counter()
-            build_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + run_id[-8:]
-            staging, previous = store.staging(build_id), store.current()
-            summary = assemble_build(cfg, [p["key"] for p in partitions], cache_dir, staging, engine, run_id, build_id,
-                                     previous=store.load_summary(previous), previous_dir=store.root / previous if previous else None)
+            # 2. Ray workers build the missing partitions (retried tasks rewrite the same bytes); 3. assembly decides mix
+            # and dedup on the driver in canonical order, Ray workers pack the kept rows into a staging build
+            with ray_runtime(args.num_cpus, quiet=args.quiet):
+                build_partitions(misses, cache_dir, cfg.tokenizer.path, cfg.workers)  # none missing: returns at once
+                seconds_partitions, t1 = time.perf_counter() - t0, time.perf_counter()
+                build_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + run_id[-8:]
+                staging, previous = store.staging(build_id), store.current()
+                summary = assemble_build(cfg, [p["key"] for p in partitions], cache_dir, staging, engine, run_id, build_id,
+                                         previous=store.load_summary(previous), previous_dir=store.root / previous if previous else None)
             if not (report := verify_shard_set(staging / "shards")).ok:
                 raise RuntimeError(f"build {build_id} failed verification, not published: {report.problem}")
             summary |= {"seconds": {"partitions": round(seconds_partitions, 3), "assemble": round(time.perf_counter() - t1, 3)},

@@ -1,4 +1,5 @@
-"""Assemble a build from cached partitions: mix (weights), exact dedup, pack into shards, index, quarantine, diff.
+"""Assemble a build from cached partitions: mix (weights), exact dedup, pack into shards (in Ray workers, see
+:mod:`operators.build.pack`), index, quarantine, diff.
 
 Partitions are visited in canonical order (sources in config order, files sorted, byte ranges ascending), rows
 in file order, so the same partitions always give the same shard bytes however they were computed.
@@ -23,12 +24,13 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from operators.build.config import BuildConfig
-from operators.build.partition import CorruptPartition, kept_copies, load_partition
+from operators.build.pack import pack_groups
+from operators.build.partition import TOKENS_COLUMNS, CorruptPartition, kept_copies, load_partition
 from operators.clean.minhash import LshIndex
-from operators.shards import ShardWriter
 from schemas import QUARANTINE
 
 INDEX_FORMAT = "tokenmill build documents v1"
@@ -54,74 +56,75 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
     records_in = records_seen = 0
     stages: dict[str, collections.Counter] = {}  # the ingest chain's counts, summed over partitions in chain order
     lost: list[str] = []
-    with ShardWriter(staging / "shards", shard_cfg, vocab_size=engine.vocab_size, tokenizer_hash=engine.sha256,
-                     run_id=run_id, source={"build_id": build_id}) as writer:
-        for key in keys:
-            try:
-                meta, tokens, q_tables = load_partition(cache_dir / key, key)
-            except CorruptPartition as exc:  # planning verified it: it changed since, or a worker wrote bad bytes
-                raise RuntimeError(f"{exc}; build {build_id} is not published. Rerun the build: it removes a "
-                                   "corrupt cached partition and recomputes it") from None
-            name = meta["source_name"]
-            for stage, counts in meta.get("stages", {}).items():
-                stages.setdefault(stage, collections.Counter()).update(counts)
-            # Counted from the stored rows, not from meta, and checked against what the reader saw.
-            n_docs, n_q = tokens.num_rows, sum(t.num_rows for t in q_tables)
-            expected_field = "emitted" if meta["input_format"] == "fasta" else "seen"  # FASTA: rows are segments
-            if meta[expected_field] != n_docs + n_q:
-                gap = meta[expected_field] - (n_docs + n_q)
-                lost.append(f"source {name}: {meta['uri']} [{meta['start']}, {meta['end']}): the reader "
-                            f"{'saw' if expected_field == 'seen' else 'emitted'} {meta[expected_field]} records, the "
-                            f"partition holds {n_docs} documents + {n_q} quarantined: "
-                            + (f"{gap} records lost" if gap > 0 else f"{-gap} records more than were read"))
-            records_in += n_docs + n_q
-            records_seen += meta["seen"]
-            per_source[name]["records_seen"] += meta["seen"]
-            per_source[name]["records_in"] += n_docs + n_q
-            per_source[name]["quarantined"] += n_q
-            quarantine_tables += [t.cast(QUARANTINE) for t in q_tables]
-            keep_ids, keep_rows = [], []
-            sigs = tokens["minhash"].to_numpy(zero_copy_only=False) if lsh else None
-            for i, (doc_id, h) in enumerate(zip(tokens["id"].to_pylist(), tokens["content_hash"].to_pylist())):
-                reason = "duplicate" if cfg.dedup and h in first_of else None
-                near = lsh.query_add(doc_id, np.asarray(sigs[i], np.uint32)) if lsh and sigs is not None and reason is None else None
-                if near is not None:
-                    reason, near_dups = "near_duplicate", near_dups + 1
-                if reason:
-                    detail = f"same content as {first_of[h]}" if near is None else f"near copy of {near}"
-                    dup_rows.append({"source": tokens["source"][i].as_py(), "location": tokens["location"][i].as_py(),
-                                     "stage": "dedup", "reason": reason, "detail": detail, "excerpt": None})
-                    per_source[name]["duplicates"] += 1
-                    continue
-                first_of[h] = doc_id
-                kept_docs += 1
-                per_source[name]["unique_documents"] += 1
-                copies = kept_copies(doc_id, weights[name])
-                if copies == 0:  # not drawn under weight < 1: counted and quarantined, never silent
-                    mix_rows.append({"source": tokens["source"][i].as_py(), "location": tokens["location"][i].as_py(),
-                                     "stage": "mix", "reason": "sampled_out", "excerpt": None,
-                                     "detail": f"weight {weights[name]:g} kept about {weights[name]:.0%} of source "
-                                               f"{name} (deterministic by document id); this one was not drawn"})
-                    per_source[name]["sampled_out"] += 1
-                    continue
-                per_source[name]["upsampled_copies"] += copies - 1
-                for copy in range(copies):
-                    keep_ids.append(doc_id if copy == 0 else f"{doc_id}#{copy}")
-                    keep_rows.append(i)
-            if not keep_rows:
+    # The driver decides from ids, hashes and counts (the token ids are neither decoded nor packed here): every
+    # partition's bytes are checked, its kept rows listed; Ray workers pack those rows (operators/build/pack.py).
+    columns = [c for c in TOKENS_COLUMNS if c not in ("text", "input_ids") and (lsh or c != "minhash")]
+    pack_items: list[dict] = []
+    for key in keys:
+        try:
+            meta, tokens, q_tables = load_partition(cache_dir / key, key, columns=columns)
+        except CorruptPartition as exc:  # planning verified it: it changed since, or a worker wrote bad bytes
+            raise RuntimeError(f"{exc}; build {build_id} is not published. Rerun the build: it removes a "
+                               "corrupt cached partition and recomputes it") from None
+        name = meta["source_name"]
+        for stage, counts in meta.get("stages", {}).items():
+            stages.setdefault(stage, collections.Counter()).update(counts)
+        # Counted from the stored rows, not from meta, and checked against what the reader saw.
+        n_docs, n_q = tokens.num_rows, sum(t.num_rows for t in q_tables)
+        expected_field = "emitted" if meta["input_format"] == "fasta" else "seen"  # FASTA: rows are segments
+        if meta[expected_field] != n_docs + n_q:
+            gap = meta[expected_field] - (n_docs + n_q)
+            lost.append(f"source {name}: {meta['uri']} [{meta['start']}, {meta['end']}): the reader "
+                        f"{'saw' if expected_field == 'seen' else 'emitted'} {meta[expected_field]} records, the "
+                        f"partition holds {n_docs} documents + {n_q} quarantined: "
+                        + (f"{gap} records lost" if gap > 0 else f"{-gap} records more than were read"))
+        records_in += n_docs + n_q
+        records_seen += meta["seen"]
+        per_source[name]["records_seen"] += meta["seen"]
+        per_source[name]["records_in"] += n_docs + n_q
+        per_source[name]["quarantined"] += n_q
+        quarantine_tables += [t.cast(QUARANTINE) for t in q_tables]
+        keep_ids, keep_rows = [], []
+        sigs = tokens["minhash"].to_numpy(zero_copy_only=False) if lsh else None
+        for i, (doc_id, h) in enumerate(zip(tokens["id"].to_pylist(), tokens["content_hash"].to_pylist())):
+            reason = "duplicate" if cfg.dedup and h in first_of else None
+            near = lsh.query_add(doc_id, np.asarray(sigs[i], np.uint32)) if lsh and sigs is not None and reason is None else None
+            if near is not None:
+                reason, near_dups = "near_duplicate", near_dups + 1
+            if reason:
+                detail = f"same content as {first_of[h]}" if near is None else f"near copy of {near}"
+                dup_rows.append({"source": tokens["source"][i].as_py(), "location": tokens["location"][i].as_py(),
+                                 "stage": "dedup", "reason": reason, "detail": detail, "excerpt": None})
+                per_source[name]["duplicates"] += 1
                 continue
-            kept = tokens.take(pa.array(keep_rows, pa.int64()))
-            writer.add_table(kept.set_column(0, "id", pa.array(keep_ids, pa.string())), id_column="id")
-            for col in ("source_name", "source", "location", "lang", "n_tokens", "n_words"):
-                index_rows[col] += kept[col].to_pylist()
-            index_rows["doc_key"] += keep_ids
-            index_rows["id"] += kept["id"].to_pylist()
-        if lost:  # raised inside the writer: it aborts, and the staging build is never published
-            raise RuntimeError(f"build {build_id} is not published: records were lost between reading and the "
-                               f"cache ({len(lost)} partition(s)): " + "; ".join(lost[:5])
-                               + (f"; and {len(lost) - 5} more" if len(lost) > 5 else ""))
-    manifest = writer.manifest
-    assert manifest is not None  # the writer commits (and sets it) when the `with` block closes it
+            first_of[h] = doc_id
+            kept_docs += 1
+            per_source[name]["unique_documents"] += 1
+            copies = kept_copies(doc_id, weights[name])
+            if copies == 0:  # not drawn under weight < 1: counted and quarantined, never silent
+                mix_rows.append({"source": tokens["source"][i].as_py(), "location": tokens["location"][i].as_py(),
+                                 "stage": "mix", "reason": "sampled_out", "excerpt": None,
+                                 "detail": f"weight {weights[name]:g} kept about {weights[name]:.0%} of source "
+                                           f"{name} (deterministic by document id); this one was not drawn"})
+                per_source[name]["sampled_out"] += 1
+                continue
+            per_source[name]["upsampled_copies"] += copies - 1
+            for copy in range(copies):
+                keep_ids.append(doc_id if copy == 0 else f"{doc_id}#{copy}")
+                keep_rows.append(i)
+        if not keep_rows:
+            continue
+        kept = tokens.take(pa.array(keep_rows, pa.int64()))
+        pack_items.append({"key": key, "rows": keep_rows, "ids": keep_ids, "tokens": int(pc.sum(kept["n_tokens"]).as_py() or 0)})
+        for col in ("source_name", "source", "location", "lang", "n_tokens", "n_words"):
+            index_rows[col] += kept[col].to_pylist()
+        index_rows["doc_key"] += keep_ids
+        index_rows["id"] += kept["id"].to_pylist()
+    if lost:  # raised before anything is packed: the staging build is never published
+        raise RuntimeError(f"build {build_id} is not published: records were lost between reading and the "
+                           f"cache ({len(lost)} partition(s)): " + "; ".join(lost[:5])
+                           + (f"; and {len(lost) - 5} more" if len(lost) > 5 else ""))
+    manifest = pack_groups(pack_items, cache_dir, staging / "shards", shard_cfg, engine, run_id, build_id, cfg.workers)
     for name, lang, n, w in zip(index_rows["source_name"], index_rows["lang"], index_rows["n_tokens"], index_rows["n_words"]):
         per_source[name]["documents"] += 1
         per_source[name]["tokens"] += n

@@ -200,10 +200,11 @@ def verify_partition(part: Path, key: str) -> dict:
     return meta
 
 
-def load_partition(part: Path, key: str) -> tuple[dict, pa.Table, list[pa.Table]]:
+def load_partition(part: Path, key: str, columns: list[str] | None = None) -> tuple[dict, pa.Table, list[pa.Table]]:
     """Read cached partition ``key``: (meta, tokens, quarantine tables), each file verified as it is read.
 
-    The bytes that are checked are the bytes that are parsed, so nothing unverified reaches a build.
+    The bytes that are checked are the bytes that are parsed, so nothing unverified reaches a build. ``columns``:
+    the token columns to decode (default: all).
 
     Raises:
         CorruptPartition: naming the first file that is missing, unreadable or has other bytes.
@@ -213,7 +214,7 @@ def load_partition(part: Path, key: str) -> tuple[dict, pa.Table, list[pa.Table]
     for rel, digest in meta["files"].items():
         data = _read_file(part, key, rel)
         _check_bytes(key, rel, data, digest)
-        tables[rel] = pq.read_table(pa.BufferReader(data))
+        tables[rel] = pq.read_table(pa.BufferReader(data), columns=columns if rel == "tokens.parquet" else None)
     tokens = tables.pop("tokens.parquet")
     return meta, tokens, [tables[rel] for rel in sorted(tables)]
 
@@ -250,6 +251,8 @@ def build_partitions(misses: list[dict], cache_dir: Path, tokenizer: str, worker
     (a running Ray is needed), with progress; a retried task rewrites the same bytes."""
     import ray
 
+    if not misses:
+        return
     ds = ray.data.from_items(misses, override_num_blocks=len(misses)).map_batches(
         PartitionBuilder, fn_constructor_args=(str(cache_dir), tokenizer), batch_size=1, batch_format="pyarrow",
         compute=actor_pool(ray_workers(workers)))

@@ -319,3 +319,31 @@ def cluster_cpus(cap: int | None = None) -> int:
 
     n = max(1, int(ray.cluster_resources().get("CPU", 1)))
     return min(n, cap) if cap else n
+
+
+def run_partitions(actor: type, items: list[dict], kwargs: dict, workers: int,
+                   cpu_share_arg: str | None = None) -> list[dict]:
+    """Run the Ray Data actor class ``actor`` over the partitions ``items`` (each with an ``index`` 0..n-1) in a
+    fixed pool of up to ``workers`` actors (no more than the items or the cluster's CPUs), each built once with
+    ``kwargs`` (plus ``cpu_share_arg``: its share of the CPUs, when named) and called on one item at a time,
+    returning columns ``index`` and ``part`` (JSON). Returns the parts in index order (a running Ray is needed).
+
+    Raises:
+        CountMismatch: a partition came back missing or twice (nothing of the run may be committed then).
+    """
+    import ray.data
+
+    from operators.ledger.reconcile import CountMismatch
+
+    if not items:
+        return []
+    cpus = cluster_cpus()
+    workers = max(1, min(workers, len(items), cpus))  # a fixed pool: every actor must fit on the cluster now
+    if cpu_share_arg:
+        kwargs = {**kwargs, cpu_share_arg: max(1, cpus // workers)}
+    ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        actor, fn_constructor_kwargs=kwargs, batch_size=1, batch_format="pyarrow", compute=actor_pool(workers, fixed=True))
+    parts = sorted((json.loads(p["part"]) for p in ds.take_all()), key=lambda p: p["index"])
+    if [p["index"] for p in parts] != list(range(len(items))):  # a lost or doubled partition: never commit it
+        raise CountMismatch(f"partitions written {[p['index'] for p in parts]} are not 0..{len(items) - 1}")
+    return parts

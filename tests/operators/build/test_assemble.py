@@ -1,6 +1,7 @@
-"""Build assembly on its own (partitions built in-process, no Ray): the first copy in canonical order is kept and
-the later ones are quarantined naming it, weights sample and upsample by document id, the counts equal lines
-counted straight from the input files, and the same partitions give the same shard bytes in any build."""
+"""Build assembly on its own (partitions built in-process; the kept rows are packed in Ray workers): the first
+copy in canonical order is kept and the later ones are quarantined naming it, weights sample and upsample by
+document id, the counts equal lines counted straight from the input files, and the same partitions give the same
+shard bytes in any build, packed in one group or in many."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def assemble(corpus, staging, build_id="20260101T000000-00000000"):
     return assemble_build(cfg, keys, cache, staging, engine, "run", build_id, previous=None, previous_dir=None)
 
 
-def test_dedup_mix_and_counts(corpus, tmp_path):
+def test_dedup_mix_and_counts(corpus, tmp_path, ray_local):
     _, _, _, _, lines, dups_expected = corpus
     summary = assemble(corpus, tmp_path / "b1")
     web, copy = summary["per_source"]["web"], summary["per_source"]["copy"]
@@ -83,9 +84,27 @@ def test_dedup_mix_and_counts(corpus, tmp_path):
     assert t["records_in"] == t["quarantined_read"] + t["unique_documents"] + t["duplicates"]
 
 
-def test_same_partitions_same_bytes(corpus, tmp_path):
+def test_same_partitions_same_bytes(corpus, tmp_path, ray_local):
     a = assemble(corpus, tmp_path / "b1", "20260101T000000-aaaaaaaa")
     b = assemble(corpus, tmp_path / "b2", "20260102T000000-bbbbbbbb")
     assert a["shard_sha256"] == b["shard_sha256"] and a["totals"] == b["totals"]
     digest = [hashlib.sha256((tmp_path / d / "documents.parquet").read_bytes()).hexdigest() for d in ("b1", "b2")]
     assert digest[0] == digest[1]
+
+
+def test_groups_pack_in_workers_with_the_same_bytes_for_any_worker_count(corpus, tmp_path, ray_local):
+    """Small groups (shard_tokens=3000): several groups packed by 1 or 3 workers give the same shard bytes and hold
+    every kept document of the one-group build, each group packed within itself."""
+    import dataclasses
+
+    cfg, *rest = corpus
+    one = assemble(corpus, tmp_path / "one")
+    runs = []
+    for workers in (1, 3):
+        small = dataclasses.replace(cfg, workers=workers, shards=dataclasses.replace(cfg.shards, shard_tokens=3000))
+        runs.append(assemble((small, *rest), tmp_path / f"w{workers}"))
+        manifest = json.loads((tmp_path / f"w{workers}" / "shards/manifest.json").read_text())
+        assert manifest["source"]["groups"] >= 3 and manifest["totals"]["cross_document_attention"] == 0
+    assert runs[0]["shard_sha256"] == runs[1]["shard_sha256"] and runs[0]["totals"] == runs[1]["totals"]
+    assert runs[0]["totals"]["documents"] == one["totals"]["documents"]
+    assert runs[0]["totals"]["tokens"] == one["totals"]["tokens"]
