@@ -32,7 +32,7 @@ def run_build(config: Path) -> tuple[float, dict | None, str]:
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-3000:])
     out = Path(yaml.safe_load(config.read_text())["output"])
-    current = (out / "builds/CURRENT").read_text().strip()
+    current = (out / "builds/CURRENT.id").read_text().strip()  # CURRENT itself is a symlink to that folder
     return seconds, json.loads((out / "builds" / current / "build.json").read_text()), proc.stdout
 
 
