@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from operators.build.partition import load_partition
-from operators.core.runtime import run_partitions
+from operators.core.runtime import ray_workers, run_partitions
 from operators.shards import ShardWriter, ShardWriterConfig, commit_shards
 
 
@@ -71,15 +71,15 @@ class GroupPacker:
 
 def pack_groups(items: list[dict], cache_dir: Path, shards_dir: Path, shard_cfg: ShardWriterConfig, engine,  # noqa: ANN001
                 run_id: str, build_id: str, workers: int) -> dict:
-    """Pack the kept rows ``items`` (see :func:`plan_groups`) into ``shards_dir`` in Ray workers (a running Ray is
-    needed) and commit the manifest; return it."""
+    """Pack the kept rows ``items`` (see :func:`plan_groups`) into ``shards_dir`` in up to ``workers`` Ray workers
+    (0: one per CPU; a running Ray is needed) and commit the manifest; return it."""
     shards_dir.mkdir(parents=True, exist_ok=True)
     groups = plan_groups(items, shard_cfg.shard_tokens)
     tasks = [{"index": i, "name": hashlib.sha256(f"{build_id}/{i}".encode()).hexdigest()[:16], "items": json.dumps(g)}
              for i, g in enumerate(groups)]
     parts = run_partitions(GroupPacker, tasks, {"cache_dir": str(cache_dir), "shards_dir": str(shards_dir),
                                                 "shard_cfg": shard_cfg, "vocab_size": engine.vocab_size,
-                                                "tokenizer_hash": engine.sha256, "run_id": run_id}, workers)
+                                                "tokenizer_hash": engine.sha256, "run_id": run_id}, ray_workers(workers))
     return commit_shards(shards_dir, parts, config=shard_cfg, vocab_size=engine.vocab_size,
                          tokenizer_hash=engine.sha256, run_id=run_id, source={"build_id": build_id, "groups": len(parts)})
 
