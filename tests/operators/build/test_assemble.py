@@ -108,3 +108,21 @@ def test_groups_pack_in_workers_with_the_same_bytes_for_any_worker_count(corpus,
     assert runs[0]["shard_sha256"] == runs[1]["shard_sha256"] and runs[0]["totals"] == runs[1]["totals"]
     assert runs[0]["totals"]["documents"] == one["totals"]["documents"]
     assert runs[0]["totals"]["tokens"] == one["totals"]["tokens"]
+
+
+def test_a_packer_refuses_rows_that_are_not_the_documents_assembly_chose(corpus, tmp_path):
+    """The packer re-reads each partition: if its rows are not the ids the driver decided on (the cache changed
+    between the two reads), it fails instead of packing other documents."""
+    from operators.build.pack import GroupPacker
+    from operators.build.partition import load_partition
+
+    cfg, engine, keys, cache, _, _ = corpus
+    _, tokens, _ = load_partition(cache / keys[0], keys[0], columns=["id"])
+    ids = tokens["id"].to_pylist()[:3]
+    packer = GroupPacker(cache_dir=str(cache), shards_dir=str(tmp_path / "shards"), shard_cfg=cfg.shards,
+                         vocab_size=engine.vocab_size, tokenizer_hash=engine.sha256, run_id="run")
+    part = packer.pack(0, "ok", [{"key": keys[0], "rows": [0, 1, 2], "ids": ids, "tokens": 0}])
+    assert part["pack_stats"]["docs_in"] == 3
+    with pytest.raises(RuntimeError, match="changed during the build"):
+        packer.pack(1, "bad", [{"key": keys[0], "rows": [0, 1, 2], "ids": [ids[1], ids[0], ids[2]], "tokens": 0}])
+    assert not list((tmp_path / "shards").glob("shard-bad-*"))  # the failed group left no files
