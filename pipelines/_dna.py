@@ -20,7 +20,7 @@ from operators.bpe import BpeModel, BpeTrainerConfig, save_hf_tokenizer, train_b
 from operators.core.config import ConfigError
 from operators.core.ingest_config import IngestConfig
 from operators.encode import load_engine
-from operators.io import resolve_inputs
+from operators.io import resolve_inputs, runs_of_at_least
 from operators.io.remote import is_remote, staged_output  # noqa: F401 - staged_output: re-exported for dna_bpe.py
 from operators.ledger import Ledger
 from operators.ledger.reconcile import CountMismatch
@@ -133,14 +133,10 @@ def encode_and_pack(segments: dict[str, Path], token_dirs: dict[str, Path], toke
         with duckdb.connect() as con:  # segment counts per (source, record): the plan, and the count to check
             pairs = con.execute("SELECT source, record, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL",
                                 [files]).fetchall() if files else []
-        groups: list[list[tuple[str, str, int]]] = [[]]
-        for pair in pairs:
-            if groups[-1] and sum(n for *_, n in groups[-1]) * segment_length >= partition_bp:
-                groups.append([])
-            groups[-1].append(pair)
+        groups = runs_of_at_least(pairs, lambda pair: pair[2] * segment_length, partition_bp)
         items = [{"index": i, "name": part_name(i, group, settings),
                   "tasks": json.dumps([{"format": SEGMENTS_FORMAT, "files": files, "keys": [p[:2] for p in group]}])}
-                 for i, group in enumerate(g for g in groups if g)]
+                 for i, group in enumerate(groups)]
         check_replaceable(target)
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)

@@ -20,21 +20,8 @@ import pyarrow as pa
 
 from operators.build.partition import load_partition
 from operators.core.runtime import ray_workers, run_partitions
+from operators.io import runs_of_at_least
 from operators.shards import ShardWriter, ShardWriterConfig, commit_shards
-
-
-def plan_groups(items: list[dict], group_tokens: int) -> list[list[dict]]:
-    """Cut ``items`` (``key``, ``rows``, ``ids``, ``tokens`` of one partition each, in canonical order) into runs
-    of at least ``group_tokens`` kept tokens (the last may hold fewer)."""
-    groups: list[list[dict]] = []
-    size = 0
-    for item in items:
-        if not groups or size >= group_tokens:
-            groups.append([])
-            size = 0
-        groups[-1].append(item)
-        size += item["tokens"]
-    return groups
 
 
 class GroupPacker:
@@ -71,10 +58,11 @@ class GroupPacker:
 
 def pack_groups(items: list[dict], cache_dir: Path, shards_dir: Path, shard_cfg: ShardWriterConfig, engine,  # noqa: ANN001
                 run_id: str, build_id: str, workers: int) -> dict:
-    """Pack the kept rows ``items`` (see :func:`plan_groups`) into ``shards_dir`` in up to ``workers`` Ray workers
+    """Pack the kept rows ``items`` (``key``, ``rows``, ``ids``, ``tokens`` of one partition each, in canonical
+    order) into ``shards_dir`` in up to ``workers`` Ray workers
     (0: one per CPU; a running Ray is needed) and commit the manifest; return it."""
     shards_dir.mkdir(parents=True, exist_ok=True)
-    groups = plan_groups(items, shard_cfg.shard_tokens)
+    groups = runs_of_at_least(items, lambda item: item["tokens"], shard_cfg.shard_tokens)
     tasks = [{"index": i, "name": hashlib.sha256(f"{build_id}/{i}".encode()).hexdigest()[:16], "items": json.dumps(g)}
              for i, g in enumerate(groups)]
     parts = run_partitions(GroupPacker, tasks, {"cache_dir": str(cache_dir), "shards_dir": str(shards_dir),
@@ -84,4 +72,4 @@ def pack_groups(items: list[dict], cache_dir: Path, shards_dir: Path, shard_cfg:
                          tokenizer_hash=engine.sha256, run_id=run_id, source={"build_id": build_id, "groups": len(parts)})
 
 
-__all__ = ["GroupPacker", "pack_groups", "plan_groups"]
+__all__ = ["GroupPacker", "pack_groups"]

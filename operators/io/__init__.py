@@ -4,7 +4,7 @@ from operators.core.ingest_config import IngestConfig
 from operators.io.quarantine_sink import QuarantineSink
 from operators.io.read_task import ReadTask
 from operators.io.sources import (InputFile, detect_format, expand_parquet_folders, fingerprint, parquet_schema, plan_partitions,
-                                  plan_read_tasks, resolve_inputs)
+                                  plan_read_tasks, resolve_inputs, runs_of_at_least)
 
 __all__ = ["IngestConfig", "InputFile", "QuarantineSink", "ReadTask", "detect_format", "expand_parquet_folders", "fingerprint", "parquet_schema",
-           "plan_partitions", "plan_read_tasks", "resolve_inputs"]
+           "plan_partitions", "plan_read_tasks", "resolve_inputs", "runs_of_at_least"]

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 import fsspec
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 from operators.core.config import ConfigError
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -172,6 +173,21 @@ def _parquet_tasks(base: dict) -> list[dict]:
 
 # Typical text compression of zstd/gzip/Parquet: a compressed input of N bytes holds about 4 N bytes of text.
 COMPRESSION_RATIO = 4
+
+
+def runs_of_at_least(items: Sequence[T], size: Callable[[T], int], at_least: int) -> list[list[T]]:
+    """Cut ``items`` (in their order) into consecutive runs of total ``size`` at least ``at_least`` each (the last
+    may hold less): the partitions of worker-side jobs whose input is already split into units (DNA records, cached
+    build partitions), so they depend only on the units and the setting, never on the number of workers."""
+    runs: list[list[T]] = []
+    total = 0
+    for item in items:
+        if not runs or total >= at_least:
+            runs.append([])
+            total = 0
+        runs[-1].append(item)
+        total += size(item)
+    return runs
 
 
 def plan_partitions(tasks: list[dict], partition_bytes: int) -> list[list[dict]]:
