@@ -116,8 +116,10 @@ def encode_and_pack(segments: dict[str, Path], token_dirs: dict[str, Path], toke
     Partitions are runs of whole (source, record) pairs in key order, about ``partition_bp`` of sequence each (a
     longer record is a partition of its own): each worker reads its pairs' segments from every segment file, in
     document-key order (:data:`operators.shards.part_writer.SEGMENT_KEY`), so tokens and shards depend on the
-    segments and the config only, never on how ingestion laid them out in files or on which worker finished first. Tokens folders are replaced only if
-    tokenmill marked them as its own; the ledger gets ``encode_<name>`` per folder and ``pack_shards``.
+    segments and the config only, never on how ingestion laid them out in files or on which worker finished first.
+    Tokens folders are replaced only if tokenmill marked them as its own (a new one is marked as it is created, so a
+    run that dies half-way leaves a folder the next run may replace); the ledger gets ``encode_<name>`` per folder
+    and ``pack_shards``.
 
     Raises:
         CountMismatch: a worker encoded or packed a different number of segments than the folder holds.
@@ -140,6 +142,7 @@ def encode_and_pack(segments: dict[str, Path], token_dirs: dict[str, Path], toke
         check_replaceable(target)
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
+        mark_ours(target, "tokens", run_id)
         train = name == "train"
         if train:
             shards_dir.mkdir(parents=True, exist_ok=True)
@@ -148,7 +151,6 @@ def encode_and_pack(segments: dict[str, Path], token_dirs: dict[str, Path], toke
             "ingest": IngestConfig(format="fasta"), "quarantine_dir": None, "receipts_dir": None,
             "documents_dir": None, "run_id": run_id, "encode_batch_size": batch_size, "tokens_dir": str(target),
             "write_shards": train}, workers)
-        mark_ours(target, "tokens", run_id)
         expected: dict[str, int] = {}
         for source, _, n in pairs:
             expected[source] = expected.get(source, 0) + n

@@ -59,8 +59,8 @@ class GroupPacker:
 def pack_groups(items: list[dict], cache_dir: Path, shards_dir: Path, shard_cfg: ShardWriterConfig, engine,  # noqa: ANN001
                 run_id: str, build_id: str, workers: int) -> dict:
     """Pack the kept rows ``items`` (``key``, ``rows``, ``ids``, ``tokens`` of one partition each, in canonical
-    order) into ``shards_dir`` in up to ``workers`` Ray workers
-    (0: one per CPU; a running Ray is needed) and commit the manifest; return it."""
+    order) into ``shards_dir`` in up to ``workers`` Ray workers (0: one per CPU; a running Ray is needed) and commit
+    the manifest; return it."""
     shards_dir.mkdir(parents=True, exist_ok=True)
     groups = runs_of_at_least(items, lambda item: item["tokens"], shard_cfg.shard_tokens)
     tasks = [{"index": i, "name": hashlib.sha256(f"{build_id}/{i}".encode()).hexdigest()[:16], "items": json.dumps(g)}
