@@ -13,6 +13,7 @@ whole lines of at most ``max_chars`` characters (indentation kept: code tokenize
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,16 +93,53 @@ def split_lines(path: Path, split: str, eval_fraction: float) -> list[str]:
     return lines[:cut] if split == "train" else lines[cut:]
 
 
-def heldout_paragraphs(langs: tuple[str, ...] = EVAL_LANGS, data_root: str | Path | None = None, *,
-                       eval_fraction: float = 0.2, min_words: int = 8) -> dict[str, list[str]]:
-    """Whole held-out UDHR paragraphs (lines of the ``eval`` split, never trained on) of at least ``min_words``."""
+def udhr_paragraphs(path: Path, eval_fraction: float = 0.2) -> list[tuple[int, int, bool, str]]:
+    """A UDHR file's paragraphs as ``(article, k, held_out, text)``: the k-th paragraph (from 0) of article
+    ``article`` (0 is the preamble), and whether its line is in the ``eval`` split (the split of ``split_lines``).
+
+    Article headings ("Article 1", "Artículo 2", "Статья 3", "Article premier", ...) are the lines of at most
+    three words whose first word is the commonest first word of such short lines; they are not paragraphs. A file
+    whose headings cannot be found this way yields articles 0 only.
+    """
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    lines = [ln for ln in lines[1:] if ln]  # as split_lines: line 0 is the title
+    cut = int(round(len(lines) * (1.0 - eval_fraction)))
+    firsts = Counter(ln.split()[0].casefold() for ln in lines if len(ln.split()) <= 3)
+    head = firsts.most_common(1)[0][0] if firsts else None
+    out: list[tuple[int, int, bool, str]] = []
+    article, k = 0, 0
+    for i, ln in enumerate(lines):
+        if len(ln.split()) <= 3 and ln.split()[0].casefold() == head:
+            article, k = article + 1, 0
+            continue
+        out.append((article, k, i >= cut, ln))
+        k += 1
+    return out
+
+
+def translation_pairs(langs: tuple[str, ...] = EVAL_LANGS, pivot: str = "eng", data_root: str | Path | None = None,
+                      *, eval_fraction: float = 0.2, min_words: int = 4) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
+    """Parallel UDHR paragraphs for translation retrieval: ``(pivot paragraphs, {lang: [(query, index)]})``.
+
+    The pivot's paragraphs are every paragraph of its file (headings excluded); a query is a held-out paragraph
+    (``eval`` split, never trained on) of ``lang`` and ``index`` is the pivot paragraph it translates: the same
+    article and the same position in it, for articles that have as many paragraphs in both files (others are
+    skipped, as their paragraphs do not line up). The pivot itself and languages without a file are left out.
+    """
     root = Path(data_root) if data_root is not None else default_data_root()
-    out = {}
+    pivot_paras = udhr_paragraphs(root / UDHR_DIR / f"{pivot}.txt", eval_fraction)
+    index = {(a, k): i for i, (a, k, _, _) in enumerate(pivot_paras)}
+    sizes = Counter(a for a, _, _, _ in pivot_paras)
+    out: dict[str, list[tuple[str, int]]] = {}
     for lang in langs:
         f = root / UDHR_DIR / f"{lang}.txt"
-        if f.is_file():
-            out[lang] = [ln for ln in split_lines(f, "eval", eval_fraction) if len(ln.split()) >= min_words]
-    return out
+        if lang == pivot or not f.is_file():
+            continue
+        paras = udhr_paragraphs(f, eval_fraction)
+        own = Counter(a for a, _, _, _ in paras)
+        out[lang] = [(text, index[(a, k)]) for a, k, held, text in paras
+                     if held and a > 0 and own[a] == sizes[a] and len(text.split()) >= min_words]
+    return [t for _, _, _, t in pivot_paras], out
 
 
 def load_corpus(data_root: str | Path | None = None, *, split: str = "train", max_chars: int = 160,
