@@ -84,12 +84,16 @@ def code_chunks(text: str, max_chars: int) -> list[str]:
     return out
 
 
-def split_lines(path: Path, split: str, eval_fraction: float) -> list[str]:
-    """The non-empty lines (title dropped) of one UDHR file that belong to ``split``: the last ``eval_fraction``
-    are ``eval``."""
+def udhr_lines(path: Path, eval_fraction: float) -> tuple[list[str], int]:
+    """One UDHR file's non-empty lines (title dropped) and the index where its held-out ``eval`` part begins."""
     lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()]
     lines = [ln for ln in lines[1:] if ln]  # line 0 is the title, identical in spirit across files
-    cut = int(round(len(lines) * (1.0 - eval_fraction)))
+    return lines, int(round(len(lines) * (1.0 - eval_fraction)))
+
+
+def split_lines(path: Path, split: str, eval_fraction: float) -> list[str]:
+    """The lines of one UDHR file that belong to ``split``: the last ``eval_fraction`` are ``eval``."""
+    lines, cut = udhr_lines(path, eval_fraction)
     return lines[:cut] if split == "train" else lines[cut:]
 
 
@@ -101,9 +105,7 @@ def udhr_paragraphs(path: Path, eval_fraction: float = 0.2) -> list[tuple[int, i
     three words whose first word is the commonest first word of such short lines; they are not paragraphs. A file
     whose headings cannot be found this way yields articles 0 only.
     """
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()]
-    lines = [ln for ln in lines[1:] if ln]  # as split_lines: line 0 is the title
-    cut = int(round(len(lines) * (1.0 - eval_fraction)))
+    lines, cut = udhr_lines(path, eval_fraction)
     firsts = Counter(ln.split()[0].casefold() for ln in lines if len(ln.split()) <= 3)
     head = firsts.most_common(1)[0][0] if firsts else None
     out: list[tuple[int, int, bool, str]] = []

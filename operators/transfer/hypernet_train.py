@@ -9,7 +9,10 @@ embeddings, and minimise
 * ``token_weight`` x ``1 - cos`` between the mean last hidden states of every character segment both
   tokenizations agree on (:mod:`align`; [CLS] and [SEP] are segments of their own),
 * ``aux_weight`` (ZeTT: 0.5) x the squared error between the predicted and the original embedding of tokens that
-  are one original token, relative to the original embeddings' mean squared norm (so 1.0 = as far as zero).
+  are one original token, relative to the original embeddings' mean squared norm (so 1.0 = as far as zero),
+* ``contrast_weight`` x an in-batch InfoNCE loss: each chunk's new sentence embedding must pick its own original
+  sentence embedding among the batch's (cosine / ``contrast_temperature``, cross-entropy), so that texts stay
+  told apart, not only close to their targets.
 
 Gradients flow through the frozen model into the hypernetwork only. Runs on CUDA when present.
 """
@@ -68,6 +71,10 @@ class HypernetTrainConfig:
     """Weight of the aligned token-state loss."""
     aux_weight: float = 0.5
     """Weight of ZeTT's auxiliary loss on tokens that are one original token."""
+    contrast_weight: float = 0.0
+    """Weight of the in-batch contrastive loss on sentence embeddings (0: off)."""
+    contrast_temperature: float = 0.05
+    """Temperature of the contrastive loss's cosine logits."""
     buffer_size: int = 1024
     """Chunks in the text buffer the tokenizer sampler counts substrings over."""
     refresh_every: int = 50
@@ -104,9 +111,11 @@ class HypernetTrainConfig:
         if self.lr <= 0:
             raise ValueError(f"lr: must be > 0, got {self.lr}")
         for name in ("warmup_steps", "weight_decay", "grad_clip", "token_weight", "aux_weight", "sampler_noise",
-                     "threads"):
+                     "threads", "contrast_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if self.contrast_temperature <= 0:
+            raise ValueError(f"contrast_temperature: must be > 0, got {self.contrast_temperature}")
         if not 1 <= self.min_vocab <= self.max_vocab:
             raise ValueError(f"min_vocab: need 1 <= min_vocab <= max_vocab, got {self.min_vocab}, {self.max_vocab}")
         if not 0.0 < self.eval_fraction < 1.0:
@@ -115,6 +124,15 @@ class HypernetTrainConfig:
             raise ValueError(f"save_dtype: expected float16 or float32, got {self.save_dtype!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ValueError(f"device: expected auto, cpu or cuda[:N], got {self.device!r}")
+
+
+def contrastive_loss(new: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
+    """InfoNCE: row i of ``new`` must be closest (cosine) to row i of ``target`` among all rows of ``target``.
+
+    ``log(batch)`` when every row is equally close to all targets; 0 only in the limit of perfect separation.
+    """
+    logits = F.normalize(new, dim=-1) @ F.normalize(target, dim=-1).T / temperature
+    return F.cross_entropy(logits, torch.arange(len(new), device=new.device))
 
 
 class HypernetTrainer:
@@ -179,7 +197,7 @@ class HypernetTrainer:
 
     # -- one step -------------------------------------------------------------------------------------------
     def losses(self, texts: list[str], sampled=None) -> dict[str, torch.Tensor]:
-        """The three losses (and their weighted total) on one batch of texts."""
+        """The losses (and their weighted total) on one batch of texts."""
         dev = self.device
         texts, encs = self._original(texts)
         T = max(len(e.ids) for e in encs)
@@ -222,8 +240,9 @@ class HypernetTrainer:
             aux = (pred_in[single] - target).pow(2).sum(1).mean() / self.emb_sq
         else:
             aux = pred_in.sum() * 0.0
-        total = sent + self.cfg.token_weight * tok + self.cfg.aux_weight * aux
-        return {"loss": total, "sent": sent, "tok": tok, "aux": aux}
+        contrast = contrastive_loss(s_new, s_orig.detach(), self.cfg.contrast_temperature)
+        total = sent + self.cfg.token_weight * tok + self.cfg.aux_weight * aux + self.cfg.contrast_weight * contrast
+        return {"loss": total, "sent": sent, "tok": tok, "aux": aux, "contrast": contrast}
 
     def _token_loss(self, h_orig: torch.Tensor, h_new: torch.Tensor, encs, offsets) -> torch.Tensor:
         """``1 - cos`` of the mean states of every aligned segment (row-major flattening of both batches)."""
@@ -306,7 +325,7 @@ class HypernetTrainer:
             avg = {k: float(np.mean([r[k] for r in window])) for k in stats}
             left = (budget - (time.monotonic() - t0)) / 60.0
             bar.update(1, loss=f"{avg['loss']:.4f}", sent=f"{avg['sent']:.4f}", tok=f"{avg['tok']:.3f}",
-                       aux=f"{avg['aux']:.3f}", left=f"{max(left, 0.0):.1f}min")
+                       aux=f"{avg['aux']:.3f}", nce=f"{avg['contrast']:.3f}", left=f"{max(left, 0.0):.1f}min")
             summary = {"steps": self.step_no, "minutes": (time.monotonic() - t0) / 60.0,
                        **{f"last50_{k}": v for k, v in avg.items()},
                        **{f"first50_{k}": float(np.mean([r[k] for r in first])) for k in stats}}

@@ -9,7 +9,7 @@ import torch
 
 from operators.transfer.hypernet import HypernetConfig
 from operators.transfer.hypernet_data import load_corpus
-from operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer
+from operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer, contrastive_loss
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +29,22 @@ def test_config_validation_names_the_field():
         HypernetTrainConfig(code_share=1.5)
     with pytest.raises(ValueError, match="save_dtype"):
         HypernetTrainConfig(save_dtype="int8")
+    with pytest.raises(ValueError, match="contrast_temperature"):
+        HypernetTrainConfig(contrast_temperature=0.0)
+
+
+def test_contrastive_loss_reference():
+    """InfoNCE against a hand-written log-softmax: log(n) when all targets are alike, ~0 when well separated."""
+    torch.manual_seed(0)
+    target = torch.randn(5, 8)
+    assert float(contrastive_loss(target, torch.ones(5, 8), 0.1)) == pytest.approx(float(torch.log(torch.tensor(5.0))), rel=1e-5)
+    new = target + 0.01 * torch.randn(5, 8)
+    cos = torch.nn.functional.cosine_similarity(new[:, None], target[None], dim=-1) / 0.05
+    want = -torch.stack([cos[i].log_softmax(0)[i] for i in range(5)]).mean()
+    got = contrastive_loss(new, target, 0.05)
+    assert float(got) == pytest.approx(float(want), rel=1e-5) and float(got) < 0.5
+    swapped = contrastive_loss(new[[1, 0, 2, 3, 4]], target, 0.05)
+    assert float(swapped) > float(got) + 1.0
 
 
 def test_corpus_split_is_disjoint(shared_data):
@@ -61,6 +77,22 @@ def test_training_steps_reduce_the_loss(base, tiny_corpus):
         after = trainer.losses(texts, tok)
     assert float(after["loss"]) < float(before["loss"]) - 0.01
     assert float(after["sent"]) < float(before["sent"])
+
+
+def test_contrast_weight_enters_the_total(base, tiny_corpus):
+    """With contrast_weight the total is the old total plus weight x the (non-negative) InfoNCE term."""
+    kw = dict(hypernet=HypernetConfig(d_model=32, n_layers=1, n_heads=2, ffn_dim=64), batch_size=4, max_tokens=16,
+              buffer_size=32, device="cpu")
+    plain = HypernetTrainer(HypernetTrainConfig(**kw), base, tiny_corpus)
+    texts = plain.draw_texts(4)
+    plain.sampler.fit(plain.draw_texts(32))
+    tok = plain.sampler.sample("metaspace")
+    weighted = HypernetTrainer(HypernetTrainConfig(contrast_weight=0.5, **kw), base, tiny_corpus)
+    weighted.model.load_state_dict(plain.model.state_dict())
+    with torch.no_grad():
+        a, b = plain.losses(texts, tok), weighted.losses(texts, tok)
+    assert float(a["contrast"]) > 0.0
+    assert float(b["loss"]) == pytest.approx(float(a["loss"]) + 0.5 * float(a["contrast"]), rel=1e-5)
 
 
 def test_train_loop_checkpoints(base, tiny_corpus):
