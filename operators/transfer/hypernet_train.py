@@ -59,6 +59,9 @@ class HypernetTrainConfig:
     """Longest original tokenization of a chunk (longer chunks are cut at a token end)."""
     code_share: float = 0.25
     """Fraction of each batch drawn from code (the rest is UDHR, languages uniform)."""
+    langs_per_batch: int = 0
+    """UDHR languages per batch (0: each chunk draws its own): few languages give the contrastive loss hard
+    negatives, other paragraphs of the same declaration in the same language."""
     lr: float = 1e-3
     """Peak AdamW learning rate."""
     warmup_steps: int = 20
@@ -111,7 +114,7 @@ class HypernetTrainConfig:
         if self.lr <= 0:
             raise ValueError(f"lr: must be > 0, got {self.lr}")
         for name in ("warmup_steps", "weight_decay", "grad_clip", "token_weight", "aux_weight", "sampler_noise",
-                     "threads", "contrast_weight"):
+                     "threads", "contrast_weight", "langs_per_batch"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
         if self.contrast_temperature <= 0:
@@ -174,14 +177,18 @@ class HypernetTrainer:
         self.step_no = 0
 
     # -- data ---------------------------------------------------------------------------------------------
-    def draw_texts(self, n: int) -> list[str]:
-        """``n`` chunks: code with probability ``code_share``, else a uniform language's random chunk."""
+    def draw_texts(self, n: int, langs_per_batch: int = 0) -> list[str]:
+        """``n`` chunks: code with probability ``code_share``, else a random chunk of a uniform language (of
+        ``langs_per_batch`` languages drawn for these ``n`` when > 0)."""
+        langs = self.langs
+        if langs_per_batch and langs:
+            langs = self.rng.sample(self.langs, min(langs_per_batch, len(self.langs)))
         out = []
         for _ in range(n):
-            if self.corpus.code and (not self.langs or self.rng.random() < self.cfg.code_share):
+            if self.corpus.code and (not langs or self.rng.random() < self.cfg.code_share):
                 out.append(self.rng.choice(self.corpus.code))
             else:
-                out.append(self.rng.choice(self.corpus.udhr[self.rng.choice(self.langs)]))
+                out.append(self.rng.choice(self.corpus.udhr[self.rng.choice(langs)]))
         return out
 
     def _original(self, texts: list[str]) -> tuple[list[str], list]:
@@ -318,7 +325,7 @@ class HypernetTrainer:
             if elapsed >= budget:
                 break
             progress = max(self.step_no / cfg.steps, elapsed / budget)
-            stats = self.train_step(self.draw_texts(cfg.batch_size), progress)
+            stats = self.train_step(self.draw_texts(cfg.batch_size, cfg.langs_per_batch), progress)
             (first if len(first) < 50 else recent).append(stats)
             recent = recent[-50:]
             window = recent or first

@@ -33,6 +33,19 @@ def test_config_validation_names_the_field():
         HypernetTrainConfig(contrast_temperature=0.0)
 
 
+def test_langs_per_batch_limits_a_batch_to_that_many_languages(base, tiny_corpus):
+    cfg = HypernetTrainConfig(hypernet=HypernetConfig(d_model=32, n_layers=1, n_heads=2, ffn_dim=64), code_share=0.0,
+                              device="cpu")
+    trainer = HypernetTrainer(cfg, base, tiny_corpus)
+    chunks = {lang: set(c) for lang, c in tiny_corpus.udhr.items()}
+    only = {lang: c - set().union(*(chunks[o] for o in chunks if o != lang)) for lang, c in chunks.items()}
+    for _ in range(5):
+        batch = set(trainer.draw_texts(24, langs_per_batch=1))
+        assert any(batch <= c for c in chunks.values())
+    mixed = set(trainer.draw_texts(60))
+    assert all(mixed & only[lang] for lang in chunks)  # eng, fra and deu all drawn
+
+
 def test_contrastive_loss_reference():
     """InfoNCE against a hand-written log-softmax: log(n) when all targets are alike, ~0 when well separated."""
     torch.manual_seed(0)
