@@ -7,12 +7,13 @@ files, compare the transferred model's sentence embeddings with the original mod
 ``mean_cosine`` (mean over sentences of the cosine between the two embeddings) and ``spearman`` (Spearman
 correlation of all pairwise sentence similarities, per group and pooled); and retrieval, a task the original
 model solves well above chance, scored with the transferred model alone (queries and candidates both encoded by
-it): each held-out UDHR paragraph of the 11 non-English languages (a line of the split the hypernetwork never
-trained on, article headings excluded; ~12 per language) must retrieve its English translation among all 61
-English paragraphs of the declaration (English is the pivot and has no task), and each of 48 held-out code chunks
-(>= 4 lines) is cut in half and its first half must retrieve its second half among all 48 second halves
-(``recall_at_1``, ``mrr`` per group; the record's values are means over the 12 groups with a task). New
-tokenizers:
+it): each held-out UDHR paragraph (a line of the split the hypernetwork never trained on, article headings
+excluded; ~12 per language) of the 11 non-English languages and of 12 retrieval-only languages
+(``RETRIEVAL_ONLY_LANGS``: where the original model's recall@1 is >= 0.25) must retrieve its English translation
+among all 61 English paragraphs of the declaration (English is the pivot and has no task), and each of 48
+held-out code chunks (>= 4 lines) is cut in half and its first half must retrieve its second half among all 48
+second halves (``recall_at_1``, ``mrr`` per group; the record's values are means over the 24 groups with a task).
+New tokenizers:
 
 * ``udhr_bpe``: a 16k BPE trained by tokenmill's engine (operators/bpe) on the train split of UDHR text, as
   sentencepiece-style words (``▁`` marks a word start);
@@ -60,6 +61,10 @@ from operators.transfer.serve import HypernetEmbedder, HypernetServeConfig  # no
 log = logging.getLogger("tokenizer_transfer")
 SPECIALS = ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
+# Retrieval-only groups (no cosine group): the UDHR languages, beyond EVAL_LANGS, where the *original* model's
+# recall@1 is >= 0.25 (measured once on the original alone, before any transfer was scored). A group has ~12
+# queries, so one query moves its recall by 0.08; these 12 groups add ~140 queries where the task has signal.
+RETRIEVAL_ONLY_LANGS = ("cat", "glg", "ast", "ron", "por_BR", "ina", "fur", "sco", "cos", "roh", "lad", "ido")
 
 
 # -- new tokenizers ---------------------------------------------------------------------------------------------
@@ -137,7 +142,7 @@ def retrieval_tasks(n_code: int) -> tuple[dict[str, tuple[list[str], str, list[i
     """
     from operators.transfer.hypernet_data import default_data_root, translation_pairs
 
-    pivot, by_lang = translation_pairs(EVAL_LANGS)
+    pivot, by_lang = translation_pairs(EVAL_LANGS + RETRIEVAL_ONLY_LANGS)
     tasks = {lang: ([q for q, _ in qs], "docs:eng", [i for _, i in qs]) for lang, qs in by_lang.items()}
     root = default_data_root()
     code = [c for f in sorted((root / "code").rglob("*.py")) if is_eval_code(f.relative_to(root).as_posix())
@@ -167,6 +172,7 @@ def score(orig: dict[str, torch.Tensor], new: dict[str, torch.Tensor], lengths: 
         by_group[g] = {"mean_cosine": round(float(cos.mean()), 4),
                        "spearman": round(spearman(pair_sims(orig[g]), pair_sims(new[g])), 4),
                        "length_ratio": round(lengths[g], 3), **retr.get(g, {})}
+    by_group |= {g: r for g, r in retr.items() if g not in by_group}  # retrieval-only groups
     all_o, all_n = torch.cat(list(orig.values())), torch.cat(list(new.values()))
     udhr = [g for g in orig if g != "code"]
     return {
@@ -203,8 +209,8 @@ def main() -> int:
                                                                replace=False))]
     tasks, doc_sets = retrieval_tasks(args.code)
     # Each group's texts in one list, the cosine chunks then its retrieval queries; each doc set its own list.
-    texts = {g: groups[g] + (tasks[g][0] if g in tasks else []) for g in groups} | doc_sets
-    cuts = {g: len(groups[g]) for g in groups}
+    texts = {g: groups.get(g, []) + (tasks[g][0] if g in tasks else []) for g in groups | tasks} | doc_sets
+    cuts = {g: len(groups.get(g, [])) for g in texts}
     from tokenizers import Tokenizer
 
     orig_tok = Tokenizer.from_file(str(base.tokenizer_json))
@@ -234,8 +240,9 @@ def main() -> int:
         tok, roles, smap = prepare_tokenizer(base.tokenizer_json, base.tokenizer_json)
         export_transferred_model(base.folder, tok, emb, tmp, roles=roles, metadata={"method": "original"})
         st = SentenceTransformer(tmp, device="cpu")
-        st_all = {g: torch.cat([st.encode(groups[g], convert_to_tensor=True, normalize_embeddings=True).cpu(),
-                                orig_all[g][cuts[g]:]]) for g in groups} | {d: orig_all[d] for d in doc_sets}
+        st_all = orig_all | {g: torch.cat([st.encode(groups[g], convert_to_tensor=True,
+                                                    normalize_embeddings=True).cpu(), orig_all[g][cuts[g]:]])
+                             for g in groups}
     report("original", "original", st_all, orig_len, path="exported folder + sentence-transformers")
 
     # Static new tokenizers.
@@ -279,7 +286,7 @@ def main() -> int:
                 vocab = dyn_vocab_table(out)
                 n_new += vocab.num_rows
                 rows = out.column("dynamic_ids").to_pylist()
-                dl.extend(len(r) for r, i in zip(rows, range(s, len(gtexts))) if i < cuts.get(g, 0))
+                dl.extend(len(r) for r, i in zip(rows, range(s, len(gtexts))) if i < cuts[g])
                 ids = vocab.column("id").to_numpy()
                 order = torch.as_tensor(np.argsort(ids), dtype=torch.long)
                 assert len(ids) == 0 or (np.sort(ids) == np.arange(len(ids)) + V).all()
@@ -294,7 +301,7 @@ def main() -> int:
                 }
                 for m, full in tables.items():
                     per_method[m].setdefault(g, []).append(sentence_embeddings(base, rows, full))
-            if g in cuts:
+            if g in groups:
                 lengths[g] = float(np.mean(dl))
         for m, by_g in per_method.items():
             report(name, m, {g: torch.cat(v) for g, v in by_g.items()}, lengths, max_merges=merges,
