@@ -33,14 +33,16 @@ class Progress:
             self.bar = tqdm(total=self.total, desc=desc, unit=unit, dynamic_ncols=True)
         self.logs = not quiet and self.bar is None
 
-    def update(self, n: int = 1, **postfix: Any) -> None:
+    def update(self, n: int = 1, *, fraction: float | None = None, **postfix: Any) -> None:
+        """Count ``n`` more units done. ``fraction`` (0..1) overrides ``done / total`` as the share of the work done,
+        for loops that may end on another limit first (hypernetwork training stops at steps or at its time budget)."""
         self.done += n
+        pct = 100.0 * (fraction if fraction is not None else self.done / self.total if self.total else 0.0)
         if self.bar is not None:
             self.bar.update(n)
             if postfix:
                 self.bar.set_postfix(**postfix, refresh=False)
-        elif self.logs and self.total and 100.0 * self.done / self.total >= self._next:
-            pct = 100.0 * self.done / self.total
+        elif self.logs and pct >= self._next:
             extra = "".join(f", {k}={v}" for k, v in postfix.items())
             log.info("%s: %d/%d %ss (%.0f%%, %.1f s)%s", self.desc, self.done, self.total, self.unit, pct,
                      time.monotonic() - self._t0, extra)

@@ -317,7 +317,7 @@ class HypernetTrainer:
         t0 = time.monotonic()
         recent: list[dict[str, float]] = []
         first: list[dict[str, float]] = []
-        # tqdm on a terminal, a log line every 10 % otherwise (nothing when show_progress is off, or --quiet)
+        # tqdm on a terminal, a log line every 10 % of steps or time budget otherwise (none: --quiet/show_progress)
         bar = Progress(cfg.steps, "hypernet", unit="step", enabled=show_progress)
         summary: dict[str, float] = {}
         while self.step_no < cfg.steps:
@@ -330,9 +330,11 @@ class HypernetTrainer:
             recent = recent[-50:]
             window = recent or first
             avg = {k: float(np.mean([r[k] for r in window])) for k in stats}
-            left = (budget - (time.monotonic() - t0)) / 60.0
-            bar.update(1, loss=f"{avg['loss']:.4f}", sent=f"{avg['sent']:.4f}", tok=f"{avg['tok']:.3f}",
-                       aux=f"{avg['aux']:.3f}", nce=f"{avg['contrast']:.3f}", left=f"{max(left, 0.0):.1f}min")
+            spent = time.monotonic() - t0
+            left = (budget - spent) / 60.0
+            bar.update(1, fraction=max(self.step_no / cfg.steps, spent / budget), loss=f"{avg['loss']:.4f}",
+                       sent=f"{avg['sent']:.4f}", tok=f"{avg['tok']:.3f}", aux=f"{avg['aux']:.3f}",
+                       nce=f"{avg['contrast']:.3f}", left=f"{max(left, 0.0):.1f}min")
             summary = {"steps": self.step_no, "minutes": (time.monotonic() - t0) / 60.0,
                        **{f"last50_{k}": v for k, v in avg.items()},
                        **{f"first50_{k}": float(np.mean([r[k] for r in first])) for k in stats}}
