@@ -182,6 +182,9 @@ def score(orig: dict[str, torch.Tensor], new: dict[str, torch.Tensor], lengths: 
         "mean_cosine_code": by_group["code"]["mean_cosine"] if "code" in by_group else None,
         "recall_at_1": round(float(np.mean([r["recall_at_1"] for r in retr.values()])), 4),
         "mrr": round(float(np.mean([r["mrr"] for r in retr.values()])), 4),
+        # by domain: a UDHR tokenizer is meant for the translation groups, a code tokenizer for code
+        "recall_at_1_udhr": round(float(np.mean([r["recall_at_1"] for g, r in retr.items() if g != "code"])), 4),
+        "recall_at_1_code": retr["code"]["recall_at_1"] if "code" in retr else None,
         "by_group": by_group,
     }
 
@@ -342,12 +345,14 @@ def _stack(col: pa.ChunkedArray, dim: int) -> torch.Tensor:
 
 def print_table(results: list[dict]) -> None:
     print()
-    print(f"{'tokenizer':<14}{'method':<12}{'mean_cos':>9}{'udhr':>8}{'code':>8}{'spearman':>10}{'R@1':>8}{'MRR':>8}")
+    print(f"{'tokenizer':<14}{'method':<12}{'mean_cos':>9}{'udhr':>8}{'code':>8}{'spearman':>10}{'R@1':>8}{'MRR':>8}"
+          f"{'R@1udhr':>9}{'R@1code':>9}")
+    nan = float("nan")
     for r in results:
-        code = r["mean_cosine_code"]
+        code, rcode = r["mean_cosine_code"], r["recall_at_1_code"]
         print(f"{r['tokenizer']:<14}{r['method']:<12}{r['mean_cosine']:>9.4f}{r['mean_cosine_udhr']:>8.4f}"
-              f"{code if code is not None else float('nan'):>8.4f}{r['spearman']:>10.4f}{r['recall_at_1']:>8.3f}"
-              f"{r['mrr']:>8.3f}")
+              f"{code if code is not None else nan:>8.4f}{r['spearman']:>10.4f}{r['recall_at_1']:>8.3f}"
+              f"{r['mrr']:>8.3f}{r['recall_at_1_udhr']:>9.3f}{rcode if rcode is not None else nan:>9.3f}")
     print("\nrecall@1 per group")
     gs = [g for g in results[0]["by_group"] if "recall_at_1" in results[0]["by_group"][g]]
     print(f"{'tokenizer':<14}{'method':<12}" + "".join(f"{g[:6]:>7}" for g in gs))
