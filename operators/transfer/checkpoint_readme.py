@@ -42,7 +42,9 @@ def write_checkpoint_readme(out: Path, command: str, summary: dict, cfg: Hyperne
         f"- steps: {summary.get('steps')}; minutes: {summary.get('minutes', 0.0):.1f}",
         f"- loss (mean of the first 50 steps -> the last 50): {summary.get('first50_loss', float('nan')):.4f} -> "
         f"{summary.get('last50_loss', float('nan')):.4f} (sentence 1-cos "
-        f"{summary.get('first50_sent', float('nan')):.4f} -> {summary.get('last50_sent', float('nan')):.4f})",
+        f"{summary.get('first50_sent', float('nan')):.4f} -> {summary.get('last50_sent', float('nan')):.4f}; "
+        f"in-batch contrastive, weight {cfg.contrast_weight:g}, {summary.get('first50_contrast', float('nan')):.4f} "
+        f"-> {summary.get('last50_contrast', float('nan')):.4f})",
         f"- weights: {weights.name}, {size_mb:.1f} MB ({cfg.save_dtype}; loading restores float32)",
         f"- hypernetwork: {json.dumps(dataclasses.asdict(cfg.hypernet))}",
         "",
