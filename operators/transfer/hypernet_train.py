@@ -335,7 +335,7 @@ class HypernetTrainer:
             bar.update(1, fraction=max(self.step_no / cfg.steps, spent / budget), loss=f"{avg['loss']:.4f}",
                        sent=f"{avg['sent']:.4f}", tok=f"{avg['tok']:.3f}", aux=f"{avg['aux']:.3f}",
                        nce=f"{avg['contrast']:.3f}", left=f"{max(left, 0.0):.1f}min")
-            summary = {"steps": self.step_no, "minutes": (time.monotonic() - t0) / 60.0,
+            summary = {"steps": self.step_no, "minutes": spent / 60.0,
                        **{f"last50_{k}": v for k, v in avg.items()},
                        **{f"first50_{k}": float(np.mean([r[k] for r in first])) for k in stats}}
             if on_checkpoint is not None and self.step_no % cfg.save_every == 0:
