@@ -1,6 +1,7 @@
 """Zero-shot tokenizer transfer for all-MiniLM-L6-v2: hypernetwork vs FOCUS vs FVT vs random vs the original.
 
     python benchmarks/tokenizer_transfer.py [--checkpoint checkpoints/hypernet-minilm] [--per-lang 24] [--code 48]
+    python benchmarks/tokenizer_transfer.py --checkpoint OUT --methods hypernet   # another checkpoint, no baselines
 
 On held-out UDHR sentences (12 languages, several scripts; the split training never reads) and held-out Python
 files, compare the transferred model's sentence embeddings with the original model's on the same sentences:
@@ -61,6 +62,7 @@ from operators.transfer.serve import HypernetEmbedder, HypernetServeConfig  # no
 log = logging.getLogger("tokenizer_transfer")
 SPECIALS = ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
+METHODS = ("hypernet", "focus", "fvt", "fvt_decomp", "random")  # besides "original", always scored
 # Retrieval-only groups (no cosine group): the UDHR languages, beyond EVAL_LANGS, where the *original* model's
 # recall@1 is >= 0.25 (measured once on the original alone, before any transfer was scored). A group has ~12
 # queries, so one query moves its recall by 0.08; these 12 groups add ~140 queries where the task has signal.
@@ -197,7 +199,14 @@ def main() -> int:
     ap.add_argument("--udhr-vocab", type=int, default=16000)
     ap.add_argument("--code-vocab", type=int, default=8000)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help="comma-separated methods to score besides the original (e.g. 'hypernet' to compare "
+                         "checkpoints; the baselines do not depend on one)")
     args = ap.parse_args()
+    methods = [m for m in METHODS if m in args.methods.split(",")]
+    unknown = sorted(set(args.methods.split(",")) - set(METHODS))
+    if unknown or not methods:
+        ap.error(f"--methods: {', '.join(unknown) or 'none given'}; choose from {', '.join(METHODS)}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -261,7 +270,7 @@ def main() -> int:
         train_s = time.perf_counter() - t0
         rows = {g: [e.ids for e in tok.encode_batch(t)] for g, t in texts.items()}
         lengths = {g: float(np.mean([len(r) for r in rows[g][: cuts[g]]])) for g in groups}
-        for method in ("hypernet", "focus", "fvt", "fvt_decomp", "random"):
+        for method in methods:
             table = transfer_embeddings(method, tok, base, smap, embedder=embedder, texts=target)
             new = {g: sentence_embeddings(base, rs, table) for g, rs in rows.items()}
             report(name, method, new, lengths, vocab_size=tok.get_vocab_size(), trainer="tokenmill bpe v1",
@@ -276,10 +285,10 @@ def main() -> int:
     V = base.vocab_size
     for name, merges in (("dynamic_m100", 100), ("dynamic_all", None)):
         dyn = DynamicBPE(base_tok, max_merges=merges, boundary="word")
-        words, vectors = dynamic_fasttext(dyn, base_tok, udhr_texts + code_texts)
+        words, vectors = dynamic_fasttext(dyn, base_tok, udhr_texts + code_texts) if "focus" in methods else ([], {})
         identity = {i: i for i in range(V)}
         base_aux = {i: vectors[w] for i, w in enumerate(words) if w in vectors}
-        per_method: dict[str, dict[str, list]] = {m: {} for m in ("hypernet", "focus", "fvt", "random")}
+        per_method: dict[str, dict[str, list]] = {m: {} for m in methods if m != "fvt_decomp"}
         lengths = {}
         n_new = 0
         for g, gtexts in texts.items():
@@ -296,14 +305,14 @@ def main() -> int:
                 aux = base_aux | {int(i): vectors[t] for i, t in zip(ids, vocab.column("token").to_pylist())
                                   if t in vectors}
                 tables = {
-                    "hypernet": torch.cat([emb, _stack(embedder(vocab.select(["base_ids"])).column("embedding"),
-                                                       emb.shape[1])[order]]),
-                    "focus": focus_combine(emb, V + vocab.num_rows, identity, aux, seed=s)[0],
-                    "fvt": torch.cat([emb, fvt_for_dynamic_vocab(emb, vocab)[1].float()[order]]),
-                    "random": torch.cat([emb, random_embeddings(emb, vocab.num_rows, seed=s)[order]]),
+                    "hypernet": lambda: torch.cat([emb, _stack(embedder(vocab.select(["base_ids"])).column(
+                        "embedding"), emb.shape[1])[order]]),
+                    "focus": lambda: focus_combine(emb, V + vocab.num_rows, identity, aux, seed=s)[0],
+                    "fvt": lambda: torch.cat([emb, fvt_for_dynamic_vocab(emb, vocab)[1].float()[order]]),
+                    "random": lambda: torch.cat([emb, random_embeddings(emb, vocab.num_rows, seed=s)[order]]),
                 }
-                for m, full in tables.items():
-                    per_method[m].setdefault(g, []).append(sentence_embeddings(base, rows, full))
+                for m in per_method:
+                    per_method[m].setdefault(g, []).append(sentence_embeddings(base, rows, tables[m]()))
             if g in groups:
                 lengths[g] = float(np.mean(dl))
         for m, by_g in per_method.items():

@@ -44,7 +44,8 @@ def write_checkpoint_readme(out: Path, command: str, summary: dict, cfg: Hyperne
         f"{summary.get('last50_loss', float('nan')):.4f} (sentence 1-cos "
         f"{summary.get('first50_sent', float('nan')):.4f} -> {summary.get('last50_sent', float('nan')):.4f}; "
         f"in-batch contrastive, weight {cfg.contrast_weight:g}, {summary.get('first50_contrast', float('nan')):.4f} "
-        f"-> {summary.get('last50_contrast', float('nan')):.4f})",
+        f"-> {summary.get('last50_contrast', float('nan')):.4f}; relational, weight {cfg.relation_weight:g}, "
+        f"{summary.get('first50_relation', float('nan')):.4f} -> {summary.get('last50_relation', float('nan')):.4f})",
         f"- weights: {weights.name}, {size_mb:.1f} MB ({cfg.save_dtype}; loading restores float32)",
         f"- hypernetwork: {json.dumps(dataclasses.asdict(cfg.hypernet))}",
         "",

@@ -12,7 +12,12 @@ embeddings, and minimise
   are one original token, relative to the original embeddings' mean squared norm (so 1.0 = as far as zero),
 * ``contrast_weight`` x an in-batch InfoNCE loss: each chunk's new sentence embedding must pick its own original
   sentence embedding among the batch's (cosine / ``contrast_temperature``, cross-entropy), so that texts stay
-  told apart, not only close to their targets.
+  told apart, not only close to their targets,
+* ``relation_weight`` x a relational distillation loss: the KL divergence from the original model's in-batch
+  similarity distribution (each chunk's softmax over its cosine to the batch's other chunks) to the new one's,
+  so that how texts relate to each other, which retrieval reads, is kept. With ``parallel`` batches the UDHR
+  chunks come in aligned groups (the same place in the declaration, one chunk per language), so cross-lingual
+  neighbours are in the batch for the original model to grade.
 
 Gradients flow through the frozen model into the hypernetwork only. Runs on CUDA when present.
 """
@@ -78,6 +83,12 @@ class HypernetTrainConfig:
     """Weight of the in-batch contrastive loss on sentence embeddings (0: off)."""
     contrast_temperature: float = 0.05
     """Temperature of the contrastive loss's cosine logits."""
+    relation_weight: float = 0.0
+    """Weight of the relational loss (KL of in-batch similarity distributions, original -> new; 0: off)."""
+    relation_temperature: float = 0.05
+    """Temperature of the relational loss's cosine logits."""
+    parallel: bool = False
+    """UDHR chunks in aligned groups of langs_per_batch languages (the same relative place in each file)."""
     buffer_size: int = 1024
     """Chunks in the text buffer the tokenizer sampler counts substrings over."""
     refresh_every: int = 50
@@ -117,8 +128,13 @@ class HypernetTrainConfig:
                      "threads", "contrast_weight", "langs_per_batch"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
-        if self.contrast_temperature <= 0:
-            raise ValueError(f"contrast_temperature: must be > 0, got {self.contrast_temperature}")
+        for name in ("contrast_temperature", "relation_temperature"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+        if self.relation_weight < 0:
+            raise ValueError(f"relation_weight: must be >= 0, got {self.relation_weight}")
+        if self.parallel and self.langs_per_batch < 2:
+            raise ValueError(f"parallel: needs langs_per_batch >= 2, got {self.langs_per_batch}")
         if not 1 <= self.min_vocab <= self.max_vocab:
             raise ValueError(f"min_vocab: need 1 <= min_vocab <= max_vocab, got {self.min_vocab}, {self.max_vocab}")
         if not 0.0 < self.eval_fraction < 1.0:
@@ -136,6 +152,21 @@ def contrastive_loss(new: torch.Tensor, target: torch.Tensor, temperature: float
     """
     logits = F.normalize(new, dim=-1) @ F.normalize(target, dim=-1).T / temperature
     return F.cross_entropy(logits, torch.arange(len(new), device=new.device))
+
+
+def relation_loss(new: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Mean over rows i of KL(p_i || q_i), where p_i (from ``target``) and q_i (from ``new``) are the softmax over
+    j != i of cosine(i, j) / ``temperature``: 0 when the new embeddings relate to each other as the targets do."""
+    n = len(new)
+    if n < 3:
+        return new.sum() * 0.0  # fewer than two neighbours: no distribution to match
+    off = ~torch.eye(n, dtype=torch.bool, device=new.device)
+
+    def log_probs(x: torch.Tensor) -> torch.Tensor:
+        x = F.normalize(x, dim=-1)
+        return ((x @ x.T)[off].view(n, n - 1) / temperature).log_softmax(-1)
+
+    return F.kl_div(log_probs(new), log_probs(target), log_target=True, reduction="batchmean")
 
 
 class HypernetTrainer:
@@ -177,19 +208,23 @@ class HypernetTrainer:
         self.step_no = 0
 
     # -- data ---------------------------------------------------------------------------------------------
-    def draw_texts(self, n: int, langs_per_batch: int = 0) -> list[str]:
+    def draw_texts(self, n: int, langs_per_batch: int = 0, parallel: bool = False) -> list[str]:
         """``n`` chunks: code with probability ``code_share``, else a random chunk of a uniform language (of
-        ``langs_per_batch`` languages drawn for these ``n`` when > 0)."""
+        ``langs_per_batch`` languages drawn for these ``n`` when > 0); with ``parallel``, instead of one UDHR chunk
+        a group of chunks, one per drawn language, at the same relative place in each language's chunks."""
         langs = self.langs
         if langs_per_batch and langs:
             langs = self.rng.sample(self.langs, min(langs_per_batch, len(self.langs)))
-        out = []
-        for _ in range(n):
+        out: list[str] = []
+        while len(out) < n:
             if self.corpus.code and (not langs or self.rng.random() < self.cfg.code_share):
                 out.append(self.rng.choice(self.corpus.code))
+            elif parallel:
+                at = self.rng.random()  # one place in the declaration, in every language of the batch
+                out.extend(self.corpus.udhr[lang][int(at * len(self.corpus.udhr[lang]))] for lang in langs)
             else:
                 out.append(self.rng.choice(self.corpus.udhr[self.rng.choice(langs)]))
-        return out
+        return out[:n]
 
     def _original(self, texts: list[str]) -> tuple[list[str], list]:
         """Cut texts whose original tokenization exceeds ``max_tokens``; return texts and their encodings."""
@@ -248,8 +283,10 @@ class HypernetTrainer:
         else:
             aux = pred_in.sum() * 0.0
         contrast = contrastive_loss(s_new, s_orig.detach(), self.cfg.contrast_temperature)
-        total = sent + self.cfg.token_weight * tok + self.cfg.aux_weight * aux + self.cfg.contrast_weight * contrast
-        return {"loss": total, "sent": sent, "tok": tok, "aux": aux, "contrast": contrast}
+        relation = relation_loss(s_new, s_orig.detach(), self.cfg.relation_temperature)
+        total = (sent + self.cfg.token_weight * tok + self.cfg.aux_weight * aux + self.cfg.contrast_weight * contrast
+                 + self.cfg.relation_weight * relation)
+        return {"loss": total, "sent": sent, "tok": tok, "aux": aux, "contrast": contrast, "relation": relation}
 
     def _token_loss(self, h_orig: torch.Tensor, h_new: torch.Tensor, encs, offsets) -> torch.Tensor:
         """``1 - cos`` of the mean states of every aligned segment (row-major flattening of both batches)."""
@@ -325,7 +362,7 @@ class HypernetTrainer:
             if elapsed >= budget:
                 break
             progress = max(self.step_no / cfg.steps, elapsed / budget)
-            stats = self.train_step(self.draw_texts(cfg.batch_size, cfg.langs_per_batch), progress)
+            stats = self.train_step(self.draw_texts(cfg.batch_size, cfg.langs_per_batch, cfg.parallel), progress)
             (first if len(first) < 50 else recent).append(stats)
             recent = recent[-50:]
             window = recent or first
@@ -334,7 +371,7 @@ class HypernetTrainer:
             left = (budget - spent) / 60.0
             bar.update(1, fraction=max(self.step_no / cfg.steps, spent / budget), loss=f"{avg['loss']:.4f}",
                        sent=f"{avg['sent']:.4f}", tok=f"{avg['tok']:.3f}", aux=f"{avg['aux']:.3f}",
-                       nce=f"{avg['contrast']:.3f}", left=f"{max(left, 0.0):.1f}min")
+                       nce=f"{avg['contrast']:.3f}", rel=f"{avg['relation']:.3f}", left=f"{max(left, 0.0):.1f}min")
             summary = {"steps": self.step_no, "minutes": spent / 60.0,
                        **{f"last50_{k}": v for k, v in avg.items()},
                        **{f"first50_{k}": float(np.mean([r[k] for r in first])) for k in stats}}

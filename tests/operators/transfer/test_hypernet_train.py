@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 import torch
 
 from operators.transfer.hypernet import HypernetConfig
 from operators.transfer.hypernet_data import load_corpus
-from operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer, contrastive_loss
+from operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer, contrastive_loss, relation_loss
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,10 @@ def test_config_validation_names_the_field():
         HypernetTrainConfig(save_dtype="int8")
     with pytest.raises(ValueError, match="contrast_temperature"):
         HypernetTrainConfig(contrast_temperature=0.0)
+    with pytest.raises(ValueError, match="relation_weight"):
+        HypernetTrainConfig(relation_weight=-1.0)
+    with pytest.raises(ValueError, match="parallel"):
+        HypernetTrainConfig(parallel=True, langs_per_batch=1)
 
 
 def test_langs_per_batch_limits_a_batch_to_that_many_languages(base, tiny_corpus):
@@ -44,6 +49,44 @@ def test_langs_per_batch_limits_a_batch_to_that_many_languages(base, tiny_corpus
         assert any(batch <= c for c in chunks.values())
     mixed = set(trainer.draw_texts(60))
     assert all(mixed & only[lang] for lang in chunks)  # eng, fra and deu all drawn
+
+
+def test_parallel_batches_take_the_same_place_in_every_language(base, tiny_corpus):
+    cfg = HypernetTrainConfig(hypernet=HypernetConfig(d_model=32, n_layers=1, n_heads=2, ffn_dim=64), code_share=0.0,
+                              device="cpu")
+    trainer = HypernetTrainer(cfg, base, tiny_corpus)
+    where: dict[str, list[tuple[str, float]]] = {}  # a chunk's text may occur in several places
+    for lang, cs in tiny_corpus.udhr.items():
+        for i, c in enumerate(cs):
+            where.setdefault(c, []).append((lang, i / len(cs)))
+    step = max(1 / len(cs) for cs in tiny_corpus.udhr.values())
+    batch = trainer.draw_texts(12, langs_per_batch=3, parallel=True)
+    assert len(batch) == 12
+    for group in (batch[k: k + 3] for k in range(0, 12, 3)):
+        # some reading of the group has one chunk per language, all at the same relative place
+        assert any(len({lang for lang, _ in pick}) == 3 and max(p for _, p in pick) - min(p for _, p in pick) < step
+                   for pick in itertools.product(*(where[c] for c in group)))
+
+
+def test_relation_loss_reference():
+    """KL of in-batch similarity distributions against a hand-written one: 0 for the same geometry (also when
+    rotated or scaled), > 0 when the neighbours change."""
+    torch.manual_seed(0)
+    target = torch.randn(6, 8)
+    rot, _ = torch.linalg.qr(torch.randn(8, 8))
+    assert float(relation_loss(3.0 * target @ rot, target, 0.05)) == pytest.approx(0.0, abs=1e-5)
+    new = torch.randn(6, 8)
+
+    def probs(x):
+        x = torch.nn.functional.normalize(x, dim=-1)
+        sims = x @ x.T / 0.1
+        return torch.stack([torch.cat([sims[i, :i], sims[i, i + 1:]]).softmax(0) for i in range(len(x))])
+
+    p, q = probs(target), probs(new)
+    want = (p * (p.log() - q.log())).sum(1).mean()
+    assert float(relation_loss(new, target, 0.1)) == pytest.approx(float(want), rel=1e-5)
+    assert float(want) > 0.1
+    assert float(relation_loss(new[:2], target[:2], 0.1)) == 0.0  # no neighbours to compare
 
 
 def test_contrastive_loss_reference():
@@ -106,6 +149,12 @@ def test_contrast_weight_enters_the_total(base, tiny_corpus):
         a, b = plain.losses(texts, tok), weighted.losses(texts, tok)
     assert float(a["contrast"]) > 0.0
     assert float(b["loss"]) == pytest.approx(float(a["loss"]) + 0.5 * float(a["contrast"]), rel=1e-5)
+    related = HypernetTrainer(HypernetTrainConfig(relation_weight=2.0, **kw), base, tiny_corpus)
+    related.model.load_state_dict(plain.model.state_dict())
+    with torch.no_grad():
+        c = related.losses(texts, tok)
+    assert float(a["relation"]) > 0.0
+    assert float(c["loss"]) == pytest.approx(float(a["loss"]) + 2.0 * float(a["relation"]), rel=1e-5)
 
 
 def test_train_loop_checkpoints(base, tiny_corpus):
