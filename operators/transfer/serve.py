@@ -50,6 +50,9 @@ class HypernetServeConfig:
     """Tokens per hypernetwork forward pass."""
     device: str = "auto"
     """auto (CUDA when available), cpu or cuda."""
+    copy_single: bool = False
+    """A token that decomposes into one original token (not [UNK]) keeps that token's original embedding, as FVT
+    and FOCUS do, instead of the hypernetwork's prediction of it."""
 
     def __post_init__(self) -> None:
         if not self.checkpoint:
@@ -172,6 +175,14 @@ class HypernetEmbedder:
         inv = np.argsort(np.asarray(order, np.int64)) if order else np.zeros(0, np.int64)
         pred_in = np.concatenate(ins)[inv] if ins else np.zeros((0, self.dim), np.float32)
         pred_out = np.concatenate(outs)[inv] if outs else None
+        if self.config.copy_single:
+            skip = {self.decomposer.empty_id, self.decomposer.unk_id}
+            single = [i for i, d in enumerate(decomps) if d is not None and len(d) == 1 and d[0] not in skip]
+            if single:
+                ids = torch.as_tensor([decomps[i][0] for i in single], device=self.emb_in.device)
+                pred_in[single] = self.emb_in[ids].float().cpu().numpy()
+                if pred_out is not None and self.emb_out is not None:
+                    pred_out[single] = self.emb_out[ids].float().cpu().numpy()
         return pred_in, pred_out
 
 

@@ -48,6 +48,22 @@ def test_embeddings_match_the_model(embedder, base):
     np.testing.assert_array_equal(np.asarray(emb[0].as_py()), np.asarray(emb[4].as_py()))
 
 
+def test_copy_single_keeps_original_rows_of_one_token_surfaces(checkpoint, embedder, base):
+    """With copy_single, " the" and "ing" (one original token each) get exactly their original rows; " unbelievably"
+    (several) and "\ufffd" (nothing the original reads: the empty marker) keep the prediction."""
+    copying = HypernetEmbedder(HypernetServeConfig(checkpoint=str(checkpoint), device="cpu", copy_single=True))
+    surfaces = [" the", "ing", " unbelievably", "\ufffd"]
+    got = np.asarray(copying(pa.table({"surface": surfaces})).column("embedding").to_pylist())
+    plain = np.asarray(embedder(pa.table({"surface": surfaces})).column("embedding").to_pylist())
+    dec = SurfaceDecomposer(base.tokenizer_json)
+    emb = base.input_embeddings.detach().numpy()
+    assert len(dec(" the")) == len(dec("ing")) == 1 and len(dec(" unbelievably")) > 1 and dec("\ufffd") == (dec.empty_id,)
+    np.testing.assert_array_equal(got[0], emb[dec(" the")[0]])
+    np.testing.assert_array_equal(got[1], emb[dec("ing")[0]])
+    assert not np.allclose(plain[0], emb[dec(" the")[0]], atol=1e-3)  # the prediction alone is not the row
+    np.testing.assert_allclose(got[2:], plain[2:], atol=1e-6)
+
+
 def test_cache_by_surface(embedder):
     before_hits = embedder.cache.hits
     embedder(pa.table({"surface": [" the", " the", "ing"]}))
