@@ -202,8 +202,9 @@ def main() -> int:
     ap.add_argument("--methods", default=",".join(METHODS),
                     help="comma-separated methods to score besides the original (e.g. 'hypernet' to compare "
                          "checkpoints; the baselines do not depend on one)")
-    ap.add_argument("--copy-single", action="store_true",
-                    help="hypernet: tokens that are one original token keep its embedding (HypernetServeConfig)")
+    ap.add_argument("--no-copy-single", action="store_true",
+                    help="hypernet: predict tokens that are one original token too, instead of keeping the original "
+                         "row (HypernetServeConfig.copy_single)")
     args = ap.parse_args()
     methods = [m for m in METHODS if m in args.methods.split(",")]
     unknown = sorted(set(args.methods.split(",")) - set(METHODS))
@@ -245,7 +246,7 @@ def main() -> int:
         results.append(rec)
         print(json.dumps(rec), flush=True)
 
-    embedder = HypernetEmbedder(HypernetServeConfig(checkpoint=args.checkpoint, copy_single=args.copy_single))
+    embedder = HypernetEmbedder(HypernetServeConfig(checkpoint=args.checkpoint, copy_single=not args.no_copy_single))
 
     # Ceiling: the original tokenizer and embeddings, written and re-loaded as a transferred-model folder.
     from sentence_transformers import SentenceTransformer

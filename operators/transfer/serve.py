@@ -50,9 +50,10 @@ class HypernetServeConfig:
     """Tokens per hypernetwork forward pass."""
     device: str = "auto"
     """auto (CUDA when available), cpu or cuda."""
-    copy_single: bool = False
+    copy_single: bool = True
     """A token that decomposes into one original token (not [UNK]) keeps that token's original embedding, as FVT
-    and FOCUS do, instead of the hypernetwork's prediction of it."""
+    and FOCUS do, instead of the hypernetwork's prediction of it (the prediction is close, not exact: recall@1
+    on udhr_bpe 0.191 without, 0.209 with)."""
 
     def __post_init__(self) -> None:
         if not self.checkpoint:

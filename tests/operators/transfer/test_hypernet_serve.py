@@ -31,7 +31,7 @@ def checkpoint(base, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def embedder(checkpoint):
-    return HypernetEmbedder(HypernetServeConfig(checkpoint=str(checkpoint), device="cpu"))
+    return HypernetEmbedder(HypernetServeConfig(checkpoint=str(checkpoint), device="cpu", copy_single=False))
 
 
 SURFACES = [" the", "ing", None, " unbelievable", " the", "):", " Привет"]
@@ -99,7 +99,7 @@ def test_lru_cache_evicts_least_recent():
 def test_actor_pool_on_ray(ray_local, checkpoint, embedder):
     import ray
 
-    cfg = HypernetServeConfig(checkpoint=str(checkpoint), device="cpu")
+    cfg = HypernetServeConfig(checkpoint=str(checkpoint), device="cpu", copy_single=False)
     table = pa.table({"id": list(range(40)), "surface": [f" tok{i % 7}" if i % 9 else None for i in range(40)]})
     ds = ray.data.from_arrow(table).map_batches(HypernetEmbedder, fn_constructor_kwargs={"config": cfg},
                                                 batch_format="pyarrow", batch_size=16, concurrency=1)
