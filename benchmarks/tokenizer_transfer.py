@@ -23,14 +23,16 @@ New tokenizers:
 * ``dynamic_m100`` / ``dynamic_all``: batch-level dynamic BPE merges (operators/dynamic) on the original WordPiece
   tokenizer, batches of 32 sentences of one group, word boundaries, 100 merges / until no pair is left.
 
-Methods: ``hypernet`` (the checkpoint), ``focus`` (operators/transfer/focus.py: FOCUS, its fastText model trained on
+Methods: ``hypernet`` (the checkpoint; a token that is one original token keeps that row unless
+``--no-copy-single``), ``focus`` (operators/transfer/focus.py: FOCUS, its fastText model trained on
 the new tokenizer's training text tokenized with it; for dynamic merges, on the train split tokenized with the
 same per-batch merges), ``fvt`` (operators/transfer/fvt.py: mean of the base tokenization's
 embeddings), ``fvt_decomp`` (the same mean over the hypernetwork's own decomposition), ``random``, and ``original``
 (the original tokenizer and embeddings: the ceiling, run through the exported-folder path as a check). OMP
 (operators/transfer/omp.py) needs a donor model that already uses the new tokenizer; none of these tokenizers has
 one, so it is not in the table (its exact tests use the base model under a permuted / pruned vocabulary).
-Prints one JSON line per (tokenizer, method), then a table. The machine may be shared: no timings are compared.
+Prints one JSON line per (tokenizer, method), then a table and the verdicts, each recall@1 difference with its
+paired standard error over the queries. The machine may be shared: no timings are compared.
 """
 
 from __future__ import annotations
@@ -156,12 +158,21 @@ def retrieval_tasks(n_code: int) -> tuple[dict[str, tuple[list[str], str, list[i
     return tasks, {"docs:eng": pivot, "docs:code": ["\n".join(ln[len(ln) // 2:]) for ln in lines]}
 
 
-def retrieval(q: torch.Tensor, d: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-    """Recall@1 and MRR of query i retrieving document ``target[i]`` among all documents (cosine; normalized)."""
+def retrieval(q: torch.Tensor, d: torch.Tensor, target: torch.Tensor) -> tuple[dict[str, float], np.ndarray]:
+    """Recall@1 and MRR of query i retrieving document ``target[i]`` among all documents (cosine; normalized),
+    and the per-query hits (1.0 where the target ranks first)."""
     sims = q @ d.T
     own = sims[torch.arange(len(q)), target]
     rank = 1 + (sims > own.unsqueeze(1)).sum(1).float()
-    return {"recall_at_1": round(float((rank == 1).float().mean()), 4), "mrr": round(float((1 / rank).mean()), 4)}
+    hits = (rank == 1).float()
+    return {"recall_at_1": round(float(hits.mean()), 4), "mrr": round(float((1 / rank).mean()), 4)}, hits.numpy()
+
+
+def paired_se(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    """Standard error of the difference of two methods' recall@1 (a mean over groups of per-group means), from the
+    per-query differences on the same queries: sqrt(sum over groups of var(d_g) / n_g) / groups."""
+    var = [np.var(a[g] - b[g], ddof=1) / len(a[g]) for g in a if len(a[g]) > 1]
+    return float(np.sqrt(np.sum(var)) / len(a))
 
 
 def score(orig: dict[str, torch.Tensor], new: dict[str, torch.Tensor], lengths: dict[str, float],
@@ -236,11 +247,14 @@ def main() -> int:
     orig_emb = {g: orig_all[g][: cuts[g]] for g in groups}
     orig_len = {g: float(np.mean([len(r) for r in orig_rows[g][: cuts[g]]])) for g in groups}
     results = []
+    hits: dict[tuple[str, str], dict[str, np.ndarray]] = {}  # (tokenizer, method) -> per-query hits by group
 
     def report(tokenizer_name: str, method: str, new_all: dict, lengths: dict, **extra) -> None:
         new = {g: new_all[g][: cuts[g]] for g in groups}
-        retr = {g: retrieval(new_all[g][cuts[g]:], new_all[d], torch.as_tensor(target))
-                for g, (_, d, target) in tasks.items()}
+        retr, hits[tokenizer_name, method] = {}, {}
+        for g, (_, d, target) in tasks.items():
+            retr[g], hits[tokenizer_name, method][g] = retrieval(new_all[g][cuts[g]:], new_all[d],
+                                                                  torch.as_tensor(target))
         rec = {"bench": "tokenizer_transfer", "tokenizer": tokenizer_name, "method": method,
                **score(orig_emb, new, {g: lengths[g] / orig_len[g] for g in groups}, retr), **extra}
         results.append(rec)
@@ -322,7 +336,7 @@ def main() -> int:
             report(name, m, {g: torch.cat(v) for g, v in by_g.items()}, lengths, max_merges=merges,
                    new_tokens=n_new)
 
-    print_table(results)
+    print_table(results, hits)
     print(f"({len(groups)} groups, {sum(len(t) for t in groups.values())} held-out chunks, "
           f"{sum(len(t[0]) for t in tasks.values())} retrieval queries; checkpoint {Path(args.checkpoint).name}; "
           f"{time.perf_counter() - t_start:.0f} s on a shared machine)")
@@ -355,7 +369,7 @@ def _stack(col: pa.ChunkedArray, dim: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(values, np.float32).reshape(-1, dim).copy())
 
 
-def print_table(results: list[dict]) -> None:
+def print_table(results: list[dict], hits: dict[tuple[str, str], dict[str, np.ndarray]]) -> None:
     print()
     print(f"{'tokenizer':<14}{'method':<12}{'mean_cos':>9}{'udhr':>8}{'code':>8}{'spearman':>10}{'R@1':>8}{'MRR':>8}"
           f"{'R@1udhr':>9}{'R@1code':>9}")
@@ -379,8 +393,13 @@ def print_table(results: list[dict]) -> None:
         for key, label in (("mean_cosine", "mean cosine"), ("recall_at_1", "recall@1")):
             h, f, v = (by[m][key] for m in ("hypernet", "focus", "fvt"))
             verdict = "met" if h > f > v else "NOT met"
+            se = {}
+            if key == "recall_at_1":  # the paired standard error of each difference, on the same 324 queries
+                se = {pair: f" ± {paired_se(hits[tok, pair[0]], hits[tok, pair[1]]):.3f}"
+                      for pair in (("hypernet", "focus"), ("focus", "fvt"), ("hypernet", "fvt"))}
             parts.append(f"{label} hypernet {h:.4f} / focus {f:.4f} / fvt {v:.4f} ({verdict}: hypernet-focus "
-                         f"{h - f:+.4f}, focus-fvt {f - v:+.4f})")
+                         f"{h - f:+.4f}{se.get(('hypernet', 'focus'), '')}, focus-fvt {f - v:+.4f}"
+                         f"{se.get(('focus', 'fvt'), '')}, hypernet-fvt {h - v:+.4f}{se.get(('hypernet', 'fvt'), '')})")
         print(f"{tok}: " + "; ".join(parts))
 
 
