@@ -88,7 +88,8 @@ class HypernetTrainConfig:
     relation_temperature: float = 0.05
     """Temperature of the relational loss's cosine logits."""
     parallel: bool = False
-    """UDHR chunks in aligned groups of langs_per_batch languages (the same relative place in each file)."""
+    """UDHR chunks in aligned groups of langs_per_batch languages (the same relative place in each file); each
+    UDHR draw adds a whole group, so code's share of a batch's chunks is below code_share."""
     buffer_size: int = 1024
     """Chunks in the text buffer the tokenizer sampler counts substrings over."""
     refresh_every: int = 50

@@ -9,8 +9,9 @@ works the same on a plain ``pa.Table`` in-process. It takes either
 * a ``base_ids`` column (the per-batch vocabulary tables of dynamic merging carry the decomposition), used as is;
 
 and adds ``embedding`` (fixed-size list of float32) and, for bases with untied output embeddings,
-``output_embedding``. A row whose ``surface`` is null (a special token) gets a null embedding. The cache is keyed
-by surface (or by the id tuple when there is no surface): vocabularies of consecutive batches overlap a lot.
+``output_embedding``. A token that is one original token keeps that token's rows (``copy_single``). A row whose
+``surface`` is null (a special token) gets a null embedding. The cache is keyed by surface (or by the id tuple
+when there is no surface): vocabularies of consecutive batches overlap a lot.
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ class HypernetServeConfig:
     device: str = "auto"
     """auto (CUDA when available), cpu or cuda."""
     copy_single: bool = True
-    """A token that decomposes into one original token (not [UNK]) keeps that token's original embedding, as FVT
-    and FOCUS do, instead of the hypernetwork's prediction of it (the prediction is close, not exact: recall@1
-    on udhr_bpe 0.191 without, 0.209 with)."""
+    """A token that decomposes into one original token (not [UNK], not the empty marker) keeps that token's
+    original embedding, as FVT and FOCUS do for shared tokens, instead of the hypernetwork's prediction of it (close,
+    not exact; README, tokenizer transfer, gives the benchmark with and without)."""
 
     def __post_init__(self) -> None:
         if not self.checkpoint:
