@@ -217,8 +217,9 @@ def main() -> int:
                     help="hypernet: predict tokens that are one original token too, instead of keeping the original "
                          "row (HypernetServeConfig.copy_single)")
     args = ap.parse_args()
-    methods = [m for m in METHODS if m in args.methods.split(",")]
-    unknown = sorted(set(args.methods.split(",")) - set(METHODS))
+    asked = set(args.methods.split(","))
+    methods = [m for m in METHODS if m in asked]
+    unknown = sorted(asked - set(METHODS))
     if unknown or not methods:
         ap.error(f"--methods: {', '.join(unknown) or 'none given'}; choose from {', '.join(METHODS)}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -126,14 +126,12 @@ class HypernetTrainConfig:
         if self.lr <= 0:
             raise ValueError(f"lr: must be > 0, got {self.lr}")
         for name in ("warmup_steps", "weight_decay", "grad_clip", "token_weight", "aux_weight", "sampler_noise",
-                     "threads", "contrast_weight", "langs_per_batch"):
+                     "threads", "contrast_weight", "relation_weight", "langs_per_batch"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
         for name in ("contrast_temperature", "relation_temperature"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
-        if self.relation_weight < 0:
-            raise ValueError(f"relation_weight: must be >= 0, got {self.relation_weight}")
         if self.parallel and self.langs_per_batch < 2:
             raise ValueError(f"parallel: needs langs_per_batch >= 2, got {self.langs_per_batch}")
         if not 1 <= self.min_vocab <= self.max_vocab:
