@@ -14,6 +14,11 @@ excluded; ~12 per language) of the 11 non-English languages and of 12 retrieval-
 among all 61 English paragraphs of the declaration (English is the pivot and has no task), and each of 48
 held-out code chunks (>= 4 lines) is cut in half and its first half must retrieve its second half among all 48
 second halves (``recall_at_1``, ``mrr`` per group; the record's values are means over the 24 groups with a task).
+Retrieval is scored twice: by cosine, and by CSLS (Conneau et al. 2018: ``2 cos(q, d) - r(d)``, ``r(d)`` the mean
+cosine of document d to its 10 nearest queries; ``recall_at_1_csls``, ``mrr_csls``), which discounts hub documents
+that are near every query. ``top1_share`` (the largest share of a group's queries with the same first hit) shows
+collapse: every group's targets are distinct, so a model that sends all texts to one hub that happens to be a
+target still gets 1/12 of a group right by cosine.
 New tokenizers:
 
 * ``udhr_bpe``: a 16k BPE trained by tokenmill's engine (operators/bpe) on the train split of UDHR text, as
@@ -24,13 +29,15 @@ New tokenizers:
   tokenizer, batches of 32 sentences of one group, word boundaries, 100 merges / until no pair is left.
 
 Methods: ``hypernet`` (the checkpoint; a token that is one original token keeps that row unless
-``--no-copy-single``), ``focus`` (operators/transfer/focus.py: FOCUS, its fastText model trained on
-the new tokenizer's training text tokenized with it; for dynamic merges, on the train split tokenized with the
-same per-batch merges), ``fvt`` (operators/transfer/fvt.py: mean of the base tokenization's
-embeddings), ``fvt_decomp`` (the same mean over the hypernetwork's own decomposition), ``random``, and ``original``
-(the original tokenizer and embeddings: the ceiling, run through the exported-folder path as a check). OMP
-(operators/transfer/omp.py) needs a donor model that already uses the new tokenizer; none of these tokenizers has
-one, so it is not in the table (its exact tests use the base model under a permuted / pruned vocabulary).
+``--no-copy-single``; for the static tokenizers, a token without a leading space blends its continuation and
+word-start readings by how often it begins a word in the tokenizer's training text, unless ``--no-word-starts``),
+``focus`` (operators/transfer/focus.py: FOCUS, its fastText model trained on the new tokenizer's training text
+tokenized with it; for dynamic merges, on the train split tokenized with the same per-batch merges), ``fvt``
+(operators/transfer/fvt.py: mean of the base tokenization's embeddings), ``fvt_decomp`` (the same mean over the
+hypernetwork's own decomposition), ``random``, and ``original`` (the original tokenizer and embeddings: the
+ceiling, run through the exported-folder path as a check). OMP (operators/transfer/omp.py) needs a donor model that
+already uses the new tokenizer; none of these tokenizers has one, so it is not in the table (its exact tests use
+the base model under a permuted / pruned vocabulary).
 Prints one JSON line per (tokenizer, method), then a table and the verdicts, each recall@1 difference with its
 paired standard error over the queries. The machine may be shared: no timings are compared.
 """
@@ -65,6 +72,7 @@ log = logging.getLogger("tokenizer_transfer")
 SPECIALS = ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
 METHODS = ("hypernet", "focus", "fvt", "fvt_decomp", "random")  # besides "original", always scored
+TOKENIZERS = ("udhr_bpe", "code_bpe", "dynamic_m100", "dynamic_all")
 # Retrieval-only groups (no cosine group): the UDHR languages, beyond EVAL_LANGS, where the *original* model's
 # recall@1 is >= 0.25 (measured once on the original alone, before any transfer was scored). A group has ~12
 # queries, so one query moves its recall by 0.08; these 12 groups add ~140 queries where the task has signal.
@@ -158,14 +166,35 @@ def retrieval_tasks(n_code: int) -> tuple[dict[str, tuple[list[str], str, list[i
     return tasks, {"docs:eng": pivot, "docs:code": ["\n".join(ln[len(ln) // 2:]) for ln in lines]}
 
 
-def retrieval(q: torch.Tensor, d: torch.Tensor, target: torch.Tensor) -> tuple[dict[str, float], np.ndarray]:
-    """Recall@1 and MRR of query i retrieving document ``target[i]`` among all documents (cosine; normalized),
-    and the per-query hits (1.0 where the target ranks first)."""
-    sims = q @ d.T
-    own = sims[torch.arange(len(q)), target]
-    rank = 1 + (sims > own.unsqueeze(1)).sum(1).float()
-    hits = (rank == 1).float()
-    return {"recall_at_1": round(float(hits.mean()), 4), "mrr": round(float((1 / rank).mean()), 4)}, hits.numpy()
+CSLS_K = 10  # neighbours of a document among the queries in its hubness estimate (CSLS's k)
+
+
+def hubness(queries: torch.Tensor, docs: torch.Tensor, k: int = CSLS_K) -> torch.Tensor:
+    """CSLS's r(d) for every document: its mean cosine to its ``k`` nearest queries (all queries of the doc set)."""
+    return (queries @ docs.T).topk(min(k, len(queries)), dim=0).values.mean(0)
+
+
+def retrieval(q: torch.Tensor, d: torch.Tensor, target: torch.Tensor,
+              hub: torch.Tensor) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Recall@1 and MRR of query i retrieving document ``target[i]`` among all documents, by cosine (normalized
+    embeddings) and by CSLS (``2 cos(q, d) - r(d)``, the query's own term being the same for every document; ``hub``
+    is :func:`hubness`), and the per-query hits of each (1.0 where the target ranks first).
+
+    ``top1_share`` is a collapse check: the share of queries whose first hit (by cosine) is the most common first
+    hit. A group's targets are distinct, so a model that maps every text to nearly one point still scores
+    1/len(q) by cosine when that hub is one of them; CSLS discounts documents that are near every query.
+    """
+    out: dict[str, float] = {}
+    hits: dict[str, np.ndarray] = {}
+    cos = q @ d.T
+    for suffix, sims in (("", cos), ("_csls", 2 * cos - hub.unsqueeze(0))):
+        own = sims[torch.arange(len(q)), target]
+        rank = 1 + (sims > own.unsqueeze(1)).sum(1).float()
+        hit = (rank == 1).float()
+        out |= {f"recall_at_1{suffix}": round(float(hit.mean()), 4), f"mrr{suffix}": round(float((1 / rank).mean()), 4)}
+        hits[f"recall_at_1{suffix}"] = hit.numpy()
+    out["top1_share"] = round(float(torch.bincount(cos.argmax(1)).max()) / len(q), 4)
+    return out, hits
 
 
 def paired_se(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
@@ -195,6 +224,9 @@ def score(orig: dict[str, torch.Tensor], new: dict[str, torch.Tensor], lengths: 
         "mean_cosine_code": by_group["code"]["mean_cosine"] if "code" in by_group else None,
         "recall_at_1": round(float(np.mean([r["recall_at_1"] for r in retr.values()])), 4),
         "mrr": round(float(np.mean([r["mrr"] for r in retr.values()])), 4),
+        "recall_at_1_csls": round(float(np.mean([r["recall_at_1_csls"] for r in retr.values()])), 4),
+        "mrr_csls": round(float(np.mean([r["mrr_csls"] for r in retr.values()])), 4),
+        "top1_share": round(float(np.mean([r["top1_share"] for r in retr.values()])), 4),
         # by domain: a UDHR tokenizer is meant for the translation groups, a code tokenizer for code
         "recall_at_1_udhr": round(float(np.mean([r["recall_at_1"] for g, r in retr.items() if g != "code"])), 4),
         "recall_at_1_code": retr["code"]["recall_at_1"] if "code" in retr else None,
@@ -213,15 +245,16 @@ def main() -> int:
     ap.add_argument("--methods", default=",".join(METHODS),
                     help="comma-separated methods to score besides the original (e.g. 'hypernet' to compare "
                          "checkpoints; the baselines do not depend on one)")
+    ap.add_argument("--tokenizers", default=",".join(TOKENIZERS),
+                    help="comma-separated new tokenizers to score (default: all)")
     ap.add_argument("--no-copy-single", action="store_true",
                     help="hypernet: predict tokens that are one original token too, instead of keeping the original "
                          "row (HypernetServeConfig.copy_single)")
+    ap.add_argument("--no-word-starts", action="store_true",
+                    help="hypernet: read every surface without a leading space as a continuation (no target text)")
     args = ap.parse_args()
-    asked = set(args.methods.split(","))
-    methods = [m for m in METHODS if m in asked]
-    unknown = sorted(asked - set(METHODS))
-    if unknown or not methods:
-        ap.error(f"--methods: {', '.join(unknown) or 'none given'}; choose from {', '.join(METHODS)}")
+    methods = _choose(ap, "--methods", args.methods, METHODS)
+    tokenizers = _choose(ap, "--tokenizers", args.tokenizers, TOKENIZERS)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -248,14 +281,17 @@ def main() -> int:
     orig_emb = {g: orig_all[g][: cuts[g]] for g in groups}
     orig_len = {g: float(np.mean([len(r) for r in orig_rows[g][: cuts[g]]])) for g in groups}
     results = []
-    hits: dict[tuple[str, str], dict[str, np.ndarray]] = {}  # (tokenizer, method) -> per-query hits by group
+    # (tokenizer, method) -> {"recall_at_1" / "recall_at_1_csls": per-query hits by group}
+    hits: dict[tuple[str, str], dict[str, dict[str, np.ndarray]]] = {}
 
     def report(tokenizer_name: str, method: str, new_all: dict, lengths: dict, **extra) -> None:
         new = {g: new_all[g][: cuts[g]] for g in groups}
-        retr, hits[tokenizer_name, method] = {}, {}
+        retr, per_query = {}, {}
+        hub = {d: hubness(torch.cat([new_all[g][cuts[g]:] for g, t in tasks.items() if t[1] == d]), new_all[d])
+               for d in doc_sets}
         for g, (_, d, target) in tasks.items():
-            retr[g], hits[tokenizer_name, method][g] = retrieval(new_all[g][cuts[g]:], new_all[d],
-                                                                  torch.as_tensor(target))
+            retr[g], per_query[g] = retrieval(new_all[g][cuts[g]:], new_all[d], torch.as_tensor(target), hub[d])
+        hits[tokenizer_name, method] = {k: {g: h[k] for g, h in per_query.items()} for k in next(iter(per_query.values()))}
         rec = {"bench": "tokenizer_transfer", "tokenizer": tokenizer_name, "method": method,
                **score(orig_emb, new, {g: lengths[g] / orig_len[g] for g in groups}, retr), **extra}
         results.append(rec)
@@ -278,8 +314,9 @@ def main() -> int:
     # Static new tokenizers.
     udhr_texts = train.all_udhr()
     code_texts = train.code
-    for name, build, target in (("udhr_bpe", lambda: train_udhr_bpe(udhr_texts, args.udhr_vocab), udhr_texts),
-                                ("code_bpe", lambda: train_code_bpe(code_texts, args.code_vocab), code_texts)):
+    static = (("udhr_bpe", lambda: train_udhr_bpe(udhr_texts, args.udhr_vocab), udhr_texts),
+              ("code_bpe", lambda: train_code_bpe(code_texts, args.code_vocab), code_texts))
+    for name, build, target in [t for t in static if t[0] in tokenizers]:
         t0 = time.perf_counter()
         raw = build()
         with tempfile.TemporaryDirectory() as tmp:
@@ -289,7 +326,8 @@ def main() -> int:
         rows = {g: [e.ids for e in tok.encode_batch(t)] for g, t in texts.items()}
         lengths = {g: float(np.mean([len(r) for r in rows[g][: cuts[g]]])) for g in groups}
         for method in methods:
-            table = transfer_embeddings(method, tok, base, smap, embedder=embedder, texts=target)
+            text = None if method == "hypernet" and args.no_word_starts else target
+            table = transfer_embeddings(method, tok, base, smap, embedder=embedder, texts=text)
             new = {g: sentence_embeddings(base, rs, table) for g, rs in rows.items()}
             report(name, method, new, lengths, vocab_size=tok.get_vocab_size(), trainer="tokenmill bpe v1",
                    tokenizer_train_s=round(train_s, 1))
@@ -301,7 +339,7 @@ def main() -> int:
 
     base_tok = load_base_tokenizer(base.tokenizer_json, add_special_tokens=True)
     V = base.vocab_size
-    for name, merges in (("dynamic_m100", 100), ("dynamic_all", None)):
+    for name, merges in [d for d in (("dynamic_m100", 100), ("dynamic_all", None)) if d[0] in tokenizers]:
         dyn = DynamicBPE(base_tok, max_merges=merges, boundary="word")
         words, vectors = dynamic_fasttext(dyn, base_tok, udhr_texts + code_texts) if "focus" in methods else ([], {})
         identity = {i: i for i in range(V)}
@@ -344,6 +382,15 @@ def main() -> int:
     return 0
 
 
+def _choose(ap: argparse.ArgumentParser, flag: str, value: str, allowed: tuple[str, ...]) -> list[str]:
+    """The comma-separated choices of ``flag``, in ``allowed``'s order; an unknown or empty choice is a usage error."""
+    asked = set(value.split(","))
+    unknown = sorted(asked - set(allowed))
+    if unknown or not asked & set(allowed):
+        ap.error(f"{flag}: {', '.join(unknown) or 'none given'}; choose from {', '.join(allowed)}")
+    return [a for a in allowed if a in asked]
+
+
 def dynamic_fasttext(dyn, base_tok, texts: list[str]) -> tuple[list[str], dict[str, np.ndarray]]:
     """FOCUS's auxiliary model for dynamic merges: the train split tokenized with the same per-batch merges (a
     merged token's word is its base pieces joined, e.g. ``human##ity``); returns (base ids' words, vectors)."""
@@ -370,16 +417,17 @@ def _stack(col: pa.ChunkedArray, dim: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(values, np.float32).reshape(-1, dim).copy())
 
 
-def print_table(results: list[dict], hits: dict[tuple[str, str], dict[str, np.ndarray]]) -> None:
+def print_table(results: list[dict], hits: dict[tuple[str, str], dict[str, dict[str, np.ndarray]]]) -> None:
     print()
     print(f"{'tokenizer':<14}{'method':<12}{'mean_cos':>9}{'udhr':>8}{'code':>8}{'spearman':>10}{'R@1':>8}{'MRR':>8}"
-          f"{'R@1udhr':>9}{'R@1code':>9}")
+          f"{'R@1udhr':>9}{'R@1code':>9}{'R@1csls':>9}{'top1share':>10}")
     nan = float("nan")
     for r in results:
         code, rcode = r["mean_cosine_code"], r["recall_at_1_code"]
         print(f"{r['tokenizer']:<14}{r['method']:<12}{r['mean_cosine']:>9.4f}{r['mean_cosine_udhr']:>8.4f}"
               f"{code if code is not None else nan:>8.4f}{r['spearman']:>10.4f}{r['recall_at_1']:>8.3f}"
-              f"{r['mrr']:>8.3f}{r['recall_at_1_udhr']:>9.3f}{rcode if rcode is not None else nan:>9.3f}")
+              f"{r['mrr']:>8.3f}{r['recall_at_1_udhr']:>9.3f}{rcode if rcode is not None else nan:>9.3f}"
+              f"{r['recall_at_1_csls']:>9.3f}{r['top1_share']:>10.3f}")
     print("\nrecall@1 per group")
     gs = [g for g in results[0]["by_group"] if "recall_at_1" in results[0]["by_group"][g]]
     print(f"{'tokenizer':<14}{'method':<12}" + "".join(f"{g[:6]:>7}" for g in gs))
@@ -391,12 +439,13 @@ def print_table(results: list[dict], hits: dict[tuple[str, str], dict[str, np.nd
         if not all(m in by for m in ("hypernet", "focus", "fvt")):
             continue
         parts = []
-        for key, label in (("mean_cosine", "mean cosine"), ("recall_at_1", "recall@1")):
+        for key, label in (("mean_cosine", "mean cosine"), ("recall_at_1", "recall@1"),
+                           ("recall_at_1_csls", "recall@1 (CSLS)")):
             h, f, v = (by[m][key] for m in ("hypernet", "focus", "fvt"))
             verdict = "met" if h > f > v else "NOT met"
             se = {}
-            if key == "recall_at_1":  # the paired standard error of each difference, on the same 324 queries
-                se = {pair: f" ± {paired_se(hits[tok, pair[0]], hits[tok, pair[1]]):.3f}"
+            if key in hits[tok, "hypernet"]:  # the paired standard error of each difference, on the same queries
+                se = {pair: f" ± {paired_se(hits[tok, pair[0]][key], hits[tok, pair[1]][key]):.3f}"
                       for pair in (("hypernet", "focus"), ("focus", "fvt"), ("hypernet", "fvt"))}
             parts.append(f"{label} hypernet {h:.4f} / focus {f:.4f} / fvt {v:.4f} ({verdict}: hypernet-focus "
                          f"{h - f:+.4f}{se.get(('hypernet', 'focus'), '')}, focus-fvt {f - v:+.4f}"

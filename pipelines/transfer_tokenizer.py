@@ -1,9 +1,12 @@
 """Transfer the packaged all-MiniLM-L6-v2 to a new tokenizer: a model folder with new embeddings.
 
+    python pipelines/transfer_tokenizer.py --tokenizer NEW/tokenizer.json --input 'text/*.txt' --output OUT
     python pipelines/transfer_tokenizer.py --tokenizer NEW/tokenizer.json --set method=focus --input 'text/*.txt' --output OUT
     python pipelines/transfer_tokenizer.py --tokenizer NEW/tokenizer.json --donor DONOR_MODEL_DIR --output OUT
 
-``hypernet``: the ZeTT hypernetwork in a Ray Data actor pool (``concurrency`` actors, a GPU each when present);
+``hypernet``: the ZeTT hypernetwork in a Ray Data actor pool (``concurrency`` actors, a GPU each when present); with
+``--input`` (optional: the text the new tokenizer is for), a token without a leading space is embedded by how often
+it begins a word there (``self`` after ``(`` is a word to the base model);
 ``focus``: FOCUS, its fastText model trained on the ``--input`` text; ``--donor DIR`` (a model that already uses the
 new tokenizer): OMP transplantation; ``fvt``, ``fvt_decomp``, ``random``: baselines. OUT loads with transformers
 and sentence-transformers: the new tokenizer (specials added when missing), new embeddings, all else unchanged.
@@ -56,14 +59,14 @@ class TransferConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser(__doc__, TransferConfig)  # --input: FOCUS's target text
+    parser = make_parser(__doc__, TransferConfig)  # --input: target text (FOCUS: required; hypernet: optional)
     parser.add_argument("--tokenizer", required=True, help="the new tokenizer.json (or a folder holding one)")
     parser.add_argument("--donor", default=None, help="a model folder that uses the new tokenizer (method omp)")
     parser.add_argument("--method", nargs="?", const="...", default=None, help=argparse.SUPPRESS)  # the old flag
     args, cfg = parse_config(parser, TransferConfig, argv)
     if args.method is not None:
         parser.error(f"--method is not an option: the method is a config key, use --set method={args.method}")
-    try:  # focus reads its --input text, omp its --donor model
+    try:  # focus and hypernet read the --input text, omp its --donor model
         tok_path, method, texts, donor = transfer_inputs(args.tokenizer, cfg.method, args.input, args.donor)
     except ValueError as exc:
         fail(str(exc))

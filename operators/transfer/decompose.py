@@ -127,6 +127,34 @@ class SurfaceDecomposer:
         return out
 
 
+def word_start_shares(tokenizer, surfaces: list[str | None], texts: list[str], *,
+                      max_texts: int = 20_000) -> dict[int, float]:
+    """How often each *no-space* surface begins a word in ``texts``: {id: share of its occurrences}.
+
+    A surface without a leading space is read as a continuation (``self`` -> ``##self``), but in a tokenizer whose
+    pre-tokenizer splits at punctuation (GPT-2's, or sentencepiece's after ``(``) it often begins what BERT calls a
+    word: ``(self`` is ``(`` + ``self`` to BERT. An occurrence begins a word when the character before it in the text
+    does not join a word (see :func:`_joins_word`), or it is the first. Only ids whose surface starts with a
+    character that joins a word are counted; ids never seen in ``texts`` are absent.
+
+    Args:
+        tokenizer: the new ``tokenizers.Tokenizer`` (its offsets locate each token in the text).
+        surfaces: the surface of every id (:func:`tokenizer_surfaces`).
+        texts: target text; the first ``max_texts`` lines are read.
+    """
+    cand = [bool(s) and not s[0].isspace() and _joins_word(s[0]) for s in surfaces]
+    starts: dict[int, int] = {}
+    total: dict[int, int] = {}
+    sample = texts[:max_texts]
+    for text, enc in zip(sample, tokenizer.encode_batch(sample, add_special_tokens=False)):
+        for i, (a, _) in zip(enc.ids, enc.offsets):
+            if i < len(cand) and cand[i]:
+                total[i] = total.get(i, 0) + 1
+                if a == 0 or not _joins_word(text[a - 1]):
+                    starts[i] = starts.get(i, 0) + 1
+    return {i: starts.get(i, 0) / n for i, n in total.items()}
+
+
 def surface_of_piece(piece: str, *, convention: str, prefix: str = "##") -> str:
     """The surface of one vocabulary string of a new tokenizer.
 

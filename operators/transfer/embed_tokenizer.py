@@ -5,7 +5,9 @@ special tokens the model needs ([CLS], [SEP], [PAD], [UNK], [MASK], matched by n
 ``<s>``/``</s>``) and adds a ``[CLS] $A [SEP]`` post-processor when the tokenizer has none. Special tokens keep the
 base model's own rows; every other id gets the chosen method's embedding:
 
-* ``hypernet``: the ZeTT hypernetwork (through :class:`~operators.transfer.serve.HypernetEmbedder`);
+* ``hypernet``: the ZeTT hypernetwork (through :class:`~operators.transfer.serve.HypernetEmbedder`); given target
+  text, a surface without a leading space gets the blend of its two readings, as a continuation and as a word
+  start, weighted by how often it begins a word there (:func:`~operators.transfer.decompose.word_start_shares`);
 * ``fvt``: the FVT baseline of :mod:`operators.transfer.fvt` (mean of the base embeddings of the surface's base
   tokenization; that module's own decomposition);
 * ``focus``: FOCUS (:mod:`operators.transfer.focus`; needs target text for its fastText model);
@@ -77,7 +79,7 @@ def vocab_table(tokenizer_json: str | Path) -> pa.Table:
 
 
 def transfer_inputs(tokenizer: str, method: str, inputs: list[str], donor_dir: str | None):
-    """What the transfer pipeline reads: (the tokenizer.json, the method, FOCUS's target text, OMP's donor).
+    """What the transfer pipeline reads: (the tokenizer.json, the method, target text, OMP's donor).
 
     ``tokenizer`` is a tokenizer.json or a folder holding one; a donor folder selects ``omp``. Raises ValueError
     (with the fix) when a file is missing or a method lacks its input.
@@ -98,6 +100,8 @@ def transfer_inputs(tokenizer: str, method: str, inputs: list[str], donor_dir: s
         if not inputs:
             raise ValueError("method=focus needs --input FILE (target text for its fastText model)")
         return path, method, read_texts(inputs), None
+    if method == "hypernet" and inputs:  # optional: where the new tokens begin words
+        return path, method, read_texts(inputs), None
     return path, method, None, None
 
 
@@ -116,7 +120,8 @@ def transfer_embeddings(method: str, tokenizer, base: BaseModel, special_map: di
         method: one of :data:`METHODS`.
         embedder: for ``hypernet``, a callable on a ``pa.Table`` with ``surface`` that adds ``embedding`` — a
             :class:`~operators.transfer.serve.HypernetEmbedder`, or a function running it on Ray.
-        texts: for ``focus``, target text (lines) for the fastText model.
+        texts: target text (lines): for ``focus``, its fastText model's training text (required); for ``hypernet``,
+            optional, where no-space surfaces begin words (the tokenizer's own training text is the natural one).
         donor: for ``omp``, (donor tokenizer.json, donor input embeddings), e.g. from
             :func:`~operators.transfer.omp.load_donor`.
     """
@@ -131,8 +136,9 @@ def transfer_embeddings(method: str, tokenizer, base: BaseModel, special_map: di
         if method == "hypernet":
             if embedder is None:
                 raise ValueError("transfer_embeddings: method 'hypernet' needs an embedder")
-            col = embedder(table).column("embedding")
-            out = _matrix(col, n, emb.shape[1])
+            out = _matrix(embedder(table).column("embedding"), n, emb.shape[1])
+            if texts:
+                _blend_word_starts(out, table, tokenizer, texts, embedder)
         elif method == "focus":
             from operators.transfer.focus import FocusConfig, focus_for_tokenizer
 
@@ -155,6 +161,25 @@ def transfer_embeddings(method: str, tokenizer, base: BaseModel, special_map: di
     for new_id, base_id in special_map.items():
         out[new_id] = emb[base_id]
     return out
+
+
+def _blend_word_starts(out: torch.Tensor, table: pa.Table, tokenizer, texts: list[str], embedder) -> None:
+    """In place: each no-space surface's row becomes ``w * E(" " + surface) + (1 - w) * E(surface)``, ``w`` its
+    share of word starts in ``texts`` (``E`` the embedder); rows of surfaces never seen beginning a word stay."""
+    from operators.transfer.decompose import word_start_shares
+
+    surfaces = table.column("surface").to_pylist()
+    shares = {i: w for i, w in word_start_shares(tokenizer, surfaces, texts).items() if w > 0}
+    if not shares:
+        return
+    ids = sorted(shares)
+    starts = embedder(pa.table({"id": pa.array(ids, pa.int32()),
+                                "surface": pa.array([" " + surfaces[i] for i in ids], pa.string())}))
+    idx = torch.as_tensor(ids)
+    w = torch.as_tensor([shares[i] for i in ids], dtype=out.dtype).unsqueeze(1)
+    out[idx] = w * _matrix(starts.column("embedding"), len(ids), out.shape[1]) + (1 - w) * out[idx]
+    log.info("hypernet: %d of %d surfaces begin words in the target text (mean share %.3f); blended both readings",
+             len(ids), len(surfaces), float(w.mean()))
 
 
 def _omp(emb: torch.Tensor, base_json: Path, new_json: Path, donor) -> torch.Tensor:

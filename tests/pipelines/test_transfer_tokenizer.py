@@ -82,16 +82,24 @@ def test_fvt_transfer_folder_loads(tmp_path, new_tokenizer, base):
 
 
 @pytest.mark.slow  # a Ray actor pool loads the base model
-def test_hypernet_transfer_on_ray(tmp_path, new_tokenizer, base, ray_local):
+def test_hypernet_transfer_on_ray(tmp_path, new_tokenizer, base, ray_local, shared_data):
+    """Without and with target text (--input: no-space tokens blend their word-start reading, a second pass on Ray)."""
     torch.manual_seed(0)
     ckpt = tmp_path / "ckpt"
     save_hypernet(Hypernetwork(HypernetConfig(embed_dim=base.dim, d_model=32, n_layers=1, n_heads=2, ffn_dim=64)),
                   ckpt, base_name=BASE_MODEL_NAME, base_fingerprint=base.fingerprint())
-    out = tmp_path / "hn"
-    assert transfer_tokenizer.main(["--tokenizer", str(new_tokenizer), "--set", "method=hypernet", "--output", str(out),
-                                    "--set", f"checkpoint={ckpt}", "--quiet"]) == 0
-    doc, emb = _check_folder(out, base)
-    assert doc["method"] == "hypernet" and doc["hypernet_checkpoint"] == str(ckpt)
+    text = shared_data / "text" / "udhr" / "fra.txt"
+    embs = []
+    for extra in ([], ["--input", str(text)]):
+        out = tmp_path / f"hn{len(extra)}"
+        assert transfer_tokenizer.main(["--tokenizer", str(new_tokenizer), "--set", "method=hypernet", "--output",
+                                        str(out), "--set", f"checkpoint={ckpt}", "--quiet", *extra]) == 0
+        doc, emb = _check_folder(out, base)
+        assert doc["method"] == "hypernet" and doc["hypernet_checkpoint"] == str(ckpt)
+        embs.append(emb)
+    changed = (embs[0] != embs[1]).any(1)
+    # Only rows of no-space tokens seen beginning a word (after "(", "'", ...) in the French text move.
+    assert 0 < int(changed.sum()) < 0.5 * len(changed)
 
 
 def test_method_flag_points_to_the_config_key(tmp_path, new_tokenizer, capsys):

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators.transfer.align import segment_ids, segment_ids_reference
-from operators.transfer.decompose import SurfaceDecomposer, surface_of_piece, tokenizer_surfaces
+from operators.transfer.decompose import SurfaceDecomposer, surface_of_piece, tokenizer_surfaces, word_start_shares
 from operators.transfer.tokenizer_sampler import TokenizerSampler, substring_counts
 
 
@@ -63,6 +63,20 @@ def test_continuations_take_wordpiece_prefix(decomposer):
     # Whitespace-only surfaces get the [PAD] marker, never an empty decomposition.
     assert decomposer("\n    ") == (decomposer.pad_id,)
     assert decomposer.reference("   ") == []
+
+
+def test_word_start_shares_count_what_precedes_each_occurrence(toy_bpe):
+    """``self`` begins a word after ``(`` and at the start of a text, and continues one in ``myself``; surfaces that
+    start with a space or with punctuation are not counted; a token absent from the text has no share."""
+    tok, _, vocab = toy_bpe
+    surfaces = [None] * len(vocab)
+    for t, i in vocab.items():
+        surfaces[i] = t
+    assert [vocab[t] for t in ("(", "self", ")", " ", "my", "self")] == tok.encode("(self) myself").ids
+    shares = word_start_shares(tok, surfaces, ["(self) myself", "self.self", "myself"])
+    # self: "(self" start, "myself" continuation, "self" (text start) start, ".self" start, "myself" continuation
+    assert shares == {vocab["self"]: 3 / 5, vocab["my"]: 1.0}
+    assert word_start_shares(tok, surfaces, ["self"], max_texts=0) == {}
 
 
 def test_surface_conventions():

@@ -86,6 +86,28 @@ def test_missing_columns_are_named(embedder):
         fresh(pa.table({"text": ["x"]}))
 
 
+def test_target_text_blends_the_two_readings_of_no_space_surfaces(toy_bpe, embedder, base):
+    """With target text, ``self`` (a word start in 2 of its 3 uses) gets 2/3 E(" self") + 1/3 E("self"); ``my``
+    (always a word start) gets E(" my"); ``lf`` (never in the text) and ``(`` (punctuation) keep their rows."""
+    from operators.transfer.embed_tokenizer import prepare_tokenizer, transfer_embeddings
+
+    _, path, vocab = toy_bpe
+    tok, _, smap = prepare_tokenizer(path, base.tokenizer_json)
+
+    def rows(surfaces):
+        return np.asarray(embedder(pa.table({"surface": surfaces})).column("embedding").to_pylist())
+
+    plain = transfer_embeddings("hypernet", tok, base, smap, embedder=embedder).numpy()
+    got = transfer_embeddings("hypernet", tok, base, smap, embedder=embedder, texts=["(self) myself", "self"]).numpy()
+    start, cont = rows([" self", " my"]), rows(["self", "my"])
+    np.testing.assert_allclose(plain[[vocab["self"], vocab["my"]]], cont, atol=1e-6)
+    np.testing.assert_allclose(got[vocab["self"]], 2 / 3 * start[0] + 1 / 3 * cont[0], atol=1e-5)
+    np.testing.assert_allclose(got[vocab["my"]], start[1], atol=1e-5)
+    assert not np.allclose(start[0], cont[0], atol=1e-3)  # the two readings differ, so the blend is seen
+    keep = [vocab["lf"], vocab["("]] + sorted(smap)
+    np.testing.assert_array_equal(got[keep], plain[keep])
+
+
 def test_lru_cache_evicts_least_recent():
     cache = LRUCache(2)
     cache.put("a", 1)
