@@ -142,7 +142,7 @@ def word_start_shares(tokenizer, surfaces: list[str | None], texts: list[str], *
         surfaces: the surface of every id (:func:`tokenizer_surfaces`).
         texts: target text; the first ``max_texts`` lines are read.
     """
-    cand = [bool(s) and not s[0].isspace() and _joins_word(s[0]) for s in surfaces]
+    cand = [s is not None and s != "" and not s[0].isspace() and _joins_word(s[0]) for s in surfaces]
     starts: dict[int, int] = {}
     total: dict[int, int] = {}
     sample = texts[:max_texts]
