@@ -127,22 +127,42 @@ class SurfaceDecomposer:
         return out
 
 
-def word_start_shares(tokenizer, surfaces: list[str | None], texts: list[str], *,
-                      max_texts: int = 20_000) -> dict[int, float]:
-    """How often each *no-space* surface begins a word in ``texts``: {id: share of its occurrences}.
+def reads_both_ways(surface: str | None) -> bool:
+    """Whether a surface may be a continuation or a word start: no leading space, first character joins a word.
 
     A surface without a leading space is read as a continuation (``self`` -> ``##self``), but in a tokenizer whose
     pre-tokenizer splits at punctuation (GPT-2's, or sentencepiece's after ``(``) it often begins what BERT calls a
-    word: ``(self`` is ``(`` + ``self`` to BERT. An occurrence begins a word when the character before it in the text
-    does not join a word (see :func:`_joins_word`), or it is the first. Only ids whose surface starts with a
-    character that joins a word are counted; ids never seen in ``texts`` are absent.
+    word: ``(self`` is ``(`` + ``self`` to BERT.
+    """
+    return surface is not None and surface != "" and not surface[0].isspace() and _joins_word(surface[0])
+
+
+def begins_word(text: str, start: int) -> bool:
+    """Whether a token at character ``start`` of ``text`` begins a BERT word: it is first, or what precedes it does
+    not join a word (see :func:`_joins_word`)."""
+    return start == 0 or not _joins_word(text[start - 1])
+
+
+def mark_word_starts(rows: list[list[str]], offsets: list[list[tuple[int, int]]],
+                     texts: list[str]) -> list[list[str]]:
+    """Each occurrence's own reading: a surface that :func:`reads_both_ways` and :func:`begins_word` where it stands
+    (``self`` in ``(self``) gets a leading space; ``rows``/``offsets`` are the surfaces and character offsets of
+    each text's tokens."""
+    return [[" " + s if reads_both_ways(s) and begins_word(text, a) else s for s, (a, _) in zip(row, offs)]
+            for row, offs, text in zip(rows, offsets, texts)]
+
+
+def word_start_shares(tokenizer, surfaces: list[str | None], texts: list[str], *,
+                      max_texts: int = 20_000) -> dict[int, float]:
+    """How often each surface that :func:`reads_both_ways` begins a word in ``texts``: {id: share of its
+    occurrences} (:func:`begins_word`); ids never seen in ``texts`` are absent.
 
     Args:
         tokenizer: the new ``tokenizers.Tokenizer`` (its offsets locate each token in the text).
         surfaces: the surface of every id (:func:`tokenizer_surfaces`).
         texts: target text; the first ``max_texts`` lines are read.
     """
-    cand = [s is not None and s != "" and not s[0].isspace() and _joins_word(s[0]) for s in surfaces]
+    cand = [reads_both_ways(s) for s in surfaces]
     starts: dict[int, int] = {}
     total: dict[int, int] = {}
     sample = texts[:max_texts]
@@ -150,8 +170,7 @@ def word_start_shares(tokenizer, surfaces: list[str | None], texts: list[str], *
         for i, (a, _) in zip(enc.ids, enc.offsets):
             if i < len(cand) and cand[i]:
                 total[i] = total.get(i, 0) + 1
-                if a == 0 or not _joins_word(text[a - 1]):
-                    starts[i] = starts.get(i, 0) + 1
+                starts[i] = starts.get(i, 0) + begins_word(text, a)
     return {i: starts.get(i, 0) / n for i, n in total.items()}
 
 

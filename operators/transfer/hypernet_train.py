@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from operators.core.progress import Progress
 from operators.transfer.align import segment_ids
 from operators.transfer.base_model import BaseModel, pick_device
-from operators.transfer.decompose import SurfaceDecomposer
+from operators.transfer.decompose import SurfaceDecomposer, mark_word_starts
 from operators.transfer.hypernet import Hypernetwork, HypernetConfig, pad_decompositions
 from operators.transfer.hypernet_data import TransferCorpus
 from operators.transfer.tokenizer_sampler import TokenizerSampler
@@ -87,6 +87,10 @@ class HypernetTrainConfig:
     """Weight of the relational loss (KL of in-batch similarity distributions, original -> new; 0: off)."""
     relation_temperature: float = 0.05
     """Temperature of the relational loss's cosine logits."""
+    word_starts: bool = False
+    """Each occurrence of a surface without a leading space that begins a word in its text (``self`` after ``(``)
+    is decomposed as the word start ``" self"``, so both readings are learned; serving with target text blends
+    them (operators/transfer/embed_tokenizer.py)."""
     parallel: bool = False
     """UDHR chunks in aligned groups of langs_per_batch languages (the same relative place in each file); each
     UDHR draw adds a whole group, so code's share of a batch's chunks is below code_share."""
@@ -253,6 +257,8 @@ class HypernetTrainer:
 
         sampled = sampled or self.sampler.sample()
         surfaces, offsets = sampled.encode(texts)
+        if self.cfg.word_starts:
+            surfaces = mark_word_starts(surfaces, offsets, texts)
         uniq = sorted({s for row in surfaces for s in row})
         index = {s: i for i, s in enumerate(uniq)}
         decomps = self.decomposer.many(uniq)

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators.transfer.align import segment_ids, segment_ids_reference
-from operators.transfer.decompose import SurfaceDecomposer, surface_of_piece, tokenizer_surfaces, word_start_shares
+from operators.transfer.decompose import (SurfaceDecomposer, mark_word_starts, surface_of_piece, tokenizer_surfaces,
+                                         word_start_shares)
 from operators.transfer.tokenizer_sampler import TokenizerSampler, substring_counts
 
 
@@ -77,6 +78,14 @@ def test_word_start_shares_count_what_precedes_each_occurrence(toy_bpe):
     # self: "(self" start, "myself" continuation, "self" (text start) start, ".self" start, "myself" continuation
     assert shares == {vocab["self"]: 3 / 5, vocab["my"]: 1.0}
     assert word_start_shares(tok, surfaces, ["self"], max_texts=0) == {}
+
+
+def test_mark_word_starts_reads_each_occurrence_in_place(toy_bpe):
+    tok, _, _ = toy_bpe
+    texts = ["(self) myself", "self.my"]
+    encs = tok.encode_batch(texts, add_special_tokens=False)
+    got = mark_word_starts([e.tokens for e in encs], [e.offsets for e in encs], texts)
+    assert got == [["(", " self", ")", " ", " my", "self"], [" self", ".", " my"]]
 
 
 def test_surface_conventions():

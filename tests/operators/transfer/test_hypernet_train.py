@@ -8,6 +8,7 @@ import itertools
 import pytest
 import torch
 
+from operators.transfer.decompose import begins_word, reads_both_ways
 from operators.transfer.hypernet import HypernetConfig
 from operators.transfer.hypernet_data import load_corpus
 from operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer, contrastive_loss, relation_loss
@@ -155,6 +156,26 @@ def test_contrast_weight_enters_the_total(base, tiny_corpus):
         c = related.losses(texts, tok)
     assert float(a["relation"]) > 0.0
     assert float(c["loss"]) == pytest.approx(float(a["loss"]) + 2.0 * float(a["relation"]), rel=1e-5)
+
+
+def test_word_starts_reads_tokens_after_punctuation_as_words(base, tiny_corpus):
+    """With word_starts, a GPT-2-style token that follows punctuation is decomposed as a word start: the sentence
+    loss moves on a text with "(self"-like words and not on one without any."""
+    kw = dict(hypernet=HypernetConfig(d_model=32, n_layers=1, n_heads=2, ffn_dim=64), batch_size=2, max_tokens=32,
+              buffer_size=32, device="cpu")
+    plain = HypernetTrainer(HypernetTrainConfig(**kw), base, tiny_corpus)
+    plain.sampler.fit(plain.draw_texts(32))
+    tok = plain.sampler.sample("bytelevel")
+    marked = HypernetTrainer(HypernetTrainConfig(word_starts=True, **kw), base, tiny_corpus)
+    marked.model.load_state_dict(plain.model.state_dict())
+    punct = ["freedom(of)thought,conscience;religion", "everyone(has)the.right"]
+    spaced = [" freedom of thought", " everyone has the right"]  # a text's first token begins a word too
+    surfaces, offsets = tok.encode(punct)
+    assert any(reads_both_ways(s) and begins_word(t, a) for row, offs, t in zip(surfaces, offsets, punct)
+               for s, (a, _) in zip(row, offs) if a > 0)
+    with torch.no_grad():
+        assert float(marked.losses(punct, tok)["sent"]) != pytest.approx(float(plain.losses(punct, tok)["sent"]))
+        assert float(marked.losses(spaced, tok)["sent"]) == pytest.approx(float(plain.losses(spaced, tok)["sent"]))
 
 
 def test_train_loop_checkpoints(base, tiny_corpus):
