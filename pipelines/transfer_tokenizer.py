@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             serve = HypernetServeConfig(checkpoint=str(checkpoint))
             run.start_ray()
             embedder = lambda table: embed_on_ray(table, serve, batch_size=cfg.batch_size, actors=cfg.concurrency)  # noqa: E731
-            metadata["hypernet_checkpoint"] = str(checkpoint)
+            metadata |= {"hypernet_checkpoint": str(checkpoint), "word_starts_from_input": bool(texts)}
         matrix = transfer_embeddings(method, tokenizer, base, special_map, embedder=embedder, seed=cfg.seed,
                                      texts=texts, donor=donor)
         out = export_transferred_model(base.folder, tokenizer, matrix, args.output, roles=roles, metadata=metadata)

@@ -96,6 +96,7 @@ def test_hypernet_transfer_on_ray(tmp_path, new_tokenizer, base, ray_local, shar
                                         str(out), "--set", f"checkpoint={ckpt}", "--quiet", *extra]) == 0
         doc, emb = _check_folder(out, base)
         assert doc["method"] == "hypernet" and doc["hypernet_checkpoint"] == str(ckpt)
+        assert doc["word_starts_from_input"] is bool(extra)
         embs.append(emb)
     changed = (embs[0] != embs[1]).any(1)
     # Only rows of no-space tokens seen beginning a word (after "(", "'", ...) in the French text move.
