@@ -291,7 +291,7 @@ def main() -> int:
                for d in doc_sets}
         for g, (_, d, target) in tasks.items():
             retr[g], per_query[g] = retrieval(new_all[g][cuts[g]:], new_all[d], torch.as_tensor(target), hub[d])
-        hits[tokenizer_name, method] = {k: {g: h[k] for g, h in per_query.items()} for k in next(iter(per_query.values()))}
+        hits[tokenizer_name, method] = {k: {g: per_query[g][k] for g in per_query} for k in ("recall_at_1", "recall_at_1_csls")}
         rec = {"bench": "tokenizer_transfer", "tokenizer": tokenizer_name, "method": method,
                **score(orig_emb, new, {g: lengths[g] / orig_len[g] for g in groups}, retr), **extra}
         results.append(rec)
