@@ -17,14 +17,14 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install --quiet -e '.[test]'
 	# Ahead-of-time build of the BPE kernels (optional: without a C compiler numba JITs them on first use).
-	$(PY) -m operators.bpe || echo "tokenmill: BPE kernels not precompiled; numba will JIT them"
+	$(PY) -m tokenmill.operators.bpe || echo "tokenmill: BPE kernels not precompiled; numba will JIT them"
 	touch $(STAMP)
 
 install: $(STAMP)
 
 # ruff (lint) on the whole tree, mypy on the data path (files in pyproject.toml): cheap, so every test run checks.
 lint: install
-	$(VENV)/bin/ruff check operators schemas pipelines benchmarks tests
+	$(VENV)/bin/ruff check operators schemas pipelines benchmarks tests tokenmill
 	$(VENV)/bin/mypy
 
 # pytest exits 5 when it collected no tests: that is a failure here, never a silent pass.
@@ -34,7 +34,7 @@ test: install lint
 
 # README's config tables, generated from the configs --help renders (tests/pipelines/test_config_docs.py checks them).
 docs: install
-	$(PY) -m pipelines._config_docs
+	$(PY) -m tokenmill.pipelines._config_docs
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
@@ -44,13 +44,13 @@ test-fast: install
 RAY_HEAD_DIR ?= /tmp/tokenmill-head-$(shell id -u)
 RAY_NUM_CPUS ?=
 cluster: install
-	$(PY) -m operators.core.ray_head start --dir $(RAY_HEAD_DIR) $(if $(RAY_NUM_CPUS),--num-cpus $(RAY_NUM_CPUS))
+	$(PY) -m tokenmill.operators.core.ray_head start --dir $(RAY_HEAD_DIR) $(if $(RAY_NUM_CPUS),--num-cpus $(RAY_NUM_CPUS))
 
 cluster-address:
-	@$(PY) -m operators.core.ray_head address --dir $(RAY_HEAD_DIR)
+	@$(PY) -m tokenmill.operators.core.ray_head address --dir $(RAY_HEAD_DIR)
 
 cluster-stop:
-	$(PY) -m operators.core.ray_head stop --dir $(RAY_HEAD_DIR)
+	$(PY) -m tokenmill.operators.core.ray_head stop --dir $(RAY_HEAD_DIR)
 
 # The image deploy/ names (Dockerfile: what `make install` installs, CPU torch unless TORCH_INDEX says otherwise).
 IMAGE ?= tokenmill:latest

@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DNA = ROOT.parent / "shared" / "data" / "dna"
 sys.path.insert(0, str(ROOT))
 
-from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.io.fasta_reader import fasta_sequences  # noqa: E402
+from tokenmill.operators.core.ingest_config import IngestConfig  # noqa: E402
+from tokenmill.operators.io.fasta_reader import fasta_sequences  # noqa: E402
 
 TRAIN_FILES = ("ecoli_k12_mg1655_GCF_000005845.2.fna", "scerevisiae_sacCer3_chrI-III_V_VI_IX_M.fa")
 HELDOUT_FILES = ("lambda_phage.fa", "sarscov2_NC_045512.2.fasta")
@@ -71,8 +71,8 @@ def run_contender(name: str, which: int) -> dict:
     out_dir = Path(tempfile.mkdtemp(prefix="bench-bpe-"))
     extra: dict = {}
     if name.startswith("tokenmill"):
-        from operators.bpe import BpeTrainerConfig, load_hf_tokenizer, save_hf_tokenizer, train_bpe
-        from operators.bpe.kernels import AOT
+        from tokenmill.operators.bpe import BpeTrainerConfig, load_hf_tokenizer, save_hf_tokenizer, train_bpe
+        from tokenmill.operators.bpe.kernels import AOT
 
         extra["aot"] = AOT
 
@@ -80,18 +80,18 @@ def run_contender(name: str, which: int) -> dict:
         if workers > 1:
             import ray
 
-            from operators.bpe.distributed_trainer import make_workers, train_distributed
-            from operators.core.runtime import init_ray
+            from tokenmill.operators.bpe.distributed_trainer import make_workers, train_distributed
+            from tokenmill.operators.core.runtime import init_ray
 
             info = init_ray(num_cpus=2, quiet=True)
             actors = make_workers(2)
-            extra["actors_aot"] = ray.get(actors[0].__ray_call__.remote(lambda self: __import__("operators.bpe.kernels",
+            extra["actors_aot"] = ray.get(actors[0].__ray_call__.remote(lambda self: __import__("tokenmill.operators.bpe.kernels",
                                                                                          fromlist=["AOT"]).AOT))
         t0 = time.perf_counter()
         if workers > 1:
             result = train_distributed(train, vocab_size=VOCAB, min_frequency=MIN_FREQ, special_tokens=tuple(SPECIALS),
                                        initial_alphabet="ACGT", num_workers=2, actors=actors)
-            from operators.bpe.api import model_from_result
+            from tokenmill.operators.bpe.api import model_from_result
 
             model = model_from_result(result, BpeTrainerConfig(workers=2), time.perf_counter() - t0)
         else:
@@ -104,7 +104,7 @@ def run_contender(name: str, which: int) -> dict:
             extra["actors_peak_mb"] = [round(r / 1024, 1) for r in ray.get(
                 [a.__ray_call__.remote(lambda self: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
                  for a in actors])]
-            from operators.core.runtime import shutdown_ray
+            from tokenmill.operators.core.runtime import shutdown_ray
 
             shutdown_ray(info)
         tok = load_hf_tokenizer(out_dir)
@@ -152,13 +152,13 @@ def run_count_phase(which: int, reps: int = 5) -> dict:
     """Best-of-``reps`` seconds of the distributed counting phase with 1 and with 2 workers (same actors)."""
     import ray
 
-    from operators.bpe.distributed_trainer import count_phase, make_workers
-    from operators.core.runtime import init_ray, shutdown_ray
+    from tokenmill.operators.bpe.distributed_trainer import count_phase, make_workers
+    from tokenmill.operators.core.runtime import init_ray, shutdown_ray
 
     train, _ = corpus(which)
     info = init_ray(num_cpus=2, quiet=True)
     actors = make_workers(2)
-    from operators.bpe.corpus import to_seq_table
+    from tokenmill.operators.bpe.corpus import to_seq_table
 
     table = to_seq_table(train)
     best = {}
@@ -186,7 +186,7 @@ def run_warmup(kind: str) -> dict:
     ``jit`` fills the numba cache (the fallback, e.g. on Ray workers without the build)."""
     t0 = time.perf_counter()
     if kind == "aot":
-        from operators.bpe import aot
+        from tokenmill.operators.bpe import aot
 
         try:
             built = aot.module_path().is_file() or bool(aot.build())
@@ -194,8 +194,8 @@ def run_warmup(kind: str) -> dict:
             print(f"AOT build failed ({exc}); the numba JIT is measured", file=sys.stderr)
             built = False
         return {"aot_available": built, "aot_s": round(time.perf_counter() - t0, 2)}
-    from operators.bpe import BpeTrainerConfig, train_bpe
-    from operators.bpe.distributed_trainer import PartWorker, coordinate
+    from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
+    from tokenmill.operators.bpe.distributed_trainer import PartWorker, coordinate
 
     train_bpe(["ACGTACGTTGCA" * 20, "TTGACA" * 30], BpeTrainerConfig(vocab_size=64))
     workers = [PartWorker() for _ in range(2)]

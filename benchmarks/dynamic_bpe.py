@@ -34,7 +34,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from operators.dynamic import (  # noqa: E402
+from tokenmill.operators.dynamic import (  # noqa: E402
     BOUNDARIES,
     DynamicBPE,
     ReferenceDynamicBPE,

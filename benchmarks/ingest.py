@@ -48,10 +48,10 @@ def run_loop(files: list[str], out: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from operators.clean import TextNormalizer
-    from operators.io import IngestConfig, QuarantineSink, plan_read_tasks, resolve_inputs
-    from operators.io.read_task import ReadTask
-    from schemas import DNA_SEGMENTS, DOCUMENTS
+    from tokenmill.operators.clean import TextNormalizer
+    from tokenmill.operators.io import IngestConfig, QuarantineSink, plan_read_tasks, resolve_inputs
+    from tokenmill.operators.io.read_task import ReadTask
+    from tokenmill.schemas import DNA_SEGMENTS, DOCUMENTS
 
     cfg = IngestConfig()
     reader, normalizer = ReadTask(cfg), TextNormalizer(cfg)
@@ -69,7 +69,7 @@ def run_loop(files: list[str], out: str) -> None:
 
 
 def run_pipeline(files: list[str], out: str) -> None:
-    from pipelines import ingest
+    from tokenmill.pipelines import ingest
 
     args = [a for f in files for a in ("--input", f)]
     ingest.main([*args, "--output", out, "--quiet"])
@@ -89,7 +89,7 @@ def child(mode: str, files_json: str, out: str) -> None:
     files = json.loads(Path(files_json).read_text())
     if mode == "pipeline":
         # The cluster is up before a job runs; time the job, not Ray's start-up (reported separately).
-        from operators.core.runtime import init_ray
+        from tokenmill.operators.core.runtime import init_ray
 
         t0 = time.perf_counter()
         init_ray(quiet=True)

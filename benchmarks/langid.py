@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 import pyarrow as pa  # noqa: E402
 
-from operators.clean.langid import CLD2_TO_ISO639_3, MACROLANGUAGE, LanguageIdentifier, same_language  # noqa: E402
-from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.io.decode import lang_from_filename  # noqa: E402
+from tokenmill.operators.clean.langid import CLD2_TO_ISO639_3, MACROLANGUAGE, LanguageIdentifier, same_language  # noqa: E402
+from tokenmill.operators.core.ingest_config import IngestConfig  # noqa: E402
+from tokenmill.operators.io.decode import lang_from_filename  # noqa: E402
 
 BATCH = 8192
 # Peer labels that are ISO 639-1 codes CLD2 does not use, and fastText's Wikipedia labels that are not ISO 639-3.

@@ -30,14 +30,14 @@ sys.path.insert(0, str(ROOT))
 
 import pyarrow as pa  # noqa: E402
 
-from operators.clean.text_normalize import dominant_script  # noqa: E402
-from operators.encode import load_engine  # noqa: E402
-from operators.report.fairness import FairnessConfig, load_parallel, score_languages  # noqa: E402
-from operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
-from operators.tokenize_text import (END_OF_TEXT, ByteLevelConfig, ByteLevelPreTokenizer, byte_alphabet,  # noqa: E402
+from tokenmill.operators.clean.text_normalize import dominant_script  # noqa: E402
+from tokenmill.operators.encode import load_engine  # noqa: E402
+from tokenmill.operators.report.fairness import FairnessConfig, load_parallel, score_languages  # noqa: E402
+from tokenmill.operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
+from tokenmill.operators.tokenize_text import (END_OF_TEXT, ByteLevelConfig, ByteLevelPreTokenizer, byte_alphabet,  # noqa: E402
                                      document_repeats, train_parity_bpe, train_tokenizer)
-from operators.tokenize_text.multilingual_config import MultilingualConfig  # noqa: E402
-from operators.tokenize_text.parity_fast import train_parity_fast  # noqa: E402
+from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig  # noqa: E402
+from tokenmill.operators.tokenize_text.parity_fast import train_parity_fast  # noqa: E402
 
 TARGETS = {"orig": (2.5, 1.3), "roman": (2.0, 1.2)}  # held-out (max, median) premium of the fair build
 ENG_BPT_TOLERANCE = 0.05

@@ -43,8 +43,8 @@ sys.path.insert(0, str(ROOT / "tests" / "operators" / "pack"))
 
 from real_tokens import gpt2_tokenizer  # noqa: E402
 
-from operators.pack import Packer, PackerConfig  # noqa: E402
-from operators.shards import ShardWriter, ShardWriterConfig, verify_shard_set  # noqa: E402
+from tokenmill.operators.pack import Packer, PackerConfig  # noqa: E402
+from tokenmill.operators.shards import ShardWriter, ShardWriterConfig, verify_shard_set  # noqa: E402
 
 DATA = (ROOT.parent / "shared" / "data").resolve()
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 import pyarrow as pa  # noqa: E402
 import uroman  # noqa: E402
 
-from operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
+from tokenmill.operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
 
 MIXED_FROM = ["rus", "arb", "hin", "cmn_hans", "jpn", "tha", "kor", "amh", "heb", "ell_monotonic", "bod", "kat", "tam", "deu"]
 Doc = tuple[str, str | None, list[str]]  # (name, lang, lines)

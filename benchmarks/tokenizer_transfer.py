@@ -61,12 +61,12 @@ import pyarrow as pa  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from operators.transfer.base_model import load_base_model  # noqa: E402
-from operators.transfer.embed_tokenizer import prepare_tokenizer, random_embeddings, transfer_embeddings  # noqa: E402
-from operators.transfer.focus import FocusConfig, focus_combine, train_fasttext  # noqa: E402
-from operators.transfer.hypernet_data import EVAL_LANGS, code_chunks, is_eval_code, load_corpus  # noqa: E402
-from operators.transfer.model_export import export_transferred_model  # noqa: E402
-from operators.transfer.serve import HypernetEmbedder, HypernetServeConfig  # noqa: E402
+from tokenmill.operators.transfer.base_model import load_base_model  # noqa: E402
+from tokenmill.operators.transfer.embed_tokenizer import prepare_tokenizer, random_embeddings, transfer_embeddings  # noqa: E402
+from tokenmill.operators.transfer.focus import FocusConfig, focus_combine, train_fasttext  # noqa: E402
+from tokenmill.operators.transfer.hypernet_data import EVAL_LANGS, code_chunks, is_eval_code, load_corpus  # noqa: E402
+from tokenmill.operators.transfer.model_export import export_transferred_model  # noqa: E402
+from tokenmill.operators.transfer.serve import HypernetEmbedder, HypernetServeConfig  # noqa: E402
 
 log = logging.getLogger("tokenizer_transfer")
 SPECIALS = ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")
@@ -84,8 +84,8 @@ def train_udhr_bpe(texts: list[str], vocab_size: int):
     """tokenmill BPE over ``▁word`` pre-tokens, exported as a Metaspace tokenizer."""
     from tokenizers import decoders, pre_tokenizers
 
-    from operators.bpe import BpeTrainerConfig, train_bpe
-    from operators.bpe.export import to_hf_tokenizer
+    from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
+    from tokenmill.operators.bpe.export import to_hf_tokenizer
 
     words = Counter("▁" + w for t in texts for w in t.split())
     model = train_bpe(dict(words), BpeTrainerConfig(vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIALS,
@@ -100,8 +100,8 @@ def train_code_bpe(texts: list[str], vocab_size: int):
     """tokenmill BPE over GPT-2 byte-level pre-tokens, exported as a ByteLevel tokenizer."""
     from tokenizers import decoders, pre_tokenizers
 
-    from operators.bpe import BpeTrainerConfig, train_bpe
-    from operators.bpe.export import to_hf_tokenizer
+    from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
+    from tokenmill.operators.bpe.export import to_hf_tokenizer
 
     pre = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     words = Counter(w for t in texts for w, _ in pre.pre_tokenize_str(t))
@@ -152,7 +152,7 @@ def retrieval_tasks(n_code: int) -> tuple[dict[str, tuple[list[str], str, list[i
     61 English paragraphs of the declaration (English is the pivot, so it has no task). Each held-out code chunk
     is cut in half at a line, and its first half must retrieve its second half among all the second halves.
     """
-    from operators.transfer.hypernet_data import default_data_root, translation_pairs
+    from tokenmill.operators.transfer.hypernet_data import default_data_root, translation_pairs
 
     pivot, by_lang = translation_pairs(EVAL_LANGS + RETRIEVAL_ONLY_LANGS)
     tasks = {lang: ([q for q, _ in qs], "docs:eng", [i for _, i in qs]) for lang, qs in by_lang.items()}
@@ -333,9 +333,9 @@ def main() -> int:
                    tokenizer_train_s=round(train_s, 1))
 
     # Dynamic merges: a fresh vocabulary per batch of 32 texts of one group.
-    from operators.dynamic import DynamicBPE, load_base_tokenizer
-    from operators.dynamic import vocab_table as dyn_vocab_table
-    from operators.transfer.fvt import fvt_for_dynamic_vocab
+    from tokenmill.operators.dynamic import DynamicBPE, load_base_tokenizer
+    from tokenmill.operators.dynamic import vocab_table as dyn_vocab_table
+    from tokenmill.operators.transfer.fvt import fvt_for_dynamic_vocab
 
     base_tok = load_base_tokenizer(base.tokenizer_json, add_special_tokens=True)
     V = base.vocab_size
@@ -396,7 +396,7 @@ def dynamic_fasttext(dyn, base_tok, texts: list[str]) -> tuple[list[str], dict[s
     merged token's word is its base pieces joined, e.g. ``human##ity``); returns (base ids' words, vectors)."""
     import re
 
-    from operators.dynamic import vocab_table as dyn_vocab_table_of
+    from tokenmill.operators.dynamic import vocab_table as dyn_vocab_table_of
 
     words = [re.sub(r"\s", "▁", base_tok.id_to_token(i)) for i in range(base_tok.vocab_size)]
     special = base_tok.special_ids

@@ -1,7 +1,7 @@
 """The README's config tables, generated from the same configs ``--help`` renders (so the two cannot drift).
 
-    python -m pipelines._config_docs            # rewrite the tables in README.md
-    python -m pipelines._config_docs --check    # exit 1 naming each job whose table is out of date
+    python -m tokenmill.pipelines._config_docs            # rewrite the tables in README.md
+    python -m tokenmill.pipelines._config_docs --check    # exit 1 naming each job whose table is out of date
 
 Every job in ``pipelines/`` that builds its parser with ``make_parser(__doc__, SomeConfig)`` gets a block in
 README.md between ``<!-- config: pipelines/JOB.py -->`` and ``<!-- end config -->``.
@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from operators.core.config import config_table  # noqa: E402
+from tokenmill.operators.core.config import config_table  # noqa: E402
 
 _PARSER = re.compile(r"make_parser\(__doc__,\s*(\w+)")
 _BLOCK = re.compile(r"(<!-- config: (pipelines/\w+\.py) -->\n)(.*?)(<!-- end config -->)", re.S)
@@ -29,7 +29,7 @@ def job_configs() -> dict[str, type]:
     jobs = {}
     for path in sorted((ROOT / "pipelines").glob("[!_]*.py")):
         if m := _PARSER.search(path.read_text()):
-            module = importlib.import_module(f"pipelines.{path.stem}")
+            module = importlib.import_module(f"tokenmill.pipelines.{path.stem}")
             jobs[f"pipelines/{path.name}"] = getattr(module, m.group(1))
     return jobs
 
@@ -51,7 +51,7 @@ def problems(readme: str, jobs: dict[str, type]) -> list[str]:
     out = [f"{job}: no config table in README.md (add <!-- config: {job} --> <!-- end config -->)"
            for job in jobs if job not in found]
     out += [f"{job}: README.md has a config table for a job that does not exist" for job in found if job not in jobs]
-    out += [f"{job}: README.md's config table differs from --help (run python -m pipelines._config_docs)"
+    out += [f"{job}: README.md's config table differs from --help (run python -m tokenmill.pipelines._config_docs)"
             for job, text in found.items() if job in jobs and text != table(jobs[job]) + "\n"]
     return out
 

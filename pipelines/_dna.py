@@ -16,20 +16,20 @@ import duckdb
 import pyarrow.parquet as pq
 import ray
 
-from operators.bpe import BpeModel, BpeTrainerConfig, save_hf_tokenizer, train_bpe
-from operators.core.config import ConfigError
-from operators.core.ingest_config import IngestConfig
-from operators.encode import load_engine
-from operators.io import resolve_inputs, runs_of_at_least
-from operators.io.remote import is_remote, staged_output  # noqa: F401 - staged_output: re-exported for dna_bpe.py
-from operators.ledger import Ledger
-from operators.ledger.reconcile import CountMismatch
-from operators.report.dna_report import bp_per_token_by_source, write_dna_report
-from operators.shards import ShardWriterConfig
-from operators.shards.part_writer import SEGMENTS_FORMAT, part_name
-from pipelines._ingest import ingest, is_ours, mark_ours
-from pipelines._report import print_ingest_summary
-from pipelines._shards import commit_parts, documents_per_source, write_partitions
+from tokenmill.operators.bpe import BpeModel, BpeTrainerConfig, save_hf_tokenizer, train_bpe
+from tokenmill.operators.core.config import ConfigError
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.encode import load_engine
+from tokenmill.operators.io import resolve_inputs, runs_of_at_least
+from tokenmill.operators.io.remote import is_remote, staged_output  # noqa: F401 - staged_output: re-exported for dna_bpe.py
+from tokenmill.operators.ledger import Ledger
+from tokenmill.operators.ledger.reconcile import CountMismatch
+from tokenmill.operators.report.dna_report import bp_per_token_by_source, write_dna_report
+from tokenmill.operators.shards import ShardWriterConfig
+from tokenmill.operators.shards.part_writer import SEGMENTS_FORMAT, part_name
+from tokenmill.pipelines._ingest import ingest, is_ours, mark_ours
+from tokenmill.pipelines._report import print_ingest_summary
+from tokenmill.pipelines._shards import commit_parts, documents_per_source, write_partitions
 
 
 @contextlib.contextmanager

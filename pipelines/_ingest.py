@@ -21,17 +21,17 @@ from pathlib import Path
 import duckdb
 import ray
 
-from operators.clean import exact_dedup
-from operators.core.atomic import write_text_atomic
-from operators.core.config import ConfigError
-from operators.core.runtime import cluster_cpus
-from operators.core.stages import load_receipts
-from operators.io import (IngestConfig, ReadTask, expand_parquet_folders, fingerprint, parquet_schema, plan_read_tasks,
+from tokenmill.operators.clean import exact_dedup
+from tokenmill.operators.core.atomic import write_text_atomic
+from tokenmill.operators.core.config import ConfigError
+from tokenmill.operators.core.runtime import cluster_cpus
+from tokenmill.operators.core.stages import load_receipts
+from tokenmill.operators.io import (IngestConfig, ReadTask, expand_parquet_folders, fingerprint, parquet_schema, plan_read_tasks,
                           resolve_inputs)
-from operators.io.chain import ingest_stages, map_stages, stage_names
-from operators.ledger import Ledger
-from operators.ledger.reconcile import CountMismatch, mismatch_message, reconcile
-from schemas import DNA_SEGMENTS, DOCUMENTS, schema_name
+from tokenmill.operators.io.chain import ingest_stages, map_stages, stage_names
+from tokenmill.operators.ledger import Ledger
+from tokenmill.operators.ledger.reconcile import CountMismatch, mismatch_message, reconcile
+from tokenmill.schemas import DNA_SEGMENTS, DOCUMENTS, schema_name
 
 log = logging.getLogger("tokenmill.ingest")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from operators.io import InputFile, expand_parquet_folders, resolve_inputs
+from tokenmill.operators.io import InputFile, expand_parquet_folders, resolve_inputs
 
 
 def check_inputs(patterns: list[str], format: str = "auto") -> list[InputFile]:

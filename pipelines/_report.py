@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from operators.core.config import ConfigError
-from operators.core.runtime import ray_runtime
-from operators.ledger import Ledger
-from operators.ledger.reconcile import CountMismatch
+from tokenmill.operators.core.config import ConfigError
+from tokenmill.operators.core.runtime import ray_runtime
+from tokenmill.operators.ledger import Ledger
+from tokenmill.operators.ledger.reconcile import CountMismatch
 
 log = logging.getLogger("tokenmill")
 

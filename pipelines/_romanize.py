@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from operators.core.runtime import actor_pool, ray_workers
-from operators.romanize import Romanizer, RomanizerConfig
+from tokenmill.operators.core.runtime import actor_pool, ray_workers
+from tokenmill.operators.romanize import Romanizer, RomanizerConfig
 
 if TYPE_CHECKING:
     import ray.data

@@ -12,20 +12,20 @@ import time
 from pathlib import Path
 
 
-from operators.build.partition import code_fingerprint
-from operators.core.ingest_config import IngestConfig
-from operators.core.runtime import run_partitions
-from operators.core.stages import load_receipts
-from operators.encode import load_engine
-from operators.io import expand_parquet_folders, fingerprint, parquet_schema, plan_partitions, plan_read_tasks, resolve_inputs
-from operators.io.chain import ingest_stages, stage_names
-from operators.ledger import Ledger
-from operators.ledger.reconcile import CountMismatch
-from operators.shards import ShardWriterConfig, commit_shards, set_bytes
-from operators.shards.part_writer import DOCUMENTS_FORMAT, PartWriter, part_name
-from pipelines._ingest import (IngestResult, check_output_owned, clean_stale_staging, open_staging, publish,
+from tokenmill.operators.build.partition import code_fingerprint
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.runtime import run_partitions
+from tokenmill.operators.core.stages import load_receipts
+from tokenmill.operators.encode import load_engine
+from tokenmill.operators.io import expand_parquet_folders, fingerprint, parquet_schema, plan_partitions, plan_read_tasks, resolve_inputs
+from tokenmill.operators.io.chain import ingest_stages, stage_names
+from tokenmill.operators.ledger import Ledger
+from tokenmill.operators.ledger.reconcile import CountMismatch
+from tokenmill.operators.shards import ShardWriterConfig, commit_shards, set_bytes
+from tokenmill.operators.shards.part_writer import DOCUMENTS_FORMAT, PartWriter, part_name
+from tokenmill.pipelines._ingest import (IngestResult, check_output_owned, clean_stale_staging, open_staging, publish,
                                reconcile_run)
-from schemas import DOCUMENTS, schema_name
+from tokenmill.schemas import DOCUMENTS, schema_name
 
 log = logging.getLogger("tokenmill.shards")
 # Code whose changes can change shard bytes: part of every shard name, so new code never overwrites old files.

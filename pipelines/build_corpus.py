@@ -21,17 +21,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-from operators.build import BuildConfig, BuildLock, BuildStore, load_build_config  # noqa: E402
-from operators.build.assemble import assemble_build  # noqa: E402
-from operators.build.partition import build_partitions, code_fingerprint, remove_stale_tmp  # noqa: E402
-from operators.build.plan import build_key, missing_partitions, plan_partitions, remove_corrupt  # noqa: E402
-from operators.build.report import record_build, write_build_report  # noqa: E402
-from operators.core.cli import make_parser, parse_config  # noqa: E402
-from operators.core.runtime import ray_runtime  # noqa: E402
-from operators.encode import load_engine  # noqa: E402
-from operators.io.remote import is_remote, staged_output  # noqa: E402
-from operators.shards import verify_shard_set  # noqa: E402
-from pipelines._report import job  # noqa: E402
+from tokenmill.operators.build import BuildConfig, BuildLock, BuildStore, load_build_config  # noqa: E402
+from tokenmill.operators.build.assemble import assemble_build  # noqa: E402
+from tokenmill.operators.build.partition import build_partitions, code_fingerprint, remove_stale_tmp  # noqa: E402
+from tokenmill.operators.build.plan import build_key, missing_partitions, plan_partitions, remove_corrupt  # noqa: E402
+from tokenmill.operators.build.report import record_build, write_build_report  # noqa: E402
+from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
+from tokenmill.operators.core.runtime import ray_runtime  # noqa: E402
+from tokenmill.operators.encode import load_engine  # noqa: E402
+from tokenmill.operators.io.remote import is_remote, staged_output  # noqa: E402
+from tokenmill.operators.shards import verify_shard_set  # noqa: E402
+from tokenmill.pipelines._report import job  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__, BuildConfig, inputs=False, output=False, config_required=True)

@@ -17,15 +17,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-from operators.bpe import BpeTrainerConfig  # noqa: E402
-from operators.core.cli import make_parser, parse_config  # noqa: E402
-from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import ray_workers  # noqa: E402
-from operators.pack import PackerConfig  # noqa: E402
-from operators.shards import ShardWriterConfig  # noqa: E402
-from pipelines._dna import (check_inputs, encode_and_pack, ingest_fasta, staged_output,  # noqa: E402
+from tokenmill.operators.bpe import BpeTrainerConfig  # noqa: E402
+from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
+from tokenmill.operators.core.ingest_config import IngestConfig  # noqa: E402
+from tokenmill.operators.core.runtime import ray_workers  # noqa: E402
+from tokenmill.operators.pack import PackerConfig  # noqa: E402
+from tokenmill.operators.shards import ShardWriterConfig  # noqa: E402
+from tokenmill.pipelines._dna import (check_inputs, encode_and_pack, ingest_fasta, staged_output,  # noqa: E402
                             print_summary, save_tokenizer, timed, train_on_segments, write_report)
-from pipelines._report import job  # noqa: E402
+from tokenmill.pipelines._report import job  # noqa: E402
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

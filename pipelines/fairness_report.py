@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-from operators.core.cli import fail, make_parser, parse_config  # noqa: E402
-from operators.report.fairness import FairnessConfig, fairness_report, load_parallel, summary_table  # noqa: E402
-from operators.romanize import RomanizerConfig  # noqa: E402
-from pipelines._report import job  # noqa: E402
-from pipelines._romanize import romanize_parallel  # noqa: E402
+from tokenmill.operators.core.cli import fail, make_parser, parse_config  # noqa: E402
+from tokenmill.operators.report.fairness import FairnessConfig, fairness_report, load_parallel, summary_table  # noqa: E402
+from tokenmill.operators.romanize import RomanizerConfig  # noqa: E402
+from tokenmill.pipelines._report import job  # noqa: E402
+from tokenmill.pipelines._romanize import romanize_parallel  # noqa: E402
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -17,11 +17,11 @@ from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-from operators.core.cli import make_parser, parse_config  # noqa: E402
-from operators.io import IngestConfig, resolve_inputs  # noqa: E402
-from operators.io.remote import is_remote, staged_output  # noqa: E402
-from pipelines._ingest import ingest  # noqa: E402
-from pipelines._report import job, print_ingest_summary  # noqa: E402
+from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
+from tokenmill.operators.io import IngestConfig, resolve_inputs  # noqa: E402
+from tokenmill.operators.io.remote import is_remote, staged_output  # noqa: E402
+from tokenmill.pipelines._ingest import ingest  # noqa: E402
+from tokenmill.pipelines._report import job, print_ingest_summary  # noqa: E402
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 
 import duckdb  # noqa: E402
 
-from operators.shards import load_manifest  # noqa: E402
+from tokenmill.operators.shards import load_manifest  # noqa: E402
 
 
 def lineage(build_dir: Path, shard: int, row: int) -> list[dict]:

@@ -21,16 +21,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-from operators.core.atomic import write_text_atomic  # noqa: E402
-from operators.core.cli import fail, make_parser, parse_config  # noqa: E402
-from operators.report.mixture import (  # noqa: E402
+from tokenmill.operators.core.atomic import write_text_atomic  # noqa: E402
+from tokenmill.operators.core.cli import fail, make_parser, parse_config  # noqa: E402
+from tokenmill.operators.report.mixture import (  # noqa: E402
     MixtureAuditConfig,
     audit_mixture,
     category_sample,
     load_merges_and_pretokenizer,
     read_category,
 )
-from pipelines._report import job  # noqa: E402
+from tokenmill.pipelines._report import job  # noqa: E402
 
 FORMAT = "tokenmill mixture audit v1"
 

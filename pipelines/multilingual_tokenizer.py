@@ -27,15 +27,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 import pyarrow as pa  # noqa: E402
 import ray  # noqa: E402
 
-from operators.core.cli import make_parser, parse_config  # noqa: E402
-from operators.core.config import ConfigError  # noqa: E402
-from operators.report.fairness import fairness_report, load_parallel, summary_table  # noqa: E402
-from operators.tokenize_text import document_repeats, train_tokenizer  # noqa: E402
-from operators.tokenize_text.multilingual_config import MultilingualConfig  # noqa: E402
-from pipelines._ingest import documents_input  # noqa: E402
-from pipelines._inputs import check_inputs  # noqa: E402
-from pipelines._report import job  # noqa: E402
-from pipelines._romanize import romanize_dataset, romanize_parallel  # noqa: E402
+from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
+from tokenmill.operators.core.config import ConfigError  # noqa: E402
+from tokenmill.operators.report.fairness import fairness_report, load_parallel, summary_table  # noqa: E402
+from tokenmill.operators.tokenize_text import document_repeats, train_tokenizer  # noqa: E402
+from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig  # noqa: E402
+from tokenmill.pipelines._ingest import documents_input  # noqa: E402
+from tokenmill.pipelines._inputs import check_inputs  # noqa: E402
+from tokenmill.pipelines._report import job  # noqa: E402
+from tokenmill.pipelines._romanize import romanize_dataset, romanize_parallel  # noqa: E402
 
 log = logging.getLogger("tokenmill.multilingual")
 

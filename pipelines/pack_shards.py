@@ -20,15 +20,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-from operators.core.cli import make_parser, parse_config  # noqa: E402
-from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.core.runtime import ray_workers  # noqa: E402
-from operators.encode import tokenizer_arg  # noqa: E402
-from operators.io.remote import is_remote, staged_output  # noqa: E402
-from operators.shards import ShardWriterConfig  # noqa: E402
-from pipelines._inputs import check_inputs  # noqa: E402
-from pipelines._report import job  # noqa: E402
-from pipelines._shards import pack_in_workers  # noqa: E402
+from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
+from tokenmill.operators.core.ingest_config import IngestConfig  # noqa: E402
+from tokenmill.operators.core.runtime import ray_workers  # noqa: E402
+from tokenmill.operators.encode import tokenizer_arg  # noqa: E402
+from tokenmill.operators.io.remote import is_remote, staged_output  # noqa: E402
+from tokenmill.operators.shards import ShardWriterConfig  # noqa: E402
+from tokenmill.pipelines._inputs import check_inputs  # noqa: E402
+from tokenmill.pipelines._report import job  # noqa: E402
+from tokenmill.pipelines._shards import pack_in_workers  # noqa: E402
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -18,13 +18,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 
 import ray  # noqa: E402
 
-from operators.core.cli import make_parser, parse_config  # noqa: E402
-from operators.core.ingest_config import IngestConfig  # noqa: E402
-from operators.romanize import RomanizerConfig  # noqa: E402
-from pipelines._ingest import documents_input  # noqa: E402
-from pipelines._inputs import check_inputs  # noqa: E402
-from pipelines._report import job  # noqa: E402
-from pipelines._romanize import romanize_dataset  # noqa: E402
+from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
+from tokenmill.operators.core.ingest_config import IngestConfig  # noqa: E402
+from tokenmill.operators.romanize import RomanizerConfig  # noqa: E402
+from tokenmill.pipelines._ingest import documents_input  # noqa: E402
+from tokenmill.pipelines._inputs import check_inputs  # noqa: E402
+from tokenmill.pipelines._report import job  # noqa: E402
+from tokenmill.pipelines._romanize import romanize_dataset  # noqa: E402
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -21,13 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 
 import torch  # noqa: E402
 
-from operators.core.cli import make_parser, parse_config  # noqa: E402
-from operators.transfer.base_model import BASE_MODEL_NAME, load_base_model, pick_device  # noqa: E402
-from operators.transfer.checkpoint_readme import write_checkpoint_readme  # noqa: E402
-from operators.transfer.hypernet import save_hypernet  # noqa: E402
-from operators.transfer.hypernet_data import load_corpus  # noqa: E402
-from operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer  # noqa: E402
-from pipelines._report import job  # noqa: E402
+from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
+from tokenmill.operators.transfer.base_model import BASE_MODEL_NAME, load_base_model, pick_device  # noqa: E402
+from tokenmill.operators.transfer.checkpoint_readme import write_checkpoint_readme  # noqa: E402
+from tokenmill.operators.transfer.hypernet import save_hypernet  # noqa: E402
+from tokenmill.operators.transfer.hypernet_data import load_corpus  # noqa: E402
+from tokenmill.operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer  # noqa: E402
+from tokenmill.pipelines._report import job  # noqa: E402
 
 def command_line(argv: list[str] | None) -> str:
     """The command as typed from the project root (script path relative to it)."""

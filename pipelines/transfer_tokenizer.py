@@ -25,13 +25,13 @@ from typing import Literal
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
 
-from operators.core.cli import fail, make_parser, parse_config  # noqa: E402
-from operators.transfer.base_model import BASE_MODEL_NAME, load_base_model  # noqa: E402
-from operators.transfer.embed_tokenizer import METHODS, prepare_tokenizer, transfer_embeddings, transfer_inputs  # noqa: E402
-from operators.transfer.hypernet import resolve_checkpoint  # noqa: E402
-from operators.transfer.model_export import export_transferred_model  # noqa: E402
-from operators.transfer.serve import HypernetServeConfig, embed_on_ray  # noqa: E402
-from pipelines._report import job  # noqa: E402
+from tokenmill.operators.core.cli import fail, make_parser, parse_config  # noqa: E402
+from tokenmill.operators.transfer.base_model import BASE_MODEL_NAME, load_base_model  # noqa: E402
+from tokenmill.operators.transfer.embed_tokenizer import METHODS, prepare_tokenizer, transfer_embeddings, transfer_inputs  # noqa: E402
+from tokenmill.operators.transfer.hypernet import resolve_checkpoint  # noqa: E402
+from tokenmill.operators.transfer.model_export import export_transferred_model  # noqa: E402
+from tokenmill.operators.transfer.serve import HypernetServeConfig, embed_on_ray  # noqa: E402
+from tokenmill.pipelines._report import job  # noqa: E402
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

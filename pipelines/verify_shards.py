@@ -12,7 +12,7 @@ import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().par
 import argparse  # noqa: E402
 import json  # noqa: E402
 
-from operators.shards.verify import verify_shard_set  # noqa: E402
+from tokenmill.operators.shards.verify import verify_shard_set  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

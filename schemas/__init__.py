@@ -3,7 +3,7 @@
 Every schema carries ``tokenmill.schema`` metadata (``<name>/v<version>``); readers call :func:`check_schema`.
 """
 
-from schemas.core import (
+from tokenmill.schemas.core import (
     DNA_SEGMENTS,
     DNA_SEGMENTS_RAW,
     DOCUMENTS,
@@ -13,7 +13,7 @@ from schemas.core import (
     check_schema,
     schema_name,
 )
-from schemas.ledger import LEDGER_TABLES
+from tokenmill.schemas.ledger import LEDGER_TABLES
 
 __all__ = [
     "DNA_SEGMENTS",

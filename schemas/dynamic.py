@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from schemas.core import SCHEMA_KEY
+from tokenmill.schemas.core import SCHEMA_KEY
 
 DYNAMIC_ROWS_NAME = "dynamic_rows/v1"
 DYNAMIC_VOCAB_NAME = "dynamic_vocab/v1"

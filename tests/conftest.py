@@ -23,7 +23,7 @@ def shared_data() -> Path:
 def ray_local():
     """A real local Ray (2 CPUs) shared by the whole test session."""
     os.environ.pop("RAY_ADDRESS", None)
-    from operators.core.runtime import init_ray, shutdown_ray
+    from tokenmill.operators.core.runtime import init_ray, shutdown_ray
 
     info = init_ray(num_cpus=2, quiet=True)
     yield info
@@ -40,7 +40,7 @@ def ray_head():
     import sys
     import tempfile
 
-    from operators.core.ray_head import start_head, stop_head
+    from tokenmill.operators.core.ray_head import start_head, stop_head
 
     env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
            "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}

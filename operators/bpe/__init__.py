@@ -7,16 +7,16 @@ Pipelines call::
 
 ``reference.train_reference`` is the pure-Python oracle that defines the semantics (ids, tie-break, overlaps);
 ``fast_trainer.train_fast`` (in-process) and ``distributed_trainer.train_distributed`` (Ray actors) produce
-exactly its merges; ``api.train_bpe`` picks one. ``python -m operators.bpe`` builds the optional ahead-of-time
+exactly its merges; ``api.train_bpe`` picks one. ``python -m tokenmill.operators.bpe`` builds the optional ahead-of-time
 kernel module (no numba/LLVM in the training process; see ``aot``).
 """
 
-from operators.bpe.api import train_bpe
-from operators.bpe.distributed_trainer import make_workers, train_distributed
-from operators.bpe.export import FORMAT, load_hf_tokenizer, save_hf_tokenizer, to_hf_tokenizer
-from operators.bpe.model import BpeModel
-from operators.bpe.reference import train_reference
-from operators.bpe.trainer_config import BpeTrainerConfig
+from tokenmill.operators.bpe.api import train_bpe
+from tokenmill.operators.bpe.distributed_trainer import make_workers, train_distributed
+from tokenmill.operators.bpe.export import FORMAT, load_hf_tokenizer, save_hf_tokenizer, to_hf_tokenizer
+from tokenmill.operators.bpe.model import BpeModel
+from tokenmill.operators.bpe.reference import train_reference
+from tokenmill.operators.bpe.trainer_config import BpeTrainerConfig
 
 __all__ = [
     "FORMAT",

@@ -1,9 +1,9 @@
-"""``python -m operators.bpe``: build the ahead-of-time kernel module (see :mod:`operators.bpe.aot`)."""
+"""``python -m tokenmill.operators.bpe``: build the ahead-of-time kernel module (see :mod:`operators.bpe.aot`)."""
 
 import logging
 import sys
 
-from operators.bpe.aot import build
+from tokenmill.operators.bpe.aot import build
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)

@@ -1,4 +1,4 @@
-"""Ahead-of-time build of the BPE kernels with ``numba.pycc``: ``python -m operators.bpe``.
+"""Ahead-of-time build of the BPE kernels with ``numba.pycc``: ``python -m tokenmill.operators.bpe``.
 
 Why: numba's JIT keeps LLVM and its typing tables in every training process (~130 MB resident, ~0.5 s to
 load even from the cache) — a quarter of HF's whole footprint on the DNABERT-2 corpus. The same kernel
@@ -52,7 +52,7 @@ def variant_name(kernel: str, args: tuple) -> str:
 
 def kernel_modules() -> list[ModuleType]:
     """The kernel modules, imported (this imports numba)."""
-    return [importlib.import_module(f"operators.bpe.{m}") for m in KERNEL_MODULES]
+    return [importlib.import_module(f"tokenmill.operators.bpe.{m}") for m in KERNEL_MODULES]
 
 
 def module_name() -> str:

@@ -7,10 +7,10 @@ import logging
 import time
 from typing import Any, TypedDict
 
-from operators.bpe.corpus import to_seq_table
-from operators.bpe.fast_trainer import TrainResult, train_fast
-from operators.bpe.model import BpeModel
-from operators.bpe.trainer_config import BpeTrainerConfig
+from tokenmill.operators.bpe.corpus import to_seq_table
+from tokenmill.operators.bpe.fast_trainer import TrainResult, train_fast
+from tokenmill.operators.bpe.model import BpeModel
+from tokenmill.operators.bpe.trainer_config import BpeTrainerConfig
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def train_bpe(data: Any, config: BpeTrainerConfig | None = None, *, cpus_per_wor
                         max_token_length=config.max_token_length)
     if hasattr(data, "to_arrow_refs"):  # a Ray Dataset
         if config.workers > 1:  # each actor pulls its own blocks
-            from operators.bpe.distributed_trainer import dataset_parts, train_distributed
+            from tokenmill.operators.bpe.distributed_trainer import dataset_parts, train_distributed
 
             parts = dataset_parts(data, config.workers)
             result = train_distributed(None, parts=parts, cpus_per_worker=cpus_per_worker, **kwargs)
@@ -70,7 +70,7 @@ def train_bpe(data: Any, config: BpeTrainerConfig | None = None, *, cpus_per_wor
     if len(table) == 0:
         raise ValueError(_EMPTY)
     if config.workers > 1:
-        from operators.bpe.distributed_trainer import train_distributed
+        from tokenmill.operators.bpe.distributed_trainer import train_distributed
 
         result = train_distributed(table, num_workers=config.workers, cpus_per_worker=cpus_per_worker, **kwargs)
     else:

@@ -15,8 +15,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from operators.bpe import kernels
-from operators.bpe.kernel_constants import SEP
+from tokenmill.operators.bpe import kernels
+from tokenmill.operators.bpe.kernel_constants import SEP
 
 SEQ = "seq"
 COUNT = "count"

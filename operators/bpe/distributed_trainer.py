@@ -29,9 +29,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from operators.bpe.corpus import SeqTable, encode, to_seq_table
-from operators.bpe.kernel_state import CorpusPart, PairCounts
-from operators.bpe.fast_trainer import (Best, TrainResult, Vocab, check_vocab_fits, merge_loop, settle_stop_reason,
+from tokenmill.operators.bpe.corpus import SeqTable, encode, to_seq_table
+from tokenmill.operators.bpe.kernel_state import CorpusPart, PairCounts
+from tokenmill.operators.bpe.fast_trainer import (Best, TrainResult, Vocab, check_vocab_fits, merge_loop, settle_stop_reason,
                                         train_fast)
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def make_workers(n: int, cpus_per_worker: float = 1.0) -> list:
     """Start ``n`` PartWorker Ray actors (fewer CPUs each if the cluster is smaller) and wait until ready."""
     import ray
 
-    from operators.core.runtime import init_ray
+    from tokenmill.operators.core.runtime import init_ray
 
     if not ray.is_initialized():
         init_ray(quiet=True)

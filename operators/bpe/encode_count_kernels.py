@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from operators.bpe.kernel_constants import (CHAR_DTYPES, EMPTY, IMPLICIT, NSLOTS, POSITION_DTYPES, SEP,
+from tokenmill.operators.bpe.kernel_constants import (CHAR_DTYPES, EMPTY, IMPLICIT, NSLOTS, POSITION_DTYPES, SEP,
                                             TOKEN_DTYPES, signatures)
-from operators.bpe.pair_table_kernels import find_or_add_slot, find_slot, grow, reindex
+from tokenmill.operators.bpe.pair_table_kernels import find_or_add_slot, find_slot, grow, reindex
 
 EXPORTS = {  # the kernels Python calls (through operators.bpe.kernels) -> their numba signatures, for the AOT build
     "histogram": signatures("i8[:]({0}[:], i8)", CHAR_DTYPES),

@@ -25,8 +25,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from operators.bpe.model import BpeModel
-from operators.core.atomic import write_text_atomic
+from tokenmill.operators.bpe.model import BpeModel
+from tokenmill.operators.core.atomic import write_text_atomic
 
 FORMAT = "tokenmill tokenizer v1"
 ROLES = {"unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",

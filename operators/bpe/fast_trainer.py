@@ -16,10 +16,10 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from operators.bpe.corpus import SeqTable, encode
-from operators.core.progress import Progress
-from operators.bpe.reference import build_initial_vocab
-from operators.bpe.kernel_state import CorpusPart
+from tokenmill.operators.bpe.corpus import SeqTable, encode
+from tokenmill.operators.core.progress import Progress
+from tokenmill.operators.bpe.reference import build_initial_vocab
+from tokenmill.operators.bpe.kernel_state import CorpusPart
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from operators.bpe import kernels as K
-from operators.bpe import kernel_constants as L
-from operators.bpe.corpus import EncodedCorpus
+from tokenmill.operators.bpe import kernels as K
+from tokenmill.operators.bpe import kernel_constants as L
+from tokenmill.operators.bpe.corpus import EncodedCorpus
 
 
 def _pow2(n: int) -> int:

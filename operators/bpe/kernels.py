@@ -1,6 +1,6 @@
 """The compiled kernels, from the ahead-of-time build when it exists for this source, else numba JIT (cached).
 
-The AOT module (``python -m operators.bpe``, see :mod:`operators.bpe.aot`) is a plain C extension: a
+The AOT module (``python -m tokenmill.operators.bpe``, see :mod:`operators.bpe.aot`) is a plain C extension: a
 training process that finds it never imports numba or LLVM, which saves ~130 MB of resident memory and
 ~0.5 s of start-up. It is named after a hash of the kernel sources, so a stale build is never used.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from operators.bpe import aot
+from tokenmill.operators.bpe import aot
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from operators.bpe.kernel_constants import (IMPLICIT, INTERIOR, NBLOCKS, NEED_BLOCKS, NEED_SLOTS, NSLOTS, POOLN,
+from tokenmill.operators.bpe.kernel_constants import (IMPLICIT, INTERIOR, NBLOCKS, NEED_BLOCKS, NEED_SLOTS, NSLOTS, POOLN,
                                             POSITION_DTYPES, TOKEN_DTYPES, signatures)
-from operators.bpe.pair_table_kernels import find_or_add_slot, find_slot, grow
+from tokenmill.operators.bpe.pair_table_kernels import find_or_add_slot, find_slot, grow
 
 EXPORTS = {  # the kernels Python calls (through operators.bpe.kernels) -> their numba signatures, for the AOT build
     "apply_merge": signatures("Tuple((i8, i8, i8, i8, {1}[:]))({0}[:], i4[:], i8[:], i8[:], i8[:], i4[:], i4[:], "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from operators.bpe.trainer_config import BpeTrainerConfig
+from tokenmill.operators.bpe.trainer_config import BpeTrainerConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,6 @@ class BpeModel:
 
         Characters outside the vocabulary stay single characters (the HF export maps them to the unknown token).
         """
-        from operators.bpe.reference import apply_merges
+        from tokenmill.operators.bpe.reference import apply_merges
 
         return apply_merges(sequence, self.merges)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from operators.bpe.kernel_constants import EMPTY, HEAPN, NSLOTS, signatures
+from tokenmill.operators.bpe.kernel_constants import EMPTY, HEAPN, NSLOTS, signatures
 
 EXPORTS = {  # the kernels Python calls (through operators.bpe.kernels) -> their numba signatures, for the AOT build
     "find_slot": signatures("i8(i8[:], i4[:], i8, i8)"),

@@ -27,11 +27,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from operators.build.config import BuildConfig
-from operators.build.pack import pack_groups
-from operators.build.partition import TOKENS_COLUMNS, CorruptPartition, kept_copies, load_partition
-from operators.clean.minhash import LshIndex
-from schemas import QUARANTINE
+from tokenmill.operators.build.config import BuildConfig
+from tokenmill.operators.build.pack import pack_groups
+from tokenmill.operators.build.partition import TOKENS_COLUMNS, CorruptPartition, kept_copies, load_partition
+from tokenmill.operators.clean.minhash import LshIndex
+from tokenmill.schemas import QUARANTINE
 
 INDEX_FORMAT = "tokenmill build documents v1"
 

@@ -9,11 +9,11 @@ from typing import Any, ClassVar
 
 import yaml
 
-from operators.core.config import ConfigError, build_config, merge_overrides
-from operators.core.ingest_config import IngestConfig
-from operators.encode.locate import TokenizerConfig
-from operators.pack.config import PackerConfig
-from operators.shards.config import ShardWriterConfig
+from tokenmill.operators.core.config import ConfigError, build_config, merge_overrides
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.encode.locate import TokenizerConfig
+from tokenmill.operators.pack.config import PackerConfig
+from tokenmill.operators.shards.config import ShardWriterConfig
 
 
 

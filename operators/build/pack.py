@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from operators.build.partition import load_partition
-from operators.core.runtime import ray_workers, run_partitions
-from operators.io import runs_of_at_least
-from operators.shards import ShardWriter, ShardWriterConfig, commit_shards
+from tokenmill.operators.build.partition import load_partition
+from tokenmill.operators.core.runtime import ray_workers, run_partitions
+from tokenmill.operators.io import runs_of_at_least
+from tokenmill.operators.shards import ShardWriter, ShardWriterConfig, commit_shards
 
 
 class GroupPacker:

@@ -28,14 +28,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from operators.clean.minhash import MinHasher
-from operators.core.atomic import rename_dir_atomic
-from operators.core.ingest_config import IngestConfig
-from operators.core.progress import Progress
-from operators.core.runtime import actor_pool, ray_workers
-from operators.encode import Encoder, EncoderConfig
-from operators.io.chain import ingest_stages
-from operators.io.read_task import ReadTask
+from tokenmill.operators.clean.minhash import MinHasher
+from tokenmill.operators.core.atomic import rename_dir_atomic
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.progress import Progress
+from tokenmill.operators.core.runtime import actor_pool, ray_workers
+from tokenmill.operators.encode import Encoder, EncoderConfig
+from tokenmill.operators.io.chain import ingest_stages
+from tokenmill.operators.io.read_task import ReadTask
 
 log = logging.getLogger(__name__)
 

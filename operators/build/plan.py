@@ -11,9 +11,9 @@ import logging
 import os
 from pathlib import Path
 
-from operators.build.config import BuildConfig
-from operators.build.partition import CorruptPartition, code_fingerprint, partition_key, remove_partition, verify_partition
-from operators.io import fingerprint, plan_read_tasks, resolve_inputs
+from tokenmill.operators.build.config import BuildConfig
+from tokenmill.operators.build.partition import CorruptPartition, code_fingerprint, partition_key, remove_partition, verify_partition
+from tokenmill.operators.io import fingerprint, plan_read_tasks, resolve_inputs
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from operators.core.atomic import rename_dir_atomic, symlink_atomic, write_text_atomic
+from tokenmill.operators.core.atomic import rename_dir_atomic, symlink_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from operators.io.chain import SINK_STAGE  # noqa: E402
-from operators.ledger import Ledger  # noqa: E402
-from operators.shards import load_manifest, set_bytes  # noqa: E402
+from tokenmill.operators.io.chain import SINK_STAGE  # noqa: E402
+from tokenmill.operators.ledger import Ledger  # noqa: E402
+from tokenmill.operators.shards import load_manifest, set_bytes  # noqa: E402
 
 
 def record_build(ledger: Ledger, summary: dict, final: Path, seconds_partitions: float) -> None:

@@ -20,8 +20,8 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from operators.core.atomic import atomic_path
-from schemas import QUARANTINE
+from tokenmill.operators.core.atomic import atomic_path
+from tokenmill.schemas import QUARANTINE
 
 # A record's position inside its source, as sort keys: "byte=N" -> N; "row_group=R,row=I" -> R, I; anything else
 # (a whole-file record) sorts first, then by the location string itself and the id, so the order is total.

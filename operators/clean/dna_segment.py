@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-from operators.core.ids import stable_id
-from operators.core.ingest_config import IngestConfig
-from operators.core.rows import RowBuffer
+from tokenmill.operators.core.ids import stable_id
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.rows import RowBuffer
 
 STAGE = "segment"
 _ACGT = b"ACGTacgt"

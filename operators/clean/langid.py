@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pycld2
 
-from operators.clean.text_normalize import dominant_script
-from operators.core.ingest_config import IngestConfig
+from tokenmill.operators.clean.text_normalize import dominant_script
+from tokenmill.operators.core.ingest_config import IngestConfig
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from collections import Counter
 
 import pyarrow as pa
 
-from operators.core.ids import stable_id
-from operators.core.ingest_config import IngestConfig
-from operators.core.rows import excerpt
-from schemas import DOCUMENTS, REJECT_COLUMNS
+from tokenmill.operators.core.ids import stable_id
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.rows import excerpt
+from tokenmill.schemas import DOCUMENTS, REJECT_COLUMNS
 
 STAGE = "normalize"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")

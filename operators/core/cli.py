@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn, TypeVar
 
-from operators.core.config import ConfigError, build_config, config_help, load_overrides
+from tokenmill.operators.core.config import ConfigError, build_config, config_help, load_overrides
 
 T = TypeVar("T")
 

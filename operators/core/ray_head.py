@@ -2,9 +2,9 @@
 
 ``make cluster`` / ``make cluster-stop`` (README, "Running on a Ray cluster") call this module::
 
-    python -m operators.core.ray_head start --dir /tmp/tokenmill-head-UID [--num-cpus N]
-    python -m operators.core.ray_head address --dir ...    # the dashboard URL `ray job submit --address` takes
-    python -m operators.core.ray_head stop --dir ...
+    python -m tokenmill.operators.core.ray_head start --dir /tmp/tokenmill-head-UID [--num-cpus N]
+    python -m tokenmill.operators.core.ray_head address --dir ...    # the dashboard URL `ray job submit --address` takes
+    python -m tokenmill.operators.core.ray_head stop --dir ...
 
 Why not plain ``ray start --head`` / ``ray stop``: a head started as ``.venv/bin/ray start`` runs job entrypoints
 with whatever ``python`` is first on the PATH of the shell that started it (usually the system one, without

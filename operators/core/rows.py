@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from schemas import REJECT_COLUMNS
+from tokenmill.schemas import REJECT_COLUMNS
 
 EXCERPT_BYTES = 200
 

@@ -333,7 +333,7 @@ def run_partitions(actor: type, items: list[dict], kwargs: dict, workers: int,
     """
     import ray.data
 
-    from operators.ledger.reconcile import CountMismatch
+    from tokenmill.operators.ledger.reconcile import CountMismatch
 
     if not items:
         return []

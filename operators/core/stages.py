@@ -23,7 +23,7 @@ from typing import Any, Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.core.atomic import write_text_atomic
+from tokenmill.operators.core.atomic import write_text_atomic
 
 
 def per_source(batch: pa.Table) -> dict[str, int]:

@@ -1,8 +1,8 @@
 """Dynamic batch-level BPE merging on top of any base tokenizer (Feher, Vulić, Minixhofer 2024)."""
 
-from operators.dynamic.base_tokenizer import BaseTokenizer, EncodedBatch, load_base_tokenizer
-from operators.dynamic.boundaries import BOUNDARIES, unit_starts
-from operators.dynamic.dynamic_bpe import (
+from tokenmill.operators.dynamic.base_tokenizer import BaseTokenizer, EncodedBatch, load_base_tokenizer
+from tokenmill.operators.dynamic.boundaries import BOUNDARIES, unit_starts
+from tokenmill.operators.dynamic.dynamic_bpe import (
     DynamicBPE,
     DynamicBPEConfig,
     MergeResult,
@@ -11,8 +11,8 @@ from operators.dynamic.dynamic_bpe import (
     rows_table,
     vocab_table,
 )
-from operators.dynamic.reference import ReferenceDynamicBPE
-from operators.dynamic.seqlen import MergeCurve, merges_to_seqlen
+from tokenmill.operators.dynamic.reference import ReferenceDynamicBPE
+from tokenmill.operators.dynamic.seqlen import MergeCurve, merges_to_seqlen
 
 __all__ = [
     "BOUNDARIES",

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from operators.encode.locate import TokenizerFiles, locate_tokenizer, open_hf_tokenizer, open_sentencepiece
+from tokenmill.operators.encode.locate import TokenizerFiles, locate_tokenizer, open_hf_tokenizer, open_sentencepiece
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class EncodedBatch:
 def _byte_decoder() -> dict[str, int]:
     """GPT-2's printable-character -> byte table (the inverse of its ``bytes_to_unicode``)."""
     # Imported here: the tokenize_text package pulls in the BPE engine, which only byte-level tokenizers need.
-    from operators.tokenize_text.byte_level import bytes_to_unicode
+    from tokenmill.operators.tokenize_text.byte_level import bytes_to_unicode
 
     return {c: b for b, c in bytes_to_unicode().items()}
 

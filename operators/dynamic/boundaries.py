@@ -36,7 +36,7 @@ from typing import Sequence
 import numpy as np
 from numba import njit
 
-from operators.dynamic.base_tokenizer import EncodedBatch
+from tokenmill.operators.dynamic.base_tokenizer import EncodedBatch
 
 BOUNDARIES = ("pretokens", "word", "word_hyphen", "sentence")
 HYPHENS = frozenset("-\u2010\u2011")

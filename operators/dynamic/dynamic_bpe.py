@@ -29,12 +29,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.dynamic.base_tokenizer import BaseTokenizer, EncodedBatch, load_base_tokenizer
-from operators.dynamic.boundaries import BOUNDARIES, char_classes, surface_unit_starts, unit_starts
-from operators.dynamic.merge_kernel import merge_batch
-from operators.dynamic.vocab_strings import PieceTable, string_array, vocab_buffers
-from schemas.core import SCHEMA_KEY
-from schemas.dynamic import BATCH_VOCAB_FIELD, DYNAMIC_ROWS, DYNAMIC_VOCAB, DYNAMIC_VOCAB_ENTRY
+from tokenmill.operators.dynamic.base_tokenizer import BaseTokenizer, EncodedBatch, load_base_tokenizer
+from tokenmill.operators.dynamic.boundaries import BOUNDARIES, char_classes, surface_unit_starts, unit_starts
+from tokenmill.operators.dynamic.merge_kernel import merge_batch
+from tokenmill.operators.dynamic.vocab_strings import PieceTable, string_array, vocab_buffers
+from tokenmill.schemas.core import SCHEMA_KEY
+from tokenmill.schemas.dynamic import BATCH_VOCAB_FIELD, DYNAMIC_ROWS, DYNAMIC_VOCAB, DYNAMIC_VOCAB_ENTRY
 
 log = logging.getLogger(__name__)
 

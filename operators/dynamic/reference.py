@@ -11,9 +11,9 @@ from typing import Sequence
 
 import numpy as np
 
-from operators.dynamic.base_tokenizer import EncodedBatch
-from operators.dynamic.boundaries import is_punct
-from operators.dynamic.dynamic_bpe import DynamicBPE, MergeResult
+from tokenmill.operators.dynamic.base_tokenizer import EncodedBatch
+from tokenmill.operators.dynamic.boundaries import is_punct
+from tokenmill.operators.dynamic.dynamic_bpe import DynamicBPE, MergeResult
 
 
 def _boundary_at(text: str, p: int, boundary: str) -> bool:

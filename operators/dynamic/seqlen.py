@@ -13,8 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from operators.dynamic.base_tokenizer import BaseTokenizer
-from operators.dynamic.dynamic_bpe import Boundary, DynamicBPE
+from tokenmill.operators.dynamic.base_tokenizer import BaseTokenizer
+from tokenmill.operators.dynamic.dynamic_bpe import Boundary, DynamicBPE
 
 
 @dataclass(frozen=True, slots=True)

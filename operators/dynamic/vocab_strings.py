@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from operators.dynamic.merge_kernel import expand_merges
+from tokenmill.operators.dynamic.merge_kernel import expand_merges
 
 
 @dataclass(frozen=True, slots=True)

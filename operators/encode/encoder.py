@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from operators.encode.locate import locate_tokenizer, open_hf_tokenizer, open_sentencepiece
+from tokenmill.operators.encode.locate import locate_tokenizer, open_hf_tokenizer, open_sentencepiece
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from operators.clean.langid import LanguageIdentifier
-from operators.clean.text_normalize import TextNormalizer
-from operators.core.ingest_config import IngestConfig
-from operators.core.stages import CountedStage
-from operators.io.quarantine_sink import QuarantineSink
-from schemas import DNA_SEGMENTS, DOCUMENTS
+from tokenmill.operators.clean.langid import LanguageIdentifier
+from tokenmill.operators.clean.text_normalize import TextNormalizer
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.stages import CountedStage
+from tokenmill.operators.io.quarantine_sink import QuarantineSink
+from tokenmill.schemas import DNA_SEGMENTS, DOCUMENTS
 
 TEXT_OPERATORS: tuple[type, ...] = (
     TextNormalizer,
@@ -70,7 +70,7 @@ class _StageActor:
 def map_stages(ds: Any, stages: Sequence[CountedStage], max_actors: int) -> Any:
     """``ds`` with every stage mapped over whole blocks, as its operator's ``COMPUTE`` declares (Ray tasks, or a
     pool of up to ``max_actors`` actors): the one way a chain becomes Ray Data stages."""
-    from operators.core.runtime import actor_pool
+    from tokenmill.operators.core.runtime import actor_pool
 
     for stage in stages:
         compute = getattr(stage.op, "COMPUTE", "tasks")

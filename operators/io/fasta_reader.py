@@ -6,11 +6,11 @@ from typing import Iterator
 
 import pyarrow as pa
 
-from operators.clean.dna_segment import DnaSegmenter
-from operators.core.ingest_config import IngestConfig
-from operators.core.rows import RowBuffer, Seen
-from operators.io.streams import InputFault, iter_lines
-from schemas import DNA_SEGMENTS_RAW
+from tokenmill.operators.clean.dna_segment import DnaSegmenter
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.rows import RowBuffer, Seen
+from tokenmill.operators.io.streams import InputFault, iter_lines
+from tokenmill.schemas import DNA_SEGMENTS_RAW
 
 STAGE = "read"
 

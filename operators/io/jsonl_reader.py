@@ -7,11 +7,11 @@ from typing import Iterator
 
 import pyarrow as pa
 
-from operators.io.decode import decode_utf8, lang_from_filename, unicode_problem
-from operators.core.ingest_config import IngestConfig
-from operators.core.rows import RowBuffer, Seen
-from operators.io.streams import InputFault, iter_lines
-from schemas import RAW_DOCUMENTS
+from tokenmill.operators.io.decode import decode_utf8, lang_from_filename, unicode_problem
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.rows import RowBuffer, Seen
+from tokenmill.operators.io.streams import InputFault, iter_lines
+from tokenmill.schemas import RAW_DOCUMENTS
 
 STAGE = "read"
 

@@ -13,10 +13,10 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from operators.io.decode import lang_from_filename
-from operators.core.ingest_config import IngestConfig
-from operators.core.rows import RowBuffer, Seen
-from schemas import RAW_DOCUMENTS
+from tokenmill.operators.io.decode import lang_from_filename
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.rows import RowBuffer, Seen
+from tokenmill.schemas import RAW_DOCUMENTS
 
 STAGE = "read"
 

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from operators.core.atomic import atomic_path
-from schemas import QUARANTINE, REJECT_COLUMNS
+from tokenmill.operators.core.atomic import atomic_path
+from tokenmill.schemas import QUARANTINE, REJECT_COLUMNS
 
 
 class QuarantineSink:

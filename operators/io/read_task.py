@@ -8,13 +8,13 @@ from typing import Iterator
 
 import pyarrow as pa
 
-from operators.core.ingest_config import IngestConfig
-from operators.core.rows import Seen
-from operators.core.stages import write_receipt
-from operators.io.fasta_reader import read_fasta
-from operators.io.jsonl_reader import read_jsonl
-from operators.io.parquet_reader import read_parquet
-from operators.io.text_reader import read_text
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.rows import Seen
+from tokenmill.operators.core.stages import write_receipt
+from tokenmill.operators.io.fasta_reader import read_fasta
+from tokenmill.operators.io.jsonl_reader import read_jsonl
+from tokenmill.operators.io.parquet_reader import read_parquet
+from tokenmill.operators.io.text_reader import read_text
 
 log = logging.getLogger(__name__)
 

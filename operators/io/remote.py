@@ -84,8 +84,8 @@ def staged_output(output: str, *, persistent: bool = False, keep_builds: int = 1
     if not is_remote(output):
         yield Path(output).resolve()
         return
-    from operators.core.cli import fail
-    from operators.core.config import ConfigError
+    from tokenmill.operators.core.cli import fail
+    from tokenmill.operators.core.config import ConfigError
 
     staging = _staging(output, persistent)
     try:  # a foreign folder in the way or an unreachable store fails before the run, with one line
@@ -151,7 +151,7 @@ def _unless_busy(staging: Path, persistent: bool) -> Iterator[bool]:
     if not persistent:
         yield True
         return
-    from operators.build.publish import BuildLock
+    from tokenmill.operators.build.publish import BuildLock
 
     try:
         lock = BuildLock(staging).acquire()
@@ -237,7 +237,7 @@ def _remote_names(fs: Any, root: str, folder: str) -> list[str]:
 def _refuse_foreign(fs: Any, root: str, staging: Path | None, names: list[str]) -> None:
     """A marked local folder (``names`` holds its marker) replaces a remote one only when that one is marked too
     (or empty)."""
-    from operators.core.config import ConfigError
+    from tokenmill.operators.core.config import ConfigError
 
     for name in names:
         if name.rsplit("/", 1)[-1] != MARKER or "/" not in name:
@@ -252,7 +252,7 @@ def _refuse_foreign(fs: Any, root: str, staging: Path | None, names: list[str]) 
 
 def stale_remote_files(fs: Any, root: str, staging: Path, uploaded: list[str], keep_builds: int = 1) -> list[str]:
     """Remote files of the previous output that the uploaded one replaces; only names tokenmill writes."""
-    from operators.shards.manifest import unreferenced_names
+    from tokenmill.operators.shards.manifest import unreferenced_names
 
     keep = set(uploaded)
     stale: list[str] = []
@@ -272,7 +272,7 @@ def stale_remote_files(fs: Any, root: str, staging: Path, uploaded: list[str], k
 
 def _stale_builds(fs: Any, root: str, current: str, keep: int) -> list[str]:
     """Files of remote builds beyond the newest ``keep`` (marked build folders only, never the current one)."""
-    from operators.build.publish import BUILD_FORMAT, is_build_id
+    from tokenmill.operators.build.publish import BUILD_FORMAT, is_build_id
 
     def marked(build_id: str) -> bool:  # the local rule (publish.is_marked_build): our format and this build id
         try:

@@ -20,7 +20,7 @@ import fsspec
 if TYPE_CHECKING:
     import pyarrow as pa
 
-from operators.core.config import ConfigError
+from tokenmill.operators.core.config import ConfigError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

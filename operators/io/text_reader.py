@@ -6,11 +6,11 @@ from typing import Iterator
 
 import pyarrow as pa
 
-from operators.io.decode import decode_utf8, lang_from_filename
-from operators.core.ingest_config import IngestConfig
-from operators.core.rows import RowBuffer, Seen
-from operators.io.streams import InputFault, iter_lines, open_binary, sniff_encoding
-from schemas import RAW_DOCUMENTS
+from tokenmill.operators.io.decode import decode_utf8, lang_from_filename
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.rows import RowBuffer, Seen
+from tokenmill.operators.io.streams import InputFault, iter_lines, open_binary, sniff_encoding
+from tokenmill.schemas import RAW_DOCUMENTS
 
 STAGE = "read"
 

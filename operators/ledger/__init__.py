@@ -1,5 +1,5 @@
 """The DuckDB run ledger."""
 
-from operators.ledger.ledger import Ledger, code_version, file_sha256
+from tokenmill.operators.ledger.ledger import Ledger, code_version, file_sha256
 
 __all__ = ["Ledger", "code_version", "file_sha256"]

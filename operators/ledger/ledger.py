@@ -21,7 +21,7 @@ import duckdb
 import psutil
 import pyarrow as pa
 
-from schemas.ledger import LEDGER_TABLES, LEDGER_UPGRADES, LEDGER_VERSION
+from tokenmill.schemas.ledger import LEDGER_TABLES, LEDGER_UPGRADES, LEDGER_VERSION
 
 _ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("tokenmill.ledger")

@@ -13,8 +13,8 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from operators.pack.config import PackedRow, PackerConfig, PackStats
-from operators.pack.rows import PackedBatch, concat_ranges, materialize_rows
+from tokenmill.operators.pack.config import PackedRow, PackerConfig, PackStats
+from tokenmill.operators.pack.rows import PackedBatch, concat_ranges, materialize_rows
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from operators.pack.config import PackedRow, PackerConfig, PackStats
+from tokenmill.operators.pack.config import PackedRow, PackerConfig, PackStats
 
 
 class ReferencePacker:

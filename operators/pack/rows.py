@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from operators.pack.config import PackedRow
+from tokenmill.operators.pack.config import PackedRow
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from operators.core.atomic import write_text_atomic
+from tokenmill.operators.core.atomic import write_text_atomic
 
 REPORT_FORMAT = "tokenmill dna_bpe report v1"
 

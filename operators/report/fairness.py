@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from operators.clean.text_normalize import dominant_script
-from operators.encode import load_engine
-from operators.core.atomic import atomic_path, write_text_atomic
-from operators.io.decode import lang_from_filename
+from tokenmill.operators.clean.text_normalize import dominant_script
+from tokenmill.operators.encode import load_engine
+from tokenmill.operators.core.atomic import atomic_path, write_text_atomic
+from tokenmill.operators.io.decode import lang_from_filename
 
 log = logging.getLogger(__name__)
 

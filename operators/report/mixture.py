@@ -254,7 +254,7 @@ def load_merges_and_pretokenizer(path: str) -> tuple[list[tuple[str, str]], Any]
     """The ordered merges of a BPE tokenizer (tokenizer.json or GPT-2 folder) and its ``tokenizers.Tokenizer``."""
     import json
 
-    from operators.encode.locate import locate_tokenizer, open_hf_tokenizer
+    from tokenmill.operators.encode.locate import locate_tokenizer, open_hf_tokenizer
 
     located = locate_tokenizer(path)
     if located.kind == "sentencepiece":

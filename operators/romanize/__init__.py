@@ -1,14 +1,14 @@
 """Romanization: uroman, exact line by line and fast (cached context-free pieces, uroman-fast where checked)."""
 
-from operators.romanize.engine import (
+from tokenmill.operators.romanize.engine import (
     FAST_EXCLUDED,
     FAST_SCRIPTS,
     UromanEngine,
     fast_eligible,
     reference_romanize_text,
 )
-from operators.romanize.romanizer import Romanizer, RomanizerConfig
-from operators.romanize.segments import Segmenter, lattice_romanize
+from tokenmill.operators.romanize.romanizer import Romanizer, RomanizerConfig
+from tokenmill.operators.romanize.segments import Segmenter, lattice_romanize
 
 __all__ = [
     "FAST_EXCLUDED",

@@ -32,8 +32,8 @@ from typing import Callable
 import regex
 from uroman.uroman import Uroman
 
-from operators.romanize.fixed import FixedTables
-from operators.romanize.segments import Segmenter, lattice_romanize, private_uroman
+from tokenmill.operators.romanize.fixed import FixedTables
+from tokenmill.operators.romanize.segments import Segmenter, lattice_romanize, private_uroman
 
 logger = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import regex
 from uroman.uroman import Uroman
 
-from operators.romanize.segments import lattice_romanize
+from tokenmill.operators.romanize.segments import lattice_romanize
 
 #: Characters that change the romanization of a neighbour (see the module docstring).
 _NEIGHBOUR_CHANGERS = frozenset("っッゃゅょャュョー\u0a71\u2820\u0e2d")

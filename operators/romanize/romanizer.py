@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from operators.romanize.engine import UromanEngine
+from tokenmill.operators.romanize.engine import UromanEngine
 
 logger = logging.getLogger(__name__)
 

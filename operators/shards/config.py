@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from operators.pack.config import PackerConfig
+from tokenmill.operators.pack.config import PackerConfig
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "tokenmill shards v1"

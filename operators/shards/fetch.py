@@ -16,9 +16,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from operators.io.remote import cache_root, join, remote_fs
-from operators.shards.config import MANIFEST_NAME
-from operators.shards.manifest import sha256_file, shard_file
+from tokenmill.operators.io.remote import cache_root, join, remote_fs
+from tokenmill.operators.shards.config import MANIFEST_NAME
+from tokenmill.operators.shards.manifest import sha256_file, shard_file
 
 log = logging.getLogger(__name__)
 

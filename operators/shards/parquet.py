@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from operators.pack.rows import PackedBatch
-from operators.shards.config import PLAN_FORMAT, ROWS_FORMAT
+from tokenmill.operators.pack.rows import PackedBatch
+from tokenmill.operators.shards.config import PLAN_FORMAT, ROWS_FORMAT
 
 
 def rows_schema(context_length: int, dtype: np.dtype, pad_id: int) -> pa.Schema:

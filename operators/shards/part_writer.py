@@ -28,12 +28,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from operators.core.ingest_config import IngestConfig
-from operators.encode import Encoder, EncoderConfig, limit_encode_threads
-from operators.io.chain import ingest_stages
-from operators.io.read_task import ReadTask
-from operators.shards.config import ShardWriterConfig
-from operators.shards.writer import ShardWriter
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.encode import Encoder, EncoderConfig, limit_encode_threads
+from tokenmill.operators.io.chain import ingest_stages
+from tokenmill.operators.io.read_task import ReadTask
+from tokenmill.operators.shards.config import ShardWriterConfig
+from tokenmill.operators.shards.writer import ShardWriter
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ came from and how far into that stream it reaches, recorded when the training lo
 the consumed batches. A fresh loader with the same ``num_workers`` and ``batch_size`` and the loaded state
 continues the epoch in the uninterrupted order: no repeats, no gaps::
 
-    from operators.shards.reader import PackedIterableDataset, ResumableLoader
+    from tokenmill.operators.shards.reader import PackedIterableDataset, ResumableLoader
 
     ds = PackedIterableDataset(shard_dir, rank=rank, world_size=world_size, seed=0)
     loader = ResumableLoader(ds, batch_size=8, num_workers=2)   # collate_packed batches
@@ -60,12 +60,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
-from operators.io.remote import is_remote
-from operators.pack.rows import materialize_rows
-from operators.shards.config import PLAN_FORMAT, ROWS_FORMAT
-from operators.shards.manifest import load_manifest, shard_file
-from operators.shards.megatron import open_bin, read_index
-from operators.shards.parquet import list_column, read_checked
+from tokenmill.operators.io.remote import is_remote
+from tokenmill.operators.pack.rows import materialize_rows
+from tokenmill.operators.shards.config import PLAN_FORMAT, ROWS_FORMAT
+from tokenmill.operators.shards.manifest import load_manifest, shard_file
+from tokenmill.operators.shards.megatron import open_bin, read_index
+from tokenmill.operators.shards.parquet import list_column, read_checked
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class ShardSet:
             return self._open[k]
         # load_manifest refused paths outside the directory; shard_file checks again where the file is opened.
         if isinstance(self.directory, str):  # remote: verified local copies
-            from operators.shards.fetch import cached_file
+            from tokenmill.operators.shards.fetch import cached_file
 
             files = {kind: cached_file(self.directory, f) for kind, f in self.shards[k]["files"].items()}
         else:

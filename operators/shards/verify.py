@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from operators.io.remote import is_remote
-from operators.pack.rows import concat_ranges, materialize_rows
-from operators.shards.config import KINDS_OF_FORMAT, PLAN_FORMAT, ROWS_FORMAT
-from operators.shards.manifest import load_manifest, sha256_file, shard_file, unreferenced_files
-from operators.shards.megatron import open_bin, read_index
-from operators.shards.parquet import list_column, read_checked
+from tokenmill.operators.io.remote import is_remote
+from tokenmill.operators.pack.rows import concat_ranges, materialize_rows
+from tokenmill.operators.shards.config import KINDS_OF_FORMAT, PLAN_FORMAT, ROWS_FORMAT
+from tokenmill.operators.shards.manifest import load_manifest, sha256_file, shard_file, unreferenced_files
+from tokenmill.operators.shards.megatron import open_bin, read_index
+from tokenmill.operators.shards.parquet import list_column, read_checked
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def verify_shard_set(directory: str | Path, *, checksums: bool = True) -> Verify
         manifest = load_manifest(directory)
         report.warnings = [f"{n}: not listed in the manifest (not part of the set)" for n in unreferenced_files(directory, manifest)]
         if remote:
-            from operators.shards.fetch import download_set
+            from tokenmill.operators.shards.fetch import download_set
 
             with tempfile.TemporaryDirectory(prefix="tokenmill-verify-") as copy:
                 download_set(str(directory), Path(copy), manifest)

@@ -23,11 +23,11 @@ from typing import Any, Sequence
 import numpy as np
 import pyarrow as pa
 
-from operators.core.atomic import replace_atomic
-from operators.pack.packer import Packer
-from operators.pack.rows import PackedBatch
-from operators.shards.config import ShardWriterConfig, token_dtype
-from operators.shards.manifest import (
+from tokenmill.operators.core.atomic import replace_atomic
+from tokenmill.operators.pack.packer import Packer
+from tokenmill.operators.pack.rows import PackedBatch
+from tokenmill.operators.shards.config import ShardWriterConfig, token_dtype
+from tokenmill.operators.shards.manifest import (
     build_manifest,
     collect_garbage,
     file_entry,
@@ -35,8 +35,8 @@ from operators.shards.manifest import (
     tmp_name,
     write_manifest,
 )
-from operators.shards.megatron import MegatronWriter
-from operators.shards.parquet import BufferedParquetWriter, plan_schema, plan_table, rows_schema, rows_table
+from tokenmill.operators.shards.megatron import MegatronWriter
+from tokenmill.operators.shards.parquet import BufferedParquetWriter, plan_schema, plan_table, rows_schema, rows_table
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from operators.core.atomic import write_text_atomic
-from operators.tokenize_text.byte_level import pattern
+from tokenmill.operators.core.atomic import write_text_atomic
+from tokenmill.operators.tokenize_text.byte_level import pattern
 
 FORMAT = "tokenmill byte-level tokenizer v1"
 # Spellings of the special-token roles transformers knows, in the conventions tokenizers are trained with.

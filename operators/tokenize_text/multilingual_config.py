@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from operators.core.ingest_config import IngestConfig
-from operators.core.runtime import PROJECT_ROOT
-from operators.report.fairness import FairnessConfig
-from operators.romanize import RomanizerConfig
-from operators.tokenize_text.sampling import LanguageSamplingConfig
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.runtime import PROJECT_ROOT
+from tokenmill.operators.report.fairness import FairnessConfig
+from tokenmill.operators.romanize import RomanizerConfig
+from tokenmill.operators.tokenize_text.sampling import LanguageSamplingConfig
 
 TOKENIZERS = PROJECT_ROOT.parent / "shared" / "data" / "tokenizers"
 PEERS = (f"gpt2={TOKENIZERS / 'gpt2'}", f"mistral={TOKENIZERS / 'mistral' / 'tokenizer.model.v1'}",

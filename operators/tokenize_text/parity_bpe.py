@@ -19,7 +19,7 @@ import logging
 import time
 from typing import Mapping
 
-from operators.bpe.reference import build_initial_vocab
+from tokenmill.operators.bpe.reference import build_initial_vocab
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from typing import ClassVar, Mapping
 
 import numpy as np
 
-from operators.bpe.fast_trainer import Vocab
-from operators.bpe.kernel_constants import HEAPN, META_SIZE, NSLOTS
-from operators.bpe.pair_table_kernels import reindex
-from operators.tokenize_text import parity_kernels as PK
+from tokenmill.operators.bpe.fast_trainer import Vocab
+from tokenmill.operators.bpe.kernel_constants import HEAPN, META_SIZE, NSLOTS
+from tokenmill.operators.bpe.pair_table_kernels import reindex
+from tokenmill.operators.tokenize_text import parity_kernels as PK
 
 log = logging.getLogger(__name__)
 

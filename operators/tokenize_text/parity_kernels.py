@@ -28,8 +28,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from operators.bpe.kernel_constants import HEAPN, NSLOTS
-from operators.bpe.pair_table_kernels import find_or_add_slot, find_slot, heap_push, push_and_pop
+from tokenmill.operators.bpe.kernel_constants import HEAPN, NSLOTS
+from tokenmill.operators.bpe.pair_table_kernels import find_or_add_slot, find_slot, heap_push, push_and_pop
 
 # state[] fields (int64) of the kernels below.
 NNODES = 0

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from operators.bpe import BpeTrainerConfig, train_bpe
-from operators.core.config import ConfigError
-from operators.tokenize_text.byte_level import END_OF_TEXT, ByteLevelConfig, ByteLevelPreTokenizer, byte_alphabet
-from operators.tokenize_text.hf_export import save_byte_level_tokenizer
-from operators.tokenize_text.parity_fast import train_parity_fast
+from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
+from tokenmill.operators.core.config import ConfigError
+from tokenmill.operators.tokenize_text.byte_level import END_OF_TEXT, ByteLevelConfig, ByteLevelPreTokenizer, byte_alphabet
+from tokenmill.operators.tokenize_text.hf_export import save_byte_level_tokenizer
+from tokenmill.operators.tokenize_text.parity_fast import train_parity_fast
 
 if TYPE_CHECKING:
-    from operators.tokenize_text.multilingual_config import MultilingualConfig
+    from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig
 
 log = logging.getLogger(__name__)
 

@@ -1,18 +1,18 @@
 """Embedding transfer for new tokens and new tokenizers: FVT, FOCUS, OMP, the ZeTT hypernetwork, serving, export."""
 
-from operators.transfer.base_model import load_base_model
-from operators.transfer.checkpoint_readme import write_checkpoint_readme
-from operators.transfer.decompose import SurfaceDecomposer, tokenizer_surfaces
-from operators.transfer.embed_tokenizer import prepare_tokenizer, transfer_embeddings, vocab_table
-from operators.transfer.focus import FocusConfig, focus_combine, focus_for_tokenizer, sparsemax
-from operators.transfer.fvt import (
+from tokenmill.operators.transfer.base_model import load_base_model
+from tokenmill.operators.transfer.checkpoint_readme import write_checkpoint_readme
+from tokenmill.operators.transfer.decompose import SurfaceDecomposer, tokenizer_surfaces
+from tokenmill.operators.transfer.embed_tokenizer import prepare_tokenizer, transfer_embeddings, vocab_table
+from tokenmill.operators.transfer.focus import FocusConfig, focus_combine, focus_for_tokenizer, sparsemax
+from tokenmill.operators.transfer.fvt import (
     decompose_vocab,
     fvt_embeddings,
     fvt_for_dynamic_vocab,
     fvt_for_tokenizer,
     load_embeddings,
 )
-from operators.transfer.hypernet import (
+from tokenmill.operators.transfer.hypernet import (
     HypernetConfig,
     Hypernetwork,
     load_hypernet,
@@ -20,13 +20,13 @@ from operators.transfer.hypernet import (
     resolve_checkpoint,
     save_hypernet,
 )
-from operators.transfer.hypernet_data import load_corpus
-from operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer
-from operators.transfer.model_export import check_transferred_model, export_transferred_model
-from operators.transfer.omp import load_donor, omp, omp_transplant
-from operators.transfer.overlap import shared_tokens
-from operators.transfer.serve import HypernetEmbedder, HypernetServeConfig, LRUCache
-from operators.transfer.tokenizer_sampler import TokenizerSampler
+from tokenmill.operators.transfer.hypernet_data import load_corpus
+from tokenmill.operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer
+from tokenmill.operators.transfer.model_export import check_transferred_model, export_transferred_model
+from tokenmill.operators.transfer.omp import load_donor, omp, omp_transplant
+from tokenmill.operators.transfer.overlap import shared_tokens
+from tokenmill.operators.transfer.serve import HypernetEmbedder, HypernetServeConfig, LRUCache
+from tokenmill.operators.transfer.tokenizer_sampler import TokenizerSampler
 
 __all__ = [
     "FocusConfig", "focus_combine", "focus_for_tokenizer", "load_donor", "omp", "omp_transplant", "shared_tokens",

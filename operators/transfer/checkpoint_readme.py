@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from operators.core.atomic import write_text_atomic
-from operators.transfer.base_model import BASE_MODEL_NAME
-from operators.transfer.hypernet_train import HypernetTrainConfig
+from tokenmill.operators.core.atomic import write_text_atomic
+from tokenmill.operators.transfer.base_model import BASE_MODEL_NAME
+from tokenmill.operators.transfer.hypernet_train import HypernetTrainConfig
 
 
 def write_checkpoint_readme(out: Path, command: str, summary: dict, cfg: HypernetTrainConfig, device: str) -> None:

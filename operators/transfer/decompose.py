@@ -198,7 +198,7 @@ def tokenizer_surfaces(tokenizer_json: str | Path) -> tuple[list[str | None], li
     """
     from tokenizers import Tokenizer
 
-    from operators.dynamic.base_tokenizer import load_base_tokenizer
+    from tokenmill.operators.dynamic.base_tokenizer import load_base_tokenizer
 
     spec = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))
     base = load_base_tokenizer(tokenizer_json)

@@ -27,8 +27,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from operators.transfer.base_model import BaseModel
-from operators.transfer.decompose import SurfaceDecomposer, tokenizer_surfaces
+from tokenmill.operators.transfer.base_model import BaseModel
+from tokenmill.operators.transfer.decompose import SurfaceDecomposer, tokenizer_surfaces
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +84,8 @@ def transfer_inputs(tokenizer: str, method: str, inputs: list[str], donor_dir: s
     ``tokenizer`` is a tokenizer.json or a folder holding one; a donor folder selects ``omp``. Raises ValueError
     (with the fix) when a file is missing or a method lacks its input.
     """
-    from operators.transfer.focus import read_texts
-    from operators.transfer.omp import load_donor
+    from tokenmill.operators.transfer.focus import read_texts
+    from tokenmill.operators.transfer.omp import load_donor
 
     path = Path(tokenizer) / "tokenizer.json" if Path(tokenizer).is_dir() else Path(tokenizer)
     if not path.is_file():
@@ -140,18 +140,18 @@ def transfer_embeddings(method: str, tokenizer, base: BaseModel, special_map: di
             if texts:
                 _blend_word_starts(out, table, tokenizer, texts, embedder)
         elif method == "focus":
-            from operators.transfer.focus import FocusConfig, focus_for_tokenizer
+            from tokenmill.operators.transfer.focus import FocusConfig, focus_for_tokenizer
 
             out, _ = focus_for_tokenizer(emb, base.tokenizer_json, tokenizer, texts or [], FocusConfig(seed=seed))
         elif method == "omp":
             out = _omp(emb, base.tokenizer_json, path, donor)
         elif method == "fvt":
-            from operators.dynamic.base_tokenizer import load_base_tokenizer
-            from operators.transfer.fvt import fvt_for_tokenizer
+            from tokenmill.operators.dynamic.base_tokenizer import load_base_tokenizer
+            from tokenmill.operators.transfer.fvt import fvt_for_tokenizer
 
             out = fvt_for_tokenizer(emb, load_base_tokenizer(base.tokenizer_json), load_base_tokenizer(path)).float()
         elif method == "fvt_decomp":
-            from operators.transfer.fvt import fvt_embeddings
+            from tokenmill.operators.transfer.fvt import fvt_embeddings
 
             dec = SurfaceDecomposer(base.tokenizer_json)
             surf = table.column("surface").to_pylist()
@@ -166,7 +166,7 @@ def transfer_embeddings(method: str, tokenizer, base: BaseModel, special_map: di
 def _blend_word_starts(out: torch.Tensor, table: pa.Table, tokenizer, texts: list[str], embedder) -> None:
     """In place: each no-space surface's row becomes ``w * E(" " + surface) + (1 - w) * E(surface)``, ``w`` its
     share of word starts in ``texts`` (``E`` the embedder); rows of surfaces never seen beginning a word stay."""
-    from operators.transfer.decompose import word_start_shares
+    from tokenmill.operators.transfer.decompose import word_start_shares
 
     surfaces = table.column("surface").to_pylist()
     shares = {i: w for i, w in word_start_shares(tokenizer, surfaces, texts).items() if w > 0}
@@ -186,8 +186,8 @@ def _omp(emb: torch.Tensor, base_json: Path, new_json: Path, donor) -> torch.Ten
     """OMP rows for the prepared tokenizer at ``new_json``; its ids past the donor's are added specials."""
     from tokenizers import Tokenizer
 
-    from operators.transfer.omp import omp_transplant
-    from operators.transfer.overlap import shared_tokens
+    from tokenmill.operators.transfer.omp import omp_transplant
+    from tokenmill.operators.transfer.overlap import shared_tokens
 
     if donor is None:
         raise ValueError("transfer_embeddings: method 'omp' needs a donor model (--donor DIR)")

@@ -136,7 +136,7 @@ def focus_for_tokenizer(base: torch.Tensor, base_tokenizer_json: str | Path, new
     Returns:
         ([new vocab, dim] float32, the counts of :func:`focus_combine` and the fastText vocabulary size).
     """
-    from operators.transfer.overlap import shared_tokens
+    from tokenmill.operators.transfer.overlap import shared_tokens
 
     cfg = cfg or FocusConfig()
     if not texts:

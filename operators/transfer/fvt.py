@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from operators.dynamic.base_tokenizer import BaseTokenizer
+from tokenmill.operators.dynamic.base_tokenizer import BaseTokenizer
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from operators.core.atomic import atomic_path, write_text_atomic
+from tokenmill.operators.core.atomic import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def save_hypernet(model: Hypernetwork, folder: str | Path, *, base_name: str, ba
 def resolve_checkpoint(path: str | Path) -> Path:
     """``path`` as given when absolute or found from the working directory, else relative to the project root
     (so the default ``checkpoints/hypernet-minilm`` works from anywhere)."""
-    from operators.core.runtime import PROJECT_ROOT
+    from tokenmill.operators.core.runtime import PROJECT_ROOT
 
     p = Path(path)
     return p if p.is_absolute() or p.exists() else PROJECT_ROOT / p

@@ -35,13 +35,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from operators.core.progress import Progress
-from operators.transfer.align import segment_ids
-from operators.transfer.base_model import BaseModel, pick_device
-from operators.transfer.decompose import SurfaceDecomposer, mark_word_starts
-from operators.transfer.hypernet import Hypernetwork, HypernetConfig, pad_decompositions
-from operators.transfer.hypernet_data import TransferCorpus
-from operators.transfer.tokenizer_sampler import TokenizerSampler
+from tokenmill.operators.core.progress import Progress
+from tokenmill.operators.transfer.align import segment_ids
+from tokenmill.operators.transfer.base_model import BaseModel, pick_device
+from tokenmill.operators.transfer.decompose import SurfaceDecomposer, mark_word_starts
+from tokenmill.operators.transfer.hypernet import Hypernetwork, HypernetConfig, pad_decompositions
+from tokenmill.operators.transfer.hypernet_data import TransferCorpus
+from tokenmill.operators.transfer.tokenizer_sampler import TokenizerSampler
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from operators.core.atomic import atomic_path, write_text_atomic
+from tokenmill.operators.core.atomic import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 

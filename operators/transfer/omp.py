@@ -89,7 +89,7 @@ def omp_transplant(base: torch.Tensor, donor: torch.Tensor, shared: dict[int, in
 
 def load_donor(folder: str | Path) -> tuple[Path, torch.Tensor]:
     """A donor model folder: (its tokenizer.json, its input embedding matrix from model.safetensors)."""
-    from operators.transfer.fvt import load_embeddings
+    from tokenmill.operators.transfer.fvt import load_embeddings
 
     folder = Path(folder)
     tok, weights = folder / "tokenizer.json", folder / "model.safetensors"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from operators.transfer.decompose import _joins_word, tokenizer_surfaces
+from tokenmill.operators.transfer.decompose import _joins_word, tokenizer_surfaces
 
 
 class CanonicalForms:

@@ -24,9 +24,9 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from operators.transfer.base_model import load_base_model, pick_device
-from operators.transfer.decompose import SurfaceDecomposer
-from operators.transfer.hypernet import load_hypernet, pad_decompositions
+from tokenmill.operators.transfer.base_model import load_base_model, pick_device
+from tokenmill.operators.transfer.decompose import SurfaceDecomposer
+from tokenmill.operators.transfer.hypernet import load_hypernet, pad_decompositions
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ def embed_on_ray(table: pa.Table, serve: HypernetServeConfig, *, batch_size: int
     come back in id order. Needs a running Ray."""
     import ray
 
-    from operators.core.runtime import actor_pool
+    from tokenmill.operators.core.runtime import actor_pool
 
     ds = ray.data.from_arrow(table).map_batches(
         HypernetEmbedder, fn_constructor_kwargs={"config": serve}, batch_format="pyarrow", batch_size=batch_size,

@@ -16,7 +16,7 @@ import pytest
 import ray
 import yaml
 
-from pipelines import build_corpus, dna_bpe
+from tokenmill.pipelines import build_corpus, dna_bpe
 from tests.pipelines.test_dna_bpe_same_bytes import _fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ def test_readme_cluster_recipe(shared_data, tmp_path, ray_local):
                               capture_output=True, text=True, timeout=1200)
     finally:
         if (head_dir / "head.json").exists():  # the recipe failed before its last line: stop the head here
-            subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "operators.core.ray_head", "stop", "--dir",
+            subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "tokenmill.operators.core.ray_head", "stop", "--dir",
                             str(head_dir)], cwd=ROOT, env=env, timeout=120)
     log = proc.stdout[-4000:] + proc.stderr[-4000:]
     assert proc.returncode == 0, log

@@ -28,7 +28,7 @@ def main(pipeline: str, args: list[str]) -> None:
     cluster.wait_for_nodes()
     os.environ["RAY_ADDRESS"] = cluster.address
     try:
-        rc = importlib.import_module(f"pipelines.{pipeline}").main(args)
+        rc = importlib.import_module(f"tokenmill.pipelines.{pipeline}").main(args)
         nodes = len(cluster.list_all_nodes())
     finally:
         ray.shutdown()

@@ -54,7 +54,7 @@ def main(mode: str, config: str, out: str) -> None:
 
     thread = threading.Thread(target=inject, daemon=True)
     thread.start()
-    from pipelines import build_corpus
+    from tokenmill.pipelines import build_corpus
 
     rc = build_corpus.main(["--config", config, "--quiet"])
     thread.join(timeout=1)

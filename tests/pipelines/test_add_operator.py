@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
-from schemas import REJECT_COLUMNS
+from tokenmill.schemas import REJECT_COLUMNS
 
 
 class ToyFlag:
@@ -68,14 +68,14 @@ def _copy_project(dest: Path) -> dict[str, str]:
 def _add_toy_operator(repo: Path) -> None:
     (repo / "operators/clean/toy_flag.py").write_text(TOY)
     init = repo / "operators/clean/__init__.py"
-    init.write_text(init.read_text() + "from operators.clean.toy_flag import ToyFlag  # noqa: E402,F401\n")
+    init.write_text(init.read_text() + "from tokenmill.operators.clean.toy_flag import ToyFlag  # noqa: E402,F401\n")
     chain = repo / "operators/io/chain.py"
     text = chain.read_text()
     end = '\n)\n"""Per-batch operators on documents'  # the end of TEXT_OPERATORS: the toy goes last
     assert end in text
     chain.write_text(text.replace(end, "\n    ToyFlag," + end)
-                     .replace("from operators.clean.text_normalize import TextNormalizer",
-                              "from operators.clean import ToyFlag\nfrom operators.clean.text_normalize import TextNormalizer"))
+                     .replace("from tokenmill.operators.clean.text_normalize import TextNormalizer",
+                              "from tokenmill.operators.clean import ToyFlag\nfrom tokenmill.operators.clean.text_normalize import TextNormalizer"))
 
 
 def _run(repo: Path, *args: str) -> None:

@@ -11,9 +11,9 @@ import duckdb
 import pytest
 import yaml
 
-from operators.build import BuildLock
-from operators.shards import verify_shard_set
-from pipelines import build_corpus, lineage
+from tokenmill.operators.build import BuildLock
+from tokenmill.operators.shards import verify_shard_set
+from tokenmill.pipelines import build_corpus, lineage
 
 
 def write_config(root: Path, shared_data: Path, udhr: list[str], out: Path) -> Path:

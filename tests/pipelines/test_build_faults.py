@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipelines import build_corpus
+from tokenmill.pipelines import build_corpus
 from tests.pipelines.test_build_corpus import summary, write_config
 
 ROOT = Path(__file__).resolve().parents[2]

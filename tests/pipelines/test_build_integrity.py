@@ -16,10 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from operators.build import BuildStore, load_build_config
-from operators.build.publish import STAGING_MARKER
-from operators.core.config import ConfigError
-from pipelines import build_corpus
+from tokenmill.operators.build import BuildStore, load_build_config
+from tokenmill.operators.build.publish import STAGING_MARKER
+from tokenmill.operators.core.config import ConfigError
+from tokenmill.pipelines import build_corpus
 
 
 def small_config(root: Path, shared_data: Path, out: Path, langs=("eng", "fra"), **extra) -> Path:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from operators.core.config import config_keys
-from pipelines import _config_docs
+from tokenmill.operators.core.config import config_keys
+from tokenmill.pipelines import _config_docs
 
 JOBS = _config_docs.job_configs()
 
@@ -22,7 +22,7 @@ def test_readme_tables_are_up_to_date():
 
 @pytest.mark.parametrize("job", sorted(JOBS))
 def test_help_lists_every_key_with_its_default(job, capsys):
-    module = __import__(f"pipelines.{job.split('/')[1][:-3]}", fromlist=["main"])
+    module = __import__(f"tokenmill.pipelines.{job.split('/')[1][:-3]}", fromlist=["main"])
     with pytest.raises(SystemExit) as exc:
         module.main(["--help"])
     assert exc.value.code == 0

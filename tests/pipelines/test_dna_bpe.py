@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import dna_bpe
+from tokenmill.pipelines import dna_bpe
 from tests.conftest import submit_ray_job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +128,7 @@ def test_terminated_and_killed_runs_leave_no_ray_temp_dir(tmp_path, shared_data)
     import signal
     import time
 
-    from operators.core.runtime import remove_stale_temp_dirs
+    from tokenmill.operators.core.runtime import remove_stale_temp_dirs
 
     cmd = [sys.executable, str(ROOT / "pipelines/dna_bpe.py"), "--input",
            str(shared_data / "dna/ecoli_k12_mg1655_GCF_000005845.2.fna"), "--quiet", "--num-cpus", "1"]
@@ -159,7 +159,7 @@ def test_stale_ray_temp_dirs_removed_only_when_the_owner_is_gone(tmp_path):
     import os
     import socket
 
-    from operators.core.runtime import MARKER_FORMAT, TEMP_MARKER, _process_start, make_temp_dir, remove_stale_temp_dirs
+    from tokenmill.operators.core.runtime import MARKER_FORMAT, TEMP_MARKER, _process_start, make_temp_dir, remove_stale_temp_dirs
 
     done = subprocess.Popen(["true"])
     done.wait()

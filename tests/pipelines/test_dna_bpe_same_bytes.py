@@ -14,8 +14,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipelines import dna_bpe
-from operators.shards.part_writer import SEGMENT_KEY
+from tokenmill.pipelines import dna_bpe
+from tokenmill.operators.shards.part_writer import SEGMENT_KEY
 from tests.conftest import submit_ray_job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,11 +81,11 @@ def test_tokens_and_shards_follow_the_segment_key_not_the_file_layout(ray_local,
     import numpy as np
     import pyarrow.parquet as pq
 
-    from operators.bpe import BpeTrainerConfig, save_hf_tokenizer, train_bpe
-    from operators.ledger import Ledger
-    from operators.pack import PackerConfig
-    from operators.shards import ShardWriterConfig, verify_shard_set
-    from pipelines._dna import encode_and_pack
+    from tokenmill.operators.bpe import BpeTrainerConfig, save_hf_tokenizer, train_bpe
+    from tokenmill.operators.ledger import Ledger
+    from tokenmill.operators.pack import PackerConfig
+    from tokenmill.operators.shards import ShardWriterConfig, verify_shard_set
+    from tokenmill.pipelines._dna import encode_and_pack
 
     table = _segments(shared_data)
     tok = save_hf_tokenizer(train_bpe([table.select(["seq"])], BpeTrainerConfig(vocab_size=300)), tmp_path / "tok")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
-from operators.dynamic import decompositions, expand_ids
-from pipelines import dynamic_tokenize
+from tokenmill.operators.dynamic import decompositions, expand_ids
+from tokenmill.pipelines import dynamic_tokenize
 
 
 def test_dynamic_tokenize_pipeline(tmp_path, shared_data, ray_local, capsys):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipelines import fairness_report
+from tokenmill.pipelines import fairness_report
 
 
 def test_fairness_report_cli(tmp_path, shared_data):

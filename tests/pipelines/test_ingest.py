@@ -8,8 +8,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import ingest as ingest_pipeline
-from schemas import DNA_SEGMENTS, DOCUMENTS, schema_name
+from tokenmill.pipelines import ingest as ingest_pipeline
+from tokenmill.schemas import DNA_SEGMENTS, DOCUMENTS, schema_name
 from tests.bad_inputs import write_bad_corpus
 
 

@@ -12,11 +12,11 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from operators.io import IngestConfig
-from operators.ledger import Ledger
-from operators.ledger.reconcile import CountMismatch
-from pipelines import ingest as ingest_pipeline
-from pipelines._ingest import ingest
+from tokenmill.operators.io import IngestConfig
+from tokenmill.operators.ledger import Ledger
+from tokenmill.operators.ledger.reconcile import CountMismatch
+from tokenmill.pipelines import ingest as ingest_pipeline
+from tokenmill.pipelines._ingest import ingest
 from tests.integrity_inputs import DropOne, write_integrity_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,14 +82,14 @@ def test_count_mismatch_exits_nonzero_with_the_loss(tmp_path, shared_data):
     # The CLI path: a pipeline whose counts do not reconcile exits 4, says what was lost, marks the run failed.
     (tmp_path / "a.txt").write_text("\n".join(_lines(shared_data, 8)) + "\n")
     script = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-              "import operators.io.chain as chain\n"
-              "from operators.clean import TextNormalizer\n"
+              "import tokenmill.operators.io.chain as chain\n"
+              "from tokenmill.operators.clean import TextNormalizer\n"
               "from tests.integrity_inputs import DropOne\n"
               "class Broken(TextNormalizer):\n"
               "    STAGE = 'drop_one'\n"
               "    def __call__(self, b): return DropOne()(super().__call__(b))\n"
               "chain.TEXT_OPERATORS = (Broken,)\n"
-              "from pipelines import ingest\n"
+              "from tokenmill.pipelines import ingest\n"
               f"sys.exit(ingest.main(['--input', {str(tmp_path / 'a.txt')!r}, '--output', {str(tmp_path / 'out')!r}, "
               "'--quiet', '--num-cpus', '1']))\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
@@ -127,7 +127,7 @@ def test_dead_runs_are_cleaned_and_marked_aborted(tmp_path, shared_data, ray_loc
     out = tmp_path / "out"
     # a run killed mid-way: its process is gone, its ledger row says running, its staging folder stays
     killed = subprocess.run([sys.executable, "-c", f"import sys, os; sys.path.insert(0, {str(ROOT)!r})\n"
-                             "from operators.ledger import Ledger\n"
+                             "from tokenmill.operators.ledger import Ledger\n"
                              f"l = Ledger({str(out / 'ledger.duckdb')!r}); rid = l.start_run('ingest', {{}})\n"
                              "l.con.close(); print(rid); os._exit(9)"], capture_output=True, text=True, timeout=120)
     run_id = killed.stdout.strip()

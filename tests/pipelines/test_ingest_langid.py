@@ -13,12 +13,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import yaml
 
-from operators.clean.langid import same_language
-from operators.io.decode import lang_from_filename
-from operators.tokenize_text.sampling import language_probabilities
-from pipelines import build_corpus
-from pipelines import ingest as ingest_pipeline
-from pipelines import multilingual_tokenizer
+from tokenmill.operators.clean.langid import same_language
+from tokenmill.operators.io.decode import lang_from_filename
+from tokenmill.operators.tokenize_text.sampling import language_probabilities
+from tokenmill.pipelines import build_corpus
+from tokenmill.pipelines import ingest as ingest_pipeline
+from tokenmill.pipelines import multilingual_tokenizer
 
 FILES = ("eng.txt", "rus.txt", "hin.txt", "cmn_hans.txt", "arb.txt", "fra.txt", "swh.txt", "tha.txt")
 

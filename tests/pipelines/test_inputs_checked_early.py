@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from operators.core.config import ConfigError
-from pipelines._inputs import check_inputs
+from tokenmill.operators.core.config import ConfigError
+from tokenmill.pipelines._inputs import check_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 _RUNNER = """
 import importlib, json, sys, time
 import ray
-module = importlib.import_module("pipelines." + sys.argv[1])
+module = importlib.import_module(f"tokenmill.pipelines." + sys.argv[1])
 t0 = time.perf_counter()
 try:
     code = module.main(sys.argv[2:])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from operators.bpe import BpeTrainerConfig, train_bpe
-from operators.report.mixture import read_category
-from operators.tokenize_text import END_OF_TEXT, ByteLevelPreTokenizer, byte_alphabet, save_byte_level_tokenizer
-from pipelines import mixture_audit
+from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
+from tokenmill.operators.report.mixture import read_category
+from tokenmill.operators.tokenize_text import END_OF_TEXT, ByteLevelPreTokenizer, byte_alphabet, save_byte_level_tokenizer
+from tokenmill.pipelines import mixture_audit
 
 
 def test_mixture_audit_cli(tmp_path, shared_data):

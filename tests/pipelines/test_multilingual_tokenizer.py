@@ -7,7 +7,7 @@ import json
 import pytest
 from tokenizers import Tokenizer
 
-from pipelines import multilingual_tokenizer
+from tokenmill.pipelines import multilingual_tokenizer
 
 FILES = ("eng.txt", "rus.txt", "hin.txt", "cmn_hans.txt")
 

@@ -8,9 +8,9 @@ import os
 import duckdb
 import numpy as np
 
-from operators.encode import load_engine
-from operators.shards import PackedIterableDataset, verify_shard_set
-from pipelines import ingest, pack_shards
+from tokenmill.operators.encode import load_engine
+from tokenmill.operators.shards import PackedIterableDataset, verify_shard_set
+from tokenmill.pipelines import ingest, pack_shards
 
 
 def test_pack_raw_files_and_documents(tmp_path, shared_data, ray_local):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from operators.shards import verify_shard_set
-from pipelines import pack_shards
+from tokenmill.operators.shards import verify_shard_set
+from tokenmill.pipelines import pack_shards
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import uroman
 
-from pipelines import romanize
+from tokenmill.pipelines import romanize
 
 
 def test_romanize_pipeline(tmp_path, shared_data, ray_local):
@@ -23,8 +23,8 @@ def test_romanize_pipeline(tmp_path, shared_data, ray_local):
 
 def test_romanize_parallel_keeps_shape_and_order(ray_local):
     """The parallel corpus romanized in the shared actor pool: same languages, same line order, uroman's output."""
-    from operators.romanize import RomanizerConfig
-    from pipelines._romanize import romanize_parallel
+    from tokenmill.operators.romanize import RomanizerConfig
+    from tokenmill.pipelines._romanize import romanize_parallel
 
     parallel = {"rus": ["Все люди рождаются свободными", "и равными"], "eng": ["All human beings"],
                 "hin": ["सभी मनुष्य", "जन्म से स्वतंत्र", "हैं"]}
@@ -36,10 +36,10 @@ def test_romanize_parallel_keeps_shape_and_order(ray_local):
 
 def test_workers_means_the_same_in_every_job():
     """``workers`` is documented (and so shown by --help) with one meaning in every job that has it."""
-    from operators.core.config import field_docs
-    from operators.tokenize_text.multilingual_config import MultilingualConfig
-    from pipelines.dynamic_tokenize import DynamicTokenizeConfig
-    from pipelines.fairness_report import FairnessJobConfig
+    from tokenmill.operators.core.config import field_docs
+    from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig
+    from tokenmill.pipelines.dynamic_tokenize import DynamicTokenizeConfig
+    from tokenmill.pipelines.fairness_report import FairnessJobConfig
 
     for cls in (romanize.RomanizeJobConfig, MultilingualConfig, FairnessJobConfig, DynamicTokenizeConfig):
         assert field_docs(cls)["workers"] == "Ray workers (tasks/actors) at once: 0 = one per CPU of the cluster.", cls

@@ -23,10 +23,10 @@ import pytest
 import yaml
 import zstandard
 
-from operators.shards import load_manifest, read_index, verify_shard_set
-from operators.shards.fetch import cached_file
-from operators.shards.megatron import open_bin
-from pipelines import build_corpus, dna_bpe, ingest, pack_shards, verify_shards
+from tokenmill.operators.shards import load_manifest, read_index, verify_shard_set
+from tokenmill.operators.shards.fetch import cached_file
+from tokenmill.operators.shards.megatron import open_bin
+from tokenmill.pipelines import build_corpus, dna_bpe, ingest, pack_shards, verify_shards
 from tests import s3_server as server
 
 pytestmark = pytest.mark.slow

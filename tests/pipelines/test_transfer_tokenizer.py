@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from operators.transfer.base_model import BASE_MODEL_NAME, load_base_model
-from operators.transfer.hypernet import Hypernetwork, HypernetConfig, load_hypernet, save_hypernet
-from operators.transfer.model_export import check_transferred_model
-from pipelines import train_hypernetwork, transfer_tokenizer
+from tokenmill.operators.transfer.base_model import BASE_MODEL_NAME, load_base_model
+from tokenmill.operators.transfer.hypernet import Hypernetwork, HypernetConfig, load_hypernet, save_hypernet
+from tokenmill.operators.transfer.model_export import check_transferred_model
+from tokenmill.pipelines import train_hypernetwork, transfer_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +67,8 @@ def _check_folder(out, base, ends=("<s>", "</s>")):
 
 
 def test_fvt_transfer_folder_loads(tmp_path, new_tokenizer, base):
-    from operators.dynamic.base_tokenizer import load_base_tokenizer
-    from operators.transfer.fvt import fvt_for_tokenizer
+    from tokenmill.operators.dynamic.base_tokenizer import load_base_tokenizer
+    from tokenmill.operators.transfer.fvt import fvt_for_tokenizer
 
     out = tmp_path / "fvt"
     assert transfer_tokenizer.main(["--tokenizer", str(new_tokenizer), "--set", "method=fvt", "--output", str(out),
@@ -142,7 +142,7 @@ def test_committed_checkpoint_loads(base):
 
 
 def test_focus_transfer_folder_loads(tmp_path, new_tokenizer, base, shared_data):
-    from operators.transfer.overlap import shared_tokens
+    from tokenmill.operators.transfer.overlap import shared_tokens
 
     out = tmp_path / "focus"
     texts = [str(shared_data / "text" / "udhr" / f"{lang}.txt") for lang in ("eng", "fra")]
@@ -172,8 +172,8 @@ def test_omp_with_the_base_model_as_a_permuted_donor_is_exact(tmp_path, base):
     is the base model with its rows permuted, and it embeds sentences exactly as the base does."""
     from sentence_transformers import SentenceTransformer
 
-    from operators.transfer.embed_tokenizer import prepare_tokenizer
-    from operators.transfer.model_export import export_transferred_model
+    from tokenmill.operators.transfer.embed_tokenizer import prepare_tokenizer
+    from tokenmill.operators.transfer.model_export import export_transferred_model
 
     perm = _permuted_base_tokenizer(base, tmp_path / "tokenizer.json", np.random.default_rng(0))
     E = base.input_embeddings.detach()
@@ -197,10 +197,10 @@ def test_omp_with_the_base_model_as_a_permuted_donor_is_exact(tmp_path, base):
 
 def test_omp_with_a_donor_of_the_new_tokenizer(tmp_path, new_tokenizer, base):
     """A donor using the 600-token tokenizer: shared tokens copy the base rows, the rest are the OMP rows."""
-    from operators.transfer.embed_tokenizer import prepare_tokenizer
-    from operators.transfer.model_export import export_transferred_model
-    from operators.transfer.omp import omp_transplant
-    from operators.transfer.overlap import shared_tokens
+    from tokenmill.operators.transfer.embed_tokenizer import prepare_tokenizer
+    from tokenmill.operators.transfer.model_export import export_transferred_model
+    from tokenmill.operators.transfer.omp import omp_transplant
+    from tokenmill.operators.transfer.overlap import shared_tokens
 
     tok, roles, _ = prepare_tokenizer(new_tokenizer, base.tokenizer_json)
     donor_rows = torch.randn(tok.get_vocab_size(), 384, generator=torch.Generator().manual_seed(0))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from operators.pack import PackerConfig
-from operators.shards import ShardWriter, ShardWriterConfig
+from tokenmill.operators.pack import PackerConfig
+from tokenmill.operators.shards import ShardWriter, ShardWriterConfig
 
 SCRIPT = Path(__file__).resolve().parents[2] / "pipelines" / "verify_shards.py"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from operators.core.ingest_config import IngestConfig
-from operators.io.fasta_reader import fasta_sequences
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.io.fasta_reader import fasta_sequences
 
 import pytest
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from operators.bpe import aot, kernels
+from tokenmill.operators.bpe import aot, kernels
 
 ROOT = Path(__file__).resolve().parents[3]
 _PROBE = """
 import json, sys
-from operators.bpe import BpeTrainerConfig, train_bpe
-from operators.bpe.kernels import AOT
+from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
+from tokenmill.operators.bpe.kernels import AOT
 segments = [l.strip() for l in open(sys.argv[1]) if l.strip() and not l.startswith(">")]
 m = train_bpe(["".join(segments)[i:i + 1000] for i in range(0, 48000, 1000)], BpeTrainerConfig(vocab_size=300))
 print(json.dumps({"aot": AOT, "numba": "numba" in sys.modules, "merges": m.merges}))

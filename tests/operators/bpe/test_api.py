@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from operators.bpe import BpeTrainerConfig, train_bpe, train_reference
-from operators.core.config import ConfigError, build_config, load_overrides
+from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe, train_reference
+from tokenmill.operators.core.config import ConfigError, build_config, load_overrides
 
 SMALL = dict(vocab_size=30, min_frequency=1, special_tokens=("[UNK]",))
 

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from operators.bpe import BpeTrainerConfig, train_bpe
-from operators.bpe.corpus import to_seq_table
-from operators.bpe.distributed_trainer import PartWorker, coordinate, make_workers, train_distributed
-from operators.bpe.fast_trainer import train_fast
-from operators.bpe.reference import train_reference
+from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
+from tokenmill.operators.bpe.corpus import to_seq_table
+from tokenmill.operators.bpe.distributed_trainer import PartWorker, coordinate, make_workers, train_distributed
+from tokenmill.operators.bpe.fast_trainer import train_fast
+from tokenmill.operators.bpe.reference import train_reference
 from tests.operators.bpe.test_trainer import SPECIALS, train_args
 
 

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from operators.bpe import BpeTrainerConfig, load_hf_tokenizer, save_hf_tokenizer, train_bpe
+from tokenmill.operators.bpe import BpeTrainerConfig, load_hf_tokenizer, save_hf_tokenizer, train_bpe
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_tokenmill_encoder_agrees_with_tokenizer_json_on_lower_case(folder, shar
     import pyarrow as pa
     from tokenizers import Tokenizer
 
-    from operators.encode import Encoder, EncoderConfig
+    from tokenmill.operators.encode import Encoder, EncoderConfig
 
     raw = "".join((shared_data / "dna/scerevisiae_sacCer3_chrI-III_V_VI_IX_M.fa").read_text().splitlines()[1:200])
     texts = [raw[i:i + 1000] for i in range(0, len(raw) - 1000, 1000)]
@@ -120,7 +120,7 @@ def test_tokenmill_encoder_agrees_with_tokenizer_json_on_lower_case(folder, shar
 
 def test_a_text_model_keeps_its_case(shared_data):
     """Upper-casing is for upper-case alphabets (DNA): a BPE trained on text with both cases encodes as written."""
-    from operators.bpe import to_hf_tokenizer
+    from tokenmill.operators.bpe import to_hf_tokenizer
 
     words = [w for line in (shared_data / "text/udhr/eng.txt").read_text().splitlines() for w in line.split()]
     tok = to_hf_tokenizer(train_bpe(words, BpeTrainerConfig(vocab_size=400, min_frequency=2)))

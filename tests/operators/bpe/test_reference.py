@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from operators.bpe.reference import build_initial_vocab, train_reference
+from tokenmill.operators.bpe.reference import build_initial_vocab, train_reference
 
 
 def test_initial_vocab_is_specials_then_sorted_alphabet():

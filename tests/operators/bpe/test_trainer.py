@@ -10,12 +10,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from operators.bpe import BpeTrainerConfig, train_bpe
-from operators.bpe.corpus import encode, to_seq_table
-from operators.bpe.fast_trainer import Vocab, train_fast
-from operators.bpe.kernel_constants import SEP
-from operators.bpe.kernel_state import CorpusPart
-from operators.bpe.reference import apply_merges, train_reference
+from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
+from tokenmill.operators.bpe.corpus import encode, to_seq_table
+from tokenmill.operators.bpe.fast_trainer import Vocab, train_fast
+from tokenmill.operators.bpe.kernel_constants import SEP
+from tokenmill.operators.bpe.kernel_state import CorpusPart
+from tokenmill.operators.bpe.reference import apply_merges, train_reference
 
 SPECIALS = ("[UNK]", "[CLS]")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from operators.build import load_build_config
-from operators.core.config import ConfigError, load_overrides
+from tokenmill.operators.build import load_build_config
+from tokenmill.operators.core.config import ConfigError, load_overrides
 
 TOKENIZER = {"path": "tok/tokenizer.json"}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from operators.clean import exact_dedup
-from schemas import DNA_SEGMENTS, DOCUMENTS
+from tokenmill.operators.clean import exact_dedup
+from tokenmill.schemas import DNA_SEGMENTS, DOCUMENTS
 
 
 def _docs(rows: list[tuple[str, str, str, str]]) -> pa.Table:

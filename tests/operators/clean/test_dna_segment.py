@@ -6,10 +6,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.clean.dna_segment import DnaSegmenter
-from operators.core.ingest_config import IngestConfig
-from operators.core.rows import RowBuffer
-from schemas import DNA_SEGMENTS_RAW
+from tokenmill.operators.clean.dna_segment import DnaSegmenter
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.rows import RowBuffer
+from tokenmill.schemas import DNA_SEGMENTS_RAW
 
 IUPAC = set("RYSWKMBDHVryswkmbdhv")
 

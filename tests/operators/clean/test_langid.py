@@ -8,10 +8,10 @@ import pyarrow as pa
 import pycld2
 import pytest
 
-from operators.clean.langid import CLD2_TO_ISO639_3, LanguageIdentifier, detect_language, same_language
-from operators.core.ingest_config import IngestConfig
-from operators.io.decode import lang_from_filename
-from schemas import REJECT_COLUMNS
+from tokenmill.operators.clean.langid import CLD2_TO_ISO639_3, LanguageIdentifier, detect_language, same_language
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.io.decode import lang_from_filename
+from tokenmill.schemas import REJECT_COLUMNS
 
 # Twenty languages in twelve scripts, with macrolanguage cases (arb → ara, cmn → zho, pes → fas, swh → swa, ...).
 FILES = ("eng", "fra", "deu", "rus", "spa", "arb", "cmn_hans", "hin", "jpn", "kor", "swh", "pes_1", "tur",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from operators.clean.minhash import LshIndex, MinHasher, exact_jaccard, jaccard_estimate
+from tokenmill.operators.clean.minhash import LshIndex, MinHasher, exact_jaccard, jaccard_estimate
 
 
 def _paragraphs(shared_data, lang="eng", n=40):

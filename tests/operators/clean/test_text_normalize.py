@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from operators.clean import TextNormalizer
-from operators.core.ingest_config import IngestConfig
-from operators.core.rows import RowBuffer
-from schemas import RAW_DOCUMENTS
+from tokenmill.operators.clean import TextNormalizer
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.rows import RowBuffer
+from tokenmill.schemas import RAW_DOCUMENTS
 
 
 def _raw(texts: list[str]) -> pa.Table:
@@ -45,7 +45,7 @@ def _dominant_script_reference(text: str) -> str | None:
     """The per-character definition (what the distinct-character count must equal, ties included)."""
     from collections import Counter
 
-    from operators.clean.text_normalize import _SAMPLE_CHARS, _char_script
+    from tokenmill.operators.clean.text_normalize import _SAMPLE_CHARS, _char_script
 
     counts = Counter(s for s in map(_char_script, text[:_SAMPLE_CHARS]) if s)
     if not counts:
@@ -60,7 +60,7 @@ def _dominant_script_reference(text: str) -> str | None:
 def test_dominant_script_equals_the_reference_on_udhr_mixtures(shared_data):
     import random
 
-    from operators.clean.text_normalize import dominant_script
+    from tokenmill.operators.clean.text_normalize import dominant_script
 
     files = sorted((shared_data / "text/udhr").glob("*.txt"))
     lines = [l for f in files for l in f.read_text(errors="replace").splitlines() if l.strip()]

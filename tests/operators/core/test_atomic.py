@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from operators.core.atomic import atomic_path, rename_dir_atomic, replace_atomic, write_bytes_atomic, write_text_atomic
+from tokenmill.operators.core.atomic import atomic_path, rename_dir_atomic, replace_atomic, write_bytes_atomic, write_text_atomic
 
 
 def test_write_replaces_and_leaves_no_temporary(tmp_path):

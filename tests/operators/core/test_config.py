@@ -7,9 +7,9 @@ from typing import ClassVar, Literal
 
 import pytest
 
-from operators.core.config import ConfigError, build_config, config_help, load_overrides, merge_overrides
-from operators.pack import PackerConfig
-from operators.shards import ShardWriterConfig
+from tokenmill.operators.core.config import ConfigError, build_config, config_help, load_overrides, merge_overrides
+from tokenmill.operators.pack import PackerConfig
+from tokenmill.operators.shards import ShardWriterConfig
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

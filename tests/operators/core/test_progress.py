@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from operators.bpe import BpeTrainerConfig, train_bpe
-from operators.core.progress import Progress
+from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
+from tokenmill.operators.core.progress import Progress
 
 
 def test_log_lines_every_ten_percent_off_a_terminal(caplog, monkeypatch):

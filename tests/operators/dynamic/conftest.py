@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from operators.dynamic import load_base_tokenizer
+from tokenmill.operators.dynamic import load_base_tokenizer
 
 # Scripts: Latin, Cyrillic, Arabic, Devanagari, Han, Hangul, Ethiopic, Greek, Hebrew, Thai.
 LANGS = ("eng", "deu", "rus", "arb", "hin", "cmn_hans", "kor", "amh", "ell_monotonic", "heb", "tha")

@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from operators.dynamic import load_base_tokenizer
+from tokenmill.operators.dynamic import load_base_tokenizer
 
 from tests.operators.dynamic.conftest import LANGS
 
@@ -122,7 +122,7 @@ def test_hf_metaspace_tokenizer_json_behaves_like_its_sentencepiece_model(tokeni
     from sentencepiece import sentencepiece_model_pb2
     from transformers.convert_slow_tokenizer import SpmConverter
 
-    from operators.dynamic import DynamicBPE
+    from tokenmill.operators.dynamic import DynamicBPE
 
     spm = tokenizers["mistral"]
     proto = sentencepiece_model_pb2.ModelProto()

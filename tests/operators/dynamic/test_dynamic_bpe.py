@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from operators.dynamic import (
+from tokenmill.operators.dynamic import (
     BOUNDARIES,
     DynamicBPE,
     DynamicBPEConfig,
@@ -22,9 +22,9 @@ from operators.dynamic import (
     unit_starts,
     vocab_table,
 )
-from operators.dynamic.reference import reference_unit_starts
-from schemas.core import check_schema, schema_name
-from schemas.dynamic import DYNAMIC_ROWS, DYNAMIC_VOCAB
+from tokenmill.operators.dynamic.reference import reference_unit_starts
+from tokenmill.schemas.core import check_schema, schema_name
+from tokenmill.schemas.dynamic import DYNAMIC_ROWS, DYNAMIC_VOCAB
 
 from tests.operators.dynamic.conftest import LANGS
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.dynamic import DynamicBPE, ReferenceDynamicBPE, load_base_tokenizer, unit_starts
-from operators.dynamic.boundaries import char_classes, surface_unit_starts
-from operators.dynamic.vocab_strings import PieceTable, gather_pieces, string_array, utf8_replace
+from tokenmill.operators.dynamic import DynamicBPE, ReferenceDynamicBPE, load_base_tokenizer, unit_starts
+from tokenmill.operators.dynamic.boundaries import char_classes, surface_unit_starts
+from tokenmill.operators.dynamic.vocab_strings import PieceTable, gather_pieces, string_array, utf8_replace
 
 from tests.operators.dynamic.conftest import LANGS
 

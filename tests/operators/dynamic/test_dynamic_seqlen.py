@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from operators.dynamic import DynamicBPE, merges_to_seqlen
+from tokenmill.operators.dynamic import DynamicBPE, merges_to_seqlen
 
 
 def test_curve_equals_operator_lengths(tokenizers, udhr):

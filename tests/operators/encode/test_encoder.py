@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from operators.encode import Encoder, EncoderConfig, load_engine
+from tokenmill.operators.encode import Encoder, EncoderConfig, load_engine
 
 
 @pytest.mark.parametrize("rel,expected", [("tokenizers/gpt2", [15496, 995]),

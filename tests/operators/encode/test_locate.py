@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from operators.dynamic import load_base_tokenizer
-from operators.encode import load_engine, locate_tokenizer
+from tokenmill.operators.dynamic import load_base_tokenizer
+from tokenmill.operators.encode import load_engine, locate_tokenizer
 
 
 @pytest.fixture(scope="module")

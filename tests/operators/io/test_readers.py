@@ -8,10 +8,10 @@ import json
 import pytest
 import zstandard
 
-from operators.core.config import ConfigError
-from operators.io import IngestConfig, plan_read_tasks, resolve_inputs
-from operators.io.read_task import ReadTask
-from operators.io.streams import iter_lines
+from tokenmill.operators.core.config import ConfigError
+from tokenmill.operators.io import IngestConfig, plan_read_tasks, resolve_inputs
+from tokenmill.operators.io.read_task import ReadTask
+from tokenmill.operators.io.streams import iter_lines
 import pyarrow as pa
 
 

@@ -14,13 +14,13 @@ import pyarrow as pa
 import pytest
 import zstandard
 
-from operators.core.config import ConfigError
-from operators.encode import load_engine
-from operators.io import IngestConfig, ReadTask, expand_parquet_folders, fingerprint, plan_read_tasks, resolve_inputs
-from operators.io.remote import cache_root, commit_order, local_files, staged_output, upload_output
-from operators.pack import PackerConfig
-from operators.shards import ShardSet, ShardWriter, ShardWriterConfig, load_manifest, verify_shard_set
-from pipelines import verify_shards
+from tokenmill.operators.core.config import ConfigError
+from tokenmill.operators.encode import load_engine
+from tokenmill.operators.io import IngestConfig, ReadTask, expand_parquet_folders, fingerprint, plan_read_tasks, resolve_inputs
+from tokenmill.operators.io.remote import cache_root, commit_order, local_files, staged_output, upload_output
+from tokenmill.operators.pack import PackerConfig
+from tokenmill.operators.shards import ShardSet, ShardWriter, ShardWriterConfig, load_manifest, verify_shard_set
+from tokenmill.pipelines import verify_shards
 from tests import s3_server as server
 
 s3_server, s3 = server.s3_server, server.s3  # the fixtures: a real S3-compatible server, a fresh bucket on it
@@ -181,7 +181,7 @@ def _ledger_rows(uri: str, sql: str, tmp_path: Path) -> list[tuple]:
 
 
 def test_staged_output_uploads_only_a_successful_run(s3, tmp_path):
-    from operators.ledger import Ledger
+    from tokenmill.operators.ledger import Ledger
 
     fs = fsspec.filesystem("s3")
     with pytest.raises(RuntimeError, match="the run failed"):
@@ -242,8 +242,8 @@ def test_an_output_in_the_way_or_out_of_reach_fails_before_the_run(s3, monkeypat
 def test_remote_retention_removes_only_marked_builds(s3):
     """Builds beyond keep_builds go, oldest first, but only folders tokenmill marked (build.json of our format with
     that id): a user's folder that merely looks like a build id, or one with a foreign build.json, stays."""
-    from operators.build.publish import BUILD_FORMAT
-    from operators.io.remote import _stale_builds, remote_fs
+    from tokenmill.operators.build.publish import BUILD_FORMAT
+    from tokenmill.operators.io.remote import _stale_builds, remote_fs
 
     fs, root = remote_fs(s3 + "/out")
     ids = ["20260101T000000-aaaaaaaa", "20260102T000000-bbbbbbbb", "20260103T000000-cccccccc"]

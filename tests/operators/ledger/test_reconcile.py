@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from operators.ledger.reconcile import mismatch_message, reconcile
+from tokenmill.operators.ledger.reconcile import mismatch_message, reconcile
 
 CHAIN = ["read", "normalize", "quarantine"]
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from operators.core.config import ConfigError, build_config
-from operators.pack import Packer, PackerConfig, ReferencePacker, best_fit_decreasing, pack_documents
+from tokenmill.operators.core.config import ConfigError, build_config
+from tokenmill.operators.pack import Packer, PackerConfig, ReferencePacker, best_fit_decreasing, pack_documents
 
 ROW_FIELDS = ("input_ids", "position_ids", "cu_seqlens", "loss_mask", "doc_offsets")
 

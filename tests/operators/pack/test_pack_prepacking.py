@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from operators.pack import PackerConfig, pack_documents
+from tokenmill.operators.pack import PackerConfig, pack_documents
 
 
 class TinyCausalLM(nn.Module):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from operators.report.fairness import (
+from tokenmill.operators.report.fairness import (
     FairnessConfig,
     fairness_report,
     load_fairness,

@@ -9,17 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from operators.bpe import BpeTrainerConfig, train_bpe
-from operators.bpe.reference import apply_merges
-from operators.report.fairness import load_parallel
-from operators.report.mixture import (
+from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
+from tokenmill.operators.bpe.reference import apply_merges
+from tokenmill.operators.report.fairness import load_parallel
+from tokenmill.operators.report.mixture import (
     CategoryPairs,
     MixtureAuditConfig,
     audit_mixture,
     mean_absolute_error,
     merge_trajectories,
 )
-from operators.tokenize_text import END_OF_TEXT, ByteLevelPreTokenizer, byte_alphabet
+from tokenmill.operators.tokenize_text import END_OF_TEXT, ByteLevelPreTokenizer, byte_alphabet
 
 LANGS = ("eng", "fra", "deu", "rus", "spa", "arb")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import uroman
 
-from operators.romanize import Romanizer, RomanizerConfig, UromanEngine
+from tokenmill.operators.romanize import Romanizer, RomanizerConfig, UromanEngine
 
 
 @pytest.fixture(scope="session")

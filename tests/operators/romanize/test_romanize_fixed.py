@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from operators.romanize.fixed import FixedTables, reference_fixed_romanize
-from operators.romanize.segments import lattice_romanize
+from tokenmill.operators.romanize.fixed import FixedTables, reference_fixed_romanize
+from tokenmill.operators.romanize.segments import lattice_romanize
 
 LANGS = [None, "rus", "ukr", "bul", "kaz", "kir", "ell", "pes", "fas", "uig", "heb", "ydd", "kor", "cmn", "amh",
          "hye", "kat", "jpn", "arb"]

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 import uroman_fast
 
-from operators.romanize import UromanEngine
+from tokenmill.operators.romanize import UromanEngine
 
 
 @pytest.fixture(scope="module")

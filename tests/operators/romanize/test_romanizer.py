@@ -11,7 +11,7 @@ import uroman
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from operators.romanize import (
+from tokenmill.operators.romanize import (
     FAST_SCRIPTS,
     Romanizer,
     RomanizerConfig,

@@ -8,8 +8,8 @@ from real_tokens import GPT2_VOCAB
 def write_set(out_dir, docs, *, vocab_size: int = GPT2_VOCAB, run_id: str = "test-run", **config):
     """Write ``docs`` ([(doc_id, ids)]) as a committed shard set; ``config``: ShardWriterConfig fields, with
     ``pack`` given as a dict of PackerConfig fields. Returns the manifest."""
-    from operators.pack import PackerConfig
-    from operators.shards import ShardWriter, ShardWriterConfig
+    from tokenmill.operators.pack import PackerConfig
+    from tokenmill.operators.shards import ShardWriter, ShardWriterConfig
 
     pack = PackerConfig(**config.pop("pack", {}))
     cfg = ShardWriterConfig(pack=pack, **config)

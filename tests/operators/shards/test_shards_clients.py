@@ -7,7 +7,7 @@ import duckdb
 import numpy as np
 import pyarrow.dataset as pads
 
-from operators.shards import ShardSet
+from tokenmill.operators.shards import ShardSet
 
 
 def expected_rows(out) -> np.ndarray:

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 from shard_helpers import write_set
 
-from operators.shards import load_manifest, verify_shard_set
+from tokenmill.operators.shards import load_manifest, verify_shard_set
 
 pytestmark = pytest.mark.slow  # subprocesses that import torch: ~3 s each
 
@@ -20,8 +20,8 @@ CHILD = textwrap.dedent(
     """
     import os, sys, time
     import numpy as np
-    from operators.pack import PackerConfig
-    from operators.shards import ShardWriter, ShardWriterConfig
+    from tokenmill.operators.pack import PackerConfig
+    from tokenmill.operators.shards import ShardWriter, ShardWriterConfig
 
     out, stage = sys.argv[1], sys.argv[2]
     real_replace, real_remove = os.replace, os.remove

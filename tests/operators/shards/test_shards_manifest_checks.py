@@ -15,8 +15,8 @@ import pytest
 
 from shard_helpers import write_set
 
-from operators.shards import ShardSet, load_manifest, verify_shard_set
-from operators.shards.manifest import shard_file
+from tokenmill.operators.shards import ShardSet, load_manifest, verify_shard_set
+from tokenmill.operators.shards.manifest import shard_file
 
 ROOT = Path(__file__).resolve().parents[3]
 _spec = importlib.util.spec_from_file_location("verify_shards_cli", ROOT / "pipelines" / "verify_shards.py")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from shard_helpers import write_set
 
-from operators.shards import read_index
+from tokenmill.operators.shards import read_index
 
 indexed_dataset = pytest.importorskip("megatron.core.datasets.indexed_dataset", reason="megatron-core is a test dependency")
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from operators.shards import PackedIterableDataset, PackedMapDataset, ShardSet, collate_packed, rank_order
+from tokenmill.operators.shards import PackedIterableDataset, PackedMapDataset, ShardSet, collate_packed, rank_order
 
 
 def ids_of(samples):

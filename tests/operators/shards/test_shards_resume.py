@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from shard_helpers import write_set
 
-from operators.shards.reader import STATE_FORMAT, PackedIterableDataset, ResumableLoader, collate_packed
+from tokenmill.operators.shards.reader import STATE_FORMAT, PackedIterableDataset, ResumableLoader, collate_packed
 
 WORLD_SIZE = 2
 BATCH = 4
@@ -180,7 +180,7 @@ def test_the_loader_view_pickles_small(shard_dir):
     loader = ResumableLoader(dataset(shard_dir, 0, True), batch_size=BATCH, num_workers=2)
     take(loader, 1)  # opens a shard in the main process
     view = loader.dataset._loader_view()
-    from operators.shards.reader import _UntagCollate
+    from tokenmill.operators.shards.reader import _UntagCollate
 
     blob = pickle.dumps((view, _UntagCollate(collate_packed)))
     assert len(blob) < 100_000

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from shard_helpers import write_set
 
-from operators.shards import verify_shard_set
-from operators.shards.manifest import file_entry, write_manifest
+from tokenmill.operators.shards import verify_shard_set
+from tokenmill.operators.shards.manifest import file_entry, write_manifest
 
 
 def test_sound_set_passes(small_set):

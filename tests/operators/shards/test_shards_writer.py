@@ -9,9 +9,9 @@ import pyarrow as pa
 import pytest
 from shard_helpers import write_set
 
-from operators.pack import PackerConfig
-from operators.shards import ShardSet, ShardWriter, ShardWriterConfig, commit_shards, load_manifest, verify_shard_set
-from operators.shards.manifest import sha256_file
+from tokenmill.operators.pack import PackerConfig
+from tokenmill.operators.shards import ShardSet, ShardWriter, ShardWriterConfig, commit_shards, load_manifest, verify_shard_set
+from tokenmill.operators.shards.manifest import sha256_file
 
 
 def docs_from_reader(directory, source):

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, pre_tokenizers
 
-from operators.bpe import BpeTrainerConfig, train_bpe
-from operators.report.fairness import load_parallel
-from operators.tokenize_text import (
+from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
+from tokenmill.operators.report.fairness import load_parallel
+from tokenmill.operators.tokenize_text import (
     END_OF_TEXT,
     ByteLevelConfig,
     ByteLevelPreTokenizer,
@@ -113,7 +113,7 @@ def test_gpt2_layout_matches_real_gpt2(shared_data):
     merges = [tuple(ln.split()) for ln in (folder / "vocab.bpe").read_text().splitlines()[1:] if ln.strip()]
     ours = to_byte_level_tokenizer(vocab, merges, ())
     assert ours.encode("Hello world").ids == [15496, 995]
-    from operators.encode import load_engine
+    from tokenmill.operators.encode import load_engine
 
     ref = load_engine(str(folder))
     lines = load_parallel(str(shared_data / "text/udhr/deu*.txt"))["deu"][:20]

@@ -8,10 +8,10 @@ import json
 import pytest
 from tokenizers import Tokenizer
 
-from operators.bpe import BpeTrainerConfig, train_bpe
-from operators.report.fairness import load_parallel
-from operators.tokenize_text import END_OF_TEXT, ByteLevelConfig, ByteLevelPreTokenizer, byte_alphabet
-from operators.tokenize_text.hf_export import save_byte_level_tokenizer, special_token_roles
+from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
+from tokenmill.operators.report.fairness import load_parallel
+from tokenmill.operators.tokenize_text import END_OF_TEXT, ByteLevelConfig, ByteLevelPreTokenizer, byte_alphabet
+from tokenmill.operators.tokenize_text.hf_export import save_byte_level_tokenizer, special_token_roles
 
 
 @pytest.fixture(scope="module")

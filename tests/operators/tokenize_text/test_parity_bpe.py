@@ -8,10 +8,10 @@ from collections import Counter
 import pytest
 from tokenizers import Tokenizer
 
-from operators.bpe import BpeTrainerConfig, train_bpe, train_reference
-from operators.report.fairness import load_parallel
-from operators.bpe.reference import apply_merges
-from operators.tokenize_text import (
+from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe, train_reference
+from tokenmill.operators.report.fairness import load_parallel
+from tokenmill.operators.bpe.reference import apply_merges
+from tokenmill.operators.tokenize_text import (
     END_OF_TEXT,
     ByteLevelConfig,
     ByteLevelPreTokenizer,

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from operators.report.fairness import load_parallel
-from operators.tokenize_text import END_OF_TEXT, ByteLevelConfig, ByteLevelPreTokenizer, byte_alphabet
-from operators.tokenize_text.parity_bpe import train_parity_bpe
-from operators.tokenize_text.parity_fast import train_parity_fast
+from tokenmill.operators.report.fairness import load_parallel
+from tokenmill.operators.tokenize_text import END_OF_TEXT, ByteLevelConfig, ByteLevelPreTokenizer, byte_alphabet
+from tokenmill.operators.tokenize_text.parity_bpe import train_parity_bpe
+from tokenmill.operators.tokenize_text.parity_fast import train_parity_fast
 
 WORDS = st.dictionaries(st.text("abc", min_size=0, max_size=9), st.integers(0, 6), max_size=12)
 LANGS = st.dictionaries(st.sampled_from(["x", "y", "z", "w"]), WORDS, min_size=1, max_size=4)

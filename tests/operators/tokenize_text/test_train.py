@@ -7,11 +7,11 @@ import json
 import pytest
 from tokenizers import Tokenizer
 
-from operators.core.config import ConfigError
-from operators.report.fairness import load_parallel
-from operators.tokenize_text import check_round_trip, train_byte_level_bpe, train_sentencepiece, train_tokenizer
-from operators.tokenize_text.multilingual_config import MultilingualConfig
-from operators.tokenize_text.train import lines_by_language, looks_parallel, resolve_dev
+from tokenmill.operators.core.config import ConfigError
+from tokenmill.operators.report.fairness import load_parallel
+from tokenmill.operators.tokenize_text import check_round_trip, train_byte_level_bpe, train_sentencepiece, train_tokenizer
+from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig
+from tokenmill.operators.tokenize_text.train import lines_by_language, looks_parallel, resolve_dev
 
 
 @pytest.fixture(scope="module")

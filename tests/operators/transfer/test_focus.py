@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from operators.transfer.focus import FocusConfig, focus_combine, focus_for_tokenizer, sparsemax, token_words, train_fasttext
+from tokenmill.operators.transfer.focus import FocusConfig, focus_combine, focus_for_tokenizer, sparsemax, token_words, train_fasttext
 
 
 def sparsemax_reference(z: list[float]) -> list[float]:
@@ -79,7 +79,7 @@ def test_anchors_need_an_auxiliary_vector():
 
 @pytest.fixture(scope="module")
 def base():
-    from operators.transfer.base_model import load_base_model
+    from tokenmill.operators.transfer.base_model import load_base_model
 
     return load_base_model()
 
@@ -99,8 +99,8 @@ def test_the_base_tokenizer_itself_is_copied_exactly(base):
 def test_focus_with_fasttext_on_real_text(base, shared_data, tmp_path):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    from operators.transfer.focus import read_texts
-    from operators.transfer.overlap import shared_tokens
+    from tokenmill.operators.transfer.focus import read_texts
+    from tokenmill.operators.transfer.overlap import shared_tokens
 
     files = [str(shared_data / "text" / "udhr" / f"{lang}.txt") for lang in ("eng", "fra")]
     tok = Tokenizer(models.BPE(unk_token="<unk>"))

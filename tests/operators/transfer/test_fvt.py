@@ -7,8 +7,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from operators.dynamic import DynamicBPE, load_base_tokenizer, vocab_table
-from operators.transfer import (
+from tokenmill.operators.dynamic import DynamicBPE, load_base_tokenizer, vocab_table
+from tokenmill.operators.transfer import (
     decompose_vocab,
     fvt_embeddings,
     fvt_for_dynamic_vocab,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from operators.transfer.hypernet_data import EVAL_LANGS, split_lines, translation_pairs, udhr_paragraphs
+from tokenmill.operators.transfer.hypernet_data import EVAL_LANGS, split_lines, translation_pairs, udhr_paragraphs
 
 PIVOT = """Declaration
    Preamble

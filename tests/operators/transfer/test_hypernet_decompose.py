@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.transfer.align import segment_ids, segment_ids_reference
-from operators.transfer.decompose import (SurfaceDecomposer, mark_word_starts, surface_of_piece, tokenizer_surfaces,
+from tokenmill.operators.transfer.align import segment_ids, segment_ids_reference
+from tokenmill.operators.transfer.decompose import (SurfaceDecomposer, mark_word_starts, surface_of_piece, tokenizer_surfaces,
                                          word_start_shares)
-from operators.transfer.tokenizer_sampler import TokenizerSampler, substring_counts
+from tokenmill.operators.transfer.tokenizer_sampler import TokenizerSampler, substring_counts
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from operators.transfer.base_model import base_model_dir
-from operators.transfer.embed_tokenizer import prepare_tokenizer, random_embeddings, vocab_table
-from operators.transfer.model_export import check_transferred_model, export_transferred_model
+from tokenmill.operators.transfer.base_model import base_model_dir
+from tokenmill.operators.transfer.embed_tokenizer import prepare_tokenizer, random_embeddings, vocab_table
+from tokenmill.operators.transfer.model_export import check_transferred_model, export_transferred_model
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +74,8 @@ def test_export_checks_shapes_and_format(bare_tokenizer, tmp_path):
 
 
 def test_resolve_checkpoint(tmp_path, monkeypatch):
-    from operators.core.runtime import PROJECT_ROOT
-    from operators.transfer.hypernet import resolve_checkpoint
+    from tokenmill.operators.core.runtime import PROJECT_ROOT
+    from tokenmill.operators.transfer.hypernet import resolve_checkpoint
 
     monkeypatch.chdir(tmp_path)
     assert resolve_checkpoint(tmp_path / "abs") == tmp_path / "abs"  # absolute: as given

@@ -8,8 +8,8 @@ import json
 import pytest
 import torch
 
-from operators.transfer.fvt import fvt_embeddings
-from operators.transfer.hypernet import (
+from tokenmill.operators.transfer.fvt import fvt_embeddings
+from tokenmill.operators.transfer.hypernet import (
     CONFIG_FILE,
     FORMAT,
     WEIGHTS_FILE,

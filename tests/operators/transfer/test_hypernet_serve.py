@@ -7,10 +7,10 @@ import pyarrow as pa
 import pytest
 import torch
 
-from operators.transfer.base_model import BASE_MODEL_NAME, load_base_model
-from operators.transfer.decompose import SurfaceDecomposer
-from operators.transfer.hypernet import Hypernetwork, HypernetConfig, pad_decompositions, save_hypernet
-from operators.transfer.serve import HypernetEmbedder, HypernetServeConfig, LRUCache
+from tokenmill.operators.transfer.base_model import BASE_MODEL_NAME, load_base_model
+from tokenmill.operators.transfer.decompose import SurfaceDecomposer
+from tokenmill.operators.transfer.hypernet import Hypernetwork, HypernetConfig, pad_decompositions, save_hypernet
+from tokenmill.operators.transfer.serve import HypernetEmbedder, HypernetServeConfig, LRUCache
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_missing_columns_are_named(embedder):
 def test_target_text_blends_the_two_readings_of_no_space_surfaces(toy_bpe, embedder, base):
     """With target text, ``self`` (a word start in 2 of its 3 uses) gets 2/3 E(" self") + 1/3 E("self"); ``my``
     (always a word start) gets E(" my"); ``lf`` (never in the text) and ``(`` (punctuation) keep their rows."""
-    from operators.transfer.embed_tokenizer import prepare_tokenizer, transfer_embeddings
+    from tokenmill.operators.transfer.embed_tokenizer import prepare_tokenizer, transfer_embeddings
 
     _, path, vocab = toy_bpe
     tok, _, smap = prepare_tokenizer(path, base.tokenizer_json)

@@ -8,15 +8,15 @@ import itertools
 import pytest
 import torch
 
-from operators.transfer.decompose import begins_word, reads_both_ways
-from operators.transfer.hypernet import HypernetConfig
-from operators.transfer.hypernet_data import load_corpus
-from operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer, contrastive_loss, relation_loss
+from tokenmill.operators.transfer.decompose import begins_word, reads_both_ways
+from tokenmill.operators.transfer.hypernet import HypernetConfig
+from tokenmill.operators.transfer.hypernet_data import load_corpus
+from tokenmill.operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer, contrastive_loss, relation_loss
 
 
 @pytest.fixture(scope="module")
 def base():
-    from operators.transfer.base_model import load_base_model
+    from tokenmill.operators.transfer.base_model import load_base_model
 
     return load_base_model()
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from operators.transfer.omp import omp, omp_transplant
+from tokenmill.operators.transfer.omp import omp, omp_transplant
 
 
 def omp_reference(y: np.ndarray, atoms: np.ndarray, k: int) -> tuple[list[int], np.ndarray]:
@@ -67,7 +67,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def minilm():
-    from operators.transfer.base_model import load_base_model
+    from tokenmill.operators.transfer.base_model import load_base_model
 
     return load_base_model().input_embeddings.detach().double()
 
