@@ -1,6 +1,6 @@
 """Scheduled, incremental corpus rebuilds: sources → cached partitions → dedup/mix → packed shards → verify → publish.
 
-    python pipelines/build_corpus.py --config corpus.yaml [--set shards.pack.context_length=4096] [--wait 600]
+    python pipelines/build_corpus.py --config corpus.yaml [--output OUT] [--set shards.pack.context_length=4096] [--wait 600]
 
 Each partition (an input file, or a byte range of a big one) is read, cleaned, quarantined and encoded once and
 cached under OUT/cache/partitions/<content key>; a rebuild recomputes only partitions whose input, source config,
@@ -18,6 +18,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
@@ -27,17 +28,31 @@ from tokenmill.operators.build.partition import build_partitions, code_fingerpri
 from tokenmill.operators.build.plan import build_key, missing_partitions, plan_partitions, remove_corrupt  # noqa: E402
 from tokenmill.operators.build.report import record_build, write_build_report  # noqa: E402
 from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
+from tokenmill.operators.core.config import ConfigError, check_keys, read_yaml  # noqa: E402
 from tokenmill.operators.core.runtime import ray_runtime  # noqa: E402
 from tokenmill.operators.encode import load_engine  # noqa: E402
 from tokenmill.operators.io.remote import is_remote, staged_output  # noqa: E402
 from tokenmill.operators.shards import verify_shard_set  # noqa: E402
 from tokenmill.pipelines._report import job  # noqa: E402
 
+
+def load_corpus_config(config_file: str, overrides: dict[str, Any]) -> BuildConfig:
+    """:func:`load_build_config`, after checking the YAML parses and names only known top-level keys (a typo'd
+    ``tokeniser:`` is reported as the typo, with the key it resembles, not as a missing ``tokenizer``)."""
+    raw = read_yaml(config_file)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"--config {config_file}: expected a YAML mapping of key: value, got {type(raw).__name__}")
+    check_keys(BuildConfig, {**raw, **overrides})
+    return load_build_config(config_file, overrides)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser(__doc__, BuildConfig, inputs=False, output=False, config_required=True)
+    parser = make_parser(__doc__, BuildConfig, inputs=False, output=True, output_required=False, remote_output=True,
+                         config_required=True)
     parser.add_argument("--wait", type=float, default=0.0,
                         help="seconds to wait when another build of the same output holds the lock (default: 0)")
-    args, cfg = parse_config(parser, BuildConfig, argv, load=load_build_config)
+    # --output OUT is the YAML's output: OUT (a relative OUT is relative to here, not to the YAML's folder)
+    args, cfg = parse_config(parser, BuildConfig, argv, load=load_corpus_config)
     with staged_output(cfg.output, persistent=True, keep_builds=cfg.keep_builds) as output:  # s3: see README
         try:
             lock = BuildLock(output, wait=args.wait).acquire()

@@ -1,7 +1,8 @@
 """Trace a packed training row back to its sources: every document in it with source file, record location and id.
 
-    python pipelines/lineage.py OUT/builds/<build_id> --shard 0 --row 17
+    python pipelines/lineage.py --input OUT/builds/<build_id> --shard 0 --row 17
     python pipelines/lineage.py OUT/builds/CURRENT --shard 0 --row 17 --json
+    python pipelines/lineage.py --input OUT/builds/CURRENT --shard 0 --row 17 --output TRACE   # TRACE/lineage.jsonl
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 
 import duckdb  # noqa: E402
 
+from tokenmill.operators.core.atomic import write_text_atomic  # noqa: E402
+from tokenmill.operators.core.cli import Parser, output_folder  # noqa: E402
 from tokenmill.operators.shards import load_manifest  # noqa: E402
 
 
@@ -48,17 +51,26 @@ def lineage(build_dir: Path, shard: int, row: int) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("build", help="a published build folder, OUT/builds/<id> (or OUT/builds/CURRENT)")
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("build", nargs="?", default=None,
+                        help="a published build folder, OUT/builds/<id> (or OUT/builds/CURRENT); same as --input")
+    parser.add_argument("--input", metavar="BUILD", default=None, help="a published build folder (OUT/builds/<id> or CURRENT)")
+    parser.add_argument("--output", metavar="DIR", default=None, type=output_folder,
+                        help="also write the documents as JSON lines to DIR/lineage.jsonl (default: print only)")
     parser.add_argument("--shard", type=int, required=True, help="shard index in the manifest (0-based)")
     parser.add_argument("--row", type=int, required=True, help="packed row in that shard (0-based)")
     parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table (default: off)")
     args = parser.parse_args(argv)
+    if (args.build is None) == (args.input is None):
+        parser.usage_error("give the build once: --input OUT/builds/<id> (or the folder alone)")
     try:
-        docs = lineage(Path(args.build), args.shard, args.row)
+        docs = lineage(Path(args.input or args.build), args.shard, args.row)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.output is not None:
+        Path(args.output).mkdir(parents=True, exist_ok=True)
+        write_text_atomic(Path(args.output) / "lineage.jsonl", "".join(json.dumps(d, default=str) + "\n" for d in docs))
     for d in docs:
         if args.json:
             print(json.dumps(d))

@@ -3,22 +3,42 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn, TypeVar
 
-from tokenmill.operators.core.config import ConfigError, build_config, config_help, load_overrides
+from tokenmill.operators.core.config import ConfigError, UnknownKeyError, build_config, config_help, load_overrides
 
 T = TypeVar("T")
 
+HELP_HINT = " (--help lists every option)"
+
 
 class Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line naming the fix (``prog: error: ...``), exit status 2."""
+    """argparse whose errors are one line naming the fix (``prog: error: ...``), exit status 2.
+
+    Usage errors (found while the command line is parsed, or an unknown config key) end with a hint that ``--help``
+    lists every option; other errors reported through :meth:`error` (a bad input file found by the job) do not.
+    """
+
+    _parsing = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def,override]  # argparse's signature
+        self._parsing = True
+        try:
+            return super().parse_known_args(args, namespace)
+        finally:
+            self._parsing = False
 
     def error(self, message: str) -> NoReturn:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (--help lists every option)\n")
+        self.exit(2, f"{self.prog}: error: {message}{HELP_HINT if self._parsing else ''}\n")
+
+    def usage_error(self, message: str) -> NoReturn:
+        """A usage error found after parsing (an unknown config key): the message and the ``--help`` hint."""
+        self.exit(2, f"{self.prog}: error: {message}{HELP_HINT}\n")
 
 
 REMOTE_OUTPUT_JOBS = "ingest, pack_shards, dna_bpe and build_corpus"
@@ -48,8 +68,11 @@ def output_folder(value: str) -> str:
 
 
 def make_parser(description: str, config_cls: type, *, inputs: bool = True, output: bool = True,
-                config_required: bool = False, remote_output: bool = False) -> argparse.ArgumentParser:
-    """An argparse parser with the shared options; ``--help`` lists every config key with the job's real default."""
+                config_required: bool = False, remote_output: bool = False, output_required: bool = True) -> argparse.ArgumentParser:
+    """An argparse parser with the shared options; ``--help`` lists every config key with the job's real default.
+
+    ``output_required=False``: ``--output`` may be left out (a job whose config file can name the output instead).
+    """
     parser = Parser(
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -59,9 +82,10 @@ def make_parser(description: str, config_cls: type, *, inputs: bool = True, outp
         parser.add_argument("--input", action="append", default=[], metavar="PATH_OR_GLOB",
                             help="input file, glob or fsspec URI; repeat for more (default: none)")
     if output:
-        parser.add_argument("--output", required=True, metavar="DIR", type=remote_or_local_output if remote_output else output_folder,
+        parser.add_argument("--output", required=output_required, metavar="DIR", default=None,
+                            type=remote_or_local_output if remote_output else output_folder,
                             help="output directory, created when missing" + (" (or s3://bucket/prefix)" if remote_output else "")
-                            + " (required)")
+                            + (" (required)" if output_required else ""))
     parser.add_argument("--config", metavar="FILE.yaml", default=None, required=config_required,
                         help="YAML file of config keys" + (" (required)" if config_required else " (default: none)"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -77,7 +101,7 @@ def parse_config(parser: argparse.ArgumentParser, config_cls: type[T], argv: lis
     """Parse the command line and build the config; a config error exits with status 2 and the message.
 
     ``load(config_file, overrides)`` replaces the plain YAML loading for a config whose file needs more (a corpus
-    YAML resolves paths against its own folder).
+    YAML resolves paths against its own folder). ``--output`` sets the config's ``output`` key when it has one.
     """
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
@@ -85,13 +109,25 @@ def parse_config(parser: argparse.ArgumentParser, config_cls: type[T], argv: lis
     if args.quiet:
         quiet_libraries()
     try:
+        sets = list(args.set)
+        if getattr(args, "output", None) is not None and "output" in {f.name for f in dataclasses.fields(config_cls)}:  # type: ignore[arg-type]
+            # A config with an output key (build_corpus): --output is that key; relative to here, not to the YAML.
+            sets.append(f"output={args.output if '://' in args.output else Path(args.output).absolute()}")
         if load is not None:
-            cfg = load(args.config, load_overrides(None, args.set))
+            cfg = load(args.config, load_overrides(None, sets))
         else:
-            cfg = build_config(config_cls, load_overrides(args.config, args.set))
-    except ConfigError as exc:
-        parser.error(f"config: {exc}")
+            cfg = build_config(config_cls, load_overrides(args.config, sets))
+    except UnknownKeyError as exc:
+        _usage_error(parser, f"config: {exc}")
+    except ConfigError as exc:  # a malformed file or a bad value: the message says where; --help is no help
+        parser.exit(2, f"{parser.prog}: error: config: {exc}\n")
     return args, cfg
+
+
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    if isinstance(parser, Parser):
+        parser.usage_error(message)
+    parser.error(message)
 
 
 def quiet_libraries() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import difflib
 import inspect
 import textwrap
 import types
@@ -26,6 +27,43 @@ class ConfigError(ValueError):
     """A configuration problem; the message names the key and how to fix it."""
 
 
+class UnknownKeyError(ConfigError):
+    """A key the config does not have (a typo, a renamed key): a usage error, so the CLI adds its ``--help`` hint."""
+
+
+def read_yaml(path: str | Path, what: str = "--config") -> Any:
+    """Parse the YAML file at ``path``.
+
+    Raises:
+        ConfigError: no such file, or malformed YAML; the message names the file, line and column and the problem in
+            one line (never PyYAML's traceback).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} {path}: no such file; pass the path of a YAML mapping")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {path}{_yaml_where(exc)}: malformed YAML: {_yaml_problem(exc)}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+
+
+def _yaml_where(exc: yaml.YAMLError) -> str:
+    # Where the construct that failed starts (an unclosed ``[`` at line 1) beats where parsing gave up (end of file).
+    mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+    return f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    context, problem = getattr(exc, "context", None), getattr(exc, "problem", None)
+    text = ", ".join(str(p) for p in (context, problem) if p) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    if context and mark is not None:
+        text += f" (line {mark.line + 1})"
+    return " ".join(text.split())
+
+
 def load_overrides(config_file: str | None, sets: list[str] | None) -> dict[str, Any]:
     """Merge a YAML config file and ``key=value`` overrides into one nested mapping.
 
@@ -36,10 +74,7 @@ def load_overrides(config_file: str | None, sets: list[str] | None) -> dict[str,
     """
     merged: dict[str, Any] = {}
     if config_file:
-        path = Path(config_file)
-        if not path.is_file():
-            raise ConfigError(f"--config {config_file}: no such file; pass the path of a YAML mapping")
-        data = yaml.safe_load(path.read_text()) or {}
+        data = read_yaml(config_file) or {}
         if not isinstance(data, dict):
             raise ConfigError(f"--config {config_file}: expected a YAML mapping of key: value, got {type(data).__name__}")
         merged.update(data)
@@ -87,14 +122,7 @@ def build_config(cls: type[T], values: Mapping[str, Any] | None, *, prefix: str 
     values = dict(values or {})
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]  # cls is a dataclass
-    renamed: Mapping[str, str] = getattr(cls, "RENAMED", {})
-    for old in sorted(set(values) & set(renamed)):
-        raise ConfigError(f"{prefix}{old} was renamed: use {prefix}{renamed[old]} (that key in the YAML, or "
-                          f"--set {prefix}{renamed[old]}=VALUE)")
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        known = ", ".join(prefix + k for k in fields)
-        raise ConfigError(f"unknown config key(s) {', '.join(prefix + u for u in unknown)}; known keys: {known}")
+    check_keys(cls, values, prefix=prefix)
     if base is None:
         base = default_instance(cls)
     kwargs = {}
@@ -107,6 +135,45 @@ def build_config(cls: type[T], values: Mapping[str, Any] | None, *, prefix: str 
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{prefix}{exc}" if prefix and not str(exc).startswith(prefix) else str(exc)) from exc
+
+
+def check_keys(cls: type, values: Mapping[str, Any], *, prefix: str = "") -> None:
+    """Refuse keys of ``values`` that ``cls`` does not have, each with the closest known key ("did you mean").
+
+    Only this level is checked (nested sections are checked when they are built). A loader that checks required
+    keys itself calls this first, so a typo'd key (``tokeniser:``) is reported as the typo, not as the missing key.
+
+    Raises:
+        UnknownKeyError: a renamed key (naming its new name) or an unknown one.
+    """
+    fields = [f.name for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]  # cls is a dataclass
+    renamed: Mapping[str, str] = getattr(cls, "RENAMED", {})
+    for old in sorted(set(values) & set(renamed)):
+        raise UnknownKeyError(f"{prefix}{old} was renamed: use {prefix}{renamed[old]} (that key in the YAML, or "
+                              f"--set {prefix}{renamed[old]}=VALUE)")
+    unknown = sorted(set(values) - set(fields), key=str)
+    if not unknown:
+        return
+    nested = [key for key, *_ in config_keys(cls)]  # dotted keys below this level: ``pad_id`` -> ``shards.pack.pad_id``
+    said, lost = [], False
+    for key in unknown:
+        guess = suggest(str(key), fields, nested)
+        said.append(f"{prefix}{key} (did you mean {prefix}{guess}?)" if guess else f"{prefix}{key}")
+        lost = lost or guess is None
+    known = f"; known keys: {', '.join(prefix + k for k in fields)}" if lost else ""
+    raise UnknownKeyError(f"unknown config key(s) {', '.join(said)}{known}")
+
+
+def suggest(key: str, names: list[str], dotted: list[str] | None = None) -> str | None:
+    """The known name closest to the unknown ``key``, or None: a close spelling among ``names`` (difflib), else a
+    dotted key of ``dotted`` that ends in ``key`` (a nested key given at the top level) or is spelled like it."""
+    if close := difflib.get_close_matches(key, names, n=1, cutoff=0.6):
+        return close[0]
+    dotted = [d for d in dotted or [] if "." in d and "[]" not in d]
+    if ends := [d for d in dotted if d.rsplit(".", 1)[1] == key]:
+        return ends[0]
+    close = difflib.get_close_matches(key, dotted, n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def default_instance(cls: type[T]) -> T | None:
@@ -191,7 +258,10 @@ def _parse_text(tp: Any, text: str, key: str) -> Any:
         except ValueError:
             raise ConfigError(f"{key}: expected a number, got {s!r}") from None
     if typing.get_origin(tp) in (tuple, list, dict):
-        parsed = yaml.safe_load(s) if s else []
+        try:
+            parsed = yaml.safe_load(s) if s else []
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{key}: malformed value {s!r}: {_yaml_problem(exc)}") from None
         if typing.get_origin(tp) in (tuple, list) and isinstance(parsed, str):
             parsed = [p.strip() for p in parsed.split(",") if p.strip()]
         return parsed

@@ -42,6 +42,41 @@ _TEMP_NAME = re.compile(rf"^{re.escape(TEMP_PREFIX)}(\d+)-[A-Za-z0-9_]+$")
 # What --quiet sets in Ray's workers too: no progress bars, libraries at error level (see operators.core.cli).
 QUIET_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error", "TOKENMILL_QUIET": "1"}
 
+# Ray Data's per-execution INFO lines ("Starting execution of Dataset ...") are off by default, in workers too (a
+# value the user set wins). Not RAY_BACKEND_LOG_LEVEL: setting it makes every Ray process log that it was set.
+RAY_QUIET_ENV = {"RAY_DATA_LOG_LEVEL": "WARNING"}
+
+# Notices Ray logs on every run that tell a tokenmill user nothing: (logger, message prefix).
+_RAY_NOTICES = (
+    ("ray._private.authentication.authentication_token_setup", "Token authentication is enabled for this Ray cluster"),
+    ("ray.data._internal.progress", "Progress bars disabled"),
+    ("ray.data._internal.progress", "Progress bars for operators disabled"),
+)
+
+
+class _DropNotice(logging.Filter):
+    """Drops the log records of one logger whose message starts with one of ``prefixes``."""
+
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefixes)
+
+
+def quiet_ray_notices() -> None:
+    """Hide Ray's per-run notices (:data:`_RAY_NOTICES`) and set :data:`RAY_QUIET_ENV` where not set. Idempotent."""
+    for key, value in RAY_QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    by_logger: dict[str, tuple[str, ...]] = {}
+    for name, prefix in _RAY_NOTICES:
+        by_logger[name] = (*by_logger.get(name, ()), prefix)
+    for name, prefixes in by_logger.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropNotice) for f in logger.filters):
+            logger.addFilter(_DropNotice(prefixes))
+
 
 # The standard AWS environment that configures s3:// inputs and outputs (fsspec/s3fs, botocore): workers get it too.
 AWS_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
@@ -69,6 +104,9 @@ def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     quiet = quiet or os.environ.get("TOKENMILL_QUIET") == "1"
+    quiet_ray_notices()
+    # Ray's INFO lines ("Started a local Ray instance.") are banners here; its warnings stay, --quiet: errors only.
+    ray_level = logging.ERROR if quiet else logging.WARNING
     import ray
 
     if ray.is_initialized():
@@ -82,8 +120,7 @@ def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
         # --runtime-env-json, or configure the nodes); a driver that connects by itself forwards its AWS_* here.
         submitted = bool(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR"))
         runtime_env = None if submitted or not aws_env() else {"env_vars": aws_env()}
-        ray.init(address=address, log_to_driver=True, logging_level=logging.ERROR if quiet else logging.INFO,
-                 runtime_env=runtime_env)
+        ray.init(address=address, log_to_driver=True, logging_level=ray_level, runtime_env=runtime_env)
         info = {"mode": "cluster", "address": address, "temp_dir": None}
     else:
         remove_stale_temp_dirs()
@@ -95,9 +132,9 @@ def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
                 dashboard_host="127.0.0.1",
                 _temp_dir=temp_dir,
                 runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "RAY_USAGE_STATS_ENABLED": "0", **aws_env(),
-                                          **(QUIET_ENV if quiet else {})}},
+                                          **{k: os.environ[k] for k in RAY_QUIET_ENV}, **(QUIET_ENV if quiet else {})}},
                 log_to_driver=True,
-                logging_level=logging.ERROR if quiet else logging.INFO,
+                logging_level=ray_level,
             )
         except BaseException:
             with contextlib.suppress(Exception):
@@ -105,12 +142,13 @@ def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
             _remove_tree(temp_dir)
             raise
         info = {"mode": "embedded", "address": ray.get_runtime_context().gcs_address, "temp_dir": temp_dir}
-        log.info("started an embedded Ray (temp dir %s)", temp_dir)
+        log.debug("started an embedded Ray (temp dir %s)", temp_dir)
     _track(info)
     _configure_data_context(quiet)
+    # ray.data configured its loggers when imported (maybe before RAY_DATA_LOG_LEVEL was set): set them now.
+    logging.getLogger("ray.data").setLevel(logging.ERROR if quiet else os.environ["RAY_DATA_LOG_LEVEL"].upper())
     if quiet:
-        for name in ("ray", "ray.data"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger("ray").setLevel(logging.ERROR)
     return info
 
 
