@@ -29,7 +29,7 @@ from tokenmill.operators.shards import ShardWriterConfig
 from tokenmill.operators.shards.part_writer import SEGMENTS_FORMAT, part_name
 from tokenmill.pipelines._ingest import ingest, is_ours, mark_ours
 from tokenmill.pipelines._report import print_ingest_summary
-from tokenmill.pipelines._shards import commit_parts, documents_per_source, write_partitions
+from tokenmill.pipelines._shards import commit_parts, documents_per_source, record_encoder, write_partitions
 
 
 @contextlib.contextmanager
@@ -159,10 +159,12 @@ def encode_and_pack(segments: dict[str, Path], token_dirs: dict[str, Path], toke
         if handled != expected or rows != sum(expected.values()):
             raise CountMismatch(f"{name} segments: {sum(expected.values())} in {segment_dir}, {sum(handled.values())} "
                                 f"encoded, {rows} written to {target}")
+        encoder = record_encoder(ledger, f"encode_{name}", engine, parts)
         ledger.add_stage(f"encode_{name}", rows_in=rows, rows_out=rows, rows_quarantined=0, tokens=tokens,
                          bytes=sum(f.stat().st_size for f in target.rglob("*.parquet")), seconds=time.perf_counter() - t0)
         if train:
-            manifest = commit_parts(shards_dir, parts, shard_cfg, engine, ledger, expected_docs=rows, seconds=time.perf_counter() - t0)
+            manifest = commit_parts(shards_dir, parts, shard_cfg, engine, ledger, expected_docs=rows, seconds=time.perf_counter() - t0,
+                                    source={"partitions": len(parts), "encoder": encoder})
     return manifest
 
 

@@ -16,7 +16,7 @@ from tokenmill.operators.build.partition import code_fingerprint
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.runtime import run_partitions
 from tokenmill.operators.core.stages import load_receipts
-from tokenmill.operators.encode import load_engine
+from tokenmill.operators.encode import EncodeConfig, load_engine
 from tokenmill.operators.io import expand_parquet_folders, fingerprint, parquet_schema, plan_partitions, plan_read_tasks, resolve_inputs
 from tokenmill.operators.io.chain import ingest_stages, stage_names
 from tokenmill.operators.ledger import Ledger
@@ -52,7 +52,7 @@ def documents_per_source(parts: list[dict]) -> dict[str, int]:
 
 def pack_in_workers(patterns: list[str], output: Path, ledger: Ledger, *, tokenizer: str, shard_cfg: ShardWriterConfig,
                     ingest_cfg: IngestConfig, workers: int, partition_bytes: int, encode_batch_size: int,
-                    write_documents: bool) -> dict:
+                    write_documents: bool, encode: EncodeConfig | None = None) -> dict:
     """Raw files or documents/v1 Parquet → shards, every token in Ray workers; the driver only commits.
 
     Partitions (about ``partition_bytes`` of input each, in canonical order) are read, cleaned, quarantined,
@@ -66,7 +66,8 @@ def pack_in_workers(patterns: list[str], output: Path, ledger: Ledger, *, tokeni
     files = resolve_inputs(expand_parquet_folders(patterns), ingest_cfg.format)  # a documents folder: its *.parquet
     fps = {f.uri: fingerprint(f.uri) for f in files}
     ledger.add_inputs([(f.uri, f.size, f.mtime, fps[f.uri]) for f in files])
-    engine = load_engine(tokenizer)
+    encode = encode or EncodeConfig()
+    engine = load_engine(tokenizer, encode.engine)  # proves a fast engine on the parity set; the workers check again
     is_docs = all(f.format == "parquet" and schema_name(parquet_schema(f.uri)) == schema_name(DOCUMENTS) for f in files)
     tasks = plan_read_tasks(files, ingest_cfg.split_bytes)
     for t in tasks:
@@ -85,7 +86,7 @@ def pack_in_workers(patterns: list[str], output: Path, ledger: Ledger, *, tokeni
     writer_args = {"shards_dir": str(shards_dir), "tokenizer": tokenizer, "shard_cfg": shard_cfg, "ingest": ingest_cfg,
                    "quarantine_dir": str(qdir), "receipts_dir": str(receipts), "run_id": ledger.run_id,
                    "documents_dir": str(staging / "documents") if write_documents and not is_docs else None,
-                   "encode_batch_size": encode_batch_size}
+                   "encode_batch_size": encode_batch_size, "encode": encode}
     parts = write_partitions(items, writer_args, workers)
     # Counts before commit: a run that lost records publishes nothing.
     packed = documents_per_source(parts)
@@ -94,9 +95,23 @@ def pack_in_workers(patterns: list[str], output: Path, ledger: Ledger, *, tokeni
         reconcile_run(result, load_receipts(receipts), {"documents": stage_names(ingest_stages("text", ingest_cfg, str(qdir), None))},
                       {"documents": packed}, files, ledger, time.perf_counter() - t0)
     manifest = commit_parts(shards_dir, parts, shard_cfg, engine, ledger, expected_docs=sum(packed.values()),
-                            source={"inputs": sorted(fps), "partitions": len(parts)}, seconds=time.perf_counter() - t0)
+                            source={"inputs": sorted(fps), "partitions": len(parts), "encoder": record_encoder(ledger, "pack_shards", engine, parts)},
+                            seconds=time.perf_counter() - t0)
     publish(staging, output, result, ledger.run_id)
     return manifest
+
+
+def record_encoder(ledger: Ledger, stage: str, engine, parts: list[dict]) -> dict:  # noqa: ANN001
+    """Record which engine encoded ``stage`` (ledger table ``encoders``) from the driver's parity check and the
+    workers' descriptors; returns the same facts for the manifest. An engine that fell back on some partitions is
+    named ``fastokens+hf`` (the bytes are the reference's either way)."""
+    choice = engine.choice
+    engines = sorted({p["encoder"]["engine"] for p in parts if "encoder" in p}) or [choice["engine"]]
+    fallbacks = [p["encoder"]["fallback"] for p in parts if p.get("encoder", {}).get("fallback")]
+    record = {**choice, "engine": "+".join(engines), "checked_docs": sum(p.get("encoder", {}).get("checked_docs", 0) for p in parts),
+              "fallbacks": len(fallbacks), "reason": fallbacks[0] if fallbacks else choice["reason"]}
+    ledger.add_encoder(stage, record)
+    return record
 
 
 def commit_parts(shards_dir: Path, parts: list[dict], shard_cfg: ShardWriterConfig, engine, ledger: Ledger, *,  # noqa: ANN001

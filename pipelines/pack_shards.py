@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
 from tokenmill.operators.core.ingest_config import IngestConfig  # noqa: E402
 from tokenmill.operators.core.runtime import ray_workers  # noqa: E402
-from tokenmill.operators.encode import tokenizer_arg  # noqa: E402
+from tokenmill.operators.encode import EncodeConfig, tokenizer_arg  # noqa: E402
 from tokenmill.operators.io.remote import is_remote, staged_output  # noqa: E402
 from tokenmill.operators.shards import ShardWriterConfig  # noqa: E402
 from tokenmill.pipelines._inputs import check_inputs  # noqa: E402
@@ -44,6 +44,8 @@ class PackShardsConfig:
     workers, only on this): bigger partitions waste fewer slots in their last rows."""
     write_documents: bool = False
     """Also write the cleaned documents to OUT/documents/ (documents/v1 Parquet) when --input is raw files."""
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
+    """Encoding engine (--set encode.engine=hf to force HF tokenizers) and the workers' parity checks."""
     shards: ShardWriterConfig = field(default_factory=ShardWriterConfig)
     """Shard writing and packing (--set shards.pack.context_length=2048, shards.pack.eos_id=..., shards.formats=[parquet])."""
     ingest: IngestConfig = field(default_factory=IngestConfig)
@@ -73,11 +75,12 @@ def main(argv: list[str] | None = None) -> int:
             manifest = pack_in_workers(args.input, output, run.ledger, tokenizer=args.tokenizer, shard_cfg=cfg.shards,
                                        ingest_cfg=cfg.ingest, workers=ray_workers(cfg.workers),
                                        partition_bytes=cfg.partition_bytes, encode_batch_size=cfg.encode_batch_size,
-                                       write_documents=cfg.write_documents)
+                                       write_documents=cfg.write_documents, encode=cfg.encode)
             seconds = time.perf_counter() - t0
     t, shards = manifest["totals"], f"{args.output.rstrip('/')}/shards" if is_remote(args.output) else output / "shards"
     print(f"shards: {shards}  ({t['documents']} documents, {t['tokens']} tokens, {t['rows']} rows of "
-          f"{cfg.shards.pack.context_length}, utilization {t['utilization']:.2%}, {seconds:.1f} s)\n"
+          f"{cfg.shards.pack.context_length}, utilization {t['utilization']:.2%}, {seconds:.1f} s, "
+          f"encoder {manifest['source']['encoder']['engine']})\n"
           f"verify: python pipelines/verify_shards.py {shards}")
     return 0
 

@@ -1,9 +1,10 @@
 """DuckDB DDL of the run ledger (``OUTPUT/ledger.duckdb``), versioned like the Arrow schemas."""
 
-LEDGER_VERSION = "ledger/v2"
+LEDGER_VERSION = "ledger/v3"
 # v2: stages.tokens (token counts had been written to stages.bytes by pack_shards and encode stages). A v1 ledger
 # is upgraded in place when opened: the column is added, NULL for the runs before.
-LEDGER_UPGRADES = {"ledger/v1": ["ALTER TABLE stages ADD COLUMN tokens BIGINT"]}
+# v3: table encoders (which engine encoded, proven on how many documents); created when an older ledger is opened.
+LEDGER_UPGRADES = {"ledger/v1": ["ALTER TABLE stages ADD COLUMN tokens BIGINT"], "ledger/v2": []}
 
 LEDGER_TABLES: dict[str, str] = {
     "meta": "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
@@ -27,6 +28,12 @@ LEDGER_TABLES: dict[str, str] = {
         records_quarantined BIGINT)""",
     # Which process runs a run: a run still 'running' whose process is gone was killed, and is marked 'aborted'.
     "run_process": """CREATE TABLE IF NOT EXISTS run_process (run VARCHAR, host VARCHAR, pid BIGINT)""",
+    # The engine that encoded a stage (engine: hf, fastokens, sentencepiece; "fastokens+hf" when some partitions fell
+    # back), the reference it was proven against, the parity set it passed at the start of the job, the documents the
+    # workers checked again, partitions re-encoded by the reference after a mismatch, and why this engine.
+    "encoders": """CREATE TABLE IF NOT EXISTS encoders (
+        run VARCHAR, stage VARCHAR, engine VARCHAR, version VARCHAR, reference VARCHAR, parity_docs BIGINT,
+        parity_tokens BIGINT, checked_docs BIGINT, fallbacks BIGINT, reason VARCHAR)""",
     "artifacts": """CREATE TABLE IF NOT EXISTS artifacts (
         run VARCHAR, path VARCHAR, kind VARCHAR, sha256 VARCHAR, bytes BIGINT)""",
 }

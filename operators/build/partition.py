@@ -33,7 +33,7 @@ from tokenmill.operators.core.atomic import rename_dir_atomic
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.progress import Progress
 from tokenmill.operators.core.runtime import actor_pool, ray_workers
-from tokenmill.operators.encode import Encoder, EncoderConfig
+from tokenmill.operators.encode import Encoder, EncoderConfig, EngineMismatch
 from tokenmill.operators.io.chain import ingest_stages
 from tokenmill.operators.io.read_task import ReadTask
 
@@ -98,24 +98,12 @@ class PartitionBuilder:
         if (final / "meta.json").is_file():
             return json.loads((final / "meta.json").read_text())
         tmp = self.cache_dir / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
-        (tmp / "quarantine").mkdir(parents=True)
-        is_dna = task["format"] == "fasta"
-        # The same stage chain as ingest and pack_shards (operators/io/chain.py), ending with the quarantine sink.
-        stages = ingest_stages("dna" if is_dna else "text", cfg, str(tmp / "quarantine"), None)
-        parts = []
-        reader = ReadTask(cfg)
-        for block in reader(pa.Table.from_pylist([task])):
-            kept = block
-            for stage in stages:
-                kept = stage(kept)
-            if is_dna:  # DNA segments become documents whose text is the sequence
-                kept = pa.table({"id": kept["id"], "source": kept["source"],
-                                 "location": pc.binary_join_element_wise(kept["record"], pc.cast(kept["offset"], pa.string()), ":"),
-                                 "text": kept["seq"], "lang": pa.nulls(kept.num_rows, pa.string())})
-            if kept.num_rows:
-                parts.append(self._encode(kept, source_name))
-        # What the reader saw, counted apart from what it emitted: assembly checks it against the stored rows.
-        receipts = reader.receipts
+        try:
+            parts, receipts, stages = self._read(key, source_name, task, cfg, tmp)
+        except EngineMismatch as exc:  # the fast engine differed from the reference: the whole partition again
+            self.encoder.engine.use_reference(f"partition {key}: {exc}")
+            shutil.rmtree(tmp)
+            parts, receipts, stages = self._read(key, source_name, task, cfg, tmp)
         tokens = pa.concat_tables(parts) if parts else _empty_tokens()
         pq.write_table(tokens, tmp / "tokens.parquet", compression="zstd")
         q_files = sorted(f.relative_to(tmp).as_posix() for f in (tmp / "quarantine").glob("*.parquet"))
@@ -134,8 +122,30 @@ class PartitionBuilder:
             shutil.rmtree(tmp, ignore_errors=True)
         return meta
 
-    def _encode(self, docs: pa.Table, source_name: str) -> pa.Table:
-        enc = self.encoder(docs.select(["id", "source", "location", "text", "lang"]))
+    def _read(self, key: str, source_name: str, task: dict, cfg: IngestConfig, tmp: Path) -> tuple[list[pa.Table], list[dict], list]:
+        """Read, clean, quarantine (into ``tmp``) and encode one partition: its encoded blocks, the reader's
+        receipts and the stages (with their counts)."""
+        (tmp / "quarantine").mkdir(parents=True)
+        is_dna = task["format"] == "fasta"
+        # The same stage chain as ingest and pack_shards (operators/io/chain.py), ending with the quarantine sink.
+        stages = ingest_stages("dna" if is_dna else "text", cfg, str(tmp / "quarantine"), None)
+        parts: list[pa.Table] = []
+        reader = ReadTask(cfg)
+        for block in reader(pa.Table.from_pylist([task])):
+            kept = block
+            for stage in stages:
+                kept = stage(kept)
+            if is_dna:  # DNA segments become documents whose text is the sequence
+                kept = pa.table({"id": kept["id"], "source": kept["source"],
+                                 "location": pc.binary_join_element_wise(kept["record"], pc.cast(kept["offset"], pa.string()), ":"),
+                                 "text": kept["seq"], "lang": pa.nulls(kept.num_rows, pa.string())})
+            if kept.num_rows:
+                parts.append(self._encode(kept, source_name, first=not parts))
+        # What the reader saw, counted apart from what it emitted: assembly checks it against the stored rows.
+        return parts, reader.receipts, stages
+
+    def _encode(self, docs: pa.Table, source_name: str, *, first: bool) -> pa.Table:
+        enc = self.encoder(docs.select(["id", "source", "location", "text", "lang"]), first=first)
         texts = enc["text"].to_pylist()
         hashes = [hashlib.blake2b(t.encode(), digest_size=8).hexdigest() for t in texts]
         enc = enc.append_column("n_words", pa.array([len(t.split()) for t in texts], pa.int32()))

@@ -1,6 +1,9 @@
-"""Tokenizer engines as batch stages: encode a text column to token ids (HF tokenizers or sentencepiece)."""
+"""The one room for tokenizers: locate, open, hash and encode, with engines proven exact before they encode."""
 
-from tokenmill.operators.encode.encoder import Encoder, EncoderConfig, limit_encode_threads, load_engine, tokenizer_arg
+from tokenmill.operators.encode.encoder import Encoder, EncoderConfig, EngineMismatch, limit_encode_threads, load_engine, tokenizer_arg
+from tokenmill.operators.encode.engines import ENGINES, EncodeConfig
 from tokenmill.operators.encode.locate import TokenizerConfig, TokenizerFiles, locate_tokenizer
+from tokenmill.operators.encode.parity import ParityResult, adversarial_texts
 
-__all__ = ["Encoder", "EncoderConfig", "TokenizerConfig", "TokenizerFiles", "limit_encode_threads", "load_engine", "locate_tokenizer", "tokenizer_arg"]
+__all__ = ["ENGINES", "EncodeConfig", "Encoder", "EncoderConfig", "EngineMismatch", "ParityResult", "TokenizerConfig", "TokenizerFiles",
+           "adversarial_texts", "limit_encode_threads", "load_engine", "locate_tokenizer", "tokenizer_arg"]

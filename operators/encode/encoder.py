@@ -1,24 +1,42 @@
-"""Encode a text column into token ids with a real tokenizer engine, one Arrow batch at a time.
+"""Encode a text column into token ids with the fastest exact engine, one Arrow batch at a time.
 
-Engines: whatever :func:`operators.encode.locate.locate_tokenizer` finds (an HF ``tokenizer.json`` or a folder
-holding one, a GPT-2 folder, a sentencepiece ``.model``), by the same rules as every other pipeline. The engine
-loads once per worker (``__init__``); batches are encoded with the engine's batch call (HF tokenizers encodes a
-batch in parallel Rust threads).
+A tokenizer is whatever :func:`operators.encode.locate.locate_tokenizer` finds (an HF ``tokenizer.json`` or a folder
+holding one, a GPT-2 folder, a sentencepiece ``.model``), by the same rules as every other pipeline. It loads once
+per worker (``__init__``) with its *reference* engine (HF tokenizers, or sentencepiece for ``.model`` files) and,
+with ``encode.engine=auto``, a *fast* engine (fastokens) that is used only after it reproduced the reference on the
+adversarial parity set (:mod:`operators.encode.parity`). :class:`Encoder` keeps checking: the first batch of every
+partition and a few documents of every later batch are encoded again with the reference, and a mismatch raises
+:class:`EngineMismatch` so the caller re-encodes with the reference. Output bytes never depend on the engine.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import itertools
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from tokenmill.operators.encode.engines import EncodeConfig, FastokensEngine, HFEngine, SentencePieceEngine, lists_from_flat
 from tokenmill.operators.encode.locate import locate_tokenizer, open_hf_tokenizer, open_sentencepiece
+from tokenmill.operators.encode.parity import ParityResult, adversarial_texts, compare
+
+log = logging.getLogger(__name__)
+
+
+class EngineMismatch(RuntimeError):
+    """The fast engine gave other ids than the reference on a checked batch (the caller re-encodes with the reference)."""
+
+    def __init__(self, result: ParityResult) -> None:
+        super().__init__(f"fast engine differs from the reference on {result.mismatches} of {result.docs} checked "
+                         f"documents; first: {result.first_mismatch}")
+        self.result = result
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -32,32 +50,104 @@ class EncoderConfig:
     """Column holding the text to encode."""
     add_special_tokens: bool = False
     """Add the tokenizer's post-processor tokens (e.g. [CLS] … [SEP]); shards add BOS/EOS themselves."""
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
+    """Engine choice and the workers' parity checks."""
 
     def __post_init__(self) -> None:
         locate_tokenizer(self.tokenizer)  # fail at config time, naming the field (a ValueError "tokenizer: ...")
 
 
 class _Engine:
-    """A loaded tokenizer: ``encode_batch(texts) -> list[list[int]]``, ``vocab_size`` and a content hash."""
+    """A loaded tokenizer: its reference engine, the proven fast engine (or None), ``vocab_size`` and content hash.
 
-    def __init__(self, path: str) -> None:
+    ``encode_flat`` encodes with the fast engine when there is one, else with the reference; ``choice`` says which
+    engine encodes, its version, the parity sample it passed and, when the reference encodes under ``auto``, why.
+    """
+
+    def __init__(self, path: str, engine: str = "hf") -> None:
         located = locate_tokenizer(path)
         self.kind = located.kind
         digest = hashlib.sha256()
         for f in located.files:
             digest.update(f.read_bytes())
         self.sha256 = digest.hexdigest()
+        self.reference: HFEngine | SentencePieceEngine
+        self._tok: Any = None
         if self.kind == "sentencepiece":
+            if engine in ("hf", "fastokens"):
+                raise ValueError(f"encode.engine={engine}: {located.files[0]} is a sentencepiece model; use encode.engine=auto "
+                                 "or sentencepiece")
             self._sp, _ = open_sentencepiece(located)
+            self.reference = SentencePieceEngine(self._sp)
             self.vocab_size = self._sp.get_piece_size()
         else:
+            if engine == "sentencepiece":
+                raise ValueError(f"encode.engine=sentencepiece: {located.path} is a tokenizers (tokenizer.json / GPT-2) "
+                                 "tokenizer; use encode.engine=auto, hf or fastokens")
             tok = open_hf_tokenizer(located)
             # Shipped tokenizer.json files may carry padding/truncation (BERT's pads to 128): documents are
             # encoded whole and unpadded; packing decides lengths.
             tok.no_padding()
             tok.no_truncation()
             self._tok = tok
+            self.reference = HFEngine(tok)
             self.vocab_size = tok.get_vocab_size(with_added_tokens=True)
+        self.fast: FastokensEngine | None = None
+        self.parity: ParityResult | None = None
+        self.reason = "asked for" if engine != "auto" else ""
+        if engine in ("auto", "fastokens"):
+            self._try_fast(required=engine == "fastokens")
+
+    def _try_fast(self, *, required: bool) -> None:
+        """Load fastokens and prove it on the adversarial set; keep it only when every id matches."""
+        if self._tok is None:
+            self.reason = "no fast engine for sentencepiece models (no tokenizer.json to give fastokens)"
+            return
+        try:
+            fast = FastokensEngine(self._tok.to_str())
+        except ValueError as exc:
+            if required:
+                raise ValueError(f"encode.engine=fastokens: {exc}; use encode.engine=auto or hf") from None
+            self.reason = str(exc)
+            return
+        texts = adversarial_texts(self.special_tokens())
+        result = compare(texts, fast.encode_flat(texts), self.reference.encode_flat(texts))
+        self.parity = result
+        if not result.ok:
+            if required:
+                raise ValueError(f"encode.engine=fastokens does not reproduce HF tokenizers on this tokenizer: "
+                                 f"{result.first_mismatch}; use encode.engine=auto or hf")
+            self.reason = f"fastokens failed the parity set: {result.first_mismatch}"
+            log.warning("encode: %s; encoding with %s", self.reason, self.reference.name)
+            return
+        self.fast = fast
+        self.reason = f"reproduced {self.reference.name} on the parity set"
+
+    def special_tokens(self) -> list[str]:
+        """The tokenizer's added/special token strings (the parity set spells them inside text)."""
+        if self._tok is None:
+            return [self._sp.id_to_piece(i) for i in range(self._sp.get_piece_size()) if self._sp.is_control(i)]
+        return sorted(self._tok.get_added_tokens_decoder()[i].content for i in self._tok.get_added_tokens_decoder())
+
+    def use_reference(self, reason: str) -> None:
+        """Drop the fast engine (after a mismatch): every later batch is encoded by the reference."""
+        if self.fast is not None:
+            log.warning("encode: %s; %s encodes from now on", reason, self.reference.name)
+        self.fast = None
+        self.reason = reason
+
+    @property
+    def engine(self) -> HFEngine | SentencePieceEngine | FastokensEngine:
+        """The engine that encodes now."""
+        return self.fast if self.fast is not None else self.reference
+
+    @property
+    def choice(self) -> dict[str, Any]:
+        """What encodes, for the ledger and the manifest."""
+        e = self.engine
+        return {"engine": e.name, "version": e.version, "reference": f"{self.reference.name} {self.reference.version}",
+                "parity_docs": self.parity.docs if self.parity else 0, "parity_tokens": self.parity.tokens if self.parity else 0,
+                "reason": self.reason}
 
     @property
     def unk_id(self) -> int | None:
@@ -68,15 +158,13 @@ class _Engine:
         unk_token = getattr(self._tok.model, "unk_token", None)
         return self._tok.token_to_id(unk_token) if unk_token else None
 
+    def encode_flat(self, texts: list[str], add_special_tokens: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids uint32, offsets int64)`` of ``texts`` from the engine that encodes now."""
+        return self.engine.encode_flat(texts, add_special_tokens)
+
     def encode_batch(self, texts: list[str], add_special_tokens: bool = False) -> list[list[int]]:
-        if self.kind == "sentencepiece":
-            ids = self._sp.encode(texts)
-            if add_special_tokens and self._sp.bos_id() >= 0:
-                ids = [[self._sp.bos_id(), *x] for x in ids]
-            return ids
-        # encode_batch_fast skips character offsets we never use (tokenizers >= 0.20): same ids, ~1.4x faster.
-        encode = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)
-        return [e.ids for e in encode(texts, add_special_tokens=add_special_tokens)]
+        """Per-text id lists (reports, small callers); the hot paths use :meth:`encode_flat`."""
+        return lists_from_flat(*self.encode_flat(texts, add_special_tokens))
 
 
 def limit_encode_threads(threads: int) -> None:
@@ -90,35 +178,65 @@ def tokenizer_arg(value: str) -> str:
     """argparse type of ``--tokenizer``: the tokenizer is opened now, so a missing path or a corrupt file is a
     one-line usage error (naming the path) before Ray starts, not a traceback inside a worker."""
     try:
-        load_engine(value)
+        load_engine(value, "hf" if locate_tokenizer(value).kind != "sentencepiece" else "sentencepiece")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return value
 
 
-def load_engine(path: str | Path) -> _Engine:
-    """Load a tokenizer engine from ``path`` (see :func:`operators.encode.locate.locate_tokenizer`).
+def load_engine(path: str | Path, engine: str = "auto") -> _Engine:
+    """Load the tokenizer at ``path`` (see :func:`operators.encode.locate.locate_tokenizer`) with ``engine``
+    (``auto``: the fast engine when it passes the parity set, else the reference; see :class:`EncodeConfig`).
 
     Raises:
-        ValueError: nothing loadable at ``path``, or a file that cannot be parsed (the message names it).
+        ValueError: nothing loadable at ``path``, a file that cannot be parsed (the message names it), or an engine
+            that cannot encode this tokenizer.
     """
-    return _Engine(str(path))
+    return _Engine(str(path), engine)
 
 
 class Encoder:
-    """Callable on a batch: adds ``input_ids`` (list<int32>) and ``n_tokens`` (int32) from ``text_column``."""
+    """Callable on a batch: adds ``input_ids`` (list<int32>) and ``n_tokens`` (int32) from ``text_column``.
+
+    With a fast engine, ``check`` documents of the batch (``encode.first_check_docs`` for the first batch of a
+    partition, ``encode.check_docs`` otherwise) are encoded again by the reference and compared; a difference raises
+    :class:`EngineMismatch` before anything of the batch is returned.
+    """
 
     def __init__(self, cfg: EncoderConfig) -> None:
         self.cfg = cfg
-        self.engine = load_engine(cfg.tokenizer)
+        self.engine = load_engine(cfg.tokenizer, cfg.encode.engine)
+        self.checked_docs = 0
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
+    def __call__(self, batch: pa.Table, *, first: bool = False) -> pa.Table:
         if self.cfg.text_column not in batch.column_names:
             raise ValueError(f"Encoder: input lacks column {self.cfg.text_column!r} (has {batch.column_names})")
-        ids = self.engine.encode_batch(batch[self.cfg.text_column].to_pylist(), self.cfg.add_special_tokens)
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int32, count=len(ids))
-        offsets = np.zeros(len(ids) + 1, dtype=np.int32)
-        np.cumsum(lengths, out=offsets[1:])
-        flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int32, count=int(offsets[-1]))
-        col = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))
+        column = batch[self.cfg.text_column]
+        texts = column.to_pylist()
+        flat, offsets = self.engine.encode_flat(texts, self.cfg.add_special_tokens)
+        if self.engine.fast is not None:
+            self._check(texts, column, flat, offsets, self.cfg.encode.first_check_docs if first else self.cfg.encode.check_docs)
+        lengths = np.diff(offsets).astype(np.int32)
+        col = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(flat.view(np.int32)))
         return batch.append_column("input_ids", col).append_column("n_tokens", pa.array(lengths))
+
+    def _check(self, texts: list[str], column: Any, flat: np.ndarray, offsets: np.ndarray, n: int) -> None:
+        """Encode ``n`` of ``texts`` again with the reference and compare: half the documents with the most non-ASCII
+        bytes (where engines differ, if anywhere), half spread evenly over the batch."""
+        if n <= 0 or not texts:
+            return
+        if n >= len(texts):
+            picks = np.arange(len(texts))
+        else:
+            extra = (pc.binary_length(column.cast(pa.binary())).to_numpy(zero_copy_only=False)
+                     - pc.utf8_length(column).to_numpy(zero_copy_only=False))
+            spread = np.linspace(0, len(texts) - 1, num=n - n // 2).astype(np.int64)
+            picks = np.unique(np.concatenate([np.argsort(-extra, kind="stable")[: n // 2], spread]))
+        sample = [texts[i] for i in picks]
+        got_offsets = np.zeros(len(picks) + 1, dtype=np.int64)
+        np.cumsum(offsets[picks + 1] - offsets[picks], out=got_offsets[1:])
+        got = np.concatenate([flat[offsets[i]:offsets[i + 1]] for i in picks]) if len(picks) else flat[:0]
+        result = compare(sample, (got, got_offsets), self.engine.reference.encode_flat(sample, self.cfg.add_special_tokens))
+        self.checked_docs += result.docs
+        if not result.ok:
+            raise EngineMismatch(result)

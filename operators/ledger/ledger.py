@@ -131,6 +131,12 @@ class Ledger:
         """Record a stage's content-addressed cache hits and misses."""
         self.con.execute("INSERT INTO cache VALUES (?, ?, ?, ?)", [self.run_id, stage, hits, misses])
 
+    def add_encoder(self, stage: str, record: dict[str, Any]) -> None:
+        """Record the engine that encoded ``stage`` (keys of table ``encoders``)."""
+        self.con.execute("INSERT INTO encoders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [self.run_id, stage, *(record.get(k) for k in ("engine", "version", "reference", "parity_docs",
+                                                                        "parity_tokens", "checked_docs", "fallbacks", "reason"))])
+
     def add_artifact(self, path: str | Path, kind: str) -> None:
         """Record a file artifact with its sha256 and size (a directory: every file under it)."""
         p = Path(path)

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tokenmill.operators.core.ingest_config import IngestConfig
-from tokenmill.operators.encode import Encoder, EncoderConfig, limit_encode_threads
+from tokenmill.operators.encode import EncodeConfig, Encoder, EncoderConfig, EngineMismatch, limit_encode_threads
 from tokenmill.operators.io.chain import ingest_stages
 from tokenmill.operators.io.read_task import ReadTask
 from tokenmill.operators.shards.config import ShardWriterConfig
@@ -71,17 +71,18 @@ class PartWriter:
         run_id: recorded in the shards.
         encode_batch_size: documents per tokenizer call.
         encode_threads: threads of the tokenizer in this worker (its share of the node's CPUs).
+        encode: engine choice and parity checks (a mismatch re-encodes the partition with the reference engine).
     """
 
     def __init__(self, *, shards_dir: str, tokenizer: str, shard_cfg: ShardWriterConfig, ingest: IngestConfig,
                  quarantine_dir: str | None, receipts_dir: str | None, documents_dir: str | None, run_id: str,
                  encode_batch_size: int, encode_threads: int = 1, tokens_dir: str | None = None,
-                 write_shards: bool = True) -> None:
+                 write_shards: bool = True, encode: EncodeConfig | None = None) -> None:
         limit_encode_threads(encode_threads)
         self.shards_dir = shards_dir
         self.shard_cfg = shard_cfg
         self.ingest = ingest
-        self.encoder = Encoder(EncoderConfig(tokenizer=tokenizer, text_column="text"))
+        self.encoder = Encoder(EncoderConfig(tokenizer=tokenizer, text_column="text", encode=encode or EncodeConfig()))
         self.reader = ReadTask(ingest, receipts_dir)
         # The dominant script is a documents/ column; shards never read it. No quarantine: raw files are refused.
         self.stages = ingest_stages("text", dataclasses.replace(ingest, detect_script=ingest.detect_script and documents_dir is not None),
@@ -98,7 +99,25 @@ class PartWriter:
 
     def write(self, index: int, name: str, tasks: list[dict]) -> dict:
         """Write the shards (and documents/tokens files) of one partition; return its descriptor (the
-        ``commit_shards`` part + counts)."""
+        ``commit_shards`` part + counts + ``encoder``: the engine that wrote it, documents checked, fallback).
+
+        When the fast engine differs from the reference on a checked batch, the partition is written again from
+        the start by the reference engine (its files are replaced), and the descriptor says so.
+        """
+        checked = self.encoder.checked_docs
+        try:
+            part = self._write(index, name, tasks)
+            fallback = None
+        except EngineMismatch as exc:
+            fallback = f"partition {index}: {exc}"
+            self.encoder.engine.use_reference(fallback)
+            part = self._write(index, name, tasks)
+        engine = self.encoder.engine.engine
+        part["encoder"] = {"engine": engine.name, "version": engine.version, "checked_docs": self.encoder.checked_docs - checked,
+                           "fallback": fallback}
+        return part
+
+    def _write(self, index: int, name: str, tasks: list[dict]) -> dict:
         engine = self.encoder.engine
         files: dict[str, pq.ParquetWriter] = {}
         per_source: dict[str, int] = {}
@@ -107,13 +126,15 @@ class PartWriter:
                 self.shards_dir, self.shard_cfg, vocab_size=engine.vocab_size, tokenizer_hash=engine.sha256,
                 run_id=self.run_id, commit=False, name=name)) if self.write_shards else None
             stack.callback(lambda: [f.close() for f in files.values()])
+            first = True
             for docs in self._documents(tasks):
                 if docs.num_rows == 0:
                     continue
                 self._write_file(files, "documents", self.documents_dir, index, name, docs)
                 for start in range(0, docs.num_rows, self.encode_batch_size):
                     chunk = docs.slice(start, self.encode_batch_size)
-                    encoded = self.encoder(chunk.select(["id", "text"]))
+                    encoded = self.encoder(chunk.select(["id", "text"]), first=first)
+                    first = False
                     if self.tokens_dir is not None:
                         tokens = chunk.select([c for c in TOKEN_COLUMNS[:4] if c in chunk.column_names])
                         tokens = tokens.append_column("input_ids", encoded["input_ids"]).append_column(

@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from tokenmill.operators.ledger import Ledger
+from tokenmill.schemas.ledger import LEDGER_VERSION
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -64,4 +65,4 @@ def test_a_v1_ledger_is_upgraded_in_place(tmp_path):
     led.add_stage("pack_shards", rows_in=3, rows_out=1, rows_quarantined=0, bytes=4096, tokens=77)
     rows = led.con.execute("SELECT run, stage, bytes, tokens FROM stages ORDER BY stage").fetchall()
     assert rows == [(led.run_id, "pack_shards", 4096, 77), ("old", "read", 100, None)]
-    assert led.con.execute("SELECT value FROM meta").fetchone()[0] == "ledger/v2"
+    assert led.con.execute("SELECT value FROM meta").fetchone()[0] == LEDGER_VERSION
