@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tokenmill-installed
+BASE_STAMP := $(VENV)/.tokenmill-base-installed
 DEMO_OUT ?= demo-out
 
-.PHONY: install lint docs test test-fast demo bench clean cluster cluster-address cluster-stop image
+.PHONY: install install-base lint docs test test-fast demo bench clean cluster cluster-address cluster-stop image
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -13,12 +14,20 @@ $(PY):
 # torch==2.13.0 first: a plain `torch` requirement would pull a multi-GB CUDA build. TORCH_INDEX picks the wheel
 # index (the Dockerfile passes PyTorch's CPU or CUDA one); empty = pip's configured index.
 TORCH_INDEX ?=
-$(STAMP): pyproject.toml | $(PY)
+# The base install (what `make demo` needs): tokenmill and its base dependencies, no extras.
+$(BASE_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e .
 	# Ahead-of-time build of the BPE kernels (optional: without a C compiler numba JITs them on first use).
 	$(PY) -m tokenmill.operators.bpe || echo "tokenmill: BPE kernels not precompiled; numba will JIT them"
+	touch $(BASE_STAMP)
+
+# Everything (`make test`, CI): the base install plus the test extra, which pulls the transfer extra.
+$(STAMP): pyproject.toml $(BASE_STAMP)
+	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+install-base: $(BASE_STAMP)
 
 install: $(STAMP)
 
@@ -57,7 +66,7 @@ IMAGE ?= tokenmill:latest
 image:
 	docker build --build-arg TORCH_INDEX=$(or $(TORCH_INDEX),https://download.pytorch.org/whl/cpu) -t $(IMAGE) .
 
-demo: install
+demo: install-base
 	$(PY) pipelines/dna_bpe.py --input '../shared/data/dna/*' --output $(DEMO_OUT)
 
 bench: install

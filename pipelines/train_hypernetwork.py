@@ -21,9 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 
 import torch  # noqa: E402
 
-from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
+from tokenmill.operators.core.cli import fail, make_parser, parse_config  # noqa: E402
 from tokenmill.operators.transfer.base_model import BASE_MODEL_NAME, load_base_model, pick_device  # noqa: E402
 from tokenmill.operators.transfer.checkpoint_readme import write_checkpoint_readme  # noqa: E402
+from tokenmill.operators.transfer.extra import MissingExtra, require_transfer  # noqa: E402
 from tokenmill.operators.transfer.hypernet import save_hypernet  # noqa: E402
 from tokenmill.operators.transfer.hypernet_data import load_corpus  # noqa: E402
 from tokenmill.operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer  # noqa: E402
@@ -38,6 +39,10 @@ def command_line(argv: list[str] | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__, HypernetTrainConfig, inputs=False)
     args, cfg = parse_config(parser, HypernetTrainConfig, argv)
+    try:  # before any work: the base model, transformers and safetensors are the transfer extra
+        require_transfer("train_hypernetwork")
+    except MissingExtra as exc:
+        fail(str(exc))
     if args.num_cpus and not cfg.threads:
         cfg = dataclasses.replace(cfg, threads=args.num_cpus)
     out = Path(args.output).resolve()

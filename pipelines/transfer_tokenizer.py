@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 
 from tokenmill.operators.core.cli import fail, make_parser, parse_config  # noqa: E402
 from tokenmill.operators.transfer.base_model import BASE_MODEL_NAME, load_base_model  # noqa: E402
+from tokenmill.operators.transfer.extra import MissingExtra, require_transfer  # noqa: E402
 from tokenmill.operators.transfer.embed_tokenizer import METHODS, prepare_tokenizer, transfer_embeddings, transfer_inputs  # noqa: E402
 from tokenmill.operators.transfer.hypernet import resolve_checkpoint  # noqa: E402
 from tokenmill.operators.transfer.model_export import export_transferred_model  # noqa: E402
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     args, cfg = parse_config(parser, TransferConfig, argv)
     if args.method is not None:
         parser.error(f"--method is not an option: the method is a config key, use --set method={args.method}")
+    try:  # before any work: the base model, transformers, fastText and safetensors are the transfer extra
+        require_transfer("transfer_tokenizer")
+    except MissingExtra as exc:
+        fail(str(exc))
     try:  # focus and hypernet read the --input text, omp its --donor model
         tok_path, method, texts, donor = transfer_inputs(args.tokenizer, cfg.method, args.input, args.donor)
     except ValueError as exc:

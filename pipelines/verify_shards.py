@@ -1,7 +1,8 @@
-"""Verify a packed shard set: ``python pipelines/verify_shards.py --input DIR`` (a folder, or ``s3://bucket/prefix``).
+"""Verify a packed shard set (a folder or s3://bucket/prefix): manifest, checksums, every shard, the totals.
 
-``DIR`` may also be given without ``--input`` (``verify_shards.py DIR``); ``--output OUT`` also writes the outcome
-as ``OUT/verify.json``.
+    python pipelines/verify_shards.py --input DIR [--output OUT]     # or: verify_shards.py DIR
+
+``--output OUT`` also writes the outcome as ``OUT/verify.json``.
 
 Checks ``DIR/manifest.json`` first: valid JSON, every key of the right type, and every file it names a path
 inside DIR (an absolute path, a ``..`` or a symbolic link that leads out is refused before anything is opened).

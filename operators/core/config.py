@@ -172,8 +172,9 @@ def suggest(key: str, names: list[str], dotted: list[str] | None = None) -> str 
     dotted = [d for d in dotted or [] if "." in d and "[]" not in d]
     if ends := [d for d in dotted if d.rsplit(".", 1)[1] == key]:
         return ends[0]
-    close = difflib.get_close_matches(key, dotted, n=1, cutoff=0.75)
-    return close[0] if close else None
+    last = {d.rsplit(".", 1)[1]: d for d in reversed(dotted)}  # the first dotted key of each name wins
+    close = difflib.get_close_matches(key, list(last), n=1, cutoff=0.75) or difflib.get_close_matches(key, dotted, n=1, cutoff=0.75)
+    return (last.get(close[0]) or close[0]) if close else None
 
 
 def default_instance(cls: type[T]) -> T | None:
@@ -345,3 +346,63 @@ def _type_name(tp: Any) -> str:
     if typing.get_origin(tp) is not None:
         return str(tp).replace("typing.", "")
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def config_yaml(cls: type, *, header: str = "", width: int = 100) -> str:
+    """A commented YAML of every key of ``cls`` with the job's real default (``tokenmill config JOB``).
+
+    Each key is preceded by its docstring as a comment (its type where that says more: ``one of ...``); required keys
+    are left empty and marked ``(required)``. Loaded back (``build_config(cls, yaml.safe_load(text))``) it gives the
+    defaults, so a user edits only the lines they need.
+    """
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    lines += _yaml_lines(cls, default_instance(cls), 0, width)
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_lines(cls: type, instance: Any, indent: int, width: int) -> list[str]:
+    docs, hints, pad = field_docs(cls), typing.get_type_hints(cls), " " * indent
+    lines: list[str] = []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        tp = hints[f.name]
+        value = getattr(instance, f.name) if instance is not None else _field_default(f)
+        item = typing.get_args(tp)[0] if typing.get_origin(tp) in (tuple, list) and typing.get_args(tp) else None
+        note = "(required) " if value is dataclasses.MISSING else ""
+        if dataclasses.is_dataclass(tp):
+            lines += _comment(note + docs.get(f.name, ""), pad, width)
+            lines.append(f"{pad}{f.name}:")
+            lines += _yaml_lines(typing.cast(type, tp), value if dataclasses.is_dataclass(value) else None, indent + 2, width)
+        elif dataclasses.is_dataclass(item):  # a list of sections (a build's sources): one entry to copy
+            lines += _comment(f"{note}{docs.get(f.name, '')} A list; each entry has these keys:", pad, width)
+            lines.append(f"{pad}{f.name}:")
+            lines.append(f"{pad}  -")
+            lines += _yaml_lines(typing.cast(type, item), None, indent + 4, width)
+        else:
+            kind = f" ({_type_name(tp)})" if typing.get_origin(tp) is Literal else ""
+            lines += _comment(note + docs.get(f.name, "") + kind, pad, width)
+            lines.append(f"{pad}{f.name}:" + ("" if value is dataclasses.MISSING else f" {yaml_scalar(value)}"))
+    return lines
+
+
+def _comment(text: str, pad: str, width: int) -> list[str]:
+    text = " ".join(text.split())
+    return [f"{pad}# {line}" for line in textwrap.wrap(text, max(40, width - len(pad) - 2))] if text else []
+
+
+def yaml_scalar(value: Any) -> str:
+    """``value`` as one line of YAML in flow style (tuples as lists, paths as strings)."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, (tuple, list)):
+            return [plain(x) for x in v]
+        if isinstance(v, Mapping):
+            return {str(k): plain(x) for k, x in v.items()}
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return plain(dataclasses.asdict(v))
+        if isinstance(v, Path):
+            return str(v)
+        return v
+
+    text = yaml.safe_dump(plain(value), default_flow_style=True, width=1 << 30, allow_unicode=True, sort_keys=False)
+    return text.removesuffix("\n").removesuffix("\n...").strip()

