@@ -25,14 +25,27 @@ def read_fasta(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Itera
     src = task["uri"]
     buf = RowBuffer(DNA_SEGMENTS_RAW, cfg.batch_rows)
     seg = DnaSegmenter(cfg, src, buf)
+    gap_in: str | None = None  # the record that lost data to a corrupt member: what follows continues it
     try:
-        for offset, line in iter_lines(src, task["compression"]):
-            if line.startswith(b">"):
+        for offset, line, fault in iter_lines(src, task["compression"]):
+            if fault is not None:  # never join sequence across data lost to a corrupt or cut member
                 seen.n += 1
+                buf.reject(stage=STAGE, reason=fault.reason, detail=fault.detail, raw=line or None, source=src,
+                           location=f"byte={offset}")
+                if seg.record is not None:
+                    gap_in = seg.record.split("~after_lost_data@", 1)[0]
+                    seg.end_record()
+            elif line.startswith(b">"):
+                seen.n += 1
+                gap_in = None
                 header = line[1:].decode("utf-8", "replace").strip()
                 seg.start_record(header.split()[0] if header else f"unnamed@{offset}")
             elif line.startswith(b";") or not line.strip():
                 continue  # comment or blank line: not sequence
+            elif gap_in is not None:  # sequence after the lost part of a record: its offsets restart here
+                seg.start_record(f"{gap_in}~after_lost_data@byte={offset}")
+                gap_in = None
+                seg.feed(line)
             elif seg.record is None:
                 seen.n += 1
                 buf.reject(stage=STAGE, reason="sequence_before_header", raw=line, source=src,
@@ -43,7 +56,7 @@ def read_fasta(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Itera
                 yield buf.take()
     except InputFault as exc:
         seen.n += 1
-        buf.reject(stage=STAGE, reason=exc.reason, detail=f"{exc.detail}; the sequence before it was kept",
+        buf.reject(stage=STAGE, reason=exc.reason, detail=exc.detail,
                    raw=None, source=src, location=f"byte={exc.offset}")
     seg.end_record()
     if len(buf):

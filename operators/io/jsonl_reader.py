@@ -26,12 +26,14 @@ def read_jsonl(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Itera
     file_lang = lang_from_filename(src) if cfg.lang_from == "filename" else None
     buf = RowBuffer(RAW_DOCUMENTS, cfg.batch_rows)
     try:
-        for offset, raw in iter_lines(src, task["compression"], task["start"], task["end"]):
-            if not raw.strip():
+        for offset, raw, fault in iter_lines(src, task["compression"], task["start"], task["end"]):
+            if fault is None and not raw.strip():
                 continue  # a blank line separates records; it is not one
             seen.n += 1
             loc = f"byte={offset}"
-            if len(raw) > cfg.max_document_bytes:
+            if fault is not None:  # decoded from a compressed member that failed verification, or a cut tail
+                buf.reject(stage=STAGE, reason=fault.reason, detail=fault.detail, raw=raw or None, source=src, location=loc)
+            elif len(raw) > cfg.max_document_bytes:
                 buf.reject(stage=STAGE, reason="too_large", raw=raw, source=src, location=loc,
                            detail=f"{len(raw)} bytes > max_document_bytes={cfg.max_document_bytes}")
             else:
@@ -40,7 +42,7 @@ def read_jsonl(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Itera
                 yield buf.take()
     except InputFault as exc:
         seen.n += 1
-        buf.reject(stage=STAGE, reason=exc.reason, detail=f"{exc.detail}; every complete record before it was kept",
+        buf.reject(stage=STAGE, reason=exc.reason, detail=exc.detail,
                    raw=None, source=src, location=f"byte={exc.offset}")
     if len(buf):
         yield buf.take()

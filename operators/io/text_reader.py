@@ -9,7 +9,7 @@ import pyarrow as pa
 from tokenmill.operators.io.decode import decode_utf8, lang_from_filename
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.rows import RowBuffer, Seen
-from tokenmill.operators.io.streams import InputFault, iter_lines, open_binary, sniff_encoding
+from tokenmill.operators.io.streams import InputFault, iter_lines, read_verified, sniff_encoding
 from tokenmill.schemas import RAW_DOCUMENTS
 
 STAGE = "read"
@@ -27,16 +27,20 @@ def read_text(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Iterat
         yield buf.take()
         return
     try:
-        for offset, raw in iter_lines(src, task["compression"], task["start"], task["end"]):
-            if not raw.strip():
+        for offset, raw, fault in iter_lines(src, task["compression"], task["start"], task["end"]):
+            if fault is None and not raw.strip():
                 continue  # in one-document-per-line files a blank line is a separator, not a record
             seen.n += 1
-            _add(buf, raw, src, f"byte={offset}", lang, cfg)
+            if fault is not None:  # decoded from a compressed member that failed verification, or a cut tail
+                buf.reject(stage=STAGE, reason=fault.reason, detail=fault.detail, raw=raw or None, source=src,
+                           location=f"byte={offset}")
+            else:
+                _add(buf, raw, src, f"byte={offset}", lang, cfg)
             if buf.full:
                 yield buf.take()
     except InputFault as exc:
         seen.n += 1
-        buf.reject(stage=STAGE, reason=exc.reason, detail=f"{exc.detail}; every complete line before it was kept",
+        buf.reject(stage=STAGE, reason=exc.reason, detail=exc.detail,
                    raw=None, source=src, location=f"byte={exc.offset}")
     if len(buf):
         yield buf.take()
@@ -44,13 +48,11 @@ def read_text(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Iterat
 
 def _read_whole(buf: RowBuffer, task: dict, cfg: IngestConfig, lang: str | None) -> None:
     src = task["uri"]
-    with open_binary(src, task["compression"]) as fh:
-        raw = fh.read(cfg.max_document_bytes + 1)
-        fault = getattr(fh, "fault", None)
+    raw, fault = read_verified(src, task["compression"], cfg.max_document_bytes + 1)
     encoding = sniff_encoding(raw[:4096])
     if fault or encoding:
-        reason, detail = fault or ("unsupported_encoding", f"the file is {encoding}, not UTF-8; convert it first, "
-                                                           f"e.g. iconv -f UTF-16 -t UTF-8")
+        reason, detail = (fault.reason, fault.detail) if fault else (
+            "unsupported_encoding", f"the file is {encoding}, not UTF-8; convert it first, e.g. iconv -f UTF-16 -t UTF-8")
         buf.reject(stage=STAGE, reason=reason, detail=detail, raw=None, source=src, location="file")
         return
     if raw.startswith(b"\xef\xbb\xbf"):
