@@ -1,23 +1,26 @@
-"""Raw corpus → packed GPT-2 shards: tokenmill's pack_shards vs datatrove vs a plain single-process loop.
+"""Raw corpus → packed GPT-2 shards: tokenmill's pack_shards vs datatrove vs plain single-process loops.
 
 Builds a deterministic web-like corpus into a temp folder (never committed): documents of log-normal length made
 of real UDHR sentences in many languages, 5 % of them real Python files from ../shared/data/code, as
 ``.jsonl.zst`` in 8 files. Then, on the same cores, alternating over ``--rounds``:
 
-(a) tokenmill: ``pipelines/pack_shards.py --tokenizer gpt2 --input '*.jsonl.zst'`` (worker-side: partitions are
-    read, cleaned, encoded, packed and written in Ray workers; the driver commits);
-(b) datatrove: ``JsonlReader`` → ``MegatronDocumentTokenizer`` (same GPT-2 tokenizer, EOS appended), in a
+(a) tokenmill: ``pipelines/pack_shards.py --tokenizer gpt2 --input '*.jsonl.zst'`` with the default engine
+    (``encode.engine=auto``: fastokens, proven against HF) — worker-side: partitions are read, cleaned, encoded,
+    packed and written in Ray workers; the driver commits;
+(b) tokenmill with ``--set encode.engine=hf`` (HF tokenizers): its shards must be byte-identical to (a)'s;
+(c) datatrove: ``JsonlReader`` → ``MegatronDocumentTokenizer`` (same GPT-2 tokenizer, EOS appended), in a
     ``LocalPipelineExecutor`` with 8 tasks and as many workers as tokenmill;
-(c) a plain loop: stream zstd JSONL, HF ``encode_batch``, write uint16 tokens + document ends.
+(d) a plain loop: stream zstd JSONL, HF ``encode_batch``, write uint16 tokens + document ends;
+(e) the same loop on fastokens' ``encode_batch_flat`` (the fastest exact encoder: the floor of this job); its
+    ``.bin`` must equal (d)'s.
 
-Then the floor: HF ``encode_batch_fast`` alone on all cores over the texts already in memory (the encoder's own
-time, which bounds any pipeline using this tokenizer).
+Then HF ``encode_batch_fast`` alone on all cores over the texts already in memory (the HF encoder's own time).
 
 Each contender runs in a fresh subprocess; peak RSS is the peak summed RSS of its whole process tree (driver,
 Ray workers, raylet, GCS...), sampled with psutil; for tokenmill the driver's own peak is printed too. Then
 tokenmill runs on 1× and 4× the corpus (``--scale-factor``) for the time ratio and the driver's peak at both.
 
-    python benchmarks/corpus_to_shards.py [--docs 200000] [--rounds 1] [--workers 2] [--scale-factor 4]
+    python benchmarks/corpus_to_shards.py [--docs 200000] [--rounds 1] [--workers 2] [--scale-factor 4] [--skip datatrove,loop]
 
 Prints JSON lines (one per comparison) and a table. Needs the ``bench`` extra (datatrove).
 """
@@ -77,14 +80,31 @@ LOOP = r'''
 import io, json, sys, numpy as np, zstandard
 from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-src, out, gpt2 = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+src, out, gpt2, engine = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
 tok = Tokenizer(models.BPE.from_file(str(gpt2 / "encoder.json"), str(gpt2 / "vocab.bpe")))
 tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+if engine == "fastokens":
+    import fastokens
+    fast = fastokens.Tokenizer.from_json_str(tok.to_str())
 out.mkdir(parents=True, exist_ok=True)
 n_tokens, ends = 0, []
 with open(out / "tokens.bin", "wb") as bin_f:
     def flush(batch):
         global n_tokens
+        if engine == "fastokens":  # one flat buffer per batch: EOS after every document, no Python ints
+            flat, offsets = fast.encode_batch_flat(batch)
+            flat, offsets = np.frombuffer(flat, np.uint32), np.frombuffer(offsets, np.uint64).astype(np.int64)
+            out_ids = np.empty(len(flat) + len(batch), np.uint16)
+            doc_ends = offsets[1:] + np.arange(1, len(batch) + 1)
+            eos_at = doc_ends - 1
+            mask = np.ones(len(out_ids), bool)
+            mask[eos_at] = False
+            out_ids[mask] = flat
+            out_ids[eos_at] = 50256
+            bin_f.write(out_ids.tobytes())
+            ends.extend((n_tokens + doc_ends).tolist())
+            n_tokens += len(out_ids)
+            return
         for e in tok.encode_batch(batch, add_special_tokens=False):
             ids = np.asarray(e.ids + [50256], np.uint16)
             bin_f.write(ids.tobytes())
@@ -146,16 +166,28 @@ def _measure(cmd: list[str], cwd: Path) -> dict:
     return {**r, "stdout": lines[-1] if lines else ""}
 
 
-def run_tokenmill(corpus: Path, out: Path, workers: int) -> dict:
+def run_tokenmill(corpus: Path, out: Path, workers: int, engine: str = "auto") -> dict:
     shutil.rmtree(out, ignore_errors=True)
     r = _measure([sys.executable, str(ROOT / "pipelines/pack_shards.py"), "--tokenizer", str(GPT2), "--input",
                   str(corpus / "*.jsonl.zst"), "--output", str(out), "--quiet", "--num-cpus", str(workers),
                   "--set", "shards.pack.context_length=2048", "--set", f"shards.pack.eos_id={EOS}",
-                  "--set", f"workers={workers}"], ROOT)
+                  "--set", f"workers={workers}", "--set", f"encode.engine={engine}"], ROOT)
     manifest = json.loads((out / "shards/manifest.json").read_text())
     r["tokens"] = manifest["totals"]["tokens"]
     r["utilization"] = manifest["totals"]["utilization"]
+    r["engine"] = manifest["source"]["encoder"]["engine"]
     return r
+
+
+def shard_bytes_digest(folder: Path) -> str:
+    """sha256 over every shard file's name and bytes (the manifest, which names the engine and run, left out)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != "manifest.json":
+            digest.update(p.relative_to(folder).as_posix().encode() + b"\0" + p.read_bytes())
+    return digest.hexdigest()
 
 
 def run_datatrove(corpus: Path, out: Path, workers: int) -> dict:
@@ -174,9 +206,9 @@ def run_datatrove(corpus: Path, out: Path, workers: int) -> dict:
     return r
 
 
-def run_loop(corpus: Path, out: Path) -> dict:
+def run_loop(corpus: Path, out: Path, engine: str = "hf") -> dict:
     shutil.rmtree(out, ignore_errors=True)
-    r = _measure([sys.executable, "-c", LOOP, str(corpus), str(out), str(GPT2)], ROOT)
+    r = _measure([sys.executable, "-c", LOOP, str(corpus), str(out), str(GPT2), engine], ROOT)
     r["tokens"] = json.loads(r["stdout"])["tokens"]
     return r
 
@@ -187,7 +219,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds of the three contenders (default: 1)")
     ap.add_argument("--workers", type=int, default=psutil.cpu_count(), help="workers for tokenmill and datatrove")
     ap.add_argument("--scale-factor", type=int, default=4, help="the big corpus is this many times the 1x (0: skip)")
+    ap.add_argument("--skip", default="", help="contenders to leave out, comma-separated (tokenmill_hf, datatrove, loop)")
     args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
     tmp = Path(tempfile.mkdtemp(prefix="tokenmill-bench-"))
     try:
         corpus = tmp / "corpus"
@@ -195,29 +229,41 @@ def main() -> None:
         size = sum(p.stat().st_size for p in corpus.iterdir())
         print(f"corpus: {args.docs} documents, {nbytes / 2**20:.0f} MiB JSONL, {size / 2**20:.0f} MiB zstd in 8 files",
               file=sys.stderr)
-        results: dict[str, list[dict]] = {"tokenmill": [], "datatrove": [], "loop": []}
+        runs = {"tokenmill": lambda: run_tokenmill(corpus, tmp / "tm", args.workers),
+                "tokenmill_hf": lambda: run_tokenmill(corpus, tmp / "tm_hf", args.workers, "hf"),
+                "datatrove": lambda: run_datatrove(corpus, tmp / "dt", args.workers),
+                "loop": lambda: run_loop(corpus, tmp / "loop"),
+                "loop_fastokens": lambda: run_loop(corpus, tmp / "loop_fast", "fastokens")}
+        runs = {k: v for k, v in runs.items() if k not in skip}
+        results: dict[str, list[dict]] = {k: [] for k in runs}
         for _ in range(args.rounds):
-            results["tokenmill"].append(run_tokenmill(corpus, tmp / "tm", args.workers))
-            results["datatrove"].append(run_datatrove(corpus, tmp / "dt", args.workers))
-            results["loop"].append(run_loop(corpus, tmp / "loop"))
+            for name, run in runs.items():
+                results[name].append(run())
+                print(f"{name}: {results[name][-1]['wall_s']} s", file=sys.stderr)
         best = {k: min(v, key=lambda r: r["wall_s"]) for k, v in results.items()}
         ours = best["tokenmill"]
-        floor = json.loads(_measure([sys.executable, "-c", ENCODE_ALONE, str(corpus), str(GPT2)], ROOT)["stdout"])
-        lines = [{"bench": "corpus_to_shards_floor", "ours_s": ours["wall_s"], "peer": "hf_encode_batch_fast_alone",
-                  "peer_s": floor["encode_s"], "ratio": round(ours["wall_s"] / floor["encode_s"], 3),
-                  "peer_tokens": floor["tokens"], "datatrove_s": best["datatrove"]["wall_s"],
-                  "floor_vs_datatrove": round(floor["encode_s"] / best["datatrove"]["wall_s"], 3),
-                  "note": "HF encoding alone (texts in memory, all cores): no pipeline on this tokenizer beats it"}]
-        for peer in ("datatrove", "loop"):
-            p = best[peer]
-            lines.append({"bench": "corpus_to_shards", "ours_s": ours["wall_s"], "peer": peer, "peer_s": p["wall_s"],
-                          "ratio": round(ours["wall_s"] / p["wall_s"], 3), "ours_peak_mb": ours["peak_mb"],
+        identical = {"tokenmill_vs_hf_shards": shard_bytes_digest(tmp / "tm" / "shards") == shard_bytes_digest(tmp / "tm_hf" / "shards")
+                     if "tokenmill_hf" in best else None,
+                     "loop_fastokens_vs_hf_bin": (tmp / "loop" / "tokens.bin").read_bytes() == (tmp / "loop_fast" / "tokens.bin").read_bytes()
+                     if "loop" in best else None}
+        lines = []
+        if "loop" in best:
+            floor = json.loads(_measure([sys.executable, "-c", ENCODE_ALONE, str(corpus), str(GPT2)], ROOT)["stdout"])
+            lines.append({"bench": "corpus_to_shards_hf_alone", "ours_s": ours["wall_s"], "peer": "hf_encode_batch_fast_alone",
+                          "peer_s": floor["encode_s"], "ratio": round(ours["wall_s"] / floor["encode_s"], 3), "peer_tokens": floor["tokens"],
+                          "note": "HF encoding alone (texts in memory, all cores): the bound of every HF-based pipeline"})
+        targets = {"datatrove": "<= 0.25 x datatrove wall, peak <= datatrove's", "loop_fastokens": "<= 3 x the fastokens loop (the floor)",
+                   "tokenmill_hf": "shards byte-identical", "loop": "(HF loop)"}
+        for peer, p in best.items():
+            if peer == "tokenmill":
+                continue
+            lines.append({"bench": "corpus_to_shards", "ours_s": ours["wall_s"], "ours_engine": ours["engine"], "peer": peer,
+                          "peer_s": p["wall_s"], "ratio": round(ours["wall_s"] / p["wall_s"], 3), "ours_peak_mb": ours["peak_mb"],
                           "peer_peak_mb": p["peak_mb"], "ours_driver_peak_mb": ours["driver_peak_mb"],
-                          "ours_tokens_per_s": round(ours["tokens"] / ours["wall_s"]),
-                          "peer_tokens_per_s": round(p["tokens"] / p["wall_s"]),
-                          "quality": {"ours_tokens": ours["tokens"], "peer_tokens": p["tokens"],
-                                      "utilization": round(ours["utilization"], 5)},
-                          "target": "<= 0.8 x datatrove wall" if peer == "datatrove" else "<= 1.15 x loop wall"})
+                          "ours_tokens_per_s": round(ours["tokens"] / ours["wall_s"]), "peer_tokens_per_s": round(p["tokens"] / p["wall_s"]),
+                          "quality": {"ours_tokens": ours["tokens"], "peer_tokens": p["tokens"], "utilization": round(ours["utilization"], 5),
+                                      **identical},
+                          "target": targets[peer]})
         if args.scale_factor:
             big = tmp / "corpus_big"
             make_corpus(big, args.docs * args.scale_factor, seed=1)
@@ -229,9 +275,10 @@ def main() -> None:
                           "target": f"time <= {1.1 * args.scale_factor:.1f} x, driver peak growth <= 10 %"})
         for line in lines:
             print(json.dumps(line))
-        print(f"\n{'contender':<12}{'wall s':>9}{'tokens/s':>12}{'peak MB':>9}")
+        print(f"\n{'contender':<16}{'wall s':>9}{'tokens/s':>12}{'peak MB':>9}{'x tokenmill':>12}")
         for k, r in best.items():
-            print(f"{k:<12}{r['wall_s']:>9.1f}{r['tokens'] / r['wall_s']:>12,.0f}{r['peak_mb']:>9}")
+            print(f"{k:<16}{r['wall_s']:>9.1f}{r['tokens'] / r['wall_s']:>12,.0f}{r['peak_mb']:>9}{r['wall_s'] / ours['wall_s']:>12.2f}")
+        print(f"identical: {identical}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
