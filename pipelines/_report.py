@@ -77,6 +77,20 @@ def print_ingest_summary(result) -> None:
     for r in rows:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r[:4], widths)))
               + ("  " + r[4] if r[4] else ""))
+    if t.get("filtered") or any(e.get("filter_reasons") for e in result.per_source):
+        print_filtered_summary(result)
+
+
+def print_filtered_summary(result) -> None:
+    """Print per source the documents quality filters dropped, by reason (``<filter>:<rule>``)."""
+    rows = [("source", "filtered", "reasons")]
+    for e in result.per_source:
+        reasons = ", ".join(f"{r}={n}" for r, n in sorted(e.get("filter_reasons", {}).items()))
+        rows.append((_short(e["source"]), str(e.get("filtered", 0)), reasons))
+    rows.append(("TOTAL", str(result.totals.get("filtered", 0)), ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    for r in rows:
+        print(f"{r[0].ljust(widths[0])}  {r[1].rjust(widths[1])}" + ("  " + r[2] if r[2] else ""))
 
 
 def _short(path: str, width: int = 60) -> str:

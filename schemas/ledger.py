@@ -34,6 +34,10 @@ LEDGER_TABLES: dict[str, str] = {
     "encoders": """CREATE TABLE IF NOT EXISTS encoders (
         run VARCHAR, stage VARCHAR, engine VARCHAR, version VARCHAR, reference VARCHAR, parity_docs BIGINT,
         parity_tokens BIGINT, checked_docs BIGINT, fallbacks BIGINT, reason VARCHAR)""",
+    # Documents quality filters dropped (OUT/filtered), per source and reason (<filter>:<rule>); created when an
+    # older ledger is opened (a new table: no upgrade step).
+    "filter_reasons": """CREATE TABLE IF NOT EXISTS filter_reasons (
+        run VARCHAR, stage VARCHAR, source VARCHAR, reason VARCHAR, count BIGINT)""",
     "artifacts": """CREATE TABLE IF NOT EXISTS artifacts (
         run VARCHAR, path VARCHAR, kind VARCHAR, sha256 VARCHAR, bytes BIGINT)""",
 }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from tokenmill.operators.quality.config import QualityConfig
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -48,6 +50,9 @@ class IngestConfig:
     detect_script: bool = True
     """Fill the documents' ``script`` column (dominant script of the letters); pack_shards skips it unless it writes
     OUT/documents."""
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    """Quality filters for web text (``ingest.quality.preset=fineweb``: datatrove's FineWeb chain); dropped documents
+    go to OUT/filtered with their rule, value and threshold. Off (``none``) by default."""
 
     def __post_init__(self) -> None:
         if self.max_document_bytes <= 0:
@@ -60,5 +65,7 @@ class IngestConfig:
             raise ValueError("segment_length must be > 0")
         if not 0 < self.min_length <= self.segment_length:
             raise ValueError("min_length must be in 1..segment_length")
+        if self.quality.min_lang_score is not None and self.lang_from != "detect":
+            raise ValueError("quality.min_lang_score filters on the language ID's score: it needs lang_from=detect")
         if self.lang_from == "field" and not self.lang_field:
             raise ValueError("lang_from=field needs lang_field (the JSONL/Parquet field with the language code)")

@@ -27,6 +27,7 @@ from tokenmill.operators.clean.text_normalize import TextNormalizer
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.stages import CountedStage
 from tokenmill.operators.io.quarantine_sink import QuarantineSink
+from tokenmill.operators.quality import FilteredSink, quality_operators
 from tokenmill.schemas import DNA_SEGMENTS, DOCUMENTS
 
 TEXT_OPERATORS: tuple[type, ...] = (
@@ -39,11 +40,15 @@ DNA_OPERATORS: tuple[type, ...] = ()
 """Per-batch operators on DNA segments, in order (the reader already segments and validates)."""
 
 SINK_STAGE = "quarantine"
+FILTERED_STAGE = FilteredSink.STAGE
 
 
 def ingest_stages(kind: str, cfg: IngestConfig, quarantine_dir: str, receipts_dir: str | None,
-                  extra_ops: Sequence[Any] | None = ()) -> list[CountedStage]:
+                  extra_ops: Sequence[Any] | None = (), filtered_dir: str | None = None) -> list[CountedStage]:
     """The stages after the reader for ``kind`` (``text`` or ``dna``), ending with the quarantine sink.
+
+    With quality filters on (``ingest.quality``), text runs them after the list's operators, then the filtered sink
+    (which writes the documents they dropped to ``filtered_dir`` and hands on the rest), then the quarantine sink.
 
     Args:
         kind: ``text`` (RAW_DOCUMENTS → DOCUMENTS) or ``dna`` (DNA_SEGMENTS_RAW → DNA_SEGMENTS).
@@ -51,10 +56,20 @@ def ingest_stages(kind: str, cfg: IngestConfig, quarantine_dir: str, receipts_di
         quarantine_dir: where the sink writes rejected rows.
         receipts_dir: where stages write their count receipts (None: count in memory only).
         extra_ops: operator instances run after the list's (tests use this to inject a faulty stage).
+        filtered_dir: where the filtered sink writes dropped documents; a job that passes none does not reconcile
+            filtered documents yet and refuses quality filters.
     """
     ops = [op(cfg) for op in (TEXT_OPERATORS if kind == "text" else DNA_OPERATORS)] + list(extra_ops or ())
+    filters = quality_operators(cfg) if kind == "text" else []
+    if filters and filtered_dir is None:
+        raise ValueError(f"ingest.quality (preset {cfg.quality.preset!r}) runs in pipelines/ingest.py only so far: "
+                         "ingest with it first, then give this job the ingested OUT/documents")
     sink = QuarantineSink(quarantine_dir, DOCUMENTS if kind == "text" else DNA_SEGMENTS)
-    return [*(CountedStage(op, op.STAGE, receipts_dir) for op in ops), CountedStage(sink, SINK_STAGE, receipts_dir)]
+    stages = [CountedStage(op, op.STAGE, receipts_dir) for op in ops + filters]
+    if filters:
+        assert filtered_dir is not None
+        stages.append(CountedStage(FilteredSink(filtered_dir), FILTERED_STAGE, receipts_dir))
+    return [*stages, CountedStage(sink, SINK_STAGE, receipts_dir)]
 
 
 class _StageActor:

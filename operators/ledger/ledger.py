@@ -121,6 +121,11 @@ class Ledger:
         if rows:
             self.con.executemany("INSERT INTO quarantine_reasons VALUES (?, ?, ?, ?)", [(self.run_id, *r) for r in rows])
 
+    def add_filter_reasons(self, rows: list[tuple[str, str, str, int]]) -> None:
+        """Record filtered documents as (stage, source, reason, count)."""
+        if rows:
+            self.con.executemany("INSERT INTO filter_reasons VALUES (?, ?, ?, ?, ?)", [(self.run_id, *r) for r in rows])
+
     def add_source_counts(self, stage: str, rows: list[tuple[str, int, int, int]]) -> None:
         """Record per source (source, records seen, out, quarantined) for a reconciled stage."""
         if rows:
