@@ -258,11 +258,22 @@ def run_e2e(copies: int, tmp: Path) -> dict:
     for i in range(0, len(seqs), 2048):
         tok.encode_batch_fast(seqs[i:i + 2048], add_special_tokens=False)
     hf_s = time.perf_counter() - t0
+    import fastokens
+
+    fast = fastokens.Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
+    t0 = time.perf_counter()
+    for i in range(0, len(seqs), 2048):
+        fast.encode_batch_flat(seqs[i:i + 2048])
+    fast_s = time.perf_counter() - t0
+    engine = json.loads((out / "shards" / "manifest.json").read_text())["source"]["encoder"]["engine"]
+    engine_s = fast_s if engine == "fastokens" else hf_s
     ours_encode_s = report["seconds"]["encode_pack"]  # encode + pack + write, in the workers (one phase now)
     return {"bench": "dna_bpe_e2e", "copies": copies, "segments": len(seqs), "wall_s": r["wall_s"],
             "peak_mb": r["peak_mb"], "driver_peak_mb": r["driver_peak_mb"], "seconds": report["seconds"],
-            "ours_encode_s": ours_encode_s, "peer": "hf_encode_batch_alone", "peer_s": round(hf_s, 2),
-            "encode_rate_ratio": round(hf_s / ours_encode_s, 3), "target": "encode rate >= 0.85 x HF alone"}
+            "ours_encode_s": ours_encode_s, "ours_engine": engine, "peer": f"{engine}_alone", "peer_s": round(engine_s, 2),
+            "hf_alone_s": round(hf_s, 2), "fastokens_alone_s": round(fast_s, 2),
+            "encode_rate_ratio": round(engine_s / ours_encode_s, 3), "encode_rate_vs_hf": round(hf_s / ours_encode_s, 3),
+            "target": "encode stage rate >= 0.8 x the engine that ran, alone (one process, texts in memory)"}
 
 
 def main(argv: list[str] | None = None) -> None:

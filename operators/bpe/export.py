@@ -27,6 +27,7 @@ from typing import Any
 
 from tokenmill.operators.bpe.model import BpeModel
 from tokenmill.operators.core.atomic import write_text_atomic
+from tokenmill.operators.encode.locate import open_tokenizer
 
 FORMAT = "tokenmill tokenizer v1"
 ROLES = {"unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
@@ -111,7 +112,6 @@ def load_hf_tokenizer(path: str | os.PathLike):
     Raises:
         ValueError: when ``tokenmill.json`` is missing (an unfinished or foreign folder) or has another format.
     """
-    from tokenizers import Tokenizer
 
     folder = Path(path)
     meta_path = folder / "tokenmill.json"
@@ -120,4 +120,4 @@ def load_hf_tokenizer(path: str | os.PathLike):
     fmt = json.loads(meta_path.read_text()).get("format")
     if fmt != FORMAT:
         raise ValueError(f"{folder}: format {fmt!r} is not {FORMAT!r}; re-export it with this tokenmill version")
-    return Tokenizer.from_file(str(folder / "tokenizer.json"))
+    return open_tokenizer(str(folder / "tokenizer.json"))

@@ -121,6 +121,16 @@ def open_hf_tokenizer(located: TokenizerFiles) -> Any:
     return tok
 
 
+def open_tokenizer(path: str | Path) -> Any:
+    """A ``tokenizers.Tokenizer`` for a tokenizer.json, a folder holding one or a GPT-2 folder: the one way every
+    module opens an HF tokenizer (encoding goes through :func:`operators.encode.load_engine`).
+
+    Raises:
+        ValueError: nothing loadable at ``path`` (naming it), or a sentencepiece model.
+    """
+    return open_hf_tokenizer(locate_tokenizer(path))
+
+
 def open_sentencepiece(located: TokenizerFiles) -> tuple[Any, bytes]:
     """A ``sentencepiece.SentencePieceProcessor`` and the model's bytes (its protobuf).
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tokenmill.operators.core.atomic import write_text_atomic
+from tokenmill.operators.encode.locate import open_tokenizer
 from tokenmill.operators.tokenize_text.byte_level import pattern
 
 FORMAT = "tokenmill byte-level tokenizer v1"
@@ -96,11 +97,10 @@ def save_byte_level_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str
 
 def load_byte_level_tokenizer(path: str | os.PathLike):
     """Load a folder written by :func:`save_byte_level_tokenizer`, checking its format."""
-    from tokenizers import Tokenizer
 
     folder = Path(path)
     meta = folder / "tokenmill.json"
     fmt = json.loads(meta.read_text()).get("format") if meta.is_file() else None
     if fmt != FORMAT:
         raise ValueError(f"{folder}: format {fmt!r} is not {FORMAT!r}; re-export it with this tokenmill version")
-    return Tokenizer.from_file(str(folder / "tokenizer.json"))
+    return open_tokenizer(str(folder / "tokenizer.json"))

@@ -18,6 +18,7 @@ import numpy as np
 
 from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
 from tokenmill.operators.core.config import ConfigError
+from tokenmill.operators.encode.locate import open_tokenizer
 from tokenmill.operators.tokenize_text.byte_level import END_OF_TEXT, ByteLevelConfig, ByteLevelPreTokenizer, byte_alphabet
 from tokenmill.operators.tokenize_text.hf_export import save_byte_level_tokenizer
 from tokenmill.operators.tokenize_text.parity_fast import train_parity_fast
@@ -188,9 +189,8 @@ def train_sentencepiece(texts: list[str], repeats: Sequence[int] | np.ndarray, o
 
 def check_round_trip(path: Path, texts: list[str]) -> None:
     """Raise AssertionError unless the tokenizer at ``path`` decodes its encoding of each text back exactly."""
-    from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(path))
+    tok = open_tokenizer(str(path))
     for text in texts:
         if tok.decode(tok.encode(text).ids) != text:
             raise AssertionError(f"{path}: decode(encode(x)) != x for {text[:60]!r}")

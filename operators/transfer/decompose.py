@@ -19,6 +19,8 @@ import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
+from tokenmill.operators.encode.locate import open_tokenizer
+
 log = logging.getLogger(__name__)
 
 
@@ -76,12 +78,11 @@ class SurfaceDecomposer:
     """
 
     def __init__(self, tokenizer_json: str | Path, *, empty: str = "pad", cache_size: int = 1 << 18) -> None:
-        from tokenizers import Tokenizer
 
         if empty not in ("pad", "unk"):
             raise ValueError(f"empty: expected 'pad' or 'unk', got {empty!r}")
         self.path = str(tokenizer_json)
-        self._tok = Tokenizer.from_file(self.path)
+        self._tok = open_tokenizer(self.path)
         self._tok.no_padding()
         self._tok.no_truncation()
         spec = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))
@@ -196,7 +197,6 @@ def tokenizer_surfaces(tokenizer_json: str | Path) -> tuple[list[str | None], li
     The convention comes from the tokenizer's decoder / model: ByteLevel (bytes decoded; a partial UTF-8
     sequence reads as U+FFFD), Metaspace (``▁``), WordPiece or BPE with a ``continuing_subword_prefix``.
     """
-    from tokenizers import Tokenizer
 
     from tokenmill.operators.dynamic.base_tokenizer import load_base_tokenizer
 
@@ -205,7 +205,7 @@ def tokenizer_surfaces(tokenizer_json: str | Path) -> tuple[list[str | None], li
     model = spec.get("model") or {}
     prefix = model.get("continuing_subword_prefix") or None
     decoder_types = _types(spec.get("decoder"))
-    tok = Tokenizer.from_file(str(tokenizer_json))
+    tok = open_tokenizer(str(tokenizer_json))
     special = [bool(base.special_ids[i]) for i in range(base.vocab_size)]
     for i, added in tok.get_added_tokens_decoder().items():
         special[i] = special[i] or added.special

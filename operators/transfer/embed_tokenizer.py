@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from tokenmill.operators.encode.locate import open_tokenizer
 from tokenmill.operators.transfer.base_model import BaseModel
 from tokenmill.operators.transfer.decompose import SurfaceDecomposer, tokenizer_surfaces
 
@@ -48,12 +49,12 @@ def prepare_tokenizer(path: str | Path, base_tokenizer_json: str | Path):
     Returns:
         (``tokenizers.Tokenizer``, {role: token string}, {new special id: base id}).
     """
-    from tokenizers import AddedToken, Tokenizer, processors
+    from tokenizers import AddedToken, processors
 
-    tok = Tokenizer.from_file(str(path))
+    tok = open_tokenizer(str(path))
     tok.no_padding()
     tok.no_truncation()
-    base_vocab = Tokenizer.from_file(str(base_tokenizer_json)).get_vocab(with_added_tokens=True)
+    base_vocab = open_tokenizer(str(base_tokenizer_json)).get_vocab(with_added_tokens=True)
     vocab = tok.get_vocab(with_added_tokens=True)
     roles: dict[str, str] = {}
     for role, names in ROLES.items():
@@ -184,7 +185,6 @@ def _blend_word_starts(out: torch.Tensor, table: pa.Table, tokenizer, texts: lis
 
 def _omp(emb: torch.Tensor, base_json: Path, new_json: Path, donor) -> torch.Tensor:
     """OMP rows for the prepared tokenizer at ``new_json``; its ids past the donor's are added specials."""
-    from tokenizers import Tokenizer
 
     from tokenmill.operators.transfer.omp import omp_transplant
     from tokenmill.operators.transfer.overlap import shared_tokens
@@ -192,8 +192,8 @@ def _omp(emb: torch.Tensor, base_json: Path, new_json: Path, donor) -> torch.Ten
     if donor is None:
         raise ValueError("transfer_embeddings: method 'omp' needs a donor model (--donor DIR)")
     donor_json, donor_emb = donor
-    new_vocab = Tokenizer.from_file(str(new_json)).get_vocab(with_added_tokens=True)
-    donor_vocab = Tokenizer.from_file(str(donor_json)).get_vocab(with_added_tokens=True)
+    new_vocab = open_tokenizer(str(new_json)).get_vocab(with_added_tokens=True)
+    donor_vocab = open_tokenizer(str(donor_json)).get_vocab(with_added_tokens=True)
     wrong = [t for t, i in donor_vocab.items() if new_vocab.get(t) != i]
     if wrong or len(donor_vocab) != donor_emb.shape[0]:
         raise ValueError(f"omp: the donor must use the new tokenizer; {len(wrong)} of its {len(donor_vocab)} tokens "

@@ -36,10 +36,11 @@ import torch
 import torch.nn.functional as F
 
 from tokenmill.operators.core.progress import Progress
+from tokenmill.operators.encode.locate import open_tokenizer
 from tokenmill.operators.transfer.align import segment_ids
 from tokenmill.operators.transfer.base_model import BaseModel, pick_device
 from tokenmill.operators.transfer.decompose import SurfaceDecomposer, mark_word_starts
-from tokenmill.operators.transfer.hypernet import Hypernetwork, HypernetConfig, pad_decompositions
+from tokenmill.operators.transfer.hypernet import HypernetConfig, Hypernetwork, pad_decompositions
 from tokenmill.operators.transfer.hypernet_data import TransferCorpus
 from tokenmill.operators.transfer.tokenizer_sampler import TokenizerSampler
 
@@ -182,7 +183,6 @@ class HypernetTrainer:
     """
 
     def __init__(self, cfg: HypernetTrainConfig, base: BaseModel, corpus: TransferCorpus) -> None:
-        from tokenizers import Tokenizer
 
         self.cfg = cfg
         self.device = pick_device(cfg.device)
@@ -198,7 +198,7 @@ class HypernetTrainer:
         self.model.output_scale.fill_(float(base.input_embeddings.detach().float().std()))
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.decomposer = SurfaceDecomposer(base.tokenizer_json)
-        self.orig_tok = Tokenizer.from_file(str(base.tokenizer_json))
+        self.orig_tok = open_tokenizer(str(base.tokenizer_json))
         self.orig_tok.no_padding()
         self.orig_tok.no_truncation()
         vocab = self.orig_tok.get_vocab()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tokenmill.operators.encode.locate import open_tokenizer
 from tokenmill.operators.transfer.decompose import _joins_word, tokenizer_surfaces
 
 
@@ -20,9 +21,8 @@ class CanonicalForms:
     """Canonical forms of surfaces as the base tokenizer sees them (``" " + text`` for a word start)."""
 
     def __init__(self, base_tokenizer_json: str | Path) -> None:
-        from tokenizers import Tokenizer
 
-        tok = Tokenizer.from_file(str(base_tokenizer_json))
+        tok = open_tokenizer(str(base_tokenizer_json))
         self._normalizer = tok.normalizer
         model = json.loads(Path(base_tokenizer_json).read_text(encoding="utf-8")).get("model") or {}
         self.wordpiece = model.get("type") == "WordPiece"
