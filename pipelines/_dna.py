@@ -19,7 +19,7 @@ import ray
 from tokenmill.operators.bpe import BpeModel, BpeTrainerConfig, save_hf_tokenizer, train_bpe
 from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.core.ingest_config import IngestConfig
-from tokenmill.operators.encode import load_engine
+from tokenmill.operators.encode import EncodeConfig, load_engine
 from tokenmill.operators.io import resolve_inputs, runs_of_at_least
 from tokenmill.operators.io.remote import is_remote, staged_output  # noqa: F401 - staged_output: re-exported for dna_bpe.py
 from tokenmill.operators.ledger import Ledger
@@ -109,7 +109,7 @@ def save_tokenizer(model: BpeModel, folder: Path, ledger: Ledger) -> Path:
 
 def encode_and_pack(segments: dict[str, Path], token_dirs: dict[str, Path], tokenizer_json: Path, shards_dir: Path,
                     shard_cfg: ShardWriterConfig, *, batch_size: int, workers: int, partition_bp: int,
-                    segment_length: int, ledger: Ledger, run_id: str) -> dict:
+                    segment_length: int, ledger: Ledger, run_id: str, encode: EncodeConfig | None = None) -> dict:
     """Encode every segment folder ``segments[name]`` into ``token_dirs[name]`` and pack the training segments into
     ``shards_dir``, all in Ray workers; the driver plans, checks the counts and commits. Returns the manifest.
 
@@ -124,7 +124,8 @@ def encode_and_pack(segments: dict[str, Path], token_dirs: dict[str, Path], toke
     Raises:
         CountMismatch: a worker encoded or packed a different number of segments than the folder holds.
     """
-    engine = load_engine(tokenizer_json)
+    encode = encode or EncodeConfig()
+    engine = load_engine(tokenizer_json, encode.engine)  # proves a fast engine on the parity set; the workers check again
     settings = json.dumps({"shards": dataclasses.asdict(shard_cfg), "tokenizer": engine.sha256, "run": run_id},
                           sort_keys=True, default=str)  # shard names unique to the run: never over a committed file
     manifest: dict = {}
@@ -150,7 +151,7 @@ def encode_and_pack(segments: dict[str, Path], token_dirs: dict[str, Path], toke
             "shards_dir": str(shards_dir), "tokenizer": str(tokenizer_json), "shard_cfg": shard_cfg,
             "ingest": IngestConfig(format="fasta"), "quarantine_dir": None, "receipts_dir": None,
             "documents_dir": None, "run_id": run_id, "encode_batch_size": batch_size, "tokens_dir": str(target),
-            "write_shards": train}, workers)
+            "write_shards": train, "encode": encode}, workers)
         expected: dict[str, int] = {}
         for source, _, n in pairs:
             expected[source] = expected.get(source, 0) + n

@@ -21,6 +21,7 @@ from tokenmill.operators.bpe import BpeTrainerConfig  # noqa: E402
 from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
 from tokenmill.operators.core.ingest_config import IngestConfig  # noqa: E402
 from tokenmill.operators.core.runtime import ray_workers  # noqa: E402
+from tokenmill.operators.encode import EncodeConfig  # noqa: E402
 from tokenmill.operators.pack import PackerConfig  # noqa: E402
 from tokenmill.operators.shards import ShardWriterConfig  # noqa: E402
 from tokenmill.pipelines._dna import (check_inputs, encode_and_pack, ingest_fasta, staged_output,  # noqa: E402
@@ -44,6 +45,8 @@ class DnaBpeConfig:
     """BPE training actors: 0 = one per node of the Ray cluster (one node: in one process, no per-merge round trips), 1 = in one Ray task, N = N actors."""
     encode_batch_size: int = 2048
     """Segments per batch when encoding with the trained tokenizer."""
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
+    """Encoding engine (--set encode.engine=hf to force HF tokenizers) and the workers' parity checks."""
     partition_bp: int = 32 << 20
     """Sequence (bp) per partition, the unit a worker encodes, packs and writes: runs of whole FASTA records in key
     order (the shards depend on this, never on the number of workers); bigger partitions waste fewer slots."""
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 manifest = encode_and_pack(segments, token_dirs, tokenizer_json, output / "shards", cfg.shards,
                                            batch_size=cfg.encode_batch_size, workers=ray_workers(cfg.workers),
                                            partition_bp=cfg.partition_bp, segment_length=cfg.ingest.segment_length,
-                                           ledger=ledger, run_id=run_id)
+                                           ledger=ledger, run_id=run_id, encode=cfg.encode)
             # 4. report: vocab, token lengths, bp/token overall, per input file and per held-out file
             report = write_report(output, model, {n: token_dirs[n] for n in segments}, seconds, run_id, manifest, ledger)
     print_summary(output, manifest, report, cfg.shards.pack.context_length, shown_as=args.output)
