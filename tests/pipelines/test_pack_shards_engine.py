@@ -38,3 +38,20 @@ def test_auto_and_hf_write_identical_shards_and_the_ledger_names_the_engine(tmp_
     assert engine == "fastokens" and parity_docs >= 80 and fallbacks == 0
     assert checked >= 80  # the first batch of each partition (16 documents) and 2 of every later batch
     assert recorded["hf"][0] == "hf" and recorded["hf"][2] == 0 and recorded["hf"][4] == "asked for"
+
+
+def test_a_partition_that_fell_back_is_recorded(tmp_path, shared_data):
+    """Descriptors of a job where one partition was re-encoded by HF: the ledger row says fastokens+hf, one fallback and
+    the mismatch (the partition-level path itself is tested in tests/operators/encode/test_engines.py)."""
+    from tokenmill.operators.encode import load_engine
+    from tokenmill.operators.ledger import Ledger
+    from tokenmill.pipelines._shards import record_encoder
+
+    engine = load_engine(shared_data / "tokenizers/gpt2", "auto")
+    parts = [{"encoder": {"engine": "fastokens", "version": "0.3.5", "checked_docs": 66, "fallback": None}},
+             {"encoder": {"engine": "hf", "version": "0.23.3", "checked_docs": 64, "fallback": "partition 1: fast engine differs"}}]
+    ledger = Ledger(tmp_path / "ledger.duckdb")
+    ledger.start_run("pack_shards", {})
+    record = record_encoder(ledger, "pack_shards", engine, parts)
+    row = ledger.con.execute("SELECT engine, checked_docs, fallbacks, reason FROM encoders").fetchone()
+    assert row == ("fastokens+hf", 130, 1, "partition 1: fast engine differs") and record["engine"] == "fastokens+hf"
