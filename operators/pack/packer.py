@@ -94,7 +94,15 @@ class Packer:
         np.cumsum(full_len, out=full_off[1:])
         full = np.empty(int(full_off[-1]), self.dtype)
         src = values[offsets[0] : offsets[-1]]
-        full[concat_ranges(full_off[:-1] + nb, lengths)] = src
+        if nb or ne:  # a boolean mask of the token slots: cheaper than an int64 index per token
+            slots = np.ones(len(full), bool)
+            if nb:
+                slots[full_off[:-1]] = False
+            if ne:
+                slots[full_off[1:] - 1] = False
+            full[slots] = src
+        else:
+            full[:] = src
         if nb:
             full[full_off[:-1]] = cfg.bos_id
         if ne:
