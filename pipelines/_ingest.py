@@ -195,6 +195,9 @@ def publish(staging: Path, output: Path, result: IngestResult, run_id: str) -> N
     for name in OUTPUT_NAMES:
         staged = getattr(result, name)
         if staged is None:
+            if name == "filtered" and result.documents is not None and is_ours(output / name):
+                # an earlier run's filtered documents do not belong to these documents (this run filters nothing)
+                shutil.rmtree(output / name)
             continue
         staged.mkdir(parents=True, exist_ok=True)  # an output that got no rows is still published, empty
         mark_ours(staged, name, run_id)
