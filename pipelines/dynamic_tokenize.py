@@ -26,6 +26,7 @@ from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
 from tokenmill.operators.core.ingest_config import IngestConfig  # noqa: E402
 from tokenmill.operators.core.runtime import actor_pool, ray_workers  # noqa: E402
 from tokenmill.operators.encode import tokenizer_arg  # noqa: E402
+from tokenmill.operators.io import parquet_files  # noqa: E402
 from tokenmill.operators.dynamic import DynamicBPE, DynamicBPEConfig, rows_table, vocab_table  # noqa: E402
 from tokenmill.pipelines._ingest import documents_input  # noqa: E402
 from tokenmill.pipelines._inputs import check_inputs  # noqa: E402
@@ -83,9 +84,10 @@ def main(argv: list[str] | None = None) -> int:
                 ["text"] if name == "dynamic_rows" else []).write_parquet(str(output / name), compression="zstd")
         seconds = time.perf_counter() - t0
         con = duckdb.connect()
-        n, base, dyn = con.execute(f"SELECT count(*), sum(base_length), sum(dynamic_length) FROM "
-                                   f"read_parquet('{output / 'dynamic_rows'}/*.parquet')").fetchone()
-        n_vocab = con.execute(f"SELECT count(*) FROM read_parquet('{output / 'dynamic_vocab'}/*.parquet')").fetchone()[0]
+        # file lists as parameters, never paths in SQL text (an output folder may be named it's or g[1])
+        n, base, dyn = con.execute("SELECT count(*), sum(base_length), sum(dynamic_length) FROM read_parquet(?)",
+                                   [parquet_files(output / "dynamic_rows")]).fetchone()
+        n_vocab = con.execute("SELECT count(*) FROM read_parquet(?)", [parquet_files(output / "dynamic_vocab")]).fetchone()[0]
         ledger.add_stage("dynamic_merge", rows_in=n, rows_out=n, rows_quarantined=0, tokens=int(dyn or 0), seconds=seconds)
         ledger.add_artifact(output / "dynamic_rows", "dynamic_rows")
         ledger.add_artifact(output / "dynamic_vocab", "dynamic_vocab")

@@ -38,13 +38,19 @@ def lineage(build_dir: Path, shard: int, row: int) -> list[dict]:
     n_rows = shards[shard]["rows"]
     if not 0 <= row < n_rows:
         raise ValueError(f"--row {row}: shard {shard} has rows 0..{n_rows - 1}")
+    shards_dir = (build_dir / "shards").resolve()
+    rows_path = (shards_dir / str(rows_file["path"])).resolve()
+    if not rows_path.is_relative_to(shards_dir) or not rows_path.is_file():
+        raise ValueError(f"shard {shard}: the manifest names rows file {rows_file['path']!r}, which is not a file inside "
+                         f"{shards_dir}; the manifest was edited or the build is damaged: run verify_shards.py on it")
     con = duckdb.connect()
-    rows_path = build_dir / "shards" / rows_file["path"]
-    result = con.execute(f"""
-        WITH packed AS (SELECT doc_ids FROM read_parquet('{rows_path}') LIMIT 1 OFFSET {row}),
+    # Paths and numbers reach DuckDB as parameters, never as SQL text (a crafted manifest must not run SQL).
+    result = con.execute("""
+        WITH packed AS (SELECT doc_ids FROM read_parquet($rows) LIMIT 1 OFFSET $row),
              r AS (SELECT unnest(doc_ids) AS doc_key, generate_subscripts(doc_ids, 1) AS pos FROM packed)
         SELECT r.pos, r.doc_key, d.id, d.source_name, d.source, d.location, d.lang, d.n_tokens
-        FROM r LEFT JOIN read_parquet('{build_dir / "documents.parquet"}') d USING (doc_key) ORDER BY r.pos""").fetchall()
+        FROM r LEFT JOIN read_parquet($documents) d USING (doc_key) ORDER BY r.pos""",
+                         {"rows": [str(rows_path)], "row": int(row), "documents": [str(build_dir / "documents.parquet")]}).fetchall()
     con.close()
     cols = ("position", "doc_key", "id", "source_name", "source", "location", "lang", "n_tokens")
     return [dict(zip(cols, r)) for r in result]

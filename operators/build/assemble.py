@@ -166,9 +166,9 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
     return summary
 
 
-def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> int:
     """The single value of a ``SELECT count(*)`` query."""
-    row = con.execute(sql).fetchone()
+    row = con.execute(sql, params).fetchone()
     assert row is not None  # an aggregate without GROUP BY always returns one row
     return row[0]
 
@@ -178,9 +178,10 @@ def _diff(summary: dict, previous: dict | None, previous_dir: Path | None, index
     if previous is None or previous_dir is None or not (previous_dir / "documents.parquet").is_file():
         return None
     con = duckdb.connect()
-    new, old = f"read_parquet('{index}')", f"read_parquet('{previous_dir / 'documents.parquet'}')"
-    added = _count(con, f"SELECT count(*) FROM {new} n ANTI JOIN {old} o USING (doc_key)")
-    removed = _count(con, f"SELECT count(*) FROM {old} o ANTI JOIN {new} n USING (doc_key)")
+    # paths as parameters (lists: a folder named g[1] is not a pattern), never pasted into SQL text
+    files = {"new": [str(index)], "old": [str(previous_dir / "documents.parquet")]}
+    added = _count(con, "SELECT count(*) FROM read_parquet($new) n ANTI JOIN read_parquet($old) o USING (doc_key)", files)
+    removed = _count(con, "SELECT count(*) FROM read_parquet($old) o ANTI JOIN read_parquet($new) n USING (doc_key)", files)
     con.close()
 
     def delta(key: str) -> dict:

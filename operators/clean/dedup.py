@@ -15,6 +15,7 @@ in file order.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -30,6 +31,7 @@ _DOCUMENT_ORDER = (
     "TRY_CAST(regexp_extract(location, ',row=([0-9]+)$', 1) AS BIGINT) NULLS FIRST, location, id"
 )
 _SEGMENT_ORDER = "source, record, \"offset\", id"
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def exact_dedup(in_dir: str | Path, out_dir: str | Path, quarantine_dir: str | Path, content_column: str,
@@ -44,35 +46,46 @@ def exact_dedup(in_dir: str | Path, out_dir: str | Path, quarantine_dir: str | P
         ``{"rows_in": ..., "rows_out": ..., "duplicates": ...}``.
     """
     out_dir, quarantine_dir = Path(out_dir), Path(quarantine_dir)
+    if not _NAME.match(stage):  # it names the quarantine file too
+        raise ValueError(f"exact_dedup: stage={stage!r} is not a plain name (letters, digits, _ . -)")
     out_dir.mkdir(parents=True, exist_ok=True)
     quarantine_dir.mkdir(parents=True, exist_ok=True)
-    src = str(Path(in_dir) / "*.parquet")
-    names = pq.read_schema(next(Path(in_dir).glob("*.parquet"))).names
+    # Paths and values reach DuckDB as parameters, never as SQL text: a folder named ``it's`` or ``g[1]`` is read
+    # as it is (the files are listed here; DuckDB would take ``[1]`` in a pattern for a character class).
+    files = sorted(str(f) for f in Path(in_dir).glob("*.parquet"))
+    names = pq.read_schema(files[0]).names
+    content = _ident(content_column)
     # Documents say where they are in ``location``; DNA segments in ``record`` + ``offset``.
     order, location = ((_DOCUMENT_ORDER, "location") if "location" in names
                        else (_SEGMENT_ORDER, "record || ':' || CAST(\"offset\" AS VARCHAR)"))
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = false")
-    con.execute(f"""CREATE TEMP VIEW ranked AS SELECT *, md5({content_column}) AS _h,
-        row_number() OVER (PARTITION BY md5({content_column}) ORDER BY {order}) AS _rank,
-        first(id) OVER (PARTITION BY md5({content_column}) ORDER BY {order}) AS _first
-        FROM read_parquet('{src}')""")
-    rows_in = _count(con, f"SELECT count(*) FROM read_parquet('{src}')")
-    cols = ", ".join(f'"{c}"' for c in names)
+    ranked = f"""SELECT *, row_number() OVER (PARTITION BY md5({content}) ORDER BY {order}) AS _rank,
+        first(id) OVER (PARTITION BY md5({content}) ORDER BY {order}) AS _first FROM read_parquet($files)"""
+    rows_in = _count(con, "SELECT count(*) FROM read_parquet(?)", [files])
+    cols = ", ".join(_ident(c) for c in names)
     with atomic_path(out_dir / "part-0.parquet") as tmp:
-        con.execute(f"""COPY (SELECT {cols} FROM ranked WHERE _rank = 1 ORDER BY id) TO '{tmp}'
-            (FORMAT parquet, COMPRESSION zstd, KV_METADATA {{'tokenmill.schema': '{schema_name}'}})""")
+        con.execute(f"""COPY (SELECT {cols} FROM ({ranked}) WHERE _rank = 1 ORDER BY id) TO $out
+            (FORMAT parquet, COMPRESSION zstd, KV_METADATA {{'tokenmill.schema': $schema}})""",
+                    {"files": files, "out": str(tmp), "schema": schema_name})
+    quarantine_schema = QUARANTINE.metadata[b"tokenmill.schema"].decode()
     with atomic_path(quarantine_dir / f"q-{stage}.parquet") as qtmp:
-        con.execute(f"""COPY (SELECT source, {location} AS location, '{stage}' AS stage, 'duplicate' AS reason,
-            'same content as ' || _first AS detail, left({content_column}, 50) AS excerpt
-            FROM ranked WHERE _rank > 1 ORDER BY id) TO '{qtmp}' (FORMAT parquet, COMPRESSION zstd,
-            KV_METADATA {{'tokenmill.schema': '{QUARANTINE.metadata[b"tokenmill.schema"].decode()}'}})""")
-    rows_out = _count(con, f"SELECT count(*) FROM read_parquet('{out_dir / 'part-0.parquet'}')")
+        con.execute(f"""COPY (SELECT source, {location} AS location, $stage AS stage, 'duplicate' AS reason,
+            'same content as ' || _first AS detail, left({content}, 50) AS excerpt
+            FROM ({ranked}) WHERE _rank > 1 ORDER BY id) TO $out (FORMAT parquet, COMPRESSION zstd,
+            KV_METADATA {{'tokenmill.schema': $schema}})""", {"files": files, "out": str(qtmp), "stage": stage,
+                                                              "schema": quarantine_schema})
+    rows_out = _count(con, "SELECT count(*) FROM read_parquet(?)", [str(out_dir / "part-0.parquet")])
     con.close()
     return {"rows_in": rows_in, "rows_out": rows_out, "duplicates": rows_in - rows_out}
 
 
-def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = con.execute(sql).fetchone()
+def _ident(name: str) -> str:
+    """``name`` as a quoted SQL identifier (a column name from a file may hold any character)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> int:
+    row = con.execute(sql, params).fetchone()
     assert row is not None  # a COUNT(*) always returns one row
     return int(row[0])

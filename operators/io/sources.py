@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 import fsspec
@@ -119,6 +120,16 @@ def expand_parquet_folders(patterns: list[str] | tuple[str, ...]) -> list[str]:
         folder = not any(ch in path for ch in "*?[") and fs.isdir(path) and bool(fs.glob(path.rstrip("/") + "/*.parquet"))
         out.append(pattern.rstrip("/") + "/*.parquet" if folder else pattern)
     return out
+
+
+def parquet_files(folder: str | os.PathLike) -> list[str]:
+    """The ``*.parquet`` files directly inside the local ``folder``, sorted.
+
+    Hand them to DuckDB as a parameter, ``read_parquet(?)`` with ``[files]``, never as a pattern in SQL text: a
+    folder named ``it's`` would break the quoting, and DuckDB reads ``[1]`` in ``g[1]/*.parquet`` as a character
+    class (no files found).
+    """
+    return sorted(str(p) for p in Path(folder).glob("*.parquet"))
 
 
 def parquet_schema(uri: str) -> "pa.Schema":

@@ -20,15 +20,19 @@ def bp_per_token_by_source(tokens_dir: Path, totals_only: bool = False) -> Any:
 
     Returns ``{source: {"segments", "bp", "tokens", "bp_per_token"}}``, or ``(segments, tokens)`` totals.
     """
-    src = f"read_parquet('{tokens_dir}/*.parquet')"
+    # the files as a parameter, never a path in SQL text (a folder may be named it's or g[1])
+    files = sorted(str(p) for p in Path(tokens_dir).glob("*.parquet"))
+    if not files:
+        return (0, 0) if totals_only else {}
     with duckdb.connect() as con:
         if totals_only:
-            totals = con.execute(f"SELECT count(*), coalesce(sum(n_tokens), 0) FROM {src}").fetchone()
+            totals = con.execute("SELECT count(*), coalesce(sum(n_tokens), 0) FROM read_parquet(?)", [files]).fetchone()
             if totals is None:  # cannot happen: an aggregate without GROUP BY gives one row
                 raise RuntimeError(f"no totals row for {tokens_dir}")
             n, toks = totals
             return int(n), int(toks)
-        rows = con.execute(f"SELECT source, count(*), sum(n_bp), sum(n_tokens) FROM {src} GROUP BY source ORDER BY source").fetchall()
+        rows = con.execute("SELECT source, count(*), sum(n_bp), sum(n_tokens) FROM read_parquet(?) GROUP BY source ORDER BY source",
+                           [files]).fetchall()
     return {s: {"segments": n, "bp": int(bp), "tokens": int(t), "bp_per_token": round(bp / t, 4) if t else None}
             for s, n, bp, t in rows}
 
