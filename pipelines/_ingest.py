@@ -36,7 +36,7 @@ from tokenmill.schemas import DNA_SEGMENTS, DOCUMENTS, schema_name
 
 log = logging.getLogger("tokenmill.ingest")
 
-OUTPUT_NAMES = ("documents", "dna_segments", "quarantine")
+OUTPUT_NAMES = ("documents", "dna_segments", "quarantine", "filtered")
 MARKER = ".tokenmill"  # in every folder ingest writes: {"format": "tokenmill output v1", "kind", "run"}
 MARKER_FORMAT = "tokenmill output v1"
 _STAGING = re.compile(r"^\.staging-\d{8}T\d{6}-[0-9a-f]{8}$")
@@ -49,6 +49,8 @@ class IngestResult:
     documents: Path | None = None
     dna_segments: Path | None = None
     quarantine: Path | None = None
+    filtered: Path | None = None
+    """Documents quality filters dropped (only when ``ingest.quality`` runs a filter)."""
     per_source: list[dict] = field(default_factory=list)
     totals: dict = field(default_factory=dict)
 
@@ -72,6 +74,7 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
     ledger.add_inputs([(f.uri, f.size, f.mtime, fingerprint(f.uri)) for f in files])
     staging = open_staging(output, ledger.run_id)
     qdir, receipts = staging / "quarantine", str(staging / "_receipts")
+    fdir = staging / "filtered" if cfg.quality.filters else None
     text_tasks = plan_read_tasks([f for f in files if f.format != "fasta"], cfg.split_bytes)
     dna_tasks = plan_read_tasks([f for f in files if f.format == "fasta"], cfg.split_bytes)
     branches = []  # (output name, dataset): text and DNA run concurrently
@@ -79,7 +82,8 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
     for name, kind, tasks in (("documents", "text", text_tasks), ("dna_segments", "dna", dna_tasks)):
         if not tasks:
             continue
-        stages = ingest_stages(kind, cfg, str(qdir), receipts, extra_ops if kind == "text" else ())
+        stages = ingest_stages(kind, cfg, str(qdir), receipts, extra_ops if kind == "text" else (),
+                               filtered_dir=str(fdir) if fdir else None)
         ds = map_stages(_read(tasks, cfg, receipts), stages, cluster_cpus())
         branches.append((name, ds))
         chains[name] = stage_names(stages)
@@ -97,15 +101,17 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
                                  schema_name(schema), stage=f"dedup_{name}")
             shutil.rmtree(raw)
             dedup_counts[name] = (counts, time.perf_counter() - t1)
-    result = IngestResult(**{name: staging / name for name, _ in branches}, quarantine=qdir)
+    result = IngestResult(**{name: staging / name for name, _ in branches}, quarantine=qdir,
+                          filtered=fdir if fdir and "documents" in chains else None)
     written = {name: _file_counts(getattr(result, name)) for name in chains}
     reconcile_run(result, load_receipts(receipts), chains, written, files, ledger, read_seconds, stage_prefix)
     for name, (counts, seconds) in dedup_counts.items():
         ledger.add_stage(f"{stage_prefix}dedup_{name}", rows_in=counts["rows_in"], rows_out=counts["rows_out"],
                          rows_quarantined=counts["duplicates"], seconds=seconds)
     publish(staging, output, result, ledger.run_id)
-    log.info("ingest: %s seen, %s out, %s quarantined (%.1f s)", result.totals["records_in"],
-             result.totals["records_out"], result.totals["quarantined"], time.perf_counter() - t0)
+    log.info("ingest: %s seen, %s out, %s quarantined, %s filtered (%.1f s)", result.totals["records_in"],
+             result.totals["records_out"], result.totals["quarantined"], result.totals["filtered"],
+             time.perf_counter() - t0)
     return result
 
 
@@ -190,6 +196,9 @@ def publish(staging: Path, output: Path, result: IngestResult, run_id: str) -> N
     for name in OUTPUT_NAMES:
         staged = getattr(result, name)
         if staged is None:
+            if name == "filtered" and result.documents is not None and is_ours(output / name):
+                # an earlier run's filtered documents do not belong to these documents (this run filters nothing)
+                shutil.rmtree(output / name)
             continue
         staged.mkdir(parents=True, exist_ok=True)  # an output that got no rows is still published, empty
         mark_ours(staged, name, run_id)
@@ -226,7 +235,16 @@ def reconcile_run(result: IngestResult, receipts: dict, chains: dict, written: d
     if q_files := parquet_files(result.quarantine):  # paths as parameters: see parquet_files
         q_rows = con.execute("SELECT source, stage, reason, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL",
                              [q_files]).fetchall()
+    f_rows = []  # documents quality filters dropped: (source, reason, count)
+    if result.filtered is not None and (f_files := parquet_files(result.filtered)):
+        f_rows = con.execute("SELECT source, reason, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL",
+                             [f_files]).fetchall()
     con.close()
+    filtered: dict[str, int] = {}
+    filter_reasons: dict[str, dict[str, int]] = {}
+    for src, reason, n in f_rows:
+        filtered[src] = filtered.get(src, 0) + n
+        filter_reasons.setdefault(src, {})[reason] = n
     quarantined: dict[str, int] = {}
     reasons: dict[str, dict[str, int]] = {}
     by_stage_reason: dict[tuple[str, str], int] = {}
@@ -238,7 +256,8 @@ def reconcile_run(result: IngestResult, receipts: dict, chains: dict, written: d
     for name, chain in chains.items():
         is_dna = name == "dna_segments"
         sources = [f.uri for f in files if (f.format == "fasta") == is_dna]
-        c, p = reconcile(receipts, chain, written[name], {s: n for s, n in quarantined.items() if s in sources}, sources)
+        c, p = reconcile(receipts, chain, written[name], {s: n for s, n in quarantined.items() if s in sources}, sources,
+                         filtered={s: n for s, n in filtered.items() if s in sources})
         counts += c
         problems += p
     ledger.add_source_counts(prefix + "ingest", [(c.source, c.seen, c.out, c.quarantined) for c in counts])
@@ -248,19 +267,24 @@ def reconcile_run(result: IngestResult, receipts: dict, chains: dict, written: d
         raise CountMismatch(mismatch_message(problems))
     size = {f.uri: f.size for f in files}
     result.per_source = [{"source": c.source, "in": c.seen, "out": c.out, "quarantined": c.quarantined,
-                          "bytes": size.get(c.source, 0), "reasons": reasons.get(c.source, {})} for c in counts]
+                          "bytes": size.get(c.source, 0), "reasons": reasons.get(c.source, {}),
+                          "filtered": c.filtered, "filter_reasons": filter_reasons.get(c.source, {})} for c in counts]
     total_in = sum(c.seen for c in counts)
     total_out = sum(c.out for c in counts)
     total_q = sum(c.quarantined for c in counts)
-    result.totals = {"records_in": total_in, "records_out": total_out, "quarantined": total_q}
+    total_f = sum(c.filtered for c in counts)
+    result.totals = {"records_in": total_in, "records_out": total_out, "quarantined": total_q, "filtered": total_f}
     ledger.add_quarantine_reasons([(prefix + s, r, n) for (s, r), n in sorted(by_stage_reason.items())])
+    ledger.add_filter_reasons([(prefix + reason.split(":", 1)[0], src, reason, n) for src, reason, n in f_rows])
     # One ledger row per stage in pipeline order: the live rows it took, and those it quarantined (the rows a
-    # stage rejects flow on, marked, to the sink; DNA segmenting happens inside the read step).
+    # stage rejects flow on, marked, to the sink; DNA segmenting happens inside the read step). A quality filter's
+    # rows_out leaves out the documents it filtered (filter_reasons has them by rule and source).
     live = total_in
     for stage in dict.fromkeys(s for chain in chains.values() for s in chain[:-1]):
         q = sum(n for (s, _), n in by_stage_reason.items() if s == stage or (stage == "read" and s == "segment"))
-        ledger.add_stage(prefix + stage, rows_in=live, rows_out=live - q, rows_quarantined=q,
+        f = sum(n for _, reason, n in f_rows if reason.split(":", 1)[0] == stage)
+        ledger.add_stage(prefix + stage, rows_in=live, rows_out=live - q - f, rows_quarantined=q,
                          bytes=sum(size.values()) if stage == "read" else 0, seconds=seconds if stage == "read" else 0.0)
-        live -= q
+        live -= q + f
     ledger.add_stage(f"{prefix}ingest", rows_in=total_in, rows_out=total_out, rows_quarantined=total_q,
                      seconds=seconds)
