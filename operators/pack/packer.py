@@ -211,10 +211,12 @@ class Packer:
         if self._arena_len < self._compact_at:
             return
         live = self._lookup(np.unique(self._b_key[: self._b_n]))
-        src = concat_ranges(self._pos[live], self._len[live])
         m = len(live)
-        self._arena[: len(src)] = self._arena[src]
-        self._arena_len = len(src)
+        # One slice per live document (at most buffer_docs of them): cheaper than an int64 index per token.
+        kept = [self._arena[p : p + n] for p, n in zip(self._pos[live].tolist(), self._len[live].tolist())]
+        moved = np.concatenate(kept) if kept else self._arena[:0].copy()
+        self._arena[: len(moved)] = moved
+        self._arena_len = len(moved)
         self._keys[:m], self._len[:m] = self._keys[live], self._len[live]
         self._pos[:m] = np.cumsum(self._len[:m]) - self._len[:m]
         self._ids = [self._ids[i] for i in live.tolist()]
