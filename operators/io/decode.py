@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
+from typing import Any
 
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")
 
@@ -39,3 +42,22 @@ def unicode_problem(values: dict[str, str | None], on_invalid: str) -> tuple[dic
                                 f"Unicode; fix the producer or set on_invalid_utf8=replace")
             values = {**values, name: _SURROGATE.sub("\ufffd", value)}
     return values, None
+
+
+def meta_json(values: dict) -> str:
+    """``values`` as strict JSON: ``NaN`` and ``Infinity`` (which Python writes, and ``1e999`` reads as) are not
+    JSON, so they become ``null`` rather than make ``meta`` unreadable for every other JSON parser."""
+    try:
+        return json.dumps(values, ensure_ascii=False, sort_keys=True, allow_nan=False, default=str)
+    except ValueError:
+        return json.dumps(_finite(values), ensure_ascii=False, sort_keys=True, allow_nan=False, default=str)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Iterator
 
 import pyarrow as pa
 
-from tokenmill.operators.io.decode import decode_utf8, lang_from_filename, unicode_problem
+from tokenmill.operators.io.decode import decode_utf8, lang_from_filename, meta_json, unicode_problem
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.rows import RowBuffer, Seen
 from tokenmill.operators.io.streams import InputFault, iter_lines
 from tokenmill.schemas import RAW_DOCUMENTS
 
 STAGE = "read"
+log = logging.getLogger(__name__)
 
 
 def read_jsonl(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Iterator[pa.Table]:
@@ -37,7 +39,12 @@ def read_jsonl(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Itera
                 buf.reject(stage=STAGE, reason="too_large", raw=raw, source=src, location=loc,
                            detail=f"{len(raw)} bytes > max_document_bytes={cfg.max_document_bytes}")
             else:
-                _parse_line(buf, raw, src, loc, file_lang, cfg)
+                try:
+                    _parse_line(buf, raw, src, loc, file_lang, cfg)
+                except Exception as exc:  # one record never aborts the run: whatever it raised, it is quarantined
+                    log.warning("%s %s: record error %s: %s", src, loc, type(exc).__name__, exc)
+                    buf.reject(stage=STAGE, reason="record_error", detail=f"{type(exc).__name__}: {exc}"[:300],
+                               raw=raw, source=src, location=loc)
             if buf.full:
                 yield buf.take()
     except InputFault as exc:
@@ -58,6 +65,10 @@ def _parse_line(buf: RowBuffer, raw: bytes, src: str, loc: str, file_lang: str |
     except json.JSONDecodeError as exc:
         buf.reject(stage=STAGE, reason="malformed_json", detail=f"{exc.msg} at column {exc.colno}", raw=raw,
                    source=src, location=loc)
+        return
+    except ValueError as exc:  # valid JSON Python will not read, e.g. an integer of more than 4,300 digits
+        buf.reject(stage=STAGE, reason="malformed_json", detail=f"cannot be read: {exc}"[:300], raw=raw, source=src,
+                   location=loc)
         return
     except RecursionError:
         buf.reject(stage=STAGE, reason="malformed_json", detail="JSON nested too deeply to parse", raw=raw,
@@ -81,7 +92,7 @@ def _parse_line(buf: RowBuffer, raw: bytes, src: str, loc: str, file_lang: str |
         value = record.get(cfg.lang_field)
         lang = value if isinstance(value, str) and value else None
     try:
-        meta = json.dumps(record, ensure_ascii=False, sort_keys=True) if record else None
+        meta = meta_json(record) if record else None
     except (RecursionError, ValueError) as exc:
         buf.reject(stage=STAGE, reason="malformed_json", detail=f"fields cannot be kept as JSON: {exc}"[:300],
                    raw=raw, source=src, location=loc)

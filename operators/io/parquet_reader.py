@@ -7,18 +7,20 @@ pandas write categoricals); it is read as plain strings. A file with zero row gr
 from __future__ import annotations
 
 import json
+import logging
 from typing import Iterator
 
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tokenmill.operators.io.decode import lang_from_filename
+from tokenmill.operators.io.decode import lang_from_filename, meta_json
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.rows import RowBuffer, Seen
 from tokenmill.schemas import RAW_DOCUMENTS
 
 STAGE = "read"
+log = logging.getLogger(__name__)
 
 
 def is_text_type(t: pa.DataType) -> bool:
@@ -66,15 +68,25 @@ def read_parquet(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Ite
     for start in range(0, table.num_rows, cfg.batch_rows):
         chunk = table.slice(start, cfg.batch_rows).to_pylist()
         for i, row in enumerate(chunk, start):
-            text = row.pop(cfg.text_field)
             loc = f"row_group={rg},row={i}"
-            if text is None:
-                buf.reject(stage=STAGE, reason="missing_text_field", detail=f"{cfg.text_field!r} is null",
-                           raw=json.dumps(row, default=str)[:400], source=src, location=loc)
-                continue
-            lang = row.get(cfg.lang_field) if cfg.lang_from == "field" else file_lang
-            meta = {k: row[k] for k in other if row.get(k) is not None}
-            buf.add(source=src, location=loc, text=text, lang=lang if isinstance(lang, str) else None,
-                    meta=json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str) if meta else None)
+            try:
+                _add_row(buf, row, src, loc, file_lang, other, cfg)
+            except Exception as exc:  # one record never aborts the run: whatever it raised, it is quarantined
+                log.warning("%s %s: record error %s: %s", src, loc, type(exc).__name__, exc)
+                buf.reject(stage=STAGE, reason="record_error", detail=f"{type(exc).__name__}: {exc}"[:300],
+                           raw=None, source=src, location=loc)
         if len(buf):
             yield buf.take()
+
+
+def _add_row(buf: RowBuffer, row: dict, src: str, loc: str, file_lang: str | None, other: list[str],
+             cfg: IngestConfig) -> None:
+    text = row.pop(cfg.text_field)
+    if text is None:
+        buf.reject(stage=STAGE, reason="missing_text_field", detail=f"{cfg.text_field!r} is null",
+                   raw=json.dumps(row, default=str)[:400], source=src, location=loc)
+        return
+    lang = row.get(cfg.lang_field) if cfg.lang_from == "field" else file_lang
+    meta = {k: row[k] for k in other if row.get(k) is not None}
+    buf.add(source=src, location=loc, text=text, lang=lang if isinstance(lang, str) else None,
+            meta=meta_json(meta) if meta else None)
