@@ -131,7 +131,9 @@ def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
                 include_dashboard=False,
                 dashboard_host="127.0.0.1",
                 _temp_dir=temp_dir,
-                runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "RAY_USAGE_STATS_ENABLED": "0", **aws_env(),
+                # No AWS_* here: Ray writes the runtime env in plaintext into its logs; the local Ray's processes
+                # (and so its workers) inherit them from this process's environment instead.
+                runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "RAY_USAGE_STATS_ENABLED": "0",
                                           **{k: os.environ[k] for k in RAY_QUIET_ENV}, **(QUIET_ENV if quiet else {})}},
                 log_to_driver=True,
                 logging_level=ray_level,

@@ -35,6 +35,8 @@ from typing import Any, Iterator
 import fsspec
 from fsspec.utils import get_protocol
 
+from tokenmill.operators.io.redact import redact, refuse_credentials
+
 log = logging.getLogger(__name__)
 
 LEDGER = "ledger.duckdb"
@@ -87,6 +89,11 @@ def staged_output(output: str, *, persistent: bool = False, keep_builds: int = 1
     from tokenmill.operators.core.cli import fail
     from tokenmill.operators.core.config import ConfigError
 
+    try:
+        refuse_credentials(output, "--output")
+    except ConfigError as exc:
+        fail(str(exc))
+
     staging = _staging(output, persistent)
     try:  # a foreign folder in the way or an unreachable store fails before the run, with one line
         fs, root = remote_fs(output)
@@ -97,8 +104,8 @@ def staged_output(output: str, *, persistent: bool = False, keep_builds: int = 1
     except Exception as exc:  # botocore's errors share no base class with OSError
         if not persistent:
             shutil.rmtree(staging, ignore_errors=True)
-        fail(str(exc) if isinstance(exc, ConfigError) else
-             f"--output {output}: cannot reach it ({type(exc).__name__}: {exc}); check AWS_ENDPOINT_URL and the "
+        fail(redact(str(exc)) if isinstance(exc, ConfigError) else
+             f"--output {output}: cannot reach it ({type(exc).__name__}: {redact(str(exc))}); check AWS_ENDPOINT_URL and the "
              f"credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE), and that the bucket exists")
     log.info("remote output %s is staged in %s", output, staging)
     try:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 from tokenmill.operators.core.config import ConfigError
+from tokenmill.operators.io.redact import refuse_credentials
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def resolve_inputs(patterns: list[str] | tuple[str, ...], format: str = "auto") 
         raise ConfigError("no --input given; pass one or more files, globs or URIs, e.g. --input 'data/*.jsonl.zst'")
     files: dict[str, InputFile] = {}
     for pattern in patterns:
+        refuse_credentials(pattern, "--input")
         fs, path = fsspec.core.url_to_fs(pattern)
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
         if any(ch in path for ch in "*?["):

@@ -1,5 +1,8 @@
 """``OUTPUT/ledger.duckdb``: what every run did — config, inputs, per-stage counts, quarantine reasons, artifacts.
 
+Credentials in URLs (``s3://KEY:SECRET@...``, signed-URL parameters) are redacted in the run's config, error and
+input URIs before they are written (:mod:`operators.io.redact`).
+
 Written by the driver only (DuckDB allows one writer process); workers report counts through their outputs.
 """
 
@@ -21,6 +24,7 @@ import duckdb
 import psutil
 import pyarrow as pa
 
+from tokenmill.operators.io.redact import redact, redact_value
 from tokenmill.schemas.ledger import LEDGER_TABLES, LEDGER_UPGRADES, LEDGER_VERSION
 
 _ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +93,7 @@ class Ledger:
         """Record a new run with its config; returns the run id."""
         self.run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         self.con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, NULL, 'running', NULL)",
-                         [self.run_id, pipeline, json.dumps(config, default=str, sort_keys=True), code_version(),
+                         [self.run_id, pipeline, json.dumps(redact_value(config), default=str, sort_keys=True), code_version(),
                           _now()])
         self.con.execute("INSERT INTO run_process VALUES (?, ?, ?)", [self.run_id, socket.gethostname(), os.getpid()])
         self.mark_aborted()
@@ -99,6 +103,7 @@ class Ledger:
         """Record input files as (uri, size, mtime, fingerprint)."""
         if rows:  # one Arrow insert: executemany is slow in DuckDB for hundreds of rows
             uri, size, mtime, fp = (list(c) for c in zip(*rows))
+            uri = [redact(u) for u in uri]
             cols = {"run": [self.run_id] * len(rows), "uri": uri, "size": size, "mtime": mtime, "fingerprint": fp}
             batch = pa.table(cols)  # noqa: F841 - read by DuckDB's replacement scan below
             self.con.execute("INSERT INTO inputs SELECT * FROM batch")
@@ -153,7 +158,7 @@ class Ledger:
     def finish_run(self, status: str = "succeeded", error: str | None = None) -> None:
         """Close the run with its status (``succeeded``, ``failed``; ``aborted`` is set at the next start)."""
         self.con.execute('UPDATE runs SET "end" = ?, status = ?, error = ? WHERE id = ?',
-                         [_now(), status, error, self.run_id])
+                         [_now(), status, redact(error) if error is not None else None, self.run_id])
 
     def close(self) -> None:
         self.con.close()
