@@ -27,6 +27,7 @@ COPY pyproject.toml README.md Makefile ./
 COPY schemas/ schemas/
 COPY operators/ operators/
 COPY pipelines/ pipelines/
+COPY tokenmill/ tokenmill/
 COPY deploy/ deploy/
 RUN make install PYTHON=python VENV=/opt/venv TORCH_INDEX=${TORCH_INDEX} \
  && chown -R 1000:1000 /app

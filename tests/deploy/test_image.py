@@ -88,7 +88,8 @@ def test_image_installs_with_the_makefile_recipe():
     assert dry.returncode == 0, dry.stderr
     lines = [l for l in dry.stdout.splitlines() if "pip install" in l]
     assert lines[0] == f"/opt/venv/bin/python -m pip install --quiet torch==2.13.0 --index-url {index}"
-    assert lines[1] == "/opt/venv/bin/python -m pip install --quiet -e '.[test]'"
+    assert lines[1] == "/opt/venv/bin/python -m pip install --quiet -e ."  # the base install, then the extras
+    assert lines[2] == "/opt/venv/bin/python -m pip install --quiet -e '.[test]'"
     assert "ENV" in DOCKERFILE and "PATH=/opt/venv/bin:$PATH" in DOCKERFILE
 
 
