@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
@@ -105,12 +106,28 @@ def resolve_inputs(patterns: list[str] | tuple[str, ...], format: str = "auto") 
             except OSError as exc:  # a symlink loop, a dangling link, a file removed meanwhile, no permission
                 raise ConfigError(f"--input {pattern}: cannot read {m}: {exc.strerror or exc}; remove or fix that "
                                   f"file (a symbolic link loop or a dangling link?) or narrow the glob") from None
+            if protocol in ("file", "local"):
+                _refuse_special(pattern, m)
             uri = os.path.normpath(m) if protocol in ("file", "local") else f"{protocol}://{m}"
             fmt, comp = detect_format(m, format)
             mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or 0  # LastModified: s3
             files[uri] = InputFile(uri=uri, format=fmt, compression=comp, size=int(info.get("size") or 0),
                                    mtime=float(mtime.timestamp() if hasattr(mtime, "timestamp") else mtime))
     return [files[k] for k in sorted(files)]
+
+
+def _refuse_special(pattern: str, path: str) -> None:
+    """Refuse a local input that is not a regular file (a FIFO would block the reader forever in ``open()``, a
+    device would stream without end), checked with ``stat`` before anything opens it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # reported by the caller's own checks
+    if not stat.S_ISREG(mode):
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+        raise ConfigError(f"--input {pattern}: {path} is {kind}, not a regular file; tokenmill reads only regular "
+                          f"files (write the stream to a file first, or narrow the glob)")
 
 
 def expand_parquet_folders(patterns: list[str] | tuple[str, ...]) -> list[str]:
