@@ -35,7 +35,10 @@ def job(parser: argparse.ArgumentParser, args: argparse.Namespace, pipeline: str
     """One run of ``pipeline``: a ledger row started now and marked succeeded or failed at the end, user errors exit
     2 and lost records exit 4 (:func:`run_guard`), and the Ray the body started with ``run.start_ray()`` stopped on
     every exit, before the run is marked."""
-    ledger = Ledger(ledger_path)
+    try:
+        ledger = Ledger(ledger_path)  # held by another run, or damaged: one line with the way out, exit 2
+    except ConfigError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     ledger.start_run(pipeline, config)
     with run_guard(ledger, parser), contextlib.ExitStack() as stack:
         yield Run(ledger, args, stack)

@@ -8,6 +8,7 @@ Written by the driver only (DuckDB allows one writer process); workers report co
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import hashlib
@@ -24,6 +25,7 @@ import duckdb
 import psutil
 import pyarrow as pa
 
+from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.io.redact import redact, redact_value
 from tokenmill.schemas.ledger import LEDGER_TABLES, LEDGER_UPGRADES, LEDGER_VERSION
 
@@ -55,9 +57,25 @@ class Ledger:
     """A run ledger in ``path`` (created with the ``ledger/v1`` tables when new)."""
 
     def __init__(self, path: str | Path) -> None:
+        """Open (or create) the ledger.
+
+        Raises:
+            ConfigError: it is held by another process, or it is damaged (the message says how to recover).
+        """
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(str(self.path))
+        try:
+            self.con = duckdb.connect(str(self.path))
+            self._open()
+            for table in LEDGER_TABLES:  # a damaged file can open and fail only when a table is read
+                self.con.execute(f'SELECT * FROM "{table}"').fetchall()
+        except duckdb.Error as exc:
+            with contextlib.suppress(Exception):
+                self.con.close()
+            raise ConfigError(_open_problem(self.path, exc)) from None
+        self.run_id: str | None = None
+
+    def _open(self) -> None:
         self.con.execute(LEDGER_TABLES["meta"])
         row = self.con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
         if row is not None and row[0] in LEDGER_UPGRADES:
@@ -72,7 +90,6 @@ class Ledger:
             self.con.execute("INSERT INTO meta VALUES ('version', ?)", [LEDGER_VERSION])
         elif row[0] != LEDGER_VERSION:
             raise ValueError(f"{self.path} is a {row[0]} ledger; this tokenmill writes {LEDGER_VERSION}")
-        self.run_id: str | None = None
 
     def mark_aborted(self) -> list[str]:
         """Mark runs of this host still ``running`` whose process has ended as ``aborted``; return their ids.
@@ -162,6 +179,17 @@ class Ledger:
 
     def close(self) -> None:
         self.con.close()
+
+
+def _open_problem(path: Path, exc: Exception) -> str:
+    """One line saying why the ledger at ``path`` cannot be opened and how to recover."""
+    message = str(exc).replace("IO Error: ", "")
+    if "Could not set lock" in message or "Conflicting lock" in message:
+        holder = message.split("Conflicting lock is held in ", 1)[-1].split(". See also", 1)[0] if "held in" in message else "?"
+        return (f"ledger {path} is in use by another process ({holder}): one run at a time writes an output; wait "
+                f"for that run to finish (or stop it), or give this run another --output")
+    return (f"ledger {path} cannot be read ({message[:200]}): it is damaged (truncated or overwritten?); move it "
+            f"aside (mv {path} {path}.damaged) and rerun: a new ledger starts, the outputs are not touched")
 
 
 def _now() -> dt.datetime:
