@@ -55,6 +55,8 @@ class IngestConfig:
     go to OUT/filtered with their rule, value and threshold. Off (``none``) by default."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.quality, dict):  # IngestConfig(**json.loads(...)) of a dataclasses.asdict: build_corpus' plan
+            object.__setattr__(self, "quality", QualityConfig.from_dict(self.quality))
         if self.max_document_bytes <= 0:
             raise ValueError("max_document_bytes must be > 0")
         if self.split_bytes < 1 << 20:

@@ -9,7 +9,7 @@ datatrove.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 PRESETS: dict[str, tuple[str, ...]] = {
     "none": (),
@@ -194,6 +194,20 @@ class QualityConfig:
             raise ValueError(f"quality.min_lang_score must be in 0..1 or null, got {self.min_lang_score}")
         if self.languages and self.min_lang_score is None:
             raise ValueError("quality.languages needs quality.min_lang_score (e.g. 0.5, or 0 for the language only)")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> QualityConfig:
+        """The config ``dataclasses.asdict`` turned into ``values`` (JSON round trips: lists back to tuples)."""
+        sections = {"gopher_repetition": GopherRepetitionConfig, "gopher_quality": GopherQualityConfig,
+                    "c4": C4Config, "fineweb": FineWebConfig}
+        kwargs: dict[str, Any] = {}
+        for key, value in values.items():
+            if key in sections and isinstance(value, dict):
+                value = sections[key](**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+            elif isinstance(value, list):
+                value = tuple(value)
+            kwargs[key] = value
+        return cls(**kwargs)
 
     @property
     def filters(self) -> tuple[str, ...]:

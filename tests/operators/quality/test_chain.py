@@ -139,3 +139,13 @@ def test_counted_stage_checks_the_sink_columns(tmp_path):
     stage = CountedStage(FilteredSink(str(tmp_path)), "filtered", None)
     with pytest.raises(ValueError, match="needs columns"):
         stage(_batch([GOOD]))
+
+
+def test_ingest_config_survives_a_json_round_trip():
+    """build_corpus plans carry the ingest config as JSON (dataclasses.asdict) and rebuild it in its workers."""
+    import json
+    from dataclasses import asdict
+
+    cfg = IngestConfig(lang_from="detect", quality=QualityConfig(preset="fineweb", min_lang_score=0.3, languages=("eng",)))
+    assert IngestConfig(**json.loads(json.dumps(asdict(cfg)))) == cfg
+    assert IngestConfig(**json.loads(json.dumps(asdict(IngestConfig())))) == IngestConfig()
