@@ -332,6 +332,15 @@ def sniff_encoding(head: bytes) -> str | None:
         if head.startswith(bom):
             return f"{name} (byte-order mark)"
     sample = head[:1024]
+    if sample.count(b"\n") >= 2 and 0 < sample.count(0) < len(sample) // 4:
+        # UTF-16 text whose characters have no NUL byte (CJK in the ASCII byte range, e.g. U+4E2D is "-N" in
+        # UTF-16-LE) still has its line breaks as "\n\0" / "\0\n": every one of them, at the same parity.
+        cut = sample[: len(sample) - len(sample) % 2]
+        units = [cut[i:i + 2] for i in range(0, len(cut), 2)]
+        if units.count(b"\n\x00") == sample.count(b"\n") and b"\x00\x00" not in cut:
+            return "UTF-16-LE (no byte-order mark)"
+        if units.count(b"\x00\n") == sample.count(b"\n") and b"\x00\x00" not in cut:
+            return "UTF-16-BE (no byte-order mark)"
     if len(sample) < 8 or sample.count(0) < len(sample) // 4:
         return None
     share = [sample[i::4].count(0) / len(sample[i::4]) for i in range(4)]
