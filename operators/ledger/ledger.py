@@ -92,7 +92,8 @@ class Ledger:
             raise ValueError(f"{self.path} is a {row[0]} ledger; this tokenmill writes {LEDGER_VERSION}")
 
     def mark_aborted(self) -> list[str]:
-        """Mark runs of this host still ``running`` whose process has ended as ``aborted``; return their ids.
+        """Mark runs of this host still ``running`` whose process has ended as ``aborted`` (or ``succeeded`` when
+        they had published their build or shard set before they died); return their ids.
 
         DuckDB lets one process hold the ledger, so a run left ``running`` by another process is one that was
         killed before it could finish (a run of another host is left alone: its process cannot be checked here).
@@ -101,10 +102,30 @@ class Ledger:
                                    WHERE r.status = 'running' AND p.host = ?""", [socket.gethostname()]).fetchall()
         dead = [run for run, pid in rows if pid != os.getpid() and not psutil.pid_exists(pid)]
         for run in dead:
+            published = self._published_by(run)
+            if published:  # it died after its one atomic publication: what it promised is there
+                self.con.execute("UPDATE runs SET status = 'succeeded', error = ? WHERE id = ?",
+                                 [f"the run's process ended after it published {published}, before it closed its "
+                                  f"ledger row (killed?); marked at the next start", run])
+                log.warning("run %s ended after publishing %s: marked succeeded", run, published)
+                continue
             self.con.execute("UPDATE runs SET status = 'aborted', error = ? WHERE id = ?",
                              ["the run's process ended before it finished (killed?); marked at the next start", run])
             log.warning("run %s was killed before it finished: marked aborted", run)
         return dead
+
+    def _published_by(self, run: str) -> str | None:
+        """What ``run`` published next to this ledger, in one atomic step: a corpus build (``builds/<id>/build.json``
+        naming the run) or a shard set (``shards/manifest.json`` naming it); None when nothing."""
+        root = self.path.parent
+        candidates = [*sorted(root.glob("builds/*/build.json")), root / "shards" / "manifest.json"]
+        for path in candidates:
+            try:
+                if path.is_file() and json.loads(path.read_text()).get("run_id") == run:
+                    return str(path.parent.relative_to(root))
+            except (OSError, ValueError, AttributeError):
+                continue  # unreadable or not ours: not a publication of this run
+        return None
 
     def start_run(self, pipeline: str, config: dict[str, Any]) -> str:
         """Record a new run with its config; returns the run id."""

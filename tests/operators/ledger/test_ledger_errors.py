@@ -51,3 +51,41 @@ def test_a_ledger_held_by_another_process_is_a_clear_error(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def _killed_run(path: Path, publish) -> str:
+    """A run whose process dies (os._exit, no cleanup) after ``publish(run_id)`` wrote what it publishes."""
+    code = (f"import sys, os; sys.path.insert(0, {str(ROOT)!r})\nfrom tokenmill.operators.ledger import Ledger\n"
+            f"l = Ledger({str(path)!r}); print(l.start_run('build_corpus', {{}}), flush=True); l.con.close(); "
+            f"sys.stdin.readline(); os._exit(9)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdin is not None
+    run = proc.stdout.readline().strip()
+    publish(run)  # while the run's process is alive, as a real run publishes before it closes its ledger row
+    proc.stdin.write("\n")
+    proc.stdin.close()
+    proc.wait(timeout=60)
+    return run
+
+
+def test_a_run_that_died_after_publishing_its_build_is_succeeded(tmp_path):
+    path = tmp_path / "ledger.duckdb"
+
+    def publish_build(run: str) -> None:
+        (tmp_path / "builds" / "b1").mkdir(parents=True)
+        (tmp_path / "builds" / "b1" / "build.json").write_text(json.dumps({"format": "tokenmill build v1", "run_id": run}))
+
+    def publish_shards(run: str) -> None:
+        (tmp_path / "shards").mkdir()
+        (tmp_path / "shards" / "manifest.json").write_text(json.dumps({"format": "tokenmill shards v1", "run_id": run}))
+
+    built = _killed_run(path, publish_build)
+    packed = _killed_run(path, publish_shards)
+    lost = _killed_run(path, lambda run: None)
+    led = Ledger(path)
+    led.mark_aborted()  # (each run's start marked the dead ones before it too)
+    rows = {r: (s, e) for r, s, e in led.con.execute("SELECT id, status, error FROM runs").fetchall()}
+    led.close()
+    assert rows[built][0] == "succeeded" and "after it published builds/b1" in rows[built][1]
+    assert rows[packed][0] == "succeeded" and "after it published shards" in rows[packed][1]
+    assert rows[lost][0] == "aborted"
