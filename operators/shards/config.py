@@ -15,7 +15,7 @@ PLAN_FORMAT = "tokenmill pack plan v1"
 FORMATS = ("megatron", "parquet")
 # Where each file kind of shard NAME lives in the set's folder. Packed rows and pack plans have different schemas, so
 # each has its own subfolder: `rows/*.parquet` (DuckDB, pyarrow.dataset, HF datasets) reads one schema only.
-FILE_LAYOUT = {"bin": "{name}.bin", "idx": "{name}.idx", "plan": "plan/{name}.parquet", "rows": "rows/{name}.parquet"}
+FILE_LAYOUT = {"bin": "{name}.bin", "idx": "{name}.idx", "plan": "plan/{name}.plan", "rows": "rows/train-{name}.parquet"}
 SUBDIRS = ("plan", "rows")
 KINDS_OF_FORMAT = {"megatron": ("bin", "idx", "plan"), "parquet": ("rows",)}
 

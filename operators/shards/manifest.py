@@ -36,7 +36,10 @@ from tokenmill.operators.shards.config import FILE_LAYOUT, FORMATS, KINDS_OF_FOR
 
 log = logging.getLogger(__name__)
 
-_OURS = re.compile(r"^(shard-[0-9a-f]{8,}-\d{5,}(\.bin|\.idx)|(plan|rows)/shard-[0-9a-f]{8,}-\d{5,}\.parquet|((plan|rows)/)?\..+\.tmp)$")
+# Shard files of this layout (plan/NAME.plan, rows/train-NAME.parquet) and of the earlier one (plan/ and rows/
+# NAME.parquet), so a new commit over an old set still removes the old set's files.
+_OURS = re.compile(r"^(shard-[0-9a-f]{8,}-\d{5,}(\.bin|\.idx)|plan/shard-[0-9a-f]{8,}-\d{5,}\.(parquet|plan)"
+                   r"|rows/(train-)?shard-[0-9a-f]{8,}-\d{5,}\.parquet|((plan|rows)/)?\..+\.tmp)$")
 
 
 def tmp_name(final: str | Path) -> Path:

@@ -21,6 +21,16 @@ def test_rows_and_plans_have_their_own_folders(small_set):
     for shard in manifest["shards"]:
         assert shard["files"]["rows"]["path"].startswith("rows/") and shard["files"]["plan"]["path"].startswith("plan/")
     assert not list(out.glob("*.parquet"))  # nothing of two schemas under one glob
+    assert not list((out / "plan").glob("*.parquet"))  # plans are Parquet named .plan: **/*.parquet is the rows only
+
+
+def test_the_recursive_glob_and_data_dir_give_exactly_the_rows(small_set):
+    """What users type first: read_parquet('OUT/shards/**/*.parquet') and load_dataset(data_dir=OUT/shards)."""
+    out, manifest = small_set
+    got = duckdb.sql(f"SELECT count(*), sum(num_tokens) FROM read_parquet('{out}/**/*.parquet')").fetchall()[0]
+    assert got == (manifest["totals"]["rows"], manifest["totals"]["tokens"])
+    ds = datasets.load_dataset("parquet", data_dir=str(out), split="train", cache_dir=str(out.parent / "hf-cache-dir"))
+    assert ds.num_rows == manifest["totals"]["rows"]
 
 
 def test_duckdb_reads_the_rows(small_set):
