@@ -90,3 +90,17 @@ def test_fuzz_random_json_and_bytes_never_abort_a_read(tmp_path, records, junk):
         kept, bad = _read(path)  # never raises; counts reconcile (checked in _read)
         assert all(r["meta"] is None or _strict(r["meta"]) is not None for r in kept)
         assert all(r["_reject_detail"] for r in bad)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=2000), suffix=st.sampled_from([".fa", ".fa.gz", ".parquet", ".jsonl.zst", ".txt.gz"]))
+def test_fuzz_random_bytes_in_any_reader_never_raise(tmp_path, data, suffix):
+    """Random bytes named like any input: every reader finishes and marks what it rejected with a reason."""
+    path = tmp_path / f"random{suffix}"
+    path.write_bytes(data)
+    reader = ReadTask(IngestConfig())
+    blocks = list(reader(pa.Table.from_pylist(plan_read_tasks(resolve_inputs([str(path)])))))
+    rows = pa.concat_tables(blocks).to_pylist() if blocks else []
+    assert all(r["_reject_detail"] for r in rows if r["_reject_reason"] is not None)
+    if suffix != ".fa" and suffix != ".fa.gz":  # FASTA emits segments, not records: its counts are reported apart
+        assert sum(r["seen"] for r in reader.receipts) == len(rows)
