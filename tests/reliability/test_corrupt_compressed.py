@@ -289,3 +289,16 @@ def test_fasta_never_joins_sequence_across_a_corrupt_member(tmp_path):
     # every kept base is where it was: a prefix of the sequence before the gap, a prefix of the one after it
     assert got_before and before.decode().startswith(got_before)
     assert got_after and after.decode().startswith(got_after)
+
+
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+def test_compressed_lines_equal_plain_lines(tmp_path, codec):
+    """Offsets and line ends (BOM, CRLF, blank lines, a last line without newline, a line across members) are the
+    same read compressed as read plain."""
+    body = b"\xef\xbb\xbf" + b"".join(f"line {i}\r\n".encode() if i % 3 else b"\n" for i in range(3000)) + b"tail"
+    plain = tmp_path / "p.txt"
+    plain.write_bytes(body)
+    packed = tmp_path / f"p.txt.{'gz' if codec == 'gzip' else 'zst'}"
+    compress = _gz if codec == "gzip" else _zst
+    packed.write_bytes(b"".join(compress(body[i:i + 7001]) for i in range(0, len(body), 7001)))
+    assert list(streams.iter_lines(str(packed), codec)) == list(streams.iter_lines(str(plain), None))
