@@ -135,6 +135,7 @@ def expand_parquet_folders(patterns: list[str] | tuple[str, ...]) -> list[str]:
     every other pattern unchanged."""
     out = []
     for pattern in patterns:
+        refuse_credentials(pattern, "--input")  # before anything reaches for it (and might log or echo it)
         fs, path = fsspec.core.url_to_fs(pattern)
         folder = not any(ch in path for ch in "*?[") and fs.isdir(path) and bool(fs.glob(path.rstrip("/") + "/*.parquet"))
         out.append(pattern.rstrip("/") + "/*.parquet" if folder else pattern)

@@ -108,3 +108,12 @@ def test_the_embedded_ray_writes_no_aws_secret_into_its_logs():
     assert result["worker"] == c  # the worker has it ...
     assert result["hits"] == []  # ... and no file of Ray's session holds it
     assert not result["left"]  # and the session folder is gone after the run
+
+
+def test_a_folder_input_with_credentials_is_refused_before_it_is_listed():
+    from tokenmill.pipelines._inputs import check_inputs
+
+    c = _canary()
+    with pytest.raises(ConfigError, match="credentials in a URL are refused") as err:
+        check_inputs([f"s3://AKIAEXAMPLE:{c}@bucket/documents"])
+    assert c not in str(err.value)
