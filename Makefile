@@ -41,9 +41,12 @@ test: install lint
 	$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-# README's config tables, generated from the configs --help renders (tests/pipelines/test_config_docs.py checks them).
+# The docs site: regenerate the configuration reference from the config dataclasses (docs/reference/config.md;
+# tests/pipelines/test_config_docs.py fails when it is stale), then build the site strictly into site/ (a warning
+# is an error; tests/product/test_docs.py builds it the same way in make test).
 docs: install
 	$(PY) -m tokenmill.pipelines._config_docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
