@@ -16,7 +16,7 @@ from tokenmill.operators.build.partition import code_fingerprint
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.runtime import run_partitions
 from tokenmill.operators.core.stages import load_receipts
-from tokenmill.operators.encode import EncodeConfig, load_engine
+from tokenmill.operators.encode import EncodeConfig, load_engine, resolve_eos_id
 from tokenmill.operators.io import expand_parquet_folders, fingerprint, parquet_schema, plan_partitions, plan_read_tasks, resolve_inputs
 from tokenmill.operators.io.chain import ingest_stages, stage_names
 from tokenmill.operators.ledger import Ledger
@@ -68,6 +68,7 @@ def pack_in_workers(patterns: list[str], output: Path, ledger: Ledger, *, tokeni
     ledger.add_inputs([(f.uri, f.size, f.mtime, fps[f.uri]) for f in files])
     encode = encode or EncodeConfig()
     engine = load_engine(tokenizer, encode.engine)  # proves a fast engine on the parity set; the workers check again
+    shard_cfg = resolve_eos_id(shard_cfg, engine)  # eos_id=auto: the tokenizer's EOS/SEP, the same id in every worker
     is_docs = all(f.format == "parquet" and schema_name(parquet_schema(f.uri)) == schema_name(DOCUMENTS) for f in files)
     tasks = plan_read_tasks(files, ingest_cfg.split_bytes)
     for t in tasks:

@@ -25,6 +25,7 @@ from tokenmill.operators.core.ingest_config import IngestConfig  # noqa: E402
 from tokenmill.operators.core.runtime import ray_workers  # noqa: E402
 from tokenmill.operators.encode import EncodeConfig, tokenizer_arg  # noqa: E402
 from tokenmill.operators.io.remote import is_remote, staged_output  # noqa: E402
+from tokenmill.operators.pack import PackerConfig  # noqa: E402
 from tokenmill.operators.shards import ShardWriterConfig  # noqa: E402
 from tokenmill.pipelines._inputs import check_inputs  # noqa: E402
 from tokenmill.pipelines._report import job  # noqa: E402
@@ -46,8 +47,9 @@ class PackShardsConfig:
     """Also write the cleaned documents to OUT/documents/ (documents/v1 Parquet) when --input is raw files."""
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     """Encoding engine (--set encode.engine=hf to force HF tokenizers) and the workers' parity checks."""
-    shards: ShardWriterConfig = field(default_factory=ShardWriterConfig)
-    """Shard writing and packing (--set shards.pack.context_length=2048, shards.pack.eos_id=..., shards.formats=[parquet])."""
+    shards: ShardWriterConfig = field(default_factory=lambda: ShardWriterConfig(pack=PackerConfig(eos_id="auto")))
+    """Shard writing and packing (--set shards.pack.context_length=2048, shards.formats=[parquet]); documents end with
+    the tokenizer's EOS (or SEP) unless shards.pack.eos_id=null."""
     ingest: IngestConfig = field(default_factory=IngestConfig)
     """Ingestion options when --input names raw files."""
 

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from tokenmill.operators.build.config import BuildConfig
 from tokenmill.operators.build.pack import pack_groups
 from tokenmill.operators.build.partition import TOKENS_COLUMNS, CorruptPartition, kept_copies, load_partition
+from tokenmill.operators.encode import resolve_eos_id
 from tokenmill.operators.clean.minhash import LshIndex
 from tokenmill.schemas import QUARANTINE
 
@@ -40,7 +41,7 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
                    build_id: str, previous: dict | None, previous_dir: Path | None) -> dict:
     """Write ``staging/shards``, ``staging/documents.parquet`` and ``staging/quarantine.parquet``; return the summary."""
     weights = {s.name: s.weight for s in cfg.sources}
-    shard_cfg = cfg.shards
+    shard_cfg = resolve_eos_id(cfg.shards, engine)  # eos_id=auto: the tokenizer's EOS/SEP
     first_of: dict[str, str] = {}  # content hash -> id of the document kept for it (the first in canonical order)
     lsh = LshIndex(threshold=cfg.near_dedup_threshold) if cfg.near_dedup else None
     near_dups = kept_docs = 0

@@ -51,7 +51,7 @@ class BuildConfig:
     """The corpus sources."""
     tokenizer: TokenizerConfig
     """The tokenizer: {path: tokenizer.json | folder | .model}."""
-    shards: ShardWriterConfig = field(default_factory=lambda: ShardWriterConfig(pack=PackerConfig(context_length=2048)))
+    shards: ShardWriterConfig = field(default_factory=lambda: ShardWriterConfig(pack=PackerConfig(context_length=2048, eos_id="auto")))
     """Packed shards, the same section as pack_shards' and dna_bpe's (shards.pack.context_length, shards.pack.eos_id,
     shards.pack.pad_id, shards.formats, ...)."""
     dedup: bool = True

@@ -30,6 +30,9 @@ from tokenmill.operators.encode.parity import ParityResult, adversarial_texts, c
 log = logging.getLogger(__name__)
 
 
+_EOS_NAMES = ("<|endoftext|>", "</s>", "<|end_of_text|>", "<eos>", "<|eot_id|>", "[SEP]", "<sep>")
+
+
 class EngineMismatch(RuntimeError):
     """The fast engine gave other ids than the reference on a checked batch (the caller re-encodes with the reference)."""
 
@@ -129,6 +132,18 @@ class _Engine:
             return [self._sp.id_to_piece(i) for i in range(self._sp.get_piece_size()) if self._sp.is_control(i)]
         return sorted(self._tok.get_added_tokens_decoder()[i].content for i in self._tok.get_added_tokens_decoder())
 
+    def end_of_document_id(self) -> int | None:
+        """The tokenizer's end-of-document token: its EOS (``<|endoftext|>``, ``</s>``, ``<|end_of_text|>``,
+        ``<eos>``), else its separator (``[SEP]``); None when it has neither."""
+        if self._tok is None:
+            eos = self._sp.eos_id()
+            return eos if eos >= 0 else None
+        for name in _EOS_NAMES:
+            tid = self._tok.token_to_id(name)
+            if tid is not None:
+                return int(tid)
+        return None
+
     def use_reference(self, reason: str) -> None:
         """Drop the fast engine (after a mismatch): every later batch is encoded by the reference."""
         if self.fast is not None:
@@ -165,6 +180,23 @@ class _Engine:
     def encode_batch(self, texts: list[str], add_special_tokens: bool = False) -> list[list[int]]:
         """Per-text id lists (reports, small callers); the hot paths use :meth:`encode_flat`."""
         return lists_from_flat(*self.encode_flat(texts, add_special_tokens))
+
+
+def resolve_eos_id(shards: Any, engine: _Engine) -> Any:
+    """``shards`` (a ShardWriterConfig) with ``pack.eos_id='auto'`` replaced by ``engine``'s end-of-document id.
+
+    Raises:
+        ValueError: ``auto`` and the tokenizer has no EOS or SEP token (the message says what to set).
+    """
+    import dataclasses
+
+    if shards.pack.eos_id != "auto":
+        return shards
+    eos = engine.end_of_document_id()
+    if eos is None:
+        raise ValueError("shards.pack.eos_id=auto: this tokenizer has no EOS or SEP token; set shards.pack.eos_id=<id> "
+                         "or shards.pack.eos_id=null (documents then run into each other within a row)")
+    return dataclasses.replace(shards, pack=dataclasses.replace(shards.pack, eos_id=eos))
 
 
 def limit_encode_threads(threads: int) -> None:

@@ -50,8 +50,9 @@ class PackerConfig:
     """Token id written into unused slots (never a training target)."""
     bos_id: int | None = None
     """Token id prepended to every document, or None for none."""
-    eos_id: int | None = None
-    """Token id appended to every document, or None for none."""
+    eos_id: int | Literal["auto"] | None = None
+    """Token id appended to every document, or None for none. auto (the default of the jobs that encode): the
+    tokenizer's end-of-document token (EOS, else SEP), resolved when the job starts and recorded in the manifest."""
     carry_fraction: float = 0.25
     """Fraction of buffer_docs that under-filled rows may carry into the next round (0 disables carrying)."""
     split_to_fill: int = 0
@@ -67,6 +68,8 @@ class PackerConfig:
             raise ValueError(f"long_docs must be 'split', 'truncate' or 'drop', got {self.long_docs!r}")
         for name in ("pad_id", "bos_id", "eos_id"):
             value = getattr(self, name)
+            if name == "eos_id" and value == "auto":
+                continue
             if value is not None and (not isinstance(value, int) or value < 0):
                 raise ValueError(f"{name} must be a non-negative token id, got {value!r}")
         if not isinstance(self.split_to_fill, int) or self.split_to_fill < 0:

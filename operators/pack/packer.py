@@ -50,6 +50,8 @@ class Packer:
     """
 
     def __init__(self, config: PackerConfig, *, dtype: np.dtype | type = np.int64) -> None:
+        if config.eos_id == "auto":
+            raise ValueError("Packer: eos_id='auto' must be resolved to the tokenizer's id first (operators.encode.resolve_eos_id)")
         self.config = config
         self.dtype = np.dtype(dtype)
         self.stats = PackStats()

@@ -37,7 +37,7 @@ class ReferencePacker:
         st.tokens_in += len(tokens)
         if cfg.bos_id is not None:
             tokens = [cfg.bos_id] + tokens
-        if cfg.eos_id is not None:
+        if isinstance(cfg.eos_id, int):  # "auto" is resolved before packing (Packer refuses it)
             tokens = tokens + [cfg.eos_id]
         if not tokens:
             st.docs_empty += 1

@@ -132,6 +132,8 @@ class ShardWriter:
         self.dtype = token_dtype(vocab_size)
         for key in ("pad_id", "bos_id", "eos_id"):
             value = getattr(config.pack, key)
+            if value == "auto":
+                raise ValueError("shards.pack.eos_id='auto' must be resolved to the tokenizer's id before writing (operators.encode.resolve_eos_id)")
             if value is not None and value >= vocab_size:
                 raise ValueError(f"pack.{key}={value} is not below vocab_size={vocab_size}")
         self.tokenizer_hash, self.run_id, self.source, self.commit = tokenizer_hash, run_id, source or {}, commit

@@ -22,6 +22,7 @@ def test_pack_raw_files_and_documents(tmp_path, shared_data, ray_local):
     manifest = json.loads((out / "shards/manifest.json").read_text())
     assert verify_shard_set(out / "shards").ok
     assert manifest["tokenizer"]["vocab_size"] == 30522 and manifest["token_dtype"] == "uint16"
+    assert manifest["config"]["pack"]["eos_id"] == 102  # eos_id=auto: BERT has no EOS, its [SEP] separates documents
     # the ledger's bytes are bytes (what read read, what pack_shards wrote), tokens have their own column
     con = duckdb.connect(str(out / "ledger.duckdb"), read_only=True)
     stages = {s: (b, t) for s, b, t in con.execute("SELECT stage, bytes, tokens FROM stages").fetchall()}
@@ -40,7 +41,7 @@ def test_pack_raw_files_and_documents(tmp_path, shared_data, ray_local):
     # every document's tokens come back from the reader, in one row, with positions restarting at 0
     engine = load_engine(tok)
     english = [l for l in (shared_data / "text/udhr/eng.txt").read_text().splitlines() if l.strip()]
-    expected = {tuple(engine.encode_batch([english[5]])[0])}
+    expected = {(*engine.encode_batch([english[5]])[0], 102)}  # every document ends with BERT's [SEP] (eos_id=auto)
     found = set()
     for sample in PackedIterableDataset(out2 / "shards", shuffle=False):
         ids, pos = sample["input_ids"].numpy(), sample["position_ids"].numpy()

@@ -33,6 +33,7 @@ def test_auto_and_hf_write_identical_shards_and_the_ledger_names_the_engine(tmp_
         with duckdb.connect(str(out / "ledger.duckdb"), read_only=True) as con:
             row = con.execute("SELECT engine, parity_docs, checked_docs, fallbacks, reason FROM encoders WHERE stage = 'pack_shards'").fetchone()
         assert manifest["source"]["encoder"]["engine"] == row[0]
+        assert manifest["config"]["pack"]["eos_id"] == 50256  # the default eos_id=auto: GPT-2's <|endoftext|>
         recorded[engine] = row
     engine, parity_docs, checked, fallbacks, _ = recorded["auto"]
     assert engine == "fastokens" and parity_docs >= 80 and fallbacks == 0

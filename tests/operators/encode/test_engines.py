@@ -169,3 +169,24 @@ def test_part_writer_reencodes_the_partition_with_the_reference(shared_data, cor
             assert part["encoder"] == {"engine": "hf", "version": part["encoder"]["version"], "checked_docs": 0, "fallback": None}
         digests[engine] = {p.name: p.read_bytes() for p in sorted((out / "shards").rglob("*")) if p.is_file()}
     assert digests["hf"] and digests["hf"] == digests["auto"]
+
+
+def test_eos_auto_resolves_to_the_tokenizers_end_of_document_token(shared_data, dna_tokenizer):
+    from tokenmill.operators.encode import resolve_eos_id
+    from tokenmill.operators.pack import PackerConfig
+    from tokenmill.operators.shards import ShardWriterConfig
+
+    auto = ShardWriterConfig(pack=PackerConfig(eos_id="auto"))
+    tokenizers = {"gpt2": 50256, "bert-base-uncased": 102, "mistral/tokenizer.model.v1": 2}
+    for name, eos in tokenizers.items():
+        assert resolve_eos_id(auto, load_engine(shared_data / "tokenizers" / name, "hf" if "model" not in name else "auto")).pack.eos_id == eos
+    assert resolve_eos_id(auto, load_engine(dna_tokenizer, "hf")).pack.eos_id == 2  # DNABERT-2's [SEP]
+    none = ShardWriterConfig(pack=PackerConfig(eos_id=None))
+    assert resolve_eos_id(none, load_engine(shared_data / "tokenizers" / "gpt2", "hf")) is none
+    from tokenizers import Tokenizer, models
+
+    tok = Tokenizer(models.WordLevel({"a": 0, "[UNK]": 1}, unk_token="[UNK]"))
+    path = dna_tokenizer.parent / "bare.json"  # a tokenizer.json with neither EOS nor SEP
+    tok.save(str(path))
+    with pytest.raises(ValueError, match="no EOS or SEP"):
+        resolve_eos_id(auto, load_engine(path, "hf"))
