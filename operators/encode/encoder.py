@@ -262,7 +262,7 @@ class Encoder:
             picks = np.arange(len(texts))
         else:
             chars = pc.utf8_length(column).to_numpy(zero_copy_only=False).astype(np.float64)
-            extra = pc.binary_length(column.cast(pa.binary())).to_numpy(zero_copy_only=False) - chars
+            extra = pc.binary_length(column).to_numpy(zero_copy_only=False) - chars  # UTF-8 bytes beyond one per char
             spread = np.linspace(0, len(texts) - 1, num=n - n // 2).astype(np.int64)
             picks = np.unique(np.concatenate([np.argsort(-extra / np.maximum(chars, 1.0), kind="stable")[: n // 2], spread]))
         sample = [texts[i] for i in picks]
