@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import collections
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -103,3 +106,20 @@ def test_language_score_threshold(tmp_path, shared_data, ray_local):
     assert pq.read_table(out / "documents")["lang"].to_pylist() == ["eng"]
     assert pq.read_table(out / "filtered")["reason"].to_pylist() == ["lang_score:language"]
     assert Path(out / "quarantine").is_dir()
+
+
+def test_same_outputs_on_one_or_two_workers(tmp_path, shared_data):
+    """The filtered and kept rows do not depend on how many workers ran (a fresh Ray of 1 CPU, then of 2)."""
+    corpus = tmp_path / "web.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for _, t in web_documents(shared_data, 120, seed=5)))
+    root = Path(__file__).resolve().parents[3]
+    outputs = []
+    for cpus in ("1", "2"):
+        out = tmp_path / f"out{cpus}"
+        proc = subprocess.run([sys.executable, "pipelines/ingest.py", "--input", str(corpus), "--output", str(out), "--quiet",
+                               "--num-cpus", cpus, "--set", "ingest.quality.preset=fineweb", "--set", "ingest.batch_rows=16"],
+                              cwd=root, capture_output=True, text=True, timeout=600,
+                              env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        outputs.append([sorted(pq.read_table(out / name).to_pylist(), key=lambda r: r["id"]) for name in ("documents", "filtered")])
+    assert outputs[0] == outputs[1] and outputs[0][1]
