@@ -74,7 +74,7 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
     ledger.add_inputs([(f.uri, f.size, f.mtime, fingerprint(f.uri)) for f in files])
     staging = open_staging(output, ledger.run_id)
     qdir, receipts = staging / "quarantine", str(staging / "_receipts")
-    fdir = staging / "filtered" if cfg.quality.filters else None
+    fdir = staging / "filtered" if set(cfg.quality.filters) - {"pii"} else None  # the PII formatter drops nothing
     text_tasks = plan_read_tasks([f for f in files if f.format != "fasta"], cfg.split_bytes)
     dna_tasks = plan_read_tasks([f for f in files if f.format == "fasta"], cfg.split_bytes)
     branches = []  # (output name, dataset): text and DNA run concurrently
@@ -276,6 +276,11 @@ def reconcile_run(result: IngestResult, receipts: dict, chains: dict, written: d
     result.totals = {"records_in": total_in, "records_out": total_out, "quarantined": total_q, "filtered": total_f}
     ledger.add_quarantine_reasons([(prefix + s, r, n) for (s, r), n in sorted(by_stage_reason.items())])
     ledger.add_filter_reasons([(prefix + reason.split(":", 1)[0], src, reason, n) for src, reason, n in f_rows])
+    edits = [(prefix + stage, src, kind, n) for chain in chains.values() for stage in chain[1:]
+             for kind, by_source in sorted(receipts.get(stage, {}).items()) if kind not in ("in", "out")
+             for src, n in sorted(by_source.items()) if n]
+    ledger.add_text_edits(edits)  # e.g. the PII formatter's replacements, per source
+    result.totals["text_edits"] = {k: sum(n for _, _, kind, n in edits if kind == k) for k in sorted({e[2] for e in edits})}
     # One ledger row per stage in pipeline order: the live rows it took, and those it quarantined (the rows a
     # stage rejects flow on, marked, to the sink; DNA segmenting happens inside the read step). A quality filter's
     # rows_out leaves out the documents it filtered (filter_reasons has them by rule and source).

@@ -38,6 +38,10 @@ LEDGER_TABLES: dict[str, str] = {
     # older ledger is opened (a new table: no upgrade step).
     "filter_reasons": """CREATE TABLE IF NOT EXISTS filter_reasons (
         run VARCHAR, stage VARCHAR, source VARCHAR, reason VARCHAR, count BIGINT)""",
+    # Edits a stage made inside kept documents, per source (kind: pii_email, pii_ip replacements); created when an
+    # older ledger is opened.
+    "text_edits": """CREATE TABLE IF NOT EXISTS text_edits (
+        run VARCHAR, stage VARCHAR, source VARCHAR, kind VARCHAR, count BIGINT)""",
     "artifacts": """CREATE TABLE IF NOT EXISTS artifacts (
         run VARCHAR, path VARCHAR, kind VARCHAR, sha256 VARCHAR, bytes BIGINT)""",
 }

@@ -73,8 +73,11 @@ class CountedStage:
         self.rows_in += batch.num_rows
         self.rows_out += out.num_rows
         if self.receipts_dir is not None:
+            # an operator may count more per source (the PII formatter's replacements): ``receipt_counts()`` gives
+            # this batch's ``{name: {source: n}}``, summed with the rows by load_receipts
+            extra = self.op.receipt_counts() if hasattr(self.op, "receipt_counts") else {}
             write_receipt(self.receipts_dir, f"{self.stage}-{batch_key(self.stage, batch)}",
-                          {"stage": self.stage, "in": per_source(batch), "out": per_source(out)})
+                          {**extra, "stage": self.stage, "in": per_source(batch), "out": per_source(out)})
         return out
 
 

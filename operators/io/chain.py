@@ -27,7 +27,7 @@ from tokenmill.operators.clean.text_normalize import TextNormalizer
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.stages import CountedStage
 from tokenmill.operators.io.quarantine_sink import QuarantineSink
-from tokenmill.operators.quality import FilteredSink, quality_operators
+from tokenmill.operators.quality import FILTER_COLUMNS, FilteredSink, quality_operators
 from tokenmill.schemas import DNA_SEGMENTS, DOCUMENTS
 
 TEXT_OPERATORS: tuple[type, ...] = (
@@ -61,12 +61,13 @@ def ingest_stages(kind: str, cfg: IngestConfig, quarantine_dir: str, receipts_di
     """
     ops = [op(cfg) for op in (TEXT_OPERATORS if kind == "text" else DNA_OPERATORS)] + list(extra_ops or ())
     filters = quality_operators(cfg) if kind == "text" else []
-    if filters and filtered_dir is None:
+    drops = any(FILTER_COLUMNS[0] in getattr(op, "ADDS", ()) for op in filters)  # the PII formatter only edits
+    if drops and filtered_dir is None:
         raise ValueError(f"ingest.quality (preset {cfg.quality.preset!r}) runs in pipelines/ingest.py only so far: "
                          "ingest with it first, then give this job the ingested OUT/documents")
     sink = QuarantineSink(quarantine_dir, DOCUMENTS if kind == "text" else DNA_SEGMENTS)
     stages = [CountedStage(op, op.STAGE, receipts_dir) for op in ops + filters]
-    if filters:
+    if drops:
         assert filtered_dir is not None
         stages.append(CountedStage(FilteredSink(filtered_dir), FILTERED_STAGE, receipts_dir))
     return [*stages, CountedStage(sink, SINK_STAGE, receipts_dir)]

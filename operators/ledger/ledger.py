@@ -169,6 +169,11 @@ class Ledger:
         if rows:
             self.con.executemany("INSERT INTO filter_reasons VALUES (?, ?, ?, ?, ?)", [(self.run_id, *r) for r in rows])
 
+    def add_text_edits(self, rows: list[tuple[str, str, str, int]]) -> None:
+        """Record edits inside kept documents as (stage, source, kind, count)."""
+        if rows:
+            self.con.executemany("INSERT INTO text_edits VALUES (?, ?, ?, ?, ?)", [(self.run_id, *r) for r in rows])
+
     def add_source_counts(self, stage: str, rows: list[tuple[str, int, int, int]]) -> None:
         """Record per source (source, records seen, out, quarantined) for a reconciled stage."""
         if rows:

@@ -1,4 +1,5 @@
-"""Quality filters for web-like text (``ingest.quality.*``): Gopher repetition and quality, C4, FineWeb, language score.
+"""Quality filters for web-like text (``ingest.quality.*``): Gopher repetition and quality, C4, FineWeb, language score,
+and the PII formatter.
 
 Each filter marks the documents it drops; :class:`FilteredSink` writes them to OUT/filtered. :func:`quality_operators`
 lists the operators a config runs, in order (the chain in :mod:`operators.io.chain` calls it).
@@ -15,6 +16,7 @@ from tokenmill.operators.quality.config import (
     FineWebConfig,
     GopherQualityConfig,
     GopherRepetitionConfig,
+    PIIConfig,
     QualityConfig,
 )
 from tokenmill.operators.quality.filter_sink import FILTERED, FilteredSink
@@ -23,6 +25,7 @@ from tokenmill.operators.quality.gopher_quality import GopherQualityFilter
 from tokenmill.operators.quality.gopher_repetition import GopherRepetitionFilter
 from tokenmill.operators.quality.lang_score import LanguageScoreFilter
 from tokenmill.operators.quality.marks import FILTER_COLUMNS, Drop
+from tokenmill.operators.quality.pii import PIIFormatter
 from tokenmill.operators.quality.words import WordSplitter
 
 if TYPE_CHECKING:
@@ -34,6 +37,7 @@ FILTERS: dict[str, type] = {
     "gopher_quality": GopherQualityFilter,
     "c4": C4Filter,
     "fineweb": FineWebQualityFilter,
+    "pii": PIIFormatter,
 }
 """Filter name (as in ``QualityConfig.filters`` and the ``<filter>:<rule>`` reasons) → operator class."""
 
@@ -59,6 +63,8 @@ __all__ = [
     "GopherRepetitionConfig",
     "GopherRepetitionFilter",
     "LanguageScoreFilter",
+    "PIIConfig",
+    "PIIFormatter",
     "QualityConfig",
     "WordSplitter",
     "quality_operators",

@@ -166,6 +166,29 @@ class FineWebConfig:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class PIIConfig:
+    """Replacing personal data in kept documents (datatrove's PIIFormatter): e-mail and public IP addresses."""
+
+    enabled: bool = False
+    """Run the PII formatter (after the filters, on the documents they keep), with any preset."""
+    remove_emails: bool = True
+    """Replace e-mail addresses."""
+    remove_ips: bool = True
+    """Replace IPv4 addresses."""
+    only_public_ips: bool = True
+    """Replace only global (public) IP addresses; keep private, loopback and reserved ones."""
+    email_replacement: tuple[str, ...] = ("email@example.com", "firstname.lastname@example.org")
+    """Replacements for e-mail addresses, used in turn within a document."""
+    ip_replacement: tuple[str, ...] = ("22.214.171.124", "126.96.36.199", "188.8.131.52", "184.108.40.206",
+                                       "220.127.116.11", "18.104.22.168")
+    """Replacements for IP addresses, used in turn within a document (datatrove's list)."""
+
+    def __post_init__(self) -> None:
+        if not self.email_replacement or not self.ip_replacement:
+            raise ValueError("pii.email_replacement and pii.ip_replacement need at least one value each")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class QualityConfig:
     """Which quality filters run on text documents, and their thresholds (datatrove 0.10.1's defaults)."""
 
@@ -186,6 +209,8 @@ class QualityConfig:
     """C4 rules."""
     fineweb: FineWebConfig = field(default_factory=FineWebConfig)
     """FineWeb quality thresholds."""
+    pii: PIIConfig = field(default_factory=PIIConfig)
+    """PII replacement (off by default)."""
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -199,7 +224,7 @@ class QualityConfig:
     def from_dict(cls, values: dict[str, Any]) -> QualityConfig:
         """The config ``dataclasses.asdict`` turned into ``values`` (JSON round trips: lists back to tuples)."""
         sections = {"gopher_repetition": GopherRepetitionConfig, "gopher_quality": GopherQualityConfig,
-                    "c4": C4Config, "fineweb": FineWebConfig}
+                    "c4": C4Config, "fineweb": FineWebConfig, "pii": PIIConfig}
         kwargs: dict[str, Any] = {}
         for key, value in values.items():
             if key in sections and isinstance(value, dict):
@@ -211,8 +236,10 @@ class QualityConfig:
 
     @property
     def filters(self) -> tuple[str, ...]:
-        """The filters that run, in order (``lang_score`` first: the cheapest and the most selective)."""
-        return (("lang_score",) if self.min_lang_score is not None else ()) + PRESETS[self.preset]
+        """The operators that run, in order (``lang_score`` first: the cheapest and the most selective; ``pii``
+        last, on the documents the filters keep)."""
+        return ((("lang_score",) if self.min_lang_score is not None else ()) + PRESETS[self.preset]
+                + (("pii",) if self.pii.enabled else ()))
 
     @property
     def c4_terminal_punct(self) -> bool:

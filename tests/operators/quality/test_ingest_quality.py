@@ -123,3 +123,20 @@ def test_same_outputs_on_one_or_two_workers(tmp_path, shared_data):
         assert proc.returncode == 0, proc.stderr[-3000:]
         outputs.append([sorted(pq.read_table(out / name).to_pylist(), key=lambda r: r["id"]) for name in ("documents", "filtered")])
     assert outputs[0] == outputs[1] and outputs[0][1]
+
+
+def test_pii_replacements_are_counted_per_source(tmp_path, shared_data, ray_local):
+    lines = [line for line in (shared_data / "text/udhr/eng.txt").read_text().splitlines() if len(line) > 40][:6]
+    path = tmp_path / "pages.jsonl"
+    path.write_text("".join(json.dumps({"text": f"{line} Contact: someone{i}@example.net from 8.8.{i}.1"}) + "\n"
+                            for i, line in enumerate(lines)))
+    out = tmp_path / "out"
+    assert ingest_pipeline.main(["--input", str(path), "--output", str(out), "--quiet",
+                                 "--set", "ingest.quality.pii.enabled=true"]) == 0
+    texts = pq.read_table(out / "documents")["text"].to_pylist()
+    assert len(texts) == len(lines) and not any("someone" in t or "8.8." in t for t in texts)
+    assert sum("email@example.com" in t for t in texts) == len(lines)
+    led = duckdb.connect(str(out / "ledger.duckdb"), read_only=True)
+    assert sorted(led.execute("SELECT stage, source, kind, count FROM text_edits").fetchall()) == [
+        ("pii", str(path), "pii_email", len(lines)), ("pii", str(path), "pii_ip", len(lines))]
+    assert not (out / "filtered").exists()  # the formatter filters nothing
