@@ -54,14 +54,19 @@ class ToyFlag:
 def _tree_digest(root: Path) -> dict[str, str]:
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=root, capture_output=True, text=True,
                            check=True).stdout.split()
-    return {f: hashlib.sha256((root / f).read_bytes()).hexdigest() for f in files if (root / f).is_file()}
+    # tokenmill/operators etc. are links to the top-level folders: a link is its target's name, copied as a link
+    return {f: hashlib.sha256(os.readlink(root / f).encode() if (root / f).is_symlink() else (root / f).read_bytes()).hexdigest()
+            for f in files if (root / f).is_symlink() or (root / f).is_file()}
 
 
 def _copy_project(dest: Path) -> dict[str, str]:
     original = _tree_digest(ROOT)
     for rel in original:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, dest / rel)
+        if (ROOT / rel).is_symlink():
+            os.symlink(os.readlink(ROOT / rel), dest / rel)
+        else:
+            shutil.copy2(ROOT / rel, dest / rel)
     return original
 
 
@@ -76,6 +81,15 @@ def _add_toy_operator(repo: Path) -> None:
     chain.write_text(text.replace(end, "\n    ToyFlag," + end)
                      .replace("from tokenmill.operators.clean.text_normalize import TextNormalizer",
                               "from tokenmill.operators.clean import ToyFlag\nfrom tokenmill.operators.clean.text_normalize import TextNormalizer"))
+
+
+def _walk(root: Path) -> list[Path]:
+    """Files and links under ``root``, links not followed (the copy's tokenmill/operators is a link, not a folder)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        base = Path(dirpath)
+        out += [base / n for n in filenames] + [base / d for d in dirnames if (base / d).is_symlink()]
+    return out
 
 
 def _run(repo: Path, *args: str) -> None:
@@ -98,8 +112,9 @@ def test_a_new_operator_is_three_files_and_runs_in_every_job(tmp_path, shared_da
     repo = tmp_path / "repo"
     original = _copy_project(repo)
     _add_toy_operator(repo)
-    now = {p.relative_to(repo).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-           for p in repo.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    now = _tree_digest(repo) if (repo / ".git").exists() else {
+        p.relative_to(repo).as_posix(): hashlib.sha256(os.readlink(p).encode() if p.is_symlink() else p.read_bytes()).hexdigest()
+        for p in _walk(repo) if "__pycache__" not in p.parts}
     changed = {f for f, h in now.items() if original.get(f) != h}
     assert changed == {"operators/clean/toy_flag.py", "operators/clean/__init__.py", "operators/io/chain.py"}
 
