@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"shards: {shards}  ({t['documents']} documents, {t['tokens']} tokens, {t['rows']} rows of "
           f"{cfg.shards.pack.context_length}, utilization {t['utilization']:.2%}, {seconds:.1f} s, "
           f"encoder {manifest['source']['encoder']['engine']})\n"
-          f"verify: python pipelines/verify_shards.py {shards}")
+          f"verify: tokenmill verify-shards --input {shards}")
     return 0
 
 
