@@ -67,39 +67,36 @@ class TextNormalizer:
         self.scripts = cfg.detect_script  # False leaves ``script`` null: jobs that only tokenize skip the per-letter work
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        cols = batch.to_pydict()
+        # Column-wise: lists of the batch's columns, one pass over the rows (no per-row dicts).
         n = batch.num_rows
-        out: dict[str, list] = {name: [] for name in (*DOCUMENTS.names, *REJECT_COLUMNS)}
+        sources, locations = batch["source"].to_pylist(), batch["location"].to_pylist()
+        raw_texts = batch["text"].to_pylist()
+        rejects = {c: batch[c].to_pylist() for c in REJECT_COLUMNS}
+        stage, reason, detail, excerpt_col = (rejects[c] for c in REJECT_COLUMNS)
+        texts: list[str] = [""] * n
+        scripts: list[str | None] = [None] * n
+        n_bytes = [0] * n
+        clean, detect = self._clean, self.scripts
         for i in range(n):
-            row = {k: cols[k][i] for k in self.NEEDS}
-            text = row["text"]
-            script = None
-            if row["_reject_reason"] is None:
-                try:  # one record's failure is that record's quarantine row, never the run's end
-                    text = self._clean(text)
-                    script = dominant_script(text) if self.scripts else None
-                    text.encode("utf-8")
-                except Exception as exc:  # noqa: BLE001 - per-record isolation, the reason keeps the type
-                    row.update(_reject_stage=STAGE, _reject_reason="operator_error",
-                               _reject_detail=f"{type(exc).__name__}: {exc}"[:300], _reject_excerpt=excerpt(row["text"]))
-                else:
-                    if not text.strip():
-                        row.update(_reject_stage=STAGE, _reject_reason="empty",
-                                   _reject_detail="document is empty after cleaning",
-                                   _reject_excerpt=excerpt(row["text"]))
-            rejected = row["_reject_reason"] is not None
-            out["id"].append(stable_id(row["source"], row["location"]))
-            out["source"].append(row["source"])
-            out["location"].append(row["location"])
-            out["text"].append("" if rejected else text)
-            out["lang"].append(row["lang"])
-            out["script"].append(None if rejected else script)
-            out["n_bytes"].append(0 if rejected else len(text.encode("utf-8")))
-            out["meta"].append(row["meta"])
-            for c in REJECT_COLUMNS:
-                out[c].append(row[c])
+            if reason[i] is not None:
+                continue
+            raw = raw_texts[i]
+            try:  # one record's failure is that record's quarantine row, never the run's end
+                text = clean(raw)
+                script = dominant_script(text) if detect else None
+                size = len(text.encode("utf-8"))
+            except Exception as exc:  # noqa: BLE001 - per-record isolation, the reason keeps the type
+                stage[i], reason[i], detail[i], excerpt_col[i] = STAGE, "operator_error", f"{type(exc).__name__}: {exc}"[:300], excerpt(raw)
+                continue
+            if not text.strip():
+                stage[i], reason[i], detail[i], excerpt_col[i] = STAGE, "empty", "document is empty after cleaning", excerpt(raw)
+                continue
+            texts[i], scripts[i], n_bytes[i] = text, script, size
+        out = {"id": [stable_id(s, loc) for s, loc in zip(sources, locations)], "source": sources, "location": locations,
+               "text": texts, "lang": batch["lang"].to_pylist(), "script": scripts, "n_bytes": n_bytes,
+               "meta": batch["meta"].to_pylist(), **rejects}
         schema = pa.schema([*DOCUMENTS, *[pa.field(c, pa.string()) for c in REJECT_COLUMNS]], metadata=DOCUMENTS.metadata)
-        return pa.Table.from_pydict(out, schema=schema)
+        return pa.Table.from_pydict({name: out[name] for name in schema.names}, schema=schema)
 
     def _clean(self, text: str) -> str:
         if self.cfg.strip_control:
