@@ -5,7 +5,9 @@ laptop. The embedded Ray binds its dashboard to 127.0.0.1, turns usage stats off
 (never Ray's shared ``/tmp/ray`` default, which another user's or another test's session may own).
 
 Pipelines use :func:`ray_runtime`, which removes the embedded Ray's temp dir on every way out (success, an
-exception, a ``ConfigError`` turned into ``SystemExit``, Ctrl-C, SIGTERM). The temp dir is named
+exception, a ``ConfigError`` turned into ``SystemExit``, Ctrl-C, SIGTERM: exit status 143), and stops every Ray
+process it started. The temp dir is private: owner-only (0700), with Ray's own temp dir inside it (Ray makes that
+one 0777 at start and at every worker start). The temp dir is named
 ``tokenmill-ray-<pid>-<random>`` and holds an owner marker; a process killed outright (SIGKILL, OOM) cannot clean
 up, so each embedded start first removes such dirs whose owning process is gone (and only those).
 """
@@ -33,6 +35,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 TEMP_PREFIX = "tokenmill-ray-"
 """Name prefix of an embedded Ray's temp dir: ``tokenmill-ray-<owner pid>-<mkdtemp suffix>``."""
+RAY_SUBDIR = "r"
+"""Ray's own temp dir inside ours (``_temp_dir``): Ray chmods it 0777 at start and at every worker start, so the
+privacy comes from ours around it (0700), which Ray never touches."""
+_MAX_SOCKET_PATH = 107  # AF_UNIX path limit Ray enforces for its sockets (under <ray temp>/session_*/sockets/)
 TEMP_MARKER = ".tokenmill-ray-owner"
 """File inside the temp dir naming its owner (pid, process start time, host); only marked dirs are ever removed."""
 MARKER_FORMAT = "tokenmill ray temp dir v1"
@@ -125,12 +131,13 @@ def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
     else:
         remove_stale_temp_dirs()
         temp_dir = make_temp_dir()
+        handler = _sigterm_handler_now()
         try:
             ray.init(
                 num_cpus=num_cpus,
                 include_dashboard=False,
                 dashboard_host="127.0.0.1",
-                _temp_dir=temp_dir,
+                _temp_dir=ray_temp_dir(temp_dir),
                 # No AWS_* here: Ray writes the runtime env in plaintext into its logs; the local Ray's processes
                 # (and so its workers) inherit them from this process's environment instead.
                 runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "RAY_USAGE_STATS_ENABLED": "0",
@@ -143,6 +150,13 @@ def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
                 ray.shutdown()
             _remove_tree(temp_dir)
             raise
+        # Ray makes its own temp dir world-writable (0777) as it starts, and again as each worker starts: it lives
+        # inside ours, which stays owner-only (0700), so no other user reaches this run's logs or sockets.
+        os.chmod(temp_dir, 0o700)
+        # Ray's node replaced the SIGTERM handler with one that kills its processes and exits 1, leaving the temp
+        # dir and the ledger to whatever runs next: ours raises SystemExit(143) so every ``finally`` (ray_runtime's
+        # shutdown_ray, the run's ledger) runs, and the atexit hook stops Ray for a bare init_ray().
+        _restore_sigterm(handler)
         info = {"mode": "embedded", "address": ray.get_runtime_context().gcs_address, "temp_dir": temp_dir}
         log.debug("started an embedded Ray (temp dir %s)", temp_dir)
     _track(info)
@@ -222,6 +236,12 @@ def ray_runtime(num_cpus: int | None = None, *, quiet: bool = False) -> Iterator
         info = init_ray(num_cpus, quiet=quiet)
         try:
             yield info
+        except SystemExit as exc:
+            # A SIGTERM that arrives while the driver waits in ray.get comes out of Ray's C++ core as SystemExit(1)
+            # (its signal check replaces the handler's exception): it still ends the run with 143.
+            if _TERMINATING and exc.code != 128 + signal.SIGTERM:
+                raise SystemExit(128 + signal.SIGTERM) from None
+            raise
         finally:
             shutdown_ray(info)
 
@@ -231,23 +251,61 @@ def _sigterm_as_exit() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         yield
         return
-
-    def _exit(signum: int, frame: object) -> None:  # noqa: ARG001
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+_TERMINATING = False
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:  # noqa: ARG001
+    """SIGTERM → ``SystemExit(143)``: the stack unwinds, so Ray is shut down and its temp dir removed by the
+    ``finally`` of :func:`ray_runtime` (or the atexit hook). A second SIGTERM during that cleanup is ignored."""
+    global _TERMINATING
+    if _TERMINATING:
+        return
+    _TERMINATING = True
+    raise SystemExit(128 + signum)
+
+
+def _sigterm_handler_now() -> object:
+    """The SIGTERM handler before ``ray.init`` (None off the main thread, where handlers cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.getsignal(signal.SIGTERM)
+
+
+def _restore_sigterm(before: object) -> None:
+    """After ``ray.init`` started a local node: put back the handler that was there (ours from
+    :func:`_sigterm_as_exit`, or the application's), or ours where there was none (SIG_DFL)."""
+    if threading.current_thread() is not threading.main_thread() or before is None:
+        return
+    signal.signal(signal.SIGTERM, _exit_on_sigterm if before in (signal.SIG_DFL, None) else before)  # type: ignore[arg-type]
+
+
 def make_temp_dir(root: str | Path | None = None) -> str:
-    """Create ``ROOT/tokenmill-ray-<pid>-<random>`` (ROOT: the system temp dir) with its owner marker."""
-    temp_dir = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=root)
+    """Create ``ROOT/tokenmill-ray-<pid>-<random>`` (ROOT: the system temp dir), owner-only (0700), with its owner
+    marker; Ray's files go in its :data:`RAY_SUBDIR`."""
+    temp_dir = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=root)  # mode 0700
     marker = {"format": MARKER_FORMAT, "pid": os.getpid(), "started": _process_start(os.getpid()),
               "host": socket.gethostname()}
     (Path(temp_dir) / TEMP_MARKER).write_text(json.dumps(marker) + "\n")
+    return temp_dir
+
+
+def ray_temp_dir(temp_dir: str) -> str:
+    """Where Ray keeps its files: :data:`RAY_SUBDIR` inside ``temp_dir`` (private), unless the sockets' paths under
+    it would exceed the AF_UNIX limit (a long TMPDIR); then ``temp_dir`` itself, which Ray's workers make 0777."""
+    nested = os.path.join(temp_dir, RAY_SUBDIR)
+    socket = f"{nested}/session_2026-01-01_00-00-00_000000_{os.getpid()}/sockets/plasma_store.1"
+    if len(socket) <= _MAX_SOCKET_PATH:
+        return nested
+    log.info("TMPDIR %s is too long for a private folder around Ray's files (its socket paths would exceed %d "
+             "bytes): Ray's temp dir is %s itself, which its workers make world-readable; set a shorter TMPDIR",
+             os.path.dirname(temp_dir), _MAX_SOCKET_PATH, temp_dir)
     return temp_dir
 
 
