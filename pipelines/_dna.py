@@ -28,6 +28,7 @@ from tokenmill.operators.report.dna_report import bp_per_token_by_source, write_
 from tokenmill.operators.shards import ShardWriterConfig
 from tokenmill.operators.shards.part_writer import SEGMENTS_FORMAT, part_name
 from tokenmill.pipelines._ingest import ingest, is_ours, mark_ours
+from tokenmill.pipelines._inputs import check_fasta
 from tokenmill.pipelines._report import print_ingest_summary
 from tokenmill.pipelines._shards import commit_parts, documents_per_source, record_encoder, write_partitions
 
@@ -41,9 +42,10 @@ def timed(seconds: dict[str, float], phase: str) -> Iterator[None]:
 
 
 def check_inputs(inputs: list[str], held_out: list[str], fmt: str, outputs: Iterable[Path]) -> None:
-    """Fail in milliseconds, before Ray starts: a bad --input/--eval, or an output folder tokenmill may not replace."""
-    for patterns in [inputs, held_out] if held_out else [inputs]:
-        resolve_inputs(patterns, fmt)
+    """Fail in milliseconds, before Ray starts: a bad --input/--eval, a file that cannot be FASTA (a .txt, a .jsonl,
+    a file with no '>' header at its start), or an output folder tokenmill may not replace."""
+    for flag, patterns in [("--input", inputs), ("--eval", held_out)] if held_out else [("--input", inputs)]:
+        check_fasta(resolve_inputs(patterns, fmt), flag)
     for path in outputs:
         check_replaceable(path)
 
