@@ -14,6 +14,7 @@ from pathlib import Path
 from tokenmill.operators.build.config import BuildConfig
 from tokenmill.operators.build.partition import CorruptPartition, code_fingerprint, partition_key, remove_partition, verify_partition
 from tokenmill.operators.io import fingerprint, plan_read_tasks, resolve_inputs
+from tokenmill.operators.io.decode import files_without_lang
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ def plan_partitions(cfg: BuildConfig, tokenizer_hash: str, code: str) -> tuple[l
     partitions, inputs = [], []
     for src in cfg.sources:
         files = resolve_inputs(list(src.input), src.ingest.format)
+        if src.ingest.lang_from == "filename":  # said on the driver, before any partition is built
+            files_without_lang([f.uri for f in files], f"files of source {src.name!r}")
         fps = {f.uri: fingerprint(f.uri) for f in files}
         inputs += [(f.uri, f.size, f.mtime, fps[f.uri]) for f in files]
         for task in plan_read_tasks(files, src.ingest.split_bytes):

@@ -8,7 +8,8 @@ from typing import Iterator
 
 import pyarrow as pa
 
-from tokenmill.operators.io.decode import decode_utf8, lang_from_filename, meta_json, unicode_problem
+from tokenmill.operators.io.decode import decode_utf8, meta_json, unicode_problem
+from tokenmill.operators.io.decode import file_lang as lang_of_file
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.rows import RowBuffer, Seen
 from tokenmill.operators.io.streams import InputFault, iter_lines
@@ -25,7 +26,7 @@ def read_jsonl(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Itera
     """
     seen = seen if seen is not None else Seen()
     src = task["uri"]
-    file_lang = lang_from_filename(src) if cfg.lang_from == "filename" else None
+    file_lang = lang_of_file(task, cfg.lang_from)
     buf = RowBuffer(RAW_DOCUMENTS, cfg.batch_rows)
     try:
         for offset, raw, fault in iter_lines(src, task["compression"], task["start"], task["end"]):

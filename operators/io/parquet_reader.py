@@ -14,7 +14,8 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tokenmill.operators.io.decode import lang_from_filename, meta_json
+from tokenmill.operators.io.decode import file_lang as lang_of_file
+from tokenmill.operators.io.decode import meta_json
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.rows import RowBuffer, Seen
 from tokenmill.schemas import RAW_DOCUMENTS
@@ -63,7 +64,7 @@ def read_parquet(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Ite
     seen.n += n_rows
     table = table.set_column(table.schema.get_field_index(cfg.text_field), cfg.text_field,
                              table[cfg.text_field].cast(pa.string()))
-    file_lang = lang_from_filename(src) if cfg.lang_from == "filename" else None
+    file_lang = lang_of_file(task, cfg.lang_from)
     other = [c for c in table.column_names if c != cfg.text_field]
     for start in range(0, table.num_rows, cfg.batch_rows):
         chunk = table.slice(start, cfg.batch_rows).to_pylist()

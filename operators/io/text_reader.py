@@ -6,7 +6,7 @@ from typing import Iterator
 
 import pyarrow as pa
 
-from tokenmill.operators.io.decode import decode_utf8, lang_from_filename
+from tokenmill.operators.io.decode import decode_utf8, file_lang
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.rows import RowBuffer, Seen
 from tokenmill.operators.io.streams import InputFault, iter_lines, read_verified, sniff_encoding
@@ -19,7 +19,7 @@ def read_text(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Iterat
     """Yield RAW_DOCUMENTS blocks for a text file (or byte range of one); ``seen`` counts non-blank lines read."""
     seen = seen if seen is not None else Seen()
     src = task["uri"]
-    lang = lang_from_filename(src) if cfg.lang_from == "filename" else None
+    lang = file_lang(task, cfg.lang_from)
     buf = RowBuffer(RAW_DOCUMENTS, cfg.batch_rows)
     if cfg.doc_per == "file":
         seen.n += 1
