@@ -10,7 +10,8 @@ kept in words, bytes as GPT-2 symbols, ``<|endoftext|>``), by default parity-awa
 worst compressed on the dev text — the input itself when it is parallel (UDHR), else the parallel corpus
 (``parity_dev``) — exported as OUT/tokenizer/tokenizer.json; ``engine=sentencepiece``: unigram or BPE
 (``sp_model_type``) as OUT/tokenizer/spm.model → fairness report on the parallel corpus (OUT/fairness.json,
-OUT/fairness.html) beside GPT-2, Mistral and BERT. With ``romanize=true`` the parallel corpus is romanized too.
+OUT/fairness.html) beside the ``compare`` tokenizers, only when ``parallel`` names a parallel corpus (nothing
+is scored by default). With ``romanize=true`` the parallel corpus is romanized too.
 Config keys: operators/tokenize_text/multilingual_config.py (``--help`` lists them); trainers: operators/tokenize_text/train.py.
 """
 
@@ -48,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         ledger = run.ledger
         if not args.input:
             raise ConfigError("--input: name the documents or raw files to train on")
-        check_inputs(args.input, cfg.ingest.format)  # a bad --input fails here, before Ray starts
+        # A bad --input, --set parallel or compare fails here, before Ray starts.
+        check_inputs(args.input, cfg.ingest.format, job="multilingual_tokenizer", lang_from=cfg.ingest.lang_from)
+        parallel = check_report_inputs(cfg)
         run.start_ray()
         docs = documents_input(args.input, cfg.ingest, output, ledger)
         t0 = time.perf_counter()
@@ -63,11 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         repeats = document_repeats(langs, sizes, cfg.sampling)
         ledger.add_stage("sample", rows_in=len(texts), rows_out=int(repeats.sum()), rows_quarantined=0,
                          seconds=time.perf_counter() - t0)
-        parallel = None
-        if cfg.parallel:  # loaded before training: parity-aware merges measure languages on it
-            parallel = load_parallel(cfg.parallel)
-            if cfg.romanize:
-                parallel = romanize_parallel(parallel, cfg.romanizer, cfg.workers)
+        if parallel is not None and cfg.romanize:  # loaded before training: parity-aware merges measure languages on it
+            parallel = romanize_parallel(parallel, cfg.romanizer, cfg.workers)
         t1 = time.perf_counter()
         stats, ours = train_tokenizer(cfg, langs, texts, repeats, output / "tokenizer", parallel)
         ledger.add_stage("train", rows_in=int(repeats.sum()), rows_out=stats["vocab_size"], rows_quarantined=0,
@@ -88,6 +88,30 @@ def main(argv: list[str] | None = None) -> int:
         print(summary_table(report))
         print(f"fairness report: {output / 'fairness.html'}")
     return 0
+
+
+def check_report_inputs(cfg: MultilingualConfig) -> dict[str, list[str]] | None:
+    """The parallel corpus of the fairness report (None: no ``parallel``, no report), read now, with the
+    ``compare`` tokenizers checked: nothing defaults to a corpus or tokenizer the user did not name.
+
+    Raises:
+        ConfigError: ``compare`` without ``parallel``, a ``compare`` path that does not exist, or a ``parallel`` glob
+            with no <lang>.txt file.
+    """
+    if not cfg.parallel:
+        if cfg.compare:
+            raise ConfigError("compare: the tokenizers are scored on the parallel corpus; set parallel too (e.g. "
+                              "--set parallel='udhr/*.txt'), or drop compare")
+        return None
+    for name, path in cfg.peers().items():
+        if not Path(path).exists():
+            raise ConfigError(f"compare: {name}={path} does not exist; give NAME=PATH of a tokenizer.json, a GPT-2 "
+                              f"folder or a sentencepiece .model")
+    try:
+        return load_parallel(cfg.parallel)
+    except ValueError as exc:
+        raise ConfigError(f"{exc}; set parallel to a glob of files named <lang>[_variant].txt, or parallel= for no "
+                          f"fairness report") from None
 
 
 if __name__ == "__main__":

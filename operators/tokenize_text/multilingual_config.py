@@ -6,15 +6,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from tokenmill.operators.core.ingest_config import IngestConfig
-from tokenmill.operators.core.runtime import PROJECT_ROOT
 from tokenmill.operators.report.fairness import FairnessConfig
 from tokenmill.operators.romanize import RomanizerConfig
 from tokenmill.operators.tokenize_text.sampling import LanguageSamplingConfig
-
-TOKENIZERS = PROJECT_ROOT.parent / "shared" / "data" / "tokenizers"
-PEERS = (f"gpt2={TOKENIZERS / 'gpt2'}", f"mistral={TOKENIZERS / 'mistral' / 'tokenizer.model.v1'}",
-         f"bert={TOKENIZERS / 'bert-base-uncased'}")
-"""The tokenizers scored beside ours by default: GPT-2, Mistral and BERT from ../shared/data/tokenizers."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -52,11 +46,11 @@ class MultilingualConfig:
     """Language sampling (sampling.alpha=0.3, sampling.seed=0)."""
     ingest: IngestConfig = field(default_factory=IngestConfig)
     """Ingestion options when --input names raw files (UDHR: --set ingest.lang_from=filename)."""
-    parallel: str = str(PROJECT_ROOT.parent / "shared" / "data" / "text" / "udhr" / "*.txt")
-    """Glob of the parallel corpus for the fairness report (files <lang>[_variant].txt), also the parity dev text
-    when the input is not parallel (``parity_dev``); empty: no report."""
-    compare: tuple[str, ...] = PEERS
-    """NAME=PATH tokenizers scored beside ours."""
+    parallel: str = ""
+    """Glob of a parallel corpus (files <lang>[_variant].txt, e.g. UDHR) for the fairness report, also the parity dev
+    text when the input is not parallel (``parity_dev``); empty (the default): no report."""
+    compare: tuple[str, ...] = ()
+    """NAME=PATH tokenizers scored beside ours in the fairness report (e.g. [gpt2=path/to/gpt2]); default: none."""
     fairness: FairnessConfig = field(default_factory=FairnessConfig)
     """Fairness scoring options."""
     workers: int = 0
