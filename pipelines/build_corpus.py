@@ -12,6 +12,7 @@ OUT/builds/<id>/ and OUT/builds/CURRENT is switched to it atomically. OUT/ledger
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime as dt
 import json
@@ -24,10 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 
 from tokenmill.operators.build import BuildConfig, BuildLock, BuildStore, load_build_config  # noqa: E402
 from tokenmill.operators.build.assemble import assemble_build  # noqa: E402
-from tokenmill.operators.build.partition import build_partitions, code_fingerprint, remove_stale_tmp  # noqa: E402
+from tokenmill.operators.build.partition import (build_partitions, code_fingerprint, partition_source_counts,  # noqa: E402
+                                                  remove_stale_tmp)
 from tokenmill.operators.build.plan import build_key, missing_partitions, plan_partitions, remove_corrupt  # noqa: E402
 from tokenmill.operators.build.report import record_build, write_build_report  # noqa: E402
-from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
+from tokenmill.operators.core.cli import make_parser, parse_config, remote_or_local_output  # noqa: E402
 from tokenmill.operators.core.config import ConfigError, check_keys, read_yaml  # noqa: E402
 from tokenmill.operators.core.runtime import ray_runtime  # noqa: E402
 from tokenmill.operators.encode import load_engine  # noqa: E402
@@ -53,14 +55,26 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds to wait when another build of the same output holds the lock (default: 0)")
     # --output OUT is the YAML's output: OUT (a relative OUT is relative to here, not to the YAML's folder)
     args, cfg = parse_config(parser, BuildConfig, argv, load=load_corpus_config)
+    try:  # the YAML's (or --set) output, checked as --output is: a file or an unwritable place is one line, exit 2
+        remote_or_local_output(cfg.output)
+    except argparse.ArgumentTypeError as exc:
+        parser.exit(2, f"{parser.prog}: error: output: {exc}\n")
     with staged_output(cfg.output, persistent=True, keep_builds=cfg.keep_builds) as output:  # s3: see README
         try:
             lock = BuildLock(output, wait=args.wait).acquire()
         except RuntimeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 3
+        except OSError as exc:  # a read-only output (or a file where a folder goes) that the check above let through
+            parser.exit(2, f"{parser.prog}: error: output: cannot write {exc.filename or output}: "
+                           f"{exc.strerror or exc}; choose a folder you can write\n")
         store, cache_dir = BuildStore(output), output / "cache" / "partitions"
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            lock.__exit__()
+            parser.exit(2, f"{parser.prog}: error: output: cannot write {exc.filename or cache_dir}: "
+                           f"{exc.strerror or exc}; choose a folder you can write\n")
         with lock, job(parser, args, "build_corpus", dataclasses.asdict(cfg), output / "ledger.duckdb") as run:
             ledger, run_id = run.ledger, run.run_id
             remove_stale_tmp(cache_dir)  # under the lock no other build writes here; it logs each folder it removes
@@ -75,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 absent = len(missing_partitions(cache_dir, partitions))
                 ledger.add_cache("partitions", hits=len(partitions) - absent, misses=absent)
                 ledger.add_cache("build", hits=1, misses=0)
+                ledger.add_source_counts("partitions", partition_source_counts(cache_dir, [p["key"] for p in partitions]))
                 print(f"up to date: build {current['build_id']} already has these inputs, config, tokenizer and code "
                       f"({len(partitions)} partitions); nothing recomputed\n  CURRENT -> {current['build_id']}")
                 return 0
@@ -101,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             write_build_report(staging, summary)
             final = store.publish(staging, build_id, cfg.keep_builds)
             record_build(ledger, summary, final, seconds_partitions)
+            ledger.add_source_counts("partitions", partition_source_counts(cache_dir, [p["key"] for p in partitions]))
     t, final = summary["totals"], f"{cfg.output.rstrip('/')}/builds/{build_id}" if is_remote(cfg.output) else final
     print(f"build {build_id} published: {final}\n  {t['documents']} documents, {t['tokens']} tokens, {t['rows']} rows, "
           f"utilization {t['utilization']:.2%}; partitions {len(misses)} built, {len(partitions) - len(misses)} cached\n"

@@ -191,6 +191,24 @@ def read_meta(part: Path, key: str) -> dict:
     return meta
 
 
+def partition_source_counts(cache_dir: Path, keys: list[str]) -> list[tuple[str, int, int, int]]:
+    """Per input file of the build's partitions ``keys`` (cached in ``cache_dir``): (source, records seen, documents
+    out, quarantined), the ledger's ``source_counts`` as ingest writes them (FASTA: segments the reader emitted).
+    A partition missing from the cache (pruned since the build it is in) is left out."""
+    counts: dict[str, list[int]] = {}
+    for key in keys:
+        try:
+            meta = read_meta(cache_dir / key, key)
+        except CorruptPartition:
+            continue
+        seen = meta["emitted"] if meta.get("input_format") == "fasta" else meta["seen"]
+        row = counts.setdefault(meta["uri"], [0, 0, 0])
+        row[0] += int(seen)
+        row[1] += int(meta.get("documents", 0))
+        row[2] += int(meta.get("quarantined", 0))
+    return [(uri, *row) for uri, row in sorted(counts.items())]  # type: ignore[misc]
+
+
 def verify_partition(part: Path, key: str) -> dict:
     """Check every file of cached partition ``key`` against the sha256 in its meta.json; return the meta.
 
