@@ -126,7 +126,9 @@ def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
         # --runtime-env-json, or configure the nodes); a driver that connects by itself forwards its AWS_* here.
         submitted = bool(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR"))
         runtime_env = None if submitted or not aws_env() else {"env_vars": aws_env()}
+        handler = _sigterm_handler_now()
         ray.init(address=address, log_to_driver=True, logging_level=ray_level, runtime_env=runtime_env)
+        _restore_sigterm(handler)  # ray.init's own handler exits 15 without the run's cleanup
         info = {"mode": "cluster", "address": address, "temp_dir": None}
     else:
         remove_stale_temp_dirs()
