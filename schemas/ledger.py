@@ -1,16 +1,20 @@
 """DuckDB DDL of the run ledger (``OUTPUT/ledger.duckdb``), versioned like the Arrow schemas."""
 
-LEDGER_VERSION = "ledger/v3"
+LEDGER_VERSION = "ledger/v4"
 # v2: stages.tokens (token counts had been written to stages.bytes by pack_shards and encode stages). A v1 ledger
 # is upgraded in place when opened: the column is added, NULL for the runs before.
 # v3: table encoders (which engine encoded, proven on how many documents); created when an older ledger is opened.
-LEDGER_UPGRADES = {"ledger/v1": ["ALTER TABLE stages ADD COLUMN tokens BIGINT"], "ledger/v2": []}
+# v4: runs' columns read naturally in SQL: ``run`` (as every other table names it, so ``JOIN runs USING (run)``),
+# ``started`` and ``finished`` (``end`` is a reserved word). Older ledgers are renamed in place when opened.
+_V4 = ['ALTER TABLE IF EXISTS runs RENAME COLUMN id TO run', 'ALTER TABLE IF EXISTS runs RENAME COLUMN start TO started',
+       'ALTER TABLE IF EXISTS runs RENAME COLUMN "end" TO finished']
+LEDGER_UPGRADES = {"ledger/v1": ["ALTER TABLE stages ADD COLUMN tokens BIGINT", *_V4], "ledger/v2": _V4, "ledger/v3": _V4}
 
 LEDGER_TABLES: dict[str, str] = {
     "meta": "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
     "runs": """CREATE TABLE IF NOT EXISTS runs (
-        id VARCHAR PRIMARY KEY, pipeline VARCHAR, config JSON, code_version VARCHAR,
-        start TIMESTAMP, "end" TIMESTAMP, status VARCHAR, error VARCHAR)""",
+        run VARCHAR PRIMARY KEY, pipeline VARCHAR, config JSON, code_version VARCHAR,
+        started TIMESTAMP, finished TIMESTAMP, status VARCHAR, error VARCHAR)""",
     "inputs": """CREATE TABLE IF NOT EXISTS inputs (
         run VARCHAR, uri VARCHAR, size BIGINT, mtime DOUBLE, fingerprint VARCHAR)""",
     # bytes: bytes the stage read from its input files (read stages) or wrote (stages that write files), else 0;

@@ -273,8 +273,8 @@ def _ledger_rows(path: Path | None, table: str) -> list[dict[str, Any]]:
 
 
 def _id(row: Mapping[str, Any]) -> Any:
-    """The id of a ``runs`` row."""
-    return row["id"] if "id" in row else row.get("run_id")
+    """The id of a ``runs`` row (column ``run``; ``id`` in ledgers before ledger/v4)."""
+    return row["run"] if "run" in row else row.get("id")
 
 
 def _run_of(row: Mapping[str, Any]) -> Any:

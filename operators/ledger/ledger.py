@@ -98,18 +98,18 @@ class Ledger:
         DuckDB lets one process hold the ledger, so a run left ``running`` by another process is one that was
         killed before it could finish (a run of another host is left alone: its process cannot be checked here).
         """
-        rows = self.con.execute("""SELECT r.id, p.pid FROM runs r JOIN run_process p ON p.run = r.id
+        rows = self.con.execute("""SELECT r.run, p.pid FROM runs r JOIN run_process p ON p.run = r.run
                                    WHERE r.status = 'running' AND p.host = ?""", [socket.gethostname()]).fetchall()
         dead = [run for run, pid in rows if pid != os.getpid() and not psutil.pid_exists(pid)]
         for run in dead:
             published = self._published_by(run)
             if published:  # it died after its one atomic publication: what it promised is there
-                self.con.execute("UPDATE runs SET status = 'succeeded', error = ? WHERE id = ?",
+                self.con.execute("UPDATE runs SET status = 'succeeded', error = ? WHERE run = ?",
                                  [f"the run's process ended after it published {published}, before it closed its "
                                   f"ledger row (killed?); marked at the next start", run])
                 log.warning("run %s ended after publishing %s: marked succeeded", run, published)
                 continue
-            self.con.execute("UPDATE runs SET status = 'aborted', error = ? WHERE id = ?",
+            self.con.execute("UPDATE runs SET status = 'aborted', error = ? WHERE run = ?",
                              ["the run's process ended before it finished (killed?); marked at the next start", run])
             log.warning("run %s was killed before it finished: marked aborted", run)
         return dead
@@ -200,7 +200,7 @@ class Ledger:
 
     def finish_run(self, status: str = "succeeded", error: str | None = None) -> None:
         """Close the run with its status (``succeeded``, ``failed``; ``aborted`` is set at the next start)."""
-        self.con.execute('UPDATE runs SET "end" = ?, status = ?, error = ? WHERE id = ?',
+        self.con.execute('UPDATE runs SET finished = ?, status = ?, error = ? WHERE run = ?',
                          [_now(), status, redact(error) if error is not None else None, self.run_id])
 
     def close(self) -> None:

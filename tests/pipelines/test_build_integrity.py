@@ -284,6 +284,6 @@ def test_records_lost_after_reading_fail_the_build(tmp_path, shared_data, ray_lo
     assert os.readlink(out / "builds/CURRENT") == first["build_id"]  # nothing published
     assert BuildStore(out).builds() == [first["build_id"]]
     con = duckdb.connect(str(out / "ledger.duckdb"), read_only=True)
-    status, error = con.execute("SELECT status, error FROM runs ORDER BY start DESC LIMIT 1").fetchone()
+    status, error = con.execute("SELECT status, error FROM runs ORDER BY started DESC LIMIT 1").fetchone()
     con.close()
     assert status == "failed" and "3 records lost" in error

@@ -139,7 +139,7 @@ def test_dead_runs_are_cleaned_and_marked_aborted(tmp_path, shared_data, ray_loc
     assert ingest_pipeline.main(["--input", str(tmp_path / "a.txt"), "--output", str(out), "--quiet"]) == 0
     assert not stale.exists() and lookalike.exists()
     led = duckdb.connect(str(out / "ledger.duckdb"), read_only=True)
-    assert led.execute("SELECT status FROM runs WHERE id = ?", [run_id]).fetchone()[0] == "aborted"
+    assert led.execute("SELECT status FROM runs WHERE run = ?", [run_id]).fetchone()[0] == "aborted"
     assert led.execute("SELECT count(*) FROM runs WHERE status = 'succeeded'").fetchone()[0] == 1
 
 

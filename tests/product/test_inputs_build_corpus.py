@@ -37,7 +37,7 @@ def test_source_counts_filled_for_a_build_and_an_up_to_date_rerun(tmp_path, shar
     assert build_corpus.main(["--config", str(config), "--quiet"]) == 0  # up to date: nothing rebuilt
     summary = json.loads((out / "builds/CURRENT/build.json").read_text())
     with duckdb.connect(str(out / "ledger.duckdb"), read_only=True) as led:
-        runs = [r for (r,) in led.execute("SELECT id FROM runs ORDER BY start").fetchall()]
+        runs = [r for (r,) in led.execute("SELECT run FROM runs ORDER BY started").fetchall()]
         assert len(runs) == 2
         for run in runs:
             rows = led.execute("SELECT stage, source, records_seen, records_out, records_quarantined FROM source_counts "

@@ -205,7 +205,7 @@ def test_staged_output_uploads_only_a_successful_run(s3, tmp_path):
         ledger.finish_run("succeeded")
         ledger.close()
     assert fs.cat_file(f"{s3[5:]}/o/documents/part-0.parquet") == b"complete"
-    assert _ledger_rows(f"{s3}/o/ledger.duckdb", "SELECT status FROM runs ORDER BY start", tmp_path) == \
+    assert _ledger_rows(f"{s3}/o/ledger.duckdb", "SELECT status FROM runs ORDER BY started", tmp_path) == \
         [("failed",), ("succeeded",)]
     # artifacts are named where they are read, not in the staging folder that is gone
     paths = [p for (p,) in _ledger_rows(f"{s3}/o/ledger.duckdb", "SELECT path FROM artifacts ORDER BY path", tmp_path)]

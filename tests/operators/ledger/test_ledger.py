@@ -24,7 +24,7 @@ def test_runs_stages_and_source_counts(tmp_path):
     led.finish_run("succeeded")
     led.close()
     con = duckdb.connect(str(tmp_path / "ledger.duckdb"), read_only=True)
-    assert con.execute("SELECT id, status FROM runs").fetchall() == [(run, "succeeded")]
+    assert con.execute("SELECT run, status FROM runs").fetchall() == [(run, "succeeded")]
     assert con.execute("SELECT source, records_seen, records_out, records_quarantined FROM source_counts").fetchall() \
         == [("a.txt", 5, 4, 1)]
     assert con.execute("SELECT pid FROM run_process").fetchone()[0] == os.getpid()
@@ -39,7 +39,7 @@ def test_a_killed_run_is_marked_aborted_at_the_next_start(tmp_path):
     assert led.mark_aborted() == [killed]
     mine = led.start_run("y", {})
     assert led.mark_aborted() == []  # this process's own run is alive
-    status = dict(led.con.execute("SELECT id, status FROM runs").fetchall())
+    status = dict(led.con.execute("SELECT run, status FROM runs").fetchall())
     assert status == {killed: "aborted", mine: "running"}
 
 
@@ -66,3 +66,21 @@ def test_a_v1_ledger_is_upgraded_in_place(tmp_path):
     rows = led.con.execute("SELECT run, stage, bytes, tokens FROM stages ORDER BY stage").fetchall()
     assert rows == [(led.run_id, "pack_shards", 4096, 77), ("old", "read", 100, None)]
     assert led.con.execute("SELECT value FROM meta").fetchone()[0] == LEDGER_VERSION
+
+
+def test_a_v3_ledger_gets_natural_run_columns(tmp_path):
+    """ledger/v4 renames runs.id/start/"end" to run/started/finished in place; old rows keep their values."""
+    path = tmp_path / "ledger.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.execute("INSERT INTO meta VALUES ('version', 'ledger/v3')")
+    con.execute('CREATE TABLE runs (id VARCHAR PRIMARY KEY, pipeline VARCHAR, config JSON, code_version VARCHAR, '
+                'start TIMESTAMP, "end" TIMESTAMP, status VARCHAR, error VARCHAR)')
+    con.execute("INSERT INTO runs VALUES ('old', 'ingest', '{}', 'c', TIMESTAMP '2026-01-01', TIMESTAMP '2026-01-02', 'succeeded', NULL)")
+    con.close()
+    led = Ledger(path)
+    run = led.start_run("x", {})
+    led.finish_run()
+    rows = led.con.execute("SELECT run, status, finished IS NOT NULL FROM runs JOIN run_process USING (run) ORDER BY started").fetchall()
+    assert rows == [(run, "succeeded", True)]
+    assert led.con.execute("SELECT run, pipeline FROM runs ORDER BY started").fetchall() == [("old", "ingest"), (run, "x")]

@@ -84,7 +84,7 @@ def test_a_run_that_died_after_publishing_its_build_is_succeeded(tmp_path):
     lost = _killed_run(path, lambda run: None)
     led = Ledger(path)
     led.mark_aborted()  # (each run's start marked the dead ones before it too)
-    rows = {r: (s, e) for r, s, e in led.con.execute("SELECT id, status, error FROM runs").fetchall()}
+    rows = {r: (s, e) for r, s, e in led.con.execute("SELECT run, status, error FROM runs").fetchall()}
     led.close()
     assert rows[built][0] == "succeeded" and "after it published builds/b1" in rows[built][1]
     assert rows[packed][0] == "succeeded" and "after it published shards" in rows[packed][1]
