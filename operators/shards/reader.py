@@ -70,6 +70,7 @@ from tokenmill.operators.shards.parquet import list_column, read_checked
 log = logging.getLogger(__name__)
 
 STATE_FORMAT = "tokenmill reader state v2"
+_UNRECORDED = object()  # no batch size recorded for the current epoch's positions
 
 
 class ShardSet:
@@ -308,6 +309,9 @@ class PackedIterableDataset(_RankedDataset, IterableDataset):
         # stream (w + rotation) % streams so that the round robin resumes at the stream that is due.
         self._loader_copy = False
         self._rotation = 0
+        # Batch size of the ResumableLoader that read (or, from a loaded state, had read) this epoch's positions:
+        # with several worker streams it sets the order (DataLoader takes whole batches from workers round robin).
+        self._batch_size: Any = _UNRECORDED
 
     @property
     def _position(self) -> int:
@@ -357,15 +361,23 @@ class PackedIterableDataset(_RankedDataset, IterableDataset):
             sample[_TAG] = (self.epoch, stream, j + 1)
             yield sample
 
-    def _use_streams(self, streams: int) -> None:
-        """Prepare to be read by ``streams`` DataLoader workers (ResumableLoader calls this)."""
-        if streams == len(self._positions):
-            return
-        if any(self._positions):
+    def _use_streams(self, streams: int, batch_size: int | None) -> None:
+        """Prepare to be read by ``streams`` DataLoader workers in batches of ``batch_size`` (ResumableLoader calls
+        this): a state part-way through an epoch resumes in the uninterrupted order only with the same settings."""
+        if streams != len(self._positions) and any(self._positions):
             raise ValueError(f"reader state was saved with num_workers={len(self._positions)} (0 and 1 are the same); "
                              f"resume it with that many DataLoader workers, not {streams}")
-        self._positions = [0] * streams
-        self._next_stream = 0
+        saved = self._batch_size
+        if any(self._positions) and saved is not _UNRECORDED and (saved or 1) != (batch_size or 1):  # None: 1 a batch
+            if streams > 1:
+                raise ValueError(f"reader state was saved with batch_size={saved} and num_workers={streams}, which set the order of "
+                                 f"the workers' batches; resume it with batch_size={saved}, not {batch_size}")
+            log.warning("reader state saved with batch_size=%s resumed with batch_size=%s: one worker stream, so the "
+                        "sample order is unchanged (only the batching differs)", saved, batch_size)
+        self._batch_size = batch_size
+        if streams != len(self._positions):
+            self._positions = [0] * streams
+            self._next_stream = 0
 
     def _loader_view(self) -> "PackedIterableDataset":
         view = copy.copy(self)
@@ -389,8 +401,11 @@ class PackedIterableDataset(_RankedDataset, IterableDataset):
         from DataLoader worker stream ``s`` (one stream when iterated without workers) and ``next_worker`` the
         stream the next batch is due from.
         """
-        return {**self._identity(), "epoch": self.epoch, "position": self._position,
-                "worker_positions": list(self._positions), "next_worker": self._next_stream}
+        state = {**self._identity(), "epoch": self.epoch, "position": self._position,
+                 "worker_positions": list(self._positions), "next_worker": self._next_stream}
+        if self._batch_size is not _UNRECORDED:
+            state["batch_size"] = self._batch_size  # a ResumableLoader's; with several workers it sets the order
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume: the next iteration yields exactly the samples not yet delivered when ``state`` was saved (in the
@@ -413,6 +428,7 @@ class PackedIterableDataset(_RankedDataset, IterableDataset):
                                  f"{_stream_len(n, s, len(positions))} rows")
         self._positions = list(positions)
         self._next_stream = nxt
+        self._batch_size = state.get("batch_size", _UNRECORDED)
 
 
 def _one_sample(sample: dict[str, Any]) -> dict[str, Any]:
@@ -441,7 +457,9 @@ class ResumableLoader:
     ``state_dict()`` therefore describes exactly the batches the training loop received, and a fresh loader with
     the loaded state yields exactly the rest of the epoch, in the order the uninterrupted loader would have
     (DataLoader takes batches from its workers round robin; the resumed loader starts that round at the worker
-    that was due). Resume with the same ``num_workers`` (0 and 1 are the same) and ``batch_size``.
+    that was due). Resume with the same ``num_workers`` (0 and 1 are the same) and ``batch_size``: a state part-way
+    through an epoch is refused (ValueError) with other ones, except a different ``batch_size`` with one worker
+    stream, which keeps the sample order (a warning says so).
 
     Args:
         dataset: the dataset; its ``state_dict()`` / ``load_state_dict()`` are this loader's.
@@ -475,7 +493,7 @@ class ResumableLoader:
         self.collate_fn = collate_fn or (collate_packed if batch_size is not None else _one_sample)
         self.loader_kwargs = loader_kwargs
         self._streams = max(1, num_workers)
-        dataset._use_streams(self._streams)
+        dataset._use_streams(self._streams, batch_size)
 
     def _epoch_done(self) -> bool:
         ds = self.dataset
@@ -484,7 +502,7 @@ class ResumableLoader:
 
     def __iter__(self) -> Iterator[Any]:
         ds = self.dataset
-        ds._use_streams(self._streams)  # a state loaded since construction must match num_workers
+        ds._use_streams(self._streams, self.batch_size)  # a state loaded since construction must match num_workers
         if self._epoch_done() and len(ds):
             ds.set_epoch(ds.epoch + 1)
         loader = DataLoader(ds._loader_view(), batch_size=self.batch_size, num_workers=self.num_workers,
@@ -505,7 +523,7 @@ class ResumableLoader:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Load a state from :meth:`state_dict`; call before iterating."""
         self.dataset.load_state_dict(state)
-        self.dataset._use_streams(self._streams)
+        self.dataset._use_streams(self._streams, self.batch_size)
 
 
 def collate_packed(samples: list[dict[str, Any]], *, pin_memory: bool | None = None) -> dict[str, Any]:
