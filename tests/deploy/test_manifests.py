@@ -1,6 +1,7 @@
 """deploy/: the manifests parse and carry what KubeRay, Kubernetes, the Ray cluster launcher and systemd need,
 and every pod they start is locked down (Ray token auth from a Secret, non-root, no privilege escalation, no
-capabilities, read-only root filesystem with emptyDirs for what must be written)."""
+capabilities, read-only root filesystem with emptyDirs for what must be written); a NetworkPolicy admits to each
+Ray head only its own cluster, and the CronJob's service account may replace its RayJob and nothing else."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ DEPLOY = ROOT / "deploy"
 K8S_VERSION = "1.30"
 SECRET = ("tokenmill-ray-auth", "auth_token")
 MANIFESTS = sorted([*(DEPLOY / "kuberay").glob("*.yaml"), *(DEPLOY / "kubernetes").glob("*.yaml")])
-RAYJOBS = [p for p in MANIFESTS if yaml.safe_load(p.read_text()).get("kind") == "RayJob"]
+DOCS = [(p, d) for p in MANIFESTS for d in yaml.safe_load_all(p.read_text()) if d]  # a file may hold several objects
+RAYJOBS = [p for p, d in DOCS if d.get("kind") == "RayJob"]
 
 
 def _pod_templates(doc: dict) -> list[tuple[str, dict, bool]]:
@@ -38,13 +40,12 @@ def _pod_templates(doc: dict) -> list[tuple[str, dict, bool]]:
     return pods
 
 
-ALL_PODS = [pytest.param(p, where, spec, ray, id=f"{p.name}:{where}")
-            for p in MANIFESTS for where, spec, ray in _pod_templates(yaml.safe_load(p.read_text()))]
+ALL_PODS = [pytest.param(p, where, spec, ray, id=f"{p.name}:{where}") for p, d in DOCS for where, spec, ray in _pod_templates(d)]
 
 
 def test_every_manifest_has_pods_or_is_the_secret():
-    kinds = {p.name: yaml.safe_load(p.read_text())["kind"] for p in MANIFESTS}
-    assert {"RayJob", "CronJob", "Secret"} <= set(kinds.values())
+    kinds = {d["kind"] for _, d in DOCS}
+    assert {"RayJob", "CronJob", "Secret", "NetworkPolicy", "ServiceAccount", "Role", "RoleBinding"} <= kinds
     assert len(RAYJOBS) >= 2 and all(_pod_templates(yaml.safe_load(p.read_text())) for p in RAYJOBS)
 
 
@@ -187,3 +188,108 @@ def test_example_corpus_config_loads(shared_data):
 
     cfg = load_build_config(DEPLOY / "corpus.example.yaml")
     assert [s.name for s in cfg.sources] == ["udhr", "code"] and Path(cfg.tokenizer.path).is_file()
+
+
+@pytest.mark.parametrize("path,doc", [pytest.param(p, d, id=f"{p.name}:{d['kind']}/{d['metadata']['name']}")
+                                      for p, d in DOCS if not d["apiVersion"].startswith("ray.io/")])
+def test_every_kubernetes_object_validates_against_the_schema(path, doc):
+    import kubernetes_validate
+
+    kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    """Whether a Kubernetes label selector (matchLabels, matchExpressions) selects pods with ``labels``."""
+    ops = {"In": lambda k, v: labels.get(k) in v, "NotIn": lambda k, v: labels.get(k) not in v,
+           "Exists": lambda k, v: k in labels, "DoesNotExist": lambda k, v: k not in labels}
+    return (all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+            and all(ops[e["operator"]](e["key"], e.get("values")) for e in selector.get("matchExpressions", [])))
+
+
+def _rayjob_pods() -> dict[str, dict[str, dict]]:
+    """Pod labels of every RayJob: {rayjob name: {"submitter"/"head"/"worker": labels}}."""
+    pods = {}
+    for p in RAYJOBS:
+        spec = yaml.safe_load(p.read_text())["spec"]
+        cluster = spec["rayClusterSpec"]
+        (worker,) = cluster["workerGroupSpecs"]
+        pods[yaml.safe_load(p.read_text())["metadata"]["name"]] = {
+            "submitter": spec["submitterPodTemplate"].get("metadata", {}).get("labels", {}),
+            "head": cluster["headGroupSpec"]["template"].get("metadata", {}).get("labels", {}),
+            "worker": worker["template"].get("metadata", {}).get("labels", {})}
+    return pods
+
+
+def _admitted_ports(policy: dict, labels: dict, same_namespace: bool = True) -> set | None:
+    """Ports on which ``policy`` admits a pod with ``labels`` (None: every port; empty: refused)."""
+    ports: set = set()
+    for rule in policy["spec"].get("ingress", []):
+        peers = rule.get("from")
+        admitted = peers is None or any(
+            ("podSelector" in peer and _selects(peer["podSelector"], labels))
+            and (same_namespace if "namespaceSelector" not in peer else True) for peer in peers)
+        if admitted:
+            if not rule.get("ports"):
+                return None
+            ports |= {(p.get("protocol", "TCP"), p["port"]) for p in rule["ports"]}
+    return ports
+
+
+def test_network_policy_admits_to_each_ray_head_only_its_own_cluster():
+    import kubernetes_validate
+
+    policies = [d for _, d in DOCS if d["kind"] == "NetworkPolicy"]
+    pods = _rayjob_pods()
+    assert len(pods) >= 2
+    for name, own in pods.items():
+        for role, labels in own.items():  # the labels are valid in a pod template
+            tmpl = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t", "labels": labels},
+                    "template": {"metadata": {"labels": labels}}}
+            kubernetes_validate.validate(tmpl, K8S_VERSION, strict=True)
+            assert labels.get("app") == "tokenmill", f"{name} {role}: labels {labels}"
+        (policy,) = [d for d in policies if _selects(d["spec"]["podSelector"], own["head"])]  # exactly one selects the head
+        assert not _selects(policy["spec"]["podSelector"], own["worker"]), f"{name}: the head's policy selects workers"
+        assert not _selects(policy["spec"]["podSelector"], own["submitter"])
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        for other, theirs in pods.items():  # the heads of other RayJobs are other policies' business
+            if other != name:
+                assert not _selects(policy["spec"]["podSelector"], theirs["head"]), f"{policy['metadata']['name']} selects {other}"
+        # its own Ray pods reach the GCS, the dashboard and the client server (and the raylet's random ports)
+        assert _admitted_ports(policy, own["worker"]) is None and _admitted_ports(policy, own["head"]) is None
+        assert _admitted_ports(policy, own["submitter"]) == {("TCP", 8265)}  # ray job submit: the dashboard only
+        # nothing of another RayJob, nothing unlabeled, no pod of another namespace but the KubeRay operator
+        for other, theirs in pods.items():
+            if other != name:
+                assert all(_admitted_ports(policy, labels) == set() for labels in theirs.values()), f"{name} admits {other}"
+        assert _admitted_ports(policy, {}) == set() and _admitted_ports(policy, {"app": "tokenmill"}) == set()
+        assert _admitted_ports(policy, own["worker"], same_namespace=False) == set()
+        operator = {"app.kubernetes.io/name": "kuberay-operator"}
+        assert _admitted_ports(policy, operator, same_namespace=False) == {("TCP", 8265)}  # it polls the job status
+
+
+def test_the_rolebinding_binds_the_cronjobs_service_account_to_what_it_runs():
+    cron = yaml.safe_load((DEPLOY / "kubernetes/cronjob-rebuild.yaml").read_text())
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    account = pod["serviceAccountName"]
+    assert pod["automountServiceAccountToken"] is True  # kubectl talks to the API server
+    objects = {(d["kind"], d["metadata"]["name"]): d for p, d in DOCS if p.name == "rbac-rebuild.yaml"}
+    assert objects[("ServiceAccount", account)]["automountServiceAccountToken"] is False  # only that pod mounts it
+    bindings = [d for d in objects.values() if d["kind"] == "RoleBinding"
+                and {"kind": "ServiceAccount", "name": account} in d["subjects"]]
+    assert len(bindings) == 1 and bindings[0]["subjects"] == [{"kind": "ServiceAccount", "name": account}]
+    ref = bindings[0]["roleRef"]
+    assert (ref["apiGroup"], ref["kind"]) == ("rbac.authorization.k8s.io", "Role")  # namespaced, not a ClusterRole
+    role = objects[("Role", ref["name"])]
+    # What the CronJob runs: kubectl delete rayjob NAME, then kubectl apply -f the RayJob manifest of that name
+    script = " ".join(pod["containers"][0]["args"])
+    deleted = re.search(r"kubectl delete rayjob (\S+)", script).group(1)
+    applied = yaml.safe_load((DEPLOY / "kuberay" / Path(re.search(r"kubectl apply -f (\S+)", script).group(1)).name).read_text())
+    assert applied["metadata"]["name"] == deleted == "tokenmill-build-corpus"
+    granted = set()
+    for rule in role["rules"]:
+        assert rule["apiGroups"] == ["ray.io"] and rule["resources"] == ["rayjobs"], rule  # nothing but RayJobs
+        assert "*" not in rule["verbs"]
+        if rule["verbs"] != ["create"]:  # create cannot be limited by name; everything else is limited to that one
+            assert rule["resourceNames"] == [deleted], rule
+        granted |= set(rule["verbs"])
+    assert granted == {"get", "list", "watch", "create", "patch", "delete"}  # kubectl delete (+ its wait) and apply
