@@ -43,7 +43,7 @@ class GroupPacker:
     def pack(self, index: int, name: str, items: list[dict]) -> dict:
         """Pack the kept rows of one group into shard parts named after ``name``; return its descriptor."""
         with ShardWriter(self.shards_dir, self.shard_cfg, vocab_size=self.vocab_size, tokenizer_hash=self.tokenizer_hash,
-                         run_id=self.run_id, commit=False, name=name) as writer:
+                         run_id=self.run_id, commit=False, name=name, part=index) as writer:
             for item in items:
                 _, tokens, _ = load_partition(self.cache_dir / item["key"], item["key"])
                 kept = tokens.take(pa.array(item["rows"], pa.int64()))

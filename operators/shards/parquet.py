@@ -25,7 +25,7 @@ from tokenmill.operators.pack.rows import PackedBatch
 from tokenmill.operators.shards.config import PLAN_FORMAT, ROWS_FORMAT
 
 
-def rows_schema(context_length: int, dtype: np.dtype, pad_id: int) -> pa.Schema:
+def rows_schema(context_length: int, dtype: np.dtype, pad_id: int, provenance: dict | None = None) -> pa.Schema:
     """Arrow schema of ``rows/{shard}.parquet``."""
     C = context_length
     return pa.schema(
@@ -38,11 +38,11 @@ def rows_schema(context_length: int, dtype: np.dtype, pad_id: int) -> pa.Schema:
             ("doc_offsets", pa.list_(pa.int64())),
             ("num_tokens", pa.int32()),
         ],
-        metadata=_meta(ROWS_FORMAT, context_length, dtype, pad_id),
+        metadata=_meta(ROWS_FORMAT, context_length, dtype, pad_id, provenance),
     )
 
 
-def plan_schema(context_length: int, dtype: np.dtype, pad_id: int) -> pa.Schema:
+def plan_schema(context_length: int, dtype: np.dtype, pad_id: int, provenance: dict | None = None) -> pa.Schema:
     """Arrow schema of ``plan/{shard}.parquet``."""
     return pa.schema(
         [
@@ -51,12 +51,14 @@ def plan_schema(context_length: int, dtype: np.dtype, pad_id: int) -> pa.Schema:
             ("length", pa.list_(pa.int32())),
             ("doc_id", pa.list_(pa.string())),
         ],
-        metadata=_meta(PLAN_FORMAT, context_length, dtype, pad_id),
+        metadata=_meta(PLAN_FORMAT, context_length, dtype, pad_id, provenance),
     )
 
 
-def _meta(fmt: str, context_length: int, dtype: np.dtype, pad_id: int) -> dict[bytes, bytes]:
-    info = {"context_length": context_length, "token_dtype": np.dtype(dtype).name, "pad_id": pad_id}
+def _meta(fmt: str, context_length: int, dtype: np.dtype, pad_id: int, provenance: dict | None = None) -> dict[bytes, bytes]:
+    # provenance: what the manifest also says (tokenizer hash, vocab size, pack config, the shard's place in the set),
+    # kept in the shard's own files so verify_shards can catch a manifest that was edited to disagree with them.
+    info = {"context_length": context_length, "token_dtype": np.dtype(dtype).name, "pad_id": pad_id, **(provenance or {})}
     return {b"tokenmill.format": fmt.encode(), b"tokenmill.info": json.dumps(info).encode()}
 
 

@@ -124,7 +124,7 @@ class PartWriter:
         with contextlib.ExitStack() as stack:  # a failure aborts the shard writer (its files removed)
             writer = stack.enter_context(ShardWriter(
                 self.shards_dir, self.shard_cfg, vocab_size=engine.vocab_size, tokenizer_hash=engine.sha256,
-                run_id=self.run_id, commit=False, name=name)) if self.write_shards else None
+                run_id=self.run_id, commit=False, name=name, part=index)) if self.write_shards else None
             stack.callback(lambda: [f.close() for f in files.values()])
             first = True
             for docs in self._documents(tasks):

@@ -11,6 +11,8 @@ A remote set (``s3://bucket/prefix``) is checked the same way on a fresh local c
 
 from __future__ import annotations
 
+import json
+
 import logging
 import tempfile
 from dataclasses import dataclass, field
@@ -19,10 +21,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tokenmill.operators.io.remote import is_remote
 from tokenmill.operators.pack.rows import concat_ranges, materialize_rows
-from tokenmill.operators.shards.config import KINDS_OF_FORMAT, PLAN_FORMAT, ROWS_FORMAT
+from tokenmill.operators.shards.config import KINDS_OF_FORMAT, PLAN_FORMAT, ROWS_FORMAT, SUBDIRS
 from tokenmill.operators.shards.manifest import load_manifest, sha256_file, shard_file, unreferenced_files
 from tokenmill.operators.shards.megatron import open_bin, read_index
 from tokenmill.operators.shards.parquet import list_column, read_checked
@@ -57,7 +60,7 @@ def verify_shard_set(directory: str | Path, *, checksums: bool = True) -> Verify
     report = VerifyReport(ok=False)
     try:
         manifest = load_manifest(directory)
-        report.warnings = [f"{n}: not listed in the manifest (not part of the set)" for n in unreferenced_files(directory, manifest)]
+        report.warnings = [f"{n}: not listed in the manifest (not part of the set)" for n in unlisted_files(directory, manifest)]
         if remote:
             from tokenmill.operators.shards.fetch import download_set
 
@@ -86,6 +89,21 @@ def verify_shard_set(directory: str | Path, *, checksums: bool = True) -> Verify
     return report
 
 
+def unlisted_files(directory: str | Path, manifest: dict[str, Any]) -> list[str]:
+    """Files in the set's folders that the manifest does not list: leftovers that look like ours (a crashed writer's)
+    and, locally, any other file someone put there (``notes.txt``), which a reader of the set would not see."""
+    names = set(unreferenced_files(directory, manifest))
+    if not isinstance(directory, str) or not is_remote(directory):
+        root = Path(directory)
+        listed = {f["path"] for s in manifest["shards"] for f in s["files"].values()} | {"manifest.json"}
+        for sub in ("", *SUBDIRS):
+            folder = root / sub
+            if folder.is_dir():
+                names |= {(f"{sub}/{p.name}" if sub else p.name) for p in folder.iterdir()
+                          if p.is_file() and not p.name.startswith(".tokenmill")} - listed
+    return sorted(names)
+
+
 def _check(cond: Any, message: str) -> None:
     if not cond:
         raise ShardProblem(message)
@@ -98,6 +116,7 @@ def _verify(directory: Path, manifest: dict[str, Any], checksums: bool) -> None:
     pad_id = int(manifest["config"]["pack"]["pad_id"])
     kinds = [k for f in manifest["formats"] for k in KINDS_OF_FORMAT[f]]
     sums = {k: 0 for k in ("rows", "documents", "segments", "tokens", "pad_tokens")}
+    last_part, last_seq = 0, dict[str, int]()
     for shard in manifest["shards"]:
         name = shard.get("name", "?")
         for kind in kinds:
@@ -110,6 +129,12 @@ def _verify(directory: Path, manifest: dict[str, Any], checksums: bool) -> None:
             if checksums:
                 _check(sha256_file(path) == entry["sha256"], f"shard {name}: {entry['path']} sha256 does not match the manifest")
         files = {k: shard_file(directory, shard["files"][k]["path"]) for k in kinds}
+        place = _check_provenance(name, files, manifest)
+        if place is not None:  # the shard's own (part, seq): parts in order, a writer's shards in order
+            part, seq, writer = *place, name.rsplit("-", 1)[0]
+            _check(part >= last_part and seq > last_seq.get(writer, -1), f"shard {name}: listed after a shard that comes later in the "
+                   f"set (part {part}, shard {seq} of its writer): the manifest's shard list was reordered")
+            last_part, last_seq[writer] = part, seq
         rows = _verify_megatron(name, files, shard, C, dtype, vocab, pad_id) if "bin" in files else None
         if "rows" in files:
             _verify_rows(name, files["rows"], shard, C, dtype, vocab, pad_id, rows)
@@ -123,6 +148,27 @@ def _verify(directory: Path, manifest: dict[str, Any], checksums: bool) -> None:
     _check(int(totals.get("slots", -1)) == slots, f"totals: slots is {totals.get('slots')}, rows x context_length is {slots}")
     util = sums["tokens"] / slots if slots else 1.0
     _check(abs(float(totals.get("utilization", -1)) - util) < 1e-9, f"totals: utilization {totals.get('utilization')} != {util}")
+
+
+def _check_provenance(name: str, files: dict[str, Path], manifest: dict[str, Any]) -> tuple[int, int] | None:
+    """Cross-check the manifest against what the shard's own Parquet files recorded when they were written: the
+    tokenizer hash, vocabulary size, pack config (BOS/EOS/PAD ids, context length...). Returns the shard's (part,
+    seq), or None for files written before these were recorded."""
+    path = files.get("plan") or files.get("rows")
+    if path is None:
+        return None
+    meta = pq.read_schema(path).metadata or {}
+    info = json.loads(meta.get(b"tokenmill.info", b"{}"))
+    if "tokenizer_hash" not in info:
+        return None
+    _check(info["tokenizer_hash"] == manifest["tokenizer"].get("hash"),
+           f"shard {name}: written with tokenizer {str(info['tokenizer_hash'])[:12]}, the manifest says {str(manifest['tokenizer'].get('hash'))[:12]}")
+    _check(info["vocab_size"] == manifest["tokenizer"]["vocab_size"],
+           f"shard {name}: written for vocab_size {info['vocab_size']}, the manifest says {manifest['tokenizer']['vocab_size']}")
+    pack = manifest["config"].get("pack", {})
+    for key, value in info["pack"].items():
+        _check(pack.get(key) == value, f"shard {name}: written with pack.{key}={value!r}, the manifest says {pack.get(key)!r}")
+    return int(info["part"]), int(info["seq"])
 
 
 def _verify_megatron(name: str, files: dict[str, Path], shard: dict, C: int, dtype: np.dtype, vocab: int, pad_id: int):

@@ -15,6 +15,8 @@ One shard set is written into a directory at a time.
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import uuid
 from pathlib import Path
@@ -44,7 +46,8 @@ log = logging.getLogger(__name__)
 class _OpenShard:
     """The files of the shard being written, under temporary names."""
 
-    def __init__(self, out_dir: Path, name: str, first_key: int, config: ShardWriterConfig, dtype: np.dtype) -> None:
+    def __init__(self, out_dir: Path, name: str, first_key: int, config: ShardWriterConfig, dtype: np.dtype,
+                 provenance: dict[str, Any] | None = None) -> None:
         self.name, self.first_key, self.config = name, first_key, config
         self.final = {k: out_dir / v for k, v in shard_file_names(name, config.kinds).items()}
         self.tmp = {k: tmp_name(p) for k, p in self.final.items()}
@@ -53,8 +56,8 @@ class _OpenShard:
         C, pad = config.pack.context_length, config.pack.pad_id
         kw = {"row_group_rows": config.row_group_rows, "zstd_level": config.zstd_level}
         self.megatron = MegatronWriter(self.tmp["bin"], self.tmp["idx"], dtype) if "bin" in self.tmp else None
-        self.plan = BufferedParquetWriter(self.tmp["plan"], plan_schema(C, dtype, pad), **kw) if "plan" in self.tmp else None
-        self.rows = BufferedParquetWriter(self.tmp["rows"], rows_schema(C, dtype, pad), **kw) if "rows" in self.tmp else None
+        self.plan = BufferedParquetWriter(self.tmp["plan"], plan_schema(C, dtype, pad, provenance), **kw) if "plan" in self.tmp else None
+        self.rows = BufferedParquetWriter(self.tmp["rows"], rows_schema(C, dtype, pad, provenance), **kw) if "rows" in self.tmp else None
         self.counts = {"rows": 0, "documents": 0, "segments": 0, "tokens": 0, "pad_tokens": 0, "stored_tokens": 0}
 
     def add_docs(self, values: np.ndarray, lengths: np.ndarray) -> None:
@@ -111,6 +114,8 @@ class ShardWriter:
         commit: write the manifest at :meth:`close` (False: return the shard entries for :func:`commit_shards`).
         name: shard names are ``shard-<name>-00000``...; give each parallel writer its own, derived from its input
             (e.g. the partition index), so that the same input gives the same names (default: a random token).
+        part: this writer's place among parallel writers (the partition index; recorded in the shard files so
+            verify_shards catches a reordered shard list).
     """
 
     def __init__(
@@ -124,6 +129,7 @@ class ShardWriter:
         source: dict[str, Any] | None = None,
         commit: bool = True,
         name: str | None = None,
+        part: int = 0,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -139,6 +145,7 @@ class ShardWriter:
         self.tokenizer_hash, self.run_id, self.source, self.commit = tokenizer_hash, run_id, source or {}, commit
         self.packer = Packer(config.pack, dtype=self.dtype)
         self._token = name or uuid.uuid4().hex[:12]
+        self._part = part
         self._shards: list[dict[str, Any]] = []
         self._cur: _OpenShard | None = None
         self._closed = False
@@ -235,7 +242,9 @@ class ShardWriter:
     # ---- internals ----------------------------------------------------------------------------------------
     def _open_shard(self) -> _OpenShard:
         name = f"shard-{self._token}-{len(self._shards):05d}"
-        return _OpenShard(self.out_dir, name, self.packer.stats.docs_kept, self.config, self.dtype)
+        provenance = {"tokenizer_hash": self.tokenizer_hash, "vocab_size": self.vocab_size,
+                      "pack": dataclasses.asdict(self.config.pack), "part": self._part, "seq": len(self._shards)}
+        return _OpenShard(self.out_dir, name, self.packer.stats.docs_kept, self.config, self.dtype, provenance)
 
     def _close_shard(self) -> None:
         cur = self._cur

@@ -108,3 +108,29 @@ def test_single_format_sets_verify(tmp_path, udhr_docs, formats):
     write_set(tmp_path, udhr_docs[:80], pack={"context_length": 128, "long_docs": "truncate"}, formats=formats)
     assert verify_shard_set(tmp_path).ok
     assert np.all([p.suffix != ".tmp" for p in tmp_path.iterdir()])
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (lambda m: m["tokenizer"].update(hash="0" * 64), "written with tokenizer"),
+    (lambda m: m["config"]["pack"].update(eos_id=0), "written with pack.eos_id=50256, the manifest says 0"),
+    (lambda m: m["config"]["pack"].update(bos_id=1), "written with pack.bos_id=None, the manifest says 1"),
+    (lambda m: m["tokenizer"].update(vocab_size=50258), "written for vocab_size 50257"),
+    (lambda m: m["shards"].reverse(), "the manifest's shard list was reordered"),
+])
+def test_a_manifest_edited_to_disagree_with_its_shards_fails(small_set, edit, expected):
+    """The shard files carry the tokenizer hash, vocabulary size, pack config and their place in the set: a manifest
+    edited after the fact (checksums untouched, so they still match) no longer verifies."""
+    out, manifest = small_set
+    assert len(manifest["shards"]) > 1
+    edit(manifest)
+    write_manifest(out, manifest)
+    report = verify_shard_set(out)
+    assert not report.ok and expected in report.problem, report.problem
+
+
+def test_any_unlisted_file_is_a_warning(small_set):
+    out, _ = small_set
+    (out / "notes.txt").write_text("not a shard")
+    (out / "rows" / "extra.parquet").write_bytes(b"x")
+    report = verify_shard_set(out)
+    assert report.ok and {w.split(":")[0] for w in report.warnings} == {"notes.txt", "rows/extra.parquet"}
