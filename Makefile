@@ -51,12 +51,15 @@ docs: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
-# A Ray head on this machine whose jobs run with this .venv's python; cluster-stop stops that head only
-# (README, "Running on a Ray cluster"). RAY_HEAD_DIR holds its sockets and logs: keep the path short.
+# A Ray head on this machine whose jobs run with this .venv's python; cluster-stop stops that head only, every
+# process and port it started (README, "Running on a Ray cluster"). RAY_HEAD_DIR holds its sockets and logs: keep
+# the path short. Export RAY_AUTH_MODE (and RAY_AUTH_TOKEN) first: `make cluster` says so at once when they are
+# missing. The head listens on RAY_HOST, loopback by default; RAY_HOST=0.0.0.0 (or this node's IP) for a real cluster.
 RAY_HEAD_DIR ?= /tmp/tokenmill-head-$(shell id -u)
 RAY_NUM_CPUS ?=
+RAY_HOST ?= 127.0.0.1
 cluster: install
-	$(PY) -m tokenmill.operators.core.ray_head start --dir $(RAY_HEAD_DIR) $(if $(RAY_NUM_CPUS),--num-cpus $(RAY_NUM_CPUS))
+	$(PY) -m tokenmill.operators.core.ray_head start --dir $(RAY_HEAD_DIR) --host $(RAY_HOST) $(if $(RAY_NUM_CPUS),--num-cpus $(RAY_NUM_CPUS))
 
 cluster-address:
 	@$(PY) -m tokenmill.operators.core.ray_head address --dir $(RAY_HEAD_DIR)
