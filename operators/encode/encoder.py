@@ -127,9 +127,7 @@ class _Engine:
         self.reason = f"reproduced {self.reference.name} on the parity set"
 
     def special_tokens(self) -> list[str]:
-        """The tokenizer's added/special token strings (the parity set spells them inside text)."""
-        if self._tok is None:
-            return [self._sp.id_to_piece(i) for i in range(self._sp.get_piece_size()) if self._sp.is_control(i)]
+        """The added/special token strings of an HF tokenizer (the parity set spells them inside text)."""
         return sorted(self._tok.get_added_tokens_decoder()[i].content for i in self._tok.get_added_tokens_decoder())
 
     def end_of_document_id(self) -> int | None:

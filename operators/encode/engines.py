@@ -136,9 +136,6 @@ class FastokensEngine:
         ids, offsets = self.tok.encode_batch_flat(texts, add_special_tokens=add_special_tokens)
         return np.frombuffer(ids, dtype="<u4"), np.frombuffer(offsets, dtype="<u8").astype(np.int64)
 
-    def encode_lists(self, texts: list[str], add_special_tokens: bool = False) -> list[list[int]]:
-        return lists_from_flat(*self.encode_flat(texts, add_special_tokens))
-
 
 __all__ = ["ENGINES", "EncodeConfig", "EngineName", "FastokensEngine", "HFEngine", "SentencePieceEngine", "flat_from_lists",
            "lists_from_flat", "package_version"]
