@@ -49,11 +49,19 @@ class QuarantineSink:
             },
             schema=QUARANTINE,
         )
-        key = hashlib.blake2b(digest_size=10)
-        for src, loc in zip(table["source"].to_pylist()[:1] + table["source"].to_pylist()[-1:],
-                            table["location"].to_pylist()[:1] + table["location"].to_pylist()[-1:]):
-            key.update(f"{src}\x00{loc}\x00".encode())
-        key.update(str(table.num_rows).encode())
-        path = os.path.join(self.quarantine_dir, f"q-{key.hexdigest()}.parquet")
-        with atomic_path(path) as tmp:
-            pq.write_table(table, tmp, compression="zstd")
+        write_named_parquet(self.quarantine_dir, "q", table)
+
+
+def write_named_parquet(folder: str, prefix: str, table: pa.Table) -> str:
+    """Write ``table`` (with ``source`` and ``location`` columns) to ``folder/PREFIX-<key>.parquet`` atomically, the
+    key a hash of its first and last rows' (source, location) and its row count: the name follows from the rows, so
+    a retried task overwrites its own file. Returns the path."""
+    key = hashlib.blake2b(digest_size=10)
+    sources, locations = table["source"].to_pylist(), table["location"].to_pylist()
+    for i in (0, table.num_rows - 1):
+        key.update(f"{sources[i]}\x00{locations[i]}\x00".encode())
+    key.update(str(table.num_rows).encode())
+    path = os.path.join(folder, f"{prefix}-{key.hexdigest()}.parquet")
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return path

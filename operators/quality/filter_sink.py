@@ -9,14 +9,12 @@ quarantined record is broken input, a filtered one is good input a rule rejected
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from tokenmill.operators.core.atomic import atomic_path
+from tokenmill.operators.io.quarantine_sink import write_named_parquet
 from tokenmill.operators.quality.marks import FILTER_COLUMNS
 from tokenmill.schemas.core import SCHEMA_KEY
 
@@ -69,11 +67,4 @@ class FilteredSink:
             },
             schema=FILTERED,
         )
-        key = hashlib.blake2b(digest_size=10)
-        sources, locations = table["source"].to_pylist(), table["location"].to_pylist()
-        for i in (0, table.num_rows - 1):
-            key.update(f"{sources[i]}\x00{locations[i]}\x00".encode())
-        key.update(str(table.num_rows).encode())
-        path = os.path.join(self.filtered_dir, f"f-{key.hexdigest()}.parquet")
-        with atomic_path(path) as tmp:
-            pq.write_table(table, tmp, compression="zstd")
+        write_named_parquet(self.filtered_dir, "f", table)
