@@ -13,11 +13,15 @@ publishes a file or a folder goes through these helpers:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def fsync_path(path: str | Path) -> None:
@@ -113,3 +117,20 @@ def rename_dir_atomic(tmp_dir: str | Path, path: str | Path) -> None:
     fsync_tree(tmp_dir)
     os.rename(tmp_dir, path)
     fsync_dir(Path(path).parent)
+
+
+def write_named_parquet(folder: str, prefix: str, table: pa.Table) -> str:
+    """Write ``table`` (with ``source`` and ``location`` columns) to ``folder/PREFIX-<key>.parquet`` atomically, the
+    key a hash of its first and last rows' (source, location) and its row count: the name follows from the rows, so
+    a retried task overwrites its own file. Returns the path."""
+    key = hashlib.blake2b(digest_size=10)
+    sources, locations = table["source"].to_pylist(), table["location"].to_pylist()
+    for i in (0, table.num_rows - 1):
+        key.update(f"{sources[i]}\x00{locations[i]}\x00".encode())
+    key.update(str(table.num_rows).encode())
+    path = os.path.join(folder, f"{prefix}-{key.hexdigest()}.parquet")
+    import pyarrow.parquet as pq
+
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return path

@@ -7,14 +7,12 @@ overwrites its own file) and returns the kept rows with the reject columns remov
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from tokenmill.operators.core.atomic import atomic_path
+from tokenmill.operators.core.atomic import write_named_parquet
 from tokenmill.schemas import QUARANTINE, REJECT_COLUMNS
 
 
@@ -50,18 +48,3 @@ class QuarantineSink:
             schema=QUARANTINE,
         )
         write_named_parquet(self.quarantine_dir, "q", table)
-
-
-def write_named_parquet(folder: str, prefix: str, table: pa.Table) -> str:
-    """Write ``table`` (with ``source`` and ``location`` columns) to ``folder/PREFIX-<key>.parquet`` atomically, the
-    key a hash of its first and last rows' (source, location) and its row count: the name follows from the rows, so
-    a retried task overwrites its own file. Returns the path."""
-    key = hashlib.blake2b(digest_size=10)
-    sources, locations = table["source"].to_pylist(), table["location"].to_pylist()
-    for i in (0, table.num_rows - 1):
-        key.update(f"{sources[i]}\x00{locations[i]}\x00".encode())
-    key.update(str(table.num_rows).encode())
-    path = os.path.join(folder, f"{prefix}-{key.hexdigest()}.parquet")
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
-    return path

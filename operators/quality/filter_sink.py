@@ -14,7 +14,7 @@ import os
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tokenmill.operators.io.quarantine_sink import write_named_parquet
+from tokenmill.operators.core.atomic import write_named_parquet
 from tokenmill.operators.quality.marks import FILTER_COLUMNS
 from tokenmill.schemas.core import SCHEMA_KEY
 
