@@ -6,7 +6,7 @@ STAMP := $(VENV)/.tokenmill-installed
 BASE_STAMP := $(VENV)/.tokenmill-base-installed
 DEMO_OUT ?= demo-out
 
-.PHONY: install install-base lint docs test test-fast demo bench clean cluster cluster-address cluster-stop image
+.PHONY: install install-base lint format docs test test-fast demo bench clean cluster cluster-address cluster-stop image
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,12 @@ install-base: $(BASE_STAMP)
 
 install: $(STAMP)
 
-# ruff (lint) on the whole tree, mypy on the data path (files in pyproject.toml): cheap, so every test run checks.
+# The format check and ruff's wider rule set (pyproject.toml) on the whole tree, mypy on the files pyproject.toml
+# names: cheap, so every test run checks. `make format` rewrites what the check would refuse.
+LINT_TREE := operators schemas pipelines benchmarks tests tokenmill
 lint: install
-	$(VENV)/bin/ruff check operators schemas pipelines benchmarks tests tokenmill
+	$(VENV)/bin/ruff format --check $(LINT_TREE)
+	$(VENV)/bin/ruff check $(LINT_TREE)
 	$(VENV)/bin/mypy
 
 # pytest exits 5 when it collected no tests: that is a failure here, never a silent pass.
@@ -47,6 +50,10 @@ test: install lint
 docs: install
 	$(PY) -m tokenmill.pipelines._config_docs
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
+
+format: install
+	$(VENV)/bin/ruff format $(LINT_TREE)
+	$(VENV)/bin/ruff check --fix $(LINT_TREE)
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"

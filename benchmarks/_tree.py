@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 import time
@@ -24,10 +25,8 @@ def run_measured(cmd: list[str], cwd: Path | None = None, interval: float = 0.1)
             try:
                 total = 0
                 for p in [root, *root.children(recursive=True)]:
-                    try:
+                    with contextlib.suppress(psutil.Error):
                         total += p.memory_info().rss
-                    except psutil.Error:
-                        pass
                 peak["tree"] = max(peak["tree"], total)
                 peak["driver"] = max(peak["driver"], root.memory_info().rss)
             except psutil.Error:
@@ -40,5 +39,11 @@ def run_measured(cmd: list[str], cwd: Path | None = None, interval: float = 0.1)
     wall = time.perf_counter() - t0
     stop.set()
     thread.join()
-    return {"wall_s": round(wall, 2), "peak_mb": round(peak["tree"] / 2**20), "driver_peak_mb": round(peak["driver"] / 2**20),
-            "returncode": proc.returncode, "stdout": stdout, "stderr": stderr}
+    return {
+        "wall_s": round(wall, 2),
+        "peak_mb": round(peak["tree"] / 2**20),
+        "driver_peak_mb": round(peak["driver"] / 2**20),
+        "returncode": proc.returncode,
+        "stdout": stdout,
+        "stderr": stderr,
+    }

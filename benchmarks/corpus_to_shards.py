@@ -39,7 +39,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _tree import run_measured  # noqa: E402
+from _tree import run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -69,14 +69,13 @@ def make_corpus(out: Path, n_docs: int, n_files: int = 8, seed: int = 0) -> int:
                     n = max(1, int(rng.lognormvariate(1.4, 0.9)))
                     start = rng.randrange(len(sentences))
                     text = " ".join(sentences[(start + j) % len(sentences)] for j in range(n))
-                line = json.dumps({"id": f"doc-{i}", "text": text, "url": f"https://example.org/{i}"},
-                                  ensure_ascii=False).encode() + b"\n"
+                line = json.dumps({"id": f"doc-{i}", "text": text, "url": f"https://example.org/{i}"}, ensure_ascii=False).encode() + b"\n"
                 total += len(line)
                 zw.write(line)
     return total
 
 
-LOOP = r'''
+LOOP = r"""
 import io, json, sys, numpy as np, zstandard
 from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
@@ -122,10 +121,10 @@ with open(out / "tokens.bin", "wb") as bin_f:
                 flush(batch)
 np.asarray(ends, np.int64).tofile(out / "doc_ends.bin")
 print(json.dumps({"tokens": n_tokens, "documents": len(ends)}))
-'''
+"""
 
 # The floor: HF's fastest batch call (no offsets, all cores) over the corpus texts already in memory, nothing else.
-ENCODE_ALONE = r'''
+ENCODE_ALONE = r"""
 import io, json, sys, time, zstandard
 from pathlib import Path
 from tokenizers import Tokenizer, models, pre_tokenizers
@@ -139,9 +138,9 @@ for f in sorted(src.glob("*.jsonl.zst")):
 t0 = time.perf_counter()
 n = sum(len(e.ids) for i in range(0, len(texts), 1024) for e in tok.encode_batch_fast(texts[i:i + 1024], add_special_tokens=False))
 print(json.dumps({"tokens": n, "encode_s": round(time.perf_counter() - t0, 2)}))
-'''
+"""
 
-DATATROVE = r'''
+DATATROVE = r"""
 import json, sys
 from pathlib import Path
 from datatrove.executor import LocalPipelineExecutor
@@ -153,7 +152,7 @@ LocalPipelineExecutor(pipeline=[JsonlReader(src, glob_pattern="*.jsonl.zst"),
                       tasks=8, workers=workers, logging_dir=out + "/logs", skip_completed=False).run()
 n = sum(p.stat().st_size for p in Path(out, "tokens").rglob("*.bin")) // 2
 print(json.dumps({"tokens": n}))
-'''
+"""
 
 
 def _measure(cmd: list[str], cwd: Path) -> dict:
@@ -168,10 +167,30 @@ def _measure(cmd: list[str], cwd: Path) -> dict:
 
 def run_tokenmill(corpus: Path, out: Path, workers: int, engine: str = "auto") -> dict:
     shutil.rmtree(out, ignore_errors=True)
-    r = _measure([sys.executable, str(ROOT / "pipelines/pack_shards.py"), "--tokenizer", str(GPT2), "--input",
-                  str(corpus / "*.jsonl.zst"), "--output", str(out), "--quiet", "--num-cpus", str(workers),
-                  "--set", "shards.pack.context_length=2048", "--set", f"shards.pack.eos_id={EOS}",
-                  "--set", f"workers={workers}", "--set", f"encode.engine={engine}"], ROOT)
+    r = _measure(
+        [
+            sys.executable,
+            str(ROOT / "pipelines/pack_shards.py"),
+            "--tokenizer",
+            str(GPT2),
+            "--input",
+            str(corpus / "*.jsonl.zst"),
+            "--output",
+            str(out),
+            "--quiet",
+            "--num-cpus",
+            str(workers),
+            "--set",
+            "shards.pack.context_length=2048",
+            "--set",
+            f"shards.pack.eos_id={EOS}",
+            "--set",
+            f"workers={workers}",
+            "--set",
+            f"encode.engine={engine}",
+        ],
+        ROOT,
+    )
     manifest = json.loads((out / "shards/manifest.json").read_text())
     r["tokens"] = manifest["totals"]["tokens"]
     r["utilization"] = manifest["totals"]["utilization"]
@@ -227,13 +246,14 @@ def main() -> None:
         corpus = tmp / "corpus"
         nbytes = make_corpus(corpus, args.docs)
         size = sum(p.stat().st_size for p in corpus.iterdir())
-        print(f"corpus: {args.docs} documents, {nbytes / 2**20:.0f} MiB JSONL, {size / 2**20:.0f} MiB zstd in 8 files",
-              file=sys.stderr)
-        runs = {"tokenmill": lambda: run_tokenmill(corpus, tmp / "tm", args.workers),
-                "tokenmill_hf": lambda: run_tokenmill(corpus, tmp / "tm_hf", args.workers, "hf"),
-                "datatrove": lambda: run_datatrove(corpus, tmp / "dt", args.workers),
-                "loop": lambda: run_loop(corpus, tmp / "loop"),
-                "loop_fastokens": lambda: run_loop(corpus, tmp / "loop_fast", "fastokens")}
+        print(f"corpus: {args.docs} documents, {nbytes / 2**20:.0f} MiB JSONL, {size / 2**20:.0f} MiB zstd in 8 files", file=sys.stderr)
+        runs = {
+            "tokenmill": lambda: run_tokenmill(corpus, tmp / "tm", args.workers),
+            "tokenmill_hf": lambda: run_tokenmill(corpus, tmp / "tm_hf", args.workers, "hf"),
+            "datatrove": lambda: run_datatrove(corpus, tmp / "dt", args.workers),
+            "loop": lambda: run_loop(corpus, tmp / "loop"),
+            "loop_fastokens": lambda: run_loop(corpus, tmp / "loop_fast", "fastokens"),
+        }
         runs = {k: v for k, v in runs.items() if k not in skip}
         results: dict[str, list[dict]] = {k: [] for k in runs}
         for _ in range(args.rounds):
@@ -242,37 +262,71 @@ def main() -> None:
                 print(f"{name}: {results[name][-1]['wall_s']} s", file=sys.stderr)
         best = {k: min(v, key=lambda r: r["wall_s"]) for k, v in results.items()}
         ours = best["tokenmill"]
-        identical = {"tokenmill_vs_hf_shards": shard_bytes_digest(tmp / "tm" / "shards") == shard_bytes_digest(tmp / "tm_hf" / "shards")
-                     if "tokenmill_hf" in best else None,
-                     "loop_fastokens_vs_hf_bin": (tmp / "loop" / "tokens.bin").read_bytes() == (tmp / "loop_fast" / "tokens.bin").read_bytes()
-                     if "loop" in best else None}
+        identical = {
+            "tokenmill_vs_hf_shards": shard_bytes_digest(tmp / "tm" / "shards") == shard_bytes_digest(tmp / "tm_hf" / "shards")
+            if "tokenmill_hf" in best
+            else None,
+            "loop_fastokens_vs_hf_bin": (tmp / "loop" / "tokens.bin").read_bytes() == (tmp / "loop_fast" / "tokens.bin").read_bytes()
+            if "loop" in best
+            else None,
+        }
         lines = []
         if "loop" in best:
             floor = json.loads(_measure([sys.executable, "-c", ENCODE_ALONE, str(corpus), str(GPT2)], ROOT)["stdout"])
-            lines.append({"bench": "corpus_to_shards_hf_alone", "ours_s": ours["wall_s"], "peer": "hf_encode_batch_fast_alone",
-                          "peer_s": floor["encode_s"], "ratio": round(ours["wall_s"] / floor["encode_s"], 3), "peer_tokens": floor["tokens"],
-                          "note": "HF encoding alone (texts in memory, all cores): the bound of every HF-based pipeline"})
-        targets = {"datatrove": "<= 0.25 x datatrove wall, peak <= datatrove's", "loop_fastokens": "<= 3 x the fastokens loop (the floor)",
-                   "tokenmill_hf": "shards byte-identical", "loop": "(HF loop)"}
+            lines.append(
+                {
+                    "bench": "corpus_to_shards_hf_alone",
+                    "ours_s": ours["wall_s"],
+                    "peer": "hf_encode_batch_fast_alone",
+                    "peer_s": floor["encode_s"],
+                    "ratio": round(ours["wall_s"] / floor["encode_s"], 3),
+                    "peer_tokens": floor["tokens"],
+                    "note": "HF encoding alone (texts in memory, all cores): the bound of every HF-based pipeline",
+                }
+            )
+        targets = {
+            "datatrove": "<= 0.25 x datatrove wall, peak <= datatrove's",
+            "loop_fastokens": "<= 3 x the fastokens loop (the floor)",
+            "tokenmill_hf": "shards byte-identical",
+            "loop": "(HF loop)",
+        }
         for peer, p in best.items():
             if peer == "tokenmill":
                 continue
-            lines.append({"bench": "corpus_to_shards", "ours_s": ours["wall_s"], "ours_engine": ours["engine"], "peer": peer,
-                          "peer_s": p["wall_s"], "ratio": round(ours["wall_s"] / p["wall_s"], 3), "ours_peak_mb": ours["peak_mb"],
-                          "peer_peak_mb": p["peak_mb"], "ours_driver_peak_mb": ours["driver_peak_mb"],
-                          "ours_tokens_per_s": round(ours["tokens"] / ours["wall_s"]), "peer_tokens_per_s": round(p["tokens"] / p["wall_s"]),
-                          "quality": {"ours_tokens": ours["tokens"], "peer_tokens": p["tokens"], "utilization": round(ours["utilization"], 5),
-                                      **identical},
-                          "target": targets[peer]})
+            lines.append(
+                {
+                    "bench": "corpus_to_shards",
+                    "ours_s": ours["wall_s"],
+                    "ours_engine": ours["engine"],
+                    "peer": peer,
+                    "peer_s": p["wall_s"],
+                    "ratio": round(ours["wall_s"] / p["wall_s"], 3),
+                    "ours_peak_mb": ours["peak_mb"],
+                    "peer_peak_mb": p["peak_mb"],
+                    "ours_driver_peak_mb": ours["driver_peak_mb"],
+                    "ours_tokens_per_s": round(ours["tokens"] / ours["wall_s"]),
+                    "peer_tokens_per_s": round(p["tokens"] / p["wall_s"]),
+                    "quality": {"ours_tokens": ours["tokens"], "peer_tokens": p["tokens"], "utilization": round(ours["utilization"], 5), **identical},
+                    "target": targets[peer],
+                }
+            )
         if args.scale_factor:
             big = tmp / "corpus_big"
             make_corpus(big, args.docs * args.scale_factor, seed=1)
             r_big = run_tokenmill(big, tmp / "tm_big", args.workers)
-            lines.append({"bench": "corpus_to_shards_scale", "ours_s": ours["wall_s"], "peer": f"tokenmill_{args.scale_factor}x",
-                          "peer_s": r_big["wall_s"], "ratio": round(r_big["wall_s"] / ours["wall_s"], 3),
-                          "ours_driver_peak_mb": ours["driver_peak_mb"], "peer_driver_peak_mb": r_big["driver_peak_mb"],
-                          "driver_growth": round(r_big["driver_peak_mb"] / max(ours["driver_peak_mb"], 1) - 1, 3),
-                          "target": f"time <= {1.1 * args.scale_factor:.1f} x, driver peak growth <= 10 %"})
+            lines.append(
+                {
+                    "bench": "corpus_to_shards_scale",
+                    "ours_s": ours["wall_s"],
+                    "peer": f"tokenmill_{args.scale_factor}x",
+                    "peer_s": r_big["wall_s"],
+                    "ratio": round(r_big["wall_s"] / ours["wall_s"], 3),
+                    "ours_driver_peak_mb": ours["driver_peak_mb"],
+                    "peer_driver_peak_mb": r_big["driver_peak_mb"],
+                    "driver_growth": round(r_big["driver_peak_mb"] / max(ours["driver_peak_mb"], 1) - 1, 3),
+                    "target": f"time <= {1.1 * args.scale_factor:.1f} x, driver peak growth <= 10 %",
+                }
+            )
         for line in lines:
             print(json.dumps(line))
         print(f"\n{'contender':<16}{'wall s':>9}{'tokens/s':>12}{'peak MB':>9}{'x tokenmill':>12}")

@@ -49,7 +49,7 @@ def read_pieces(name: str) -> list[str]:
 
 
 def cut(pieces: list[str], offset: int = 0) -> list[str]:
-    return [p[i: i + SEG] for p in pieces for i in range(offset, len(p), SEG) if p[i: i + SEG]]
+    return [p[i : i + SEG] for p in pieces for i in range(offset, len(p), SEG) if p[i : i + SEG]]
 
 
 def corpus(which: int) -> tuple[list[str], list[str]]:
@@ -85,12 +85,12 @@ def run_contender(name: str, which: int) -> dict:
 
             info = init_ray(num_cpus=2, quiet=True)
             actors = make_workers(2)
-            extra["actors_aot"] = ray.get(actors[0].__ray_call__.remote(lambda self: __import__("tokenmill.operators.bpe.kernels",
-                                                                                         fromlist=["AOT"]).AOT))
+            extra["actors_aot"] = ray.get(actors[0].__ray_call__.remote(lambda self: __import__("tokenmill.operators.bpe.kernels", fromlist=["AOT"]).AOT))
         t0 = time.perf_counter()
         if workers > 1:
-            result = train_distributed(train, vocab_size=VOCAB, min_frequency=MIN_FREQ, special_tokens=tuple(SPECIALS),
-                                       initial_alphabet="ACGT", num_workers=2, actors=actors)
+            result = train_distributed(
+                train, vocab_size=VOCAB, min_frequency=MIN_FREQ, special_tokens=tuple(SPECIALS), initial_alphabet="ACGT", num_workers=2, actors=actors
+            )
             from tokenmill.operators.bpe.api import model_from_result
 
             model = model_from_result(result, BpeTrainerConfig(workers=2), time.perf_counter() - t0)
@@ -101,9 +101,9 @@ def run_contender(name: str, which: int) -> dict:
         e2e_s = time.perf_counter() - t_start
         extra["phases_s"] = model.stats["seconds"]
         if workers > 1:
-            extra["actors_peak_mb"] = [round(r / 1024, 1) for r in ray.get(
-                [a.__ray_call__.remote(lambda self: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-                 for a in actors])]
+            extra["actors_peak_mb"] = [
+                round(r / 1024, 1) for r in ray.get([a.__ray_call__.remote(lambda self: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) for a in actors])
+            ]
             from tokenmill.operators.core.runtime import shutdown_ray
 
             shutdown_ray(info)
@@ -114,13 +114,11 @@ def run_contender(name: str, which: int) -> dict:
 
         t0 = time.perf_counter()
         tok = Tokenizer(models.BPE(unk_token="[UNK]"))
-        tok.train_from_iterator(train, trainers.BpeTrainer(vocab_size=VOCAB, min_frequency=MIN_FREQ,
-                                                           special_tokens=SPECIALS, show_progress=False))
+        tok.train_from_iterator(train, trainers.BpeTrainer(vocab_size=VOCAB, min_frequency=MIN_FREQ, special_tokens=SPECIALS, show_progress=False))
         train_s = time.perf_counter() - t0
         tok.save(str(out_dir / "tokenizer.json"))
         e2e_s = time.perf_counter() - t_start
-        merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m)
-                  for m in json.loads(tok.to_str())["model"]["merges"]]
+        merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in json.loads(tok.to_str())["model"]["merges"]]
     else:  # sentencepiece
         import io
 
@@ -129,10 +127,22 @@ def run_contender(name: str, which: int) -> dict:
         t0 = time.perf_counter()
         buf = io.BytesIO()
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(train), model_writer=buf, model_type="bpe", vocab_size=VOCAB, num_threads=2,
-            split_by_whitespace=False, character_coverage=1.0, add_dummy_prefix=False,
-            normalization_rule_name="identity", max_sentence_length=SEG + 1, unk_piece="[UNK]", bos_id=-1, eos_id=-1,
-            control_symbols=SPECIALS[1:], minloglevel=2)
+            sentence_iterator=iter(train),
+            model_writer=buf,
+            model_type="bpe",
+            vocab_size=VOCAB,
+            num_threads=2,
+            split_by_whitespace=False,
+            character_coverage=1.0,
+            add_dummy_prefix=False,
+            normalization_rule_name="identity",
+            max_sentence_length=SEG + 1,
+            unk_piece="[UNK]",
+            bos_id=-1,
+            eos_id=-1,
+            control_symbols=SPECIALS[1:],
+            minloglevel=2,
+        )
         train_s = time.perf_counter() - t0
         (out_dir / "spm.model").write_bytes(buf.getvalue())
         e2e_s = time.perf_counter() - t_start
@@ -143,9 +153,16 @@ def run_contender(name: str, which: int) -> dict:
     else:
         n_tokens = sum(len(ids) for ids in sp.encode(heldout))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"contender": name, "corpus_mbp": round(sum(map(len, train)) / 1e6, 2), "train_s": round(train_s, 3),
-            "e2e_s": round(e2e_s, 3), "peak_mb": round(peak_mb, 1),
-            "heldout_bp_per_token": round(sum(map(len, heldout)) / n_tokens, 4), "merges": merges, **extra}
+    return {
+        "contender": name,
+        "corpus_mbp": round(sum(map(len, train)) / 1e6, 2),
+        "train_s": round(train_s, 3),
+        "e2e_s": round(e2e_s, 3),
+        "peak_mb": round(peak_mb, 1),
+        "heldout_bp_per_token": round(sum(map(len, heldout)) / n_tokens, 4),
+        "merges": merges,
+        **extra,
+    }
 
 
 def run_count_phase(which: int, reps: int = 5) -> dict:
@@ -170,12 +187,16 @@ def run_count_phase(which: int, reps: int = 5) -> dict:
             def call(method, *args, use=use):
                 return ray.get([getattr(a, method).remote(*args) for a in use])
 
-            *_, seconds = count_phase(call, vocab_size=VOCAB, min_frequency=MIN_FREQ, special_tokens=tuple(SPECIALS),
-                                      initial_alphabet="ACGT")
+            *_, seconds = count_phase(call, vocab_size=VOCAB, min_frequency=MIN_FREQ, special_tokens=tuple(SPECIALS), initial_alphabet="ACGT")
             best[n] = min(best.get(n, float("inf")), seconds)
     shutdown_ray(info)
-    return {"workers_1_s": round(best[1], 4), "workers_2_s": round(best[2], 4), "reps": reps,
-            "speedup": round(best[1] / best[2], 3), "corpus_mbp": round(table.n_chars / 1e6, 2)}
+    return {
+        "workers_1_s": round(best[1], 4),
+        "workers_2_s": round(best[2], 4),
+        "reps": reps,
+        "speedup": round(best[1] / best[2], 3),
+        "corpus_mbp": round(table.n_chars / 1e6, 2),
+    }
 
 
 # ------------------------------------------------------------------------------------------ driver (parent)
@@ -190,7 +211,7 @@ def run_warmup(kind: str) -> dict:
 
         try:
             built = aot.module_path().is_file() or bool(aot.build())
-        except Exception as exc:  # noqa: BLE001 - no compiler: the JIT fallback gets measured instead
+        except Exception as exc:
             print(f"AOT build failed ({exc}); the numba JIT is measured", file=sys.stderr)
             built = False
         return {"aot_available": built, "aot_s": round(time.perf_counter() - t0, 2)}
@@ -201,8 +222,7 @@ def run_warmup(kind: str) -> dict:
     workers = [PartWorker() for _ in range(2)]
     for w, part in zip(workers, (["ACGTACGTTGCA" * 20], ["TTGACA" * 30])):
         w.load(part)
-    coordinate(lambda m, *a: [getattr(w, m)(*a) for w in workers], vocab_size=64, min_frequency=2,
-               special_tokens=tuple(SPECIALS))
+    coordinate(lambda m, *a: [getattr(w, m)(*a) for w in workers], vocab_size=64, min_frequency=2, special_tokens=tuple(SPECIALS))
     return {"jit_s": round(time.perf_counter() - t0, 2)}
 
 
@@ -212,10 +232,8 @@ def run_warmup(kind: str) -> dict:
 def _child(args: list[str], **env_extra: str) -> dict:
     # Ray starts its workers at nice 15 by default; on a shared machine that starves the training actors
     # (one round trip per merge), so they run at normal priority here, like the driver.
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "RAY_worker_niceness": "0", **env_extra}
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT)
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "RAY_worker_niceness": "0", **env_extra}
+    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, env=env, cwd=ROOT)
     if proc.returncode != 0:
         raise RuntimeError(f"{args} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -247,8 +265,7 @@ def run_e2e(copies: int, tmp: Path) -> dict:
         for f in ("ecoli_k12_mg1655_GCF_000005845.2.fna", "scerevisiae_sacCer3_chrI-III_V_VI_IX_M.fa"):
             (inputs / f"c{k}_{f}").symlink_to(DNA / f)
     out = tmp / f"out{copies}"
-    r = run_measured([sys.executable, str(ROOT / "pipelines/dna_bpe.py"), "--input", str(inputs / "*"),
-                      "--output", str(out), "--quiet"], ROOT)
+    r = run_measured([sys.executable, str(ROOT / "pipelines/dna_bpe.py"), "--input", str(inputs / "*"), "--output", str(out), "--quiet"], ROOT)
     if r["returncode"] != 0:
         raise RuntimeError(r["stderr"][-3000:])
     report = json.loads((out / "report.json").read_text())
@@ -256,24 +273,36 @@ def run_e2e(copies: int, tmp: Path) -> dict:
     tok = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
     t0 = time.perf_counter()
     for i in range(0, len(seqs), 2048):
-        tok.encode_batch_fast(seqs[i:i + 2048], add_special_tokens=False)
+        tok.encode_batch_fast(seqs[i : i + 2048], add_special_tokens=False)
     hf_s = time.perf_counter() - t0
     import fastokens
 
     fast = fastokens.Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
     t0 = time.perf_counter()
     for i in range(0, len(seqs), 2048):
-        fast.encode_batch_flat(seqs[i:i + 2048])
+        fast.encode_batch_flat(seqs[i : i + 2048])
     fast_s = time.perf_counter() - t0
     engine = json.loads((out / "shards" / "manifest.json").read_text())["source"]["encoder"]["engine"]
     engine_s = fast_s if engine == "fastokens" else hf_s
     ours_encode_s = report["seconds"]["encode_pack"]  # encode + pack + write, in the workers (one phase now)
-    return {"bench": "dna_bpe_e2e", "copies": copies, "segments": len(seqs), "wall_s": r["wall_s"],
-            "peak_mb": r["peak_mb"], "driver_peak_mb": r["driver_peak_mb"], "seconds": report["seconds"],
-            "ours_encode_s": ours_encode_s, "ours_engine": engine, "peer": f"{engine}_alone", "peer_s": round(engine_s, 2),
-            "hf_alone_s": round(hf_s, 2), "fastokens_alone_s": round(fast_s, 2),
-            "encode_rate_ratio": round(engine_s / ours_encode_s, 3), "encode_rate_vs_hf": round(hf_s / ours_encode_s, 3),
-            "target": "encode stage rate >= 0.8 x the engine that ran, alone (one process, texts in memory)"}
+    return {
+        "bench": "dna_bpe_e2e",
+        "copies": copies,
+        "segments": len(seqs),
+        "wall_s": r["wall_s"],
+        "peak_mb": r["peak_mb"],
+        "driver_peak_mb": r["driver_peak_mb"],
+        "seconds": report["seconds"],
+        "ours_encode_s": ours_encode_s,
+        "ours_engine": engine,
+        "peer": f"{engine}_alone",
+        "peer_s": round(engine_s, 2),
+        "hf_alone_s": round(hf_s, 2),
+        "fastokens_alone_s": round(fast_s, 2),
+        "encode_rate_ratio": round(engine_s / ours_encode_s, 3),
+        "encode_rate_vs_hf": round(hf_s / ours_encode_s, 3),
+        "target": "encode stage rate >= 0.8 x the engine that ran, alone (one process, texts in memory)",
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -282,13 +311,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=2, help="runs per contender, alternating order (best is kept)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dna_bpe_train.txt"))
     ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--e2e-only", action="store_true",
-                    help="only the end-to-end dna_bpe.py runs (1x and 3x corpus: wall, driver peak, encode rate)")
+    ap.add_argument("--e2e-only", action="store_true", help="only the end-to-end dna_bpe.py runs (1x and 3x corpus: wall, driver peak, encode rate)")
     args = ap.parse_args(argv)
     if args.child:
         kind, arg = args.child.split(":")
-        res = (run_warmup(arg) if kind == "warmup" else run_count_phase(int(arg)) if kind == "count_phase"
-               else run_contender(kind, int(arg)))
+        res = run_warmup(arg) if kind == "warmup" else run_count_phase(int(arg)) if kind == "count_phase" else run_contender(kind, int(arg))
         print(json.dumps(res))
         return
 
@@ -303,51 +330,67 @@ def main(argv: list[str] | None = None) -> None:
         e2e = [run_e2e(copies, Path(tmp)) for copies in (1, 3)]
     for row in e2e:
         emit(row)
-    emit({"bench": "dna_bpe_e2e_driver", "driver_peak_1x_mb": e2e[0]["driver_peak_mb"],
-          "driver_peak_3x_mb": e2e[1]["driver_peak_mb"],
-          "driver_growth": round(e2e[1]["driver_peak_mb"] / max(e2e[0]["driver_peak_mb"], 1) - 1, 3),
-          "target": "driver peak flat from 1x to 3x"})
+    emit(
+        {
+            "bench": "dna_bpe_e2e_driver",
+            "driver_peak_1x_mb": e2e[0]["driver_peak_mb"],
+            "driver_peak_3x_mb": e2e[1]["driver_peak_mb"],
+            "driver_growth": round(e2e[1]["driver_peak_mb"] / max(e2e[0]["driver_peak_mb"], 1) - 1, 3),
+            "target": "driver peak flat from 1x to 3x",
+        }
+    )
     if args.e2e_only:
         return
-    emit({"bench": "dna_bpe_train", "note": "one-time compiles, not in any timing",
-          **_child(["warmup:jit"], TOKENMILL_BPE_AOT="0"), **_child(["warmup:aot"])})
+    emit({"bench": "dna_bpe_train", "note": "one-time compiles, not in any timing", **_child(["warmup:jit"], TOKENMILL_BPE_AOT="0"), **_child(["warmup:aot"])})
     rows = []
     for which in args.corpus:
         runs: dict[str, list[dict]] = {name: [] for name in CONTENDERS}
         for r in range(args.rounds):
-            for name in (CONTENDERS if r % 2 == 0 else CONTENDERS[::-1]):
+            for name in CONTENDERS if r % 2 == 0 else CONTENDERS[::-1]:
                 runs[name].append(_child([f"{name}:{which}"]))
         res = {name: _best(runs[name]) for name in CONTENDERS}
         hf, sp = res["hf_tokenizers"], res["sentencepiece"]
         for ours in ("tokenmill", "tokenmill_2workers"):
             o = res[ours]
             for peer in (hf, sp):
-                emit({"bench": "dna_bpe_train", "corpus_mbp": o["corpus_mbp"], "ours": ours, "ours_s": o["train_s"],
-                      "peer": peer["contender"], "peer_s": peer["train_s"],
-                      "ratio": round(o["train_s"] / peer["train_s"], 3),
-                      "ours_e2e_s": o["e2e_s"], "peer_e2e_s": peer["e2e_s"],
-                      "ours_peak_mb": o["peak_mb"], "peer_peak_mb": peer["peak_mb"],
-                      "mem_ratio": round(o["peak_mb"] / peer["peak_mb"], 3),
-                      "quality": {"ours_heldout_bp_per_token": o["heldout_bp_per_token"],
-                                  "peer_heldout_bp_per_token": peer["heldout_bp_per_token"],
-                                  "merges_identical_to_hf": o["merges"] == hf["merges"] if peer is hf else None},
-                      "rounds_ours_s": o["rounds_train_s"], "rounds_peer_s": peer["rounds_train_s"],
-                      "ours_aot_kernels": o.get("aot"),
-                      **({"phases_s": o["phases_s"]} if "phases_s" in o else {}),
-                      **({"actors_peak_mb": o["actors_peak_mb"], "actors_aot_kernels": o["actors_aot"]}
-                         if "actors_peak_mb" in o else {})})
+                emit(
+                    {
+                        "bench": "dna_bpe_train",
+                        "corpus_mbp": o["corpus_mbp"],
+                        "ours": ours,
+                        "ours_s": o["train_s"],
+                        "peer": peer["contender"],
+                        "peer_s": peer["train_s"],
+                        "ratio": round(o["train_s"] / peer["train_s"], 3),
+                        "ours_e2e_s": o["e2e_s"],
+                        "peer_e2e_s": peer["e2e_s"],
+                        "ours_peak_mb": o["peak_mb"],
+                        "peer_peak_mb": peer["peak_mb"],
+                        "mem_ratio": round(o["peak_mb"] / peer["peak_mb"], 3),
+                        "quality": {
+                            "ours_heldout_bp_per_token": o["heldout_bp_per_token"],
+                            "peer_heldout_bp_per_token": peer["heldout_bp_per_token"],
+                            "merges_identical_to_hf": o["merges"] == hf["merges"] if peer is hf else None,
+                        },
+                        "rounds_ours_s": o["rounds_train_s"],
+                        "rounds_peer_s": peer["rounds_train_s"],
+                        "ours_aot_kernels": o.get("aot"),
+                        **({"phases_s": o["phases_s"]} if "phases_s" in o else {}),
+                        **({"actors_peak_mb": o["actors_peak_mb"], "actors_aot_kernels": o["actors_aot"]} if "actors_peak_mb" in o else {}),
+                    }
+                )
         rows += [(which, name, res[name]) for name in CONTENDERS]
     count = _child([f"count_phase:{max(args.corpus)}"])
     emit({"bench": "dna_bpe_count_phase", **count, "target_speedup": 1.7})
 
     table = ["", f"{'corpus':>7} {'contender':<20} {'train s':>8} {'e2e s':>7} {'peak MB':>8} {'held-out bp/tok':>15}"]
-    for which, name, r in rows:
-        table.append(f"{r['corpus_mbp']:>7} {name:<20} {r['train_s']:>8.2f} {r['e2e_s']:>7.2f} {r['peak_mb']:>8.0f} "
-                     f"{r['heldout_bp_per_token']:>15.3f}")
-    table.append(f"counting phase ({count['corpus_mbp']} Mbp, best of {count['reps']}): 1 worker "
-                 f"{count['workers_1_s']:.3f}s, 2 workers {count['workers_2_s']:.3f}s, speedup {count['speedup']:.2f}x")
-    table.append(f"(shared 2-core machine, load average {os.getloadavg()[0]:.1f} at the end; best of {args.rounds} "
-                 "rounds per contender)")
+    for _which, name, r in rows:
+        table.append(f"{r['corpus_mbp']:>7} {name:<20} {r['train_s']:>8.2f} {r['e2e_s']:>7.2f} {r['peak_mb']:>8.0f} {r['heldout_bp_per_token']:>15.3f}")
+    table.append(
+        f"counting phase ({count['corpus_mbp']} Mbp, best of {count['reps']}): 1 worker "
+        f"{count['workers_1_s']:.3f}s, 2 workers {count['workers_2_s']:.3f}s, speedup {count['speedup']:.2f}x"
+    )
+    table.append(f"(shared 2-core machine, load average {os.getloadavg()[0]:.1f} at the end; best of {args.rounds} rounds per contender)")
     print("\n".join(table))
     lines += table
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

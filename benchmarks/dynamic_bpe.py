@@ -44,9 +44,20 @@ from tokenmill.operators.dynamic import (  # noqa: E402
 
 DATA = (ROOT.parent / "shared" / "data").resolve()
 LANGS = {  # UDHR file -> script
-    "eng": "Latin", "deu": "Latin", "fra": "Latin", "tur": "Latin", "vie": "Latin", "rus": "Cyrillic",
-    "ell_monotonic": "Greek", "heb": "Hebrew", "arb": "Arabic", "hin": "Devanagari", "tha": "Thai",
-    "amh": "Ethiopic", "kor": "Hangul", "cmn_hans": "Han",
+    "eng": "Latin",
+    "deu": "Latin",
+    "fra": "Latin",
+    "tur": "Latin",
+    "vie": "Latin",
+    "rus": "Cyrillic",
+    "ell_monotonic": "Greek",
+    "heb": "Hebrew",
+    "arb": "Arabic",
+    "hin": "Devanagari",
+    "tha": "Thai",
+    "amh": "Ethiopic",
+    "kor": "Hangul",
+    "cmn_hans": "Han",
 }
 TOKENIZERS = {"gpt2": DATA / "tokenizers" / "gpt2", "mistral": DATA / "tokenizers" / "mistral" / "tokenizer.model.v1"}
 BATCH = 32
@@ -128,19 +139,45 @@ def main() -> None:
         for lang, bs in batches.items():
             base_len, red = reduction(tok, bs, "word")
             table[name][lang] = (base_len, red)
-            emit({"bench": "dynamic_bpe_reduction", "tokenizer": name, "lang": lang,
-                  "script": LANGS.get(lang, "mixed"), "boundary": "word", "batch_size": BATCH, "batches": len(bs),
-                  "base_mean_len": round(base_len, 2), "reduction": red})
+            emit(
+                {
+                    "bench": "dynamic_bpe_reduction",
+                    "tokenizer": name,
+                    "lang": lang,
+                    "script": LANGS.get(lang, "mixed"),
+                    "boundary": "word",
+                    "batch_size": BATCH,
+                    "batches": len(bs),
+                    "base_mean_len": round(base_len, 2),
+                    "reduction": red,
+                }
+            )
         avg = {k: round(statistics.mean(table[name][lang][1][k] for lang in LANGS), 4) for k in table[name]["eng"][1]}
         table[name]["average"] = (statistics.mean(table[name][lang][0] for lang in LANGS), avg)
-        emit({"bench": "dynamic_bpe_reduction_avg", "tokenizer": name, "boundary": "word", "languages": len(LANGS),
-              "reduction": avg, "target": ">= 0.20 at batch size 32", "met": avg["1000"] >= 0.20})
+        emit(
+            {
+                "bench": "dynamic_bpe_reduction_avg",
+                "tokenizer": name,
+                "boundary": "word",
+                "languages": len(LANGS),
+                "reduction": avg,
+                "target": ">= 0.20 at batch size 32",
+                "met": avg["1000"] >= 0.20,
+            }
+        )
         modes[name] = {}
         for boundary in BOUNDARIES:
             per_lang = [reduction(tok, batches[lang], boundary)[1]["1000"] for lang in LANGS]
             modes[name][boundary] = statistics.mean(per_lang)
-            emit({"bench": "dynamic_bpe_reduction_boundary", "tokenizer": name, "boundary": boundary,
-                  "max_merges": 1000, "mean_reduction": round(modes[name][boundary], 4)})
+            emit(
+                {
+                    "bench": "dynamic_bpe_reduction_boundary",
+                    "tokenizer": name,
+                    "boundary": boundary,
+                    "max_merges": 1000,
+                    "mean_reduction": round(modes[name][boundary], 4),
+                }
+            )
         speed[name] = measure_speed(name, tok, batches)
     print_tables(table, modes, speed)
 
@@ -159,17 +196,27 @@ def measure_speed(name: str, tok, batches: dict[str, list[list[str]]]) -> dict:
         t, expected = time_call(lambda: ref(batch))
         ref_s += t
         identical &= out.equals(expected)
-    emit({"bench": "dynamic_bpe_fast_vs_reference", "tokenizer": name, "batches": len(sample), "max_merges": 1000,
-          "boundary": "word", "ours_s": round(fast_s, 4), "peer": "reference (paper algorithm, pure Python)",
-          "peer_s": round(ref_s, 4), "ratio": round(fast_s / ref_s, 5), "speedup": round(ref_s / fast_s, 1),
-          "quality": {"identical_output": identical}})
+    emit(
+        {
+            "bench": "dynamic_bpe_fast_vs_reference",
+            "tokenizer": name,
+            "batches": len(sample),
+            "max_merges": 1000,
+            "boundary": "word",
+            "ours_s": round(fast_s, 4),
+            "peer": "reference (paper algorithm, pure Python)",
+            "peer_s": round(ref_s, 4),
+            "ratio": round(fast_s / ref_s, 5),
+            "speedup": round(ref_s / fast_s, 1),
+            "quality": {"identical_output": identical},
+        }
+    )
     # Merging vs tokenizing, on every batch: CPU time of this process (the machine may be shared, so not wall
     # time), rounds of the whole set alternating between the three, best round of each.
     encode = base_encode(tok)
     every = [pa.table({"text": b}) for bs in batches.values() for b in bs]
     texts = [t.column("text").to_pylist() for t in every]
-    result = {"speedup": ref_s / fast_s, "identical": identical, "fast_s": fast_s, "ref_s": ref_s,
-              "batches": len(every)}
+    result = {"speedup": ref_s / fast_s, "identical": identical, "fast_s": fast_s, "ref_s": ref_s, "batches": len(every)}
     for budget in (100, 1000):
         op = DynamicBPE(tok, max_merges=budget, boundary="word")
         op(every[0])
@@ -179,12 +226,26 @@ def measure_speed(name: str, tok, batches: dict[str, list[list[str]]]) -> dict:
             [lambda x=x: tok.encode_batch(x, offsets=op.needs_offsets, pretokens=False) for x in texts],
         )
         merge_s = call_s - base_s
-        emit({"bench": "dynamic_bpe_merge_vs_tokenize", "tokenizer": name, "batches": len(every),
-              "max_merges": budget, "boundary": "word", "clock": f"process CPU time, interleaved per batch, best of {ROUNDS} rounds",
-              "ours_s": round(merge_s, 4), "peer": f"base tokenization ({tok.kind} batch encode)",
-              "peer_s": round(base_s, 4), "ratio": round(merge_s / base_s, 3),
-              "quality": {"operator_call_s": round(call_s, 4), "our_encode_s": round(enc_s, 4),
-                          "target": "<= 1.0 at <= 100 merges", "met": merge_s <= base_s}})
+        emit(
+            {
+                "bench": "dynamic_bpe_merge_vs_tokenize",
+                "tokenizer": name,
+                "batches": len(every),
+                "max_merges": budget,
+                "boundary": "word",
+                "clock": f"process CPU time, interleaved per batch, best of {ROUNDS} rounds",
+                "ours_s": round(merge_s, 4),
+                "peer": f"base tokenization ({tok.kind} batch encode)",
+                "peer_s": round(base_s, 4),
+                "ratio": round(merge_s / base_s, 3),
+                "quality": {
+                    "operator_call_s": round(call_s, 4),
+                    "our_encode_s": round(enc_s, 4),
+                    "target": "<= 1.0 at <= 100 merges",
+                    "met": merge_s <= base_s,
+                },
+            }
+        )
         result[budget] = (merge_s, base_s)
     return result
 
@@ -193,8 +254,7 @@ def print_tables(table, modes, speed) -> None:
     names = list(table)
     print()
     print(f"Mean sequence-length reduction vs the base tokenizer, boundary=word, batches of {BATCH} lines")
-    head = f"{'lang':<14}{'script':<11}" + "".join(
-        f"| {n} base len   m=100   m=500  m=1000  unlim " for n in names)
+    head = f"{'lang':<14}{'script':<11}" + "".join(f"| {n} base len   m=100   m=500  m=1000  unlim " for n in names)
     print(head)
     print("-" * len(head))
     for lang in [*LANGS, "mixed", "average"]:
@@ -204,18 +264,24 @@ def print_tables(table, modes, speed) -> None:
             line += f"| {'':<4}{base_len:9.1f}" + "".join(f"{100 * red[k]:7.1f}%" for k in red) + " "
         print(line)
     print()
-    print("Average reduction at max_merges=1000 per boundary mode: " + "; ".join(
-        f"{n}: " + ", ".join(f"{b} {100 * v:.1f}%" for b, v in modes[n].items()) for n in names))
+    print(
+        "Average reduction at max_merges=1000 per boundary mode: "
+        + "; ".join(f"{n}: " + ", ".join(f"{b} {100 * v:.1f}%" for b, v in modes[n].items()) for n in names)
+    )
     print()
     print("Speed at max_merges=1000 (fast vs reference: first batch of each language + one mixed batch), and the cost")
     print("of merging (everything DynamicBPE does beyond the library's batch encode) vs base tokenization, all batches;")
     print(f"process CPU time (all threads), the two taking turns batch by batch, best of {ROUNDS} rounds")
-    print(f"{'tokenizer':<10}{'fast s':>9}{'ref s':>9}{'speedup':>9}{'same':>6} | "
-          f"{'tokenize s':>11}{'merge@100 s':>12}{'ratio':>7}{'merge@1000 s':>13}{'ratio':>7}")
+    print(
+        f"{'tokenizer':<10}{'fast s':>9}{'ref s':>9}{'speedup':>9}{'same':>6} | "
+        f"{'tokenize s':>11}{'merge@100 s':>12}{'ratio':>7}{'merge@1000 s':>13}{'ratio':>7}"
+    )
     for n, s in speed.items():
         (m100, b100), (m1000, b1000) = s[100], s[1000]
-        print(f"{n:<10}{s['fast_s']:9.3f}{s['ref_s']:9.2f}{s['speedup']:8.0f}x{str(s['identical']):>6} | "
-              f"{b1000:11.3f}{m100:12.3f}{m100 / b100:7.2f}{m1000:13.3f}{m1000 / b1000:7.2f}")
+        print(
+            f"{n:<10}{s['fast_s']:9.3f}{s['ref_s']:9.2f}{s['speedup']:8.0f}x{s['identical']!s:>6} | "
+            f"{b1000:11.3f}{m100:12.3f}{m100 / b100:7.2f}{m1000:13.3f}{m1000 / b1000:7.2f}"
+        )
 
 
 if __name__ == "__main__":

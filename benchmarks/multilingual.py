@@ -34,8 +34,15 @@ from tokenmill.operators.clean.text_normalize import dominant_script  # noqa: E4
 from tokenmill.operators.encode import load_engine  # noqa: E402
 from tokenmill.operators.report.fairness import FairnessConfig, load_parallel, score_languages  # noqa: E402
 from tokenmill.operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
-from tokenmill.operators.tokenize_text import (END_OF_TEXT, ByteLevelConfig, ByteLevelPreTokenizer, byte_alphabet,  # noqa: E402
-                                     document_repeats, train_parity_bpe, train_tokenizer)
+from tokenmill.operators.tokenize_text import (  # noqa: E402
+    END_OF_TEXT,
+    ByteLevelConfig,
+    ByteLevelPreTokenizer,
+    byte_alphabet,
+    document_repeats,
+    train_parity_bpe,
+    train_tokenizer,
+)
 from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig  # noqa: E402
 from tokenmill.operators.tokenize_text.parity_fast import train_parity_fast  # noqa: E402
 
@@ -66,29 +73,37 @@ def speed(parallel: dict[str, list[str]], vocab_size: int, reference: bool) -> d
         by_lang.setdefault(lg, []).append(i)
     train = {lg: pre.count([texts[i] for i in ix], [repeats[i] for i in ix]) for lg, ix in by_lang.items()}
     dev = {lg: pre.count(lines) for lg, lines in parallel.items()}
-    kw = dict(vocab_size=vocab_size, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet(),
-              min_frequency=cfg.min_frequency)
+    kw = dict(vocab_size=vocab_size, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet(), min_frequency=cfg.min_frequency)
     runs = {}
     for name, fn in (("fast", train_parity_fast), ("reference", train_parity_bpe))[: 2 if reference else 1]:
         t0, w0 = time.process_time(), time.perf_counter()
         runs[name] = (fn(train, dev, **kw), time.process_time() - t0, time.perf_counter() - w0)
     (fv, fm, fs), ours_s, ours_wall = runs["fast"]
-    line = {"bench": "parity_bpe_train", "input": f"UDHR all lines, {len(train)} languages", "vocab_size": vocab_size,
-            "merges": len(fm), "ours_s": round(ours_s, 2), "ours_wall_s": round(ours_wall, 2)}
+    line = {
+        "bench": "parity_bpe_train",
+        "input": f"UDHR all lines, {len(train)} languages",
+        "vocab_size": vocab_size,
+        "merges": len(fm),
+        "ours_s": round(ours_s, 2),
+        "ours_wall_s": round(ours_wall, 2),
+    }
     if reference:
         (rv, rm, rs), peer_s, peer_wall = runs["reference"]
-        line.update(peer="tokenmill parity_bpe (pure Python reference)", peer_s=round(peer_s, 2),
-                    peer_wall_s=round(peer_wall, 2), ratio=round(ours_s / peer_s, 4),
-                    speedup=round(peer_s / ours_s, 1),
-                    identical=fm == rm and fv == rv and fs["dev_tokens"] == rs["dev_tokens"])
+        line.update(
+            peer="tokenmill parity_bpe (pure Python reference)",
+            peer_s=round(peer_s, 2),
+            peer_wall_s=round(peer_wall, 2),
+            ratio=round(ours_s / peer_s, 4),
+            speedup=round(peer_s / ours_s, 1),
+            identical=fm == rm and fv == rv and fs["dev_tokens"] == rs["dev_tokens"],
+        )
     return line
 
 
 def heldout(parallel: dict[str, list[str]], vocab_size: int, work: Path) -> list[dict]:
     """Train the builds on even lines, score them on odd lines, in both scripts."""
     fair = MultilingualConfig(vocab_size=vocab_size)
-    builds = {"plain": dataclasses.replace(fair, marks=False, parity_aware=False),
-              "marks": dataclasses.replace(fair, parity_aware=False), "fair": fair}
+    builds = {"plain": dataclasses.replace(fair, marks=False, parity_aware=False), "marks": dataclasses.replace(fair, parity_aware=False), "fair": fair}
     fcfg = FairnessConfig()
     even = {lg: v[::2] for lg, v in parallel.items()}
     odd = {lg: v[1::2] for lg, v in parallel.items() if v[1::2]}
@@ -108,33 +123,55 @@ def heldout(parallel: dict[str, list[str]], vocab_size: int, work: Path) -> list
             stats, path = train_tokenizer(cfg, langs, texts, repeats, work / f"{corpus}-{name}")
             train_s = time.perf_counter() - t1
             engine = load_engine(str(path))
-            s = score_languages(engine.encode_batch, test_text, reference_lang=fcfg.reference_lang,
-                                min_line_ratio=fcfg.min_line_ratio, scripts=scripts)
+            s = score_languages(engine.encode_batch, test_text, reference_lang=fcfg.reference_lang, min_line_ratio=fcfg.min_line_ratio, scripts=scripts)
             scores[name] = s
-            line = {"bench": "fairness_udhr_heldout", "corpus": corpus, "tokenizer": f"tokenmill-{name}",
-                    "parity_aware": cfg.parity_aware, "marks": cfg.marks, "dev": stats.get("dev"),
-                    "vocab_size": stats["vocab_size"], "train_s": round(train_s, 2),
-                    "max_premium": round(s["max_premium"], 3), "worst_language": s["worst_language"],
-                    "median_premium": round(s["median_premium"], 3), "p90_premium": round(s["p90_premium"], 3),
-                    "bytes_per_token": round(s["bytes_per_token"], 3),
-                    "eng_bytes_per_token": round(s["per_language"]["eng"]["bytes_per_token"], 3),
-                    "languages": s["languages"]}
+            line = {
+                "bench": "fairness_udhr_heldout",
+                "corpus": corpus,
+                "tokenizer": f"tokenmill-{name}",
+                "parity_aware": cfg.parity_aware,
+                "marks": cfg.marks,
+                "dev": stats.get("dev"),
+                "vocab_size": stats["vocab_size"],
+                "train_s": round(train_s, 2),
+                "max_premium": round(s["max_premium"], 3),
+                "worst_language": s["worst_language"],
+                "median_premium": round(s["median_premium"], 3),
+                "p90_premium": round(s["p90_premium"], 3),
+                "bytes_per_token": round(s["bytes_per_token"], 3),
+                "eng_bytes_per_token": round(s["per_language"]["eng"]["bytes_per_token"], 3),
+                "languages": s["languages"],
+            }
             if corpus == "roman":
                 line["romanize_s"] = round(romanize_s, 1)
             lines.append(line)
         f, p = scores["fair"], scores["plain"]
         eng_ratio = f["per_language"]["eng"]["bytes_per_token"] / p["per_language"]["eng"]["bytes_per_token"]
         max_t, med_t = TARGETS[corpus]
-        lines.append({"bench": "fairness_udhr_heldout_targets", "corpus": corpus,
-                      "max_premium": round(f["max_premium"], 3), "max_target": max_t,
-                      "median_premium": round(f["median_premium"], 3), "median_target": med_t,
-                      "eng_bytes_per_token_vs_non_parity": round(eng_ratio, 4), "eng_target": f">= {1 - ENG_BPT_TOLERANCE}",
-                      "met": f["max_premium"] <= max_t and f["median_premium"] <= med_t
-                      and eng_ratio >= 1 - ENG_BPT_TOLERANCE})
-        lines.append({"bench": "fairness_udhr_heldout_scripts", "corpus": corpus, "tokenizer": "tokenmill-fair",
-                      "per_script": {sc: {"languages": r["languages"], "max": round(r["max_premium"], 3),
-                                          "median": round(r["median_premium"], 3)}
-                                     for sc, r in f["per_script"].items()}})
+        lines.append(
+            {
+                "bench": "fairness_udhr_heldout_targets",
+                "corpus": corpus,
+                "max_premium": round(f["max_premium"], 3),
+                "max_target": max_t,
+                "median_premium": round(f["median_premium"], 3),
+                "median_target": med_t,
+                "eng_bytes_per_token_vs_non_parity": round(eng_ratio, 4),
+                "eng_target": f">= {1 - ENG_BPT_TOLERANCE}",
+                "met": f["max_premium"] <= max_t and f["median_premium"] <= med_t and eng_ratio >= 1 - ENG_BPT_TOLERANCE,
+            }
+        )
+        lines.append(
+            {
+                "bench": "fairness_udhr_heldout_scripts",
+                "corpus": corpus,
+                "tokenizer": "tokenmill-fair",
+                "per_script": {
+                    sc: {"languages": r["languages"], "max": round(r["max_premium"], 3), "median": round(r["median_premium"], 3)}
+                    for sc, r in f["per_script"].items()
+                },
+            }
+        )
     return lines
 
 
@@ -154,9 +191,11 @@ def main() -> int:
     print(f"{'corpus':<7}{'tokenizer':<18}{'max':>7}{'worst':>7}{'median':>8}{'p90':>7}{'B/tok':>7}{'eng B/tok':>10}")
     for r in out:
         if r["bench"] == "fairness_udhr_heldout":
-            print(f"{r['corpus']:<7}{r['tokenizer']:<18}{r['max_premium']:>7.2f}{r['worst_language']:>7}"
-                  f"{r['median_premium']:>8.2f}{r['p90_premium']:>7.2f}{r['bytes_per_token']:>7.2f}"
-                  f"{r['eng_bytes_per_token']:>10.2f}")
+            print(
+                f"{r['corpus']:<7}{r['tokenizer']:<18}{r['max_premium']:>7.2f}{r['worst_language']:>7}"
+                f"{r['median_premium']:>8.2f}{r['p90_premium']:>7.2f}{r['bytes_per_token']:>7.2f}"
+                f"{r['eng_bytes_per_token']:>10.2f}"
+            )
     return 0
 
 

@@ -97,8 +97,7 @@ def tokenmill(lengths: np.ndarray, C: int, split_to_fill: int = 0) -> dict:
         packer.add_batch(ids[a:b], values, offsets[a : b + 1])
     packer.flush()
     st = packer.stats
-    return {"rows": st.rows, "utilization": st.utilization(C), "rows_mixing_docs": 0, "cross_doc_attention": 0,
-            "fill_splits": st.fill_splits}
+    return {"rows": st.rows, "utilization": st.utilization(C), "rows_mixing_docs": 0, "cross_doc_attention": 0, "fill_splits": st.fill_splits}
 
 
 def one_per_row(lengths: np.ndarray, C: int) -> dict:
@@ -126,8 +125,13 @@ def concat_chunk(lengths: np.ndarray, C: int) -> dict:
     ends = np.cumsum(lengths)[:-1]  # document boundaries inside the token stream
     inner = ends[ends % C != 0]  # a boundary at a row edge does not mix documents
     mixing = len(np.unique(inner // C))
-    return {"rows": rows, "utilization": total / (rows * C), "rows_mixing_docs": mixing,
-            "rows_mixing_docs_fraction": mixing / rows, "cross_doc_attention": mixing}
+    return {
+        "rows": rows,
+        "utilization": total / (rows * C),
+        "rows_mixing_docs": mixing,
+        "rows_mixing_docs_fraction": mixing / rows,
+        "cross_doc_attention": mixing,
+    }
 
 
 def throughput(tok, texts: list[str], workdir: Path, rounds: int = 3) -> dict:
@@ -176,17 +180,22 @@ def throughput(tok, texts: list[str], workdir: Path, rounds: int = 3) -> dict:
         "peer": "hf_tokenizers encode_batch",
         "peer_s": round(best_enc, 3),
         "ratio": round(best_enc / best_ours, 3),
-        "quality": {"tokens": tokens, "ours_tokens_per_s": round(tokens / best_ours), "peer_tokens_per_s": round(tokens / best_enc),
-                    "shards": manifest["totals"]["shards"], "utilization": round(manifest["totals"]["utilization"], 5),
-                    "verified": ok, "target_ratio": 0.7},
+        "quality": {
+            "tokens": tokens,
+            "ours_tokens_per_s": round(tokens / best_ours),
+            "peer_tokens_per_s": round(tokens / best_enc),
+            "shards": manifest["totals"]["shards"],
+            "utilization": round(manifest["totals"]["utilization"], 5),
+            "verified": ok,
+            "target_ratio": 0.7,
+        },
     }
 
 
 def main() -> None:
     tok = gpt2_tokenizer(DATA)
     datasets = {"udhr_lines": udhr_texts(), "genome_1kbp": genome_texts(), "code_files": code_texts()}
-    lengths = {name: np.array([len(e) for e in tok.encode_batch(texts, add_special_tokens=False)], np.int64)
-               for name, texts in datasets.items()}
+    lengths = {name: np.array([len(e) for e in tok.encode_batch(texts, add_special_tokens=False)], np.int64) for name, texts in datasets.items()}
     lines = []
     for name, lens in lengths.items():
         for C in (2048, 4096):
@@ -196,29 +205,58 @@ def main() -> None:
             t = time.perf_counter()
             fill = tokenmill(lens, C, SPLIT_TO_FILL)
             fill_s = time.perf_counter() - t
-            lines.append({
-                "bench": "packing_utilization", "dataset": name, "context_length": C,
-                "docs": len(lens), "tokens": int(lens.sum()), "docs_longer_than_context": int((lens > C).sum()),
-                "ours": f"tokenmill_bfd_split_to_fill_{SPLIT_TO_FILL}", "ours_s": round(fill_s, 3), "peer": "tokenmill_bfd",
-                "peer_s": round(ours_s, 3), "ratio": round(fill["utilization"] / ours["utilization"], 4),
-                "quality": {"ours_utilization": round(fill["utilization"], 5), "peer_utilization": round(ours["utilization"], 5),
-                            "ours_rows": fill["rows"], "peer_rows": ours["rows"], "ours_fill_splits": fill["fill_splits"],
-                            "ours_cross_doc_attention_rows": 0, "peer_rows_mixing_docs": 0},
-            })
+            lines.append(
+                {
+                    "bench": "packing_utilization",
+                    "dataset": name,
+                    "context_length": C,
+                    "docs": len(lens),
+                    "tokens": int(lens.sum()),
+                    "docs_longer_than_context": int((lens > C).sum()),
+                    "ours": f"tokenmill_bfd_split_to_fill_{SPLIT_TO_FILL}",
+                    "ours_s": round(fill_s, 3),
+                    "peer": "tokenmill_bfd",
+                    "peer_s": round(ours_s, 3),
+                    "ratio": round(fill["utilization"] / ours["utilization"], 4),
+                    "quality": {
+                        "ours_utilization": round(fill["utilization"], 5),
+                        "peer_utilization": round(ours["utilization"], 5),
+                        "ours_rows": fill["rows"],
+                        "peer_rows": ours["rows"],
+                        "ours_fill_splits": fill["fill_splits"],
+                        "ours_cross_doc_attention_rows": 0,
+                        "peer_rows_mixing_docs": 0,
+                    },
+                }
+            )
             print(json.dumps(lines[-1]), flush=True)
             for peer_name, peer in (("one_doc_per_row", one_per_row), ("first_fit_unsorted", first_fit), ("concat_and_chunk", concat_chunk)):
                 t = time.perf_counter()
                 other = peer(lens, C)
                 peer_s = time.perf_counter() - t
-                lines.append({
-                    "bench": "packing_utilization", "dataset": name, "context_length": C,
-                    "docs": len(lens), "tokens": int(lens.sum()), "docs_longer_than_context": int((lens > C).sum()),
-                    "ours": "tokenmill_bfd", "ours_s": round(ours_s, 3), "peer": peer_name, "peer_s": round(peer_s, 3),
-                    "ratio": round(ours["utilization"] / other["utilization"], 4),
-                    "quality": {"ours_utilization": round(ours["utilization"], 5), "peer_utilization": round(other["utilization"], 5),
-                                "ours_rows": ours["rows"], "peer_rows": other["rows"],
-                                "ours_cross_doc_attention_rows": 0, "peer_rows_mixing_docs": other["rows_mixing_docs"]},
-                })
+                lines.append(
+                    {
+                        "bench": "packing_utilization",
+                        "dataset": name,
+                        "context_length": C,
+                        "docs": len(lens),
+                        "tokens": int(lens.sum()),
+                        "docs_longer_than_context": int((lens > C).sum()),
+                        "ours": "tokenmill_bfd",
+                        "ours_s": round(ours_s, 3),
+                        "peer": peer_name,
+                        "peer_s": round(peer_s, 3),
+                        "ratio": round(ours["utilization"] / other["utilization"], 4),
+                        "quality": {
+                            "ours_utilization": round(ours["utilization"], 5),
+                            "peer_utilization": round(other["utilization"], 5),
+                            "ours_rows": ours["rows"],
+                            "peer_rows": other["rows"],
+                            "ours_cross_doc_attention_rows": 0,
+                            "peer_rows_mixing_docs": other["rows_mixing_docs"],
+                        },
+                    }
+                )
                 print(json.dumps(lines[-1]), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         thr = throughput(tok, datasets["udhr_lines"], Path(tmp))
@@ -233,12 +271,16 @@ def main() -> None:
         ours = q["one_doc_per_row"]["ours_utilization"]
         cc = q["concat_and_chunk"]
         fill = q["tokenmill_bfd"]["ours_utilization"]
-        print(f"{name:<12} {C:>5} {ours:>10.2%} {fill:>11.2%} {q['one_doc_per_row']['peer_utilization']:>8.2%} "
-              f"{q['first_fit_unsorted']['peer_utilization']:>9.2%} {cc['peer_utilization']:>8.2%} "
-              f"{cc['peer_rows_mixing_docs']:>12d} of {cc['peer_rows']:<6d}")
+        print(
+            f"{name:<12} {C:>5} {ours:>10.2%} {fill:>11.2%} {q['one_doc_per_row']['peer_utilization']:>8.2%} "
+            f"{q['first_fit_unsorted']['peer_utilization']:>9.2%} {cc['peer_utilization']:>8.2%} "
+            f"{cc['peer_rows_mixing_docs']:>12d} of {cc['peer_rows']:<6d}"
+        )
     q = thr["quality"]
-    print(f"\nencode+pack+write {q['ours_tokens_per_s']:,} tok/s vs encode_batch alone {q['peer_tokens_per_s']:,} tok/s: "
-          f"{thr['ratio']:.2f}x (target >= 0.7x); shards verified: {q['verified']}")
+    print(
+        f"\nencode+pack+write {q['ours_tokens_per_s']:,} tok/s vs encode_batch alone {q['peer_tokens_per_s']:,} tok/s: "
+        f"{thr['ratio']:.2f}x (target >= 0.7x); shards verified: {q['verified']}"
+    )
 
 
 if __name__ == "__main__":

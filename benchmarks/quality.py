@@ -39,11 +39,9 @@ PEER_NAMES = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
 
 
 def peer_chain() -> list:
-    from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
-                                            GopherRepetitionFilter)
+    from datatrove.pipeline.filters import C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
 
-    return [GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(filter_no_terminal_punct=False),
-            FineWebQualityFilter()]
+    return [GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(filter_no_terminal_punct=False), FineWebQualityFilter()]
 
 
 def run_peer(filters: list, texts: list[str]) -> tuple[list[str | None], list[str]]:
@@ -68,10 +66,16 @@ def run_peer(filters: list, texts: list[str]) -> tuple[list[str | None], list[st
 
 def batch_of(texts: list[str]) -> pa.Table:
     n = len(texts)
-    cols = {"id": pa.array([str(i) for i in range(n)]), "source": pa.array(["web"] * n),
-            "location": pa.array([str(i) for i in range(n)]), "text": pa.array(texts),
-            "lang": pa.nulls(n, pa.string()), "script": pa.nulls(n, pa.string()),
-            "n_bytes": pa.array([len(t.encode()) for t in texts], pa.int64()), "meta": pa.nulls(n, pa.string())}
+    cols = {
+        "id": pa.array([str(i) for i in range(n)]),
+        "source": pa.array(["web"] * n),
+        "location": pa.array([str(i) for i in range(n)]),
+        "text": pa.array(texts),
+        "lang": pa.nulls(n, pa.string()),
+        "script": pa.nulls(n, pa.string()),
+        "n_bytes": pa.array([len(t.encode()) for t in texts], pa.int64()),
+        "meta": pa.nulls(n, pa.string()),
+    }
     for c in REJECT_COLUMNS:
         cols[c] = pa.nulls(n, pa.string())
     return pa.table(cols)
@@ -89,7 +93,7 @@ def word_agreement(texts: list[str]) -> dict:
     import spacy
 
     nlp = spacy.blank("en")
-    nlp.max_length = 10 ** 8
+    nlp.max_length = 10**8
     splitter = words_module.WordSplitter()
     same_docs = tokens = diff_tokens = 0
     for text in texts:
@@ -135,10 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     both_kept = [i for i in range(n) if peer_reasons[i] is None and our_reasons[i] is None]
     same_text = sum(peer_texts[i] == our_texts[i] for i in both_kept)
     result = {
-        "bench": "quality", "docs": n, "ours_s": round(ours_s, 3), "peer": f"datatrove {metadata.version('datatrove')}",
-        "peer_s": round(peer_s, 3), "ratio": round(ours_s / peer_s, 4),
-        "ours_docs_per_s": round(n / ours_s, 1), "peer_docs_per_s": round(n / peer_s, 1),
-        "agreement": round(same_decision / n, 4), "reason_agreement": round(same_reason / n, 4),
+        "bench": "quality",
+        "docs": n,
+        "ours_s": round(ours_s, 3),
+        "peer": f"datatrove {metadata.version('datatrove')}",
+        "peer_s": round(peer_s, 3),
+        "ratio": round(ours_s / peer_s, 4),
+        "ours_docs_per_s": round(n / ours_s, 1),
+        "peer_docs_per_s": round(n / peer_s, 1),
+        "agreement": round(same_decision / n, 4),
+        "reason_agreement": round(same_reason / n, 4),
         "kept_text_identical": round(same_text / max(1, len(both_kept)), 4),
         "kept": {"ours": sum(r is None for r in our_reasons), "peer": sum(r is None for r in peer_reasons)},
         "words_vs_spacy": word_agreement(texts),
@@ -148,8 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'drop reason':50} {'datatrove':>9} {'ours':>6}")
     for reason in sorted(set(rules[0]) | set(rules[1]), key=lambda r: (r is not None, r or "")):
         print(f"{reason or '(kept)':50} {rules[0][reason]:>9} {rules[1][reason]:>6}")
-    diffs = collections.Counter((peer_reasons[i], our_reasons[i], kinds[i]) for i in range(n)
-                                if peer_reasons[i] != our_reasons[i])
+    diffs = collections.Counter((peer_reasons[i], our_reasons[i], kinds[i]) for i in range(n) if peer_reasons[i] != our_reasons[i])
     print(f"\ndisagreements ({sum(diffs.values())} documents): datatrove reason -> ours (page kind)")
     for (peer, ours, kind), count in diffs.most_common():
         print(f"  {count:4}  {peer or 'kept'} -> {ours or 'kept'}  ({kind})")

@@ -26,8 +26,9 @@ HELD_BACK = "zul.txt"
 
 def run_build(config: Path) -> tuple[float, dict | None, str]:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(ROOT / "pipelines/build_corpus.py"), "--config", str(config), "--quiet"],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "pipelines/build_corpus.py"), "--config", str(config), "--quiet"], capture_output=True, text=True, cwd=ROOT
+    )
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-3000:])
@@ -44,26 +45,54 @@ def main() -> None:
             if f.name != HELD_BACK:
                 shutil.copyfile(f, udhr / f.name)
         config = Path(tmp) / "corpus.yaml"
-        config.write_text(yaml.safe_dump({
-            "output": str(Path(tmp) / "out"),
-            "sources": [{"name": "udhr", "input": [str(udhr / "*.txt")], "ingest": {"format": "text", "lang_from": "filename"}},
-                        {"name": "code", "input": [str(DATA / "code/**/*.py")], "ingest": {"format": "text", "doc_per": "file"},
-                         "weight": 0.5}],
-            "tokenizer": {"path": str(DATA / "tokenizers/bert-base-uncased/tokenizer.json")},
-            "shards": {"pack": {"context_length": 2048}}}))
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "output": str(Path(tmp) / "out"),
+                    "sources": [
+                        {"name": "udhr", "input": [str(udhr / "*.txt")], "ingest": {"format": "text", "lang_from": "filename"}},
+                        {"name": "code", "input": [str(DATA / "code/**/*.py")], "ingest": {"format": "text", "doc_per": "file"}, "weight": 0.5},
+                    ],
+                    "tokenizer": {"path": str(DATA / "tokenizers/bert-base-uncased/tokenizer.json")},
+                    "shards": {"pack": {"context_length": 2048}},
+                }
+            )
+        )
         clean_s, clean, _ = run_build(config)
         same_s, same, same_out = run_build(config)
         shutil.copyfile(DATA / "text/udhr" / HELD_BACK, udhr / HELD_BACK)
         add_s, added, _ = run_build(config)
     lines = [
-        {"bench": "rebuild", "case": "clean", "ours_s": round(clean_s, 2), "partitions": clean["cache"]["partitions"],
-         "recomputed": clean["cache"]["misses"], "ratio": 1.0},
-        {"bench": "rebuild", "case": "no_change", "ours_s": round(same_s, 2), "partitions": clean["cache"]["partitions"],
-         "recomputed": 0 if "up to date" in same_out else same["cache"]["misses"], "peer": "clean_build",
-         "peer_s": round(clean_s, 2), "ratio": round(same_s / clean_s, 3), "up_to_date": "up to date" in same_out},
-        {"bench": "rebuild", "case": "add_one_file", "ours_s": round(add_s, 2), "partitions": added["cache"]["partitions"],
-         "recomputed": added["cache"]["misses"], "peer": "clean_build", "peer_s": round(clean_s, 2),
-         "ratio": round(add_s / clean_s, 3), "documents_added": added["diff"]["documents_added"]},
+        {
+            "bench": "rebuild",
+            "case": "clean",
+            "ours_s": round(clean_s, 2),
+            "partitions": clean["cache"]["partitions"],
+            "recomputed": clean["cache"]["misses"],
+            "ratio": 1.0,
+        },
+        {
+            "bench": "rebuild",
+            "case": "no_change",
+            "ours_s": round(same_s, 2),
+            "partitions": clean["cache"]["partitions"],
+            "recomputed": 0 if "up to date" in same_out else same["cache"]["misses"],
+            "peer": "clean_build",
+            "peer_s": round(clean_s, 2),
+            "ratio": round(same_s / clean_s, 3),
+            "up_to_date": "up to date" in same_out,
+        },
+        {
+            "bench": "rebuild",
+            "case": "add_one_file",
+            "ours_s": round(add_s, 2),
+            "partitions": added["cache"]["partitions"],
+            "recomputed": added["cache"]["misses"],
+            "peer": "clean_build",
+            "peer_s": round(clean_s, 2),
+            "ratio": round(add_s / clean_s, 3),
+            "documents_added": added["diff"]["documents_added"],
+        },
     ]
     for line in lines:
         print(json.dumps(line))

@@ -34,7 +34,7 @@ Doc = tuple[str, str | None, list[str]]  # (name, lang, lines)
 class Clock:
     """CPU seconds of this process (the measure: the machine is shared) and wall seconds."""
 
-    def __enter__(self) -> "Clock":
+    def __enter__(self) -> Clock:
         self.cpu, self.wall = time.process_time(), time.perf_counter()
         return self
 
@@ -125,31 +125,59 @@ def main(argv: list[str] | None = None) -> int:
         for peer in ("uroman_cache65536", "uroman_nocache", "uroman_fast"):
             theirs, peer_out, _, peer_setup = best[peer]
             row = {
-                "bench": f"romanize_{set_name}", "files": len(docs), "lines": n_lines, "chars": n_chars,
-                "ours_s": round(ours.cpu, 3), "ours_chars_per_s": round(n_chars / ours.cpu),
-                "peer": peer, "peer_s": round(theirs.cpu, 3), "peer_chars_per_s": round(n_chars / theirs.cpu),
-                "ratio": round(ours.cpu / theirs.cpu, 4), "speedup": round(theirs.cpu / ours.cpu, 2),
+                "bench": f"romanize_{set_name}",
+                "files": len(docs),
+                "lines": n_lines,
+                "chars": n_chars,
+                "ours_s": round(ours.cpu, 3),
+                "ours_chars_per_s": round(n_chars / ours.cpu),
+                "peer": peer,
+                "peer_s": round(theirs.cpu, 3),
+                "peer_chars_per_s": round(n_chars / theirs.cpu),
+                "ratio": round(ours.cpu / theirs.cpu, 4),
+                "speedup": round(theirs.cpu / ours.cpu, 2),
                 "clock": "process CPU seconds, best of rounds",
-                "ours_wall_s": round(ours.wall, 3), "peer_wall_s": round(theirs.wall, 3),
-                "ours_setup_s": round(ours_setup, 2), "peer_setup_s": round(peer_setup, 2),
-                "quality": {"ours_diff_lines": differing(ours_out), "peer_diff_lines": differing(peer_out),
-                            "ours_paths": {k: v for k, v in ours_stats.items() if k in (
-                                "ascii_lines", "fixed_lines", "fast_lines", "cached_lines", "piece_hits",
-                                "fixed_pieces", "fast_pieces",
-                                "lattice_pieces", "whole_lines", "context_fallbacks", "uroman_errors")}},
-                "rounds": args.rounds, "cpus": os.cpu_count(), "load1": round(os.getloadavg()[0], 2),
+                "ours_wall_s": round(ours.wall, 3),
+                "peer_wall_s": round(theirs.wall, 3),
+                "ours_setup_s": round(ours_setup, 2),
+                "peer_setup_s": round(peer_setup, 2),
+                "quality": {
+                    "ours_diff_lines": differing(ours_out),
+                    "peer_diff_lines": differing(peer_out),
+                    "ours_paths": {
+                        k: v
+                        for k, v in ours_stats.items()
+                        if k
+                        in (
+                            "ascii_lines",
+                            "fixed_lines",
+                            "fast_lines",
+                            "cached_lines",
+                            "piece_hits",
+                            "fixed_pieces",
+                            "fast_pieces",
+                            "lattice_pieces",
+                            "whole_lines",
+                            "context_fallbacks",
+                            "uroman_errors",
+                        )
+                    },
+                },
+                "rounds": args.rounds,
+                "cpus": os.cpu_count(),
+                "load1": round(os.getloadavg()[0], 2),
             }
             rows.append(row)
             print(json.dumps(row, ensure_ascii=False), flush=True)
     print()
-    print(f"{'input':<18}{'peer':<20}{'ours chars/s':>14}{'peer chars/s':>14}{'speedup':>9}"
-          f"{'ours diff':>11}{'peer diff':>11}")
+    print(f"{'input':<18}{'peer':<20}{'ours chars/s':>14}{'peer chars/s':>14}{'speedup':>9}{'ours diff':>11}{'peer diff':>11}")
     for r in rows:
-        print(f"{r['bench']:<18}{r['peer']:<20}{r['ours_chars_per_s']:>14,}{r['peer_chars_per_s']:>14,}"
-              f"{r['speedup']:>8.2f}x{r['quality']['ours_diff_lines']:>11}{r['quality']['peer_diff_lines']:>11}")
+        print(
+            f"{r['bench']:<18}{r['peer']:<20}{r['ours_chars_per_s']:>14,}{r['peer_chars_per_s']:>14,}"
+            f"{r['speedup']:>8.2f}x{r['quality']['ours_diff_lines']:>11}{r['quality']['peer_diff_lines']:>11}"
+        )
     print("chars/s on process CPU time (shared machine), best of rounds, each system cold in every round")
-    print("target (issue 16): ours >= 1,000,000 chars/s/core on romanize_nonlatin (2,000,000 stretch) with 0 differing "
-          "lines; reference = uroman_nocache")
+    print("target (issue 16): ours >= 1,000,000 chars/s/core on romanize_nonlatin (2,000,000 stretch) with 0 differing lines; reference = uroman_nocache")
     return 0
 
 

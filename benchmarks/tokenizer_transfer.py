@@ -88,8 +88,7 @@ def train_udhr_bpe(texts: list[str], vocab_size: int):
     from tokenmill.operators.bpe.export import to_hf_tokenizer
 
     words = Counter("▁" + w for t in texts for w in t.split())
-    model = train_bpe(dict(words), BpeTrainerConfig(vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIALS,
-                                                    initial_alphabet="", max_token_length=16))
+    model = train_bpe(dict(words), BpeTrainerConfig(vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIALS, initial_alphabet="", max_token_length=16))
     tok = to_hf_tokenizer(model)
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
@@ -106,8 +105,9 @@ def train_code_bpe(texts: list[str], vocab_size: int):
     pre = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     words = Counter(w for t in texts for w, _ in pre.pre_tokenize_str(t))
     alphabet = "".join(pre_tokenizers.ByteLevel.alphabet())
-    model = train_bpe(dict(words), BpeTrainerConfig(vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIALS,
-                                                    initial_alphabet=alphabet, max_token_length=24))
+    model = train_bpe(
+        dict(words), BpeTrainerConfig(vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIALS, initial_alphabet=alphabet, max_token_length=24)
+    )
     tok = to_hf_tokenizer(model)
     tok.pre_tokenizer = pre
     tok.decoder = decoders.ByteLevel()
@@ -119,9 +119,9 @@ def train_code_bpe(texts: list[str], vocab_size: int):
 def sentence_embeddings(base, rows: list[list[int]], table: torch.Tensor, batch: int = 32) -> torch.Tensor:
     """Normalized mean-pooled embeddings of token-id rows looked up in ``table`` (what the exported folder does)."""
     out = []
-    rows = [r if len(r) <= MAX_TOKENS else list(r[: MAX_TOKENS - 1]) + [r[-1]] for r in rows]  # keep [SEP]
+    rows = [r if len(r) <= MAX_TOKENS else [*list(r[: MAX_TOKENS - 1]), r[-1]] for r in rows]  # keep [SEP]
     for s in range(0, len(rows), batch):
-        chunk = rows[s: s + batch]
+        chunk = rows[s : s + batch]
         T = max(len(r) for r in chunk)
         ids = torch.zeros(len(chunk), T, dtype=torch.long)
         mask = torch.zeros(len(chunk), T, dtype=torch.long)
@@ -157,13 +157,18 @@ def retrieval_tasks(n_code: int) -> tuple[dict[str, tuple[list[str], str, list[i
     pivot, by_lang = translation_pairs(EVAL_LANGS + RETRIEVAL_ONLY_LANGS)
     tasks = {lang: ([q for q, _ in qs], "docs:eng", [i for _, i in qs]) for lang, qs in by_lang.items()}
     root = default_data_root()
-    code = [c for f in sorted((root / "code").rglob("*.py")) if is_eval_code(f.relative_to(root).as_posix())
-            for c in code_chunks(f.read_text(encoding="utf-8", errors="replace"), 480) if c.count("\n") >= 3]
+    code = [
+        c
+        for f in sorted((root / "code").rglob("*.py"))
+        if is_eval_code(f.relative_to(root).as_posix())
+        for c in code_chunks(f.read_text(encoding="utf-8", errors="replace"), 480)
+        if c.count("\n") >= 3
+    ]
     rng = np.random.default_rng(1)
     code = [code[i] for i in sorted(rng.choice(len(code), min(n_code, len(code)), replace=False))]
     lines = [c.split("\n") for c in code]
     tasks["code"] = (["\n".join(ln[: len(ln) // 2]) for ln in lines], "docs:code", list(range(len(lines))))
-    return tasks, {"docs:eng": pivot, "docs:code": ["\n".join(ln[len(ln) // 2:]) for ln in lines]}
+    return tasks, {"docs:eng": pivot, "docs:code": ["\n".join(ln[len(ln) // 2 :]) for ln in lines]}
 
 
 CSLS_K = 10  # neighbours of a document among the queries in its hubness estimate (CSLS's k)
@@ -174,8 +179,7 @@ def hubness(queries: torch.Tensor, docs: torch.Tensor, k: int = CSLS_K) -> torch
     return (queries @ docs.T).topk(min(k, len(queries)), dim=0).values.mean(0)
 
 
-def retrieval(q: torch.Tensor, d: torch.Tensor, target: torch.Tensor,
-              hub: torch.Tensor) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+def retrieval(q: torch.Tensor, d: torch.Tensor, target: torch.Tensor, hub: torch.Tensor) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Recall@1 and MRR of query i retrieving document ``target[i]`` among all documents, by cosine (normalized
     embeddings) and by CSLS (``2 cos(q, d) - r(d)``, the query's own term being the same for every document; ``hub``
     is :func:`hubness`), and the per-query hits of each (1.0 where the target ranks first).
@@ -204,16 +208,18 @@ def paired_se(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
     return float(np.sqrt(np.sum(var)) / len(a))
 
 
-def score(orig: dict[str, torch.Tensor], new: dict[str, torch.Tensor], lengths: dict[str, float],
-          retr: dict[str, dict[str, float]]) -> dict:
+def score(orig: dict[str, torch.Tensor], new: dict[str, torch.Tensor], lengths: dict[str, float], retr: dict[str, dict[str, float]]) -> dict:
     """Per-group and pooled mean cosine and Spearman; per-group retrieval (``retr``) and its mean over the groups
     that have a retrieval task."""
     by_group = {}
     for g in orig:
         cos = (orig[g] * new[g]).sum(-1)
-        by_group[g] = {"mean_cosine": round(float(cos.mean()), 4),
-                       "spearman": round(spearman(pair_sims(orig[g]), pair_sims(new[g])), 4),
-                       "length_ratio": round(lengths[g], 3), **retr.get(g, {})}
+        by_group[g] = {
+            "mean_cosine": round(float(cos.mean()), 4),
+            "spearman": round(spearman(pair_sims(orig[g]), pair_sims(new[g])), 4),
+            "length_ratio": round(lengths[g], 3),
+            **retr.get(g, {}),
+        }
     by_group |= {g: r for g, r in retr.items() if g not in by_group}  # retrieval-only groups
     all_o, all_n = torch.cat(list(orig.values())), torch.cat(list(new.values()))
     udhr = [g for g in orig if g != "code"]
@@ -242,16 +248,18 @@ def main() -> int:
     ap.add_argument("--udhr-vocab", type=int, default=16000)
     ap.add_argument("--code-vocab", type=int, default=8000)
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--methods", default=",".join(METHODS),
-                    help="comma-separated methods to score besides the original (e.g. 'hypernet' to compare "
-                         "checkpoints; the baselines do not depend on one)")
-    ap.add_argument("--tokenizers", default=",".join(TOKENIZERS),
-                    help="comma-separated new tokenizers to score (default: all)")
-    ap.add_argument("--no-copy-single", action="store_true",
-                    help="hypernet: predict tokens that are one original token too, instead of keeping the original "
-                         "row (HypernetServeConfig.copy_single)")
-    ap.add_argument("--no-word-starts", action="store_true",
-                    help="hypernet: read every surface without a leading space as a continuation (no target text)")
+    ap.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help="comma-separated methods to score besides the original (e.g. 'hypernet' to compare checkpoints; the baselines do not depend on one)",
+    )
+    ap.add_argument("--tokenizers", default=",".join(TOKENIZERS), help="comma-separated new tokenizers to score (default: all)")
+    ap.add_argument(
+        "--no-copy-single",
+        action="store_true",
+        help="hypernet: predict tokens that are one original token too, instead of keeping the original row (HypernetServeConfig.copy_single)",
+    )
+    ap.add_argument("--no-word-starts", action="store_true", help="hypernet: read every surface without a leading space as a continuation (no target text)")
     args = ap.parse_args()
     methods = _choose(ap, "--methods", args.methods, METHODS)
     tokenizers = _choose(ap, "--tokenizers", args.tokenizers, TOKENIZERS)
@@ -265,8 +273,7 @@ def main() -> int:
     train, held = load_corpus(split="train"), load_corpus(split="eval")
     groups = {lang: held.udhr[lang][: args.per_lang] for lang in EVAL_LANGS if lang in held.udhr}
     rng = np.random.default_rng(0)
-    groups["code"] = [held.code[i] for i in sorted(rng.choice(len(held.code), min(args.code, len(held.code)),
-                                                               replace=False))]
+    groups["code"] = [held.code[i] for i in sorted(rng.choice(len(held.code), min(args.code, len(held.code)), replace=False))]
     tasks, doc_sets = retrieval_tasks(args.code)
     # Each group's texts in one list, the cosine chunks then its retrieval queries; each doc set its own list.
     texts = {g: groups.get(g, []) + (tasks[g][0] if g in tasks else []) for g in groups | tasks} | doc_sets
@@ -287,13 +294,17 @@ def main() -> int:
     def report(tokenizer_name: str, method: str, new_all: dict, lengths: dict, **extra) -> None:
         new = {g: new_all[g][: cuts[g]] for g in groups}
         retr, per_query = {}, {}
-        hub = {d: hubness(torch.cat([new_all[g][cuts[g]:] for g, t in tasks.items() if t[1] == d]), new_all[d])
-               for d in doc_sets}
+        hub = {d: hubness(torch.cat([new_all[g][cuts[g] :] for g, t in tasks.items() if t[1] == d]), new_all[d]) for d in doc_sets}
         for g, (_, d, target) in tasks.items():
-            retr[g], per_query[g] = retrieval(new_all[g][cuts[g]:], new_all[d], torch.as_tensor(target), hub[d])
+            retr[g], per_query[g] = retrieval(new_all[g][cuts[g] :], new_all[d], torch.as_tensor(target), hub[d])
         hits[tokenizer_name, method] = {k: {g: per_query[g][k] for g in per_query} for k in ("recall_at_1", "recall_at_1_csls")}
-        rec = {"bench": "tokenizer_transfer", "tokenizer": tokenizer_name, "method": method,
-               **score(orig_emb, new, {g: lengths[g] / orig_len[g] for g in groups}, retr), **extra}
+        rec = {
+            "bench": "tokenizer_transfer",
+            "tokenizer": tokenizer_name,
+            "method": method,
+            **score(orig_emb, new, {g: lengths[g] / orig_len[g] for g in groups}, retr),
+            **extra,
+        }
         results.append(rec)
         print(json.dumps(rec), flush=True)
 
@@ -306,16 +317,18 @@ def main() -> int:
         tok, roles, smap = prepare_tokenizer(base.tokenizer_json, base.tokenizer_json)
         export_transferred_model(base.folder, tok, emb, tmp, roles=roles, metadata={"method": "original"})
         st = SentenceTransformer(tmp, device="cpu")
-        st_all = orig_all | {g: torch.cat([st.encode(groups[g], convert_to_tensor=True,
-                                                    normalize_embeddings=True).cpu(), orig_all[g][cuts[g]:]])
-                             for g in groups}
+        st_all = orig_all | {
+            g: torch.cat([st.encode(groups[g], convert_to_tensor=True, normalize_embeddings=True).cpu(), orig_all[g][cuts[g] :]]) for g in groups
+        }
     report("original", "original", st_all, orig_len, path="exported folder + sentence-transformers")
 
     # Static new tokenizers.
     udhr_texts = train.all_udhr()
     code_texts = train.code
-    static = (("udhr_bpe", lambda: train_udhr_bpe(udhr_texts, args.udhr_vocab), udhr_texts),
-              ("code_bpe", lambda: train_code_bpe(code_texts, args.code_vocab), code_texts))
+    static = (
+        ("udhr_bpe", lambda: train_udhr_bpe(udhr_texts, args.udhr_vocab), udhr_texts),
+        ("code_bpe", lambda: train_code_bpe(code_texts, args.code_vocab), code_texts),
+    )
     for name, build, target in [t for t in static if t[0] in tokenizers]:
         t0 = time.perf_counter()
         raw = build()
@@ -329,8 +342,7 @@ def main() -> int:
             text = None if method == "hypernet" and args.no_word_starts else target
             table = transfer_embeddings(method, tok, base, smap, embedder=embedder, texts=text)
             new = {g: sentence_embeddings(base, rs, table) for g, rs in rows.items()}
-            report(name, method, new, lengths, vocab_size=tok.get_vocab_size(), trainer="tokenmill bpe v1",
-                   tokenizer_train_s=round(train_s, 1))
+            report(name, method, new, lengths, vocab_size=tok.get_vocab_size(), trainer="tokenmill bpe v1", tokenizer_train_s=round(train_s, 1))
 
     # Dynamic merges: a fresh vocabulary per batch of 32 texts of one group.
     from tokenmill.operators.dynamic import DynamicBPE, load_base_tokenizer
@@ -350,7 +362,7 @@ def main() -> int:
         for g, gtexts in texts.items():
             dl = []
             for s in range(0, len(gtexts), 32):
-                out = dyn(pa.table({"text": gtexts[s: s + 32]}))
+                out = dyn(pa.table({"text": gtexts[s : s + 32]}))
                 vocab = dyn_vocab_table(out)
                 n_new += vocab.num_rows
                 rows = out.column("dynamic_ids").to_pylist()
@@ -358,11 +370,9 @@ def main() -> int:
                 ids = vocab.column("id").to_numpy()
                 order = torch.as_tensor(np.argsort(ids), dtype=torch.long)
                 assert len(ids) == 0 or (np.sort(ids) == np.arange(len(ids)) + V).all()
-                aux = base_aux | {int(i): vectors[t] for i, t in zip(ids, vocab.column("token").to_pylist())
-                                  if t in vectors}
+                aux = base_aux | {int(i): vectors[t] for i, t in zip(ids, vocab.column("token").to_pylist()) if t in vectors}
                 tables = {
-                    "hypernet": lambda: torch.cat([emb, _stack(embedder(vocab.select(["base_ids"])).column(
-                        "embedding"), emb.shape[1])[order]]),
+                    "hypernet": lambda: torch.cat([emb, _stack(embedder(vocab.select(["base_ids"])).column("embedding"), emb.shape[1])[order]]),
                     "focus": lambda: focus_combine(emb, V + vocab.num_rows, identity, aux, seed=s)[0],
                     "fvt": lambda: torch.cat([emb, fvt_for_dynamic_vocab(emb, vocab)[1].float()[order]]),
                     "random": lambda: torch.cat([emb, random_embeddings(emb, vocab.num_rows, seed=s)[order]]),
@@ -372,13 +382,14 @@ def main() -> int:
             if g in groups:
                 lengths[g] = float(np.mean(dl))
         for m, by_g in per_method.items():
-            report(name, m, {g: torch.cat(v) for g, v in by_g.items()}, lengths, max_merges=merges,
-                   new_tokens=n_new)
+            report(name, m, {g: torch.cat(v) for g, v in by_g.items()}, lengths, max_merges=merges, new_tokens=n_new)
 
     print_table(results, hits)
-    print(f"({len(groups)} groups, {sum(len(t) for t in groups.values())} held-out chunks, "
-          f"{sum(len(t[0]) for t in tasks.values())} retrieval queries; checkpoint {Path(args.checkpoint).name}; "
-          f"{time.perf_counter() - t_start:.0f} s on a shared machine)")
+    print(
+        f"({len(groups)} groups, {sum(len(t) for t in groups.values())} held-out chunks, "
+        f"{sum(len(t[0]) for t in tasks.values())} retrieval queries; checkpoint {Path(args.checkpoint).name}; "
+        f"{time.perf_counter() - t_start:.0f} s on a shared machine)"
+    )
     return 0
 
 
@@ -403,7 +414,7 @@ def dynamic_fasttext(dyn, base_tok, texts: list[str]) -> tuple[list[str], dict[s
 
     def lines():
         for s in range(0, len(texts), 32):
-            out = dyn(pa.table({"text": texts[s: s + 32]}))
+            out = dyn(pa.table({"text": texts[s : s + 32]}))
             vocab = dyn_vocab_table_of(out)
             new = dict(zip(vocab.column("id").to_pylist(), vocab.column("token").to_pylist()))
             for row in out.column("dynamic_ids").to_pylist():
@@ -419,15 +430,19 @@ def _stack(col: pa.ChunkedArray, dim: int) -> torch.Tensor:
 
 def print_table(results: list[dict], hits: dict[tuple[str, str], dict[str, dict[str, np.ndarray]]]) -> None:
     print()
-    print(f"{'tokenizer':<14}{'method':<12}{'mean_cos':>9}{'udhr':>8}{'code':>8}{'spearman':>10}{'R@1':>8}{'MRR':>8}"
-          f"{'R@1udhr':>9}{'R@1code':>9}{'R@1csls':>9}{'top1share':>10}")
+    print(
+        f"{'tokenizer':<14}{'method':<12}{'mean_cos':>9}{'udhr':>8}{'code':>8}{'spearman':>10}{'R@1':>8}{'MRR':>8}"
+        f"{'R@1udhr':>9}{'R@1code':>9}{'R@1csls':>9}{'top1share':>10}"
+    )
     nan = float("nan")
     for r in results:
         code, rcode = r["mean_cosine_code"], r["recall_at_1_code"]
-        print(f"{r['tokenizer']:<14}{r['method']:<12}{r['mean_cosine']:>9.4f}{r['mean_cosine_udhr']:>8.4f}"
-              f"{code if code is not None else nan:>8.4f}{r['spearman']:>10.4f}{r['recall_at_1']:>8.3f}"
-              f"{r['mrr']:>8.3f}{r['recall_at_1_udhr']:>9.3f}{rcode if rcode is not None else nan:>9.3f}"
-              f"{r['recall_at_1_csls']:>9.3f}{r['top1_share']:>10.3f}")
+        print(
+            f"{r['tokenizer']:<14}{r['method']:<12}{r['mean_cosine']:>9.4f}{r['mean_cosine_udhr']:>8.4f}"
+            f"{code if code is not None else nan:>8.4f}{r['spearman']:>10.4f}{r['recall_at_1']:>8.3f}"
+            f"{r['mrr']:>8.3f}{r['recall_at_1_udhr']:>9.3f}{rcode if rcode is not None else nan:>9.3f}"
+            f"{r['recall_at_1_csls']:>9.3f}{r['top1_share']:>10.3f}"
+        )
     print("\nrecall@1 per group")
     gs = [g for g in results[0]["by_group"] if "recall_at_1" in results[0]["by_group"][g]]
     print(f"{'tokenizer':<14}{'method':<12}" + "".join(f"{g[:6]:>7}" for g in gs))
@@ -439,17 +454,20 @@ def print_table(results: list[dict], hits: dict[tuple[str, str], dict[str, dict[
         if not all(m in by for m in ("hypernet", "focus", "fvt")):
             continue
         parts = []
-        for key, label in (("mean_cosine", "mean cosine"), ("recall_at_1", "recall@1"),
-                           ("recall_at_1_csls", "recall@1 (CSLS)")):
+        for key, label in (("mean_cosine", "mean cosine"), ("recall_at_1", "recall@1"), ("recall_at_1_csls", "recall@1 (CSLS)")):
             h, f, v = (by[m][key] for m in ("hypernet", "focus", "fvt"))
             verdict = "met" if h > f > v else "NOT met"
             se = {}
             if key in hits[tok, "hypernet"]:  # the paired standard error of each difference, on the same queries
-                se = {pair: f" ± {paired_se(hits[tok, pair[0]][key], hits[tok, pair[1]][key]):.3f}"
-                      for pair in (("hypernet", "focus"), ("focus", "fvt"), ("hypernet", "fvt"))}
-            parts.append(f"{label} hypernet {h:.4f} / focus {f:.4f} / fvt {v:.4f} ({verdict}: hypernet-focus "
-                         f"{h - f:+.4f}{se.get(('hypernet', 'focus'), '')}, focus-fvt {f - v:+.4f}"
-                         f"{se.get(('focus', 'fvt'), '')}, hypernet-fvt {h - v:+.4f}{se.get(('hypernet', 'fvt'), '')})")
+                se = {
+                    pair: f" ± {paired_se(hits[tok, pair[0]][key], hits[tok, pair[1]][key]):.3f}"
+                    for pair in (("hypernet", "focus"), ("focus", "fvt"), ("hypernet", "fvt"))
+                }
+            parts.append(
+                f"{label} hypernet {h:.4f} / focus {f:.4f} / fvt {v:.4f} ({verdict}: hypernet-focus "
+                f"{h - f:+.4f}{se.get(('hypernet', 'focus'), '')}, focus-fvt {f - v:+.4f}"
+                f"{se.get(('focus', 'fvt'), '')}, hypernet-fvt {h - v:+.4f}{se.get(('hypernet', 'fvt'), '')})"
+            )
         print(f"{tok}: " + "; ".join(parts))
 
 

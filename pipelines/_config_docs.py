@@ -109,7 +109,7 @@ def render(jobs: dict[str, type]) -> str:
         "the same thing in every job and in a corpus YAML. `tokenmill config JOB` prints a job's keys as a commented",
         "YAML with these defaults; `tokenmill JOB --help` lists the same keys. Nested keys are YAML sections",
         "(`shards: {pack: {context_length: 2048}}`) or dotted names on the command line",
-        "(`--set shards.pack.context_length=2048`). Unknown keys are errors with a \"did you mean\"; an old spelling",
+        '(`--set shards.pack.context_length=2048`). Unknown keys are errors with a "did you mean"; an old spelling',
         "(`context_length`, `lang_from` at the top level, a source's flat `format:`) is an error that names the new key.",
         "`workers` is the number of Ray workers at once in every job (0 = one per CPU of the cluster).",
         "",
@@ -118,8 +118,15 @@ def render(jobs: dict[str, type]) -> str:
     ]
     for name, items in shared.items():
         job, what = SHARED[name]
-        out += [f"### `{name}.*` {{#section-{name}}}", "", f"{what} Defaults as in `tokenmill {command(job)}`; a job that",
-                "differs says so in its own table below.", "", table(items), ""]
+        out += [
+            f"### `{name}.*` {{#section-{name}}}",
+            "",
+            f"{what} Defaults as in `tokenmill {command(job)}`; a job that",
+            "differs says so in its own table below.",
+            "",
+            table(items),
+            "",
+        ]
     out += ["## Jobs", ""]
     order = {f"pipelines/{m}.py": i for i, m in enumerate(JOBS)}  # tokenmill --help's order
     for job, cls in sorted(jobs.items(), key=lambda item: (order.get(item[0], len(order)), item[0])):
@@ -127,12 +134,10 @@ def render(jobs: dict[str, type]) -> str:
         own = [r for r in items if _section(r[0]) is None or (r[0].removeprefix("sources[]."), *r[1:]) not in known]
         sections = sorted({s for r in items if (s := _section(r[0])) is not None})
         prefix = {s: "sources[]." if any(r[0].startswith(f"sources[].{s}.") for r in items) else "" for s in sections}
-        out += [f"### `tokenmill {command(job)}` {{#{command(job)}}}", "",
-                f"`{job}`; `tokenmill config {command(job)}` prints these keys as YAML."]
+        out += [f"### `tokenmill {command(job)}` {{#{command(job)}}}", "", f"`{job}`; `tokenmill config {command(job)}` prints these keys as YAML."]
         if sections:
             links = ", ".join(f"[`{prefix[s]}{s}.*`](#section-{s})" for s in sections)
-            out += ["", f"Also takes every key of the shared sections {links}, with the defaults shown there unless "
-                        "this table lists the key."]
+            out += ["", f"Also takes every key of the shared sections {links}, with the defaults shown there unless this table lists the key."]
         out += ["", table(own) if own else "No keys of its own.", ""]
     return "\n".join(out)
 
@@ -142,10 +147,15 @@ def problems(text: str, jobs: dict[str, type]) -> list[str]:
     want = render(jobs)
     if text == want:
         return []
-    diff = [line for line in difflib.unified_diff(text.splitlines(), want.splitlines(), "docs/reference/config.md",
-                                                  "generated", n=0, lineterm="") if line[:1] in "+-"]
-    return ["docs/reference/config.md differs from the config dataclasses (run make docs, or python -m "
-            "tokenmill.pipelines._config_docs); first differences:\n" + "\n".join(diff[:12])]
+    diff = [
+        line
+        for line in difflib.unified_diff(text.splitlines(), want.splitlines(), "docs/reference/config.md", "generated", n=0, lineterm="")
+        if line[:1] in "+-"
+    ]
+    return [
+        "docs/reference/config.md differs from the config dataclasses (run make docs, or python -m "
+        "tokenmill.pipelines._config_docs); first differences:\n" + "\n".join(diff[:12])
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

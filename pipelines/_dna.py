@@ -9,8 +9,8 @@ import dataclasses
 import json
 import shutil
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import duckdb
 import pyarrow.parquet as pq
@@ -50,8 +50,7 @@ def check_inputs(inputs: list[str], held_out: list[str], fmt: str, outputs: Iter
         check_replaceable(path)
 
 
-def ingest_fasta(inputs: list[str], held_out: list[str], cfg: IngestConfig, output: Path,
-                 ledger: Ledger) -> dict[str, Path]:
+def ingest_fasta(inputs: list[str], held_out: list[str], cfg: IngestConfig, output: Path, ledger: Ledger) -> dict[str, Path]:
     """Ingest FASTA into segments (+ quarantine): the training inputs into OUT/dna_segments and the held-out ones,
     the same way, into OUT/eval/dna_segments; returns the segment folders, ``train`` and (if any) ``eval``."""
     train = ingest(inputs, cfg, output, ledger)
@@ -69,8 +68,10 @@ def ingest_fasta(inputs: list[str], held_out: list[str], cfg: IngestConfig, outp
 def check_replaceable(path: Path) -> None:
     """Raise a ConfigError when ``path`` exists and tokenmill did not mark it as its own (it is never replaced)."""
     if path.exists() and not is_ours(path):
-        raise ConfigError(f"{path} exists and was not written by tokenmill (no .tokenmill marker in it): it is never "
-                          f"replaced; choose another --output, or move that folder away")
+        raise ConfigError(
+            f"{path} exists and was not written by tokenmill (no .tokenmill marker in it): it is never "
+            f"replaced; choose another --output, or move that folder away"
+        )
 
 
 def train_on_segments(segment_dir: Path, trainer: BpeTrainerConfig, actors: int, ledger: Ledger) -> BpeModel:
@@ -90,8 +91,14 @@ def train_on_segments(segment_dir: Path, trainer: BpeTrainerConfig, actors: int,
         model = train_bpe(segments, dataclasses.replace(trainer, workers=actors))
     else:
         model = ray.get(_train_in_task.remote(files, dataclasses.replace(trainer, workers=1)))
-    ledger.add_stage("train_bpe", rows_in=model.stats.get("sequences", 0), rows_out=model.vocab_size,
-                     rows_quarantined=0, bytes=model.stats.get("characters", 0), seconds=time.perf_counter() - t0)
+    ledger.add_stage(
+        "train_bpe",
+        rows_in=model.stats.get("sequences", 0),
+        rows_out=model.vocab_size,
+        rows_quarantined=0,
+        bytes=model.stats.get("characters", 0),
+        seconds=time.perf_counter() - t0,
+    )
     return model
 
 
@@ -109,9 +116,21 @@ def save_tokenizer(model: BpeModel, folder: Path, ledger: Ledger) -> Path:
     return folder / "tokenizer.json"
 
 
-def encode_and_pack(segments: dict[str, Path], token_dirs: dict[str, Path], tokenizer_json: Path, shards_dir: Path,
-                    shard_cfg: ShardWriterConfig, *, batch_size: int, workers: int, partition_bp: int,
-                    segment_length: int, ledger: Ledger, run_id: str, encode: EncodeConfig | None = None) -> dict:
+def encode_and_pack(
+    segments: dict[str, Path],
+    token_dirs: dict[str, Path],
+    tokenizer_json: Path,
+    shards_dir: Path,
+    shard_cfg: ShardWriterConfig,
+    *,
+    batch_size: int,
+    workers: int,
+    partition_bp: int,
+    segment_length: int,
+    ledger: Ledger,
+    run_id: str,
+    encode: EncodeConfig | None = None,
+) -> dict:
     """Encode every segment folder ``segments[name]`` into ``token_dirs[name]`` and pack the training segments into
     ``shards_dir``, all in Ray workers; the driver plans, checks the counts and commits. Returns the manifest.
 
@@ -128,20 +147,25 @@ def encode_and_pack(segments: dict[str, Path], token_dirs: dict[str, Path], toke
     """
     encode = encode or EncodeConfig()
     engine = load_engine(tokenizer_json, encode.engine)  # proves a fast engine on the parity set; the workers check again
-    settings = json.dumps({"shards": dataclasses.asdict(shard_cfg), "tokenizer": engine.sha256, "run": run_id},
-                          sort_keys=True, default=str)  # shard names unique to the run: never over a committed file
+    settings = json.dumps(
+        {"shards": dataclasses.asdict(shard_cfg), "tokenizer": engine.sha256, "run": run_id}, sort_keys=True, default=str
+    )  # shard names unique to the run: never over a committed file
     manifest: dict = {}
     for name, segment_dir in segments.items():
         t0 = time.perf_counter()
         target = token_dirs[name]
         files = sorted(str(p) for p in segment_dir.glob("*.parquet"))
         with duckdb.connect() as con:  # segment counts per (source, record): the plan, and the count to check
-            pairs = con.execute("SELECT source, record, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL",
-                                [files]).fetchall() if files else []
+            pairs = con.execute("SELECT source, record, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL", [files]).fetchall() if files else []
         groups = runs_of_at_least(pairs, lambda pair: pair[2] * segment_length, partition_bp)
-        items = [{"index": i, "name": part_name(i, group, settings),
-                  "tasks": json.dumps([{"format": SEGMENTS_FORMAT, "files": files, "keys": [p[:2] for p in group]}])}
-                 for i, group in enumerate(groups)]
+        items = [
+            {
+                "index": i,
+                "name": part_name(i, group, settings),
+                "tasks": json.dumps([{"format": SEGMENTS_FORMAT, "files": files, "keys": [p[:2] for p in group]}]),
+            }
+            for i, group in enumerate(groups)
+        ]
         check_replaceable(target)
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
@@ -149,30 +173,56 @@ def encode_and_pack(segments: dict[str, Path], token_dirs: dict[str, Path], toke
         train = name == "train"
         if train:
             shards_dir.mkdir(parents=True, exist_ok=True)
-        parts = write_partitions(items, {
-            "shards_dir": str(shards_dir), "tokenizer": str(tokenizer_json), "shard_cfg": shard_cfg,
-            "ingest": IngestConfig(format="fasta"), "quarantine_dir": None, "receipts_dir": None,
-            "documents_dir": None, "run_id": run_id, "encode_batch_size": batch_size, "tokens_dir": str(target),
-            "write_shards": train, "encode": encode}, workers)
+        parts = write_partitions(
+            items,
+            {
+                "shards_dir": str(shards_dir),
+                "tokenizer": str(tokenizer_json),
+                "shard_cfg": shard_cfg,
+                "ingest": IngestConfig(format="fasta"),
+                "quarantine_dir": None,
+                "receipts_dir": None,
+                "documents_dir": None,
+                "run_id": run_id,
+                "encode_batch_size": batch_size,
+                "tokens_dir": str(target),
+                "write_shards": train,
+                "encode": encode,
+            },
+            workers,
+        )
         expected: dict[str, int] = {}
         for source, _, n in pairs:
             expected[source] = expected.get(source, 0) + n
         handled = documents_per_source(parts)
         rows, tokens = bp_per_token_by_source(target, totals_only=True)  # counted again from the written files
         if handled != expected or rows != sum(expected.values()):
-            raise CountMismatch(f"{name} segments: {sum(expected.values())} in {segment_dir}, {sum(handled.values())} "
-                                f"encoded, {rows} written to {target}")
+            raise CountMismatch(f"{name} segments: {sum(expected.values())} in {segment_dir}, {sum(handled.values())} encoded, {rows} written to {target}")
         encoder = record_encoder(ledger, f"encode_{name}", engine, parts)
-        ledger.add_stage(f"encode_{name}", rows_in=rows, rows_out=rows, rows_quarantined=0, tokens=tokens,
-                         bytes=sum(f.stat().st_size for f in target.rglob("*.parquet")), seconds=time.perf_counter() - t0)
+        ledger.add_stage(
+            f"encode_{name}",
+            rows_in=rows,
+            rows_out=rows,
+            rows_quarantined=0,
+            tokens=tokens,
+            bytes=sum(f.stat().st_size for f in target.rglob("*.parquet")),
+            seconds=time.perf_counter() - t0,
+        )
         if train:
-            manifest = commit_parts(shards_dir, parts, shard_cfg, engine, ledger, expected_docs=rows, seconds=time.perf_counter() - t0,
-                                    source={"partitions": len(parts), "encoder": encoder})
+            manifest = commit_parts(
+                shards_dir,
+                parts,
+                shard_cfg,
+                engine,
+                ledger,
+                expected_docs=rows,
+                seconds=time.perf_counter() - t0,
+                source={"partitions": len(parts), "encoder": encoder},
+            )
     return manifest
 
 
-def write_report(output: Path, model: BpeModel, token_dirs: dict[str, Path], seconds: dict[str, float], run_id: str,
-                 manifest: dict, ledger: Ledger) -> dict:
+def write_report(output: Path, model: BpeModel, token_dirs: dict[str, Path], seconds: dict[str, float], run_id: str, manifest: dict, ledger: Ledger) -> dict:
     """Write OUT/report.json and OUT/report.md (see :func:`operators.report.dna_report.write_dna_report`), record them
     in the ledger and return the report."""
     report = write_dna_report(output, model, token_dirs, seconds, run_id, shards=manifest["totals"])
@@ -186,6 +236,8 @@ def print_summary(output: Path, manifest: dict, report: dict, context_length: in
     utilization and the bp/token."""
     t = manifest["totals"]
     root = shown_as.rstrip("/") if shown_as and is_remote(shown_as) else str(output)
-    print(f"tokenizer: {root}/tokenizer\ntokens: {root}/tokens\nshards: {root}/shards ({t['rows']} "
-          f"rows of {context_length}, utilization {t['utilization']:.2%})\nreport: {root}/report.md "
-          f"(vocab {report['vocab_size']}, {report['bp_per_token']:.2f} bp/token)\nledger: {root}/ledger.duckdb")
+    print(
+        f"tokenizer: {root}/tokenizer\ntokens: {root}/tokens\nshards: {root}/shards ({t['rows']} "
+        f"rows of {context_length}, utilization {t['utilization']:.2%})\nreport: {root}/report.md "
+        f"(vocab {report['vocab_size']}, {report['bp_per_token']:.2f} bp/token)\nledger: {root}/ledger.duckdb"
+    )

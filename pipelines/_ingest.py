@@ -26,9 +26,7 @@ from tokenmill.operators.core.atomic import write_text_atomic
 from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.core.runtime import cluster_cpus
 from tokenmill.operators.core.stages import load_receipts
-from tokenmill.operators.io import (IngestConfig, ReadTask, expand_parquet_folders, fingerprint, parquet_files, parquet_schema,
-                                    plan_read_tasks,
-                          resolve_inputs)
+from tokenmill.operators.io import IngestConfig, ReadTask, expand_parquet_folders, fingerprint, parquet_files, parquet_schema, plan_read_tasks, resolve_inputs
 from tokenmill.operators.io.chain import ingest_stages, map_stages, stage_names
 from tokenmill.operators.ledger import Ledger
 from tokenmill.operators.ledger.reconcile import CountMismatch, mismatch_message, reconcile
@@ -55,8 +53,7 @@ class IngestResult:
     totals: dict = field(default_factory=dict)
 
 
-def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger, stage_prefix: str = "",
-           extra_ops: list | None = None) -> IngestResult:
+def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger, stage_prefix: str = "", extra_ops: list | None = None) -> IngestResult:
     """Ingest ``patterns`` into ``output`` (documents/, dna_segments/, quarantine/) and record it in ``ledger``.
 
     ``stage_prefix`` names this ingestion's ledger stages apart from another's in the same run (e.g. ``eval_``).
@@ -82,8 +79,7 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
     for name, kind, tasks in (("documents", "text", text_tasks), ("dna_segments", "dna", dna_tasks)):
         if not tasks:
             continue
-        stages = ingest_stages(kind, cfg, str(qdir), receipts, extra_ops if kind == "text" else (),
-                               filtered_dir=str(fdir) if fdir else None)
+        stages = ingest_stages(kind, cfg, str(qdir), receipts, extra_ops if kind == "text" else (), filtered_dir=str(fdir) if fdir else None)
         ds = map_stages(_read(tasks, cfg, receipts), stages, cluster_cpus())
         branches.append((name, ds))
         chains[name] = stage_names(stages)
@@ -97,21 +93,25 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
             raw = staging / f"{name}.predup"
             (staging / name).rename(raw)
             schema = DOCUMENTS if name == "documents" else DNA_SEGMENTS
-            counts = exact_dedup(raw, staging / name, qdir, "text" if name == "documents" else "seq",
-                                 schema_name(schema), stage=f"dedup_{name}")
+            counts = exact_dedup(raw, staging / name, qdir, "text" if name == "documents" else "seq", schema_name(schema), stage=f"dedup_{name}")
             shutil.rmtree(raw)
             dedup_counts[name] = (counts, time.perf_counter() - t1)
-    result = IngestResult(**{name: staging / name for name, _ in branches}, quarantine=qdir,
-                          filtered=fdir if fdir and "documents" in chains else None)
+    result = IngestResult(**{name: staging / name for name, _ in branches}, quarantine=qdir, filtered=fdir if fdir and "documents" in chains else None)
     written = {name: _file_counts(getattr(result, name)) for name in chains}
     reconcile_run(result, load_receipts(receipts), chains, written, files, ledger, read_seconds, stage_prefix)
     for name, (counts, seconds) in dedup_counts.items():
-        ledger.add_stage(f"{stage_prefix}dedup_{name}", rows_in=counts["rows_in"], rows_out=counts["rows_out"],
-                         rows_quarantined=counts["duplicates"], seconds=seconds)
+        ledger.add_stage(
+            f"{stage_prefix}dedup_{name}", rows_in=counts["rows_in"], rows_out=counts["rows_out"], rows_quarantined=counts["duplicates"], seconds=seconds
+        )
     publish(staging, output, result, ledger.run_id)
-    log.info("ingest: %s seen, %s out, %s quarantined, %s filtered (%.1f s)", result.totals["records_in"],
-             result.totals["records_out"], result.totals["quarantined"], result.totals["filtered"],
-             time.perf_counter() - t0)
+    log.info(
+        "ingest: %s seen, %s out, %s quarantined, %s filtered (%.1f s)",
+        result.totals["records_in"],
+        result.totals["records_out"],
+        result.totals["quarantined"],
+        result.totals["filtered"],
+        time.perf_counter() - t0,
+    )
     return result
 
 
@@ -128,8 +128,10 @@ def check_output_owned(output: Path) -> None:
     for name in OUTPUT_NAMES:
         target = output / name
         if target.exists() and not is_ours(target):
-            raise ConfigError(f"{target} exists and was not written by tokenmill (no {MARKER} marker in it): it is "
-                              f"never replaced; choose another --output, or move that folder away")
+            raise ConfigError(
+                f"{target} exists and was not written by tokenmill (no {MARKER} marker in it): it is "
+                f"never replaced; choose another --output, or move that folder away"
+            )
 
 
 def clean_stale_staging(output: Path, run_id: str | None) -> None:
@@ -175,7 +177,7 @@ def documents_input(patterns: list[str], cfg: IngestConfig, output: Path, ledger
     return [str(result.documents)]
 
 
-def _read(tasks: list[dict], cfg: IngestConfig, receipts: str) -> "ray.data.Dataset":
+def _read(tasks: list[dict], cfg: IngestConfig, receipts: str) -> ray.data.Dataset:
     """Read tasks → blocks. Tasks are dealt round-robin by size into a few blocks per CPU, so hundreds of small
     files do not become hundreds of Ray tasks, and big and small files mix evenly."""
     n_blocks = min(len(tasks), 4 * cluster_cpus(cap=None))
@@ -185,7 +187,7 @@ def _read(tasks: list[dict], cfg: IngestConfig, receipts: str) -> "ray.data.Data
     return ds.map_batches(ReadTask(cfg, receipts), batch_size=None, batch_format="pyarrow")
 
 
-def _write(ds: "ray.data.Dataset", path: Path) -> None:
+def _write(ds: ray.data.Dataset, path: Path) -> None:
     ds.write_parquet(str(path), compression="zstd", min_rows_per_file=100_000)
     if not path.exists():  # an input that yields no rows still gets an (empty) dataset directory
         path.mkdir(parents=True)
@@ -205,8 +207,7 @@ def publish(staging: Path, output: Path, result: IngestResult, run_id: str) -> N
         target = output / name
         if target.exists():
             if not is_ours(target):  # checked at the start too: a folder created meanwhile is still not ours
-                raise ConfigError(f"{target} appeared during the run and was not written by tokenmill; the new "
-                                  f"output stays in {staged}")
+                raise ConfigError(f"{target} appeared during the run and was not written by tokenmill; the new output stays in {staged}")
             shutil.rmtree(target)
         staged.rename(target)
         setattr(result, name, target)
@@ -223,8 +224,9 @@ def _file_counts(path: Path | None) -> dict[str, int]:
     return dict(rows)
 
 
-def reconcile_run(result: IngestResult, receipts: dict, chains: dict, written: dict[str, dict[str, int]], files: list,
-                  ledger: Ledger, seconds: float, prefix: str = "") -> None:
+def reconcile_run(
+    result: IngestResult, receipts: dict, chains: dict, written: dict[str, dict[str, int]], files: list, ledger: Ledger, seconds: float, prefix: str = ""
+) -> None:
     """Check what was written (rows per source, per output) and the quarantine files against the receipts.
 
     Raises CountMismatch naming source, stage and loss; on success fills ``result.per_source``/``totals`` and
@@ -233,12 +235,10 @@ def reconcile_run(result: IngestResult, receipts: dict, chains: dict, written: d
     con = duckdb.connect()
     q_rows = []
     if q_files := parquet_files(result.quarantine):  # paths as parameters: see parquet_files
-        q_rows = con.execute("SELECT source, stage, reason, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL",
-                             [q_files]).fetchall()
+        q_rows = con.execute("SELECT source, stage, reason, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL", [q_files]).fetchall()
     f_rows = []  # documents quality filters dropped: (source, reason, count)
     if result.filtered is not None and (f_files := parquet_files(result.filtered)):
-        f_rows = con.execute("SELECT source, reason, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL",
-                             [f_files]).fetchall()
+        f_rows = con.execute("SELECT source, reason, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL", [f_files]).fetchall()
     con.close()
     filtered: dict[str, int] = {}
     filter_reasons: dict[str, dict[str, int]] = {}
@@ -256,8 +256,14 @@ def reconcile_run(result: IngestResult, receipts: dict, chains: dict, written: d
     for name, chain in chains.items():
         is_dna = name == "dna_segments"
         sources = [f.uri for f in files if (f.format == "fasta") == is_dna]
-        c, p = reconcile(receipts, chain, written[name], {s: n for s, n in quarantined.items() if s in sources}, sources,
-                         filtered={s: n for s, n in filtered.items() if s in sources})
+        c, p = reconcile(
+            receipts,
+            chain,
+            written[name],
+            {s: n for s, n in quarantined.items() if s in sources},
+            sources,
+            filtered={s: n for s, n in filtered.items() if s in sources},
+        )
         counts += c
         problems += p
     ledger.add_source_counts(prefix + "ingest", [(c.source, c.seen, c.out, c.quarantined) for c in counts])
@@ -266,9 +272,19 @@ def reconcile_run(result: IngestResult, receipts: dict, chains: dict, written: d
             log.error("lost records: %s", problem)
         raise CountMismatch(mismatch_message(problems))
     size = {f.uri: f.size for f in files}
-    result.per_source = [{"source": c.source, "in": c.seen, "out": c.out, "quarantined": c.quarantined,
-                          "bytes": size.get(c.source, 0), "reasons": reasons.get(c.source, {}),
-                          "filtered": c.filtered, "filter_reasons": filter_reasons.get(c.source, {})} for c in counts]
+    result.per_source = [
+        {
+            "source": c.source,
+            "in": c.seen,
+            "out": c.out,
+            "quarantined": c.quarantined,
+            "bytes": size.get(c.source, 0),
+            "reasons": reasons.get(c.source, {}),
+            "filtered": c.filtered,
+            "filter_reasons": filter_reasons.get(c.source, {}),
+        }
+        for c in counts
+    ]
     total_in = sum(c.seen for c in counts)
     total_out = sum(c.out for c in counts)
     total_q = sum(c.quarantined for c in counts)
@@ -276,9 +292,15 @@ def reconcile_run(result: IngestResult, receipts: dict, chains: dict, written: d
     result.totals = {"records_in": total_in, "records_out": total_out, "quarantined": total_q, "filtered": total_f}
     ledger.add_quarantine_reasons([(prefix + s, r, n) for (s, r), n in sorted(by_stage_reason.items())])
     ledger.add_filter_reasons([(prefix + reason.split(":", 1)[0], src, reason, n) for src, reason, n in f_rows])
-    edits = [(prefix + stage, src, kind, n) for chain in chains.values() for stage in chain[1:]
-             for kind, by_source in sorted(receipts.get(stage, {}).items()) if kind not in ("in", "out")
-             for src, n in sorted(by_source.items()) if n]
+    edits = [
+        (prefix + stage, src, kind, n)
+        for chain in chains.values()
+        for stage in chain[1:]
+        for kind, by_source in sorted(receipts.get(stage, {}).items())
+        if kind not in ("in", "out")
+        for src, n in sorted(by_source.items())
+        if n
+    ]
     ledger.add_text_edits(edits)  # e.g. the PII formatter's replacements, per source
     result.totals["text_edits"] = {k: sum(n for _, _, kind, n in edits if kind == k) for k in sorted({e[2] for e in edits})}
     # One ledger row per stage in pipeline order: the live rows it took, and those it quarantined (the rows a
@@ -288,8 +310,13 @@ def reconcile_run(result: IngestResult, receipts: dict, chains: dict, written: d
     for stage in dict.fromkeys(s for chain in chains.values() for s in chain[:-1]):
         q = sum(n for (s, _), n in by_stage_reason.items() if s == stage or (stage == "read" and s == "segment"))
         f = sum(n for _, reason, n in f_rows if reason.split(":", 1)[0] == stage)
-        ledger.add_stage(prefix + stage, rows_in=live, rows_out=live - q - f, rows_quarantined=q,
-                         bytes=sum(size.values()) if stage == "read" else 0, seconds=seconds if stage == "read" else 0.0)
+        ledger.add_stage(
+            prefix + stage,
+            rows_in=live,
+            rows_out=live - q - f,
+            rows_quarantined=q,
+            bytes=sum(size.values()) if stage == "read" else 0,
+            seconds=seconds if stage == "read" else 0.0,
+        )
         live -= q + f
-    ledger.add_stage(f"{prefix}ingest", rows_in=total_in, rows_out=total_out, rows_quarantined=total_q,
-                     seconds=seconds)
+    ledger.add_stage(f"{prefix}ingest", rows_in=total_in, rows_out=total_out, rows_quarantined=total_q, seconds=seconds)

@@ -17,8 +17,7 @@ HEAD_BYTES = 64 << 10
 """Decoded bytes of a file's start looked at to tell whether it can be FASTA."""
 
 
-def check_inputs(patterns: list[str], format: str = "auto", *, job: str | None = None,
-                 lang_from: str = "none") -> list[InputFile]:
+def check_inputs(patterns: list[str], format: str = "auto", *, job: str | None = None, lang_from: str = "none") -> list[InputFile]:
     """Resolve ``patterns`` as the pipeline will (a folder of ingested documents, local or remote, stands for its
     ``*.parquet``) and, for a job named by ``job`` that reads text (every caller of this function), refuse FASTA:
     DNA goes through ``dna_bpe`` (or ``ingest``), never into a text tokenizer's documents.
@@ -34,9 +33,11 @@ def check_inputs(patterns: list[str], format: str = "auto", *, job: str | None =
     fasta = [f.uri for f in files if f.format == "fasta"]
     if fasta:
         who = f"{job} reads" if job else "this job reads"
-        raise ConfigError(f"--input {fasta[0]}: {who} text (JSONL, Parquet, .txt), and this is FASTA"
-                          f"{f' (and {len(fasta) - 1} more FASTA files)' if len(fasta) > 1 else ''}; train a DNA "
-                          f"tokenizer with `tokenmill dna-bpe`, or leave the FASTA files out of --input")
+        raise ConfigError(
+            f"--input {fasta[0]}: {who} text (JSONL, Parquet, .txt), and this is FASTA"
+            f"{f' (and {len(fasta) - 1} more FASTA files)' if len(fasta) > 1 else ''}; train a DNA "
+            f"tokenizer with `tokenmill dna-bpe`, or leave the FASTA files out of --input"
+        )
     if lang_from == "filename":  # Parquet documents carry their own lang
         files_without_lang([f.uri for f in files if f.format != "parquet"])
     return files
@@ -53,19 +54,19 @@ def check_fasta(files: list[InputFile], flag: str = "--input", job: str = "dna_b
     """
     for f in files:
         if f.format != "fasta":
-            raise ConfigError(f"{flag} {f.uri}: {job} expects {FASTA_KINDS}, and this is {_kind(f)}; pass the FASTA "
-                              f"files (e.g. {flag} 'genomes/*.fa.gz')")
+            raise ConfigError(f"{flag} {f.uri}: {job} expects {FASTA_KINDS}, and this is {_kind(f)}; pass the FASTA files (e.g. {flag} 'genomes/*.fa.gz')")
         head = _head(f)
         if head is None or not head.strip():
             continue  # unreadable or empty: ingest reports it (quarantine, or an empty corpus)
         if not any(line.startswith(b">") for line in head.splitlines()):
-            raise ConfigError(f"{flag} {f.uri}: {job} expects {FASTA_KINDS}, and this file has no '>' header line in "
-                              f"its first {HEAD_BYTES >> 10} KiB (it starts {_excerpt(head)}); is it really FASTA?")
+            raise ConfigError(
+                f"{flag} {f.uri}: {job} expects {FASTA_KINDS}, and this file has no '>' header line in "
+                f"its first {HEAD_BYTES >> 10} KiB (it starts {_excerpt(head)}); is it really FASTA?"
+            )
 
 
 def _kind(f: InputFile) -> str:
-    return {"jsonl": "JSONL", "parquet": "Parquet", "text": "text"}.get(f.format, f.format) + (
-        f" ({f.compression})" if f.compression else "")
+    return {"jsonl": "JSONL", "parquet": "Parquet", "text": "text"}.get(f.format, f.format) + (f" ({f.compression})" if f.compression else "")
 
 
 def _head(f: InputFile) -> bytes | None:
@@ -78,7 +79,7 @@ def _head(f: InputFile) -> bytes | None:
         if f.compression == "zstd":
             return zstandard.ZstdDecompressor().decompressobj().decompress(data)[:HEAD_BYTES]
         return data
-    except Exception:  # noqa: BLE001 - best effort (an object store's own errors too): ingest reports what it cannot read
+    except Exception:
         return None
 
 

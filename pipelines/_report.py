@@ -7,8 +7,8 @@ import argparse
 import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.core.runtime import ray_runtime
@@ -30,8 +30,7 @@ class Run:
 
 
 @contextlib.contextmanager
-def job(parser: argparse.ArgumentParser, args: argparse.Namespace, pipeline: str, config: dict,
-        ledger_path: Path) -> Iterator[Run]:
+def job(parser: argparse.ArgumentParser, args: argparse.Namespace, pipeline: str, config: dict, ledger_path: Path) -> Iterator[Run]:
     """One run of ``pipeline``: a ledger row started now and marked succeeded or failed at the end, user errors exit
     2 and lost records exit 4 (:func:`run_guard`), and the Ray the body started with ``run.start_ray()`` stopped on
     every exit, before the run is marked."""
@@ -78,8 +77,7 @@ def print_ingest_summary(result) -> None:
     rows.append(("TOTAL", str(t["records_in"]), str(t["records_out"]), str(t["quarantined"]), ""))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r[:4], widths)))
-              + ("  " + r[4] if r[4] else ""))
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r[:4], widths))) + ("  " + r[4] if r[4] else ""))
     if t.get("filtered") or any(e.get("filter_reasons") for e in result.per_source):
         print_filtered_summary(result)
 
@@ -97,4 +95,4 @@ def print_filtered_summary(result) -> None:
 
 
 def _short(path: str, width: int = 60) -> str:
-    return path if len(path) <= width else "…" + path[-(width - 1):]
+    return path if len(path) <= width else "…" + path[-(width - 1) :]

@@ -18,8 +18,7 @@ if TYPE_CHECKING:
     import ray.data
 
 
-def romanize_dataset(ds: ray.data.Dataset, config: RomanizerConfig, workers: int = 0,
-                     batch_size: int = 512) -> ray.data.Dataset:
+def romanize_dataset(ds: ray.data.Dataset, config: RomanizerConfig, workers: int = 0, batch_size: int = 512) -> ray.data.Dataset:
     """``ds`` with ``config.output_column`` added by a pool of Romanizer actors (uroman loads once per actor).
 
     Args:
@@ -28,12 +27,12 @@ def romanize_dataset(ds: ray.data.Dataset, config: RomanizerConfig, workers: int
         workers: Ray workers (tasks/actors) at once: 0 = one per CPU of the cluster.
         batch_size: rows per ``Romanizer`` call.
     """
-    return ds.map_batches(Romanizer, fn_constructor_kwargs={"config": config}, batch_size=batch_size,
-                          batch_format="pyarrow", compute=actor_pool(ray_workers(workers)))
+    return ds.map_batches(
+        Romanizer, fn_constructor_kwargs={"config": config}, batch_size=batch_size, batch_format="pyarrow", compute=actor_pool(ray_workers(workers))
+    )
 
 
-def romanize_parallel(parallel: dict[str, list[str]], config: RomanizerConfig,
-                      workers: int = 0) -> dict[str, list[str]]:
+def romanize_parallel(parallel: dict[str, list[str]], config: RomanizerConfig, workers: int = 0) -> dict[str, list[str]]:
     """Romanize every line of ``parallel`` (uroman with the language code) in a Ray actor pool; same shape out.
 
     Args:

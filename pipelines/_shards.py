@@ -11,7 +11,6 @@ import logging
 import time
 from pathlib import Path
 
-
 from tokenmill.operators.build.partition import code_fingerprint
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.runtime import run_partitions
@@ -23,14 +22,12 @@ from tokenmill.operators.ledger import Ledger
 from tokenmill.operators.ledger.reconcile import CountMismatch
 from tokenmill.operators.shards import ShardWriterConfig, commit_shards, set_bytes
 from tokenmill.operators.shards.part_writer import DOCUMENTS_FORMAT, PartWriter, part_name
-from tokenmill.pipelines._ingest import (IngestResult, check_output_owned, clean_stale_staging, open_staging, publish,
-                               reconcile_run)
+from tokenmill.pipelines._ingest import IngestResult, check_output_owned, clean_stale_staging, open_staging, publish, reconcile_run
 from tokenmill.schemas import DOCUMENTS, schema_name
 
 log = logging.getLogger("tokenmill.shards")
 # Code whose changes can change shard bytes: part of every shard name, so new code never overwrites old files.
-_CODE = ("operators/io", "operators/clean", "operators/encode", "operators/core", "operators/pack", "operators/shards",
-         "schemas")
+_CODE = ("operators/io", "operators/clean", "operators/encode", "operators/core", "operators/pack", "operators/shards", "schemas")
 
 
 def write_partitions(items: list[dict], writer_args: dict, workers: int) -> list[dict]:
@@ -50,9 +47,20 @@ def documents_per_source(parts: list[dict]) -> dict[str, int]:
     return total
 
 
-def pack_in_workers(patterns: list[str], output: Path, ledger: Ledger, *, tokenizer: str, shard_cfg: ShardWriterConfig,
-                    ingest_cfg: IngestConfig, workers: int, partition_bytes: int, encode_batch_size: int,
-                    write_documents: bool, encode: EncodeConfig | None = None) -> dict:
+def pack_in_workers(
+    patterns: list[str],
+    output: Path,
+    ledger: Ledger,
+    *,
+    tokenizer: str,
+    shard_cfg: ShardWriterConfig,
+    ingest_cfg: IngestConfig,
+    workers: int,
+    partition_bytes: int,
+    encode_batch_size: int,
+    write_documents: bool,
+    encode: EncodeConfig | None = None,
+) -> dict:
     """Raw files or documents/v1 Parquet → shards, every token in Ray workers; the driver only commits.
 
     Partitions (about ``partition_bytes`` of input each, in canonical order) are read, cleaned, quarantined,
@@ -75,63 +83,118 @@ def pack_in_workers(patterns: list[str], output: Path, ledger: Ledger, *, tokeni
         t["fingerprint"] = fps[t["uri"]]
         if is_docs:
             t["format"] = DOCUMENTS_FORMAT
-    settings = json.dumps({"shards": dataclasses.asdict(shard_cfg), "ingest": dataclasses.asdict(ingest_cfg),
-                           "tokenizer": engine.sha256, "code": code_fingerprint(_CODE)}, sort_keys=True, default=str)
-    items = [{"index": i, "name": part_name(i, group, settings), "tasks": json.dumps(group)}
-             for i, group in enumerate(plan_partitions(tasks, partition_bytes))]
+    settings = json.dumps(
+        {"shards": dataclasses.asdict(shard_cfg), "ingest": dataclasses.asdict(ingest_cfg), "tokenizer": engine.sha256, "code": code_fingerprint(_CODE)},
+        sort_keys=True,
+        default=str,
+    )
+    items = [{"index": i, "name": part_name(i, group, settings), "tasks": json.dumps(group)} for i, group in enumerate(plan_partitions(tasks, partition_bytes))]
     staging = open_staging(output, ledger.run_id)
     qdir, receipts = staging / "quarantine", staging / "_receipts"
     shards_dir = output / "shards"
     shards_dir.mkdir(parents=True, exist_ok=True)
     log.info("%d files, %d partitions, %d workers", len(files), len(items), workers)
-    writer_args = {"shards_dir": str(shards_dir), "tokenizer": tokenizer, "shard_cfg": shard_cfg, "ingest": ingest_cfg,
-                   "quarantine_dir": str(qdir), "receipts_dir": str(receipts), "run_id": ledger.run_id,
-                   "documents_dir": str(staging / "documents") if write_documents and not is_docs else None,
-                   "encode_batch_size": encode_batch_size, "encode": encode}
+    writer_args = {
+        "shards_dir": str(shards_dir),
+        "tokenizer": tokenizer,
+        "shard_cfg": shard_cfg,
+        "ingest": ingest_cfg,
+        "quarantine_dir": str(qdir),
+        "receipts_dir": str(receipts),
+        "run_id": ledger.run_id,
+        "documents_dir": str(staging / "documents") if write_documents and not is_docs else None,
+        "encode_batch_size": encode_batch_size,
+        "encode": encode,
+    }
     parts = write_partitions(items, writer_args, workers)
     # Counts before commit: a run that lost records publishes nothing.
     packed = documents_per_source(parts)
     result = IngestResult(quarantine=qdir, documents=staging / "documents" if writer_args["documents_dir"] else None)
     if not is_docs:
-        reconcile_run(result, load_receipts(receipts), {"documents": stage_names(ingest_stages("text", ingest_cfg, str(qdir), None))},
-                      {"documents": packed}, files, ledger, time.perf_counter() - t0)
-    manifest = commit_parts(shards_dir, parts, shard_cfg, engine, ledger, expected_docs=sum(packed.values()),
-                            source={"inputs": sorted(fps), "partitions": len(parts), "encoder": record_encoder(ledger, "pack_shards", engine, parts)},
-                            seconds=time.perf_counter() - t0)
+        reconcile_run(
+            result,
+            load_receipts(receipts),
+            {"documents": stage_names(ingest_stages("text", ingest_cfg, str(qdir), None))},
+            {"documents": packed},
+            files,
+            ledger,
+            time.perf_counter() - t0,
+        )
+    manifest = commit_parts(
+        shards_dir,
+        parts,
+        shard_cfg,
+        engine,
+        ledger,
+        expected_docs=sum(packed.values()),
+        source={"inputs": sorted(fps), "partitions": len(parts), "encoder": record_encoder(ledger, "pack_shards", engine, parts)},
+        seconds=time.perf_counter() - t0,
+    )
     publish(staging, output, result, ledger.run_id)
     return manifest
 
 
-def record_encoder(ledger: Ledger, stage: str, engine, parts: list[dict]) -> dict:  # noqa: ANN001
+def record_encoder(ledger: Ledger, stage: str, engine, parts: list[dict]) -> dict:
     """Record which engine encoded ``stage`` (ledger table ``encoders``) from the driver's parity check and the
     workers' descriptors; returns the same facts for the manifest. An engine that fell back on some partitions is
     named ``fastokens+hf`` (the bytes are the reference's either way)."""
     choice = engine.choice
     engines = sorted({p["encoder"]["engine"] for p in parts if "encoder" in p}) or [choice["engine"]]
     fallbacks = [p["encoder"]["fallback"] for p in parts if p.get("encoder", {}).get("fallback")]
-    record = {**choice, "engine": "+".join(engines), "checked_docs": sum(p.get("encoder", {}).get("checked_docs", 0) for p in parts),
-              "fallbacks": len(fallbacks), "reason": fallbacks[0] if fallbacks else choice["reason"]}
+    record = {
+        **choice,
+        "engine": "+".join(engines),
+        "checked_docs": sum(p.get("encoder", {}).get("checked_docs", 0) for p in parts),
+        "fallbacks": len(fallbacks),
+        "reason": fallbacks[0] if fallbacks else choice["reason"],
+    }
     ledger.add_encoder(stage, record)
     return record
 
 
-def commit_parts(shards_dir: Path, parts: list[dict], shard_cfg: ShardWriterConfig, engine, ledger: Ledger, *,  # noqa: ANN001
-                 expected_docs: int, seconds: float, source: dict | None = None) -> dict:
+def commit_parts(
+    shards_dir: Path,
+    parts: list[dict],
+    shard_cfg: ShardWriterConfig,
+    engine,
+    ledger: Ledger,
+    *,
+    expected_docs: int,
+    seconds: float,
+    source: dict | None = None,
+) -> dict:
     """Commit the shard parts the workers wrote (in partition order) after checking that the packers took the
     ``expected_docs`` documents handed to them; the ledger gets stage ``pack_shards``, the counted reasons of
     documents not kept whole, and the artifact. Returns the manifest."""
     pack_in = sum(p["pack_stats"]["docs_in"] for p in parts)
     if pack_in != expected_docs:
         raise CountMismatch(f"the packers took {pack_in} documents but {expected_docs} were handed to them")
-    manifest = commit_shards(shards_dir, parts, config=shard_cfg, vocab_size=engine.vocab_size,
-                             tokenizer_hash=engine.sha256, run_id=ledger.run_id, source=source or {"partitions": len(parts)})
+    manifest = commit_shards(
+        shards_dir,
+        parts,
+        config=shard_cfg,
+        vocab_size=engine.vocab_size,
+        tokenizer_hash=engine.sha256,
+        run_id=ledger.run_id,
+        source=source or {"partitions": len(parts)},
+    )
     totals, stats = manifest["totals"], manifest.get("pack_stats", {})
     # Documents the packer does not keep whole are counted reasons, never silent (long_docs=drop / truncate).
-    ledger.add_quarantine_reasons([("pack_shards", reason, int(stats.get(key, 0))) for key, reason in
-                                   (("docs_dropped_long", "dropped_long"), ("docs_truncated", "truncated_long"))
-                                   if stats.get(key)])
-    ledger.add_stage("pack_shards", rows_in=pack_in, rows_out=totals["rows"],
-                     rows_quarantined=int(stats.get("docs_dropped_long", 0)), bytes=set_bytes(manifest),
-                     tokens=totals["tokens"], seconds=seconds)
+    ledger.add_quarantine_reasons(
+        [
+            ("pack_shards", reason, int(stats.get(key, 0)))
+            for key, reason in (("docs_dropped_long", "dropped_long"), ("docs_truncated", "truncated_long"))
+            if stats.get(key)
+        ]
+    )
+    ledger.add_stage(
+        "pack_shards",
+        rows_in=pack_in,
+        rows_out=totals["rows"],
+        rows_quarantined=int(stats.get("docs_dropped_long", 0)),
+        bytes=set_bytes(manifest),
+        tokens=totals["tokens"],
+        seconds=seconds,
+    )
     ledger.add_artifact(shards_dir, "shards")
     return manifest

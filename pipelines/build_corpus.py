@@ -23,19 +23,23 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-from tokenmill.operators.build import BuildConfig, BuildLock, BuildStore, load_build_config  # noqa: E402
-from tokenmill.operators.build.assemble import assemble_build  # noqa: E402
-from tokenmill.operators.build.partition import (build_partitions, code_fingerprint, partition_source_counts,  # noqa: E402
-                                                  remove_stale_tmp)
-from tokenmill.operators.build.plan import build_key, missing_partitions, plan_partitions, remove_corrupt  # noqa: E402
-from tokenmill.operators.build.report import record_build, write_build_report  # noqa: E402
-from tokenmill.operators.core.cli import make_parser, parse_config, remote_or_local_output  # noqa: E402
-from tokenmill.operators.core.config import ConfigError, check_keys, read_yaml  # noqa: E402
-from tokenmill.operators.core.runtime import ray_runtime  # noqa: E402
-from tokenmill.operators.encode import load_engine  # noqa: E402
-from tokenmill.operators.io.remote import is_remote, staged_output  # noqa: E402
-from tokenmill.operators.shards import verify_shard_set  # noqa: E402
-from tokenmill.pipelines._report import job  # noqa: E402
+from tokenmill.operators.build import BuildConfig, BuildLock, BuildStore, load_build_config
+from tokenmill.operators.build.assemble import assemble_build
+from tokenmill.operators.build.partition import (
+    build_partitions,
+    code_fingerprint,
+    partition_source_counts,
+    remove_stale_tmp,
+)
+from tokenmill.operators.build.plan import build_key, missing_partitions, plan_partitions, remove_corrupt
+from tokenmill.operators.build.report import record_build, write_build_report
+from tokenmill.operators.core.cli import make_parser, parse_config, remote_or_local_output
+from tokenmill.operators.core.config import ConfigError, check_keys, read_yaml
+from tokenmill.operators.core.runtime import ray_runtime
+from tokenmill.operators.encode import load_engine
+from tokenmill.operators.io.remote import is_remote, staged_output
+from tokenmill.operators.shards import verify_shard_set
+from tokenmill.pipelines._report import job
 
 
 def load_corpus_config(config_file: str, overrides: dict[str, Any]) -> BuildConfig:
@@ -49,10 +53,8 @@ def load_corpus_config(config_file: str, overrides: dict[str, Any]) -> BuildConf
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser(__doc__, BuildConfig, inputs=False, output=True, output_required=False, remote_output=True,
-                         config_required=True)
-    parser.add_argument("--wait", type=float, default=0.0,
-                        help="seconds to wait when another build of the same output holds the lock (default: 0)")
+    parser = make_parser(__doc__, BuildConfig, inputs=False, output=True, output_required=False, remote_output=True, config_required=True)
+    parser.add_argument("--wait", type=float, default=0.0, help="seconds to wait when another build of the same output holds the lock (default: 0)")
     # --output OUT is the YAML's output: OUT (a relative OUT is relative to here, not to the YAML's folder)
     args, cfg = parse_config(parser, BuildConfig, argv, load=load_corpus_config)
     try:  # the YAML's (or --set) output, checked as --output is: a file or an unwritable place is one line, exit 2
@@ -66,15 +68,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 3
         except OSError as exc:  # a read-only output (or a file where a folder goes) that the check above let through
-            parser.exit(2, f"{parser.prog}: error: output: cannot write {exc.filename or output}: "
-                           f"{exc.strerror or exc}; choose a folder you can write\n")
+            parser.exit(2, f"{parser.prog}: error: output: cannot write {exc.filename or output}: {exc.strerror or exc}; choose a folder you can write\n")
         store, cache_dir = BuildStore(output), output / "cache" / "partitions"
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             lock.__exit__()
-            parser.exit(2, f"{parser.prog}: error: output: cannot write {exc.filename or cache_dir}: "
-                           f"{exc.strerror or exc}; choose a folder you can write\n")
+            parser.exit(2, f"{parser.prog}: error: output: cannot write {exc.filename or cache_dir}: {exc.strerror or exc}; choose a folder you can write\n")
         with lock, job(parser, args, "build_corpus", dataclasses.asdict(cfg), output / "ledger.duckdb") as run:
             ledger, run_id = run.ledger, run.run_id
             remove_stale_tmp(cache_dir)  # under the lock no other build writes here; it logs each folder it removes
@@ -90,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
                 ledger.add_cache("partitions", hits=len(partitions) - absent, misses=absent)
                 ledger.add_cache("build", hits=1, misses=0)
                 ledger.add_source_counts("partitions", partition_source_counts(cache_dir, [p["key"] for p in partitions]))
-                print(f"up to date: build {current['build_id']} already has these inputs, config, tokenizer and code "
-                      f"({len(partitions)} partitions); nothing recomputed\n  CURRENT -> {current['build_id']}")
+                print(
+                    f"up to date: build {current['build_id']} already has these inputs, config, tokenizer and code "
+                    f"({len(partitions)} partitions); nothing recomputed\n  CURRENT -> {current['build_id']}"
+                )
                 return 0
             ledger.add_cache("build", hits=0, misses=1)
             corrupt = remove_corrupt(cache_dir, partitions)  # checked before use; a bad one is rebuilt like a miss
@@ -103,24 +105,37 @@ def main(argv: list[str] | None = None) -> int:
             with ray_runtime(args.num_cpus, quiet=args.quiet):
                 build_partitions(misses, cache_dir, cfg.tokenizer.path, cfg.workers)  # none missing: returns at once
                 seconds_partitions, t1 = time.perf_counter() - t0, time.perf_counter()
-                build_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + run_id[-8:]
+                build_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + run_id[-8:]
                 staging, previous = store.staging(build_id), store.current()
-                summary = assemble_build(cfg, [p["key"] for p in partitions], cache_dir, staging, engine, run_id, build_id,
-                                         previous=store.load_summary(previous), previous_dir=store.root / previous if previous else None)
+                summary = assemble_build(
+                    cfg,
+                    [p["key"] for p in partitions],
+                    cache_dir,
+                    staging,
+                    engine,
+                    run_id,
+                    build_id,
+                    previous=store.load_summary(previous),
+                    previous_dir=store.root / previous if previous else None,
+                )
             if not (report := verify_shard_set(staging / "shards")).ok:
                 raise RuntimeError(f"build {build_id} failed verification, not published: {report.problem}")
-            summary |= {"seconds": {"partitions": round(seconds_partitions, 3), "assemble": round(time.perf_counter() - t1, 3)},
-                        "build_key": key, "cache": {"partitions": len(partitions), "hits": len(partitions) - len(misses),
-                                                    "misses": len(misses), "corrupt": len(corrupt)}}
+            summary |= {
+                "seconds": {"partitions": round(seconds_partitions, 3), "assemble": round(time.perf_counter() - t1, 3)},
+                "build_key": key,
+                "cache": {"partitions": len(partitions), "hits": len(partitions) - len(misses), "misses": len(misses), "corrupt": len(corrupt)},
+            }
             (staging / "build.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
             write_build_report(staging, summary)
             final = store.publish(staging, build_id, cfg.keep_builds)
             record_build(ledger, summary, final, seconds_partitions)
             ledger.add_source_counts("partitions", partition_source_counts(cache_dir, [p["key"] for p in partitions]))
     t, final = summary["totals"], f"{cfg.output.rstrip('/')}/builds/{build_id}" if is_remote(cfg.output) else final
-    print(f"build {build_id} published: {final}\n  {t['documents']} documents, {t['tokens']} tokens, {t['rows']} rows, "
-          f"utilization {t['utilization']:.2%}; partitions {len(misses)} built, {len(partitions) - len(misses)} cached\n"
-          f"  report: {final}/report.html\n  CURRENT -> {build_id}")
+    print(
+        f"build {build_id} published: {final}\n  {t['documents']} documents, {t['tokens']} tokens, {t['rows']} rows, "
+        f"utilization {t['utilization']:.2%}; partitions {len(misses)} built, {len(partitions) - len(misses)} cached\n"
+        f"  report: {final}/report.html\n  CURRENT -> {build_id}"
+    )
     return 0
 
 

@@ -17,16 +17,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-from tokenmill.operators.bpe import BpeTrainerConfig  # noqa: E402
-from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
-from tokenmill.operators.core.ingest_config import IngestConfig  # noqa: E402
-from tokenmill.operators.core.runtime import ray_workers  # noqa: E402
-from tokenmill.operators.encode import EncodeConfig  # noqa: E402
-from tokenmill.operators.pack import PackerConfig  # noqa: E402
-from tokenmill.operators.shards import ShardWriterConfig  # noqa: E402
-from tokenmill.pipelines._dna import (check_inputs, encode_and_pack, ingest_fasta, staged_output,  # noqa: E402
-                            print_summary, save_tokenizer, timed, train_on_segments, write_report)
-from tokenmill.pipelines._report import job  # noqa: E402
+from tokenmill.operators.bpe import BpeTrainerConfig
+from tokenmill.operators.core.cli import make_parser, parse_config
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.runtime import ray_workers
+from tokenmill.operators.encode import EncodeConfig
+from tokenmill.operators.pack import PackerConfig
+from tokenmill.operators.shards import ShardWriterConfig
+from tokenmill.pipelines._dna import (
+    check_inputs,
+    encode_and_pack,
+    ingest_fasta,
+    print_summary,
+    save_tokenizer,
+    staged_output,
+    timed,
+    train_on_segments,
+    write_report,
+)
+from tokenmill.pipelines._report import job
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -50,8 +59,9 @@ class DnaBpeConfig:
     partition_bp: int = 32 << 20
     """Sequence (bp) per partition, the unit a worker encodes, packs and writes: runs of whole FASTA records in key
     order (the shards depend on this, never on the number of workers); bigger partitions waste fewer slots."""
-    shards: ShardWriterConfig = field(default_factory=lambda: ShardWriterConfig(pack=PackerConfig(
-        context_length=4096, bos_id=1, eos_id=2, pad_id=3, split_to_fill=64)))
+    shards: ShardWriterConfig = field(
+        default_factory=lambda: ShardWriterConfig(pack=PackerConfig(context_length=4096, bos_id=1, eos_id=2, pad_id=3, split_to_fill=64))
+    )
     """Packed shards (--set shards.pack.context_length=...): [CLS]/[SEP] around each segment, [PAD] fill; 1000-bp
     segments (~200 tokens) fill rows only if the last one may be cut (split_to_fill), never across documents."""
     ingest: IngestConfig = field(default_factory=lambda: IngestConfig(format="fasta"))
@@ -71,8 +81,7 @@ class DnaBpeConfig:
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__, DnaBpeConfig, remote_output=True)
-    parser.add_argument("--eval", action="append", default=[], metavar="PATH_OR_GLOB",
-                        help="held-out FASTA to report bp/token on; repeatable (default: none)")
+    parser.add_argument("--eval", action="append", default=[], metavar="PATH_OR_GLOB", help="held-out FASTA to report bp/token on; repeatable (default: none)")
     args, cfg = parse_config(parser, DnaBpeConfig, argv)
     with staged_output(args.output) as output:  # a remote --output is staged here, uploaded in commit order
         seconds: dict[str, float] = {}
@@ -88,10 +97,20 @@ def main(argv: list[str] | None = None) -> int:
                 model = train_on_segments(segments["train"], cfg.trainer(), cfg.train_workers, ledger)
             tokenizer_json = save_tokenizer(model, output / "tokenizer", ledger)
             with timed(seconds, "encode_pack"):  # 3. encode every segment, pack the training ones, in Ray workers
-                manifest = encode_and_pack(segments, token_dirs, tokenizer_json, output / "shards", cfg.shards,
-                                           batch_size=cfg.encode_batch_size, workers=ray_workers(cfg.workers),
-                                           partition_bp=cfg.partition_bp, segment_length=cfg.ingest.segment_length,
-                                           ledger=ledger, run_id=run_id, encode=cfg.encode)
+                manifest = encode_and_pack(
+                    segments,
+                    token_dirs,
+                    tokenizer_json,
+                    output / "shards",
+                    cfg.shards,
+                    batch_size=cfg.encode_batch_size,
+                    workers=ray_workers(cfg.workers),
+                    partition_bp=cfg.partition_bp,
+                    segment_length=cfg.ingest.segment_length,
+                    ledger=ledger,
+                    run_id=run_id,
+                    encode=cfg.encode,
+                )
             # 4. report: vocab, token lengths, bp/token overall, per input file and per held-out file
             report = write_report(output, model, {n: token_dirs[n] for n in segments}, seconds, run_id, manifest, ledger)
     print_summary(output, manifest, report, cfg.shards.pack.context_length, shown_as=args.output)

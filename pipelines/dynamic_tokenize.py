@@ -19,18 +19,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-import duckdb  # noqa: E402
-import ray  # noqa: E402
+import duckdb
+import ray
 
-from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
-from tokenmill.operators.core.ingest_config import IngestConfig  # noqa: E402
-from tokenmill.operators.core.runtime import actor_pool, ray_workers  # noqa: E402
-from tokenmill.operators.encode import tokenizer_arg  # noqa: E402
-from tokenmill.operators.io import parquet_files  # noqa: E402
-from tokenmill.operators.dynamic import DynamicBPE, DynamicBPEConfig, rows_table, vocab_table  # noqa: E402
-from tokenmill.pipelines._ingest import documents_input  # noqa: E402
-from tokenmill.pipelines._inputs import check_inputs  # noqa: E402
-from tokenmill.pipelines._report import job  # noqa: E402
+from tokenmill.operators.core.cli import make_parser, parse_config
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.runtime import actor_pool, ray_workers
+from tokenmill.operators.dynamic import DynamicBPE, DynamicBPEConfig, rows_table, vocab_table
+from tokenmill.operators.encode import tokenizer_arg
+from tokenmill.operators.io import parquet_files
+from tokenmill.pipelines._ingest import documents_input
+from tokenmill.pipelines._inputs import check_inputs
+from tokenmill.pipelines._report import job
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -75,25 +75,34 @@ def main(argv: list[str] | None = None) -> int:
         docs = documents_input(args.input, cfg.ingest, output, ledger)
         t0 = time.perf_counter()
         ds = ray.data.read_parquet(docs).select_columns(["id", "lang", "text"])
-        ds = ds.map_batches(DynamicBPE, fn_constructor_args=(args.tokenizer,),
-                            fn_constructor_kwargs=dataclasses.asdict(cfg.merge_config()),
-                            batch_size=cfg.batch_size, batch_format="pyarrow", compute=actor_pool(ray_workers(cfg.workers))).materialize()
+        ds = ds.map_batches(
+            DynamicBPE,
+            fn_constructor_args=(args.tokenizer,),
+            fn_constructor_kwargs=dataclasses.asdict(cfg.merge_config()),
+            batch_size=cfg.batch_size,
+            batch_format="pyarrow",
+            compute=actor_pool(ray_workers(cfg.workers)),
+        ).materialize()
         # 3. write the rows and the per-batch vocabularies
         for name, fn in (("dynamic_rows", rows_table), ("dynamic_vocab", vocab_table)):
-            ds.map_batches(fn, batch_format="pyarrow", batch_size=None).drop_columns(
-                ["text"] if name == "dynamic_rows" else []).write_parquet(str(output / name), compression="zstd")
+            ds.map_batches(fn, batch_format="pyarrow", batch_size=None).drop_columns(["text"] if name == "dynamic_rows" else []).write_parquet(
+                str(output / name), compression="zstd"
+            )
         seconds = time.perf_counter() - t0
         con = duckdb.connect()
         # file lists as parameters, never paths in SQL text (an output folder may be named it's or g[1])
-        n, base, dyn = con.execute("SELECT count(*), sum(base_length), sum(dynamic_length) FROM read_parquet(?)",
-                                   [parquet_files(output / "dynamic_rows")]).fetchone()
+        n, base, dyn = con.execute(
+            "SELECT count(*), sum(base_length), sum(dynamic_length) FROM read_parquet(?)", [parquet_files(output / "dynamic_rows")]
+        ).fetchone()
         n_vocab = con.execute("SELECT count(*) FROM read_parquet(?)", [parquet_files(output / "dynamic_vocab")]).fetchone()[0]
         ledger.add_stage("dynamic_merge", rows_in=n, rows_out=n, rows_quarantined=0, tokens=int(dyn or 0), seconds=seconds)
         ledger.add_artifact(output / "dynamic_rows", "dynamic_rows")
         ledger.add_artifact(output / "dynamic_vocab", "dynamic_vocab")
     reduction = 1 - dyn / base if base else 0.0
-    print(f"{n} documents: {base} base tokens → {dyn} dynamic tokens ({reduction:.1%} shorter), {n_vocab} batch "
-          f"vocabulary entries, {seconds:.1f} s\nrows: {output / 'dynamic_rows'}\nvocab: {output / 'dynamic_vocab'}")
+    print(
+        f"{n} documents: {base} base tokens → {dyn} dynamic tokens ({reduction:.1%} shorter), {n_vocab} batch "
+        f"vocabulary entries, {seconds:.1f} s\nrows: {output / 'dynamic_rows'}\nvocab: {output / 'dynamic_vocab'}"
+    )
     return 0
 
 

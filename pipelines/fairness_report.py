@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-from tokenmill.operators.core.cli import fail, make_parser, parse_config  # noqa: E402
-from tokenmill.operators.report.fairness import FairnessConfig, fairness_report, load_parallel, summary_table  # noqa: E402
-from tokenmill.operators.romanize import RomanizerConfig  # noqa: E402
-from tokenmill.pipelines._report import job  # noqa: E402
-from tokenmill.pipelines._romanize import romanize_parallel  # noqa: E402
+from tokenmill.operators.core.cli import fail, make_parser, parse_config
+from tokenmill.operators.report.fairness import FairnessConfig, fairness_report, load_parallel, summary_table
+from tokenmill.operators.romanize import RomanizerConfig
+from tokenmill.pipelines._report import job
+from tokenmill.pipelines._romanize import romanize_parallel
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -60,10 +60,17 @@ def parse_tokenizers(specs: list[str]) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__, FairnessJobConfig, inputs=False)
-    parser.add_argument("--tokenizer", action="append", default=[], metavar="NAME=PATH", required=True,
-                        help="a tokenizer to score (tokenizer.json, GPT-2 folder or .model); repeatable")
-    parser.add_argument("--parallel", action="append", default=[], required=True, metavar="GLOB",
-                        help="parallel corpus files named <lang>[_variant].txt; repeatable")
+    parser.add_argument(
+        "--tokenizer",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        required=True,
+        help="a tokenizer to score (tokenizer.json, GPT-2 folder or .model); repeatable",
+    )
+    parser.add_argument(
+        "--parallel", action="append", default=[], required=True, metavar="GLOB", help="parallel corpus files named <lang>[_variant].txt; repeatable"
+    )
     args, cfg = parse_config(parser, FairnessJobConfig, argv)
     tokenizers = parse_tokenizers(args.tokenizer)
     try:
@@ -77,16 +84,14 @@ def main(argv: list[str] | None = None) -> int:
             run.start_ray()
             parallel = romanize_parallel(parallel, cfg.romanizer, cfg.workers)
         try:
-            report = fairness_report(tokenizers, parallel, args.output, cfg.fairness,
-                                     corpus=" ".join(args.parallel) + (" (romanized)" if cfg.romanize else ""))
+            report = fairness_report(tokenizers, parallel, args.output, cfg.fairness, corpus=" ".join(args.parallel) + (" (romanized)" if cfg.romanize else ""))
         except ValueError as exc:
             fail(str(exc))
         n = sum(len(v) for v in parallel.values())  # lines scored per tokenizer
         run.ledger.add_stage("fairness_report", rows_in=n, rows_out=n, rows_quarantined=0, seconds=time.perf_counter() - t0)
         run.ledger.add_artifact(Path(args.output) / "fairness.json", "fairness_report")
     print(summary_table(report))
-    print(f"fairness report ({len(parallel)} languages, {time.perf_counter() - t0:.1f} s): "
-          f"{Path(args.output) / 'fairness.html'}")
+    print(f"fairness report ({len(parallel)} languages, {time.perf_counter() - t0:.1f} s): {Path(args.output) / 'fairness.html'}")
     return 0
 
 

@@ -17,11 +17,11 @@ from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
-from tokenmill.operators.io import IngestConfig, resolve_inputs  # noqa: E402
-from tokenmill.operators.io.remote import is_remote, staged_output  # noqa: E402
-from tokenmill.pipelines._ingest import ingest  # noqa: E402
-from tokenmill.pipelines._report import job, print_ingest_summary  # noqa: E402
+from tokenmill.operators.core.cli import make_parser, parse_config
+from tokenmill.operators.io import IngestConfig, resolve_inputs
+from tokenmill.operators.io.remote import is_remote, staged_output
+from tokenmill.pipelines._ingest import ingest
+from tokenmill.pipelines._report import job, print_ingest_summary
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -38,11 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__, IngestJobConfig, remote_output=True)
     args, job_cfg = parse_config(parser, IngestJobConfig, argv)
     cfg = job_cfg.ingest
-    with staged_output(args.output) as output:  # a remote --output is staged here and uploaded in commit order
-        with job(parser, args, "ingest", {"input": args.input, **dataclasses.asdict(cfg)}, output / "ledger.duckdb") as run:
-            resolve_inputs(args.input, cfg.format)  # a bad --input fails here, before Ray starts
-            run.start_ray()
-            result = ingest(args.input, cfg, output, run.ledger)
+    # a remote --output is staged here and uploaded in commit order
+    with staged_output(args.output) as output, job(parser, args, "ingest", {"input": args.input, **dataclasses.asdict(cfg)}, output / "ledger.duckdb") as run:
+        resolve_inputs(args.input, cfg.format)  # a bad --input fails here, before Ray starts
+        run.start_ray()
+        result = ingest(args.input, cfg, output, run.ledger)
     print_ingest_summary(result)
     where = args.output.rstrip("/") if is_remote(args.output) else output
     print(f"outputs: {where}  (ledger: {where}/ledger.duckdb)")

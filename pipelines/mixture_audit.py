@@ -21,16 +21,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-from tokenmill.operators.core.atomic import write_text_atomic  # noqa: E402
-from tokenmill.operators.core.cli import fail, make_parser, parse_config  # noqa: E402
-from tokenmill.operators.report.mixture import (  # noqa: E402
+from tokenmill.operators.core.atomic import write_text_atomic
+from tokenmill.operators.core.cli import fail, make_parser, parse_config
+from tokenmill.operators.report.mixture import (
     MixtureAuditConfig,
     audit_mixture,
     category_sample,
     load_merges_and_pretokenizer,
     read_category,
 )
-from tokenmill.pipelines._report import job  # noqa: E402
+from tokenmill.pipelines._report import job
 
 FORMAT = "tokenmill mixture audit v1"
 
@@ -52,8 +52,9 @@ class MixtureAuditJobConfig:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__, MixtureAuditJobConfig, inputs=False)
     parser.add_argument("--tokenizer", required=True, metavar="PATH", help="BPE tokenizer.json or GPT-2 folder")
-    parser.add_argument("--category", action="append", default=[], required=True, metavar="NAME=GLOB",
-                        help="a candidate category and its sample files; repeat (at least two)")
+    parser.add_argument(
+        "--category", action="append", default=[], required=True, metavar="NAME=GLOB", help="a candidate category and its sample files; repeat (at least two)"
+    )
     args, cfg = parse_config(parser, MixtureAuditJobConfig, argv)
     t0 = time.perf_counter()
     try:
@@ -76,16 +77,13 @@ def main(argv: list[str] | None = None) -> int:
             result = audit_mixture(samples, merges, cfg.audit)
         except ValueError as exc:
             fail(str(exc))
-        report = {"format": FORMAT, "tokenizer": args.tokenizer, "categories": args.category, **result,
-                  "seconds": round(time.perf_counter() - t0, 2)}
+        report = {"format": FORMAT, "tokenizer": args.tokenizer, "categories": args.category, **result, "seconds": round(time.perf_counter() - t0, 2)}
         write_text_atomic(out / "mixture.json", json.dumps(report, indent=2))
-        run.ledger.add_stage("mixture_audit", rows_in=len(samples), rows_out=len(result["proportions"]),
-                             rows_quarantined=0, seconds=time.perf_counter() - t0)
+        run.ledger.add_stage("mixture_audit", rows_in=len(samples), rows_out=len(result["proportions"]), rows_quarantined=0, seconds=time.perf_counter() - t0)
         run.ledger.add_artifact(out / "mixture.json", "mixture_audit")
     for name, p in sorted(result["proportions"].items(), key=lambda kv: -kv[1]):
         print(f"{name:20s} {p:.4f}")
-    print(f"{result['steps']} merges, {result['constraints']} constraints, {result['rounds']} LP rounds: "
-          f"{out / 'mixture.json'}")
+    print(f"{result['steps']} merges, {result['constraints']} constraints, {result['rounds']} LP rounds: {out / 'mixture.json'}")
     return 0
 
 

@@ -25,18 +25,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-import pyarrow as pa  # noqa: E402
-import ray  # noqa: E402
+import pyarrow as pa
+import ray
 
-from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
-from tokenmill.operators.core.config import ConfigError  # noqa: E402
-from tokenmill.operators.report.fairness import fairness_report, load_parallel, summary_table  # noqa: E402
-from tokenmill.operators.tokenize_text import document_repeats, train_tokenizer  # noqa: E402
-from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig  # noqa: E402
-from tokenmill.pipelines._ingest import documents_input  # noqa: E402
-from tokenmill.pipelines._inputs import check_inputs  # noqa: E402
-from tokenmill.pipelines._report import job  # noqa: E402
-from tokenmill.pipelines._romanize import romanize_dataset, romanize_parallel  # noqa: E402
+from tokenmill.operators.core.cli import make_parser, parse_config
+from tokenmill.operators.core.config import ConfigError
+from tokenmill.operators.report.fairness import fairness_report, load_parallel, summary_table
+from tokenmill.operators.tokenize_text import document_repeats, train_tokenizer
+from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig
+from tokenmill.pipelines._ingest import documents_input
+from tokenmill.pipelines._inputs import check_inputs
+from tokenmill.pipelines._report import job
+from tokenmill.pipelines._romanize import romanize_dataset, romanize_parallel
 
 log = logging.getLogger("tokenmill.multilingual")
 
@@ -64,26 +64,24 @@ def main(argv: list[str] | None = None) -> int:
         langs, texts = table.column("lang").to_pylist(), table.column(column).to_pylist()
         sizes = [len(t.encode("utf-8")) for t in texts]
         repeats = document_repeats(langs, sizes, cfg.sampling)
-        ledger.add_stage("sample", rows_in=len(texts), rows_out=int(repeats.sum()), rows_quarantined=0,
-                         seconds=time.perf_counter() - t0)
+        ledger.add_stage("sample", rows_in=len(texts), rows_out=int(repeats.sum()), rows_quarantined=0, seconds=time.perf_counter() - t0)
         if parallel is not None and cfg.romanize:  # loaded before training: parity-aware merges measure languages on it
             parallel = romanize_parallel(parallel, cfg.romanizer, cfg.workers)
         t1 = time.perf_counter()
         stats, ours = train_tokenizer(cfg, langs, texts, repeats, output / "tokenizer", parallel)
-        ledger.add_stage("train", rows_in=int(repeats.sum()), rows_out=stats["vocab_size"], rows_quarantined=0,
-                         seconds=time.perf_counter() - t1)
+        ledger.add_stage("train", rows_in=int(repeats.sum()), rows_out=stats["vocab_size"], rows_quarantined=0, seconds=time.perf_counter() - t1)
         ledger.add_artifact(ours, "tokenizer")
         log.info("trained %s: vocab %s in %.1f s", cfg.engine, stats["vocab_size"], time.perf_counter() - t1)
         report = None
         if parallel is not None:
             # The table names the trainer: a sentencepiece model is not the tokenmill engine's.
             name = "tokenmill" if cfg.engine == "tokenmill" else f"sentencepiece-{cfg.sp_model_type}"
-            report = fairness_report({name: str(ours), **cfg.peers()}, parallel, output, cfg.fairness,
-                                     corpus=cfg.parallel + (" (romanized)" if cfg.romanize else ""))
+            report = fairness_report(
+                {name: str(ours), **cfg.peers()}, parallel, output, cfg.fairness, corpus=cfg.parallel + (" (romanized)" if cfg.romanize else "")
+            )
             ledger.add_artifact(output / "fairness.json", "fairness_report")
     parity = f", parity-aware on {stats['dev']} text" if "dev" in stats else ""
-    print(f"tokenizer ({cfg.engine}{parity}, vocab {stats['vocab_size']}, "
-          f"{'romanized' if cfg.romanize else 'original script'}): {ours}")
+    print(f"tokenizer ({cfg.engine}{parity}, vocab {stats['vocab_size']}, {'romanized' if cfg.romanize else 'original script'}): {ours}")
     if report is not None:
         print(summary_table(report))
         print(f"fairness report: {output / 'fairness.html'}")
@@ -100,18 +98,15 @@ def check_report_inputs(cfg: MultilingualConfig) -> dict[str, list[str]] | None:
     """
     if not cfg.parallel:
         if cfg.compare:
-            raise ConfigError("compare: the tokenizers are scored on the parallel corpus; set parallel too (e.g. "
-                              "--set parallel='udhr/*.txt'), or drop compare")
+            raise ConfigError("compare: the tokenizers are scored on the parallel corpus; set parallel too (e.g. --set parallel='udhr/*.txt'), or drop compare")
         return None
     for name, path in cfg.peers().items():
         if not Path(path).exists():
-            raise ConfigError(f"compare: {name}={path} does not exist; give NAME=PATH of a tokenizer.json, a GPT-2 "
-                              f"folder or a sentencepiece .model")
+            raise ConfigError(f"compare: {name}={path} does not exist; give NAME=PATH of a tokenizer.json, a GPT-2 folder or a sentencepiece .model")
     try:
         return load_parallel(cfg.parallel)
     except ValueError as exc:
-        raise ConfigError(f"{exc}; set parallel to a glob of files named <lang>[_variant].txt, or parallel= for no "
-                          f"fairness report") from None
+        raise ConfigError(f"{exc}; set parallel to a glob of files named <lang>[_variant].txt, or parallel= for no fairness report") from None
 
 
 if __name__ == "__main__":

@@ -20,16 +20,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
-from tokenmill.operators.core.ingest_config import IngestConfig  # noqa: E402
-from tokenmill.operators.core.runtime import ray_workers  # noqa: E402
-from tokenmill.operators.encode import EncodeConfig, tokenizer_arg  # noqa: E402
-from tokenmill.operators.io.remote import is_remote, staged_output  # noqa: E402
-from tokenmill.operators.pack import PackerConfig  # noqa: E402
-from tokenmill.operators.shards import ShardWriterConfig  # noqa: E402
-from tokenmill.pipelines._inputs import check_inputs  # noqa: E402
-from tokenmill.pipelines._report import job  # noqa: E402
-from tokenmill.pipelines._shards import pack_in_workers  # noqa: E402
+from tokenmill.operators.core.cli import make_parser, parse_config
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.runtime import ray_workers
+from tokenmill.operators.encode import EncodeConfig, tokenizer_arg
+from tokenmill.operators.io.remote import is_remote, staged_output
+from tokenmill.operators.pack import PackerConfig
+from tokenmill.operators.shards import ShardWriterConfig
+from tokenmill.pipelines._inputs import check_inputs
+from tokenmill.pipelines._report import job
+from tokenmill.pipelines._shards import pack_in_workers
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -64,8 +64,13 @@ class PackShardsConfig:
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__, PackShardsConfig, remote_output=True)
-    parser.add_argument("--tokenizer", required=True, metavar="PATH", type=tokenizer_arg,
-                        help="tokenizer.json, a folder with one (or GPT-2 encoder.json + vocab.bpe), or a sentencepiece .model")
+    parser.add_argument(
+        "--tokenizer",
+        required=True,
+        metavar="PATH",
+        type=tokenizer_arg,
+        help="tokenizer.json, a folder with one (or GPT-2 encoder.json + vocab.bpe), or a sentencepiece .model",
+    )
     args, cfg = parse_config(parser, PackShardsConfig, argv)
     with staged_output(args.output) as output:  # a remote --output is staged here and uploaded in commit order
         config = {"input": args.input, "tokenizer": args.tokenizer, **dataclasses.asdict(cfg)}
@@ -74,16 +79,27 @@ def main(argv: list[str] | None = None) -> int:
             check_inputs(args.input, cfg.ingest.format)
             run.start_ray()
             t0 = time.perf_counter()
-            manifest = pack_in_workers(args.input, output, run.ledger, tokenizer=args.tokenizer, shard_cfg=cfg.shards,
-                                       ingest_cfg=cfg.ingest, workers=ray_workers(cfg.workers),
-                                       partition_bytes=cfg.partition_bytes, encode_batch_size=cfg.encode_batch_size,
-                                       write_documents=cfg.write_documents, encode=cfg.encode)
+            manifest = pack_in_workers(
+                args.input,
+                output,
+                run.ledger,
+                tokenizer=args.tokenizer,
+                shard_cfg=cfg.shards,
+                ingest_cfg=cfg.ingest,
+                workers=ray_workers(cfg.workers),
+                partition_bytes=cfg.partition_bytes,
+                encode_batch_size=cfg.encode_batch_size,
+                write_documents=cfg.write_documents,
+                encode=cfg.encode,
+            )
             seconds = time.perf_counter() - t0
     t, shards = manifest["totals"], f"{args.output.rstrip('/')}/shards" if is_remote(args.output) else output / "shards"
-    print(f"shards: {shards}  ({t['documents']} documents, {t['tokens']} tokens, {t['rows']} rows of "
-          f"{cfg.shards.pack.context_length}, utilization {t['utilization']:.2%}, {seconds:.1f} s, "
-          f"encoder {manifest['source']['encoder']['engine']})\n"
-          f"verify: tokenmill verify-shards --input {shards}")
+    print(
+        f"shards: {shards}  ({t['documents']} documents, {t['tokens']} tokens, {t['rows']} rows of "
+        f"{cfg.shards.pack.context_length}, utilization {t['utilization']:.2%}, {seconds:.1f} s, "
+        f"encoder {manifest['source']['encoder']['engine']})\n"
+        f"verify: tokenmill verify-shards --input {shards}"
+    )
     return 0
 
 

@@ -16,15 +16,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-import ray  # noqa: E402
+import ray
 
-from tokenmill.operators.core.cli import make_parser, parse_config  # noqa: E402
-from tokenmill.operators.core.ingest_config import IngestConfig  # noqa: E402
-from tokenmill.operators.romanize import RomanizerConfig  # noqa: E402
-from tokenmill.pipelines._ingest import documents_input  # noqa: E402
-from tokenmill.pipelines._inputs import check_inputs  # noqa: E402
-from tokenmill.pipelines._report import job  # noqa: E402
-from tokenmill.pipelines._romanize import romanize_dataset  # noqa: E402
+from tokenmill.operators.core.cli import make_parser, parse_config
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.romanize import RomanizerConfig
+from tokenmill.pipelines._ingest import documents_input
+from tokenmill.pipelines._inputs import check_inputs
+from tokenmill.pipelines._report import job
+from tokenmill.pipelines._romanize import romanize_dataset
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -19,16 +19,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-import torch  # noqa: E402
+import torch
 
-from tokenmill.operators.core.cli import fail, make_parser, parse_config  # noqa: E402
-from tokenmill.operators.transfer.base_model import BASE_MODEL_NAME, load_base_model, pick_device  # noqa: E402
-from tokenmill.operators.transfer.checkpoint_readme import write_checkpoint_readme  # noqa: E402
-from tokenmill.operators.transfer.extra import MissingExtra, require_transfer  # noqa: E402
-from tokenmill.operators.transfer.hypernet import save_hypernet  # noqa: E402
-from tokenmill.operators.transfer.hypernet_data import load_corpus  # noqa: E402
-from tokenmill.operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer  # noqa: E402
-from tokenmill.pipelines._report import job  # noqa: E402
+from tokenmill.operators.core.cli import fail, make_parser, parse_config
+from tokenmill.operators.transfer.base_model import BASE_MODEL_NAME, load_base_model, pick_device
+from tokenmill.operators.transfer.checkpoint_readme import write_checkpoint_readme
+from tokenmill.operators.transfer.extra import MissingExtra, require_transfer
+from tokenmill.operators.transfer.hypernet import save_hypernet
+from tokenmill.operators.transfer.hypernet_data import load_corpus
+from tokenmill.operators.transfer.hypernet_train import HypernetTrainConfig, HypernetTrainer
+from tokenmill.pipelines._report import job
+
 
 def command_line(argv: list[str] | None) -> str:
     """The command as typed from the project root (script path relative to it)."""
@@ -55,19 +56,31 @@ def main(argv: list[str] | None = None) -> int:
     dtype = torch.float16 if cfg.save_dtype == "float16" else torch.float32
 
     def save(tr: HypernetTrainer, summary: dict) -> None:
-        save_hypernet(tr.model, out, base_name=BASE_MODEL_NAME, base_fingerprint=fingerprint, dtype=dtype,
-                      extra={"training": {"command": command, "device": str(device), **summary,
-                                          "config": dataclasses.asdict(cfg)}})
+        save_hypernet(
+            tr.model,
+            out,
+            base_name=BASE_MODEL_NAME,
+            base_fingerprint=fingerprint,
+            dtype=dtype,
+            extra={"training": {"command": command, "device": str(device), **summary, "config": dataclasses.asdict(cfg)}},
+        )
 
     with job(parser, args, "train_hypernetwork", dataclasses.asdict(cfg), out / "ledger.duckdb") as run:
         summary = trainer.train(save, show_progress=not args.quiet)
         write_checkpoint_readme(out, command, summary, cfg, str(device))
-        run.ledger.add_stage("train_hypernetwork", rows_in=int(summary["steps"]) * cfg.batch_size,
-                             rows_out=int(summary["steps"]), rows_quarantined=0, seconds=summary["minutes"] * 60)
+        run.ledger.add_stage(
+            "train_hypernetwork",
+            rows_in=int(summary["steps"]) * cfg.batch_size,
+            rows_out=int(summary["steps"]),
+            rows_quarantined=0,
+            seconds=summary["minutes"] * 60,
+        )
         run.ledger.add_artifact(out / "hypernet.safetensors", "hypernet")
-    print(f"hypernetwork: {summary['steps']} steps in {summary['minutes']:.1f} min; loss "
-          f"{summary.get('first50_loss', float('nan')):.4f} -> {summary.get('last50_loss', float('nan')):.4f}; "
-          f"checkpoint: {out}")
+    print(
+        f"hypernetwork: {summary['steps']} steps in {summary['minutes']:.1f} min; loss "
+        f"{summary.get('first50_loss', float('nan')):.4f} -> {summary.get('last50_loss', float('nan')):.4f}; "
+        f"checkpoint: {out}"
+    )
     return 0
 
 

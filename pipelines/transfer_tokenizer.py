@@ -25,14 +25,14 @@ from typing import Literal
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
 
-from tokenmill.operators.core.cli import fail, make_parser, parse_config  # noqa: E402
-from tokenmill.operators.transfer.base_model import BASE_MODEL_NAME, load_base_model  # noqa: E402
-from tokenmill.operators.transfer.extra import MissingExtra, require_transfer  # noqa: E402
-from tokenmill.operators.transfer.embed_tokenizer import METHODS, prepare_tokenizer, transfer_embeddings, transfer_inputs  # noqa: E402
-from tokenmill.operators.transfer.hypernet import resolve_checkpoint  # noqa: E402
-from tokenmill.operators.transfer.model_export import export_transferred_model  # noqa: E402
-from tokenmill.operators.transfer.serve import HypernetServeConfig, embed_on_ray  # noqa: E402
-from tokenmill.pipelines._report import job  # noqa: E402
+from tokenmill.operators.core.cli import fail, make_parser, parse_config
+from tokenmill.operators.transfer.base_model import BASE_MODEL_NAME, load_base_model
+from tokenmill.operators.transfer.embed_tokenizer import METHODS, prepare_tokenizer, transfer_embeddings, transfer_inputs
+from tokenmill.operators.transfer.extra import MissingExtra, require_transfer
+from tokenmill.operators.transfer.hypernet import resolve_checkpoint
+from tokenmill.operators.transfer.model_export import export_transferred_model
+from tokenmill.operators.transfer.serve import HypernetServeConfig, embed_on_ray
+from tokenmill.pipelines._report import job
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -87,11 +87,9 @@ def main(argv: list[str] | None = None) -> int:
             run.start_ray()
             embedder = lambda table: embed_on_ray(table, serve, batch_size=cfg.batch_size, actors=cfg.concurrency)  # noqa: E731
             metadata |= {"hypernet_checkpoint": str(checkpoint), "word_starts_from_input": bool(texts)}
-        matrix = transfer_embeddings(method, tokenizer, base, special_map, embedder=embedder, seed=cfg.seed,
-                                     texts=texts, donor=donor)
+        matrix = transfer_embeddings(method, tokenizer, base, special_map, embedder=embedder, seed=cfg.seed, texts=texts, donor=donor)
         out = export_transferred_model(base.folder, tokenizer, matrix, args.output, roles=roles, metadata=metadata)
-        run.ledger.add_stage(f"transfer_{method}", rows_in=matrix.shape[0], rows_out=matrix.shape[0],
-                             rows_quarantined=0, seconds=time.perf_counter() - t0)
+        run.ledger.add_stage(f"transfer_{method}", rows_in=matrix.shape[0], rows_out=matrix.shape[0], rows_quarantined=0, seconds=time.perf_counter() - t0)
         run.ledger.add_artifact(out, "model")
     print(f"transferred model ({method}, {matrix.shape[0]} tokens): {out}")
     return 0

@@ -11,23 +11,24 @@ invariants and the token totals. Exits 0 when the set is complete and sound, 1 w
 line naming the first problem otherwise (a malformed manifest included: never a traceback).
 """
 
-import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702 - run without install
+import pathlib
+import sys
 
-import json  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from tokenmill.operators.core.atomic import write_text_atomic  # noqa: E402
-from tokenmill.operators.core.cli import Parser, output_folder  # noqa: E402
-from tokenmill.operators.shards.verify import verify_shard_set  # noqa: E402
+import json
+
+from tokenmill.operators.core.atomic import write_text_atomic
+from tokenmill.operators.core.cli import Parser, output_folder
+from tokenmill.operators.shards.verify import verify_shard_set
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, verify, print the outcome; return the exit status."""
     parser = Parser(description=__doc__.splitlines()[0])
-    parser.add_argument("directory", nargs="?", default=None,
-                        help="the shard set directory (holding manifest.json), or an s3:// URI of one (same as --input)")
+    parser.add_argument("directory", nargs="?", default=None, help="the shard set directory (holding manifest.json), or an s3:// URI of one (same as --input)")
     parser.add_argument("--input", metavar="DIR", default=None, help="the shard set directory, or an s3:// URI of one")
-    parser.add_argument("--output", metavar="DIR", default=None, type=output_folder,
-                        help="also write the outcome to DIR/verify.json (default: print only)")
+    parser.add_argument("--output", metavar="DIR", default=None, type=output_folder, help="also write the outcome to DIR/verify.json (default: print only)")
     parser.add_argument("--no-checksums", action="store_true", help="skip recomputing sha256 (quick check)")
     args = parser.parse_args(argv)
     if (args.directory is None) == (args.input is None):
@@ -40,8 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.output is not None:
         out = pathlib.Path(args.output)
         out.mkdir(parents=True, exist_ok=True)
-        outcome = {"shards": directory, "ok": report.ok, "problem": report.problem, "warnings": list(report.warnings),
-                   "totals": {k: report.totals[k] for k in keys if k in report.totals} if report.ok else None}
+        outcome = {
+            "shards": directory,
+            "ok": report.ok,
+            "problem": report.problem,
+            "warnings": list(report.warnings),
+            "totals": {k: report.totals[k] for k in keys if k in report.totals} if report.ok else None,
+        }
         write_text_atomic(out / "verify.json", json.dumps(outcome, indent=2, sort_keys=True) + "\n")
     if not report.ok:
         print(f"FAIL {directory}: {report.problem}", file=sys.stderr)

@@ -17,11 +17,11 @@ from tokenmill.schemas.ledger import LEDGER_TABLES
 
 __all__ = [
     "DNA_SEGMENTS",
+    "DNA_SEGMENTS_RAW",
     "DOCUMENTS",
     "LEDGER_TABLES",
     "QUARANTINE",
     "RAW_DOCUMENTS",
-    "DNA_SEGMENTS_RAW",
     "REJECT_COLUMNS",
     "check_schema",
     "schema_name",

@@ -69,6 +69,7 @@ def check_schema(schema: pa.Schema, expected: pa.Schema) -> None:
     if got is not None and got != schema_name(expected):
         raise ValueError(f"data is {got}, this tokenmill reads {schema_name(expected)}")
 
+
 # What text readers emit before normalization (then ``TextNormalizer`` makes DOCUMENTS rows of it).
 RAW_DOCUMENTS = _versioned(
     "raw_documents/v1",

@@ -6,8 +6,11 @@ LEDGER_VERSION = "ledger/v4"
 # v3: table encoders (which engine encoded, proven on how many documents); created when an older ledger is opened.
 # v4: runs' columns read naturally in SQL: ``run`` (as every other table names it, so ``JOIN runs USING (run)``),
 # ``started`` and ``finished`` (``end`` is a reserved word). Older ledgers are renamed in place when opened.
-_V4 = ['ALTER TABLE IF EXISTS runs RENAME COLUMN id TO run', 'ALTER TABLE IF EXISTS runs RENAME COLUMN start TO started',
-       'ALTER TABLE IF EXISTS runs RENAME COLUMN "end" TO finished']
+_V4 = [
+    "ALTER TABLE IF EXISTS runs RENAME COLUMN id TO run",
+    "ALTER TABLE IF EXISTS runs RENAME COLUMN start TO started",
+    'ALTER TABLE IF EXISTS runs RENAME COLUMN "end" TO finished',
+]
 LEDGER_UPGRADES = {"ledger/v1": ["ALTER TABLE stages ADD COLUMN tokens BIGINT", *_V4], "ledger/v2": _V4, "ledger/v3": _V4}
 
 LEDGER_TABLES: dict[str, str] = {

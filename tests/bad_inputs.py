@@ -33,11 +33,18 @@ def write_bad_corpus(root: Path, udhr_lines: list[str]) -> dict[str, dict]:
 
     lines = _jsonl(good).splitlines(keepends=True)
     mid = len(lines) // 2
-    broken = lines[:mid] + [b'{"text": "unterminated\n', b"[1, 2, 3]\n", b'{"body": "no text field"}\n',
-                            b'{"text": 42}\n', b'{"text": "bad \xff\xfe bytes"}\n', b'{"text": "\\u0007\\u0001"}\n'] + lines[mid:]
+    broken = [
+        *lines[:mid],
+        b'{"text": "unterminated\n',
+        b"[1, 2, 3]\n",
+        b'{"body": "no text field"}\n',
+        b'{"text": 42}\n',
+        b'{"text": "bad \xff\xfe bytes"}\n',
+        b'{"text": "\\u0007\\u0001"}\n',
+        *lines[mid:],
+    ]
     (root / "broken.jsonl").write_bytes(b"".join(broken))
-    expect["broken.jsonl"] = {"malformed_json": 1, "not_an_object": 1, "missing_text_field": 1,
-                              "text_not_string": 1, "invalid_utf8": 1, "empty": 1}
+    expect["broken.jsonl"] = {"malformed_json": 1, "not_an_object": 1, "missing_text_field": 1, "text_not_string": 1, "invalid_utf8": 1, "empty": 1}
 
     (root / "empty.jsonl").write_bytes(b"")
     expect["empty.jsonl"] = {}

@@ -42,8 +42,13 @@ def ray_head():
 
     from tokenmill.operators.core.ray_head import start_head, stop_head
 
-    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
-           "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    env = {
+        **os.environ,
+        "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(16),
+    }
     env.pop("RAY_ADDRESS", None)
     temp_dir = Path(tempfile.mkdtemp(prefix="tmh-"))  # short: Ray's sockets live under it
     state = start_head(temp_dir, num_cpus=2, env=env)
@@ -59,8 +64,7 @@ def submit_ray_job(address: str, env: dict, entrypoint: list[str], cwd: Path, ti
     import sys
     import time
 
-    cmd = [str(Path(sys.executable).parent / "ray"), "job", "submit", "--address", address, "--working-dir", ".",
-           "--", *entrypoint]
+    cmd = [str(Path(sys.executable).parent / "ray"), "job", "submit", "--address", address, "--working-dir", ".", "--", *entrypoint]
     deadline = time.monotonic() + 180
     while True:
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

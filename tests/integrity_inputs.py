@@ -99,8 +99,10 @@ def write_integrity_corpus(root: Path, lines: list[str]) -> dict[str, dict]:
 
     # 5. one bad record never aborts a run: lone surrogates (text, another field), 10,000-deep nesting
     good_lines = _jsonl([{"text": t} for t in lines[:10]]).splitlines(keepends=True)
-    odd = (b'{"text": "lone \\ud800 surrogate"}\n' b'{"text": "fine", "title": "\\udfff"}\n'
-           + b'{"text": "deep", "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}\n" + b"[" * 10_000 + b"\n")
+    odd = (
+        b'{"text": "lone \\ud800 surrogate"}\n'
+        b'{"text": "fine", "title": "\\udfff"}\n' + b'{"text": "deep", "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}\n" + b"[" * 10_000 + b"\n"
+    )
     (root / "bad_records.jsonl").write_bytes(b"".join(good_lines[:5]) + odd + b"".join(good_lines[5:]))
     expect["bad_records.jsonl"] = {"out": 10, "quarantined": {"invalid_unicode": 2, "malformed_json": 2}}
 
@@ -110,8 +112,7 @@ def write_integrity_corpus(root: Path, lines: list[str]) -> dict[str, dict]:
     expect["dict.parquet"] = {"out": 12, "quarantined": {}}
     pq.write_table(pa.table({"text": pa.array(texts, pa.string_view())}), root / "view.parquet")
     expect["view.parquet"] = {"out": 12, "quarantined": {}}
-    pq.write_table(pa.table({"text": pa.array(texts, pa.large_string())}), root / "large.parquet",
-                   row_group_size=5)
+    pq.write_table(pa.table({"text": pa.array(texts, pa.large_string())}), root / "large.parquet", row_group_size=5)
     expect["large.parquet"] = {"out": 12, "quarantined": {}}
     pq.ParquetWriter(root / "no_row_groups.parquet", pa.schema([("text", pa.string())])).close()
     expect["no_row_groups.parquet"] = {"out": 0, "quarantined": {}}

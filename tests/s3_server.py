@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 import socket
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
-ENV = {"AWS_ACCESS_KEY_ID": "tokenmill-test", "AWS_SECRET_ACCESS_KEY": "tokenmill-test-secret",
-       "AWS_DEFAULT_REGION": "us-east-1"}
+ENV = {"AWS_ACCESS_KEY_ID": "tokenmill-test", "AWS_SECRET_ACCESS_KEY": "tokenmill-test-secret", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 def _free_port() -> int:

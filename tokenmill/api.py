@@ -19,8 +19,9 @@ import contextlib
 import io
 import json
 import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence, TextIO
+from typing import Any, TextIO
 
 __all__ = ["JobError", "dna_bpe", "ingest", "pack_shards", "run", "verify_shards"]
 
@@ -33,9 +34,17 @@ class JobError(RuntimeError):
         self.job, self.status = job, status
 
 
-def run(job: str, *, input: str | Sequence[str] | None = None, output: str | Path | None = None,  # noqa: A002 - the CLI's name
-        config: str | Path | None = None, quiet: bool = False, num_cpus: int | None = None,
-        flags: Mapping[str, Any] | None = None, **settings: Any) -> dict[str, Any]:
+def run(
+    job: str,
+    *,
+    input: str | Sequence[str] | None = None,
+    output: str | Path | None = None,
+    config: str | Path | None = None,
+    quiet: bool = False,
+    num_cpus: int | None = None,
+    flags: Mapping[str, Any] | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
     """Run any job (``"pack-shards"`` or ``"pack_shards"``) as ``tokenmill JOB`` would; return its summary.
 
     Args:
@@ -61,8 +70,13 @@ def run(job: str, *, input: str | Sequence[str] | None = None, output: str | Pat
     module = resolve(job)
     if module is None:
         raise ValueError(f"unknown job {job!r}; tokenmill --help lists every job")
-    argv = [*_flag("input", [input] if isinstance(input, (str, Path)) else list(input or [])),
-            *_flag("output", output), *_flag("config", config), *_flag("num_cpus", num_cpus), *_flag("quiet", quiet)]
+    argv = [
+        *_flag("input", [input] if isinstance(input, (str, Path)) else list(input or [])),
+        *_flag("output", output),
+        *_flag("config", config),
+        *_flag("num_cpus", num_cpus),
+        *_flag("quiet", quiet),
+    ]
     for name, value in (flags or {}).items():
         argv += _flag(name, value)
     argv += [arg for key, value in _flatten(settings) for arg in ("--set", f"{key}={_set_value(value)}")]
@@ -75,8 +89,16 @@ def run(job: str, *, input: str | Sequence[str] | None = None, output: str | Pat
     return summary
 
 
-def pack_shards(input: str | Sequence[str], tokenizer: str | Path, output: str | Path, *,  # noqa: A002
-                config: str | Path | None = None, quiet: bool = False, num_cpus: int | None = None, **settings: Any) -> dict[str, Any]:
+def pack_shards(
+    input: str | Sequence[str],
+    tokenizer: str | Path,
+    output: str | Path,
+    *,
+    config: str | Path | None = None,
+    quiet: bool = False,
+    num_cpus: int | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
     """Encode and pack ``input`` (raw files or ingested documents) into training shards: ``tokenmill pack-shards``.
 
     Args:
@@ -92,13 +114,19 @@ def pack_shards(input: str | Sequence[str], tokenizer: str | Path, output: str |
         :func:`run`'s summary plus ``shards`` (the shard set folder), ``manifest`` (its path) and ``totals`` (rows,
         documents, tokens, shards, utilization, ...) for a local output.
     """
-    summary = run("pack_shards", input=input, output=output, config=config, quiet=quiet, num_cpus=num_cpus,
-                  flags={"tokenizer": tokenizer}, **settings)
+    summary = run("pack_shards", input=input, output=output, config=config, quiet=quiet, num_cpus=num_cpus, flags={"tokenizer": tokenizer}, **settings)
     return summary | _shards(Path(output) / "shards", str(output))
 
 
-def ingest(input: str | Sequence[str], output: str | Path, *, config: str | Path | None = None,  # noqa: A002
-           quiet: bool = False, num_cpus: int | None = None, **settings: Any) -> dict[str, Any]:
+def ingest(
+    input: str | Sequence[str],
+    output: str | Path,
+    *,
+    config: str | Path | None = None,
+    quiet: bool = False,
+    num_cpus: int | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
     """Ingest raw corpora into documents/v1 (text) and dna_segments/v1 (FASTA) Parquet: ``tokenmill ingest``.
 
     Args:
@@ -115,13 +143,20 @@ def ingest(input: str | Sequence[str], output: str | Path, *, config: str | Path
     """
     summary = run("ingest", input=input, output=output, config=config, quiet=quiet, num_cpus=num_cpus, **settings)
     if "://" not in str(output):
-        summary |= {name: str(Path(output) / name) if (Path(output) / name).is_dir() else None
-                    for name in ("documents", "dna_segments", "quarantine")}
+        summary |= {name: str(Path(output) / name) if (Path(output) / name).is_dir() else None for name in ("documents", "dna_segments", "quarantine")}
     return summary
 
 
-def dna_bpe(input: str | Sequence[str], output: str | Path, *, eval: str | Sequence[str] | None = None,  # noqa: A002
-            config: str | Path | None = None, quiet: bool = False, num_cpus: int | None = None, **settings: Any) -> dict[str, Any]:
+def dna_bpe(
+    input: str | Sequence[str],
+    output: str | Path,
+    *,
+    eval: str | Sequence[str] | None = None,
+    config: str | Path | None = None,
+    quiet: bool = False,
+    num_cpus: int | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
     """Train a DNABERT-2 style BPE tokenizer on FASTA, encode and pack the segments: ``tokenmill dna-bpe``.
 
     Args:
@@ -138,8 +173,7 @@ def dna_bpe(input: str | Sequence[str], output: str | Path, *, eval: str | Seque
         ``report`` (OUT/report.json) for a local output.
     """
     evals = [eval] if isinstance(eval, (str, Path)) else list(eval or [])
-    summary = run("dna_bpe", input=input, output=output, config=config, quiet=quiet, num_cpus=num_cpus,
-                  flags={"eval": evals}, **settings)
+    summary = run("dna_bpe", input=input, output=output, config=config, quiet=quiet, num_cpus=num_cpus, flags={"eval": evals}, **settings)
     out = Path(output)
     if "://" not in str(output):
         summary["tokenizer"] = str(out / "tokenizer" / "tokenizer.json")
@@ -148,7 +182,7 @@ def dna_bpe(input: str | Sequence[str], output: str | Path, *, eval: str | Seque
     return summary | _shards(out / "shards", str(output))
 
 
-def verify_shards(input: str | Path, *, checksums: bool = True) -> dict[str, Any]:  # noqa: A002
+def verify_shards(input: str | Path, *, checksums: bool = True) -> dict[str, Any]:
     """Verify a shard set (a folder or ``s3://bucket/prefix``): ``tokenmill verify-shards``.
 
     Returns:
@@ -288,9 +322,10 @@ def _ledger_summary(path: Path, before: set[Any]) -> dict[str, Any]:
     if len(new) != 1:
         return {"ledger": str(path)}
     run_id = _id(new[0])
-    stages = {r["stage"]: {k: r.get(k) for k in ("rows_in", "rows_out", "rows_quarantined", "bytes", "tokens")}
-              for r in _ledger_rows(path, "stages") if _run_of(r) == run_id}
-    reasons = [{k: r.get(k) for k in ("stage", "reason", "count")} for r in _ledger_rows(path, "quarantine_reasons")
-               if _run_of(r) == run_id]
-    return {"ledger": str(path), "run_id": run_id, "run_status": new[0].get("status"), "stages": stages,
-            "quarantine_reasons": reasons}
+    stages = {
+        r["stage"]: {k: r.get(k) for k in ("rows_in", "rows_out", "rows_quarantined", "bytes", "tokens")}
+        for r in _ledger_rows(path, "stages")
+        if _run_of(r) == run_id
+    }
+    reasons = [{k: r.get(k) for k in ("stage", "reason", "count")} for r in _ledger_rows(path, "quarantine_reasons") if _run_of(r) == run_id]
+    return {"ledger": str(path), "run_id": run_id, "run_status": new[0].get("status"), "stages": stages, "quarantine_reasons": reasons}

@@ -19,14 +19,25 @@ import importlib
 import importlib.util
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 PROG = "tokenmill"
 
 JOBS = (
-    "ingest", "pack_shards", "verify_shards", "build_corpus", "lineage", "dna_bpe", "multilingual_tokenizer",
-    "fairness_report", "mixture_audit", "dynamic_tokenize", "romanize", "train_hypernetwork", "transfer_tokenizer",
+    "ingest",
+    "pack_shards",
+    "verify_shards",
+    "build_corpus",
+    "lineage",
+    "dna_bpe",
+    "multilingual_tokenizer",
+    "fairness_report",
+    "mixture_audit",
+    "dynamic_tokenize",
+    "romanize",
+    "train_hypernetwork",
+    "transfer_tokenizer",
 )
 """Job modules of ``tokenmill.pipelines``, in the order ``--help`` lists them (subcommands use dashes)."""
 
@@ -55,11 +66,13 @@ def usage() -> str:
     """``tokenmill --help``: the commands and every job with its one-line description."""
     width = max(len(command(m)) for m in JOBS)
     jobs = "\n".join(f"  {command(m):<{width}}  {description(m)}" for m in JOBS)
-    return (f"usage: {PROG} JOB [--input PATH_OR_GLOB ...] [--output DIR] [--config FILE.yaml] [--set KEY=VALUE ...]\n"
-            f"       {PROG} config JOB     print JOB's config keys as a commented YAML with their defaults\n"
-            f"       {PROG} JOB --help     JOB's options and every config key\n\n"
-            f"Raw corpora -> tokenizers and packed training shards, on Ray (RAY_ADDRESS: a cluster; else a local Ray).\n\n"
-            f"jobs:\n{jobs}\n")
+    return (
+        f"usage: {PROG} JOB [--input PATH_OR_GLOB ...] [--output DIR] [--config FILE.yaml] [--set KEY=VALUE ...]\n"
+        f"       {PROG} config JOB     print JOB's config keys as a commented YAML with their defaults\n"
+        f"       {PROG} JOB --help     JOB's options and every config key\n\n"
+        f"Raw corpora -> tokenizers and packed training shards, on Ray (RAY_ADDRESS: a cluster; else a local Ray).\n\n"
+        f"jobs:\n{jobs}\n"
+    )
 
 
 def resolve(name: str) -> str | None:
@@ -94,11 +107,12 @@ def print_config(name: str) -> int:
         return unknown_job(name)
     cls = config_class(module)
     if cls is None:
-        print(f"{PROG}: error: {command(module)} has no config file; its options are flags ({PROG} {command(module)} --help)",
-              file=sys.stderr)
+        print(f"{PROG}: error: {command(module)} has no config file; its options are flags ({PROG} {command(module)} --help)", file=sys.stderr)
         return 2
-    header = (f"{PROG} {command(module)}: every config key with its default. Keep the lines you change, then run\n"
-              f"  {PROG} {command(module)} --config THIS.yaml [--input ...] [--output ...] [--set KEY=VALUE ...]")
+    header = (
+        f"{PROG} {command(module)}: every config key with its default. Keep the lines you change, then run\n"
+        f"  {PROG} {command(module)} --config THIS.yaml [--input ...] [--output ...] [--set KEY=VALUE ...]"
+    )
     sys.stdout.write(config_yaml(cls, header=header))
     return 0
 

@@ -15,8 +15,7 @@ from tokenmill.operators.bpe.trainer_config import BpeTrainerConfig
 log = logging.getLogger(__name__)
 
 ENGINE = "tokenmill bpe v1"
-_EMPTY = ("train_bpe: the corpus is empty after cleaning (no non-empty sequence with a count > 0); check the input "
-          "paths and the ingestion filters")
+_EMPTY = "train_bpe: the corpus is empty after cleaning (no non-empty sequence with a count > 0); check the input paths and the ingestion filters"
 
 
 class _TrainArgs(TypedDict):
@@ -51,9 +50,13 @@ def train_bpe(data: Any, config: BpeTrainerConfig | None = None, *, cpus_per_wor
     """
     config = config or BpeTrainerConfig()
     t0 = time.perf_counter()
-    kwargs = _TrainArgs(vocab_size=config.vocab_size, min_frequency=config.min_frequency,
-                        special_tokens=tuple(config.special_tokens), initial_alphabet=config.initial_alphabet,
-                        max_token_length=config.max_token_length)
+    kwargs = _TrainArgs(
+        vocab_size=config.vocab_size,
+        min_frequency=config.min_frequency,
+        special_tokens=tuple(config.special_tokens),
+        initial_alphabet=config.initial_alphabet,
+        max_token_length=config.max_token_length,
+    )
     if hasattr(data, "to_arrow_refs"):  # a Ray Dataset
         if config.workers > 1:  # each actor pulls its own blocks
             from tokenmill.operators.bpe.distributed_trainer import dataset_parts, train_distributed
@@ -83,11 +86,13 @@ def model_from_result(result: TrainResult, config: BpeTrainerConfig, total_s: fl
     vocab = result.vocab
     warnings = []
     if result.stop_reason != "vocab_size":
-        why = (f"no pair left occurs min_frequency={config.min_frequency} times"
-               + (f" within max_token_length={config.max_token_length}" if config.max_token_length else "")
-               if result.stop_reason == "min_frequency" else "every sequence is a single token")
-        warnings.append(f"corpus too small for vocab_size={config.vocab_size}: stopped at {len(vocab)} tokens "
-                        f"after {len(result.merges)} merges ({why})")
+        why = (
+            f"no pair left occurs min_frequency={config.min_frequency} times"
+            + (f" within max_token_length={config.max_token_length}" if config.max_token_length else "")
+            if result.stop_reason == "min_frequency"
+            else "every sequence is a single token"
+        )
+        warnings.append(f"corpus too small for vocab_size={config.vocab_size}: stopped at {len(vocab)} tokens after {len(result.merges)} merges ({why})")
         log.warning(warnings[-1])
     stats = {
         "engine": ENGINE,
@@ -104,5 +109,4 @@ def model_from_result(result: TrainResult, config: BpeTrainerConfig, total_s: fl
         "seconds": {**{k: round(v, 4) for k, v in result.seconds.items()}, "total": round(total_s, 4)},
         "warnings": warnings,
     }
-    return BpeModel(vocab=dict(vocab.str_to_id), merges=result.merge_strings,
-                    special_tokens=tuple(config.special_tokens), config=config, stats=stats)
+    return BpeModel(vocab=dict(vocab.str_to_id), merges=result.merge_strings, special_tokens=tuple(config.special_tokens), config=config, stats=stats)

@@ -9,9 +9,11 @@ imported only for Arrow input (it is ~30 MB of resident memory a string-list cal
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -47,14 +49,14 @@ class SeqTable:
         present = np.nonzero(kernels.histogram(self.chars, int(self.chars.max()) + 1))[0]
         return {chr(int(c)) for c in present}
 
-    def split(self, n: int) -> list["SeqTable"]:
+    def split(self, n: int) -> list[SeqTable]:
         """``n`` contiguous parts with about the same number of characters (some may be empty)."""
         cuts = np.searchsorted(self.offsets, np.linspace(0, self.offsets[-1], n + 1)[1:-1])
         bounds = [0, *[int(c) for c in cuts], len(self)]
         out = []
-        for lo, hi in zip(bounds, bounds[1:]):
-            off = self.offsets[lo: hi + 1]
-            out.append(SeqTable(self.chars[off[0]: off[-1]], off - off[0], self.counts[lo:hi]))
+        for lo, hi in itertools.pairwise(bounds):
+            off = self.offsets[lo : hi + 1]
+            out.append(SeqTable(self.chars[off[0] : off[-1]], off - off[0], self.counts[lo:hi]))
         return out
 
 
@@ -79,8 +81,7 @@ def to_seq_table(data: Any) -> SeqTable:
         return _from_pairs(list(Counter(items).items()))
     if all(isinstance(x, (tuple, list)) and len(x) == 2 for x in items):
         return _from_pairs(items)
-    raise ValueError("train_bpe: input must be strings, (string, count) pairs, a mapping or Arrow tables with a "
-                     "'seq' column; got a mix or another type")
+    raise ValueError("train_bpe: input must be strings, (string, count) pairs, a mapping or Arrow tables with a 'seq' column; got a mix or another type")
 
 
 def _is_arrow(x: Any) -> bool:
@@ -91,8 +92,7 @@ def _from_pairs(pairs: list) -> SeqTable:
     seqs, counts = [], []
     for seq, count in pairs:
         if not isinstance(seq, str) or isinstance(count, bool) or not isinstance(count, (int, np.integer)):
-            raise ValueError(f"train_bpe: expected (str, int) pairs, got ({type(seq).__name__}, "
-                             f"{type(count).__name__})")
+            raise ValueError(f"train_bpe: expected (str, int) pairs, got ({type(seq).__name__}, {type(count).__name__})")
         if count < 0:
             raise ValueError(f"train_bpe: negative count {count} for sequence {seq[:20]!r}; counts must be >= 0")
         if count > 0 and seq:
@@ -101,10 +101,7 @@ def _from_pairs(pairs: list) -> SeqTable:
     lengths = np.fromiter((len(s) for s in seqs), np.int64, len(seqs))
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     joined = "".join(seqs)
-    if joined.isascii():
-        chars = np.frombuffer(joined.encode("ascii"), np.uint8)
-    else:
-        chars = np.frombuffer(joined.encode("utf-32-le"), np.uint32)
+    chars = np.frombuffer(joined.encode("ascii"), np.uint8) if joined.isascii() else np.frombuffer(joined.encode("utf-32-le"), np.uint32)
     return SeqTable(chars, offsets, np.asarray(counts, np.int64))
 
 
@@ -131,8 +128,8 @@ def _from_arrow(tables: list) -> SeqTable:
         return SeqTable(np.zeros(0, np.uint8), np.zeros(1, np.int64), counts)
     arr = table.column(SEQ).chunk(0)
     bufs = arr.buffers()
-    offsets = np.frombuffer(bufs[1], np.int64)[arr.offset: arr.offset + len(arr) + 1]
-    raw = np.frombuffer(bufs[2], np.uint8)[offsets[0]: offsets[-1]]
+    offsets = np.frombuffer(bufs[1], np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    raw = np.frombuffer(bufs[2], np.uint8)[offsets[0] : offsets[-1]]
     if raw.size == 0 or int(raw.max()) < 128:  # ASCII: bytes are characters, no copy
         return SeqTable(raw, (offsets - offsets[0]).astype(np.int64), counts)
     return _from_pairs(list(zip(arr.to_pylist(), counts.tolist())))

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from tokenmill.operators.bpe.corpus import SeqTable, encode, to_seq_table
+from tokenmill.operators.bpe.fast_trainer import Best, TrainResult, Vocab, check_vocab_fits, merge_loop, settle_stop_reason, train_fast
 from tokenmill.operators.bpe.kernel_state import CorpusPart, PairCounts
-from tokenmill.operators.bpe.fast_trainer import (Best, TrainResult, Vocab, check_vocab_fits, merge_loop, settle_stop_reason,
-                                        train_fast)
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,7 @@ class PartWorker:
     def alphabet(self) -> set[str]:
         return self._loaded().alphabet()
 
-    def count(self, id_to_str: list[str], vocab_size: int,
-              max_token_length: int | None) -> tuple[np.ndarray, np.ndarray, int, int]:
+    def count(self, id_to_str: list[str], vocab_size: int, max_token_length: int | None) -> tuple[np.ndarray, np.ndarray, int, int]:
         """Encode the part and count its pairs: ``(keys, counts, sequences, characters)``."""
         vocab = {s: i for i, s in enumerate(id_to_str)}
         corpus = encode(self._loaded(), vocab, vocab_size)
@@ -114,18 +113,26 @@ def make_workers(n: int, cpus_per_worker: float = 1.0) -> list:
     total_cpus = float(ray.cluster_resources().get("CPU", 1.0))
     cpus = min(cpus_per_worker, total_cpus / n)
     if cpus < cpus_per_worker:
-        log.warning("%d BPE workers x %.2g CPU do not fit %.3g CPUs; giving each %.2g", n, cpus_per_worker,
-                    total_cpus, cpus)
+        log.warning("%d BPE workers x %.2g CPU do not fit %.3g CPUs; giving each %.2g", n, cpus_per_worker, total_cpus, cpus)
     # Any: ray types the handle of a class decorated this way as a union with the class itself
     actors: list[Any] = [ray.remote(num_cpus=cpus)(PartWorker).remote() for _ in range(n)]
     ray.get([a.__ray_ready__.remote() for a in actors])
     return actors
 
 
-def train_distributed(data: Any, *, vocab_size: int, min_frequency: int, special_tokens: tuple[str, ...],
-                      initial_alphabet: Any = (), max_token_length: int | None = None, num_workers: int = 2,
-                      cpus_per_worker: float = 1.0, parts: list | None = None,
-                      actors: list | None = None) -> TrainResult:
+def train_distributed(
+    data: Any,
+    *,
+    vocab_size: int,
+    min_frequency: int,
+    special_tokens: tuple[str, ...],
+    initial_alphabet: Any = (),
+    max_token_length: int | None = None,
+    num_workers: int = 2,
+    cpus_per_worker: float = 1.0,
+    parts: list | None = None,
+    actors: list | None = None,
+) -> TrainResult:
     """Train over Ray actors (Ray is started locally if it is not running).
 
     Args:
@@ -154,17 +161,30 @@ def train_distributed(data: Any, *, vocab_size: int, min_frequency: int, special
         def call(method: str, *args: Any) -> list:
             return ray.get([getattr(actor, method).remote(*args) for actor in actors])
 
-        return coordinate(call, vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=special_tokens,
-                          initial_alphabet=initial_alphabet, max_token_length=max_token_length, t_start=t0)
+        return coordinate(
+            call,
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            special_tokens=special_tokens,
+            initial_alphabet=initial_alphabet,
+            max_token_length=max_token_length,
+            t_start=t0,
+        )
     finally:
         if own:
             for actor in actors:
                 ray.kill(actor)
 
 
-def count_phase(call: Callable[..., list], *, vocab_size: int, min_frequency: int,
-                special_tokens: tuple[str, ...], initial_alphabet: Any = (),
-                max_token_length: int | None = None) -> tuple[Vocab, PairCounts, TrainResult, float]:
+def count_phase(
+    call: Callable[..., list],
+    *,
+    vocab_size: int,
+    min_frequency: int,
+    special_tokens: tuple[str, ...],
+    initial_alphabet: Any = (),
+    max_token_length: int | None = None,
+) -> tuple[Vocab, PairCounts, TrainResult, float]:
     """The distributed counting phase: alphabet, then every worker encodes its part and counts its pairs in
     parallel; the coordinator sums the counts.
 
@@ -179,16 +199,22 @@ def count_phase(call: Callable[..., list], *, vocab_size: int, min_frequency: in
     PairCounts(np.zeros(1, np.int64), np.ones(1, np.int64), 4, 1).best(np.zeros(0, np.int32), 0)  # load kernels
     t0 = time.perf_counter()
     counted = call("count", vocab.id_to_str, vocab_size, max_token_length)
-    counts = PairCounts(np.concatenate([c[0] for c in counted]), np.concatenate([c[1] for c in counted]),
-                        vocab_size, min_frequency)
+    counts = PairCounts(np.concatenate([c[0] for c in counted]), np.concatenate([c[1] for c in counted]), vocab_size, min_frequency)
     seconds = time.perf_counter() - t0
     result = TrainResult(vocab, sequences=sum(c[2] for c in counted), characters=sum(c[3] for c in counted))
     return vocab, counts, result, seconds
 
 
-def coordinate(call: Callable[..., list], *, vocab_size: int, min_frequency: int, special_tokens: tuple[str, ...],
-               initial_alphabet: Any = (), max_token_length: int | None = None,
-               t_start: float | None = None) -> TrainResult:
+def coordinate(
+    call: Callable[..., list],
+    *,
+    vocab_size: int,
+    min_frequency: int,
+    special_tokens: tuple[str, ...],
+    initial_alphabet: Any = (),
+    max_token_length: int | None = None,
+    t_start: float | None = None,
+) -> TrainResult:
     """The coordinator: drive the workers through alphabet, counting and merging; return the merges.
 
     ``call(method, *args)`` runs ``PartWorker.method(*args)`` on every worker and returns the replies in
@@ -196,9 +222,14 @@ def coordinate(call: Callable[..., list], *, vocab_size: int, min_frequency: int
     in tests (same protocol, no transport).
     """
     t0 = time.perf_counter() if t_start is None else t_start
-    vocab, counts, result, count_s = count_phase(call, vocab_size=vocab_size, min_frequency=min_frequency,
-                                                 special_tokens=special_tokens, initial_alphabet=initial_alphabet,
-                                                 max_token_length=max_token_length)
+    _vocab, counts, result, count_s = count_phase(
+        call,
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=special_tokens,
+        initial_alphabet=initial_alphabet,
+        max_token_length=max_token_length,
+    )
     t2 = time.perf_counter()
 
     def apply(a: int, b: int, new: int, is_dup: bool) -> Best:
@@ -212,6 +243,5 @@ def coordinate(call: Callable[..., list], *, vocab_size: int, min_frequency: int
     result.tokens_after = sum(call("symbols"))
     settle_stop_reason(result)
     result.seconds = {"startup": t2 - t0 - count_s, "count": count_s, "merge": t3 - t2}
-    log.info("distributed BPE: %d merges, startup %.2fs, count %.2fs, merge %.2fs", len(result.merges),
-             t2 - t0 - count_s, count_s, t3 - t2)
+    log.info("distributed BPE: %d merges, startup %.2fs, count %.2fs, merge %.2fs", len(result.merges), t2 - t0 - count_s, count_s, t3 - t2)
     return result

@@ -6,17 +6,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tokenmill.operators.bpe.kernel_constants import (CHAR_DTYPES, EMPTY, IMPLICIT, NSLOTS, POSITION_DTYPES, SEP,
-                                            TOKEN_DTYPES, signatures)
+from tokenmill.operators.bpe.kernel_constants import CHAR_DTYPES, EMPTY, IMPLICIT, NSLOTS, POSITION_DTYPES, SEP, TOKEN_DTYPES, signatures
 from tokenmill.operators.bpe.pair_table_kernels import find_or_add_slot, find_slot, grow, reindex
 
 EXPORTS = {  # the kernels Python calls (through operators.bpe.kernels) -> their numba signatures, for the AOT build
     "histogram": signatures("i8[:]({0}[:], i8)", CHAR_DTYPES),
     "place": signatures("i8({0}[:], i8[:], i8[:], i4[:], {1}[:])", CHAR_DTYPES, TOKEN_DTYPES),
-    "count_pairs": signatures("Tuple((i8[:], i4[:], i4[:], i4[:], i8[:], i8[:], i8))({0}[:], i4[:], i8[:], i8[:], i8)",
-                              TOKEN_DTYPES),
-    "fill_positions": signatures("UniTuple(i8, 2)({0}[:], i4[:], i8[:], i4[:], i8[:], i8, i8, {1}[:], i8[:], i4[:], "
-                                 "i4[:], i4[:], i4[:])", TOKEN_DTYPES, POSITION_DTYPES),
+    "count_pairs": signatures("Tuple((i8[:], i4[:], i4[:], i4[:], i8[:], i8[:], i8))({0}[:], i4[:], i8[:], i8[:], i8)", TOKEN_DTYPES),
+    "fill_positions": signatures(
+        "UniTuple(i8, 2)({0}[:], i4[:], i8[:], i4[:], i8[:], i8, i8, {1}[:], i8[:], i4[:], i4[:], i4[:], i4[:])", TOKEN_DTYPES, POSITION_DTYPES
+    ),
 }
 
 

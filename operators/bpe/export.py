@@ -30,8 +30,7 @@ from tokenmill.operators.core.atomic import write_text_atomic
 from tokenmill.operators.encode.locate import open_tokenizer
 
 FORMAT = "tokenmill tokenizer v1"
-ROLES = {"unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
-         "mask_token": "[MASK]"}
+ROLES = {"unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]", "mask_token": "[MASK]"}
 
 
 def to_hf_tokenizer(model: BpeModel):
@@ -49,8 +48,8 @@ def to_hf_tokenizer(model: BpeModel):
     cls, sep = ROLES["cls_token"], ROLES["sep_token"]
     if cls in specials and sep in specials:
         tok.post_processor = processors.TemplateProcessing(
-            single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1",
-            special_tokens=[(cls, model.vocab[cls]), (sep, model.vocab[sep])])
+            single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1", special_tokens=[(cls, model.vocab[cls]), (sep, model.vocab[sep])]
+        )
     tok.decoder = decoders.Fuse()
     return tok
 
@@ -88,9 +87,10 @@ def save_hf_tokenizer(model: BpeModel, out_dir: str | os.PathLike, *, model_max_
         "padding_side": "right",
         "clean_up_tokenization_spaces": False,
         **roles,
-        "added_tokens_decoder": {str(model.vocab[t]): {"content": t, "lstrip": False, "normalized": False,
-                                                        "rstrip": False, "single_word": False, "special": True}
-                                 for t in model.special_tokens},
+        "added_tokens_decoder": {
+            str(model.vocab[t]): {"content": t, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False, "special": True}
+            for t in model.special_tokens
+        },
     }
     write_text_atomic(out / "tokenizer_config.json", json.dumps(config, indent=2))
     write_text_atomic(out / "special_tokens_map.json", json.dumps(roles, indent=2))

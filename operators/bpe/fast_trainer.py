@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import numpy as np
 
 from tokenmill.operators.bpe.corpus import SeqTable, encode
-from tokenmill.operators.core.progress import Progress
-from tokenmill.operators.bpe.reference import build_initial_vocab
 from tokenmill.operators.bpe.kernel_state import CorpusPart
+from tokenmill.operators.bpe.reference import build_initial_vocab
+from tokenmill.operators.core.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,7 @@ class TrainResult:
         return [(ids[a], ids[b]) for a, b, _ in self.merges]
 
 
-def merge_loop(result: TrainResult, best: Best, apply: Callable[[int, int, int, bool], Best],
-               vocab_size: int, min_frequency: int) -> None:
+def merge_loop(result: TrainResult, best: Best, apply: Callable[[int, int, int, bool], Best], vocab_size: int, min_frequency: int) -> None:
     """Merge best pairs until the vocabulary is full, the best count < ``min_frequency`` or no pair is left.
 
     ``apply(a, b, new, is_dup)`` performs the merge on the corpus and returns the next best pair.
@@ -106,7 +105,8 @@ def check_vocab_fits(vocab: Vocab, vocab_size: int, n_specials: int) -> None:
     if vocab_size < len(vocab):
         raise ValueError(
             f"vocab_size={vocab_size} is below the alphabet ({len(vocab) - n_specials} characters) plus the "
-            f"{n_specials} special tokens = {len(vocab)}; raise vocab_size to at least {len(vocab)}")
+            f"{n_specials} special tokens = {len(vocab)}; raise vocab_size to at least {len(vocab)}"
+        )
 
 
 def auto_keep_min(n_chars: int, vocab_size: int, min_frequency: int) -> int:
@@ -117,9 +117,17 @@ def auto_keep_min(n_chars: int, vocab_size: int, min_frequency: int) -> int:
     return max(min_frequency, 1, n_chars // (max(vocab_size, 1) * 200))
 
 
-def train_fast(table: SeqTable, *, vocab_size: int, min_frequency: int, special_tokens: tuple[str, ...],
-               initial_alphabet: Iterable[str] = (), max_token_length: int | None = None,
-               keep_min: int | None = None, implicit_min: int | None = None) -> TrainResult:
+def train_fast(
+    table: SeqTable,
+    *,
+    vocab_size: int,
+    min_frequency: int,
+    special_tokens: tuple[str, ...],
+    initial_alphabet: Iterable[str] = (),
+    max_token_length: int | None = None,
+    keep_min: int | None = None,
+    implicit_min: int | None = None,
+) -> TrainResult:
     """Train on a :class:`~operators.bpe.corpus.SeqTable` in this process.
 
     New pairs counted below ``keep_min`` are not tracked (they can only shrink, so they cannot win while the best
@@ -162,6 +170,5 @@ def train_fast(table: SeqTable, *, vocab_size: int, min_frequency: int, special_
     result.tokens_after = part.symbols()
     settle_stop_reason(result)
     result.seconds = {"count": t1 - t0, "merge": t2 - t1}
-    log.info("trained %d merges in %.2fs (count %.2fs, %d recounts), stop: %s", len(result.merges), t2 - t0,
-             t1 - t0, recounts, result.stop_reason)
+    log.info("trained %d merges in %.2fs (count %.2fs, %d recounts), stop: %s", len(result.merges), t2 - t0, t1 - t0, recounts, result.stop_reason)
     return result

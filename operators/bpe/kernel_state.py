@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tokenmill.operators.bpe import kernels as K
 from tokenmill.operators.bpe import kernel_constants as L
+from tokenmill.operators.bpe import kernels as K
 from tokenmill.operators.bpe.corpus import EncodedCorpus
 
 
@@ -66,14 +66,12 @@ class _Table:
         """(Re)build the heap from every pair counted at least ``min_count`` (= min_frequency) times."""
         self.min_count = max(1, int(min_count))
         self.ensure_heap(int(self.meta[L.NSLOTS]))
-        K.heap_build(self.hc, self.hs, self.meta, self.sa, self.sb, self.cnt, int(self.meta[L.NSLOTS]),
-                     self.min_count)
+        K.heap_build(self.hc, self.hs, self.meta, self.sa, self.sb, self.cnt, int(self.meta[L.NSLOTS]), self.min_count)
 
     def best(self, pushed: np.ndarray, n_pushed: int) -> tuple[int, int, int] | None:
         """Push the grown slots and return the best pair ``(left, right, count)`` (kept in the heap), or None."""
         self.ensure_heap(n_pushed)
-        s = K.push_and_pop(self.hc, self.hs, self.meta, self.sa, self.sb, self.cnt, pushed, n_pushed,
-                           self.min_count)
+        s = K.push_and_pop(self.hc, self.hs, self.meta, self.sa, self.sb, self.cnt, pushed, n_pushed, self.min_count)
         if s < 0:
             return None
         return int(self.sa[s]), int(self.sb[s]), int(self.cnt[s])
@@ -107,8 +105,7 @@ class PairCounts(_Table):
         self.ensure_slots(n)
         if n > len(self.pushed):
             self.pushed = np.empty(n, np.int32)
-        return K.apply_deltas(self.hkeys, self.hvals, self.sa, self.sb, self.cnt, self.head, self.meta,
-                              keys, deltas, n, self.pushed)
+        return K.apply_deltas(self.hkeys, self.hvals, self.sa, self.sb, self.cnt, self.head, self.meta, keys, deltas, n, self.pushed)
 
 
 class CorpusPart(_Table):
@@ -127,8 +124,9 @@ class CorpusPart(_Table):
     pool: np.ndarray
     bstart: np.ndarray
 
-    def __init__(self, corpus: EncodedCorpus, tlen: np.ndarray, vocab_size: int, max_token_length: int | None,
-                 *, keep_min: int = 1, implicit_min: int | None = None) -> None:
+    def __init__(
+        self, corpus: EncodedCorpus, tlen: np.ndarray, vocab_size: int, max_token_length: int | None, *, keep_min: int = 1, implicit_min: int | None = None
+    ) -> None:
         self.tok, self.wpos, self.wval = corpus.tok, corpus.wpos, corpus.wval
         self.tlen = tlen.astype(np.int32).copy()
         self.vocab_size = vocab_size
@@ -160,8 +158,9 @@ class CorpusPart(_Table):
         self.blen = np.zeros(nb, np.int32)
         self.bnext = np.full(nb, -1, np.int32)
         self.bslot = np.zeros(nb, np.int32)
-        pool_len, nblocks = K.fill_positions(self.tok, self.tlen, self.hkeys, self.hvals, nent, n, self.implicit_min,
-                                             self.pool, self.bstart, self.blen, self.bnext, self.bslot, self.head)
+        pool_len, nblocks = K.fill_positions(
+            self.tok, self.tlen, self.hkeys, self.hvals, nent, n, self.implicit_min, self.pool, self.bstart, self.blen, self.bnext, self.bslot, self.head
+        )
         self.meta[L.POOLN] = pool_len
         self.meta[L.NBLOCKS] = nblocks
 
@@ -169,10 +168,34 @@ class CorpusPart(_Table):
         """Merge (a, b) into ``new`` everywhere in the part; returns ``(n_out, n_pushed)`` (see ``apply_merge``)."""
         while True:
             status, n_out, n_pushed, merged, self.pool = K.apply_merge(
-                self.tok, self.tlen, self.wpos, self.wval, self.hkeys, self.hvals, self.sa, self.sb, self.cnt,
-                self.head, self.meta, self.pool, self.bstart, self.blen, self.bnext, self.bslot, self.scratch,
-                self.out_keys, self.out_deltas, self.pushed, a, b, new, is_dup, self.maxlen, self.keep_min,
-                self.implicit_min)
+                self.tok,
+                self.tlen,
+                self.wpos,
+                self.wval,
+                self.hkeys,
+                self.hvals,
+                self.sa,
+                self.sb,
+                self.cnt,
+                self.head,
+                self.meta,
+                self.pool,
+                self.bstart,
+                self.blen,
+                self.bnext,
+                self.bslot,
+                self.scratch,
+                self.out_keys,
+                self.out_deltas,
+                self.pushed,
+                a,
+                b,
+                new,
+                is_dup,
+                self.maxlen,
+                self.keep_min,
+                self.implicit_min,
+            )
             if status == 0:
                 self.merged_total += merged
                 return n_out, n_pushed
@@ -193,9 +216,8 @@ class CorpusPart(_Table):
         # temporaries stay small next to a multi-GB token array.
         marked = long_ends = 0
         for i in range(0, len(self.tok), 1 << 20):
-            chunk = self.tok[i: i + (1 << 20)]
+            chunk = self.tok[i : i + (1 << 20)]
             valid = chunk >= 0
             marked += int(np.count_nonzero(valid))
             long_ends += int(np.count_nonzero(valid & (self.tlen[np.maximum(chunk, 0)] > 1)))
         return marked - long_ends // 2
-

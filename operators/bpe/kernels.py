@@ -14,7 +14,8 @@ array arguments (:func:`operators.bpe.aot.variant_name`).
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tokenmill.operators.bpe import aot
 

@@ -26,14 +26,28 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tokenmill.operators.bpe.kernel_constants import (IMPLICIT, INTERIOR, NBLOCKS, NEED_BLOCKS, NEED_SLOTS, NSLOTS, POOLN,
-                                            POSITION_DTYPES, TOKEN_DTYPES, signatures)
+from tokenmill.operators.bpe.kernel_constants import (
+    IMPLICIT,
+    INTERIOR,
+    NBLOCKS,
+    NEED_BLOCKS,
+    NEED_SLOTS,
+    NSLOTS,
+    POOLN,
+    POSITION_DTYPES,
+    TOKEN_DTYPES,
+    signatures,
+)
 from tokenmill.operators.bpe.pair_table_kernels import find_or_add_slot, find_slot, grow
 
 EXPORTS = {  # the kernels Python calls (through operators.bpe.kernels) -> their numba signatures, for the AOT build
-    "apply_merge": signatures("Tuple((i8, i8, i8, i8, {1}[:]))({0}[:], i4[:], i8[:], i8[:], i8[:], i4[:], i4[:], "
-                              "i4[:], i8[:], i4[:], i8[:], {1}[:], i8[:], i4[:], i4[:], i4[:], i8[:, :], i8[:], i8[:], "
-                              "i4[:], i8, i8, i8, b1, i8, i8, i8)", TOKEN_DTYPES, POSITION_DTYPES),
+    "apply_merge": signatures(
+        "Tuple((i8, i8, i8, i8, {1}[:]))({0}[:], i4[:], i8[:], i8[:], i8[:], i4[:], i4[:], "
+        "i4[:], i8[:], i4[:], i8[:], {1}[:], i8[:], i4[:], i4[:], i4[:], i8[:, :], i8[:], i8[:], "
+        "i4[:], i8, i8, i8, b1, i8, i8, i8)",
+        TOKEN_DTYPES,
+        POSITION_DTYPES,
+    ),
 }
 
 
@@ -88,8 +102,7 @@ def compact(tok, tlen, sa, sb, cnt, head, meta, pool, bstart, blen, bnext, bslot
 
 
 @njit(cache=True, inline="always")
-def _merge_run(tok, wpos, wval, dl_old, dl_new, dr_old, dr_new, mark, tl, tr, created, nc, ntl, ntr, s, a, b, new,
-               la, lb):
+def _merge_run(tok, wpos, wval, dl_old, dl_new, dr_old, dr_new, mark, tl, tr, created, nc, ntl, ntr, s, a, b, new, la, lb):
     """Merge the (a, b) occurrence at symbol start ``s`` — for a == b the whole run of a's, left to right from
     its start (AAA -> AA A, like the reference) — and record the neighbour count changes: ``dl_old[x]`` for
     (x, a) with left neighbour x, ``dl_new[x]`` for (x, new), ``dr_old[y]`` for (b, y), ``dr_new[y]`` for (new, y).
@@ -134,9 +147,35 @@ def _merge_run(tok, wpos, wval, dl_old, dl_new, dr_old, dr_new, mark, tl, tr, cr
 
 
 @njit(cache=True)
-def apply_merge(tok, tlen, wpos, wval, hkeys, hvals, sa, sb, cnt, head, meta,
-                pool, bstart, blen, bnext, bslot, scratch, out_keys, out_deltas, pushed,
-                a, b, new, is_dup, maxlen, keep_min, implicit_min):
+def apply_merge(
+    tok,
+    tlen,
+    wpos,
+    wval,
+    hkeys,
+    hvals,
+    sa,
+    sb,
+    cnt,
+    head,
+    meta,
+    pool,
+    bstart,
+    blen,
+    bnext,
+    bslot,
+    scratch,
+    out_keys,
+    out_deltas,
+    pushed,
+    a,
+    b,
+    new,
+    is_dup,
+    maxlen,
+    keep_min,
+    implicit_min,
+):
     """Merge every occurrence of (a, b) into ``new``; update local counts and positions.
 
     Returns ``(status, n_out, n_pushed, merged_weight, pool)``. ``status`` < 0 asks the caller to grow an array
@@ -183,8 +222,7 @@ def apply_merge(tok, tlen, wpos, wval, hkeys, hvals, sa, sb, cnt, head, meta,
             elif x < 0:
                 i += 1
             elif x == a and tok[i + la] == b:  # longer a: walk symbol starts, an end marker looks like a start
-                nc, ntl, ntr, m, i = _merge_run(tok, wpos, wval, dl_old, dl_new, dr_old, dr_new, mark, tl, tr,
-                                                created, nc, ntl, ntr, i, a, b, new, la, lb)
+                nc, ntl, ntr, m, i = _merge_run(tok, wpos, wval, dl_old, dl_new, dr_old, dr_new, mark, tl, tr, created, nc, ntl, ntr, i, a, b, new, la, lb)
                 merged += m
             else:
                 i += tlen[x]
@@ -194,16 +232,17 @@ def apply_merge(tok, tlen, wpos, wval, hkeys, hvals, sa, sb, cnt, head, meta,
             for e in range(bstart[k], bstart[k] + blen[k]):
                 s = pool[e]
                 if tok[s] == a and tok[s + la] == b:  # else a stale entry
-                    nc, ntl, ntr, m, _ = _merge_run(tok, wpos, wval, dl_old, dl_new, dr_old, dr_new, mark, tl, tr,
-                                                    created, nc, ntl, ntr, s, a, b, new, la, lb)
+                    nc, ntl, ntr, m, _ = _merge_run(tok, wpos, wval, dl_old, dl_new, dr_old, dr_new, mark, tl, tr, created, nc, ntl, ntr, s, a, b, new, la, lb)
                     merged += m
             k = bnext[k]
 
-    n_out, n_pushed = _update_counts(hkeys, hvals, sa, sb, cnt, head, meta, tlen, scratch, out_keys, out_deltas,
-                                     pushed, ntl, ntr, a, b, new, ln, maxlen, keep_min)
+    n_out, n_pushed = _update_counts(
+        hkeys, hvals, sa, sb, cnt, head, meta, tlen, scratch, out_keys, out_deltas, pushed, ntl, ntr, a, b, new, ln, maxlen, keep_min
+    )
     cnt[s_ab] = 0
-    pool = _record_positions(tok, tlen, sa, sb, cnt, meta, pool, bstart, blen, bnext, bslot, head, hkeys, hvals,
-                             created, nc, scratch, ntl, ntr, new, ln, is_dup, implicit_min, V)
+    pool = _record_positions(
+        tok, tlen, sa, sb, cnt, meta, pool, bstart, blen, bnext, bslot, head, hkeys, hvals, created, nc, scratch, ntl, ntr, new, ln, is_dup, implicit_min, V
+    )
     for i in range(ntl):
         x = scratch[5, i]
         scratch[0, x] = 0
@@ -218,15 +257,23 @@ def apply_merge(tok, tlen, wpos, wval, hkeys, hvals, sa, sb, cnt, head, meta,
 
 
 @njit(cache=True)
-def _update_counts(hkeys, hvals, sa, sb, cnt, head, meta, tlen, scratch, out_keys, out_deltas, pushed,
-                   ntl, ntr, a, b, new, ln, maxlen, keep_min):
+def _update_counts(hkeys, hvals, sa, sb, cnt, head, meta, tlen, scratch, out_keys, out_deltas, pushed, ntl, ntr, a, b, new, ln, maxlen, keep_min):
     """Apply the step's count changes: increments first (they create the new pairs' slots), then decrements.
 
     A new pair is tracked only if its increment reaches ``keep_min``; (new, new) can be reached from both
     sides, so its two halves are decided together.
     """
     dl_old, dl_new, dr_old, dr_new, mark, tl, tr, lslot, rslot = (
-        scratch[0], scratch[1], scratch[2], scratch[3], scratch[4], scratch[5], scratch[6], scratch[7], scratch[8])
+        scratch[0],
+        scratch[1],
+        scratch[2],
+        scratch[3],
+        scratch[4],
+        scratch[5],
+        scratch[6],
+        scratch[7],
+        scratch[8],
+    )
     n_out = 0
     n_pushed = 0
     for side in range(2):
@@ -280,8 +327,9 @@ def _update_counts(hkeys, hvals, sa, sb, cnt, head, meta, tlen, scratch, out_key
 
 
 @njit(cache=True)
-def _record_positions(tok, tlen, sa, sb, cnt, meta, pool, bstart, blen, bnext, bslot, head, hkeys, hvals,
-                      created, nc, scratch, ntl, ntr, new, ln, is_dup, implicit_min, V):
+def _record_positions(
+    tok, tlen, sa, sb, cnt, meta, pool, bstart, blen, bnext, bslot, head, hkeys, hvals, created, nc, scratch, ntl, ntr, new, ln, is_dup, implicit_min, V
+):
     """Append one pool block per new tracked pair, holding the positions of its occurrences after this step.
 
     Bins: left neighbour x -> x, right neighbour y -> V + y, (new, new) -> 2V. A (new, new) pair is recorded
@@ -344,17 +392,15 @@ def _record_positions(tok, tlen, sa, sb, cnt, meta, pool, bstart, blen, bnext, b
         x = tok[s - 1]
         if x >= 0 and (x != new or is_dup):
             bn = 2 * V if x == new else x
-            if (x == new and nn_slot >= 0) or (x != new and lslot[x] >= 0):
-                if binn[bn] >= 0:
-                    pool[binn[bn]] = s - tlen[x]
-                    binn[bn] += 1
+            if ((x == new and nn_slot >= 0) or (x != new and lslot[x] >= 0)) and binn[bn] >= 0:
+                pool[binn[bn]] = s - tlen[x]
+                binn[bn] += 1
         y = tok[s + ln]
         if y >= 0:
             bn = 2 * V if y == new else V + y
-            if (y == new and nn_slot >= 0) or (y != new and rslot[y] >= 0):
-                if binn[bn] >= 0:
-                    pool[binn[bn]] = s
-                    binn[bn] += 1
+            if ((y == new and nn_slot >= 0) or (y != new and rslot[y] >= 0)) and binn[bn] >= 0:
+                pool[binn[bn]] = s
+                binn[bn] += 1
     meta[POOLN] = off
     for j in range(ntl):
         binn[tl[j]] = 0

@@ -21,8 +21,9 @@ The semantics it defines (shared by :mod:`operators.bpe.fast_trainer` and :mod:`
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 
 def build_initial_vocab(special_tokens: Iterable[str], alphabet: Iterable[str]) -> list[str]:
@@ -85,7 +86,7 @@ def train_reference(
         # 4. Count every adjacent pair, weighted by the sequence count (overlaps included).
         stats: Counter[tuple[int, int]] = Counter()
         for ids, count in words:
-            for pair in zip(ids, ids[1:]):
+            for pair in itertools.pairwise(ids):
                 if max_token_length is None or len(id_to_str[pair[0]]) + len(id_to_str[pair[1]]) <= max_token_length:
                     stats[pair] += count
         if not stats:

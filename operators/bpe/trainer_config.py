@@ -32,13 +32,15 @@ class BpeTrainerConfig:
             raise ValueError(f"special_tokens: {self.special_tokens!r} has duplicates")
         floor = len(self.special_tokens) + len(set(self.initial_alphabet) - set(self.special_tokens))
         if isinstance(self.vocab_size, bool) or not isinstance(self.vocab_size, int) or self.vocab_size < floor:
-            raise ValueError(f"vocab_size={self.vocab_size!r} is below the {len(self.special_tokens)} special tokens "
-                             f"plus the {len(set(self.initial_alphabet))}-character initial_alphabet; use at least {floor}")
+            raise ValueError(
+                f"vocab_size={self.vocab_size!r} is below the {len(self.special_tokens)} special tokens "
+                f"plus the {len(set(self.initial_alphabet))}-character initial_alphabet; use at least {floor}"
+            )
         if isinstance(self.min_frequency, bool) or not isinstance(self.min_frequency, int) or self.min_frequency < 0:
             raise ValueError(f"min_frequency={self.min_frequency!r}: expected an integer >= 0")
-        if self.max_token_length is not None and (isinstance(self.max_token_length, bool)
-                                                  or not isinstance(self.max_token_length, int)
-                                                  or self.max_token_length < 1):
+        if self.max_token_length is not None and (
+            isinstance(self.max_token_length, bool) or not isinstance(self.max_token_length, int) or self.max_token_length < 1
+        ):
             raise ValueError(f"max_token_length={self.max_token_length!r}: expected None or an integer >= 1")
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
             raise ValueError(f"workers={self.workers!r}: expected an integer >= 1")

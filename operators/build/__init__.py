@@ -4,5 +4,4 @@ from tokenmill.operators.build.config import BuildConfig, SourceConfig, load_bui
 from tokenmill.operators.build.partition import PartitionBuilder, partition_key
 from tokenmill.operators.build.publish import BuildLock, BuildStore
 
-__all__ = ["BuildConfig", "BuildLock", "BuildStore", "PartitionBuilder", "SourceConfig", "load_build_config",
-           "partition_key"]
+__all__ = ["BuildConfig", "BuildLock", "BuildStore", "PartitionBuilder", "SourceConfig", "load_build_config", "partition_key"]

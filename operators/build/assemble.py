@@ -30,15 +30,16 @@ import pyarrow.parquet as pq
 from tokenmill.operators.build.config import BuildConfig
 from tokenmill.operators.build.pack import pack_groups
 from tokenmill.operators.build.partition import TOKENS_COLUMNS, CorruptPartition, kept_copies, load_partition
-from tokenmill.operators.encode import resolve_eos_id
 from tokenmill.operators.clean.minhash import LshIndex
+from tokenmill.operators.encode import resolve_eos_id
 from tokenmill.schemas import QUARANTINE
 
 INDEX_FORMAT = "tokenmill build documents v1"
 
 
-def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: Path, engine, run_id: str,
-                   build_id: str, previous: dict | None, previous_dir: Path | None) -> dict:
+def assemble_build(
+    cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: Path, engine, run_id: str, build_id: str, previous: dict | None, previous_dir: Path | None
+) -> dict:
     """Write ``staging/shards``, ``staging/documents.parquet`` and ``staging/quarantine.parquet``; return the summary."""
     weights = {s.name: s.weight for s in cfg.sources}
     shard_cfg = resolve_eos_id(cfg.shards, engine)  # eos_id=auto: the tokenizer's EOS/SEP
@@ -50,10 +51,19 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
     mix_rows: list[dict] = []
     quarantine_tables: list[pa.Table] = []
     per_source: collections.defaultdict[str, dict[str, int]] = collections.defaultdict(
-        lambda: {"records_seen": 0, "records_in": 0, "quarantined": 0, "duplicates": 0, "unique_documents": 0,
-                 "sampled_out": 0, "upsampled_copies": 0, "documents": 0, "tokens": 0})
-    per_lang: collections.defaultdict[str, dict[str, int]] = collections.defaultdict(
-        lambda: {"documents": 0, "tokens": 0, "words": 0})
+        lambda: {
+            "records_seen": 0,
+            "records_in": 0,
+            "quarantined": 0,
+            "duplicates": 0,
+            "unique_documents": 0,
+            "sampled_out": 0,
+            "upsampled_copies": 0,
+            "documents": 0,
+            "tokens": 0,
+        }
+    )
+    per_lang: collections.defaultdict[str, dict[str, int]] = collections.defaultdict(lambda: {"documents": 0, "tokens": 0, "words": 0})
     records_in = records_seen = 0
     stages: dict[str, collections.Counter] = {}  # the ingest chain's counts, summed over partitions in chain order
     lost: list[str] = []
@@ -65,8 +75,7 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
         try:
             meta, tokens, q_tables = load_partition(cache_dir / key, key, columns=columns)
         except CorruptPartition as exc:  # planning verified it: it changed since, or a worker wrote bad bytes
-            raise RuntimeError(f"{exc}; build {build_id} is not published. Rerun the build: it removes a "
-                               "corrupt cached partition and recomputes it") from None
+            raise RuntimeError(f"{exc}; build {build_id} is not published. Rerun the build: it removes a corrupt cached partition and recomputes it") from None
         name = meta["source_name"]
         for stage, counts in meta.get("stages", {}).items():
             stages.setdefault(stage, collections.Counter()).update(counts)
@@ -75,10 +84,11 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
         expected_field = "emitted" if meta["input_format"] == "fasta" else "seen"  # FASTA: rows are segments
         if meta[expected_field] != n_docs + n_q:
             gap = meta[expected_field] - (n_docs + n_q)
-            lost.append(f"source {name}: {meta['uri']} [{meta['start']}, {meta['end']}): the reader "
-                        f"{'saw' if expected_field == 'seen' else 'emitted'} {meta[expected_field]} records, the "
-                        f"partition holds {n_docs} documents + {n_q} quarantined: "
-                        + (f"{gap} records lost" if gap > 0 else f"{-gap} records more than were read"))
+            lost.append(
+                f"source {name}: {meta['uri']} [{meta['start']}, {meta['end']}): the reader "
+                f"{'saw' if expected_field == 'seen' else 'emitted'} {meta[expected_field]} records, the "
+                f"partition holds {n_docs} documents + {n_q} quarantined: " + (f"{gap} records lost" if gap > 0 else f"{-gap} records more than were read")
+            )
         records_in += n_docs + n_q
         records_seen += meta["seen"]
         per_source[name]["records_seen"] += meta["seen"]
@@ -94,8 +104,16 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
                 reason, near_dups = "near_duplicate", near_dups + 1
             if reason:
                 detail = f"same content as {first_of[h]}" if near is None else f"near copy of {near}"
-                dup_rows.append({"source": tokens["source"][i].as_py(), "location": tokens["location"][i].as_py(),
-                                 "stage": "dedup", "reason": reason, "detail": detail, "excerpt": None})
+                dup_rows.append(
+                    {
+                        "source": tokens["source"][i].as_py(),
+                        "location": tokens["location"][i].as_py(),
+                        "stage": "dedup",
+                        "reason": reason,
+                        "detail": detail,
+                        "excerpt": None,
+                    }
+                )
                 per_source[name]["duplicates"] += 1
                 continue
             first_of[h] = doc_id
@@ -103,10 +121,17 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
             per_source[name]["unique_documents"] += 1
             copies = kept_copies(doc_id, weights[name])
             if copies == 0:  # not drawn under weight < 1: counted and quarantined, never silent
-                mix_rows.append({"source": tokens["source"][i].as_py(), "location": tokens["location"][i].as_py(),
-                                 "stage": "mix", "reason": "sampled_out", "excerpt": None,
-                                 "detail": f"weight {weights[name]:g} kept about {weights[name]:.0%} of source "
-                                           f"{name} (deterministic by document id); this one was not drawn"})
+                mix_rows.append(
+                    {
+                        "source": tokens["source"][i].as_py(),
+                        "location": tokens["location"][i].as_py(),
+                        "stage": "mix",
+                        "reason": "sampled_out",
+                        "excerpt": None,
+                        "detail": f"weight {weights[name]:g} kept about {weights[name]:.0%} of source "
+                        f"{name} (deterministic by document id); this one was not drawn",
+                    }
+                )
                 per_source[name]["sampled_out"] += 1
                 continue
             per_source[name]["upsampled_copies"] += copies - 1
@@ -122,9 +147,10 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
         index_rows["doc_key"] += keep_ids
         index_rows["id"] += kept["id"].to_pylist()
     if lost:  # raised before anything is packed: the staging build is never published
-        raise RuntimeError(f"build {build_id} is not published: records were lost between reading and the "
-                           f"cache ({len(lost)} partition(s)): " + "; ".join(lost[:5])
-                           + (f"; and {len(lost) - 5} more" if len(lost) > 5 else ""))
+        raise RuntimeError(
+            f"build {build_id} is not published: records were lost between reading and the "
+            f"cache ({len(lost)} partition(s)): " + "; ".join(lost[:5]) + (f"; and {len(lost) - 5} more" if len(lost) > 5 else "")
+        )
     manifest = pack_groups(pack_items, cache_dir, staging / "shards", shard_cfg, engine, run_id, build_id, cfg.workers)
     for name, lang, n, w in zip(index_rows["source_name"], index_rows["lang"], index_rows["n_tokens"], index_rows["n_words"]):
         per_source[name]["documents"] += 1
@@ -133,34 +159,49 @@ def assemble_build(cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: 
         stats["documents"] += 1
         stats["tokens"] += n
         stats["words"] += w
-    index = pa.table({k: index_rows[k] for k in ("doc_key", "id", "source_name", "source", "location", "lang",
-                                                 "n_tokens", "n_words")} if index_rows else
-                     {k: pa.array([], pa.string()) for k in ("doc_key", "id")},
-                     ).replace_schema_metadata({"tokenmill.format": INDEX_FORMAT})
+    index = pa.table(
+        {k: index_rows[k] for k in ("doc_key", "id", "source_name", "source", "location", "lang", "n_tokens", "n_words")}
+        if index_rows
+        else {k: pa.array([], pa.string()) for k in ("doc_key", "id")},
+    ).replace_schema_metadata({"tokenmill.format": INDEX_FORMAT})
     pq.write_table(index, staging / "documents.parquet", compression="zstd")
-    q = pa.concat_tables([*quarantine_tables, pa.Table.from_pylist(dup_rows, schema=QUARANTINE),
-                          pa.Table.from_pylist(mix_rows, schema=QUARANTINE)])
+    q = pa.concat_tables([*quarantine_tables, pa.Table.from_pylist(dup_rows, schema=QUARANTINE), pa.Table.from_pylist(mix_rows, schema=QUARANTINE)])
     pq.write_table(q, staging / "quarantine.parquet", compression="zstd")
     reasons = collections.Counter(f"{s}/{r}" for s, r in zip(q["stage"].to_pylist(), q["reason"].to_pylist()))
     t = manifest["totals"]
     sampled_out = sum(v["sampled_out"] for v in per_source.values())
     upsampled = sum(v["upsampled_copies"] for v in per_source.values())
     if t["documents"] != kept_docs - sampled_out + upsampled or len(index) != t["documents"]:
-        raise RuntimeError(f"build {build_id} is not published: counts do not reconcile: {kept_docs} unique - "
-                           f"{sampled_out} sampled out + {upsampled} upsampled copies != {t['documents']} packed "
-                           f"({len(index)} in the index)")
+        raise RuntimeError(
+            f"build {build_id} is not published: counts do not reconcile: {kept_docs} unique - "
+            f"{sampled_out} sampled out + {upsampled} upsampled copies != {t['documents']} packed "
+            f"({len(index)} in the index)"
+        )
     summary = {
-        "format": "tokenmill build v1", "build_id": build_id, "run_id": run_id,
+        "format": "tokenmill build v1",
+        "build_id": build_id,
+        "run_id": run_id,
         "tokenizer": {"path": cfg.tokenizer.path, "sha256": engine.sha256, "vocab_size": engine.vocab_size},
         "context_length": cfg.shards.pack.context_length,
-        "totals": {"records_seen": records_seen, "records_in": records_in,
-                   "quarantined_read": sum(v["quarantined"] for v in per_source.values()),
-                   "duplicates": len(dup_rows), "near_duplicates": near_dups, "unique_documents": kept_docs,
-                   "sampled_out": sampled_out, "upsampled_copies": upsampled, "documents": t["documents"],
-                   "tokens": t["tokens"], "rows": t["rows"], "utilization": t["utilization"],
-                   "dedup_rate": len(dup_rows) / max(kept_docs + len(dup_rows), 1)},
+        "totals": {
+            "records_seen": records_seen,
+            "records_in": records_in,
+            "quarantined_read": sum(v["quarantined"] for v in per_source.values()),
+            "duplicates": len(dup_rows),
+            "near_duplicates": near_dups,
+            "unique_documents": kept_docs,
+            "sampled_out": sampled_out,
+            "upsampled_copies": upsampled,
+            "documents": t["documents"],
+            "tokens": t["tokens"],
+            "rows": t["rows"],
+            "utilization": t["utilization"],
+            "dedup_rate": len(dup_rows) / max(kept_docs + len(dup_rows), 1),
+        },
         "shard_sha256": [s["files"][k]["sha256"] for s in manifest["shards"] for k in sorted(s["files"])],
-        "per_source": dict(per_source), "per_lang": dict(per_lang), "quarantine": dict(reasons),
+        "per_source": dict(per_source),
+        "per_lang": dict(per_lang),
+        "quarantine": dict(reasons),
         "stages": {stage: {"in": c["in"], "out": c["out"]} for stage, c in stages.items()},
     }
     summary["diff"] = _diff(summary, previous, previous_dir, staging / "documents.parquet")
@@ -187,9 +228,13 @@ def _diff(summary: dict, previous: dict | None, previous_dir: Path | None, index
 
     def delta(key: str) -> dict:
         names = set(summary[key]) | set(previous.get(key, {}))
-        return {n: summary[key].get(n, {}).get("tokens", 0) - previous.get(key, {}).get(n, {}).get("tokens", 0)
-                for n in sorted(names)}
+        return {n: summary[key].get(n, {}).get("tokens", 0) - previous.get(key, {}).get(n, {}).get("tokens", 0) for n in sorted(names)}
 
-    return {"previous_build": previous["build_id"], "documents_added": added, "documents_removed": removed,
-            "tokens_delta": summary["totals"]["tokens"] - previous["totals"]["tokens"],
-            "tokens_delta_per_source": delta("per_source"), "tokens_delta_per_lang": delta("per_lang")}
+    return {
+        "previous_build": previous["build_id"],
+        "documents_added": added,
+        "documents_removed": removed,
+        "tokens_delta": summary["totals"]["tokens"] - previous["totals"]["tokens"],
+        "tokens_delta_per_source": delta("per_source"),
+        "tokens_delta_per_lang": delta("per_lang"),
+    }

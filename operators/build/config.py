@@ -16,7 +16,6 @@ from tokenmill.operators.pack.config import PackerConfig
 from tokenmill.operators.shards.config import ShardWriterConfig
 
 
-
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SourceConfig:
     """One named source of the corpus."""
@@ -65,8 +64,7 @@ class BuildConfig:
     workers: int = 0
     """Ray workers (tasks/actors) at once: 0 = one per CPU of the cluster."""
 
-    RENAMED: ClassVar[dict[str, str]] = {"context_length": "shards.pack.context_length", "eos_id": "shards.pack.eos_id",
-                                         "pad_id": "shards.pack.pad_id"}
+    RENAMED: ClassVar[dict[str, str]] = {"context_length": "shards.pack.context_length", "eos_id": "shards.pack.eos_id", "pad_id": "shards.pack.pad_id"}
 
     def __post_init__(self) -> None:
         if not self.output or not self.output.strip():
@@ -107,13 +105,11 @@ def load_build_config(path: str | Path, overrides: dict[str, Any] | None = None)
     output = raw.get("output")
     if output is None or not str(output).strip():
         # Never default to the config's own folder: builds, cache and ledger would land next to the sources.
-        raise ConfigError(f"{path}: output: is required, e.g. output: /data/builds/web (the folder that gets "
-                          "cache/, builds/ and ledger.duckdb)")
+        raise ConfigError(f"{path}: output: is required, e.g. output: /data/builds/web (the folder that gets cache/, builds/ and ledger.duckdb)")
     raw["output"] = _resolve(base, str(output).strip())
     tok = raw.get("tokenizer")
     if not isinstance(tok, dict) or not tok.get("path"):
-        raise ConfigError(f"{path}: tokenizer: {{path: ...}} is required (a tokenizer.json, a folder holding one or "
-                          "GPT-2's files, or a sentencepiece .model)")
+        raise ConfigError(f"{path}: tokenizer: {{path: ...}} is required (a tokenizer.json, a folder holding one or GPT-2's files, or a sentencepiece .model)")
     raw["tokenizer"] = {**tok, "path": _resolve(base, str(tok["path"]))}
     return build_config(BuildConfig, raw)
 

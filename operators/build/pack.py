@@ -31,8 +31,7 @@ class GroupPacker:
     against its checksums), and the ids at the kept rows must be the ones assembly decided on.
     """
 
-    def __init__(self, *, cache_dir: str, shards_dir: str, shard_cfg: ShardWriterConfig, vocab_size: int,
-                 tokenizer_hash: str, run_id: str) -> None:
+    def __init__(self, *, cache_dir: str, shards_dir: str, shard_cfg: ShardWriterConfig, vocab_size: int, tokenizer_hash: str, run_id: str) -> None:
         self.cache_dir, self.shards_dir, self.shard_cfg = Path(cache_dir), shards_dir, shard_cfg
         self.vocab_size, self.tokenizer_hash, self.run_id = vocab_size, tokenizer_hash, run_id
 
@@ -42,34 +41,67 @@ class GroupPacker:
 
     def pack(self, index: int, name: str, items: list[dict]) -> dict:
         """Pack the kept rows of one group into shard parts named after ``name``; return its descriptor."""
-        with ShardWriter(self.shards_dir, self.shard_cfg, vocab_size=self.vocab_size, tokenizer_hash=self.tokenizer_hash,
-                         run_id=self.run_id, commit=False, name=name, part=index) as writer:
+        with ShardWriter(
+            self.shards_dir,
+            self.shard_cfg,
+            vocab_size=self.vocab_size,
+            tokenizer_hash=self.tokenizer_hash,
+            run_id=self.run_id,
+            commit=False,
+            name=name,
+            part=index,
+        ) as writer:
             for item in items:
                 _, tokens, _ = load_partition(self.cache_dir / item["key"], item["key"])
                 kept = tokens.take(pa.array(item["rows"], pa.int64()))
                 found = kept["id"].to_pylist()
                 if any(doc != want and not want.startswith(f"{doc}#") for doc, want in zip(found, item["ids"])):
-                    raise RuntimeError(f"cached partition {item['key']} changed during the build: its rows are not "
-                                       "the documents assembly chose; rerun the build")
+                    raise RuntimeError(
+                        f"cached partition {item['key']} changed during the build: its rows are not the documents assembly chose; rerun the build"
+                    )
                 writer.add_table(kept.set_column(0, "id", pa.array(item["ids"], pa.string())), id_column="id")
             part = writer.close()
         return {"index": index, **part}
 
 
-def pack_groups(items: list[dict], cache_dir: Path, shards_dir: Path, shard_cfg: ShardWriterConfig, engine,  # noqa: ANN001
-                run_id: str, build_id: str, workers: int) -> dict:
+def pack_groups(
+    items: list[dict],
+    cache_dir: Path,
+    shards_dir: Path,
+    shard_cfg: ShardWriterConfig,
+    engine,
+    run_id: str,
+    build_id: str,
+    workers: int,
+) -> dict:
     """Pack the kept rows ``items`` (``key``, ``rows``, ``ids``, ``tokens`` of one partition each, in canonical
     order) into ``shards_dir`` in up to ``workers`` Ray workers (0: one per CPU; a running Ray is needed) and commit
     the manifest; return it."""
     shards_dir.mkdir(parents=True, exist_ok=True)
     groups = runs_of_at_least(items, lambda item: item["tokens"], shard_cfg.shard_tokens)
-    tasks = [{"index": i, "name": hashlib.sha256(f"{build_id}/{i}".encode()).hexdigest()[:16], "items": json.dumps(g)}
-             for i, g in enumerate(groups)]
-    parts = run_partitions(GroupPacker, tasks, {"cache_dir": str(cache_dir), "shards_dir": str(shards_dir),
-                                                "shard_cfg": shard_cfg, "vocab_size": engine.vocab_size,
-                                                "tokenizer_hash": engine.sha256, "run_id": run_id}, ray_workers(workers))
-    return commit_shards(shards_dir, parts, config=shard_cfg, vocab_size=engine.vocab_size,
-                         tokenizer_hash=engine.sha256, run_id=run_id, source={"build_id": build_id, "groups": len(parts)})
+    tasks = [{"index": i, "name": hashlib.sha256(f"{build_id}/{i}".encode()).hexdigest()[:16], "items": json.dumps(g)} for i, g in enumerate(groups)]
+    parts = run_partitions(
+        GroupPacker,
+        tasks,
+        {
+            "cache_dir": str(cache_dir),
+            "shards_dir": str(shards_dir),
+            "shard_cfg": shard_cfg,
+            "vocab_size": engine.vocab_size,
+            "tokenizer_hash": engine.sha256,
+            "run_id": run_id,
+        },
+        ray_workers(workers),
+    )
+    return commit_shards(
+        shards_dir,
+        parts,
+        config=shard_cfg,
+        vocab_size=engine.vocab_size,
+        tokenizer_hash=engine.sha256,
+        run_id=run_id,
+        source={"build_id": build_id, "groups": len(parts)},
+    )
 
 
 __all__ = ["GroupPacker", "pack_groups"]

@@ -14,6 +14,7 @@ incomplete one is removed and recomputed, never used.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import json
@@ -45,13 +46,23 @@ KEY = re.compile(r"^[0-9a-f]{32}$")
 TMP_NAME = re.compile(r"^\.tmp-[0-9a-f]{32}-[0-9a-f]{8}$")
 _ROOT = Path(__file__).resolve().parents[2]
 # Code whose changes can change a partition's bytes (readers, cleaning, encoding, this file).
-_CODE = ["operators/io", "operators/clean", "operators/encode", "operators/core", "schemas",
-         "operators/build/partition.py"]
-_SUMMARY_SCHEMA = pa.schema([("key", pa.string()), ("documents", pa.int64()), ("quarantined", pa.int64()),
-                             ("tokens", pa.int64()), ("seen", pa.int64())])
+_CODE = ["operators/io", "operators/clean", "operators/encode", "operators/core", "schemas", "operators/build/partition.py"]
+_SUMMARY_SCHEMA = pa.schema([("key", pa.string()), ("documents", pa.int64()), ("quarantined", pa.int64()), ("tokens", pa.int64()), ("seen", pa.int64())])
 _SUMMARY = _SUMMARY_SCHEMA.names
-TOKENS_COLUMNS = ["id", "source_name", "source", "location", "lang", "content_hash", "minhash", "n_words", "n_tokens",
-                  "input_ids"]
+TOKENS_COLUMNS = ["id", "source_name", "source", "location", "lang", "content_hash", "minhash", "n_words", "n_tokens", "input_ids"]
+
+
+def _code_text(source: bytes) -> bytes:
+    """What a module does, not how it is laid out: its syntax tree without docstrings (so `ruff format`, comments and
+    docstring edits keep the cache; any change to code does not)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body:
+            first = body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree).encode()
 
 
 def code_fingerprint(paths: tuple[str, ...] | list[str] = tuple(_CODE)) -> str:
@@ -60,16 +71,25 @@ def code_fingerprint(paths: tuple[str, ...] | list[str] = tuple(_CODE)) -> str:
     for rel in paths:
         path = _ROOT / rel
         for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            digest.update(str(f.relative_to(_ROOT)).encode() + b"\0" + f.read_bytes())
+            digest.update(str(f.relative_to(_ROOT)).encode() + b"\0" + _code_text(f.read_bytes()) + b"\0")
     return digest.hexdigest()[:16]
 
 
-def partition_key(task: dict, fingerprint: str, source_name: str, ingest: IngestConfig, tokenizer_hash: str,
-                  code: str) -> str:
+def partition_key(task: dict, fingerprint: str, source_name: str, ingest: IngestConfig, tokenizer_hash: str, code: str) -> str:
     """The content address of a partition's output."""
-    payload = {"fingerprint": fingerprint, "start": task["start"], "end": task["end"], "row_group": task.get("row_group"),
-               "format": task["format"], "compression": task["compression"], "source": source_name, "uri": task["uri"],
-               "ingest": dataclasses.asdict(ingest), "tokenizer": tokenizer_hash, "code": code}
+    payload = {
+        "fingerprint": fingerprint,
+        "start": task["start"],
+        "end": task["end"],
+        "row_group": task.get("row_group"),
+        "format": task["format"],
+        "compression": task["compression"],
+        "source": source_name,
+        "uri": task["uri"],
+        "ingest": dataclasses.asdict(ingest),
+        "tokenizer": tokenizer_hash,
+        "code": code,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -87,8 +107,7 @@ class PartitionBuilder:
     def __call__(self, batch: pa.Table) -> pa.Table:
         out = []
         for row in batch.to_pylist():
-            meta = self.build(row["key"], row["source_name"], json.loads(row["task"]),
-                              IngestConfig(**json.loads(row["ingest"])))
+            meta = self.build(row["key"], row["source_name"], json.loads(row["task"]), IngestConfig(**json.loads(row["ingest"])))
             out.append({k: meta.get(k) for k in _SUMMARY})
         return pa.Table.from_pylist(out, schema=_SUMMARY_SCHEMA)
 
@@ -108,13 +127,23 @@ class PartitionBuilder:
         pq.write_table(tokens, tmp / "tokens.parquet", compression="zstd")
         q_files = sorted(f.relative_to(tmp).as_posix() for f in (tmp / "quarantine").glob("*.parquet"))
         n_q = sum(pq.read_metadata(tmp / f).num_rows for f in q_files)
-        meta = {"format": PARTITION_FORMAT, "key": key, "source_name": source_name, "uri": task["uri"],
-                "input_format": task["format"], "start": task["start"], "end": task["end"],
-                "row_group": task.get("row_group"), "documents": tokens.num_rows, "quarantined": n_q,
-                "tokens": int(pc.sum(tokens["n_tokens"]).as_py() or 0),
-                "seen": sum(int(r["seen"]) for r in receipts), "emitted": sum(int(r["emitted"]) for r in receipts),
-                "stages": {s.stage: {"in": s.rows_in, "out": s.rows_out} for s in stages},
-                "files": {f: file_sha256(tmp / f) for f in ["tokens.parquet", *q_files]}}
+        meta = {
+            "format": PARTITION_FORMAT,
+            "key": key,
+            "source_name": source_name,
+            "uri": task["uri"],
+            "input_format": task["format"],
+            "start": task["start"],
+            "end": task["end"],
+            "row_group": task.get("row_group"),
+            "documents": tokens.num_rows,
+            "quarantined": n_q,
+            "tokens": int(pc.sum(tokens["n_tokens"]).as_py() or 0),
+            "seen": sum(int(r["seen"]) for r in receipts),
+            "emitted": sum(int(r["emitted"]) for r in receipts),
+            "stages": {s.stage: {"in": s.rows_in, "out": s.rows_out} for s in stages},
+            "files": {f: file_sha256(tmp / f) for f in ["tokens.parquet", *q_files]},
+        }
         (tmp / "meta.json").write_text(json.dumps(meta))
         try:
             rename_dir_atomic(tmp, final)
@@ -136,9 +165,15 @@ class PartitionBuilder:
             for stage in stages:
                 kept = stage(kept)
             if is_dna:  # DNA segments become documents whose text is the sequence
-                kept = pa.table({"id": kept["id"], "source": kept["source"],
-                                 "location": pc.binary_join_element_wise(kept["record"], pc.cast(kept["offset"], pa.string()), ":"),
-                                 "text": kept["seq"], "lang": pa.nulls(kept.num_rows, pa.string())})
+                kept = pa.table(
+                    {
+                        "id": kept["id"],
+                        "source": kept["source"],
+                        "location": pc.binary_join_element_wise(kept["record"], pc.cast(kept["offset"], pa.string()), ":"),
+                        "text": kept["seq"],
+                        "lang": pa.nulls(kept.num_rows, pa.string()),
+                    }
+                )
             if kept.num_rows:
                 parts.append(self._encode(kept, source_name, first=not parts))
         # What the reader saw, counted apart from what it emitted: assembly checks it against the stored rows.
@@ -259,8 +294,7 @@ def _read_file(part: Path, key: str, rel: str) -> bytes:
 def _check_bytes(key: str, rel: str, data: bytes, digest: str) -> None:
     actual = hashlib.sha256(data).hexdigest()
     if actual != digest:
-        raise CorruptPartition(key, rel, f"sha256 {actual[:16]}… of {len(data)} bytes, expected {digest[:16]}… "
-                                         "(corrupt or truncated)")
+        raise CorruptPartition(key, rel, f"sha256 {actual[:16]}… of {len(data)} bytes, expected {digest[:16]}… (corrupt or truncated)")
 
 
 def remove_partition(cache_dir: Path, key: str) -> None:
@@ -282,8 +316,8 @@ def build_partitions(misses: list[dict], cache_dir: Path, tokenizer: str, worker
     if not misses:
         return
     ds = ray.data.from_items(misses, override_num_blocks=len(misses)).map_batches(
-        PartitionBuilder, fn_constructor_args=(str(cache_dir), tokenizer), batch_size=1, batch_format="pyarrow",
-        compute=actor_pool(ray_workers(workers)))
+        PartitionBuilder, fn_constructor_args=(str(cache_dir), tokenizer), batch_size=1, batch_format="pyarrow", compute=actor_pool(ray_workers(workers))
+    )
     with Progress(len(misses), "build partitions", unit="partition") as bar:
         for _ in ds.iter_rows():
             bar.update()
@@ -304,11 +338,20 @@ def remove_stale_tmp(cache_dir: Path) -> int:
 
 
 def _empty_tokens() -> pa.Table:
-    return pa.table({"id": pa.array([], pa.string()), "source_name": pa.array([], pa.string()),
-                     "source": pa.array([], pa.string()), "location": pa.array([], pa.string()),
-                     "lang": pa.array([], pa.string()), "content_hash": pa.array([], pa.string()),
-                     "minhash": pa.array([], pa.list_(pa.uint32())), "n_words": pa.array([], pa.int32()),
-                     "n_tokens": pa.array([], pa.int32()), "input_ids": pa.array([], pa.list_(pa.int32()))})
+    return pa.table(
+        {
+            "id": pa.array([], pa.string()),
+            "source_name": pa.array([], pa.string()),
+            "source": pa.array([], pa.string()),
+            "location": pa.array([], pa.string()),
+            "lang": pa.array([], pa.string()),
+            "content_hash": pa.array([], pa.string()),
+            "minhash": pa.array([], pa.list_(pa.uint32())),
+            "n_words": pa.array([], pa.int32()),
+            "n_tokens": pa.array([], pa.int32()),
+            "input_ids": pa.array([], pa.list_(pa.int32())),
+        }
+    )
 
 
 def kept_copies(doc_id: str, weight: float) -> int:
@@ -318,6 +361,19 @@ def kept_copies(doc_id: str, weight: float) -> int:
     return whole + (1 if u < frac else 0)
 
 
-__all__ = ["CorruptPartition", "PARTITION_FORMAT", "PartitionBuilder", "TOKENS_COLUMNS", "build_partitions", "code_fingerprint",
-           "file_sha256", "kept_copies", "load_partition", "partition_key", "read_meta", "remove_partition",
-           "remove_stale_tmp", "verify_partition"]
+__all__ = [
+    "PARTITION_FORMAT",
+    "TOKENS_COLUMNS",
+    "CorruptPartition",
+    "PartitionBuilder",
+    "build_partitions",
+    "code_fingerprint",
+    "file_sha256",
+    "kept_copies",
+    "load_partition",
+    "partition_key",
+    "read_meta",
+    "remove_partition",
+    "remove_stale_tmp",
+    "verify_partition",
+]

@@ -33,18 +33,31 @@ def plan_partitions(cfg: BuildConfig, tokenizer_hash: str, code: str) -> tuple[l
         fps = {f.uri: fingerprint(f.uri) for f in files}
         inputs += [(f.uri, f.size, f.mtime, fps[f.uri]) for f in files]
         for task in plan_read_tasks(files, src.ingest.split_bytes):
-            partitions.append({"key": partition_key(task, fps[task["uri"]], src.name, src.ingest, tokenizer_hash, code),
-                               "source_name": src.name, "task": json.dumps(task),
-                               "ingest": json.dumps(dataclasses.asdict(src.ingest))})
+            partitions.append(
+                {
+                    "key": partition_key(task, fps[task["uri"]], src.name, src.ingest, tokenizer_hash, code),
+                    "source_name": src.name,
+                    "task": json.dumps(task),
+                    "ingest": json.dumps(dataclasses.asdict(src.ingest)),
+                }
+            )
     return partitions, inputs
 
 
 def build_key(cfg: BuildConfig, keys: list[str], tokenizer_hash: str, code: str) -> str:
     """Content address of a whole build: its partitions, the assembly settings, the tokenizer and the code."""
     assembly = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("output", "keep_builds", "workers")}
-    payload = json.dumps({"partitions": keys, "assembly": assembly, "tokenizer": tokenizer_hash, "code": code,
-                          "assemble_code": code_fingerprint(("operators/build", "operators/pack", "operators/shards"))},
-                         sort_keys=True, default=str)
+    payload = json.dumps(
+        {
+            "partitions": keys,
+            "assembly": assembly,
+            "tokenizer": tokenizer_hash,
+            "code": code,
+            "assemble_code": code_fingerprint(("operators/build", "operators/pack", "operators/shards")),
+        },
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
@@ -72,8 +85,9 @@ def remove_corrupt(cache_dir: Path, partitions: list[dict]) -> set[str]:
         if exc is None:
             continue
         uri = json.loads(p["task"])["uri"]
-        log.warning("cached partition %s (source %s, %s) is corrupt: %s: %s; removing it and recomputing",
-                    p["key"], p["source_name"], uri, exc.file, exc.problem)
+        log.warning(
+            "cached partition %s (source %s, %s) is corrupt: %s: %s; removing it and recomputing", p["key"], p["source_name"], uri, exc.file, exc.problem
+        )
         remove_partition(cache_dir, p["key"])
         corrupt.add(p["key"])
     return corrupt

@@ -48,14 +48,14 @@ class BuildLock:
         self.wait = wait
         self._fh: TextIO | None = None
 
-    def __enter__(self) -> "BuildLock":
+    def __enter__(self) -> BuildLock:
         """Take the lock, unless :meth:`acquire` already took it (``with lock:`` then only releases it at the end)."""
         return self if self._fh is not None and not self._fh.closed else self.acquire()
 
-    def acquire(self) -> "BuildLock":
+    def acquire(self) -> BuildLock:
         """Take the lock (waiting up to ``wait`` seconds); RuntimeError naming the holder if it is held."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a+")
+        self._fh = open(self.path, "a+")  # noqa: SIM115 (held until release())
         deadline = time.monotonic() + self.wait
         while True:
             try:
@@ -66,8 +66,7 @@ class BuildLock:
                     self._fh.seek(0)
                     holder = self._fh.read().strip() or "another process"
                     self._fh.close()
-                    raise RuntimeError(f"{self.path.parent} is being built by {holder}; wait for it to finish "
-                                       f"or rerun with --wait SECONDS") from None
+                    raise RuntimeError(f"{self.path.parent} is being built by {holder}; wait for it to finish or rerun with --wait SECONDS") from None
                 time.sleep(0.5)
         self._fh.truncate(0)
         self._fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
@@ -92,8 +91,7 @@ def is_marked_build(path: Path, build_id: str | None = None) -> bool:
         summary = json.loads((path / "build.json").read_text())
     except (OSError, ValueError):
         return False
-    return (isinstance(summary, dict) and summary.get("format") == BUILD_FORMAT
-            and summary.get("build_id") == (build_id or path.name))
+    return isinstance(summary, dict) and summary.get("format") == BUILD_FORMAT and summary.get("build_id") == (build_id or path.name)
 
 
 class BuildStore:
@@ -125,7 +123,7 @@ class BuildStore:
         return path
 
     def _is_our_staging(self, path: Path) -> bool:
-        name = path.name[len(STAGING_PREFIX):]
+        name = path.name[len(STAGING_PREFIX) :]
         if not (path.is_dir() and not path.is_symlink() and is_build_id(name)):
             return False
         # The marker is removed just before the rename; a run killed in between leaves the build.json marker.
@@ -140,8 +138,7 @@ class BuildStore:
         if not is_build_id(build_id):
             raise ValueError(f"build id {build_id!r} is not of the form YYYYmmddTHHMMSS-xxxxxxxx")
         if not is_marked_build(staging, build_id):
-            raise RuntimeError(f"{staging}/build.json is missing or is not a '{BUILD_FORMAT}' summary of build "
-                               f"{build_id}; write it before publishing")
+            raise RuntimeError(f"{staging}/build.json is missing or is not a '{BUILD_FORMAT}' summary of build {build_id}; write it before publishing")
         (staging / STAGING_MARKER).unlink(missing_ok=True)
         final = self.root / build_id
         rename_dir_atomic(staging, final)
@@ -159,8 +156,7 @@ class BuildStore:
 
     def builds(self) -> list[str]:
         """Published tokenmill build ids (marked folders only), oldest first (ids sort by time)."""
-        return sorted(p.name for p in self.root.iterdir()
-                      if p.is_dir() and not p.is_symlink() and is_build_id(p.name) and is_marked_build(p))
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.is_symlink() and is_build_id(p.name) and is_marked_build(p))
 
     def load_summary(self, build_id: str | None) -> dict | None:
         """The ``build.json`` of a published build, or None."""

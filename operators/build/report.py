@@ -14,12 +14,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
+import matplotlib.pyplot as plt
+import pyarrow.parquet as pq
 
-from tokenmill.operators.io.chain import SINK_STAGE  # noqa: E402
-from tokenmill.operators.ledger import Ledger  # noqa: E402
-from tokenmill.operators.shards import load_manifest, set_bytes  # noqa: E402
+from tokenmill.operators.io.chain import SINK_STAGE
+from tokenmill.operators.ledger import Ledger
+from tokenmill.operators.shards import load_manifest, set_bytes
 
 
 def record_build(ledger: Ledger, summary: dict, final: Path, seconds_partitions: float) -> None:
@@ -37,14 +37,19 @@ def record_build(ledger: Ledger, summary: dict, final: Path, seconds_partitions:
         if stage != SINK_STAGE:
             ledger.add_stage(stage, rows_in=live, rows_out=live - rejected[stage], rows_quarantined=rejected[stage])
             live -= rejected[stage]
-    ledger.add_stage("partitions", rows_in=t["records_in"], rows_out=read_out,
-                     rows_quarantined=t["quarantined_read"], seconds=seconds_partitions)
+    ledger.add_stage("partitions", rows_in=t["records_in"], rows_out=read_out, rows_quarantined=t["quarantined_read"], seconds=seconds_partitions)
     ledger.add_stage("dedup", rows_in=read_out, rows_out=t["unique_documents"], rows_quarantined=t["duplicates"])
     ledger.add_stage("mix", rows_in=t["unique_documents"], rows_out=t["documents"], rows_quarantined=t["sampled_out"])
-    ledger.add_stage("pack_shards", rows_in=t["documents"], rows_out=t["rows"], rows_quarantined=0, tokens=t["tokens"],
-                     bytes=set_bytes(load_manifest(final / "shards")), seconds=summary["seconds"]["assemble"])
-    ledger.add_quarantine_reasons([(s, r, n) for (s, r), n in
-                                   ((tuple(k.split("/", 1)), v) for k, v in summary["quarantine"].items())])
+    ledger.add_stage(
+        "pack_shards",
+        rows_in=t["documents"],
+        rows_out=t["rows"],
+        rows_quarantined=0,
+        tokens=t["tokens"],
+        bytes=set_bytes(load_manifest(final / "shards")),
+        seconds=summary["seconds"]["assemble"],
+    )
+    ledger.add_quarantine_reasons([(s, r, n) for (s, r), n in ((tuple(k.split("/", 1)), v) for k, v in summary["quarantine"].items())])
     ledger.add_artifact(final, "build")
 
 
@@ -67,16 +72,18 @@ def write_build_report(build_dir: Path, summary: dict) -> Path:
     per_source = sorted(((k, v["tokens"]) for k, v in summary["per_source"].items()), key=lambda kv: -kv[1])
     images.append(_bar(plots / "tokens_per_source.png", per_source, "Tokens per source", "tokens"))
     langs = sorted(summary["per_lang"].items(), key=lambda kv: -kv[1]["tokens"])[:40]
-    images.append(_bar(plots / "tokens_per_language.png", [(k, v["tokens"]) for k, v in langs],
-                       "Tokens per language (top 40)", "tokens"))
+    images.append(_bar(plots / "tokens_per_language.png", [(k, v["tokens"]) for k, v in langs], "Tokens per language (top 40)", "tokens"))
     fert = [(k, v["tokens"] / v["words"]) for k, v in langs if v["words"]]
-    images.append(_bar(plots / "fertility.png", sorted(fert, key=lambda kv: -kv[1]),
-                       "Tokenizer fertility (tokens per whitespace word)", "tokens / word"))
+    images.append(_bar(plots / "fertility.png", sorted(fert, key=lambda kv: -kv[1]), "Tokenizer fertility (tokens per whitespace word)", "tokens / word"))
     if summary["quarantine"]:
-        images.append(_bar(plots / "quarantine.png", sorted(summary["quarantine"].items(), key=lambda kv: -kv[1]),
-                           "Quarantined records by stage/reason", "records"))
-    lengths = pq.read_table(build_dir / "documents.parquet", columns=["n_tokens"])["n_tokens"].to_pylist() \
-        if "n_tokens" in pq.read_schema(build_dir / "documents.parquet").names else []
+        images.append(
+            _bar(plots / "quarantine.png", sorted(summary["quarantine"].items(), key=lambda kv: -kv[1]), "Quarantined records by stage/reason", "records")
+        )
+    lengths = (
+        pq.read_table(build_dir / "documents.parquet", columns=["n_tokens"])["n_tokens"].to_pylist()
+        if "n_tokens" in pq.read_schema(build_dir / "documents.parquet").names
+        else []
+    )
     if lengths:
         fig, ax = plt.subplots(figsize=(8, 3))
         ax.hist(lengths, bins=60, color="#55a868", log=True)
@@ -86,36 +93,51 @@ def write_build_report(build_dir: Path, summary: dict) -> Path:
         plt.close(fig)
         images.append("doc_lengths.png")
     t = summary["totals"]
-    rows = [("documents", t["documents"]), ("tokens", t["tokens"]), ("packed rows", t["rows"]),
-            ("packing utilization", f"{t['utilization']:.2%}"), ("dedup rate", f"{t['dedup_rate']:.2%}"),
-            ("records seen by the readers", t.get("records_seen", t["records_in"])), ("records in", t["records_in"]),
-            ("quarantined while reading", t["quarantined_read"]), ("duplicates", t["duplicates"]),
-            ("unique documents", t["unique_documents"]),
-            ("sampled out (weight < 1, in quarantine as mix/sampled_out)", t.get("sampled_out", 0)),
-            ("upsampled copies (weight > 1)", t.get("upsampled_copies", 0))]
+    rows = [
+        ("documents", t["documents"]),
+        ("tokens", t["tokens"]),
+        ("packed rows", t["rows"]),
+        ("packing utilization", f"{t['utilization']:.2%}"),
+        ("dedup rate", f"{t['dedup_rate']:.2%}"),
+        ("records seen by the readers", t.get("records_seen", t["records_in"])),
+        ("records in", t["records_in"]),
+        ("quarantined while reading", t["quarantined_read"]),
+        ("duplicates", t["duplicates"]),
+        ("unique documents", t["unique_documents"]),
+        ("sampled out (weight < 1, in quarantine as mix/sampled_out)", t.get("sampled_out", 0)),
+        ("upsampled copies (weight > 1)", t.get("upsampled_copies", 0)),
+    ]
     diff = summary.get("diff")
     if diff:
-        rows += [("previous build", diff["previous_build"]), ("documents added", diff["documents_added"]),
-                 ("documents removed", diff["documents_removed"]), ("tokens delta", diff["tokens_delta"])]
+        rows += [
+            ("previous build", diff["previous_build"]),
+            ("documents added", diff["documents_added"]),
+            ("documents removed", diff["documents_removed"]),
+            ("tokens delta", diff["tokens_delta"]),
+        ]
     cache = summary.get("cache", {})
-    rows += [("partitions cached / built", f"{cache.get('hits', 0)} / {cache.get('misses', 0)}"),
-             ("corrupt cached partitions recomputed", cache.get("corrupt", 0))]
+    rows += [
+        ("partitions cached / built", f"{cache.get('hits', 0)} / {cache.get('misses', 0)}"),
+        ("corrupt cached partitions recomputed", cache.get("corrupt", 0)),
+    ]
     body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
     mix = sorted(summary["per_source"].items())
     if mix:  # where each source's documents went: a drop is never silent
-        cols = ("records_seen", "records_in", "quarantined", "duplicates", "unique_documents", "sampled_out",
-                "upsampled_copies", "documents", "tokens")
+        cols = ("records_seen", "records_in", "quarantined", "duplicates", "unique_documents", "sampled_out", "upsampled_copies", "documents", "tokens")
         head = "".join(f"<th>{html.escape(c)}</th>" for c in ("source", *cols))
-        body_src = "".join("<tr><td>" + html.escape(name) + "</td>" + "".join(
-            f"<td>{html.escape(str(v.get(c, '')))}</td>" for c in cols) + "</tr>" for name, v in mix)
+        body_src = "".join(
+            "<tr><td>" + html.escape(name) + "</td>" + "".join(f"<td>{html.escape(str(v.get(c, '')))}</td>" for c in cols) + "</tr>" for name, v in mix
+        )
         per_source_table = f"<h2>Per source</h2><table><tr>{head}</tr>{body_src}</table>"
     else:
         per_source_table = ""
     imgs = "".join(f'<p><img src="report/{name}" alt="{name}"></p>' for name in images)
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>Build {summary['build_id']}</title>"
-            "<style>body{font-family:sans-serif;margin:2em}th{text-align:left;padding-right:2em}</style></head><body>"
-            f"<h1>tokenmill build {html.escape(summary['build_id'])}</h1><table>{body}</table>{per_source_table}{imgs}"
-            "</body></html>")
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Build {summary['build_id']}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}th{text-align:left;padding-right:2em}</style></head><body>"
+        f"<h1>tokenmill build {html.escape(summary['build_id'])}</h1><table>{body}</table>{per_source_table}{imgs}"
+        "</body></html>"
+    )
     out = build_dir / "report.html"
     out.write_text(page)
     return out

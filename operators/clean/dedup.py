@@ -30,12 +30,13 @@ _DOCUMENT_ORDER = (
     "source, TRY_CAST(regexp_extract(location, '^(?:byte|row_group)=([0-9]+)', 1) AS BIGINT) NULLS FIRST, "
     "TRY_CAST(regexp_extract(location, ',row=([0-9]+)$', 1) AS BIGINT) NULLS FIRST, location, id"
 )
-_SEGMENT_ORDER = "source, record, \"offset\", id"
+_SEGMENT_ORDER = 'source, record, "offset", id'
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-def exact_dedup(in_dir: str | Path, out_dir: str | Path, quarantine_dir: str | Path, content_column: str,
-                schema_name: str, stage: str = "dedup") -> dict[str, int]:
+def exact_dedup(
+    in_dir: str | Path, out_dir: str | Path, quarantine_dir: str | Path, content_column: str, schema_name: str, stage: str = "dedup"
+) -> dict[str, int]:
     """Copy ``in_dir``'s Parquet rows to ``out_dir`` without exact duplicates of ``content_column``.
 
     Of each group of equal contents the first in canonical input order is kept (see the module docstring); the
@@ -56,8 +57,7 @@ def exact_dedup(in_dir: str | Path, out_dir: str | Path, quarantine_dir: str | P
     names = pq.read_schema(files[0]).names
     content = _ident(content_column)
     # Documents say where they are in ``location``; DNA segments in ``record`` + ``offset``.
-    order, location = ((_DOCUMENT_ORDER, "location") if "location" in names
-                       else (_SEGMENT_ORDER, "record || ':' || CAST(\"offset\" AS VARCHAR)"))
+    order, location = (_DOCUMENT_ORDER, "location") if "location" in names else (_SEGMENT_ORDER, "record || ':' || CAST(\"offset\" AS VARCHAR)")
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = false")
     ranked = f"""SELECT *, row_number() OVER (PARTITION BY md5({content}) ORDER BY {order}) AS _rank,
@@ -65,16 +65,20 @@ def exact_dedup(in_dir: str | Path, out_dir: str | Path, quarantine_dir: str | P
     rows_in = _count(con, "SELECT count(*) FROM read_parquet(?)", [files])
     cols = ", ".join(_ident(c) for c in names)
     with atomic_path(out_dir / "part-0.parquet") as tmp:
-        con.execute(f"""COPY (SELECT {cols} FROM ({ranked}) WHERE _rank = 1 ORDER BY id) TO $out
+        con.execute(
+            f"""COPY (SELECT {cols} FROM ({ranked}) WHERE _rank = 1 ORDER BY id) TO $out
             (FORMAT parquet, COMPRESSION zstd, KV_METADATA {{'tokenmill.schema': $schema}})""",
-                    {"files": files, "out": str(tmp), "schema": schema_name})
+            {"files": files, "out": str(tmp), "schema": schema_name},
+        )
     quarantine_schema = QUARANTINE.metadata[b"tokenmill.schema"].decode()
     with atomic_path(quarantine_dir / f"q-{stage}.parquet") as qtmp:
-        con.execute(f"""COPY (SELECT source, {location} AS location, $stage AS stage, 'duplicate' AS reason,
+        con.execute(
+            f"""COPY (SELECT source, {location} AS location, $stage AS stage, 'duplicate' AS reason,
             'same content as ' || _first AS detail, left({content}, 50) AS excerpt
             FROM ({ranked}) WHERE _rank > 1 ORDER BY id) TO $out (FORMAT parquet, COMPRESSION zstd,
-            KV_METADATA {{'tokenmill.schema': $schema}})""", {"files": files, "out": str(qtmp), "stage": stage,
-                                                              "schema": quarantine_schema})
+            KV_METADATA {{'tokenmill.schema': $schema}})""",
+            {"files": files, "out": str(qtmp), "stage": stage, "schema": quarantine_schema},
+        )
     rows_out = _count(con, "SELECT count(*) FROM read_parquet(?)", [str(out_dir / "part-0.parquet")])
     con.close()
     return {"rows_in": rows_in, "rows_out": rows_out, "duplicates": rows_in - rows_out}

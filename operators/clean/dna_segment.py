@@ -93,7 +93,7 @@ class DnaSegmenter:
             self.parts.append(take)
             self.seg_len += len(take)
             self.pos += len(take)
-            data = data[len(take):]
+            data = data[len(take) :]
             if self.seg_len == seg_len:
                 self._flush()
                 self._reset_segment(self.pos)
@@ -109,14 +109,19 @@ class DnaSegmenter:
         else:
             loc = self._location(self.seg_start)
             lower = len(seg) - len(seg.translate(None, _LOWER))
-            self.buf.add(id=stable_id(self.source, loc), source=self.source, location=loc, record=self.record,
-                         offset=self.seg_start, seq=seg.upper().decode("ascii"),
-                         soft_masked_fraction=lower / len(seg))
+            self.buf.add(
+                id=stable_id(self.source, loc),
+                source=self.source,
+                location=loc,
+                record=self.record,
+                offset=self.seg_start,
+                seq=seg.upper().decode("ascii"),
+                soft_masked_fraction=lower / len(seg),
+            )
         self._reset_segment(self.pos)
 
     def _location(self, offset: int) -> str:
         return f"record={self.record_index}:{self.record},offset={offset}"
 
     def _reject(self, reason: str, detail: str, seg: bytes, offset: int) -> None:
-        self.buf.reject(stage=STAGE, reason=reason, detail=detail, raw=seg, source=self.source,
-                        location=self._location(offset))
+        self.buf.reject(stage=STAGE, reason=reason, detail=detail, raw=seg, source=self.source, location=self._location(offset))

@@ -29,9 +29,10 @@ class MinHasher:
     def shingles(self, text: str) -> np.ndarray:
         """64-bit hashes (61 bits used) of the document's word n-grams (the whole text when shorter)."""
         words = text.lower().split()
-        grams = {" ".join(words[i:i + self.ngram]) for i in range(max(1, len(words) - self.ngram + 1))}
-        return np.fromiter((int.from_bytes(hashlib.blake2b(g.encode(), digest_size=8).digest(), "little") & ((1 << 61) - 1)
-                            for g in grams), dtype=np.uint64, count=len(grams))
+        grams = {" ".join(words[i : i + self.ngram]) for i in range(max(1, len(words) - self.ngram + 1))}
+        return np.fromiter(
+            (int.from_bytes(hashlib.blake2b(g.encode(), digest_size=8).digest(), "little") & ((1 << 61) - 1) for g in grams), dtype=np.uint64, count=len(grams)
+        )
 
     def signature(self, text: str) -> np.ndarray:
         """The MinHash signature (uint32[num_perm]) of ``text``."""
@@ -67,7 +68,7 @@ class LshIndex:
 
     def query_add(self, key: str, sig: np.ndarray) -> str | None:
         """Check ``sig`` against the index; add it when it is not a near-duplicate."""
-        band_keys = [(b, sig[b * self.rows:(b + 1) * self.rows].tobytes()) for b in range(self.bands)]
+        band_keys = [(b, sig[b * self.rows : (b + 1) * self.rows].tobytes()) for b in range(self.bands)]
         for bk in band_keys:
             j = self.buckets.get(bk)
             if j is not None and jaccard_estimate(sig, self.signatures[j]) >= self.threshold:

@@ -17,9 +17,19 @@ from tokenmill.schemas import DOCUMENTS, REJECT_COLUMNS
 STAGE = "normalize"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Unicode character-name prefixes → ISO 15924-style script names (the name's first word is the script for most).
-_NAME_TO_SCRIPT = {"CJK": "Han", "KANGXI": "Han", "IDEOGRAPHIC": "Han", "HIRAGANA": "Hiragana",
-                   "KATAKANA": "Katakana", "HANGUL": "Hangul", "CANADIAN": "Canadian_Aboriginal",
-                   "FULLWIDTH": "Latin", "OL": "Ol_Chiki", "NEW": "New_Tai_Lue", "OLD": "Old"}
+_NAME_TO_SCRIPT = {
+    "CJK": "Han",
+    "KANGXI": "Han",
+    "IDEOGRAPHIC": "Han",
+    "HIRAGANA": "Hiragana",
+    "KATAKANA": "Katakana",
+    "HANGUL": "Hangul",
+    "CANADIAN": "Canadian_Aboriginal",
+    "FULLWIDTH": "Latin",
+    "OL": "Ol_Chiki",
+    "NEW": "New_Tai_Lue",
+    "OLD": "Old",
+}
 _SAMPLE_CHARS = 4000
 
 
@@ -85,16 +95,24 @@ class TextNormalizer:
                 text = clean(raw)
                 script = dominant_script(text) if detect else None
                 size = len(text.encode("utf-8"))
-            except Exception as exc:  # noqa: BLE001 - per-record isolation, the reason keeps the type
+            except Exception as exc:
                 stage[i], reason[i], detail[i], excerpt_col[i] = STAGE, "operator_error", f"{type(exc).__name__}: {exc}"[:300], excerpt(raw)
                 continue
             if not text.strip():
                 stage[i], reason[i], detail[i], excerpt_col[i] = STAGE, "empty", "document is empty after cleaning", excerpt(raw)
                 continue
             texts[i], scripts[i], n_bytes[i] = text, script, size
-        out = {"id": [stable_id(s, loc) for s, loc in zip(sources, locations)], "source": sources, "location": locations,
-               "text": texts, "lang": batch["lang"].to_pylist(), "script": scripts, "n_bytes": n_bytes,
-               "meta": batch["meta"].to_pylist(), **rejects}
+        out = {
+            "id": [stable_id(s, loc) for s, loc in zip(sources, locations)],
+            "source": sources,
+            "location": locations,
+            "text": texts,
+            "lang": batch["lang"].to_pylist(),
+            "script": scripts,
+            "n_bytes": n_bytes,
+            "meta": batch["meta"].to_pylist(),
+            **rejects,
+        }
         schema = pa.schema([*DOCUMENTS, *[pa.field(c, pa.string()) for c in REJECT_COLUMNS]], metadata=DOCUMENTS.metadata)
         return pa.Table.from_pydict({name: out[name] for name in schema.names}, schema=schema)
 

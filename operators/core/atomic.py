@@ -16,9 +16,10 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -81,9 +82,8 @@ def atomic_path(path: str | Path, *, tmp: str | Path | None = None) -> Iterator[
 
 def write_bytes_atomic(path: str | Path, data: bytes, *, tmp: str | Path | None = None) -> None:
     """Write ``data`` to ``path`` atomically (temp name in the same folder, fsync, rename, fsync the folder)."""
-    with atomic_path(path, tmp=tmp) as t:
-        with open(t, "wb") as fh:
-            fh.write(data)
+    with atomic_path(path, tmp=tmp) as t, open(t, "wb") as fh:
+        fh.write(data)
 
 
 def write_text_atomic(path: str | Path, text: str, *, tmp: str | Path | None = None) -> None:

@@ -7,8 +7,9 @@ import dataclasses
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from tokenmill.operators.core.config import ConfigError, UnknownKeyError, build_config, config_help, load_overrides
 
@@ -53,8 +54,7 @@ def output_folder(value: str) -> str:
     """``--output``: a folder that exists or can be created here; a file, an unwritable place or a URI (for jobs
     that write local folders only) is refused now, before any work starts."""
     if "://" in value:
-        raise argparse.ArgumentTypeError(f"{value}: this job writes a local folder (object-store output: "
-                                         f"{REMOTE_OUTPUT_JOBS}); write here, then copy")
+        raise argparse.ArgumentTypeError(f"{value}: this job writes a local folder (object-store output: {REMOTE_OUTPUT_JOBS}); write here, then copy")
     path = Path(value).expanduser().absolute()
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{value} is a file; give a folder (created when missing)")
@@ -62,13 +62,20 @@ def output_folder(value: str) -> str:
     if not existing.is_dir():
         raise argparse.ArgumentTypeError(f"{value} cannot be created: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"{value} cannot be created or written: {existing} is not writable by this "
-                                         "user; choose a folder you can write")
+        raise argparse.ArgumentTypeError(f"{value} cannot be created or written: {existing} is not writable by this user; choose a folder you can write")
     return value
 
 
-def make_parser(description: str, config_cls: type, *, inputs: bool = True, output: bool = True,
-                config_required: bool = False, remote_output: bool = False, output_required: bool = True) -> argparse.ArgumentParser:
+def make_parser(
+    description: str,
+    config_cls: type,
+    *,
+    inputs: bool = True,
+    output: bool = True,
+    config_required: bool = False,
+    remote_output: bool = False,
+    output_required: bool = True,
+) -> argparse.ArgumentParser:
     """An argparse parser with the shared options; ``--help`` lists every config key with the job's real default.
 
     ``output_required=False``: ``--output`` may be left out (a job whose config file can name the output instead).
@@ -79,33 +86,43 @@ def make_parser(description: str, config_cls: type, *, inputs: bool = True, outp
         epilog="config keys (set them in --config FILE.yaml or with --set key=value):\n" + config_help(config_cls),
     )
     if inputs:
-        parser.add_argument("--input", action="append", default=[], metavar="PATH_OR_GLOB",
-                            help="input file, glob or fsspec URI; repeat for more (default: none)")
+        parser.add_argument(
+            "--input", action="append", default=[], metavar="PATH_OR_GLOB", help="input file, glob or fsspec URI; repeat for more (default: none)"
+        )
     if output:
-        parser.add_argument("--output", required=output_required, metavar="DIR", default=None,
-                            type=remote_or_local_output if remote_output else output_folder,
-                            help="output directory, created when missing" + (" (or s3://bucket/prefix)" if remote_output else "")
-                            + (" (required)" if output_required else ""))
-    parser.add_argument("--config", metavar="FILE.yaml", default=None, required=config_required,
-                        help="YAML file of config keys" + (" (required)" if config_required else " (default: none)"))
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config key, e.g. --set vocab_size=4096; repeatable (default: none)")
-    parser.add_argument("--num-cpus", type=int, default=None,
-                        help="CPUs for the embedded Ray when RAY_ADDRESS is not set (default: all)")
+        parser.add_argument(
+            "--output",
+            required=output_required,
+            metavar="DIR",
+            default=None,
+            type=remote_or_local_output if remote_output else output_folder,
+            help="output directory, created when missing" + (" (or s3://bucket/prefix)" if remote_output else "") + (" (required)" if output_required else ""),
+        )
+    parser.add_argument(
+        "--config",
+        metavar="FILE.yaml",
+        default=None,
+        required=config_required,
+        help="YAML file of config keys" + (" (required)" if config_required else " (default: none)"),
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key, e.g. --set vocab_size=4096; repeatable (default: none)"
+    )
+    parser.add_argument("--num-cpus", type=int, default=None, help="CPUs for the embedded Ray when RAY_ADDRESS is not set (default: all)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only (default: off)")
     return parser
 
 
-def parse_config(parser: argparse.ArgumentParser, config_cls: type[T], argv: list[str] | None = None, *,
-                 load: Callable[[str, dict[str, Any]], T] | None = None) -> tuple[argparse.Namespace, T]:
+def parse_config(
+    parser: argparse.ArgumentParser, config_cls: type[T], argv: list[str] | None = None, *, load: Callable[[str, dict[str, Any]], T] | None = None
+) -> tuple[argparse.Namespace, T]:
     """Parse the command line and build the config; a config error exits with status 2 and the message.
 
     ``load(config_file, overrides)`` replaces the plain YAML loading for a config whose file needs more (a corpus
     YAML resolves paths against its own folder). ``--output`` sets the config's ``output`` key when it has one.
     """
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.quiet:
         quiet_libraries()
     try:
@@ -113,10 +130,7 @@ def parse_config(parser: argparse.ArgumentParser, config_cls: type[T], argv: lis
         if getattr(args, "output", None) is not None and "output" in {f.name for f in dataclasses.fields(config_cls)}:  # type: ignore[arg-type]
             # A config with an output key (build_corpus): --output is that key; relative to here, not to the YAML.
             sets.append(f"output={args.output if '://' in args.output else Path(args.output).absolute()}")
-        if load is not None:
-            cfg = load(args.config, load_overrides(None, sets))
-        else:
-            cfg = build_config(config_cls, load_overrides(args.config, sets))
+        cfg = load(args.config, load_overrides(None, sets)) if load is not None else build_config(config_cls, load_overrides(args.config, sets))
     except UnknownKeyError as exc:
         _usage_error(parser, f"config: {exc}")
     except ConfigError as exc:  # a malformed file or a bad value: the message says where; --help is no help

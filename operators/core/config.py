@@ -12,11 +12,13 @@ import ast
 import dataclasses
 import difflib
 import inspect
+import itertools
 import textwrap
 import types
 import typing
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 
@@ -149,8 +151,7 @@ def check_keys(cls: type, values: Mapping[str, Any], *, prefix: str = "") -> Non
     fields = [f.name for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]  # cls is a dataclass
     renamed: Mapping[str, str] = getattr(cls, "RENAMED", {})
     for old in sorted(set(values) & set(renamed)):
-        raise UnknownKeyError(f"{prefix}{old} was renamed: use {prefix}{renamed[old]} (that key in the YAML, or "
-                              f"--set {prefix}{renamed[old]}=VALUE)")
+        raise UnknownKeyError(f"{prefix}{old} was renamed: use {prefix}{renamed[old]} (that key in the YAML, or --set {prefix}{renamed[old]}=VALUE)")
     unknown = sorted(set(values) - set(fields), key=str)
     if not unknown:
         return
@@ -194,9 +195,8 @@ def _coerce(tp: Any, value: Any, key: str, default: Any = None) -> Any:
         base = default if isinstance(default, typing.cast(type, tp)) else None
         return build_config(typing.cast(type, tp), value, prefix=key + ".", base=base)
     if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, _StrValue) and value.strip().lower() in ("none", "null", "")):
-            if type(None) in args:
-                return None
+        if (value is None or (isinstance(value, _StrValue) and value.strip().lower() in ("none", "null", ""))) and type(None) in args:
+            return None
         errors = []
         for arg in args:
             if arg is type(None):
@@ -277,10 +277,10 @@ def field_docs(cls: type) -> dict[str, str]:
         return {}
     docs: dict[str, str] = {}
     body = ast.parse(source).body[0].body  # type: ignore[attr-defined]
-    for node, nxt in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
-                docs[node.target.id] = " ".join(nxt.value.value.split())
+    for node, nxt in itertools.pairwise(body):
+        is_field = isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+        if is_field and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
     return docs
 
 
@@ -393,6 +393,7 @@ def _comment(text: str, pad: str, width: int) -> list[str]:
 
 def yaml_scalar(value: Any) -> str:
     """``value`` as one line of YAML in flow style (tuples as lists, paths as strings)."""
+
     def plain(v: Any) -> Any:
         if isinstance(v, (tuple, list)):
             return [plain(x) for x in v]

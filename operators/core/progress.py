@@ -19,8 +19,7 @@ log = logging.getLogger("tokenmill.progress")
 class Progress:
     """``with Progress(total, "BPE merges", unit="merge") as bar: ... bar.update()``."""
 
-    def __init__(self, total: int, desc: str, *, unit: str = "it", every_percent: float = 10.0,
-                 tty: bool | None = None, enabled: bool = True) -> None:
+    def __init__(self, total: int, desc: str, *, unit: str = "it", every_percent: float = 10.0, tty: bool | None = None, enabled: bool = True) -> None:
         self.total, self.desc, self.unit = max(int(total), 0), desc, unit
         self.done, self.every = 0, max(every_percent, 1.0)
         self._next = self.every
@@ -44,8 +43,7 @@ class Progress:
                 self.bar.set_postfix(**postfix, refresh=False)
         elif self.logs and pct >= self._next:
             extra = "".join(f", {k}={v}" for k, v in postfix.items())
-            log.info("%s: %d/%d %ss (%.0f%%, %.1f s)%s", self.desc, self.done, self.total, self.unit, pct,
-                     time.monotonic() - self._t0, extra)
+            log.info("%s: %d/%d %ss (%.0f%%, %.1f s)%s", self.desc, self.done, self.total, self.unit, pct, time.monotonic() - self._t0, extra)
             while self._next <= pct:
                 self._next += self.every
 
@@ -54,7 +52,7 @@ class Progress:
             self.bar.close()
             self.bar = None
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -24,6 +24,7 @@ still listening on one of its recorded ports (the Ray client server among them).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -56,15 +57,14 @@ def check_prerequisites(temp_dir: Path, env: dict[str, str]) -> None:
     if mode not in ("token", "disabled"):
         raise PrerequisiteError(
             "export RAY_AUTH_MODE=token RAY_AUTH_TOKEN=<secret> (the same in the shell that runs `ray job submit`), "
-            "or RAY_AUTH_MODE=disabled" + (f" (RAY_AUTH_MODE={env['RAY_AUTH_MODE']!r} is not a mode)" if mode else ""))
+            "or RAY_AUTH_MODE=disabled" + (f" (RAY_AUTH_MODE={env['RAY_AUTH_MODE']!r} is not a mode)" if mode else "")
+        )
     if mode == "token" and not env.get("RAY_AUTH_TOKEN", "").strip():
         token_path = Path(env.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token").expanduser()
         if not token_path.is_file():
-            raise PrerequisiteError("RAY_AUTH_MODE=token but no token: export RAY_AUTH_TOKEN=<secret> "
-                                    "(the same in the shell that runs `ray job submit`)")
+            raise PrerequisiteError("RAY_AUTH_MODE=token but no token: export RAY_AUTH_TOKEN=<secret> (the same in the shell that runs `ray job submit`)")
     if len(str(temp_dir)) > MAX_DIR_LEN:
-        raise PrerequisiteError(f"--dir {temp_dir} is too long for Ray's sockets: give one of at most {MAX_DIR_LEN} "
-                                "characters (RAY_HEAD_DIR=/tmp/...)")
+        raise PrerequisiteError(f"--dir {temp_dir} is too long for Ray's sockets: give one of at most {MAX_DIR_LEN} characters (RAY_HEAD_DIR=/tmp/...)")
 
 
 def free_port(preferred: int | None = None) -> int:
@@ -79,8 +79,7 @@ def free_port(preferred: int | None = None) -> int:
     raise OSError("no free port")
 
 
-def start_head(temp_dir: Path, *, num_cpus: int | None = None, env: dict[str, str] | None = None,
-               wait_s: float = 180, host: str = LOOPBACK) -> dict:
+def start_head(temp_dir: Path, *, num_cpus: int | None = None, env: dict[str, str] | None = None, wait_s: float = 180, host: str = LOOPBACK) -> dict:
     """Start a head with its files under ``temp_dir``; returns (and writes to ``temp_dir/head.json``) its addresses.
 
     ``host``: the address the head listens on (loopback by default; ``0.0.0.0`` or this node's IP for a cluster).
@@ -100,21 +99,39 @@ def start_head(temp_dir: Path, *, num_cpus: int | None = None, env: dict[str, st
     gcs, dashboard = free_port(6379), free_port(8265)
     # Every port of its own: an embedded Ray holds the defaults (the dashboard agent's 52365 among them), and a head
     # whose job agent cannot bind answers "No available agent to submit job".
-    ports = {f"--{name}": free_port() for name in (
-        "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port", "runtime-env-agent-port",
-        "ray-client-server-port", "node-manager-port", "object-manager-port")}
+    ports = {
+        f"--{name}": free_port()
+        for name in (
+            "dashboard-agent-listen-port",
+            "dashboard-agent-grpc-port",
+            "metrics-export-port",
+            "runtime-env-agent-port",
+            "ray-client-server-port",
+            "node-manager-port",
+            "object-manager-port",
+        )
+    }
     wildcard = host in ("0.0.0.0", "::", "")
     if host == LOOPBACK:
         # `ray start` replaces a loopback --node-ip-address by the node's routable IP unless Ray thinks multi-node
         # clusters are off (its Windows/macOS default); off, the node's address and its agents stay on 127.0.0.1.
         env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    cmd = [str(Path(bin_dir) / "ray"), "start", "--head", f"--port={gcs}", f"--dashboard-host={host or '0.0.0.0'}",
-           *([] if wildcard else [f"--node-ip-address={host}"]),
-           f"--dashboard-port={dashboard}", f"--temp-dir={temp_dir}", "--include-dashboard=true", "--disable-usage-stats",
-           *(f"{k}={v}" for k, v in ports.items()), *([f"--num-cpus={num_cpus}"] if num_cpus else [])]
+    cmd = [
+        str(Path(bin_dir) / "ray"),
+        "start",
+        "--head",
+        f"--port={gcs}",
+        f"--dashboard-host={host or '0.0.0.0'}",
+        *([] if wildcard else [f"--node-ip-address={host}"]),
+        f"--dashboard-port={dashboard}",
+        f"--temp-dir={temp_dir}",
+        "--include-dashboard=true",
+        "--disable-usage-stats",
+        *(f"{k}={v}" for k, v in ports.items()),
+        *([f"--num-cpus={num_cpus}"] if num_cpus else []),
+    ]
     address = f"http://{LOOPBACK if wildcard else host}:{dashboard}"
-    state = {"address": address, "gcs_port": gcs, "temp_dir": str(temp_dir), "host": host,
-             "ports": sorted([gcs, dashboard, *ports.values()])}
+    state = {"address": address, "gcs_port": gcs, "temp_dir": str(temp_dir), "host": host, "ports": sorted([gcs, dashboard, *ports.values()])}
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=wait_s)
         if proc.returncode != 0:
@@ -130,8 +147,7 @@ def start_head(temp_dir: Path, *, num_cpus: int | None = None, env: dict[str, st
 def _wait_for_job_agent(address: str, env: dict[str, str], deadline: float) -> None:
     ray = str(Path(sys.executable).parent / "ray")
     while True:
-        proc = subprocess.run([ray, "job", "list", "--address", address], env=env, capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run([ray, "job", "list", "--address", address], env=env, capture_output=True, text=True, timeout=120)
         if proc.returncode == 0:
             return
         if time.monotonic() > deadline:
@@ -188,10 +204,8 @@ def listeners(state: dict) -> list:
     mine = {me.pid, *(p.pid for p in me.parents())}
     out = []
     for pid in pids - mine:
-        try:
+        with contextlib.suppress(psutil.Error):
             out.append(psutil.Process(pid))
-        except psutil.Error:
-            pass
     return out
 
 
@@ -199,16 +213,12 @@ def _end(procs: list) -> None:
     import psutil
 
     for proc in procs:
-        try:
+        with contextlib.suppress(psutil.Error):
             proc.terminate()
-        except psutil.Error:
-            pass
     _, alive = psutil.wait_procs(procs, timeout=15)
     for proc in alive:
-        try:
+        with contextlib.suppress(psutil.Error):
             proc.kill()
-        except psutil.Error:
-            pass
 
 
 def load_state(temp_dir: Path) -> dict:
@@ -223,8 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["start", "address", "stop"])
     parser.add_argument("--dir", required=True, type=Path, help="the head's temp dir (keep it short: Ray's sockets live there)")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs the head offers (default: all)")
-    parser.add_argument("--host", default=LOOPBACK,
-                        help="address the head listens on (default 127.0.0.1, loopback only; 0.0.0.0 or this node's IP for a cluster)")
+    parser.add_argument(
+        "--host", default=LOOPBACK, help="address the head listens on (default 127.0.0.1, loopback only; 0.0.0.0 or this node's IP for a cluster)"
+    )
     args = parser.parse_args(argv)
     if args.action == "start":
         try:

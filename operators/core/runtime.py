@@ -26,8 +26,8 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +85,19 @@ def quiet_ray_notices() -> None:
 
 
 # The standard AWS environment that configures s3:// inputs and outputs (fsspec/s3fs, botocore): workers get it too.
-AWS_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-           "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
-           "AWS_CA_BUNDLE")
+AWS_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CA_BUNDLE",
+)
 
 
 def aws_env() -> dict[str, str]:
@@ -142,8 +152,14 @@ def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
                 _temp_dir=ray_temp_dir(temp_dir),
                 # No AWS_* here: Ray writes the runtime env in plaintext into its logs; the local Ray's processes
                 # (and so its workers) inherit them from this process's environment instead.
-                runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "RAY_USAGE_STATS_ENABLED": "0",
-                                          **{k: os.environ[k] for k in RAY_QUIET_ENV}, **(QUIET_ENV if quiet else {})}},
+                runtime_env={
+                    "env_vars": {
+                        "PYTHONPATH": pythonpath,
+                        "RAY_USAGE_STATS_ENABLED": "0",
+                        **{k: os.environ[k] for k in RAY_QUIET_ENV},
+                        **(QUIET_ENV if quiet else {}),
+                    }
+                },
                 log_to_driver=True,
                 logging_level=ray_level,
             )
@@ -198,10 +214,8 @@ def _configure_data_context(quiet: bool) -> None:
     # Outputs in input order. Byte-identical outputs do not rely on this alone: pipelines sort by document key
     # before anything whose bytes depend on order (shards), which holds however blocks arrive.
     ctx.execution_options.preserve_order = True
-    try:
+    with contextlib.suppress(AttributeError):  # older Ray
         ctx.print_on_execution_start = not quiet
-    except AttributeError:  # older Ray
-        pass
 
 
 def shutdown_ray(info: dict) -> None:
@@ -218,7 +232,7 @@ def shutdown_ray(info: dict) -> None:
 
         try:
             ray.shutdown()
-        except Exception:  # noqa: BLE001 - the temp dir must go even when Ray's shutdown fails
+        except Exception:
             log.warning("ray.shutdown() failed", exc_info=True)
     if info.get("temp_dir"):
         _remove_tree(info["temp_dir"])
@@ -263,7 +277,7 @@ def _sigterm_as_exit() -> Iterator[None]:
 _TERMINATING = False
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:  # noqa: ARG001
+def _exit_on_sigterm(signum: int, frame: object) -> None:
     """SIGTERM → ``SystemExit(143)``: the stack unwinds, so Ray is shut down and its temp dir removed by the
     ``finally`` of :func:`ray_runtime` (or the atexit hook). A second SIGTERM during that cleanup is ignored."""
     global _TERMINATING
@@ -292,8 +306,7 @@ def make_temp_dir(root: str | Path | None = None) -> str:
     """Create ``ROOT/tokenmill-ray-<pid>-<random>`` (ROOT: the system temp dir), owner-only (0700), with its owner
     marker; Ray's files go in its :data:`RAY_SUBDIR`."""
     temp_dir = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=root)  # mode 0700
-    marker = {"format": MARKER_FORMAT, "pid": os.getpid(), "started": _process_start(os.getpid()),
-              "host": socket.gethostname()}
+    marker = {"format": MARKER_FORMAT, "pid": os.getpid(), "started": _process_start(os.getpid()), "host": socket.gethostname()}
     (Path(temp_dir) / TEMP_MARKER).write_text(json.dumps(marker) + "\n")
     return temp_dir
 
@@ -305,9 +318,13 @@ def ray_temp_dir(temp_dir: str) -> str:
     socket = f"{nested}/session_2026-01-01_00-00-00_000000_{os.getpid()}/sockets/plasma_store.1"
     if len(socket) <= _MAX_SOCKET_PATH:
         return nested
-    log.info("TMPDIR %s is too long for a private folder around Ray's files (its socket paths would exceed %d "
-             "bytes): Ray's temp dir is %s itself, which its workers make world-readable; set a shorter TMPDIR",
-             os.path.dirname(temp_dir), _MAX_SOCKET_PATH, temp_dir)
+    log.info(
+        "TMPDIR %s is too long for a private folder around Ray's files (its socket paths would exceed %d "
+        "bytes): Ray's temp dir is %s itself, which its workers make world-readable; set a shorter TMPDIR",
+        os.path.dirname(temp_dir),
+        _MAX_SOCKET_PATH,
+        temp_dir,
+    )
     return temp_dir
 
 
@@ -334,8 +351,7 @@ def remove_stale_temp_dirs(root: str | Path | None = None) -> list[str]:
         except (OSError, ValueError):
             continue  # not (yet) marked: a dir being created right now, or not ours
         pid = int(m.group(1))
-        if (not isinstance(marker, dict) or marker.get("format") != MARKER_FORMAT or marker.get("pid") != pid
-                or marker.get("host") != socket.gethostname()):
+        if not isinstance(marker, dict) or marker.get("format") != MARKER_FORMAT or marker.get("pid") != pid or marker.get("host") != socket.gethostname():
             continue
         if _alive(pid, marker.get("started")):
             continue
@@ -421,8 +437,7 @@ def cluster_cpus(cap: int | None = None) -> int:
     return min(n, cap) if cap else n
 
 
-def run_partitions(actor: type, items: list[dict], kwargs: dict, workers: int,
-                   cpu_share_arg: str | None = None) -> list[dict]:
+def run_partitions(actor: type, items: list[dict], kwargs: dict, workers: int, cpu_share_arg: str | None = None) -> list[dict]:
     """Run the Ray Data actor class ``actor`` over the partitions ``items`` (each with an ``index`` 0..n-1) in a
     fixed pool of up to ``workers`` actors (no more than the items or the cluster's CPUs), each built once with
     ``kwargs`` (plus ``cpu_share_arg``: its share of the CPUs, when named) and called on one item at a time,
@@ -442,7 +457,8 @@ def run_partitions(actor: type, items: list[dict], kwargs: dict, workers: int,
     if cpu_share_arg:
         kwargs = {**kwargs, cpu_share_arg: max(1, cpus // workers)}
     ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        actor, fn_constructor_kwargs=kwargs, batch_size=1, batch_format="pyarrow", compute=actor_pool(workers, fixed=True))
+        actor, fn_constructor_kwargs=kwargs, batch_size=1, batch_format="pyarrow", compute=actor_pool(workers, fixed=True)
+    )
     parts = sorted((json.loads(p["part"]) for p in ds.take_all()), key=lambda p: p["index"])
     if [p["index"] for p in parts] != list(range(len(items))):  # a lost or doubled partition: never commit it
         raise CountMismatch(f"partitions written {[p['index'] for p in parts]} are not 0..{len(items) - 1}")

@@ -17,8 +17,9 @@ import collections
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -76,16 +77,20 @@ class CountedStage:
             # an operator may count more per source (the PII formatter's replacements): ``receipt_counts()`` gives
             # this batch's ``{name: {source: n}}``, summed with the rows by load_receipts
             extra = self.op.receipt_counts() if hasattr(self.op, "receipt_counts") else {}
-            write_receipt(self.receipts_dir, f"{self.stage}-{batch_key(self.stage, batch)}",
-                          {**extra, "stage": self.stage, "in": per_source(batch), "out": per_source(out)})
+            write_receipt(
+                self.receipts_dir,
+                f"{self.stage}-{batch_key(self.stage, batch)}",
+                {**extra, "stage": self.stage, "in": per_source(batch), "out": per_source(out)},
+            )
         return out
-
 
     def _check(self, what: str, columns: tuple[str, ...], table: pa.Table) -> None:
         missing = [c for c in columns if c not in table.column_names]
         if missing:
-            raise ValueError(f"stage {self.stage} ({type(self.op).__name__}) {what} columns {missing}; it got "
-                             f"{table.column_names}: put it after the operator that adds them (operators/io/chain.py)")
+            raise ValueError(
+                f"stage {self.stage} ({type(self.op).__name__}) {what} columns {missing}; it got "
+                f"{table.column_names}: put it after the operator that adds them (operators/io/chain.py)"
+            )
 
 
 def write_receipt(receipts_dir: str, name: str, payload: dict[str, Any]) -> None:
@@ -96,8 +101,7 @@ def write_receipt(receipts_dir: str, name: str, payload: dict[str, Any]) -> None
 
 def load_receipts(receipts_dir: str | Path) -> dict[str, dict[str, dict[str, int]]]:
     """Sum the receipts of a run: ``{stage: {"in"|"out"|"seen"|...: {source: rows}}}``."""
-    totals: dict[str, dict[str, collections.Counter]] = collections.defaultdict(
-        lambda: collections.defaultdict(collections.Counter))
+    totals: dict[str, dict[str, collections.Counter]] = collections.defaultdict(lambda: collections.defaultdict(collections.Counter))
     for path in sorted(Path(receipts_dir).glob("*.json")):
         receipt = json.loads(path.read_text())
         for key, counts in receipt.items():

@@ -14,9 +14,9 @@ import functools
 import itertools
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -90,9 +90,7 @@ class BaseTokenizer:
     special_ids: np.ndarray
     has_pretokenizer: bool
 
-    def encode_batch(
-        self, texts: Sequence[str], *, offsets: bool = True, pretokens: bool = True
-    ) -> EncodedBatch:  # pragma: no cover - abstract
+    def encode_batch(self, texts: Sequence[str], *, offsets: bool = True, pretokens: bool = True) -> EncodedBatch:  # pragma: no cover - abstract
         """Tokenize ``texts`` (no truncation, no padding); ``offsets=False`` / ``pretokens=False`` skip computing
         the character offsets / the pre-token ids (they are then None)."""
         raise NotImplementedError
@@ -188,8 +186,11 @@ class HFBaseTokenizer(BaseTokenizer):
         # UTF-8 bytes in order, so offsets follow from surface lengths (checked per batch in encode_batch).
         pre = spec.get("pre_tokenizer") or {}
         self._lossless = (
-            "ByteLevel" in kinds and pre.get("type") == "ByteLevel" and not pre.get("add_prefix_space")
-            and spec.get("normalizer") is None and spec.get("post_processor") is None
+            "ByteLevel" in kinds
+            and pre.get("type") == "ByteLevel"
+            and not pre.get("add_prefix_space")
+            and spec.get("normalizer") is None
+            and spec.get("post_processor") is None
         )
         # A fragment must not get a sentencepiece-style "▁" prepended: rebuild with prepend_scheme "never".
         if _drop_prefix(spec):
@@ -262,9 +263,7 @@ def _is_dummy_prefix(node) -> bool:
     ``Replace(/\\A▁/, "▁▁")`` (which compensates for Metaspace skipping the prefix before a leading space)."""
     if not isinstance(node, dict):
         return False
-    return node.get("type") == "Prepend" or (
-        node.get("type") == "Replace" and (node.get("pattern") or {}).get("Regex") == "\\A▁"
-    )
+    return node.get("type") == "Prepend" or (node.get("type") == "Replace" and (node.get("pattern") or {}).get("Regex") == "\\A▁")
 
 
 def _drop_prefix(spec: dict) -> bool:
@@ -307,12 +306,7 @@ class SentencePieceBaseTokenizer(BaseTokenizer):
         self._dummy_prefix = norm.add_dummy_prefix
         # With an identity normalizer and byte fallback, the surfaces concatenate to " " + text exactly, so
         # offsets follow from surface lengths; otherwise ask sentencepiece for them (about 2x slower).
-        self._lossless = (
-            norm.name == "identity"
-            and not norm.precompiled_charsmap
-            and not norm.remove_extra_whitespaces
-            and proto.trainer_spec.byte_fallback
-        )
+        self._lossless = norm.name == "identity" and not norm.precompiled_charsmap and not norm.remove_extra_whitespaces and proto.trainer_spec.byte_fallback
         norm.add_dummy_prefix = False
         self._frag = spm.SentencePieceProcessor(model_proto=proto.SerializeToString())
         sp = self._sp
@@ -366,7 +360,12 @@ class SentencePieceBaseTokenizer(BaseTokenizer):
 
 
 def _surface_offsets(
-    texts: Sequence[str], ids: np.ndarray, splits: np.ndarray, nbytes_of: np.ndarray, *, shift: int,
+    texts: Sequence[str],
+    ids: np.ndarray,
+    splits: np.ndarray,
+    nbytes_of: np.ndarray,
+    *,
+    shift: int,
     special: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """Character offsets from surface lengths, for tokenizers whose surfaces spell each row's UTF-8 bytes in
@@ -389,9 +388,7 @@ def _surface_offsets(
     return _bytes_to_chars(b"".join(encoded), text_byte0, row_of, local_start, local_end)
 
 
-def _bytes_to_chars(
-    joined: bytes, text_byte0: np.ndarray, row_of: np.ndarray, start: np.ndarray, end: np.ndarray
-) -> np.ndarray:
+def _bytes_to_chars(joined: bytes, text_byte0: np.ndarray, row_of: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """Row-local byte spans -> row-local character spans; a span inside one character widens to that character."""
     raw = np.frombuffer(joined, np.uint8)
     is_lead = (raw & 0xC0) != 0x80
@@ -424,5 +421,4 @@ def load_base_tokenizer(path: str | Path, *, add_special_tokens: bool = False) -
         return SentencePieceBaseTokenizer(located, add_special_tokens=add_special_tokens)
     # Pickling reloads from ``source``: the tokenizer.json itself, or the GPT-2 folder.
     source = located.files[0] if located.kind == "hf" else located.files[0].parent
-    return HFBaseTokenizer(open_hf_tokenizer(located), kind=located.kind, path=str(path),
-                           source=str(source.resolve()), add_special_tokens=add_special_tokens)
+    return HFBaseTokenizer(open_hf_tokenizer(located), kind=located.kind, path=str(path), source=str(source.resolve()), add_special_tokens=add_special_tokens)

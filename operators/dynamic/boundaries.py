@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from numba import njit

@@ -21,9 +21,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -104,9 +105,7 @@ class DynamicBPE:
         text_column: str = "text",
         min_count: int = 1,
     ) -> None:
-        self.config = DynamicBPEConfig(
-            max_merges=max_merges, boundary=boundary, text_column=text_column, min_count=min_count
-        )
+        self.config = DynamicBPEConfig(max_merges=max_merges, boundary=boundary, text_column=text_column, min_count=min_count)
         tok = base_tokenizer if isinstance(base_tokenizer, BaseTokenizer) else load_base_tokenizer(base_tokenizer)
         self.tokenizer = tok
         self.base_vocab_size = tok.vocab_size
@@ -120,14 +119,12 @@ class DynamicBPE:
         self._id_prefix = f"{tok.kind}\x00{Path(tok.path).name}\x00{tok.vocab_size}\x00{self.config}".encode()
         self._schemas: dict[pa.Schema, pa.Schema] = {}
         self._checked = False
-        self.counters = {"batches": 0, "rows": 0, "null_texts": 0, "base_tokens": 0, "dynamic_tokens": 0,
-                         "merges": 0, "tokenize_s": 0.0, "merge_s": 0.0}
+        self.counters = {"batches": 0, "rows": 0, "null_texts": 0, "base_tokens": 0, "dynamic_tokens": 0, "merges": 0, "tokenize_s": 0.0, "merge_s": 0.0}
         log.info("DynamicBPE on %r: %s", tok, self.config)
 
     @classmethod
     def from_config(cls, base_tokenizer: BaseTokenizer | str | Path, config: DynamicBPEConfig) -> DynamicBPE:
-        return cls(base_tokenizer, max_merges=config.max_merges, boundary=config.boundary,
-                   text_column=config.text_column, min_count=config.min_count)
+        return cls(base_tokenizer, max_merges=config.max_merges, boundary=config.boundary, text_column=config.text_column, min_count=config.min_count)
 
     @property
     def boundary(self) -> str:
@@ -173,15 +170,22 @@ class DynamicBPE:
         # two ids.
         id_bits = int(self.base_vocab_size + budget).bit_length()
         if n >= 2 ** (63 - 2 * id_bits):
-            raise ValueError(f"DynamicBPE: a batch of {n} tokens is too large for the merge kernel's counters "
-                             f"(with {self.base_vocab_size + budget} ids); use smaller batches")
+            raise ValueError(
+                f"DynamicBPE: a batch of {n} tokens is too large for the merge kernel's counters "
+                f"(with {self.base_vocab_size + budget} ids); use smaller batches"
+            )
         if len(self._ws_flags[0]) < self.base_vocab_size + budget:  # reused from batch to batch
             pad = np.zeros(max(budget, 1024), bool)
             ws_all, ws_lead, ws_none = (np.concatenate([f[: self.base_vocab_size], pad]) for f in self._ws_flags)
             self._ws_flags = (ws_all, ws_lead, ws_none)
         dynamic_ids, splits, left, right, mcount, removed = merge_batch(
-            enc.ids.astype(np.int32, copy=False), enc.row_splits, starts, *self._ws_flags,
-            self.base_vocab_size, budget, self.config.min_count,
+            enc.ids.astype(np.int32, copy=False),
+            enc.row_splits,
+            starts,
+            *self._ws_flags,
+            self.base_vocab_size,
+            budget,
+            self.config.min_count,
         )
         return MergeResult(dynamic_ids, splits, left, right, mcount, removed)
 
@@ -191,8 +195,9 @@ class DynamicBPE:
             nbytes, shift, verify = self._layout
             text = np.frombuffer("".join(texts).encode(), np.uint8)
             row_chars = np.fromiter(map(len, texts), np.int64, len(texts))
-            starts, ok = surface_unit_starts(enc.ids, enc.row_splits, enc.special, nbytes, text, row_chars, shift,
-                                             verify, self._classes, self.boundary == "word_hyphen")
+            starts, ok = surface_unit_starts(
+                enc.ids, enc.row_splits, enc.special, nbytes, text, row_chars, shift, verify, self._classes, self.boundary == "word_hyphen"
+            )
             if ok:
                 return starts
             # e.g. a special token's text in the input: ask the library for offsets
@@ -215,8 +220,14 @@ class DynamicBPE:
         # A new token's vocabulary string and surface are those of its whole base decomposition, joined; a
         # partial UTF-8 sequence in a surface reads as U+FFFD.
         flat, offsets, tok_data, tok_offsets, surf_data, surf_offsets, count = vocab_buffers(
-            result.left, result.right, base, result.dynamic_ids,
-            self._strings.data, self._strings.offsets, self._surfaces.data, self._surfaces.offsets,
+            result.left,
+            result.right,
+            base,
+            result.dynamic_ids,
+            self._strings.data,
+            self._strings.offsets,
+            self._surfaces.data,
+            self._surfaces.offsets,
         )
         arrays = [
             pa.array(np.arange(base, base + m, dtype=np.int32)),
@@ -296,9 +307,7 @@ def decompositions(vocab: pa.Table, batch_id: str | None = None) -> dict[int, li
     return dict(zip(ids, vocab.column("base_ids").to_pylist()))
 
 
-def expand_ids(
-    dynamic_ids: Sequence[int], vocab: Mapping[int, Sequence[int]] | pa.Table, base_vocab_size: int
-) -> list[int]:
+def expand_ids(dynamic_ids: Sequence[int], vocab: Mapping[int, Sequence[int]] | pa.Table, base_vocab_size: int) -> list[int]:
     """Replace every new id by its base decomposition; base ids pass through.
 
     Args:

@@ -273,8 +273,7 @@ def merge_batch(
                 ab = pid
                 break
             if 0 < count[pid] < c:  # its count fell since this entry was pushed: queue it at the current count
-                _heap_push(heap_keys, heap_vals, n_heap, _heap_key(count[pid], pair_left[pid], pair_right[pid],
-                                                                    id_bits, count_max), pid)
+                _heap_push(heap_keys, heap_vals, n_heap, _heap_key(count[pid], pair_left[pid], pair_right[pid], id_bits, count_max), pid)
                 n_heap += 1
         if ab < 0 or count[ab] < min_count:
             break

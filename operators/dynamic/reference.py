@@ -7,7 +7,7 @@ This is the readable definition that :class:`~operators.dynamic.dynamic_bpe.Dyna
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -116,6 +116,10 @@ class ReferenceDynamicBPE(DynamicBPE):
         np.cumsum([len(s) for s in seqs], out=splits[1:])
         flat = np.array([t for s in seqs for t in s], np.int32)
         return MergeResult(
-            flat, splits, np.array(left, np.int32), np.array(right, np.int32),
-            np.array(counts, np.int64), np.array(removed, np.int64),
+            flat,
+            splits,
+            np.array(left, np.int32),
+            np.array(right, np.int32),
+            np.array(counts, np.int64),
+            np.array(removed, np.int64),
         )

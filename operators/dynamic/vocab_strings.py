@@ -10,8 +10,8 @@ ill-formed subsequence (Unicode 3.9, "U+FFFD substitution of maximal subparts") 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -131,8 +131,14 @@ def utf8_replace(data: np.ndarray, offsets: np.ndarray):
 
 @njit(cache=True)
 def vocab_buffers(
-    left: np.ndarray, right: np.ndarray, base_vocab: int, dynamic_ids: np.ndarray,
-    str_data: np.ndarray, str_offsets: np.ndarray, surf_data: np.ndarray, surf_offsets: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    base_vocab: int,
+    dynamic_ids: np.ndarray,
+    str_data: np.ndarray,
+    str_offsets: np.ndarray,
+    surf_data: np.ndarray,
+    surf_offsets: np.ndarray,
 ):
     """Everything a batch vocabulary needs from its merges, in one call.
 

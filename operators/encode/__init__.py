@@ -5,5 +5,19 @@ from tokenmill.operators.encode.engines import ENGINES, EncodeConfig
 from tokenmill.operators.encode.locate import TokenizerConfig, TokenizerFiles, locate_tokenizer
 from tokenmill.operators.encode.parity import ParityResult, adversarial_texts
 
-__all__ = ["ENGINES", "EncodeConfig", "Encoder", "EncoderConfig", "EngineMismatch", "ParityResult", "TokenizerConfig", "TokenizerFiles",
-           "adversarial_texts", "limit_encode_threads", "load_engine", "locate_tokenizer", "resolve_eos_id", "tokenizer_arg"]
+__all__ = [
+    "ENGINES",
+    "EncodeConfig",
+    "Encoder",
+    "EncoderConfig",
+    "EngineMismatch",
+    "ParityResult",
+    "TokenizerConfig",
+    "TokenizerFiles",
+    "adversarial_texts",
+    "limit_encode_threads",
+    "load_engine",
+    "locate_tokenizer",
+    "resolve_eos_id",
+    "tokenizer_arg",
+]

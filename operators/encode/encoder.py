@@ -37,8 +37,7 @@ class EngineMismatch(RuntimeError):
     """The fast engine gave other ids than the reference on a checked batch (the caller re-encodes with the reference)."""
 
     def __init__(self, result: ParityResult) -> None:
-        super().__init__(f"fast engine differs from the reference on {result.mismatches} of {result.docs} checked "
-                         f"documents; first: {result.first_mismatch}")
+        super().__init__(f"fast engine differs from the reference on {result.mismatches} of {result.docs} checked documents; first: {result.first_mismatch}")
         self.result = result
 
 
@@ -78,15 +77,15 @@ class _Engine:
         self._tok: Any = None
         if self.kind == "sentencepiece":
             if engine in ("hf", "fastokens"):
-                raise ValueError(f"encode.engine={engine}: {located.files[0]} is a sentencepiece model; use encode.engine=auto "
-                                 "or sentencepiece")
+                raise ValueError(f"encode.engine={engine}: {located.files[0]} is a sentencepiece model; use encode.engine=auto or sentencepiece")
             self._sp, _ = open_sentencepiece(located)
             self.reference = SentencePieceEngine(self._sp)
             self.vocab_size = self._sp.get_piece_size()
         else:
             if engine == "sentencepiece":
-                raise ValueError(f"encode.engine=sentencepiece: {located.path} is a tokenizers (tokenizer.json / GPT-2) "
-                                 "tokenizer; use encode.engine=auto, hf or fastokens")
+                raise ValueError(
+                    f"encode.engine=sentencepiece: {located.path} is a tokenizers (tokenizer.json / GPT-2) tokenizer; use encode.engine=auto, hf or fastokens"
+                )
             tok = open_hf_tokenizer(located)
             # Shipped tokenizer.json files may carry padding/truncation (BERT's pads to 128): documents are
             # encoded whole and unpadded; packing decides lengths.
@@ -118,8 +117,9 @@ class _Engine:
         self.parity = result
         if not result.ok:
             if required:
-                raise ValueError(f"encode.engine=fastokens does not reproduce HF tokenizers on this tokenizer: "
-                                 f"{result.first_mismatch}; use encode.engine=auto or hf")
+                raise ValueError(
+                    f"encode.engine=fastokens does not reproduce HF tokenizers on this tokenizer: {result.first_mismatch}; use encode.engine=auto or hf"
+                )
             self.reason = f"fastokens failed the parity set: {result.first_mismatch}"
             log.warning("encode: %s; encoding with %s", self.reason, self.reference.name)
             return
@@ -158,9 +158,14 @@ class _Engine:
     def choice(self) -> dict[str, Any]:
         """What encodes, for the ledger and the manifest."""
         e = self.engine
-        return {"engine": e.name, "version": e.version, "reference": f"{self.reference.name} {self.reference.version}",
-                "parity_docs": self.parity.docs if self.parity else 0, "parity_tokens": self.parity.tokens if self.parity else 0,
-                "reason": self.reason}
+        return {
+            "engine": e.name,
+            "version": e.version,
+            "reference": f"{self.reference.name} {self.reference.version}",
+            "parity_docs": self.parity.docs if self.parity else 0,
+            "parity_tokens": self.parity.tokens if self.parity else 0,
+            "reason": self.reason,
+        }
 
     @property
     def unk_id(self) -> int | None:
@@ -192,8 +197,10 @@ def resolve_eos_id(shards: Any, engine: _Engine) -> Any:
         return shards
     eos = engine.end_of_document_id()
     if eos is None:
-        raise ValueError("shards.pack.eos_id=auto: this tokenizer has no EOS or SEP token; set shards.pack.eos_id=<id> "
-                         "or shards.pack.eos_id=null (documents then run into each other within a row)")
+        raise ValueError(
+            "shards.pack.eos_id=auto: this tokenizer has no EOS or SEP token; set shards.pack.eos_id=<id> "
+            "or shards.pack.eos_id=null (documents then run into each other within a row)"
+        )
     return dataclasses.replace(shards, pack=dataclasses.replace(shards.pack, eos_id=eos))
 
 
@@ -266,7 +273,7 @@ class Encoder:
         sample = [texts[i] for i in picks]
         got_offsets = np.zeros(len(picks) + 1, dtype=np.int64)
         np.cumsum(offsets[picks + 1] - offsets[picks], out=got_offsets[1:])
-        got = np.concatenate([flat[offsets[i]:offsets[i + 1]] for i in picks]) if len(picks) else flat[:0]
+        got = np.concatenate([flat[offsets[i] : offsets[i + 1]] for i in picks]) if len(picks) else flat[:0]
         result = compare(sample, (got, got_offsets), self.engine.reference.encode_flat(sample, self.cfg.add_special_tokens))
         self.checked_docs += result.docs
         if not result.ok:

@@ -61,7 +61,7 @@ def lists_from_flat(flat: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
     """Per-text id lists from a flat buffer (for callers that want Python lists: reports, tests)."""
     values = flat.tolist()
     bounds = offsets.tolist()
-    return [values[bounds[i]:bounds[i + 1]] for i in range(len(bounds) - 1)]
+    return [values[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1)]
 
 
 def package_version(name: str) -> str:
@@ -137,5 +137,14 @@ class FastokensEngine:
         return np.frombuffer(ids, dtype="<u4"), np.frombuffer(offsets, dtype="<u8").astype(np.int64)
 
 
-__all__ = ["ENGINES", "EncodeConfig", "EngineName", "FastokensEngine", "HFEngine", "SentencePieceEngine", "flat_from_lists",
-           "lists_from_flat", "package_version"]
+__all__ = [
+    "ENGINES",
+    "EncodeConfig",
+    "EngineName",
+    "FastokensEngine",
+    "HFEngine",
+    "SentencePieceEngine",
+    "flat_from_lists",
+    "lists_from_flat",
+    "package_version",
+]

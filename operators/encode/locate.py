@@ -26,8 +26,10 @@ Kind = Literal["hf", "gpt2", "sentencepiece"]
 # The two spellings of a GPT-2 byte-level BPE: (vocabulary, merges).
 GPT2_FILES = (("encoder.json", "vocab.bpe"), ("vocab.json", "merges.txt"))
 _SENTENCEPIECE = re.compile(r"\.model(\.v\d+)?$")
-_EXPECTED = ("a tokenizer.json, a folder holding one, a GPT-2 folder (encoder.json + vocab.bpe, or vocab.json + "
-             "merges.txt), or a sentencepiece .model file (or a folder holding exactly one)")
+_EXPECTED = (
+    "a tokenizer.json, a folder holding one, a GPT-2 folder (encoder.json + vocab.bpe, or vocab.json + "
+    "merges.txt), or a sentencepiece .model file (or a folder holding exactly one)"
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -77,8 +79,7 @@ def locate_tokenizer(path: str | Path) -> TokenizerFiles:
             return TokenizerFiles("sentencepiece", (p,), p)
         if any(p.name in pair for pair in GPT2_FILES):
             raise ValueError(f"tokenizer: {p} is one file of a GPT-2 tokenizer; pass its folder {p.parent}")
-        raise ValueError(f"tokenizer: {p} is not a tokenizer file (expected *.json or a sentencepiece *.model); "
-                         f"pass {_EXPECTED}")
+        raise ValueError(f"tokenizer: {p} is not a tokenizer file (expected *.json or a sentencepiece *.model); pass {_EXPECTED}")
     if (p / "tokenizer.json").is_file():
         return TokenizerFiles("hf", (p / "tokenizer.json",), p)
     for vocab, merges in GPT2_FILES:
@@ -86,13 +87,14 @@ def locate_tokenizer(path: str | Path) -> TokenizerFiles:
             return TokenizerFiles("gpt2", (p / vocab, p / merges), p)
     models = sorted(q for q in p.iterdir() if q.is_file() and is_sentencepiece_name(q.name))
     if len(models) > 1:
-        raise ValueError(f"tokenizer: {p} holds {len(models)} sentencepiece models "
-                         f"({', '.join(q.name for q in models)}); pass the one you mean")
+        raise ValueError(f"tokenizer: {p} holds {len(models)} sentencepiece models ({', '.join(q.name for q in models)}); pass the one you mean")
     if models:
         return TokenizerFiles("sentencepiece", (models[0],), p)
     found = sorted(q.name for q in p.iterdir())
-    raise ValueError(f"tokenizer: {p} holds no tokenizer: expected tokenizer.json, encoder.json + vocab.bpe, "
-                     f"vocab.json + merges.txt, or one sentencepiece .model in the folder; found {found}")
+    raise ValueError(
+        f"tokenizer: {p} holds no tokenizer: expected tokenizer.json, encoder.json + vocab.bpe, "
+        f"vocab.json + merges.txt, or one sentencepiece .model in the folder; found {found}"
+    )
 
 
 def open_hf_tokenizer(located: TokenizerFiles) -> Any:
@@ -107,8 +109,9 @@ def open_hf_tokenizer(located: TokenizerFiles) -> Any:
         try:
             return Tokenizer.from_file(str(located.files[0]))
         except Exception as exc:  # tokenizers raises a bare Exception with serde's message
-            raise ValueError(f"cannot parse tokenizer.json at {located.files[0]}: {exc} (a truncated or hand-edited "
-                             "file? re-export it with tokenizers' Tokenizer.save)") from None
+            raise ValueError(
+                f"cannot parse tokenizer.json at {located.files[0]}: {exc} (a truncated or hand-edited file? re-export it with tokenizers' Tokenizer.save)"
+            ) from None
     if located.kind != "gpt2":
         raise ValueError(f"tokenizer: {located.path} is a {located.kind} model, not a tokenizers one")
     vocab, merges = located.files
@@ -145,5 +148,4 @@ def open_sentencepiece(located: TokenizerFiles) -> tuple[Any, bytes]:
     try:
         return spm.SentencePieceProcessor(model_proto=blob), blob
     except (RuntimeError, OSError) as exc:
-        raise ValueError(f"cannot parse sentencepiece model at {located.files[0]}: {exc} (a truncated copy? "
-                         "copy the .model file again)") from None
+        raise ValueError(f"cannot parse sentencepiece model at {located.files[0]}: {exc} (a truncated copy? copy the .model file again)") from None

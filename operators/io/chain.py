@@ -20,7 +20,8 @@ Adding an operator to every job = its file, its export in its package's ``__init
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from tokenmill.operators.clean.langid import LanguageIdentifier
 from tokenmill.operators.clean.text_normalize import TextNormalizer
@@ -43,8 +44,9 @@ SINK_STAGE = "quarantine"
 FILTERED_STAGE = FilteredSink.STAGE
 
 
-def ingest_stages(kind: str, cfg: IngestConfig, quarantine_dir: str, receipts_dir: str | None,
-                  extra_ops: Sequence[Any] | None = (), filtered_dir: str | None = None) -> list[CountedStage]:
+def ingest_stages(
+    kind: str, cfg: IngestConfig, quarantine_dir: str, receipts_dir: str | None, extra_ops: Sequence[Any] | None = (), filtered_dir: str | None = None
+) -> list[CountedStage]:
     """The stages after the reader for ``kind`` (``text`` or ``dna``), ending with the quarantine sink.
 
     With quality filters on (``ingest.quality``), text runs them after the list's operators, then the filtered sink
@@ -63,8 +65,10 @@ def ingest_stages(kind: str, cfg: IngestConfig, quarantine_dir: str, receipts_di
     filters = quality_operators(cfg) if kind == "text" else []
     drops = any(FILTER_COLUMNS[0] in getattr(op, "ADDS", ()) for op in filters)  # the PII formatter only edits
     if drops and filtered_dir is None:
-        raise ValueError(f"ingest.quality (preset {cfg.quality.preset!r}) runs in pipelines/ingest.py only so far: "
-                         "ingest with it first, then give this job the ingested OUT/documents")
+        raise ValueError(
+            f"ingest.quality (preset {cfg.quality.preset!r}) runs in pipelines/ingest.py only so far: "
+            "ingest with it first, then give this job the ingested OUT/documents"
+        )
     sink = QuarantineSink(quarantine_dir, DOCUMENTS if kind == "text" else DNA_SEGMENTS)
     stages = [CountedStage(op, op.STAGE, receipts_dir) for op in ops + filters]
     if drops:
@@ -79,7 +83,7 @@ class _StageActor:
     def __init__(self, stage: CountedStage) -> None:
         self.stage = stage
 
-    def __call__(self, batch):  # noqa: ANN001, ANN204 - pa.Table -> pa.Table
+    def __call__(self, batch):
         return self.stage(batch)
 
 
@@ -91,8 +95,7 @@ def map_stages(ds: Any, stages: Sequence[CountedStage], max_actors: int) -> Any:
     for stage in stages:
         compute = getattr(stage.op, "COMPUTE", "tasks")
         if compute == "actors":
-            ds = ds.map_batches(_StageActor, fn_constructor_args=(stage,), batch_size=None, batch_format="pyarrow",
-                                compute=actor_pool(max_actors))
+            ds = ds.map_batches(_StageActor, fn_constructor_args=(stage,), batch_size=None, batch_format="pyarrow", compute=actor_pool(max_actors))
         elif compute == "tasks":
             ds = ds.map_batches(stage, batch_size=None, batch_format="pyarrow")
         else:

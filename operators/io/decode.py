@@ -6,7 +6,8 @@ import json
 import logging
 import math
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")
 log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ def decode_utf8(raw: bytes, on_invalid: str) -> tuple[str | None, str | None]:
     except UnicodeDecodeError as exc:
         if on_invalid == "replace":
             return raw.decode("utf-8", "replace"), None
-        return None, f"invalid UTF-8 at byte {exc.start} ({raw[exc.start:exc.start + 4]!r}); fix the encoding or set on_invalid_utf8=replace"
+        return None, f"invalid UTF-8 at byte {exc.start} ({raw[exc.start : exc.start + 4]!r}); fix the encoding or set on_invalid_utf8=replace"
 
 
 def lang_from_filename(uri: str) -> str | None:
@@ -39,8 +40,11 @@ def file_lang(task: dict, lang_from: str) -> str | None:
         return None
     lang = lang_from_filename(task["uri"])
     if lang is None and not task.get("start") and not task.get("row_group"):
-        log.warning("ingest.lang_from=filename: no language code in the file name %s; its documents get lang=NULL "
-                    "(name it <lang>[_variant].<ext>, e.g. eng.txt, or use lang_from=detect)", task["uri"])
+        log.warning(
+            "ingest.lang_from=filename: no language code in the file name %s; its documents get lang=NULL "
+            "(name it <lang>[_variant].<ext>, e.g. eng.txt, or use lang_from=detect)",
+            task["uri"],
+        )
     return lang
 
 
@@ -52,9 +56,15 @@ def files_without_lang(uris: Iterable[str], what: str = "input files") -> list[s
     unnamed = [u for u in uris if lang_from_filename(u) is None]
     if unnamed:
         shown = ", ".join(unnamed[:10]) + (f" and {len(unnamed) - 10} more" if len(unnamed) > 10 else "")
-        log.warning("ingest.lang_from=filename: %d of %d %s have no language code in their name, their documents get "
-                    "lang=NULL: %s (name them <lang>[_variant].<ext>, e.g. eng.txt, deu_1901.txt, or use "
-                    "lang_from=detect)", len(unnamed), len(uris), what, shown)
+        log.warning(
+            "ingest.lang_from=filename: %d of %d %s have no language code in their name, their documents get "
+            "lang=NULL: %s (name them <lang>[_variant].<ext>, e.g. eng.txt, deu_1901.txt, or use "
+            "lang_from=detect)",
+            len(unnamed),
+            len(uris),
+            what,
+            shown,
+        )
     return unnamed
 
 
@@ -70,8 +80,10 @@ def unicode_problem(values: dict[str, str | None], on_invalid: str) -> tuple[dic
     for name, value in values.items():
         if value is not None and _SURROGATE.search(value):
             if on_invalid != "replace":
-                return values, (f"field {name!r} holds a lone UTF-16 surrogate (e.g. \"\\ud800\"), which is not valid "
-                                f"Unicode; fix the producer or set on_invalid_utf8=replace")
+                return values, (
+                    f'field {name!r} holds a lone UTF-16 surrogate (e.g. "\\ud800"), which is not valid '
+                    f"Unicode; fix the producer or set on_invalid_utf8=replace"
+                )
             values = {**values, name: _SURROGATE.sub("\ufffd", value)}
     return values, None
 

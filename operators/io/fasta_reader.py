@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pyarrow as pa
 
@@ -30,8 +30,7 @@ def read_fasta(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Itera
         for offset, line, fault in iter_lines(src, task["compression"]):
             if fault is not None:  # never join sequence across data lost to a corrupt or cut member
                 seen.n += 1
-                buf.reject(stage=STAGE, reason=fault.reason, detail=fault.detail, raw=line or None, source=src,
-                           location=f"byte={offset}")
+                buf.reject(stage=STAGE, reason=fault.reason, detail=fault.detail, raw=line or None, source=src, location=f"byte={offset}")
                 if seg.record is not None:
                     gap_in = seg.record.split("~after_lost_data@", 1)[0]
                     seg.end_record()
@@ -48,16 +47,16 @@ def read_fasta(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Itera
                 seg.feed(line)
             elif seg.record is None:
                 seen.n += 1
-                buf.reject(stage=STAGE, reason="sequence_before_header", raw=line, source=src,
-                           location=f"byte={offset}", detail="sequence line before any '>' header")
+                buf.reject(
+                    stage=STAGE, reason="sequence_before_header", raw=line, source=src, location=f"byte={offset}", detail="sequence line before any '>' header"
+                )
             else:
                 seg.feed(line)
             if buf.full:
                 yield buf.take()
     except InputFault as exc:
         seen.n += 1
-        buf.reject(stage=STAGE, reason=exc.reason, detail=exc.detail,
-                   raw=None, source=src, location=f"byte={exc.offset}")
+        buf.reject(stage=STAGE, reason=exc.reason, detail=exc.detail, raw=None, source=src, location=f"byte={exc.offset}")
     seg.end_record()
     if len(buf):
         yield buf.take()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Iterator
+from collections.abc import Iterator
 
 import pyarrow as pa
 
-from tokenmill.operators.io.decode import decode_utf8, meta_json, unicode_problem
-from tokenmill.operators.io.decode import file_lang as lang_of_file
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.rows import RowBuffer, Seen
+from tokenmill.operators.io.decode import decode_utf8, meta_json, unicode_problem
+from tokenmill.operators.io.decode import file_lang as lang_of_file
 from tokenmill.operators.io.streams import InputFault, iter_lines
 from tokenmill.schemas import RAW_DOCUMENTS
 
@@ -37,21 +37,20 @@ def read_jsonl(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Itera
             if fault is not None:  # decoded from a compressed member that failed verification, or a cut tail
                 buf.reject(stage=STAGE, reason=fault.reason, detail=fault.detail, raw=raw or None, source=src, location=loc)
             elif len(raw) > cfg.max_document_bytes:
-                buf.reject(stage=STAGE, reason="too_large", raw=raw, source=src, location=loc,
-                           detail=f"{len(raw)} bytes > max_document_bytes={cfg.max_document_bytes}")
+                buf.reject(
+                    stage=STAGE, reason="too_large", raw=raw, source=src, location=loc, detail=f"{len(raw)} bytes > max_document_bytes={cfg.max_document_bytes}"
+                )
             else:
                 try:
                     _parse_line(buf, raw, src, loc, file_lang, cfg)
                 except Exception as exc:  # one record never aborts the run: whatever it raised, it is quarantined
                     log.warning("%s %s: record error %s: %s", src, loc, type(exc).__name__, exc)
-                    buf.reject(stage=STAGE, reason="record_error", detail=f"{type(exc).__name__}: {exc}"[:300],
-                               raw=raw, source=src, location=loc)
+                    buf.reject(stage=STAGE, reason="record_error", detail=f"{type(exc).__name__}: {exc}"[:300], raw=raw, source=src, location=loc)
             if buf.full:
                 yield buf.take()
     except InputFault as exc:
         seen.n += 1
-        buf.reject(stage=STAGE, reason=exc.reason, detail=exc.detail,
-                   raw=None, source=src, location=f"byte={exc.offset}")
+        buf.reject(stage=STAGE, reason=exc.reason, detail=exc.detail, raw=None, source=src, location=f"byte={exc.offset}")
     if len(buf):
         yield buf.take()
 
@@ -64,29 +63,37 @@ def _parse_line(buf: RowBuffer, raw: bytes, src: str, loc: str, file_lang: str |
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
-        buf.reject(stage=STAGE, reason="malformed_json", detail=f"{exc.msg} at column {exc.colno}", raw=raw,
-                   source=src, location=loc)
+        buf.reject(stage=STAGE, reason="malformed_json", detail=f"{exc.msg} at column {exc.colno}", raw=raw, source=src, location=loc)
         return
     except ValueError as exc:  # valid JSON Python will not read, e.g. an integer of more than 4,300 digits
-        buf.reject(stage=STAGE, reason="malformed_json", detail=f"cannot be read: {exc}"[:300], raw=raw, source=src,
-                   location=loc)
+        buf.reject(stage=STAGE, reason="malformed_json", detail=f"cannot be read: {exc}"[:300], raw=raw, source=src, location=loc)
         return
     except RecursionError:
-        buf.reject(stage=STAGE, reason="malformed_json", detail="JSON nested too deeply to parse", raw=raw,
-                   source=src, location=loc)
+        buf.reject(stage=STAGE, reason="malformed_json", detail="JSON nested too deeply to parse", raw=raw, source=src, location=loc)
         return
     if not isinstance(record, dict):
-        buf.reject(stage=STAGE, reason="not_an_object", detail=f"JSON line is a {type(record).__name__}, expected an object",
-                   raw=raw, source=src, location=loc)
+        buf.reject(stage=STAGE, reason="not_an_object", detail=f"JSON line is a {type(record).__name__}, expected an object", raw=raw, source=src, location=loc)
         return
     text = record.pop(cfg.text_field, None)
     if text is None:
-        buf.reject(stage=STAGE, reason="missing_text_field", raw=raw, source=src, location=loc,
-                   detail=f"no field {cfg.text_field!r} (fields: {sorted(record)[:10]}); set text_field=...")
+        buf.reject(
+            stage=STAGE,
+            reason="missing_text_field",
+            raw=raw,
+            source=src,
+            location=loc,
+            detail=f"no field {cfg.text_field!r} (fields: {sorted(record)[:10]}); set text_field=...",
+        )
         return
     if not isinstance(text, str):
-        buf.reject(stage=STAGE, reason="text_not_string", raw=raw, source=src, location=loc,
-                   detail=f"field {cfg.text_field!r} is a {type(text).__name__}, expected a string")
+        buf.reject(
+            stage=STAGE,
+            reason="text_not_string",
+            raw=raw,
+            source=src,
+            location=loc,
+            detail=f"field {cfg.text_field!r} is a {type(text).__name__}, expected a string",
+        )
         return
     lang = file_lang
     if cfg.lang_from == "field":
@@ -95,8 +102,7 @@ def _parse_line(buf: RowBuffer, raw: bytes, src: str, loc: str, file_lang: str |
     try:
         meta = meta_json(record) if record else None
     except (RecursionError, ValueError) as exc:
-        buf.reject(stage=STAGE, reason="malformed_json", detail=f"fields cannot be kept as JSON: {exc}"[:300],
-                   raw=raw, source=src, location=loc)
+        buf.reject(stage=STAGE, reason="malformed_json", detail=f"fields cannot be kept as JSON: {exc}"[:300], raw=raw, source=src, location=loc)
         return
     values, err = unicode_problem({"text": text, "lang": lang, "meta": meta}, cfg.on_invalid_utf8)
     if err:

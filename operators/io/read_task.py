@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Iterator
+from collections.abc import Iterator
 
 import pyarrow as pa
 
@@ -47,14 +47,19 @@ class ReadTask:
             for block in READERS[task["format"]](task, self.cfg, seen):
                 emitted += block.num_rows
                 yield block
-            receipt = {"stage": STAGE, "uri": task["uri"], "start": task["start"], "end": task["end"],
-                       "row_group": task.get("row_group"), "format": task["format"], "seen": seen.n,
-                       "emitted": emitted}
+            receipt = {
+                "stage": STAGE,
+                "uri": task["uri"],
+                "start": task["start"],
+                "end": task["end"],
+                "row_group": task.get("row_group"),
+                "format": task["format"],
+                "seen": seen.n,
+                "emitted": emitted,
+            }
             self.receipts.append(receipt)
             if self.receipts_dir is not None:
-                key = hashlib.blake2b(repr((task["uri"], task["start"], task["end"], task.get("row_group"))).encode(),
-                                      digest_size=12).hexdigest()
+                key = hashlib.blake2b(repr((task["uri"], task["start"], task["end"], task.get("row_group"))).encode(), digest_size=12).hexdigest()
                 # FASTA records are cut into many segments: their count is reported, not reconciled with rows.
                 seen_key = "fasta_records" if task["format"] == "fasta" else "seen"
-                write_receipt(self.receipts_dir, f"read-{key}", {
-                    "stage": STAGE, seen_key: {task["uri"]: seen.n}, "out": {task["uri"]: emitted}})
+                write_receipt(self.receipts_dir, f"read-{key}", {"stage": STAGE, seen_key: {task["uri"]: seen.n}, "out": {task["uri"]: emitted}})

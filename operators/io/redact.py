@@ -22,8 +22,10 @@ _STRICT_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/\s@]+@")
 # ... or an object-store URL whose first segment (a bucket name, which never holds ':') holds KEY:SECRET/WITH/SLASH@
 _STORE_USERINFO = re.compile(r"^(s3|s3a|gs|gcs|az|abfs|abfss)://[^/\s]*:[^\s]*@", re.IGNORECASE)
 # signed-URL and SAS query parameters that are credentials themselves
-_SECRET_PARAMS = re.compile(r"(?i)([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|X-Goog-Signature|"
-                            r"X-Goog-Credential|Signature|AWSAccessKeyId|sig|token|access_token|password|secret)=)[^&\s'\"#]+")
+_SECRET_PARAMS = re.compile(
+    r"(?i)([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|X-Goog-Signature|"
+    r"X-Goog-Credential|Signature|AWSAccessKeyId|sig|token|access_token|password|secret)=)[^&\s'\"#]+"
+)
 
 
 def redact(text: str) -> str:
@@ -50,6 +52,8 @@ def refuse_credentials(uri: str, what: str) -> None:
         what: how the user gave it, for the message (``--input``, ``--output``).
     """
     if _STRICT_USERINFO.match(uri) or _STORE_USERINFO.match(uri) or _SECRET_PARAMS.search(uri):
-        raise ConfigError(f"{what} {redact(uri)}: credentials in a URL are refused (they would be recorded in the "
-                          f"ledger and logs); give the URL without them and set AWS_ACCESS_KEY_ID / "
-                          f"AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment instead")
+        raise ConfigError(
+            f"{what} {redact(uri)}: credentials in a URL are refused (they would be recorded in the "
+            f"ledger and logs); give the URL without them and set AWS_ACCESS_KEY_ID / "
+            f"AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment instead"
+        )

@@ -29,8 +29,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import fsspec
 from fsspec.utils import get_protocol
@@ -104,9 +105,12 @@ def staged_output(output: str, *, persistent: bool = False, keep_builds: int = 1
     except Exception as exc:  # botocore's errors share no base class with OSError
         if not persistent:
             shutil.rmtree(staging, ignore_errors=True)
-        fail(redact(str(exc)) if isinstance(exc, ConfigError) else
-             f"--output {output}: cannot reach it ({type(exc).__name__}: {redact(str(exc))}); check AWS_ENDPOINT_URL and the "
-             f"credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE), and that the bucket exists")
+        fail(
+            redact(str(exc))
+            if isinstance(exc, ConfigError)
+            else f"--output {output}: cannot reach it ({type(exc).__name__}: {redact(str(exc))}); check AWS_ENDPOINT_URL and the "
+            f"credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE), and that the bucket exists"
+        )
     log.info("remote output %s is staged in %s", output, staging)
     try:
         yield staging
@@ -133,8 +137,7 @@ def name_artifacts_remote(ledger: Path, staging: Path, output: str) -> None:
     prefix = f"{staging}/"
     con = duckdb.connect(str(ledger))
     try:
-        con.execute("UPDATE artifacts SET path = ? || substr(path, ?) WHERE starts_with(path, ?)",
-                    [f"{output.rstrip('/')}/", len(prefix) + 1, prefix])
+        con.execute("UPDATE artifacts SET path = ? || substr(path, ?) WHERE starts_with(path, ?)", [f"{output.rstrip('/')}/", len(prefix) + 1, prefix])
     finally:
         con.close()
 
@@ -172,6 +175,7 @@ def _unless_busy(staging: Path, persistent: bool) -> Iterator[bool]:
 
 def commit_order(names: list[str]) -> list[str]:
     """Relative file names in the order they are uploaded: data, markers, manifests, build.json, CURRENT.id, ledger."""
+
     def rank(name: str) -> tuple[int, str]:
         base = name.rsplit("/", 1)[-1]
         order = {MARKER: 1, "manifest.json": 2, "build.json": 3}.get(base, 0)
@@ -180,6 +184,7 @@ def commit_order(names: list[str]) -> list[str]:
         elif name == LEDGER:
             order = 5
         return order, name
+
     return sorted(names, key=rank)
 
 
@@ -238,7 +243,7 @@ def _remote_names(fs: Any, root: str, folder: str) -> list[str]:
         entries = fs.ls(base, detail=True)
     except FileNotFoundError:
         return []
-    return sorted(e["name"][len(root) + 1:] for e in entries if e.get("type") == "file")
+    return sorted(e["name"][len(root) + 1 :] for e in entries if e.get("type") == "file")
 
 
 def _refuse_foreign(fs: Any, root: str, staging: Path | None, names: list[str]) -> None:
@@ -253,8 +258,10 @@ def _refuse_foreign(fs: Any, root: str, staging: Path | None, names: list[str]) 
         existing = _remote_names(fs, root, folder)
         if existing and f"{folder}/{MARKER}" not in existing:
             kept = f" (the new output stays in {staging})" if staging else ""
-            raise ConfigError(f"{join(root, folder)} exists and was not written by tokenmill (no {MARKER} in it): it is "
-                              f"never replaced; choose another --output, or move that prefix away{kept}")
+            raise ConfigError(
+                f"{join(root, folder)} exists and was not written by tokenmill (no {MARKER} in it): it is "
+                f"never replaced; choose another --output, or move that prefix away{kept}"
+            )
 
 
 def stale_remote_files(fs: Any, root: str, staging: Path, uploaded: list[str], keep_builds: int = 1) -> list[str]:
@@ -270,7 +277,7 @@ def stale_remote_files(fs: Any, root: str, staging: Path, uploaded: list[str], k
             stale += [n for n in _remote_names(fs, root, folder) if n.endswith(".parquet") and n not in keep]
         if f"{folder}/manifest.json" in keep and base not in ("plan", "rows"):  # a shard set: the manifest decides
             manifest = json.loads((staging / folder / "manifest.json").read_text())
-            listed = [n[len(folder) + 1:] for sub in ("", "plan", "rows") for n in _remote_names(fs, root, f"{folder}/{sub}".rstrip("/"))]
+            listed = [n[len(folder) + 1 :] for sub in ("", "plan", "rows") for n in _remote_names(fs, root, f"{folder}/{sub}".rstrip("/"))]
             stale += [f"{folder}/{n}" for n in unreferenced_names(listed, manifest)]
     if "builds/CURRENT.id" in keep:
         stale += _stale_builds(fs, root, (staging / "builds" / "CURRENT.id").read_text().strip(), keep_builds)
@@ -292,20 +299,18 @@ def _stale_builds(fs: Any, root: str, current: str, keep: int) -> list[str]:
         entries = fs.ls(join(root, "builds"), detail=True)
     except FileNotFoundError:
         return []
-    ids = sorted(name for e in entries if e.get("type") == "directory"
-                 and is_build_id(name := e["name"].rstrip("/").rsplit("/", 1)[-1]) and marked(name))
+    ids = sorted(name for e in entries if e.get("type") == "directory" and is_build_id(name := e["name"].rstrip("/").rsplit("/", 1)[-1]) and marked(name))
     stale: list[str] = []
     for build_id in ids[:-keep]:
         if build_id != current:
             log.info("retention (keep_builds=%d): removing remote build %s", keep, build_id)
             prefix = join(root, "builds", build_id)
-            stale += [f"builds/{build_id}/{f[len(prefix) + 1:]}" for f in fs.find(prefix)]
+            stale += [f"builds/{build_id}/{f[len(prefix) + 1 :]}" for f in fs.find(prefix)]
     return stale
 
 
 def read_current(output: str) -> str | None:
     """The build id ``output/builds/CURRENT.id`` names (local or remote), or None."""
-    with contextlib.suppress(FileNotFoundError):
-        with fsspec.open(join(output, "builds", "CURRENT.id"), "rt") as fh:
-            return fh.read().strip() or None
+    with contextlib.suppress(FileNotFoundError), fsspec.open(join(output, "builds", "CURRENT.id"), "rt") as fh:
+        return fh.read().strip() or None
     return None

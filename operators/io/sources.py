@@ -13,9 +13,10 @@ import hashlib
 import logging
 import os
 import stat
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import fsspec
 
@@ -30,10 +31,19 @@ log = logging.getLogger(__name__)
 
 
 _EXTENSIONS = {
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
-    ".parquet": "parquet", ".pq": "parquet",
-    ".txt": "text", ".text": "text", ".py": "text", ".md": "text",
-    ".fa": "fasta", ".fna": "fasta", ".fasta": "fasta", ".fas": "fasta",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".txt": "text",
+    ".text": "text",
+    ".py": "text",
+    ".md": "text",
+    ".fa": "fasta",
+    ".fna": "fasta",
+    ".fasta": "fasta",
+    ".fas": "fasta",
 }
 _COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 
@@ -68,8 +78,7 @@ def detect_format(path: str, override: str = "auto") -> tuple[str, str | None]:
         if name.endswith(ext):
             return fmt, compression
     raise ConfigError(
-        f"input {path}: cannot tell its format from the extension; use .jsonl/.parquet/.txt/.fa (optionally "
-        f".gz/.zst) or set format=jsonl|parquet|text|fasta"
+        f"input {path}: cannot tell its format from the extension; use .jsonl/.parquet/.txt/.fa (optionally .gz/.zst) or set format=jsonl|parquet|text|fasta"
     )
 
 
@@ -104,15 +113,18 @@ def resolve_inputs(patterns: list[str] | tuple[str, ...], format: str = "auto") 
             try:
                 info = fs.info(m)
             except OSError as exc:  # a symlink loop, a dangling link, a file removed meanwhile, no permission
-                raise ConfigError(f"--input {pattern}: cannot read {m}: {exc.strerror or exc}; remove or fix that "
-                                  f"file (a symbolic link loop or a dangling link?) or narrow the glob") from None
+                raise ConfigError(
+                    f"--input {pattern}: cannot read {m}: {exc.strerror or exc}; remove or fix that "
+                    f"file (a symbolic link loop or a dangling link?) or narrow the glob"
+                ) from None
             if protocol in ("file", "local"):
                 _refuse_special(pattern, m)
             uri = os.path.normpath(m) if protocol in ("file", "local") else f"{protocol}://{m}"
             fmt, comp = detect_format(m, format)
             mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or 0  # LastModified: s3
-            files[uri] = InputFile(uri=uri, format=fmt, compression=comp, size=int(info.get("size") or 0),
-                                   mtime=float(mtime.timestamp() if hasattr(mtime, "timestamp") else mtime))
+            files[uri] = InputFile(
+                uri=uri, format=fmt, compression=comp, size=int(info.get("size") or 0), mtime=float(mtime.timestamp() if hasattr(mtime, "timestamp") else mtime)
+            )
     return [files[k] for k in sorted(files)]
 
 
@@ -124,10 +136,19 @@ def _refuse_special(pattern: str, path: str) -> None:
     except OSError:
         return  # reported by the caller's own checks
     if not stat.S_ISREG(mode):
-        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
-                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
-        raise ConfigError(f"--input {pattern}: {path} is {kind}, not a regular file; tokenmill reads only regular "
-                          f"files (write the stream to a file first, or narrow the glob)")
+        kind = (
+            "a named pipe (FIFO)"
+            if stat.S_ISFIFO(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a regular file"
+        )
+        raise ConfigError(
+            f"--input {pattern}: {path} is {kind}, not a regular file; tokenmill reads only regular "
+            f"files (write the stream to a file first, or narrow the glob)"
+        )
 
 
 def expand_parquet_folders(patterns: list[str] | tuple[str, ...]) -> list[str]:
@@ -152,7 +173,7 @@ def parquet_files(folder: str | os.PathLike) -> list[str]:
     return sorted(str(p) for p in Path(folder).glob("*.parquet"))
 
 
-def parquet_schema(uri: str) -> "pa.Schema":
+def parquet_schema(uri: str) -> pa.Schema:
     """The Arrow schema of the Parquet file at ``uri`` (local or any fsspec URI), read through fsspec."""
     import pyarrow.parquet as pq
 
@@ -237,7 +258,7 @@ def plan_partitions(tasks: list[dict], partition_bytes: int) -> list[list[dict]]
             n = max(task["size"] // max(task.get("row_groups", 1), 1), 1)
         if task.get("compression") or task["format"] == "parquet":
             n *= COMPRESSION_RATIO  # sized by the text they hold, not by their bytes on disk
-        if not groups or size + n > partition_bytes and size > 0:
+        if not groups or (size + n > partition_bytes and size > 0):
             groups.append([])
             size = 0
         groups[-1].append(task)

@@ -21,8 +21,9 @@ member is ignored as ``gzip -d`` does.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import IO, Generator, Iterator, NamedTuple
+from typing import IO, NamedTuple
 
 import fsspec
 import zstandard
@@ -77,8 +78,7 @@ def _decompressor(codec: str):
     return zlib.decompressobj(16 + zlib.MAX_WBITS) if codec == "gzip" else zstandard.ZstdDecompressor().decompressobj()
 
 
-def _member(fh: IO[bytes], codec: str, pos: int, fine: _End | None = None,
-            stop_at: int | None = None) -> Generator[bytes, None, _End]:
+def _member(fh: IO[bytes], codec: str, pos: int, fine: _End | None = None, stop_at: int | None = None) -> Generator[bytes, None, _End]:
     """Decode the member/frame that starts at compressed offset ``pos``; yield its output; return how it ended.
 
     A decompressor that raises discards what it decoded in that call, so after a first pass ended in a fault,
@@ -102,7 +102,7 @@ def _member(fh: IO[bytes], codec: str, pos: int, fine: _End | None = None,
             return _End("truncated", at, decoded=decoded)
         step = _FINE_STEP if fine is not None and codec == "zstd" and at + len(chunk) > fine.end else len(chunk)
         for i in range(0, len(chunk), step):
-            part = chunk[i:i + step]
+            part = chunk[i : i + step]
             try:
                 if codec == "gzip":
                     while True:
@@ -126,8 +126,7 @@ def _member(fh: IO[bytes], codec: str, pos: int, fine: _End | None = None,
         at += len(chunk)
 
 
-def _verify(fh: IO[bytes], codec: str, pos: int, fine: _End | None = None,
-            stop_at: int | None = None) -> tuple[_End, list[bytes] | None]:
+def _verify(fh: IO[bytes], codec: str, pos: int, fine: _End | None = None, stop_at: int | None = None) -> tuple[_End, list[bytes] | None]:
     """Decode the member at ``pos`` to its end; return how it ended and its output (None when too big to hold)."""
     gen = _member(fh, codec, pos, fine, stop_at)
     kept: list[bytes] | None = []
@@ -144,11 +143,21 @@ def _verify(fh: IO[bytes], codec: str, pos: int, fine: _End | None = None,
             kept.append(data)
 
 
-def _emit(fh: IO[bytes], codec: str, pos: int, end: _End, kept: list[bytes] | None, fault: InputFault | None,
-          fine: _End | None = None, trust: int | None = None, held: InputFault | None = None) -> Iterator[_Piece]:
+def _emit(
+    fh: IO[bytes],
+    codec: str,
+    pos: int,
+    end: _End,
+    kept: list[bytes] | None,
+    fault: InputFault | None,
+    fine: _End | None = None,
+    trust: int | None = None,
+    held: InputFault | None = None,
+) -> Iterator[_Piece]:
     """The pieces of a verified (or, with ``fault``, failed) member: from memory, or decoded again.
 
     With ``trust`` (a cut member), the decoded bytes after the first ``trust`` are marked with ``held`` instead."""
+
     def data() -> Iterator[bytes]:
         if kept is not None:
             yield from kept
@@ -161,9 +170,12 @@ def _emit(fh: IO[bytes], codec: str, pos: int, end: _End, kept: list[bytes] | No
                 again: _End = stop.value
                 break
         if again.status != end.status and fault is None:
-            raise InputFault("corrupt_input", f"the {codec} {_UNIT[codec]} at compressed byte {pos} verified on the "
-                                              f"first read but not on the second ({again.cause or again.status}): "
-                                              f"the file changed while it was read; rerun once it is stable")
+            raise InputFault(
+                "corrupt_input",
+                f"the {codec} {_UNIT[codec]} at compressed byte {pos} verified on the "
+                f"first read but not on the second ({again.cause or again.status}): "
+                f"the file changed while it was read; rerun once it is stable",
+            )
 
     done = 0
     for chunk in data():
@@ -223,21 +235,33 @@ def _pieces(fh: IO[bytes], codec: str) -> Iterator[_Piece]:
             continue
         nxt, stop, ahead = _resync(fh, codec, pos + 1)
         if end.status == "truncated" and nxt is None and codec == "gzip" and _has_trailer(fh, pos, end):
-            end = _End("corrupt", end.end, "it runs to the end of the file without ending, yet the file's last 4 "
-                                           "bytes give the size it decoded to: the file is whole but damaged, not cut",
-                       end.decoded)
+            end = _End(
+                "corrupt",
+                end.end,
+                "it runs to the end of the file without ending, yet the file's last 4 "
+                "bytes give the size it decoded to: the file is whole but damaged, not cut",
+                end.decoded,
+            )
         if end.status == "truncated" and nxt is None:  # the file was cut inside its final member
             # What the last bytes before the cut decoded to is held back: a cut cannot be verified, and a few
             # damaged or foreign bytes there can complete a line with garbage.
             trust = _verify(fh, codec, pos, stop_at=max(pos, end.end - _HOLD_BACK))[0].decoded
-            held = InputFault("truncated_input", f"decoded from the last {_HOLD_BACK} compressed bytes before the cut "
-                                                 f"at compressed byte {end.end}, which cannot be verified (file "
-                                                 f"truncated?): held back")
+            held = InputFault(
+                "truncated_input",
+                f"decoded from the last {_HOLD_BACK} compressed bytes before the cut "
+                f"at compressed byte {end.end}, which cannot be verified (file "
+                f"truncated?): held back",
+            )
             yield from _emit(fh, codec, pos, end, kept, None, trust=trust, held=held)
-            yield _Piece(b"", truncated=InputFault(
-                "truncated_input", f"the {codec} stream ends inside the {unit} that starts at compressed byte {pos}, "
-                                   f"at byte {end.end} (file truncated?): the complete lines decoded up to the cut "
-                                   f"were kept, and whatever followed the cut is lost"))
+            yield _Piece(
+                b"",
+                truncated=InputFault(
+                    "truncated_input",
+                    f"the {codec} stream ends inside the {unit} that starts at compressed byte {pos}, "
+                    f"at byte {end.end} (file truncated?): the complete lines decoded up to the cut "
+                    f"were kept, and whatever followed the cut is lost",
+                ),
+            )
             return
         first = end
         if end.status == "corrupt" and not end.cause.startswith("it runs to the end"):
@@ -248,10 +272,11 @@ def _pieces(fh: IO[bytes], codec: str) -> Iterator[_Piece]:
         else:  # it ran into the next member without ending: it was cut short in the middle of the file
             cause = f"it was cut short: the next valid {unit} starts at compressed byte {nxt}, before it ended"
         lost = f"compressed bytes [{pos}, {nxt if nxt is not None else stop})"
-        after = (f"reading resumed at the next valid {unit}, at compressed byte {nxt}" if nxt is not None
-                 else f"no valid {unit} follows it")
-        fault = InputFault("corrupt_input", f"corrupt {codec} data: the {unit} at {lost} failed verification ({cause}), so its "
-                                            f"{end.decoded} decoded bytes are not published; {after}")
+        after = f"reading resumed at the next valid {unit}, at compressed byte {nxt}" if nxt is not None else f"no valid {unit} follows it"
+        fault = InputFault(
+            "corrupt_input",
+            f"corrupt {codec} data: the {unit} at {lost} failed verification ({cause}), so its {end.decoded} decoded bytes are not published; {after}",
+        )
         yield from _emit(fh, codec, pos, end, kept, fault, fine=first if first is not end else None)
         if nxt is None:
             return
@@ -327,8 +352,7 @@ def sniff_encoding(head: bytes) -> str | None:
     UTF-8 files (with or without a BOM) and files with a stray NUL give None: only a clear pattern counts
     (ASCII-range text in UTF-16 has a NUL in every other byte).
     """
-    for bom, name in ((b"\xff\xfe\x00\x00", "UTF-32-LE"), (b"\x00\x00\xfe\xff", "UTF-32-BE"),
-                      (b"\xff\xfe", "UTF-16-LE"), (b"\xfe\xff", "UTF-16-BE")):
+    for bom, name in ((b"\xff\xfe\x00\x00", "UTF-32-LE"), (b"\x00\x00\xfe\xff", "UTF-32-BE"), (b"\xff\xfe", "UTF-16-LE"), (b"\xfe\xff", "UTF-16-BE")):
         if head.startswith(bom):
             return f"{name} (byte-order mark)"
     sample = head[:1024]
@@ -336,7 +360,7 @@ def sniff_encoding(head: bytes) -> str | None:
         # UTF-16 text whose characters have no NUL byte (CJK in the ASCII byte range, e.g. U+4E2D is "-N" in
         # UTF-16-LE) still has its line breaks as "\n\0" / "\0\n": every one of them, at the same parity.
         cut = sample[: len(sample) - len(sample) % 2]
-        units = [cut[i:i + 2] for i in range(0, len(cut), 2)]
+        units = [cut[i : i + 2] for i in range(0, len(cut), 2)]
         if units.count(b"\n\x00") == sample.count(b"\n") and b"\x00\x00" not in cut:
             return "UTF-16-LE (no byte-order mark)"
         if units.count(b"\x00\n") == sample.count(b"\n") and b"\x00\x00" not in cut:
@@ -390,8 +414,7 @@ def iter_lines(uri: str, compression: str | None, start: int = 0, end: int = -1)
     head = _head(uri, compression)
     encoding = sniff_encoding(head)
     if encoding:
-        raise InputFault("unsupported_encoding", f"the file is {encoding}, not UTF-8; convert it first, e.g. "
-                                                 f"iconv -f UTF-16 -t UTF-8", offset=0)
+        raise InputFault("unsupported_encoding", f"the file is {encoding}, not UTF-8; convert it first, e.g. iconv -f UTF-16 -t UTF-8", offset=0)
     if compression is not None:
         if start > 0 or end >= 0:
             raise ValueError(f"iter_lines({uri!r}): a compressed input is read whole (start=0, end=-1)")
@@ -435,11 +458,11 @@ def _compressed_lines(uri: str, codec: str) -> Iterator[Line]:
             while (j := data.find(b"\n", i)) >= 0:
                 fault = carry_fault or piece.fault
                 if carry:
-                    line, at = bytes(carry) + data[i:j + 1], carry_at
+                    line, at = bytes(carry) + data[i : j + 1], carry_at
                     carry.clear()
                     carry_fault = None
                 else:
-                    line, at = data[i:j + 1], pos + i
+                    line, at = data[i : j + 1], pos + i
                 i = j + 1
                 if fault is None:
                     yield Line(at, _strip(line), None)
@@ -454,9 +477,15 @@ def _compressed_lines(uri: str, codec: str) -> Iterator[Line]:
             pos += len(data)
             if piece.truncated is not None:
                 t = piece.truncated
-                yield Line(carry_at if carry else pos, bytes(carry), InputFault(
-                    t.reason, f"{t.detail}; the {len(carry)} decoded bytes after the last complete line (this row) "
-                              f"are incomplete", carry_at if carry else pos))
+                yield Line(
+                    carry_at if carry else pos,
+                    bytes(carry),
+                    InputFault(
+                        t.reason,
+                        f"{t.detail}; the {len(carry)} decoded bytes after the last complete line (this row) are incomplete",
+                        carry_at if carry else pos,
+                    ),
+                )
                 return
             if piece.last and piece.fault is not None:  # a failed member ends its last line: never join the next
                 if carry.strip() or not faulty_rows:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pyarrow as pa
 
-from tokenmill.operators.io.decode import decode_utf8, file_lang
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.rows import RowBuffer, Seen
+from tokenmill.operators.io.decode import decode_utf8, file_lang
 from tokenmill.operators.io.streams import InputFault, iter_lines, read_verified, sniff_encoding
 from tokenmill.schemas import RAW_DOCUMENTS
 
@@ -32,16 +32,14 @@ def read_text(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Iterat
                 continue  # in one-document-per-line files a blank line is a separator, not a record
             seen.n += 1
             if fault is not None:  # decoded from a compressed member that failed verification, or a cut tail
-                buf.reject(stage=STAGE, reason=fault.reason, detail=fault.detail, raw=raw or None, source=src,
-                           location=f"byte={offset}")
+                buf.reject(stage=STAGE, reason=fault.reason, detail=fault.detail, raw=raw or None, source=src, location=f"byte={offset}")
             else:
                 _add(buf, raw, src, f"byte={offset}", lang, cfg)
             if buf.full:
                 yield buf.take()
     except InputFault as exc:
         seen.n += 1
-        buf.reject(stage=STAGE, reason=exc.reason, detail=exc.detail,
-                   raw=None, source=src, location=f"byte={exc.offset}")
+        buf.reject(stage=STAGE, reason=exc.reason, detail=exc.detail, raw=None, source=src, location=f"byte={exc.offset}")
     if len(buf):
         yield buf.take()
 
@@ -51,8 +49,11 @@ def _read_whole(buf: RowBuffer, task: dict, cfg: IngestConfig, lang: str | None)
     raw, fault = read_verified(src, task["compression"], cfg.max_document_bytes + 1)
     encoding = sniff_encoding(raw[:4096])
     if fault or encoding:
-        reason, detail = (fault.reason, fault.detail) if fault else (
-            "unsupported_encoding", f"the file is {encoding}, not UTF-8; convert it first, e.g. iconv -f UTF-16 -t UTF-8")
+        reason, detail = (
+            (fault.reason, fault.detail)
+            if fault
+            else ("unsupported_encoding", f"the file is {encoding}, not UTF-8; convert it first, e.g. iconv -f UTF-16 -t UTF-8")
+        )
         buf.reject(stage=STAGE, reason=reason, detail=detail, raw=None, source=src, location="file")
         return
     if raw.startswith(b"\xef\xbb\xbf"):
@@ -62,8 +63,7 @@ def _read_whole(buf: RowBuffer, task: dict, cfg: IngestConfig, lang: str | None)
 
 def _add(buf: RowBuffer, raw: bytes, src: str, loc: str, lang: str | None, cfg: IngestConfig) -> None:
     if len(raw) > cfg.max_document_bytes:
-        buf.reject(stage=STAGE, reason="too_large", raw=raw, source=src, location=loc,
-                   detail=f"more than max_document_bytes={cfg.max_document_bytes} bytes")
+        buf.reject(stage=STAGE, reason="too_large", raw=raw, source=src, location=loc, detail=f"more than max_document_bytes={cfg.max_document_bytes} bytes")
         return
     text, err = decode_utf8(raw, cfg.on_invalid_utf8)
     if err:

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import logging
 import hashlib
 import json
+import logging
+import os
+import socket
 import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
-
-import os
-import socket
 
 import duckdb
 import psutil
@@ -36,10 +35,10 @@ log = logging.getLogger("tokenmill.ledger")
 def code_version() -> str:
     """The git commit of this checkout (with ``+dirty`` when it has changes), or the package version."""
     try:
-        sha = subprocess.run(["git", "-C", str(_ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                             text=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(_ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        sha = subprocess.run(["git", "-C", str(_ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(_ROOT), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
         if sha:
             return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
@@ -98,19 +97,25 @@ class Ledger:
         DuckDB lets one process hold the ledger, so a run left ``running`` by another process is one that was
         killed before it could finish (a run of another host is left alone: its process cannot be checked here).
         """
-        rows = self.con.execute("""SELECT r.run, p.pid FROM runs r JOIN run_process p ON p.run = r.run
-                                   WHERE r.status = 'running' AND p.host = ?""", [socket.gethostname()]).fetchall()
+        rows = self.con.execute(
+            """SELECT r.run, p.pid FROM runs r JOIN run_process p ON p.run = r.run
+                                   WHERE r.status = 'running' AND p.host = ?""",
+            [socket.gethostname()],
+        ).fetchall()
         dead = [run for run, pid in rows if pid != os.getpid() and not psutil.pid_exists(pid)]
         for run in dead:
             published = self._published_by(run)
             if published:  # it died after its one atomic publication: what it promised is there
-                self.con.execute("UPDATE runs SET status = 'succeeded', error = ? WHERE run = ?",
-                                 [f"the run's process ended after it published {published}, before it closed its "
-                                  f"ledger row (killed?); marked at the next start", run])
+                self.con.execute(
+                    "UPDATE runs SET status = 'succeeded', error = ? WHERE run = ?",
+                    [f"the run's process ended after it published {published}, before it closed its ledger row (killed?); marked at the next start", run],
+                )
                 log.warning("run %s ended after publishing %s: marked succeeded", run, published)
                 continue
-            self.con.execute("UPDATE runs SET status = 'aborted', error = ? WHERE run = ?",
-                             ["the run's process ended before it finished (killed?); marked at the next start", run])
+            self.con.execute(
+                "UPDATE runs SET status = 'aborted', error = ? WHERE run = ?",
+                ["the run's process ended before it finished (killed?); marked at the next start", run],
+            )
             log.warning("run %s was killed before it finished: marked aborted", run)
         return dead
 
@@ -129,10 +134,11 @@ class Ledger:
 
     def start_run(self, pipeline: str, config: dict[str, Any]) -> str:
         """Record a new run with its config; returns the run id."""
-        self.run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-        self.con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, NULL, 'running', NULL)",
-                         [self.run_id, pipeline, json.dumps(redact_value(config), default=str, sort_keys=True), code_version(),
-                          _now()])
+        self.run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        self.con.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, NULL, 'running', NULL)",
+            [self.run_id, pipeline, json.dumps(redact_value(config), default=str, sort_keys=True), code_version(), _now()],
+        )
         self.con.execute("INSERT INTO run_process VALUES (?, ?, ?)", [self.run_id, socket.gethostname(), os.getpid()])
         self.mark_aborted()
         return self.run_id
@@ -146,18 +152,17 @@ class Ledger:
             batch = pa.table(cols)  # noqa: F841 - read by DuckDB's replacement scan below
             self.con.execute("INSERT INTO inputs SELECT * FROM batch")
 
-    def add_stage(self, stage: str, *, rows_in: int, rows_out: int, rows_quarantined: int, bytes: int = 0,
-                  tokens: int = 0, seconds: float = 0.0) -> None:
+    def add_stage(self, stage: str, *, rows_in: int, rows_out: int, rows_quarantined: int, bytes: int = 0, tokens: int = 0, seconds: float = 0.0) -> None:
         """Record one stage's counts (and log them: the one-line summary per stage).
 
         ``bytes`` is what the stage read from input files or wrote to files (never a token count); ``tokens`` the
         token ids it produced or packed.
         """
-        log.info("stage %s: %d in, %d out, %d quarantined, %d bytes, %d tokens, %.2f s", stage, rows_in, rows_out,
-                 rows_quarantined, bytes, tokens, seconds)
-        self.con.execute("INSERT INTO stages (run, stage, rows_in, rows_out, rows_quarantined, bytes, seconds, tokens) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         [self.run_id, stage, rows_in, rows_out, rows_quarantined, bytes, seconds, tokens])
+        log.info("stage %s: %d in, %d out, %d quarantined, %d bytes, %d tokens, %.2f s", stage, rows_in, rows_out, rows_quarantined, bytes, tokens, seconds)
+        self.con.execute(
+            "INSERT INTO stages (run, stage, rows_in, rows_out, rows_quarantined, bytes, seconds, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [self.run_id, stage, rows_in, rows_out, rows_quarantined, bytes, seconds, tokens],
+        )
 
     def add_quarantine_reasons(self, rows: list[tuple[str, str, int]]) -> None:
         """Record quarantine counts as (stage, reason, count)."""
@@ -177,8 +182,7 @@ class Ledger:
     def add_source_counts(self, stage: str, rows: list[tuple[str, int, int, int]]) -> None:
         """Record per source (source, records seen, out, quarantined) for a reconciled stage."""
         if rows:
-            self.con.executemany("INSERT INTO source_counts VALUES (?, ?, ?, ?, ?, ?)",
-                                 [(self.run_id, stage, *r) for r in rows])
+            self.con.executemany("INSERT INTO source_counts VALUES (?, ?, ?, ?, ?, ?)", [(self.run_id, stage, *r) for r in rows])
 
     def add_cache(self, stage: str, hits: int, misses: int) -> None:
         """Record a stage's content-addressed cache hits and misses."""
@@ -186,22 +190,27 @@ class Ledger:
 
     def add_encoder(self, stage: str, record: dict[str, Any]) -> None:
         """Record the engine that encoded ``stage`` (keys of table ``encoders``)."""
-        self.con.execute("INSERT INTO encoders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         [self.run_id, stage, *(record.get(k) for k in ("engine", "version", "reference", "parity_docs",
-                                                                        "parity_tokens", "checked_docs", "fallbacks", "reason"))])
+        self.con.execute(
+            "INSERT INTO encoders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                self.run_id,
+                stage,
+                *(record.get(k) for k in ("engine", "version", "reference", "parity_docs", "parity_tokens", "checked_docs", "fallbacks", "reason")),
+            ],
+        )
 
     def add_artifact(self, path: str | Path, kind: str) -> None:
         """Record a file artifact with its sha256 and size (a directory: every file under it)."""
         p = Path(path)
         files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
         for f in files:
-            self.con.execute("INSERT INTO artifacts VALUES (?, ?, ?, ?, ?)",
-                             [self.run_id, str(f), kind, file_sha256(f), f.stat().st_size])
+            self.con.execute("INSERT INTO artifacts VALUES (?, ?, ?, ?, ?)", [self.run_id, str(f), kind, file_sha256(f), f.stat().st_size])
 
     def finish_run(self, status: str = "succeeded", error: str | None = None) -> None:
         """Close the run with its status (``succeeded``, ``failed``; ``aborted`` is set at the next start)."""
-        self.con.execute('UPDATE runs SET finished = ?, status = ?, error = ? WHERE run = ?',
-                         [_now(), status, redact(error) if error is not None else None, self.run_id])
+        self.con.execute(
+            "UPDATE runs SET finished = ?, status = ?, error = ? WHERE run = ?", [_now(), status, redact(error) if error is not None else None, self.run_id]
+        )
 
     def close(self) -> None:
         self.con.close()
@@ -212,11 +221,15 @@ def _open_problem(path: Path, exc: Exception) -> str:
     message = str(exc).replace("IO Error: ", "")
     if "Could not set lock" in message or "Conflicting lock" in message:
         holder = message.split("Conflicting lock is held in ", 1)[-1].split(". See also", 1)[0] if "held in" in message else "?"
-        return (f"ledger {path} is in use by another process ({holder}): one run at a time writes an output; wait "
-                f"for that run to finish (or stop it), or give this run another --output")
-    return (f"ledger {path} cannot be read ({message[:200]}): it is damaged (truncated or overwritten?); move it "
-            f"aside (mv {path} {path}.damaged) and rerun: a new ledger starts, the outputs are not touched")
+        return (
+            f"ledger {path} is in use by another process ({holder}): one run at a time writes an output; wait "
+            f"for that run to finish (or stop it), or give this run another --output"
+        )
+    return (
+        f"ledger {path} cannot be read ({message[:200]}): it is damaged (truncated or overwritten?); move it "
+        f"aside (mv {path} {path}.damaged) and rerun: a new ledger starts, the outputs are not touched"
+    )
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -38,9 +38,15 @@ class SourceCount:
     """Documents a quality filter dropped (written to OUT/filtered)."""
 
 
-def reconcile(receipts: dict, chain: list[str], written: dict[str, int], quarantined: dict[str, int],
-              sources: list[str], filtered: dict[str, int] | None = None,
-              filtered_stage: str = "filtered") -> tuple[list[SourceCount], list[str]]:
+def reconcile(
+    receipts: dict,
+    chain: list[str],
+    written: dict[str, int],
+    quarantined: dict[str, int],
+    sources: list[str],
+    filtered: dict[str, int] | None = None,
+    filtered_stage: str = "filtered",
+) -> tuple[list[SourceCount], list[str]]:
     """Check the count chain for every source; return (counts, problems). No problems: the run reconciles.
 
     Args:
@@ -71,29 +77,29 @@ def reconcile(receipts: dict, chain: list[str], written: dict[str, int], quarant
             stage = receipts.get(name, {})
             n_in, n_out = stage.get("in", {}).get(src, 0), stage.get("out", {}).get(src, 0)
             if n_in != prev_out:
-                problems.append(f"{src}: {prev_out - n_in} records lost between stages {prev_name} and {name} "
-                                f"({prev_name} handed on {prev_out}, {name} took {n_in})")
+                problems.append(
+                    f"{src}: {prev_out - n_in} records lost between stages {prev_name} and {name} ({prev_name} handed on {prev_out}, {name} took {n_in})"
+                )
             if name == filtered_stage and name != chain[-1]:
                 n_f = filtered.get(src, 0)
                 if n_in != n_out + n_f:
-                    problems.append(f"{src}: stage {name} took {n_in} records but handed on {n_out} and filtered "
-                                    f"{n_f} ({n_in - n_out - n_f} lost)")
+                    problems.append(f"{src}: stage {name} took {n_in} records but handed on {n_out} and filtered {n_f} ({n_in - n_out - n_f} lost)")
             elif name != chain[-1] and n_out != n_in:
-                problems.append(f"{src}: stage {name} took {n_in} records but handed on {n_out} "
-                                f"({n_in - n_out} dropped without a quarantine row)")
+                problems.append(f"{src}: stage {name} took {n_in} records but handed on {n_out} ({n_in - n_out} dropped without a quarantine row)")
             prev_name, prev_out = name, n_out
         n_written, n_q, n_f = written.get(src, 0), quarantined.get(src, 0), filtered.get(src, 0)
         sink_in = receipts.get(chain[-1], {}).get("in", {}).get(src, 0)
         if len(problems) == before and sink_in != n_written + n_q and sink_in != 0:
             # Dedup runs after the sink and turns written rows into quarantine rows: their sum stays the same.
-            problems.append(f"{src}: stage {chain[-1]} took {sink_in} records but {n_written} were written and "
-                            f"{n_q} quarantined ({sink_in - n_written - n_q} lost)")
+            problems.append(
+                f"{src}: stage {chain[-1]} took {sink_in} records but {n_written} were written and {n_q} quarantined ({sink_in - n_written - n_q} lost)"
+            )
         if seen != n_written + n_q + n_f:
             also = f" + {n_f} filtered" if n_f or filtered_stage in chain else ""
-            problems.append(f"{src}: {seen} records seen but {n_written} written + {n_q} quarantined{also} "
-                            f"= {n_written + n_q + n_f} ({seen - n_written - n_q - n_f} lost)")
-        counts.append(SourceCount(source=src, seen=seen, out=n_written, quarantined=n_q,
-                                  fasta_records=seen_dna.get(src) if is_dna else None, filtered=n_f))
+            problems.append(
+                f"{src}: {seen} records seen but {n_written} written + {n_q} quarantined{also} = {n_written + n_q + n_f} ({seen - n_written - n_q - n_f} lost)"
+            )
+        counts.append(SourceCount(source=src, seen=seen, out=n_written, quarantined=n_q, fasta_records=seen_dna.get(src) if is_dna else None, filtered=n_f))
     return counts, problems
 
 
@@ -101,5 +107,7 @@ def mismatch_message(problems: list[str], limit: int = 20) -> str:
     """A run-failing message that lists what was lost where."""
     head = "\n  ".join(problems[:limit])
     more = f"\n  ... and {len(problems) - limit} more" if len(problems) > limit else ""
-    return (f"counts do not reconcile, the run is marked failed and nothing was published:\n  {head}{more}\n"
-            f"This is a tokenmill bug or a broken operator, not bad input; please report it with the ledger.")
+    return (
+        f"counts do not reconcile, the run is marked failed and nothing was published:\n  {head}{more}\n"
+        f"This is a tokenmill bug or a broken operator, not bad input; please report it with the ledger."
+    )

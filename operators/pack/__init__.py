@@ -6,11 +6,11 @@ from tokenmill.operators.pack.reference import ReferencePacker
 from tokenmill.operators.pack.rows import PackedBatch, concat_ranges, materialize_rows
 
 __all__ = [
+    "PackStats",
     "PackedBatch",
     "PackedRow",
     "Packer",
     "PackerConfig",
-    "PackStats",
     "PreparedDocs",
     "ReferencePacker",
     "best_fit_decreasing",

@@ -8,8 +8,8 @@ offsets (the layout of an Arrow list column), so no per-document Python work hap
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -126,10 +126,7 @@ class Packer:
             else:
                 st.docs_split += int(long.sum())
         kept = keep_len > 0
-        if kept.all() and (keep_len == full_len).all():
-            kept_values = full
-        else:
-            kept_values = full[concat_ranges(full_off[:-1][kept], keep_len[kept])]
+        kept_values = full if kept.all() and (keep_len == full_len).all() else full[concat_ranges(full_off[:-1][kept], keep_len[kept])]
         first_key = st.docs_kept
         st.docs_kept += int(kept.sum())
         ids = list(doc_ids) if kept.all() else [d for d, k in zip(doc_ids, kept.tolist()) if k]
@@ -340,5 +337,4 @@ def pack_documents(docs: Iterable[tuple[str, np.ndarray]], config: PackerConfig)
         yield from packer.add(doc_id, ids)
     for batch in packer.flush():
         yield from batch.rows()
-    log.info("packed %d documents into %d rows (utilization %.4f)", packer.stats.docs_kept, packer.stats.rows,
-             packer.stats.utilization(config.context_length))
+    log.info("packed %d documents into %d rows (utilization %.4f)", packer.stats.docs_kept, packer.stats.rows, packer.stats.utilization(config.context_length))

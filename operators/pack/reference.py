@@ -5,7 +5,7 @@ Small and slow on purpose; :class:`operators.pack.packer.Packer` is tested equal
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -36,9 +36,9 @@ class ReferencePacker:
         st.docs_in += 1
         st.tokens_in += len(tokens)
         if cfg.bos_id is not None:
-            tokens = [cfg.bos_id] + tokens
+            tokens = [cfg.bos_id, *tokens]
         if isinstance(cfg.eos_id, int):  # "auto" is resolved before packing (Packer refuses it)
-            tokens = tokens + [cfg.eos_id]
+            tokens = [*tokens, cfg.eos_id]
         if not tokens:
             st.docs_empty += 1
             return []

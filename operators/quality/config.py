@@ -75,8 +75,14 @@ class GopherRepetitionConfig:
 
     @property
     def dup_n_grams(self) -> tuple[tuple[int, float | None], ...]:
-        return ((5, self.dup_5_gram_frac), (6, self.dup_6_gram_frac), (7, self.dup_7_gram_frac),
-                (8, self.dup_8_gram_frac), (9, self.dup_9_gram_frac), (10, self.dup_10_gram_frac))
+        return (
+            (5, self.dup_5_gram_frac),
+            (6, self.dup_6_gram_frac),
+            (7, self.dup_7_gram_frac),
+            (8, self.dup_8_gram_frac),
+            (9, self.dup_9_gram_frac),
+            (10, self.dup_10_gram_frac),
+        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -106,10 +112,10 @@ class GopherQualityConfig:
     """The stop words counted by ``min_stop_words``."""
 
     def __post_init__(self) -> None:
-        _check_fractions(self, "gopher_quality", ("max_bullet_lines_ratio", "max_ellipsis_lines_ratio",
-                                                  "min_alpha_words_ratio"))
-        _check_counts(self, "gopher_quality", ("min_doc_words", "max_doc_words", "min_avg_word_length",
-                                               "max_avg_word_length", "max_symbol_word_ratio", "min_stop_words"))
+        _check_fractions(self, "gopher_quality", ("max_bullet_lines_ratio", "max_ellipsis_lines_ratio", "min_alpha_words_ratio"))
+        _check_counts(
+            self, "gopher_quality", ("min_doc_words", "max_doc_words", "min_avg_word_length", "max_avg_word_length", "max_symbol_word_ratio", "min_stop_words")
+        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -179,8 +185,7 @@ class PIIConfig:
     """Replace only global (public) IP addresses; keep private, loopback and reserved ones."""
     email_replacement: tuple[str, ...] = ("email@example.com", "firstname.lastname@example.org")
     """Replacements for e-mail addresses, used in turn within a document."""
-    ip_replacement: tuple[str, ...] = ("22.214.171.124", "126.96.36.199", "188.8.131.52", "184.108.40.206",
-                                       "220.127.116.11", "18.104.22.168")
+    ip_replacement: tuple[str, ...] = ("22.214.171.124", "126.96.36.199", "188.8.131.52", "184.108.40.206", "220.127.116.11", "18.104.22.168")
     """Replacements for IP addresses, used in turn within a document (datatrove's list)."""
 
     def __post_init__(self) -> None:
@@ -223,8 +228,13 @@ class QualityConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> QualityConfig:
         """The config ``dataclasses.asdict`` turned into ``values`` (JSON round trips: lists back to tuples)."""
-        sections = {"gopher_repetition": GopherRepetitionConfig, "gopher_quality": GopherQualityConfig,
-                    "c4": C4Config, "fineweb": FineWebConfig, "pii": PIIConfig}
+        sections = {
+            "gopher_repetition": GopherRepetitionConfig,
+            "gopher_quality": GopherQualityConfig,
+            "c4": C4Config,
+            "fineweb": FineWebConfig,
+            "pii": PIIConfig,
+        }
         kwargs: dict[str, Any] = {}
         for key, value in values.items():
             if key in sections and isinstance(value, dict):
@@ -238,8 +248,7 @@ class QualityConfig:
     def filters(self) -> tuple[str, ...]:
         """The operators that run, in order (``lang_score`` first: the cheapest and the most selective; ``pii``
         last, on the documents the filters keep)."""
-        return ((("lang_score",) if self.min_lang_score is not None else ()) + PRESETS[self.preset]
-                + (("pii",) if self.pii.enabled else ()))
+        return (("lang_score",) if self.min_lang_score is not None else ()) + PRESETS[self.preset] + (("pii",) if self.pii.enabled else ())
 
     @property
     def c4_terminal_punct(self) -> bool:

@@ -61,9 +61,13 @@ class FilteredSink:
         excerpts = pc.utf8_slice_codeunits(rows["text"], 0, EXCERPT_CHARS)
         table = pa.table(
             {
-                "id": rows["id"], "source": rows["source"], "location": rows["location"],
-                "reason": rows["_filter_reason"], "value": rows["_filter_value"],
-                "threshold": rows["_filter_threshold"], "excerpt": excerpts,
+                "id": rows["id"],
+                "source": rows["source"],
+                "location": rows["location"],
+                "reason": rows["_filter_reason"],
+                "value": rows["_filter_value"],
+                "threshold": rows["_filter_threshold"],
+                "excerpt": excerpts,
             },
             schema=FILTERED,
         )

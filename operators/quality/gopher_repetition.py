@@ -64,7 +64,7 @@ def duplicate_ngram_chars(words: list[str], n: int) -> int:
     chars = i = 0
     last = len(words) - n + 1
     while i < last:
-        gram = "".join(words[i:i + n])  # concatenated, as datatrove keys them: "ab"+"c" equals "a"+"bc"
+        gram = "".join(words[i : i + n])  # concatenated, as datatrove keys them: "ab"+"c" equals "a"+"bc"
         if gram in seen:
             chars += len(gram)
             i += n

@@ -8,8 +8,8 @@ rows to OUT/filtered and hands the rest on, so every dropped document is counted
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,7 +29,7 @@ class Drop:
     threshold: float | None = None
 
 
-Check = Callable[[str], "Drop | None | str"]
+Check = Callable[[str], "Drop | str | None"]
 """A filter's per-document check: a :class:`Drop`, None (keep as is) or a str (keep, with this new text: C4)."""
 
 

@@ -48,6 +48,7 @@ def replace_pii(text: str, cfg: PIIConfig) -> tuple[str, int, int]:
     """(``text`` with e-mail and public IP addresses replaced, e-mails replaced, IPs replaced)."""
     n_email = n_ip = 0
     if cfg.remove_emails and "@" in text:
+
         def email(m: re.Match[str]) -> str:
             nonlocal n_email
             n_email += 1

@@ -53,32 +53,192 @@ TERMINAL_PUNCTUATION = _from_ranges(
     "FE52 FE56-FE57 FF01 FF0E FF1F FF61 10A56-10A57 10F55-10F59 10F86-10F89 11047-11048 110BE-110C1 11141-11143 "
     "111C5-111C6 111CD 111DE-111DF 11238-11239 1123B-1123C 112A9 1144B-1144C 115C2-115C3 115C9-115D7 11641-11642 "
     "1173C-1173E 11944 11946 11A42-11A43 11A9B-11A9C 11C41-11C42 11EF7-11EF8 11F43-11F44 16A6E-16A6F 16AF5 "
-    "16B37-16B38 16B44 16E98 1BC9F 1DA88")
+    "16B37-16B38 16B44 16E98 1BC9F 1DA88"
+)
 
 # The spaCy sentencizer's default punctuation: the sentence terminals above without those added in later Unicode
 # versions (and a few Khmer and Arabic marks).
 SENTENCE_PUNCT = TERMINAL_PUNCTUATION - _from_ranges(
-    "61D-61E 837 839 83D-83E 17D4-17D6 17D9-17DA 1B7D-1B7E 2E53-2E54 10F55-10F59 10F86-10F89 11944 11946 11EF7-11EF8 "
-    "11F43-11F44 16E98")
+    "61D-61E 837 839 83D-83E 17D4-17D6 17D9-17DA 1B7D-1B7E 2E53-2E54 10F55-10F59 10F86-10F89 11944 11946 11EF7-11EF8 11F43-11F44 16E98"
+)
 
 # Gopher quality's "symbol" characters: a word made only of these is not counted as a word. ASCII punctuation, the
 # C0/C1 controls other than tab and newline, common CJK / typographic punctuation (and, as in datatrove, the
 # full-width digit one and percent sign), plus every sentence terminal.
-PUNCTUATION_SET = frozenset(
-    string.punctuation
-    + "".join(map(chr, [*range(0, 9), *range(11, 32), *range(127, 160)]))
-    + "«´»–—’“”„…∶━►、。〈〉《》「」【】！％（），．１：；？～"
-) | TERMINAL_PUNCTUATION
+PUNCTUATION_SET = (
+    frozenset(
+        string.punctuation + "".join(map(chr, [*range(0, 9), *range(11, 32), *range(127, 160)])) + "«´»–—’“”„…∶━►、。〈〉《》「」【】！％（），．１：；？～"
+    )
+    | TERMINAL_PUNCTUATION
+)
 
 # ----------------------------------------------------------------------------------------------------------------------
 # The tokenizer's rules.
 
-_PUNCT = "… …… , : ; ! ? ¿ ؟ ¡ ( ) [ ] { } < > _ # * & 。 ？ ！ ， 、 ； ： ～ · । ، ۔ ؛ ٪".split()
-_QUOTES = "' \" ” “ ` ‘ ´ ’ ‚ , „ » « 「 」 『 』 （ ） 〔 〕 【 】 《 》 〈 〉 〈 〉 ⟦ ⟧".split()
-_CURRENCY = "$ £ € ¥ ฿ US$ C$ A$ ₽ ﷼ ₴ ₠ ₡ ₢ ₣ ₤ ₥ ₦ ₧ ₨ ₩ ₪ ₫ ₭ ₮ ₯ ₰ ₱ ₲ ₳ ₵ ₶ ₷ ₸ ₹ ₺ ₻ ₼ ₾ ₿".split()
-_UNITS = ("km km² km³ m m² m³ dm dm² dm³ cm cm² cm³ mm mm² mm³ ha µm nm yd in ft kg g mg µg t lb oz m/s km/h kmh mph "
-          "hPa Pa mbar mb MB kb KB gb GB tb TB T G M K %").split()
-_HYPHENS = "- – — -- --- —— ~".split()
+_PUNCT = [
+    "…",
+    "……",
+    ",",
+    ":",
+    ";",
+    "!",
+    "?",
+    "¿",
+    "؟",
+    "¡",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "<",
+    ">",
+    "_",
+    "#",
+    "*",
+    "&",
+    "。",
+    "？",
+    "！",
+    "，",
+    "、",
+    "；",
+    "：",
+    "～",
+    "·",
+    "।",
+    "،",
+    "۔",
+    "؛",
+    "٪",
+]
+_QUOTES = [
+    "'",
+    '"',
+    "”",
+    "“",
+    "`",
+    "‘",
+    "´",
+    "’",
+    "‚",
+    ",",
+    "„",
+    "»",
+    "«",
+    "「",
+    "」",
+    "『",
+    "』",
+    "（",
+    "）",
+    "〔",
+    "〕",
+    "【",
+    "】",
+    "《",
+    "》",
+    "〈",
+    "〉",
+    "〈",
+    "〉",
+    "⟦",
+    "⟧",
+]
+_CURRENCY = [
+    "$",
+    "£",
+    "€",
+    "¥",
+    "฿",
+    "US$",
+    "C$",
+    "A$",
+    "₽",
+    "﷼",
+    "₴",
+    "₠",
+    "₡",
+    "₢",
+    "₣",
+    "₤",
+    "₥",
+    "₦",
+    "₧",
+    "₨",
+    "₩",
+    "₪",
+    "₫",
+    "₭",
+    "₮",
+    "₯",
+    "₰",
+    "₱",
+    "₲",
+    "₳",
+    "₵",
+    "₶",
+    "₷",
+    "₸",
+    "₹",
+    "₺",
+    "₻",
+    "₼",
+    "₾",
+    "₿",
+]
+_UNITS = [
+    "km",
+    "km²",
+    "km³",
+    "m",
+    "m²",
+    "m³",
+    "dm",
+    "dm²",
+    "dm³",
+    "cm",
+    "cm²",
+    "cm³",
+    "mm",
+    "mm²",
+    "mm³",
+    "ha",
+    "µm",
+    "nm",
+    "yd",
+    "in",
+    "ft",
+    "kg",
+    "g",
+    "mg",
+    "µg",
+    "t",
+    "lb",
+    "oz",
+    "m/s",
+    "km/h",
+    "kmh",
+    "mph",
+    "hPa",
+    "Pa",
+    "mbar",
+    "mb",
+    "MB",
+    "kb",
+    "KB",
+    "gb",
+    "GB",
+    "tb",
+    "TB",
+    "T",
+    "G",
+    "M",
+    "K",
+    "%",
+]
+_HYPHENS = ["-", "–", "—", "--", "---", "——", "~"]
 
 
 def _alt(items: list[str]) -> str:
@@ -91,10 +251,12 @@ def _cls(chars: str) -> str:
 
 # spaCy's letter classes cover Latin, Greek, the Russian / Ukrainian / Tatar / Macedonian Cyrillic letters and a list of
 # scripts without case; letters outside them (Syriac, ordinal º, other Cyrillic) are not letters to its rules.
-_UNCASED = (r"\p{Script=Ethiopic}\p{Script=Bengali}\p{Script=Hebrew}\u0620-\u064A\u066E-\u06D5\u06E5-\u06FF"
-            r"\u0750-\u077F\u08A0-\u08BD\uFB50-\uFBB1\uFBD3-\uFD3D\uFD50-\uFDC7\uFDF0-\uFDFB\uFE70-\uFEFC"
-            r"\p{Script=Sinhala}\p{Script=Devanagari}\p{Script=Kannada}\p{Script=Tamil}\p{Script=Telugu}"
-            r"\p{Script=Hangul}\p{Script=Hiragana}\p{Script=Katakana}ー\p{Script=Han}")
+_UNCASED = (
+    r"\p{Script=Ethiopic}\p{Script=Bengali}\p{Script=Hebrew}\u0620-\u064A\u066E-\u06D5\u06E5-\u06FF"
+    r"\u0750-\u077F\u08A0-\u08BD\uFB50-\uFBB1\uFBD3-\uFD3D\uFD50-\uFDC7\uFDF0-\uFDFB\uFE70-\uFEFC"
+    r"\p{Script=Sinhala}\p{Script=Devanagari}\p{Script=Kannada}\p{Script=Tamil}\p{Script=Telugu}"
+    r"\p{Script=Hangul}\p{Script=Hiragana}\p{Script=Katakana}ー\p{Script=Han}"
+)
 _LOWER = r"\p{Ll}&&[\p{Script=Latin}\p{Script=Greek}ёа-яәөүҗңһіїєґѓѕјљњќѐѝ]"
 _UPPER = r"\p{Lu}&&[\p{Script=Latin}\p{Script=Greek}ЁА-ЯӘӨҮҖҢҺІЇЄҐЃЅЈЉЊЌЀЍ]"
 _LOWER = rf"[{_LOWER}]{_UNCASED}"
@@ -103,28 +265,68 @@ _ALPHA = rf"[\p{{L}}&&[\p{{Script=Latin}}\p{{Script=Greek}}ёа-яЁА-Яәөү�
 _QUOTE_CHARS = _cls("".join(_QUOTES))
 _PUNCT_CHARS = _cls("".join(_PUNCT) + "|")
 
-_PREFIX = regex.compile("^(?:" + "|".join([
-    "§", "%", "=", "—", "–", r"\+(?![0-9])", _alt(_PUNCT), r"\.\.+", "…", _alt(_QUOTES), _alt(_CURRENCY), r"\p{So}",
-]) + ")")
+_PREFIX = regex.compile(
+    "^(?:"
+    + "|".join(
+        [
+            "§",
+            "%",
+            "=",
+            "—",
+            "–",
+            r"\+(?![0-9])",
+            _alt(_PUNCT),
+            r"\.\.+",
+            "…",
+            _alt(_QUOTES),
+            _alt(_CURRENCY),
+            r"\p{So}",
+        ]
+    )
+    + ")"
+)
 
-_SUFFIX = regex.compile("|".join(f"(?:{p})$" for p in [
-    _alt(_PUNCT), r"\.\.+", "…", _alt(_QUOTES), r"\p{So}", "'s", "'S", "’s", "’S", "—", "–",
-    r"(?<=[0-9])\+",
-    r"(?<=°[FfCcKk])\.",
-    rf"(?<=[0-9])(?:{_alt(_CURRENCY)})",
-    rf"(?<=[0-9])(?:{_alt(_UNITS)})",
-    rf"(?<=[0-9{_LOWER}%²\-+{_PUNCT_CHARS}(){_QUOTE_CHARS}])\.",
-    rf"(?<=[{_UPPER}][{_UPPER}])\.",
-]), flags=regex.V1)
+_SUFFIX = regex.compile(
+    "|".join(
+        f"(?:{p})$"
+        for p in [
+            _alt(_PUNCT),
+            r"\.\.+",
+            "…",
+            _alt(_QUOTES),
+            r"\p{So}",
+            "'s",
+            "'S",
+            "’s",
+            "’S",
+            "—",
+            "–",
+            r"(?<=[0-9])\+",
+            r"(?<=°[FfCcKk])\.",
+            rf"(?<=[0-9])(?:{_alt(_CURRENCY)})",
+            rf"(?<=[0-9])(?:{_alt(_UNITS)})",
+            rf"(?<=[0-9{_LOWER}%²\-+{_PUNCT_CHARS}(){_QUOTE_CHARS}])\.",
+            rf"(?<=[{_UPPER}][{_UPPER}])\.",
+        ]
+    ),
+    flags=regex.V1,
+)
 
-_INFIX = regex.compile("|".join([
-    r"\.\.+", "…", r"\p{So}",
-    r"(?<=[0-9])[+\-*^](?=[0-9-])",
-    rf"(?<=[{_LOWER}{_QUOTE_CHARS}])\.(?=[{_UPPER}{_QUOTE_CHARS}])",
-    rf"(?<=[{_ALPHA}]),(?=[{_ALPHA}])",
-    rf"(?<=[{_ALPHA}0-9])(?:{_alt(_HYPHENS)})(?=[{_ALPHA}])",
-    rf"(?<=[{_ALPHA}0-9])[:<>=/](?=[{_ALPHA}])",
-]), flags=regex.V1)
+_INFIX = regex.compile(
+    "|".join(
+        [
+            r"\.\.+",
+            "…",
+            r"\p{So}",
+            r"(?<=[0-9])[+\-*^](?=[0-9-])",
+            rf"(?<=[{_LOWER}{_QUOTE_CHARS}])\.(?=[{_UPPER}{_QUOTE_CHARS}])",
+            rf"(?<=[{_ALPHA}]),(?=[{_ALPHA}])",
+            rf"(?<=[{_ALPHA}0-9])(?:{_alt(_HYPHENS)})(?=[{_ALPHA}])",
+            rf"(?<=[{_ALPHA}0-9])[:<>=/](?=[{_ALPHA}])",
+        ]
+    ),
+    flags=regex.V1,
+)
 
 # A URL or a bare domain name (scheme, user info, host or public IPv4, port, path): kept as one token.
 _URL = regex.compile(
@@ -133,7 +335,9 @@ _URL = regex.compile(
     r"(?:[1-9]\d?|1\d\d|2[01]\d|22[0-3])(?:\.(?:1?\d{1,2}|2[0-4]\d|25[0-5])){2}(?:\.(?:[1-9]\d?|1\d\d|2[0-4]\d|25[0-4]))"
     r"|(?:(?:[A-Za-z0-9\u00a1-\uffff][A-Za-z0-9\u00a1-\uffff_-]{0,62})?[A-Za-z0-9\u00a1-\uffff]\.)+"
     rf"[{_LOWER}]{{2,63}})"
-    r"(?::\d{2,5})?(?:[/?#]\S*)?$", flags=regex.V1)
+    r"(?::\d{2,5})?(?:[/?#]\S*)?$",
+    flags=regex.V1,
+)
 
 
 def _special_cases() -> dict[str, tuple[str, ...]]:
@@ -145,15 +349,38 @@ def _special_cases() -> dict[str, tuple[str, ...]]:
             cases["".join(form)] = form
 
     # verb + n't (+ 've): "don't" → do n't, "can't" → ca n't, "won't" → wo n't; also spelled without apostrophe
-    nt_verbs = ("ai are ca could dare did do does had has have is may might must need ought sha should was were wo "
-                "would").split()
+    nt_verbs = [
+        "ai",
+        "are",
+        "ca",
+        "could",
+        "dare",
+        "did",
+        "do",
+        "does",
+        "had",
+        "has",
+        "have",
+        "is",
+        "may",
+        "might",
+        "must",
+        "need",
+        "ought",
+        "sha",
+        "should",
+        "was",
+        "were",
+        "wo",
+        "would",
+    ]
     for verb in nt_verbs:
         for apo in ("'", "’", ""):
             add((verb, f"n{apo}t"))
             add((verb, f"n{apo}t", f"{apo}ve"))
     # pronouns and wh-words + 'll 'd 've 're 's ('s also splits off any word, as a suffix rule)
-    bases = "he how i it she that there these they this those we what when where who why you".split()
-    takes_re = set("how there these they those we what when where who why you".split())
+    bases = ["he", "how", "i", "it", "she", "that", "there", "these", "they", "this", "those", "we", "what", "when", "where", "who", "why", "you"]
+    takes_re = set(["how", "there", "these", "they", "those", "we", "what", "when", "where", "who", "why", "you"])
     for base in bases:
         for apo in ("'", "’"):
             for suffix in ("ll", "d"):
@@ -163,37 +390,281 @@ def _special_cases() -> dict[str, tuple[str, ...]]:
             if base in takes_re:
                 add((base, f"{apo}re"))
     for word, pieces in {
-        "im": ("i", "m"), "i'm": ("i", "'m"), "i’m": ("i", "’m"), "ive": ("i", "ve"), "id": ("i", "d"), "youre": ("you", "re"),
-        "youve": ("you", "ve"), "youll": ("you", "ll"), "youd": ("you", "d"), "hes": ("he", "s"), "shes": ("she", "s"),
-        "theyre": ("they", "re"), "theyve": ("they", "ve"), "theyll": ("they", "ll"), "theyd": ("they", "d"),
-        "weve": ("we", "ve"), "wed": ("we", "d"), "thats": ("that", "s"), "theres": ("there", "s"), "whats": ("what", "s"),
-        "whos": ("who", "s"), "wheres": ("where", "s"), "hows": ("how", "s"), "itll": ("it", "ll"), "itd": ("it", "d"),
-        "hed": ("he", "d"), "couldve": ("could", "ve"), "wouldve": ("would", "ve"), "shouldve": ("should", "ve"),
-        "mightve": ("might", "ve"), "mustve": ("must", "ve"), "cannot": ("can", "not"), "gonna": ("gon", "na"),
-        "gotta": ("got", "ta"), "yall": ("y", "all"),
-        "could've": ("could", "'ve"), "would've": ("would", "'ve"), "should've": ("should", "'ve"),
-        "might've": ("might", "'ve"), "must've": ("must", "'ve"),
+        "im": ("i", "m"),
+        "i'm": ("i", "'m"),
+        "i’m": ("i", "’m"),
+        "ive": ("i", "ve"),
+        "id": ("i", "d"),
+        "youre": ("you", "re"),
+        "youve": ("you", "ve"),
+        "youll": ("you", "ll"),
+        "youd": ("you", "d"),
+        "hes": ("he", "s"),
+        "shes": ("she", "s"),
+        "theyre": ("they", "re"),
+        "theyve": ("they", "ve"),
+        "theyll": ("they", "ll"),
+        "theyd": ("they", "d"),
+        "weve": ("we", "ve"),
+        "wed": ("we", "d"),
+        "thats": ("that", "s"),
+        "theres": ("there", "s"),
+        "whats": ("what", "s"),
+        "whos": ("who", "s"),
+        "wheres": ("where", "s"),
+        "hows": ("how", "s"),
+        "itll": ("it", "ll"),
+        "itd": ("it", "d"),
+        "hed": ("he", "d"),
+        "couldve": ("could", "ve"),
+        "wouldve": ("would", "ve"),
+        "shouldve": ("should", "ve"),
+        "mightve": ("might", "ve"),
+        "mustve": ("must", "ve"),
+        "cannot": ("can", "not"),
+        "gonna": ("gon", "na"),
+        "gotta": ("got", "ta"),
+        "yall": ("y", "all"),
+        "could've": ("could", "'ve"),
+        "would've": ("would", "'ve"),
+        "should've": ("should", "'ve"),
+        "might've": ("might", "'ve"),
+        "must've": ("must", "'ve"),
     }.items():
         add(pieces)
         cases[word] = pieces
     # abbreviations kept whole
-    abbreviations = (
-        "Adm. Ak. Ala. Apr. Ariz. Ark. Aug. Bros. Calif. Co. Colo. Conn. Corp. D.C. Dec. Del. Dr. E.G. E.g. Feb. Fla. "
-        "Ga. Gen. Gov. I.E. I.e. Ia. Id. Ill. Inc. Ind. Jan. Jr. Jul. Jun. Kan. Kans. Ky. La. Ltd. Mar. Mass. Md. Messrs. "
-        "Mich. Minn. Miss. Mo. Mont. Mr. Mrs. Ms. Mt. N.C. N.D. N.H. N.J. N.M. N.Y. Neb. Nebr. Nev. Nov. Oct. Okla. Ore. "
-        "Pa. Ph.D. Prof. Rep. Rev. S.C. Sen. Sep. Sept. St. Tenn. Va. Wash. Wis. a.m. co. e.g. i.e. p.m. v.s. vs. "
-        "U.S. U.K. w/o and/or o'clock ma'am 'em 'cause 'bout"
-    ).split()
+    abbreviations = [
+        "Adm.",
+        "Ak.",
+        "Ala.",
+        "Apr.",
+        "Ariz.",
+        "Ark.",
+        "Aug.",
+        "Bros.",
+        "Calif.",
+        "Co.",
+        "Colo.",
+        "Conn.",
+        "Corp.",
+        "D.C.",
+        "Dec.",
+        "Del.",
+        "Dr.",
+        "E.G.",
+        "E.g.",
+        "Feb.",
+        "Fla.",
+        "Ga.",
+        "Gen.",
+        "Gov.",
+        "I.E.",
+        "I.e.",
+        "Ia.",
+        "Id.",
+        "Ill.",
+        "Inc.",
+        "Ind.",
+        "Jan.",
+        "Jr.",
+        "Jul.",
+        "Jun.",
+        "Kan.",
+        "Kans.",
+        "Ky.",
+        "La.",
+        "Ltd.",
+        "Mar.",
+        "Mass.",
+        "Md.",
+        "Messrs.",
+        "Mich.",
+        "Minn.",
+        "Miss.",
+        "Mo.",
+        "Mont.",
+        "Mr.",
+        "Mrs.",
+        "Ms.",
+        "Mt.",
+        "N.C.",
+        "N.D.",
+        "N.H.",
+        "N.J.",
+        "N.M.",
+        "N.Y.",
+        "Neb.",
+        "Nebr.",
+        "Nev.",
+        "Nov.",
+        "Oct.",
+        "Okla.",
+        "Ore.",
+        "Pa.",
+        "Ph.D.",
+        "Prof.",
+        "Rep.",
+        "Rev.",
+        "S.C.",
+        "Sen.",
+        "Sep.",
+        "Sept.",
+        "St.",
+        "Tenn.",
+        "Va.",
+        "Wash.",
+        "Wis.",
+        "a.m.",
+        "co.",
+        "e.g.",
+        "i.e.",
+        "p.m.",
+        "v.s.",
+        "vs.",
+        "U.S.",
+        "U.K.",
+        "w/o",
+        "and/or",
+        "o'clock",
+        "ma'am",
+        "'em",
+        "'cause",
+        "'bout",
+    ]
     for abbr in abbreviations + [f"{c}." for c in "abcdefghijklmnopqrstuvwxyzäöü"]:
         cases[abbr] = (abbr,)
     # emoticons and other punctuation-only forms kept whole
-    emoticons = (
-        ":) :-) :)) :-)) :))) :-))) :( :-( :(( :-(( :((( :-((( :D :-D :P :p :-P :-p :/ :-/ :| :-| :o :O :-o :-O :0 :-0 "
-        ":] :-] [: [-: (: (-: ): )-: :> :-> :} :-} :x :X :-x :-X :* :-* :3 :-3 :1 ;) ;-) (; ;D ;-D ;_; :'( :') :'-( "
-        ":'-) :’( :’) :’-( :’-) =) =( =] =[ [= ]= (= =| =/ =3 =D 8) 8-) 8D 8-D (-8 <3 <33 <333 </3 xD XD xDD XDD "
-        "^_^ ^__^ ^___^ -_- -__- o_O O_o o_0 0_o o_o O_O 0_0 o.O O.o o.0 0.o o.o O.O 0.0 v.v V.V v_v V_V >:( >:o "
-        "<.< >.< >.> @_@ (>_<) (*_*) (^_^) (-_-) (._.) ._. '' ’’ ' ’ — C++"
-    ).split()
+    emoticons = [
+        ":)",
+        ":-)",
+        ":))",
+        ":-))",
+        ":)))",
+        ":-)))",
+        ":(",
+        ":-(",
+        ":((",
+        ":-((",
+        ":(((",
+        ":-(((",
+        ":D",
+        ":-D",
+        ":P",
+        ":p",
+        ":-P",
+        ":-p",
+        ":/",
+        ":-/",
+        ":|",
+        ":-|",
+        ":o",
+        ":O",
+        ":-o",
+        ":-O",
+        ":0",
+        ":-0",
+        ":]",
+        ":-]",
+        "[:",
+        "[-:",
+        "(:",
+        "(-:",
+        "):",
+        ")-:",
+        ":>",
+        ":->",
+        ":}",
+        ":-}",
+        ":x",
+        ":X",
+        ":-x",
+        ":-X",
+        ":*",
+        ":-*",
+        ":3",
+        ":-3",
+        ":1",
+        ";)",
+        ";-)",
+        "(;",
+        ";D",
+        ";-D",
+        ";_;",
+        ":'(",
+        ":')",
+        ":'-(",
+        ":'-)",
+        ":’(",
+        ":’)",
+        ":’-(",
+        ":’-)",
+        "=)",
+        "=(",
+        "=]",
+        "=[",
+        "[=",
+        "]=",
+        "(=",
+        "=|",
+        "=/",
+        "=3",
+        "=D",
+        "8)",
+        "8-)",
+        "8D",
+        "8-D",
+        "(-8",
+        "<3",
+        "<33",
+        "<333",
+        "</3",
+        "xD",
+        "XD",
+        "xDD",
+        "XDD",
+        "^_^",
+        "^__^",
+        "^___^",
+        "-_-",
+        "-__-",
+        "o_O",
+        "O_o",
+        "o_0",
+        "0_o",
+        "o_o",
+        "O_O",
+        "0_0",
+        "o.O",
+        "O.o",
+        "o.0",
+        "0.o",
+        "o.o",
+        "O.O",
+        "0.0",
+        "v.v",
+        "V.V",
+        "v_v",
+        "V_V",
+        ">:(",
+        ">:o",
+        "<.<",
+        ">.<",
+        ">.>",
+        "@_@",
+        "(>_<)",
+        "(*_*)",
+        "(^_^)",
+        "(-_-)",
+        "(._.)",
+        "._.",
+        "''",
+        "’’",
+        "'",
+        "’",
+        "—",
+        "C++",
+    ]
     for emo in emoticons:
         cases[emo] = (emo,)
     cases["ima"], cases["Ima"] = ("i", "m", "a"), ("I", "m", "a")

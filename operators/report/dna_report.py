@@ -31,10 +31,8 @@ def bp_per_token_by_source(tokens_dir: Path, totals_only: bool = False) -> Any:
                 raise RuntimeError(f"no totals row for {tokens_dir}")
             n, toks = totals
             return int(n), int(toks)
-        rows = con.execute("SELECT source, count(*), sum(n_bp), sum(n_tokens) FROM read_parquet(?) GROUP BY source ORDER BY source",
-                           [files]).fetchall()
-    return {s: {"segments": n, "bp": int(bp), "tokens": int(t), "bp_per_token": round(bp / t, 4) if t else None}
-            for s, n, bp, t in rows}
+        rows = con.execute("SELECT source, count(*), sum(n_bp), sum(n_tokens) FROM read_parquet(?) GROUP BY source ORDER BY source", [files]).fetchall()
+    return {s: {"segments": n, "bp": int(bp), "tokens": int(t), "bp_per_token": round(bp / t, 4) if t else None} for s, n, bp, t in rows}
 
 
 def _overall(per_file: dict[str, dict]) -> float | None:
@@ -43,8 +41,7 @@ def _overall(per_file: dict[str, dict]) -> float | None:
     return round(bp / toks, 4) if toks else None
 
 
-def write_dna_report(output: Path, model, token_dirs: dict[str, Path], seconds: dict[str, float], run_id: str,
-                     shards: dict | None = None) -> dict:
+def write_dna_report(output: Path, model, token_dirs: dict[str, Path], seconds: dict[str, float], run_id: str, shards: dict | None = None) -> dict:
     """Write ``output/report.json`` and ``output/report.md``; return the report dict."""
     specials = set(model.special_tokens)
     lengths = collections.Counter(len(t) for t in model.vocab if t not in specials)
@@ -74,21 +71,24 @@ def write_dna_report(output: Path, model, token_dirs: dict[str, Path], seconds: 
 
 
 def _markdown(r: dict) -> str:
-    lines = [f"# DNA BPE tokenizer report ({r['run_id']})", "",
-             f"- vocabulary: **{r['vocab_size']}** tokens (requested {r['requested_vocab_size']}; "
-             f"{r['merges']} merges; stopped: {r['stop_reason']})",
-             f"- bp/token on the training genomes: **{r['bp_per_token']}**"
-             + (f"; held out: **{r['eval_bp_per_token']}**" if r["eval_bp_per_token"] else ""),
-             f"- mean token length: {r['mean_token_length']} bp",
-             (f"- shards: {r['shards']['rows']} packed rows, {r['shards']['tokens']} tokens, utilization "
-              f"{r['shards']['utilization']:.2%}" if r["shards"] else "- shards: none"),
-             "- seconds: " + ", ".join(f"{k} {v}" for k, v in r["seconds"].items())]
+    lines = [
+        f"# DNA BPE tokenizer report ({r['run_id']})",
+        "",
+        f"- vocabulary: **{r['vocab_size']}** tokens (requested {r['requested_vocab_size']}; {r['merges']} merges; stopped: {r['stop_reason']})",
+        f"- bp/token on the training genomes: **{r['bp_per_token']}**" + (f"; held out: **{r['eval_bp_per_token']}**" if r["eval_bp_per_token"] else ""),
+        f"- mean token length: {r['mean_token_length']} bp",
+        (
+            f"- shards: {r['shards']['rows']} packed rows, {r['shards']['tokens']} tokens, utilization {r['shards']['utilization']:.2%}"
+            if r["shards"]
+            else "- shards: none"
+        ),
+        "- seconds: " + ", ".join(f"{k} {v}" for k, v in r["seconds"].items()),
+    ]
     lines += [f"- warning: {w}" for w in r["warnings"]]
     for title, table in (("Training files", r["per_file"]), ("Held-out files", r["per_eval_file"])):
         if table:
             lines += ["", f"## {title}", "", "| file | segments | bp | tokens | bp/token |", "|---|---:|---:|---:|---:|"]
-            lines += [f"| {os.path.basename(s)} | {v['segments']} | {v['bp']} | {v['tokens']} | {v['bp_per_token']} |"
-                      for s, v in table.items()]
+            lines += [f"| {os.path.basename(s)} | {v['segments']} | {v['bp']} | {v['tokens']} | {v['bp_per_token']} |" for s, v in table.items()]
     lines += ["", "## Token length histogram (bp → tokens)", "", "| length | tokens |", "|---:|---:|"]
     lines += [f"| {k} | {v} |" for k, v in r["token_length_histogram"].items()]
     return "\n".join(lines) + "\n"

@@ -19,21 +19,21 @@ import json
 import logging
 import os
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tokenmill.operators.clean.text_normalize import dominant_script
-from tokenmill.operators.encode import load_engine
 from tokenmill.operators.core.atomic import atomic_path, write_text_atomic
+from tokenmill.operators.encode import load_engine
 from tokenmill.operators.io.decode import lang_from_filename
 
 log = logging.getLogger(__name__)
 
 FORMAT = "tokenmill fairness v1"
 # Scripts whose writing does not put spaces between words: fertility (tokens per whitespace word) means nothing.
-UNSPACED_SCRIPTS = frozenset({"Han", "Japanese", "Hiragana", "Katakana", "Thai", "Lao", "Khmer", "Myanmar",
-                              "Tibetan", "Yi", "Javanese", "Balinese"})
+UNSPACED_SCRIPTS = frozenset({"Han", "Japanese", "Hiragana", "Katakana", "Thai", "Lao", "Khmer", "Myanmar", "Tibetan", "Yi", "Javanese", "Balinese"})
 # A "word" this long on average is a sentence without spaces (a script we did not list), not a word.
 MAX_MEAN_WORD_CHARS = 20.0
 
@@ -78,8 +78,7 @@ def load_parallel(patterns: str | list[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     unnamed = [f for f in files if lang_from_filename(Path(f).as_posix()) is None]
     if unnamed:
-        log.warning("parallel: skipping %d files whose names hold no language code: %s", len(unnamed),
-                    ", ".join(Path(f).name for f in unnamed))
+        log.warning("parallel: skipping %d files whose names hold no language code: %s", len(unnamed), ", ".join(Path(f).name for f in unnamed))
     for f in files:
         lang = lang_from_filename(Path(f).as_posix())
         if lang is None or lang in out:
@@ -96,9 +95,16 @@ def _unk_id(engine: Any) -> int | None:
     return engine.unk_id
 
 
-def score_languages(encode: Callable[[list[str]], list[list[int]]], parallel: dict[str, list[str]],
-                    *, unk_id: int | None = None, reference_lang: str = "eng", batch_lines: int = 256,
-                    scripts: dict[str, str | None] | None = None, min_line_ratio: float = 0.0) -> dict[str, Any]:
+def score_languages(
+    encode: Callable[[list[str]], list[list[int]]],
+    parallel: dict[str, list[str]],
+    *,
+    unk_id: int | None = None,
+    reference_lang: str = "eng",
+    batch_lines: int = 256,
+    scripts: dict[str, str | None] | None = None,
+    min_line_ratio: float = 0.0,
+) -> dict[str, Any]:
     """Score one tokenizer (``encode``: lines → token ids) on ``parallel``; see the module docstring.
 
     Languages with fewer lines than ``min_line_ratio`` × the reference's are marked ``partial`` and left out of
@@ -110,7 +116,7 @@ def score_languages(encode: Callable[[list[str]], list[list[int]]], parallel: di
     for lang, lines in parallel.items():
         n_tok = n_unk = 0
         for i in range(0, len(lines), batch_lines):
-            for ids in encode(lines[i: i + batch_lines]):
+            for ids in encode(lines[i : i + batch_lines]):
                 n_tok += len(ids)
                 if unk_id is not None:
                     n_unk += sum(1 for t in ids if t == unk_id)
@@ -119,11 +125,18 @@ def score_languages(encode: Callable[[list[str]], list[list[int]]], parallel: di
         n_words = sum(len(ln.split()) for ln in lines)
         script = scripts.get(lang) if scripts is not None else dominant_script(text)
         spaced = script not in UNSPACED_SCRIPTS and n_words > 0 and n_chars / n_words <= MAX_MEAN_WORD_CHARS
-        per[lang] = {"script": script, "lines": len(lines), "bytes": n_bytes, "chars": n_chars, "words": n_words,
-                     "tokens": n_tok, "bytes_per_token": n_bytes / n_tok if n_tok else None,
-                     "chars_per_token": n_chars / n_tok if n_tok else None,
-                     "fertility": n_tok / n_words if spaced else None,
-                     "unk_rate": n_unk / n_tok if n_tok else 0.0}
+        per[lang] = {
+            "script": script,
+            "lines": len(lines),
+            "bytes": n_bytes,
+            "chars": n_chars,
+            "words": n_words,
+            "tokens": n_tok,
+            "bytes_per_token": n_bytes / n_tok if n_tok else None,
+            "chars_per_token": n_chars / n_tok if n_tok else None,
+            "fertility": n_tok / n_words if spaced else None,
+            "unk_rate": n_unk / n_tok if n_tok else 0.0,
+        }
     ref_tokens, ref_lines = per[reference_lang]["tokens"], per[reference_lang]["lines"]
     for row in per.values():
         row["premium"] = row["tokens"] / ref_tokens if ref_tokens else None
@@ -132,12 +145,19 @@ def score_languages(encode: Callable[[list[str]], list[list[int]]], parallel: di
     premiums = [r["premium"] for r in full.values()]
     worst = max(full, key=lambda k: full[k]["premium"])
     total_tok = sum(r["tokens"] for r in full.values())
-    return {"max_premium": max(premiums), "median_premium": statistics.median(premiums),
-            "p90_premium": _quantile(premiums, 0.9), "mean_premium": statistics.fmean(premiums),
-            "worst_language": worst, "languages": len(full), "partial_languages": sorted(set(per) - set(full)),
-            "bytes_per_token": sum(r["bytes"] for r in full.values()) / total_tok if total_tok else None,
-            "unk_rate": sum(r["unk_rate"] * r["tokens"] for r in full.values()) / total_tok if total_tok else 0.0,
-            "per_script": _per_script(full), "per_language": per}
+    return {
+        "max_premium": max(premiums),
+        "median_premium": statistics.median(premiums),
+        "p90_premium": _quantile(premiums, 0.9),
+        "mean_premium": statistics.fmean(premiums),
+        "worst_language": worst,
+        "languages": len(full),
+        "partial_languages": sorted(set(per) - set(full)),
+        "bytes_per_token": sum(r["bytes"] for r in full.values()) / total_tok if total_tok else None,
+        "unk_rate": sum(r["unk_rate"] * r["tokens"] for r in full.values()) / total_tok if total_tok else 0.0,
+        "per_script": _per_script(full),
+        "per_language": per,
+    }
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -157,15 +177,20 @@ def _per_script(per: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for script, rows in sorted(groups.items()):
         prem = [r["premium"] for r in rows]
         tok = sum(r["tokens"] for r in rows)
-        out[script] = {"languages": len(rows), "median_premium": statistics.median(prem), "max_premium": max(prem),
-                       "mean_premium": statistics.fmean(prem),
-                       "bytes_per_token": sum(r["bytes"] for r in rows) / tok if tok else None,
-                       "unk_rate": sum(r["unk_rate"] * r["tokens"] for r in rows) / tok if tok else 0.0}
+        out[script] = {
+            "languages": len(rows),
+            "median_premium": statistics.median(prem),
+            "max_premium": max(prem),
+            "mean_premium": statistics.fmean(prem),
+            "bytes_per_token": sum(r["bytes"] for r in rows) / tok if tok else None,
+            "unk_rate": sum(r["unk_rate"] * r["tokens"] for r in rows) / tok if tok else 0.0,
+        }
     return out
 
 
-def fairness_report(tokenizers: dict[str, str], parallel: dict[str, list[str]], output: str | os.PathLike,
-                    config: FairnessConfig | None = None, *, corpus: str = "") -> dict[str, Any]:
+def fairness_report(
+    tokenizers: dict[str, str], parallel: dict[str, list[str]], output: str | os.PathLike, config: FairnessConfig | None = None, *, corpus: str = ""
+) -> dict[str, Any]:
     """Score every tokenizer (``name -> path``) on ``parallel`` and write ``output/fairness.json``, charts, HTML.
 
     Returns:
@@ -178,17 +203,20 @@ def fairness_report(tokenizers: dict[str, str], parallel: dict[str, list[str]], 
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     scripts = {lang: dominant_script("\n".join(lines)) for lang, lines in parallel.items()}
-    report: dict[str, Any] = {"format": FORMAT, "corpus": corpus, "reference_lang": config.reference_lang,
-                              "tokenizers": {}}
+    report: dict[str, Any] = {"format": FORMAT, "corpus": corpus, "reference_lang": config.reference_lang, "tokenizers": {}}
     for name, path in tokenizers.items():
         engine = load_engine(str(path))
-        scores = score_languages(engine.encode_batch, parallel, unk_id=_unk_id(engine),
-                                 reference_lang=config.reference_lang, batch_lines=config.batch_lines, scripts=scripts,
-                                 min_line_ratio=config.min_line_ratio)
-        report["tokenizers"][name] = {"path": str(path), "kind": engine.kind, "vocab_size": engine.vocab_size,
-                                      "sha256": engine.sha256, **scores}
-        log.info("fairness %s: max premium %.2f (%s), median %.2f", name, scores["max_premium"],
-                 scores["worst_language"], scores["median_premium"])
+        scores = score_languages(
+            engine.encode_batch,
+            parallel,
+            unk_id=_unk_id(engine),
+            reference_lang=config.reference_lang,
+            batch_lines=config.batch_lines,
+            scripts=scripts,
+            min_line_ratio=config.min_line_ratio,
+        )
+        report["tokenizers"][name] = {"path": str(path), "kind": engine.kind, "vocab_size": engine.vocab_size, "sha256": engine.sha256, **scores}
+        log.info("fairness %s: max premium %.2f (%s), median %.2f", name, scores["max_premium"], scores["worst_language"], scores["median_premium"])
     charts = write_charts(report, out) if config.charts else []
     write_text_atomic(out / "fairness.json", json.dumps(report, indent=1, ensure_ascii=False))
     write_text_atomic(out / "fairness.html", write_html(report, charts))
@@ -207,12 +235,20 @@ def summary_table(report: dict[str, Any]) -> str:
     """A plain-text table: tokenizer, vocab, max (language), median, p90 premium, bytes/token, unk rate."""
     rows = [("tokenizer", "vocab", "max_premium", "worst", "median", "p90", "bytes/tok", "unk")]
     for name, t in report["tokenizers"].items():
-        rows.append((name, str(t["vocab_size"]), f"{t['max_premium']:.2f}", t["worst_language"],
-                     f"{t['median_premium']:.2f}", f"{t['p90_premium']:.2f}", f"{t['bytes_per_token']:.2f}",
-                     f"{t['unk_rate']:.4f}"))
+        rows.append(
+            (
+                name,
+                str(t["vocab_size"]),
+                f"{t['max_premium']:.2f}",
+                t["worst_language"],
+                f"{t['median_premium']:.2f}",
+                f"{t['p90_premium']:.2f}",
+                f"{t['bytes_per_token']:.2f}",
+                f"{t['unk_rate']:.4f}",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
-
 
 
 def write_charts(report: dict[str, Any], out: Path) -> list[str]:
@@ -227,19 +263,23 @@ def write_charts(report: dict[str, Any], out: Path) -> list[str]:
     for name, t in toks.items():
         ax.plot(sorted(r["premium"] for r in t["per_language"].values() if not r["partial"]), label=name)
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
-    ax.set(xlabel="languages, sorted by premium", ylabel=f"premium vs {report['reference_lang']}", yscale="log",
-           title="Tokenization premium per language (parallel UDHR)")
+    ax.set(
+        xlabel="languages, sorted by premium",
+        ylabel=f"premium vs {report['reference_lang']}",
+        yscale="log",
+        title="Tokenization premium per language (parallel UDHR)",
+    )
     ax.legend()
     _save_png(fig, out / "premium_sorted.png")
     plt.close(fig)
 
-    scripts = sorted({s for t in toks.values() for s in t["per_script"]},
-                     key=lambda s: -max(t["per_script"].get(s, {}).get("median_premium", 0) for t in toks.values()))
+    scripts = sorted(
+        {s for t in toks.values() for s in t["per_script"]}, key=lambda s: -max(t["per_script"].get(s, {}).get("median_premium", 0) for t in toks.values())
+    )
     fig, ax = plt.subplots(figsize=(max(9, 0.45 * len(scripts) * max(len(toks), 1) / 2), 4.5))
     width = 0.8 / max(len(toks), 1)
     for k, (name, t) in enumerate(toks.items()):
-        ax.bar([i + k * width for i in range(len(scripts))],
-               [t["per_script"].get(s, {}).get("median_premium", 0) for s in scripts], width, label=name)
+        ax.bar([i + k * width for i in range(len(scripts))], [t["per_script"].get(s, {}).get("median_premium", 0) for s in scripts], width, label=name)
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(scripts))], scripts, rotation=60, ha="right", fontsize=8)
     ax.set(ylabel="median premium", yscale="log", title="Median premium per script")
     ax.legend()
@@ -264,28 +304,45 @@ def write_html(report: dict[str, Any], charts: list[str]) -> str:
         return "" if x is None else f"{x:.3f}" if isinstance(x, float) else esc(str(x))
 
     def table(head: list[str], rows: list[list[Any]]) -> str:
-        return ("<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>"
-                + "".join("<tr>" + "".join(f"<td>{fmt(c)}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
+        return (
+            "<table><tr>"
+            + "".join(f"<th>{esc(h)}</th>" for h in head)
+            + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{fmt(c)}</td>" for c in r) + "</tr>" for r in rows)
+            + "</table>"
+        )
 
-    summary = table(["tokenizer", "kind", "vocab", "max premium", "worst", "median", "p90", "bytes/token", "unk rate"],
-                    [[n, t["kind"], t["vocab_size"], t["max_premium"], t["worst_language"], t["median_premium"],
-                      t["p90_premium"], t["bytes_per_token"], t["unk_rate"]] for n, t in toks.items()])
+    summary = table(
+        ["tokenizer", "kind", "vocab", "max premium", "worst", "median", "p90", "bytes/token", "unk rate"],
+        [
+            [n, t["kind"], t["vocab_size"], t["max_premium"], t["worst_language"], t["median_premium"], t["p90_premium"], t["bytes_per_token"], t["unk_rate"]]
+            for n, t in toks.items()
+        ],
+    )
     scripts = sorted({s for t in toks.values() for s in t["per_script"]})
-    by_script = table(["script", "languages"] + [f"{n} median" for n in names] + [f"{n} max" for n in names],
-                      [[s, next(t["per_script"][s]["languages"] for t in toks.values() if s in t["per_script"])]
-                       + [toks[n]["per_script"].get(s, {}).get("median_premium") for n in names]
-                       + [toks[n]["per_script"].get(s, {}).get("max_premium") for n in names] for s in scripts])
+    by_script = table(
+        ["script", "languages"] + [f"{n} median" for n in names] + [f"{n} max" for n in names],
+        [
+            [s, next(t["per_script"][s]["languages"] for t in toks.values() if s in t["per_script"])]
+            + [toks[n]["per_script"].get(s, {}).get("median_premium") for n in names]
+            + [toks[n]["per_script"].get(s, {}).get("max_premium") for n in names]
+            for s in scripts
+        ],
+    )
     langs = sorted(toks[names[0]]["per_language"], key=lambda lg: -toks[names[0]]["per_language"][lg]["premium"])
     first = toks[names[0]]["per_language"]
     metrics = ("premium", "bytes_per_token", "fertility", "unk_rate")
-    by_lang = table(["lang", "script", "partial"] + [f"{n} {m}" for n in names for m in metrics],
-                    [[lg, first[lg]["script"], "yes" if first[lg]["partial"] else ""]
-                     + [toks[n]["per_language"][lg][m] for n in names for m in metrics] for lg in langs])
+    by_lang = table(
+        ["lang", "script", "partial"] + [f"{n} {m}" for n in names for m in metrics],
+        [[lg, first[lg]["script"], "yes" if first[lg]["partial"] else ""] + [toks[n]["per_language"][lg][m] for n in names for m in metrics] for lg in langs],
+    )
     imgs = "".join(f'<p><img src="{esc(c)}" alt="{esc(c)}"></p>' for c in charts)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Tokenizer fairness</title><style>"
-            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:13px}"
-            "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}</style></head><body>"
-            f"<h1>Tokenizer fairness</h1><p>{esc(FORMAT)} &middot; corpus {esc(report.get('corpus', ''))} &middot; "
-            f"premium = tokens(lang) / tokens({esc(report['reference_lang'])})</p>"
-            f"<h2>Summary</h2>{summary}{imgs}<h2>Per script</h2>{by_script}"
-            f"<h2>Per language</h2>{by_lang}</body></html>")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Tokenizer fairness</title><style>"
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:13px}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}</style></head><body>"
+        f"<h1>Tokenizer fairness</h1><p>{esc(FORMAT)} &middot; corpus {esc(report.get('corpus', ''))} &middot; "
+        f"premium = tokens(lang) / tokens({esc(report['reference_lang'])})</p>"
+        f"<h2>Summary</h2>{summary}{imgs}<h2>Per script</h2>{by_script}"
+        f"<h2>Per language</h2>{by_lang}</body></html>"
+    )

@@ -20,12 +20,14 @@ counts updated only in the words a merge touches) and records the counts the LP 
 from __future__ import annotations
 
 import glob
+import itertools
 import logging
 import os
 from collections import Counter
-from pathlib import Path
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -143,15 +145,14 @@ class CategoryPairs:
 
     def _add(self, i: int, toks: list[str], sign: int) -> None:
         c = self._wcount[i] * sign
-        for pair in zip(toks, toks[1:]):
+        for pair in itertools.pairwise(toks):
             pid = self._pid(pair)
             self._counts[pid] += c
             if sign > 0:
                 self._where.setdefault(pid, set()).add(i)
 
 
-def merge_trajectories(samples: Mapping[str, Mapping[str, int]], merges: list[tuple[str, str]],
-                       candidate_k: int = 50) -> Trajectory:
+def merge_trajectories(samples: Mapping[str, Mapping[str, int]], merges: list[tuple[str, str]], candidate_k: int = 50) -> Trajectory:
     """Apply ``merges`` to every category's word counts and record the LP's counts at each step.
 
     Args:
@@ -185,8 +186,7 @@ def solve_mixture(traj: Trajectory, config: MixtureAuditConfig | None = None) ->
 
     config = config or MixtureAuditConfig()
     n, steps = len(traj.categories), len(traj.counts)
-    active: list[tuple[int, int]] = [(t, j) for t in range(steps) for j in range(1, traj.counts[t].shape[1])
-                                     if traj.top_rank[t][j] < config.initial_k]
+    active: list[tuple[int, int]] = [(t, j) for t in range(steps) for j in range(1, traj.counts[t].shape[1]) if traj.top_rank[t][j] < config.initial_k]
     seen = set(active)
     alpha = np.full(n, 1.0 / n)
     objective = float("nan")
@@ -217,16 +217,19 @@ def solve_mixture(traj: Trajectory, config: MixtureAuditConfig | None = None) ->
                     seen.add((t, j))
                     active.append((t, j))
                     added += 1
-        log.info("mixture LP round %d: %d constraints, objective %.3g, %d violated added", rounds, len(active),
-                 objective, added)
+        log.info("mixture LP round %d: %d constraints, objective %.3g, %d violated added", rounds, len(active), objective, added)
         if not added:
             break
-    return {"proportions": dict(zip(traj.categories, (float(a) for a in alpha))), "objective": objective,
-            "constraints": len(active), "rounds": rounds, "steps": steps}
+    return {
+        "proportions": dict(zip(traj.categories, (float(a) for a in alpha))),
+        "objective": objective,
+        "constraints": len(active),
+        "rounds": rounds,
+        "steps": steps,
+    }
 
 
-def audit_mixture(samples: Mapping[str, Mapping[str, int]], merges: list[tuple[str, str]],
-                  config: MixtureAuditConfig | None = None) -> dict[str, Any]:
+def audit_mixture(samples: Mapping[str, Mapping[str, int]], merges: list[tuple[str, str]], config: MixtureAuditConfig | None = None) -> dict[str, Any]:
     """Estimate the category proportions a merge list reflects (see the module docstring)."""
     config = config or MixtureAuditConfig()
     if len(samples) < 2:

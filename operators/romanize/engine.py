@@ -27,7 +27,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import unicodedata
-from typing import Callable
+from collections.abc import Callable
 
 import regex
 from uroman.uroman import Uroman
@@ -45,12 +45,42 @@ CHECKED_UROMAN_FAST_VERSION = "0.1.0b0"
 #: between letters, doubled) and on random strings of the script. '' is uroman's name for characters without a
 #: script (punctuation, symbols, Canadian syllabics, ...). Not listed, hence always uroman: Khmer, Myanmar and
 #: Tibetan (uroman-fast differs on common letters there) and every script that UDHR does not cover.
-FAST_SCRIPTS = frozenset({
-    "", "Arabic", "Arabic-Indic", "Armenian", "Bengali", "CJK", "Cherokee", "Cyrillic", "Devanagari", "Ethiopic",
-    "Extended Arabic-Indic", "Georgian", "Greek", "Gujarati", "Gurmukhi", "Hangul", "Hebrew", "Hiragana",
-    "Kannada", "Katakana", "Lao", "Latin", "Malayalam", "Mongolian", "Syriac", "Tagalog", "Tamil", "Thaana",
-    "Thai", "Tifinagh", "Vai", "Yi",
-})
+FAST_SCRIPTS = frozenset(
+    {
+        "",
+        "Arabic",
+        "Arabic-Indic",
+        "Armenian",
+        "Bengali",
+        "CJK",
+        "Cherokee",
+        "Cyrillic",
+        "Devanagari",
+        "Ethiopic",
+        "Extended Arabic-Indic",
+        "Georgian",
+        "Greek",
+        "Gujarati",
+        "Gurmukhi",
+        "Hangul",
+        "Hebrew",
+        "Hiragana",
+        "Kannada",
+        "Katakana",
+        "Lao",
+        "Latin",
+        "Malayalam",
+        "Mongolian",
+        "Syriac",
+        "Tagalog",
+        "Tamil",
+        "Thaana",
+        "Thai",
+        "Tifinagh",
+        "Vai",
+        "Yi",
+    }
+)
 
 #: Code points of those scripts that still go to uroman (inclusive ranges): where uroman-fast differed on the
 #: character alone or next to 'a' (or panicked); the characters explaining every difference on UDHR lines
@@ -122,8 +152,7 @@ def _load_uroman_fast() -> Callable[..., str] | None:
         logger.warning("uroman-fast is not installed; using uroman for every script")
         return None
     if version != CHECKED_UROMAN_FAST_VERSION:
-        logger.warning("uroman-fast %s is not the checked %s; using uroman for every script",
-                       version, CHECKED_UROMAN_FAST_VERSION)
+        logger.warning("uroman-fast %s is not the checked %s; using uroman for every script", version, CHECKED_UROMAN_FAST_VERSION)
         return None
     return romanize
 
@@ -141,8 +170,7 @@ class UromanEngine:
         use_fixed: translate fixed lines and pieces (path 2 and in 3).
     """
 
-    def __init__(self, *, cache_size: int = 200_000, split: bool = True, use_uroman_fast: bool = True,
-                 use_fixed: bool = True) -> None:
+    def __init__(self, *, cache_size: int = 200_000, split: bool = True, use_uroman_fast: bool = True, use_fixed: bool = True) -> None:
         # cache off: uroman's own cache cuts strings differently from the reference
         self.uroman = private_uroman().Uroman()
         self.cache_size = cache_size
@@ -162,8 +190,22 @@ class UromanEngine:
             lattice_romanize(self.uroman, _WARM_UP, lang)
         self._fast_char: dict[str, bool] = {}
         self.stats = dict.fromkeys(
-            ("lines", "ascii_lines", "fixed_lines", "fast_lines", "cached_lines", "piece_hits", "fixed_pieces",
-             "fast_pieces", "lattice_pieces", "whole_lines", "context_fallbacks", "uroman_errors"), 0)
+            (
+                "lines",
+                "ascii_lines",
+                "fixed_lines",
+                "fast_lines",
+                "cached_lines",
+                "piece_hits",
+                "fixed_pieces",
+                "fast_pieces",
+                "lattice_pieces",
+                "whole_lines",
+                "context_fallbacks",
+                "uroman_errors",
+            ),
+            0,
+        )
 
     @property
     def uses_uroman_fast(self) -> bool:

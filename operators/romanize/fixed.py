@@ -35,6 +35,7 @@ Each character's text is computed once per language, by uroman's own lattice on 
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -46,8 +47,14 @@ from tokenmill.operators.romanize.segments import lattice_romanize
 #: Characters that change the romanization of a neighbour (see the module docstring).
 _NEIGHBOUR_CHANGERS = frozenset("っッゃゅょャュョー\u0a71\u2820\u0e2d")
 _EXCLUDED_SCRIPTS = frozenset({"Thai", "Tibetan", "Coptic", "Braille"})
-_FLAGS = ("use-only-at-start-of-word", "dont-use-at-start-of-word", "use-only-at-end-of-word",
-          "dont-use-at-end-of-word", "use-only-for-whole-word", "t-at-end-of-syllable")
+_FLAGS = (
+    "use-only-at-start-of-word",
+    "dont-use-at-start-of-word",
+    "use-only-at-end-of-word",
+    "dont-use-at-end-of-word",
+    "use-only-for-whole-word",
+    "t-at-end-of-syllable",
+)
 _ROLES = ("is-virama", "is-vowel-sign", "is-medial-consonant-sign")
 _TAIL = regex.compile(r"\+(m|ng|n|h|r)")
 
@@ -162,7 +169,7 @@ class FixedTables:
         if valid or unicodedata.decomposition(c) or 0xAC00 <= ord(c) <= 0xD7A3:
             # uroman's decomposition or Hangul edge (or a rule only the fall-back step sees): ask the lattice
             rom, needs_left = lattice_romanize(u, c, lang)
-            if needs_left or rom.isupper() and rom.capitalize() != rom:
+            if needs_left or (rom.isupper() and rom.capitalize() != rom):
                 return None, False
             return rom, False
         # the fall-back edge: format and private-use characters vanish, anything else stays as it is
@@ -174,8 +181,7 @@ class FixedTables:
         """The table of ``lang``, created on first use."""
         table = self.langs.get(lang)
         if table is None:
-            bad = frozenset(p for p, codes in self._pairs.items()
-                            if any(lc is None or lang in lc for lc in codes))
+            bad = frozenset(p for p, codes in self._pairs.items() if any(lc is None or lang in lc for lc in codes))
             table = self.langs[lang] = LangTable(bad_pairs=bad, risky=frozenset(p[0] for p in bad))
         return table
 
@@ -193,7 +199,7 @@ class FixedTables:
         if chars.isdisjoint(t.risky):
             return True
         bad = t.bad_pairs
-        return not any(a in t.risky and a + b in bad for a, b in zip(s, s[1:]))
+        return not any(a in t.risky and a + b in bad for a, b in itertools.pairwise(s))
 
     def _learn(self, t: LangTable, chars: set[str], lang: str | None) -> None:
         new_caps = False
@@ -221,7 +227,7 @@ class FixedTables:
             i = m.start()
             out.append(s[last:i].translate(t.table))
             c = s[i]
-            out.append(t.caps[c] if s[i + 1:i + 2].islower() else t.table[ord(c)])
+            out.append(t.caps[c] if s[i + 1 : i + 2].islower() else t.table[ord(c)])
             last = i + 1
         if not out:
             return s.translate(t.table)

@@ -61,13 +61,17 @@ class Romanizer:
     def __init__(self, config: RomanizerConfig | None = None) -> None:
         self.config = config or RomanizerConfig()
         started = time.perf_counter()
-        self.engine = UromanEngine(cache_size=self.config.cache_size, split=self.config.split_segments,
-                                   use_uroman_fast=self.config.use_uroman_fast)
+        self.engine = UromanEngine(cache_size=self.config.cache_size, split=self.config.split_segments, use_uroman_fast=self.config.use_uroman_fast)
         self.setup_seconds = time.perf_counter() - started
         self.counts = {"batches": 0, "documents": 0, "null_documents": 0, "chars": 0, "seconds": 0.0}
         self._checked = False
-        logger.info("Romanizer ready in %.1fs (uroman-fast: %s, pieces: %s, ascii identity: %s)",
-                    self.setup_seconds, self.engine.uses_uroman_fast, self.engine.split, self.engine.ascii_identity)
+        logger.info(
+            "Romanizer ready in %.1fs (uroman-fast: %s, pieces: %s, ascii identity: %s)",
+            self.setup_seconds,
+            self.engine.uses_uroman_fast,
+            self.engine.split,
+            self.engine.ascii_identity,
+        )
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         cfg = self.config
@@ -75,8 +79,7 @@ class Romanizer:
             needed = [cfg.text_column] + ([cfg.lang_column] if cfg.lang_column else [])
             missing = [c for c in needed if c not in batch.column_names]
             if missing:
-                raise ValueError(f"Romanizer: missing column(s) {', '.join(missing)}; the batch has "
-                                 f"{', '.join(batch.column_names) or 'no columns'}")
+                raise ValueError(f"Romanizer: missing column(s) {', '.join(missing)}; the batch has {', '.join(batch.column_names) or 'no columns'}")
             self._checked = True
         started = time.perf_counter()
         text_col = batch.column(cfg.text_column)

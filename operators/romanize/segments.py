@@ -51,8 +51,14 @@ SEPARATOR_CANDIDATES = "\u0f0b\u0f0e\u3002\u3001\uff0c\uff01\uff1f\uff1a\uff1b"
 # Characters whose edge uroman extends over the character on their left (besides combining marks).
 _READS_LEFT = "ーゃゅょャュョ"
 _ROLES = ("is-virama", "is-vowel-sign", "is-medial-consonant-sign")
-_FLAGS = ("use-only-at-start-of-word", "dont-use-at-start-of-word", "use-only-at-end-of-word",
-          "dont-use-at-end-of-word", "use-only-for-whole-word", "t-at-end-of-syllable")
+_FLAGS = (
+    "use-only-at-start-of-word",
+    "dont-use-at-start-of-word",
+    "use-only-at-end-of-word",
+    "dont-use-at-end-of-word",
+    "use-only-for-whole-word",
+    "t-at-end-of-syllable",
+)
 _BRAILLE = regex.compile(r"[\u2800-\u28FF]")
 
 
@@ -77,9 +83,9 @@ def space_cut_ok(u: Uroman) -> bool:
     for key, rules in u.rom_rules.items():
         if rules and " " in key[:-1]:
             return False
-        if rules and key.endswith(" "):  # ends at the cut: must not spell letters or carry position flags
-            if any(any(r[f] for f in _FLAGS) or _spells(r["t"]) for r in rules):
-                return False
+        # ends at the cut: must not spell letters or carry position flags
+        if rules and key.endswith(" ") and any(any(r[f] for f in _FLAGS) or _spells(r["t"]) for r in rules):
+            return False
     viramas = [k[1] for k, v in u.dict_bool.items() if v and k[0] == "is-virama"]
     return all(unicodedata.category(c).startswith("M") for c in viramas)
 
@@ -117,8 +123,7 @@ class Segmenter:
     def __init__(self, u: Uroman) -> None:
         self.enabled = space_cut_ok(u)
         self.separators = "".join(x for x in SEPARATOR_CANDIDATES if separator_ok(u, x)) if self.enabled else ""
-        lead_space = sorted({k[0] for k, rules in u.rom_rules.items()
-                             if k and any((r["t"] or "").startswith(" ") for r in rules)})
+        lead_space = sorted({k[0] for k, rules in u.rom_rules.items() if k and any((r["t"] or "").startswith(" ") for r in rules)})
         after_space = r"[^ \p{M}" + regex.escape(_READS_LEFT) + "]"
         after_sep = r"[^ \p{M}" + regex.escape(_READS_LEFT + "".join(lead_space)) + "]"
         # Leading spaces stay with the first word: walking left over them finds nothing, as at a string start.

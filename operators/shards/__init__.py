@@ -32,9 +32,9 @@ __all__ = [
     "collate_packed",
     "commit_shards",
     "load_manifest",
-    "set_bytes",
     "rank_order",
     "read_index",
+    "set_bytes",
     "token_dtype",
     "verify_shard_set",
 ]

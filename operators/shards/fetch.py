@@ -40,8 +40,7 @@ def cached_file(directory: str, entry: dict[str, Any]) -> Path:
     try:
         fs.get_file(key, str(tmp))
         if tmp.stat().st_size != entry["bytes"] or sha256_file(tmp) != entry["sha256"]:
-            raise ValueError(f"{join(directory, entry['path'])}: size or sha256 does not match the manifest; run "
-                             f"pipelines/verify_shards.py {directory}")
+            raise ValueError(f"{join(directory, entry['path'])}: size or sha256 does not match the manifest; run pipelines/verify_shards.py {directory}")
         os.replace(tmp, path)  # workers fetching the same file race harmlessly: both copies are the same bytes
     finally:
         tmp.unlink(missing_ok=True)

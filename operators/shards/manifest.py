@@ -20,6 +20,7 @@ does not list are removed. A prefix without a manifest holds no shard set (:func
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -38,8 +39,10 @@ log = logging.getLogger(__name__)
 
 # Shard files of this layout (plan/NAME.plan, rows/train-NAME.parquet) and of the earlier one (plan/ and rows/
 # NAME.parquet), so a new commit over an old set still removes the old set's files.
-_OURS = re.compile(r"^(shard-[0-9a-f]{8,}-\d{5,}(\.bin|\.idx)|plan/shard-[0-9a-f]{8,}-\d{5,}\.(parquet|plan)"
-                   r"|rows/(train-)?shard-[0-9a-f]{8,}-\d{5,}\.parquet|((plan|rows)/)?\..+\.tmp)$")
+_OURS = re.compile(
+    r"^(shard-[0-9a-f]{8,}-\d{5,}(\.bin|\.idx)|plan/shard-[0-9a-f]{8,}-\d{5,}\.(parquet|plan)"
+    r"|rows/(train-)?shard-[0-9a-f]{8,}-\d{5,}\.parquet|((plan|rows)/)?\..+\.tmp)$"
+)
 
 
 def tmp_name(final: str | Path) -> Path:
@@ -84,7 +87,7 @@ def build_manifest(
     totals["cross_document_attention"] = 0
     return {
         "format": MANIFEST_FORMAT,
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "run_id": run_id,
         "source": source or {},
         "tokenizer": {"hash": tokenizer_hash, "vocab_size": vocab_size},
@@ -271,7 +274,7 @@ def unreferenced_files(out_dir: str | Path, manifest: dict[str, Any] | None) -> 
         found = []
         for folder in (root_key, *(join(root_key, sub) for sub in SUBDIRS)):
             if fs.isdir(folder):
-                found += [e["name"][len(root_key) + 1:] for e in fs.ls(folder, detail=True) if e.get("type") == "file"]
+                found += [e["name"][len(root_key) + 1 :] for e in fs.ls(folder, detail=True) if e.get("type") == "file"]
         return unreferenced_names(found, manifest)
     root = Path(out_dir)
     found = [p.name for p in root.iterdir()]
@@ -289,10 +292,8 @@ def collect_garbage(out_dir: str | Path, manifest: dict[str, Any]) -> list[str]:
     """Remove our files that the committed manifest does not reference (step 3 of the protocol)."""
     removed = unreferenced_files(out_dir, manifest)
     for name in removed:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.remove(Path(out_dir) / name)
-        except FileNotFoundError:
-            pass
     if removed:
         for sub in {Path(name).parent for name in removed}:
             fsync_dir(Path(out_dir) / sub)

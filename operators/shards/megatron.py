@@ -56,7 +56,7 @@ class MegatronWriter:
         if self.dtype not in DTYPE_CODES:
             raise ValueError(f"MegatronWriter: dtype {self.dtype} has no megatron-core code")
         self.bin_path, self.idx_path = Path(bin_path), Path(idx_path)
-        self._bin = open(self.bin_path, "wb")
+        self._bin = open(self.bin_path, "wb")  # noqa: SIM115 (closed by close())
         self._lengths: list[np.ndarray] = []
         self.tokens = 0
 

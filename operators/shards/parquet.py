@@ -14,6 +14,7 @@ Both carry ``tokenmill.format`` (and the context length, pad id, token dtype) in
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def _meta(fmt: str, context_length: int, dtype: np.dtype, pad_id: int, provenanc
 
 def rows_table(batch: PackedBatch, schema: pa.Schema) -> pa.Table:
     """The packed rows of a batch as a table of :func:`rows_schema`."""
-    R, C = batch.input_ids.shape
+    _R, C = batch.input_ids.shape
     fixed = lambda a, t: pa.FixedSizeListArray.from_arrays(pa.array(a.reshape(-1), type=t), C)  # noqa: E731
     seg = batch.seg_offsets
     return pa.Table.from_arrays(
@@ -104,8 +105,7 @@ class BufferedParquetWriter:
         self.row_group_rows = row_group_rows
         # No dictionary pages: token ids and per-row lists rarely repeat, so dictionaries only cost time (~35 % of
         # the write) and space (~15 % larger files).
-        self._writer = pq.ParquetWriter(self.path, schema, compression="zstd", compression_level=zstd_level,
-                                        use_dictionary=False)
+        self._writer = pq.ParquetWriter(self.path, schema, compression="zstd", compression_level=zstd_level, use_dictionary=False)
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self.rows = 0
@@ -136,10 +136,8 @@ class BufferedParquetWriter:
 
     def abort(self) -> None:
         """Close without writing what is pending."""
-        try:
+        with contextlib.suppress(Exception):
             self._writer.close()
-        except Exception:  # noqa: BLE001 - the file is being thrown away anyway
-            pass
 
 
 def read_checked(path: str | Path, expected_format: str) -> pa.Table:

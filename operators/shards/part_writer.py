@@ -74,10 +74,23 @@ class PartWriter:
         encode: engine choice and parity checks (a mismatch re-encodes the partition with the reference engine).
     """
 
-    def __init__(self, *, shards_dir: str, tokenizer: str, shard_cfg: ShardWriterConfig, ingest: IngestConfig,
-                 quarantine_dir: str | None, receipts_dir: str | None, documents_dir: str | None, run_id: str,
-                 encode_batch_size: int, encode_threads: int = 1, tokens_dir: str | None = None,
-                 write_shards: bool = True, encode: EncodeConfig | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        shards_dir: str,
+        tokenizer: str,
+        shard_cfg: ShardWriterConfig,
+        ingest: IngestConfig,
+        quarantine_dir: str | None,
+        receipts_dir: str | None,
+        documents_dir: str | None,
+        run_id: str,
+        encode_batch_size: int,
+        encode_threads: int = 1,
+        tokens_dir: str | None = None,
+        write_shards: bool = True,
+        encode: EncodeConfig | None = None,
+    ) -> None:
         limit_encode_threads(encode_threads)
         self.shards_dir = shards_dir
         self.shard_cfg = shard_cfg
@@ -85,8 +98,11 @@ class PartWriter:
         self.encoder = Encoder(EncoderConfig(tokenizer=tokenizer, text_column="text", encode=encode or EncodeConfig()))
         self.reader = ReadTask(ingest, receipts_dir)
         # The dominant script is a documents/ column; shards never read it. No quarantine: raw files are refused.
-        self.stages = ingest_stages("text", dataclasses.replace(ingest, detect_script=ingest.detect_script and documents_dir is not None),
-                                    quarantine_dir, receipts_dir) if quarantine_dir is not None else None
+        self.stages = (
+            ingest_stages("text", dataclasses.replace(ingest, detect_script=ingest.detect_script and documents_dir is not None), quarantine_dir, receipts_dir)
+            if quarantine_dir is not None
+            else None
+        )
         self.documents_dir = documents_dir
         self.tokens_dir = tokens_dir
         self.write_shards = write_shards
@@ -113,8 +129,7 @@ class PartWriter:
             self.encoder.engine.use_reference(fallback)
             part = self._write(index, name, tasks)
         engine = self.encoder.engine.engine
-        part["encoder"] = {"engine": engine.name, "version": engine.version, "checked_docs": self.encoder.checked_docs - checked,
-                           "fallback": fallback}
+        part["encoder"] = {"engine": engine.name, "version": engine.version, "checked_docs": self.encoder.checked_docs - checked, "fallback": fallback}
         return part
 
     def _write(self, index: int, name: str, tasks: list[dict]) -> dict:
@@ -122,9 +137,22 @@ class PartWriter:
         files: dict[str, pq.ParquetWriter] = {}
         per_source: dict[str, int] = {}
         with contextlib.ExitStack() as stack:  # a failure aborts the shard writer (its files removed)
-            writer = stack.enter_context(ShardWriter(
-                self.shards_dir, self.shard_cfg, vocab_size=engine.vocab_size, tokenizer_hash=engine.sha256,
-                run_id=self.run_id, commit=False, name=name, part=index)) if self.write_shards else None
+            writer = (
+                stack.enter_context(
+                    ShardWriter(
+                        self.shards_dir,
+                        self.shard_cfg,
+                        vocab_size=engine.vocab_size,
+                        tokenizer_hash=engine.sha256,
+                        run_id=self.run_id,
+                        commit=False,
+                        name=name,
+                        part=index,
+                    )
+                )
+                if self.write_shards
+                else None
+            )
             stack.callback(lambda: [f.close() for f in files.values()])
             first = True
             for docs in self._documents(tasks):
@@ -137,8 +165,11 @@ class PartWriter:
                     first = False
                     if self.tokens_dir is not None:
                         tokens = chunk.select([c for c in TOKEN_COLUMNS[:4] if c in chunk.column_names])
-                        tokens = tokens.append_column("input_ids", encoded["input_ids"]).append_column(
-                            "n_tokens", encoded["n_tokens"]).append_column("n_bp", pc.utf8_length(chunk["text"]).cast("int32"))
+                        tokens = (
+                            tokens.append_column("input_ids", encoded["input_ids"])
+                            .append_column("n_tokens", encoded["n_tokens"])
+                            .append_column("n_bp", pc.utf8_length(chunk["text"]).cast("int32"))
+                        )
                         self._write_file(files, "tokens", self.tokens_dir, index, name, tokens)
                     if writer is not None:
                         writer.add_table(encoded, id_column="id")
@@ -155,8 +186,7 @@ class PartWriter:
             return
         if kind not in files:
             Path(folder).mkdir(parents=True, exist_ok=True)
-            files[kind] = pq.ParquetWriter(Path(folder) / f"part-{index:05d}-{name}.parquet", table.schema,
-                                           compression="zstd")
+            files[kind] = pq.ParquetWriter(Path(folder) / f"part-{index:05d}-{name}.parquet", table.schema, compression="zstd")
         files[kind].write_table(table)
 
     def _documents(self, tasks: list[dict]):
@@ -183,8 +213,11 @@ def _read_segments(files: list[str], keys: list[list[str]]) -> pa.Table:
     wanted = pa.table({"k_source": [k[0] for k in keys], "k_record": [k[1] for k in keys]})
     with duckdb.connect() as con:
         con.register("wanted", wanted)
-        return con.sql("SELECT id, source, record, \"offset\", seq AS text FROM read_parquet(?) SEMI JOIN wanted "
-                       "ON source = k_source AND record = k_record ORDER BY " + _ORDER, params=[files]).to_arrow_table()
+        return con.sql(
+            'SELECT id, source, record, "offset", seq AS text FROM read_parquet(?) SEMI JOIN wanted '
+            "ON source = k_source AND record = k_record ORDER BY " + _ORDER,
+            params=[files],
+        ).to_arrow_table()
 
 
-__all__ = ["DOCUMENTS_FORMAT", "PartWriter", "SEGMENTS_FORMAT", "SEGMENT_KEY", "TOKEN_COLUMNS", "part_name"]
+__all__ = ["DOCUMENTS_FORMAT", "SEGMENTS_FORMAT", "SEGMENT_KEY", "TOKEN_COLUMNS", "PartWriter", "part_name"]

@@ -53,8 +53,9 @@ import bisect
 import copy
 import logging
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -107,8 +108,7 @@ class ShardSet:
 
     def __getstate__(self) -> dict[str, Any]:
         # DataLoader workers started by spawn get a pickled copy: send the manifest, not open memory maps.
-        state = {k: getattr(self, k) for k in ("directory", "manifest", "source", "context_length", "dtype", "pad_id",
-                                               "shards", "row_starts", "num_rows")}
+        state = {k: getattr(self, k) for k in ("directory", "manifest", "source", "context_length", "dtype", "pad_id", "shards", "row_starts", "num_rows")}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -221,8 +221,18 @@ def rank_order(num_rows: int, *, rank: int, world_size: int, seed: int, epoch: i
 class _RankedDataset:
     """What the map-style and the iterable dataset share: the shard set, rank, seed, epoch."""
 
-    def __init__(self, directory: str | Path | ShardSet, *, rank: int = 0, world_size: int = 1, seed: int = 0,
-                 shuffle: bool = True, epoch: int = 0, drop_last: bool = False, with_doc_info: bool = False) -> None:
+    def __init__(
+        self,
+        directory: str | Path | ShardSet,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        seed: int = 0,
+        shuffle: bool = True,
+        epoch: int = 0,
+        drop_last: bool = False,
+        with_doc_info: bool = False,
+    ) -> None:
         self.shards = directory if isinstance(directory, ShardSet) else ShardSet(directory)
         self.rank, self.world_size, self.seed, self.shuffle = rank, world_size, seed, shuffle
         self.drop_last, self.with_doc_info = drop_last, with_doc_info
@@ -230,8 +240,9 @@ class _RankedDataset:
         self._order = self._compute_order()
 
     def _compute_order(self) -> np.ndarray:
-        return rank_order(self.shards.num_rows, rank=self.rank, world_size=self.world_size, seed=self.seed,
-                          epoch=self.epoch, shuffle=self.shuffle, drop_last=self.drop_last)
+        return rank_order(
+            self.shards.num_rows, rank=self.rank, world_size=self.world_size, seed=self.seed, epoch=self.epoch, shuffle=self.shuffle, drop_last=self.drop_last
+        )
 
     def __len__(self) -> int:
         return len(self._order)
@@ -247,16 +258,25 @@ class _RankedDataset:
         pass
 
     def _identity(self) -> dict[str, Any]:
-        return {"format": STATE_FORMAT, "seed": self.seed, "shuffle": self.shuffle, "rank": self.rank,
-                "world_size": self.world_size, "num_rows": self.shards.num_rows, "drop_last": self.drop_last}
+        return {
+            "format": STATE_FORMAT,
+            "seed": self.seed,
+            "shuffle": self.shuffle,
+            "rank": self.rank,
+            "world_size": self.world_size,
+            "num_rows": self.shards.num_rows,
+            "drop_last": self.drop_last,
+        }
 
     def _check_state(self, state: dict[str, Any]) -> None:
         fmt = state.get("format") if isinstance(state, dict) else type(state).__name__
         if fmt != STATE_FORMAT:
             hint = ""
             if fmt == "tokenmill reader state v1":
-                hint = (" (a v1 state does not say what each DataLoader worker delivered, so it cannot be resumed "
-                        "exactly; start its epoch again with set_epoch(state['epoch']))")
+                hint = (
+                    " (a v1 state does not say what each DataLoader worker delivered, so it cannot be resumed "
+                    "exactly; start its epoch again with set_epoch(state['epoch']))"
+                )
             raise ValueError(f"reader state format is {fmt!r}, expected {STATE_FORMAT!r}{hint}")
         for key, value in self._identity().items():
             if state.get(key) != value:
@@ -332,12 +352,16 @@ class PackedIterableDataset(_RankedDataset, IterableDataset):
             return
         streams = len(self._positions)
         if streams != 1:
-            raise ValueError(f"this dataset's state holds positions for {streams} DataLoader workers: iterate it "
-                             f"through ResumableLoader(dataset, num_workers={streams}, ...) to resume exactly")
+            raise ValueError(
+                f"this dataset's state holds positions for {streams} DataLoader workers: iterate it "
+                f"through ResumableLoader(dataset, num_workers={streams}, ...) to resume exactly"
+            )
         order = self._order
         if info is not None:
-            log.warning("PackedIterableDataset in a DataLoader worker without ResumableLoader: the main process's "
-                        "state_dict() will not see what the workers delivered (use ResumableLoader to resume)")
+            log.warning(
+                "PackedIterableDataset in a DataLoader worker without ResumableLoader: the main process's "
+                "state_dict() will not see what the workers delivered (use ResumableLoader to resume)"
+            )
             order = order[info.id :: info.num_workers]
         if self._positions[0] >= len(order) and len(order):
             self.set_epoch(self.epoch + 1)
@@ -365,21 +389,29 @@ class PackedIterableDataset(_RankedDataset, IterableDataset):
         """Prepare to be read by ``streams`` DataLoader workers in batches of ``batch_size`` (ResumableLoader calls
         this): a state part-way through an epoch resumes in the uninterrupted order only with the same settings."""
         if streams != len(self._positions) and any(self._positions):
-            raise ValueError(f"reader state was saved with num_workers={len(self._positions)} (0 and 1 are the same); "
-                             f"resume it with that many DataLoader workers, not {streams}")
+            raise ValueError(
+                f"reader state was saved with num_workers={len(self._positions)} (0 and 1 are the same); "
+                f"resume it with that many DataLoader workers, not {streams}"
+            )
         saved = self._batch_size
         if any(self._positions) and saved is not _UNRECORDED and (saved or 1) != (batch_size or 1):  # None: 1 a batch
             if streams > 1:
-                raise ValueError(f"reader state was saved with batch_size={saved} and num_workers={streams}, which set the order of "
-                                 f"the workers' batches; resume it with batch_size={saved}, not {batch_size}")
-            log.warning("reader state saved with batch_size=%s resumed with batch_size=%s: one worker stream, so the "
-                        "sample order is unchanged (only the batching differs)", saved, batch_size)
+                raise ValueError(
+                    f"reader state was saved with batch_size={saved} and num_workers={streams}, which set the order of "
+                    f"the workers' batches; resume it with batch_size={saved}, not {batch_size}"
+                )
+            log.warning(
+                "reader state saved with batch_size=%s resumed with batch_size=%s: one worker stream, so the "
+                "sample order is unchanged (only the batching differs)",
+                saved,
+                batch_size,
+            )
         self._batch_size = batch_size
         if streams != len(self._positions):
             self._positions = [0] * streams
             self._next_stream = 0
 
-    def _loader_view(self) -> "PackedIterableDataset":
+    def _loader_view(self) -> PackedIterableDataset:
         view = copy.copy(self)
         view._positions = list(self._positions)
         view._loader_copy = True
@@ -389,8 +421,9 @@ class PackedIterableDataset(_RankedDataset, IterableDataset):
     def _consumed(self, epoch: int, stream: int, position: int) -> None:
         """The consumer received the samples of ``stream`` up to ``position`` (ResumableLoader calls this)."""
         if epoch != self.epoch:
-            raise RuntimeError(f"a batch of epoch {epoch} arrived while the dataset is at epoch {self.epoch}: "
-                               "do not call set_epoch while a ResumableLoader iterates")
+            raise RuntimeError(
+                f"a batch of epoch {epoch} arrived while the dataset is at epoch {self.epoch}: do not call set_epoch while a ResumableLoader iterates"
+            )
         self._positions[stream] = position
         self._next_stream = (stream + 1) % len(self._positions)
 
@@ -401,8 +434,13 @@ class PackedIterableDataset(_RankedDataset, IterableDataset):
         from DataLoader worker stream ``s`` (one stream when iterated without workers) and ``next_worker`` the
         stream the next batch is due from.
         """
-        state = {**self._identity(), "epoch": self.epoch, "position": self._position,
-                 "worker_positions": list(self._positions), "next_worker": self._next_stream}
+        state = {
+            **self._identity(),
+            "epoch": self.epoch,
+            "position": self._position,
+            "worker_positions": list(self._positions),
+            "next_worker": self._next_stream,
+        }
         if self._batch_size is not _UNRECORDED:
             state["batch_size"] = self._batch_size  # a ResumableLoader's; with several workers it sets the order
         return state
@@ -424,8 +462,7 @@ class PackedIterableDataset(_RankedDataset, IterableDataset):
         n = len(self._order)
         for s, p in enumerate(positions):
             if p > _stream_len(n, s, len(positions)):
-                raise ValueError(f"reader state worker_positions[{s}]={p} is past the end of that worker's "
-                                 f"{_stream_len(n, s, len(positions))} rows")
+                raise ValueError(f"reader state worker_positions[{s}]={p} is past the end of that worker's {_stream_len(n, s, len(positions))} rows")
         self._positions = list(positions)
         self._next_stream = nxt
         self._batch_size = state.get("batch_size", _UNRECORDED)
@@ -470,8 +507,15 @@ class ResumableLoader:
             ``multiprocessing_context``, ``worker_init_fn``, ``timeout``).
     """
 
-    def __init__(self, dataset: PackedIterableDataset, *, batch_size: int | None = 1, num_workers: int = 0,
-                 collate_fn: Callable[[Any], Any] | None = None, **loader_kwargs: Any) -> None:
+    def __init__(
+        self,
+        dataset: PackedIterableDataset,
+        *,
+        batch_size: int | None = 1,
+        num_workers: int = 0,
+        collate_fn: Callable[[Any], Any] | None = None,
+        **loader_kwargs: Any,
+    ) -> None:
         if not isinstance(dataset, PackedIterableDataset):
             raise ValueError(f"ResumableLoader: dataset must be a PackedIterableDataset, got {type(dataset).__name__}")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
@@ -482,11 +526,9 @@ class ResumableLoader:
             if key in loader_kwargs:
                 raise ValueError(f"ResumableLoader: {key} is not for an iterable dataset (the dataset shuffles by seed and epoch)")
         if loader_kwargs.get("persistent_workers"):
-            raise ValueError("ResumableLoader: persistent_workers=True keeps worker copies that a loaded state cannot "
-                             "reach; leave it off")
+            raise ValueError("ResumableLoader: persistent_workers=True keeps worker copies that a loaded state cannot reach; leave it off")
         if loader_kwargs.get("in_order", True) is not True:
-            raise ValueError("ResumableLoader: in_order=False delivers batches in arrival order, which no state can "
-                             "reproduce; leave it on")
+            raise ValueError("ResumableLoader: in_order=False delivers batches in arrival order, which no state can reproduce; leave it on")
         self.dataset = dataset
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -505,8 +547,9 @@ class ResumableLoader:
         ds._use_streams(self._streams, self.batch_size)  # a state loaded since construction must match num_workers
         if self._epoch_done() and len(ds):
             ds.set_epoch(ds.epoch + 1)
-        loader = DataLoader(ds._loader_view(), batch_size=self.batch_size, num_workers=self.num_workers,
-                            collate_fn=_UntagCollate(self.collate_fn), **self.loader_kwargs)
+        loader = DataLoader(
+            ds._loader_view(), batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=_UntagCollate(self.collate_fn), **self.loader_kwargs
+        )
         for (epoch, stream, position), batch in loader:
             ds._consumed(epoch, stream, position)  # recorded as the consumer receives it, not as workers prefetch
             yield batch

@@ -12,7 +12,6 @@ A remote set (``s3://bucket/prefix``) is checked the same way on a fresh local c
 from __future__ import annotations
 
 import json
-
 import logging
 import tempfile
 from dataclasses import dataclass, field
@@ -99,8 +98,7 @@ def unlisted_files(directory: str | Path, manifest: dict[str, Any]) -> list[str]
         for sub in ("", *SUBDIRS):
             folder = root / sub
             if folder.is_dir():
-                names |= {(f"{sub}/{p.name}" if sub else p.name) for p in folder.iterdir()
-                          if p.is_file() and not p.name.startswith(".tokenmill")} - listed
+                names |= {(f"{sub}/{p.name}" if sub else p.name) for p in folder.iterdir() if p.is_file() and not p.name.startswith(".tokenmill")} - listed
     return sorted(names)
 
 
@@ -132,8 +130,11 @@ def _verify(directory: Path, manifest: dict[str, Any], checksums: bool) -> None:
         place = _check_provenance(name, files, manifest)
         if place is not None:  # the shard's own (part, seq): parts in order, a writer's shards in order
             part, seq, writer = *place, name.rsplit("-", 1)[0]
-            _check(part >= last_part and seq > last_seq.get(writer, -1), f"shard {name}: listed after a shard that comes later in the "
-                   f"set (part {part}, shard {seq} of its writer): the manifest's shard list was reordered")
+            _check(
+                part >= last_part and seq > last_seq.get(writer, -1),
+                f"shard {name}: listed after a shard that comes later in the "
+                f"set (part {part}, shard {seq} of its writer): the manifest's shard list was reordered",
+            )
             last_part, last_seq[writer] = part, seq
         rows = _verify_megatron(name, files, shard, C, dtype, vocab, pad_id) if "bin" in files else None
         if "rows" in files:
@@ -161,10 +162,14 @@ def _check_provenance(name: str, files: dict[str, Path], manifest: dict[str, Any
     info = json.loads(meta.get(b"tokenmill.info", b"{}"))
     if "tokenizer_hash" not in info:
         return None
-    _check(info["tokenizer_hash"] == manifest["tokenizer"].get("hash"),
-           f"shard {name}: written with tokenizer {str(info['tokenizer_hash'])[:12]}, the manifest says {str(manifest['tokenizer'].get('hash'))[:12]}")
-    _check(info["vocab_size"] == manifest["tokenizer"]["vocab_size"],
-           f"shard {name}: written for vocab_size {info['vocab_size']}, the manifest says {manifest['tokenizer']['vocab_size']}")
+    _check(
+        info["tokenizer_hash"] == manifest["tokenizer"].get("hash"),
+        f"shard {name}: written with tokenizer {str(info['tokenizer_hash'])[:12]}, the manifest says {str(manifest['tokenizer'].get('hash'))[:12]}",
+    )
+    _check(
+        info["vocab_size"] == manifest["tokenizer"]["vocab_size"],
+        f"shard {name}: written for vocab_size {info['vocab_size']}, the manifest says {manifest['tokenizer']['vocab_size']}",
+    )
     pack = manifest["config"].get("pack", {})
     for key, value in info["pack"].items():
         _check(pack.get(key) == value, f"shard {name}: written with pack.{key}={value!r}, the manifest says {pack.get(key)!r}")
@@ -175,7 +180,7 @@ def _verify_megatron(name: str, files: dict[str, Path], shard: dict, C: int, dty
     index = read_index(files["idx"])
     S = len(index.lengths)
     _check(index.dtype == dtype, f"shard {name}: .idx dtype {index.dtype} != manifest token_dtype {dtype}")
-    _check(S == int(shard["documents"]), f"shard {name}: .idx has {S} sequences, manifest says {shard['documents']} documents")
+    _check(int(shard["documents"]) == S, f"shard {name}: .idx has {S} sequences, manifest says {shard['documents']} documents")
     _check(np.array_equal(index.doc_indices, np.arange(S + 1)), f"shard {name}: .idx document indices are not one sequence per document")
     lengths = index.lengths.astype(np.int64)
     _check((lengths > 0).all(), f"shard {name}: .idx has an empty sequence")
@@ -188,7 +193,7 @@ def _verify_megatron(name: str, files: dict[str, Path], shard: dict, C: int, dty
 
     plan = read_checked(files["plan"], PLAN_FORMAT)
     R = plan.num_rows
-    _check(R == int(shard["rows"]), f"shard {name}: plan has {R} rows, manifest says {shard['rows']}")
+    _check(int(shard["rows"]) == R, f"shard {name}: plan has {R} rows, manifest says {shard['rows']}")
     doc, seg_off = list_column(plan, "doc")
     start = list_column(plan, "start")[0].astype(np.int64)
     length = list_column(plan, "length")[0].astype(np.int64)
@@ -199,7 +204,7 @@ def _verify_megatron(name: str, files: dict[str, Path], shard: dict, C: int, dty
     _check((length > 0).all() and (length <= C).all() and (start >= 0).all(), f"shard {name}: plan has a segment of bad start/length")
     _check((start + length <= lengths[doc]).all(), f"shard {name}: plan segment runs past the end of its document")
     per_row = np.add.reduceat(length, seg_off[:-1]) if R and len(length) else np.zeros(R, np.int64)
-    _check(((np.diff(seg_off) > 0)).all(), f"shard {name}: plan has a row without segments")
+    _check((np.diff(seg_off) > 0).all(), f"shard {name}: plan has a row without segments")
     _check((per_row <= C).all(), f"shard {name}: plan row holds more than context_length={C} tokens")
     _check(int(per_row.sum()) == int(shard["tokens"]), f"shard {name}: plan holds {int(per_row.sum())} tokens, manifest says {shard['tokens']}")
     # Every document's tokens are covered exactly once, in contiguous pieces.
@@ -214,15 +219,22 @@ def _verify_megatron(name: str, files: dict[str, Path], shard: dict, C: int, dty
     last[:-1] = d[:-1] != d[1:]
     _check((e[last] == lengths[d[last]]).all(), f"shard {name}: a document is not covered to its end")
     pointers = index.pointers // dtype.itemsize
-    batch = materialize_rows(tokens=tokens, seg_src=pointers[doc] + start, seg_len=length,
-                             seg_row=np.repeat(np.arange(R), np.diff(seg_off)), num_rows=R, context_length=C, pad_id=pad_id)
+    batch = materialize_rows(
+        tokens=tokens,
+        seg_src=pointers[doc] + start,
+        seg_len=length,
+        seg_row=np.repeat(np.arange(R), np.diff(seg_off)),
+        num_rows=R,
+        context_length=C,
+        pad_id=pad_id,
+    )
     return batch, list(doc_id), start
 
 
 def _verify_rows(name: str, path: Path, shard: dict, C: int, dtype: np.dtype, vocab: int, pad_id: int, rebuilt) -> None:
     table = read_checked(path, ROWS_FORMAT)
     R = table.num_rows
-    _check(R == int(shard["rows"]), f"shard {name}: rows file has {R} rows, manifest says {shard['rows']}")
+    _check(int(shard["rows"]) == R, f"shard {name}: rows file has {R} rows, manifest says {shard['rows']}")
     want = pa.list_(pa.from_numpy_dtype(dtype), C)
     _check(table.schema.field("input_ids").type == want, f"shard {name}: input_ids is {table.schema.field('input_ids').type}, expected {want}")
     ids = list_column(table, "input_ids")[0].reshape(R, C)
@@ -262,6 +274,8 @@ def _verify_rows(name: str, path: Path, shard: dict, C: int, dtype: np.dtype, vo
     if rebuilt is not None:
         batch, plan_ids, plan_start = rebuilt
         _check(np.array_equal(batch.input_ids, ids), f"shard {name}: rows file and .bin + plan disagree on input_ids")
-        _check(np.array_equal(batch.cu_values, cu) and np.array_equal(batch.position_ids, pos) and np.array_equal(batch.loss_mask, mask),
-               f"shard {name}: rows file and .bin + plan disagree on boundaries")
+        _check(
+            np.array_equal(batch.cu_values, cu) and np.array_equal(batch.position_ids, pos) and np.array_equal(batch.loss_mask, mask),
+            f"shard {name}: rows file and .bin + plan disagree on boundaries",
+        )
         _check(list(doc_ids) == plan_ids and np.array_equal(offs, plan_start), f"shard {name}: rows file and plan disagree on documents")

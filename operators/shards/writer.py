@@ -16,11 +16,11 @@ One shard set is written into a directory at a time.
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -46,8 +46,7 @@ log = logging.getLogger(__name__)
 class _OpenShard:
     """The files of the shard being written, under temporary names."""
 
-    def __init__(self, out_dir: Path, name: str, first_key: int, config: ShardWriterConfig, dtype: np.dtype,
-                 provenance: dict[str, Any] | None = None) -> None:
+    def __init__(self, out_dir: Path, name: str, first_key: int, config: ShardWriterConfig, dtype: np.dtype, provenance: dict[str, Any] | None = None) -> None:
         self.name, self.first_key, self.config = name, first_key, config
         self.final = {k: out_dir / v for k, v in shard_file_names(name, config.kinds).items()}
         self.tmp = {k: tmp_name(p) for k, p in self.final.items()}
@@ -194,7 +193,7 @@ class ShardWriter:
 
     # ---- output -------------------------------------------------------------------------------------------
     @property
-    def stats(self):  # noqa: ANN201 - PackStats
+    def stats(self):
         """The packer's counters so far."""
         return self.packer.stats
 
@@ -230,10 +229,10 @@ class ShardWriter:
         self._shards = []
         self._closed = True
 
-    def __enter__(self) -> "ShardWriter":
+    def __enter__(self) -> ShardWriter:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
+    def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self.abort()
         elif not self._closed:
@@ -242,8 +241,13 @@ class ShardWriter:
     # ---- internals ----------------------------------------------------------------------------------------
     def _open_shard(self) -> _OpenShard:
         name = f"shard-{self._token}-{len(self._shards):05d}"
-        provenance = {"tokenizer_hash": self.tokenizer_hash, "vocab_size": self.vocab_size,
-                      "pack": dataclasses.asdict(self.config.pack), "part": self._part, "seq": len(self._shards)}
+        provenance = {
+            "tokenizer_hash": self.tokenizer_hash,
+            "vocab_size": self.vocab_size,
+            "pack": dataclasses.asdict(self.config.pack),
+            "part": self._part,
+            "seq": len(self._shards),
+        }
         return _OpenShard(self.out_dir, name, self.packer.stats.docs_kept, self.config, self.dtype, provenance)
 
     def _close_shard(self) -> None:

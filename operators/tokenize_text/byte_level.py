@@ -13,17 +13,19 @@ decoder reproduce the same pieces at encode time.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable
 
 import regex
 
 # The GPT-2 pattern as in openai/gpt-2 encoder.py and HF ByteLevel(use_regex=True).
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 # Numbers in groups of at most three digits, aligned to the right end of the run.
-R2L_PATTERN = (r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}{1,3}(?=(?:\p{N}{3})*(?!\p{N}))"""
-               r"""| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
+R2L_PATTERN = (
+    r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}{1,3}(?=(?:\p{N}{3})*(?!\p{N}))"""
+    r"""| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+)
 END_OF_TEXT = "<|endoftext|>"
 
 

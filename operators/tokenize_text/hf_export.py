@@ -51,25 +51,35 @@ def special_token_roles(special_tokens: tuple[str, ...]) -> dict[str, str]:
     return roles
 
 
-def to_byte_level_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str]], special_tokens: tuple[str, ...],
-                            *, digits_r2l: bool = False, marks: bool = False):
+def to_byte_level_tokenizer(
+    vocab: dict[str, int], merges: list[tuple[str, str]], special_tokens: tuple[str, ...], *, digits_r2l: bool = False, marks: bool = False
+):
     """A ``tokenizers.Tokenizer`` for a byte-level BPE trained on :class:`ByteLevelPreTokenizer` words."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 
     # A string re-created by a second pair keeps its first rank; HF wants each merge once.
     tok = Tokenizer(models.BPE(vocab=dict(vocab), merges=list(dict.fromkeys(merges)), fuse_unk=False))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(pattern(digits_r2l, marks)), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(pattern(digits_r2l, marks)), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in special_tokens])
     return tok
 
 
-def save_byte_level_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str]], special_tokens: tuple[str, ...],
-                              out_dir: str | os.PathLike, *, digits_r2l: bool = False, marks: bool = False,
-                              meta: dict[str, Any] | None = None) -> Path:
+def save_byte_level_tokenizer(
+    vocab: dict[str, int],
+    merges: list[tuple[str, str]],
+    special_tokens: tuple[str, ...],
+    out_dir: str | os.PathLike,
+    *,
+    digits_r2l: bool = False,
+    marks: bool = False,
+    meta: dict[str, Any] | None = None,
+) -> Path:
     """Write ``out_dir/tokenizer.json``, ``tokenizer_config.json``, ``special_tokens_map.json`` (+ ``tokenmill.json``
     last) atomically; return the tokenizer.json path."""
     out = Path(out_dir)
@@ -83,14 +93,22 @@ def save_byte_level_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str
         "clean_up_tokenization_spaces": False,  # decode gives back the text exactly
         "add_prefix_space": False,
         **roles,
-        "added_tokens_decoder": {str(tok.token_to_id(t)): {"content": t, "lstrip": False, "normalized": False,
-                                                            "rstrip": False, "single_word": False, "special": True}
-                                 for t in special_tokens},
+        "added_tokens_decoder": {
+            str(tok.token_to_id(t)): {"content": t, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False, "special": True}
+            for t in special_tokens
+        },
     }
     write_text_atomic(out / "tokenizer_config.json", json.dumps(config, indent=2, ensure_ascii=False))
     write_text_atomic(out / "special_tokens_map.json", json.dumps(roles, indent=2, ensure_ascii=False))
-    info = {"format": FORMAT, "vocab_size": len(vocab), "merges": len(merges), "special_tokens": list(special_tokens),
-            "digits_r2l": digits_r2l, "marks": marks, **(meta or {})}
+    info = {
+        "format": FORMAT,
+        "vocab_size": len(vocab),
+        "merges": len(merges),
+        "special_tokens": list(special_tokens),
+        "digits_r2l": digits_r2l,
+        "marks": marks,
+        **(meta or {}),
+    }
     write_text_atomic(out / "tokenmill.json", json.dumps(info, indent=2, default=str))
     return out / "tokenizer.json"
 

@@ -15,18 +15,25 @@ It is slow on large inputs (all of UDHR, 32k: minutes; see the report) — a can
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 from tokenmill.operators.bpe.reference import build_initial_vocab
 
 log = logging.getLogger(__name__)
 
 
-def train_parity_bpe(train: Mapping[str, Mapping[str, int]], dev: Mapping[str, Mapping[str, int]] | None = None, *,
-                     vocab_size: int, special_tokens: tuple[str, ...], initial_alphabet: str = "",
-                     min_frequency: int = 2) -> tuple[dict[str, int], list[tuple[str, str]], dict]:
+def train_parity_bpe(
+    train: Mapping[str, Mapping[str, int]],
+    dev: Mapping[str, Mapping[str, int]] | None = None,
+    *,
+    vocab_size: int,
+    special_tokens: tuple[str, ...],
+    initial_alphabet: str = "",
+    min_frequency: int = 2,
+) -> tuple[dict[str, int], list[tuple[str, str]], dict]:
     """Train parity-aware BPE.
 
     Args:
@@ -64,11 +71,11 @@ def train_parity_bpe(train: Mapping[str, Mapping[str, int]], dev: Mapping[str, M
     where: dict[tuple[str, str], set[int]] = {}
     dev_tokens = [0] * len(langs)
     for e, (t, (c, li, is_train)) in enumerate(zip(toks, meta)):
-        for p in zip(t, t[1:]):
+        for p in itertools.pairwise(t):
             where.setdefault(p, set()).add(e)
         if is_train:
             pc = pair_counts[li]
-            for p in zip(t, t[1:]):
+            for p in itertools.pairwise(t):
                 pc[p] = pc.get(p, 0) + c
         else:
             dev_tokens[li] += len(t) * c
@@ -110,23 +117,29 @@ def train_parity_bpe(train: Mapping[str, Mapping[str, int]], dev: Mapping[str, M
                     out.append(old[j])
                     j += 1
             toks[e] = out
-            for p in zip(out, out[1:]):
+            for p in itertools.pairwise(out):
                 where.setdefault(p, set()).add(e)
             if not is_train:
                 dev_tokens[li] -= (len(old) - len(out)) * c
                 continue
             pc = pair_counts[li]
-            for p in zip(old, old[1:]):
+            for p in itertools.pairwise(old):
                 pc[p] -= c
-            for p in zip(out, out[1:]):
+            for p in itertools.pairwise(out):
                 pc[p] = pc.get(p, 0) + c
-            for p in set(zip(out, out[1:])) | set(zip(old, old[1:])):
+            for p in set(itertools.pairwise(out)) | set(itertools.pairwise(old)):
                 heapq.heappush(heaps[li], (-pc.get(p, 0), ids[p[0]], ids[p[1]], p))
         for pc in pair_counts:
             pc.pop(best, None)
-    stats = {"engine": "tokenmill parity-aware bpe v1", "vocab_size": len(str_to_id), "merges": len(merges),
-             "stop_reason": stop, "chosen": chosen, "dev_tokens": dict(zip(langs, dev_tokens)),
-             "seconds": round(time.perf_counter() - t0, 3)}
+    stats = {
+        "engine": "tokenmill parity-aware bpe v1",
+        "vocab_size": len(str_to_id),
+        "merges": len(merges),
+        "stop_reason": stop,
+        "chosen": chosen,
+        "dev_tokens": dict(zip(langs, dev_tokens)),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
     return str_to_id, merges, stats
 
 

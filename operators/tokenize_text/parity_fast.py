@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import ClassVar, Mapping
+from collections.abc import Mapping
+from typing import ClassVar
 
 import numpy as np
 
@@ -75,7 +76,7 @@ class _CountTable(_PairTable):
     """The *counts* table (see :mod:`~operators.tokenize_text.parity_kernels`), with the per-slot step stamps,
     touched list and heap stamps."""
 
-    side = {"tstamp": (np.int32, -1), "tstart": (np.int64, 0), "touched": (np.int32, 0), "hseen": (np.int64, 0)}
+    side: ClassVar[dict[str, tuple[type, int]]] = {"tstamp": (np.int32, -1), "tstart": (np.int64, 0), "touched": (np.int32, 0), "hseen": (np.int64, 0)}
     tstamp: np.ndarray
     tstart: np.ndarray
     touched: np.ndarray
@@ -85,23 +86,35 @@ class _CountTable(_PairTable):
 class _WhereTable(_PairTable):
     """The *where* table: pair -> linked list of the entries holding it; ``last`` = the entry listed last."""
 
-    side = {"last": (np.int32, -1)}
+    side: ClassVar[dict[str, tuple[type, int]]] = {"last": (np.int32, -1)}
     last: np.ndarray
 
 
 class ParityState:
     """The kernels' state for one training run (see :mod:`operators.tokenize_text.parity_kernels`)."""
 
-    def __init__(self, tok: np.ndarray, estart: np.ndarray, elen: np.ndarray, elang: np.ndarray,
-                 wtrain: np.ndarray, wdev: np.ndarray, active: np.ndarray, vocab_size: int, min_count: int,
-                 slack: float = 1.0) -> None:
+    def __init__(
+        self,
+        tok: np.ndarray,
+        estart: np.ndarray,
+        elen: np.ndarray,
+        elang: np.ndarray,
+        wtrain: np.ndarray,
+        wdev: np.ndarray,
+        active: np.ndarray,
+        vocab_size: int,
+        min_count: int,
+        slack: float = 1.0,
+    ) -> None:
         self.tok, self.estart, self.elen, self.elang = tok, estart, elen, elang
         self.wtrain, self.wdev, self.active = wtrain, wdev, active
         self.min_count = min_count
         self.shift = max(1, int(vocab_size - 1).bit_length())
         if (len(active) << self.shift) >= 2**31:
-            raise ValueError(f"parity bpe: {len(active)} languages x vocab_size {vocab_size} exceed the pair key "
-                             "(languages << bits(vocab_size) must stay below 2**31); train fewer languages at once")
+            raise ValueError(
+                f"parity bpe: {len(active)} languages x vocab_size {vocab_size} exceed the pair key "
+                "(languages << bits(vocab_size) must stay below 2**31); train fewer languages at once"
+            )
         self.dev_tokens = np.zeros(len(active), np.int64)
         np.add.at(self.dev_tokens, elang, elen.astype(np.int64) * wdev)
         occurrences = max(int(np.maximum(elen - 1, 0).sum()), 16)
@@ -111,9 +124,33 @@ class ParityState:
         self.node_next = np.zeros(occurrences, np.int32)
         self.state = np.zeros(PK.STATE_SIZE, np.int64)
         c, g = self.counts, self.where
-        PK.count_initial(tok, estart, elen, elang, wtrain, active, self.shift, c.keys, c.vals, c.sa, c.sb, c.cnt,
-                         c.head, c.meta, g.keys, g.vals, g.sa, g.sb, g.cnt, g.head, g.meta, g.last, self.node_entry,
-                         self.node_next, self.state)
+        PK.count_initial(
+            tok,
+            estart,
+            elen,
+            elang,
+            wtrain,
+            active,
+            self.shift,
+            c.keys,
+            c.vals,
+            c.sa,
+            c.sb,
+            c.cnt,
+            c.head,
+            c.meta,
+            g.keys,
+            g.vals,
+            g.sa,
+            g.sb,
+            g.cnt,
+            g.head,
+            g.meta,
+            g.last,
+            self.node_entry,
+            self.node_next,
+            self.state,
+        )
         n = int(c.meta[NSLOTS])
         # After the first pass everything keeps ``slack`` x what it uses as room to grow into (the tests use 0,
         # so that every regrowth path runs).
@@ -125,8 +162,7 @@ class ParityState:
         live = np.bincount(langs[c.cnt[:n] >= max(1, min_count)], minlength=len(active))
         self.hcap = (live + (live * slack).astype(np.int64) + 1).astype(np.int64)
         self._layout_heaps()
-        PK.build_heaps(c.sa, c.sb, c.cnt, n, self.shift, active, self.hc, self.hs, self.hoff, self.hcap,
-                       self.hmeta, self.min_count)
+        PK.build_heaps(c.sa, c.sb, c.cnt, n, self.shift, active, self.hc, self.hs, self.hoff, self.hcap, self.hmeta, self.min_count)
         self.no_push = np.zeros(0, np.int32)
         self.regrowths = {"count_slots": 0, "where_slots": 0, "node_rebuilds": 0, "nodes": 0, "heaps": 0}
 
@@ -139,8 +175,8 @@ class ParityState:
             ohc, ohs, ohoff, ohmeta = old
             for lang in range(len(self.hcap)):
                 n = int(ohmeta[lang, HEAPN])
-                hc[hoff[lang]: hoff[lang] + n] = ohc[ohoff[lang]: ohoff[lang] + n]
-                hs[hoff[lang]: hoff[lang] + n] = ohs[ohoff[lang]: ohoff[lang] + n]
+                hc[hoff[lang] : hoff[lang] + n] = ohc[ohoff[lang] : ohoff[lang] + n]
+                hs[hoff[lang] : hoff[lang] + n] = ohs[ohoff[lang] : ohoff[lang] + n]
             hmeta[:] = ohmeta
         self.hc, self.hs, self.hoff, self.hmeta = hc, hs, hoff, hmeta
 
@@ -148,8 +184,7 @@ class ParityState:
         """``(lang, left, right, count)`` of the next merge; ``left = -1``: ``lang`` was just retired;
         ``lang = -1``: no language is left."""
         c = self.counts
-        lang, s = PK.pick(self.dev_tokens, self.active, self.hc, self.hs, self.hoff, self.hcap, self.hmeta, c.sa,
-                          c.sb, c.cnt, self.no_push, self.min_count)
+        lang, s = PK.pick(self.dev_tokens, self.active, self.hc, self.hs, self.hoff, self.hcap, self.hmeta, c.sa, c.sb, c.cnt, self.no_push, self.min_count)
         if s < 0:
             return int(lang), -1, -1, 0
         return int(lang), int(c.sa[s]) & ((1 << self.shift) - 1), int(c.sb[s]), int(c.cnt[s])
@@ -159,10 +194,41 @@ class ParityState:
         c, g = self.counts, self.where
         self.state[PK.STEP] = step
         while True:
-            status = PK.apply_merge(self.tok, self.estart, self.elen, self.elang, self.wtrain, self.wdev, self.active,
-                                    self.shift, c.keys, c.vals, c.sa, c.sb, c.cnt, c.head, c.meta, c.tstamp, c.tstart,
-                                    c.touched, g.keys, g.vals, g.sa, g.sb, g.cnt, g.head, g.meta, g.last,
-                                    self.node_entry, self.node_next, self.state, self.dev_tokens, a, b, new)
+            status = PK.apply_merge(
+                self.tok,
+                self.estart,
+                self.elen,
+                self.elang,
+                self.wtrain,
+                self.wdev,
+                self.active,
+                self.shift,
+                c.keys,
+                c.vals,
+                c.sa,
+                c.sb,
+                c.cnt,
+                c.head,
+                c.meta,
+                c.tstamp,
+                c.tstart,
+                c.touched,
+                g.keys,
+                g.vals,
+                g.sa,
+                g.sb,
+                g.cnt,
+                g.head,
+                g.meta,
+                g.last,
+                self.node_entry,
+                self.node_next,
+                self.state,
+                self.dev_tokens,
+                a,
+                b,
+                new,
+            )
             if status == 0:
                 break
             if status == PK.NEED_COUNT_SLOTS:
@@ -173,16 +239,33 @@ class ParityState:
                 self.regrowths["where_slots"] += 1
             else:  # nodes: drop the stale ones first; grow when at least half are live
                 self.regrowths["node_rebuilds"] += 1
-                live = PK.rebuild_lists(self.tok, self.estart, self.elen, g.keys, g.vals, g.sa, g.sb, g.cnt, g.head,
-                                        g.meta, g.last, self.node_entry, self.node_next, self.state)
+                live = PK.rebuild_lists(
+                    self.tok, self.estart, self.elen, g.keys, g.vals, g.sa, g.sb, g.cnt, g.head, g.meta, g.last, self.node_entry, self.node_next, self.state
+                )
                 if 2 * live > len(self.node_entry) or live + self.state[PK.NEED] > len(self.node_entry):
                     self.regrowths["nodes"] += 1
                     cap = max(2 * len(self.node_entry), live + int(self.state[PK.NEED]))
                     self.node_entry, self.node_next = _sized(self.node_entry, cap), _sized(self.node_next, cap)
         start = 0
         while True:
-            start = PK.push_touched(c.touched, start, c.tstart, c.sa, c.sb, c.cnt, self.active, self.shift, self.hc,
-                                    self.hs, self.hoff, self.hcap, self.hmeta, c.hseen, self.state, self.min_count)
+            start = PK.push_touched(
+                c.touched,
+                start,
+                c.tstart,
+                c.sa,
+                c.sb,
+                c.cnt,
+                self.active,
+                self.shift,
+                self.hc,
+                self.hs,
+                self.hoff,
+                self.hcap,
+                self.hmeta,
+                c.hseen,
+                self.state,
+                self.min_count,
+            )
             if start < 0:
                 return
             lang = int(c.sa[c.touched[start]]) >> self.shift
@@ -192,8 +275,9 @@ class ParityState:
             self._layout_heaps(old)
 
 
-def _entries(train: Mapping[str, Mapping[str, int]], dev: Mapping[str, Mapping[str, int]], langs: list[str]
-             ) -> tuple[list[str], list[int], list[int], list[int]]:
+def _entries(
+    train: Mapping[str, Mapping[str, int]], dev: Mapping[str, Mapping[str, int]], langs: list[str]
+) -> tuple[list[str], list[int], list[int], list[int]]:
     """One entry per distinct (language, word) with a positive count: words, languages, train and dev weights."""
     weights: dict[tuple[int, str], list[int]] = {}
     for li, lang in enumerate(langs):
@@ -205,9 +289,16 @@ def _entries(train: Mapping[str, Mapping[str, int]], dev: Mapping[str, Mapping[s
     return words, [li for li, _ in weights], [v[0] for v in weights.values()], [v[1] for v in weights.values()]
 
 
-def train_parity_fast(train: Mapping[str, Mapping[str, int]], dev: Mapping[str, Mapping[str, int]] | None = None, *,
-                      vocab_size: int, special_tokens: tuple[str, ...], initial_alphabet: str = "",
-                       min_frequency: int = 2, slack: float = 1.0) -> tuple[dict[str, int], list[tuple[str, str]], dict]:
+def train_parity_fast(
+    train: Mapping[str, Mapping[str, int]],
+    dev: Mapping[str, Mapping[str, int]] | None = None,
+    *,
+    vocab_size: int,
+    special_tokens: tuple[str, ...],
+    initial_alphabet: str = "",
+    min_frequency: int = 2,
+    slack: float = 1.0,
+) -> tuple[dict[str, int], list[tuple[str, str]], dict]:
     """Parity-aware BPE on the numba kernels; arguments and result as
     :func:`operators.tokenize_text.parity_bpe.train_parity_bpe` (``stats["engine"]`` names this trainer).
 
@@ -224,14 +315,23 @@ def train_parity_fast(train: Mapping[str, Mapping[str, int]], dev: Mapping[str, 
     vocab = Vocab(special_tokens, alphabet, vocab_size)
     words, elang, wtrain, wdev = _entries(train, dev, langs)
     lengths = np.fromiter(map(len, words), np.int32, len(words))
-    estart = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)[:-1]]).astype(np.int64) if words else \
-        np.zeros(0, np.int64)
+    estart = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)[:-1]]).astype(np.int64) if words else np.zeros(0, np.int64)
     points, inverse = np.unique(np.frombuffer("".join(words).encode("utf-32-le"), np.uint32), return_inverse=True)
     ids = np.array([vocab.str_to_id[chr(p)] for p in points.tolist()], np.int32)
     tok = ids[inverse].astype(np.int32) if len(points) else np.zeros(0, np.int32)
     active = np.array([lang in dev and bool(dev[lang]) for lang in langs], np.bool_)
-    st = ParityState(tok, estart, lengths, np.asarray(elang, np.int32), np.asarray(wtrain, np.int64),
-                     np.asarray(wdev, np.int64), active, vocab_size, max(1, min_frequency), slack)
+    st = ParityState(
+        tok,
+        estart,
+        lengths,
+        np.asarray(elang, np.int32),
+        np.asarray(wtrain, np.int64),
+        np.asarray(wdev, np.int64),
+        active,
+        vocab_size,
+        max(1, min_frequency),
+        slack,
+    )
     t1 = time.perf_counter()
     merges: list[tuple[str, str]] = []
     chosen = {lang: 0 for lang in langs}
@@ -248,9 +348,15 @@ def train_parity_fast(train: Mapping[str, Mapping[str, int]], dev: Mapping[str, 
         merges.append((vocab.id_to_str[a], vocab.id_to_str[b]))
         chosen[langs[lang]] += 1
         st.apply(a, b, new, len(merges))
-    stats = {"engine": "tokenmill parity-aware bpe v1 (numba)", "vocab_size": len(vocab), "merges": len(merges),
-             "stop_reason": stop, "chosen": chosen,
-             "dev_tokens": {lang: int(n) for lang, n in zip(langs, st.dev_tokens)},
-             "seconds": round(time.perf_counter() - t0, 3), "setup_seconds": round(t1 - t0, 3),
-             "regrowths": st.regrowths}
+    stats = {
+        "engine": "tokenmill parity-aware bpe v1 (numba)",
+        "vocab_size": len(vocab),
+        "merges": len(merges),
+        "stop_reason": stop,
+        "chosen": chosen,
+        "dev_tokens": {lang: int(n) for lang, n in zip(langs, st.dev_tokens)},
+        "seconds": round(time.perf_counter() - t0, 3),
+        "setup_seconds": round(t1 - t0, 3),
+        "regrowths": st.regrowths,
+    }
     return dict(vocab.str_to_id), merges, stats

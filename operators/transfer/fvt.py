@@ -9,8 +9,8 @@ the hypernetwork predicts better ones from the same decompositions.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -76,8 +76,7 @@ def _pick(tensors: dict, key: str | None, path: str) -> torch.Tensor:
         hits = sorted(k for k in tensors if k == suffix or k.endswith("." + suffix))
         if hits:
             return tensors[hits[0]]
-    raise ValueError(f"embeddings {path}: several tensors and none named like an embedding; pass key= one of "
-                     f"{sorted(tensors)[:20]}")
+    raise ValueError(f"embeddings {path}: several tensors and none named like an embedding; pass key= one of {sorted(tensors)[:20]}")
 
 
 def fvt_embeddings(base: torch.Tensor, decompositions: Sequence[Sequence[int]]) -> torch.Tensor:
@@ -91,9 +90,7 @@ def fvt_embeddings(base: torch.Tensor, decompositions: Sequence[Sequence[int]]) 
         raise ValueError(f"fvt_embeddings: decomposition {int(torch.argmin(lengths))} is empty")
     flat = torch.tensor([i for d in decompositions for i in d], dtype=torch.long)
     if len(flat) and (int(flat.min()) < 0 or int(flat.max()) >= base.shape[0]):
-        raise ValueError(
-            f"fvt_embeddings: ids must lie in [0, {base.shape[0]}); got {int(flat.min())}..{int(flat.max())}"
-        )
+        raise ValueError(f"fvt_embeddings: ids must lie in [0, {base.shape[0]}); got {int(flat.min())}..{int(flat.max())}")
     owner = torch.repeat_interleave(torch.arange(len(lengths)), lengths)
     acc = torch.float64 if base.dtype == torch.float64 else torch.float32  # half precision would lose the mean
     total = torch.zeros(len(lengths), base.shape[1], dtype=acc)
@@ -138,6 +135,5 @@ def fvt_for_tokenizer(base: torch.Tensor, base_tokenizer: BaseTokenizer, new_tok
     out = fvt_embeddings(base, [d if d is not None else [0] for d in parts])
     if missing:
         out[torch.tensor(missing)] = base.float().mean(0).to(base.dtype)
-    log.info("FVT for %r from %r: %d tokens, %d without a decomposition (mean row)",
-             new_tokenizer, base_tokenizer, len(parts), len(missing))
+    log.info("FVT for %r from %r: %d tokens, %d without a decomposition (mean row)", new_tokenizer, base_tokenizer, len(parts), len(missing))
     return out

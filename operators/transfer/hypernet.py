@@ -87,8 +87,7 @@ class Hypernetwork(nn.Module):
         self.proj_mlp = nn.Sequential(nn.Linear(c.d_model, c.ffn_dim), nn.GELU(), nn.Linear(c.ffn_dim, c.d_model))
         self.proj_norm = nn.LayerNorm(c.d_model)
         self.positions = nn.Embedding(c.surface_maxlen, c.d_model)
-        layer = nn.TransformerEncoderLayer(c.d_model, c.n_heads, c.ffn_dim, c.dropout, activation="gelu",
-                                           batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(c.d_model, c.n_heads, c.ffn_dim, c.dropout, activation="gelu", batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, c.n_layers, enable_nested_tensor=False)
         self.out_norm = nn.LayerNorm(c.d_model)
         self.head_in = nn.Linear(c.d_model, c.embed_dim)
@@ -103,8 +102,9 @@ class Hypernetwork(nn.Module):
                     nn.init.zeros_(head.weight)
                     nn.init.zeros_(head.bias)
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, input_embeddings: torch.Tensor,
-                output_embeddings: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, ids: torch.Tensor, lengths: torch.Tensor, input_embeddings: torch.Tensor, output_embeddings: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Predict embeddings.
 
         Args:
@@ -142,8 +142,9 @@ class Hypernetwork(nn.Module):
         return pred_in, pred_out
 
 
-def pad_decompositions(decomps: list[tuple[int, ...]] | list[list[int]], maxlen: int = 64,
-                       device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+def pad_decompositions(
+    decomps: list[tuple[int, ...]] | list[list[int]], maxlen: int = 64, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pad decompositions (cut at ``maxlen``): ([N, L] long ids, [N] lengths), L = longest kept length."""
     lengths = [min(len(d), maxlen) for d in decomps]
     if lengths and min(lengths) < 1:
@@ -155,8 +156,9 @@ def pad_decompositions(decomps: list[tuple[int, ...]] | list[list[int]], maxlen:
     return ids.to(device), torch.as_tensor(lengths, dtype=torch.long, device=device)
 
 
-def save_hypernet(model: Hypernetwork, folder: str | Path, *, base_name: str, base_fingerprint: str,
-                  dtype: torch.dtype = torch.float16, extra: dict[str, Any] | None = None) -> Path:
+def save_hypernet(
+    model: Hypernetwork, folder: str | Path, *, base_name: str, base_fingerprint: str, dtype: torch.dtype = torch.float16, extra: dict[str, Any] | None = None
+) -> Path:
     """Write ``hypernet.safetensors`` + ``hypernet.json`` into ``folder`` atomically (weights first, JSON last)."""
     save_file = import_transfer("safetensors.torch").save_file
     folder = Path(folder)
@@ -165,8 +167,14 @@ def save_hypernet(model: Hypernetwork, folder: str | Path, *, base_name: str, ba
     meta = {"format": FORMAT, "dtype": str(dtype).removeprefix("torch.")}
     with atomic_path(folder / WEIGHTS_FILE) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
-    doc = {"format": FORMAT, "config": dataclasses.asdict(model.config), "base_model": base_name,
-           "base_fingerprint": base_fingerprint, "dtype": meta["dtype"], **(extra or {})}
+    doc = {
+        "format": FORMAT,
+        "config": dataclasses.asdict(model.config),
+        "base_model": base_name,
+        "base_fingerprint": base_fingerprint,
+        "dtype": meta["dtype"],
+        **(extra or {}),
+    }
     write_text_atomic(folder / CONFIG_FILE, json.dumps(doc, indent=2, sort_keys=True) + "\n")
     return folder
 
@@ -180,8 +188,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return p if p.is_absolute() or p.exists() else PROJECT_ROOT / p
 
 
-def load_hypernet(folder: str | Path, *, base_fingerprint: str | None = None,
-                  device: torch.device | str = "cpu") -> tuple[Hypernetwork, dict[str, Any]]:
+def load_hypernet(folder: str | Path, *, base_fingerprint: str | None = None, device: torch.device | str = "cpu") -> tuple[Hypernetwork, dict[str, Any]]:
     """Load a checkpoint written by :func:`save_hypernet` (float32, eval mode) and its JSON document.
 
     Raises:
@@ -205,8 +212,10 @@ def load_hypernet(folder: str | Path, *, base_fingerprint: str | None = None,
     if unknown:
         raise ValueError(f"hypernet checkpoint {folder}: unknown config keys {unknown} (newer tokenmill?)")
     if base_fingerprint is not None and doc.get("base_fingerprint") != base_fingerprint:
-        raise ValueError(f"hypernet checkpoint {folder}: trained on base {doc.get('base_model')} with embedding "
-                         f"fingerprint {doc.get('base_fingerprint')}, but the loaded base has {base_fingerprint}")
+        raise ValueError(
+            f"hypernet checkpoint {folder}: trained on base {doc.get('base_model')} with embedding "
+            f"fingerprint {doc.get('base_fingerprint')}, but the loaded base has {base_fingerprint}"
+        )
     model = Hypernetwork(HypernetConfig(**doc["config"]))
     state = {k: v.float() for k, v in load_file(str(w_path)).items()}
     model.load_state_dict(state, strict=True)

@@ -88,7 +88,7 @@ def udhr_lines(path: Path, eval_fraction: float) -> tuple[list[str], int]:
     """One UDHR file's non-empty lines (title dropped) and the index where its held-out ``eval`` part begins."""
     lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()]
     lines = [ln for ln in lines[1:] if ln]  # line 0 is the title, identical in spirit across files
-    return lines, int(round(len(lines) * (1.0 - eval_fraction)))
+    return lines, round(len(lines) * (1.0 - eval_fraction))
 
 
 def split_lines(path: Path, split: str, eval_fraction: float) -> list[str]:
@@ -119,8 +119,9 @@ def udhr_paragraphs(path: Path, eval_fraction: float = 0.2) -> list[tuple[int, i
     return out
 
 
-def translation_pairs(langs: tuple[str, ...] = EVAL_LANGS, pivot: str = "eng", data_root: str | Path | None = None,
-                      *, eval_fraction: float = 0.2, min_words: int = 4) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
+def translation_pairs(
+    langs: tuple[str, ...] = EVAL_LANGS, pivot: str = "eng", data_root: str | Path | None = None, *, eval_fraction: float = 0.2, min_words: int = 4
+) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
     """Parallel UDHR paragraphs for translation retrieval: ``(pivot paragraphs, {lang: [(query, index)]})``.
 
     The pivot's paragraphs are every paragraph of its file (headings excluded); a query is a held-out paragraph
@@ -139,13 +140,13 @@ def translation_pairs(langs: tuple[str, ...] = EVAL_LANGS, pivot: str = "eng", d
             continue
         paras = udhr_paragraphs(f, eval_fraction)
         own = Counter(a for a, _, _, _ in paras)
-        out[lang] = [(text, index[(a, k)]) for a, k, held, text in paras
-                     if held and a > 0 and own[a] == sizes[a] and len(text.split()) >= min_words]
+        out[lang] = [(text, index[(a, k)]) for a, k, held, text in paras if held and a > 0 and own[a] == sizes[a] and len(text.split()) >= min_words]
     return [t for _, _, _, t in pivot_paras], out
 
 
-def load_corpus(data_root: str | Path | None = None, *, split: str = "train", max_chars: int = 160,
-                eval_fraction: float = 0.2, langs: tuple[str, ...] | None = None) -> TransferCorpus:
+def load_corpus(
+    data_root: str | Path | None = None, *, split: str = "train", max_chars: int = 160, eval_fraction: float = 0.2, langs: tuple[str, ...] | None = None
+) -> TransferCorpus:
     """Chunks of the ``train`` or ``eval`` split.
 
     Args:

@@ -130,8 +130,18 @@ class HypernetTrainConfig:
             raise ValueError(f"code_share: must be in [0, 1], got {self.code_share}")
         if self.lr <= 0:
             raise ValueError(f"lr: must be > 0, got {self.lr}")
-        for name in ("warmup_steps", "weight_decay", "grad_clip", "token_weight", "aux_weight", "sampler_noise",
-                     "threads", "contrast_weight", "relation_weight", "langs_per_batch"):
+        for name in (
+            "warmup_steps",
+            "weight_decay",
+            "grad_clip",
+            "token_weight",
+            "aux_weight",
+            "sampler_noise",
+            "threads",
+            "contrast_weight",
+            "relation_weight",
+            "langs_per_batch",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
         for name in ("contrast_temperature", "relation_temperature"):
@@ -203,8 +213,7 @@ class HypernetTrainer:
         self.orig_tok.no_truncation()
         vocab = self.orig_tok.get_vocab()
         self.cls_id, self.sep_id = vocab.get("[CLS]", 101), vocab.get("[SEP]", 102)
-        self.sampler = TokenizerSampler(min_vocab=cfg.min_vocab, max_vocab=cfg.max_vocab, noise=cfg.sampler_noise,
-                                        seed=cfg.seed)
+        self.sampler = TokenizerSampler(min_vocab=cfg.min_vocab, max_vocab=cfg.max_vocab, noise=cfg.sampler_noise, seed=cfg.seed)
         self.emb_in = base.input_embeddings.detach()
         self.emb_out = base.output_embeddings.detach() if base.output_embeddings is not None else None
         self.emb_sq = float(self.emb_in.float().pow(2).sum(1).mean())
@@ -273,7 +282,7 @@ class HypernetTrainer:
         for i, row in enumerate(surfaces):
             gather[i, 0], gather[i, len(row) + 1] = 0, 1
             if row:
-                gather[i, 1: len(row) + 1] = torch.as_tensor([index[s] + 2 for s in row])
+                gather[i, 1 : len(row) + 1] = torch.as_tensor([index[s] + 2 for s in row])
             nmask[i, : len(row) + 2] = 1
         gather, nmask = gather.to(dev), nmask.to(dev)
         embeds = table[gather] * nmask.unsqueeze(-1).to(table.dtype)
@@ -289,8 +298,7 @@ class HypernetTrainer:
             aux = pred_in.sum() * 0.0
         contrast = contrastive_loss(s_new, s_orig.detach(), self.cfg.contrast_temperature)
         relation = relation_loss(s_new, s_orig.detach(), self.cfg.relation_temperature)
-        total = (sent + self.cfg.token_weight * tok + self.cfg.aux_weight * aux + self.cfg.contrast_weight * contrast
-                 + self.cfg.relation_weight * relation)
+        total = sent + self.cfg.token_weight * tok + self.cfg.aux_weight * aux + self.cfg.contrast_weight * contrast + self.cfg.relation_weight * relation
         return {"loss": total, "sent": sent, "tok": tok, "aux": aux, "contrast": contrast, "relation": relation}
 
     def _token_loss(self, h_orig: torch.Tensor, h_new: torch.Tensor, encs, offsets) -> torch.Tensor:
@@ -304,11 +312,9 @@ class HypernetTrainer:
             ends_n = np.fromiter((o[1] for o in offs), np.int64, len(offs))
             so, sn, k = segment_ids(ends_o, ends_n)
             # [CLS] is segment 0 and [SEP] segment k + 1 of this row; text segments are 1..k.
-            flat_o.append(np.concatenate([[i * h_orig.shape[1]], i * h_orig.shape[1] + 1 + np.arange(n_tok),
-                                          [i * h_orig.shape[1] + n_tok + 1]]))
+            flat_o.append(np.concatenate([[i * h_orig.shape[1]], i * h_orig.shape[1] + 1 + np.arange(n_tok), [i * h_orig.shape[1] + n_tok + 1]]))
             seg_o.append(np.concatenate([[n_seg], np.where(so >= 0, so + 1 + n_seg, -1), [n_seg + k + 1]]))
-            flat_n.append(np.concatenate([[i * h_new.shape[1]], i * h_new.shape[1] + 1 + np.arange(len(offs)),
-                                          [i * h_new.shape[1] + len(offs) + 1]]))
+            flat_n.append(np.concatenate([[i * h_new.shape[1]], i * h_new.shape[1] + 1 + np.arange(len(offs)), [i * h_new.shape[1] + len(offs) + 1]]))
             seg_n.append(np.concatenate([[n_seg], np.where(sn >= 0, sn + 1 + n_seg, -1), [n_seg + k + 1]]))
             n_seg += k + 2
 
@@ -374,12 +380,23 @@ class HypernetTrainer:
             avg = {k: float(np.mean([r[k] for r in window])) for k in stats}
             spent = time.monotonic() - t0
             left = (budget - spent) / 60.0
-            bar.update(1, fraction=max(self.step_no / cfg.steps, spent / budget), loss=f"{avg['loss']:.4f}",
-                       sent=f"{avg['sent']:.4f}", tok=f"{avg['tok']:.3f}", aux=f"{avg['aux']:.3f}",
-                       nce=f"{avg['contrast']:.3f}", rel=f"{avg['relation']:.3f}", left=f"{max(left, 0.0):.1f}min")
-            summary = {"steps": self.step_no, "minutes": spent / 60.0,
-                       **{f"last50_{k}": v for k, v in avg.items()},
-                       **{f"first50_{k}": float(np.mean([r[k] for r in first])) for k in stats}}
+            bar.update(
+                1,
+                fraction=max(self.step_no / cfg.steps, spent / budget),
+                loss=f"{avg['loss']:.4f}",
+                sent=f"{avg['sent']:.4f}",
+                tok=f"{avg['tok']:.3f}",
+                aux=f"{avg['aux']:.3f}",
+                nce=f"{avg['contrast']:.3f}",
+                rel=f"{avg['relation']:.3f}",
+                left=f"{max(left, 0.0):.1f}min",
+            )
+            summary = {
+                "steps": self.step_no,
+                "minutes": spent / 60.0,
+                **{f"last50_{k}": v for k, v in avg.items()},
+                **{f"first50_{k}": float(np.mean([r[k] for r in first])) for k in stats},
+            }
             if on_checkpoint is not None and self.step_no % cfg.save_every == 0:
                 on_checkpoint(self, summary)
         bar.close()

@@ -28,9 +28,16 @@ COPIED = ("modules.json", "sentence_bert_config.json", "config_sentence_transfor
 EMBEDDING_KEY = "embeddings.word_embeddings.weight"
 
 
-def export_transferred_model(base_folder: str | Path, tokenizer, embeddings: torch.Tensor, out_dir: str | Path, *,
-                             roles: dict[str, str], metadata: dict[str, Any] | None = None,
-                             model_max_length: int = 512) -> Path:
+def export_transferred_model(
+    base_folder: str | Path,
+    tokenizer,
+    embeddings: torch.Tensor,
+    out_dir: str | Path,
+    *,
+    roles: dict[str, str],
+    metadata: dict[str, Any] | None = None,
+    model_max_length: int = 512,
+) -> Path:
     """Write the transferred model.
 
     Args:
@@ -51,8 +58,7 @@ def export_transferred_model(base_folder: str | Path, tokenizer, embeddings: tor
     vocab = tokenizer.get_vocab(with_added_tokens=True)
     n_vocab = max(vocab.values()) + 1
     if embeddings.ndim != 2 or embeddings.shape[0] != n_vocab or embeddings.shape[1] != config["hidden_size"]:
-        raise ValueError(f"export: embeddings {tuple(embeddings.shape)} do not fit the tokenizer ({n_vocab} ids) "
-                         f"and hidden_size {config['hidden_size']}")
+        raise ValueError(f"export: embeddings {tuple(embeddings.shape)} do not fit the tokenizer ({n_vocab} ids) and hidden_size {config['hidden_size']}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "tokenmill.json").unlink(missing_ok=True)  # incomplete until rewritten at the end
 
@@ -70,16 +76,20 @@ def export_transferred_model(base_folder: str | Path, tokenizer, embeddings: tor
     write_text_atomic(out / "tokenizer.json", tokenizer.to_str(pretty=True))
     specials = {role: name for role, name in roles.items()}
     write_text_atomic(out / "special_tokens_map.json", json.dumps(specials, indent=2) + "\n")
-    tok_cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": model_max_length,
-               "clean_up_tokenization_spaces": False, **specials}
+    tok_cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": model_max_length, "clean_up_tokenization_spaces": False, **specials}
     write_text_atomic(out / "tokenizer_config.json", json.dumps(tok_cfg, indent=2) + "\n")
     for rel in COPIED:
         src = base_folder / rel
         if src.is_file():
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             write_text_atomic(out / rel, src.read_text(encoding="utf-8"))
-    doc = {"format": FORMAT, "base_model": str(base_folder), "vocab_size": n_vocab,
-           "tokenizer_sha256": hashlib.sha256(tokenizer.to_str().encode()).hexdigest()[:16], **(metadata or {})}
+    doc = {
+        "format": FORMAT,
+        "base_model": str(base_folder),
+        "vocab_size": n_vocab,
+        "tokenizer_sha256": hashlib.sha256(tokenizer.to_str().encode()).hexdigest()[:16],
+        **(metadata or {}),
+    }
     write_text_atomic(out / "tokenmill.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
     log.info("transferred model written to %s (%d tokens)", out, n_vocab)
     return out

@@ -51,8 +51,7 @@ def omp(targets: torch.Tensor, atoms: torch.Tensor, k: int, *, eps: float = 1e-1
     return idx, coef.to(targets.dtype)
 
 
-def omp_transplant(base: torch.Tensor, donor: torch.Tensor, shared: dict[int, int], *, k: int = 64,
-                   chunk: int = 256) -> tuple[torch.Tensor, dict[str, float]]:
+def omp_transplant(base: torch.Tensor, donor: torch.Tensor, shared: dict[int, int], *, k: int = 64, chunk: int = 256) -> tuple[torch.Tensor, dict[str, float]]:
     """Embeddings for the donor's vocabulary in the base model's space.
 
     Args:
@@ -76,13 +75,12 @@ def omp_transplant(base: torch.Tensor, donor: torch.Tensor, shared: dict[int, in
     k = min(k, len(shared))
     rel = []
     for s in range(0, len(rest), chunk):
-        ids = torch.tensor(rest[s: s + chunk])
+        ids = torch.tensor(rest[s : s + chunk])
         idx, coef = omp(don[ids], anchors_donor, k)
         out[ids] = torch.einsum("bk,bkd->bd", coef, anchors_base[idx])
         approx = torch.einsum("bk,bkd->bd", coef, anchors_donor[idx])
-        rel.append(((approx - don[ids]).norm(dim=1) / don[ids].norm(dim=1).clamp(min=1e-12)))
-    stats = {"anchors": len(shared), "approximated": len(rest), "k": k,
-             "donor_rel_residual": round(float(torch.cat(rel).mean()), 4) if rel else 0.0}
+        rel.append((approx - don[ids]).norm(dim=1) / don[ids].norm(dim=1).clamp(min=1e-12))
+    stats = {"anchors": len(shared), "approximated": len(rest), "k": k, "donor_rel_residual": round(float(torch.cat(rel).mean()), 4) if rel else 0.0}
     log.info("OMP transplant: %s", stats)
     return out, stats
 

@@ -116,8 +116,7 @@ class HypernetEmbedder:
     def _check(self, batch: pa.Table) -> None:
         c = self.config
         if c.surface_column not in batch.column_names and c.ids_column not in batch.column_names:
-            raise ValueError(f"HypernetEmbedder: the batch needs a {c.surface_column!r} or an {c.ids_column!r} "
-                             f"column; it has {batch.column_names}")
+            raise ValueError(f"HypernetEmbedder: the batch needs a {c.surface_column!r} or an {c.ids_column!r} column; it has {batch.column_names}")
         self._checked = True
 
     def __call__(self, batch: pa.Table) -> pa.Table:
@@ -167,9 +166,8 @@ class HypernetEmbedder:
         # Sorting by length keeps padding small inside each chunk.
         order = sorted(range(len(decomps)), key=lambda i: len(decomps[i]))
         for s in range(0, len(order), self.config.chunk_rows):
-            idx = order[s: s + self.config.chunk_rows]
-            ids, lengths = pad_decompositions([decomps[i] or (self.decomposer.empty_id,) for i in idx],
-                                              device=self.device)
+            idx = order[s : s + self.config.chunk_rows]
+            ids, lengths = pad_decompositions([decomps[i] or (self.decomposer.empty_id,) for i in idx], device=self.device)
             p_in, p_out = self.model(ids, lengths, self.emb_in, self.emb_out)
             ins.append(p_in.float().cpu().numpy())
             if p_out is not None:
@@ -196,8 +194,13 @@ def embed_on_ray(table: pa.Table, serve: HypernetServeConfig, *, batch_size: int
     from tokenmill.operators.core.runtime import actor_pool
 
     ds = ray.data.from_arrow(table).map_batches(
-        HypernetEmbedder, fn_constructor_kwargs={"config": serve}, batch_format="pyarrow", batch_size=batch_size,
-        compute=actor_pool(actors), num_gpus=1 if torch.cuda.is_available() else 0)
+        HypernetEmbedder,
+        fn_constructor_kwargs={"config": serve},
+        batch_format="pyarrow",
+        batch_size=batch_size,
+        compute=actor_pool(actors),
+        num_gpus=1 if torch.cuda.is_available() else 0,
+    )
     return pa.concat_tables([ray.get(ref) for ref in ds.to_arrow_refs()]).sort_by("id")
 
 

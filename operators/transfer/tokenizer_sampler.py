@@ -20,8 +20,9 @@ import logging
 import math
 import random
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -76,8 +77,7 @@ class TokenizerSampler:
         seed: random seed.
     """
 
-    def __init__(self, *, min_vocab: int = 2048, max_vocab: int = 32768, max_piece_chars: int = 12,
-                 noise: float = 1.0, seed: int = 0) -> None:
+    def __init__(self, *, min_vocab: int = 2048, max_vocab: int = 32768, max_piece_chars: int = 12, noise: float = 1.0, seed: int = 0) -> None:
         if not 1 <= min_vocab <= max_vocab:
             raise ValueError(f"min_vocab/max_vocab: need 1 <= min_vocab <= max_vocab, got {min_vocab}, {max_vocab}")
         if max_piece_chars < 1:
@@ -118,7 +118,7 @@ class TokenizerSampler:
             raise ValueError("TokenizerSampler.sample: call fit(texts) first")
         style = style or self.rng.choice(STYLES)
         pieces, freq, chars = self._stats[style]
-        k = int(round(math.exp(self.rng.uniform(math.log(self.min_vocab), math.log(self.max_vocab)))))
+        k = round(math.exp(self.rng.uniform(math.log(self.min_vocab), math.log(self.max_vocab))))
         k = min(k, len(pieces))
         logp = np.log(freq) - math.log(freq.sum() + 1.0)
         noisy = logp + self.noise * self.np_rng.gumbel(size=len(pieces)) if self.noise else logp

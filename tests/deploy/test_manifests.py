@@ -49,8 +49,7 @@ def test_every_manifest_has_pods_or_is_the_secret():
     assert len(RAYJOBS) >= 2 and all(_pod_templates(yaml.safe_load(p.read_text())) for p in RAYJOBS)
 
 
-@pytest.mark.parametrize("name,pipeline", [("rayjob-dna-bpe.yaml", "pipelines/dna_bpe.py"),
-                                           ("rayjob-build-corpus.yaml", "pipelines/build_corpus.py")])
+@pytest.mark.parametrize("name,pipeline", [("rayjob-dna-bpe.yaml", "pipelines/dna_bpe.py"), ("rayjob-build-corpus.yaml", "pipelines/build_corpus.py")])
 def test_rayjob(name, pipeline):
     job = yaml.safe_load((DEPLOY / "kuberay" / name).read_text())
     assert job["apiVersion"] == "ray.io/v1" and job["kind"] == "RayJob" and job["metadata"]["name"]
@@ -169,8 +168,14 @@ def test_local_schedule_examples():
     service = unit["Service"]
     assert "pipelines/build_corpus.py" in service["ExecStart"]
     assert service["User"] == "tokenmill" and service["Group"] == "tokenmill"
-    hardening = {"NoNewPrivileges": "true", "ProtectSystem": "strict", "PrivateTmp": "true", "ProtectHome": "true",
-                 "RestrictSUIDSGID": "true", "CapabilityBoundingSet": ""}
+    hardening = {
+        "NoNewPrivileges": "true",
+        "ProtectSystem": "strict",
+        "PrivateTmp": "true",
+        "ProtectHome": "true",
+        "RestrictSUIDSGID": "true",
+        "CapabilityBoundingSet": "",
+    }
     assert {k: service.get(k) for k in hardening} == hardening
     assert service["ReadWritePaths"].split()  # the output, the only place it writes besides its own state/logs
     assert not any(p in ("/", "/opt/tokenmill", "/etc") for p in service["ReadWritePaths"].split())
@@ -190,8 +195,9 @@ def test_example_corpus_config_loads(shared_data):
     assert [s.name for s in cfg.sources] == ["udhr", "code"] and Path(cfg.tokenizer.path).is_file()
 
 
-@pytest.mark.parametrize("path,doc", [pytest.param(p, d, id=f"{p.name}:{d['kind']}/{d['metadata']['name']}")
-                                      for p, d in DOCS if not d["apiVersion"].startswith("ray.io/")])
+@pytest.mark.parametrize(
+    "path,doc", [pytest.param(p, d, id=f"{p.name}:{d['kind']}/{d['metadata']['name']}") for p, d in DOCS if not d["apiVersion"].startswith("ray.io/")]
+)
 def test_every_kubernetes_object_validates_against_the_schema(path, doc):
     import kubernetes_validate
 
@@ -200,10 +206,15 @@ def test_every_kubernetes_object_validates_against_the_schema(path, doc):
 
 def _selects(selector: dict, labels: dict) -> bool:
     """Whether a Kubernetes label selector (matchLabels, matchExpressions) selects pods with ``labels``."""
-    ops = {"In": lambda k, v: labels.get(k) in v, "NotIn": lambda k, v: labels.get(k) not in v,
-           "Exists": lambda k, v: k in labels, "DoesNotExist": lambda k, v: k not in labels}
-    return (all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
-            and all(ops[e["operator"]](e["key"], e.get("values")) for e in selector.get("matchExpressions", [])))
+    ops = {
+        "In": lambda k, v: labels.get(k) in v,
+        "NotIn": lambda k, v: labels.get(k) not in v,
+        "Exists": lambda k, v: k in labels,
+        "DoesNotExist": lambda k, v: k not in labels,
+    }
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()) and all(
+        ops[e["operator"]](e["key"], e.get("values")) for e in selector.get("matchExpressions", [])
+    )
 
 
 def _rayjob_pods() -> dict[str, dict[str, dict]]:
@@ -216,7 +227,8 @@ def _rayjob_pods() -> dict[str, dict[str, dict]]:
         pods[yaml.safe_load(p.read_text())["metadata"]["name"]] = {
             "submitter": spec["submitterPodTemplate"].get("metadata", {}).get("labels", {}),
             "head": cluster["headGroupSpec"]["template"].get("metadata", {}).get("labels", {}),
-            "worker": worker["template"].get("metadata", {}).get("labels", {})}
+            "worker": worker["template"].get("metadata", {}).get("labels", {}),
+        }
     return pods
 
 
@@ -226,8 +238,9 @@ def _admitted_ports(policy: dict, labels: dict, same_namespace: bool = True) -> 
     for rule in policy["spec"].get("ingress", []):
         peers = rule.get("from")
         admitted = peers is None or any(
-            ("podSelector" in peer and _selects(peer["podSelector"], labels))
-            and (same_namespace if "namespaceSelector" not in peer else True) for peer in peers)
+            ("podSelector" in peer and _selects(peer["podSelector"], labels)) and (same_namespace if "namespaceSelector" not in peer else True)
+            for peer in peers
+        )
         if admitted:
             if not rule.get("ports"):
                 return None
@@ -243,8 +256,7 @@ def test_network_policy_admits_to_each_ray_head_only_its_own_cluster():
     assert len(pods) >= 2
     for name, own in pods.items():
         for role, labels in own.items():  # the labels are valid in a pod template
-            tmpl = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t", "labels": labels},
-                    "template": {"metadata": {"labels": labels}}}
+            tmpl = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t", "labels": labels}, "template": {"metadata": {"labels": labels}}}
             kubernetes_validate.validate(tmpl, K8S_VERSION, strict=True)
             assert labels.get("app") == "tokenmill", f"{name} {role}: labels {labels}"
         (policy,) = [d for d in policies if _selects(d["spec"]["podSelector"], own["head"])]  # exactly one selects the head
@@ -274,8 +286,7 @@ def test_the_rolebinding_binds_the_cronjobs_service_account_to_what_it_runs():
     assert pod["automountServiceAccountToken"] is True  # kubectl talks to the API server
     objects = {(d["kind"], d["metadata"]["name"]): d for p, d in DOCS if p.name == "rbac-rebuild.yaml"}
     assert objects[("ServiceAccount", account)]["automountServiceAccountToken"] is False  # only that pod mounts it
-    bindings = [d for d in objects.values() if d["kind"] == "RoleBinding"
-                and {"kind": "ServiceAccount", "name": account} in d["subjects"]]
+    bindings = [d for d in objects.values() if d["kind"] == "RoleBinding" and {"kind": "ServiceAccount", "name": account} in d["subjects"]]
     assert len(bindings) == 1 and bindings[0]["subjects"] == [{"kind": "ServiceAccount", "name": account}]
     ref = bindings[0]["roleRef"]
     assert (ref["apiGroup"], ref["kind"]) == ("rbac.authorization.k8s.io", "Role")  # namespaced, not a ClusterRole

@@ -26,8 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def head_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN",
-                                                              "RAY_AUTH_TOKEN_PATH", "MAKEFLAGS", "MFLAGS")}
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "MAKEFLAGS", "MFLAGS")}
     env["RAY_USAGE_STATS_ENABLED"] = "0"
     env.update(extra)
     return env
@@ -57,8 +56,7 @@ def naming(temp_dir: Path, gcs_port: int | None = None) -> list[psutil.Process]:
 
 def listening(ports: set[int]) -> list[tuple[int, str, int]]:
     """(pid, ip, port) of every TCP listener on one of ``ports``."""
-    return [(c.pid, c.laddr.ip, c.laddr.port) for c in psutil.net_connections("tcp")
-            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port in ports]
+    return [(c.pid, c.laddr.ip, c.laddr.port) for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port in ports]
 
 
 def is_loopback(ip: str) -> bool:
@@ -74,8 +72,14 @@ def test_start_without_auth_prerequisites_fails_at_once_and_starts_nothing(auth,
         # HOME without ~/.ray/auth_token: no token anywhere
         env = head_env(HOME=str(tmp_path), **auth)
         t = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "tokenmill.operators.core.ray_head", "start", "--dir", str(head_dir)],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "tokenmill.operators.core.ray_head", "start", "--dir", str(head_dir)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         took = time.monotonic() - t
         assert proc.returncode == 2, proc.stdout + proc.stderr
         lines = proc.stderr.strip().splitlines()
@@ -151,14 +155,19 @@ def test_head_listens_on_loopback_only_and_stop_leaves_nothing():
             assert what in names, f"no {what} among the head's processes"
         assert {port for _, _, port in on_ports} >= {state["gcs_port"], int(state["address"].rsplit(":", 1)[1])}
         # every socket any process of the head listens on: loopback only
-        listeners = [(c.pid, c.laddr.ip, c.laddr.port) for c in psutil.net_connections("tcp")
-                     if c.status == psutil.CONN_LISTEN and c.pid in procs]
+        listeners = [(c.pid, c.laddr.ip, c.laddr.port) for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.pid in procs]
         assert listeners
         exposed = [(pid, " ".join(procs[pid].cmdline())[:80], ip, port) for pid, ip, port in listeners if not is_loopback(ip)]
         assert not exposed, f"listening beyond loopback: {exposed}"
 
-        proc = subprocess.run([sys.executable, "-m", "tokenmill.operators.core.ray_head", "stop", "--dir", str(head_dir)],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "tokenmill.operators.core.ray_head", "stop", "--dir", str(head_dir)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0 and "stopped the head" in proc.stdout, proc.stdout + proc.stderr
         state = None
         time.sleep(1)

@@ -16,8 +16,8 @@ import pytest
 import ray
 import yaml
 
-from tokenmill.pipelines import build_corpus, dna_bpe
 from tests.pipelines.test_dna_bpe_same_bytes import _fingerprint
+from tokenmill.pipelines import build_corpus, dna_bpe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,12 +37,22 @@ def small_inputs(shared_data: Path, root: Path) -> tuple[str, Path]:
     for name in ("lambda_phage.fa", "sarscov2_NC_045512.2.fasta"):
         shutil.copy(shared_data / "dna" / name, dna / name)
     corpus = root / "corpus.yaml"
-    corpus.write_text(yaml.safe_dump({
-        "output": str(root / "unused"),  # the recipe sets output
-        "sources": [{"name": "udhr", "input": [str(shared_data / f"text/udhr/{lang}.txt") for lang in ("eng", "fra", "rus")],
-                     "ingest": {"format": "text", "lang_from": "filename"}}],
-        "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")},
-        "shards": {"pack": {"context_length": 512}}}))
+    corpus.write_text(
+        yaml.safe_dump(
+            {
+                "output": str(root / "unused"),  # the recipe sets output
+                "sources": [
+                    {
+                        "name": "udhr",
+                        "input": [str(shared_data / f"text/udhr/{lang}.txt") for lang in ("eng", "fra", "rus")],
+                        "ingest": {"format": "text", "lang_from": "filename"},
+                    }
+                ],
+                "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")},
+                "shards": {"pack": {"context_length": 512}},
+            }
+        )
+    )
     return str(dna / "*"), corpus
 
 
@@ -59,15 +69,14 @@ def test_readme_cluster_recipe(shared_data, tmp_path, ray_local):
     dna, corpus = small_inputs(shared_data, tmp_path)
     head_dir = Path(tempfile.mkdtemp(prefix="tmh-"))  # short: the head's sockets live there
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MAKEFLAGS", "MFLAGS")}
-    env.update(DNA=dna, CORPUS=str(corpus), OUT=str(tmp_path / "job"), RAY_HEAD_DIR=str(head_dir),
-               RAY_USAGE_STATS_ENABLED="0")
+    env.update(DNA=dna, CORPUS=str(corpus), OUT=str(tmp_path / "job"), RAY_HEAD_DIR=str(head_dir), RAY_USAGE_STATS_ENABLED="0")
     try:
-        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", readme_recipe()], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=1200)
+        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", readme_recipe()], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     finally:
         if (head_dir / "head.json").exists():  # the recipe failed before its last line: stop the head here
-            subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "tokenmill.operators.core.ray_head", "stop", "--dir",
-                            str(head_dir)], cwd=ROOT, env=env, timeout=120)
+            subprocess.run(
+                [str(ROOT / ".venv/bin/python"), "-m", "tokenmill.operators.core.ray_head", "stop", "--dir", str(head_dir)], cwd=ROOT, env=env, timeout=120
+            )
     log = proc.stdout[-4000:] + proc.stderr[-4000:]
     assert proc.returncode == 0, log
     assert re.search(r"Job 'dna-bpe-\d+' succeeded", proc.stdout + proc.stderr), log  # ray job status

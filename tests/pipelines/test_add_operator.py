@@ -52,11 +52,13 @@ class ToyFlag:
 
 
 def _tree_digest(root: Path) -> dict[str, str]:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=root, capture_output=True, text=True,
-                           check=True).stdout.split()
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=root, capture_output=True, text=True, check=True).stdout.split()
     # tokenmill/operators etc. are links to the top-level folders: a link is its target's name, copied as a link
-    return {f: hashlib.sha256(os.readlink(root / f).encode() if (root / f).is_symlink() else (root / f).read_bytes()).hexdigest()
-            for f in files if (root / f).is_symlink() or (root / f).is_file()}
+    return {
+        f: hashlib.sha256(os.readlink(root / f).encode() if (root / f).is_symlink() else (root / f).read_bytes()).hexdigest()
+        for f in files
+        if (root / f).is_symlink() or (root / f).is_file()
+    }
 
 
 def _copy_project(dest: Path) -> dict[str, str]:
@@ -78,9 +80,12 @@ def _add_toy_operator(repo: Path) -> None:
     text = chain.read_text()
     end = '\n)\n"""Per-batch operators on documents'  # the end of TEXT_OPERATORS: the toy goes last
     assert end in text
-    chain.write_text(text.replace(end, "\n    ToyFlag," + end)
-                     .replace("from tokenmill.operators.clean.text_normalize import TextNormalizer",
-                              "from tokenmill.operators.clean import ToyFlag\nfrom tokenmill.operators.clean.text_normalize import TextNormalizer"))
+    chain.write_text(
+        text.replace(end, "\n    ToyFlag," + end).replace(
+            "from tokenmill.operators.clean.text_normalize import TextNormalizer",
+            "from tokenmill.operators.clean import ToyFlag\nfrom tokenmill.operators.clean.text_normalize import TextNormalizer",
+        )
+    )
 
 
 def _walk(root: Path) -> list[Path]:
@@ -94,8 +99,7 @@ def _walk(root: Path) -> list[Path]:
 
 def _run(repo: Path, *args: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "PYTHONPATH")}
-    proc = subprocess.run([sys.executable, *args, "--quiet", "--num-cpus", "2"], cwd=repo, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, *args, "--quiet", "--num-cpus", "2"], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -112,9 +116,15 @@ def test_a_new_operator_is_three_files_and_runs_in_every_job(tmp_path, shared_da
     repo = tmp_path / "repo"
     original = _copy_project(repo)
     _add_toy_operator(repo)
-    now = _tree_digest(repo) if (repo / ".git").exists() else {
-        p.relative_to(repo).as_posix(): hashlib.sha256(os.readlink(p).encode() if p.is_symlink() else p.read_bytes()).hexdigest()
-        for p in _walk(repo) if "__pycache__" not in p.parts}
+    now = (
+        _tree_digest(repo)
+        if (repo / ".git").exists()
+        else {
+            p.relative_to(repo).as_posix(): hashlib.sha256(os.readlink(p).encode() if p.is_symlink() else p.read_bytes()).hexdigest()
+            for p in _walk(repo)
+            if "__pycache__" not in p.parts
+        }
+    )
     changed = {f for f, h in now.items() if original.get(f) != h}
     assert changed == {"operators/clean/toy_flag.py", "operators/clean/__init__.py", "operators/io/chain.py"}
 
@@ -125,13 +135,29 @@ def test_a_new_operator_is_three_files_and_runs_in_every_job(tmp_path, shared_da
     tokenizer = str(shared_data / "tokenizers/gpt2")
 
     _run(repo, "pipelines/ingest.py", "--input", str(data / "*.txt"), "--output", str(tmp_path / "ing"))
-    _run(repo, "pipelines/pack_shards.py", "--tokenizer", tokenizer, "--input", str(data / "*.txt"),
-         "--output", str(tmp_path / "pack"), "--set", "shards.pack.context_length=128")
+    _run(
+        repo,
+        "pipelines/pack_shards.py",
+        "--tokenizer",
+        tokenizer,
+        "--input",
+        str(data / "*.txt"),
+        "--output",
+        str(tmp_path / "pack"),
+        "--set",
+        "shards.pack.context_length=128",
+    )
     corpus = tmp_path / "corpus.yaml"
-    corpus.write_text(yaml.safe_dump({"output": str(tmp_path / "build"), "tokenizer": {"path": tokenizer},
-                                      "sources": [{"name": "eng", "input": [str(data / "*.txt")],
-                                                   "ingest": {"format": "text"}}],
-                                      "shards": {"pack": {"context_length": 128}}}))
+    corpus.write_text(
+        yaml.safe_dump(
+            {
+                "output": str(tmp_path / "build"),
+                "tokenizer": {"path": tokenizer},
+                "sources": [{"name": "eng", "input": [str(data / "*.txt")], "ingest": {"format": "text"}}],
+                "shards": {"pack": {"context_length": 128}},
+            }
+        )
+    )
     _run(repo, "pipelines/build_corpus.py", "--config", str(corpus))
 
     # ingest mapped the op as it declared: in an actor (pack_shards and build_corpus workers are actors anyway)

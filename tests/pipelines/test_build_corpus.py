@@ -22,12 +22,16 @@ def write_config(root: Path, shared_data: Path, udhr: list[str], out: Path) -> P
     src.mkdir(parents=True, exist_ok=True)
     for lang in udhr:
         shutil.copyfile(shared_data / f"text/udhr/{lang}.txt", src / f"{lang}.txt")
-    cfg = {"output": str(out),
-           "sources": [{"name": "udhr", "input": [str(src / "*.txt")], "ingest": {"format": "text", "lang_from": "filename"}},
-                       {"name": "code", "input": [str(shared_data / "code/click/**/*.py")], "ingest": {"format": "text", "doc_per": "file"},
-                        "weight": 0.5}],
-           "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")},
-           "shards": {"pack": {"context_length": 1024}}, "keep_builds": 2}
+    cfg = {
+        "output": str(out),
+        "sources": [
+            {"name": "udhr", "input": [str(src / "*.txt")], "ingest": {"format": "text", "lang_from": "filename"}},
+            {"name": "code", "input": [str(shared_data / "code/click/**/*.py")], "ingest": {"format": "text", "doc_per": "file"}, "weight": 0.5},
+        ],
+        "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")},
+        "shards": {"pack": {"context_length": 1024}},
+        "keep_builds": 2,
+    }
     path = root / "corpus.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

@@ -15,12 +15,42 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tokenmill.pipelines import build_corpus
 from tests.pipelines.test_build_corpus import summary, write_config
+from tokenmill.pipelines import build_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
-LANGS = ["eng", "fra", "deu", "rus", "spa", "ita", "afr", "nld", "pol", "ces", "swe", "fin", "hun", "tur", "bel",
-         "bul", "ukr", "hrv", "slv", "slk", "ron", "dan", "lit", "lav", "est", "isl", "cat", "eus", "glg", "vie"]
+LANGS = [
+    "eng",
+    "fra",
+    "deu",
+    "rus",
+    "spa",
+    "ita",
+    "afr",
+    "nld",
+    "pol",
+    "ces",
+    "swe",
+    "fin",
+    "hun",
+    "tur",
+    "bel",
+    "bul",
+    "ukr",
+    "hrv",
+    "slv",
+    "slk",
+    "ron",
+    "dan",
+    "lit",
+    "lav",
+    "est",
+    "isl",
+    "cat",
+    "eus",
+    "glg",
+    "vie",
+]
 
 pytestmark = pytest.mark.slow
 
@@ -53,9 +83,14 @@ def test_fault_on_multinode_cluster(mode, clean, tmp_path):
     root, reference = clean
     out = tmp_path / "out"
     config = _config_for(root, out)
-    proc = subprocess.run([sys.executable, str(ROOT / "tests/pipelines/fault_scenario.py"), mode, str(config), str(out)],
-                          capture_output=True, text=True, timeout=900, cwd=ROOT,
-                          env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests/pipelines/fault_scenario.py"), mode, str(config), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     result = json.loads(next(l for l in proc.stdout.splitlines()[::-1] if l.startswith("RESULT "))[7:])
     assert result["rc"] == 0 and result["injected"], result["what"]
@@ -67,9 +102,14 @@ def test_killed_driver_then_rerun(clean, tmp_path):
     out = tmp_path / "out"
     config = _config_for(root, out)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "pipelines/build_corpus.py"), "--config", str(config), "--quiet",
-                             "--num-cpus", "2"], cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "pipelines/build_corpus.py"), "--config", str(config), "--quiet", "--num-cpus", "2"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     cache = out / "cache" / "partitions"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:

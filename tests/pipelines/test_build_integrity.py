@@ -28,10 +28,13 @@ def small_config(root: Path, shared_data: Path, out: Path, langs=("eng", "fra"),
     src.mkdir(parents=True, exist_ok=True)
     for lang in langs:
         shutil.copyfile(shared_data / f"text/udhr/{lang}.txt", src / f"{lang}.txt")
-    cfg = {"output": str(out),
-           "sources": [{"name": "udhr", "input": [str(src / "*.txt")], "ingest": {"format": "text", "lang_from": "filename"}}],
-           "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")},
-           "shards": {"pack": {"context_length": 256}}, **extra}
+    cfg = {
+        "output": str(out),
+        "sources": [{"name": "udhr", "input": [str(src / "*.txt")], "ingest": {"format": "text", "lang_from": "filename"}}],
+        "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")},
+        "shards": {"pack": {"context_length": 256}},
+        **extra,
+    }
     path = root / f"{out.name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -66,11 +69,12 @@ def cache_rows(out: Path, stage: str) -> list[tuple]:
 def listed_config(corpus: Path, out: Path, langs: tuple[str, ...], shared_data: Path) -> Path:
     """A config whose source lists files of the shared ``corpus`` folder by name, so builds that list the same
     files read the same paths (document ids derive from them) and must give the same bytes."""
-    cfg = {"output": str(out),
-           "sources": [{"name": "udhr", "input": [str(corpus / f"{lang}.txt") for lang in sorted(langs)],
-                        "ingest": {"format": "text", "lang_from": "filename"}}],
-           "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")},
-           "shards": {"pack": {"context_length": 256}}}
+    cfg = {
+        "output": str(out),
+        "sources": [{"name": "udhr", "input": [str(corpus / f"{lang}.txt") for lang in sorted(langs)], "ingest": {"format": "text", "lang_from": "filename"}}],
+        "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")},
+        "shards": {"pack": {"context_length": 256}},
+    }
     path = out.parent / f"{out.name}-{len(langs)}.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg))
@@ -94,6 +98,7 @@ def reference(tmp_path_factory, corpus, shared_data, ray_local) -> dict:
 
 # ---- 1. cleanup deletes only what it created -------------------------------------------------------------------
 
+
 def _fake_build(store: BuildStore, build_id: str) -> None:
     (store.root / build_id).mkdir()
     (store.root / build_id / "build.json").write_text(json.dumps({"format": "tokenmill build v1", "build_id": build_id}))
@@ -105,8 +110,7 @@ def test_retention_touches_only_marked_builds(tmp_path):
         (store.root / name).mkdir()
         (store.root / name / "notes.txt").write_text("mine")
     (store.root / "20200101T000001-00000001").mkdir()  # a build.json naming another build: not ours
-    (store.root / "20200101T000001-00000001" / "build.json").write_text(
-        json.dumps({"format": "tokenmill build v1", "build_id": "20990101T000000-ffffffff"}))
+    (store.root / "20200101T000001-00000001" / "build.json").write_text(json.dumps({"format": "tokenmill build v1", "build_id": "20990101T000000-ffffffff"}))
     for old in ("20240101T000000-aaaaaaaa", "20240102T000000-bbbbbbbb"):
         _fake_build(store, old)
     # stale staging: ours (marked) goes, a user's .tmp- folder stays
@@ -149,6 +153,7 @@ def test_user_folders_survive_keep_builds_1(tmp_path, shared_data, ray_local):
 
 # ---- 2. output: is required --------------------------------------------------------------------------------------
 
+
 def test_config_without_output_is_an_error(tmp_path, shared_data, capsys):
     config = small_config(tmp_path, shared_data, tmp_path / "out")
     cfg = yaml.safe_load(config.read_text())
@@ -164,6 +169,7 @@ def test_config_without_output_is_an_error(tmp_path, shared_data, capsys):
 
 
 # ---- 3. corrupt cache entries are recomputed, never published ------------------------------------------------------
+
 
 def _flip_one_bit_in_input_ids(path: Path) -> None:
     """Rewrite tokens.parquet with one bit of one token id flipped: still valid Parquet, other content."""
@@ -230,16 +236,22 @@ def test_stale_cache_tmp_dirs_are_removed(tmp_path, shared_data, ray_local):
 
 # ---- 4. no silent drops: sampled_out and upsampled copies --------------------------------------------------------
 
+
 def test_weights_are_counted_and_quarantined(tmp_path, shared_data, ray_local):
     out = tmp_path / "out"
     (tmp_path / "half").mkdir()
     (tmp_path / "double").mkdir()
     shutil.copyfile(shared_data / "text/udhr/eng.txt", tmp_path / "half/eng.txt")
     shutil.copyfile(shared_data / "text/udhr/fra.txt", tmp_path / "double/fra.txt")
-    cfg = {"output": str(out), "shards": {"pack": {"context_length": 256}},
-           "sources": [{"name": "half", "input": [str(tmp_path / "half/*.txt")], "ingest": {"format": "text"}, "weight": 0.5},
-                       {"name": "double", "input": [str(tmp_path / "double/*.txt")], "ingest": {"format": "text"}, "weight": 2.0}],
-           "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")}}
+    cfg = {
+        "output": str(out),
+        "shards": {"pack": {"context_length": 256}},
+        "sources": [
+            {"name": "half", "input": [str(tmp_path / "half/*.txt")], "ingest": {"format": "text"}, "weight": 0.5},
+            {"name": "double", "input": [str(tmp_path / "double/*.txt")], "ingest": {"format": "text"}, "weight": 2.0},
+        ],
+        "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")},
+    }
     (tmp_path / "corpus.yaml").write_text(yaml.safe_dump(cfg))
     result = build(tmp_path / "corpus.yaml")
     t, half, double = result["totals"], result["per_source"]["half"], result["per_source"]["double"]
@@ -259,8 +271,7 @@ def test_weights_are_counted_and_quarantined(tmp_path, shared_data, ray_local):
     assert "sampled out" in (build_dir / "report.html").read_text()
     # the ledger's stages chain: partitions -> dedup -> mix -> pack_shards
     con = duckdb.connect(str(out / "ledger.duckdb"), read_only=True)
-    stages = {s: (i, o, q) for s, i, o, q in con.execute("SELECT stage, rows_in, rows_out, rows_quarantined "
-                                                        "FROM stages").fetchall()}
+    stages = {s: (i, o, q) for s, i, o, q in con.execute("SELECT stage, rows_in, rows_out, rows_quarantined FROM stages").fetchall()}
     con.close()
     assert stages["mix"] == (t["unique_documents"], t["documents"], t["sampled_out"])
     assert stages["dedup"][1] == stages["mix"][0] and stages["partitions"][1] == stages["dedup"][0]
@@ -268,6 +279,7 @@ def test_weights_are_counted_and_quarantined(tmp_path, shared_data, ray_local):
 
 
 # ---- 5. counts that can fail -------------------------------------------------------------------------------------
+
 
 def test_records_lost_after_reading_fail_the_build(tmp_path, shared_data, ray_local):
     out = tmp_path / "out"

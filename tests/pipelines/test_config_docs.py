@@ -12,8 +12,7 @@ JOBS = _config_docs.job_configs()
 
 
 def test_every_job_with_a_shared_command_line_is_found():
-    assert {"pipelines/ingest.py", "pipelines/pack_shards.py", "pipelines/dna_bpe.py",
-            "pipelines/build_corpus.py"} <= set(JOBS)
+    assert {"pipelines/ingest.py", "pipelines/pack_shards.py", "pipelines/dna_bpe.py", "pipelines/build_corpus.py"} <= set(JOBS)
 
 
 def test_config_reference_is_up_to_date():

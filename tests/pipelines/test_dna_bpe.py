@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tokenmill.pipelines import dna_bpe
 from tests.conftest import submit_ray_job
+from tokenmill.pipelines import dna_bpe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,9 +19,25 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory, shared_data, ray_local):
     out = tmp_path_factory.mktemp("dna") / "out"
-    rc = dna_bpe.main(["--input", str(shared_data / "dna/lambda_phage.fa"), "--eval",
-                       str(shared_data / "dna/sarscov2_NC_045512.2.fasta"), "--output", str(out), "--quiet",
-                       "--set", "vocab_size=512", "--set", "train_workers=2", "--set", "workers=2", "--set", "shards.pack.context_length=1024"])
+    rc = dna_bpe.main(
+        [
+            "--input",
+            str(shared_data / "dna/lambda_phage.fa"),
+            "--eval",
+            str(shared_data / "dna/sarscov2_NC_045512.2.fasta"),
+            "--output",
+            str(out),
+            "--quiet",
+            "--set",
+            "vocab_size=512",
+            "--set",
+            "train_workers=2",
+            "--set",
+            "workers=2",
+            "--set",
+            "shards.pack.context_length=1024",
+        ]
+    )
     assert rc == 0
     return out
 
@@ -46,7 +62,7 @@ def test_report_and_ledger(small_run):
     assert 2.0 < report["bp_per_token"] < 10.0 and 2.0 < report["eval_bp_per_token"] < 10.0
     (train_file,) = report["per_file"]
     assert train_file.endswith("lambda_phage.fa") and report["per_file"][train_file]["bp"] == 48502
-    assert list(report["per_eval_file"])[0].endswith("sarscov2_NC_045512.2.fasta")
+    assert next(iter(report["per_eval_file"])).endswith("sarscov2_NC_045512.2.fasta")
     assert set(report["seconds"]) == {"ingest", "train", "encode_pack"}
     assert sum(report["token_length_histogram"].values()) == 512 - 5
     assert (small_run / "report.md").read_text().startswith("# DNA BPE tokenizer report")
@@ -58,8 +74,7 @@ def test_report_and_ledger(small_run):
 
 
 def test_shards_verify(small_run):
-    proc = subprocess.run([sys.executable, str(ROOT / "pipelines/verify_shards.py"), str(small_run / "shards")],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, str(ROOT / "pipelines/verify_shards.py"), str(small_run / "shards")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     manifest = json.loads((small_run / "shards/manifest.json").read_text())
     assert manifest["totals"]["documents"] == 49 and manifest["token_dtype"] == "uint16"
@@ -67,8 +82,22 @@ def test_shards_verify(small_run):
 
 def test_small_corpus_warns_and_bad_config_fails(tmp_path, shared_data, ray_local, capsys):
     out = tmp_path / "o"
-    assert dna_bpe.main(["--input", str(shared_data / "dna/sarscov2_NC_045512.2.fasta"), "--output", str(out),
-                         "--quiet", "--set", "vocab_size=60000", "--set", "train_workers=1"]) == 0
+    assert (
+        dna_bpe.main(
+            [
+                "--input",
+                str(shared_data / "dna/sarscov2_NC_045512.2.fasta"),
+                "--output",
+                str(out),
+                "--quiet",
+                "--set",
+                "vocab_size=60000",
+                "--set",
+                "train_workers=1",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     assert report["vocab_size"] < 60000 and report["warnings"]
     with pytest.raises(SystemExit):
@@ -84,9 +113,24 @@ def test_small_corpus_warns_and_bad_config_fails(tmp_path, shared_data, ray_loca
 def test_dna_bpe_as_ray_job(ray_head, shared_data, tmp_path):
     address, env = ray_head
     out = tmp_path / "job"
-    proc = submit_ray_job(address, env, ["python", "pipelines/dna_bpe.py", "--input", str(shared_data / "dna/lambda_phage.fa"),
-                                         "--output", str(out), "--quiet", "--set", "vocab_size=300",
-                                         "--set", "shards.pack.context_length=1024"], ROOT)
+    proc = submit_ray_job(
+        address,
+        env,
+        [
+            "python",
+            "pipelines/dna_bpe.py",
+            "--input",
+            str(shared_data / "dna/lambda_phage.fa"),
+            "--output",
+            str(out),
+            "--quiet",
+            "--set",
+            "vocab_size=300",
+            "--set",
+            "shards.pack.context_length=1024",
+        ],
+        ROOT,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert json.loads((out / "report.json").read_text())["vocab_size"] == 300
 
@@ -111,14 +155,27 @@ def test_failed_run_removes_its_ray_temp_dir(tmp_path):
     """A ConfigError raised after the embedded Ray started (every segment too short) exits 2 and leaves no
     tokenmill-ray-* dir behind."""
     (tmp_path / "junk.fa").write_bytes(b">x\n" + b"ACGT" * 5 + b"\n")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "pipelines/dna_bpe.py"), "--input", str(tmp_path / "junk.fa"),
-                             "--output", str(tmp_path / "o"), "--quiet", "--num-cpus", "1"],
-                            env=_script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "pipelines/dna_bpe.py"),
+            "--input",
+            str(tmp_path / "junk.fa"),
+            "--output",
+            str(tmp_path / "o"),
+            "--quiet",
+            "--num-cpus",
+            "1",
+        ],
+        env=_script_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 2 and "empty after cleaning" in err, out[-2000:] + err[-2000:]
     assert not _ray_dirs_of(proc.pid)
-    assert duckdb.connect(str(tmp_path / "o/ledger.duckdb"), read_only=True).execute(
-        "SELECT status FROM runs").fetchone()[0] == "failed"
+    assert duckdb.connect(str(tmp_path / "o/ledger.duckdb"), read_only=True).execute("SELECT status FROM runs").fetchone()[0] == "failed"
 
 
 @pytest.mark.slow
@@ -130,11 +187,17 @@ def test_terminated_and_killed_runs_leave_no_ray_temp_dir(tmp_path, shared_data)
 
     from tokenmill.operators.core.runtime import remove_stale_temp_dirs
 
-    cmd = [sys.executable, str(ROOT / "pipelines/dna_bpe.py"), "--input",
-           str(shared_data / "dna/ecoli_k12_mg1655_GCF_000005845.2.fna"), "--quiet", "--num-cpus", "1"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "pipelines/dna_bpe.py"),
+        "--input",
+        str(shared_data / "dna/ecoli_k12_mg1655_GCF_000005845.2.fna"),
+        "--quiet",
+        "--num-cpus",
+        "1",
+    ]
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        proc = subprocess.Popen([*cmd, "--output", str(tmp_path / sig.name)], env=_script_env(),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen([*cmd, "--output", str(tmp_path / sig.name)], env=_script_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 180
         while not any(any(d.glob("*/session_latest")) for d in _ray_dirs_of(proc.pid)):  # Ray's dir is inside ours
             assert proc.poll() is None and time.monotonic() < deadline, "the embedded Ray never started"
@@ -169,8 +232,7 @@ def test_stale_ray_temp_dirs_removed_only_when_the_owner_is_gone(tmp_path):
         d = tmp_path / name
         d.mkdir()
         (d / "session_latest").mkdir()
-        (d / TEMP_MARKER).write_text(json.dumps({"format": MARKER_FORMAT, "pid": pid, "started": started,
-                                                 "host": host or socket.gethostname()}))
+        (d / TEMP_MARKER).write_text(json.dumps({"format": MARKER_FORMAT, "pid": pid, "started": started, "host": host or socket.gethostname()}))
         return d
 
     gone = marked(f"tokenmill-ray-{dead}-aaaa1111", dead, 1.0)

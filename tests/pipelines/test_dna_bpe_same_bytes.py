@@ -14,14 +14,13 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from tokenmill.pipelines import dna_bpe
-from tokenmill.operators.shards.part_writer import SEGMENT_KEY
 from tests.conftest import submit_ray_job
+from tokenmill.operators.shards.part_writer import SEGMENT_KEY
+from tokenmill.pipelines import dna_bpe
 
 ROOT = Path(__file__).resolve().parents[2]
 # Small enough for well under a minute, large enough for ~18 encode batches of 16 segments.
-SETTINGS = ["--quiet", "--set", "vocab_size=300", "--set", "encode_batch_size=16",
-            "--set", "shards.pack.context_length=1024", "--set", "partition_bp=60000"]
+SETTINGS = ["--quiet", "--set", "vocab_size=300", "--set", "encode_batch_size=16", "--set", "shards.pack.context_length=1024", "--set", "partition_bp=60000"]
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +49,7 @@ def _fingerprint(shards: Path) -> dict:
     listed = {f["path"] for s in manifest["shards"] for f in s["files"].values()}
     on_disk = {p.relative_to(shards).as_posix() for p in shards.rglob("*") if p.is_file()} - {"manifest.json"}
     assert on_disk == listed, f"files the manifest does not list: {sorted(on_disk - listed)}"
-    files = [{kind: hashlib.sha256((shards / f["path"]).read_bytes()).hexdigest() for kind, f in s["files"].items()}
-             for s in manifest["shards"]]
+    files = [{kind: hashlib.sha256((shards / f["path"]).read_bytes()).hexdigest() for kind, f in s["files"].items()} for s in manifest["shards"]]
     for s in manifest["shards"]:
         for f in s["files"].values():
             f["path"] = f["path"].replace(s["name"], "SHARD")
@@ -68,10 +66,9 @@ def _segments(shared_data: Path) -> pa.Table:
         seq = "".join(l.strip() for l in (shared_data / "dna" / name).read_text().splitlines() if not l.startswith(">"))
         third = len(seq) // 3
         for r in range(3):
-            record = seq[r * third:(r + 1) * third]
+            record = seq[r * third : (r + 1) * third]
             for off in range(0, len(record), 1000):
-                rows.append({"id": f"{name}-{r}-{off}", "source": f"/data/{name}", "record": f"rec{r}", "offset": off,
-                             "seq": record[off:off + 1000]})
+                rows.append({"id": f"{name}-{r}-{off}", "source": f"/data/{name}", "record": f"rec{r}", "offset": off, "seq": record[off : off + 1000]})
     return pa.Table.from_pylist(rows)
 
 
@@ -94,18 +91,26 @@ def test_tokens_and_shards_follow_the_segment_key_not_the_file_layout(ray_local,
     pq.write_table(table.sort_by([(k, "ascending") for k in SEGMENT_KEY]), sorted_dir / "a.parquet")
     shuffled = table.take(np.random.default_rng(1).permutation(table.num_rows))
     for k in range(7):
-        pq.write_table(shuffled.slice(k * 20, 20) if k < 6 else shuffled.slice(120), shuffled_dir / f"p{k}.parquet",
-                       row_group_size=5)
-    cfg = ShardWriterConfig(pack=PackerConfig(context_length=512, bos_id=1, eos_id=2, pad_id=3, split_to_fill=64),
-                            shard_tokens=4000)
+        pq.write_table(shuffled.slice(k * 20, 20) if k < 6 else shuffled.slice(120), shuffled_dir / f"p{k}.parquet", row_group_size=5)
+    cfg = ShardWriterConfig(pack=PackerConfig(context_length=512, bos_id=1, eos_id=2, pad_id=3, split_to_fill=64), shard_tokens=4000)
     runs = []
     for i, (segments, workers) in enumerate([(sorted_dir, 1), (shuffled_dir, 3)]):
         out = tmp_path / f"out{i}"
         ledger = Ledger(tmp_path / f"l{i}.duckdb")
         run_id = ledger.start_run("test", {})
-        manifest = encode_and_pack({"train": segments}, {"train": out / "tokens"}, tok / "tokenizer.json",
-                                   out / "shards", cfg, batch_size=16, workers=workers, partition_bp=12_000,
-                                   segment_length=1000, ledger=ledger, run_id=run_id)
+        manifest = encode_and_pack(
+            {"train": segments},
+            {"train": out / "tokens"},
+            tok / "tokenizer.json",
+            out / "shards",
+            cfg,
+            batch_size=16,
+            workers=workers,
+            partition_bp=12_000,
+            segment_length=1000,
+            ledger=ledger,
+            run_id=run_id,
+        )
         stages = dict(ledger.con.execute("SELECT stage, rows_out FROM stages WHERE run = ?", [run_id]).fetchall())
         ledger.close()
         assert manifest["source"]["partitions"] >= 4 and stages["encode_train"] == table.num_rows
@@ -119,22 +124,38 @@ def test_tokens_and_shards_follow_the_segment_key_not_the_file_layout(ray_local,
 @pytest.mark.slow
 def test_embedded_ray_job_and_3_node_cluster_write_the_same_bytes(ray_local, ray_head, small_inputs, tmp_path):
     embedded = tmp_path / "embedded"
-    assert dna_bpe.main([*_inputs_args(small_inputs), "--output", str(embedded), *SETTINGS, "--set", "train_workers=1",
-                         "--set", "workers=1"]) == 0
+    assert dna_bpe.main([*_inputs_args(small_inputs), "--output", str(embedded), *SETTINGS, "--set", "train_workers=1", "--set", "workers=1"]) == 0
 
     address, env = ray_head
     job = tmp_path / "job"
-    proc = submit_ray_job(address, env, ["python", "pipelines/dna_bpe.py", *_inputs_args(small_inputs),
-                                         "--output", str(job), *SETTINGS, "--set", "train_workers=2",
-                                         "--set", "workers=2"], ROOT)
+    proc = submit_ray_job(
+        address,
+        env,
+        ["python", "pipelines/dna_bpe.py", *_inputs_args(small_inputs), "--output", str(job), *SETTINGS, "--set", "train_workers=2", "--set", "workers=2"],
+        ROOT,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     # a real 3-node cluster (ray.cluster_utils.Cluster, 1 CPU a node): 3 BPE actors, 3 encode/pack workers
     cluster = tmp_path / "cluster"
-    proc = subprocess.run([sys.executable, str(ROOT / "tests/pipelines/cluster_run.py"), "dna_bpe",
-                           *_inputs_args(small_inputs), "--output", str(cluster), *SETTINGS, "--set", "workers=3"],
-                          capture_output=True, text=True, timeout=900, cwd=ROOT,
-                          env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tests/pipelines/cluster_run.py"),
+            "dna_bpe",
+            *_inputs_args(small_inputs),
+            "--output",
+            str(cluster),
+            *SETTINGS,
+            "--set",
+            "workers=3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert json.loads(next(l for l in proc.stdout.splitlines()[::-1] if l.startswith("RESULT "))[7:]) == {"rc": 0, "nodes": 3}
 

@@ -10,9 +10,23 @@ from tokenmill.pipelines import dynamic_tokenize
 
 def test_dynamic_tokenize_pipeline(tmp_path, shared_data, ray_local, capsys):
     out = tmp_path / "out"
-    args = ["--input", str(shared_data / "text/udhr/amh.txt"), "--input", str(shared_data / "text/udhr/deu.txt"),
-            "--tokenizer", str(shared_data / "tokenizers/mistral/tokenizer.model.v1"), "--output", str(out), "--quiet",
-            "--set", "batch_size=32", "--set", "max_merges=200", "--set", "boundary=word"]
+    args = [
+        "--input",
+        str(shared_data / "text/udhr/amh.txt"),
+        "--input",
+        str(shared_data / "text/udhr/deu.txt"),
+        "--tokenizer",
+        str(shared_data / "tokenizers/mistral/tokenizer.model.v1"),
+        "--output",
+        str(out),
+        "--quiet",
+        "--set",
+        "batch_size=32",
+        "--set",
+        "max_merges=200",
+        "--set",
+        "boundary=word",
+    ]
     assert dynamic_tokenize.main(args) == 0
     assert "shorter" in capsys.readouterr().out
     rows = pq.read_table(out / "dynamic_rows")

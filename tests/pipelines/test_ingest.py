@@ -8,9 +8,9 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from tests.bad_inputs import write_bad_corpus
 from tokenmill.pipelines import ingest as ingest_pipeline
 from tokenmill.schemas import DNA_SEGMENTS, DOCUMENTS, schema_name
-from tests.bad_inputs import write_bad_corpus
 
 
 def _udhr_lines(shared_data: Path, n: int = 40) -> list[str]:
@@ -26,8 +26,9 @@ def test_bad_input_suite_reconciles(tmp_path, shared_data, ray_local):
     corpus = tmp_path / "corpus"
     expect = write_bad_corpus(corpus, _udhr_lines(shared_data))
     out = tmp_path / "out"
-    rc = ingest_pipeline.main(["--input", str(corpus / "*"), "--output", str(out), "--quiet",
-                               "--set", "ingest.segment_length=1000", "--set", "ingest.min_length=50"])
+    rc = ingest_pipeline.main(
+        ["--input", str(corpus / "*"), "--output", str(out), "--quiet", "--set", "ingest.segment_length=1000", "--set", "ingest.min_length=50"]
+    )
     assert rc == 0
     con = duckdb.connect()
     q = con.execute(f"SELECT source, reason, count(*) FROM read_parquet('{out}/quarantine/*.parquet') GROUP BY ALL").fetchall()
@@ -59,8 +60,12 @@ def test_bad_input_suite_reconciles(tmp_path, shared_data, ray_local):
 
 def test_udhr_and_genomes(tmp_path, shared_data, ray_local):
     out = tmp_path / "out"
-    inputs = [str(shared_data / "text/udhr/rus.txt"), str(shared_data / "text/udhr/eng.txt"),
-              str(shared_data / "text/udhr/cmn_hans.txt"), str(shared_data / "dna/lambda_phage.fa")]
+    inputs = [
+        str(shared_data / "text/udhr/rus.txt"),
+        str(shared_data / "text/udhr/eng.txt"),
+        str(shared_data / "text/udhr/cmn_hans.txt"),
+        str(shared_data / "dna/lambda_phage.fa"),
+    ]
     args = [a for p in inputs for a in ("--input", p)]
     assert ingest_pipeline.main([*args, "--output", str(out), "--quiet", "--set", "ingest.lang_from=filename"]) == 0
     docs = pq.read_table(out / "documents").to_pandas()
@@ -81,8 +86,7 @@ def test_dedup_quarantines_duplicates(tmp_path, shared_data, ray_local):
     lines = _udhr_lines(shared_data, 10)
     (tmp_path / "a.txt").write_text("\n".join(lines + lines[:4]) + "\n")
     out = tmp_path / "out"
-    assert ingest_pipeline.main(["--input", str(tmp_path / "a.txt"), "--output", str(out), "--quiet",
-                                 "--set", "ingest.dedup=true"]) == 0
+    assert ingest_pipeline.main(["--input", str(tmp_path / "a.txt"), "--output", str(out), "--quiet", "--set", "ingest.dedup=true"]) == 0
     docs = pq.read_table(out / "documents")
     assert sorted(docs["text"].to_pylist()) == sorted(set(lines))
     led = _ledger(out)
@@ -91,8 +95,7 @@ def test_dedup_quarantines_duplicates(tmp_path, shared_data, ray_local):
     # The rule: the first copy in input order is kept (here: the lower byte offset), never the smallest id.
     repeat_at = len(("\n".join(lines) + "\n").encode())
     assert all(int(loc.removeprefix("byte=")) < repeat_at for loc in docs["location"].to_pylist())
-    dups = duckdb.sql(f"SELECT location FROM read_parquet('{out}/quarantine/*.parquet') "
-                      "WHERE stage = 'dedup_documents'").fetchall()
+    dups = duckdb.sql(f"SELECT location FROM read_parquet('{out}/quarantine/*.parquet') WHERE stage = 'dedup_documents'").fetchall()
     assert len(dups) == 4 and all(int(loc.removeprefix("byte=")) >= repeat_at for (loc,) in dups)
 
 

@@ -12,12 +12,12 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from tests.integrity_inputs import DropOne, write_integrity_corpus
 from tokenmill.operators.io import IngestConfig
 from tokenmill.operators.ledger import Ledger
 from tokenmill.operators.ledger.reconcile import CountMismatch
 from tokenmill.pipelines import ingest as ingest_pipeline
 from tokenmill.pipelines._ingest import ingest
-from tests.integrity_inputs import DropOne, write_integrity_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,8 +30,7 @@ def _counts(out: Path) -> tuple[dict, dict]:
     con = duckdb.connect()
     docs = dict(con.execute(f"SELECT source, count(*) FROM read_parquet('{out}/documents/*.parquet') GROUP BY ALL").fetchall())
     q: dict[str, dict] = {}
-    for src, reason, n in con.execute(f"SELECT source, reason, count(*) FROM read_parquet('{out}/quarantine/*.parquet') "
-                                      "GROUP BY ALL").fetchall():
+    for src, reason, n in con.execute(f"SELECT source, reason, count(*) FROM read_parquet('{out}/quarantine/*.parquet') GROUP BY ALL").fetchall():
         q.setdefault(Path(src).name, {})[reason] = n
     return {Path(k).name: v for k, v in docs.items()}, q
 
@@ -46,8 +45,7 @@ def test_every_broken_file_gives_its_exact_counts(tmp_path, shared_data, ray_loc
         assert (docs.get(name, 0), q.get(name, {})) == (want["out"], want["quarantined"]), name
     # the faulty tails say where they are
     con = duckdb.connect()
-    detail, loc = con.execute(f"SELECT detail, location FROM read_parquet('{out}/quarantine/*.parquet') "
-                              "WHERE source LIKE '%garbage_frame%'").fetchone()
+    detail, loc = con.execute(f"SELECT detail, location FROM read_parquet('{out}/quarantine/*.parquet') WHERE source LIKE '%garbage_frame%'").fetchone()
     assert "corrupt zstd data" in detail and loc.startswith("byte=")
     # a BOM never ends up inside a document; nothing was mangled by the sniffing
     texts = pq.read_table(out / "documents")["text"].to_pylist()
@@ -81,19 +79,20 @@ def test_a_stage_that_drops_records_fails_the_run(tmp_path, shared_data, ray_loc
 def test_count_mismatch_exits_nonzero_with_the_loss(tmp_path, shared_data):
     # The CLI path: a pipeline whose counts do not reconcile exits 4, says what was lost, marks the run failed.
     (tmp_path / "a.txt").write_text("\n".join(_lines(shared_data, 8)) + "\n")
-    script = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-              "import tokenmill.operators.io.chain as chain\n"
-              "from tokenmill.operators.clean import TextNormalizer\n"
-              "from tests.integrity_inputs import DropOne\n"
-              "class Broken(TextNormalizer):\n"
-              "    STAGE = 'drop_one'\n"
-              "    def __call__(self, b): return DropOne()(super().__call__(b))\n"
-              "chain.TEXT_OPERATORS = (Broken,)\n"
-              "from tokenmill.pipelines import ingest\n"
-              f"sys.exit(ingest.main(['--input', {str(tmp_path / 'a.txt')!r}, '--output', {str(tmp_path / 'out')!r}, "
-              "'--quiet', '--num-cpus', '1']))\n")
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "RAY_ADDRESS": ""}, cwd=tmp_path)
+    script = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+        "import tokenmill.operators.io.chain as chain\n"
+        "from tokenmill.operators.clean import TextNormalizer\n"
+        "from tests.integrity_inputs import DropOne\n"
+        "class Broken(TextNormalizer):\n"
+        "    STAGE = 'drop_one'\n"
+        "    def __call__(self, b): return DropOne()(super().__call__(b))\n"
+        "chain.TEXT_OPERATORS = (Broken,)\n"
+        "from tokenmill.pipelines import ingest\n"
+        f"sys.exit(ingest.main(['--input', {str(tmp_path / 'a.txt')!r}, '--output', {str(tmp_path / 'out')!r}, "
+        "'--quiet', '--num-cpus', '1']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env={**os.environ, "RAY_ADDRESS": ""}, cwd=tmp_path)
     assert proc.returncode == 4, proc.stderr[-2000:]
     assert "counts do not reconcile" in proc.stderr and "drop_one took 8 records but handed on 7" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -126,10 +125,19 @@ def test_dead_runs_are_cleaned_and_marked_aborted(tmp_path, shared_data, ray_loc
     (tmp_path / "a.txt").write_text("\n".join(_lines(shared_data, 5)) + "\n")
     out = tmp_path / "out"
     # a run killed mid-way: its process is gone, its ledger row says running, its staging folder stays
-    killed = subprocess.run([sys.executable, "-c", f"import sys, os; sys.path.insert(0, {str(ROOT)!r})\n"
-                             "from tokenmill.operators.ledger import Ledger\n"
-                             f"l = Ledger({str(out / 'ledger.duckdb')!r}); rid = l.start_run('ingest', {{}})\n"
-                             "l.con.close(); print(rid); os._exit(9)"], capture_output=True, text=True, timeout=120)
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys, os; sys.path.insert(0, {str(ROOT)!r})\n"
+            "from tokenmill.operators.ledger import Ledger\n"
+            f"l = Ledger({str(out / 'ledger.duckdb')!r}); rid = l.start_run('ingest', {{}})\n"
+            "l.con.close(); print(rid); os._exit(9)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     run_id = killed.stdout.strip()
     stale = out / f".staging-{run_id}"
     (stale / "documents").mkdir(parents=True)

@@ -16,9 +16,8 @@ import yaml
 from tokenmill.operators.clean.langid import same_language
 from tokenmill.operators.io.decode import lang_from_filename
 from tokenmill.operators.tokenize_text.sampling import language_probabilities
-from tokenmill.pipelines import build_corpus
+from tokenmill.pipelines import build_corpus, multilingual_tokenizer
 from tokenmill.pipelines import ingest as ingest_pipeline
-from tokenmill.pipelines import multilingual_tokenizer
 
 FILES = ("eng.txt", "rus.txt", "hin.txt", "cmn_hans.txt", "arb.txt", "fra.txt", "swh.txt", "tha.txt")
 
@@ -34,8 +33,7 @@ def _stages(out: Path) -> dict[str, tuple[int, int]]:
 
 def test_ingest_detects_languages(tmp_path, shared_data, ray_local):
     out = tmp_path / "out"
-    assert ingest_pipeline.main([*_inputs(shared_data), "--output", str(out), "--quiet",
-                                 "--set", "ingest.lang_from=detect"]) == 0
+    assert ingest_pipeline.main([*_inputs(shared_data), "--output", str(out), "--quiet", "--set", "ingest.lang_from=detect"]) == 0
     docs = pq.read_table(out / "documents").to_pylist()
     assert {Path(d["source"]).name for d in docs} == set(FILES)
     long = [d for d in docs if len(d["text"].strip()) >= 60]
@@ -54,9 +52,25 @@ def test_ingest_detects_languages(tmp_path, shared_data, ray_local):
 def test_detected_languages_drive_alpha_sampling(tmp_path, shared_data, ray_local):
     """multilingual_tokenizer.py with lang_from=detect: its sample follows p ∝ n^α over the detected languages."""
     out = tmp_path / "out"
-    assert multilingual_tokenizer.main([*_inputs(shared_data), "--output", str(out), "--quiet",
-                                        "--set", "ingest.lang_from=detect", "--set", "vocab_size=600",
-                                        "--set", "parallel=", "--set", "sampling.alpha=0.3"]) == 0
+    assert (
+        multilingual_tokenizer.main(
+            [
+                *_inputs(shared_data),
+                "--output",
+                str(out),
+                "--quiet",
+                "--set",
+                "ingest.lang_from=detect",
+                "--set",
+                "vocab_size=600",
+                "--set",
+                "parallel=",
+                "--set",
+                "sampling.alpha=0.3",
+            ]
+        )
+        == 0
+    )
     docs = pq.read_table(out / "documents", columns=["id", "lang", "text"]).to_pylist()
     langs = [d["lang"] for d in docs]
     assert {"eng", "rus", "hin", "zho", "ara", "fra", "swa", "tha"} <= set(langs)
@@ -92,11 +106,16 @@ def test_build_corpus_counts_detected_languages(tmp_path, shared_data, ray_local
         shutil.copyfile(shared_data / f"text/udhr/{name}.txt", src / f"page{i}.txt")
     out = tmp_path / "out"
     config = tmp_path / "corpus.yaml"
-    config.write_text(yaml.safe_dump({
-        "output": str(out), "sources": [{"name": "crawl", "input": [str(src / "*.txt")],
-                                         "ingest": {"format": "text", "lang_from": "detect"}}],
-        "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")},
-        "shards": {"pack": {"context_length": 512}}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "output": str(out),
+                "sources": [{"name": "crawl", "input": [str(src / "*.txt")], "ingest": {"format": "text", "lang_from": "detect"}}],
+                "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")},
+                "shards": {"pack": {"context_length": 512}},
+            }
+        )
+    )
     assert build_corpus.main(["--config", str(config), "--quiet"]) == 0
     build = out / "builds" / os.readlink(out / "builds/CURRENT")
     per_lang = json.loads((build / "build.json").read_text())["per_lang"]

@@ -51,8 +51,7 @@ def run_main(name: str, args: list[str], tmp_path: Path) -> tuple[dict, str, str
     temp = Path(tempfile.mkdtemp(prefix="tm-"))
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(TMPDIR=str(temp), PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0")
-    proc = subprocess.run([sys.executable, "-c", _RUNNER, name, *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", _RUNNER, name, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.stdout.strip(), proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not list(temp.glob("tokenmill-ray-*"))
@@ -63,8 +62,7 @@ def run_main(name: str, args: list[str], tmp_path: Path) -> tuple[dict, str, str
 @pytest.mark.parametrize("name", sorted(PIPELINES))
 def test_glob_matching_nothing_exits_2_before_ray(name, tmp_path):
     pattern = str(tmp_path / "nowhere" / "*.jsonl")
-    result, _, stderr = run_main(name, ["--input", pattern, "--output", str(tmp_path / "out"), "--quiet", *PIPELINES[name]],
-                                 tmp_path)
+    result, _, stderr = run_main(name, ["--input", pattern, "--output", str(tmp_path / "out"), "--quiet", *PIPELINES[name]], tmp_path)
     assert result["code"] == 2, stderr
     assert f"--input {pattern}: the glob matched no files" in stderr
     assert result["ray"] is False
@@ -111,8 +109,7 @@ def test_output_that_is_a_file_or_under_one(tmp_path, shared_data):
 def test_unwritable_output(tmp_path, shared_data):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
-    line = one_line_error(*run_main("ingest", ["--input", str(shared_data / "text/udhr/eng.txt"), "--output",
-                                               str(locked / "out")], tmp_path)[::2])
+    line = one_line_error(*run_main("ingest", ["--input", str(shared_data / "text/udhr/eng.txt"), "--output", str(locked / "out")], tmp_path)[::2])
     assert f"{locked} is not writable" in line
 
 
@@ -134,8 +131,17 @@ def test_lineage_of_a_folder_that_is_no_build(tmp_path):
 
 
 def test_quiet_prints_only_the_summary(tmp_path, shared_data):
-    args = ["--input", str(shared_data / "text/udhr/eng.txt"), "--output", str(tmp_path / "out"), "--quiet",
-            "--tokenizer", str(shared_data / "tokenizers/gpt2"), "--num-cpus", "2"]
+    args = [
+        "--input",
+        str(shared_data / "text/udhr/eng.txt"),
+        "--output",
+        str(tmp_path / "out"),
+        "--quiet",
+        "--tokenizer",
+        str(shared_data / "tokenizers/gpt2"),
+        "--num-cpus",
+        "2",
+    ]
     result, stdout, stderr = run_main("pack_shards", args, tmp_path)
     assert result["code"] == 0, stderr
     # Ray's C++ core logs one line about actor restarts that no setting silences short of turning restarts off
@@ -146,7 +152,6 @@ def test_quiet_prints_only_the_summary(tmp_path, shared_data):
 
 
 def test_object_store_output_where_a_job_writes_local_folders_only(tmp_path, shared_data):
-    line = one_line_error(*run_main("romanize", ["--input", str(shared_data / "text/udhr/eng.txt"), "--output",
-                                                 "s3://bucket/romanized"], tmp_path)[::2])
+    line = one_line_error(*run_main("romanize", ["--input", str(shared_data / "text/udhr/eng.txt"), "--output", "s3://bucket/romanized"], tmp_path)[::2])
     assert "s3://bucket/romanized: this job writes a local folder" in line
     assert not (ROOT / "s3:").exists()

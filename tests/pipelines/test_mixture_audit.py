@@ -21,13 +21,25 @@ def test_mixture_audit_cli(tmp_path, shared_data):
         size = sum(len(w) * c for w, c in words.items())
         for w, c in words.items():
             mix[w] += round(1e7 * a * c / size)
-    model = train_bpe(+mix, BpeTrainerConfig(vocab_size=500, special_tokens=(END_OF_TEXT,),
-                                             initial_alphabet=byte_alphabet()))
+    model = train_bpe(+mix, BpeTrainerConfig(vocab_size=500, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet()))
     save_byte_level_tokenizer(model.vocab, model.merges, model.special_tokens, tmp_path / "tok")
     out = tmp_path / "audit"
-    assert mixture_audit.main(["--tokenizer", str(tmp_path / "tok/tokenizer.json"), "--category",
-                               f"eng={udhr / 'eng.txt'}", "--category", f"rus={udhr / 'rus.txt'}",
-                               "--output", str(out), "--quiet"]) == 0
+    assert (
+        mixture_audit.main(
+            [
+                "--tokenizer",
+                str(tmp_path / "tok/tokenizer.json"),
+                "--category",
+                f"eng={udhr / 'eng.txt'}",
+                "--category",
+                f"rus={udhr / 'rus.txt'}",
+                "--output",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "mixture.json").read_text())
     assert report["format"] == "tokenmill mixture audit v1"
     assert abs(report["proportions"]["eng"] - 0.7) < 0.01

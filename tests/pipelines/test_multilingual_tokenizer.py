@@ -16,9 +16,21 @@ def _args(shared_data, out, *sets):
     udhr = shared_data / "text/udhr"
     args = [a for f in FILES for a in ("--input", str(udhr / f))]
     parallel = str(udhr / "[ecrh][nmui][gsn]*.txt")  # eng, cmn_hans, rus, hin (+ a few neighbours)
-    return args + ["--output", str(out), "--quiet", "--set", "ingest.lang_from=filename", "--set", f"parallel={parallel}",
-                   "--set", f"compare=[gpt2={shared_data / 'tokenizers/gpt2'}]", "--set", "fairness.charts=false",
-                   *[x for s in sets for x in ("--set", s)]]
+    return [
+        *args,
+        "--output",
+        str(out),
+        "--quiet",
+        "--set",
+        "ingest.lang_from=filename",
+        "--set",
+        f"parallel={parallel}",
+        "--set",
+        f"compare=[gpt2={shared_data / 'tokenizers/gpt2'}]",
+        "--set",
+        "fairness.charts=false",
+        *[x for s in sets for x in ("--set", s)],
+    ]
 
 
 def test_multilingual_bpe(tmp_path, shared_data, ray_local):
@@ -50,8 +62,7 @@ def test_multilingual_bpe(tmp_path, shared_data, ray_local):
 @pytest.mark.slow
 def test_multilingual_sentencepiece(tmp_path, shared_data, ray_local):
     out = tmp_path / "out"
-    assert multilingual_tokenizer.main(_args(shared_data, out, "engine=sentencepiece", "vocab_size=1500",
-                                             "sp_model_type=bpe")) == 0
+    assert multilingual_tokenizer.main(_args(shared_data, out, "engine=sentencepiece", "vocab_size=1500", "sp_model_type=bpe")) == 0
     assert (out / "tokenizer/spm.model").is_file()
     names = json.loads((out / "fairness.json").read_text())["tokenizers"]
     assert "sentencepiece-bpe" in names and "tokenmill" not in names  # the table names the trainer
@@ -68,7 +79,6 @@ def test_old_lang_from_key_names_the_new_one(tmp_path, shared_data, capsys):
     """``lang_from`` moved under ``ingest``: the old top-level key is an error that names ``ingest.lang_from``."""
     udhr = shared_data / "text/udhr"
     with pytest.raises(SystemExit) as exc:
-        multilingual_tokenizer.main(["--input", str(udhr / "eng.txt"), "--output", str(tmp_path), "--quiet",
-                                     "--set", "lang_from=filename"])
+        multilingual_tokenizer.main(["--input", str(udhr / "eng.txt"), "--output", str(tmp_path), "--quiet", "--set", "lang_from=filename"])
     assert exc.value.code == 2
     assert "lang_from was renamed: use ingest.lang_from" in capsys.readouterr().err

@@ -17,8 +17,12 @@ def test_pack_raw_files_and_documents(tmp_path, shared_data, ray_local):
     files = [str(shared_data / f"text/udhr/{lang}.txt") for lang in ("eng", "rus", "amh")]
     tok = str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")
     out = tmp_path / "raw"
-    assert pack_shards.main([a for f in files for a in ("--input", f)] + ["--tokenizer", tok, "--output", str(out),
-                            "--quiet", "--set", "shards.pack.context_length=512"]) == 0
+    assert (
+        pack_shards.main(
+            [a for f in files for a in ("--input", f)] + ["--tokenizer", tok, "--output", str(out), "--quiet", "--set", "shards.pack.context_length=512"]
+        )
+        == 0
+    )
     manifest = json.loads((out / "shards/manifest.json").read_text())
     assert verify_shard_set(out / "shards").ok
     assert manifest["tokenizer"]["vocab_size"] == 30522 and manifest["token_dtype"] == "uint16"
@@ -34,8 +38,10 @@ def test_pack_raw_files_and_documents(tmp_path, shared_data, ray_local):
     docs = tmp_path / "docs"
     assert ingest.main([a for f in files for a in ("--input", f)] + ["--output", str(docs), "--quiet"]) == 0
     out2 = tmp_path / "from_docs"
-    assert pack_shards.main(["--input", str(docs / "documents"), "--tokenizer", tok, "--output", str(out2), "--quiet",
-                             "--set", "shards.pack.context_length=512"]) == 0
+    assert (
+        pack_shards.main(["--input", str(docs / "documents"), "--tokenizer", tok, "--output", str(out2), "--quiet", "--set", "shards.pack.context_length=512"])
+        == 0
+    )
     m2 = json.loads((out2 / "shards/manifest.json").read_text())
     assert m2["totals"]["tokens"] == manifest["totals"]["tokens"] and m2["totals"]["documents"] == manifest["totals"]["documents"]
     # every document's tokens come back from the reader, in one row, with positions restarting at 0
@@ -46,7 +52,7 @@ def test_pack_raw_files_and_documents(tmp_path, shared_data, ray_local):
     for sample in PackedIterableDataset(out2 / "shards", shuffle=False):
         ids, pos = sample["input_ids"].numpy(), sample["position_ids"].numpy()
         starts = np.flatnonzero(pos == 0)
-        for s, e in zip(starts, list(starts[1:]) + [len(ids)]):
+        for s, e in zip(starts, [*list(starts[1:]), len(ids)]):
             found.add(tuple(ids[s:e].tolist()))
     assert expected <= found
 
@@ -62,9 +68,24 @@ def test_a_file_split_over_several_partitions_counts_every_document(tmp_path, sh
             f.write(json.dumps({"text": " ".join(lines[(n + j) % len(lines)] for j in range(5))}) + "\n")
             n += 1
     out = tmp_path / "out"
-    assert pack_shards.main(["--input", str(src), "--tokenizer", str(shared_data / "tokenizers/gpt2"), "--output",
-                             str(out), "--quiet", "--set", "ingest.split_bytes=1048576",
-                             "--set", "partition_bytes=1048576"]) == 0
+    assert (
+        pack_shards.main(
+            [
+                "--input",
+                str(src),
+                "--tokenizer",
+                str(shared_data / "tokenizers/gpt2"),
+                "--output",
+                str(out),
+                "--quiet",
+                "--set",
+                "ingest.split_bytes=1048576",
+                "--set",
+                "partition_bytes=1048576",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((out / "shards/manifest.json").read_text())
     assert manifest["source"]["partitions"] >= 3 and manifest["totals"]["documents"] == n
     con = duckdb.connect(str(out / "ledger.duckdb"), read_only=True)

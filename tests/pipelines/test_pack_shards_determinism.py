@@ -39,8 +39,7 @@ def _fingerprint(out: Path) -> dict:
     return {"manifest": manifest, "files": files}
 
 
-ARGS = ["--quiet", "--set", "partition_bytes=1048576", "--set", "shards.pack.context_length=512",
-        "--set", "shards.shard_tokens=60000"]
+ARGS = ["--quiet", "--set", "partition_bytes=1048576", "--set", "shards.pack.context_length=512", "--set", "shards.shard_tokens=60000"]
 
 
 @pytest.mark.slow
@@ -50,14 +49,30 @@ def test_same_bytes_for_1_and_3_workers_and_a_3_node_cluster(tmp_path, shared_da
     runs = {}
     for workers in (1, 3):
         out = tmp_path / f"w{workers}"
-        assert pack_shards.main(["--input", *inputs, "--tokenizer", tok, "--output", str(out),
-                                 "--set", f"workers={workers}", *ARGS]) == 0
+        assert pack_shards.main(["--input", *inputs, "--tokenizer", tok, "--output", str(out), "--set", f"workers={workers}", *ARGS]) == 0
         runs[workers] = _fingerprint(out)
     out = tmp_path / "cluster"
-    proc = subprocess.run([sys.executable, str(ROOT / "tests/pipelines/cluster_run.py"), "pack_shards", "--input",
-                           *inputs, "--tokenizer", tok, "--output", str(out), "--set", "workers=3", *ARGS],
-                          capture_output=True, text=True, timeout=900, cwd=ROOT,
-                          env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tests/pipelines/cluster_run.py"),
+            "pack_shards",
+            "--input",
+            *inputs,
+            "--tokenizer",
+            tok,
+            "--output",
+            str(out),
+            "--set",
+            "workers=3",
+            *ARGS,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     result = json.loads(next(l for l in proc.stdout.splitlines()[::-1] if l.startswith("RESULT "))[7:])
     assert result == {"rc": 0, "nodes": 3}

@@ -20,9 +20,21 @@ def test_auto_and_hf_write_identical_shards_and_the_ledger_names_the_engine(tmp_
     outs = {}
     for engine in ("auto", "hf"):
         out = tmp_path / engine
-        args = [a for f in files for a in ("--input", f)] + ["--tokenizer", tok, "--output", str(out), "--quiet",
-                                                            "--set", f"encode.engine={engine}", "--set", "shards.pack.context_length=256",
-                                                            "--set", "partition_bytes=1048576", "--set", "encode_batch_size=16"]
+        args = [a for f in files for a in ("--input", f)] + [
+            "--tokenizer",
+            tok,
+            "--output",
+            str(out),
+            "--quiet",
+            "--set",
+            f"encode.engine={engine}",
+            "--set",
+            "shards.pack.context_length=256",
+            "--set",
+            "partition_bytes=1048576",
+            "--set",
+            "encode_batch_size=16",
+        ]
         assert pack_shards.main(args) == 0
         outs[engine] = out
     shards = {e: _shard_bytes(o / "shards") for e, o in outs.items()}
@@ -49,8 +61,10 @@ def test_a_partition_that_fell_back_is_recorded(tmp_path, shared_data):
     from tokenmill.pipelines._shards import record_encoder
 
     engine = load_engine(shared_data / "tokenizers/gpt2", "auto")
-    parts = [{"encoder": {"engine": "fastokens", "version": "0.3.5", "checked_docs": 66, "fallback": None}},
-             {"encoder": {"engine": "hf", "version": "0.23.3", "checked_docs": 64, "fallback": "partition 1: fast engine differs"}}]
+    parts = [
+        {"encoder": {"engine": "fastokens", "version": "0.3.5", "checked_docs": 66, "fallback": None}},
+        {"encoder": {"engine": "hf", "version": "0.23.3", "checked_docs": 64, "fallback": "partition 1: fast engine differs"}},
+    ]
     ledger = Ledger(tmp_path / "ledger.duckdb")
     ledger.start_run("pack_shards", {})
     record = record_encoder(ledger, "pack_shards", engine, parts)

@@ -16,9 +16,22 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_ingest_as_ray_job(ray_head, shared_data, tmp_path):
     address, env = ray_head
     out = tmp_path / "job-out"
-    proc = submit_ray_job(address, env, ["python", "pipelines/ingest.py", "--input",
-                                         str(shared_data / "dna/sarscov2_NC_045512.2.fasta"), "--input",
-                                         str(shared_data / "text/udhr/eng.txt"), "--output", str(out), "--quiet"], ROOT)
+    proc = submit_ray_job(
+        address,
+        env,
+        [
+            "python",
+            "pipelines/ingest.py",
+            "--input",
+            str(shared_data / "dna/sarscov2_NC_045512.2.fasta"),
+            "--input",
+            str(shared_data / "text/udhr/eng.txt"),
+            "--output",
+            str(out),
+            "--quiet",
+        ],
+        ROOT,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "succeeded" in proc.stdout + proc.stderr
     assert pq.read_table(out / "dna_segments").num_rows == 30  # 29,903 bp in 1000-bp segments

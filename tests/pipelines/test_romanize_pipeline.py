@@ -11,8 +11,12 @@ from tokenmill.pipelines import romanize
 def test_romanize_pipeline(tmp_path, shared_data, ray_local):
     out = tmp_path / "out"
     files = [shared_data / "text/udhr/rus.txt", shared_data / "text/udhr/hin.txt"]
-    assert romanize.main([a for f in files for a in ("--input", str(f))] + [
-        "--output", str(out), "--quiet", "--set", "ingest.lang_from=filename", "--set", "workers=1"]) == 0
+    assert (
+        romanize.main(
+            [a for f in files for a in ("--input", str(f))] + ["--output", str(out), "--quiet", "--set", "ingest.lang_from=filename", "--set", "workers=1"]
+        )
+        == 0
+    )
     table = pq.read_table(out / "romanized").to_pylist()
     assert len(table) > 100
     ref = uroman.Uroman()
@@ -26,8 +30,7 @@ def test_romanize_parallel_keeps_shape_and_order(ray_local):
     from tokenmill.operators.romanize import RomanizerConfig
     from tokenmill.pipelines._romanize import romanize_parallel
 
-    parallel = {"rus": ["Все люди рождаются свободными", "и равными"], "eng": ["All human beings"],
-                "hin": ["सभी मनुष्य", "जन्म से स्वतंत्र", "हैं"]}
+    parallel = {"rus": ["Все люди рождаются свободными", "и равными"], "eng": ["All human beings"], "hin": ["सभी मनुष्य", "जन्म से स्वतंत्र", "हैं"]}
     out = romanize_parallel(parallel, RomanizerConfig(), workers=1)
     ref = uroman.Uroman()
     assert list(out) == list(parallel)

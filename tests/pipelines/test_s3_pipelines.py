@@ -23,11 +23,11 @@ import pytest
 import yaml
 import zstandard
 
+from tests import s3_server as server
 from tokenmill.operators.shards import load_manifest, read_index, verify_shard_set
 from tokenmill.operators.shards.fetch import cached_file
 from tokenmill.operators.shards.megatron import open_bin
 from tokenmill.pipelines import build_corpus, dna_bpe, ingest, pack_shards, verify_shards
-from tests import s3_server as server
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,8 +65,9 @@ def store(s3_server, shared_data, tmp_path_factory):
 
 def run_script(store: Store, script: str, *args: str) -> str:
     """Run ``pipelines/<script>.py`` as a user would, in its own process; return its stdout."""
-    proc = subprocess.run([sys.executable, str(ROOT / "pipelines" / f"{script}.py"), *args], cwd=ROOT, env=store.env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "pipelines" / f"{script}.py"), *args], cwd=ROOT, env=store.env, capture_output=True, text=True, timeout=900
+    )
     assert proc.returncode == 0, f"{script} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     return proc.stdout
 
@@ -96,12 +97,11 @@ def documents_of(shards: str | Path) -> list[tuple[int, ...]]:
     manifest = load_manifest(shards)
     docs: list[tuple[int, ...]] = []
     for shard in manifest["shards"]:
-        files = {k: cached_file(str(shards), f) if "://" in str(shards) else Path(shards) / f["path"]
-                 for k, f in shard["files"].items() if k in ("bin", "idx")}
+        files = {k: cached_file(str(shards), f) if "://" in str(shards) else Path(shards) / f["path"] for k, f in shard["files"].items() if k in ("bin", "idx")}
         index = read_index(files["idx"])
         tokens = open_bin(files["bin"], index.dtype)
         starts = index.pointers // index.dtype.itemsize
-        docs += [tuple(tokens[s:s + n].tolist()) for s, n in zip(starts, index.lengths)]
+        docs += [tuple(tokens[s : s + n].tolist()) for s, n in zip(starts, index.lengths)]
     return docs
 
 
@@ -110,13 +110,10 @@ def test_ingest_then_pack_from_s3_documents(store, tmp_path, ray_local, shared_d
     run_script(store, "ingest", "--input", f"{b}/raw/*.jsonl.zst", "--output", f"{b}/ingest", "--quiet")
     local = tmp_path / "ingest"
     assert ingest.main(["--input", str(store.raw / "*.jsonl.zst"), "--output", str(local), "--quiet"]) == 0
-    remote_docs = sorted((r["text"], r["lang"], r["location"]) for t in remote_table(f"{b}/ingest/documents/*.parquet")
-                         for r in t.to_pylist())
-    local_docs = sorted((r["text"], r["lang"], r["location"]) for t in map(pq.read_table, sorted(local.glob("documents/*.parquet")))
-                        for r in t.to_pylist())
+    remote_docs = sorted((r["text"], r["lang"], r["location"]) for t in remote_table(f"{b}/ingest/documents/*.parquet") for r in t.to_pylist())
+    local_docs = sorted((r["text"], r["lang"], r["location"]) for t in map(pq.read_table, sorted(local.glob("documents/*.parquet"))) for r in t.to_pylist())
     assert remote_docs == local_docs and len(remote_docs) > 250
-    assert all(t.schema.metadata == pq.read_schema(next(local.glob("documents/*.parquet"))).metadata
-               for t in remote_table(f"{b}/ingest/documents/*.parquet"))
+    assert all(t.schema.metadata == pq.read_schema(next(local.glob("documents/*.parquet"))).metadata for t in remote_table(f"{b}/ingest/documents/*.parquet"))
     # the remote ledger records the s3 inputs with the same content fingerprints as the local files
     sql = "SELECT uri, size, fingerprint FROM inputs ORDER BY uri"
     remote_inputs = ledger_rows(f"{b}/ingest/ledger.duckdb", sql, tmp_path)
@@ -125,8 +122,19 @@ def test_ingest_then_pack_from_s3_documents(store, tmp_path, ray_local, shared_d
     assert [r[1:] for r in remote_inputs] == [r[1:] for r in local_inputs]
     # a documents folder on s3 is input for pack_shards as a local one is (ids kept, nothing re-ingested)
     tok = str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")
-    run_script(store, "pack_shards", "--input", f"{b}/ingest/documents", "--tokenizer", tok, "--output", f"{b}/from_docs",
-               "--quiet", "--set", "shards.pack.context_length=512")
+    run_script(
+        store,
+        "pack_shards",
+        "--input",
+        f"{b}/ingest/documents",
+        "--tokenizer",
+        tok,
+        "--output",
+        f"{b}/from_docs",
+        "--quiet",
+        "--set",
+        "shards.pack.context_length=512",
+    )
     report = verify_shard_set(f"{b}/from_docs/shards")
     assert report.ok, report.problem
     assert report.totals["documents"] == len(remote_docs)
@@ -148,8 +156,7 @@ def test_pack_shards_s3_in_and_out_matches_local(store, tmp_path, ray_local, sha
     for rs, ls in zip(remote_manifest["shards"], local_manifest["shards"], strict=True):
         for kind in ("bin", "idx"):
             assert rs["files"][kind]["sha256"] == ls["files"][kind]["sha256"]
-            assert remote_bytes(f"{b}/packed/shards/{rs['files'][kind]['path']}") == \
-                (local / "shards" / ls["files"][kind]["path"]).read_bytes()
+            assert remote_bytes(f"{b}/packed/shards/{rs['files'][kind]['path']}") == (local / "shards" / ls["files"][kind]["path"]).read_bytes()
     assert not fsspec.filesystem("s3").glob(f"{b[5:]}/packed/.staging-*")  # local staging never reaches the store
     assert ledger_rows(f"{b}/packed/ledger.duckdb", "SELECT status FROM runs", tmp_path) == [("succeeded",)]
     artifacts = ledger_rows(f"{b}/packed/ledger.duckdb", "SELECT path, sha256 FROM artifacts ORDER BY path", tmp_path)
@@ -168,8 +175,7 @@ def test_dna_bpe_s3_in_and_out_matches_local(store, tmp_path, ray_local):
     report = verify_shard_set(f"{b}/dna_out/shards")
     assert report.ok, report.problem
     assert documents_of(f"{b}/dna_out/shards") == documents_of(local / "shards")
-    assert json.loads(remote_bytes(f"{b}/dna_out/report.json"))["bp_per_token"] == \
-        json.loads((local / "report.json").read_text())["bp_per_token"]
+    assert json.loads(remote_bytes(f"{b}/dna_out/report.json"))["bp_per_token"] == json.loads((local / "report.json").read_text())["bp_per_token"]
 
 
 def test_build_corpus_s3_publishes_build_then_current(store, tmp_path, ray_local, shared_data):
@@ -177,9 +183,17 @@ def test_build_corpus_s3_publishes_build_then_current(store, tmp_path, ray_local
 
     def config(inputs: str, output: str) -> Path:
         path = tmp_path / f"corpus-{abs(hash(output))}.yaml"
-        path.write_text(yaml.safe_dump({"output": output, "tokenizer": {"path": tok}, "keep_builds": 1,
-                                        "sources": [{"name": "udhr", "input": [inputs]}],
-                                        "shards": {"pack": {"context_length": 1024}}}))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "output": output,
+                    "tokenizer": {"path": tok},
+                    "keep_builds": 1,
+                    "sources": [{"name": "udhr", "input": [inputs]}],
+                    "shards": {"pack": {"context_length": 1024}},
+                }
+            )
+        )
         return path
 
     remote_cfg = config(f"{b}/raw/*.jsonl.zst", f"{b}/corpus")
@@ -195,8 +209,7 @@ def test_build_corpus_s3_publishes_build_then_current(store, tmp_path, ray_local
     local = tmp_path / "corpus"
     assert build_corpus.main(["--config", str(config(str(store.raw / "*.jsonl.zst"), str(local))), "--quiet"]) == 0
     local_id = (local / "builds/CURRENT.id").read_text().strip()
-    assert sorted(documents_of(f"{b}/corpus/builds/{build_id}/shards")) == \
-        sorted(documents_of(local / "builds" / local_id / "shards"))
+    assert sorted(documents_of(f"{b}/corpus/builds/{build_id}/shards")) == sorted(documents_of(local / "builds" / local_id / "shards"))
     assert report.totals == load_manifest(local / "builds" / local_id / "shards")["totals"]
     # the local state (cache, lock) stays local: a rebuild from it is up to date and publishes nothing new
     again = run_script(store, "build_corpus", "--config", str(remote_cfg), "--quiet")

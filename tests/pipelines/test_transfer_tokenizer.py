@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tokenmill.operators.transfer.base_model import BASE_MODEL_NAME, load_base_model
-from tokenmill.operators.transfer.hypernet import Hypernetwork, HypernetConfig, load_hypernet, save_hypernet
+from tokenmill.operators.transfer.hypernet import HypernetConfig, Hypernetwork, load_hypernet, save_hypernet
 from tokenmill.operators.transfer.model_export import check_transferred_model
 from tokenmill.pipelines import train_hypernetwork, transfer_tokenizer
 
@@ -35,8 +35,7 @@ def new_tokenizer(shared_data, tmp_path_factory):
     return path
 
 
-SENTENCES = ["All human beings are born free and equal in dignity and rights.",
-             "Tous les êtres humains naissent libres et égaux en dignité et en droits."]
+SENTENCES = ["All human beings are born free and equal in dignity and rights.", "Tous les êtres humains naissent libres et égaux en dignité et en droits."]
 
 
 def _check_folder(out, base, ends=("<s>", "</s>")):
@@ -71,13 +70,11 @@ def test_fvt_transfer_folder_loads(tmp_path, new_tokenizer, base):
     from tokenmill.operators.transfer.fvt import fvt_for_tokenizer
 
     out = tmp_path / "fvt"
-    assert transfer_tokenizer.main(["--tokenizer", str(new_tokenizer), "--set", "method=fvt", "--output", str(out),
-                                    "--quiet"]) == 0
+    assert transfer_tokenizer.main(["--tokenizer", str(new_tokenizer), "--set", "method=fvt", "--output", str(out), "--quiet"]) == 0
     doc, emb = _check_folder(out, base)
     assert doc["method"] == "fvt"
     # Non-special rows are exactly the FVT baseline of operators/transfer/fvt.py.
-    want = fvt_for_tokenizer(base.input_embeddings.detach(), load_base_tokenizer(base.tokenizer_json),
-                             load_base_tokenizer(out / "tokenizer.json"))
+    want = fvt_for_tokenizer(base.input_embeddings.detach(), load_base_tokenizer(base.tokenizer_json), load_base_tokenizer(out / "tokenizer.json"))
     torch.testing.assert_close(emb[10:600], want[10:600].float())
 
 
@@ -86,14 +83,22 @@ def test_hypernet_transfer_on_ray(tmp_path, new_tokenizer, base, ray_local, shar
     """Without and with target text (--input: no-space tokens blend their word-start reading, a second pass on Ray)."""
     torch.manual_seed(0)
     ckpt = tmp_path / "ckpt"
-    save_hypernet(Hypernetwork(HypernetConfig(embed_dim=base.dim, d_model=32, n_layers=1, n_heads=2, ffn_dim=64)),
-                  ckpt, base_name=BASE_MODEL_NAME, base_fingerprint=base.fingerprint())
+    save_hypernet(
+        Hypernetwork(HypernetConfig(embed_dim=base.dim, d_model=32, n_layers=1, n_heads=2, ffn_dim=64)),
+        ckpt,
+        base_name=BASE_MODEL_NAME,
+        base_fingerprint=base.fingerprint(),
+    )
     text = shared_data / "text" / "udhr" / "fra.txt"
     embs = []
     for extra in ([], ["--input", str(text)]):
         out = tmp_path / f"hn{len(extra)}"
-        assert transfer_tokenizer.main(["--tokenizer", str(new_tokenizer), "--set", "method=hypernet", "--output",
-                                        str(out), "--set", f"checkpoint={ckpt}", "--quiet", *extra]) == 0
+        assert (
+            transfer_tokenizer.main(
+                ["--tokenizer", str(new_tokenizer), "--set", "method=hypernet", "--output", str(out), "--set", f"checkpoint={ckpt}", "--quiet", *extra]
+            )
+            == 0
+        )
         doc, emb = _check_folder(out, base)
         assert doc["method"] == "hypernet" and doc["hypernet_checkpoint"] == str(ckpt)
         assert doc["word_starts_from_input"] is bool(extra)
@@ -114,9 +119,29 @@ def test_method_flag_points_to_the_config_key(tmp_path, new_tokenizer, capsys):
 
 def test_train_pipeline_writes_a_checkpoint(tmp_path, base):
     out = tmp_path / "ckpt"
-    argv = ["--output", str(out), "--set", "steps=2", "--set", "batch_size=2", "--set", "max_tokens=16",
-            "--set", "buffer_size=16", "--set", "hypernet.d_model=32", "--set", "hypernet.n_heads=2",
-            "--set", "hypernet.ffn_dim=64", "--set", "hypernet.n_layers=1", "--set", "device=cpu", "--quiet"]
+    argv = [
+        "--output",
+        str(out),
+        "--set",
+        "steps=2",
+        "--set",
+        "batch_size=2",
+        "--set",
+        "max_tokens=16",
+        "--set",
+        "buffer_size=16",
+        "--set",
+        "hypernet.d_model=32",
+        "--set",
+        "hypernet.n_heads=2",
+        "--set",
+        "hypernet.ffn_dim=64",
+        "--set",
+        "hypernet.n_layers=1",
+        "--set",
+        "device=cpu",
+        "--quiet",
+    ]
     assert train_hypernetwork.main(argv) == 0
     model, doc = load_hypernet(out, base_fingerprint=base.fingerprint())
     assert model.config.d_model == 32 and doc["training"]["steps"] == 2
@@ -135,7 +160,7 @@ def test_committed_checkpoint_loads(base):
     folder = Path(__file__).resolve().parents[2] / "checkpoints" / "hypernet-minilm"
     if not (folder / "hypernet.json").is_file():
         pytest.skip("no committed checkpoint")
-    model, doc = load_hypernet(folder, base_fingerprint=base.fingerprint())
+    _model, doc = load_hypernet(folder, base_fingerprint=base.fingerprint())
     assert (folder / "hypernet.safetensors").stat().st_size < 20e6
     assert doc["training"]["steps"] > 0
     assert "python pipelines/train_hypernetwork.py" in (folder / "README.md").read_text()
@@ -147,7 +172,7 @@ def test_focus_transfer_folder_loads(tmp_path, new_tokenizer, base, shared_data)
     out = tmp_path / "focus"
     texts = [str(shared_data / "text" / "udhr" / f"{lang}.txt") for lang in ("eng", "fra")]
     argv = ["--tokenizer", str(new_tokenizer), "--set", "method=focus", "--output", str(out), "--quiet"]
-    assert transfer_tokenizer.main(argv + ["--input", texts[0], "--input", texts[1]]) == 0
+    assert transfer_tokenizer.main([*argv, "--input", texts[0], "--input", texts[1]]) == 0
     doc, emb = _check_folder(out, base)
     assert doc["method"] == "focus"
     shared = shared_tokens(base.tokenizer_json, out / "tokenizer.json")
@@ -180,18 +205,16 @@ def test_omp_with_the_base_model_as_a_permuted_donor_is_exact(tmp_path, base):
     donor_rows = torch.empty_like(E)
     donor_rows[torch.from_numpy(perm)] = E
     tok, roles, _ = prepare_tokenizer(tmp_path / "tokenizer.json", base.tokenizer_json)
-    donor = export_transferred_model(base.folder, tok, donor_rows, tmp_path / "donor", roles=roles,
-                                     metadata={"method": "permuted"})
+    donor = export_transferred_model(base.folder, tok, donor_rows, tmp_path / "donor", roles=roles, metadata={"method": "permuted"})
     out = tmp_path / "omp"
-    assert transfer_tokenizer.main(["--tokenizer", str(donor), "--donor", str(donor), "--output", str(out),
-                                    "--quiet"]) == 0
+    assert transfer_tokenizer.main(["--tokenizer", str(donor), "--donor", str(donor), "--output", str(out), "--quiet"]) == 0
     doc, emb = _check_folder(out, base, ends=("[CLS]", "[SEP]"))
     assert doc["method"] == "omp" and doc["donor"] == str(donor)
     # Rows are the permuted base rows, except accented duplicates BERT never reaches (é -> e by its normalizer).
     same = (emb == donor_rows).all(1)
     assert float(same.float().mean()) > 0.98
     st_new, st_old = SentenceTransformer(str(out), device="cpu"), SentenceTransformer(str(base.folder), device="cpu")
-    sentences = SENTENCES + ["Jeder hat das Recht auf Bildung.", "def main(argv): return 0"]
+    sentences = [*SENTENCES, "Jeder hat das Recht auf Bildung.", "def main(argv): return 0"]
     np.testing.assert_allclose(st_new.encode(sentences), st_old.encode(sentences), atol=1e-5)
 
 
@@ -206,17 +229,17 @@ def test_omp_with_a_donor_of_the_new_tokenizer(tmp_path, new_tokenizer, base):
     donor_rows = torch.randn(tok.get_vocab_size(), 384, generator=torch.Generator().manual_seed(0))
     donor = export_transferred_model(base.folder, tok, donor_rows, tmp_path / "donor", roles=roles, metadata={})
     out = tmp_path / "omp"
-    assert transfer_tokenizer.main(["--tokenizer", str(new_tokenizer), "--donor", str(donor), "--output", str(out),
-                                    "--quiet"]) == 0
-    doc, emb = _check_folder(out, base)
+    assert transfer_tokenizer.main(["--tokenizer", str(new_tokenizer), "--donor", str(donor), "--output", str(out), "--quiet"]) == 0
+    _doc, emb = _check_folder(out, base)
     shared = shared_tokens(base.tokenizer_json, out / "tokenizer.json")
     want, _ = omp_transplant(base.input_embeddings, donor_rows, shared, k=64)
     torch.testing.assert_close(emb[10:600], want[10:600])
 
 
-@pytest.mark.parametrize("extra, message", [(["--set", "method=omp"], "needs --donor"),
-                                            (["--set", "method=focus"], "needs --input"),
-                                            (["--set", "method=fvt", "--donor", "x"], "does not go with")])
+@pytest.mark.parametrize(
+    "extra, message",
+    [(["--set", "method=omp"], "needs --donor"), (["--set", "method=focus"], "needs --input"), (["--set", "method=fvt", "--donor", "x"], "does not go with")],
+)
 def test_a_method_without_its_input_is_a_user_error(tmp_path, new_tokenizer, capsys, extra, message):
     with pytest.raises(SystemExit) as exc:
         transfer_tokenizer.main(["--tokenizer", str(new_tokenizer), "--output", str(tmp_path / "o"), *extra])

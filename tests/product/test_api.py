@@ -37,8 +37,7 @@ def test_pack_shards_returns_the_summary_and_matches_the_cli(tmp_path, shared_da
     gpt2 = shared_data / "tokenizers" / "gpt2"
     assert gpt2_ids(gpt2, "Hello world") == [15496, 995]
 
-    summary = tokenmill.pack_shards(input=str(src), tokenizer=str(gpt2), output=str(tmp_path / "api"),
-                                    shards={"pack": {"context_length": 128}}, workers=1)
+    summary = tokenmill.pack_shards(input=str(src), tokenizer=str(gpt2), output=str(tmp_path / "api"), shards={"pack": {"context_length": 128}}, workers=1)
     assert summary["status"] == 0 and summary["run_status"] == "succeeded"
     assert summary["shards"] == str(tmp_path / "api" / "shards") and Path(summary["manifest"]).is_file()
     totals = summary["totals"]
@@ -50,8 +49,19 @@ def test_pack_shards_returns_the_summary_and_matches_the_cli(tmp_path, shared_da
     assert json.loads(Path(summary["manifest"]).read_text())["context_length"] == 128
 
     # the same job through the command line writes the same shard bytes
-    argv = ["pack-shards", "--input", str(src), "--tokenizer", str(gpt2), "--output", str(tmp_path / "cli"),
-            "--set", "shards.pack.context_length=128", "--set", "workers=1"]
+    argv = [
+        "pack-shards",
+        "--input",
+        str(src),
+        "--tokenizer",
+        str(gpt2),
+        "--output",
+        str(tmp_path / "cli"),
+        "--set",
+        "shards.pack.context_length=128",
+        "--set",
+        "workers=1",
+    ]
     assert cli.main(argv) == 0
     api_files, cli_files = shard_files(tmp_path / "api" / "shards"), shard_files(tmp_path / "cli" / "shards")
     assert api_files and api_files == cli_files
@@ -82,8 +92,7 @@ def test_a_config_error_raises_job_error(tmp_path, shared_data):
     src = tmp_path / "docs.jsonl"
     write_jsonl(src, shared_data, n=2)
     with pytest.raises(tokenmill.JobError, match=r"did you mean shards\.pack\.context_length") as err:
-        tokenmill.pack_shards(input=str(src), tokenizer=str(shared_data / "tokenizers" / "gpt2"), output=str(tmp_path / "out"),
-                              context_lenght=128)
+        tokenmill.pack_shards(input=str(src), tokenizer=str(shared_data / "tokenizers" / "gpt2"), output=str(tmp_path / "out"), context_lenght=128)
     assert err.value.status == 2
     with pytest.raises(ValueError, match="unknown job"):
         tokenmill.run("pack-shard")

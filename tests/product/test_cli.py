@@ -19,8 +19,7 @@ HINT = "--help lists every option"
 
 def tokenmill(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """``python -m tokenmill ARGS`` in a fresh interpreter (the same entry point as the console script)."""
-    return subprocess.run([sys.executable, "-m", "tokenmill", *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd or ROOT)
+    return subprocess.run([sys.executable, "-m", "tokenmill", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT)
 
 
 def jobs_in_repo() -> set[str]:
@@ -45,8 +44,7 @@ def test_console_script_is_installed():
 
 
 def test_import_is_cheap():
-    code = ("import sys, tokenmill; tokenmill.pack_shards; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'ray', 'torch', 'pyarrow', 'transformers'}))")
+    code = "import sys, tokenmill; tokenmill.pack_shards; print(sorted({m.split('.')[0] for m in sys.modules} & {'ray', 'torch', 'pyarrow', 'transformers'}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
@@ -73,7 +71,7 @@ def test_config_pack_shards_round_trips():
         at = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{name}:"))
         assert lines[at - 1].lstrip().startswith("#"), key
         if doc:
-            assert doc.split()[0] in " ".join(l.strip("# ") for l in lines[max(0, at - 8):at]), key
+            assert doc.split()[0] in " ".join(l.strip("# ") for l in lines[max(0, at - 8) : at]), key
 
 
 @pytest.mark.parametrize("job", [j for j in cli.JOBS if cli.config_class(j) is not None])
@@ -98,8 +96,7 @@ def test_unknown_job_suggests_the_closest():
 
 
 def test_unknown_key_did_you_mean(tmp_path, shared_data):
-    common = ["--tokenizer", str(shared_data / "tokenizers" / "gpt2"), "--input", str(tmp_path / "x.jsonl"),
-              "--output", str(tmp_path / "out")]
+    common = ["--tokenizer", str(shared_data / "tokenizers" / "gpt2"), "--input", str(tmp_path / "x.jsonl"), "--output", str(tmp_path / "out")]
     out = tokenmill("pack-shards", *common, "--set", "contxt_length=512")
     assert out.returncode == 2
     assert "unknown config key(s) contxt_length (did you mean shards.pack.context_length?)" in out.stderr
@@ -115,8 +112,10 @@ def test_unknown_key_did_you_mean(tmp_path, shared_data):
 
 def test_typo_top_level_key_is_reported_as_the_typo(tmp_path, shared_data):
     corpus = tmp_path / "corpus.yaml"
-    corpus.write_text(f"output: {tmp_path / 'out'}\ntokeniser: {{path: {shared_data / 'tokenizers' / 'gpt2'}}}\n"
-                      f"sources:\n  - {{name: web, input: [{tmp_path / 'x.jsonl'}]}}\n")
+    corpus.write_text(
+        f"output: {tmp_path / 'out'}\ntokeniser: {{path: {shared_data / 'tokenizers' / 'gpt2'}}}\n"
+        f"sources:\n  - {{name: web, input: [{tmp_path / 'x.jsonl'}]}}\n"
+    )
     out = tokenmill("build-corpus", "--config", str(corpus))
     assert out.returncode == 2
     assert "unknown config key(s) tokeniser (did you mean tokenizer?)" in out.stderr
@@ -140,8 +139,9 @@ def test_help_hint_only_on_usage_errors(tmp_path, shared_data):
     usage = tokenmill("pack-shards", "--output", str(tmp_path / "out"))
     assert usage.returncode == 2 and HINT in usage.stderr
     # a well-formed command whose input does not exist: an error, not a usage error
-    missing = tokenmill("pack-shards", "--tokenizer", str(shared_data / "tokenizers" / "gpt2"),
-                        "--input", str(tmp_path / "none" / "*.jsonl"), "--output", str(tmp_path / "out"))
+    missing = tokenmill(
+        "pack-shards", "--tokenizer", str(shared_data / "tokenizers" / "gpt2"), "--input", str(tmp_path / "none" / "*.jsonl"), "--output", str(tmp_path / "out")
+    )
     assert missing.returncode == 2 and "matched no files" in missing.stderr
     assert HINT not in missing.stderr and "Traceback" not in missing.stderr
 

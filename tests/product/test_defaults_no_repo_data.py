@@ -41,7 +41,7 @@ def own_text(tmp_path):
     folder = tmp_path / "mine"
     folder.mkdir()
     rng = random.Random(7)
-    words = "the data engineer packs shards of text into training sets for model teams every night".split()
+    words = ["the", "data", "engineer", "packs", "shards", "of", "text", "into", "training", "sets", "for", "model", "teams", "every", "night"]
     for name in ("notes.txt", "report.txt"):
         (folder / name).write_text("\n".join(" ".join(rng.choice(words) for _ in range(12)) for _ in range(200)) + "\n")
     return folder
@@ -49,8 +49,7 @@ def own_text(tmp_path):
 
 def test_multilingual_on_a_users_own_text(own_text, tmp_path, ray_local, capsys):
     out = tmp_path / "out"
-    assert multilingual_tokenizer.main(["--input", str(own_text / "*.txt"), "--output", str(out), "--quiet",
-                                        "--set", "vocab_size=400"]) == 0
+    assert multilingual_tokenizer.main(["--input", str(own_text / "*.txt"), "--output", str(out), "--quiet", "--set", "vocab_size=400"]) == 0
     printed = capsys.readouterr().out
     assert (out / "tokenizer/tokenizer.json").is_file() and "fairness report" not in printed
     assert not (out / "fairness.json").exists() and not (out / "fairness.html").exists()
@@ -65,9 +64,24 @@ def test_a_report_only_on_what_the_user_gives(own_text, tmp_path, ray_local, sha
     """parallel given, no compare: the report scores ours alone, on that corpus."""
     out = tmp_path / "out"
     udhr = shared_data / "text/udhr"
-    assert multilingual_tokenizer.main(["--input", str(own_text / "*.txt"), "--output", str(out), "--quiet",
-                                        "--set", "vocab_size=400", "--set", f"parallel={udhr}/[ef][nr][ga].txt",
-                                        "--set", "fairness.charts=false"]) == 0
+    assert (
+        multilingual_tokenizer.main(
+            [
+                "--input",
+                str(own_text / "*.txt"),
+                "--output",
+                str(out),
+                "--quiet",
+                "--set",
+                "vocab_size=400",
+                "--set",
+                f"parallel={udhr}/[ef][nr][ga].txt",
+                "--set",
+                "fairness.charts=false",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "fairness.json").read_text())
     assert list(report["tokenizers"]) == ["tokenmill"] and set(report["tokenizers"]["tokenmill"]["per_language"]) == {"eng", "fra"}
 
@@ -84,17 +98,35 @@ print(json.dumps({"code": code, "ray": ray.is_initialized()}))
 """
 
 
-@pytest.mark.parametrize("sets,message", [
-    (["compare=[gpt2=/nowhere/gpt2]"], "compare: the tokenizers are scored on the parallel corpus; set parallel too"),
-    (["parallel=/nowhere/*.txt"], "parallel: no file matches '/nowhere/*.txt'"),
-    (["parallel=UDHR", "compare=[gpt2=/nowhere/gpt2]"], "compare: gpt2=/nowhere/gpt2 does not exist"),
-])
+@pytest.mark.parametrize(
+    "sets,message",
+    [
+        (["compare=[gpt2=/nowhere/gpt2]"], "compare: the tokenizers are scored on the parallel corpus; set parallel too"),
+        (["parallel=/nowhere/*.txt"], "parallel: no file matches '/nowhere/*.txt'"),
+        (["parallel=UDHR", "compare=[gpt2=/nowhere/gpt2]"], "compare: gpt2=/nowhere/gpt2 does not exist"),
+    ],
+)
 def test_report_inputs_checked_before_ray(sets, message, own_text, tmp_path, shared_data):
     sets = [s.replace("UDHR", str(shared_data / "text/udhr/eng.txt")) for s in sets]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", _RUNNER, "--input", str(own_text / "*.txt"), "--output",
-                           str(tmp_path / "out"), "--quiet", *[x for s in sets for x in ("--set", s)]],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _RUNNER,
+            "--input",
+            str(own_text / "*.txt"),
+            "--output",
+            str(tmp_path / "out"),
+            "--quiet",
+            *[x for s in sets for x in ("--set", s)],
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result == {"code": 2, "ray": False}, proc.stderr
     lines = proc.stderr.strip().splitlines()

@@ -20,11 +20,16 @@ def test_docs_site_builds_strictly(tmp_path):
     if importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("mkdocstrings") is None:
         pytest.skip("mkdocs is not installed: pip install -e '.[docs]' (the test extra pulls it) to build the docs site")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"),
-                           "-d", str(tmp_path / "site")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"), "-d", str(tmp_path / "site")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
-    for page in ("index.html", "getting-started.html", "reference/config.html", "reference/api.html",
-                 "results/benchmarks.html", "encoding.html"):
+    for page in ("index.html", "getting-started.html", "reference/config.html", "reference/api.html", "results/benchmarks.html", "encoding.html"):
         assert (tmp_path / "site" / page).is_file(), page
     api = (tmp_path / "site" / "reference/api.html").read_text(encoding="utf-8")
     assert 'id="tokenmill.api.pack_shards"' in api, "the API reference lost the docstrings of tokenmill.api"

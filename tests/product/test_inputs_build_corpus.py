@@ -20,11 +20,15 @@ def write_config(root: Path, shared_data: Path, out: Path | str) -> Path:
     src.mkdir(exist_ok=True)
     (src / "eng.txt").write_text((shared_data / "text/udhr/eng.txt").read_text(encoding="utf-8"), encoding="utf-8")
     lines = [json.dumps({"text": f"record {i} of the web source"}) for i in range(20)]
-    (src / "web.jsonl").write_text("\n".join(lines[:10] + ["{not json"] + lines[10:]) + "\n")  # one to quarantine
-    cfg = {"output": str(out),
-           "sources": [{"name": "udhr", "input": [str(src / "eng.txt")], "ingest": {"format": "text", "lang_from": "filename"}},
-                       {"name": "web", "input": [str(src / "web.jsonl")]}],
-           "tokenizer": {"path": str(shared_data / "tokenizers/gpt2")}}
+    (src / "web.jsonl").write_text("\n".join([*lines[:10], "{not json", *lines[10:]]) + "\n")  # one to quarantine
+    cfg = {
+        "output": str(out),
+        "sources": [
+            {"name": "udhr", "input": [str(src / "eng.txt")], "ingest": {"format": "text", "lang_from": "filename"}},
+            {"name": "web", "input": [str(src / "web.jsonl")]},
+        ],
+        "tokenizer": {"path": str(shared_data / "tokenizers/gpt2")},
+    }
     path = root / "corpus.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -40,10 +44,10 @@ def test_source_counts_filled_for_a_build_and_an_up_to_date_rerun(tmp_path, shar
         runs = [r for (r,) in led.execute("SELECT run FROM runs ORDER BY started").fetchall()]
         assert len(runs) == 2
         for run in runs:
-            rows = led.execute("SELECT stage, source, records_seen, records_out, records_quarantined FROM source_counts "
-                               "WHERE run = ? ORDER BY source", [run]).fetchall()
-            assert rows == [("partitions", str(tmp_path / "src/eng.txt"), 92, 92, 0),
-                            ("partitions", str(tmp_path / "src/web.jsonl"), 21, 20, 1)], (run, rows)
+            rows = led.execute(
+                "SELECT stage, source, records_seen, records_out, records_quarantined FROM source_counts WHERE run = ? ORDER BY source", [run]
+            ).fetchall()
+            assert rows == [("partitions", str(tmp_path / "src/eng.txt"), 92, 92, 0), ("partitions", str(tmp_path / "src/web.jsonl"), 21, 20, 1)], (run, rows)
     t = summary["totals"]  # the same numbers as the build's own summary
     assert (t["records_seen"], t["quarantined_read"]) == (92 + 21, 1)
 

@@ -38,8 +38,7 @@ EXPECTS = "dna_bpe expects FASTA (.fa/.fna/.fasta, optionally .gz/.zst)"
 def run_main(name: str, args: list[str]) -> tuple[dict, str]:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0")
-    proc = subprocess.run([sys.executable, "-c", _RUNNER, name, *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", _RUNNER, name, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.stdout.strip(), proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
 
@@ -71,10 +70,13 @@ def test_check_fasta_by_name_and_first_bytes(files):
     for name in ("g.fa", "g.fna.gz", "g.fasta.zst", "empty.fa", "broken.fa.gz"):  # empty / undecodable: ingest's job
         check_fasta(resolve_inputs([str(files / name)]))
     for name, kind in (("notes.txt", "this is text"), ("docs.jsonl", "this is JSONL")):
-        with pytest.raises(ConfigError, match=r"--input .*: dna_bpe expects FASTA \(\.fa/\.fna/\.fasta, optionally "
-                                              r"\.gz/\.zst\), and " + kind):
+        with pytest.raises(
+            ConfigError,
+            match=r"--input .*: dna_bpe expects FASTA \(\.fa/\.fna/\.fasta, optionally "
+            r"\.gz/\.zst\), and " + kind,
+        ):
             check_fasta(resolve_inputs([str(files / name)]))
-    for name, start in (("json.fa", "'{\"text\": \"ACGT\"}"), ("text.fa.gz", "'just some prose")):
+    for name, start in (("json.fa", '\'{"text": "ACGT"}'), ("text.fa.gz", "'just some prose")):
         with pytest.raises(ConfigError, match="no '>' header line in its first 64 KiB") as exc:
             check_fasta(resolve_inputs([str(files / name)]), "--eval")
         assert str(exc.value).startswith(f"--eval {files / name}:") and f"(it starts {start}" in str(exc.value)
@@ -86,8 +88,11 @@ def test_check_fasta_by_name_and_first_bytes(files):
 
 
 def test_text_jobs_refuse_fasta(files):
-    with pytest.raises(ConfigError, match=r"g\.fa: pack_shards reads text \(JSONL, Parquet, \.txt\), and this is FASTA "
-                                          r"\(and 1 more FASTA files\); train a DNA tokenizer with `tokenmill dna-bpe`"):
+    with pytest.raises(
+        ConfigError,
+        match=r"g\.fa: pack_shards reads text \(JSONL, Parquet, \.txt\), and this is FASTA "
+        r"\(and 1 more FASTA files\); train a DNA tokenizer with `tokenmill dna-bpe`",
+    ):
         check_inputs([str(files / "g.fa"), str(files / "g.fna.gz"), str(files / "notes.txt")], job="pack_shards")
     assert [f.format for f in check_inputs([str(files / "notes.txt"), str(files / "docs.jsonl")])] == ["jsonl", "text"]
 
@@ -99,8 +104,7 @@ def test_dna_bpe_refuses_what_cannot_be_fasta_before_ray(name, files, tmp_path):
 
 
 def test_dna_bpe_checks_eval_too(files, tmp_path):
-    line = one_line(*run_main("dna_bpe", ["--input", str(files / "g.fa"), "--eval", str(files / "notes.txt"),
-                                          "--output", str(tmp_path / "out"), "--quiet"]))
+    line = one_line(*run_main("dna_bpe", ["--input", str(files / "g.fa"), "--eval", str(files / "notes.txt"), "--output", str(tmp_path / "out"), "--quiet"]))
     assert f"--eval {files / 'notes.txt'}: {EXPECTS}, and this file has no '>' header line" in line  # format=fasta: by first bytes
 
 

@@ -85,9 +85,15 @@ def test_the_driver_names_them_all_with_their_count(corpus, caplog):
 
 def test_build_corpus_plan_names_them(corpus, caplog, shared_data):
     config = corpus / "corpus.yaml"
-    config.write_text(yaml.safe_dump({
-        "output": str(corpus / "out"), "tokenizer": {"path": str(shared_data / "tokenizers/gpt2")},
-        "sources": [{"name": "web", "input": [str(corpus / "*.txt")], "ingest": {"format": "text", "lang_from": "filename"}}]}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "output": str(corpus / "out"),
+                "tokenizer": {"path": str(shared_data / "tokenizers/gpt2")},
+                "sources": [{"name": "web", "input": [str(corpus / "*.txt")], "ingest": {"format": "text", "lang_from": "filename"}}],
+            }
+        )
+    )
     caplog.set_level(logging.WARNING)
     partitions, _ = plan_partitions(load_build_config(config), "tok", "code")
     assert len(partitions) == 2
@@ -97,10 +103,27 @@ def test_build_corpus_plan_names_them(corpus, caplog, shared_data):
 
 def test_ingest_run_says_which_file_got_no_language(corpus, tmp_path):
     """The real job, as a user runs it: the warning reaches the terminal (from the Ray worker that read the file)."""
-    proc = subprocess.run([sys.executable, str(ROOT / "pipelines/ingest.py"), "--input", str(corpus / "eng.txt"),
-                           "--input", str(corpus / "007.txt"), "--set", "ingest.lang_from=filename", "--output",
-                           str(tmp_path / "out"), "--quiet", "--num-cpus", "1"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "pipelines/ingest.py"),
+            "--input",
+            str(corpus / "eng.txt"),
+            "--input",
+            str(corpus / "007.txt"),
+            "--set",
+            "ingest.lang_from=filename",
+            "--output",
+            str(tmp_path / "out"),
+            "--quiet",
+            "--num-cpus",
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     said = [line for line in proc.stderr.splitlines() if WARNING in line]
     assert len(said) == 1 and f"{corpus / '007.txt'}; its documents get lang=NULL" in said[0], proc.stderr[-3000:]

@@ -10,19 +10,42 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-RAY_NOISE = ("Started a local Ray instance", "Token authentication is enabled", "Progress bars disabled",
-             "Starting execution of Dataset", "Execution plan of Dataset")
+RAY_NOISE = (
+    "Started a local Ray instance",
+    "Token authentication is enabled",
+    "Progress bars disabled",
+    "Starting execution of Dataset",
+    "Execution plan of Dataset",
+)
 
 
 def pack(tmp_path: Path, shared_data: Path, out: str, *extra: str) -> subprocess.CompletedProcess:
     src = tmp_path / "docs.jsonl"
     if not src.exists():
-        src.write_text("".join(json.dumps({"text": f"document {i}: all human beings are born free and equal."}) + "\n"
-                               for i in range(20)))
+        src.write_text("".join(json.dumps({"text": f"document {i}: all human beings are born free and equal."}) + "\n" for i in range(20)))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "TOKENMILL_"))}  # an embedded Ray, as a user gets
-    return subprocess.run([sys.executable, "-m", "tokenmill", "pack-shards", "--input", str(src), "--tokenizer",
-                           str(shared_data / "tokenizers" / "gpt2"), "--output", str(tmp_path / out), "--num-cpus", "1", *extra],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tokenmill",
+            "pack-shards",
+            "--input",
+            str(src),
+            "--tokenizer",
+            str(shared_data / "tokenizers" / "gpt2"),
+            "--output",
+            str(tmp_path / out),
+            "--num-cpus",
+            "1",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env=env,
+    )
 
 
 def test_normal_run_has_no_ray_banners(tmp_path, shared_data):

@@ -19,15 +19,15 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tokenmill.operators.io import IngestConfig, plan_read_tasks, resolve_inputs
-from tokenmill.operators.io import streams
+from tokenmill.operators.io import IngestConfig, plan_read_tasks, resolve_inputs, streams
 from tokenmill.operators.io.read_task import ReadTask
 
 
 def _records(first: int, n: int) -> bytes:
-    return b"".join(json.dumps({"text": f"rec {i} {hashlib.sha1(str(i).encode()).hexdigest()[:i % 13]} "
-                                        + "lorem ipsum dolor " * (i % 7), "id": i}).encode() + b"\n"
-                    for i in range(first, first + n))
+    return b"".join(
+        json.dumps({"text": f"rec {i} {hashlib.sha1(str(i).encode()).hexdigest()[: i % 13]} " + "lorem ipsum dolor " * (i % 7), "id": i}).encode() + b"\n"
+        for i in range(first, first + n)
+    )
 
 
 def _members(n_members: int, per: int, compress) -> tuple[list[bytes], list[bytes]]:
@@ -74,7 +74,7 @@ def test_flipped_bytes_in_a_single_member_publish_nothing(tmp_path):
         gzip.decompress(bad)  # the standard library agrees the file is corrupt
     path = tmp_path / "flip.jsonl.gz"
     path.write_bytes(bad)
-    kept, quarantined, seen = _read(path)
+    kept, quarantined, _seen = _read(path)
     assert kept == []  # before: the lines decoded before the CRC check were published, garbage included
     assert quarantined and {r["_reject_reason"] for r in quarantined} == {"corrupt_input"}
     assert "failed verification" in quarantined[0]["_reject_detail"]
@@ -93,8 +93,10 @@ def test_a_corrupt_member_in_the_middle_keeps_the_intact_ones_after_it(tmp_path,
     assert quarantined and {r["_reject_reason"] for r in quarantined} == {"corrupt_input"}
     start = sum(map(len, members[:3]))
     assert f"[{start}, {start + len(members[3])})" in quarantined[0]["_reject_detail"]
-    assert f"resumed at the next valid {'member' if codec == 'gzip' else 'frame'}, at compressed byte " \
-           f"{start + len(members[3])}" in quarantined[0]["_reject_detail"]
+    assert (
+        f"resumed at the next valid {'member' if codec == 'gzip' else 'frame'}, at compressed byte "
+        f"{start + len(members[3])}" in quarantined[0]["_reject_detail"]
+    )
     assert seen == 5000 + len(quarantined)
 
 
@@ -126,7 +128,7 @@ def test_a_cut_final_member_keeps_its_complete_lines(tmp_path, codec):
         prefix = dec.decompress(cut) + dec.flush()
     else:
         prefix = zstandard.ZstdDecompressor().decompressobj().decompress(cut)
-    complete, tail = prefix[: prefix.rfind(b"\n") + 1], prefix[prefix.rfind(b"\n") + 1:]
+    complete, tail = prefix[: prefix.rfind(b"\n") + 1], prefix[prefix.rfind(b"\n") + 1 :]
     kept, quarantined, _ = _read(path)
     # the complete lines up to the cut are kept, but those decoded from the last 64 bytes before it are held back
     # (quarantined one by one): a cut cannot be verified, and damaged bytes there could complete a garbage line
@@ -215,7 +217,7 @@ def test_fuzz_flipped_bytes_never_publish_garbage(tmp_path, flips):
         assert texts == want
     else:  # ... but a flip that leaves the final member wanting more bytes reads as a cut file: a prefix of its
         # lines, decoded before the damage, is kept (never a line that is not in the original)
-        assert texts[: len(want)] == want and texts[len(want):] == _texts(bodies[-1])[: len(texts) - len(want)]
+        assert texts[: len(want)] == want and texts[len(want) :] == _texts(bodies[-1])[: len(texts) - len(want)]
         assert [r["_reject_reason"] for r in quarantined][-1] == "truncated_input"
     assert bool(quarantined) == (not all(ok))
     assert all(r["_reject_reason"] in ("corrupt_input", "truncated_input") for r in quarantined)
@@ -243,7 +245,7 @@ def test_fuzz_cut_out_ranges_keep_every_intact_member(tmp_path, cut):
     cut_member = intact.index(False)
     if not any(intact[cut_member:]):  # nothing whole after the cut: the cut member may keep its complete lines
         assert texts[: len(want)] == want
-        assert texts[len(want):] == _texts(bodies[cut_member])[: len(texts) - len(want)]
+        assert texts[len(want) :] == _texts(bodies[cut_member])[: len(texts) - len(want)]
     else:
         assert texts == want
     assert quarantined or texts == [t for body in bodies for t in _texts(body)]  # (a cut of only the last NULs)
@@ -258,7 +260,7 @@ def test_fuzz_cut_out_ranges_keep_every_intact_member(tmp_path, cut):
 def test_fuzz_random_bytes_complete_with_reconciled_counts(tmp_path, data, codec):
     path = tmp_path / f"random.jsonl.{'gz' if codec == 'gzip' else 'zst'}"
     path.write_bytes(_MAGIC_PREFIX[codec] + data)
-    kept, quarantined, seen = _read(path)  # never raises; _read checks seen == emitted
+    kept, _quarantined, _seen = _read(path)  # never raises; _read checks seen == emitted
     assert not kept or all(isinstance(r["text"], str) for r in kept)
 
 
@@ -267,9 +269,9 @@ _MAGIC_PREFIX = {"gzip": b"\x1f\x8b\x08\x00", "zstd": b"\x28\xb5\x2f\xfd"}
 
 def test_fasta_never_joins_sequence_across_a_corrupt_member(tmp_path):
     """A record whose middle member is corrupt: the sequence after the gap continues as its own record."""
-    seq = b"".join(hashlib.sha256(str(i).encode()).hexdigest().translate(bytes.maketrans(b"0123456789abcdef",
-                                                                                          b"ACGTACGTACGTACGT")).encode()
-                   + b"\n" for i in range(3000))
+    seq = b"".join(
+        hashlib.sha256(str(i).encode()).hexdigest().translate(bytes.maketrans(b"0123456789abcdef", b"ACGTACGTACGTACGT")).encode() + b"\n" for i in range(3000)
+    )
     lines = (b">chr1 test\n" + seq).splitlines(keepends=True)
     parts = [b"".join(lines[:1000]), b"".join(lines[1000:2000]), b"".join(lines[2000:])]
     members = [_gz(p) for p in parts]
@@ -300,5 +302,5 @@ def test_compressed_lines_equal_plain_lines(tmp_path, codec):
     plain.write_bytes(body)
     packed = tmp_path / f"p.txt.{'gz' if codec == 'gzip' else 'zst'}"
     compress = _gz if codec == "gzip" else _zst
-    packed.write_bytes(b"".join(compress(body[i:i + 7001]) for i in range(0, len(body), 7001)))
+    packed.write_bytes(b"".join(compress(body[i : i + 7001]) for i in range(0, len(body), 7001)))
     assert list(streams.iter_lines(str(packed), codec)) == list(streams.iter_lines(str(plain), None))

@@ -16,7 +16,8 @@ from tokenmill.operators.io.read_task import ReadTask
 from tokenmill.pipelines import ingest as ingest_pipeline
 
 
-def _read(path: Path, cfg: IngestConfig = IngestConfig()) -> tuple[list[dict], list[dict]]:
+def _read(path: Path, cfg: IngestConfig | None = None) -> tuple[list[dict], list[dict]]:
+    cfg = cfg or IngestConfig()
     reader = ReadTask(cfg)
     blocks = list(reader(pa.Table.from_pylist(plan_read_tasks(resolve_inputs([str(path)])))))
     rows = pa.concat_tables(blocks).to_pylist() if blocks else []
@@ -26,14 +27,15 @@ def _read(path: Path, cfg: IngestConfig = IngestConfig()) -> tuple[list[dict], l
 
 def _strict(text: str) -> object:
     """Parse as strict JSON (RFC 8259): NaN and Infinity are errors."""
+
     def refuse(name: str) -> None:
         raise ValueError(f"{name} is not JSON")
+
     return json.loads(text, parse_constant=refuse)
 
 
 HUGE = b'{"text": "big number", "n": ' + b"9" * 5000 + b"}\n"
-NON_FINITE = (b'{"text": "nan", "score": NaN}\n{"text": "inf", "x": [Infinity, -Infinity]}\n'
-              b'{"text": "overflow", "y": 1e999}\n')
+NON_FINITE = b'{"text": "nan", "score": NaN}\n{"text": "inf", "x": [Infinity, -Infinity]}\n{"text": "overflow", "y": 1e999}\n'
 
 
 def test_a_5000_digit_integer_is_quarantined_not_a_crash(tmp_path):
@@ -75,13 +77,15 @@ def test_ingest_completes_with_a_huge_number_and_nan(tmp_path, ray_local):
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
-    max_leaves=12)
+    max_leaves=12,
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(records=st.lists(st.one_of(st.dictionaries(st.sampled_from(["text", "lang", "id", "meta"]), json_values),
-                                  json_values), max_size=12),
-       junk=st.lists(st.binary(max_size=60), max_size=6))
+@given(
+    records=st.lists(st.one_of(st.dictionaries(st.sampled_from(["text", "lang", "id", "meta"]), json_values), json_values), max_size=12),
+    junk=st.lists(st.binary(max_size=60), max_size=6),
+)
 def test_fuzz_random_json_and_bytes_never_abort_a_read(tmp_path, records, junk):
     lines = [json.dumps(r).encode() for r in records] + [j.replace(b"\n", b" ") for j in junk]
     for name in ("f.jsonl", "f.txt"):

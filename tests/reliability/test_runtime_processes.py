@@ -98,8 +98,7 @@ def _ray_names(pid: int) -> set[str]:
 
 @pytest.mark.parametrize("mode", ["ok", "raise"])
 def test_no_ray_process_outlives_a_driver_that_ends_or_raises(mode, marker):
-    proc = subprocess.run([sys.executable, "-c", DRIVER, mode], env=_env(marker), cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", DRIVER, mode], env=_env(marker), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == (0 if mode == "ok" else 1), proc.stderr[-3000:]
     assert mode == "ok" or "RuntimeError: boom" in proc.stderr
     info = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -110,8 +109,7 @@ def test_no_ray_process_outlives_a_driver_that_ends_or_raises(mode, marker):
 
 
 def test_sigterm_stops_ray_removes_its_temp_dir_and_exits_143(marker):
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, "sigterm"], env=_env(marker), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, "sigterm"], env=_env(marker), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()  # printed once Ray runs a task; the driver then waits on a 600 s one
         assert line, proc.stderr.read()[-3000:] if proc.poll() is not None else "no output"
@@ -134,9 +132,24 @@ def test_sigterm_stops_ray_removes_its_temp_dir_and_exits_143(marker):
 
 def test_a_job_leaves_no_ray_process_and_no_temp_dir(marker, shared_data, tmp_path):
     """A real job (ingest of one UDHR file) run as a script: its Ray is gone when it returns, and so is its temp dir."""
-    proc = subprocess.Popen([sys.executable, str(ROOT / "pipelines/ingest.py"), "--input", str(shared_data / "text/udhr/eng.txt"),
-                             "--output", str(tmp_path / "out"), "--quiet", "--num-cpus", "1"],
-                            env=_env(marker), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "pipelines/ingest.py"),
+            "--input",
+            str(shared_data / "text/udhr/eng.txt"),
+            "--output",
+            str(tmp_path / "out"),
+            "--quiet",
+            "--num-cpus",
+            "1",
+        ],
+        env=_env(marker),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
     assert not list(Path("/tmp").glob(f"tokenmill-ray-{proc.pid}-*"))

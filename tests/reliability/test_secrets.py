@@ -27,13 +27,18 @@ def _canary() -> str:
     return "canary" + secrets.token_hex(8)
 
 
-@pytest.mark.parametrize("url,kept", [
-    ("s3://AKIAEXAMPLE:{c}@bucket/data/x.jsonl", "s3://<redacted>@bucket/data/x.jsonl"),
-    ("s3://AKIAEXAMPLE:wJal/{c}/Ex@bucket/x.jsonl", "s3://<redacted>@bucket/x.jsonl"),  # a secret with '/'
-    ("https://user:{c}@example.com/x.jsonl", "https://<redacted>@example.com/x.jsonl"),
-    ("https://h.example/x.jsonl?X-Amz-Credential=AK&X-Amz-Signature={c}&v=1",
-     "https://h.example/x.jsonl?X-Amz-Credential=<redacted>&X-Amz-Signature=<redacted>&v=1"),
-])
+@pytest.mark.parametrize(
+    "url,kept",
+    [
+        ("s3://AKIAEXAMPLE:{c}@bucket/data/x.jsonl", "s3://<redacted>@bucket/data/x.jsonl"),
+        ("s3://AKIAEXAMPLE:wJal/{c}/Ex@bucket/x.jsonl", "s3://<redacted>@bucket/x.jsonl"),  # a secret with '/'
+        ("https://user:{c}@example.com/x.jsonl", "https://<redacted>@example.com/x.jsonl"),
+        (
+            "https://h.example/x.jsonl?X-Amz-Credential=AK&X-Amz-Signature={c}&v=1",
+            "https://h.example/x.jsonl?X-Amz-Credential=<redacted>&X-Amz-Signature=<redacted>&v=1",
+        ),
+    ],
+)
 def test_urls_with_credentials_are_redacted_and_refused(url, kept):
     c = _canary()
     assert redact(f"failed on {url.format(c=c)}: boom") == f"failed on {kept}: boom"
@@ -101,8 +106,7 @@ def test_the_embedded_ray_writes_no_aws_secret_into_its_logs():
     c = _canary()
     env = {**os.environ, "AWS_SECRET_ACCESS_KEY": c, "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"}
     env.pop("RAY_ADDRESS", None)
-    proc = subprocess.run([sys.executable, "-c", _RAY_CHECK], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", _RAY_CHECK], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["worker"] == c  # the worker has it ...

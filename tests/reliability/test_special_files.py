@@ -38,8 +38,12 @@ def test_a_link_to_a_device_is_refused(tmp_path):
 def test_ingest_of_a_fifo_exits_2_instead_of_hanging(tmp_path):
     """Before: the run hung forever in open(). (The timeout only keeps a regression from hanging the suite.)"""
     os.mkfifo(tmp_path / "y.jsonl")
-    proc = subprocess.run([sys.executable, str(ROOT / "pipelines" / "ingest.py"), "--input", str(tmp_path / "y.jsonl"),
-                           "--output", str(tmp_path / "out"), "--quiet"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "pipelines" / "ingest.py"), "--input", str(tmp_path / "y.jsonl"), "--output", str(tmp_path / "out"), "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2
     assert "named pipe (FIFO), not a regular file" in proc.stderr

@@ -30,9 +30,19 @@ def _all_files(root: Path) -> set[Path]:
 
 def _docs(n: int) -> pa.Table:
     texts = [f"text {i % 7}" for i in range(n)]  # duplicates on purpose
-    return pa.table({"id": [f"{i:04x}" for i in range(n)], "source": ["s.jsonl"] * n,
-                     "location": [f"byte={i}" for i in range(n)], "text": texts, "lang": [None] * n,
-                     "script": [None] * n, "n_bytes": [len(t) for t in texts], "meta": [None] * n}, schema=DOCUMENTS)
+    return pa.table(
+        {
+            "id": [f"{i:04x}" for i in range(n)],
+            "source": ["s.jsonl"] * n,
+            "location": [f"byte={i}" for i in range(n)],
+            "text": texts,
+            "lang": [None] * n,
+            "script": [None] * n,
+            "n_bytes": [len(t) for t in texts],
+            "meta": [None] * n,
+        },
+        schema=DOCUMENTS,
+    )
 
 
 @pytest.mark.parametrize("name", ODD_NAMES)
@@ -74,16 +84,42 @@ def _fake_build(root: Path, rows_name: str) -> Path:
     build = root / "builds" / "b1"
     (build / "shards" / Path(rows_name).parent).mkdir(parents=True)
     (build / "build.json").write_text("{}")
-    pq.write_table(pa.table({"doc_key": ["k1", "k2"], "id": ["i1", "i2"], "source_name": ["s", "s"],
-                             "source": ["/d/s.jsonl", "/d/s.jsonl"], "location": ["byte=0", "byte=9"],
-                             "lang": [None, None], "n_tokens": [3, 4]}), build / "documents.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "doc_key": ["k1", "k2"],
+                "id": ["i1", "i2"],
+                "source_name": ["s", "s"],
+                "source": ["/d/s.jsonl", "/d/s.jsonl"],
+                "location": ["byte=0", "byte=9"],
+                "lang": [None, None],
+                "n_tokens": [3, 4],
+            }
+        ),
+        build / "documents.parquet",
+    )
     rows = build / "shards" / rows_name
     pq.write_table(pa.table({"doc_ids": [["k2", "k1"]]}), rows)
-    manifest = {"format": "tokenmill shards v1", "shards": [{
-        "name": "s0", "rows": 1, "documents": 2, "segments": 2, "tokens": 7, "pad_tokens": 0,
-        "files": {"rows": {"path": rows_name, "bytes": rows.stat().st_size, "sha256": "0" * 64}}}],
-        "totals": {}, "context_length": 8, "token_dtype": "uint16", "tokenizer": {"vocab_size": 10, "hash": "x"},
-        "formats": ["parquet"], "config": {"pack": {"pad_id": 0}}}
+    manifest = {
+        "format": "tokenmill shards v1",
+        "shards": [
+            {
+                "name": "s0",
+                "rows": 1,
+                "documents": 2,
+                "segments": 2,
+                "tokens": 7,
+                "pad_tokens": 0,
+                "files": {"rows": {"path": rows_name, "bytes": rows.stat().st_size, "sha256": "0" * 64}},
+            }
+        ],
+        "totals": {},
+        "context_length": 8,
+        "token_dtype": "uint16",
+        "tokenizer": {"vocab_size": 10, "hash": "x"},
+        "formats": ["parquet"],
+        "config": {"pack": {"pad_id": 0}},
+    }
     (build / "shards" / "manifest.json").write_text(json.dumps(manifest))
     return build
 

@@ -26,8 +26,9 @@ print(json.dumps({"aot": AOT, "numba": "numba" in sys.modules, "merges": m.merge
 
 def _probe(shared_data: Path, use_aot: bool) -> dict:
     env = {**os.environ, "TOKENMILL_BPE_AOT": "1" if use_aot else "0", "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", _PROBE, str(shared_data / "dna" / "lambda_phage.fa")], env=env,
-                         capture_output=True, text=True, check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(shared_data / "dna" / "lambda_phage.fa")], env=env, capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -54,6 +55,5 @@ def test_each_kernel_is_declared_once_and_the_build_and_dispatch_follow():
     names = [aot.export_name(k, s) for k, sigs in declared.items() for s in sigs]
     assert len(names) == len(set(names)) == 21
     assert aot.export_name("place", "i8(u1[:], i8[:], i8[:], i4[:], i2[:])") == "place__u1_i8_i8_i4_i2"
-    args = (np.zeros(1, np.uint8), np.zeros(2, np.int64), np.zeros(1, np.int64), np.zeros(9, np.int32), 5,
-            np.zeros(3, np.int16))
+    args = (np.zeros(1, np.uint8), np.zeros(2, np.int64), np.zeros(1, np.int64), np.zeros(9, np.int32), 5, np.zeros(3, np.int16))
     assert aot.variant_name("place", args) == "place__u1_i8_i8_i4_i2"

@@ -11,13 +11,16 @@ from tokenmill.operators.core.config import ConfigError, build_config, load_over
 SMALL = dict(vocab_size=30, min_frequency=1, special_tokens=("[UNK]",))
 
 
-@pytest.mark.parametrize("field, value, match", [
-    ("vocab_size", 8, "vocab_size=8"),  # 5 specials + ACGT = 9
-    ("min_frequency", -1, "min_frequency"),
-    ("max_token_length", 0, "max_token_length"),
-    ("workers", 0, "workers"),
-    ("special_tokens", ("[UNK]", "[UNK]"), "special_tokens"),
-])
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("vocab_size", 8, "vocab_size=8"),  # 5 specials + ACGT = 9
+        ("min_frequency", -1, "min_frequency"),
+        ("max_token_length", 0, "max_token_length"),
+        ("workers", 0, "workers"),
+        ("special_tokens", ("[UNK]", "[UNK]"), "special_tokens"),
+    ],
+)
 def test_bad_config_names_the_field(field, value, match):
     with pytest.raises(ValueError, match=match):
         BpeTrainerConfig(**{field: value})
@@ -52,13 +55,16 @@ def test_too_small_corpus_finishes_with_a_warning(caplog):
     assert single.stats["stop_reason"] == "no_pairs" and single.stats["tokens"] == 1
 
 
-@pytest.mark.parametrize("make", [
-    lambda c: [s for s, n in c for _ in range(n)],          # strings, repeated
-    lambda c: c,                                             # (string, count) pairs
-    lambda c: dict(c),                                       # mapping
-    lambda c: pa.table({"seq": [s for s, _ in c], "count": [n for _, n in c]}),
-    lambda c: [pa.record_batch({"seq": [s], "count": pa.array([n], pa.int32())}) for s, n in c],
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda c: [s for s, n in c for _ in range(n)],  # strings, repeated
+        lambda c: c,  # (string, count) pairs
+        lambda c: dict(c),  # mapping
+        lambda c: pa.table({"seq": [s for s, _ in c], "count": [n for _, n in c]}),
+        lambda c: [pa.record_batch({"seq": [s], "count": pa.array([n], pa.int32())}) for s, n in c],
+    ],
+)
 def test_every_input_form_gives_the_same_model(make):
     corpus = [("ACGTTGCA", 2), ("AAAACCCC", 1), ("GATTACA", 3)]
     model = train_bpe(make(corpus), BpeTrainerConfig(initial_alphabet="", **SMALL))

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.operators.bpe.test_trainer import SPECIALS, train_args
 from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
 from tokenmill.operators.bpe.corpus import to_seq_table
 from tokenmill.operators.bpe.distributed_trainer import PartWorker, coordinate, make_workers, train_distributed
 from tokenmill.operators.bpe.fast_trainer import train_fast
 from tokenmill.operators.bpe.reference import train_reference
-from tests.operators.bpe.test_trainer import SPECIALS, train_args
 
 
 def _local(corpus, n: int, **kw):
@@ -51,8 +51,7 @@ def actors(ray_local):
 
 def test_ray_actors_1_2_4_equal_in_process_on_real_dna(actors, small_genomes):
     segments = small_genomes["lambda"]
-    kw = dict(vocab_size=300, min_frequency=2, special_tokens=("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"),
-              initial_alphabet="ACGT")
+    kw = dict(vocab_size=300, min_frequency=2, special_tokens=("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"), initial_alphabet="ACGT")
     expected = train_fast(to_seq_table(segments), **kw)
     for n in (1, 2, 4):
         got = train_distributed(segments, num_workers=n, actors=actors, **kw)
@@ -67,8 +66,7 @@ def test_ray_actors_on_ties_and_arrow_parts_equal_reference(actors):
     corpus = [("ACGTACGT", 2), ("AAAAAA", 3), ("ACGTACGT", 1), ("TTTT", 2), ("GA", 5), ("CAGT", 2)]
     kw = dict(vocab_size=40, min_frequency=1, special_tokens=SPECIALS)
     expected = train_reference(corpus, **kw)
-    parts = [pa.table({"seq": [s for s, _ in part], "count": [c for _, c in part]})
-              for part in (corpus[:2], corpus[2:5], corpus[5:])]
+    parts = [pa.table({"seq": [s for s, _ in part], "count": [c for _, c in part]}) for part in (corpus[:2], corpus[2:5], corpus[5:])]
     got = train_distributed(None, parts=parts, actors=actors, **kw)
     assert (got.merge_strings, got.vocab.str_to_id) == expected
 
@@ -76,8 +74,7 @@ def test_ray_actors_on_ties_and_arrow_parts_equal_reference(actors):
 def test_train_bpe_with_workers_goes_distributed(ray_local):
     corpus = [("ACGTACGT", 2), ("AAAAAA", 3), ("GA", 5)]
     kw = dict(vocab_size=20, min_frequency=1, special_tokens=SPECIALS)
-    model = train_bpe(pa.table({"seq": [s for s, _ in corpus], "count": [c for _, c in corpus]}),
-                      BpeTrainerConfig(workers=2, initial_alphabet="", **kw))
+    model = train_bpe(pa.table({"seq": [s for s, _ in corpus], "count": [c for _, c in corpus]}), BpeTrainerConfig(workers=2, initial_alphabet="", **kw))
     assert (model.merges, model.vocab) == train_reference(corpus, **kw)
     assert model.stats["workers"] == 2
 

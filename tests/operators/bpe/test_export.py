@@ -23,8 +23,7 @@ def folder(trained, tmp_path_factory):
 
 
 def test_folder_layout_and_dnabert2_ids(folder, trained):
-    assert {p.name for p in folder.iterdir()} == {"tokenizer.json", "tokenizer_config.json",
-                                                  "special_tokens_map.json", "tokenmill.json"}
+    assert {p.name for p in folder.iterdir()} == {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenmill.json"}
     model = trained[1]
     assert [model.vocab[t] for t in ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]", "A", "C", "G", "T")] == list(range(9))
     meta = json.loads((folder / "tokenmill.json").read_text())
@@ -93,10 +92,10 @@ def test_soft_masked_input_gives_the_upper_case_ids(folder, trained, shared_data
     # stretches of lower case inside upper case.
     lines = (shared_data / "dna/scerevisiae_sacCer3_chrI-III_V_VI_IX_M.fa").read_text().splitlines()[1:400]
     raw = "".join(lines)
-    masked = "".join(raw[i:i + 137].lower() if (i // 137) % 2 else raw[i:i + 137] for i in range(0, len(raw), 137))
+    masked = "".join(raw[i : i + 137].lower() if (i // 137) % 2 else raw[i : i + 137] for i in range(0, len(raw), 137))
     assert masked != raw and masked.upper() == raw
     for i in range(0, len(raw) - 1000, 2000):
-        assert tok.encode(masked[i:i + 1000]).ids == tok.encode(raw[i:i + 1000]).ids
+        assert tok.encode(masked[i : i + 1000]).ids == tok.encode(raw[i : i + 1000]).ids
     assert tok.encode("[CLS]acgt").tokens[:2] == ["[CLS]", "[CLS]"]  # special tokens are matched as typed, not normalized
 
 
@@ -108,7 +107,7 @@ def test_tokenmill_encoder_agrees_with_tokenizer_json_on_lower_case(folder, shar
     from tokenmill.operators.encode import Encoder, EncoderConfig
 
     raw = "".join((shared_data / "dna/scerevisiae_sacCer3_chrI-III_V_VI_IX_M.fa").read_text().splitlines()[1:200])
-    texts = [raw[i:i + 1000] for i in range(0, len(raw) - 1000, 1000)]
+    texts = [raw[i : i + 1000] for i in range(0, len(raw) - 1000, 1000)]
     texts += [t.lower() for t in texts[:3]] + [t[:500] + t[500:].lower() for t in texts[3:6]]
     enc = Encoder(EncoderConfig(tokenizer=str(folder), text_column="seq"))
     out = enc(pa.table({"id": [str(i) for i in range(len(texts))], "seq": texts}))

@@ -46,8 +46,7 @@ def test_pairs_never_span_sequences():
 
 
 def test_max_token_length_blocks_longer_tokens():
-    merges, vocab = train_reference({"AAAAAAAA": 1}, vocab_size=20, min_frequency=1, special_tokens=(),
-                                    max_token_length=2)
+    merges, vocab = train_reference({"AAAAAAAA": 1}, vocab_size=20, min_frequency=1, special_tokens=(), max_token_length=2)
     assert merges == [("A", "A")]
     assert max(len(t) for t in vocab) == 2
 

@@ -56,8 +56,7 @@ def test_fast_equals_reference(args, keep_min, implicit_min):
     # The token array ends in the reference's segmentation: same number of tokens per row.
     id_to_str = result.vocab.id_to_str
     assert result.tokens_after == sum(len(apply_merges(s, merges)) for s, _ in corpus)
-    assert all(len(id_to_str[i]) <= (kw["max_token_length"] or 10**9) for i in range(len(id_to_str))
-               if id_to_str[i] not in SPECIALS)
+    assert all(len(id_to_str[i]) <= (kw["max_token_length"] or 10**9) for i in range(len(id_to_str)) if id_to_str[i] not in SPECIALS)
 
 
 def test_non_ascii_alphabet_and_counts():
@@ -144,8 +143,7 @@ def test_real_dna_equals_hf_bpe_trainer(small_genomes):
     segments = small_genomes["lambda"] + small_genomes["sarscov2"]
     specials = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
     hf = Tokenizer(models.BPE(unk_token="[UNK]"))
-    hf.train_from_iterator(segments, trainers.BpeTrainer(vocab_size=1024, min_frequency=2, special_tokens=specials,
-                                                         show_progress=False))
+    hf.train_from_iterator(segments, trainers.BpeTrainer(vocab_size=1024, min_frequency=2, special_tokens=specials, show_progress=False))
     model = json.loads(hf.to_str())["model"]
     hf_merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
     ours = train_bpe(segments, BpeTrainerConfig(vocab_size=1024, min_frequency=2))

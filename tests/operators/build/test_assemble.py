@@ -29,13 +29,24 @@ def corpus(tmp_path, shared_data):
     copy.parent.mkdir()
     copy.write_text("\n".join(eng[10:15] + own) + "\n")
     config = tmp_path / "corpus.yaml"
-    config.write_text(json.dumps({
-        "output": str(tmp_path / "out"),
-        "sources": [{"name": "web", "weight": 2.0, "ingest": {"format": "text", "lang_from": "filename"},
-                     "input": [str(shared_data / "text/udhr/eng.txt"), str(shared_data / "text/udhr/fra.txt")]},
-                    {"name": "copy", "weight": 0.5, "ingest": {"format": "text"}, "input": [str(copy)]}],
-        "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")},
-        "shards": {"pack": {"context_length": 256}}}))
+    config.write_text(
+        json.dumps(
+            {
+                "output": str(tmp_path / "out"),
+                "sources": [
+                    {
+                        "name": "web",
+                        "weight": 2.0,
+                        "ingest": {"format": "text", "lang_from": "filename"},
+                        "input": [str(shared_data / "text/udhr/eng.txt"), str(shared_data / "text/udhr/fra.txt")],
+                    },
+                    {"name": "copy", "weight": 0.5, "ingest": {"format": "text"}, "input": [str(copy)]},
+                ],
+                "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")},
+                "shards": {"pack": {"context_length": 256}},
+            }
+        )
+    )
     cfg = load_build_config(str(config), {})
     engine = load_engine(cfg.tokenizer.path)
     partitions, _ = plan_partitions(cfg, engine.sha256, code_fingerprint())
@@ -119,8 +130,14 @@ def test_a_packer_refuses_rows_that_are_not_the_documents_assembly_chose(corpus,
     cfg, engine, keys, cache, _, _ = corpus
     _, tokens, _ = load_partition(cache / keys[0], keys[0], columns=["id"])
     ids = tokens["id"].to_pylist()[:3]
-    packer = GroupPacker(cache_dir=str(cache), shards_dir=str(tmp_path / "shards"), shard_cfg=cfg.shards,
-                         vocab_size=engine.vocab_size, tokenizer_hash=engine.sha256, run_id="run")
+    packer = GroupPacker(
+        cache_dir=str(cache),
+        shards_dir=str(tmp_path / "shards"),
+        shard_cfg=cfg.shards,
+        vocab_size=engine.vocab_size,
+        tokenizer_hash=engine.sha256,
+        run_id="run",
+    )
     part = packer.pack(0, "ok", [{"key": keys[0], "rows": [0, 1, 2], "ids": ids, "tokens": 0}])
     assert part["pack_stats"]["docs_in"] == 3
     with pytest.raises(RuntimeError, match="changed during the build"):

@@ -20,9 +20,12 @@ def write(tmp_path: Path, cfg: dict) -> Path:
 
 
 def base(**extra) -> dict:
-    return {"output": "out", "tokenizer": TOKENIZER,
-            "sources": [{"name": "web", "input": ["raw/*.jsonl"], "ingest": {"format": "jsonl", "lang_from": "field",
-                                                                              "lang_field": "lang"}}], **extra}
+    return {
+        "output": "out",
+        "tokenizer": TOKENIZER,
+        "sources": [{"name": "web", "input": ["raw/*.jsonl"], "ingest": {"format": "jsonl", "lang_from": "field", "lang_field": "lang"}}],
+        **extra,
+    }
 
 
 def test_sections_and_relative_paths(tmp_path):
@@ -40,8 +43,9 @@ def test_set_changes_one_key_of_a_yaml_section(tmp_path):
     assert load_build_config(write(tmp_path, base())).shards.pack.context_length == 2048  # the build's default
 
 
-@pytest.mark.parametrize("old, value, new", [("context_length", 4096, "shards.pack.context_length"),
-                                             ("eos_id", 2, "shards.pack.eos_id"), ("pad_id", 0, "shards.pack.pad_id")])
+@pytest.mark.parametrize(
+    "old, value, new", [("context_length", 4096, "shards.pack.context_length"), ("eos_id", 2, "shards.pack.eos_id"), ("pad_id", 0, "shards.pack.pad_id")]
+)
 def test_old_top_level_spellings_name_the_new_key(tmp_path, old, value, new):
     with pytest.raises(ConfigError, match=rf"{old} was renamed: use {new}"):
         load_build_config(write(tmp_path, base(**{old: value})))

@@ -3,6 +3,8 @@ breaks (hypothesis) and on real genome lines; plus the cases a reader would ask 
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,7 +35,8 @@ def reference(seq: str, cfg: IngestConfig) -> list[tuple[int, str | None, str | 
         return [(0, None, "empty_record")]
     for pos, c in enumerate(seq):
         split = (c in "Nn" and cfg.n_policy == "split") or (
-            c in IUPAC and (cfg.iupac_policy == "split" or (cfg.iupac_policy == "to_n" and cfg.n_policy == "split")))
+            c in IUPAC and (cfg.iupac_policy == "split" or (cfg.iupac_policy == "to_n" and cfg.n_policy == "split"))
+        )
         if split:
             flush()
             start, cur, bad = pos + 1, "", None
@@ -71,11 +74,10 @@ def segment(lines: list[str], cfg: IngestConfig) -> list[tuple[int, str | None, 
 
 def cut(seq: str, breaks: list[int]) -> list[str]:
     points = sorted({b % (len(seq) + 1) for b in breaks} | {0, len(seq)})
-    return [seq[a:b] for a, b in zip(points, points[1:])] or [""]
+    return [seq[a:b] for a, b in itertools.pairwise(points)] or [""]
 
 
-CONFIGS = [IngestConfig(segment_length=8, min_length=3, n_policy=n, iupac_policy=i)
-           for n in ("split", "keep") for i in ("split", "to_n", "quarantine")]
+CONFIGS = [IngestConfig(segment_length=8, min_length=3, n_policy=n, iupac_policy=i) for n in ("split", "keep") for i in ("split", "to_n", "quarantine")]
 
 
 # Records as runs of bases, N, IUPAC codes and junk, so long records and runs across segment boundaries are common.
@@ -83,8 +85,7 @@ RUNS = st.sampled_from(["ACGT", "acgtA", "GATTACA", "C", "N", "nN", "R", "yK", "
 
 
 @settings(max_examples=300, deadline=None)
-@given(seq=st.lists(RUNS, max_size=20).map("".join), breaks=st.lists(st.integers(0, 80), max_size=6),
-       which=st.integers(0, len(CONFIGS) - 1))
+@given(seq=st.lists(RUNS, max_size=20).map("".join), breaks=st.lists(st.integers(0, 80), max_size=6), which=st.integers(0, len(CONFIGS) - 1))
 def test_matches_the_reference(seq, breaks, which):
     cfg = CONFIGS[which]
     assert segment(cut(seq, breaks), cfg) == reference(seq, cfg)

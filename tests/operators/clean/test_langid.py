@@ -14,18 +14,42 @@ from tokenmill.operators.io.decode import lang_from_filename
 from tokenmill.schemas import REJECT_COLUMNS
 
 # Twenty languages in twelve scripts, with macrolanguage cases (arb → ara, cmn → zho, pes → fas, swh → swa, ...).
-FILES = ("eng", "fra", "deu", "rus", "spa", "arb", "cmn_hans", "hin", "jpn", "kor", "swh", "pes_1", "tur",
-         "ell_monotonic", "heb", "tha", "amh", "vie", "uzn_latn", "nob")
+FILES = (
+    "eng",
+    "fra",
+    "deu",
+    "rus",
+    "spa",
+    "arb",
+    "cmn_hans",
+    "hin",
+    "jpn",
+    "kor",
+    "swh",
+    "pes_1",
+    "tur",
+    "ell_monotonic",
+    "heb",
+    "tha",
+    "amh",
+    "vie",
+    "uzn_latn",
+    "nob",
+)
 
 
-def _batch(texts: list[str | None], metas: list[str | None] | None = None,
-           reasons: list[str | None] | None = None) -> pa.Table:
+def _batch(texts: list[str | None], metas: list[str | None] | None = None, reasons: list[str | None] | None = None) -> pa.Table:
     n = len(texts)
     cols: dict[str, pa.Array] = {
-        "id": pa.array([f"d{i}" for i in range(n)]), "source": pa.array(["s"] * n), "location": pa.array([str(i) for i in range(n)]),
-        "text": pa.array([t or "" for t in texts]), "lang": pa.nulls(n, pa.string()), "script": pa.nulls(n, pa.string()),
+        "id": pa.array([f"d{i}" for i in range(n)]),
+        "source": pa.array(["s"] * n),
+        "location": pa.array([str(i) for i in range(n)]),
+        "text": pa.array([t or "" for t in texts]),
+        "lang": pa.nulls(n, pa.string()),
+        "script": pa.nulls(n, pa.string()),
         "n_bytes": pa.array([len((t or "").encode()) for t in texts], pa.int64()),
-        "meta": pa.array(metas or [None] * n, pa.string())}
+        "meta": pa.array(metas or [None] * n, pa.string()),
+    }
     for c in REJECT_COLUMNS:
         cols[c] = pa.array(reasons if c == "_reject_reason" and reasons else [None] * n, pa.string())
     return pa.table(cols)
@@ -49,8 +73,7 @@ def test_operator_on_udhr_batch(shared_data):
     udhr = shared_data / "text/udhr"
     texts, expected = [], []
     for name in FILES:
-        lines = [line.strip() for line in (udhr / f"{name}.txt").read_text(encoding="utf-8").splitlines()
-                 if len(line.strip()) >= 60]
+        lines = [line.strip() for line in (udhr / f"{name}.txt").read_text(encoding="utf-8").splitlines() if len(line.strip()) >= 60]
         texts += lines[:5]
         expected += [lang_from_filename(f"{name}.txt")] * len(lines[:5])
     out = LanguageIdentifier(IngestConfig(lang_from="detect"))(_batch(texts))
@@ -66,9 +89,11 @@ def test_operator_on_udhr_batch(shared_data):
 
 def test_meta_keeps_other_fields_rejected_rows_and_unknown_text():
     text = "Everyone has the right to education. Education shall be free, at least in the elementary stages."
-    batch = _batch([text, text, "12345 67890", "Todos los seres humanos nacen libres e iguales en dignidad."],
-                   metas=['{"src_id": "a-1", "url": "https://example.org/é"}', None, None, None],
-                   reasons=[None, "too_large", None, None])
+    batch = _batch(
+        [text, text, "12345 67890", "Todos los seres humanos nacen libres e iguales en dignidad."],
+        metas=['{"src_id": "a-1", "url": "https://example.org/é"}', None, None, None],
+        reasons=[None, "too_large", None, None],
+    )
     op = LanguageIdentifier(IngestConfig(lang_from="detect"))
     out = op(batch).to_pylist()
     assert out[0]["lang"] == "eng"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from tokenmill.operators.clean.minhash import LshIndex, MinHasher, exact_jaccard, jaccard_estimate
@@ -16,7 +18,7 @@ def test_estimate_tracks_exact_jaccard(shared_data):
     hasher = MinHasher(num_perm=256)
     docs = _paragraphs(shared_data)
     errors = []
-    for a, b in zip(docs, docs[1:]):
+    for a, b in itertools.pairwise(docs):
         edited = b.replace("the", "a", 2)
         for x, y in ((a, b), (b, edited)):
             errors.append(abs(jaccard_estimate(hasher.signature(x), hasher.signature(y)) - exact_jaccard(hasher, x, y)))

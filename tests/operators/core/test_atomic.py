@@ -19,11 +19,10 @@ def test_write_replaces_and_leaves_no_temporary(tmp_path):
 def test_a_failing_writer_keeps_the_old_file(tmp_path):
     path = tmp_path / "a.parquet"
     path.write_text("old")
-    with pytest.raises(RuntimeError, match="boom"):
-        with atomic_path(path) as tmp:
-            assert tmp.parent == tmp_path and tmp.name.startswith(".a.parquet.tmp-")
-            tmp.write_text("half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), atomic_path(path) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".a.parquet.tmp-")
+        tmp.write_text("half")
+        raise RuntimeError("boom")
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["a.parquet"]
 
 

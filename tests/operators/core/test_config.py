@@ -24,8 +24,7 @@ class Job:
     """Some names."""
     ratio: float | None = None
     """Optional ratio."""
-    shards: ShardWriterConfig = field(default_factory=lambda: ShardWriterConfig(pack=PackerConfig(
-        context_length=4096, bos_id=1, eos_id=2, pad_id=3)))
+    shards: ShardWriterConfig = field(default_factory=lambda: ShardWriterConfig(pack=PackerConfig(context_length=4096, bos_id=1, eos_id=2, pad_id=3)))
     """Shards."""
 
     RENAMED: ClassVar[dict[str, str]] = {"context_length": "shards.pack.context_length"}
@@ -45,15 +44,18 @@ def test_set_values_are_coerced_to_the_field_types(tmp_path):
     assert (cfg.size, cfg.names) == (5, ("x",))
 
 
-@pytest.mark.parametrize("sets, message", [
-    (["sizes=3"], "unknown config key(s) sizes"),
-    (["size=three"], "size: expected an integer"),
-    (["mode=slow"], "mode: 'slow' is not one of 'fast', 'exact'"),
-    (["size=0"], "size must be >= 1"),
-    (["shards.pack.pad=1"], "unknown config key(s) shards.pack.pad"),
-    (["shards.formats=[tar]"], "formats must be a non-empty subset"),
-    (["size"], "expected key=value"),
-])
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        (["sizes=3"], "unknown config key(s) sizes"),
+        (["size=three"], "size: expected an integer"),
+        (["mode=slow"], "mode: 'slow' is not one of 'fast', 'exact'"),
+        (["size=0"], "size must be >= 1"),
+        (["shards.pack.pad=1"], "unknown config key(s) shards.pack.pad"),
+        (["shards.formats=[tar]"], "formats must be a non-empty subset"),
+        (["size"], "expected key=value"),
+    ],
+)
 def test_bad_values_name_the_key(sets, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         build_config(Job, load_overrides(None, sets))
@@ -82,8 +84,7 @@ def test_help_shows_the_jobs_real_defaults_and_allowed_values():
 
 
 def test_overrides_merge_into_sections_key_by_key():
-    merged = merge_overrides({"shards": {"pack": {"context_length": 256, "pad_id": 3}}, "size": 1},
-                             load_overrides(None, ["shards.pack.context_length=512"]))
+    merged = merge_overrides({"shards": {"pack": {"context_length": 256, "pad_id": 3}}, "size": 1}, load_overrides(None, ["shards.pack.context_length=512"]))
     assert merged == {"shards": {"pack": {"context_length": "512", "pad_id": 3}}, "size": 1}
 
 

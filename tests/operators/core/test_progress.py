@@ -10,10 +10,9 @@ from tokenmill.operators.core.progress import Progress
 
 def test_log_lines_every_ten_percent_off_a_terminal(caplog, monkeypatch):
     monkeypatch.delenv("TOKENMILL_QUIET", raising=False)
-    with caplog.at_level(logging.INFO, logger="tokenmill.progress"):
-        with Progress(250, "work", unit="item", tty=False) as bar:
-            for _ in range(250):
-                bar.update()
+    with caplog.at_level(logging.INFO, logger="tokenmill.progress"), Progress(250, "work", unit="item", tty=False) as bar:
+        for _ in range(250):
+            bar.update()
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 10 and lines[0].startswith("work: 25/250 items (10%") and "250/250 items (100%" in lines[-1]
 
@@ -21,10 +20,9 @@ def test_log_lines_every_ten_percent_off_a_terminal(caplog, monkeypatch):
 def test_log_lines_follow_a_given_fraction(caplog, monkeypatch):
     """A loop that ends on a time budget long before its step count still logs every 10 % of the budget."""
     monkeypatch.delenv("TOKENMILL_QUIET", raising=False)
-    with caplog.at_level(logging.INFO, logger="tokenmill.progress"):
-        with Progress(100000, "train", unit="step", tty=False) as bar:
-            for i in range(1, 41):
-                bar.update(fraction=i / 40)
+    with caplog.at_level(logging.INFO, logger="tokenmill.progress"), Progress(100000, "train", unit="step", tty=False) as bar:
+        for i in range(1, 41):
+            bar.update(fraction=i / 40)
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 10 and lines[0].startswith("train: 4/100000 steps (10%") and "40/100000 steps (100%" in lines[-1]
 

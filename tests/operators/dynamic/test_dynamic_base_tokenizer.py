@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tokenmill.operators.dynamic import load_base_tokenizer
-
 from tests.operators.dynamic.conftest import LANGS
+from tokenmill.operators.dynamic import load_base_tokenizer
 
 
 def test_known_answers_in_every_format(tokenizers, shared_data):
@@ -126,7 +126,7 @@ def test_hf_metaspace_tokenizer_json_behaves_like_its_sentencepiece_model(tokeni
 
     spm = tokenizers["mistral"]
     proto = sentencepiece_model_pb2.ModelProto()
-    proto.ParseFromString(open(spm.path, "rb").read())
+    proto.ParseFromString(Path(spm.path).read_bytes())
     vocab = {p.piece: i for i, p in enumerate(proto.pieces)}
     SpmConverter.build_tokenizer_from_spm_proto(proto, vocab).save(str(tmp_path / "tokenizer.json"))
     hf = load_base_tokenizer(tmp_path)

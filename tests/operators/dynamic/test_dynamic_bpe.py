@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.operators.dynamic.conftest import LANGS
 from tokenmill.operators.dynamic import (
     BOUNDARIES,
     DynamicBPE,
@@ -26,10 +27,8 @@ from tokenmill.operators.dynamic.reference import reference_unit_starts
 from tokenmill.schemas.core import check_schema, schema_name
 from tokenmill.schemas.dynamic import DYNAMIC_ROWS, DYNAMIC_VOCAB
 
-from tests.operators.dynamic.conftest import LANGS
 
-
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _ops(tok, boundary: str, max_merges: int | None, min_count: int = 1) -> tuple[DynamicBPE, ReferenceDynamicBPE]:
     kw = dict(max_merges=max_merges, boundary=boundary, min_count=min_count)
     return DynamicBPE(tok, **kw), ReferenceDynamicBPE(tok, **kw)
@@ -103,7 +102,7 @@ def test_unit_starts_vectorized_equals_plain(tokenizers, udhr):
             assert unit_starts(enc, texts, boundary).tolist() == reference_unit_starts(enc, texts, boundary)
 
 
-_PIECES = list("abab  xy-,.!\n\té世界ሰው") + ["ab", " ab", "  ", "\u3000"]
+_PIECES = [*list("abab  xy-,.!\n\té世界ሰው"), "ab", " ab", "  ", "\u3000"]
 _TEXT = st.lists(st.sampled_from(_PIECES), max_size=24).map("".join)
 
 
@@ -207,8 +206,12 @@ def test_edge_cases_and_errors(tokenizers):
     assert zero.column("dynamic_ids").to_pylist() == zero.column("base_ids").to_pylist()
     with pytest.raises(ValueError, match=r"DynamicBPE: missing input column\(s\) \['text'\]"):
         DynamicBPE(tokenizers["gpt2"])(pa.table({"body": ["x"]}))
-    for bad, field in (({"max_merges": -1}, "max_merges"), ({"boundary": "words"}, "boundary"),
-                       ({"min_count": 0}, "min_count"), ({"text_column": ""}, "text_column")):
+    for bad, field in (
+        ({"max_merges": -1}, "max_merges"),
+        ({"boundary": "words"}, "boundary"),
+        ({"min_count": 0}, "min_count"),
+        ({"text_column": ""}, "text_column"),
+    ):
         with pytest.raises(ValueError, match=field):
             DynamicBPEConfig(**bad)
 
@@ -223,7 +226,9 @@ def test_callable_in_ray_map_batches(ray_local, shared_data, udhr):
         DynamicBPE,
         fn_constructor_args=(str(shared_data / "tokenizers" / "gpt2"),),
         fn_constructor_kwargs={"max_merges": 200, "boundary": "word"},
-        batch_size=32, batch_format="pyarrow", concurrency=1,
+        batch_size=32,
+        batch_format="pyarrow",
+        concurrency=1,
     ).materialize()
     rows = pa.concat_tables([rows_table(t) for t in _blocks(out.map_batches(rows_table, batch_format="pyarrow"))])
     vocab = pa.concat_tables(list(_blocks(out.map_batches(vocab_table, batch_format="pyarrow"))))

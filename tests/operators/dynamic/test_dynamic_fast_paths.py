@@ -11,11 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.operators.dynamic.conftest import LANGS
 from tokenmill.operators.dynamic import DynamicBPE, ReferenceDynamicBPE, load_base_tokenizer, unit_starts
 from tokenmill.operators.dynamic.boundaries import char_classes, surface_unit_starts
 from tokenmill.operators.dynamic.vocab_strings import PieceTable, gather_pieces, string_array, utf8_replace
-
-from tests.operators.dynamic.conftest import LANGS
 
 _EDGE = ["", " ", "  lead and trail  ", "well-known, (a)b", "a\u3000b\u00a0c\u2028d", "\t\n x \n", "é́ ́x", "👍🏽 ok"]
 
@@ -24,8 +23,7 @@ def _surface_starts(tok, enc, texts: list[str], hyphen: bool):
     nbytes, shift, verify = tok.surface_layout()
     text = np.frombuffer("".join(texts).encode(), np.uint8)
     row_chars = np.array([len(t) for t in texts], np.int64)
-    return surface_unit_starts(enc.ids, enc.row_splits, enc.special, nbytes, text, row_chars, shift, verify,
-                               char_classes(hyphen), hyphen)
+    return surface_unit_starts(enc.ids, enc.row_splits, enc.special, nbytes, text, row_chars, shift, verify, char_classes(hyphen), hyphen)
 
 
 @pytest.mark.parametrize("name", ["gpt2", "mistral"])
@@ -72,8 +70,9 @@ def test_utf8_replace_equals_python_on_every_two_byte_string():
 
 
 # Bytes around the UTF-8 boundaries (leads, continuations, overlongs, surrogates, > U+10FFFF) and ASCII.
-_BYTE = st.sampled_from([0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xE1,
-                         0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xFF])
+_BYTE = st.sampled_from(
+    [0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xFF]
+)
 
 
 @settings(max_examples=300, deadline=None)

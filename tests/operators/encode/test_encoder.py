@@ -8,8 +8,7 @@ import pytest
 from tokenmill.operators.encode import Encoder, EncoderConfig, load_engine
 
 
-@pytest.mark.parametrize("rel,expected", [("tokenizers/gpt2", [15496, 995]),
-                                          ("tokenizers/mistral/tokenizer.model.v1", [22557, 1526])])
+@pytest.mark.parametrize("rel,expected", [("tokenizers/gpt2", [15496, 995]), ("tokenizers/mistral/tokenizer.model.v1", [22557, 1526])])
 def test_known_answers(shared_data, rel, expected):
     enc = Encoder(EncoderConfig(tokenizer=str(shared_data / rel)))
     out = enc(pa.table({"text": ["Hello world", ""]}))

@@ -41,7 +41,7 @@ def dna_tokenizer(shared_data: Path, tmp_path_factory) -> Path:
     from tokenmill.operators.bpe import BpeTrainerConfig, save_hf_tokenizer, train_bpe
 
     seq = "".join(line.strip() for line in (shared_data / "dna" / "lambda_phage.fa").read_text().splitlines() if not line.startswith(">"))
-    segments = [seq[i:i + 1000] for i in range(0, len(seq), 1000)]
+    segments = [seq[i : i + 1000] for i in range(0, len(seq), 1000)]
     return save_hf_tokenizer(train_bpe(segments, BpeTrainerConfig(vocab_size=600)), tmp_path_factory.mktemp("dna") / "tok")
 
 
@@ -56,7 +56,7 @@ def test_dna_tokenizer_gets_fastokens_and_matches(dna_tokenizer, shared_data):
     engine = load_engine(dna_tokenizer, "auto")
     assert engine.choice["engine"] == "fastokens", engine.choice["reason"]
     genome = (shared_data / "dna" / "sarscov2_NC_045512.2.fasta").read_text().splitlines()[1:]
-    texts = ["".join(genome)[i:i + 1000] for i in range(0, 29_000, 1000)]
+    texts = ["".join(genome)[i : i + 1000] for i in range(0, 29_000, 1000)]
     texts += [t.lower() for t in texts[:5]] + ["ACGTN" * 50, "acgtnRYKM", ""]  # soft-masked, IUPAC codes
     result = compare(texts, engine.encode_flat(texts), engine.reference.encode_flat(texts))
     assert result.ok, result.first_mismatch
@@ -151,15 +151,31 @@ def test_part_writer_reencodes_the_partition_with_the_reference(shared_data, cor
 
     src = tmp_path / "docs.jsonl"
     src.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(corpus[:300])))
-    task = {"uri": str(src), "format": "jsonl", "compression": None, "start": 0, "end": src.stat().st_size, "size": src.stat().st_size,
-            "row_group": None, "fingerprint": "x"}
+    task = {
+        "uri": str(src),
+        "format": "jsonl",
+        "compression": None,
+        "start": 0,
+        "end": src.stat().st_size,
+        "size": src.stat().st_size,
+        "row_group": None,
+        "fingerprint": "x",
+    }
     digests = {}
     for engine in ("hf", "auto"):
         out = tmp_path / engine
-        writer = PartWriter(shards_dir=str(out / "shards"), tokenizer=str(shared_data / "tokenizers" / "gpt2"),
-                            shard_cfg=ShardWriterConfig(), ingest=IngestConfig(), quarantine_dir=str(out / "q"),
-                            receipts_dir=str(out / "r"), documents_dir=None, run_id="r", encode_batch_size=64,
-                            encode=EncodeConfig(engine=engine))  # type: ignore[arg-type]
+        writer = PartWriter(
+            shards_dir=str(out / "shards"),
+            tokenizer=str(shared_data / "tokenizers" / "gpt2"),
+            shard_cfg=ShardWriterConfig(),
+            ingest=IngestConfig(),
+            quarantine_dir=str(out / "q"),
+            receipts_dir=str(out / "r"),
+            documents_dir=None,
+            run_id="r",
+            encode_batch_size=64,
+            encode=EncodeConfig(engine=engine),
+        )  # type: ignore[arg-type]
         if engine == "auto":
             writer.encoder.engine.fast = _wrong_fast_engine(shared_data)
         part = writer.write(0, "p0", [task])

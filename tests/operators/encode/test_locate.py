@@ -36,9 +36,9 @@ def test_every_accepted_layout(toks, tmp_path):
     assert locate_tokenizer(plain).files == (plain / "spm.model",)
 
 
-@pytest.mark.parametrize("rel,ids", [("gpt2", [15496, 995]), ("mistral", [22557, 1526]),
-                                     ("mistral/tokenizer.model.v1", [22557, 1526]),
-                                     ("bert-base-uncased", [7592, 2088])])
+@pytest.mark.parametrize(
+    "rel,ids", [("gpt2", [15496, 995]), ("mistral", [22557, 1526]), ("mistral/tokenizer.model.v1", [22557, 1526]), ("bert-base-uncased", [7592, 2088])]
+)
 def test_encoder_and_base_tokenizer_accept_the_same_paths(toks, rel, ids):
     assert load_engine(toks / rel).encode_batch(["Hello world"]) == [ids]
     assert load_base_tokenizer(toks / rel).encode("Hello world") == ids

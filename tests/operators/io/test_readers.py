@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 
+import pyarrow as pa
 import pytest
 import zstandard
 
@@ -12,10 +13,10 @@ from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.io import IngestConfig, plan_read_tasks, resolve_inputs
 from tokenmill.operators.io.read_task import ReadTask
 from tokenmill.operators.io.streams import iter_lines
-import pyarrow as pa
 
 
-def _read_all(path, cfg=IngestConfig(), split_bytes=None):
+def _read_all(path, cfg=None, split_bytes=None):
+    cfg = cfg or IngestConfig()
     files = resolve_inputs([str(path)])
     tasks = plan_read_tasks(files, split_bytes or cfg.split_bytes)
     reader = ReadTask(cfg)
@@ -86,8 +87,11 @@ def test_fasta_segments(tmp_path):
     rows = _read_all(path, IngestConfig(segment_length=1000, min_length=5))
     good = [r for r in rows if r["_reject_reason"] is None]
     # r1: 10 pieces of 8 bp split by NN → all shorter than... 8 >= 5 so kept; r2: 1000 + 1000 + 500
-    assert [(r["record"], r["offset"], len(r["seq"])) for r in good] == \
-        [("r1", 10 * i, 8) for i in range(10)] + [("r2", 0, 1000), ("r2", 1000, 1000), ("r2", 2000, 500)]
+    assert [(r["record"], r["offset"], len(r["seq"])) for r in good] == [("r1", 10 * i, 8) for i in range(10)] + [
+        ("r2", 0, 1000),
+        ("r2", 1000, 1000),
+        ("r2", 2000, 500),
+    ]
     assert good[0]["seq"] == "ACGTACGT" and good[0]["soft_masked_fraction"] == pytest.approx(0.5)
 
 

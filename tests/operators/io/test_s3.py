@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 import zstandard
 
+from tests import s3_server as server
 from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.encode import load_engine
 from tokenmill.operators.io import IngestConfig, ReadTask, expand_parquet_folders, fingerprint, plan_read_tasks, resolve_inputs
@@ -21,7 +22,6 @@ from tokenmill.operators.io.remote import cache_root, commit_order, local_files,
 from tokenmill.operators.pack import PackerConfig
 from tokenmill.operators.shards import ShardSet, ShardWriter, ShardWriterConfig, load_manifest, verify_shard_set
 from tokenmill.pipelines import verify_shards
-from tests import s3_server as server
 
 s3_server, s3 = server.s3_server, server.s3  # the fixtures: a real S3-compatible server, a fresh bucket on it
 
@@ -94,8 +94,7 @@ def _write_set(out_dir: Path, shared_data: Path, langs: tuple[str, ...], run_id:
 
 
 def _rows(shard_set: ShardSet) -> list[tuple]:
-    return [(tuple(r["input_ids"].tolist()), tuple(r["cu_seqlens"].tolist()), tuple(r["doc_ids"]))
-            for r in (shard_set.row(i) for i in range(len(shard_set)))]
+    return [(tuple(r["input_ids"].tolist()), tuple(r["cu_seqlens"].tolist()), tuple(r["doc_ids"])) for r in (shard_set.row(i) for i in range(len(shard_set)))]
 
 
 def test_shard_set_commits_verifies_and_reads_back_from_s3(s3, shared_data, tmp_path, capsys):
@@ -158,7 +157,7 @@ def test_crashed_recommit_keeps_previous_set_and_next_commit_collects_it(s3, sha
         fs.put_file(str(tmp_path / "b" / name), f"{s3[5:]}/out/{name}")
     report = verify_shard_set(f"{s3}/out/shards")
     assert report.ok and report.totals == first["totals"]  # readers still see the first set, whole
-    assert {w.split(":")[0] for w in report.warnings} == {n[len("shards/"):] for n in names[:-1]}
+    assert {w.split(":")[0] for w in report.warnings} == {n[len("shards/") :] for n in names[:-1]}
     # the next commit of the second set completes it and removes the first set's parts, and only ours
     upload_output(tmp_path / "b", f"{s3}/out")
     report = verify_shard_set(f"{s3}/out/shards")
@@ -184,15 +183,14 @@ def test_staged_output_uploads_only_a_successful_run(s3, tmp_path):
     from tokenmill.operators.ledger import Ledger
 
     fs = fsspec.filesystem("s3")
-    with pytest.raises(RuntimeError, match="the run failed"):
-        with staged_output(f"{s3}/o") as out:
-            ledger = Ledger(out / "ledger.duckdb")
-            ledger.start_run("first", {})
-            (out / "documents").mkdir()
-            (out / "documents/part-0.parquet").write_bytes(b"half written")
-            ledger.finish_run("failed", "the run failed")
-            ledger.close()
-            raise RuntimeError("the run failed")
+    with pytest.raises(RuntimeError, match="the run failed"), staged_output(f"{s3}/o") as out:
+        ledger = Ledger(out / "ledger.duckdb")
+        ledger.start_run("first", {})
+        (out / "documents").mkdir()
+        (out / "documents/part-0.parquet").write_bytes(b"half written")
+        ledger.finish_run("failed", "the run failed")
+        ledger.close()
+        raise RuntimeError("the run failed")
     assert not out.exists()  # the staging folder is removed either way
     assert sorted(fs.find(f"{s3[5:]}/o")) == [f"{s3[5:]}/o/ledger.duckdb"]  # the failure is recorded, no data
     with staged_output(f"{s3}/o") as out:
@@ -205,8 +203,7 @@ def test_staged_output_uploads_only_a_successful_run(s3, tmp_path):
         ledger.finish_run("succeeded")
         ledger.close()
     assert fs.cat_file(f"{s3[5:]}/o/documents/part-0.parquet") == b"complete"
-    assert _ledger_rows(f"{s3}/o/ledger.duckdb", "SELECT status FROM runs ORDER BY started", tmp_path) == \
-        [("failed",), ("succeeded",)]
+    assert _ledger_rows(f"{s3}/o/ledger.duckdb", "SELECT status FROM runs ORDER BY started", tmp_path) == [("failed",), ("succeeded",)]
     # artifacts are named where they are read, not in the staging folder that is gone
     paths = [p for (p,) in _ledger_rows(f"{s3}/o/ledger.duckdb", "SELECT path FROM artifacts ORDER BY path", tmp_path)]
     assert paths == [f"{s3}/o/documents/.tokenmill", f"{s3}/o/documents/part-0.parquet"]
@@ -226,16 +223,14 @@ def test_a_remote_folder_tokenmill_did_not_write_is_never_replaced(s3, tmp_path)
 
 def test_an_output_in_the_way_or_out_of_reach_fails_before_the_run(s3, monkeypatch, capsys):
     fsspec.filesystem("s3").pipe_file(f"{s3[5:]}/o/quarantine/theirs.parquet", b"someone else's data")
-    with pytest.raises(SystemExit) as exit_info:
-        with staged_output(f"{s3}/o"):
-            raise AssertionError("the run must not start")
+    with pytest.raises(SystemExit) as exit_info, staged_output(f"{s3}/o"):
+        raise AssertionError("the run must not start")
     assert exit_info.value.code == 2 and "quarantine exists and was not written by tokenmill" in capsys.readouterr().err
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server._free_port()}")  # nothing listens there
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     server.use_server({}, monkeypatch)
-    with pytest.raises(SystemExit) as exit_info:
-        with staged_output(f"{s3}/elsewhere"):
-            raise AssertionError("the run must not start")
+    with pytest.raises(SystemExit) as exit_info, staged_output(f"{s3}/elsewhere"):
+        raise AssertionError("the run must not start")
     assert exit_info.value.code == 2 and "cannot reach it" in capsys.readouterr().err
 
 

@@ -25,15 +25,16 @@ def test_runs_stages_and_source_counts(tmp_path):
     led.close()
     con = duckdb.connect(str(tmp_path / "ledger.duckdb"), read_only=True)
     assert con.execute("SELECT run, status FROM runs").fetchall() == [(run, "succeeded")]
-    assert con.execute("SELECT source, records_seen, records_out, records_quarantined FROM source_counts").fetchall() \
-        == [("a.txt", 5, 4, 1)]
+    assert con.execute("SELECT source, records_seen, records_out, records_quarantined FROM source_counts").fetchall() == [("a.txt", 5, 4, 1)]
     assert con.execute("SELECT pid FROM run_process").fetchone()[0] == os.getpid()
 
 
 def test_a_killed_run_is_marked_aborted_at_the_next_start(tmp_path):
     path = tmp_path / "ledger.duckdb"
-    code = (f"import sys, os; sys.path.insert(0, {str(ROOT)!r})\nfrom tokenmill.operators.ledger import Ledger\n"
-            f"l = Ledger({str(path)!r}); print(l.start_run('x', {{}})); l.con.close(); os._exit(9)")
+    code = (
+        f"import sys, os; sys.path.insert(0, {str(ROOT)!r})\nfrom tokenmill.operators.ledger import Ledger\n"
+        f"l = Ledger({str(path)!r}); print(l.start_run('x', {{}})); l.con.close(); os._exit(9)"
+    )
     killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout.strip()
     led = Ledger(path)
     assert led.mark_aborted() == [killed]
@@ -56,8 +57,7 @@ def test_a_v1_ledger_is_upgraded_in_place(tmp_path):
     con = duckdb.connect(str(path))  # the v1 layout: no stages.tokens
     con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
     con.execute("INSERT INTO meta VALUES ('version', 'ledger/v1')")
-    con.execute("CREATE TABLE stages (run VARCHAR, stage VARCHAR, rows_in BIGINT, rows_out BIGINT, rows_quarantined BIGINT, "
-                "bytes BIGINT, seconds DOUBLE)")
+    con.execute("CREATE TABLE stages (run VARCHAR, stage VARCHAR, rows_in BIGINT, rows_out BIGINT, rows_quarantined BIGINT, bytes BIGINT, seconds DOUBLE)")
     con.execute("INSERT INTO stages VALUES ('old', 'read', 3, 3, 0, 100, 1.0)")
     con.close()
     led = Ledger(path)
@@ -74,8 +74,10 @@ def test_a_v3_ledger_gets_natural_run_columns(tmp_path):
     con = duckdb.connect(str(path))
     con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
     con.execute("INSERT INTO meta VALUES ('version', 'ledger/v3')")
-    con.execute('CREATE TABLE runs (id VARCHAR PRIMARY KEY, pipeline VARCHAR, config JSON, code_version VARCHAR, '
-                'start TIMESTAMP, "end" TIMESTAMP, status VARCHAR, error VARCHAR)')
+    con.execute(
+        "CREATE TABLE runs (id VARCHAR PRIMARY KEY, pipeline VARCHAR, config JSON, code_version VARCHAR, "
+        'start TIMESTAMP, "end" TIMESTAMP, status VARCHAR, error VARCHAR)'
+    )
     con.execute("INSERT INTO runs VALUES ('old', 'ingest', '{}', 'c', TIMESTAMP '2026-01-01', TIMESTAMP '2026-01-02', 'succeeded', NULL)")
     con.close()
     led = Ledger(path)

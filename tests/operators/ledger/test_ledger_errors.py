@@ -36,16 +36,24 @@ def test_a_truncated_ledger_is_a_clear_error(tmp_path, keep):
 def test_a_ledger_held_by_another_process_is_a_clear_error(tmp_path):
     path = tmp_path / "ledger.duckdb"
     _ledger(path)
-    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-                               "print('held', flush=True); time.sleep(120)", str(path)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(120)", str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(ConfigError, match=rf"is in use by another process \(.*PID {holder.pid}\)"):
             Ledger(path)
         # a pipeline says it in one line and exits 2
         (tmp_path / "in.jsonl").write_text(json.dumps({"text": "x"}) + "\n")
-        proc = subprocess.run([sys.executable, str(ROOT / "pipelines" / "ingest.py"), "--input", str(tmp_path / "in.jsonl"),
-                               "--output", str(tmp_path), "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "pipelines" / "ingest.py"), "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path), "--quiet"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 2, proc.stderr[-2000:]
         assert "is in use by another process" in proc.stderr and "Traceback" not in proc.stderr
     finally:
@@ -55,9 +63,11 @@ def test_a_ledger_held_by_another_process_is_a_clear_error(tmp_path):
 
 def _killed_run(path: Path, publish) -> str:
     """A run whose process dies (os._exit, no cleanup) after ``publish(run_id)`` wrote what it publishes."""
-    code = (f"import sys, os; sys.path.insert(0, {str(ROOT)!r})\nfrom tokenmill.operators.ledger import Ledger\n"
-            f"l = Ledger({str(path)!r}); print(l.start_run('build_corpus', {{}}), flush=True); l.con.close(); "
-            f"sys.stdin.readline(); os._exit(9)")
+    code = (
+        f"import sys, os; sys.path.insert(0, {str(ROOT)!r})\nfrom tokenmill.operators.ledger import Ledger\n"
+        f"l = Ledger({str(path)!r}); print(l.start_run('build_corpus', {{}}), flush=True); l.con.close(); "
+        f"sys.stdin.readline(); os._exit(9)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdin is not None
     run = proc.stdout.readline().strip()

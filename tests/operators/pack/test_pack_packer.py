@@ -88,7 +88,7 @@ def test_config_validation_names_the_field():
 
 def test_best_fit_decreasing_known_answer():
     # 5 -> bin0 (room 1); 4 -> bin1 (2); 3 -> bin2 (3); 3 -> bin2 (0); 2 -> bin1 (0); 1 -> bin0 (0)
-    item, offset, length, bins, room = best_fit_decreasing(np.array([5, 4, 3, 3, 2, 1]), 6)
+    item, offset, _length, bins, room = best_fit_decreasing(np.array([5, 4, 3, 3, 2, 1]), 6)
     assert bins.tolist() == [0, 1, 2, 2, 1, 0] and item.tolist() == [0, 1, 2, 3, 4, 5]
     assert room.tolist() == [0, 0, 0] and offset.tolist() == [0] * 6
     # Best fit, not first fit: 2 goes to the bin with room 2 (bin1), not the first with room >= 2 (bin0, room 3).
@@ -124,8 +124,16 @@ docs_strategy = st.lists(st.lists(st.integers(3, 60), max_size=70), max_size=60)
     split_to_fill=st.sampled_from([0, 0, 1, 5]),
 )
 def test_fast_equals_reference(docs, context_length, buffer_docs, long_docs, bos, eos, carry, split_to_fill):
-    cfg = PackerConfig(context_length=context_length, buffer_docs=buffer_docs, long_docs=long_docs, pad_id=0,
-                       bos_id=bos, eos_id=eos, carry_fraction=carry, split_to_fill=split_to_fill)
+    cfg = PackerConfig(
+        context_length=context_length,
+        buffer_docs=buffer_docs,
+        long_docs=long_docs,
+        pad_id=0,
+        bos_id=bos,
+        eos_id=eos,
+        carry_fraction=carry,
+        split_to_fill=split_to_fill,
+    )
     named = [(f"d{i}", np.array(d, np.int64)) for i, d in enumerate(docs)]
     ref, fast, ref_rows, fast_rows = run_both(cfg, named)
     assert_rows_equal(ref_rows, fast_rows)
@@ -135,8 +143,7 @@ def test_fast_equals_reference(docs, context_length, buffer_docs, long_docs, bos
 
 @pytest.mark.parametrize("long_docs,split_to_fill", [("split", 0), ("truncate", 0), ("drop", 0), ("split", 16)])
 def test_fast_equals_reference_on_udhr(udhr_docs, long_docs, split_to_fill):
-    cfg = PackerConfig(context_length=256, buffer_docs=64, long_docs=long_docs, bos_id=50256, eos_id=50256, pad_id=50256,
-                       split_to_fill=split_to_fill)
+    cfg = PackerConfig(context_length=256, buffer_docs=64, long_docs=long_docs, bos_id=50256, eos_id=50256, pad_id=50256, split_to_fill=split_to_fill)
     docs = udhr_docs[:400]
     ref, fast, ref_rows, fast_rows = run_both(cfg, docs)
     assert_rows_equal(ref_rows, fast_rows)

@@ -22,17 +22,19 @@ def _check(text: str, cfg: QualityConfig = FINEWEB):
 
 def test_junk_lines_are_removed_from_the_text():
     good = prose_lines(6)
-    text = "\n".join([
-        "  " + good[0] + "  ",
-        "Please enable JavaScript to view the comments.",
-        good[1] + " [1][citation needed]",
-        "Home About",  # two words
-        "By using this site you accept our Privacy Policy and terms.",
-        "This site uses cookies to improve your experience.",
-        "A line with a " + "x" * 1001 + " word in it.",
-        *good[2:],
-        "no terminal punctuation here at all",
-    ])
+    text = "\n".join(
+        [
+            "  " + good[0] + "  ",
+            "Please enable JavaScript to view the comments.",
+            good[1] + " [1][citation needed]",
+            "Home About",  # two words
+            "By using this site you accept our Privacy Policy and terms.",
+            "This site uses cookies to improve your experience.",
+            "A line with a " + "x" * 1001 + " word in it.",
+            *good[2:],
+            "no terminal punctuation here at all",
+        ]
+    )
     assert _check(text) == "\n".join([good[0], good[1] + " ", *good[2:], "no terminal punctuation here at all"]).strip()
     # the c4 preset also drops lines without terminal punctuation (and those ending in "...")
     assert _check(text + "\nand this one trails off...", C4) == "\n".join([good[0], *good[2:]])
@@ -59,7 +61,8 @@ def test_too_few_sentences():
 
 
 def test_rules_switch_off():
-    cfg = dataclasses.replace(FINEWEB, c4=dataclasses.replace(FINEWEB.c4, min_num_sentences=None, min_words_per_line=None,
-                                                                  filter_javascript=False, filter_policy=False))
+    cfg = dataclasses.replace(
+        FINEWEB, c4=dataclasses.replace(FINEWEB.c4, min_num_sentences=None, min_words_per_line=None, filter_javascript=False, filter_policy=False)
+    )
     text = "Hi\nuse JavaScript\nthis site uses cookies"
     assert _check(text, cfg) == text

@@ -28,13 +28,18 @@ from tokenmill.schemas import DOCUMENTS, REJECT_COLUMNS
 from .helpers import prose_lines
 
 
-def _batch(texts: list[str], rejected: set[int] = frozenset(), metas: list[str | None] | None = None,
-           langs: list[str | None] | None = None) -> pa.Table:
+def _batch(texts: list[str], rejected: set[int] = frozenset(), metas: list[str | None] | None = None, langs: list[str | None] | None = None) -> pa.Table:
     n = len(texts)
-    cols = {"id": pa.array([f"d{i}" for i in range(n)]), "source": pa.array(["web.jsonl"] * n),
-            "location": pa.array([str(i) for i in range(n)]), "text": pa.array(texts),
-            "lang": pa.array(langs or [None] * n, pa.string()), "script": pa.nulls(n, pa.string()),
-            "n_bytes": pa.array([len(t.encode()) for t in texts], pa.int64()), "meta": pa.array(metas or [None] * n, pa.string())}
+    cols = {
+        "id": pa.array([f"d{i}" for i in range(n)]),
+        "source": pa.array(["web.jsonl"] * n),
+        "location": pa.array([str(i) for i in range(n)]),
+        "text": pa.array(texts),
+        "lang": pa.array(langs or [None] * n, pa.string()),
+        "script": pa.nulls(n, pa.string()),
+        "n_bytes": pa.array([len(t.encode()) for t in texts], pa.int64()),
+        "meta": pa.array(metas or [None] * n, pa.string()),
+    }
     for c in REJECT_COLUMNS:
         cols[c] = pa.array(["bad" if i in rejected else None for i in range(n)], pa.string())
     return pa.table(cols)
@@ -61,8 +66,17 @@ def test_operators_mark_and_never_drop_rows(tmp_path):
     files = list((tmp_path / "filtered").glob("*.parquet"))
     table = pq.read_table(files[0])
     assert len(files) == 1 and table.schema.equals(FILTERED, check_metadata=True)
-    assert table.to_pylist() == [{"id": "d1", "source": "web.jsonl", "location": "1", "reason": "gopher_repetition:dup_para_frac",
-                                  "value": 0.75, "threshold": 0.3, "excerpt": REPEATED[:200]}]
+    assert table.to_pylist() == [
+        {
+            "id": "d1",
+            "source": "web.jsonl",
+            "location": "1",
+            "reason": "gopher_repetition:dup_para_frac",
+            "value": 0.75,
+            "threshold": 0.3,
+            "excerpt": REPEATED[:200],
+        }
+    ]
     sink(out)  # a retried task overwrites its own file
     assert list((tmp_path / "filtered").glob("*.parquet")) == files
 
@@ -79,21 +93,34 @@ def test_language_score_filter():
     batch = _batch([GOOD] * 4, metas=metas, langs=["eng", "eng", "fra", None])
     op = LanguageScoreFilter(IngestConfig(lang_from="detect", quality=QualityConfig(min_lang_score=0.5, languages=("eng",))))
     out = op(batch)
-    assert out["_filter_reason"].to_pylist() == [None, "lang_score:below_threshold", "lang_score:language",
-                                                 "lang_score:below_threshold"]
+    assert out["_filter_reason"].to_pylist() == [None, "lang_score:below_threshold", "lang_score:language", "lang_score:below_threshold"]
     assert op.counts == {"kept": 1, "lang_score:below_threshold": 2, "lang_score:language": 1}
 
 
 def test_presets_and_config_keys():
     assert [type(op).__name__ for op in quality_operators(_cfg(preset="fineweb"))] == [
-        "GopherRepetitionFilter", "GopherQualityFilter", "C4Filter", "FineWebQualityFilter"]
+        "GopherRepetitionFilter",
+        "GopherQualityFilter",
+        "C4Filter",
+        "FineWebQualityFilter",
+    ]
     assert [op.STAGE for op in quality_operators(_cfg(preset="gopher"))] == ["gopher_repetition", "gopher_quality"]
     assert [op.STAGE for op in quality_operators(_cfg(preset="c4"))] == ["c4"]
     assert quality_operators(IngestConfig()) == []
     assert QualityConfig(preset="fineweb").c4_terminal_punct is False and QualityConfig(preset="c4").c4_terminal_punct
-    cfg = build_config(IngestConfig, load_overrides(None, [
-        "quality.preset=fineweb", "quality.gopher_quality.max_doc_words=null", "quality.fineweb.line_punct_thr=0.2",
-        "quality.c4.filter_no_terminal_punct=true", "quality.gopher_quality.stop_words=[the, and]"]))
+    cfg = build_config(
+        IngestConfig,
+        load_overrides(
+            None,
+            [
+                "quality.preset=fineweb",
+                "quality.gopher_quality.max_doc_words=null",
+                "quality.fineweb.line_punct_thr=0.2",
+                "quality.c4.filter_no_terminal_punct=true",
+                "quality.gopher_quality.stop_words=[the, and]",
+            ],
+        ),
+    )
     q = cfg.quality
     assert (q.preset, q.gopher_quality.max_doc_words, q.fineweb.line_punct_thr, q.c4_terminal_punct) == ("fineweb", None, 0.2, True)
     assert q.gopher_quality.stop_words == ("the", "and") and q.gopher_repetition.dup_line_frac == 0.3  # the rest: defaults
@@ -107,10 +134,8 @@ def test_presets_and_config_keys():
 
 def test_chain_wiring(tmp_path):
     stages = ingest_stages("text", _cfg(preset="fineweb"), str(tmp_path / "q"), None, filtered_dir=str(tmp_path / "f"))
-    assert stage_names(stages) == ["read", "normalize", "langid", "gopher_repetition", "gopher_quality", "c4", "fineweb",
-                                   "filtered", "quarantine"]
-    assert stage_names(ingest_stages("text", IngestConfig(), str(tmp_path / "q"), None)) == [
-        "read", "normalize", "langid", "quarantine"]
+    assert stage_names(stages) == ["read", "normalize", "langid", "gopher_repetition", "gopher_quality", "c4", "fineweb", "filtered", "quarantine"]
+    assert stage_names(ingest_stages("text", IngestConfig(), str(tmp_path / "q"), None)) == ["read", "normalize", "langid", "quarantine"]
     assert stage_names(ingest_stages("dna", _cfg(preset="fineweb"), str(tmp_path / "q"), None)) == ["read", "quarantine"]
     with pytest.raises(ValueError, match="pipelines/ingest.py only"):  # jobs that do not reconcile filtered/ refuse it
         ingest_stages("text", _cfg(preset="fineweb"), str(tmp_path / "q"), None)
@@ -125,9 +150,13 @@ def test_chain_wiring(tmp_path):
 
 def test_reconcile_counts_filtered_documents():
     chain = ["read", "normalize", "gopher_repetition", "filtered", "quarantine"]
-    receipts = {"read": {"seen": {"a": 10}, "out": {"a": 10}}, "normalize": {"in": {"a": 10}, "out": {"a": 10}},
-                "gopher_repetition": {"in": {"a": 10}, "out": {"a": 10}}, "filtered": {"in": {"a": 10}, "out": {"a": 7}},
-                "quarantine": {"in": {"a": 7}, "out": {"a": 6}}}
+    receipts = {
+        "read": {"seen": {"a": 10}, "out": {"a": 10}},
+        "normalize": {"in": {"a": 10}, "out": {"a": 10}},
+        "gopher_repetition": {"in": {"a": 10}, "out": {"a": 10}},
+        "filtered": {"in": {"a": 10}, "out": {"a": 7}},
+        "quarantine": {"in": {"a": 7}, "out": {"a": 6}},
+    }
     counts, problems = reconcile(receipts, chain, {"a": 6}, {"a": 1}, ["a"], filtered={"a": 3})
     assert problems == [] and (counts[0].out, counts[0].quarantined, counts[0].filtered) == (6, 1, 3)
     _, problems = reconcile(receipts, chain, {"a": 6}, {"a": 1}, ["a"], filtered={"a": 2})  # a filtered file lost

@@ -16,8 +16,7 @@ def test_same_decisions_reasons_and_text_as_datatrove(shared_data):
     from datatrove.data import Document
     from datatrove.pipeline.filters import C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
 
-    filters = [GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(filter_no_terminal_punct=False),
-               FineWebQualityFilter()]
+    filters = [GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(filter_no_terminal_punct=False), FineWebQualityFilter()]
     pages = [text for _, text in web_documents(shared_data, 250, seed=11)]
     peer_reasons, peer_texts = [], []
     for i, text in enumerate(pages):

@@ -41,7 +41,7 @@ def test_short_line_ratio():
     long_lines = prose_lines(33, 8)
     short = ["x" * 30] * 67  # at most 30 characters counts as short
     assert _check("\n".join(short + long_lines), cfg) is None
-    assert _drop("\n".join(short + ["y" * 30] + long_lines[1:]), cfg) == ("short_line_ratio", 0.68, 0.67)
+    assert _drop("\n".join([*short, "y" * 30, *long_lines[1:]]), cfg) == ("short_line_ratio", 0.68, 0.67)
 
 
 def test_duplicate_line_characters():
@@ -58,7 +58,7 @@ def test_duplicate_line_characters():
 def test_newlines_per_word():
     cfg = only("fineweb", new_line_ratio=0.3)
     ws = words(100)
-    ten = [" ".join(ws[i:i + 10]) for i in range(0, 100, 10)]
+    ten = [" ".join(ws[i : i + 10]) for i in range(0, 100, 10)]
     assert _check("\n\n\n".join(ten), cfg) is None  # 27 newlines / 100 words
     assert _check("\n\n\n".join(ten) + "\n\n\n", cfg) is None  # 30: not over
     assert _drop("\n\n\n".join(ten) + "\n\n\n\n", cfg) == ("list_ratio", 0.31, 0.3)

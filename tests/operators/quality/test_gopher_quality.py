@@ -39,8 +39,7 @@ def test_mean_word_length_bounds():
     assert _drop("abcdefghij " * 30 + "abcdefghijklm", cfg)[0] == "gopher_above_avg_threshold"
 
 
-@pytest.mark.parametrize(("symbol", "rule"), [("#", "gopher_too_many_hashes"), ("...", "gopher_too_many_ellipsis"),
-                                              ("…", "gopher_too_many_ellipsis")])
+@pytest.mark.parametrize(("symbol", "rule"), [("#", "gopher_too_many_hashes"), ("...", "gopher_too_many_ellipsis"), ("…", "gopher_too_many_ellipsis")])
 def test_symbols_per_token(symbol, rule):
     cfg = only("gopher_quality", max_symbol_word_ratio=0.1)
     assert _check(" ".join(words(90) + [symbol] * 10), cfg) is None  # 10 of 100 tokens

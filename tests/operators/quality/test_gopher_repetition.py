@@ -92,7 +92,7 @@ def test_ngram_measures_known_answers():
 
 def _top_reference(ws: list[str], n: int) -> int:
     """datatrove's definition, spelled out: the most common space-joined n-gram (first seen wins ties)."""
-    grams = [" ".join(ws[i:i + n]) for i in range(len(ws) - n + 1)]
+    grams = [" ".join(ws[i : i + n]) for i in range(len(ws) - n + 1)]
     if not grams:
         return 0
     best = max(dict.fromkeys(grams), key=grams.count)
@@ -103,7 +103,7 @@ def _dup_reference(ws: list[str], n: int) -> int:
     seen: list[str] = []
     chars = i = 0
     while i < len(ws) - n + 1:
-        gram = "".join(ws[i:i + n])
+        gram = "".join(ws[i : i + n])
         if gram in seen:
             chars, i = chars + len(gram), i + n
         else:

@@ -25,9 +25,15 @@ from .web_corpus import MENU, web_documents
 def _pure_chain(texts: list[str]) -> tuple[list[str | None], list[str]]:
     """The filter operators alone on the same texts: (reason per text, text after the chain)."""
     n = len(texts)
-    cols = {"id": pa.array([str(i) for i in range(n)]), "source": pa.array(["s"] * n), "location": pa.array([str(i) for i in range(n)]),
-            "text": pa.array(texts), "meta": pa.nulls(n, pa.string()), "lang": pa.nulls(n, pa.string()),
-            "n_bytes": pa.array([0] * n, pa.int64())}
+    cols = {
+        "id": pa.array([str(i) for i in range(n)]),
+        "source": pa.array(["s"] * n),
+        "location": pa.array([str(i) for i in range(n)]),
+        "text": pa.array(texts),
+        "meta": pa.nulls(n, pa.string()),
+        "lang": pa.nulls(n, pa.string()),
+        "n_bytes": pa.array([0] * n, pa.int64()),
+    }
     batch = pa.table({**cols, **{c: pa.nulls(n, pa.string()) for c in REJECT_COLUMNS}})
     for op in quality_operators(IngestConfig(quality=QualityConfig(preset="fineweb"))):
         batch = op(batch)
@@ -44,11 +50,10 @@ def test_fineweb_preset_end_to_end(tmp_path, shared_data, ray_local):
             if i == 10:
                 f.write('{"text": 42}\n')  # broken input: quarantined, not filtered
                 f.write("{not json\n")
-    menus = ["\n".join(MENU[i:i + 8]) for i in range(12)]
+    menus = ["\n".join(MENU[i : i + 8]) for i in range(12)]
     (corpus / "menus.jsonl").write_text("".join(json.dumps({"text": m}) + "\n" for m in menus))
     out = tmp_path / "out"
-    rc = ingest_pipeline.main(["--input", str(corpus / "*.jsonl"), "--output", str(out), "--quiet",
-                               "--set", "ingest.quality.preset=fineweb"])
+    rc = ingest_pipeline.main(["--input", str(corpus / "*.jsonl"), "--output", str(out), "--quiet", "--set", "ingest.quality.preset=fineweb"])
     assert rc == 0
 
     con = duckdb.connect()
@@ -77,15 +82,14 @@ def test_fineweb_preset_end_to_end(tmp_path, shared_data, ray_local):
 
     led = duckdb.connect(str(out / "ledger.duckdb"), read_only=True)
     assert led.execute("SELECT status FROM runs").fetchone()[0] == "succeeded"
-    ledger_reasons = dict(((s, r), n) for s, r, n in led.execute(
-        "SELECT source, reason, sum(count) FROM filter_reasons GROUP BY ALL").fetchall())
-    files_reasons = dict(((s, r), n) for s, r, n in con.execute(
-        f"SELECT source, reason, count(*) FROM read_parquet('{out}/filtered/*.parquet') GROUP BY ALL").fetchall())
+    ledger_reasons = dict(((s, r), n) for s, r, n in led.execute("SELECT source, reason, sum(count) FROM filter_reasons GROUP BY ALL").fetchall())
+    files_reasons = dict(
+        ((s, r), n) for s, r, n in con.execute(f"SELECT source, reason, count(*) FROM read_parquet('{out}/filtered/*.parquet') GROUP BY ALL").fetchall()
+    )
     assert ledger_reasons == files_reasons
     stages = {s: (i, o) for s, i, o in led.execute("SELECT stage, rows_in, rows_out FROM stages").fetchall()}
     chain = ["gopher_repetition", "gopher_quality", "c4", "fineweb"]
-    assert [stages[s][0] - stages[s][1] for s in chain] == [
-        sum(n for (_, r), n in files_reasons.items() if r.startswith(s + ":")) for s in chain]
+    assert [stages[s][0] - stages[s][1] for s in chain] == [sum(n for (_, r), n in files_reasons.items() if r.startswith(s + ":")) for s in chain]
     rows_in, rows_out, rows_q = led.execute("SELECT rows_in, rows_out, rows_quarantined FROM stages WHERE stage='ingest'").fetchone()
     assert rows_in - rows_out - rows_q == filtered.num_rows
     led.close()
@@ -101,8 +105,24 @@ def test_language_score_threshold(tmp_path, shared_data, ray_local):
     path = tmp_path / "mixed.jsonl"
     path.write_text("".join(json.dumps({"text": t}) + "\n" for t in pages.values()))
     out = tmp_path / "out"
-    assert ingest_pipeline.main(["--input", str(path), "--output", str(out), "--quiet", "--set", "ingest.lang_from=detect",
-                                 "--set", "ingest.quality.min_lang_score=0.5", "--set", "ingest.quality.languages=[eng]"]) == 0
+    assert (
+        ingest_pipeline.main(
+            [
+                "--input",
+                str(path),
+                "--output",
+                str(out),
+                "--quiet",
+                "--set",
+                "ingest.lang_from=detect",
+                "--set",
+                "ingest.quality.min_lang_score=0.5",
+                "--set",
+                "ingest.quality.languages=[eng]",
+            ]
+        )
+        == 0
+    )
     assert pq.read_table(out / "documents")["lang"].to_pylist() == ["eng"]
     assert pq.read_table(out / "filtered")["reason"].to_pylist() == ["lang_score:language"]
     assert Path(out / "quarantine").is_dir()
@@ -116,10 +136,28 @@ def test_same_outputs_on_one_or_two_workers(tmp_path, shared_data):
     outputs = []
     for cpus in ("1", "2"):
         out = tmp_path / f"out{cpus}"
-        proc = subprocess.run([sys.executable, "pipelines/ingest.py", "--input", str(corpus), "--output", str(out), "--quiet",
-                               "--num-cpus", cpus, "--set", "ingest.quality.preset=fineweb", "--set", "ingest.batch_rows=16"],
-                              cwd=root, capture_output=True, text=True, timeout=600,
-                              env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "pipelines/ingest.py",
+                "--input",
+                str(corpus),
+                "--output",
+                str(out),
+                "--quiet",
+                "--num-cpus",
+                cpus,
+                "--set",
+                "ingest.quality.preset=fineweb",
+                "--set",
+                "ingest.batch_rows=16",
+            ],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         outputs.append([sorted(pq.read_table(out / name).to_pylist(), key=lambda r: r["id"]) for name in ("documents", "filtered")])
     assert outputs[0] == outputs[1] and outputs[0][1]
@@ -128,15 +166,15 @@ def test_same_outputs_on_one_or_two_workers(tmp_path, shared_data):
 def test_pii_replacements_are_counted_per_source(tmp_path, shared_data, ray_local):
     lines = [line for line in (shared_data / "text/udhr/eng.txt").read_text().splitlines() if len(line) > 40][:6]
     path = tmp_path / "pages.jsonl"
-    path.write_text("".join(json.dumps({"text": f"{line} Contact: someone{i}@example.net from 8.8.{i}.1"}) + "\n"
-                            for i, line in enumerate(lines)))
+    path.write_text("".join(json.dumps({"text": f"{line} Contact: someone{i}@example.net from 8.8.{i}.1"}) + "\n" for i, line in enumerate(lines)))
     out = tmp_path / "out"
-    assert ingest_pipeline.main(["--input", str(path), "--output", str(out), "--quiet",
-                                 "--set", "ingest.quality.pii.enabled=true"]) == 0
+    assert ingest_pipeline.main(["--input", str(path), "--output", str(out), "--quiet", "--set", "ingest.quality.pii.enabled=true"]) == 0
     texts = pq.read_table(out / "documents")["text"].to_pylist()
     assert len(texts) == len(lines) and not any("someone" in t or "8.8." in t for t in texts)
     assert sum("email@example.com" in t for t in texts) == len(lines)
     led = duckdb.connect(str(out / "ledger.duckdb"), read_only=True)
     assert sorted(led.execute("SELECT stage, source, kind, count FROM text_edits").fetchall()) == [
-        ("pii", str(path), "pii_email", len(lines)), ("pii", str(path), "pii_ip", len(lines))]
+        ("pii", str(path), "pii_email", len(lines)),
+        ("pii", str(path), "pii_ip", len(lines)),
+    ]
     assert not (out / "filtered").exists()  # the formatter filters nothing

@@ -18,7 +18,7 @@ CASES = {
     "U.S. Mr. Smith e.g. Smith. A. AB.": ["U.S.", "Mr.", "Smith", "e.g.", "Smith", ".", "A.", "AB", "."],
     "well-known x--y 3-4 10:30 a/b": ["well", "-", "known", "x", "--", "y", "3", "-", "4", "10:30", "a", "/", "b"],
     "https://example.com/a/b?x=1. (see [1])": ["https://example.com/a/b?x=1", ".", "(", "see", "[", "1", "]", ")"],
-    "#tag ok?! \"quoted\" £5 5$ ©2020": ["#", "tag", "ok", "?", "!", '"', "quoted", '"', "£", "5", "5", "$", "©", "2020"],
+    '#tag ok?! "quoted" £5 5$ ©2020': ["#", "tag", "ok", "?", "!", '"', "quoted", '"', "£", "5", "5", "$", "©", "2020"],
     "def f(): t.Any": ["def", "f", "(", "):", "t.", "Any"],  # special cases found inside a chunk (spaCy's second pass)
     "I'm they're we've it'll": ["I", "'m", "they", "'re", "we", "'ve", "it", "'ll"],
     "10am 3p.m. end.Start": ["10", "am", "3", "p.m.", "end", ".", "Start"],

@@ -28,9 +28,35 @@ def _prose(paragraph: str) -> str | None:
     plain = sum(1 for w in words if w.strip(".,;:!?()\"'").isalpha())
     return line if plain / len(words) >= 0.8 else None
 
-MENU = ["Home", "About us", "Contact", "Blog", "Products", "Pricing", "Login", "Sign up", "Careers", "FAQ", "Help",
-        "News", "Shop", "Cart (0)", "Search", "Follow us on Twitter", "Facebook", "Share this:", "Read more »",
-        "Previous post", "Next post", "Leave a comment", "Categories", "Tags", "Archives", "Skip to content"]
+
+MENU = [
+    "Home",
+    "About us",
+    "Contact",
+    "Blog",
+    "Products",
+    "Pricing",
+    "Login",
+    "Sign up",
+    "Careers",
+    "FAQ",
+    "Help",
+    "News",
+    "Shop",
+    "Cart (0)",
+    "Search",
+    "Follow us on Twitter",
+    "Facebook",
+    "Share this:",
+    "Read more »",
+    "Previous post",
+    "Next post",
+    "Leave a comment",
+    "Categories",
+    "Tags",
+    "Archives",
+    "Skip to content",
+]
 NOTICES = [
     "This website uses cookies to ensure you get the best experience on our website.",
     "By continuing to browse the site you are agreeing to our use of cookies.",
@@ -40,8 +66,10 @@ NOTICES = [
     "Subscribe to our newsletter and never miss an update!",
     "We use cookies to personalise content and ads, and to analyse our traffic.",
 ]
-LOREM = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore "
-         "magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo.")
+LOREM = (
+    "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore "
+    "magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo."
+)
 SPAM = ["buy cheap shoes online", "best price guaranteed today", "click here for free shipping", "top rated hotels near you"]
 SYMBOLS = "#*$%&@!|~^=+<>[]{}/\\"
 
@@ -71,14 +99,14 @@ class Sources:
 
 def _article(rng: random.Random, src: Sources, lo: int = 3, hi: int = 14) -> list[str]:
     start = rng.randrange(len(src.paragraphs))
-    return src.paragraphs[start:start + rng.randint(lo, hi)] or src.paragraphs[:lo]
+    return src.paragraphs[start : start + rng.randint(lo, hi)] or src.paragraphs[:lo]
 
 
 def _page(kind: str, rng: random.Random, src: Sources) -> str:
     if kind == "article":
         body = _article(rng, src)
         if rng.random() < 0.5:
-            body = [rng.choice(body).split(".")[0][:60]] + body  # a title line
+            body = [rng.choice(body).split(".")[0][:60], *body]  # a title line
         return ("\n\n" if rng.random() < 0.5 else "\n").join(body)
     if kind == "boilerplate":
         head = rng.sample(MENU, rng.randint(3, 9))
@@ -90,18 +118,18 @@ def _page(kind: str, rng: random.Random, src: Sources) -> str:
     if kind == "spam":
         body = _article(rng, src, 1, 4)
         phrase = rng.choice(SPAM)
-        return "\n".join(body + [" ".join([phrase] * rng.randint(2, 12))])
+        return "\n".join([*body, " ".join([phrase] * rng.randint(2, 12))])
     if kind == "menu":
         return "\n".join(rng.choice(MENU) for _ in range(rng.randint(5, 40)))
     if kind == "lorem":
-        return "\n".join(_article(rng, src, 2, 6) + [LOREM])
+        return "\n".join([*_article(rng, src, 2, 6), LOREM])
     if kind == "code":
         code = rng.choice(src.code)
         start = rng.randrange(max(1, len(code) - 3000))
-        return code[start:start + rng.randint(800, 3000)]
+        return code[start : start + rng.randint(800, 3000)]
     if kind == "fragment":
         words = rng.choice(src.paragraphs).split()
-        return " ".join(words[:rng.randint(3, 70)])
+        return " ".join(words[: rng.randint(3, 70)])
     if kind == "symbols":
         prose = rng.choice(src.paragraphs).split()
         junk = ["".join(rng.choice(SYMBOLS) for _ in range(rng.randint(1, 6))) for _ in range(rng.randint(10, 80))]
@@ -117,18 +145,32 @@ def _page(kind: str, rng: random.Random, src: Sources) -> str:
     if kind == "foreign":
         lines = rng.choice(src.foreign)
         start = rng.randrange(len(lines))
-        return "\n".join(lines[start:start + rng.randint(3, 12)])
+        return "\n".join(lines[start : start + rng.randint(3, 12)])
     if kind == "ellipsis":
         body = _article(rng, src, 3, 10)
-        return "\n".join(line[:rng.randint(20, 80)] + "..." if rng.random() < 0.6 else line for line in body)
+        return "\n".join(line[: rng.randint(20, 80)] + "..." if rng.random() < 0.6 else line for line in body)
     if kind == "short_article":  # around Gopher's 50-word and C4's 5-sentence limits
         words = " ".join(_article(rng, src, 2, 4)).split()
-        return " ".join(words[:rng.randint(35, 90)])
+        return " ".join(words[: rng.randint(35, 90)])
     raise ValueError(kind)
 
 
-KINDS = {"article": 30, "boilerplate": 14, "repeated_lines": 6, "spam": 5, "menu": 5, "lorem": 4, "code": 5,
-         "fragment": 5, "symbols": 3, "bullets": 5, "blank_runs": 4, "foreign": 6, "ellipsis": 3, "short_article": 5}
+KINDS = {
+    "article": 30,
+    "boilerplate": 14,
+    "repeated_lines": 6,
+    "spam": 5,
+    "menu": 5,
+    "lorem": 4,
+    "code": 5,
+    "fragment": 5,
+    "symbols": 3,
+    "bullets": 5,
+    "blank_runs": 4,
+    "foreign": 6,
+    "ellipsis": 3,
+    "short_article": 5,
+}
 """Page kinds and their weights."""
 
 

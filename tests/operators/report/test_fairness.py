@@ -41,8 +41,7 @@ def test_known_answer_premium_fertility_unknown():
     assert s["max_premium"] == pytest.approx(11 / 7) and s["worst_language"] == "fra"
     assert s["median_premium"] == 1.0
     assert s["per_script"]["Latin"]["languages"] == 2
-    partial = score_languages(_chars, {"eng": ["ab", "cd", "ef"], "fra": ["abcd", "ef", "gh"], "xx": ["abcdefghijk"]},
-                              min_line_ratio=0.5)
+    partial = score_languages(_chars, {"eng": ["ab", "cd", "ef"], "fra": ["abcd", "ef", "gh"], "xx": ["abcdefghijk"]}, min_line_ratio=0.5)
     assert partial["per_language"]["xx"]["partial"] and partial["partial_languages"] == ["xx"]
     assert partial["max_premium"] == 8 / 6  # xx (premium 11/6) is a partial translation: not in the summary
     with pytest.raises(ValueError, match="reference_lang"):
@@ -62,9 +61,13 @@ def test_real_tokenizers_side_by_side(tmp_path, shared_data):
     udhr = shared_data / "text/udhr"
     par = load_parallel([str(udhr / f) for f in ("eng.txt", "rus.txt", "hin.txt", "cmn_hans.txt", "amh.txt")])
     toks = shared_data / "tokenizers"
-    report = fairness_report({"gpt2": str(toks / "gpt2"), "bert": str(toks / "bert-base-uncased"),
-                              "mistral": str(toks / "mistral/tokenizer.model.v1")}, par, tmp_path,
-                             FairnessConfig(), corpus="udhr")
+    report = fairness_report(
+        {"gpt2": str(toks / "gpt2"), "bert": str(toks / "bert-base-uncased"), "mistral": str(toks / "mistral/tokenizer.model.v1")},
+        par,
+        tmp_path,
+        FairnessConfig(),
+        corpus="udhr",
+    )
     data = load_fairness(tmp_path / "fairness.json")
     assert set(data["tokenizers"]) == {"gpt2", "bert", "mistral"}
     for t in data["tokenizers"].values():
@@ -84,8 +87,7 @@ def test_real_tokenizers_side_by_side(tmp_path, shared_data):
     assert "premium_sorted.png" in html and "<h2>Per script</h2>" in html
     assert (tmp_path / "premium_sorted.png").stat().st_size > 1000
     assert (tmp_path / "premium_by_script.png").stat().st_size > 1000
-    assert report["tokenizers"]["gpt2"]["max_premium"] == json.loads((tmp_path / "fairness.json").read_text())[
-        "tokenizers"]["gpt2"]["max_premium"]
+    assert report["tokenizers"]["gpt2"]["max_premium"] == json.loads((tmp_path / "fairness.json").read_text())["tokenizers"]["gpt2"]["max_premium"]
     assert "gpt2" in summary_table(report)
 
 

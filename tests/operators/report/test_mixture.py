@@ -3,6 +3,7 @@ known mixtures of UDHR languages and code give back their proportions."""
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def _recount(words: Counter, merges: list[tuple[str, str]]) -> Counter:
     out: Counter = Counter()
     for w, c in words.items():
         toks = apply_merges(w, merges)
-        for p in zip(toks, toks[1:]):
+        for p in itertools.pairwise(toks):
             out[p] += c
     return out
 
@@ -39,8 +40,7 @@ def categories(shared_data) -> tuple[dict, dict]:
     """(train halves, held-out halves) of each category as byte-level word counts."""
     pre = ByteLevelPreTokenizer()
     par = load_parallel([str(shared_data / "text/udhr" / f"{lg}.txt") for lg in LANGS])
-    code = [ln for f in sorted((shared_data / "code/flask").rglob("*.py"))
-            for ln in Path(f).read_text().splitlines(keepends=True)]
+    code = [ln for f in sorted((shared_data / "code/flask").rglob("*.py")) for ln in Path(f).read_text().splitlines(keepends=True)]
     texts = {**par, "code": code}
     train = {k: pre.count(v[::2]) for k, v in texts.items()}
     held = {k: pre.count(v[1::2]) for k, v in texts.items()}
@@ -53,9 +53,8 @@ def _mixture_tokenizer(samples: dict, alpha: dict, vocab: int) -> list[tuple[str
     for cat, a in alpha.items():
         size = sum(len(w) * c for w, c in samples[cat].items())
         for w, c in samples[cat].items():
-            mix[w] += int(round(1e7 * a * c / size))
-    model = train_bpe(+mix, BpeTrainerConfig(vocab_size=vocab, special_tokens=(END_OF_TEXT,),
-                                             initial_alphabet=byte_alphabet()))
+            mix[w] += round(1e7 * a * c / size)
+    model = train_bpe(+mix, BpeTrainerConfig(vocab_size=vocab, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet()))
     return model.merges
 
 

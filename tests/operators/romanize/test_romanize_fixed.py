@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 from tokenmill.operators.romanize.fixed import FixedTables, reference_fixed_romanize
 from tokenmill.operators.romanize.segments import lattice_romanize
 
-LANGS = [None, "rus", "ukr", "bul", "kaz", "kir", "ell", "pes", "fas", "uig", "heb", "ydd", "kor", "cmn", "amh",
-         "hye", "kat", "jpn", "arb"]
+LANGS = [None, "rus", "ukr", "bul", "kaz", "kir", "ell", "pes", "fas", "uig", "heb", "ydd", "kor", "cmn", "amh", "hye", "kat", "jpn", "arb"]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +53,7 @@ def test_fixed_strings_translate_exactly_like_uroman(data, tables, alphabet, ref
     # words of mostly one script: sample a window of the sorted alphabet, plus spaces and ASCII punctuation
     chars = alphabet[lang]
     lo = data.draw(st.integers(0, len(chars) - 1))
-    pool = chars[lo:lo + 40] + [" ", " ", ",", ".", "-"]
+    pool = [*chars[lo : lo + 40], " ", " ", ",", ".", "-"]
     s = "".join(data.draw(st.lists(st.sampled_from(pool), min_size=1, max_size=30)))
     want = reference_uroman.romanize_string(s, lcode=lang)
     if tables.is_fixed(s, lang):

@@ -19,8 +19,7 @@ def udhr_reference(udhr_files, reference_uroman) -> list[list[str]]:
 
 @pytest.mark.slow
 def test_every_udhr_file_is_identical(udhr_files, udhr_reference, romanizer):
-    table = pa.table({"text": ["\n".join(lines) for _n, _l, lines in udhr_files],
-                      "lang": [lang for _n, lang, _l in udhr_files]})
+    table = pa.table({"text": ["\n".join(lines) for _n, _l, lines in udhr_files], "lang": [lang for _n, lang, _l in udhr_files]})
     got = romanizer(table).column("text_roman").to_pylist()
     for (name, _lang, _lines), doc, want in zip(udhr_files, got, udhr_reference):
         assert doc.split("\n") == want, name

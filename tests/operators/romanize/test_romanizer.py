@@ -38,8 +38,7 @@ def test_udhr_sample_of_every_file_is_identical(udhr_files, reference_uroman, ro
         expected.append("\n".join(_reference(reference_uroman, line, lang) for line in sample))
     out = romanizer(pa.table({"text": docs, "lang": langs}))
     got = out.column("text_roman").to_pylist()
-    bad = [(name, i) for (name, _, _), g, e in zip(udhr_files, got, expected) for i, (a, b)
-           in enumerate(zip(g.split("\n"), e.split("\n"))) if a != b]
+    bad = [(name, i) for (name, _, _), g, e in zip(udhr_files, got, expected) for i, (a, b) in enumerate(zip(g.split("\n"), e.split("\n"))) if a != b]
     assert got == expected, f"{len(bad)} lines differ, first: {bad[:5]}"
     stats = romanizer.stats()
     # every path was exercised by real text
@@ -155,8 +154,33 @@ def test_a_line_uroman_fails_on_is_kept_and_counted(reference_uroman, exact_engi
 @pytest.fixture(scope="session")
 def word_pool(udhr_files) -> list[tuple[str, str]]:
     """(word, lang) pairs from files of many scripts, including the tricky ones (Thai, Tibetan, CJK, abugidas)."""
-    wanted = {"tha", "bod", "cmn", "jpn", "khm", "mya", "hin", "ben", "guj", "pan", "tam", "amh", "rus", "arb",
-              "kor", "ell", "heb", "deu", "vie", "lao", "san", "mal", "kan", "chr", "ike"}
+    wanted = {
+        "tha",
+        "bod",
+        "cmn",
+        "jpn",
+        "khm",
+        "mya",
+        "hin",
+        "ben",
+        "guj",
+        "pan",
+        "tam",
+        "amh",
+        "rus",
+        "arb",
+        "kor",
+        "ell",
+        "heb",
+        "deu",
+        "vie",
+        "lao",
+        "san",
+        "mal",
+        "kan",
+        "chr",
+        "ike",
+    }
     pool = []
     for _name, lang, lines in udhr_files:
         if lang in wanted:
@@ -170,8 +194,7 @@ def word_pool(udhr_files) -> list[tuple[str, str]]:
 def test_lines_from_random_words_and_separators_match_uroman(data, word_pool, reference_uroman, exact_engine):
     n = data.draw(st.integers(1, 6))
     picks = data.draw(st.lists(st.sampled_from(word_pool), min_size=n, max_size=n))
-    gaps = data.draw(st.lists(st.sampled_from([" ", " ", "  ", "。", "，", "、", "་", "。 ", "！", "：（"]),
-                              min_size=n, max_size=n))
+    gaps = data.draw(st.lists(st.sampled_from([" ", " ", "  ", "。", "，", "、", "་", "。 ", "！", "：（"]), min_size=n, max_size=n))
     lead = data.draw(st.sampled_from(["", " "]))
     line = lead + "".join(w + g for (w, _), g in zip(picks, gaps)).rstrip(data.draw(st.sampled_from(["", " "])))
     lang = data.draw(st.sampled_from([None, picks[0][1], picks[-1][1]]))
@@ -211,8 +234,7 @@ def test_missing_columns_are_named_and_no_lang_column_works():
 
 
 def test_keeps_columns_and_types_replaces_existing_output(romanizer):
-    table = pa.table({"id": [1, 2], "text": pa.array(["Ёж", None], pa.large_string()), "lang": ["rus", None],
-                      "text_roman": ["old", "old"]})
+    table = pa.table({"id": [1, 2], "text": pa.array(["Ёж", None], pa.large_string()), "lang": ["rus", None], "text_roman": ["old", "old"]})
     out = romanizer(table)
     assert out.column_names == ["id", "text", "lang", "text_roman"]
     assert out.column("text").equals(table.column("text"))
@@ -236,8 +258,7 @@ def test_actor_pool_in_ray_data(ray_local, udhr_files, reference_uroman):
 
     rows = [{"text": "\n".join(lines[:12]), "lang": lang} for _n, lang, lines in udhr_files[::25]]
     ds = ray.data.from_arrow([pa.Table.from_pylist(rows[i::4]) for i in range(4)])  # 4 blocks for 2 actors
-    out = ds.map_batches(Romanizer, fn_constructor_kwargs={"config": RomanizerConfig()}, batch_format="pyarrow",
-                         batch_size=4, concurrency=2).to_arrow_refs()
+    out = ds.map_batches(Romanizer, fn_constructor_kwargs={"config": RomanizerConfig()}, batch_format="pyarrow", batch_size=4, concurrency=2).to_arrow_refs()
     got = pa.concat_tables(ray.get(out)).to_pylist()
     assert sorted(r["lang"] for r in got) == sorted(r["lang"] for r in rows)
     for row in got:

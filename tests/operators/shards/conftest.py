@@ -9,8 +9,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pack"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_tokens import udhr_token_docs  # noqa: E402
-from shard_helpers import write_set  # noqa: E402
+from real_tokens import udhr_token_docs
+from shard_helpers import write_set
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +23,7 @@ def udhr_docs(shared_data):
 def small_set(tmp_path, udhr_docs):
     """A committed multi-shard set of 300 UDHR lines (context 256, EOS appended, both formats)."""
     out = tmp_path / "shards"
-    manifest = write_set(out, udhr_docs[:300], pack={"context_length": 256, "buffer_docs": 64, "eos_id": 50256, "pad_id": 50256},
-                         shard_tokens=8000, row_group_rows=16)
+    manifest = write_set(
+        out, udhr_docs[:300], pack={"context_length": 256, "buffer_docs": 64, "eos_id": 50256, "pad_id": 50256}, shard_tokens=8000, row_group_rows=16
+    )
     return out, manifest

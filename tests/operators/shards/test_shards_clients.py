@@ -50,8 +50,7 @@ def test_pyarrow_dataset_reads_the_rows(small_set):
 
 def test_hf_datasets_loads_the_rows(small_set):
     out, manifest = small_set
-    ds = datasets.load_dataset("parquet", data_files=str(out / "rows" / "*.parquet"), split="train",
-                               cache_dir=str(out.parent / "hf-cache"))
+    ds = datasets.load_dataset("parquet", data_files=str(out / "rows" / "*.parquet"), split="train", cache_dir=str(out.parent / "hf-cache"))
     assert ds.num_rows == manifest["totals"]["rows"]
     ds = ds.with_format("numpy")
     got = np.asarray(ds["input_ids"]).astype(np.int64)

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from shard_helpers import write_set
 
 from tokenmill.operators.shards import ShardSet, load_manifest, verify_shard_set
@@ -136,8 +135,9 @@ def test_malformed_manifest_is_a_problem_not_a_crash(small_set, change, problem)
         ShardSet(out)
 
 
-@pytest.mark.parametrize("text,problem", [("{not json", "not valid JSON"), ("[1, 2]", "format is 'list'"),
-                                          ('"tokenmill shards v1"', "format is 'str'"), ("", "not valid JSON")])
+@pytest.mark.parametrize(
+    "text,problem", [("{not json", "not valid JSON"), ("[1, 2]", "format is 'list'"), ('"tokenmill shards v1"', "format is 'str'"), ("", "not valid JSON")]
+)
 def test_not_a_manifest_at_all(small_set, text, problem):
     out, _ = small_set
     (out / "manifest.json").write_text(text)
@@ -146,7 +146,7 @@ def test_not_a_manifest_at_all(small_set, text, problem):
 
 
 def test_cli_fail_lines(small_set, capsys):
-    out, manifest = small_set
+    out, _manifest = small_set
     assert verify_shards.main([str(out)]) == 0
     assert capsys.readouterr().out.startswith(f"OK {out}")
     good = json.loads((out / "manifest.json").read_text())
@@ -170,7 +170,6 @@ def test_cli_exits_nonzero_without_a_traceback(small_set, how):
         manifest["shards"][0]["rows"] = "many"
         rewrite(out, manifest)
         expect = "shards[0].rows must be an integer >= 0, got 'many'"
-    done = subprocess.run([sys.executable, str(ROOT / "pipelines" / "verify_shards.py"), str(out)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, str(ROOT / "pipelines" / "verify_shards.py"), str(out)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith(f"FAIL {out}: ") and expect in done.stderr

@@ -15,8 +15,7 @@ indexed_dataset = pytest.importorskip("megatron.core.datasets.indexed_dataset", 
 @pytest.mark.parametrize("vocab_size,shift,dtype", [(50257, 0, np.uint16), (120_000, 69_000, np.int32)])
 def test_megatron_core_reads_our_shards(tmp_path, udhr_docs, vocab_size, shift, dtype):
     docs = [(d, ids + shift) for d, ids in udhr_docs[:200] if len(ids)]
-    manifest = write_set(tmp_path, docs, vocab_size=vocab_size, pack={"context_length": 128, "eos_id": 50256 + shift},
-                         shard_tokens=5000)
+    manifest = write_set(tmp_path, docs, vocab_size=vocab_size, pack={"context_length": 128, "eos_id": 50256 + shift}, shard_tokens=5000)
     got = []
     for shard in manifest["shards"]:
         ds = indexed_dataset.IndexedDataset(str(tmp_path / shard["name"]))

@@ -19,8 +19,7 @@ BATCH = 4
 def shard_dir(tmp_path_factory, udhr_docs):
     """One committed set for the whole module (112 rows: 56 a rank, so 3 workers end on partial batches)."""
     out = tmp_path_factory.mktemp("resume") / "shards"
-    write_set(out, udhr_docs[:300], pack={"context_length": 256, "buffer_docs": 64, "eos_id": 50256, "pad_id": 50256},
-              shard_tokens=8000, row_group_rows=16)
+    write_set(out, udhr_docs[:300], pack={"context_length": 256, "buffer_docs": 64, "eos_id": 50256, "pad_id": 50256}, shard_tokens=8000, row_group_rows=16)
     return out
 
 
@@ -86,8 +85,7 @@ def test_the_reported_bug_is_gone(shard_dir):
 def test_same_loader_continues_after_a_break_and_across_epochs(shard_dir):
     """Breaking out of the loop and iterating again continues; a whole epoch moves to the next one; a state saved
     in epoch 1 resumes there."""
-    epochs = [take(ResumableLoader(dataset(shard_dir, 1, True, epoch=e), batch_size=BATCH, num_workers=2), None)
-              for e in (0, 1)]
+    epochs = [take(ResumableLoader(dataset(shard_dir, 1, True, epoch=e), batch_size=BATCH, num_workers=2), None) for e in (0, 1)]
     assert epochs[0] != epochs[1]
     loader = ResumableLoader(dataset(shard_dir, 1, True), batch_size=BATCH, num_workers=2)
     got = take(loader, 3)

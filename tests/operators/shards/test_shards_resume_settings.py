@@ -17,8 +17,7 @@ BATCH = 4
 @pytest.fixture(scope="module")
 def shard_dir(tmp_path_factory, udhr_docs):
     out = tmp_path_factory.mktemp("resume_settings") / "shards"
-    write_set(out, udhr_docs[:300], pack={"context_length": 256, "buffer_docs": 64, "eos_id": 50256, "pad_id": 50256},
-              shard_tokens=8000, row_group_rows=16)
+    write_set(out, udhr_docs[:300], pack={"context_length": 256, "buffer_docs": 64, "eos_id": 50256, "pad_id": 50256}, shard_tokens=8000, row_group_rows=16)
     return out
 
 
@@ -83,8 +82,10 @@ def test_one_stream_keeps_the_sample_order_with_another_batch_size(shard_dir, ca
         rest = rows(resumed)
     assert head + rest == full
     warnings = [r.getMessage() for r in caplog.records if "batch_size" in r.getMessage()]
-    assert warnings == [f"reader state saved with batch_size={BATCH} resumed with batch_size={new_batch}: one worker "
-                        "stream, so the sample order is unchanged (only the batching differs)"]
+    assert warnings == [
+        f"reader state saved with batch_size={BATCH} resumed with batch_size={new_batch}: one worker "
+        "stream, so the sample order is unchanged (only the batching differs)"
+    ]
 
 
 def test_states_without_a_batch_size_still_load(shard_dir):

@@ -110,13 +110,16 @@ def test_single_format_sets_verify(tmp_path, udhr_docs, formats):
     assert np.all([p.suffix != ".tmp" for p in tmp_path.iterdir()])
 
 
-@pytest.mark.parametrize(("edit", "expected"), [
-    (lambda m: m["tokenizer"].update(hash="0" * 64), "written with tokenizer"),
-    (lambda m: m["config"]["pack"].update(eos_id=0), "written with pack.eos_id=50256, the manifest says 0"),
-    (lambda m: m["config"]["pack"].update(bos_id=1), "written with pack.bos_id=None, the manifest says 1"),
-    (lambda m: m["tokenizer"].update(vocab_size=50258), "written for vocab_size 50257"),
-    (lambda m: m["shards"].reverse(), "the manifest's shard list was reordered"),
-])
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda m: m["tokenizer"].update(hash="0" * 64), "written with tokenizer"),
+        (lambda m: m["config"]["pack"].update(eos_id=0), "written with pack.eos_id=50256, the manifest says 0"),
+        (lambda m: m["config"]["pack"].update(bos_id=1), "written with pack.bos_id=None, the manifest says 1"),
+        (lambda m: m["tokenizer"].update(vocab_size=50258), "written for vocab_size 50257"),
+        (lambda m: m["shards"].reverse(), "the manifest's shard list was reordered"),
+    ],
+)
 def test_a_manifest_edited_to_disagree_with_its_shards_fails(small_set, edit, expected):
     """The shard files carry the tokenizer hash, vocabulary size, pack config and their place in the set: a manifest
     edited after the fact (checksums untouched, so they still match) no longer verifies."""

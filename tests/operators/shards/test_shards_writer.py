@@ -30,8 +30,7 @@ def docs_from_reader(directory, source):
 @pytest.mark.parametrize("source", ["megatron", "parquet"])
 def test_round_trip(tmp_path, udhr_docs, vocab_size, shift, dtype, source):
     docs = [(d, ids + shift) for d, ids in udhr_docs[:250]]
-    manifest = write_set(tmp_path, docs, vocab_size=vocab_size, pack={"context_length": 128, "buffer_docs": 40},
-                         shard_tokens=6000)
+    manifest = write_set(tmp_path, docs, vocab_size=vocab_size, pack={"context_length": 128, "buffer_docs": 40}, shard_tokens=6000)
     assert manifest["token_dtype"] == dtype
     assert manifest["totals"]["shards"] > 2
     assert any(len(ids) > 128 for _, ids in docs)  # split documents cross rows
@@ -122,10 +121,9 @@ def test_exception_inside_with_aborts(tmp_path, udhr_docs):
     before = (tmp_path / "manifest.json").read_bytes()
     files_before = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
     cfg = ShardWriterConfig(pack=PackerConfig(context_length=128), shard_tokens=500)
-    with pytest.raises(RuntimeError):
-        with ShardWriter(tmp_path, cfg, vocab_size=50257, tokenizer_hash="h", run_id="r2") as w:
-            for doc_id, ids in udhr_docs[50:150]:
-                w.add(doc_id, ids)
-            raise RuntimeError("upstream failed")
+    with pytest.raises(RuntimeError), ShardWriter(tmp_path, cfg, vocab_size=50257, tokenizer_hash="h", run_id="r2") as w:
+        for doc_id, ids in udhr_docs[50:150]:
+            w.add(doc_id, ids)
+        raise RuntimeError("upstream failed")
     assert (tmp_path / "manifest.json").read_bytes() == before
     assert {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()} == files_before

@@ -19,8 +19,7 @@ def folder(shared_data, tmp_path_factory):
     par = load_parallel([str(shared_data / "text/udhr" / f) for f in ("eng.txt", "rus.txt", "hin.txt")])
     lines = [ln for ls in par.values() for ln in ls]
     pre = ByteLevelPreTokenizer(ByteLevelConfig())
-    model = train_bpe(pre.count(lines), BpeTrainerConfig(vocab_size=700, special_tokens=(END_OF_TEXT,),
-                                                         initial_alphabet=byte_alphabet()))
+    model = train_bpe(pre.count(lines), BpeTrainerConfig(vocab_size=700, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet()))
     out = tmp_path_factory.mktemp("tok") / "tokenizer"
     save_byte_level_tokenizer(model.vocab, model.merges, model.special_tokens, out)
     return out, par
@@ -28,8 +27,7 @@ def folder(shared_data, tmp_path_factory):
 
 def test_folder_has_the_client_files(folder):
     out, _ = folder
-    assert {p.name for p in out.iterdir()} == {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                                               "tokenmill.json"}
+    assert {p.name for p in out.iterdir()} == {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenmill.json"}
     roles = json.loads((out / "special_tokens_map.json").read_text())
     assert roles == {"bos_token": END_OF_TEXT, "eos_token": END_OF_TEXT, "pad_token": END_OF_TEXT, "unk_token": END_OF_TEXT}
     config = json.loads((out / "tokenizer_config.json").read_text())
@@ -62,8 +60,11 @@ def test_autotokenizer_pads_a_batch_to_tensors(folder, monkeypatch):
 
 
 def test_roles_follow_the_trained_tokens():
-    assert special_token_roles(("<unk>", "<s>", "</s>", "<pad>")) == {
-        "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
+    assert special_token_roles(("<unk>", "<s>", "</s>", "<pad>")) == {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
     assert special_token_roles(("<|endoftext|>", "<pad>")) == {
-        "bos_token": END_OF_TEXT, "eos_token": END_OF_TEXT, "pad_token": "<pad>", "unk_token": END_OF_TEXT}
+        "bos_token": END_OF_TEXT,
+        "eos_token": END_OF_TEXT,
+        "pad_token": "<pad>",
+        "unk_token": END_OF_TEXT,
+    }
     assert special_token_roles(("[MASK]",)) == {}

@@ -9,8 +9,8 @@ import pytest
 from tokenizers import Tokenizer
 
 from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe, train_reference
-from tokenmill.operators.report.fairness import load_parallel
 from tokenmill.operators.bpe.reference import apply_merges
+from tokenmill.operators.report.fairness import load_parallel
 from tokenmill.operators.tokenize_text import (
     END_OF_TEXT,
     ByteLevelConfig,
@@ -38,8 +38,7 @@ def udhr(shared_data):
 
 def test_dev_tokens_exact_and_balanced(udhr):
     _, train = udhr
-    vocab, merges, stats = train_parity_bpe(train, vocab_size=700, special_tokens=(END_OF_TEXT,),
-                                            initial_alphabet=byte_alphabet())
+    vocab, merges, stats = train_parity_bpe(train, vocab_size=700, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet())
     assert len(vocab) == 700 and vocab[END_OF_TEXT] == 0
     for lg, words in train.items():
         assert stats["dev_tokens"][lg] == sum(len(apply_merges(w, merges)) * c for w, c in words.items())
@@ -51,14 +50,11 @@ def test_dev_tokens_exact_and_balanced(udhr):
 def test_lower_max_premium_than_plain_bpe(tmp_path, udhr):
     par, train = udhr
     size = 700
-    pv, pm, _ = train_parity_bpe(train, vocab_size=size, special_tokens=(END_OF_TEXT,),
-                                 initial_alphabet=byte_alphabet())
-    plain = train_bpe(sum(train.values(), Counter()), BpeTrainerConfig(
-        vocab_size=size, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet()))
+    pv, pm, _ = train_parity_bpe(train, vocab_size=size, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet())
+    plain = train_bpe(sum(train.values(), Counter()), BpeTrainerConfig(vocab_size=size, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet()))
 
     def max_premium(vocab, merges, name):
-        tok = Tokenizer.from_file(str(save_byte_level_tokenizer(vocab, merges, (END_OF_TEXT,), tmp_path / name,
-                                                                marks=True)))
+        tok = Tokenizer.from_file(str(save_byte_level_tokenizer(vocab, merges, (END_OF_TEXT,), tmp_path / name, marks=True)))
         n = {lg: sum(len(e.ids) for e in tok.encode_batch(lines)) for lg, lines in par.items()}
         return max(v / n["eng"] for v in n.values())
 

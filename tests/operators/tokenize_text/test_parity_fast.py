@@ -30,8 +30,13 @@ def _same(train, dev, **kw) -> dict:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(train=LANGS, dev=st.one_of(st.none(), LANGS), vocab_size=st.integers(1, 40), min_frequency=st.integers(0, 3),
-       specials=st.sampled_from([(), ("<s>",), ("a", "<s>")]))
+@given(
+    train=LANGS,
+    dev=st.one_of(st.none(), LANGS),
+    vocab_size=st.integers(1, 40),
+    min_frequency=st.integers(0, 3),
+    specials=st.sampled_from([(), ("<s>",), ("a", "<s>")]),
+)
 def test_equals_reference(train, dev, vocab_size, min_frequency, specials):
     _same(train, dev, vocab_size=vocab_size, special_tokens=specials, min_frequency=min_frequency)
 
@@ -64,8 +69,7 @@ def udhr_words(shared_data):
 @pytest.mark.parametrize("with_dev", [False, True])
 def test_udhr_equals_reference(udhr_words, with_dev):
     train, dev = udhr_words
-    stats = _same(train, dev if with_dev else None, vocab_size=1200, special_tokens=(END_OF_TEXT,),
-                  initial_alphabet=byte_alphabet(), min_frequency=2)
+    stats = _same(train, dev if with_dev else None, vocab_size=1200, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet(), min_frequency=2)
     assert stats["merges"] >= 1200 - 257 - 100 and sum(stats["chosen"].values()) == stats["merges"]
     if with_dev:
         assert stats["chosen"]["vie"] == 0  # a language without dev text never chooses

@@ -26,7 +26,7 @@ def _docs(udhr):
 
 
 def test_byte_level_bpe_writes_a_round_tripping_tokenizer(tmp_path, udhr):
-    langs, texts, repeats = _docs(udhr)
+    _langs, texts, repeats = _docs(udhr)
     stats = train_byte_level_bpe(texts, repeats, tmp_path, vocab_size=600, digits_r2l=True, meta={"romanized": False})
     tok = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
     assert tok.get_vocab_size() == 600 and stats["vocab_size"] == 600 and stats["distinct_words"] > 100
@@ -39,8 +39,7 @@ def test_parity_aware_needs_languages(tmp_path, udhr):
     langs, texts, repeats = _docs(udhr)
     with pytest.raises(ValueError, match="langs"):
         train_byte_level_bpe(texts, repeats, tmp_path, vocab_size=400, parity_aware=True)
-    stats = train_byte_level_bpe(texts, repeats, tmp_path, vocab_size=400, parity_aware=True, langs=langs,
-                                 parallel=udhr)
+    stats = train_byte_level_bpe(texts, repeats, tmp_path, vocab_size=400, parity_aware=True, langs=langs, parallel=udhr)
     assert stats["distinct_words"] > 100
     assert json.loads((tmp_path / "tokenmill.json").read_text())["parity_aware"] is True
 
@@ -80,7 +79,7 @@ def test_default_config_is_the_fair_one(tmp_path, udhr):
     cfg = MultilingualConfig(vocab_size=400)
     assert cfg.parity_aware and cfg.marks and cfg.parity_dev == "auto"
     langs, texts, repeats = _docs(udhr)
-    stats, path = train_tokenizer(cfg, langs, texts, repeats, tmp_path / "bpe")
+    stats, _path = train_tokenizer(cfg, langs, texts, repeats, tmp_path / "bpe")
     assert stats["dev"] == "input" and stats["engine"].startswith("tokenmill parity-aware")
     meta = json.loads((tmp_path / "bpe" / "tokenmill.json").read_text())
     assert meta["parity_aware"] is True and meta["marks"] is True

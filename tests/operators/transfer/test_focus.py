@@ -57,9 +57,13 @@ def test_focus_toy_vocabulary_by_hand():
     base = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0]])
     shared = {0: 0, 1: 1, 2: 3}  # new ids 0-2 are base tokens 0, 1, 3
     s = 1 / math.sqrt(2)
-    aux = {0: np.array([1.0, 0.0]), 1: np.array([0.0, 1.0]), 2: np.array([s, s]),
-           3: np.array([2.0, 0.0]),   # cos to anchors (1, 0, .7071) -> sparsemax (.64645, 0, .35355)
-           4: np.array([0.0, 0.5])}   # cos (0, 1, .7071) -> (0, .64645, .35355)
+    aux = {
+        0: np.array([1.0, 0.0]),
+        1: np.array([0.0, 1.0]),
+        2: np.array([s, s]),
+        3: np.array([2.0, 0.0]),  # cos to anchors (1, 0, .7071) -> sparsemax (.64645, 0, .35355)
+        4: np.array([0.0, 0.5]),
+    }  # cos (0, 1, .7071) -> (0, .64645, .35355)
     out, counts = focus_combine(base, 6, shared, aux, seed=0)  # id 5 has no auxiliary vector: random
     w, r = 1 - s / 2, s / 2  # by hand: tau = (1 + s - 1) / 2, weights 1 - tau and s - tau
     torch.testing.assert_close(out[:3], base[[0, 1, 3]])

@@ -64,8 +64,10 @@ def test_a_query_retrieves_its_own_translation_and_misaligned_articles_are_skipp
     assert set(pairs) == {"deu"}  # the pivot has no task; a language without a file is left out
     got = {q: pivot[i] for q, i in pairs["deu"]}
     # Articles 3 and 4 are held out and line up; article 2 (two paragraphs vs one) is skipped.
-    assert got == {"Jeder hat das Recht auf Leben.": "Everyone has the right to life.",
-                   "Niemand darf in Sklaverei gehalten werden.": "No one shall be held in slavery."}
+    assert got == {
+        "Jeder hat das Recht auf Leben.": "Everyone has the right to life.",
+        "Niemand darf in Sklaverei gehalten werden.": "No one shall be held in slavery.",
+    }
 
 
 def test_every_benchmark_language_has_held_out_translations_in_the_shared_data():

@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tokenmill.operators.transfer.align import segment_ids, segment_ids_reference
-from tokenmill.operators.transfer.decompose import (SurfaceDecomposer, mark_word_starts, surface_of_piece, tokenizer_surfaces,
-                                         word_start_shares)
+from tokenmill.operators.transfer.decompose import SurfaceDecomposer, mark_word_starts, surface_of_piece, tokenizer_surfaces, word_start_shares
 from tokenmill.operators.transfer.tokenizer_sampler import TokenizerSampler, substring_counts
 
 
@@ -113,11 +112,17 @@ def test_tokenizer_surfaces_reconstruct_text(tmp_path, kind, udhr_lines):
     if kind == "metaspace":
         tok = _train(models.BPE(unk_token="[UNK]"), pre_tokenizers.Metaspace(), decoders.Metaspace(), texts)
     elif kind == "bytelevel":
-        tok = _train(models.BPE(), pre_tokenizers.ByteLevel(add_prefix_space=True), decoders.ByteLevel(), texts,
-                     initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        tok = _train(
+            models.BPE(), pre_tokenizers.ByteLevel(add_prefix_space=True), decoders.ByteLevel(), texts, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        )
     else:
-        tok = _train(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##"), pre_tokenizers.Whitespace(),
-                     decoders.WordPiece(), texts, continuing_subword_prefix="##")
+        tok = _train(
+            models.BPE(unk_token="[UNK]", continuing_subword_prefix="##"),
+            pre_tokenizers.Whitespace(),
+            decoders.WordPiece(),
+            texts,
+            continuing_subword_prefix="##",
+        )
     path = tmp_path / "tokenizer.json"
     tok.save(str(path))
     surfaces, special = tokenizer_surfaces(path)

@@ -28,8 +28,7 @@ def bare_tokenizer(shared_data, tmp_path_factory):
 def test_prepare_adds_missing_specials_and_template(bare_tokenizer):
     base_json = base_model_dir() / "tokenizer.json"
     tok, roles, special_map = prepare_tokenizer(bare_tokenizer, base_json)
-    assert roles == {"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]", "unk_token": "[UNK]",
-                     "mask_token": "[MASK]"}
+    assert roles == {"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]", "unk_token": "[UNK]", "mask_token": "[MASK]"}
     vocab = tok.get_vocab(with_added_tokens=True)
     assert sorted(special_map.values()) == [0, 100, 101, 102, 103]  # BERT's [PAD] [UNK] [CLS] [SEP] [MASK]
     assert special_map[vocab["[CLS]"]] == 101 and special_map[vocab["[SEP]"]] == 102
@@ -60,8 +59,7 @@ def test_export_checks_shapes_and_format(bare_tokenizer, tmp_path):
     with pytest.raises(ValueError, match="do not fit"):
         export_transferred_model(folder, tok, torch.zeros(3, 384), tmp_path / "bad", roles=roles)
     n = tok.get_vocab_size(with_added_tokens=True)
-    out = export_transferred_model(folder, tok, torch.zeros(n, 384), tmp_path / "ok", roles=roles,
-                                   metadata={"method": "zeros"})
+    out = export_transferred_model(folder, tok, torch.zeros(n, 384), tmp_path / "ok", roles=roles, metadata={"method": "zeros"})
     doc = check_transferred_model(out)
     assert doc["method"] == "zeros" and doc["vocab_size"] == n
     config = json.loads((out / "config.json").read_text())

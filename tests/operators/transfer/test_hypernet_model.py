@@ -13,8 +13,8 @@ from tokenmill.operators.transfer.hypernet import (
     CONFIG_FILE,
     FORMAT,
     WEIGHTS_FILE,
-    Hypernetwork,
     HypernetConfig,
+    Hypernetwork,
     load_hypernet,
     pad_decompositions,
     save_hypernet,
@@ -64,9 +64,14 @@ def test_padding_does_not_change_predictions():
     torch.testing.assert_close(alone, batched, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("bad, field", [
-    (dict(n_heads=5), "n_heads"), (dict(surface_maxlen=0), "surface_maxlen"), (dict(dropout=1.0), "dropout"),
-])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        (dict(n_heads=5), "n_heads"),
+        (dict(surface_maxlen=0), "surface_maxlen"),
+        (dict(dropout=1.0), "dropout"),
+    ],
+)
 def test_config_validation_names_the_field(bad, field):
     with pytest.raises(ValueError, match=field):
         HypernetConfig(**{**SMALL, **bad})
@@ -82,8 +87,7 @@ def test_checkpoint_round_trip(tmp_path, dtype):
     base = _base()
     torch.manual_seed(1)
     model = Hypernetwork(HypernetConfig(**SMALL, residual_mean=False)).eval()
-    save_hypernet(model, tmp_path, base_name="toy", base_fingerprint="abc", dtype=dtype,
-                  extra={"training": {"steps": 3}})
+    save_hypernet(model, tmp_path, base_name="toy", base_fingerprint="abc", dtype=dtype, extra={"training": {"steps": 3}})
     loaded, doc = load_hypernet(tmp_path, base_fingerprint="abc")
     assert doc["format"] == FORMAT and doc["config"] == dataclasses.asdict(model.config)
     assert loaded.config == model.config and doc["training"]["steps"] == 3

@@ -9,7 +9,7 @@ import torch
 
 from tokenmill.operators.transfer.base_model import BASE_MODEL_NAME, load_base_model
 from tokenmill.operators.transfer.decompose import SurfaceDecomposer
-from tokenmill.operators.transfer.hypernet import Hypernetwork, HypernetConfig, pad_decompositions, save_hypernet
+from tokenmill.operators.transfer.hypernet import HypernetConfig, Hypernetwork, pad_decompositions, save_hypernet
 from tokenmill.operators.transfer.serve import HypernetEmbedder, HypernetServeConfig, LRUCache
 
 
@@ -22,8 +22,7 @@ def base():
 def checkpoint(base, tmp_path_factory):
     """A small random hypernetwork for the real base (heads not zero, so predictions differ from FVT)."""
     torch.manual_seed(0)
-    model = Hypernetwork(HypernetConfig(embed_dim=base.dim, d_model=32, n_layers=1, n_heads=2, ffn_dim=64,
-                                        residual_mean=False))
+    model = Hypernetwork(HypernetConfig(embed_dim=base.dim, d_model=32, n_layers=1, n_heads=2, ffn_dim=64, residual_mean=False))
     folder = tmp_path_factory.mktemp("hn")
     save_hypernet(model, folder, base_name=BASE_MODEL_NAME, base_fingerprint=base.fingerprint(), dtype=torch.float32)
     return folder
@@ -104,7 +103,7 @@ def test_target_text_blends_the_two_readings_of_no_space_surfaces(toy_bpe, embed
     np.testing.assert_allclose(got[vocab["self"]], 2 / 3 * start[0] + 1 / 3 * cont[0], atol=1e-5)
     np.testing.assert_allclose(got[vocab["my"]], start[1], atol=1e-5)
     assert not np.allclose(start[0], cont[0], atol=1e-3)  # the two readings differ, so the blend is seen
-    keep = [vocab["lf"], vocab["("]] + sorted(smap)
+    keep = [vocab["lf"], vocab["("], *sorted(smap)]
     np.testing.assert_array_equal(got[keep], plain[keep])
 
 
@@ -123,8 +122,7 @@ def test_actor_pool_on_ray(ray_local, checkpoint, embedder):
 
     cfg = HypernetServeConfig(checkpoint=str(checkpoint), device="cpu", copy_single=False)
     table = pa.table({"id": list(range(40)), "surface": [f" tok{i % 7}" if i % 9 else None for i in range(40)]})
-    ds = ray.data.from_arrow(table).map_batches(HypernetEmbedder, fn_constructor_kwargs={"config": cfg},
-                                                batch_format="pyarrow", batch_size=16, concurrency=1)
+    ds = ray.data.from_arrow(table).map_batches(HypernetEmbedder, fn_constructor_kwargs={"config": cfg}, batch_format="pyarrow", batch_size=16, concurrency=1)
     got = pa.concat_tables([ray.get(r) for r in ds.to_arrow_refs()]).sort_by("id")
     want = embedder(table)
     assert got.column("id").to_pylist() == list(range(40))

@@ -40,8 +40,7 @@ def test_config_validation_names_the_field():
 
 
 def test_langs_per_batch_limits_a_batch_to_that_many_languages(base, tiny_corpus):
-    cfg = HypernetTrainConfig(hypernet=HypernetConfig(d_model=32, n_layers=1, n_heads=2, ffn_dim=64), code_share=0.0,
-                              device="cpu")
+    cfg = HypernetTrainConfig(hypernet=HypernetConfig(d_model=32, n_layers=1, n_heads=2, ffn_dim=64), code_share=0.0, device="cpu")
     trainer = HypernetTrainer(cfg, base, tiny_corpus)
     chunks = {lang: set(c) for lang, c in tiny_corpus.udhr.items()}
     only = {lang: c - set().union(*(chunks[o] for o in chunks if o != lang)) for lang, c in chunks.items()}
@@ -53,8 +52,7 @@ def test_langs_per_batch_limits_a_batch_to_that_many_languages(base, tiny_corpus
 
 
 def test_parallel_batches_take_the_same_place_in_every_language(base, tiny_corpus):
-    cfg = HypernetTrainConfig(hypernet=HypernetConfig(d_model=32, n_layers=1, n_heads=2, ffn_dim=64), code_share=0.0,
-                              device="cpu")
+    cfg = HypernetTrainConfig(hypernet=HypernetConfig(d_model=32, n_layers=1, n_heads=2, ffn_dim=64), code_share=0.0, device="cpu")
     trainer = HypernetTrainer(cfg, base, tiny_corpus)
     where: dict[str, list[tuple[str, float]]] = {}  # a chunk's text may occur in several places
     for lang, cs in tiny_corpus.udhr.items():
@@ -63,10 +61,12 @@ def test_parallel_batches_take_the_same_place_in_every_language(base, tiny_corpu
     step = max(1 / len(cs) for cs in tiny_corpus.udhr.values())
     batch = trainer.draw_texts(12, langs_per_batch=3, parallel=True)
     assert len(batch) == 12
-    for group in (batch[k: k + 3] for k in range(0, 12, 3)):
+    for group in (batch[k : k + 3] for k in range(0, 12, 3)):
         # some reading of the group has one chunk per language, all at the same relative place
-        assert any(len({lang for lang, _ in pick}) == 3 and max(p for _, p in pick) - min(p for _, p in pick) < step
-                   for pick in itertools.product(*(where[c] for c in group)))
+        assert any(
+            len({lang for lang, _ in pick}) == 3 and max(p for _, p in pick) - min(p for _, p in pick) < step
+            for pick in itertools.product(*(where[c] for c in group))
+        )
 
 
 def test_relation_loss_reference():
@@ -81,7 +81,7 @@ def test_relation_loss_reference():
     def probs(x):
         x = torch.nn.functional.normalize(x, dim=-1)
         sims = x @ x.T / 0.1
-        return torch.stack([torch.cat([sims[i, :i], sims[i, i + 1:]]).softmax(0) for i in range(len(x))])
+        return torch.stack([torch.cat([sims[i, :i], sims[i, i + 1 :]]).softmax(0) for i in range(len(x))])
 
     p, q = probs(target), probs(new)
     want = (p * (p.log() - q.log())).sum(1).mean()
@@ -114,9 +114,16 @@ def test_corpus_split_is_disjoint(shared_data):
 
 def test_training_steps_reduce_the_loss(base, tiny_corpus):
     """Repeated steps on one batch with one sampled tokenizer: the loss (from the FVT start) must go down."""
-    cfg = HypernetTrainConfig(hypernet=HypernetConfig(d_model=64, n_layers=1, n_heads=4, ffn_dim=128),
-                              batch_size=4, max_tokens=24, lr=3e-3, warmup_steps=0, buffer_size=64, seed=0,
-                              device="cpu")
+    cfg = HypernetTrainConfig(
+        hypernet=HypernetConfig(d_model=64, n_layers=1, n_heads=4, ffn_dim=128),
+        batch_size=4,
+        max_tokens=24,
+        lr=3e-3,
+        warmup_steps=0,
+        buffer_size=64,
+        seed=0,
+        device="cpu",
+    )
     trainer = HypernetTrainer(cfg, base, tiny_corpus)
     texts = trainer.draw_texts(4)
     trainer.sampler.fit(trainer.draw_texts(64))
@@ -138,8 +145,7 @@ def test_training_steps_reduce_the_loss(base, tiny_corpus):
 
 def test_contrast_weight_enters_the_total(base, tiny_corpus):
     """With contrast_weight the total is the old total plus weight x the (non-negative) InfoNCE term."""
-    kw = dict(hypernet=HypernetConfig(d_model=32, n_layers=1, n_heads=2, ffn_dim=64), batch_size=4, max_tokens=16,
-              buffer_size=32, device="cpu")
+    kw = dict(hypernet=HypernetConfig(d_model=32, n_layers=1, n_heads=2, ffn_dim=64), batch_size=4, max_tokens=16, buffer_size=32, device="cpu")
     plain = HypernetTrainer(HypernetTrainConfig(**kw), base, tiny_corpus)
     texts = plain.draw_texts(4)
     plain.sampler.fit(plain.draw_texts(32))
@@ -161,8 +167,7 @@ def test_contrast_weight_enters_the_total(base, tiny_corpus):
 def test_word_starts_reads_tokens_after_punctuation_as_words(base, tiny_corpus):
     """With word_starts, a GPT-2-style token that follows punctuation is decomposed as a word start: the sentence
     loss moves on a text with "(self"-like words and not on one without any."""
-    kw = dict(hypernet=HypernetConfig(d_model=32, n_layers=1, n_heads=2, ffn_dim=64), batch_size=2, max_tokens=32,
-              buffer_size=32, device="cpu")
+    kw = dict(hypernet=HypernetConfig(d_model=32, n_layers=1, n_heads=2, ffn_dim=64), batch_size=2, max_tokens=32, buffer_size=32, device="cpu")
     plain = HypernetTrainer(HypernetTrainConfig(**kw), base, tiny_corpus)
     plain.sampler.fit(plain.draw_texts(32))
     tok = plain.sampler.sample("bytelevel")
@@ -171,16 +176,16 @@ def test_word_starts_reads_tokens_after_punctuation_as_words(base, tiny_corpus):
     punct = ["freedom(of)thought,conscience;religion", "everyone(has)the.right"]
     spaced = [" freedom of thought", " everyone has the right"]  # a text's first token begins a word too
     surfaces, offsets = tok.encode(punct)
-    assert any(reads_both_ways(s) and begins_word(t, a) for row, offs, t in zip(surfaces, offsets, punct)
-               for s, (a, _) in zip(row, offs) if a > 0)
+    assert any(reads_both_ways(s) and begins_word(t, a) for row, offs, t in zip(surfaces, offsets, punct) for s, (a, _) in zip(row, offs) if a > 0)
     with torch.no_grad():
         assert float(marked.losses(punct, tok)["sent"]) != pytest.approx(float(plain.losses(punct, tok)["sent"]))
         assert float(marked.losses(spaced, tok)["sent"]) == pytest.approx(float(plain.losses(spaced, tok)["sent"]))
 
 
 def test_train_loop_checkpoints(base, tiny_corpus):
-    cfg = HypernetTrainConfig(hypernet=HypernetConfig(d_model=32, n_layers=1, n_heads=2, ffn_dim=64), steps=2,
-                              batch_size=2, max_tokens=16, buffer_size=16, save_every=1, device="cpu")
+    cfg = HypernetTrainConfig(
+        hypernet=HypernetConfig(d_model=32, n_layers=1, n_heads=2, ffn_dim=64), steps=2, batch_size=2, max_tokens=16, buffer_size=16, save_every=1, device="cpu"
+    )
     trainer = HypernetTrainer(cfg, base, tiny_corpus)
     seen = []
     summary = trainer.train(lambda tr, s: seen.append(dict(s)), show_progress=False)
