@@ -60,13 +60,14 @@ def pack_in_workers(
     encode_batch_size: int,
     write_documents: bool,
     encode: EncodeConfig | None = None,
-) -> dict:
+) -> tuple[dict, dict]:
     """Raw files or documents/v1 Parquet → shards, every token in Ray workers; the driver only commits.
 
     Partitions (about ``partition_bytes`` of input each, in canonical order) are read, cleaned, quarantined,
     encoded, packed and written by :class:`PartWriter` actors; the driver gathers their small descriptors,
     commits the manifest in partition order, reconciles the counts and publishes ``OUT/quarantine`` (and
-    ``OUT/documents`` when ``write_documents``). Returns the manifest.
+    ``OUT/documents`` when ``write_documents``, ``OUT/filtered`` when quality filters run). Returns the manifest
+    and, for raw inputs, the reconciled totals (``records_in``, ``records_out``, ``quarantined``, ``filtered``).
     """
     t0 = time.perf_counter()
     check_output_owned(output)
@@ -91,6 +92,8 @@ def pack_in_workers(
     items = [{"index": i, "name": part_name(i, group, settings), "tasks": json.dumps(group)} for i, group in enumerate(plan_partitions(tasks, partition_bytes))]
     staging = open_staging(output, ledger.run_id)
     qdir, receipts = staging / "quarantine", staging / "_receipts"
+    # documents the quality filters drop (ingest.quality; the PII formatter only edits): OUT/filtered, reconciled
+    fdir = staging / "filtered" if set(ingest_cfg.quality.filters) - {"pii"} and not is_docs else None
     shards_dir = output / "shards"
     shards_dir.mkdir(parents=True, exist_ok=True)
     log.info("%d files, %d partitions, %d workers", len(files), len(items), workers)
@@ -105,16 +108,17 @@ def pack_in_workers(
         "documents_dir": str(staging / "documents") if write_documents and not is_docs else None,
         "encode_batch_size": encode_batch_size,
         "encode": encode,
+        "filtered_dir": str(fdir) if fdir else None,
     }
     parts = write_partitions(items, writer_args, workers)
     # Counts before commit: a run that lost records publishes nothing.
     packed = documents_per_source(parts)
-    result = IngestResult(quarantine=qdir, documents=staging / "documents" if writer_args["documents_dir"] else None)
+    result = IngestResult(quarantine=qdir, documents=staging / "documents" if writer_args["documents_dir"] else None, filtered=fdir)
     if not is_docs:
         reconcile_run(
             result,
             load_receipts(receipts),
-            {"documents": stage_names(ingest_stages("text", ingest_cfg, str(qdir), None))},
+            {"documents": stage_names(ingest_stages("text", ingest_cfg, str(qdir), None, filtered_dir=str(fdir) if fdir else None))},
             {"documents": packed},
             files,
             ledger,
@@ -131,7 +135,7 @@ def pack_in_workers(
         seconds=time.perf_counter() - t0,
     )
     publish(staging, output, result, ledger.run_id)
-    return manifest
+    return manifest, result.totals
 
 
 def record_encoder(ledger: Ledger, stage: str, engine, parts: list[dict]) -> dict:

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             check_inputs(args.input, cfg.ingest.format)
             run.start_ray()
             t0 = time.perf_counter()
-            manifest = pack_in_workers(
+            manifest, ingested = pack_in_workers(
                 args.input,
                 output,
                 run.ledger,
@@ -93,7 +93,13 @@ def main(argv: list[str] | None = None) -> int:
                 encode=cfg.encode,
             )
             seconds = time.perf_counter() - t0
-    t, shards = manifest["totals"], f"{args.output.rstrip('/')}/shards" if is_remote(args.output) else output / "shards"
+    root = args.output.rstrip("/") if is_remote(args.output) else str(output)
+    t, shards = manifest["totals"], f"{root}/shards"
+    if ingested:  # raw input: what the readers saw and where the documents not packed went
+        print(
+            f"read: {ingested['records_in']} records; quarantined {ingested['quarantined']} ({root}/quarantine), "
+            f"filtered {ingested['filtered']}{f' ({root}/filtered)' if ingested['filtered'] else ''}"
+        )
     print(
         f"shards: {shards}  ({t['documents']} documents, {t['tokens']} tokens, {t['rows']} rows of "
         f"{cfg.shards.pack.context_length}, utilization {t['utilization']:.2%}, {seconds:.1f} s, "

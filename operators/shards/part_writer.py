@@ -65,6 +65,7 @@ class PartWriter:
         ingest: how raw files are read and cleaned.
         quarantine_dir, receipts_dir: where rejected rows and count receipts go (None: only ingested documents
             or segments, no raw files, are read).
+        filtered_dir: where documents the quality filters drop go (None: no filter that drops documents is on).
         documents_dir: also write the kept documents as Parquet there (None: do not).
         tokens_dir: also write the encoded documents (:data:`TOKEN_COLUMNS`) as Parquet there (None: do not).
         write_shards: pack and write shard parts (False: only the documents/tokens files).
@@ -90,6 +91,7 @@ class PartWriter:
         tokens_dir: str | None = None,
         write_shards: bool = True,
         encode: EncodeConfig | None = None,
+        filtered_dir: str | None = None,
     ) -> None:
         limit_encode_threads(encode_threads)
         self.shards_dir = shards_dir
@@ -99,7 +101,13 @@ class PartWriter:
         self.reader = ReadTask(ingest, receipts_dir)
         # The dominant script is a documents/ column; shards never read it. No quarantine: raw files are refused.
         self.stages = (
-            ingest_stages("text", dataclasses.replace(ingest, detect_script=ingest.detect_script and documents_dir is not None), quarantine_dir, receipts_dir)
+            ingest_stages(
+                "text",
+                dataclasses.replace(ingest, detect_script=ingest.detect_script and documents_dir is not None),
+                quarantine_dir,
+                receipts_dir,
+                filtered_dir=filtered_dir,
+            )
             if quarantine_dir is not None
             else None
         )
