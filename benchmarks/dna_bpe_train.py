@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,6 +71,7 @@ def run_contender(name: str, which: int) -> dict:
     train, heldout = corpus(which)
     out_dir = Path(tempfile.mkdtemp(prefix="bench-bpe-"))
     extra: dict = {}
+    merges: Sequence[tuple[str, ...]] | None  # merge pairs, compared across trainers
     if name.startswith("tokenmill"):
         from tokenmill.operators.bpe import BpeTrainerConfig, load_hf_tokenizer, save_hf_tokenizer, train_bpe
         from tokenmill.operators.bpe.kernels import AOT
@@ -178,7 +180,7 @@ def run_count_phase(which: int, reps: int = 5) -> dict:
     from tokenmill.operators.bpe.corpus import to_seq_table
 
     table = to_seq_table(train)
-    best = {}
+    best: dict[int, float] = {}
     for _ in range(reps):
         for n in (1, 2):
             use = actors[:n]

@@ -27,7 +27,9 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -41,6 +43,7 @@ from tokenmill.operators.dynamic import (  # noqa: E402
     load_base_tokenizer,
     merges_to_seqlen,
 )
+from tokenmill.operators.dynamic.boundaries import Boundary  # noqa: E402
 
 DATA = (ROOT.parent / "shared" / "data").resolve()
 LANGS = {  # UDHR file -> script
@@ -84,14 +87,14 @@ def emit(record: dict) -> None:
     print(json.dumps(record, ensure_ascii=False), flush=True)
 
 
-def reduction(tok, batches: list[list[str]], boundary: str) -> tuple[float, dict[str, float]]:
+def reduction(tok, batches: list[list[str]], boundary: Boundary) -> tuple[float, dict[str, float]]:
     texts = [t for b in batches for t in b]
     curve = merges_to_seqlen(tok, texts, batch_size=BATCH, boundary=boundary, max_merges=None)
     reductions = {("unlimited" if m is None else str(m)): round(curve.reduction_at(m), 4) for m in BUDGETS}
     return curve.base_mean_length, reductions
 
 
-def time_call(fn, repeat: int = 1) -> tuple[float, object]:
+def time_call(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
     best, out = float("inf"), None
     for _ in range(repeat):
         t0 = time.process_time()
@@ -167,8 +170,8 @@ def main() -> None:
         )
         modes[name] = {}
         for boundary in BOUNDARIES:
-            per_lang = [reduction(tok, batches[lang], boundary)[1]["1000"] for lang in LANGS]
-            modes[name][boundary] = statistics.mean(per_lang)
+            at_1000 = [reduction(tok, batches[lang], boundary)[1]["1000"] for lang in LANGS]
+            modes[name][boundary] = statistics.mean(at_1000)
             emit(
                 {
                     "bench": "dynamic_bpe_reduction_boundary",
@@ -216,7 +219,7 @@ def measure_speed(name: str, tok, batches: dict[str, list[list[str]]]) -> dict:
     encode = base_encode(tok)
     every = [pa.table({"text": b}) for bs in batches.values() for b in bs]
     texts = [t.column("text").to_pylist() for t in every]
-    result = {"speedup": ref_s / fast_s, "identical": identical, "fast_s": fast_s, "ref_s": ref_s, "batches": len(every)}
+    result: dict[str | int, Any] = {"speedup": ref_s / fast_s, "identical": identical, "fast_s": fast_s, "ref_s": ref_s, "batches": len(every)}
     for budget in (100, 1000):
         op = DynamicBPE(tok, max_merges=budget, boundary="word")
         op(every[0])

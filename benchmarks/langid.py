@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import Any, TextIO
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -215,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
             best[name] = min(best.get(name, float("inf")), time.process_time() - t0)
     file_preds = {name: loaded[name][0]([t for _, t in files]) for name in loaded}
 
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
     for name, (_, labels, label, setup) in loaded.items():
         results[name] = {
             "label": label,
@@ -258,11 +259,11 @@ def run(args: argparse.Namespace) -> int:
         "(a right answer names the language or its macrolanguage)"
     )
     print(f"{'contender':<52}{'langs':>7}{'line acc':>10}{'covered':>9}{'file acc':>10}{'covered':>9}{'docs/s':>10}")
-    for r in results.values():
-        li, fi = r["lines"], r["files"]
+    for res in results.values():
+        li, fi = res["lines"], res["files"]
         print(
-            f"{r['label']:<52}{li['covered_languages']:>7}{li['accuracy']:>10.3f}{li['covered_accuracy']:>9.3f}"
-            f"{fi['accuracy']:>10.3f}{fi['covered_accuracy']:>9.3f}{r['docs_per_s']:>10,}"
+            f"{res['label']:<52}{li['covered_languages']:>7}{li['accuracy']:>10.3f}{li['covered_accuracy']:>9.3f}"
+            f"{fi['accuracy']:>10.3f}{fi['covered_accuracy']:>9.3f}{res['docs_per_s']:>10,}"
         )
     print("langs: UDHR languages the model can name; acc: over all documents; covered: over those languages' documents")
     print("docs/s: lines per process CPU second, best of rounds")
@@ -275,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 class _Tee(io.TextIOBase):
-    def __init__(self, *streams: io.TextIOBase) -> None:
+    def __init__(self, *streams: TextIO) -> None:
         self.streams = streams
 
     def write(self, s: str) -> int:

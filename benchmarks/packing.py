@@ -59,7 +59,8 @@ def udhr_texts() -> list[str]:
 def genome_texts(segment: int = 1000) -> list[str]:
     out = []
     for path in sorted((DATA / "dna").iterdir()):
-        seqs, cur = [], []
+        seqs: list[str] = []
+        cur: list[str] = []
         for line in path.read_text().splitlines():
             if line.startswith(">"):
                 if cur:
@@ -160,7 +161,9 @@ def throughput(tok, texts: list[str], workdir: Path, rounds: int = 3) -> dict:
                 values = np.fromiter((t for x in ids for t in x), np.uint16, int(lengths.sum()))
                 offsets = np.concatenate([[0], np.cumsum(lengths)])
                 writer.add_batch([f"{k}:{i}" for i in range(len(ids))], values, offsets)
-        return writer.manifest["pack_stats"]["tokens_in"], writer.manifest
+        manifest = writer.manifest
+        assert manifest is not None  # committed when the writer closed
+        return manifest["pack_stats"]["tokens_in"], manifest
 
     best_enc, best_ours, tokens, manifest = float("inf"), float("inf"), 0, None
     for _ in range(rounds):
@@ -171,6 +174,7 @@ def throughput(tok, texts: list[str], workdir: Path, rounds: int = 3) -> dict:
         ours_tokens, manifest = encode_pack_write()
         best_ours = min(best_ours, time.perf_counter() - t)
         assert ours_tokens == tokens
+    assert manifest is not None  # rounds >= 1
     ok = verify_shard_set(workdir / "shards").ok
     return {
         "bench": "encode_pack_write",
@@ -264,7 +268,7 @@ def main() -> None:
 
     print()
     print(f"{'dataset':<12} {'ctx':>5} {'tokenmill':>10} {'+split_fill':>11} {'1/row':>8} {'firstfit':>9} {'concat':>8} {'concat rows mixing docs':>24}")
-    by = {}
+    by: dict[tuple[str, int], dict[str, dict]] = {}
     for ln in lines:
         by.setdefault((ln["dataset"], ln["context_length"]), {})[ln["peer"]] = ln["quality"]
     for (name, C), q in by.items():

@@ -24,7 +24,7 @@ DATA = ROOT.parent / "shared" / "data"
 HELD_BACK = "zul.txt"
 
 
-def run_build(config: Path) -> tuple[float, dict | None, str]:
+def run_build(config: Path) -> tuple[float, dict, str]:
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, str(ROOT / "pipelines/build_corpus.py"), "--config", str(config), "--quiet"], capture_output=True, text=True, cwd=ROOT

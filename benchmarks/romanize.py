@@ -45,7 +45,7 @@ class Clock:
 def load_inputs(udhr: Path, u: uroman.Uroman) -> dict[str, list[Doc]]:
     """{'nonlatin': one doc per non-Latin UDHR file, 'mixed': one doc interleaving lines of MIXED_FROM}."""
     files = {p.stem: p.read_text(encoding="utf-8").split("\n") for p in sorted(udhr.glob("*.txt"))}
-    nonlatin = []
+    nonlatin: list[Doc] = []
     for stem, lines in files.items():
         letters = [c for line in lines for c in line if c.isalpha()]
         latin = sum(u.dict_str.get(("script", c), "") == "Latin" for c in letters)
@@ -73,7 +73,8 @@ def run_uroman(docs: list[Doc], cache_size: int) -> tuple[Clock, list[list[str]]
     return clock, out, {}, setup.wall
 
 
-def run_uroman_fast(docs: list[Doc]) -> tuple[Clock, list[list[str]], dict, float]:
+def run_uroman_fast(docs: list[Doc]) -> tuple[Clock, list[list[str | None]], dict, float]:
+    """uroman-rs; a line it panics on is None."""
     from uroman_fast import romanize
 
     def one(line: str, lang: str | None) -> str | None:
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                     best[name] = result
         reference = best["uroman_nocache"][1]
 
-        def differing(out: list[list[str]]) -> int:
+        def differing(out: list[list[str | None]]) -> int:
             return sum(a != b for got, want in zip(out, reference) for a, b in zip(got, want))
 
         ours, ours_out, ours_stats, ours_setup = best["tokenmill"]

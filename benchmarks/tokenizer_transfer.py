@@ -360,7 +360,7 @@ def main() -> int:
         lengths = {}
         n_new = 0
         for g, gtexts in texts.items():
-            dl = []
+            dl: list[int] = []
             for s in range(0, len(gtexts), 32):
                 out = dyn(pa.table({"text": gtexts[s : s + 32]}))
                 vocab = dyn_vocab_table(out)

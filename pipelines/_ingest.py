@@ -65,11 +65,13 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
         CountMismatch: records were lost between reading and writing (nothing is published).
     """
     t0 = time.perf_counter()
+    run_id = ledger.run_id
+    assert run_id is not None, "ingest records into a started run (Ledger.start_run)"
     check_output_owned(output)
-    clean_stale_staging(output, ledger.run_id)
+    clean_stale_staging(output, run_id)
     files = resolve_inputs(patterns, cfg.format)
     ledger.add_inputs([(f.uri, f.size, f.mtime, fingerprint(f.uri)) for f in files])
-    staging = open_staging(output, ledger.run_id)
+    staging = open_staging(output, run_id)
     qdir, receipts = staging / "quarantine", str(staging / "_receipts")
     fdir = staging / "filtered" if set(cfg.quality.filters) - {"pii"} else None  # the PII formatter drops nothing
     text_tasks = plan_read_tasks([f for f in files if f.format != "fasta"], cfg.split_bytes)
@@ -92,18 +94,25 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
             t1 = time.perf_counter()
             raw = staging / f"{name}.predup"
             (staging / name).rename(raw)
-            schema = DOCUMENTS if name == "documents" else DNA_SEGMENTS
-            counts = exact_dedup(raw, staging / name, qdir, "text" if name == "documents" else "seq", schema_name(schema), stage=f"dedup_{name}")
+            version = schema_name(DOCUMENTS if name == "documents" else DNA_SEGMENTS)
+            assert version is not None  # both schemas carry their tokenmill.schema version
+            counts = exact_dedup(raw, staging / name, qdir, "text" if name == "documents" else "seq", version, stage=f"dedup_{name}")
             shutil.rmtree(raw)
             dedup_counts[name] = (counts, time.perf_counter() - t1)
-    result = IngestResult(**{name: staging / name for name, _ in branches}, quarantine=qdir, filtered=fdir if fdir and "documents" in chains else None)
+    outs = {name: staging / name for name, _ in branches}
+    result = IngestResult(
+        documents=outs.get("documents"),
+        dna_segments=outs.get("dna_segments"),
+        quarantine=qdir,
+        filtered=fdir if fdir and "documents" in chains else None,
+    )
     written = {name: _file_counts(getattr(result, name)) for name in chains}
     reconcile_run(result, load_receipts(receipts), chains, written, files, ledger, read_seconds, stage_prefix)
     for name, (counts, seconds) in dedup_counts.items():
         ledger.add_stage(
             f"{stage_prefix}dedup_{name}", rows_in=counts["rows_in"], rows_out=counts["rows_out"], rows_quarantined=counts["duplicates"], seconds=seconds
         )
-    publish(staging, output, result, ledger.run_id)
+    publish(staging, output, result, run_id)
     log.info(
         "ingest: %s seen, %s out, %s quarantined, %s filtered (%.1f s)",
         result.totals["records_in"],
@@ -234,7 +243,7 @@ def reconcile_run(
     """
     con = duckdb.connect()
     q_rows = []
-    if q_files := parquet_files(result.quarantine):  # paths as parameters: see parquet_files
+    if result.quarantine is not None and (q_files := parquet_files(result.quarantine)):  # paths as parameters: see parquet_files
         q_rows = con.execute("SELECT source, stage, reason, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL", [q_files]).fetchall()
     f_rows = []  # documents quality filters dropped: (source, reason, count)
     if result.filtered is not None and (f_files := parquet_files(result.filtered)):

@@ -22,6 +22,7 @@ class Run:
     """What the body of :func:`job` gets: the run's ledger, and Ray on request (so input checks run before it)."""
 
     def __init__(self, ledger: Ledger, args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
+        assert ledger.run_id is not None, "job() starts the ledger run before the body gets it"
         self.ledger, self.run_id, self._args, self._stack = ledger, ledger.run_id, args, stack
 
     def start_ray(self) -> dict:

@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
@@ -26,6 +27,7 @@ from tokenmill.operators.core.cli import make_parser, parse_config
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.runtime import actor_pool, ray_workers
 from tokenmill.operators.dynamic import DynamicBPE, DynamicBPEConfig, rows_table, vocab_table
+from tokenmill.operators.dynamic.dynamic_bpe import Boundary
 from tokenmill.operators.encode import tokenizer_arg
 from tokenmill.operators.io import parquet_files
 from tokenmill.pipelines._ingest import documents_input
@@ -58,7 +60,8 @@ class DynamicTokenizeConfig:
         self.merge_config()  # max_merges / boundary / min_count errors surface as config errors
 
     def merge_config(self) -> DynamicBPEConfig:
-        return DynamicBPEConfig(max_merges=self.max_merges, boundary=self.boundary, min_count=self.min_count)
+        # boundary stays a plain str here (the config loader and its docs take it as one); DynamicBPEConfig checks it
+        return DynamicBPEConfig(max_merges=self.max_merges, boundary=cast(Boundary, self.boundary), min_count=self.min_count)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,10 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - t0
         con = duckdb.connect()
         # file lists as parameters, never paths in SQL text (an output folder may be named it's or g[1])
-        n, base, dyn = con.execute(
-            "SELECT count(*), sum(base_length), sum(dynamic_length) FROM read_parquet(?)", [parquet_files(output / "dynamic_rows")]
-        ).fetchone()
-        n_vocab = con.execute("SELECT count(*) FROM read_parquet(?)", [parquet_files(output / "dynamic_vocab")]).fetchone()[0]
+        sums = con.execute("SELECT count(*), sum(base_length), sum(dynamic_length) FROM read_parquet(?)", [parquet_files(output / "dynamic_rows")]).fetchone()
+        vocab = con.execute("SELECT count(*) FROM read_parquet(?)", [parquet_files(output / "dynamic_vocab")]).fetchone()
+        assert sums is not None and vocab is not None  # an aggregate without GROUP BY always returns one row
+        (n, base, dyn), n_vocab = sums, vocab[0]
         ledger.add_stage("dynamic_merge", rows_in=n, rows_out=n, rows_quarantined=0, tokens=int(dyn or 0), seconds=seconds)
         ledger.add_artifact(output / "dynamic_rows", "dynamic_rows")
         ledger.add_artifact(output / "dynamic_vocab", "dynamic_vocab")

@@ -32,13 +32,15 @@ from __future__ import annotations
 import functools
 import unicodedata
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from numba import njit
 
 from tokenmill.operators.dynamic.base_tokenizer import EncodedBatch
 
-BOUNDARIES = ("pretokens", "word", "word_hyphen", "sentence")
+Boundary = Literal["pretokens", "word", "word_hyphen", "sentence"]
+BOUNDARIES: tuple[Boundary, ...] = ("pretokens", "word", "word_hyphen", "sentence")
 HYPHENS = frozenset("-\u2010\u2011")
 
 

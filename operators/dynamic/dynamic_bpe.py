@@ -24,22 +24,19 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from tokenmill.operators.dynamic.base_tokenizer import BaseTokenizer, EncodedBatch, load_base_tokenizer
-from tokenmill.operators.dynamic.boundaries import BOUNDARIES, char_classes, surface_unit_starts, unit_starts
+from tokenmill.operators.dynamic.boundaries import BOUNDARIES, Boundary, char_classes, surface_unit_starts, unit_starts
 from tokenmill.operators.dynamic.merge_kernel import merge_batch
 from tokenmill.operators.dynamic.vocab_strings import PieceTable, string_array, vocab_buffers
 from tokenmill.schemas.core import SCHEMA_KEY
 from tokenmill.schemas.dynamic import BATCH_VOCAB_FIELD, DYNAMIC_ROWS, DYNAMIC_VOCAB, DYNAMIC_VOCAB_ENTRY
 
 log = logging.getLogger(__name__)
-
-Boundary = Literal["pretokens", "word", "word_hyphen", "sentence"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
