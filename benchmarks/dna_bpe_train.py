@@ -26,12 +26,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.io.fasta_reader import fasta_sequences
+
 ROOT = Path(__file__).resolve().parents[1]
 DNA = ROOT.parent / "shared" / "data" / "dna"
-sys.path.insert(0, str(ROOT))
-
-from tokenmill.operators.core.ingest_config import IngestConfig  # noqa: E402
-from tokenmill.operators.io.fasta_reader import fasta_sequences  # noqa: E402
 
 TRAIN_FILES = ("ecoli_k12_mg1655_GCF_000005845.2.fna", "scerevisiae_sacCer3_chrI-III_V_VI_IX_M.fa")
 HELDOUT_FILES = ("lambda_phage.fa", "sarscov2_NC_045512.2.fasta")
@@ -256,10 +255,8 @@ def run_e2e(copies: int, tmp: Path) -> dict:
     phase) next to HF ``encode_batch_fast`` alone on the same segments with the same trained tokenizer, in this
     process (texts already in memory)."""
     import pyarrow.parquet as pq
+    from _tree import run_measured  # benchmarks/ is the script's folder, so on sys.path
     from tokenizers import Tokenizer
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from _tree import run_measured
 
     inputs = tmp / f"in{copies}"
     inputs.mkdir(parents=True)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,17 +32,16 @@ from typing import Any
 
 import pyarrow as pa
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tokenmill.operators.dynamic import (  # noqa: E402
+from tokenmill.operators.dynamic import (
     BOUNDARIES,
     DynamicBPE,
     ReferenceDynamicBPE,
     load_base_tokenizer,
     merges_to_seqlen,
 )
-from tokenmill.operators.dynamic.boundaries import Boundary  # noqa: E402
+from tokenmill.operators.dynamic.boundaries import Boundary
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DATA = (ROOT.parent / "shared" / "data").resolve()
 LANGS = {  # UDHR file -> script

@@ -20,12 +20,10 @@ import time
 from pathlib import Path
 
 import psutil
+from _tree import run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from _tree import run_measured  # noqa: E402
 
 
 def corpus(tmp: Path, repeat: int) -> list[str]:

@@ -28,14 +28,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
+import pyarrow as pa
+
+from tokenmill.operators.clean.langid import CLD2_TO_ISO639_3, MACROLANGUAGE, LanguageIdentifier, same_language
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.io.decode import lang_from_filename
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import pyarrow as pa  # noqa: E402
-
-from tokenmill.operators.clean.langid import CLD2_TO_ISO639_3, MACROLANGUAGE, LanguageIdentifier, same_language  # noqa: E402
-from tokenmill.operators.core.ingest_config import IngestConfig  # noqa: E402
-from tokenmill.operators.io.decode import lang_from_filename  # noqa: E402
 
 BATCH = 8192
 # Peer labels that are ISO 639-1 codes CLD2 does not use, and fastText's Wikipedia labels that are not ISO 639-3.

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,14 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
+from tokenmill.operators.encode.locate import open_tokenizer
+from tokenmill.operators.pack import Packer, PackerConfig
+from tokenmill.operators.shards import ShardWriter, ShardWriterConfig, verify_shard_set
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "operators" / "pack"))
-
-from real_tokens import gpt2_tokenizer  # noqa: E402
-
-from tokenmill.operators.pack import Packer, PackerConfig  # noqa: E402
-from tokenmill.operators.shards import ShardWriter, ShardWriterConfig, verify_shard_set  # noqa: E402
 
 DATA = (ROOT.parent / "shared" / "data").resolve()
 
@@ -197,7 +193,7 @@ def throughput(tok, texts: list[str], workdir: Path, rounds: int = 3) -> dict:
 
 
 def main() -> None:
-    tok = gpt2_tokenizer(DATA)
+    tok = open_tokenizer(DATA / "tokenizers" / "gpt2")  # encoder.json + vocab.bpe, byte-level
     datasets = {"udhr_lines": udhr_texts(), "genome_1kbp": genome_texts(), "code_files": code_texts()}
     lengths = {name: np.array([len(e) for e in tok.encode_batch(texts, add_special_tokens=False)], np.int64) for name, texts in datasets.items()}
     lines = []

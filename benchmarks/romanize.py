@@ -15,17 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import uroman
+
+from tokenmill.operators.romanize import Romanizer, RomanizerConfig
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import pyarrow as pa  # noqa: E402
-import uroman  # noqa: E402
-
-from tokenmill.operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
 
 MIXED_FROM = ["rus", "arb", "hin", "cmn_hans", "jpn", "tha", "kor", "amh", "heb", "ell_monotonic", "bod", "kat", "tam", "deu"]
 Doc = tuple[str, str | None, list[str]]  # (name, lang, lines)

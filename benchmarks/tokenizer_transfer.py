@@ -53,20 +53,19 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import torch
+import torch.nn.functional as F
+
+from tokenmill.operators.transfer.base_model import load_base_model
+from tokenmill.operators.transfer.embed_tokenizer import prepare_tokenizer, random_embeddings, transfer_embeddings
+from tokenmill.operators.transfer.focus import FocusConfig, focus_combine, train_fasttext
+from tokenmill.operators.transfer.hypernet_data import EVAL_LANGS, code_chunks, is_eval_code, load_corpus
+from tokenmill.operators.transfer.model_export import export_transferred_model
+from tokenmill.operators.transfer.serve import HypernetEmbedder, HypernetServeConfig
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from tokenmill.operators.transfer.base_model import load_base_model  # noqa: E402
-from tokenmill.operators.transfer.embed_tokenizer import prepare_tokenizer, random_embeddings, transfer_embeddings  # noqa: E402
-from tokenmill.operators.transfer.focus import FocusConfig, focus_combine, train_fasttext  # noqa: E402
-from tokenmill.operators.transfer.hypernet_data import EVAL_LANGS, code_chunks, is_eval_code, load_corpus  # noqa: E402
-from tokenmill.operators.transfer.model_export import export_transferred_model  # noqa: E402
-from tokenmill.operators.transfer.serve import HypernetEmbedder, HypernetServeConfig  # noqa: E402
 
 log = logging.getLogger("tokenizer_transfer")
 SPECIALS = ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")
