@@ -12,8 +12,10 @@ from tokenmill.operators.quality.config import QualityConfig
 class IngestConfig:
     """How to read, validate and cut raw inputs."""
 
-    format: Literal["auto", "jsonl", "parquet", "text", "fasta"] = "auto"
-    """Input format; ``auto`` tells it from the extension (.jsonl/.parquet/.txt/.fa, optionally .gz/.zst)."""
+    format: Literal["auto", "jsonl", "parquet", "text", "fasta", "warc", "wet"] = "auto"
+    """Input format; ``auto`` tells it from the extension (.jsonl/.parquet/.txt/.fa/.warc, optionally .gz/.zst).
+    ``warc`` (``wet`` is the same reader) reads web archives: the main text of each HTML response, the text of each
+    WET conversion record, with url and date in ``meta``."""
     text_field: str = "text"
     """JSONL/Parquet field that holds the document text."""
     id_field: str | None = None

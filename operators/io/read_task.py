@@ -15,10 +15,11 @@ from tokenmill.operators.io.fasta_reader import read_fasta
 from tokenmill.operators.io.jsonl_reader import read_jsonl
 from tokenmill.operators.io.parquet_reader import read_parquet
 from tokenmill.operators.io.text_reader import read_text
+from tokenmill.operators.io.warc_reader import read_warc
 
 log = logging.getLogger(__name__)
 
-READERS = {"jsonl": read_jsonl, "text": read_text, "parquet": read_parquet, "fasta": read_fasta}
+READERS = {"jsonl": read_jsonl, "text": read_text, "parquet": read_parquet, "fasta": read_fasta, "warc": read_warc, "wet": read_warc}
 TASK_COLUMNS = ("uri", "format", "compression", "start", "end")
 STAGE = "read"
 

@@ -44,6 +44,8 @@ _EXTENSIONS = {
     ".fna": "fasta",
     ".fasta": "fasta",
     ".fas": "fasta",
+    ".warc": "warc",
+    ".wet": "warc",  # Common Crawl names its WET files .warc.wet.gz
 }
 _COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 
@@ -55,7 +57,7 @@ class InputFile:
     uri: str
     """Full path or URI (with protocol for non-local filesystems)."""
     format: str
-    """jsonl | parquet | text | fasta."""
+    """jsonl | parquet | text | fasta | warc (wet: warc)."""
     compression: str | None
     """gzip | zstd | None."""
     size: int
@@ -78,7 +80,8 @@ def detect_format(path: str, override: str = "auto") -> tuple[str, str | None]:
         if name.endswith(ext):
             return fmt, compression
     raise ConfigError(
-        f"input {path}: cannot tell its format from the extension; use .jsonl/.parquet/.txt/.fa (optionally .gz/.zst) or set format=jsonl|parquet|text|fasta"
+        f"input {path}: cannot tell its format from the extension; use .jsonl/.parquet/.txt/.fa/.warc (optionally "
+        ".gz/.zst) or set format=jsonl|parquet|text|fasta|warc"
     )
 
 

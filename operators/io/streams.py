@@ -283,6 +283,14 @@ def _pieces(fh: IO[bytes], codec: str) -> Iterator[_Piece]:
         pos = nxt
 
 
+def member_pieces(fh: IO[bytes], codec: str) -> Iterator[_Piece]:
+    """The decoded pieces of a gzip/zstd file, member by member, as the line readers get them, for a reader that
+    parses each member on its own (the WARC reader: crawlers write one gzip member per record). A piece has
+    ``data``; ``fault``: its member failed verification (never publish its bytes); ``last``: its member ends here;
+    ``truncated``: the (empty) piece that ends a stream cut inside its final member."""
+    return _pieces(fh, codec)
+
+
 _TRAILER_SLACK = 1 << 20
 
 

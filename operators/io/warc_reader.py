@@ -1,0 +1,229 @@
+"""WARC reader (.warc, .warc.gz, .warc.zst, and Common Crawl's WET files .warc.wet.gz): one document per web page.
+
+- a ``response`` record with an HTML payload (``text/html``, ``application/xhtml+xml``) gives the main text of the
+  page, extracted by resiliparse (``extract_plain_text(main_content=True)``: menus, sidebars, banners and footers
+  left out; ``benchmarks/warc.py`` measures it against trafilatura, and fastwarc against warcio);
+- a ``conversion`` record (WET) gives its text as it is.
+
+Other records (warcinfo, request, metadata, revisit, resource) are not documents and are not counted, as a blank line
+of a JSONL file is not. Every response and conversion record is counted (``seen``) and becomes a document or a
+quarantined row: ``not_html`` (another content type), ``no_text`` (no main text), ``truncated_record`` (fewer bytes
+than its Content-Length), ``digest_mismatch`` (its WARC-Block-Digest does not match: damaged bytes),
+``unreadable_record`` (WARC or HTTP headers that cannot be read), ``too_large``, ``invalid_utf8`` (WET), and the
+excerpt is the page's URL.
+
+A compressed file is decoded member by member with the checks of :mod:`operators.io.streams`, as the line readers
+decode theirs: a member that fails its checksum is one ``corrupt_input`` row and reading resumes at the next member;
+a file cut short ends with one ``truncated_input`` row. Each verified member is parsed on its own, so with one member
+per record (as crawlers write them) a broken record loses nothing but itself. An uncompressed ``.warc`` is one
+stream: a record whose headers cannot be read ends that file with one ``unreadable_record`` row.
+
+``meta`` holds ``url`` (WARC-Target-URI), ``date`` (WARC-Date), ``record_id`` (WARC-Record-ID) and, for pages, the
+HTTP ``status``; ``location`` is ``byte=<offset of the record in the decoded stream>``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import IO
+
+import fsspec
+import pyarrow as pa
+from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
+from resiliparse.extract.html2text import extract_plain_text
+from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+
+from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.rows import RowBuffer, Seen
+from tokenmill.operators.io.decode import decode_utf8, file_lang, meta_json
+from tokenmill.operators.io.streams import InputFault, member_pieces, open_binary
+from tokenmill.schemas import RAW_DOCUMENTS
+
+STAGE = "read"
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+DOCUMENT_RECORDS = WarcRecordType.response | WarcRecordType.conversion
+
+
+def read_warc(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Iterator[pa.Table]:
+    """Yield RAW_DOCUMENTS blocks for the pages of a WARC/WET file; ``seen`` counts its response and conversion
+    records (and each fault of its compressed stream as one record)."""
+    records = _Records(task, cfg, seen if seen is not None else Seen())
+    if task["compression"] is None:
+        with open_binary(task["uri"], None) as fh:
+            size = fh.seek(0, io.SEEK_END)
+            fh.seek(0)
+            yield from records.parse(fh, 0, "file", size)
+    else:
+        with fsspec.open(task["uri"], "rb") as fh:
+            pieces = member_pieces(fh, task["compression"])
+            base = 0
+            for first in pieces:
+                member = _Member(first, pieces)
+                if member.fault is None:
+                    # fastwarc seeks in what it parses: the member's decoded bytes (one record, as crawlers write
+                    # them) are held in memory, as streams.py holds a member until it verifies
+                    records.member = member
+                    data = member.readall()
+                    yield from records.parse(io.BytesIO(data), base, f"{task['compression']} member", len(data))
+                member.drain()
+                if member.fault is not None and not records.fault_taken:
+                    records.fault(member.fault, base)
+                base += member.size
+    if len(records.buf):
+        yield records.buf.take()
+
+
+class _Member(io.RawIOBase):
+    """The verified decoded bytes of one compressed member as a stream: it ends with the member, or where its bytes
+    stop being verified (``fault`` then says why)."""
+
+    def __init__(self, first, rest: Iterator) -> None:
+        self._rest = rest
+        self._pending = memoryview(b"")
+        self.size = 0
+        self.fault: InputFault | None = None
+        self._done = False
+        self._take(first)
+
+    def _take(self, piece) -> None:
+        self.size += len(piece.data)
+        if piece.truncated is not None or piece.fault is not None:
+            self.fault = piece.truncated or self.fault or piece.fault
+            self._done = self._done or piece.last or piece.truncated is not None
+            self.drain()
+            return
+        self._pending = memoryview(piece.data)
+        self._done = piece.last
+
+    def drain(self) -> None:
+        """Consume the rest of the member (what the parser left unread), keeping the fault that ends it."""
+        while not self._done:
+            piece = next(self._rest, None)
+            if piece is None:
+                break
+            self.size += len(piece.data)
+            if piece.truncated is not None:
+                self.fault = piece.truncated
+                break
+            self.fault = self.fault or piece.fault
+            self._done = piece.last
+        self._done = True
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        while not self._pending and not self._done:
+            piece = next(self._rest, None)
+            if piece is None:
+                self._done = True
+                break
+            self._take(piece)
+        n = min(len(b), len(self._pending))
+        b[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+class _Records:
+    """Turns the records of a stream into rows of one buffer, counting each one seen."""
+
+    def __init__(self, task: dict, cfg: IngestConfig, seen: Seen) -> None:
+        self.src = task["uri"]
+        self.cfg = cfg
+        self.seen = seen
+        self.lang = file_lang(task, cfg.lang_from)
+        self.buf = RowBuffer(RAW_DOCUMENTS, cfg.batch_rows)
+        self.fault_taken = False  # the member's fault is already in the row of the record it cut
+        self.member: _Member | None = None  # the compressed member being parsed
+        self.size = 0  # bytes of the stream being parsed
+
+    def fault(self, fault: InputFault, at: int) -> None:
+        """One row for a fault of the compressed stream (a failed member, or the cut end of the file)."""
+        self.seen.n += 1
+        self.buf.reject(stage=STAGE, reason=fault.reason, detail=fault.detail, raw=None, source=self.src, location=f"byte={at}")
+
+    def parse(self, stream: IO[bytes], base: int, unit: str, size: int) -> Iterator[pa.Table]:
+        """The rows of the records in ``stream`` (``size`` bytes), whose first byte is at decoded offset ``base``."""
+        self.fault_taken, self.size = False, size
+        at = base
+        try:
+            for record in ArchiveIterator(stream, record_types=DOCUMENT_RECORDS, parse_http=False, stream_detect=False):
+                self.seen.n += 1
+                at = base + record.stream_pos
+                try:
+                    readable = self._record(record, at - base, f"byte={at}")
+                except Exception as exc:  # one record never aborts the run: whatever it raised, it is quarantined
+                    self._reject("record_error", f"{type(exc).__name__}: {exc}"[:300], record, at)
+                    readable = True
+                if self.buf.full:
+                    yield self.buf.take()
+                if not readable:
+                    return  # the parser lost the record's end: what follows in this unit cannot be trusted
+        except OSError as exc:  # the parser cannot read on (a damaged record header)
+            self.seen.n += 1
+            self.buf.reject(
+                stage=STAGE,
+                reason="unreadable_record",
+                detail=f"the WARC parser stopped after byte {at}: {exc}; the rest of this {unit} is not read",
+                raw=None,
+                source=self.src,
+                location=f"byte={at}",
+            )
+
+    def _reject(self, reason: str, detail: str, record: WarcRecord, at: int) -> None:
+        self.buf.reject(stage=STAGE, reason=reason, detail=detail, raw=record.headers.get("WARC-Target-URI"), source=self.src, location=f"byte={at}")
+
+    def _cut(self) -> InputFault | None:
+        """The fault that ended the stream under the current record, if it did (then the record's row reports it)."""
+        fault = self.member.fault if self.member is not None else None
+        if fault is not None:
+            self.fault_taken = True
+        return fault
+
+    def _record(self, record: WarcRecord, pos: int, loc: str) -> bool:
+        """Add the document of ``record`` or quarantine it; False when the record's end is lost."""
+        at = int(loc.split("=", 1)[1])
+        headers = record.headers
+        declared = headers.get("Content-Length") or ""
+        if not declared.isdigit():
+            self._reject("unreadable_record", f"no valid Content-Length in its WARC headers ({declared!r}): where it ends is unknown", record, at)
+            return False
+        if record.content_length < int(declared) or pos + int(declared) > self.size:  # its block runs past the end
+            cut = self._cut()
+            reason, detail = (cut.reason, cut.detail) if cut else ("truncated_record", "")
+            self._reject(reason, f"its {declared} bytes run past the end of the data (cut short){'; ' + detail if detail else ''}", record, at)
+            return False
+        if int(declared) > self.cfg.max_document_bytes:
+            self._reject("too_large", f"{declared} bytes > max_document_bytes={self.cfg.max_document_bytes}", record, at)
+            return True
+        if headers.get("WARC-Block-Digest") and not record.verify_block_digest(consume=False):
+            self._reject("digest_mismatch", f"its bytes do not match its WARC-Block-Digest {headers.get('WARC-Block-Digest')} (damaged)", record, at)
+            return True
+        meta: dict[str, object] = {"url": headers.get("WARC-Target-URI"), "date": headers.get("WARC-Date"), "record_id": headers.get("WARC-Record-ID")}
+        if record.record_type == WarcRecordType.conversion:
+            text, err = decode_utf8(record.reader.read(), self.cfg.on_invalid_utf8)
+            if err or text is None:
+                self._reject("invalid_utf8", err or "invalid UTF-8", record, at)
+                return True
+        else:
+            record.parse_http()
+            status = record.http_headers.status_code if record.http_headers is not None else None
+            if status is None:
+                self._reject("unreadable_record", "its HTTP status line and headers cannot be read", record, at)
+                return True
+            ctype = (record.http_content_type or "").lower()
+            if ctype not in HTML_TYPES:
+                self._reject("not_html", f"HTTP Content-Type {ctype or '(none)'}: only HTML pages are read", record, at)
+                return True
+            body = record.reader.read()
+            page = bytes_to_str(body, record.http_charset or detect_encoding(body) or "utf-8")
+            text = extract_plain_text(page, main_content=True)
+            meta["status"] = status
+        if not text.strip():
+            self._reject("no_text", "no main text in the record", record, at)
+            return True
+        self.buf.add(source=self.src, location=loc, text=text, lang=self.lang, meta=meta_json(meta))
+        return True
