@@ -4,9 +4,11 @@ A tokenizer is whatever :func:`operators.encode.locate.locate_tokenizer` finds (
 holding one, a GPT-2 folder, a sentencepiece ``.model``), by the same rules as every other pipeline. It loads once
 per worker (``__init__``) with its *reference* engine (HF tokenizers, or sentencepiece for ``.model`` files) and,
 with ``encode.engine=auto``, a *fast* engine (fastokens) that is used only after it reproduced the reference on the
-adversarial parity set (:mod:`operators.encode.parity`). :class:`Encoder` keeps checking: the first batch of every
-partition and a few documents of every later batch are encoded again with the reference, and a mismatch raises
-:class:`EngineMismatch` so the caller re-encodes with the reference. Output bytes never depend on the engine.
+adversarial parity set (:mod:`operators.encode.parity`). fastokens reads tokenizer.json; for a sentencepiece BPE
+model it reads one derived from the model (:mod:`operators.encode.spm_convert`) and must reproduce sentencepiece.
+:class:`Encoder` keeps checking: the first batch of every partition and a few documents of every later batch are
+encoded again with the reference, and a mismatch raises :class:`EngineMismatch` so the caller re-encodes with the
+reference. Output bytes never depend on the engine.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pyarrow.compute as pc
 from tokenmill.operators.encode.engines import EncodeConfig, FastokensEngine, HFEngine, SentencePieceEngine, lists_from_flat
 from tokenmill.operators.encode.locate import locate_tokenizer, open_hf_tokenizer, open_sentencepiece
 from tokenmill.operators.encode.parity import ParityResult, adversarial_texts, compare
+from tokenmill.operators.encode.spm_convert import derive_tokenizer_json
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +78,11 @@ class _Engine:
         self.sha256 = digest.hexdigest()
         self.reference: HFEngine | SentencePieceEngine
         self._tok: Any = None
+        self._model = b""  # a sentencepiece model's bytes (the derived tokenizer.json is made from them)
         if self.kind == "sentencepiece":
-            if engine in ("hf", "fastokens"):
-                raise ValueError(f"encode.engine={engine}: {located.files[0]} is a sentencepiece model; use encode.engine=auto or sentencepiece")
-            self._sp, _ = open_sentencepiece(located)
+            if engine == "hf":
+                raise ValueError(f"encode.engine=hf: {located.files[0]} is a sentencepiece model; use encode.engine=auto, sentencepiece or fastokens")
+            self._sp, self._model = open_sentencepiece(located)
             self.reference = SentencePieceEngine(self._sp)
             self.vocab_size = self._sp.get_piece_size()
         else:
@@ -101,33 +105,39 @@ class _Engine:
             self._try_fast(required=engine == "fastokens")
 
     def _try_fast(self, *, required: bool) -> None:
-        """Load fastokens and prove it on the adversarial set; keep it only when every id matches."""
-        if self._tok is None:
-            self.reason = "no fast engine for sentencepiece models (no tokenizer.json to give fastokens)"
-            return
+        """Load fastokens (on the tokenizer.json, or one derived from a sentencepiece model) and prove it on the
+        adversarial set against the reference; keep it only when every id matches."""
+        ref = self.reference.name
+        derived = self._tok is None
         try:
-            fast = FastokensEngine(self._tok.to_str())
+            fast = FastokensEngine(derive_tokenizer_json(self._model) if derived else self._tok.to_str())
         except ValueError as exc:
+            what = f"no fast engine for this sentencepiece model: {exc}" if derived else str(exc)
             if required:
-                raise ValueError(f"encode.engine=fastokens: {exc}; use encode.engine=auto or hf") from None
-            self.reason = str(exc)
+                raise ValueError(f"encode.engine=fastokens: {what}; use encode.engine=auto or {ref}") from None
+            self.reason = what
             return
+        origin = "fastokens on a tokenizer.json derived from the sentencepiece model" if derived else "fastokens"
         texts = adversarial_texts(self.special_tokens())
         result = compare(texts, fast.encode_flat(texts), self.reference.encode_flat(texts))
         self.parity = result
         if not result.ok:
             if required:
                 raise ValueError(
-                    f"encode.engine=fastokens does not reproduce HF tokenizers on this tokenizer: {result.first_mismatch}; use encode.engine=auto or hf"
+                    f"encode.engine=fastokens does not reproduce {ref} on this tokenizer: {result.first_mismatch}; use encode.engine=auto or {ref}"
                 )
-            self.reason = f"fastokens failed the parity set: {result.first_mismatch}"
+            self.reason = f"{origin} failed the parity set against {ref}: {result.first_mismatch}"
             log.warning("encode: %s; encoding with %s", self.reason, self.reference.name)
             return
         self.fast = fast
-        self.reason = f"reproduced {self.reference.name} on the parity set"
+        self.reason = f"{origin} reproduced {ref} on the parity set"
 
     def special_tokens(self) -> list[str]:
-        """The added/special token strings of an HF tokenizer (the parity set spells them inside text)."""
+        """The added/special token strings of an HF tokenizer, or the control and unknown pieces of a sentencepiece
+        model (the parity set spells them inside text)."""
+        if self._tok is None:
+            sp = self._sp
+            return sorted(sp.id_to_piece(i) for i in range(sp.get_piece_size()) if sp.is_control(i) or sp.is_unknown(i))
         return sorted(self._tok.get_added_tokens_decoder()[i].content for i in self._tok.get_added_tokens_decoder())
 
     def end_of_document_id(self) -> int | None:

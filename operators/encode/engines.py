@@ -6,8 +6,9 @@ Three engines, each a thin wrapper over a real library:
 - ``sentencepiece``: the reference for ``.model`` files;
 - ``fastokens``: an exact re-implementation of ``tokenizer.json`` encoding in Rust (``fastokens.Tokenizer``,
   ``encode_batch_flat``: two byte buffers, no per-token Python objects), 10–20× faster than ``hf`` on byte-level
-  BPE. It is a *candidate*: :mod:`operators.encode.parity` proves it against ``hf`` before a job uses it, and
-  workers keep checking (see :class:`operators.encode.encoder.Encoder`).
+  BPE. It is a *candidate*: :mod:`operators.encode.parity` proves it against the reference (``hf``, or
+  ``sentencepiece`` for a tokenizer.json derived from a ``.model`` by :mod:`operators.encode.spm_convert`) before a
+  job uses it, and workers keep checking (see :class:`operators.encode.encoder.Encoder`).
 
 ``encode_flat(texts) -> (ids uint32[n_tokens], offsets int64[len(texts) + 1])``: text ``i``'s ids are
 ``ids[offsets[i]:offsets[i + 1]]``.
@@ -32,9 +33,10 @@ class EncodeConfig:
 
     engine: EngineName = "auto"
     """auto: the fastest engine that loads the tokenizer and reproduces the reference engine's ids on the parity
-    sample (fastokens for tokenizer.json / GPT-2 BPE, else the reference); hf: HF tokenizers; sentencepiece: the
-    sentencepiece library (.model files); fastokens: fastokens, an error when it fails the parity sample. The output
-    bytes never depend on the engine: auto and hf write the same shards."""
+    sample (fastokens for tokenizer.json / GPT-2 BPE, and for sentencepiece BPE models through a tokenizer.json
+    derived from the .model; else the reference); hf: HF tokenizers; sentencepiece: the sentencepiece library (.model
+    files); fastokens: fastokens, an error when it fails the parity sample. The output bytes never depend on the
+    engine: auto writes the same shards as hf (tokenizer.json) or sentencepiece (.model)."""
     check_docs: int = 2
     """Documents of every encoded batch that workers encode again with the reference engine and compare (0: only the
     start-of-job parity sample). A mismatch re-encodes the whole partition with the reference engine, recorded."""

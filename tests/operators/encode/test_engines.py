@@ -71,10 +71,11 @@ def test_bert_falls_back_to_hf_and_says_why(shared_data, corpus):
         load_engine(shared_data / "tokenizers" / "bert-base-uncased", "fastokens")
 
 
-def test_sentencepiece_model_uses_sentencepiece(shared_data):
+def test_sentencepiece_model_on_sentencepiece_when_asked(shared_data):
+    """engine=sentencepiece encodes with sentencepiece (auto derives a fast engine: test_spm_convert.py)."""
     path = shared_data / "tokenizers" / "mistral" / "tokenizer.model.v1"
-    engine = load_engine(path, "auto")
-    assert engine.choice["engine"] == "sentencepiece"
+    engine = load_engine(path, "sentencepiece")
+    assert engine.choice["engine"] == "sentencepiece" and engine.choice["reason"] == "asked for" and engine.fast is None
     assert engine.encode_batch(["Hello world"]) == [[22557, 1526]]
     with pytest.raises(ValueError, match="sentencepiece model"):
         load_engine(path, "hf")
