@@ -45,8 +45,8 @@ LEDGER_TABLES: dict[str, str] = {
     # older ledger is opened (a new table: no upgrade step).
     "filter_reasons": """CREATE TABLE IF NOT EXISTS filter_reasons (
         run VARCHAR, stage VARCHAR, source VARCHAR, reason VARCHAR, count BIGINT)""",
-    # Edits a stage made inside kept documents, per source (kind: pii_email, pii_ip replacements); created when an
-    # older ledger is opened.
+    # Edits a stage made inside kept documents, per source (kind: pii_email, pii_ip replacements; c4_lines_<rule>:
+    # lines C4 removed); created when an older ledger is opened.
     "text_edits": """CREATE TABLE IF NOT EXISTS text_edits (
         run VARCHAR, stage VARCHAR, source VARCHAR, kind VARCHAR, count BIGINT)""",
     "artifacts": """CREATE TABLE IF NOT EXISTS artifacts (

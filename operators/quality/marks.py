@@ -41,10 +41,11 @@ def with_filter_columns(batch: pa.Table) -> pa.Table:
     return batch
 
 
-def apply_check(batch: pa.Table, filter_name: str, check: Check, counts: dict[str, int]) -> pa.Table:
+def apply_check(batch: pa.Table, filter_name: str, check: Check, counts: dict[str, int], at_row: Callable[[int], None] | None = None) -> pa.Table:
     """Run ``check`` on every live document of ``batch`` (not quarantined, not filtered yet) and mark the drops.
 
-    ``counts`` (the operator's own counters) gets ``kept`` and one entry per ``<filter>:<rule>``.
+    ``counts`` (the operator's own counters) gets ``kept`` and one entry per ``<filter>:<rule>``. ``at_row``, when
+    given, is told the row index before each check (C4 counts its removed lines per source with it).
     """
     batch = with_filter_columns(batch)
     if batch.num_rows == 0:
@@ -60,6 +61,8 @@ def apply_check(batch: pa.Table, filter_name: str, check: Check, counts: dict[st
     for i, text in enumerate(texts):
         if not live[i]:
             continue
+        if at_row is not None:
+            at_row(i)
         result = check(text)
         if isinstance(result, Drop):
             reason = f"{filter_name}:{result.rule}"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import pyarrow as pa
+
+from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.quality import QualityConfig
-from tokenmill.operators.quality.c4 import check_c4
+from tokenmill.operators.quality.c4 import C4Filter, check_c4
 from tokenmill.operators.quality.marks import Drop
 from tokenmill.operators.quality.words import WordSplitter
 
@@ -66,3 +69,47 @@ def test_rules_switch_off():
     )
     text = "Hi\nuse JavaScript\nthis site uses cookies"
     assert _check(text, cfg) == text
+
+
+def test_removed_lines_are_counted_per_rule():
+    good = prose_lines(6)
+    text = "\n".join(
+        [
+            good[0],
+            "Please enable JavaScript to view the comments.",
+            good[1] + " [1][citation needed]",
+            "Home About",
+            "By using this site you accept our Privacy Policy and terms.",
+            "This site uses cookies to improve your experience.",
+            "A line with a " + "x" * 1001 + " word in it.",
+            *good[2:],
+            "no terminal punctuation here at all",
+        ]
+    )
+    removed: dict[str, int] = {}
+    assert isinstance(check_c4(text, FINEWEB.c4, FINEWEB.c4_terminal_punct, SPLIT, removed), str)
+    assert removed == {"javascript": 1, "min_words_per_line": 1, "policy": 2, "max_word_length": 1}
+    removed = {}
+    check_c4(text, C4.c4, C4.c4_terminal_punct, SPLIT, removed)
+    # with the terminal-punctuation rule, "Home About", the citation line and the last line go by that rule first
+    assert removed == {"javascript": 1, "terminal_punct": 3, "policy": 2, "max_word_length": 1}
+    removed = {}
+    assert check_c4(text + "\nLorem ipsum dolor sit amet, consectetur.", FINEWEB.c4, False, SPLIT, removed) == Drop("lorem_ipsum", 1.0)
+    assert removed == {}  # a dropped document's lines are not edits: it is not kept
+
+
+def test_operator_counts_removed_lines_per_source():
+    good = prose_lines(6)
+    kept = "\n".join([*good, "Home About", "We use cookies on this site."])
+    dropped = "\n".join(["Home About", *good[:2]])  # too few sentences
+    batch = pa.table(
+        {
+            "source": ["a", "b", "a", "b"],
+            "text": [kept, kept, dropped, "Please enable JavaScript.\n" + "\n".join(good)],
+            "_reject_reason": [None, "invalid_utf8", None, None],
+        }
+    )
+    op = C4Filter(IngestConfig(quality=FINEWEB))
+    out = op(batch)
+    assert out["_filter_reason"].to_pylist() == [None, None, "c4:too_few_sentences", None]
+    assert op.receipt_counts() == {"c4_lines_min_words_per_line": {"a": 1}, "c4_lines_policy": {"a": 1}, "c4_lines_javascript": {"b": 1}}

@@ -22,8 +22,9 @@ from tokenmill.schemas import REJECT_COLUMNS, schema_name
 from .web_corpus import MENU, web_documents
 
 
-def _pure_chain(texts: list[str]) -> tuple[list[str | None], list[str]]:
-    """The filter operators alone on the same texts: (reason per text, text after the chain)."""
+def _pure_chain(texts: list[str], edits: dict | None = None) -> tuple[list[str | None], list[str]]:
+    """The filter operators alone on the same texts: (reason per text, text after the chain); ``edits`` gets the
+    operators' ``receipt_counts()`` (C4's removed lines)."""
     n = len(texts)
     cols = {
         "id": pa.array([str(i) for i in range(n)]),
@@ -37,6 +38,8 @@ def _pure_chain(texts: list[str]) -> tuple[list[str | None], list[str]]:
     batch = pa.table({**cols, **{c: pa.nulls(n, pa.string()) for c in REJECT_COLUMNS}})
     for op in quality_operators(IngestConfig(quality=QualityConfig(preset="fineweb"))):
         batch = op(batch)
+        if edits is not None and hasattr(op, "receipt_counts"):
+            edits.update({kind: by_source["s"] for kind, by_source in op.receipt_counts().items()})
     return batch["_filter_reason"].to_pylist(), batch["text"].to_pylist()
 
 
@@ -71,7 +74,8 @@ def test_fineweb_preset_end_to_end(tmp_path, shared_data, ray_local):
     assert per_source(docs)[web] + per_source(quarantine)[web] + per_source(filtered)[web] == len(pages) + 2
     assert per_source(quarantine)[web] == 2 and per_source(filtered)[menu_src] == len(menus) and per_source(docs)[menu_src] == 0
     # the same decisions and kept text as the filter operators alone (and every filtered row says why, with a value)
-    reasons, finals = _pure_chain(pages)
+    c4_lines: dict[str, int] = {}
+    reasons, finals = _pure_chain(pages, c4_lines)
     web_filtered = filtered.filter(pc.equal(filtered["source"], web))
     assert collections.Counter(web_filtered["reason"].to_pylist()) == collections.Counter(r for r in reasons if r)
     kept_texts = sorted(t for t, r in zip(finals, reasons) if r is None)
@@ -92,6 +96,9 @@ def test_fineweb_preset_end_to_end(tmp_path, shared_data, ray_local):
     assert [stages[s][0] - stages[s][1] for s in chain] == [sum(n for (_, r), n in files_reasons.items() if r.startswith(s + ":")) for s in chain]
     rows_in, rows_out, rows_q = led.execute("SELECT rows_in, rows_out, rows_quarantined FROM stages WHERE stage='ingest'").fetchone()
     assert rows_in - rows_out - rows_q == filtered.num_rows
+    # the lines C4 removed from the documents it kept, per rule and source, as the operator alone counts them
+    edits = led.execute("SELECT kind, count FROM text_edits WHERE stage = 'c4' AND source = ?", [web]).fetchall()
+    assert dict(edits) == c4_lines and {"c4_lines_javascript", "c4_lines_policy", "c4_lines_min_words_per_line"} <= set(c4_lines)
     led.close()
 
     # a later run without filters does not leave the earlier run's filtered documents next to its documents
