@@ -45,180 +45,39 @@ A plain ``DataLoader(ds, num_workers=2)`` still works for reading, but the main 
 the workers delivered, so its state is not a resume point. A ``ResumableLoader`` loop that runs to its end moves
 the dataset to the next epoch (``set_epoch`` with the current epoch is a no-op, so the usual
 ``for epoch in ...: ds.set_epoch(epoch)`` loop resumes mid-epoch too).
+
+This module is the torch glue; the rows come from :class:`~operators.shards.shard_set.ShardSet` (reading
+``.bin``/``.idx``/plan or Parquet rows) and the order and its resumable state from :mod:`operators.shards.sampler`.
 """
 
 from __future__ import annotations
 
-import bisect
 import copy
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
-from tokenmill.operators.io.remote import is_remote
-from tokenmill.operators.pack.rows import materialize_rows
-from tokenmill.operators.shards.config import PLAN_FORMAT, ROWS_FORMAT
-from tokenmill.operators.shards.manifest import load_manifest, shard_file
-from tokenmill.operators.shards.megatron import open_bin, read_index
-from tokenmill.operators.shards.parquet import list_column, read_checked
+from tokenmill.operators.shards.sampler import STATE_FORMAT, RankedOrder, StreamPositions, rank_order
+from tokenmill.operators.shards.shard_set import ShardSet
+
+__all__ = [
+    "STATE_FORMAT",
+    "PackedIterableDataset",
+    "PackedMapDataset",
+    "ResumableLoader",
+    "ShardSet",
+    "collate_packed",
+    "rank_order",
+]
 
 log = logging.getLogger(__name__)
 
-STATE_FORMAT = "tokenmill reader state v2"
-_UNRECORDED = object()  # no batch size recorded for the current epoch's positions
 
-
-class ShardSet:
-    """Random access to the packed rows of a committed shard set (trusts only the manifest).
-
-    A remote set (``s3://bucket/prefix``, configured by the standard ``AWS_*`` environment) is read through a
-    local cache: each shard's files are fetched when first used and checked against the manifest's sha256
-    (:func:`operators.shards.fetch.cached_file`); a prefix without ``manifest.json`` is no set (ValueError).
-
-    Args:
-        directory: the shard set's directory (holding ``manifest.json``), local or a remote URI.
-        source: ``megatron`` (.bin + plan), ``parquet`` (rows), or ``auto`` (megatron when present).
-    """
-
-    def __init__(self, directory: str | Path, *, source: Literal["auto", "megatron", "parquet"] = "auto") -> None:
-        self.directory: Path | str = str(directory) if is_remote(str(directory)) else Path(directory)
-        self.manifest = load_manifest(self.directory)
-        formats = self.manifest["formats"]
-        if source == "auto":
-            source = "megatron" if "megatron" in formats else "parquet"
-        if source not in formats:
-            raise ValueError(f"ShardSet: source {source!r} not in this set's formats {formats}")
-        self.source = source
-        self.context_length = int(self.manifest["context_length"])
-        self.dtype = np.dtype(self.manifest["token_dtype"])
-        self.pad_id = int(self.manifest["config"]["pack"]["pad_id"])
-        self.shards = self.manifest["shards"]
-        self.row_starts = np.concatenate([[0], np.cumsum([int(s["rows"]) for s in self.shards])]).astype(np.int64)
-        self.num_rows = int(self.row_starts[-1])
-        self._open: OrderedDict[int, dict[str, Any]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return self.num_rows
-
-    def __getstate__(self) -> dict[str, Any]:
-        # DataLoader workers started by spawn get a pickled copy: send the manifest, not open memory maps.
-        state = {k: getattr(self, k) for k in ("directory", "manifest", "source", "context_length", "dtype", "pad_id", "shards", "row_starts", "num_rows")}
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._open = OrderedDict()
-
-    def _shard(self, k: int) -> dict[str, Any]:
-        if k in self._open:
-            self._open.move_to_end(k)
-            return self._open[k]
-        # load_manifest refused paths outside the directory; shard_file checks again where the file is opened.
-        if isinstance(self.directory, str):  # remote: verified local copies
-            from tokenmill.operators.shards.fetch import cached_file
-
-            files = {kind: cached_file(self.directory, f) for kind, f in self.shards[k]["files"].items()}
-        else:
-            files = {kind: shard_file(self.directory, f["path"]) for kind, f in self.shards[k]["files"].items()}
-        if self.source == "megatron":
-            index = read_index(files["idx"])
-            plan = read_checked(files["plan"], PLAN_FORMAT)
-            doc, seg_off = list_column(plan, "doc")
-            data: dict[str, Any] = {
-                "tokens": open_bin(files["bin"], index.dtype),
-                "doc_pos": index.pointers // index.dtype.itemsize,
-                "seg_off": seg_off,
-                "doc": doc.astype(np.int64),
-                "start": list_column(plan, "start")[0].astype(np.int64),
-                "length": list_column(plan, "length")[0].astype(np.int64),
-                "doc_id": list_column(plan, "doc_id")[0],
-            }
-        else:
-            table = read_checked(files["rows"], ROWS_FORMAT)
-            C = self.context_length
-            data = {name: list_column(table, name) for name in ("cu_seqlens", "doc_ids", "doc_offsets")}
-            for name in ("input_ids", "position_ids", "loss_mask"):
-                data[name] = list_column(table, name)[0].reshape(-1, C)
-        self._open[k] = data
-        if len(self._open) > 4:  # memory maps are cheap, parquet shards are not: keep a few
-            self._open.popitem(last=False)
-        return data
-
-    def row(self, i: int) -> dict[str, Any]:
-        """Row ``i`` (global index) as numpy arrays plus ``doc_ids`` / ``doc_offsets`` of its segments."""
-        if not 0 <= i < self.num_rows:
-            raise IndexError(f"row {i} out of range [0, {self.num_rows})")
-        k = bisect.bisect_right(self.row_starts, i) - 1
-        r = i - int(self.row_starts[k])
-        d = self._shard(k)
-        if self.source == "megatron":
-            a, b = int(d["seg_off"][r]), int(d["seg_off"][r + 1])
-            batch = materialize_rows(
-                tokens=d["tokens"],
-                seg_src=d["doc_pos"][d["doc"][a:b]] + d["start"][a:b],
-                seg_len=d["length"][a:b],
-                seg_row=np.zeros(b - a, np.int64),
-                num_rows=1,
-                context_length=self.context_length,
-                pad_id=self.pad_id,
-            )
-            return {
-                "input_ids": batch.input_ids[0],
-                "position_ids": batch.position_ids[0],
-                "loss_mask": batch.loss_mask[0],
-                "cu_seqlens": batch.cu_values,
-                "doc_ids": list(d["doc_id"][a:b]),
-                "doc_offsets": d["start"][a:b],
-            }
-        cu, cu_off = d["cu_seqlens"]
-        ids, ids_off = d["doc_ids"]
-        offs, offs_off = d["doc_offsets"]
-        return {
-            "input_ids": d["input_ids"][r],
-            "position_ids": d["position_ids"][r],
-            "loss_mask": d["loss_mask"][r],
-            "cu_seqlens": cu[cu_off[r] : cu_off[r + 1]],
-            "doc_ids": list(ids[ids_off[r] : ids_off[r + 1]]),
-            "doc_offsets": offs[offs_off[r] : offs_off[r + 1]],
-        }
-
-    def sample(self, i: int, *, with_doc_info: bool = False) -> dict[str, Any]:
-        """Row ``i`` as training tensors (see the module docstring)."""
-        row = self.row(i)
-        input_ids = torch.from_numpy(row["input_ids"].astype(np.int64))
-        labels = input_ids.clone()
-        labels[torch.from_numpy(row["loss_mask"] == 0)] = -100
-        cu = torch.from_numpy(np.array(row["cu_seqlens"], dtype=np.int32))
-        out = {
-            "input_ids": input_ids,
-            "labels": labels,
-            "position_ids": torch.from_numpy(row["position_ids"].astype(np.int64)),
-            "cu_seqlens": cu,
-            "max_seqlen": int((cu[1:] - cu[:-1]).max()),
-        }
-        if with_doc_info:
-            out["doc_ids"] = row["doc_ids"]
-            out["doc_offsets"] = torch.from_numpy(np.array(row["doc_offsets"], np.int64))
-        return out
-
-
-def rank_order(num_rows: int, *, rank: int, world_size: int, seed: int, epoch: int, shuffle: bool, drop_last: bool) -> np.ndarray:
-    """Global row indices that ``rank`` reads in ``epoch``: ``perm[rank::world_size]`` of one shared permutation."""
-    if not 0 <= rank < world_size:
-        raise ValueError(f"rank must be in [0, world_size={world_size}), got {rank}")
-    order = np.random.default_rng([seed, epoch]).permutation(num_rows) if shuffle else np.arange(num_rows)
-    if drop_last:
-        order = order[: num_rows - num_rows % world_size]
-    return order[rank::world_size]
-
-
-class _RankedDataset:
+class _RankedDataset(RankedOrder):
     """What the map-style and the iterable dataset share: the shard set, rank, seed, epoch."""
 
     def __init__(
@@ -233,54 +92,10 @@ class _RankedDataset:
         drop_last: bool = False,
         with_doc_info: bool = False,
     ) -> None:
-        self.shards = directory if isinstance(directory, ShardSet) else ShardSet(directory)
-        self.rank, self.world_size, self.seed, self.shuffle = rank, world_size, seed, shuffle
-        self.drop_last, self.with_doc_info = drop_last, with_doc_info
-        self.epoch = epoch
-        self._order = self._compute_order()
-
-    def _compute_order(self) -> np.ndarray:
-        return rank_order(
-            self.shards.num_rows, rank=self.rank, world_size=self.world_size, seed=self.seed, epoch=self.epoch, shuffle=self.shuffle, drop_last=self.drop_last
-        )
-
-    def __len__(self) -> int:
-        return len(self._order)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Switch to ``epoch`` (a new shuffle); a no-op when it is the current epoch."""
-        if epoch != self.epoch:
-            self.epoch = epoch
-            self._order = self._compute_order()
-            self._reset_positions()
-
-    def _reset_positions(self) -> None:
-        pass
-
-    def _identity(self) -> dict[str, Any]:
-        return {
-            "format": STATE_FORMAT,
-            "seed": self.seed,
-            "shuffle": self.shuffle,
-            "rank": self.rank,
-            "world_size": self.world_size,
-            "num_rows": self.shards.num_rows,
-            "drop_last": self.drop_last,
-        }
-
-    def _check_state(self, state: dict[str, Any]) -> None:
-        fmt = state.get("format") if isinstance(state, dict) else type(state).__name__
-        if fmt != STATE_FORMAT:
-            hint = ""
-            if fmt == "tokenmill reader state v1":
-                hint = (
-                    " (a v1 state does not say what each DataLoader worker delivered, so it cannot be resumed "
-                    "exactly; start its epoch again with set_epoch(state['epoch']))"
-                )
-            raise ValueError(f"reader state format is {fmt!r}, expected {STATE_FORMAT!r}{hint}")
-        for key, value in self._identity().items():
-            if state.get(key) != value:
-                raise ValueError(f"reader state {key}={state.get(key)!r} does not match this dataset's {value!r}")
+        self.with_doc_info = with_doc_info
+        shards = directory if isinstance(directory, ShardSet) else ShardSet(directory)
+        super().__init__(shards, rank=rank, world_size=world_size, seed=seed, shuffle=shuffle, epoch=epoch, drop_last=drop_last)
+        self.shards: ShardSet = shards
 
 
 class PackedMapDataset(_RankedDataset, Dataset):
@@ -304,12 +119,7 @@ class PackedMapDataset(_RankedDataset, Dataset):
 _TAG = "_tokenmill_reader_position"
 
 
-def _stream_len(n: int, stream: int, streams: int) -> int:
-    """Length of ``order[stream::streams]`` for an order of ``n`` rows."""
-    return len(range(stream, n, streams))
-
-
-class PackedIterableDataset(_RankedDataset, IterableDataset):
+class PackedIterableDataset(_RankedDataset, StreamPositions, IterableDataset):
     """Iterable dataset over this rank's rows of the current epoch; resumable with state_dict/load_state_dict.
 
     Each ``iter()`` yields what is left of the current epoch, then moves to the next epoch. Iterated directly (or
@@ -321,29 +131,10 @@ class PackedIterableDataset(_RankedDataset, IterableDataset):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Samples the consumer has received this epoch from each stream order[s::streams], one stream per
-        # DataLoader worker (one for num_workers=0), and the stream the next batch comes from (round robin).
-        self._positions = [0]
-        self._next_stream = 0
         # Set only on the copy a ResumableLoader hands to its DataLoader: tag samples, DataLoader worker w reads
         # stream (w + rotation) % streams so that the round robin resumes at the stream that is due.
         self._loader_copy = False
         self._rotation = 0
-        # Batch size of the ResumableLoader that read (or, from a loaded state, had read) this epoch's positions:
-        # with several worker streams it sets the order (DataLoader takes whole batches from workers round robin).
-        self._batch_size: Any = _UNRECORDED
-
-    @property
-    def _position(self) -> int:
-        """Samples delivered so far in this epoch, all streams together."""
-        return sum(self._positions)
-
-    def _reset_positions(self) -> None:
-        self._positions = [0] * len(self._positions)
-        self._next_stream = 0
-
-    def _remaining(self, stream: int) -> int:
-        return _stream_len(len(self._order), stream, len(self._positions)) - self._positions[stream]
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         info = get_worker_info()
@@ -385,87 +176,12 @@ class PackedIterableDataset(_RankedDataset, IterableDataset):
             sample[_TAG] = (self.epoch, stream, j + 1)
             yield sample
 
-    def _use_streams(self, streams: int, batch_size: int | None) -> None:
-        """Prepare to be read by ``streams`` DataLoader workers in batches of ``batch_size`` (ResumableLoader calls
-        this): a state part-way through an epoch resumes in the uninterrupted order only with the same settings."""
-        if streams != len(self._positions) and any(self._positions):
-            raise ValueError(
-                f"reader state was saved with num_workers={len(self._positions)} (0 and 1 are the same); "
-                f"resume it with that many DataLoader workers, not {streams}"
-            )
-        saved = self._batch_size
-        if any(self._positions) and saved is not _UNRECORDED and (saved or 1) != (batch_size or 1):  # None: 1 a batch
-            if streams > 1:
-                raise ValueError(
-                    f"reader state was saved with batch_size={saved} and num_workers={streams}, which set the order of "
-                    f"the workers' batches; resume it with batch_size={saved}, not {batch_size}"
-                )
-            log.warning(
-                "reader state saved with batch_size=%s resumed with batch_size=%s: one worker stream, so the "
-                "sample order is unchanged (only the batching differs)",
-                saved,
-                batch_size,
-            )
-        self._batch_size = batch_size
-        if streams != len(self._positions):
-            self._positions = [0] * streams
-            self._next_stream = 0
-
     def _loader_view(self) -> PackedIterableDataset:
         view = copy.copy(self)
         view._positions = list(self._positions)
         view._loader_copy = True
         view._rotation = self._next_stream
         return view
-
-    def _consumed(self, epoch: int, stream: int, position: int) -> None:
-        """The consumer received the samples of ``stream`` up to ``position`` (ResumableLoader calls this)."""
-        if epoch != self.epoch:
-            raise RuntimeError(
-                f"a batch of epoch {epoch} arrived while the dataset is at epoch {self.epoch}: do not call set_epoch while a ResumableLoader iterates"
-            )
-        self._positions[stream] = position
-        self._next_stream = (stream + 1) % len(self._positions)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Epoch and what the consumer received of it (plus identity, checked on load).
-
-        ``position`` is the number of samples delivered in the epoch; ``worker_positions[s]`` how many of them came
-        from DataLoader worker stream ``s`` (one stream when iterated without workers) and ``next_worker`` the
-        stream the next batch is due from.
-        """
-        state = {
-            **self._identity(),
-            "epoch": self.epoch,
-            "position": self._position,
-            "worker_positions": list(self._positions),
-            "next_worker": self._next_stream,
-        }
-        if self._batch_size is not _UNRECORDED:
-            state["batch_size"] = self._batch_size  # a ResumableLoader's; with several workers it sets the order
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume: the next iteration yields exactly the samples not yet delivered when ``state`` was saved (in the
-        same order, when read with the same ``num_workers`` and batch size as before)."""
-        self._check_state(state)
-        epoch, positions, nxt = state.get("epoch"), state.get("worker_positions"), state.get("next_worker")
-        if not isinstance(epoch, int) or epoch < 0:
-            raise ValueError(f"reader state epoch must be an integer >= 0, got {epoch!r}")
-        if not isinstance(positions, list) or not positions or not all(isinstance(p, int) and p >= 0 for p in positions):
-            raise ValueError(f"reader state worker_positions must be a non-empty list of integers >= 0, got {positions!r}")
-        if not isinstance(nxt, int) or not 0 <= nxt < len(positions):
-            raise ValueError(f"reader state next_worker must be in [0, {len(positions)}), got {nxt!r}")
-        if state.get("position") != sum(positions):
-            raise ValueError(f"reader state position={state.get('position')!r} is not the sum of worker_positions {positions}")
-        self.set_epoch(epoch)
-        n = len(self._order)
-        for s, p in enumerate(positions):
-            if p > _stream_len(n, s, len(positions)):
-                raise ValueError(f"reader state worker_positions[{s}]={p} is past the end of that worker's {_stream_len(n, s, len(positions))} rows")
-        self._positions = list(positions)
-        self._next_stream = nxt
-        self._batch_size = state.get("batch_size", _UNRECORDED)
 
 
 def _one_sample(sample: dict[str, Any]) -> dict[str, Any]:
