@@ -10,7 +10,9 @@ A rebuild that appends sources, files or bytes at the end of that order therefor
 document is kept, and so never rewrites the shards before it.
 
 Every count reconciles or the build fails: each partition's files are verified against their checksums as they
-are read, and what its reader saw must equal the documents plus quarantined rows it holds. Every document the
+are read, and what its reader saw must equal the documents plus quarantined plus filtered rows it holds (filtered:
+good input a source's quality filters dropped, written to the build's ``filtered.parquet`` with its rule, value and
+threshold, counted per source and rule in ``filter_reasons``). Every document the
 stages drop is in ``quarantine.parquet`` with a reason: read/clean rejections, ``dedup`` (exact or near
 duplicate) and ``mix``/``sampled_out`` (not drawn under a weight < 1); copies added by a weight > 1 are counted
 as ``upsampled_copies``. So ``unique_documents - sampled_out + upsampled_copies == documents`` packed.
@@ -32,6 +34,7 @@ from tokenmill.operators.build.pack import pack_groups
 from tokenmill.operators.build.partition import TOKENS_COLUMNS, CorruptPartition, kept_copies, load_partition
 from tokenmill.operators.clean.minhash import LshIndex
 from tokenmill.operators.encode import resolve_eos_id
+from tokenmill.operators.quality import FILTERED
 from tokenmill.schemas import QUARANTINE
 
 INDEX_FORMAT = "tokenmill build documents v1"
@@ -40,7 +43,8 @@ INDEX_FORMAT = "tokenmill build documents v1"
 def assemble_build(
     cfg: BuildConfig, keys: list[str], cache_dir: Path, staging: Path, engine, run_id: str, build_id: str, previous: dict | None, previous_dir: Path | None
 ) -> dict:
-    """Write ``staging/shards``, ``staging/documents.parquet`` and ``staging/quarantine.parquet``; return the summary."""
+    """Write ``staging/shards``, ``staging/documents.parquet``, ``staging/quarantine.parquet`` and
+    ``staging/filtered.parquet``; return the summary."""
     weights = {s.name: s.weight for s in cfg.sources}
     shard_cfg = resolve_eos_id(cfg.shards, engine)  # eos_id=auto: the tokenizer's EOS/SEP
     first_of: dict[str, str] = {}  # content hash -> id of the document kept for it (the first in canonical order)
@@ -50,11 +54,14 @@ def assemble_build(
     dup_rows: list[dict] = []
     mix_rows: list[dict] = []
     quarantine_tables: list[pa.Table] = []
+    filtered_tables: list[pa.Table] = []
+    filter_reasons: collections.defaultdict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)  # source -> rule
     per_source: collections.defaultdict[str, dict[str, int]] = collections.defaultdict(
         lambda: {
             "records_seen": 0,
             "records_in": 0,
             "quarantined": 0,
+            "filtered": 0,
             "duplicates": 0,
             "unique_documents": 0,
             "sampled_out": 0,
@@ -73,28 +80,33 @@ def assemble_build(
     pack_items: list[dict] = []
     for key in keys:
         try:
-            meta, tokens, q_tables = load_partition(cache_dir / key, key, columns=columns)
+            meta, tokens, q_tables, f_tables = load_partition(cache_dir / key, key, columns=columns)
         except CorruptPartition as exc:  # planning verified it: it changed since, or a worker wrote bad bytes
             raise RuntimeError(f"{exc}; build {build_id} is not published. Rerun the build: it removes a corrupt cached partition and recomputes it") from None
         name = meta["source_name"]
         for stage, counts in meta.get("stages", {}).items():
             stages.setdefault(stage, collections.Counter()).update(counts)
         # Counted from the stored rows, not from meta, and checked against what the reader saw.
-        n_docs, n_q = tokens.num_rows, sum(t.num_rows for t in q_tables)
+        n_docs, n_q, n_f = tokens.num_rows, sum(t.num_rows for t in q_tables), sum(t.num_rows for t in f_tables)
         expected_field = "emitted" if meta["input_format"] == "fasta" else "seen"  # FASTA: rows are segments
-        if meta[expected_field] != n_docs + n_q:
-            gap = meta[expected_field] - (n_docs + n_q)
+        if meta[expected_field] != n_docs + n_q + n_f:
+            gap = meta[expected_field] - (n_docs + n_q + n_f)
             lost.append(
                 f"source {name}: {meta['uri']} [{meta['start']}, {meta['end']}): the reader "
                 f"{'saw' if expected_field == 'seen' else 'emitted'} {meta[expected_field]} records, the "
-                f"partition holds {n_docs} documents + {n_q} quarantined: " + (f"{gap} records lost" if gap > 0 else f"{-gap} records more than were read")
+                f"partition holds {n_docs} documents + {n_q} quarantined + {n_f} filtered: "
+                + (f"{gap} records lost" if gap > 0 else f"{-gap} records more than were read")
             )
-        records_in += n_docs + n_q
+        records_in += n_docs + n_q + n_f
         records_seen += meta["seen"]
         per_source[name]["records_seen"] += meta["seen"]
-        per_source[name]["records_in"] += n_docs + n_q
+        per_source[name]["records_in"] += n_docs + n_q + n_f
         per_source[name]["quarantined"] += n_q
+        per_source[name]["filtered"] += n_f
         quarantine_tables += [t.cast(QUARANTINE) for t in q_tables]
+        filtered_tables += [t.cast(FILTERED) for t in f_tables]
+        for t in f_tables:
+            filter_reasons[name].update(t["reason"].to_pylist())
         keep_ids, keep_rows = [], []
         sigs = tokens["minhash"].to_numpy(zero_copy_only=False) if lsh else None
         for i, (doc_id, h) in enumerate(zip(tokens["id"].to_pylist(), tokens["content_hash"].to_pylist())):
@@ -167,6 +179,7 @@ def assemble_build(
     pq.write_table(index, staging / "documents.parquet", compression="zstd")
     q = pa.concat_tables([*quarantine_tables, pa.Table.from_pylist(dup_rows, schema=QUARANTINE), pa.Table.from_pylist(mix_rows, schema=QUARANTINE)])
     pq.write_table(q, staging / "quarantine.parquet", compression="zstd")
+    pq.write_table(pa.concat_tables([FILTERED.empty_table(), *filtered_tables]), staging / "filtered.parquet", compression="zstd")
     reasons = collections.Counter(f"{s}/{r}" for s, r in zip(q["stage"].to_pylist(), q["reason"].to_pylist()))
     t = manifest["totals"]
     sampled_out = sum(v["sampled_out"] for v in per_source.values())
@@ -187,6 +200,7 @@ def assemble_build(
             "records_seen": records_seen,
             "records_in": records_in,
             "quarantined_read": sum(v["quarantined"] for v in per_source.values()),
+            "filtered": sum(v["filtered"] for v in per_source.values()),
             "duplicates": len(dup_rows),
             "near_duplicates": near_dups,
             "unique_documents": kept_docs,
@@ -202,6 +216,7 @@ def assemble_build(
         "per_source": dict(per_source),
         "per_lang": dict(per_lang),
         "quarantine": dict(reasons),
+        "filter_reasons": {name: dict(sorted(c.items())) for name, c in sorted(filter_reasons.items())},
         "stages": {stage: {"in": c["in"], "out": c["out"]} for stage, c in stages.items()},
     }
     summary["diff"] = _diff(summary, previous, previous_dir, staging / "documents.parquet")

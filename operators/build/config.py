@@ -27,7 +27,9 @@ class SourceConfig:
     weight: float = 1.0
     """Mixture weight: 0.5 keeps a deterministic half of the documents (by id hash), 2.0 repeats each twice."""
     ingest: IngestConfig = field(default_factory=IngestConfig)
-    """Ingestion options, the same section as every job's (ingest.format, ingest.lang_from, ingest.doc_per, ...)."""
+    """Ingestion options, the same section as every job's (ingest.format, ingest.lang_from, ingest.doc_per, ...);
+    ``ingest.quality`` is this source's quality filters (``{preset: fineweb}``): what they drop goes to the build's
+    filtered.parquet, counted per source and rule."""
 
     RENAMED: ClassVar[dict[str, str]] = {f: f"ingest.{f}" for f in IngestConfig.__dataclass_fields__}
 

@@ -52,7 +52,7 @@ class GroupPacker:
             part=index,
         ) as writer:
             for item in items:
-                _, tokens, _ = load_partition(self.cache_dir / item["key"], item["key"])
+                _, tokens, _, _ = load_partition(self.cache_dir / item["key"], item["key"])
                 kept = tokens.take(pa.array(item["rows"], pa.int64()))
                 found = kept["id"].to_pylist()
                 if any(doc != want and not want.startswith(f"{doc}#") for doc, want in zip(found, item["ids"])):

@@ -1,4 +1,4 @@
-"""One cached partition of a corpus build: read → normalize → quarantine → encode, keyed by content.
+"""One cached partition of a corpus build: read → normalize → [quality filters] → quarantine → encode, keyed by content.
 
 A partition is one read task (a file, or a byte range of a big one) of one source. Its key hashes the input's
 content fingerprint, the source's ingest config, the tokenizer's hash and the code that shapes the output, so an
@@ -7,7 +7,9 @@ temporary folder and renamed into ``cache/<key>/`` when complete; a killed task 
 retried one rewrites the same bytes.
 
 Its ``meta.json`` (format ``tokenmill partition v1``) records the sha256 of every file the partition holds and
-what the reader saw (``seen``, counted by the reader apart from what it emitted). Builds verify the checksums
+what the reader saw (``seen``, counted by the reader apart from what it emitted). With the source's quality filters on
+(``ingest.quality``), the documents they drop are in ``filtered/*.parquet`` (``filtered/v1``), counted in ``filtered``
+and checksummed like the rest, so ``seen = documents + quarantined + filtered``. Builds verify the checksums
 before using a cached partition (:func:`verify_partition`, :func:`load_partition`): a corrupt, truncated or
 incomplete one is removed and recomputed, never used.
 """
@@ -46,7 +48,7 @@ KEY = re.compile(r"^[0-9a-f]{32}$")
 TMP_NAME = re.compile(r"^\.tmp-[0-9a-f]{32}-[0-9a-f]{8}$")
 _ROOT = Path(__file__).resolve().parents[2]
 # Code whose changes can change a partition's bytes (readers, cleaning, encoding, this file).
-_CODE = ["operators/io", "operators/clean", "operators/encode", "operators/core", "schemas", "operators/build/partition.py"]
+_CODE = ["operators/io", "operators/clean", "operators/quality", "operators/encode", "operators/core", "schemas", "operators/build/partition.py"]
 _SUMMARY_SCHEMA = pa.schema([("key", pa.string()), ("documents", pa.int64()), ("quarantined", pa.int64()), ("tokens", pa.int64()), ("seen", pa.int64())])
 _SUMMARY = _SUMMARY_SCHEMA.names
 TOKENS_COLUMNS = ["id", "source_name", "source", "location", "lang", "content_hash", "minhash", "n_words", "n_tokens", "input_ids"]
@@ -126,6 +128,7 @@ class PartitionBuilder:
         tokens = pa.concat_tables(parts) if parts else _empty_tokens()
         pq.write_table(tokens, tmp / "tokens.parquet", compression="zstd")
         q_files = sorted(f.relative_to(tmp).as_posix() for f in (tmp / "quarantine").glob("*.parquet"))
+        f_files = sorted(f.relative_to(tmp).as_posix() for f in (tmp / "filtered").glob("*.parquet"))
         n_q = sum(pq.read_metadata(tmp / f).num_rows for f in q_files)
         meta = {
             "format": PARTITION_FORMAT,
@@ -138,11 +141,12 @@ class PartitionBuilder:
             "row_group": task.get("row_group"),
             "documents": tokens.num_rows,
             "quarantined": n_q,
+            "filtered": sum(pq.read_metadata(tmp / f).num_rows for f in f_files),
             "tokens": int(pc.sum(tokens["n_tokens"]).as_py() or 0),
             "seen": sum(int(r["seen"]) for r in receipts),
             "emitted": sum(int(r["emitted"]) for r in receipts),
             "stages": {s.stage: {"in": s.rows_in, "out": s.rows_out} for s in stages},
-            "files": {f: file_sha256(tmp / f) for f in ["tokens.parquet", *q_files]},
+            "files": {f: file_sha256(tmp / f) for f in ["tokens.parquet", *q_files, *f_files]},
         }
         (tmp / "meta.json").write_text(json.dumps(meta))
         try:
@@ -152,12 +156,13 @@ class PartitionBuilder:
         return meta
 
     def _read(self, key: str, source_name: str, task: dict, cfg: IngestConfig, tmp: Path) -> tuple[list[pa.Table], list[dict], list]:
-        """Read, clean, quarantine (into ``tmp``) and encode one partition: its encoded blocks, the reader's
+        """Read, clean, filter, quarantine (into ``tmp``) and encode one partition: its encoded blocks, the reader's
         receipts and the stages (with their counts)."""
         (tmp / "quarantine").mkdir(parents=True)
         is_dna = task["format"] == "fasta"
-        # The same stage chain as ingest and pack_shards (operators/io/chain.py), ending with the quarantine sink.
-        stages = ingest_stages("dna" if is_dna else "text", cfg, str(tmp / "quarantine"), None)
+        # The same stage chain as ingest and pack_shards (operators/io/chain.py): quality filters (the source's
+        # ingest.quality) write what they drop to filtered/, the quarantine sink ends it.
+        stages = ingest_stages("dna" if is_dna else "text", cfg, str(tmp / "quarantine"), None, filtered_dir=str(tmp / "filtered"))
         parts: list[pa.Table] = []
         reader = ReadTask(cfg)
         for block in reader(pa.Table.from_pylist([task])):
@@ -263,8 +268,9 @@ def verify_partition(part: Path, key: str) -> dict:
     return meta
 
 
-def load_partition(part: Path, key: str, columns: list[str] | None = None) -> tuple[dict, pa.Table, list[pa.Table]]:
-    """Read cached partition ``key``: (meta, tokens, quarantine tables), each file verified as it is read.
+def load_partition(part: Path, key: str, columns: list[str] | None = None) -> tuple[dict, pa.Table, list[pa.Table], list[pa.Table]]:
+    """Read cached partition ``key``: (meta, tokens, quarantine tables, filtered tables), each file verified as it is
+    read.
 
     The bytes that are checked are the bytes that are parsed, so nothing unverified reaches a build. ``columns``:
     the token columns to decode (default: all).
@@ -279,7 +285,7 @@ def load_partition(part: Path, key: str, columns: list[str] | None = None) -> tu
         _check_bytes(key, rel, data, digest)
         tables[rel] = pq.read_table(pa.BufferReader(data), columns=columns if rel == "tokens.parquet" else None)
     tokens = tables.pop("tokens.parquet")
-    return meta, tokens, [tables[rel] for rel in sorted(tables)]
+    return meta, tokens, [tables[r] for r in sorted(tables) if not r.startswith("filtered/")], [tables[r] for r in sorted(tables) if r.startswith("filtered/")]
 
 
 def _read_file(part: Path, key: str, rel: str) -> bytes:

@@ -128,7 +128,7 @@ def test_a_packer_refuses_rows_that_are_not_the_documents_assembly_chose(corpus,
     from tokenmill.operators.build.partition import load_partition
 
     cfg, engine, keys, cache, _, _ = corpus
-    _, tokens, _ = load_partition(cache / keys[0], keys[0], columns=["id"])
+    _, tokens, _, _ = load_partition(cache / keys[0], keys[0], columns=["id"])
     ids = tokens["id"].to_pylist()[:3]
     packer = GroupPacker(
         cache_dir=str(cache),

@@ -1,0 +1,99 @@
+"""build_corpus with a source's quality filters (``sources[].ingest.quality``): filtered documents in the build's
+filtered.parquet, in = out + quarantined + filtered per source, the ledger's filter_reasons, the report's drops per
+rule and source, and the same bytes with one or two workers."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from tokenmill.pipelines import build_corpus
+
+from ..operators.quality.test_ingest_quality import _pure_chain
+from ..operators.quality.web_corpus import web_documents
+
+PAGES = 120
+
+
+def _config(root: Path, shared_data: Path, out: Path, workers: int = 0) -> Path:
+    """Source "web": web-like pages (JSONL, two broken lines) under the fineweb preset; source "udhr": three UDHR
+    files without quality filters."""
+    web = root / "web.jsonl"
+    if not web.exists():
+        lines = [json.dumps({"text": text}) for _, text in web_documents(shared_data, PAGES, seed=7)]
+        web.write_text("\n".join([*lines[:50], '{"text": 42}', "{broken", *lines[50:]]) + "\n")
+        (root / "udhr").mkdir()
+        for lang in ("eng", "fra", "deu"):
+            shutil.copyfile(shared_data / f"text/udhr/{lang}.txt", root / "udhr" / f"{lang}.txt")
+    cfg = {
+        "output": str(out),
+        "sources": [
+            {"name": "web", "input": [str(web)], "ingest": {"quality": {"preset": "fineweb"}}},
+            {"name": "udhr", "input": [str(root / "udhr/*.txt")], "ingest": {"format": "text", "lang_from": "filename"}},
+        ],
+        "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")},
+        "shards": {"pack": {"context_length": 512}},
+        "workers": workers,
+    }
+    path = root / f"corpus-{out.name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _build(out: Path) -> Path:
+    return out / "builds" / os.readlink(out / "builds/CURRENT")
+
+
+def test_build_filters_per_source_and_reports_drops(tmp_path, shared_data, ray_local):
+    out = tmp_path / "out"
+    assert build_corpus.main(["--config", str(_config(tmp_path, shared_data, out)), "--quiet"]) == 0
+    build = _build(out)
+    summary = json.loads((build / "build.json").read_text())
+    filtered = pq.read_table(build / "filtered.parquet")
+    quarantine = pq.read_table(build / "quarantine.parquet")
+    web, udhr = summary["per_source"]["web"], summary["per_source"]["udhr"]
+    # in = out + quarantined + filtered, per source (out: unique documents + duplicates, before the mix)
+    for s in (web, udhr):
+        assert s["records_seen"] == s["records_in"] == s["quarantined"] + s["filtered"] + s["unique_documents"] + s["duplicates"]
+    assert web["records_seen"] == PAGES + 2 and web["quarantined"] == 2 and udhr["filtered"] == 0
+    # the same decisions as the filter operators alone, every filtered row in filtered.parquet with its rule
+    reasons, _ = _pure_chain([text for _, text in web_documents(shared_data, PAGES, seed=7)])
+    expected = collections.Counter(r for r in reasons if r)
+    assert web["filtered"] == filtered.num_rows == sum(expected.values()) > 0
+    assert collections.Counter(filtered["reason"].to_pylist()) == expected == collections.Counter(summary["filter_reasons"]["web"])
+    assert set(filtered["source"].to_pylist()) == {str(tmp_path / "web.jsonl")} and "filtered" not in set(quarantine["reason"].to_pylist())
+    assert summary["totals"]["filtered"] == filtered.num_rows
+    # the ledger: filter_reasons per source and rule; each filter stage's rows_out leaves out what it filtered
+    led = duckdb.connect(str(out / "ledger.duckdb"), read_only=True)
+    rows = led.execute("SELECT stage, source, reason, count FROM filter_reasons").fetchall()
+    assert {(src, reason): n for _, src, reason, n in rows} == {("web", r): n for r, n in expected.items()}
+    assert all(stage == reason.split(":")[0] for stage, _, reason, _ in rows)
+    stages = dict(led.execute("SELECT stage, rows_in - rows_out - rows_quarantined FROM stages").fetchall())
+    for name in ("gopher_repetition", "gopher_quality", "c4", "fineweb"):
+        assert stages[name] == sum(n for r, n in expected.items() if r.startswith(name + ":"))
+    led.close()
+    # the report: a table and a chart of drops per rule and source
+    page = (build / "report.html").read_text()
+    assert "Filtered by quality rules" in page and (build / "report/filtered.png").stat().st_size > 0
+    top_rule, top_n = expected.most_common(1)[0]
+    assert f"<tr><td>{top_rule}</td><td>0</td><td>{top_n}</td><td>{top_n}</td></tr>" in page  # columns: udhr, web, total
+
+
+@pytest.mark.slow
+def test_same_bytes_with_one_or_two_workers(tmp_path, shared_data, ray_local):
+    outs = [tmp_path / "one", tmp_path / "two"]
+    for out, workers in zip(outs, (1, 2)):
+        assert build_corpus.main(["--config", str(_config(tmp_path, shared_data, out, workers)), "--quiet"]) == 0
+    one, two = (_build(out) for out in outs)
+    for name in ("filtered.parquet", "quarantine.parquet", "documents.parquet"):
+        assert (one / name).read_bytes() == (two / name).read_bytes()
+    sha = [json.loads((b / "build.json").read_text())["shard_sha256"] for b in (one, two)]
+    assert sha[0] == sha[1]
