@@ -21,7 +21,7 @@ from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.encode import EncodeConfig, load_engine
 from tokenmill.operators.io import resolve_inputs, runs_of_at_least
-from tokenmill.operators.io.remote import is_remote, staged_output  # noqa: F401 - staged_output: re-exported for dna_bpe.py
+from tokenmill.operators.io.remote import is_remote
 from tokenmill.operators.ledger import Ledger
 from tokenmill.operators.ledger.reconcile import CountMismatch
 from tokenmill.operators.report.dna_report import bp_per_token_by_source, write_dna_report

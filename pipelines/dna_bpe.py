@@ -18,10 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
 from tokenmill.operators.bpe import BpeTrainerConfig
-from tokenmill.operators.core.cli import make_parser, parse_config
+from tokenmill.operators.core.cli import fail_before_start, make_parser, parse_config
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.runtime import ray_workers
 from tokenmill.operators.encode import EncodeConfig
+from tokenmill.operators.io.remote import stage_output
 from tokenmill.operators.pack import PackerConfig
 from tokenmill.operators.shards import ShardWriterConfig
 from tokenmill.pipelines._dna import (
@@ -30,7 +31,6 @@ from tokenmill.pipelines._dna import (
     ingest_fasta,
     print_summary,
     save_tokenizer,
-    staged_output,
     timed,
     train_on_segments,
     write_report,
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__, DnaBpeConfig, remote_output=True)
     parser.add_argument("--eval", action="append", default=[], metavar="PATH_OR_GLOB", help="held-out FASTA to report bp/token on; repeatable (default: none)")
     args, cfg = parse_config(parser, DnaBpeConfig, argv)
-    with staged_output(args.output) as output:  # a remote --output is staged here, uploaded in commit order
+    with fail_before_start(stage_output(args.output)) as output:  # a remote --output is staged here, uploaded in commit order
         seconds: dict[str, float] = {}
         token_dirs = {"train": output / "tokens", "eval": output / "eval" / "tokens"}  # replaced only if tokenmill's
         config = {"input": args.input, "eval": args.eval, **dataclasses.asdict(cfg)}

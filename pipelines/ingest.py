@@ -17,9 +17,9 @@ from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-from tokenmill.operators.core.cli import make_parser, parse_config
+from tokenmill.operators.core.cli import fail_before_start, make_parser, parse_config
 from tokenmill.operators.io import IngestConfig, resolve_inputs
-from tokenmill.operators.io.remote import is_remote, staged_output
+from tokenmill.operators.io.remote import is_remote, stage_output
 from tokenmill.pipelines._ingest import ingest
 from tokenmill.pipelines._report import job, print_ingest_summary
 
@@ -39,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     args, job_cfg = parse_config(parser, IngestJobConfig, argv)
     cfg = job_cfg.ingest
     # a remote --output is staged here and uploaded in commit order
-    with staged_output(args.output) as output, job(parser, args, "ingest", {"input": args.input, **dataclasses.asdict(cfg)}, output / "ledger.duckdb") as run:
+    with (
+        fail_before_start(stage_output(args.output)) as output,
+        job(parser, args, "ingest", {"input": args.input, **dataclasses.asdict(cfg)}, output / "ledger.duckdb") as run,
+    ):
         resolve_inputs(args.input, cfg.format)  # a bad --input fails here, before Ray starts
         run.start_ray()
         result = ingest(args.input, cfg, output, run.ledger)

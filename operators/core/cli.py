@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -161,7 +162,20 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """Print a user-facing error and exit with status 2."""
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)
+
+
+@contextlib.contextmanager
+def fail_before_start(stage: contextlib.AbstractContextManager[T]) -> Iterator[T]:
+    """Enter ``stage`` (e.g. :func:`operators.io.remote.stage_output`) for a job: a ``ConfigError`` it raises while
+    entering, before the run starts, is :func:`fail` (``error: MESSAGE``, exit status 2); what the block raises
+    passes through ``stage`` unchanged."""
+    with contextlib.ExitStack() as stack:
+        try:
+            value = stack.enter_context(stage)
+        except ConfigError as exc:
+            fail(str(exc))
+        yield value

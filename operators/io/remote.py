@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import fsspec
-from fsspec.utils import get_protocol
 
+from tokenmill.operators.core.config import ConfigError
+from tokenmill.operators.core.uri import cache_root, is_remote, join, remote_fs  # also imported from here
 from tokenmill.operators.io.redact import redact, refuse_credentials
 
 log = logging.getLogger(__name__)
@@ -47,34 +48,14 @@ MARKED = ("documents", "dna_segments", "quarantine", "tokens", "eval/tokens")  #
 _BUILD_ID = re.compile(r"^builds/(\d{8}T\d{6}-[0-9a-f]{8})/")
 
 
-def is_remote(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` names an fsspec filesystem other than the local one (``s3://``, ``gs://``, ``memory://``...)."""
-    return isinstance(path, str) and "://" in path and get_protocol(path) not in ("file", "local")
-
-
-def join(uri: str, *names: str) -> str:
-    """``uri/name/...`` with exactly one slash between the parts."""
-    return "/".join([uri.rstrip("/"), *(n.strip("/") for n in names)])
-
-
-def remote_fs(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
-    """The filesystem of ``uri`` and the path inside it (``bucket/prefix`` for s3), with fresh listings.
-
-    fsspec caches a filesystem per process and s3fs caches directory listings; outputs change between calls, so
-    the listing cache is dropped each time.
-    """
-    fs, path = fsspec.core.url_to_fs(uri)
-    fs.invalidate_cache()
-    return fs, path.rstrip("/")
-
-
-def cache_root() -> Path:
-    """Where tokenmill keeps local state of remote outputs and shard sets (``$XDG_CACHE_HOME/tokenmill``)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tokenmill"
+class OutputError(ConfigError):
+    """A job's ``--output`` cannot be used, found before the run starts: credentials in the URI, a folder tokenmill
+    did not write in the way, or a store out of reach. The message names the fix; the command line turns it into one
+    line and exit status 2 (:func:`operators.core.cli.fail_before_start`)."""
 
 
 @contextlib.contextmanager
-def staged_output(output: str, *, persistent: bool = False, keep_builds: int = 1) -> Iterator[Path]:
+def stage_output(output: str, *, persistent: bool = False, keep_builds: int = 1) -> Iterator[Path]:
     """The local folder a pipeline writes ``output`` into; a remote output is uploaded when the block succeeds.
 
     A local ``output`` is itself (resolved), and nothing else happens. A remote one is staged in a local folder:
@@ -83,17 +64,17 @@ def staged_output(output: str, *, persistent: bool = False, keep_builds: int = 1
     between runs (build_corpus: partition cache, lock, ledger, the builds kept). When the block ends without an
     exception the staging folder is uploaded with :func:`upload_output`; when it raises (``SystemExit`` from a
     user error included), only the ledger is, so the remote data is unchanged.
+
+    Raises:
+        OutputError: before the block runs, when the output cannot be used (nothing is staged then).
     """
     if not is_remote(output):
         yield Path(output).resolve()
         return
-    from tokenmill.operators.core.cli import fail
-    from tokenmill.operators.core.config import ConfigError
-
     try:
         refuse_credentials(output, "--output")
     except ConfigError as exc:
-        fail(str(exc))
+        raise OutputError(str(exc)) from None
 
     staging = _staging(output, persistent)
     try:  # a foreign folder in the way or an unreachable store fails before the run, with one line
@@ -105,12 +86,12 @@ def staged_output(output: str, *, persistent: bool = False, keep_builds: int = 1
     except Exception as exc:  # botocore's errors share no base class with OSError
         if not persistent:
             shutil.rmtree(staging, ignore_errors=True)
-        fail(
+        raise OutputError(
             redact(str(exc))
             if isinstance(exc, ConfigError)
             else f"--output {output}: cannot reach it ({type(exc).__name__}: {redact(str(exc))}); check AWS_ENDPOINT_URL and the "
             f"credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE), and that the bucket exists"
-        )
+        ) from None
     log.info("remote output %s is staged in %s", output, staging)
     try:
         yield staging
@@ -128,6 +109,18 @@ def staged_output(output: str, *, persistent: bool = False, keep_builds: int = 1
     finally:
         if not persistent:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def staged_output(output: str, *, persistent: bool = False, keep_builds: int = 1) -> contextlib.AbstractContextManager[Path]:
+    """:func:`stage_output` as a job's command line uses it: an :class:`OutputError` is one line ``error: MESSAGE``
+    on stderr and exit status 2 (:func:`operators.core.cli.fail_before_start`).
+
+    For the jobs that still import it from here; a job composes the two itself
+    (``fail_before_start(stage_output(...))``), so that this module only raises.
+    """
+    from tokenmill.operators.core.cli import fail_before_start
+
+    return fail_before_start(stage_output(output, persistent=persistent, keep_builds=keep_builds))
 
 
 def name_artifacts_remote(ledger: Path, staging: Path, output: str) -> None:
@@ -249,8 +242,6 @@ def _remote_names(fs: Any, root: str, folder: str) -> list[str]:
 def _refuse_foreign(fs: Any, root: str, staging: Path | None, names: list[str]) -> None:
     """A marked local folder (``names`` holds its marker) replaces a remote one only when that one is marked too
     (or empty)."""
-    from tokenmill.operators.core.config import ConfigError
-
     for name in names:
         if name.rsplit("/", 1)[-1] != MARKER or "/" not in name:
             continue

@@ -2,7 +2,7 @@
 
 The reader memory-maps ``.bin`` files and reads Parquet plans, which needs local files: :func:`cached_file` keeps
 one copy of each file in a content-addressed cache (``<cache>/shards/<sha256>``, see
-:func:`operators.io.remote.cache_root`), checked against the manifest's sha256 before it is used, so DataLoader
+:func:`operators.core.uri.cache_root`), checked against the manifest's sha256 before it is used, so DataLoader
 workers and later runs share it and a corrupt or stale download is never read. ``verify`` must judge the bytes in
 the store, not a cache: :func:`download_set` copies a set into a fresh folder without checking anything (verify
 then does, and reports what is wrong as it does locally).
@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tokenmill.operators.io.remote import cache_root, join, remote_fs
+from tokenmill.operators.core.uri import cache_root, join, remote_fs
 from tokenmill.operators.shards.config import MANIFEST_NAME
 from tokenmill.operators.shards.manifest import sha256_file, shard_file
 

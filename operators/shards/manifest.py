@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from tokenmill.operators.core.atomic import fsync_dir, write_bytes_atomic
-from tokenmill.operators.io.remote import is_remote, join, remote_fs
+from tokenmill.operators.core.uri import is_remote, join, remote_fs
 from tokenmill.operators.shards.config import FILE_LAYOUT, FORMATS, KINDS_OF_FORMAT, MANIFEST_FORMAT, MANIFEST_NAME, SUBDIRS, ShardWriterConfig
 
 log = logging.getLogger(__name__)

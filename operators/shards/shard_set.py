@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from tokenmill.operators.io.remote import is_remote
+from tokenmill.operators.core.uri import is_remote
 from tokenmill.operators.pack.rows import materialize_rows
 from tokenmill.operators.shards.config import PLAN_FORMAT, ROWS_FORMAT
 from tokenmill.operators.shards.manifest import load_manifest, shard_file

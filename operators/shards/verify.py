@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tokenmill.operators.io.remote import is_remote
+from tokenmill.operators.core.uri import is_remote
 from tokenmill.operators.pack.rows import concat_ranges, materialize_rows
 from tokenmill.operators.shards.config import KINDS_OF_FORMAT, PLAN_FORMAT, ROWS_FORMAT, SUBDIRS
 from tokenmill.operators.shards.manifest import load_manifest, sha256_file, shard_file, unreferenced_files
