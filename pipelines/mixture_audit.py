@@ -6,8 +6,11 @@
 
 Each category's files (read as text, one sample per category) are pre-tokenized the way the tokenizer does; the
 merges are applied to every sample step by step and the linear program of :mod:`operators.report.mixture`
-(scipy HiGHS, lazily added constraints) estimates the proportions. Writes AUDIT/mixture.json
-(format ``tokenmill mixture audit v1``).
+(scipy HiGHS, lazily added constraints) estimates the proportions — only when every sample is big enough
+(``audit.min_bytes``, ``audit.min_pairs``), with a bootstrap interval and the range the LP cannot rule out next
+to each, and a verdict (:mod:`operators.report.mixture_verdict`): ``estimated``, ``under-determined`` (no point
+estimate: some share is not pinned down) or ``not enough data`` (no estimate at all). Writes AUDIT/mixture.json
+(format ``tokenmill mixture audit v2``) and prints the same on the console; the exit status is 0 for every verdict.
 """
 
 from __future__ import annotations
@@ -23,16 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script,
 
 from tokenmill.operators.core.atomic import write_text_atomic
 from tokenmill.operators.core.cli import fail, make_parser, parse_config
-from tokenmill.operators.report.mixture import (
-    MixtureAuditConfig,
-    audit_mixture,
-    category_sample,
-    load_merges_and_pretokenizer,
-    read_category,
-)
+from tokenmill.operators.report.mixture import MixtureAuditConfig, category_sample, load_merges_and_pretokenizer, read_category
+from tokenmill.operators.report.mixture_verdict import CategorySample, audit_mixture, format_report
 from tokenmill.pipelines._report import job
 
-FORMAT = "tokenmill mixture audit v1"
+FORMAT = "tokenmill mixture audit v2"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -40,7 +38,7 @@ class MixtureAuditJobConfig:
     """Mixture audit job."""
 
     audit: MixtureAuditConfig = field(default_factory=MixtureAuditConfig)
-    """LP options (audit.max_merges, audit.initial_k, audit.candidate_k)."""
+    """LP, sample-size, bootstrap and verdict options (audit.max_merges, audit.min_bytes, audit.bootstrap, ...)."""
     max_bytes_per_category: int = 4 << 20
     """Read at most this many bytes of each category's files (files in sorted order)."""
 
@@ -69,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         lines = read_category(pattern, cfg.max_bytes_per_category)
         if not lines:
             fail(f"--category {spec!r}: no text in files matching {pattern}")
-        samples[name] = category_sample(tok, lines)
+        samples[name] = CategorySample.from_texts(lines, lambda texts: category_sample(tok, texts), cfg.audit.block_bytes)
     out = Path(args.output).resolve()
     config = {"tokenizer": args.tokenizer, "categories": args.category, **dataclasses.asdict(cfg)}
     with job(parser, args, "mixture_audit", config, out / "ledger.duckdb") as run:
@@ -79,11 +77,13 @@ def main(argv: list[str] | None = None) -> int:
             fail(str(exc))
         report = {"format": FORMAT, "tokenizer": args.tokenizer, "categories": args.category, **result, "seconds": round(time.perf_counter() - t0, 2)}
         write_text_atomic(out / "mixture.json", json.dumps(report, indent=2))
-        run.ledger.add_stage("mixture_audit", rows_in=len(samples), rows_out=len(result["proportions"]), rows_quarantined=0, seconds=time.perf_counter() - t0)
+        estimated = len(result["proportions"] or ())
+        run.ledger.add_stage("mixture_audit", rows_in=len(samples), rows_out=estimated, rows_quarantined=0, seconds=time.perf_counter() - t0)
         run.ledger.add_artifact(out / "mixture.json", "mixture_audit")
-    for name, p in sorted(result["proportions"].items(), key=lambda kv: -kv[1]):
-        print(f"{name:20s} {p:.4f}")
-    print(f"{result['steps']} merges, {result['constraints']} constraints, {result['rounds']} LP rounds: {out / 'mixture.json'}")
+    print(format_report(result))
+    if result["lp_solution"] is not None:
+        print(f"{result['steps']} merges, {result['constraints']} constraints, {result['rounds']} LP rounds, {result['bootstrap']} bootstrap replicates")
+    print(f"mixture audit: {out / 'mixture.json'}")
     return 0
 
 

@@ -48,13 +48,47 @@ class MixtureAuditConfig:
     """Most lazy re-solves."""
     tolerance: float = 1e-9
     """A constraint counts as violated when it fails by more than this (in normalized counts)."""
+    min_bytes: int = 32768
+    """Refuse to estimate ("not enough data") when a category's sample holds fewer UTF-8 bytes than this."""
+    min_pairs: int = 150
+    """... or fewer distinct adjacent symbol pairs (before any merge) than this."""
+    bootstrap: int = 20
+    """Bootstrap replicates (samples redrawn block by block, merges re-applied, LP re-solved) behind each
+    interval; 0: no intervals."""
+    block_bytes: int = 2048
+    """Bootstrap unit: runs of consecutive sample lines of about this many bytes (keeps neighbouring lines,
+    which are not independent, together)."""
+    confidence: float = 0.95
+    """Coverage of the intervals (estimate ± z · bootstrap standard deviation, clipped to [0, 1])."""
+    seed: int = 0
+    """Seed of the bootstrap draws."""
+    train_noise: float = 1.0
+    """How much noise the tokenizer's own training text adds, as a share of the audit sample's variance: 1 (the
+    default, cautious): as much as the sample's (a training set no bigger than the sample, as in the known-mixture
+    validation); 0: none (a training set far larger than the sample). Intervals are ± z · sd · √(1 + this)."""
+    range_tolerance: float = 0.05
+    """Identifiability: each proportion's range over the LP solutions whose objective is within this share of
+    the optimum."""
+    max_width: float = 0.2
+    """Verdict "under-determined" when any proportion's range (``range_tolerance``) is wider than this."""
 
     def __post_init__(self) -> None:
-        for name in ("max_merges", "initial_k", "candidate_k", "max_rounds"):
+        for name in ("max_merges", "initial_k", "candidate_k", "max_rounds", "block_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1")
         if self.candidate_k < self.initial_k:
             raise ValueError("candidate_k: must be >= initial_k")
+        for name in ("min_bytes", "min_pairs", "bootstrap"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0")
+        if self.bootstrap == 1:
+            raise ValueError("bootstrap: 0 (no intervals) or at least 2 replicates")
+        if not 0.0 < self.confidence < 1.0:
+            raise ValueError(f"confidence: must be in (0, 1), got {self.confidence}")
+        if self.train_noise < 0:
+            raise ValueError("train_noise: must be >= 0")
+        if self.range_tolerance < 0 or not 0.0 < self.max_width <= 1.0:
+            raise ValueError("range_tolerance: must be >= 0; max_width: in (0, 1]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,32 +213,51 @@ def merge_trajectories(samples: Mapping[str, Mapping[str, int]], merges: list[tu
     return Trajectory(list(samples), cand, counts, ranks)
 
 
-def solve_mixture(traj: Trajectory, config: MixtureAuditConfig | None = None) -> dict[str, Any]:
-    """Solve the LP with lazily added constraints; returns ``{"proportions", "objective", "constraints", "rounds"}``."""
-    from scipy.optimize import linprog
+@dataclass(frozen=True, slots=True)
+class LpFit:
+    """One solve of the mixture LP: the proportions, the per-step slack, Σ slack and the constraints it kept."""
+
+    alpha: np.ndarray
+    slack: np.ndarray
+    objective: float
+    active: list[tuple[int, int]]
+    rounds: int
+
+
+def _lp_rows(traj: Trajectory, active: list[tuple[int, int]]) -> Any:
+    """The ``Σ α (c_p − c_m) − v_t ≤ 0`` rows of ``active`` as a sparse matrix over (α, v)."""
     from scipy.sparse import coo_matrix
+
+    n, steps = len(traj.categories), len(traj.counts)
+    rows, cols, vals = [], [], []
+    for r, (t, j) in enumerate(active):
+        diff = traj.counts[t][:, j] - traj.counts[t][:, 0]
+        for i in range(n):
+            if diff[i] != 0:
+                rows.append(r)
+                cols.append(i)
+                vals.append(diff[i])
+        rows.append(r)
+        cols.append(n + t)
+        vals.append(-1.0)
+    return coo_matrix((vals, (rows, cols)), shape=(max(len(active), 1), n + steps)).tocsr()
+
+
+def fit_lp(traj: Trajectory, config: MixtureAuditConfig | None = None) -> LpFit:
+    """Solve the LP with lazily added constraints (see the module docstring)."""
+    from scipy.optimize import linprog
 
     config = config or MixtureAuditConfig()
     n, steps = len(traj.categories), len(traj.counts)
     active: list[tuple[int, int]] = [(t, j) for t in range(steps) for j in range(1, traj.counts[t].shape[1]) if traj.top_rank[t][j] < config.initial_k]
     seen = set(active)
-    alpha = np.full(n, 1.0 / n)
-    objective = float("nan")
-    for rounds in range(1, config.max_rounds + 1):
-        rows, cols, vals = [], [], []
-        for r, (t, j) in enumerate(active):
-            diff = traj.counts[t][:, j] - traj.counts[t][:, 0]  # Σ α (c_p − c_m) − v_t ≤ 0
-            for i in range(n):
-                if diff[i] != 0:
-                    rows.append(r)
-                    cols.append(i)
-                    vals.append(diff[i])
-            rows.append(r)
-            cols.append(n + t)
-            vals.append(-1.0)
-        a_ub = coo_matrix((vals, (rows, cols)), shape=(max(len(active), 1), n + steps)).tocsr()
-        cost = np.concatenate([np.zeros(n), np.ones(steps)])
-        a_eq = np.concatenate([np.ones(n), np.zeros(steps)])[None]
+    alpha, slack, objective = np.full(n, 1.0 / n), np.zeros(steps), float("nan")
+    rounds = 0
+    cost = np.concatenate([np.zeros(n), np.ones(steps)])
+    a_eq = np.concatenate([np.ones(n), np.zeros(steps)])[None]
+    while rounds < config.max_rounds:
+        rounds += 1
+        a_ub = _lp_rows(traj, active)
         res = linprog(cost, A_ub=a_ub, b_ub=np.zeros(a_ub.shape[0]), A_eq=a_eq, b_eq=[1.0], bounds=[(0, None)] * (n + steps), method="highs")
         if res.status != 0:
             raise RuntimeError(f"mixture LP failed: {res.message}")
@@ -220,24 +273,47 @@ def solve_mixture(traj: Trajectory, config: MixtureAuditConfig | None = None) ->
         log.info("mixture LP round %d: %d constraints, objective %.3g, %d violated added", rounds, len(active), objective, added)
         if not added:
             break
+    return LpFit(alpha, slack, objective, active, rounds)
+
+
+def proportion_ranges(traj: Trajectory, fit: LpFit, relative_tolerance: float) -> dict[str, tuple[float, float]]:
+    """The least and most each proportion can be while the LP's objective stays within ``relative_tolerance`` of
+    its optimum (Σ v ≤ (1 + tol) · optimum + 1e-9): the LP's solution set, widened for noise. A wide range means
+    the merges cannot tell that category's share apart (the mixture is under-determined).
+
+    The constraints are the fit's (the lazily added set), a subset of all: ranges err on the wide side.
+    """
+    from scipy.optimize import linprog
+    from scipy.sparse import vstack
+
+    n, steps = len(traj.categories), len(traj.counts)
+    budget = np.concatenate([np.zeros(n), np.ones(steps)])[None]
+    a_ub = vstack([_lp_rows(traj, fit.active), budget]).tocsr()
+    b_ub = np.zeros(a_ub.shape[0])
+    b_ub[-1] = fit.objective * (1.0 + relative_tolerance) + 1e-9
+    a_eq = np.concatenate([np.ones(n), np.zeros(steps)])[None]
+    out = {}
+    for i, cat in enumerate(traj.categories):
+        ends = []
+        for sign in (1.0, -1.0):  # minimize, then maximize α_i
+            cost = np.zeros(n + steps)
+            cost[i] = sign
+            res = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=[1.0], bounds=[(0, None)] * (n + steps), method="highs")
+            ends.append(float(res.x[i]) if res.status == 0 else float(fit.alpha[i]))
+        out[cat] = (max(0.0, min(ends[0], float(fit.alpha[i]))), min(1.0, max(ends[1], float(fit.alpha[i]))))
+    return out
+
+
+def solve_mixture(traj: Trajectory, config: MixtureAuditConfig | None = None) -> dict[str, Any]:
+    """Solve the LP; returns ``{"proportions", "objective", "constraints", "rounds", "steps"}``."""
+    fit = fit_lp(traj, config)
     return {
-        "proportions": dict(zip(traj.categories, (float(a) for a in alpha))),
-        "objective": objective,
-        "constraints": len(active),
-        "rounds": rounds,
-        "steps": steps,
+        "proportions": dict(zip(traj.categories, (float(a) for a in fit.alpha))),
+        "objective": fit.objective,
+        "constraints": len(fit.active),
+        "rounds": fit.rounds,
+        "steps": len(traj.counts),
     }
-
-
-def audit_mixture(samples: Mapping[str, Mapping[str, int]], merges: list[tuple[str, str]], config: MixtureAuditConfig | None = None) -> dict[str, Any]:
-    """Estimate the category proportions a merge list reflects (see the module docstring)."""
-    config = config or MixtureAuditConfig()
-    if len(samples) < 2:
-        raise ValueError("samples: need at least two categories to audit a mixture")
-    if not merges:
-        raise ValueError("merges: the merge list is empty")
-    traj = merge_trajectories(samples, merges[: config.max_merges], config.candidate_k)
-    return solve_mixture(traj, config)
 
 
 def mean_absolute_error(estimated: Mapping[str, float], truth: Mapping[str, float]) -> float:

@@ -30,6 +30,12 @@ class MultilingualConfig:
     parity_aware: bool = True
     """tokenmill engine: each merge is the top pair of the language whose dev text (``parity_dev``) currently takes
     the most tokens (parity-aware BPE), instead of the top pair overall (false). Ignored by sentencepiece."""
+    global_merges: float = 0.0
+    """tokenmill engine, parity_aware=true: share of the merges (0..1) chosen as the top pair overall instead of the
+    worst language's (the hybrid of Foroutan et al. 2025); 0: all parity-aware, 1: plain BPE."""
+    global_schedule: Literal["first", "last", "interleave"] = "first"
+    """Where the global merges go: first (the first global_merges x merges, then parity-aware), last (parity-aware
+    first, the global ones at the end) or interleave (spread evenly among the parity-aware ones)."""
     parity_dev: Literal["auto", "input", "parallel", "train"] = "auto"
     """Dev text of parity-aware merges. auto: the input when it looks parallel (about as many lines in every
     language, as UDHR), else the ``parallel`` corpus when it shares languages with the input, else train; input:
@@ -65,6 +71,8 @@ class MultilingualConfig:
             raise ValueError("sp_character_coverage: must be in (0, 1]")
         if self.min_frequency < 0:
             raise ValueError("min_frequency: must be >= 0")
+        if not 0.0 <= self.global_merges <= 1.0:
+            raise ValueError(f"global_merges: a share of the merges in [0, 1], got {self.global_merges}")
         if self.workers < 0:
             raise ValueError("workers: must be >= 0")
         for spec in self.compare:

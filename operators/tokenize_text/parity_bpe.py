@@ -10,6 +10,12 @@ pair counts (only the words a merge touches are re-counted) and one lazy max-hea
 vocabulary and merges in the layout of :mod:`operators.bpe` (specials, then the alphabet by code point, then new
 tokens in creation order), so :func:`operators.tokenize_text.save_byte_level_tokenizer` exports it unchanged.
 It is slow on large inputs (all of UDHR, 32k: minutes; see the report) — a candidate for the engine's kernels.
+
+*Hybrid* (the ``--global-merges`` idea of Foroutan et al.'s code): with ``global_merges = f > 0`` a share ``f`` of
+the planned merges (``vocab_size`` minus the initial vocabulary) is the top pair *overall* (summed over every
+language's training words, as plain BPE), the rest parity-aware. :func:`is_global_step` places them: ``first``:
+the first ``round(f · planned)`` merges; ``last``: the last ones (parity-aware first); ``interleave``: spread evenly (step k is global when ⌊(k+1)f⌋ > ⌊kf⌋).
+When no pair overall occurs ``min_frequency`` times the remaining global steps go to the parity choice.
 """
 
 from __future__ import annotations
@@ -19,10 +25,33 @@ import itertools
 import logging
 import time
 from collections.abc import Mapping
+from typing import Literal
 
 from tokenmill.operators.bpe.reference import build_initial_vocab
 
 log = logging.getLogger(__name__)
+
+Schedule = Literal["first", "last", "interleave"]
+
+
+def global_step_count(global_merges: float, schedule: Schedule, planned: int) -> int:
+    """How many of the ``planned`` merges are global (``first``, ``last``; ``interleave`` differs by at most one)."""
+    return round(global_merges * max(planned, 0))
+
+
+def is_global_step(step: int, global_merges: float, schedule: Schedule, planned: int) -> bool:
+    """Whether merge number ``step`` (0-based) is chosen as the top pair overall (see the module docstring)."""
+    if global_merges <= 0.0:
+        return False
+    if global_merges >= 1.0:
+        return True
+    if schedule == "first":
+        return step < global_step_count(global_merges, schedule, planned)
+    if schedule == "last":
+        return step >= planned - global_step_count(global_merges, schedule, planned)
+    if schedule == "interleave":
+        return int((step + 1) * global_merges) > int(step * global_merges)
+    raise ValueError(f"global_schedule: unknown schedule {schedule!r} (first, last, interleave)")
 
 
 def train_parity_bpe(
@@ -33,8 +62,10 @@ def train_parity_bpe(
     special_tokens: tuple[str, ...],
     initial_alphabet: str = "",
     min_frequency: int = 2,
+    global_merges: float = 0.0,
+    global_schedule: Schedule = "first",
 ) -> tuple[dict[str, int], list[tuple[str, str]], dict]:
-    """Train parity-aware BPE.
+    """Train parity-aware BPE (or the hybrid, with ``global_merges`` > 0).
 
     Args:
         train: language → {word: count} (pre-tokenized byte-level words; no token spans two words).
@@ -44,10 +75,15 @@ def train_parity_bpe(
         initial_alphabet: characters given an id even when absent (the 256 byte symbols).
         min_frequency: a language whose best pair occurs fewer times stops being chosen (for good, even if later
             merges create new pairs in it); training stops when no language has such a pair.
+        global_merges: share of the planned merges chosen as the top pair overall (0: all parity-aware; 1: plain
+            BPE on the summed training words).
+        global_schedule: where the global merges go: ``first``, ``last`` or ``interleave`` (:func:`is_global_step`).
 
     Returns:
-        ``(vocab, merges, stats)``; ``stats["chosen"]`` counts how many merges each language chose.
+        ``(vocab, merges, stats)``; ``stats["chosen"]`` counts how many merges each language chose,
+        ``stats["global"]`` how many were global.
     """
+    check_global(global_merges, global_schedule)
     t0 = time.perf_counter()
     langs = sorted(train)
     dev = train if dev is None else dev
@@ -57,6 +93,7 @@ def train_parity_bpe(
             alphabet.update(w)
     id_to_str = build_initial_vocab(special_tokens, alphabet)
     str_to_id = {s: i for i, s in enumerate(id_to_str)}
+    planned = vocab_size - len(id_to_str)
 
     # Entries: (tokens, count, language index, is_train). Dev entries only count tokens; train entries count pairs.
     toks: list[list[str]] = []
@@ -68,6 +105,8 @@ def train_parity_bpe(
                     toks.append(list(w))
                     meta.append((c, li, is_train))
     pair_counts: list[dict[tuple[str, str], int]] = [{} for _ in langs]
+    overall: dict[tuple[str, str], int] = {}  # every language's train words summed (the global merges' counts)
+    use_global = global_merges > 0.0
     where: dict[tuple[str, str], set[int]] = {}
     dev_tokens = [0] * len(langs)
     for e, (t, (c, li, is_train)) in enumerate(zip(toks, meta)):
@@ -77,34 +116,50 @@ def train_parity_bpe(
             pc = pair_counts[li]
             for p in itertools.pairwise(t):
                 pc[p] = pc.get(p, 0) + c
+                if use_global:
+                    overall[p] = overall.get(p, 0) + c
         else:
             dev_tokens[li] += len(t) * c
     ids = str_to_id
     heaps = [[(-n, ids[p[0]], ids[p[1]], p) for p, n in pc.items()] for pc in pair_counts]
     for h in heaps:
         heapq.heapify(h)
+    gheap = [(-n, ids[p[0]], ids[p[1]], p) for p, n in overall.items()]
+    heapq.heapify(gheap)
     active = [lang in dev and bool(dev[lang]) for lang in langs]
     merges: list[tuple[str, str]] = []
     chosen = {lang: 0 for lang in langs}
+    n_global = 0
     stop = "vocab_size"
     while len(str_to_id) < vocab_size:
-        cand = [li for li in range(len(langs)) if active[li]]
-        if not cand:
-            stop = "min_frequency"
-            break
-        worst = max(cand, key=lambda li: (dev_tokens[li], -li))
-        best = _top(heaps[worst], pair_counts[worst])
-        if best is None or pair_counts[worst][best] < min_frequency:
-            log.info("parity bpe: %s has no pair left occurring %d times", langs[worst], min_frequency)
-            active[worst] = False  # nothing left to merge for this language; the next worst one chooses
-            continue
+        if use_global and is_global_step(len(merges), global_merges, global_schedule, planned):
+            best = _top(gheap, overall)
+            if best is None or overall[best] < max(1, min_frequency):
+                log.info("parity bpe: no pair overall occurs %d times; the remaining merges are parity-aware", min_frequency)
+                use_global = False
+                continue
+            n_global += 1
+        else:
+            if use_global and global_schedule == "first":
+                use_global = False  # the global phase is over: stop counting pairs overall
+            cand = [li for li in range(len(langs)) if active[li]]
+            if not cand:
+                stop = "min_frequency"
+                break
+            worst = max(cand, key=lambda li: (dev_tokens[li], -li))
+            top = _top(heaps[worst], pair_counts[worst])
+            if top is None or pair_counts[worst][top] < min_frequency:
+                log.info("parity bpe: %s has no pair left occurring %d times", langs[worst], min_frequency)
+                active[worst] = False  # nothing left to merge for this language; the next worst one chooses
+                continue
+            best = top
+            chosen[langs[worst]] += 1
         left, right = best
         new = left + right
         if new not in str_to_id:
             str_to_id[new] = len(id_to_str)
             id_to_str.append(new)
         merges.append(best)
-        chosen[langs[worst]] += 1
         for e in list(where.pop(best, ())):
             c, li, is_train = meta[e]
             old = toks[e]
@@ -125,11 +180,17 @@ def train_parity_bpe(
             pc = pair_counts[li]
             for p in itertools.pairwise(old):
                 pc[p] -= c
+                if use_global:
+                    overall[p] -= c
             for p in itertools.pairwise(out):
                 pc[p] = pc.get(p, 0) + c
+                if use_global:
+                    overall[p] = overall.get(p, 0) + c
             for p in set(itertools.pairwise(out)) | set(itertools.pairwise(old)):
                 heapq.heappush(heaps[li], (-pc.get(p, 0), ids[p[0]], ids[p[1]], p))
-        for pc in pair_counts:
+                if use_global:
+                    heapq.heappush(gheap, (-overall.get(p, 0), ids[p[0]], ids[p[1]], p))
+        for pc in (*pair_counts, overall):
             pc.pop(best, None)
     stats = {
         "engine": "tokenmill parity-aware bpe v1",
@@ -137,10 +198,19 @@ def train_parity_bpe(
         "merges": len(merges),
         "stop_reason": stop,
         "chosen": chosen,
+        "global": n_global,
         "dev_tokens": dict(zip(langs, dev_tokens)),
         "seconds": round(time.perf_counter() - t0, 3),
     }
     return str_to_id, merges, stats
+
+
+def check_global(global_merges: float, global_schedule: str) -> None:
+    """Raise ValueError (naming the key) unless the hybrid settings are valid."""
+    if not 0.0 <= global_merges <= 1.0:
+        raise ValueError(f"global_merges: a share of the merges in [0, 1], got {global_merges}")
+    if global_schedule not in ("first", "last", "interleave"):
+        raise ValueError(f"global_schedule: first, last or interleave, got {global_schedule!r}")
 
 
 def _top(heap: list, pc: dict) -> tuple[str, str] | None:

@@ -22,6 +22,7 @@ from tokenmill.operators.bpe.fast_trainer import Vocab
 from tokenmill.operators.bpe.kernel_constants import HEAPN, META_SIZE, NSLOTS
 from tokenmill.operators.bpe.pair_table_kernels import reindex
 from tokenmill.operators.tokenize_text import parity_kernels as PK
+from tokenmill.operators.tokenize_text.parity_bpe import Schedule, check_global, is_global_step
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,11 @@ class ParityState:
         vocab_size: int,
         min_count: int,
         slack: float = 1.0,
+        glob: int = -1,
     ) -> None:
+        """``active`` has one more item than the languages when ``glob >= 0`` (the overall pseudo-language)."""
         self.tok, self.estart, self.elen, self.elang = tok, estart, elen, elang
+        self.glob = glob
         self.wtrain, self.wdev, self.active = wtrain, wdev, active
         self.min_count = min_count
         self.shift = max(1, int(vocab_size - 1).bit_length())
@@ -115,10 +119,10 @@ class ParityState:
                 f"parity bpe: {len(active)} languages x vocab_size {vocab_size} exceed the pair key "
                 "(languages << bits(vocab_size) must stay below 2**31); train fewer languages at once"
             )
-        self.dev_tokens = np.zeros(len(active), np.int64)
+        self.dev_tokens = np.zeros(len(active) - (glob >= 0), np.int64)
         np.add.at(self.dev_tokens, elang, elen.astype(np.int64) * wdev)
         occurrences = max(int(np.maximum(elen - 1, 0).sum()), 16)
-        self.counts = _CountTable(occurrences)
+        self.counts = _CountTable(occurrences * (2 if glob >= 0 else 1))
         self.where = _WhereTable(occurrences)
         self.node_entry = np.zeros(occurrences, np.int32)
         self.node_next = np.zeros(occurrences, np.int32)
@@ -150,6 +154,7 @@ class ParityState:
             self.node_entry,
             self.node_next,
             self.state,
+            glob,
         )
         n = int(c.meta[NSLOTS])
         # After the first pass everything keeps ``slack`` x what it uses as room to grow into (the tests use 0,
@@ -180,11 +185,13 @@ class ParityState:
             hmeta[:] = ohmeta
         self.hc, self.hs, self.hoff, self.hmeta = hc, hs, hoff, hmeta
 
-    def pick(self) -> tuple[int, int, int, int]:
+    def pick(self, only: int = -1) -> tuple[int, int, int, int]:
         """``(lang, left, right, count)`` of the next merge; ``left = -1``: ``lang`` was just retired;
-        ``lang = -1``: no language is left."""
+        ``lang = -1``: no language is left. ``only``: ask that language (the overall one: ``glob``)."""
         c = self.counts
-        lang, s = PK.pick(self.dev_tokens, self.active, self.hc, self.hs, self.hoff, self.hcap, self.hmeta, c.sa, c.sb, c.cnt, self.no_push, self.min_count)
+        lang, s = PK.pick(
+            self.dev_tokens, self.active, self.hc, self.hs, self.hoff, self.hcap, self.hmeta, c.sa, c.sb, c.cnt, self.no_push, self.min_count, only
+        )
         if s < 0:
             return int(lang), -1, -1, 0
         return int(lang), int(c.sa[s]) & ((1 << self.shift) - 1), int(c.sb[s]), int(c.cnt[s])
@@ -228,6 +235,7 @@ class ParityState:
                 a,
                 b,
                 new,
+                self.glob,
             )
             if status == 0:
                 break
@@ -297,6 +305,8 @@ def train_parity_fast(
     special_tokens: tuple[str, ...],
     initial_alphabet: str = "",
     min_frequency: int = 2,
+    global_merges: float = 0.0,
+    global_schedule: Schedule = "first",
     slack: float = 1.0,
 ) -> tuple[dict[str, int], list[tuple[str, str]], dict]:
     """Parity-aware BPE on the numba kernels; arguments and result as
@@ -305,6 +315,7 @@ def train_parity_fast(
     ``slack``: room kept to grow into after the first count, as a share of what it uses (0: none, so every
     regrowth path runs; the tests use it). ``stats["regrowths"]`` counts them.
     """
+    check_global(global_merges, global_schedule)
     t0 = time.perf_counter()
     langs = sorted(train)
     dev = train if dev is None else dev
@@ -313,13 +324,16 @@ def train_parity_fast(
         for w in table:
             alphabet.update(w)
     vocab = Vocab(special_tokens, alphabet, vocab_size)
+    planned = vocab_size - len(vocab)
     words, elang, wtrain, wdev = _entries(train, dev, langs)
     lengths = np.fromiter(map(len, words), np.int32, len(words))
     estart = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)[:-1]]).astype(np.int64) if words else np.zeros(0, np.int64)
     points, inverse = np.unique(np.frombuffer("".join(words).encode("utf-32-le"), np.uint32), return_inverse=True)
     ids = np.array([vocab.str_to_id[chr(p)] for p in points.tolist()], np.int32)
     tok = ids[inverse].astype(np.int32) if len(points) else np.zeros(0, np.int32)
-    active = np.array([lang in dev and bool(dev[lang]) for lang in langs], np.bool_)
+    use_global = global_merges > 0.0
+    glob = len(langs) if use_global else -1  # the overall pseudo-language's index
+    active = np.array([lang in dev and bool(dev[lang]) for lang in langs] + [True] * use_global, np.bool_)
     st = ParityState(
         tok,
         estart,
@@ -331,22 +345,35 @@ def train_parity_fast(
         vocab_size,
         max(1, min_frequency),
         slack,
+        glob,
     )
     t1 = time.perf_counter()
     merges: list[tuple[str, str]] = []
     chosen = {lang: 0 for lang in langs}
+    n_global = 0
     stop = "vocab_size"
     while len(vocab) < vocab_size:
-        lang, a, b, _ = st.pick()
-        if lang < 0:
-            stop = "min_frequency"
-            break
-        if a < 0:
-            log.info("parity bpe: %s has no pair left occurring %d times", langs[lang], min_frequency)
-            continue
+        if use_global and is_global_step(len(merges), global_merges, global_schedule, planned):
+            _, a, b, _ = st.pick(glob)
+            if a < 0:  # pick retired the overall pseudo-language: it stops being counted
+                log.info("parity bpe: no pair overall occurs %d times; the remaining merges are parity-aware", min_frequency)
+                use_global = False
+                continue
+            n_global += 1
+        else:
+            if use_global and global_schedule == "first":
+                use_global = False  # the global phase is over: stop counting pairs overall
+                st.active[glob] = False
+            lang, a, b, _ = st.pick()
+            if lang < 0:
+                stop = "min_frequency"
+                break
+            if a < 0:
+                log.info("parity bpe: %s has no pair left occurring %d times", langs[lang], min_frequency)
+                continue
+            chosen[langs[lang]] += 1
         new, _ = vocab.merge(a, b)
         merges.append((vocab.id_to_str[a], vocab.id_to_str[b]))
-        chosen[langs[lang]] += 1
         st.apply(a, b, new, len(merges))
     stats = {
         "engine": "tokenmill parity-aware bpe v1 (numba)",
@@ -354,6 +381,7 @@ def train_parity_fast(
         "merges": len(merges),
         "stop_reason": stop,
         "chosen": chosen,
+        "global": n_global,
         "dev_tokens": {lang: int(n) for lang, n in zip(langs, st.dev_tokens)},
         "seconds": round(time.perf_counter() - t0, 3),
         "setup_seconds": round(t1 - t0, 3),

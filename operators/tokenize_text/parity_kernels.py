@@ -9,6 +9,9 @@ State (owned by :class:`operators.tokenize_text.parity_fast.ParityState`):
 * *Counts*: one pair table (:mod:`operators.bpe.pair_table_kernels`) keyed by (language, left, right): the left
   key is ``lang << shift | left``, so within one language the heap's tie-break on ``sa`` is the tie-break on the
   left id. Only languages still *active* (they may still choose a merge) are counted: a language leaves for good.
+* *Overall* (the hybrid's global merges): when ``glob >= 0``, language index ``glob`` (one past the real
+  languages) is a pseudo-language that counts every train word of every language, active or not, while
+  ``active[glob]``; its heap gives the top pair overall. It has no dev tokens and is never the worst language.
 * *Where*: a second pair table keyed by (left, right), whose ``head`` starts a linked list of the entries that
   contain the pair (``node_entry``/``node_next``); stale and duplicate nodes are harmless (the word is re-read).
 * *Heaps*: one max-heap per language, segments ``[hoff[L], hoff[L] + hcap[L])`` of ``hc``/``hs`` with
@@ -77,21 +80,28 @@ def count_initial(
     node_entry,
     node_next,
     state,
+    glob,
 ):
-    """Count the pairs of the active languages' train words and list, per pair, the entries that contain it.
+    """Count the pairs of the active languages' train words (and overall, under ``glob``) and list, per pair, the
+    entries that contain it.
 
-    The caller sizes both tables for every pair occurrence and the node arrays for one node per occurrence.
+    The caller sizes the counts table for two slots per pair occurrence (one with ``glob``), the where table for
+    every occurrence and the node arrays for one node per occurrence.
     """
     for e in range(estart.shape[0]):
         st = estart[e]
         n = elen[e]
         lang = elang[e]
         counted = wtrain[e] > 0 and active[lang]
+        gcounted = glob >= 0 and wtrain[e] > 0 and active[glob]
         for i in range(st, st + n - 1):
             x = tok[i]
             y = tok[i + 1]
             if counted:
                 s = find_or_add_slot(ckeys, cvals, csa, csb, ccnt, chead, cmeta, (np.int64(lang) << shift) | x, y)
+                ccnt[s] += wtrain[e]
+            if gcounted:
+                s = find_or_add_slot(ckeys, cvals, csa, csb, ccnt, chead, cmeta, (np.int64(glob) << shift) | x, y)
                 ccnt[s] += wtrain[e]
             g = find_or_add_slot(gkeys, gvals, gsa, gsb, gcnt, ghead, gmeta, x, y)
             _add_node(g, e, ghead, glast, node_entry, node_next, state)
@@ -171,12 +181,14 @@ def apply_merge(
     a,
     b,
     new,
+    glob,
 ):
     """Merge (a, b) into ``new`` in every word that contains it (left to right, no overlaps, as the reference).
 
-    Active languages' train counts are updated (count slots that change are listed in ``touched``, with their
-    count before the step in ``tstart``); pairs that contain ``new`` list the word; ``dev_tokens`` shrinks by the
-    dev weight times the tokens saved. Returns 0 when done, else the NEED_* status of what must grow first.
+    Active languages' train counts (and the overall ones, under ``glob`` while ``active[glob]``) are updated
+    (count slots that change are listed in ``touched``, with their count before the step in ``tstart``); pairs
+    that contain ``new`` list the word; ``dev_tokens`` shrinks by the dev weight times the tokens saved. Returns 0
+    when done, else the NEED_* status of what must grow first.
     """
     g0 = find_slot(gkeys, gvals, a, b)
     if g0 < 0:
@@ -186,9 +198,11 @@ def apply_merge(
         e = node_entry[k]
         st = estart[e]
         n = elen[e]
-        # Room for the worst case of this word: every pair new, in both tables and the node list.
+        # Room for the worst case of this word: every pair new, in both tables (twice in counts: the language's and
+        # the overall slot) and the node list.
         state[NEED] = n
-        if cmeta[NSLOTS] + n > csa.shape[0] or 2 * (cmeta[NSLOTS] + n) > ckeys.shape[0] or state[NTOUCHED] + 2 * n > touched.shape[0]:
+        worst = cmeta[NSLOTS] + 2 * n
+        if worst > csa.shape[0] or 2 * worst > ckeys.shape[0] or state[NTOUCHED] + 4 * n > touched.shape[0]:
             return NEED_COUNT_SLOTS
         if gmeta[NSLOTS] + n > gsa.shape[0] or 2 * (gmeta[NSLOTS] + n) > gkeys.shape[0]:
             return NEED_WHERE_SLOTS
@@ -205,10 +219,17 @@ def apply_merge(
         lang = elang[e]
         w = wtrain[e]
         counted = w > 0 and active[lang]
+        gcounted = glob >= 0 and w > 0 and active[glob]
         code = np.int64(lang) << shift
+        gcode = np.int64(glob) << shift
         if counted:
             for i in range(st, st + n - 1):
                 s = find_slot(ckeys, cvals, code | tok[i], tok[i + 1])
+                _touch(s, ccnt, tstamp, tstart, touched, state)
+                ccnt[s] -= w
+        if gcounted:
+            for i in range(st, st + n - 1):
+                s = find_slot(ckeys, cvals, gcode | tok[i], tok[i + 1])
                 _touch(s, ccnt, tstamp, tstart, touched, state)
                 ccnt[s] -= w
         j = st
@@ -229,6 +250,10 @@ def apply_merge(
             y = tok[i + 1]
             if counted:
                 s = find_or_add_slot(ckeys, cvals, csa, csb, ccnt, chead, cmeta, code | x, y)
+                _touch(s, ccnt, tstamp, tstart, touched, state)
+                ccnt[s] += w
+            if gcounted:
+                s = find_or_add_slot(ckeys, cvals, csa, csb, ccnt, chead, cmeta, gcode | x, y)
                 _touch(s, ccnt, tstamp, tstart, touched, state)
                 ccnt[s] += w
             if x == new or y == new:
@@ -299,16 +324,18 @@ def build_heaps(csa, csb, ccnt, nslots, shift, active, hc, hs, hoff, hcap, hmeta
 
 
 @njit(cache=True)
-def pick(dev_tokens, active, hc, hs, hoff, hcap, hmeta, csa, csb, ccnt, pushed, min_count):
-    """The worst-compressed active language (most dev tokens, then the smallest index) and its best pair's slot.
+def pick(dev_tokens, active, hc, hs, hoff, hcap, hmeta, csa, csb, ccnt, pushed, min_count, only):
+    """The worst-compressed active language (most dev tokens, then the smallest index; ``only >= 0``: that
+    language, e.g. the overall pseudo-language) and its best pair's slot.
 
     Returns ``(lang, slot)``; ``slot = -1``: that language has no pair of ``min_count`` left and is made inactive
     (the caller logs it and asks again); ``lang = -1``: no language is active.
     """
-    worst = -1
-    for lang in range(dev_tokens.shape[0]):
-        if active[lang] and (worst < 0 or dev_tokens[lang] > dev_tokens[worst]):
-            worst = lang
+    worst = only
+    if only < 0:
+        for lang in range(dev_tokens.shape[0]):  # the real languages only (dev_tokens has no overall entry)
+            if active[lang] and (worst < 0 or dev_tokens[lang] > dev_tokens[worst]):
+                worst = lang
     if worst < 0:
         return -1, -1
     o = hoff[worst]

@@ -22,6 +22,7 @@ from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.encode.locate import open_tokenizer
 from tokenmill.operators.tokenize_text.byte_level import END_OF_TEXT, ByteLevelConfig, ByteLevelPreTokenizer, byte_alphabet
 from tokenmill.operators.tokenize_text.hf_export import save_byte_level_tokenizer
+from tokenmill.operators.tokenize_text.parity_bpe import Schedule
 from tokenmill.operators.tokenize_text.parity_fast import train_parity_fast
 
 if TYPE_CHECKING:
@@ -118,6 +119,8 @@ def train_tokenizer(
         digits_r2l=cfg.digits_r2l,
         marks=cfg.marks,
         parity_aware=cfg.parity_aware,
+        global_merges=cfg.global_merges,
+        global_schedule=cfg.global_schedule,
         langs=langs,
         parallel=dev,
         meta={"romanized": cfg.romanize, "parity_dev": source},
@@ -137,6 +140,8 @@ def train_byte_level_bpe(
     digits_r2l: bool = False,
     marks: bool = False,
     parity_aware: bool = False,
+    global_merges: float = 0.0,
+    global_schedule: Schedule = "first",
     langs: list[str | None] | None = None,
     parallel: Mapping[str, list[str]] | None = None,
     meta: Mapping[str, Any] | None = None,
@@ -144,7 +149,8 @@ def train_byte_level_bpe(
     """Byte-level BPE on the tokenmill engine (or parity-aware); writes out/tokenizer.json; returns the stats.
 
     Parity-aware training measures languages on ``parallel`` (language → lines; None: each language's training
-    sample) with the fast trainer :func:`operators.tokenize_text.parity_fast.train_parity_fast`. The tokenizer is
+    sample) with the fast trainer :func:`operators.tokenize_text.parity_fast.train_parity_fast`, ``global_merges``
+    of the merges (placed by ``global_schedule``) chosen as the top pair overall. The tokenizer is
     checked to decode its own encoding of a sample of ``texts`` back exactly.
     """
     pre = ByteLevelPreTokenizer(ByteLevelConfig(digits_r2l=digits_r2l, marks=marks))
@@ -160,7 +166,14 @@ def train_byte_level_bpe(
         dev = None if parallel is None else {lg: pre.count(parallel[lg]) for lg in train if lg in parallel}
         count_s = time.perf_counter() - t0
         vocab, merges, stats = train_parity_fast(
-            train, dev, vocab_size=vocab_size, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet(), min_frequency=min_frequency
+            train,
+            dev,
+            vocab_size=vocab_size,
+            special_tokens=(END_OF_TEXT,),
+            initial_alphabet=byte_alphabet(),
+            min_frequency=min_frequency,
+            global_merges=global_merges,
+            global_schedule=global_schedule,
         )
         specials: tuple[str, ...] = (END_OF_TEXT,)
         distinct = sum(len(t) for t in train.values())

@@ -1,5 +1,6 @@
 """Data-mixture audit (Hayase et al., 2024): incremental pair counts equal a recount, and tokenizers trained on
-known mixtures of UDHR languages and code give back their proportions."""
+known mixtures of UDHR languages and code give back their proportions (the LP alone: samples = training text,
+no size floor, no bootstrap; the honest audit with held-out samples is in test_mixture_verdict.py)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ from tokenmill.operators.report.fairness import load_parallel
 from tokenmill.operators.report.mixture import (
     CategoryPairs,
     MixtureAuditConfig,
-    audit_mixture,
     mean_absolute_error,
     merge_trajectories,
 )
+from tokenmill.operators.report.mixture_verdict import audit_mixture
 from tokenmill.operators.tokenize_text import END_OF_TEXT, ByteLevelPreTokenizer, byte_alphabet
 
 LANGS = ("eng", "fra", "deu", "rus", "spa", "arb")
+LP_ONLY = MixtureAuditConfig(min_bytes=0, min_pairs=0, bootstrap=0, max_width=1.0)
 
 
 def _recount(words: Counter, merges: list[tuple[str, str]]) -> Counter:
@@ -102,9 +104,11 @@ def test_recovers_known_mixtures(categories):
     errors = []
     for alpha in _mixtures():
         merges = _mixture_tokenizer(train, alpha, 700)
-        est = audit_mixture({c: train[c] for c in alpha}, merges, MixtureAuditConfig())
+        est = audit_mixture({c: train[c] for c in alpha}, merges, LP_ONLY)
         assert sum(est["proportions"].values()) == pytest.approx(1.0)
         errors.append(mean_absolute_error(est["proportions"], alpha))
+        for c, (lo, hi) in est["ranges"].items():  # exact data: the LP's solution set is a point, up to rounding
+            assert hi - lo < 0.05 and lo - 1e-6 <= est["proportions"][c] <= hi + 1e-6
     assert np.mean(errors) <= 0.02, errors
 
 
@@ -115,7 +119,7 @@ def test_held_out_samples_are_close(categories):
     errors = []
     for alpha in list(_mixtures(1))[:5]:
         merges = _mixture_tokenizer(train, alpha, 700)
-        est = audit_mixture({c: held[c] for c in alpha}, merges, MixtureAuditConfig())
+        est = audit_mixture({c: held[c] for c in alpha}, merges, LP_ONLY)
         errors.append(mean_absolute_error(est["proportions"], alpha))
     assert np.mean(errors) <= 0.08, errors
 
@@ -123,5 +127,9 @@ def test_held_out_samples_are_close(categories):
 def test_validation():
     with pytest.raises(ValueError, match="candidate_k"):
         MixtureAuditConfig(initial_k=5, candidate_k=2)
+    with pytest.raises(ValueError, match="bootstrap"):
+        MixtureAuditConfig(bootstrap=1)
+    with pytest.raises(ValueError, match="confidence"):
+        MixtureAuditConfig(confidence=1.0)
     with pytest.raises(ValueError, match="samples"):
         audit_mixture({"a": Counter({"ab": 2})}, [("a", "b")])

@@ -19,6 +19,7 @@ from tokenmill.operators.tokenize_text import (
     save_byte_level_tokenizer,
     train_parity_bpe,
 )
+from tokenmill.operators.tokenize_text.parity_bpe import is_global_step
 
 
 def test_single_language_equals_plain_bpe():
@@ -27,6 +28,28 @@ def test_single_language_equals_plain_bpe():
     vocab, merges, _ = train_parity_bpe({"x": words}, vocab_size=20, special_tokens=("[UNK]",))
     ref_merges, ref_vocab = train_reference(words, vocab_size=20, special_tokens=("[UNK]",))
     assert merges == ref_merges and vocab == ref_vocab
+
+
+def test_all_global_equals_plain_bpe():
+    """global_merges=1: every merge is the top pair of the summed languages, i.e. plain BPE on the union."""
+    train = {"x": {"hug": 10, "pug": 5, "pun": 12}, "y": {"bun": 4, "hugs": 5, "pun": 3, "gun": 7}}
+    vocab, merges, stats = train_parity_bpe(train, vocab_size=22, special_tokens=("[UNK]",), global_merges=1.0)
+    ref_merges, ref_vocab = train_reference(sum((Counter(t) for t in train.values()), Counter()), vocab_size=22, special_tokens=("[UNK]",))
+    assert merges == ref_merges and vocab == ref_vocab
+    assert stats["global"] == len(merges) and sum(stats["chosen"].values()) == 0
+
+
+def test_global_schedules():
+    """first: the first round(f * planned) merges; interleave: evenly spread, the same number overall."""
+    assert [is_global_step(k, 0.3, "first", 10) for k in range(10)] == [True] * 3 + [False] * 7
+    assert [is_global_step(k, 0.3, "last", 10) for k in range(10)] == [False] * 7 + [True] * 3
+    assert [is_global_step(k, 0.5, "interleave", 6) for k in range(6)] == [False, True] * 3
+    assert sum(is_global_step(k, 0.25, "interleave", 100) for k in range(100)) == 25
+    assert not any(is_global_step(k, 0.0, "first", 10) for k in range(10))
+    with pytest.raises(ValueError, match="global_merges"):
+        train_parity_bpe({"x": {"ab": 2}}, vocab_size=5, special_tokens=(), global_merges=1.5)
+    with pytest.raises(ValueError, match="global_schedule"):
+        train_parity_bpe({"x": {"ab": 2}}, vocab_size=5, special_tokens=(), global_merges=0.5, global_schedule="middle")  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")

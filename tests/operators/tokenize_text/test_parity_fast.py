@@ -1,7 +1,7 @@
 """The fast parity-aware trainer (numba kernels) equals the pure-Python reference: vocabulary, merges, chosen
 languages, dev token counts and stop reason — on random tie-heavy inputs (hypothesis: tiny alphabets, runs of
 one character, dev sets that miss languages or add words, min_frequency 0..3, every regrowth
-path) and on real UDHR text."""
+path) and on real UDHR text; the same for the hybrid (a share of global merges, both schedules)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _same(train, dev, **kw) -> dict:
     fv, fm, fs = train_parity_fast(train, dev, **kw, slack=0.0)
     assert fm == rm
     assert fv == rv and list(fv) == list(rv)  # same ids, in the same order
-    for key in ("vocab_size", "merges", "stop_reason", "chosen", "dev_tokens"):
+    for key in ("vocab_size", "merges", "stop_reason", "chosen", "global", "dev_tokens"):
         assert fs[key] == rs[key], key
     return fs
 
@@ -39,6 +39,19 @@ def _same(train, dev, **kw) -> dict:
 )
 def test_equals_reference(train, dev, vocab_size, min_frequency, specials):
     _same(train, dev, vocab_size=vocab_size, special_tokens=specials, min_frequency=min_frequency)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    train=LANGS,
+    dev=st.one_of(st.none(), LANGS),
+    vocab_size=st.integers(1, 40),
+    min_frequency=st.integers(0, 3),
+    global_merges=st.sampled_from([0.1, 0.25, 0.5, 0.9, 1.0]),
+    global_schedule=st.sampled_from(["first", "last", "interleave"]),
+)
+def test_hybrid_equals_reference(train, dev, vocab_size, min_frequency, global_merges, global_schedule):
+    _same(train, dev, vocab_size=vocab_size, special_tokens=(), min_frequency=min_frequency, global_merges=global_merges, global_schedule=global_schedule)
 
 
 def test_ties_everywhere():
@@ -64,6 +77,14 @@ def udhr_words(shared_data):
     train = {lg: pre.count(lines[::2]) for lg, lines in par.items()}
     dev = {lg: pre.count(lines[1::2]) for lg, lines in par.items() if lg != "vie"}  # vie: no dev text
     return train, dev
+
+
+@pytest.mark.parametrize(("global_merges", "schedule"), [(0.3, "first"), (0.4, "last"), (0.5, "interleave")])
+def test_udhr_hybrid_equals_reference(udhr_words, global_merges, schedule):
+    train, dev = udhr_words
+    kw = dict(special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet(), min_frequency=2)
+    stats = _same(train, dev, vocab_size=900, global_merges=global_merges, global_schedule=schedule, **kw)
+    assert abs(stats["global"] - global_merges * (900 - 257)) <= 1 and stats["global"] + sum(stats["chosen"].values()) == stats["merges"]
 
 
 @pytest.mark.parametrize("with_dev", [False, True])
