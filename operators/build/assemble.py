@@ -73,6 +73,7 @@ def assemble_build(
     per_lang: collections.defaultdict[str, dict[str, int]] = collections.defaultdict(lambda: {"documents": 0, "tokens": 0, "words": 0})
     records_in = records_seen = 0
     stages: dict[str, collections.Counter] = {}  # the ingest chain's counts, summed over partitions in chain order
+    edits: dict[str, dict[str, collections.Counter[str]]] = {}  # stage -> kind -> source: edits inside kept documents
     lost: list[str] = []
     # The driver decides from ids, hashes and counts (the token ids are neither decoded nor packed here): every
     # partition's bytes are checked, its kept rows listed; Ray workers pack those rows (operators/build/pack.py).
@@ -86,6 +87,9 @@ def assemble_build(
         name = meta["source_name"]
         for stage, counts in meta.get("stages", {}).items():
             stages.setdefault(stage, collections.Counter()).update(counts)
+        for stage, kinds in meta.get("edits", {}).items():
+            for kind, n in kinds.items():
+                edits.setdefault(stage, {}).setdefault(kind, collections.Counter())[name] += n
         # Counted from the stored rows, not from meta, and checked against what the reader saw.
         n_docs, n_q, n_f = tokens.num_rows, sum(t.num_rows for t in q_tables), sum(t.num_rows for t in f_tables)
         expected_field = "emitted" if meta["input_format"] == "fasta" else "seen"  # FASTA: rows are segments
@@ -217,6 +221,7 @@ def assemble_build(
         "per_lang": dict(per_lang),
         "quarantine": dict(reasons),
         "filter_reasons": {name: dict(sorted(c.items())) for name, c in sorted(filter_reasons.items())},
+        "text_edits": {stage: {kind: dict(sorted(c.items())) for kind, c in sorted(kinds.items())} for stage, kinds in edits.items()},
         "stages": {stage: {"in": c["in"], "out": c["out"]} for stage, c in stages.items()},
     }
     summary["diff"] = _diff(summary, previous, previous_dir, staging / "documents.parquet")

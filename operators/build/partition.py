@@ -120,11 +120,11 @@ class PartitionBuilder:
             return json.loads((final / "meta.json").read_text())
         tmp = self.cache_dir / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
         try:
-            parts, receipts, stages = self._read(key, source_name, task, cfg, tmp)
+            parts, receipts, stages, edits = self._read(key, source_name, task, cfg, tmp)
         except EngineMismatch as exc:  # the fast engine differed from the reference: the whole partition again
             self.encoder.engine.use_reference(f"partition {key}: {exc}")
             shutil.rmtree(tmp)
-            parts, receipts, stages = self._read(key, source_name, task, cfg, tmp)
+            parts, receipts, stages, edits = self._read(key, source_name, task, cfg, tmp)
         tokens = pa.concat_tables(parts) if parts else _empty_tokens()
         pq.write_table(tokens, tmp / "tokens.parquet", compression="zstd")
         q_files = sorted(f.relative_to(tmp).as_posix() for f in (tmp / "quarantine").glob("*.parquet"))
@@ -146,6 +146,7 @@ class PartitionBuilder:
             "seen": sum(int(r["seen"]) for r in receipts),
             "emitted": sum(int(r["emitted"]) for r in receipts),
             "stages": {s.stage: {"in": s.rows_in, "out": s.rows_out} for s in stages},
+            "edits": edits,
             "files": {f: file_sha256(tmp / f) for f in ["tokens.parquet", *q_files, *f_files]},
         }
         (tmp / "meta.json").write_text(json.dumps(meta))
@@ -155,9 +156,10 @@ class PartitionBuilder:
             shutil.rmtree(tmp, ignore_errors=True)
         return meta
 
-    def _read(self, key: str, source_name: str, task: dict, cfg: IngestConfig, tmp: Path) -> tuple[list[pa.Table], list[dict], list]:
+    def _read(self, key: str, source_name: str, task: dict, cfg: IngestConfig, tmp: Path) -> tuple[list[pa.Table], list[dict], list, dict]:
         """Read, clean, filter, quarantine (into ``tmp``) and encode one partition: its encoded blocks, the reader's
-        receipts and the stages (with their counts)."""
+        receipts, the stages (with their counts) and the edits stages made inside kept documents (``{stage: {kind:
+        n}}``: PII replacements, lines C4 removed, as ingest's receipts count them)."""
         (tmp / "quarantine").mkdir(parents=True)
         is_dna = task["format"] == "fasta"
         # The same stage chain as ingest and pack_shards (operators/io/chain.py): quality filters (the source's
@@ -165,10 +167,15 @@ class PartitionBuilder:
         stages = ingest_stages("dna" if is_dna else "text", cfg, str(tmp / "quarantine"), None, filtered_dir=str(tmp / "filtered"))
         parts: list[pa.Table] = []
         reader = ReadTask(cfg)
+        edits: dict[str, dict[str, int]] = {}
         for block in reader(pa.Table.from_pylist([task])):
             kept = block
             for stage in stages:
                 kept = stage(kept)
+                extra = stage.op.receipt_counts() if hasattr(stage.op, "receipt_counts") else {}
+                for kind, by_source in extra.items():
+                    counts = edits.setdefault(stage.stage, {})
+                    counts[kind] = counts.get(kind, 0) + sum(by_source.values())
             if is_dna:  # DNA segments become documents whose text is the sequence
                 kept = pa.table(
                     {
@@ -182,7 +189,7 @@ class PartitionBuilder:
             if kept.num_rows:
                 parts.append(self._encode(kept, source_name, first=not parts))
         # What the reader saw, counted apart from what it emitted: assembly checks it against the stored rows.
-        return parts, reader.receipts, stages
+        return parts, reader.receipts, stages, edits
 
     def _encode(self, docs: pa.Table, source_name: str, *, first: bool) -> pa.Table:
         enc = self.encoder(docs.select(["id", "source", "location", "text", "lang"]), first=first)

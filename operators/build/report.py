@@ -24,7 +24,7 @@ from tokenmill.operators.shards import load_manifest, set_bytes
 
 
 def record_build(ledger: Ledger, summary: dict, final: Path, seconds_partitions: float) -> None:
-    """The build's stages, quarantine and filter reasons and artifact in the ledger; each stage's rows_in is the
+    """The build's stages, quarantine and filter reasons, text edits and artifact in the ledger; each stage's rows_in is the
     previous stage's rows_out (partitions → dedup → mix → pack_shards)."""
     t = summary["totals"]
     read_out = t["records_in"] - t["quarantined_read"] - t.get("filtered", 0)
@@ -57,6 +57,9 @@ def record_build(ledger: Ledger, summary: dict, final: Path, seconds_partitions:
         seconds=summary["seconds"]["assemble"],
     )
     ledger.add_quarantine_reasons([(s, r, n) for (s, r), n in ((tuple(k.split("/", 1)), v) for k, v in summary["quarantine"].items())])
+    ledger.add_text_edits(
+        [(stage, name, kind, n) for stage, kinds in summary.get("text_edits", {}).items() for kind, by_source in kinds.items() for name, n in by_source.items()]
+    )
     ledger.add_filter_reasons(
         [(reason.split(":", 1)[0], name, reason, n) for name, reasons in summary.get("filter_reasons", {}).items() for reason, n in reasons.items()]
     )

@@ -1,6 +1,6 @@
 """build_corpus with a source's quality filters (``sources[].ingest.quality``): filtered documents in the build's
-filtered.parquet, in = out + quarantined + filtered per source, the ledger's filter_reasons, the report's drops per
-rule and source, and the same bytes with one or two workers."""
+filtered.parquet, in = out + quarantined + filtered per source, the ledger's filter_reasons and text_edits, the
+report's drops per rule and source, a WARC source, and the same bytes with one or two workers."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import yaml
 
 from tokenmill.pipelines import build_corpus
 
+from ..operators.io.html_pages import html_pages, write_warc
 from ..operators.quality.test_ingest_quality import _pure_chain
 from ..operators.quality.web_corpus import web_documents
 
@@ -24,8 +25,8 @@ PAGES = 120
 
 
 def _config(root: Path, shared_data: Path, out: Path, workers: int = 0) -> Path:
-    """Source "web": web-like pages (JSONL, two broken lines) under the fineweb preset; source "udhr": three UDHR
-    files without quality filters."""
+    """Source "web": web-like pages (JSONL, two broken lines) under the fineweb preset; source "crawl": a WARC file
+    of 8 HTML pages written by warcio, under the gopher preset; source "udhr": three UDHR files, no quality filters."""
     web = root / "web.jsonl"
     if not web.exists():
         lines = [json.dumps({"text": text}) for _, text in web_documents(shared_data, PAGES, seed=7)]
@@ -33,10 +34,12 @@ def _config(root: Path, shared_data: Path, out: Path, workers: int = 0) -> Path:
         (root / "udhr").mkdir()
         for lang in ("eng", "fra", "deu"):
             shutil.copyfile(shared_data / f"text/udhr/{lang}.txt", root / "udhr" / f"{lang}.txt")
+        write_warc(root / "crawl.warc.gz", html_pages(shared_data, 8, seed=8))
     cfg = {
         "output": str(out),
         "sources": [
             {"name": "web", "input": [str(web)], "ingest": {"quality": {"preset": "fineweb"}}},
+            {"name": "crawl", "input": [str(root / "crawl.warc.gz")], "ingest": {"quality": {"preset": "gopher"}}},
             {"name": "udhr", "input": [str(root / "udhr/*.txt")], "ingest": {"format": "text", "lang_from": "filename"}},
         ],
         "tokenizer": {"path": str(shared_data / "tokenizers/bert-base-uncased/tokenizer.json")},
@@ -59,32 +62,42 @@ def test_build_filters_per_source_and_reports_drops(tmp_path, shared_data, ray_l
     summary = json.loads((build / "build.json").read_text())
     filtered = pq.read_table(build / "filtered.parquet")
     quarantine = pq.read_table(build / "quarantine.parquet")
-    web, udhr = summary["per_source"]["web"], summary["per_source"]["udhr"]
+    web, udhr, crawl = (summary["per_source"][name] for name in ("web", "udhr", "crawl"))
     # in = out + quarantined + filtered, per source (out: unique documents + duplicates, before the mix)
-    for s in (web, udhr):
+    for s in (web, udhr, crawl):
         assert s["records_seen"] == s["records_in"] == s["quarantined"] + s["filtered"] + s["unique_documents"] + s["duplicates"]
     assert web["records_seen"] == PAGES + 2 and web["quarantined"] == 2 and udhr["filtered"] == 0
+    assert crawl["records_seen"] == 8 and crawl["quarantined"] == 0  # one document per HTML page
     # the same decisions as the filter operators alone, every filtered row in filtered.parquet with its rule
-    reasons, _ = _pure_chain([text for _, text in web_documents(shared_data, PAGES, seed=7)])
+    c4_lines: dict[str, int] = {}
+    reasons, _ = _pure_chain([text for _, text in web_documents(shared_data, PAGES, seed=7)], c4_lines)
     expected = collections.Counter(r for r in reasons if r)
-    assert web["filtered"] == filtered.num_rows == sum(expected.values()) > 0
-    assert collections.Counter(filtered["reason"].to_pylist()) == expected == collections.Counter(summary["filter_reasons"]["web"])
-    assert set(filtered["source"].to_pylist()) == {str(tmp_path / "web.jsonl")} and "filtered" not in set(quarantine["reason"].to_pylist())
-    assert summary["totals"]["filtered"] == filtered.num_rows
+    web_rows = [r for r, src in zip(filtered["reason"].to_pylist(), filtered["source"].to_pylist()) if src == str(tmp_path / "web.jsonl")]
+    assert web["filtered"] == len(web_rows) == sum(expected.values()) > 0
+    assert collections.Counter(web_rows) == expected == collections.Counter(summary["filter_reasons"]["web"])
+    assert set(filtered["source"].to_pylist()) <= {str(tmp_path / "web.jsonl"), str(tmp_path / "crawl.warc.gz")} and "filtered" not in set(
+        quarantine["reason"].to_pylist()
+    )
+    assert summary["totals"]["filtered"] == filtered.num_rows == web["filtered"] + crawl["filtered"]
     # the ledger: filter_reasons per source and rule; each filter stage's rows_out leaves out what it filtered
     led = duckdb.connect(str(out / "ledger.duckdb"), read_only=True)
     rows = led.execute("SELECT stage, source, reason, count FROM filter_reasons").fetchall()
-    assert {(src, reason): n for _, src, reason, n in rows} == {("web", r): n for r, n in expected.items()}
+    assert {(src, reason): n for _, src, reason, n in rows if src == "web"} == {("web", r): n for r, n in expected.items()}
     assert all(stage == reason.split(":")[0] for stage, _, reason, _ in rows)
     stages = dict(led.execute("SELECT stage, rows_in - rows_out - rows_quarantined FROM stages").fetchall())
+    everywhere = collections.Counter(reason for _, _, reason, n in rows for _ in range(n))
     for name in ("gopher_repetition", "gopher_quality", "c4", "fineweb"):
-        assert stages[name] == sum(n for r, n in expected.items() if r.startswith(name + ":"))
+        assert stages[name] == sum(n for r, n in everywhere.items() if r.startswith(name + ":"))
+    # the lines C4 removed from the documents it kept, per rule and source, as the operator alone counts them
+    edits = led.execute("SELECT kind, count FROM text_edits WHERE stage = 'c4' AND source = 'web'").fetchall()
+    assert dict(edits) == c4_lines and c4_lines
     led.close()
     # the report: a table and a chart of drops per rule and source
     page = (build / "report.html").read_text()
     assert "Filtered by quality rules" in page and (build / "report/filtered.png").stat().st_size > 0
-    top_rule, top_n = expected.most_common(1)[0]
-    assert f"<tr><td>{top_rule}</td><td>0</td><td>{top_n}</td><td>{top_n}</td></tr>" in page  # columns: udhr, web, total
+    top_rule = expected.most_common(1)[0][0]
+    by_source = [summary["filter_reasons"].get(name, {}).get(top_rule, 0) for name in ("crawl", "udhr", "web")]  # columns, sorted
+    assert f"<tr><td>{top_rule}</td>{''.join(f'<td>{n}</td>' for n in by_source)}<td>{sum(by_source)}</td></tr>" in page
 
 
 @pytest.mark.slow
