@@ -4,6 +4,7 @@ from tokenmill.operators.encode.encoder import Encoder, EncoderConfig, EngineMis
 from tokenmill.operators.encode.engines import ENGINES, EncodeConfig
 from tokenmill.operators.encode.locate import TokenizerConfig, TokenizerFiles, locate_tokenizer
 from tokenmill.operators.encode.parity import ParityResult, adversarial_texts
+from tokenmill.operators.encode.spm_convert import derive_tokenizer_json
 
 __all__ = [
     "ENGINES",
@@ -15,6 +16,7 @@ __all__ = [
     "TokenizerConfig",
     "TokenizerFiles",
     "adversarial_texts",
+    "derive_tokenizer_json",
     "limit_encode_threads",
     "load_engine",
     "locate_tokenizer",

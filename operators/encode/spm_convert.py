@@ -21,7 +21,9 @@ user-defined pieces (sentencepiece matches them after adding the dummy prefix; H
 before it), a named normalizer without its compiled rules.
 
 The derivation is a *candidate*: :func:`operators.encode.load_engine` uses it only when its ids equal
-sentencepiece's own on the parity set, and workers keep comparing against sentencepiece.
+sentencepiece's own on the parity set, and workers keep comparing against sentencepiece. That matters beyond the
+derivation: fastokens 0.3.5 (unlike HF tokenizers) encodes text spelling ``</s>`` as the control piece when ``<`` and
+``>`` are not in the vocabulary (a small model with byte fallback); the parity set spells control pieces and catches it.
 """
 
 from __future__ import annotations
