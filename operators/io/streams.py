@@ -207,6 +207,11 @@ def _find(fh: IO[bytes], magic: bytes, start: int) -> tuple[int | None, int]:
         carry = window[-keep:]
 
 
+def find_bytes(fh: IO[bytes], needle: bytes, start: int) -> int | None:
+    """The first offset >= ``start`` of ``fh`` where ``needle`` begins, or None (read in chunks, not whole)."""
+    return _find(fh, needle, start)[0]
+
+
 def _only_nul_from(fh: IO[bytes], pos: int) -> bool:
     fh.seek(pos)
     while chunk := fh.read(_CHUNK):

@@ -16,7 +16,8 @@ A compressed file is decoded member by member with the checks of :mod:`operators
 decode theirs: a member that fails its checksum is one ``corrupt_input`` row and reading resumes at the next member;
 a file cut short ends with one ``truncated_input`` row. Each verified member is parsed on its own, so with one member
 per record (as crawlers write them) a broken record loses nothing but itself. An uncompressed ``.warc`` is one
-stream: a record whose headers cannot be read ends that file with one ``unreadable_record`` row.
+stream: after a record whose headers cannot be read (one ``unreadable_record`` row), parsing resumes at the next
+``WARC/1.`` line.
 
 ``meta`` holds ``url`` (WARC-Target-URI), ``date`` (WARC-Date), ``record_id`` (WARC-Record-ID) and, for pages, the
 HTTP ``status``; ``location`` is ``byte=<offset of the record in the decoded stream>``.
@@ -25,7 +26,7 @@ HTTP ``status``; ``location`` is ``byte=<offset of the record in the decoded str
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import IO
 
 import fsspec
@@ -37,12 +38,11 @@ from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.rows import RowBuffer, Seen
 from tokenmill.operators.io.decode import decode_utf8, file_lang, meta_json
-from tokenmill.operators.io.streams import InputFault, member_pieces, open_binary
+from tokenmill.operators.io.streams import InputFault, find_bytes, member_pieces, open_binary
 from tokenmill.schemas import RAW_DOCUMENTS
 
 STAGE = "read"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-DOCUMENT_RECORDS = WarcRecordType.response | WarcRecordType.conversion
 
 
 def read_warc(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Iterator[pa.Table]:
@@ -51,9 +51,7 @@ def read_warc(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Iterat
     records = _Records(task, cfg, seen if seen is not None else Seen())
     if task["compression"] is None:
         with open_binary(task["uri"], None) as fh:
-            size = fh.seek(0, io.SEEK_END)
-            fh.seek(0)
-            yield from records.parse(fh, 0, "file", size)
+            yield from _uncompressed(records, fh)
     else:
         with fsspec.open(task["uri"], "rb") as fh:
             pieces = member_pieces(fh, task["compression"])
@@ -65,13 +63,29 @@ def read_warc(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Iterat
                     # them) are held in memory, as streams.py holds a member until it verifies
                     records.member = member
                     data = member.readall()
-                    yield from records.parse(io.BytesIO(data), base, f"{task['compression']} member", len(data))
+                    yield from records.parse(io.BytesIO(data), base, len(data), f"the rest of this {task['compression']} member is not read")
                 member.drain()
                 if member.fault is not None and not records.fault_taken:
                     records.fault(member.fault, base)
                 base += member.size
     if len(records.buf):
         yield records.buf.take()
+
+
+def _uncompressed(records: _Records, fh: IO[bytes]) -> Iterator[pa.Table]:
+    """The rows of an uncompressed WARC file: after a record the parser cannot read, parsing starts again at the
+    next ``WARC/1.`` line; a stretch of unreadable records between two readable ones is one row."""
+    size = fh.seek(0, io.SEEK_END)
+    start: int | None = 0
+    failed = False
+    while start is not None:
+        fh.seek(start)
+        resync = yield from records.parse(fh, 0, size, "reading resumes at the next WARC record", quiet=failed)
+        if resync is None:
+            return
+        failed = True
+        start = find_bytes(fh, b"\nWARC/1.", resync + 1)
+        start = None if start is None else start + 1
 
 
 class _Member(io.RawIOBase):
@@ -145,14 +159,22 @@ class _Records:
         self.seen.n += 1
         self.buf.reject(stage=STAGE, reason=fault.reason, detail=fault.detail, raw=None, source=self.src, location=f"byte={at}")
 
-    def parse(self, stream: IO[bytes], base: int, unit: str, size: int) -> Iterator[pa.Table]:
-        """The rows of the records in ``stream`` (``size`` bytes), whose first byte is at decoded offset ``base``."""
+    def parse(self, stream: IO[bytes], base: int, size: int, then: str, quiet: bool = False) -> Generator[pa.Table, None, int | None]:
+        """The rows of the records in ``stream`` (``size`` bytes, read from where it stands), whose byte 0 is at
+        decoded offset ``base`` (fastwarc's record positions count from the stream's byte 0, not from where it starts).
+
+        Returns None when the stream was read to its end, else the offset of the last record parsed (or ``base``)
+        when the parser could not read on; ``then`` says what happens next, in the row that reports it (no row
+        when ``quiet`` and no record was parsed: the same unreadable stretch as the last row).
+        """
         self.fault_taken, self.size = False, size
-        at = base
+        at, parsed = base + stream.tell(), False
         try:
-            for record in ArchiveIterator(stream, record_types=DOCUMENT_RECORDS, parse_http=False, stream_detect=False):
+            for record in ArchiveIterator(stream, parse_http=False, stream_detect=False):
+                at, parsed = base + record.stream_pos, True
+                if record.record_type not in (WarcRecordType.response, WarcRecordType.conversion):
+                    continue  # not a document (warcinfo, request, metadata, ...): not counted
                 self.seen.n += 1
-                at = base + record.stream_pos
                 try:
                     readable = self._record(record, at - base, f"byte={at}")
                 except Exception as exc:  # one record never aborts the run: whatever it raised, it is quarantined
@@ -161,17 +183,20 @@ class _Records:
                 if self.buf.full:
                     yield self.buf.take()
                 if not readable:
-                    return  # the parser lost the record's end: what follows in this unit cannot be trusted
+                    return at  # the parser lost the record's end: what follows cannot be trusted
         except OSError as exc:  # the parser cannot read on (a damaged record header)
-            self.seen.n += 1
-            self.buf.reject(
-                stage=STAGE,
-                reason="unreadable_record",
-                detail=f"the WARC parser stopped after byte {at}: {exc}; the rest of this {unit} is not read",
-                raw=None,
-                source=self.src,
-                location=f"byte={at}",
-            )
+            if parsed or not quiet:
+                self.seen.n += 1
+                self.buf.reject(
+                    stage=STAGE,
+                    reason="unreadable_record",
+                    detail=f"the WARC parser cannot read on after byte {at}: {exc}; {then}",
+                    raw=None,
+                    source=self.src,
+                    location=f"byte={at}",
+                )
+            return at
+        return None
 
     def _reject(self, reason: str, detail: str, record: WarcRecord, at: int) -> None:
         self.buf.reject(stage=STAGE, reason=reason, detail=detail, raw=record.headers.get("WARC-Target-URI"), source=self.src, location=f"byte={at}")

@@ -119,8 +119,22 @@ def test_uncompressed_digest_and_unreadable_header(tmp_path, shared_data):
     path.write_bytes(bytes(data))
     table, seen = _read(path)
     reasons = table["_reject_reason"].to_pylist()
-    assert reasons == [None, "digest_mismatch", None, "unreadable_record"]  # the file's rest is not read after it
-    assert seen == 4
+    assert reasons == [None, "digest_mismatch", None, "unreadable_record", None]  # parsing resumes after it
+    assert seen == 5
+    assert json.loads(table["meta"][4].as_py())["url"] == pages[4][0]
+
+
+def test_uncompressed_garbage_instead_of_a_record_header(tmp_path, shared_data):
+    pages = html_pages(shared_data, 5, seed=4)
+    path = write_warc(tmp_path / "crawl.warc", pages, gzip=False)
+    data = bytearray(path.read_bytes())
+    version = data.rindex(b"WARC/1.", 0, data.index(b"WARC-Type: response", data.index(pages[2][0].encode())))
+    data[version : version + 8] = b"GARBAGE!"  # the third page's response record has no WARC header line
+    path.write_bytes(bytes(data))
+    table, seen = _read(path)
+    assert table["_reject_reason"].to_pylist() == [None, None, "unreadable_record", None, None]
+    urls = [json.loads(m)["url"] for m in table["meta"].to_pylist() if m]
+    assert urls == [pages[i][0] for i in (0, 1, 3, 4)] and seen == 5
 
 
 def test_not_a_warc_and_format_override(tmp_path):
