@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from tokenmill.operators.build.partition import code_fingerprint
 from tokenmill.operators.core.ingest_config import IngestConfig
@@ -18,6 +19,7 @@ from tokenmill.operators.core.stages import load_receipts
 from tokenmill.operators.encode import EncodeConfig, load_engine, resolve_eos_id
 from tokenmill.operators.io import expand_parquet_folders, fingerprint, parquet_schema, plan_partitions, plan_read_tasks, resolve_inputs
 from tokenmill.operators.io.chain import ingest_stages, stage_names
+from tokenmill.operators.io.remote import join, remote_fs
 from tokenmill.operators.ledger import Ledger
 from tokenmill.operators.ledger.reconcile import CountMismatch
 from tokenmill.operators.shards import ShardWriterConfig, commit_shards, set_bytes
@@ -60,6 +62,7 @@ def pack_in_workers(
     encode_batch_size: int,
     write_documents: bool,
     encode: EncodeConfig | None = None,
+    remote: str | None = None,
 ) -> tuple[dict, dict]:
     """Raw files or documents/v1 Parquet → shards, every token in Ray workers; the driver only commits.
 
@@ -68,10 +71,17 @@ def pack_in_workers(
     commits the manifest in partition order, reconciles the counts and publishes ``OUT/quarantine`` (and
     ``OUT/documents`` when ``write_documents``, ``OUT/filtered`` when quality filters run). Returns the manifest
     and, for raw inputs, the reconciled totals (``records_in``, ``records_out``, ``quarantined``, ``filtered``).
+
+    ``remote``: the object-store output that ``output`` stages. The workers then write in private folders of their
+    own and upload as they go (see :class:`PartWriter`): shard files straight to ``remote``, the rest under the
+    run's remote staging prefix, which is fetched into ``output`` here (quarantine, receipts, documents: never the
+    shards) and removed at the end. Every file the manifest lists is checked to be in the store, at its size, before
+    the manifest is written; no node needs a disk another can see.
     """
     t0 = time.perf_counter()
     check_output_owned(output)
-    clean_stale_staging(output, ledger.run_id)
+    run_id = _run_id(ledger)
+    clean_stale_staging(output, run_id)
     files = resolve_inputs(expand_parquet_folders(patterns), ingest_cfg.format)  # a documents folder: its *.parquet
     fps = {f.uri: fingerprint(f.uri) for f in files}
     ledger.add_inputs([(f.uri, f.size, f.mtime, fps[f.uri]) for f in files])
@@ -90,7 +100,7 @@ def pack_in_workers(
         default=str,
     )
     items = [{"index": i, "name": part_name(i, group, settings), "tasks": json.dumps(group)} for i, group in enumerate(plan_partitions(tasks, partition_bytes))]
-    staging = open_staging(output, ledger.run_id)
+    staging = open_staging(output, run_id)
     qdir, receipts = staging / "quarantine", staging / "_receipts"
     # documents the quality filters drop (ingest.quality; the PII formatter only edits): OUT/filtered, reconciled
     fdir = staging / "filtered" if set(ingest_cfg.quality.filters) - {"pii"} and not is_docs else None
@@ -104,38 +114,100 @@ def pack_in_workers(
         "ingest": ingest_cfg,
         "quarantine_dir": str(qdir),
         "receipts_dir": str(receipts),
-        "run_id": ledger.run_id,
+        "run_id": run_id,
         "documents_dir": str(staging / "documents") if write_documents and not is_docs else None,
         "encode_batch_size": encode_batch_size,
         "encode": encode,
         "filtered_dir": str(fdir) if fdir else None,
     }
-    parts = write_partitions(items, writer_args, workers)
-    # Counts before commit: a run that lost records publishes nothing.
-    packed = documents_per_source(parts)
-    result = IngestResult(quarantine=qdir, documents=staging / "documents" if writer_args["documents_dir"] else None, filtered=fdir)
-    if not is_docs:
-        reconcile_run(
-            result,
-            load_receipts(receipts),
-            {"documents": stage_names(ingest_stages("text", ingest_cfg, str(qdir), None, filtered_dir=str(fdir) if fdir else None))},
-            {"documents": packed},
-            files,
+    if remote is not None:
+        writer_args |= {"upload_to": remote, "local_root": str(output)}
+    try:
+        parts = write_partitions(items, writer_args, workers)
+        if remote is not None:  # the workers uploaded what they wrote: the small files back, the shards checked
+            fetched = fetch_staged(remote, output, staging)
+            check_uploaded(remote, shards_dir, parts)
+            log.info(
+                "workers on %d node(s) uploaded %d files to %s (%d fetched back: quarantine, receipts, documents)",
+                len({p["uploaded"]["node"] for p in parts}),
+                sum(p["uploaded"]["files"] for p in parts),
+                remote,
+                fetched,
+            )
+        # Counts before commit: a run that lost records publishes nothing.
+        packed = documents_per_source(parts)
+        result = IngestResult(quarantine=qdir, documents=staging / "documents" if writer_args["documents_dir"] else None, filtered=fdir)
+        if not is_docs:
+            reconcile_run(
+                result,
+                load_receipts(receipts),
+                {"documents": stage_names(ingest_stages("text", ingest_cfg, str(qdir), None, filtered_dir=str(fdir) if fdir else None))},
+                {"documents": packed},
+                files,
+                ledger,
+                time.perf_counter() - t0,
+            )
+        manifest = commit_parts(
+            shards_dir,
+            parts,
+            shard_cfg,
+            engine,
             ledger,
-            time.perf_counter() - t0,
+            expected_docs=sum(packed.values()),
+            source={"inputs": sorted(fps), "partitions": len(parts), "encoder": record_encoder(ledger, "pack_shards", engine, parts)},
+            seconds=time.perf_counter() - t0,
         )
-    manifest = commit_parts(
-        shards_dir,
-        parts,
-        shard_cfg,
-        engine,
-        ledger,
-        expected_docs=sum(packed.values()),
-        source={"inputs": sorted(fps), "partitions": len(parts), "encoder": record_encoder(ledger, "pack_shards", engine, parts)},
-        seconds=time.perf_counter() - t0,
-    )
-    publish(staging, output, result, ledger.run_id)
-    return manifest, result.totals
+        if remote is not None:  # the parts are in the store only: their writers' checksums
+            listed = [(f["path"], f["sha256"], int(f["bytes"])) for s in manifest["shards"] for f in s["files"].values()]
+            ledger.add_remote_artifacts(shards_dir, "shards", listed)
+        publish(staging, output, result, run_id)
+        return manifest, result.totals
+    finally:
+        if remote is not None:
+            remove_remote_staging(remote, output, staging)
+
+
+def _staged_prefix(remote: str, output: Path, staging: Path) -> tuple[Any, str]:
+    """The store and the remote path of the run's staging folder (``staging`` is ``output/.staging-<run>``)."""
+    fs, root = remote_fs(remote)
+    return fs, join(root, staging.relative_to(output).as_posix())
+
+
+def fetch_staged(remote: str, output: Path, staging: Path) -> int:
+    """Download what the workers uploaded under the run's remote staging prefix (quarantine, receipts, documents,
+    filtered) into ``staging``; returns how many files."""
+    fs, prefix = _staged_prefix(remote, output, staging)
+    names = fs.find(prefix)
+    for name in names:
+        target = staging / name[len(prefix) + 1 :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fs.get_file(name, str(target))
+    return len(names)
+
+
+def check_uploaded(remote: str, shards_dir: Path, parts: list[dict]) -> None:
+    """Every shard file the workers' descriptors list is in the store at its size, or CountMismatch (nothing is
+    committed then)."""
+    fs, root = remote_fs(remote)
+    folder = join(root, shards_dir.name)
+    found = {name[len(folder) + 1 :]: int(info["size"]) for name, info in fs.find(folder, detail=True).items()}
+    wanted = {f["path"]: int(f["bytes"]) for p in parts for shard in p["shards"] for f in shard["files"].values()}
+    wrong = sorted(path for path, size in wanted.items() if found.get(path) != size)
+    if wrong:
+        raise CountMismatch(f"{len(wrong)} of {len(wanted)} shard files are missing from {remote} or have another size (first: {wrong[0]})")
+
+
+def remove_remote_staging(remote: str, output: Path, staging: Path) -> None:
+    """Remove the run's remote staging prefix (after a commit, or a failure: the data it held is in no output)."""
+    fs, prefix = _staged_prefix(remote, output, staging)
+    if fs.find(prefix):
+        fs.rm(prefix, recursive=True)
+
+
+def _run_id(ledger: Ledger) -> str:
+    if ledger.run_id is None:
+        raise ValueError("the ledger has no run: start one (Ledger.start_run) before packing")
+    return ledger.run_id
 
 
 def record_encoder(ledger: Ledger, stage: str, engine, parts: list[dict]) -> dict:
@@ -179,7 +251,7 @@ def commit_parts(
         config=shard_cfg,
         vocab_size=engine.vocab_size,
         tokenizer_hash=engine.sha256,
-        run_id=ledger.run_id,
+        run_id=_run_id(ledger),
         source=source or {"partitions": len(parts)},
     )
     totals, stats = manifest["totals"], manifest.get("pack_stats", {})

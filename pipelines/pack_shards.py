@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 encode_batch_size=cfg.encode_batch_size,
                 write_documents=cfg.write_documents,
                 encode=cfg.encode,
+                remote=args.output if is_remote(args.output) else None,  # workers upload their parts themselves
             )
             seconds = time.perf_counter() - t0
     root = args.output.rstrip("/") if is_remote(args.output) else str(output)

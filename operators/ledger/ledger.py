@@ -206,6 +206,12 @@ class Ledger:
         for f in files:
             self.con.execute("INSERT INTO artifacts VALUES (?, ?, ?, ?, ?)", [self.run_id, str(f), kind, file_sha256(f), f.stat().st_size])
 
+    def add_remote_artifacts(self, folder: str | Path, kind: str, files: list[tuple[str, str, int]]) -> None:
+        """Record files written straight to an object store by workers, as (name in ``folder``, sha256, bytes):
+        the checksums their writers computed (the driver never holds them)."""
+        for name, sha, size in files:
+            self.con.execute("INSERT INTO artifacts VALUES (?, ?, ?, ?, ?)", [self.run_id, f"{folder}/{name}", kind, sha, size])
+
     def finish_run(self, status: str = "succeeded", error: str | None = None) -> None:
         """Close the run with its status (``succeeded``, ``failed``; ``aborted`` is set at the next start)."""
         self.con.execute(

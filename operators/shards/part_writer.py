@@ -8,6 +8,11 @@ addresses of the partition (its inputs' fingerprints, the configs, the tokenizer
 inputs give the same names and bytes with any number of workers or nodes, a retried partition rewrites the
 same bytes, and a changed input can never overwrite a file the current manifest names.
 
+With an object-store output (``upload_to``) no node needs a disk the others can see: each worker writes into a
+private temporary folder of its own and uploads what a partition wrote as soon as it is done: shard files under
+their final names (a shard set is only what its manifest lists, and the driver writes the manifest last), the rest
+(quarantine, count receipts, documents) under the run's remote staging prefix, which the driver reads back.
+
 Packing happens within a partition; its last rows are flushed when it ends, so partitions should hold many
 rows' worth of tokens (``partition_bytes`` of 32 MiB ≈ 8 M GPT-2 tokens ≈ 4,000 rows of 2,048: the flush wastes
 a few rows, < 0.5 %).
@@ -20,6 +25,9 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -32,6 +40,7 @@ from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.encode import EncodeConfig, Encoder, EncoderConfig, EngineMismatch, limit_encode_threads
 from tokenmill.operators.io.chain import ingest_stages
 from tokenmill.operators.io.read_task import ReadTask
+from tokenmill.operators.io.remote import join, remote_fs
 from tokenmill.operators.shards.config import ShardWriterConfig
 from tokenmill.operators.shards.writer import ShardWriter
 
@@ -66,6 +75,10 @@ class PartWriter:
         quarantine_dir, receipts_dir: where rejected rows and count receipts go (None: only ingested documents
             or segments, no raw files, are read).
         filtered_dir: where documents the quality filters drop go (None: no filter that drops documents is on).
+        upload_to: the remote output (``s3://...``) whose local staging folder is ``local_root``: every folder above
+            that lies under ``local_root`` is written in a private temporary folder of this worker instead, and each
+            partition's files are uploaded to ``upload_to`` at the same relative names, then removed here.
+        local_root: see ``upload_to``.
         documents_dir: also write the kept documents as Parquet there (None: do not).
         tokens_dir: also write the encoded documents (:data:`TOKEN_COLUMNS`) as Parquet there (None: do not).
         write_shards: pack and write shard parts (False: only the documents/tokens files).
@@ -92,8 +105,23 @@ class PartWriter:
         write_shards: bool = True,
         encode: EncodeConfig | None = None,
         filtered_dir: str | None = None,
+        upload_to: str | None = None,
+        local_root: str | None = None,
     ) -> None:
         limit_encode_threads(encode_threads)
+        self.upload_to = upload_to
+        self._private: Path | None = None
+        if upload_to is not None:
+            if local_root is None:
+                raise ValueError("PartWriter: upload_to needs local_root (the staging folder the paths lie under)")
+            private = self._private = Path(tempfile.mkdtemp(prefix="tokenmill-part-"))
+
+            def here(d: str | None) -> str | None:  # the same folder inside this worker's private one
+                return None if d is None else str(private / Path(d).relative_to(local_root))
+
+            shards_dir = str(private / Path(shards_dir).relative_to(local_root))
+            quarantine_dir, receipts_dir, documents_dir = here(quarantine_dir), here(receipts_dir), here(documents_dir)
+            tokens_dir, filtered_dir = here(tokens_dir), here(filtered_dir)
         self.shards_dir = shards_dir
         self.shard_cfg = shard_cfg
         self.ingest = ingest
@@ -136,6 +164,8 @@ class PartWriter:
             fallback = f"partition {index}: {exc}"
             self.encoder.engine.use_reference(fallback)
             part = self._write(index, name, tasks)
+        if self._private is not None:
+            part["uploaded"] = {"files": self._upload(), "node": _node_id()}
         engine = self.encoder.engine.engine
         part["encoder"] = {"engine": engine.name, "version": engine.version, "checked_docs": self.encoder.checked_docs - checked, "fallback": fallback}
         return part
@@ -187,6 +217,22 @@ class PartWriter:
         log.info("partition %d: %d documents, %d shards", index, sum(per_source.values()), len(part["shards"]))
         return {"index": index, "documents_per_source": per_source, **part}
 
+    def _upload(self) -> int:
+        """Upload every file in the private folder to ``upload_to`` (same relative name), then remove it; returns
+        how many. Runs after a whole partition is written, so no file is still being written."""
+        assert self._private is not None and self.upload_to is not None
+        fs, root = remote_fs(self.upload_to)
+        files = sorted(p for p in self._private.rglob("*") if p.is_file())
+        for path in files:
+            fs.put_file(str(path), join(root, path.relative_to(self._private).as_posix()))
+            os.remove(path)
+        return len(files)
+
+    def __del__(self) -> None:
+        private = getattr(self, "_private", None)
+        if private is not None:
+            shutil.rmtree(private, ignore_errors=True)
+
     @staticmethod
     def _write_file(files: dict, kind: str, folder: str | None, index: int, name: str, table: pa.Table) -> None:
         """Append ``table`` to this partition's ``kind`` file in ``folder`` (opened on first use; None: skip)."""
@@ -213,6 +259,13 @@ class PartWriter:
                 for stage in self.stages:
                     block = stage(block)
                 yield block
+
+
+def _node_id() -> str:
+    """The Ray node this worker runs on ("local" outside Ray)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
 
 
 def _read_segments(files: list[str], keys: list[list[str]]) -> pa.Table:

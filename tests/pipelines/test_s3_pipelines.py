@@ -11,8 +11,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +31,8 @@ from tokenmill.operators.shards import load_manifest, read_index, verify_shard_s
 from tokenmill.operators.shards.fetch import cached_file
 from tokenmill.operators.shards.megatron import open_bin
 from tokenmill.pipelines import build_corpus, dna_bpe, ingest, pack_shards, verify_shards
+
+from .test_pack_shards_determinism import _corpus as determinism_corpus
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,6 +168,64 @@ def test_pack_shards_s3_in_and_out_matches_local(store, tmp_path, ray_local, sha
     listed = {f"{b}/packed/shards/{f['path']}": f["sha256"] for s in remote_manifest["shards"] for f in s["files"].values()}
     assert {p: h for p, h in artifacts if p in listed} == listed  # named where they are read, not where staged
     assert all(p.startswith(f"{b}/packed/") for p, _ in artifacts)
+
+
+@pytest.fixture
+def short_tmp():
+    """A short temp folder: Ray puts its sockets under TMPDIR, and a socket path has at most 107 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="tm-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_pack_shards_on_three_nodes_without_a_shared_disk(store, tmp_path, shared_data, short_tmp):
+    """Each node's temp dir is its own and the driver's staging folder is on no node's path: the workers upload
+    their shard parts themselves, and the shards are the bytes of a local one-process run."""
+    b, tok = store.bucket, str(shared_data / "tokenizers/gpt2")
+    inputs = determinism_corpus(tmp_path / "corpus", shared_data)  # five inputs: several 1 MiB partitions
+    common = ["--tokenizer", tok, "--set", "shards.pack.context_length=512", "--set", "partition_bytes=1048576", "--set", "shards.shard_tokens=60000"]
+    nodes, driver = short_tmp / "n", short_tmp / "d"
+    env = {**store.env, "NODE_TMPDIRS": str(nodes), "TMPDIR": str(driver)}
+    env.pop("RAY_ADDRESS", None)
+    driver.mkdir()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tests/pipelines/cluster_run.py"),
+            "pack_shards",
+            "--input",
+            *inputs,
+            "--output",
+            f"{b}/nodes",
+            "--set",
+            "workers=3",
+            *common,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0 and '"rc": 0' in proc.stdout, proc.stderr[-6000:]
+    assert '"nodes": 3' in proc.stdout
+    # 1-CPU workers, each uploading its own parts from its node's temp dir (even the head node's is not the driver's);
+    # how many nodes got partitions is Ray's choice
+    uploaded = re.search(r"workers on (\d) node\(s\) uploaded (\d+) files", proc.stderr)
+    assert uploaded and int(uploaded[1]) >= 1 and int(uploaded[2]) > 0, proc.stderr[-3000:]
+    local = tmp_path / "local"
+    assert pack_shards.main(["--input", *inputs, "--output", str(local), "--quiet", "--set", "workers=1", *common]) == 0
+    remote_manifest, local_manifest = load_manifest(f"{b}/nodes/shards"), load_manifest(local / "shards")
+    assert remote_manifest["totals"] == local_manifest["totals"] and len(remote_manifest["shards"]) >= 3
+    for rs, ls in zip(remote_manifest["shards"], local_manifest["shards"], strict=True):
+        for kind in ("bin", "idx"):
+            assert remote_bytes(f"{b}/nodes/shards/{rs['files'][kind]['path']}") == (local / "shards" / ls["files"][kind]["path"]).read_bytes()
+    assert verify_shards.main([f"{b}/nodes/shards"]) == 0
+    fs = fsspec.filesystem("s3")
+    assert not fs.glob(f"{b[5:]}/nodes/.staging-*")  # the run's remote staging prefix is gone
+    assert not [p for p in driver.rglob("*") if p.suffix in (".bin", ".idx")]  # no shard ever on the driver
+    for node in nodes.iterdir():  # nothing left in the nodes' private folders
+        assert not [p for p in node.rglob("tokenmill-part-*/**/*") if p.is_file()]
 
 
 def test_dna_bpe_s3_in_and_out_matches_local(store, tmp_path, ray_local):
