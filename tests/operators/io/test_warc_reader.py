@@ -170,3 +170,23 @@ def test_read_task_counts_warc_records(tmp_path, shared_data):
     tasks = plan_read_tasks(resolve_inputs([str(path)]))
     rows = sum(b.num_rows for b in reader(pa.Table.from_pylist(tasks)))
     assert reader.receipts[0]["seen"] == reader.receipts[0]["emitted"] == rows == 4
+
+
+def test_zstd_warc_and_too_large_records(tmp_path, shared_data):
+    import zstandard
+
+    pages = html_pages(shared_data, 4, seed=9)
+    plain = write_warc(tmp_path / "crawl.warc", pages, gzip=False)
+    path = tmp_path / "crawl.warc.zst"
+    path.write_bytes(zstandard.ZstdCompressor(write_checksum=True).compress(plain.read_bytes()))
+    table, seen = _read(path)
+    assert seen == 4 and table["_reject_reason"].null_count == 4
+    assert [json.loads(m)["url"] for m in table["meta"].to_pylist()] == [url for url, _, _ in pages]
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(plain, "rb") as fh:  # each response record's block length, as warcio reads it
+        lengths = [int(r.rec_headers.get_header("Content-Length")) for r in ArchiveIterator(fh) if r.rec_type == "response"]
+    limit = sorted(lengths)[1]
+    table, seen = _read(path, max_document_bytes=limit)
+    reasons = table["_reject_reason"].to_pylist()
+    assert seen == 4 and reasons == ["too_large" if n > limit else None for n in lengths] and 0 < reasons.count("too_large") < 4
