@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -83,7 +84,7 @@ def best_of(fn, arg, repeat: int, into: list[float]):
     return out
 
 
-def compare(name: str, ours, peer, arg, repeat: int) -> tuple[list[float], list[float], object, object]:
+def compare(name: str, ours, peer, arg, repeat: int) -> tuple[list[float], list[float], Any, Any]:
     """Run ``ours`` and ``peer`` on ``arg`` ``repeat`` times each, alternating; (times, times, result, result)."""
     t_ours: list[float] = []
     t_peer: list[float] = []
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             "pages_full_recall": sum(1 for r, _ in q if r >= 0.999),
         }
 
-    extract = {
+    extract: dict[str, Any] = {
         "bench": "html_extract",
         "pages": len(pages),
         "ours": f"resiliparse {versions['resiliparse']}",
