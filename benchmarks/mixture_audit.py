@@ -23,22 +23,21 @@ import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe  # noqa: E402
-from tokenmill.operators.report.fairness import load_parallel  # noqa: E402
-from tokenmill.operators.report.mixture import (  # noqa: E402
+from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
+from tokenmill.operators.report.fairness import load_parallel
+from tokenmill.operators.report.mixture import (
     MixtureAuditConfig,
     category_sample,
     load_merges_and_pretokenizer,
     mean_absolute_error,
     read_category,
 )
-from tokenmill.operators.report.mixture_verdict import ESTIMATED, CategorySample, audit_mixture, format_report  # noqa: E402
-from tokenmill.operators.tokenize_text import END_OF_TEXT, ByteLevelPreTokenizer, byte_alphabet  # noqa: E402
+from tokenmill.operators.report.mixture_verdict import ESTIMATED, CategorySample, audit_mixture, format_report
+from tokenmill.operators.tokenize_text import END_OF_TEXT, ByteLevelPreTokenizer, byte_alphabet
+
+ROOT = Path(__file__).resolve().parents[1]
 
 GROUPS = {
     "germanic": "deu nld dan swe nob isl afr fao ltz nno sco",
