@@ -29,7 +29,7 @@ from tokenmill.operators.core.stages import load_receipts
 from tokenmill.operators.io import IngestConfig, ReadTask, expand_parquet_folders, fingerprint, parquet_files, parquet_schema, plan_read_tasks, resolve_inputs
 from tokenmill.operators.io.chain import ingest_stages, map_stages, stage_names
 from tokenmill.operators.ledger import Ledger
-from tokenmill.operators.ledger.reconcile import CountMismatch, mismatch_message, reconcile
+from tokenmill.operators.ledger.reconcile import CountMismatch, mismatch_message, reconcile, text_edit_rows
 from tokenmill.schemas import DNA_SEGMENTS, DOCUMENTS, schema_name
 
 log = logging.getLogger("tokenmill.ingest")
@@ -301,15 +301,7 @@ def reconcile_run(
     result.totals = {"records_in": total_in, "records_out": total_out, "quarantined": total_q, "filtered": total_f}
     ledger.add_quarantine_reasons([(prefix + s, r, n) for (s, r), n in sorted(by_stage_reason.items())])
     ledger.add_filter_reasons([(prefix + reason.split(":", 1)[0], src, reason, n) for src, reason, n in f_rows])
-    edits = [
-        (prefix + stage, src, kind, n)
-        for chain in chains.values()
-        for stage in chain[1:]
-        for kind, by_source in sorted(receipts.get(stage, {}).items())
-        if kind not in ("in", "out")
-        for src, n in sorted(by_source.items())
-        if n
-    ]
+    edits = [row for chain in chains.values() for row in text_edit_rows(receipts, chain[1:], prefix)]
     ledger.add_text_edits(edits)  # e.g. the PII formatter's replacements, per source
     result.totals["text_edits"] = {k: sum(n for _, _, kind, n in edits if kind == k) for k in sorted({e[2] for e in edits})}
     # One ledger row per stage in pipeline order: the live rows it took, and those it quarantined (the rows a

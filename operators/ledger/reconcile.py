@@ -111,3 +111,17 @@ def mismatch_message(problems: list[str], limit: int = 20) -> str:
         f"counts do not reconcile, the run is marked failed and nothing was published:\n  {head}{more}\n"
         f"This is a tokenmill bug or a broken operator, not bad input; please report it with the ledger."
     )
+
+
+def text_edit_rows(receipts: dict[str, dict[str, dict[str, int]]], stages: list[str], prefix: str = "") -> list[tuple[str, str, str, int]]:
+    """The ledger's ``text_edits`` rows ``(stage, source, kind, count)`` from a run's summed receipts: what the
+    ``stages`` counted besides rows in and out (the PII formatter's replacements, the lines C4 removed), per source,
+    non-zero counts only, stage names with ``prefix``."""
+    return [
+        (prefix + stage, src, kind, n)
+        for stage in stages
+        for kind, by_source in sorted(receipts.get(stage, {}).items())
+        if kind not in ("in", "out")
+        for src, n in sorted(by_source.items())
+        if n
+    ]
