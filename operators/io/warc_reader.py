@@ -57,17 +57,15 @@ def read_warc(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Iterat
             pieces = member_pieces(fh, task["compression"])
             base = 0
             for first in pieces:
-                member = _Member(first, pieces)
-                if member.fault is None:
-                    # fastwarc seeks in what it parses: the member's decoded bytes (one record, as crawlers write
-                    # them) are held in memory, as streams.py holds a member until it verifies
-                    records.member = member
-                    data = member.readall()
+                # fastwarc seeks in what it parses: a member's verified bytes (one record, as crawlers write them)
+                # are held in memory, as streams.py holds a member until it verifies
+                data, size, fault = _member(first, pieces)
+                records.cut = fault
+                if data:
                     yield from records.parse(io.BytesIO(data), base, len(data), f"the rest of this {task['compression']} member is not read")
-                member.drain()
-                if member.fault is not None and not records.fault_taken:
-                    records.fault(member.fault, base)
-                base += member.size
+                if fault is not None and not records.fault_taken:
+                    records.fault(fault, base)
+                base += size
     if len(records.buf):
         yield records.buf.take()
 
@@ -88,57 +86,24 @@ def _uncompressed(records: _Records, fh: IO[bytes]) -> Iterator[pa.Table]:
         start = None if start is None else start + 1
 
 
-class _Member(io.RawIOBase):
-    """The verified decoded bytes of one compressed member as a stream: it ends with the member, or where its bytes
-    stop being verified (``fault`` then says why)."""
-
-    def __init__(self, first, rest: Iterator) -> None:
-        self._rest = rest
-        self._pending = memoryview(b"")
-        self.size = 0
-        self.fault: InputFault | None = None
-        self._done = False
-        self._take(first)
-
-    def _take(self, piece) -> None:
-        self.size += len(piece.data)
-        if piece.truncated is not None or piece.fault is not None:
-            self.fault = piece.truncated or self.fault or piece.fault
-            self._done = self._done or piece.last or piece.truncated is not None
-            self.drain()
-            return
-        self._pending = memoryview(piece.data)
-        self._done = piece.last
-
-    def drain(self) -> None:
-        """Consume the rest of the member (what the parser left unread), keeping the fault that ends it."""
-        while not self._done:
-            piece = next(self._rest, None)
-            if piece is None:
-                break
-            self.size += len(piece.data)
-            if piece.truncated is not None:
-                self.fault = piece.truncated
-                break
-            self.fault = self.fault or piece.fault
-            self._done = piece.last
-        self._done = True
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:  # type: ignore[override]
-        while not self._pending and not self._done:
-            piece = next(self._rest, None)
-            if piece is None:
-                self._done = True
-                break
-            self._take(piece)
-        n = min(len(b), len(self._pending))
-        b[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
+def _member(first, rest: Iterator) -> tuple[bytes, int, InputFault | None]:
+    """The member of a compressed file that starts with piece ``first`` (:func:`operators.io.streams.member_pieces`,
+    the rest taken from ``rest``): its verified decoded bytes, its decoded size, and the fault that ends it, if any
+    (its bytes from the fault on are left out: all of a member that failed its checksum, the held-back end of a cut
+    one)."""
+    data: list[bytes] = []
+    size, fault, piece = 0, None, first
+    while piece is not None:
+        size += len(piece.data)
+        if piece.truncated is not None:
+            return b"".join(data), size, piece.truncated
+        fault = fault or piece.fault
+        if fault is None:
+            data.append(piece.data)
+        if piece.last:
+            break
+        piece = next(rest, None)
+    return b"".join(data), size, fault
 
 
 class _Records:
@@ -151,7 +116,7 @@ class _Records:
         self.lang = file_lang(task, cfg.lang_from)
         self.buf = RowBuffer(RAW_DOCUMENTS, cfg.batch_rows)
         self.fault_taken = False  # the member's fault is already in the row of the record it cut
-        self.member: _Member | None = None  # the compressed member being parsed
+        self.cut: InputFault | None = None  # the fault that ends the compressed member being parsed
         self.size = 0  # bytes of the stream being parsed
 
     def fault(self, fault: InputFault, at: int) -> None:
@@ -203,10 +168,9 @@ class _Records:
 
     def _cut(self) -> InputFault | None:
         """The fault that ended the stream under the current record, if it did (then the record's row reports it)."""
-        fault = self.member.fault if self.member is not None else None
-        if fault is not None:
+        if self.cut is not None:
             self.fault_taken = True
-        return fault
+        return self.cut
 
     def _record(self, record: WarcRecord, pos: int, loc: str) -> bool:
         """Add the document of ``record`` or quarantine it; False when the record's end is lost."""
