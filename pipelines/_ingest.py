@@ -197,7 +197,9 @@ def _read(tasks: list[dict], cfg: IngestConfig, receipts: str) -> ray.data.Datas
 
 
 def _write(ds: ray.data.Dataset, path: Path) -> None:
-    ds.write_parquet(str(path), compression="zstd", min_rows_per_file=100_000)
+    # page CRCs: a reader that checks them (tokenmill's, pyarrow with page_checksum_verification) catches damage that
+    # still decodes
+    ds.write_parquet(str(path), compression="zstd", min_rows_per_file=100_000, write_page_checksum=True)
     if not path.exists():  # an input that yields no rows still gets an (empty) dataset directory
         path.mkdir(parents=True)
 

@@ -332,9 +332,10 @@ def remove_stale_temp_dirs(root: str | Path | None = None) -> list[str]:
     """Remove embedded-Ray temp dirs under ``root`` (default: the system temp dir) whose owner has exited.
 
     A dir is removed only when its name is ``tokenmill-ray-<pid>-...``, it holds a marker written by
-    :func:`make_temp_dir` for that pid on this host, that process is gone (no such pid, or the pid now belongs
-    to a process started at another time), and no running process names the dir on its command line (a Ray
-    daemon outliving its driver). Anything else is left alone. Returns the removed paths.
+    :func:`make_temp_dir` for that pid on this host, and that process is gone (no such pid, or the pid now belongs
+    to a process started at another time). Ray processes of this user still naming such a dir on their command
+    line (a dashboard or runtime-env agent that outlived a SIGKILLed driver) are stopped first: that Ray has no
+    driver any more. Anything else is left alone. Returns the removed paths.
     """
     root = Path(root or tempfile.gettempdir())
     try:
@@ -358,7 +359,7 @@ def remove_stale_temp_dirs(root: str | Path | None = None) -> list[str]:
         candidates.append(path)
     if not candidates:
         return []
-    in_use = _paths_on_command_lines(candidates)
+    in_use = _stop_orphans(candidates)
     removed = []
     for path in candidates:
         if path in in_use:
@@ -389,16 +390,35 @@ def _alive(pid: int, started: float | None) -> bool:
     return started is None or abs(now - started) < 1.0
 
 
-def _paths_on_command_lines(paths: list[Path]) -> set[Path]:
+def _stop_orphans(paths: list[Path], grace: float = 5.0) -> set[Path]:
+    """Stop this user's processes whose command line names one of ``paths`` (temp dirs of drivers that are gone):
+    SIGTERM, then SIGKILL after ``grace`` seconds. Returns the paths some process still names (left alone)."""
     import psutil
 
-    found: set[Path] = set()
-    for proc in psutil.process_iter(["cmdline"]):
+    uid = os.getuid()
+    orphans: dict[psutil.Process, Path] = {}
+    for proc in psutil.process_iter(["cmdline", "uids"]):
         cmd = " ".join(proc.info.get("cmdline") or [])
+        uids = proc.info.get("uids")
         for p in paths:
-            if str(p) in cmd:
-                found.add(p)
-    return found
+            if str(p) in cmd and uids is not None and uids.real == uid and proc.pid != os.getpid():
+                orphans[proc] = p
+    if orphans:
+        log.warning(
+            "stopping %d Ray process(es) left by a killed run (%s)",
+            len(orphans),
+            ", ".join(sorted({f"{o.info.get('cmdline', ['?'])[0]} pid {o.pid}" for o in orphans})[:5]),
+        )
+        for proc in orphans:
+            with contextlib.suppress(psutil.Error):
+                proc.terminate()
+        _, alive = psutil.wait_procs(list(orphans), timeout=grace)
+        for proc in alive:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        _, alive = psutil.wait_procs(alive, timeout=grace)
+        return {orphans[proc] for proc in alive}
+    return set()
 
 
 def _remove_tree(path: str) -> None:

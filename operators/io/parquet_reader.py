@@ -41,7 +41,7 @@ def read_parquet(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Ite
     buf = RowBuffer(RAW_DOCUMENTS, cfg.batch_rows)
     try:
         with fsspec.open(src, "rb") as fh:
-            pf = pq.ParquetFile(fh)
+            pf = pq.ParquetFile(fh, page_checksum_verification=True)  # pages written with a CRC are checked
             if pf.metadata.num_row_groups == 0:
                 return  # a valid file with no rows
             field = pf.schema_arrow.field(cfg.text_field) if cfg.text_field in pf.schema_arrow.names else None

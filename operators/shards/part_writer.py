@@ -240,7 +240,8 @@ class PartWriter:
             return
         if kind not in files:
             Path(folder).mkdir(parents=True, exist_ok=True)
-            files[kind] = pq.ParquetWriter(Path(folder) / f"part-{index:05d}-{name}.parquet", table.schema, compression="zstd")
+            path = Path(folder) / f"part-{index:05d}-{name}.parquet"
+            files[kind] = pq.ParquetWriter(path, table.schema, compression="zstd", write_page_checksum=True)
         files[kind].write_table(table)
 
     def _documents(self, tasks: list[dict]):
@@ -251,7 +252,7 @@ class PartWriter:
                 continue
             if task["format"] == DOCUMENTS_FORMAT:
                 with fsspec.open(task["uri"], "rb") as fh:
-                    yield pq.ParquetFile(fh).read_row_group(task.get("row_group") or 0, columns=["id", "source", "text"])
+                    yield pq.ParquetFile(fh, page_checksum_verification=True).read_row_group(task.get("row_group") or 0, columns=["id", "source", "text"])
                 continue
             if self.stages is None:
                 raise ValueError(f"PartWriter: a raw-file task ({task['uri']}) needs a quarantine_dir")

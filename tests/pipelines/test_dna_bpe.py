@@ -181,7 +181,7 @@ def test_failed_run_removes_its_ray_temp_dir(tmp_path):
 @pytest.mark.slow
 def test_terminated_and_killed_runs_leave_no_ray_temp_dir(tmp_path, shared_data):
     """SIGTERM mid-run: the run cleans up itself. SIGKILL: nothing can, so the next embedded start removes the dir
-    (its owner is gone); a dir whose owner still runs is left alone."""
+    (its owner is gone) after stopping any Ray process still naming it; a dir whose owner still runs is left alone."""
     import signal
     import time
 
@@ -221,6 +221,7 @@ def test_stale_ray_temp_dirs_removed_only_when_the_owner_is_gone(tmp_path):
     import json
     import os
     import socket
+    import time
 
     from tokenmill.operators.core.runtime import MARKER_FORMAT, TEMP_MARKER, _process_start, make_temp_dir, remove_stale_temp_dirs
 
@@ -245,16 +246,21 @@ def test_stale_ray_temp_dirs_removed_only_when_the_owner_is_gone(tmp_path):
     legacy = tmp_path / "tokenmill-ray-abcd1234"  # old naming, no owner recorded: never guessed at
     legacy.mkdir()
     not_ours = marked(f"other-ray-{dead}-ffff6666", dead, 1.0)
-    in_use = marked(f"tokenmill-ray-{dead}-gggg7777", dead, 1.0)  # a daemon outlived its driver
-    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(in_use)])
+    orphaned = marked(f"tokenmill-ray-{dead}-gggg7777", dead, 1.0)  # a Ray daemon outlived its SIGKILLed driver
+    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", f"--session-dir={orphaned}/ray/session_x"])
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", f"--session-dir={mine}/ray/session_y"])  # owner runs
+    time.sleep(0.5)  # both command lines are readable
     try:
         removed = remove_stale_temp_dirs(tmp_path)
+        assert daemon.wait(timeout=15) is not None  # stopped: its driver is gone
+        assert live.poll() is None  # the running owner's Ray is never touched
     finally:
-        daemon.kill()
-        daemon.wait()
-    assert sorted(removed) == sorted([str(gone), str(reused)])
-    assert not gone.exists() and not reused.exists()
-    assert all(p.exists() for p in (mine, other_host, wrong_pid, unmarked, legacy, not_ours, in_use))
+        for p in (daemon, live):
+            p.kill()
+            p.wait()
+    assert sorted(removed) == sorted([str(gone), str(reused), str(orphaned)])
+    assert not gone.exists() and not reused.exists() and not orphaned.exists()
+    assert all(p.exists() for p in (mine, other_host, wrong_pid, unmarked, legacy, not_ours))
     assert json.loads((mine / TEMP_MARKER).read_text())["pid"] == me and mine.name.startswith(f"tokenmill-ray-{me}-")
 
 

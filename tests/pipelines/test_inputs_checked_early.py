@@ -148,7 +148,7 @@ def test_quiet_prints_only_the_summary(tmp_path, shared_data):
     # (ray-project/ray#53727); everything else on stderr is noise --quiet must remove.
     noise = [l for l in stderr.splitlines() if l.strip() and "core_worker.cc" not in l]
     assert noise == [], stderr
-    assert stdout.startswith("shards: ") and "verify: " in stdout
+    assert stdout.startswith("read: ") and "\nshards: " in stdout and "verify: " in stdout
 
 
 def test_object_store_output_where_a_job_writes_local_folders_only(tmp_path, shared_data):

@@ -304,3 +304,25 @@ def test_compressed_lines_equal_plain_lines(tmp_path, codec):
     compress = _gz if codec == "gzip" else _zst
     packed.write_bytes(b"".join(compress(body[i : i + 7001]) for i in range(0, len(body), 7001)))
     assert list(streams.iter_lines(str(packed), codec)) == list(streams.iter_lines(str(plain), None))
+
+
+def test_a_parquet_page_whose_checksum_fails_is_quarantined_not_read(tmp_path):
+    """Damage that still decodes (one digit changed in a plain-encoded string) is caught by the page's CRC, when the
+    writer wrote one; the row group is quarantined whole, the file's other row groups are read."""
+    import pyarrow.parquet as pq
+
+    table = pa.table({"text": [f"document number {i} of the corpus" for i in range(400)]})
+    path = tmp_path / "docs.parquet"
+    pq.write_table(table, path, compression="none", use_dictionary=False, write_page_checksum=True, row_group_size=200)
+    good, quarantined, seen = _read(path)
+    assert len(good) == 400 and not quarantined
+    data = bytearray(path.read_bytes())
+    at = data.find(b"document number 250 ")
+    data[at + len("document number 2")] ^= 0x01  # '5' -> '4': still a valid string, the wrong text
+    path.write_bytes(bytes(data))
+    assert pq.ParquetFile(path).read_row_group(1)["text"][50].as_py() == "document number 240 of the corpus"  # decodes
+    good, quarantined, seen = _read(path)
+    assert seen == 201  # the intact row group's rows, and the damaged one as one record
+    assert [r["text"] for r in good] == [f"document number {i} of the corpus" for i in range(200)]
+    assert [(r["_reject_reason"], r["location"]) for r in quarantined] == [("unreadable_parquet", "row_group=1")]
+    assert "CRC" in quarantined[0]["_reject_detail"]
