@@ -6,7 +6,9 @@
         --parallel '../shared/data/text/udhr/*.txt' --output OUT [--set romanize=true]
 
 Writes OUT/fairness.json (``{"tokenizers": {name: {"max_premium", "median_premium", "per_language": ...}}}``),
-OUT/fairness.html and its PNG charts. With ``romanize=true`` the parallel text is romanized with uroman first
+OUT/fairness.html and its PNG charts. ``--frontier SWEEP`` (the JSON lines of ``benchmarks/multilingual.py
+--frontier-out SWEEP``) adds the fairness/compression curve of parity-aware training (OUT/frontier.png, and the
+rows in fairness.json and the HTML). With ``romanize=true`` the parallel text is romanized with uroman first
 (per language, in a Ray actor pool) and every tokenizer is scored on the romanized text.
 """
 
@@ -21,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
 from tokenmill.operators.core.cli import fail, make_parser, parse_config
-from tokenmill.operators.report.fairness import FairnessConfig, fairness_report, load_parallel, summary_table
+from tokenmill.operators.report.fairness import FairnessConfig, fairness_report, load_frontier, load_parallel, summary_table
 from tokenmill.operators.romanize import RomanizerConfig
 from tokenmill.pipelines._report import job
 from tokenmill.pipelines._romanize import romanize_parallel
@@ -71,8 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--parallel", action="append", default=[], required=True, metavar="GLOB", help="parallel corpus files named <lang>[_variant].txt; repeatable"
     )
+    parser.add_argument("--frontier", default="", metavar="SWEEP", help="JSON lines of benchmarks/multilingual.py --frontier-out: draw the curve")
     args, cfg = parse_config(parser, FairnessJobConfig, argv)
     tokenizers = parse_tokenizers(args.tokenizer)
+    frontier = None
+    if args.frontier:
+        try:
+            frontier = load_frontier(args.frontier)
+        except (OSError, ValueError) as exc:
+            fail(f"--frontier: {exc}")
     try:
         parallel = load_parallel(args.parallel)
     except ValueError as exc:
@@ -84,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             run.start_ray()
             parallel = romanize_parallel(parallel, cfg.romanizer, cfg.workers)
         try:
-            report = fairness_report(tokenizers, parallel, args.output, cfg.fairness, corpus=" ".join(args.parallel) + (" (romanized)" if cfg.romanize else ""))
+            corpus = " ".join(args.parallel) + (" (romanized)" if cfg.romanize else "")
+            report = fairness_report(tokenizers, parallel, args.output, cfg.fairness, corpus=corpus, frontier=frontier)
         except ValueError as exc:
             fail(str(exc))
         n = sum(len(v) for v in parallel.values())  # lines scored per tokenizer

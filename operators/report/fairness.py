@@ -189,9 +189,18 @@ def _per_script(per: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def fairness_report(
-    tokenizers: dict[str, str], parallel: dict[str, list[str]], output: str | os.PathLike, config: FairnessConfig | None = None, *, corpus: str = ""
+    tokenizers: dict[str, str],
+    parallel: dict[str, list[str]],
+    output: str | os.PathLike,
+    config: FairnessConfig | None = None,
+    *,
+    corpus: str = "",
+    frontier: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Score every tokenizer (``name -> path``) on ``parallel`` and write ``output/fairness.json``, charts, HTML.
+
+    ``frontier``: rows of a fairness/compression sweep (:func:`load_frontier`), kept in the report as
+    ``"frontier"`` and drawn as ``frontier.png`` (English bytes/token vs premium, one point per setting).
 
     Returns:
         The report written to ``fairness.json``: ``{"format", "corpus", "reference_lang", "tokenizers":
@@ -217,10 +226,72 @@ def fairness_report(
         )
         report["tokenizers"][name] = {"path": str(path), "kind": engine.kind, "vocab_size": engine.vocab_size, "sha256": engine.sha256, **scores}
         log.info("fairness %s: max premium %.2f (%s), median %.2f", name, scores["max_premium"], scores["worst_language"], scores["median_premium"])
+    if frontier:
+        report["frontier"] = frontier
     charts = write_charts(report, out) if config.charts else []
+    if frontier and config.charts:
+        charts.append(write_frontier_chart(frontier, out))
     write_text_atomic(out / "fairness.json", json.dumps(report, indent=1, ensure_ascii=False))
     write_text_atomic(out / "fairness.html", write_html(report, charts))
     return report
+
+
+FRONTIER_BENCHES = ("fairness_frontier", "fairness_udhr_heldout")
+
+
+def load_frontier(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The rows of a sweep written by ``benchmarks/multilingual.py --frontier-out`` (JSON lines; one per build and
+    corpus, with ``global_merges``, ``max_premium``, ``median_premium``, ``p90_premium``, ``eng_vs_plain``, ...)."""
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [r for r in rows if r.get("bench") in FRONTIER_BENCHES]
+    need = ("corpus", "tokenizer", "global_merges", "max_premium", "median_premium", "p90_premium", "eng_vs_plain", "bytes_per_token")
+    for r in rows:
+        missing = [k for k in need if k not in r]
+        if missing:
+            raise ValueError(f"{path}: a row lacks {missing}; write it with benchmarks/multilingual.py --frontier-out")
+    if not rows:
+        raise ValueError(f"{path}: no fairness_frontier rows; write it with benchmarks/multilingual.py --frontier-out")
+    return rows
+
+
+def write_frontier_chart(rows: list[dict[str, Any]], out: Path) -> str:
+    """Draw ``frontier.png``: per corpus, English bytes/token (÷ the plain build's) against the max and median
+    premium of each parity-aware setting (labelled with its share of global merges), the non-parity builds as
+    crosses, and the targets (English >= 0.9x, max <= 2.5, median <= 1.2) as dashed lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    corpora = sorted({r["corpus"] for r in rows})
+    fig, axes = plt.subplots(1, len(corpora), figsize=(6.5 * len(corpora), 4.5), squeeze=False)
+    for ax, corpus in zip(axes[0], corpora):
+        sweep: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            if r["corpus"] == corpus and r["bench"] == "fairness_frontier":
+                sweep.setdefault(r.get("global_schedule") or "", []).append(r)
+        for schedule, pts in sorted(sweep.items()):
+            pts.sort(key=lambda r: r["global_merges"])
+            x = [r["eng_vs_plain"] for r in pts]
+            for metric, style in (("max_premium", "o-"), ("median_premium", "s--")):
+                ax.plot(x, [r[metric] for r in pts], style, label=f"{metric.split('_')[0]} ({schedule})")
+            for r in pts:
+                ax.annotate(f"{r['global_merges']:g}", (r["eng_vs_plain"], r["max_premium"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        for r in rows:
+            if r["corpus"] == corpus and r["bench"] != "fairness_frontier":
+                ax.plot([r["eng_vs_plain"]], [r["max_premium"]], "kx")
+                ax.annotate(
+                    r["tokenizer"].removeprefix("tokenmill-"), (r["eng_vs_plain"], r["max_premium"]), textcoords="offset points", xytext=(4, -10), fontsize=8
+                )
+        ax.axvline(0.9, color="grey", lw=0.8, ls=":")
+        ax.axhline(2.5, color="grey", lw=0.8, ls=":")
+        ax.axhline(1.2, color="grey", lw=0.8, ls=":")
+        ax.set(xlabel="English bytes/token ÷ plain build's", ylabel="premium vs eng (held-out)", title=f"Fairness / compression frontier ({corpus})")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save_png(fig, out / "frontier.png")
+    plt.close(fig)
+    return "frontier.png"
 
 
 def load_fairness(path: str | os.PathLike) -> dict[str, Any]:
@@ -336,13 +407,21 @@ def write_html(report: dict[str, Any], charts: list[str]) -> str:
         ["lang", "script", "partial"] + [f"{n} {m}" for n in names for m in metrics],
         [[lg, first[lg]["script"], "yes" if first[lg]["partial"] else ""] + [toks[n]["per_language"][lg][m] for n in names for m in metrics] for lg in langs],
     )
-    imgs = "".join(f'<p><img src="{esc(c)}" alt="{esc(c)}"></p>' for c in charts)
+    imgs = "".join(f'<p><img src="{esc(c)}" alt="{esc(c)}"></p>' for c in charts if c != "frontier.png")
+    frontier = ""
+    if report.get("frontier"):
+        cols = ("corpus", "tokenizer", "global_merges", "global_schedule", "max_premium", "median_premium", "p90_premium", "eng_vs_plain", "bytes_per_token")
+        img = '<p><img src="frontier.png" alt="frontier.png"></p>' if "frontier.png" in charts else ""
+        frontier = (
+            "<h2>Fairness / compression frontier</h2><p>Held-out premiums and English bytes/token (÷ the plain build's) "
+            "per share of global merges in parity-aware training.</p>" + img + table(list(cols), [[r.get(c) for c in cols] for r in report["frontier"]])
+        )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>Tokenizer fairness</title><style>"
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:13px}"
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}</style></head><body>"
         f"<h1>Tokenizer fairness</h1><p>{esc(FORMAT)} &middot; corpus {esc(report.get('corpus', ''))} &middot; "
         f"premium = tokens(lang) / tokens({esc(report['reference_lang'])})</p>"
-        f"<h2>Summary</h2>{summary}{imgs}<h2>Per script</h2>{by_script}"
+        f"<h2>Summary</h2>{summary}{imgs}{frontier}<h2>Per script</h2>{by_script}"
         f"<h2>Per language</h2>{by_lang}</body></html>"
     )

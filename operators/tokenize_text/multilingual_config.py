@@ -30,9 +30,10 @@ class MultilingualConfig:
     parity_aware: bool = True
     """tokenmill engine: each merge is the top pair of the language whose dev text (``parity_dev``) currently takes
     the most tokens (parity-aware BPE), instead of the top pair overall (false). Ignored by sentencepiece."""
-    global_merges: float = 0.0
+    global_merges: float = 0.5
     """tokenmill engine, parity_aware=true: share of the merges (0..1) chosen as the top pair overall instead of the
-    worst language's (the hybrid of Foroutan et al. 2025); 0: all parity-aware, 1: plain BPE."""
+    worst language's (the hybrid of Foroutan et al. 2025); 0: all parity-aware, 1: plain BPE. Default 0.5: the
+    smallest share that keeps English within 0.9x of plain BPE's bytes/token on held-out UDHR (README, Fairness)."""
     global_schedule: Literal["first", "last", "interleave"] = "first"
     """Where the global merges go: first (the first global_merges x merges, then parity-aware), last (parity-aware
     first, the global ones at the end) or interleave (spread evenly among the parity-aware ones)."""

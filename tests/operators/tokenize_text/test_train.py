@@ -78,8 +78,15 @@ def test_parity_dev_comes_from_parallel_input(udhr):
 def test_default_config_is_the_fair_one(tmp_path, udhr):
     cfg = MultilingualConfig(vocab_size=400)
     assert cfg.parity_aware and cfg.marks and cfg.parity_dev == "auto"
+    assert cfg.global_merges == 0.5 and cfg.global_schedule == "first"  # the hybrid (README: fairness frontier)
     langs, texts, repeats = _docs(udhr)
     stats, _path = train_tokenizer(cfg, langs, texts, repeats, tmp_path / "bpe")
     assert stats["dev"] == "input" and stats["engine"].startswith("tokenmill parity-aware")
+    assert stats["global"] == round(0.5 * (400 - 257)) and stats["global"] + sum(stats["chosen"].values()) == stats["merges"]
     meta = json.loads((tmp_path / "bpe" / "tokenmill.json").read_text())
-    assert meta["parity_aware"] is True and meta["marks"] is True
+    assert meta["parity_aware"] is True and meta["marks"] is True and meta["stats"]["global"] == stats["global"]
+
+
+def test_global_merges_validated():
+    with pytest.raises(ValueError, match="global_merges"):
+        MultilingualConfig(global_merges=1.5)
