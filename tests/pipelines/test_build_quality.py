@@ -110,3 +110,35 @@ def test_same_bytes_with_one_or_two_workers(tmp_path, shared_data, ray_local):
         assert (one / name).read_bytes() == (two / name).read_bytes()
     sha = [json.loads((b / "build.json").read_text())["shard_sha256"] for b in (one, two)]
     assert sha[0] == sha[1]
+
+
+def test_filtered_rows_missing_from_a_partition_fail_the_build(tmp_path, shared_data):
+    """A partition whose filtered file is gone (and unlisted, so its checksums still pass) holds fewer rows than its
+    reader saw: assembly refuses the build, naming the source and how many records were lost."""
+    import pyarrow as pa
+
+    from tokenmill.operators.build import PartitionBuilder
+    from tokenmill.operators.build.assemble import assemble_build
+    from tokenmill.operators.build.config import load_build_config
+    from tokenmill.operators.build.partition import code_fingerprint
+    from tokenmill.operators.build.plan import plan_partitions
+    from tokenmill.operators.encode import load_engine
+
+    cfg = load_build_config(_config(tmp_path, shared_data, tmp_path / "out"))
+    engine = load_engine(cfg.tokenizer.path)
+    partitions, _ = plan_partitions(cfg, engine.sha256, code_fingerprint())
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    builder = PartitionBuilder(str(cache), cfg.tokenizer.path)
+    for p in partitions:
+        builder(pa.Table.from_pylist([p]))
+    web = next(p["key"] for p in partitions if p["source_name"] == "web")
+    meta = json.loads((cache / web / "meta.json").read_text())
+    gone = next(f for f in meta["files"] if f.startswith("filtered/"))
+    n = pq.read_metadata(cache / web / gone).num_rows
+    (cache / web / gone).unlink()
+    del meta["files"][gone]
+    (cache / web / "meta.json").write_text(json.dumps(meta))
+    (tmp_path / "staging").mkdir()
+    with pytest.raises(RuntimeError, match=rf"source web: .*web\.jsonl .*\+ \d+ filtered: {n} records lost"):
+        assemble_build(cfg, [p["key"] for p in partitions], cache, tmp_path / "staging", engine, "run", "20260101T000000-00000000", None, None)
