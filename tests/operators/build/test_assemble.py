@@ -16,7 +16,7 @@ from tokenmill.operators.build import PartitionBuilder, load_build_config
 from tokenmill.operators.build.assemble import assemble_build
 from tokenmill.operators.build.partition import code_fingerprint
 from tokenmill.operators.build.plan import plan_partitions
-from tokenmill.operators.encode import load_engine
+from tokenmill.operators.encode import load_engine, resolve_eos_id
 
 
 @pytest.fixture()
@@ -133,7 +133,7 @@ def test_a_packer_refuses_rows_that_are_not_the_documents_assembly_chose(corpus,
     packer = GroupPacker(
         cache_dir=str(cache),
         shards_dir=str(tmp_path / "shards"),
-        shard_cfg=cfg.shards,
+        shard_cfg=resolve_eos_id(cfg.shards, engine),  # as assemble_build resolves eos_id=auto before packing
         vocab_size=engine.vocab_size,
         tokenizer_hash=engine.sha256,
         run_id="run",
