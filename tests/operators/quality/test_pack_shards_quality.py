@@ -51,6 +51,8 @@ def test_pack_shards_filters_like_ingest(tmp_path, shared_data, ray_local):
     con = duckdb.connect(str(out / "ledger.duckdb"), read_only=True)
     by_rule = dict(con.execute("SELECT reason, sum(count) FROM filter_reasons GROUP BY reason").fetchall())
     counts = con.execute("SELECT records_seen, records_out, records_quarantined FROM source_counts").fetchall()
+    edits = dict(con.execute("SELECT kind, sum(count) FROM text_edits GROUP BY kind").fetchall())
     con.close()
     assert by_rule == dict(collections.Counter(filtered["reason"].to_pylist()))
     assert counts == [(pages + 1, kept, 1)]
+    assert edits.get("c4_lines_min_words_per_line", 0) > 0  # lines C4 removed from kept documents, counted as in ingest
