@@ -11,7 +11,7 @@ mixture: truth, estimate, interval, range; then mean absolute error (target <= 0
 Small samples (the issue's cases): GPT-2 and a tokenizer trained on UDHR ``[a-e]*``, audited with eng, fra
 (one UDHR file each, ~12 KB) and code: the verdict must be "not enough data" or "under-determined".
 
-    python benchmarks/mixture_audit.py [--mixtures 8] [--merges 1000] [--bootstrap 20] [--audit-bytes 65536]
+    python benchmarks/mixture_audit.py [--mixtures 8] [--merges 300] [--bootstrap 20] [--audit-bytes 1048576]
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--mixtures", type=int, default=8)
-    ap.add_argument("--merges", type=int, default=1000, help="merges per known-mixture tokenizer (all are audited)")
+    ap.add_argument("--merges", type=int, default=300, help="merges per known-mixture tokenizer (all are audited: audit.max_merges)")
     ap.add_argument("--bootstrap", type=int, default=20)
     ap.add_argument("--audit-bytes", type=int, default=1 << 20, help="audit sample bytes per category at most (the UDHR groups hold ~60 KB, code ~490 KB)")
     ap.add_argument("--small-vocab", type=int, default=8000, help="vocab of the UDHR [a-e]* tokenizer")
