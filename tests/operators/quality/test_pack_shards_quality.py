@@ -8,6 +8,7 @@ import json
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 
 from tokenmill.operators.encode import load_engine
 from tokenmill.operators.shards import verify_shard_set
@@ -16,10 +17,10 @@ from tokenmill.pipelines import ingest, pack_shards
 from .web_corpus import web_documents
 
 
-def _corpus(tmp_path, shared_data):
+def _corpus(tmp_path, shared_data, n=120):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    pages = [text for _, text in web_documents(shared_data, 120, seed=5)]
+    pages = [text for _, text in web_documents(shared_data, n, seed=5)]
     with open(corpus / "web.jsonl", "w") as f:
         for i, text in enumerate(pages):
             f.write(json.dumps({"text": text}) + "\n")
@@ -56,3 +57,19 @@ def test_pack_shards_filters_like_ingest(tmp_path, shared_data, ray_local):
     assert by_rule == dict(collections.Counter(filtered["reason"].to_pylist()))
     assert counts == [(pages + 1, kept, 1)]
     assert edits.get("c4_lines_min_words_per_line", 0) > 0  # lines C4 removed from kept documents, counted as in ingest
+
+
+@pytest.mark.slow
+def test_pack_shards_with_filters_same_bytes_for_1_and_2_workers(tmp_path, shared_data, ray_local):
+    web, _ = _corpus(tmp_path, shared_data, n=3000)  # ~3 MB: three 1 MiB partitions
+    tok = str(shared_data / "tokenizers/gpt2")
+    sets = ["--set", "ingest.quality.preset=fineweb", "--set", "shards.pack.context_length=256"]
+    sets += ["--set", "ingest.split_bytes=1048576", "--set", "partition_bytes=1048576"]
+    files = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        assert pack_shards.main(["--input", str(web), "--tokenizer", tok, "--output", str(out), "--quiet", "--set", f"workers={workers}", *sets]) == 0
+        shards = out / "shards"
+        files[workers] = {p.relative_to(shards).as_posix(): p.read_bytes() for p in sorted(shards.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+        files[workers]["filtered"] = b"".join(sorted(p.read_bytes() for p in (out / "filtered").glob("*.parquet")))
+    assert files[1] == files[2] and len([n for n in files[1] if n.endswith(".bin")]) >= 3
