@@ -23,7 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
 from tokenmill.operators.core.cli import fail, make_parser, parse_config
-from tokenmill.operators.report.fairness import FairnessConfig, fairness_report, load_frontier, load_parallel, summary_table
+from tokenmill.operators.report.fairness import FairnessConfig, fairness_report, load_parallel, summary_table
+from tokenmill.operators.report.frontier import load_frontier
 from tokenmill.operators.romanize import RomanizerConfig
 from tokenmill.pipelines._report import job
 from tokenmill.pipelines._romanize import romanize_parallel

@@ -28,6 +28,7 @@ from tokenmill.operators.clean.text_normalize import dominant_script
 from tokenmill.operators.core.atomic import atomic_path, write_text_atomic
 from tokenmill.operators.encode import load_engine
 from tokenmill.operators.io.decode import lang_from_filename
+from tokenmill.operators.report.frontier import write_frontier_chart
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ def fairness_report(
 ) -> dict[str, Any]:
     """Score every tokenizer (``name -> path``) on ``parallel`` and write ``output/fairness.json``, charts, HTML.
 
-    ``frontier``: rows of a fairness/compression sweep (:func:`load_frontier`), kept in the report as
+    ``frontier``: rows of a fairness/compression sweep (:func:`operators.report.frontier.load_frontier`), kept in the report as
     ``"frontier"`` and drawn as ``frontier.png`` (English bytes/token vs premium, one point per setting).
 
     Returns:
@@ -234,64 +235,6 @@ def fairness_report(
     write_text_atomic(out / "fairness.json", json.dumps(report, indent=1, ensure_ascii=False))
     write_text_atomic(out / "fairness.html", write_html(report, charts))
     return report
-
-
-FRONTIER_BENCHES = ("fairness_frontier", "fairness_udhr_heldout")
-
-
-def load_frontier(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """The rows of a sweep written by ``benchmarks/multilingual.py --frontier-out`` (JSON lines; one per build and
-    corpus, with ``global_merges``, ``max_premium``, ``median_premium``, ``p90_premium``, ``eng_vs_plain``, ...)."""
-    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = [r for r in rows if r.get("bench") in FRONTIER_BENCHES]
-    need = ("corpus", "tokenizer", "global_merges", "max_premium", "median_premium", "p90_premium", "eng_vs_plain", "bytes_per_token")
-    for r in rows:
-        missing = [k for k in need if k not in r]
-        if missing:
-            raise ValueError(f"{path}: a row lacks {missing}; write it with benchmarks/multilingual.py --frontier-out")
-    if not rows:
-        raise ValueError(f"{path}: no fairness_frontier rows; write it with benchmarks/multilingual.py --frontier-out")
-    return rows
-
-
-def write_frontier_chart(rows: list[dict[str, Any]], out: Path) -> str:
-    """Draw ``frontier.png``: per corpus, English bytes/token (÷ the plain build's) against the max and median
-    premium of each parity-aware setting (labelled with its share of global merges), the non-parity builds as
-    crosses, and the targets (English >= 0.9x, max <= 2.5, median <= 1.2) as dashed lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    corpora = sorted({r["corpus"] for r in rows})
-    fig, axes = plt.subplots(1, len(corpora), figsize=(6.5 * len(corpora), 4.5), squeeze=False)
-    for ax, corpus in zip(axes[0], corpora):
-        sweep: dict[str, list[dict[str, Any]]] = {}
-        for r in rows:
-            if r["corpus"] == corpus and r["bench"] == "fairness_frontier":
-                sweep.setdefault(r.get("global_schedule") or "", []).append(r)
-        for schedule, pts in sorted(sweep.items()):
-            pts.sort(key=lambda r: r["global_merges"])
-            x = [r["eng_vs_plain"] for r in pts]
-            for metric, style in (("max_premium", "o-"), ("median_premium", "s--")):
-                ax.plot(x, [r[metric] for r in pts], style, label=f"{metric.split('_')[0]} ({schedule})")
-            for r in pts:
-                ax.annotate(f"{r['global_merges']:g}", (r["eng_vs_plain"], r["max_premium"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        for r in rows:
-            if r["corpus"] == corpus and r["bench"] != "fairness_frontier":
-                ax.plot([r["eng_vs_plain"]], [r["max_premium"]], "kx")
-                ax.annotate(
-                    r["tokenizer"].removeprefix("tokenmill-"), (r["eng_vs_plain"], r["max_premium"]), textcoords="offset points", xytext=(4, -10), fontsize=8
-                )
-        ax.axvline(0.9, color="grey", lw=0.8, ls=":")
-        ax.axhline(2.5, color="grey", lw=0.8, ls=":")
-        ax.axhline(1.2, color="grey", lw=0.8, ls=":")
-        ax.set(xlabel="English bytes/token ÷ plain build's", ylabel="premium vs eng (held-out)", title=f"Fairness / compression frontier ({corpus})")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    _save_png(fig, out / "frontier.png")
-    plt.close(fig)
-    return "frontier.png"
 
 
 def load_fairness(path: str | os.PathLike) -> dict[str, Any]:

@@ -14,7 +14,9 @@ after each solve, every candidate pair (the top ``candidate_k`` of any category 
 merge under the current α is added, until none does.
 
 :func:`merge_trajectories` applies the merges to every category sample incrementally (:class:`CategoryPairs`: pair
-counts updated only in the words a merge touches) and records the counts the LP needs.
+counts updated only in the words a merge touches) and records the counts the LP needs. The audit users run — a
+sample-size floor, bootstrap intervals, the range of each share and a verdict — is
+:func:`operators.report.mixture_verdict.audit_mixture`.
 """
 
 from __future__ import annotations
@@ -226,7 +228,7 @@ class LpFit:
     rounds: int
 
 
-def _lp_rows(traj: Trajectory, active: list[tuple[int, int]]) -> Any:
+def lp_rows(traj: Trajectory, active: list[tuple[int, int]]) -> Any:
     """The ``Σ α (c_p − c_m) − v_t ≤ 0`` rows of ``active`` as a sparse matrix over (α, v)."""
     from scipy.sparse import coo_matrix
 
@@ -259,7 +261,7 @@ def fit_lp(traj: Trajectory, config: MixtureAuditConfig | None = None) -> LpFit:
     a_eq = np.concatenate([np.ones(n), np.zeros(steps)])[None]
     while rounds < config.max_rounds:
         rounds += 1
-        a_ub = _lp_rows(traj, active)
+        a_ub = lp_rows(traj, active)
         res = linprog(cost, A_ub=a_ub, b_ub=np.zeros(a_ub.shape[0]), A_eq=a_eq, b_eq=[1.0], bounds=[(0, None)] * (n + steps), method="highs")
         if res.status != 0:
             raise RuntimeError(f"mixture LP failed: {res.message}")
@@ -276,34 +278,6 @@ def fit_lp(traj: Trajectory, config: MixtureAuditConfig | None = None) -> LpFit:
         if not added:
             break
     return LpFit(alpha, slack, objective, active, rounds)
-
-
-def proportion_ranges(traj: Trajectory, fit: LpFit, relative_tolerance: float) -> dict[str, tuple[float, float]]:
-    """The least and most each proportion can be while the LP's objective stays within ``relative_tolerance`` of
-    its optimum (Σ v ≤ (1 + tol) · optimum + 1e-9): the LP's solution set, widened for noise. A wide range means
-    the merges cannot tell that category's share apart (the mixture is under-determined).
-
-    The constraints are the fit's (the lazily added set), a subset of all: ranges err on the wide side.
-    """
-    from scipy.optimize import linprog
-    from scipy.sparse import vstack
-
-    n, steps = len(traj.categories), len(traj.counts)
-    budget = np.concatenate([np.zeros(n), np.ones(steps)])[None]
-    a_ub = vstack([_lp_rows(traj, fit.active), budget]).tocsr()
-    b_ub = np.zeros(a_ub.shape[0])
-    b_ub[-1] = fit.objective * (1.0 + relative_tolerance) + 1e-9
-    a_eq = np.concatenate([np.ones(n), np.zeros(steps)])[None]
-    out = {}
-    for i, cat in enumerate(traj.categories):
-        ends = []
-        for sign in (1.0, -1.0):  # minimize, then maximize α_i
-            cost = np.zeros(n + steps)
-            cost[i] = sign
-            res = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=[1.0], bounds=[(0, None)] * (n + steps), method="highs")
-            ends.append(float(res.x[i]) if res.status == 0 else float(fit.alpha[i]))
-        out[cat] = (max(0.0, min(ends[0], float(fit.alpha[i]))), min(1.0, max(ends[1], float(fit.alpha[i]))))
-    return out
 
 
 def solve_mixture(traj: Trajectory, config: MixtureAuditConfig | None = None) -> dict[str, Any]:

@@ -5,7 +5,7 @@ it, with its uncertainty and a verdict.
    adjacent symbol pairs; otherwise the verdict is ``not enough data`` and no proportion is given.
 2. **Point estimate**: the LP on the whole samples.
 3. **Identifiability**: the least and most each proportion can be among the LP solutions whose objective is
-   within ``range_tolerance`` of the optimum (:func:`operators.report.mixture.proportion_ranges`).
+   within ``range_tolerance`` of the optimum (:func:`proportion_ranges`).
 4. **Uncertainty**: a block bootstrap — each sample redrawn with replacement in runs of about ``block_bytes`` of
    consecutive lines, the merges re-applied, the LP re-solved — gives each proportion a standard deviation sd.
    Its interval at ``confidence`` is estimate ± z·sd·√(1 + ``train_noise``) (the tokenizer's own training text
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from tokenmill.operators.report.mixture import MixtureAuditConfig, fit_lp, merge_trajectories, proportion_ranges
+from tokenmill.operators.report.mixture import LpFit, MixtureAuditConfig, Trajectory, fit_lp, lp_rows, merge_trajectories
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,34 @@ class CategorySample:
     def distinct_pairs(self) -> int:
         """Distinct adjacent symbol pairs in the sample before any merge."""
         return len({p for block in self.blocks for w in block for p in itertools.pairwise(w)})
+
+
+def proportion_ranges(traj: Trajectory, fit: LpFit, relative_tolerance: float) -> dict[str, tuple[float, float]]:
+    """The least and most each proportion can be while the LP's objective stays within ``relative_tolerance`` of
+    its optimum (Σ v ≤ (1 + tol) · optimum + 1e-9): the LP's solution set, widened for noise. A wide range means
+    the merges cannot tell that category's share apart (the mixture is under-determined).
+
+    The constraints are the fit's (the lazily added set), a subset of all: ranges err on the wide side.
+    """
+    from scipy.optimize import linprog
+    from scipy.sparse import vstack
+
+    n, steps = len(traj.categories), len(traj.counts)
+    budget = np.concatenate([np.zeros(n), np.ones(steps)])[None]
+    a_ub = vstack([lp_rows(traj, fit.active), budget]).tocsr()
+    b_ub = np.zeros(a_ub.shape[0])
+    b_ub[-1] = fit.objective * (1.0 + relative_tolerance) + 1e-9
+    a_eq = np.concatenate([np.ones(n), np.zeros(steps)])[None]
+    out = {}
+    for i, cat in enumerate(traj.categories):
+        ends = []
+        for sign in (1.0, -1.0):  # minimize, then maximize α_i
+            cost = np.zeros(n + steps)
+            cost[i] = sign
+            res = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=[1.0], bounds=[(0, None)] * (n + steps), method="highs")
+            ends.append(float(res.x[i]) if res.status == 0 else float(fit.alpha[i]))
+        out[cat] = (max(0.0, min(ends[0], float(fit.alpha[i]))), min(1.0, max(ends[1], float(fit.alpha[i]))))
+    return out
 
 
 def check_samples(samples: Mapping[str, CategorySample], config: MixtureAuditConfig) -> tuple[dict[str, dict[str, int]], list[str]]:
