@@ -107,6 +107,7 @@ def known_mixtures(data: Path, n: int, merges: int, config: MixtureAuditConfig, 
                 mae=round(mean_absolute_error(est, alpha), 4),
                 covered=sum(iv[0] <= alpha[c] <= iv[1] for c, iv in (rep["intervals"] or {}).items()),
                 zero_estimate=round(est[cats[3]], 4),
+                misfit=round(rep["misfit"], 4),
             )
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -170,6 +171,7 @@ def small_samples(data: Path, config: MixtureAuditConfig, vocab_size: int) -> li
                 "verdict": rep["verdict"],
                 "reasons": rep["reasons"],
                 "lp_solution": {c: round(v, 4) for c, v in (rep["lp_solution"] or {}).items()},
+                "misfit": rep.get("misfit"),
                 "met": rep["verdict"] != ESTIMATED,
             }
         )

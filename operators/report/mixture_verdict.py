@@ -3,15 +3,18 @@ it, with its uncertainty and a verdict.
 
 1. **Enough data?** Every category's sample must hold ``min_bytes`` UTF-8 bytes and ``min_pairs`` distinct
    adjacent symbol pairs; otherwise the verdict is ``not enough data`` and no proportion is given.
-2. **Point estimate**: the LP on the whole samples.
+2. **Point estimate**: the LP on the whole samples, and its *misfit*: the total slack as a share of the merged
+   pairs' total frequency under the estimate. Above ``max_misfit`` the verdict is ``poor fit`` (no point
+   estimate): no mixture of these categories explains the merges.
 3. **Identifiability**: the least and most each proportion can be among the LP solutions whose objective is
    within ``range_tolerance`` of the optimum (:func:`proportion_ranges`).
 4. **Uncertainty**: a block bootstrap — each sample redrawn with replacement in runs of about ``block_bytes`` of
    consecutive lines, the merges re-applied, the LP re-solved — gives each proportion a standard deviation sd.
    Its interval at ``confidence`` is estimate ± z·sd·√(1 + ``train_noise``) (the tokenizer's own training text
    is a sample too), widened to hold the range of step 3 (values the LP cannot rule out), clipped to [0, 1].
-5. **Verdict**: ``under-determined`` (no point estimate) when a range of step 3 is wider than ``max_width``: the
-   merges do not pin that share down, however much data; else ``estimated`` (wide intervals say "noisy").
+5. **Verdict**: ``poor fit`` (step 2); else ``under-determined`` (no point estimate) when a range of step 3 is
+   wider than ``max_width``: the merges do not pin that share down, however much data; else ``estimated`` (wide
+   intervals say "noisy").
 
 What no interval covers: a sample that is not like the tokenizer's training data of that category (another
 kind of code, another register of a language) biases the estimate.
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 
 ESTIMATED = "estimated"
 UNDER_DETERMINED = "under-determined"
+POOR_FIT = "poor fit"
 NOT_ENOUGH_DATA = "not enough data"
 
 
@@ -146,7 +150,7 @@ def audit_mixture(
 
     Returns:
         ``{"verdict", "reasons", "sample", "proportions" (None unless estimated), "intervals", "std", "ranges",
-        "lp_solution", "objective", "constraints", "rounds", "steps", "bootstrap", "confidence"}``.
+        "lp_solution", "misfit", "objective", "constraints", "rounds", "steps", "bootstrap", "confidence"}``.
     """
     config = config or MixtureAuditConfig()
     if len(samples) < 2:
@@ -165,7 +169,10 @@ def audit_mixture(
     names = list(cats)
     point = {c: float(a) for c, a in zip(names, fit.alpha)}
     ranges = proportion_ranges(traj, fit, config.range_tolerance)
+    merged_mass = float(sum(fit.alpha @ counts[:, 0] for counts in traj.counts))
+    misfit = fit.objective / merged_mass if merged_mass > 0 else float("inf")
     report.update(
+        misfit=misfit if np.isfinite(misfit) else None,
         lp_solution=point,
         ranges={c: [round(lo, 6), round(hi, 6)] for c, (lo, hi) in ranges.items()},
         objective=fit.objective,
@@ -182,7 +189,13 @@ def audit_mixture(
         intervals = {c: [max(0.0, min(point[c] - half[c], ranges[c][0])), min(1.0, max(point[c] + half[c], ranges[c][1]))] for c in names}
         report.update(std={c: float(sd) for c, sd in zip(names, std)}, intervals=intervals)
     wide = [c for c in names if widths[c] > config.max_width]
-    if wide:
+    if misfit > config.max_misfit:
+        report["verdict"] = POOR_FIT
+        report["reasons"] = [
+            f"misfit {misfit:.3f} > max_misfit {config.max_misfit}: no mixture of these categories explains the merges "
+            "(a category of the training data is missing, or a sample is unlike its training text)"
+        ]
+    elif wide:
         report["verdict"] = UNDER_DETERMINED
         report["reasons"] = [f"{c}: the data allow {ranges[c][0]:.3f}..{ranges[c][1]:.3f}" + _interval_note(report, c) for c in wide]
     else:
@@ -205,6 +218,8 @@ def format_report(report: dict[str, Any]) -> str:
     if report["lp_solution"] is None:
         lines += [f"  {c:20s} {v['bytes']:>9d} bytes {v['distinct_pairs']:>7d} pairs" for c, v in report["sample"].items()]
         return "\n".join(lines)
+    if report.get("misfit") is not None:
+        lines.append(f"  misfit {report['misfit']:.3f} (LP slack / merged pairs' frequency; known mixtures: ~0.1)")
     conf = f"{report['confidence']:.0%}"
     head = "estimate" if report["proportions"] is not None else "LP vertex (not an estimate)"
     lines.append(f"  {'category':20s} {head:>12s}  {conf + ' interval':>17s}  {'range within tolerance':>22s}")

@@ -17,6 +17,7 @@ from tokenmill.operators.report.mixture import MixtureAuditConfig, category_samp
 from tokenmill.operators.report.mixture_verdict import (
     ESTIMATED,
     NOT_ENOUGH_DATA,
+    POOR_FIT,
     UNDER_DETERMINED,
     CategorySample,
     audit_mixture,
@@ -90,6 +91,18 @@ def test_indistinguishable_categories_under_determined(halves):
     assert any(r.startswith("germanic_a") for r in rep["reasons"])
 
 
+def test_missing_category_is_a_poor_fit(halves):
+    """Trained on germanic, romance and code; audited without a romance sample: no mixture of the rest explains
+    the merges, and the audit says so instead of spreading romance's share over the others."""
+    train = {c: PRE.count(tr) for c, (tr, _) in halves.items()}
+    merges = _train(train, {"germanic": 0.3, "romance": 0.5, "code": 0.2}, 300)
+    cats = {c: CategorySample.from_texts(halves[c][1], PRE.count) for c in ("germanic", "code", "slavic")}
+    rep = audit_mixture(cats, merges, MixtureAuditConfig(bootstrap=0))
+    assert rep["verdict"] == POOR_FIT and rep["proportions"] is None
+    assert rep["misfit"] > 0.3 and "missing" in rep["reasons"][0]
+    assert "misfit" in format_report(rep)
+
+
 def test_held_out_known_mixtures(halves):
     """Three known mixtures (one category at 0 % in each), audited with the held-out halves."""
     train = {c: PRE.count(tr) for c, (tr, _) in halves.items()}
@@ -104,6 +117,7 @@ def test_held_out_known_mixtures(halves):
     for alpha in mixtures:
         rep = audit_mixture({c: audit[c] for c in alpha}, _train(train, alpha, 300), config)
         assert rep["verdict"] == ESTIMATED, rep["reasons"]
+        assert rep["misfit"] < 0.3
         est = rep["proportions"]
         errors.append(mean_absolute_error(est, alpha))
         covered += sum(rep["intervals"][c][0] <= a <= rep["intervals"][c][1] for c, a in alpha.items())
