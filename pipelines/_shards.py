@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tokenmill.operators.build.partition import code_fingerprint
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.runtime import run_partitions
 from tokenmill.operators.core.stages import load_receipts
+from tokenmill.operators.corpus_build.partition import code_fingerprint
 from tokenmill.operators.encode import EncodeConfig, load_engine, resolve_eos_id
 from tokenmill.operators.io import expand_parquet_folders, fingerprint, parquet_schema, plan_partitions, plan_read_tasks, resolve_inputs
 from tokenmill.operators.io.chain import ingest_stages, stage_names

@@ -23,19 +23,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-from tokenmill.operators.build import BuildConfig, BuildLock, BuildStore, load_build_config
-from tokenmill.operators.build.assemble import assemble_build
-from tokenmill.operators.build.partition import (
+from tokenmill.operators.core.cli import make_parser, parse_config, remote_or_local_output
+from tokenmill.operators.core.config import ConfigError, check_keys, read_yaml
+from tokenmill.operators.core.runtime import ray_runtime
+from tokenmill.operators.corpus_build import BuildConfig, BuildLock, BuildStore, load_build_config
+from tokenmill.operators.corpus_build.assemble import assemble_build
+from tokenmill.operators.corpus_build.partition import (
     build_partitions,
     code_fingerprint,
     partition_source_counts,
     remove_stale_tmp,
 )
-from tokenmill.operators.build.plan import build_key, missing_partitions, plan_partitions, remove_corrupt
-from tokenmill.operators.build.report import record_build, write_build_report
-from tokenmill.operators.core.cli import make_parser, parse_config, remote_or_local_output
-from tokenmill.operators.core.config import ConfigError, check_keys, read_yaml
-from tokenmill.operators.core.runtime import ray_runtime
+from tokenmill.operators.corpus_build.plan import build_key, missing_partitions, plan_partitions, remove_corrupt
+from tokenmill.operators.corpus_build.report import record_build, write_build_report
 from tokenmill.operators.encode import load_engine
 from tokenmill.operators.io.remote import is_remote, staged_output
 from tokenmill.operators.shards import verify_shard_set

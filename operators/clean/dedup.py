@@ -1,6 +1,6 @@
 """Exact dedup by content hash, out of core with DuckDB over the written Parquet.
 
-The rule (the same in ingest and in corpus builds, :mod:`operators.build.assemble`): of each group of identical
+The rule (the same in ingest and in corpus builds, :mod:`operators.corpus_build.assemble`): of each group of identical
 texts (or DNA segments) the **first in canonical input order** is kept, and the others are quarantined with reason
 ``duplicate`` and the id of the one they duplicate, so nothing disappears without a trace. Canonical input order
 is the order of the inputs (ingest sorts its input URIs, so: ``source``), then the record's position inside its

@@ -1,5 +1,5 @@
 """Assemble a build from cached partitions: mix (weights), exact dedup, pack into shards (in Ray workers, see
-:mod:`operators.build.pack`), index, quarantine, diff.
+:mod:`operators.corpus_build.pack`), index, quarantine, diff.
 
 Partitions are visited in canonical order (sources in config order, files sorted, byte ranges ascending), rows
 in file order, so the same partitions always give the same shard bytes however they were computed.
@@ -29,10 +29,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tokenmill.operators.build.config import BuildConfig
-from tokenmill.operators.build.pack import pack_groups
-from tokenmill.operators.build.partition import TOKENS_COLUMNS, CorruptPartition, kept_copies, load_partition
 from tokenmill.operators.clean.minhash import LshIndex
+from tokenmill.operators.corpus_build.config import BuildConfig
+from tokenmill.operators.corpus_build.pack import pack_groups
+from tokenmill.operators.corpus_build.partition import TOKENS_COLUMNS, CorruptPartition, kept_copies, load_partition
 from tokenmill.operators.encode import resolve_eos_id
 from tokenmill.operators.quality import FILTERED
 from tokenmill.schemas import QUARANTINE
@@ -76,7 +76,7 @@ def assemble_build(
     edits: dict[str, dict[str, collections.Counter[str]]] = {}  # stage -> kind -> source: edits inside kept documents
     lost: list[str] = []
     # The driver decides from ids, hashes and counts (the token ids are neither decoded nor packed here): every
-    # partition's bytes are checked, its kept rows listed; Ray workers pack those rows (operators/build/pack.py).
+    # partition's bytes are checked, its kept rows listed; Ray workers pack those rows (operators/corpus_build/pack.py).
     columns = [c for c in TOKENS_COLUMNS if c not in ("text", "input_ids") and (lsh or c != "minhash")]
     pack_items: list[dict] = []
     for key in keys:

@@ -1,7 +1,7 @@
 """Worker-side packing of a build: the kept rows of cached partitions → shard parts in Ray workers; the driver
 only commits.
 
-Assembly (:mod:`operators.build.assemble`) decides on the driver, from each partition's ids, hashes and token
+Assembly (:mod:`operators.corpus_build.assemble`) decides on the driver, from each partition's ids, hashes and token
 counts, which rows are kept and how often (dedup, weights). This module packs those rows: groups are runs of
 consecutive partitions in canonical order holding at least ``shards.shard_tokens`` kept tokens each, packed by a
 pool of :class:`GroupPacker` actors, each group within itself (its last rows are flushed: at the default 32 M
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from tokenmill.operators.build.partition import load_partition
 from tokenmill.operators.core.runtime import ray_workers, run_partitions
+from tokenmill.operators.corpus_build.partition import load_partition
 from tokenmill.operators.io import runs_of_at_least
 from tokenmill.operators.shards import ShardWriter, ShardWriterConfig, commit_shards
 
@@ -27,7 +27,7 @@ from tokenmill.operators.shards import ShardWriter, ShardWriterConfig, commit_sh
 class GroupPacker:
     """Callable on a batch of groups (columns ``index``, ``name``, ``items`` JSON); packs each, returns descriptors.
 
-    Every partition is read again through :func:`operators.build.partition.load_partition` (its bytes checked
+    Every partition is read again through :func:`operators.corpus_build.partition.load_partition` (its bytes checked
     against its checksums), and the ids at the kept rows must be the ones assembly decided on.
     """
 

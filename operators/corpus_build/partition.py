@@ -48,7 +48,7 @@ KEY = re.compile(r"^[0-9a-f]{32}$")
 TMP_NAME = re.compile(r"^\.tmp-[0-9a-f]{32}-[0-9a-f]{8}$")
 _ROOT = Path(__file__).resolve().parents[2]
 # Code whose changes can change a partition's bytes (readers, cleaning, encoding, this file).
-_CODE = ["operators/io", "operators/clean", "operators/quality", "operators/encode", "operators/core", "schemas", "operators/build/partition.py"]
+_CODE = ["operators/io", "operators/clean", "operators/quality", "operators/encode", "operators/core", "schemas", "operators/corpus_build/partition.py"]
 _SUMMARY_SCHEMA = pa.schema([("key", pa.string()), ("documents", pa.int64()), ("quarantined", pa.int64()), ("tokens", pa.int64()), ("seen", pa.int64())])
 _SUMMARY = _SUMMARY_SCHEMA.names
 TOKENS_COLUMNS = ["id", "source_name", "source", "location", "lang", "content_hash", "minhash", "n_words", "n_tokens", "input_ids"]
@@ -322,7 +322,7 @@ def remove_partition(cache_dir: Path, key: str) -> None:
 
 
 def build_partitions(misses: list[dict], cache_dir: Path, tokenizer: str, workers: int) -> None:
-    """Build the partitions ``misses`` (from :func:`operators.build.plan.missing_partitions`) in a pool of Ray actors
+    """Build the partitions ``misses`` (from :func:`operators.corpus_build.plan.missing_partitions`) in a pool of Ray actors
     (a running Ray is needed), with progress; a retried task rewrites the same bytes."""
     import ray
 

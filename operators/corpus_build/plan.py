@@ -11,8 +11,8 @@ import logging
 import os
 from pathlib import Path
 
-from tokenmill.operators.build.config import BuildConfig
-from tokenmill.operators.build.partition import CorruptPartition, code_fingerprint, partition_key, remove_partition, verify_partition
+from tokenmill.operators.corpus_build.config import BuildConfig
+from tokenmill.operators.corpus_build.partition import CorruptPartition, code_fingerprint, partition_key, remove_partition, verify_partition
 from tokenmill.operators.io import fingerprint, plan_read_tasks, resolve_inputs
 from tokenmill.operators.io.decode import files_without_lang
 
@@ -23,7 +23,7 @@ def plan_partitions(cfg: BuildConfig, tokenizer_hash: str, code: str) -> tuple[l
     """Every partition of every source, in canonical order, and the inputs (uri, size, mtime, fingerprint).
 
     A partition is a dict: ``key`` (content address), ``source_name``, ``task`` and ``ingest`` (both JSON): the
-    arguments of :class:`operators.build.partition.PartitionBuilder`.
+    arguments of :class:`operators.corpus_build.partition.PartitionBuilder`.
     """
     partitions, inputs = [], []
     for src in cfg.sources:
@@ -53,7 +53,7 @@ def build_key(cfg: BuildConfig, keys: list[str], tokenizer_hash: str, code: str)
             "assembly": assembly,
             "tokenizer": tokenizer_hash,
             "code": code,
-            "assemble_code": code_fingerprint(("operators/build", "operators/pack", "operators/shards")),
+            "assemble_code": code_fingerprint(("operators/corpus_build", "operators/pack", "operators/shards")),
         },
         sort_keys=True,
         default=str,

@@ -1,7 +1,7 @@
 """The one list of per-batch operators after reading, and the one way they are wired, for every job.
 
 Ingest maps the chain over a Ray dataset; :class:`operators.shards.part_writer.PartWriter` (pack_shards) and
-:class:`operators.build.partition.PartitionBuilder` (build_corpus) apply it to each block inside a worker. So the
+:class:`operators.corpus_build.partition.PartitionBuilder` (build_corpus) apply it to each block inside a worker. So the
 same operators, in the same order, with the same ledger stage names and counts, run in all of them.
 
 The operator contract (plain class attributes, no registration):

@@ -154,7 +154,7 @@ def _unless_busy(staging: Path, persistent: bool) -> Iterator[bool]:
     if not persistent:
         yield True
         return
-    from tokenmill.operators.build.publish import BuildLock
+    from tokenmill.operators.corpus_build.publish import BuildLock
 
     try:
         lock = BuildLock(staging).acquire()
@@ -277,7 +277,7 @@ def stale_remote_files(fs: Any, root: str, staging: Path, uploaded: list[str], k
 
 def _stale_builds(fs: Any, root: str, current: str, keep: int) -> list[str]:
     """Files of remote builds beyond the newest ``keep`` (marked build folders only, never the current one)."""
-    from tokenmill.operators.build.publish import BUILD_FORMAT, is_build_id
+    from tokenmill.operators.corpus_build.publish import BUILD_FORMAT, is_build_id
 
     def marked(build_id: str) -> bool:  # the local rule (publish.is_marked_build): our format and this build id
         try:

@@ -189,7 +189,7 @@ def test_local_schedule_examples():
 
 
 def test_example_corpus_config_loads(shared_data):
-    from tokenmill.operators.build import load_build_config
+    from tokenmill.operators.corpus_build import load_build_config
 
     cfg = load_build_config(DEPLOY / "corpus.example.yaml")
     assert [s.name for s in cfg.sources] == ["udhr", "code"] and Path(cfg.tokenizer.path).is_file()

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 import yaml
 
-from tokenmill.operators.build import BuildLock
+from tokenmill.operators.corpus_build import BuildLock
 from tokenmill.operators.shards import verify_shard_set
 from tokenmill.pipelines import build_corpus, lineage
 

@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tokenmill.operators.build import BuildStore, load_build_config
-from tokenmill.operators.build.publish import STAGING_MARKER
 from tokenmill.operators.core.config import ConfigError
+from tokenmill.operators.corpus_build import BuildStore, load_build_config
+from tokenmill.operators.corpus_build.publish import STAGING_MARKER
 from tokenmill.pipelines import build_corpus
 
 

@@ -117,11 +117,11 @@ def test_filtered_rows_missing_from_a_partition_fail_the_build(tmp_path, shared_
     reader saw: assembly refuses the build, naming the source and how many records were lost."""
     import pyarrow as pa
 
-    from tokenmill.operators.build import PartitionBuilder
-    from tokenmill.operators.build.assemble import assemble_build
-    from tokenmill.operators.build.config import load_build_config
-    from tokenmill.operators.build.partition import code_fingerprint
-    from tokenmill.operators.build.plan import plan_partitions
+    from tokenmill.operators.corpus_build import PartitionBuilder
+    from tokenmill.operators.corpus_build.assemble import assemble_build
+    from tokenmill.operators.corpus_build.config import load_build_config
+    from tokenmill.operators.corpus_build.partition import code_fingerprint
+    from tokenmill.operators.corpus_build.plan import plan_partitions
     from tokenmill.operators.encode import load_engine
 
     cfg = load_build_config(_config(tmp_path, shared_data, tmp_path / "out"))

@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tokenmill.operators.build.config import load_build_config
-from tokenmill.operators.build.plan import plan_partitions
 from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.corpus_build.config import load_build_config
+from tokenmill.operators.corpus_build.plan import plan_partitions
 from tokenmill.operators.io.decode import files_without_lang
 from tokenmill.operators.io.jsonl_reader import read_jsonl
 from tokenmill.operators.io.parquet_reader import read_parquet

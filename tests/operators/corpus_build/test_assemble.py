@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tokenmill.operators.build import PartitionBuilder, load_build_config
-from tokenmill.operators.build.assemble import assemble_build
-from tokenmill.operators.build.partition import code_fingerprint
-from tokenmill.operators.build.plan import plan_partitions
+from tokenmill.operators.corpus_build import PartitionBuilder, load_build_config
+from tokenmill.operators.corpus_build.assemble import assemble_build
+from tokenmill.operators.corpus_build.partition import code_fingerprint
+from tokenmill.operators.corpus_build.plan import plan_partitions
 from tokenmill.operators.encode import load_engine, resolve_eos_id
 
 
@@ -124,8 +124,8 @@ def test_groups_pack_in_workers_with_the_same_bytes_for_any_worker_count(corpus,
 def test_a_packer_refuses_rows_that_are_not_the_documents_assembly_chose(corpus, tmp_path):
     """The packer re-reads each partition: if its rows are not the ids the driver decided on (the cache changed
     between the two reads), it fails instead of packing other documents."""
-    from tokenmill.operators.build.pack import GroupPacker
-    from tokenmill.operators.build.partition import load_partition
+    from tokenmill.operators.corpus_build.pack import GroupPacker
+    from tokenmill.operators.corpus_build.partition import load_partition
 
     cfg, engine, keys, cache, _, _ = corpus
     _, tokens, _, _ = load_partition(cache / keys[0], keys[0], columns=["id"])

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tokenmill.operators.build import load_build_config
 from tokenmill.operators.core.config import ConfigError, load_overrides
+from tokenmill.operators.corpus_build import load_build_config
 
 TOKENIZER = {"path": "tok/tokenizer.json"}
 

@@ -237,7 +237,7 @@ def test_an_output_in_the_way_or_out_of_reach_fails_before_the_run(s3, monkeypat
 def test_remote_retention_removes_only_marked_builds(s3):
     """Builds beyond keep_builds go, oldest first, but only folders tokenmill marked (build.json of our format with
     that id): a user's folder that merely looks like a build id, or one with a foreign build.json, stays."""
-    from tokenmill.operators.build.publish import BUILD_FORMAT
+    from tokenmill.operators.corpus_build.publish import BUILD_FORMAT
     from tokenmill.operators.io.remote import _stale_builds, remote_fs
 
     fs, root = remote_fs(s3 + "/out")
