@@ -221,7 +221,9 @@ def format_report(report: dict[str, Any]) -> str:
     if report.get("misfit") is not None:
         lines.append(f"  misfit {report['misfit']:.3f} (LP slack / merged pairs' frequency; known mixtures: ~0.1)")
     conf = f"{report['confidence']:.0%}"
-    head = "estimate" if report["proportions"] is not None else "LP vertex (not an estimate)"
+    head = "estimate" if report["proportions"] is not None else "LP vertex"
+    if report["proportions"] is None:
+        lines.append("  (LP vertex: one solution of the LP, not an estimate)")
     lines.append(f"  {'category':20s} {head:>12s}  {conf + ' interval':>17s}  {'range within tolerance':>22s}")
     for c, p in sorted(report["lp_solution"].items(), key=lambda kv: -kv[1]):
         iv = report["intervals"][c] if report["intervals"] else None
