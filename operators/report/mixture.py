@@ -27,7 +27,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,8 @@ class Trajectory:
     counts: list[np.ndarray]
     top_rank: list[np.ndarray]
     """Per step, per candidate: its best rank in any category (for the initial constraint set)."""
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    """Pair id → pair (the ids in ``cand``)."""
 
 
 class CategoryPairs:
@@ -220,7 +222,10 @@ def merge_trajectories(samples: Mapping[str, Mapping[str, int]], merges: list[tu
         ranks.append(np.array([0, *best_rank.values()], np.int64))
         for c in cats:
             c.merge((left, right))
-    return Trajectory(list(samples), cand, counts, ranks)
+    pairs = [("", "")] * len(pair_ids)
+    for pair, pid in pair_ids.items():
+        pairs[pid] = pair
+    return Trajectory(list(samples), cand, counts, ranks, pairs)
 
 
 @dataclass(frozen=True, slots=True)

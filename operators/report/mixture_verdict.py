@@ -113,6 +113,28 @@ def proportion_ranges(traj: Trajectory, fit: LpFit, relative_tolerance: float) -
     return out
 
 
+def violations(traj: Trajectory, fit: LpFit, merges: list[tuple[str, str]], k: int = 5) -> list[dict[str, Any]]:
+    """The competitor pairs behind most of the LP's slack: at each step with slack, the pair that beats the merge
+    most under the estimate takes that step's slack. ``merged_by_tokenizer`` false for a frequent pair the whole
+    merge list never merges hints at a trainer rule the samples cannot show (GPT-2 merges no whitespace runs)."""
+    blame: dict[int, list[float]] = {}
+    for t, counts in enumerate(traj.counts):
+        if fit.slack[t] <= 0 or counts.shape[1] < 2:
+            continue
+        w = fit.alpha @ counts
+        j = 1 + int(np.argmax(w[1:]))
+        entry = blame.setdefault(int(traj.cand[t][j]), [0.0, 0.0])
+        entry[0] += float(fit.slack[t])
+        entry[1] += 1
+    merged = set(merges)
+    total = sum(v[0] for v in blame.values()) or 1.0
+    out = []
+    for pid, (slack, steps) in sorted(blame.items(), key=lambda kv: -kv[1][0])[:k]:
+        pair = traj.pairs[pid]
+        out.append({"pair": list(pair), "slack_share": round(slack / total, 4), "steps": int(steps), "merged_by_tokenizer": pair in merged})
+    return out
+
+
 def check_samples(samples: Mapping[str, CategorySample], config: MixtureAuditConfig) -> tuple[dict[str, dict[str, int]], list[str]]:
     """Each sample's size (bytes, distinct pairs, blocks) and the reasons it is too small (empty: enough)."""
     sizes, reasons = {}, []
@@ -150,7 +172,7 @@ def audit_mixture(
 
     Returns:
         ``{"verdict", "reasons", "sample", "proportions" (None unless estimated), "intervals", "std", "ranges",
-        "lp_solution", "misfit", "objective", "constraints", "rounds", "steps", "bootstrap", "confidence"}``.
+        "lp_solution", "misfit", "violations", "objective", "constraints", "rounds", "steps", "bootstrap", "confidence"}``.
     """
     config = config or MixtureAuditConfig()
     if len(samples) < 2:
@@ -172,6 +194,7 @@ def audit_mixture(
     merged_mass = float(sum(fit.alpha @ counts[:, 0] for counts in traj.counts))
     misfit = fit.objective / merged_mass if merged_mass > 0 else float("inf")
     report.update(
+        violations=violations(traj, fit, merges),
         misfit=misfit if np.isfinite(misfit) else None,
         lp_solution=point,
         ranges={c: [round(lo, 6), round(hi, 6)] for c, (lo, hi) in ranges.items()},
@@ -220,6 +243,10 @@ def format_report(report: dict[str, Any]) -> str:
         return "\n".join(lines)
     if report.get("misfit") is not None:
         lines.append(f"  misfit {report['misfit']:.3f} (LP slack / merged pairs' frequency; known mixtures: ~0.1)")
+    if report["verdict"] == POOR_FIT:
+        for v in report.get("violations", [])[:3]:
+            never = "" if v["merged_by_tokenizer"] else "; this tokenizer never merges it"
+            lines.append(f"  {v['slack_share']:.0%} of the slack: pair {tuple(v['pair'])!r} beats {v['steps']} merges{never}")
     conf = f"{report['confidence']:.0%}"
     head = "estimate" if report["proportions"] is not None else "LP vertex"
     if report["proportions"] is None:

@@ -24,7 +24,7 @@ from tokenmill.operators.report.mixture_verdict import audit_mixture
 from tokenmill.operators.tokenize_text import END_OF_TEXT, ByteLevelPreTokenizer, byte_alphabet
 
 LANGS = ("eng", "fra", "deu", "rus", "spa", "arb")
-LP_ONLY = MixtureAuditConfig(min_bytes=0, min_pairs=0, bootstrap=0, max_width=1.0)
+LP_ONLY = MixtureAuditConfig(min_bytes=0, min_pairs=0, bootstrap=0, max_width=1.0, max_misfit=1e9)  # no verdict gates
 
 
 def _recount(words: Counter, merges: list[tuple[str, str]]) -> Counter:

@@ -77,6 +77,14 @@ def test_small_samples_refused(shared_data):
     assert rep["sample"]["eng"]["bytes"] < 32768 <= rep["sample"]["code"]["bytes"]
     assert "not enough data" in format_report(rep)
 
+    # Without the size floor the LP runs, and finds that no mix of eng, fra and code explains GPT-2's merges: all of
+    # the slack is the whitespace pair, frequent in every sample and never merged by GPT-2 (old answer: fra 1.0).
+    rep = audit_mixture(cats, merges, MixtureAuditConfig(min_bytes=0, bootstrap=0))
+    assert rep["verdict"] == POOR_FIT and rep["proportions"] is None and rep["misfit"] > 1
+    top = rep["violations"][0]
+    assert top["pair"] == ["Ġ", "Ġ"] and not top["merged_by_tokenizer"] and top["slack_share"] > 0.9
+    assert "never merges" in format_report(rep)
+
 
 def test_indistinguishable_categories_under_determined(halves):
     """Two categories with the same sample: the merges cannot split their share, whatever the data size."""
