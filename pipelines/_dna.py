@@ -26,7 +26,7 @@ from tokenmill.operators.ledger import Ledger
 from tokenmill.operators.ledger.reconcile import CountMismatch
 from tokenmill.operators.report.dna_report import bp_per_token_by_source, write_dna_report
 from tokenmill.operators.shards import ShardWriterConfig
-from tokenmill.operators.shards.part_writer import SEGMENTS_FORMAT, part_name
+from tokenmill.operators.shards.part_writer import SEGMENTS_FORMAT, PartWriterConfig, part_name
 from tokenmill.pipelines._ingest import ingest, is_ours, mark_ours
 from tokenmill.pipelines._inputs import check_fasta
 from tokenmill.pipelines._report import print_ingest_summary
@@ -176,20 +176,20 @@ def encode_and_pack(
             shards_dir.mkdir(parents=True, exist_ok=True)
         parts = write_partitions(
             items,
-            {
-                "shards_dir": str(shards_dir),
-                "tokenizer": str(tokenizer_json),
-                "shard_cfg": shard_cfg,
-                "ingest": IngestConfig(format="fasta"),
-                "quarantine_dir": None,
-                "receipts_dir": None,
-                "documents_dir": None,
-                "run_id": run_id,
-                "encode_batch_size": batch_size,
-                "tokens_dir": str(target),
-                "write_shards": train,
-                "encode": encode,
-            },
+            PartWriterConfig(
+                shards_dir=str(shards_dir),
+                tokenizer=str(tokenizer_json),
+                shard_cfg=shard_cfg,
+                ingest=IngestConfig(format="fasta"),
+                quarantine_dir=None,
+                receipts_dir=None,
+                documents_dir=None,
+                run_id=run_id,
+                encode_batch_size=batch_size,
+                tokens_dir=str(target),
+                write_shards=train,
+                encode=encode,
+            ),
             workers,
         )
         expected: dict[str, int] = {}

@@ -23,7 +23,7 @@ from tokenmill.operators.io.remote import join, remote_fs
 from tokenmill.operators.ledger import Ledger
 from tokenmill.operators.ledger.reconcile import CountMismatch
 from tokenmill.operators.shards import ShardWriterConfig, commit_shards, set_bytes
-from tokenmill.operators.shards.part_writer import DOCUMENTS_FORMAT, PartWriter, part_name
+from tokenmill.operators.shards.part_writer import DOCUMENTS_FORMAT, PartWriter, PartWriterConfig, part_name
 from tokenmill.pipelines._ingest import IngestResult, check_output_owned, clean_stale_staging, open_staging, publish, reconcile_run
 from tokenmill.schemas import DOCUMENTS, schema_name
 
@@ -32,11 +32,11 @@ log = logging.getLogger("tokenmill.shards")
 _CODE = ("operators/io", "operators/clean", "operators/encode", "operators/core", "operators/pack", "operators/shards", "schemas")
 
 
-def write_partitions(items: list[dict], writer_args: dict, workers: int) -> list[dict]:
-    """Run :class:`PartWriter` actors (``writer_args``) over the partitions ``items`` (``index``, ``name``, ``tasks``
-    JSON), up to ``workers`` at once, each tokenizer on its share of the CPUs; return their descriptors in partition
-    order (see :func:`operators.core.runtime.run_partitions`)."""
-    return run_partitions(PartWriter, items, writer_args, workers, cpu_share_arg="encode_threads")
+def write_partitions(items: list[dict], cfg: PartWriterConfig, workers: int) -> list[dict]:
+    """Run :class:`PartWriter` actors (each built with ``cfg``) over the partitions ``items`` (``index``, ``name``,
+    ``tasks`` JSON), up to ``workers`` at once, each tokenizer on its share of the CPUs; return their descriptors in
+    partition order (see :func:`operators.core.runtime.run_partitions`)."""
+    return run_partitions(PartWriter, items, {"cfg": cfg}, workers, cpu_share_arg="encode_threads")
 
 
 def documents_per_source(parts: list[dict]) -> dict[str, int]:
@@ -107,23 +107,23 @@ def pack_in_workers(
     shards_dir = output / "shards"
     shards_dir.mkdir(parents=True, exist_ok=True)
     log.info("%d files, %d partitions, %d workers", len(files), len(items), workers)
-    writer_args = {
-        "shards_dir": str(shards_dir),
-        "tokenizer": tokenizer,
-        "shard_cfg": shard_cfg,
-        "ingest": ingest_cfg,
-        "quarantine_dir": str(qdir),
-        "receipts_dir": str(receipts),
-        "run_id": run_id,
-        "documents_dir": str(staging / "documents") if write_documents and not is_docs else None,
-        "encode_batch_size": encode_batch_size,
-        "encode": encode,
-        "filtered_dir": str(fdir) if fdir else None,
-    }
-    if remote is not None:
-        writer_args |= {"upload_to": remote, "local_root": str(output)}
+    writer_cfg = PartWriterConfig(
+        shards_dir=str(shards_dir),
+        tokenizer=tokenizer,
+        shard_cfg=shard_cfg,
+        ingest=ingest_cfg,
+        quarantine_dir=str(qdir),
+        receipts_dir=str(receipts),
+        run_id=run_id,
+        documents_dir=str(staging / "documents") if write_documents and not is_docs else None,
+        encode_batch_size=encode_batch_size,
+        encode=encode,
+        filtered_dir=str(fdir) if fdir else None,
+        upload_to=remote,
+        local_root=str(output) if remote is not None else None,
+    )
     try:
-        parts = write_partitions(items, writer_args, workers)
+        parts = write_partitions(items, writer_cfg, workers)
         if remote is not None:  # the workers uploaded what they wrote: the small files back, the shards checked
             fetched = fetch_staged(remote, output, staging)
             check_uploaded(remote, shards_dir, parts)
@@ -136,7 +136,7 @@ def pack_in_workers(
             )
         # Counts before commit: a run that lost records publishes nothing.
         packed = documents_per_source(parts)
-        result = IngestResult(quarantine=qdir, documents=staging / "documents" if writer_args["documents_dir"] else None, filtered=fdir)
+        result = IngestResult(quarantine=qdir, documents=staging / "documents" if writer_cfg.documents_dir else None, filtered=fdir)
         if not is_docs:
             reconcile_run(
                 result,

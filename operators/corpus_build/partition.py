@@ -37,7 +37,7 @@ from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.progress import Progress
 from tokenmill.operators.core.runtime import actor_pool, ray_workers
 from tokenmill.operators.encode import Encoder, EncoderConfig, EngineMismatch
-from tokenmill.operators.io.chain import ingest_stages
+from tokenmill.operators.io.chain import ingest_stages, run_chain
 from tokenmill.operators.io.read_task import ReadTask
 
 log = logging.getLogger(__name__)
@@ -168,14 +168,7 @@ class PartitionBuilder:
         parts: list[pa.Table] = []
         reader = ReadTask(cfg)
         edits: dict[str, dict[str, int]] = {}
-        for block in reader(pa.Table.from_pylist([task])):
-            kept = block
-            for stage in stages:
-                kept = stage(kept)
-                extra = stage.op.receipt_counts() if hasattr(stage.op, "receipt_counts") else {}
-                for kind, by_source in extra.items():
-                    counts = edits.setdefault(stage.stage, {})
-                    counts[kind] = counts.get(kind, 0) + sum(by_source.values())
+        for kept in run_chain(stages, reader(pa.Table.from_pylist([task])), edits):
             if is_dna:  # DNA segments become documents whose text is the sequence
                 kept = pa.table(
                     {

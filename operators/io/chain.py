@@ -1,8 +1,9 @@
 """The one list of per-batch operators after reading, and the one way they are wired, for every job.
 
-Ingest maps the chain over a Ray dataset; :class:`operators.shards.part_writer.PartWriter` (pack_shards) and
-:class:`operators.corpus_build.partition.PartitionBuilder` (build_corpus) apply it to each block inside a worker. So the
-same operators, in the same order, with the same ledger stage names and counts, run in all of them.
+Ingest maps the chain over a Ray dataset (:func:`map_stages`); :class:`operators.shards.part_writer.PartWriter`
+(pack_shards) and :class:`operators.corpus_build.partition.PartitionBuilder` (build_corpus) run it over a reader's
+blocks inside a worker (:func:`run_chain`). So the same operators, in the same order, with the same ledger stage
+names and counts, run in all of them.
 
 The operator contract (plain class attributes, no registration):
 
@@ -20,8 +21,10 @@ Adding an operator to every job = its file, its export in its package's ``__init
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
+
+import pyarrow as pa
 
 from tokenmill.operators.clean.langid import LanguageIdentifier
 from tokenmill.operators.clean.text_normalize import TextNormalizer
@@ -101,6 +104,26 @@ def map_stages(ds: Any, stages: Sequence[CountedStage], max_actors: int) -> Any:
         else:
             raise ValueError(f"{type(stage.op).__name__}.COMPUTE is {compute!r}: 'tasks' or 'actors'")
     return ds
+
+
+def run_chain(stages: Sequence[CountedStage], blocks: Iterable[pa.Table], edits: dict[str, dict[str, int]] | None = None) -> Iterator[pa.Table]:
+    """Each of ``blocks`` through every stage in order, lazily: yields what the chain keeps of each block (the
+    quarantine sink ends it), the one way a worker runs a chain.
+
+    Args:
+        stages: the chain (:func:`ingest_stages`).
+        blocks: a reader's blocks.
+        edits: when given, the edits stages make inside kept documents are summed into it after each stage
+            (``{stage: {kind: n}}`` from the operators' ``receipt_counts()``: PII replacements, lines C4 removed).
+    """
+    for block in blocks:
+        for stage in stages:
+            block = stage(block)
+            if edits is not None and hasattr(stage.op, "receipt_counts"):
+                for kind, by_source in stage.op.receipt_counts().items():
+                    counts = edits.setdefault(stage.stage, {})
+                    counts[kind] = counts.get(kind, 0) + sum(by_source.values())
+        yield block
 
 
 def stage_names(stages: Sequence[CountedStage]) -> list[str]:

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.encode import EncodeConfig, Encoder, EncoderConfig, EngineMismatch, limit_encode_threads
-from tokenmill.operators.io.chain import ingest_stages
+from tokenmill.operators.io.chain import ingest_stages, run_chain
 from tokenmill.operators.io.read_task import ReadTask
 from tokenmill.operators.io.remote import join, remote_fs
 from tokenmill.operators.shards.config import ShardWriterConfig
@@ -64,10 +64,12 @@ def part_name(index: int, tasks: list[dict], settings: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-class PartWriter:
-    """Callable on a batch of partitions (columns ``index``, ``name``, ``tasks`` JSON); returns their descriptors.
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class PartWriterConfig:
+    """What every :class:`PartWriter` worker of a run is built with (the driver makes one; each worker adds its
+    share of the CPUs).
 
-    Args:
+    Attributes:
         shards_dir: the shard directory every worker writes its parts into.
         tokenizer: tokenizer path (loaded once per worker).
         shard_cfg: packing and shard settings.
@@ -84,36 +86,46 @@ class PartWriter:
         write_shards: pack and write shard parts (False: only the documents/tokens files).
         run_id: recorded in the shards.
         encode_batch_size: documents per tokenizer call.
-        encode_threads: threads of the tokenizer in this worker (its share of the node's CPUs).
         encode: engine choice and parity checks (a mismatch re-encodes the partition with the reference engine).
     """
 
-    def __init__(
-        self,
-        *,
-        shards_dir: str,
-        tokenizer: str,
-        shard_cfg: ShardWriterConfig,
-        ingest: IngestConfig,
-        quarantine_dir: str | None,
-        receipts_dir: str | None,
-        documents_dir: str | None,
-        run_id: str,
-        encode_batch_size: int,
-        encode_threads: int = 1,
-        tokens_dir: str | None = None,
-        write_shards: bool = True,
-        encode: EncodeConfig | None = None,
-        filtered_dir: str | None = None,
-        upload_to: str | None = None,
-        local_root: str | None = None,
-    ) -> None:
+    shards_dir: str
+    tokenizer: str
+    shard_cfg: ShardWriterConfig
+    ingest: IngestConfig
+    quarantine_dir: str | None
+    receipts_dir: str | None
+    documents_dir: str | None
+    run_id: str
+    encode_batch_size: int
+    tokens_dir: str | None = None
+    write_shards: bool = True
+    encode: EncodeConfig = dataclasses.field(default_factory=EncodeConfig)
+    filtered_dir: str | None = None
+    upload_to: str | None = None
+    local_root: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.upload_to is not None and self.local_root is None:
+            raise ValueError("PartWriter: upload_to needs local_root (the staging folder the paths lie under)")
+
+
+class PartWriter:
+    """Callable on a batch of partitions (columns ``index``, ``name``, ``tasks`` JSON); returns their descriptors.
+
+    Args:
+        cfg: the run's settings (:class:`PartWriterConfig`).
+        encode_threads: threads of the tokenizer in this worker (its share of the node's CPUs).
+    """
+
+    def __init__(self, cfg: PartWriterConfig, encode_threads: int = 1) -> None:
         limit_encode_threads(encode_threads)
-        self.upload_to = upload_to
+        shards_dir, quarantine_dir, receipts_dir, documents_dir = cfg.shards_dir, cfg.quarantine_dir, cfg.receipts_dir, cfg.documents_dir
+        tokens_dir, filtered_dir, local_root, ingest = cfg.tokens_dir, cfg.filtered_dir, cfg.local_root, cfg.ingest
+        self.upload_to = cfg.upload_to
         self._private: Path | None = None
-        if upload_to is not None:
-            if local_root is None:
-                raise ValueError("PartWriter: upload_to needs local_root (the staging folder the paths lie under)")
+        if self.upload_to is not None:
+            assert local_root is not None  # PartWriterConfig checks it
             private = self._private = Path(tempfile.mkdtemp(prefix="tokenmill-part-"))
 
             def here(d: str | None) -> str | None:  # the same folder inside this worker's private one
@@ -123,9 +135,9 @@ class PartWriter:
             quarantine_dir, receipts_dir, documents_dir = here(quarantine_dir), here(receipts_dir), here(documents_dir)
             tokens_dir, filtered_dir = here(tokens_dir), here(filtered_dir)
         self.shards_dir = shards_dir
-        self.shard_cfg = shard_cfg
+        self.shard_cfg = cfg.shard_cfg
         self.ingest = ingest
-        self.encoder = Encoder(EncoderConfig(tokenizer=tokenizer, text_column="text", encode=encode or EncodeConfig()))
+        self.encoder = Encoder(EncoderConfig(tokenizer=cfg.tokenizer, text_column="text", encode=cfg.encode))
         self.reader = ReadTask(ingest, receipts_dir)
         # The dominant script is a documents/ column; shards never read it. No quarantine: raw files are refused.
         self.stages = (
@@ -141,9 +153,9 @@ class PartWriter:
         )
         self.documents_dir = documents_dir
         self.tokens_dir = tokens_dir
-        self.write_shards = write_shards
-        self.run_id = run_id
-        self.encode_batch_size = encode_batch_size
+        self.write_shards = cfg.write_shards
+        self.run_id = cfg.run_id
+        self.encode_batch_size = cfg.encode_batch_size
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = [self.write(r["index"], r["name"], json.loads(r["tasks"])) for r in batch.to_pylist()]
@@ -256,10 +268,7 @@ class PartWriter:
                 continue
             if self.stages is None:
                 raise ValueError(f"PartWriter: a raw-file task ({task['uri']}) needs a quarantine_dir")
-            for block in self.reader(pa.Table.from_pylist([task])):
-                for stage in self.stages:
-                    block = stage(block)
-                yield block
+            yield from run_chain(self.stages, self.reader(pa.Table.from_pylist([task])))
 
 
 def _node_id() -> str:

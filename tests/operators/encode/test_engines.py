@@ -148,7 +148,7 @@ def test_part_writer_reencodes_the_partition_with_the_reference(shared_data, cor
     the shard bytes equal those of encode.engine=hf."""
     from tokenmill.operators.core.ingest_config import IngestConfig
     from tokenmill.operators.shards import ShardWriterConfig
-    from tokenmill.operators.shards.part_writer import PartWriter
+    from tokenmill.operators.shards.part_writer import PartWriter, PartWriterConfig
 
     src = tmp_path / "docs.jsonl"
     src.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(corpus[:300])))
@@ -166,17 +166,19 @@ def test_part_writer_reencodes_the_partition_with_the_reference(shared_data, cor
     for engine in ("hf", "auto"):
         out = tmp_path / engine
         writer = PartWriter(
-            shards_dir=str(out / "shards"),
-            tokenizer=str(shared_data / "tokenizers" / "gpt2"),
-            shard_cfg=ShardWriterConfig(),
-            ingest=IngestConfig(),
-            quarantine_dir=str(out / "q"),
-            receipts_dir=str(out / "r"),
-            documents_dir=None,
-            run_id="r",
-            encode_batch_size=64,
-            encode=EncodeConfig(engine=engine),
-        )  # type: ignore[arg-type]
+            PartWriterConfig(
+                shards_dir=str(out / "shards"),
+                tokenizer=str(shared_data / "tokenizers" / "gpt2"),
+                shard_cfg=ShardWriterConfig(),
+                ingest=IngestConfig(),
+                quarantine_dir=str(out / "q"),
+                receipts_dir=str(out / "r"),
+                documents_dir=None,
+                run_id="r",
+                encode_batch_size=64,
+                encode=EncodeConfig(engine=engine),
+            )
+        )
         if engine == "auto":
             writer.encoder.engine.fast = _wrong_fast_engine(shared_data)
         part = writer.write(0, "p0", [task])
