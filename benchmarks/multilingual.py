@@ -2,7 +2,7 @@
 pure-Python reference, same input, identical output required) and held-out fairness.
 
 Speed: all of UDHR (one document per line, temperature-sampled as the pipeline does, marks kept), 32k merges,
-dev text = the input: :func:`train_parity_fast` vs :func:`train_parity_bpe`; CPU seconds of this process (the
+dev text = the input, the default share of global merges: :func:`train_parity_fast` vs :func:`train_parity_bpe`; CPU seconds of this process (the
 machine is shared), the merges must be identical.
 
 Held-out: train on the even lines of every UDHR file, score the odd lines (premium = tokens(lang) /
@@ -78,7 +78,14 @@ def speed(parallel: dict[str, list[str]], vocab_size: int, reference: bool) -> d
         by_lang.setdefault(lg, []).append(i)
     train = {lg: pre.count([texts[i] for i in ix], [repeats[i] for i in ix]) for lg, ix in by_lang.items()}
     dev = {lg: pre.count(lines) for lg, lines in parallel.items()}
-    kw = dict(vocab_size=vocab_size, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet(), min_frequency=cfg.min_frequency)
+    kw = dict(
+        vocab_size=vocab_size,
+        special_tokens=(END_OF_TEXT,),
+        initial_alphabet=byte_alphabet(),
+        min_frequency=cfg.min_frequency,
+        global_merges=cfg.global_merges,
+        global_schedule=cfg.global_schedule,
+    )
     runs = {}
     for name, fn in (("fast", train_parity_fast), ("reference", train_parity_bpe))[: 2 if reference else 1]:
         t0, w0 = time.process_time(), time.perf_counter()
@@ -87,6 +94,7 @@ def speed(parallel: dict[str, list[str]], vocab_size: int, reference: bool) -> d
     line = {
         "bench": "parity_bpe_train",
         "input": f"UDHR all lines, {len(train)} languages",
+        "global_merges": cfg.global_merges,
         "vocab_size": vocab_size,
         "merges": len(fm),
         "ours_s": round(ours_s, 2),
