@@ -19,6 +19,7 @@ import ray
 from tokenmill.operators.bpe import BpeModel, BpeTrainerConfig, save_hf_tokenizer, train_bpe
 from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.outputs import check_replaceable, mark_ours
 from tokenmill.operators.encode import EncodeConfig, load_engine
 from tokenmill.operators.io import resolve_inputs, runs_of_at_least
 from tokenmill.operators.io.remote import is_remote
@@ -27,7 +28,7 @@ from tokenmill.operators.ledger.reconcile import CountMismatch
 from tokenmill.operators.report.dna_report import bp_per_token_by_source, write_dna_report
 from tokenmill.operators.shards import ShardWriterConfig
 from tokenmill.operators.shards.part_writer import SEGMENTS_FORMAT, PartWriterConfig, part_name
-from tokenmill.pipelines._ingest import ingest, is_ours, mark_ours
+from tokenmill.pipelines._ingest import ingest
 from tokenmill.pipelines._inputs import check_fasta
 from tokenmill.pipelines._report import print_ingest_summary
 from tokenmill.pipelines._shards import commit_parts, documents_per_source, record_encoder, write_partitions
@@ -63,15 +64,6 @@ def ingest_fasta(inputs: list[str], held_out: list[str], cfg: IngestConfig, outp
             segments["eval"] = evaluated.dna_segments
     print_ingest_summary(train)
     return segments
-
-
-def check_replaceable(path: Path) -> None:
-    """Raise a ConfigError when ``path`` exists and tokenmill did not mark it as its own (it is never replaced)."""
-    if path.exists() and not is_ours(path):
-        raise ConfigError(
-            f"{path} exists and was not written by tokenmill (no .tokenmill marker in it): it is never "
-            f"replaced; choose another --output, or move that folder away"
-        )
 
 
 def train_on_segments(segment_dir: Path, trainer: BpeTrainerConfig, actors: int, ledger: Ledger) -> BpeModel:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.outputs import check_output_owned, clean_stale_staging, open_staging, publish
 from tokenmill.operators.core.runtime import run_partitions
 from tokenmill.operators.core.stages import load_receipts
 from tokenmill.operators.corpus_build.partition import code_fingerprint
@@ -24,7 +25,7 @@ from tokenmill.operators.ledger import Ledger
 from tokenmill.operators.ledger.reconcile import CountMismatch
 from tokenmill.operators.shards import ShardWriterConfig, commit_shards, set_bytes
 from tokenmill.operators.shards.part_writer import DOCUMENTS_FORMAT, PartWriter, PartWriterConfig, part_name
-from tokenmill.pipelines._ingest import IngestResult, check_output_owned, clean_stale_staging, open_staging, publish, reconcile_run
+from tokenmill.pipelines._ingest import IngestResult, reconcile_run
 from tokenmill.schemas import DOCUMENTS, schema_name
 
 log = logging.getLogger("tokenmill.shards")

@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-from tokenmill.operators.core.cli import make_parser, parse_config, remote_or_local_output
+from tokenmill.operators.core.cli import fail_before_start, make_parser, parse_config, remote_or_local_output
 from tokenmill.operators.core.config import ConfigError, check_keys, read_yaml
 from tokenmill.operators.core.runtime import ray_runtime
 from tokenmill.operators.corpus_build import BuildConfig, BuildLock, BuildStore, load_build_config
@@ -37,7 +37,7 @@ from tokenmill.operators.corpus_build.partition import (
 from tokenmill.operators.corpus_build.plan import build_key, missing_partitions, plan_partitions, remove_corrupt
 from tokenmill.operators.corpus_build.report import record_build, write_build_report
 from tokenmill.operators.encode import load_engine
-from tokenmill.operators.io.remote import is_remote, staged_output
+from tokenmill.operators.io.remote import is_remote, stage_output
 from tokenmill.operators.shards import verify_shard_set
 from tokenmill.pipelines._report import job
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         remote_or_local_output(cfg.output)
     except argparse.ArgumentTypeError as exc:
         parser.exit(2, f"{parser.prog}: error: output: {exc}\n")
-    with staged_output(cfg.output, persistent=True, keep_builds=cfg.keep_builds) as output:  # s3: see README
+    with fail_before_start(stage_output(cfg.output, persistent=True, keep_builds=cfg.keep_builds)) as output:  # s3: see README
         try:
             lock = BuildLock(output, wait=args.wait).acquire()
         except RuntimeError as exc:

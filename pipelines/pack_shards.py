@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
-from tokenmill.operators.core.cli import make_parser, parse_config
+from tokenmill.operators.core.cli import fail_before_start, make_parser, parse_config
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.runtime import ray_workers
 from tokenmill.operators.encode import EncodeConfig, tokenizer_arg
-from tokenmill.operators.io.remote import is_remote, staged_output
+from tokenmill.operators.io.remote import is_remote, stage_output
 from tokenmill.operators.pack import PackerConfig
 from tokenmill.operators.shards import ShardWriterConfig
 from tokenmill.pipelines._inputs import check_inputs
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         help="tokenizer.json, a folder with one (or GPT-2 encoder.json + vocab.bpe), or a sentencepiece .model",
     )
     args, cfg = parse_config(parser, PackShardsConfig, argv)
-    with staged_output(args.output) as output:  # a remote --output is staged here and uploaded in commit order
+    with fail_before_start(stage_output(args.output)) as output:  # a remote --output is staged here and uploaded in commit order
         config = {"input": args.input, "tokenizer": args.tokenizer, **dataclasses.asdict(cfg)}
         with job(parser, args, "pack_shards", config, output / "ledger.duckdb") as run:
             # a bad --input fails here, before Ray starts (a folder of ingested documents counts as its *.parquet)

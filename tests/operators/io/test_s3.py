@@ -15,10 +15,11 @@ import pytest
 import zstandard
 
 from tests import s3_server as server
+from tokenmill.operators.core.cli import fail_before_start
 from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.encode import load_engine
 from tokenmill.operators.io import IngestConfig, ReadTask, expand_parquet_folders, fingerprint, plan_read_tasks, resolve_inputs
-from tokenmill.operators.io.remote import cache_root, commit_order, local_files, staged_output, upload_output
+from tokenmill.operators.io.remote import cache_root, commit_order, local_files, stage_output, upload_output
 from tokenmill.operators.pack import PackerConfig
 from tokenmill.operators.shards import ShardSet, ShardWriter, ShardWriterConfig, load_manifest, verify_shard_set
 from tokenmill.pipelines import verify_shards
@@ -183,7 +184,7 @@ def test_staged_output_uploads_only_a_successful_run(s3, tmp_path):
     from tokenmill.operators.ledger import Ledger
 
     fs = fsspec.filesystem("s3")
-    with pytest.raises(RuntimeError, match="the run failed"), staged_output(f"{s3}/o") as out:
+    with pytest.raises(RuntimeError, match="the run failed"), fail_before_start(stage_output(f"{s3}/o")) as out:
         ledger = Ledger(out / "ledger.duckdb")
         ledger.start_run("first", {})
         (out / "documents").mkdir()
@@ -193,7 +194,7 @@ def test_staged_output_uploads_only_a_successful_run(s3, tmp_path):
         raise RuntimeError("the run failed")
     assert not out.exists()  # the staging folder is removed either way
     assert sorted(fs.find(f"{s3[5:]}/o")) == [f"{s3[5:]}/o/ledger.duckdb"]  # the failure is recorded, no data
-    with staged_output(f"{s3}/o") as out:
+    with fail_before_start(stage_output(f"{s3}/o")) as out:
         ledger = Ledger(out / "ledger.duckdb")  # the history continues
         ledger.start_run("second", {})
         (out / "documents").mkdir()
@@ -223,13 +224,13 @@ def test_a_remote_folder_tokenmill_did_not_write_is_never_replaced(s3, tmp_path)
 
 def test_an_output_in_the_way_or_out_of_reach_fails_before_the_run(s3, monkeypatch, capsys):
     fsspec.filesystem("s3").pipe_file(f"{s3[5:]}/o/quarantine/theirs.parquet", b"someone else's data")
-    with pytest.raises(SystemExit) as exit_info, staged_output(f"{s3}/o"):
+    with pytest.raises(SystemExit) as exit_info, fail_before_start(stage_output(f"{s3}/o")):
         raise AssertionError("the run must not start")
     assert exit_info.value.code == 2 and "quarantine exists and was not written by tokenmill" in capsys.readouterr().err
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server._free_port()}")  # nothing listens there
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     server.use_server({}, monkeypatch)
-    with pytest.raises(SystemExit) as exit_info, staged_output(f"{s3}/elsewhere"):
+    with pytest.raises(SystemExit) as exit_info, fail_before_start(stage_output(f"{s3}/elsewhere")):
         raise AssertionError("the run must not start")
     assert exit_info.value.code == 2 and "cannot reach it" in capsys.readouterr().err
 
