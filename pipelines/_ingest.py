@@ -4,14 +4,12 @@ Pipelines call :func:`ingest`; it composes the Ray Data stages, writes ``documen
 plus ``quarantine/`` under a staging directory, reconciles the counts (what readers saw = out + quarantined, per
 source and stage, from independent counts: :mod:`operators.ledger.reconcile`) and only then replaces the
 previous outputs. Output folders carry a ``.tokenmill`` marker; a folder of the same name without one was not
-written by tokenmill and is never replaced (the run refuses to start).
+written by tokenmill and is never replaced (the run refuses to start): :mod:`operators.core.outputs`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,8 +20,8 @@ import duckdb
 import ray
 
 from tokenmill.operators.clean import exact_dedup
-from tokenmill.operators.core.atomic import write_text_atomic
 from tokenmill.operators.core.config import ConfigError
+from tokenmill.operators.core.outputs import check_output_owned, clean_stale_staging, open_staging, publish
 from tokenmill.operators.core.runtime import cluster_cpus
 from tokenmill.operators.core.stages import load_receipts
 from tokenmill.operators.io import IngestConfig, ReadTask, expand_parquet_folders, fingerprint, parquet_files, parquet_schema, plan_read_tasks, resolve_inputs
@@ -33,11 +31,6 @@ from tokenmill.operators.ledger.reconcile import CountMismatch, mismatch_message
 from tokenmill.schemas import DNA_SEGMENTS, DOCUMENTS, schema_name
 
 log = logging.getLogger("tokenmill.ingest")
-
-OUTPUT_NAMES = ("documents", "dna_segments", "quarantine", "filtered")
-MARKER = ".tokenmill"  # in every folder ingest writes: {"format": "tokenmill output v1", "kind", "run"}
-MARKER_FORMAT = "tokenmill output v1"
-_STAGING = re.compile(r"^\.staging-\d{8}T\d{6}-[0-9a-f]{8}$")
 
 
 @dataclass
@@ -124,51 +117,6 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
     return result
 
 
-def open_staging(output: Path, run_id: str) -> Path:
-    """The run's marked staging folder ``output/.staging-<run>`` with its ``quarantine/`` (created)."""
-    staging = output / f".staging-{run_id}"
-    (staging / "quarantine").mkdir(parents=True, exist_ok=True)
-    (staging / MARKER).write_text(json.dumps({"format": MARKER_FORMAT, "kind": "staging", "run": run_id}))
-    return staging
-
-
-def check_output_owned(output: Path) -> None:
-    """Refuse to start when ``output`` holds a folder ingest would replace that tokenmill did not write."""
-    for name in OUTPUT_NAMES:
-        target = output / name
-        if target.exists() and not is_ours(target):
-            raise ConfigError(
-                f"{target} exists and was not written by tokenmill (no {MARKER} marker in it): it is "
-                f"never replaced; choose another --output, or move that folder away"
-            )
-
-
-def clean_stale_staging(output: Path, run_id: str | None) -> None:
-    """Remove ``.staging-<run>`` folders of earlier runs that died (only tokenmill's: name pattern + marker).
-
-    The ledger is held by one process at a time, so no other run can be writing into ``output`` now.
-    """
-    if not output.is_dir():
-        return
-    for path in output.iterdir():
-        if _STAGING.match(path.name) and path.name != f".staging-{run_id}" and path.is_dir() and is_ours(path):
-            log.warning("removing the staging folder %s left by a run that did not finish", path)
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def is_ours(path: Path) -> bool:
-    """Whether folder ``path`` carries tokenmill's output marker (only such folders are ever replaced)."""
-    try:
-        return json.loads((path / MARKER).read_text()).get("format") == MARKER_FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def mark_ours(path: Path, kind: str, run_id: str | None) -> None:
-    """Mark folder ``path`` as written by tokenmill (what :func:`is_ours` checks)."""
-    write_text_atomic(path / MARKER, json.dumps({"format": MARKER_FORMAT, "kind": kind, "run": run_id}))
-
-
 def documents_input(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger) -> list[str]:
     """Parquet files of documents/v1 to read: ``patterns`` themselves when they are ingested documents (a folder
     counts as its *.parquet; ids are kept), else the output of ingesting them into ``output/documents``."""
@@ -202,27 +150,6 @@ def _write(ds: ray.data.Dataset, path: Path) -> None:
     ds.write_parquet(str(path), compression="zstd", min_rows_per_file=100_000, write_page_checksum=True)
     if not path.exists():  # an input that yields no rows still gets an (empty) dataset directory
         path.mkdir(parents=True)
-
-
-def publish(staging: Path, output: Path, result: IngestResult, run_id: str) -> None:
-    """Swap the staged outputs into place; an old output is removed only now, and only when it is marked ours."""
-    for name in OUTPUT_NAMES:
-        staged = getattr(result, name)
-        if staged is None:
-            if name == "filtered" and result.documents is not None and is_ours(output / name):
-                # an earlier run's filtered documents do not belong to these documents (this run filters nothing)
-                shutil.rmtree(output / name)
-            continue
-        staged.mkdir(parents=True, exist_ok=True)  # an output that got no rows is still published, empty
-        mark_ours(staged, name, run_id)
-        target = output / name
-        if target.exists():
-            if not is_ours(target):  # checked at the start too: a folder created meanwhile is still not ours
-                raise ConfigError(f"{target} appeared during the run and was not written by tokenmill; the new output stays in {staged}")
-            shutil.rmtree(target)
-        staged.rename(target)
-        setattr(result, name, target)
-    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _file_counts(path: Path | None) -> dict[str, int]:

@@ -9,89 +9,26 @@ last ``keep`` builds are kept.
 tokenmill deletes only what it created and marked as its own. A published build is ours when its folder name is
 a build id (``YYYYmmddTHHMMSS-xxxxxxxx``) and its ``build.json`` says ``"format": "tokenmill build v1"`` with that
 ``build_id``; a staging folder is ours when it is named ``.tmp-<build id>`` and holds the ``.tokenmill-staging``
-marker written when it was created. Anything else in ``builds/`` (a user's folder, a copied release) is never
+marker written when it was created (the rules live with every other output's in :mod:`operators.core.outputs`,
+with the build lock). Anything else in ``builds/`` (a user's folder, a copied release) is never
 touched, and retention never deletes the build just published nor the one CURRENT names.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
-import re
 import shutil
-import time
 from pathlib import Path
-from typing import TextIO
 
 from tokenmill.operators.core.atomic import rename_dir_atomic, symlink_atomic, write_text_atomic
+from tokenmill.operators.core.outputs import BUILD_FORMAT, is_build_id, is_marked_build
 
 log = logging.getLogger(__name__)
 
-BUILD_FORMAT = "tokenmill build v1"
-BUILD_ID = re.compile(r"^\d{8}T\d{6}-[0-9a-f]{8}$")
 STAGING_PREFIX = ".tmp-"
 STAGING_MARKER = ".tokenmill-staging"
-
-
-class BuildLock:
-    """An exclusive lock on an output folder, so two rebuilds of it never interleave.
-
-    Args:
-        output: the build output folder.
-        wait: seconds to wait for the lock (0: fail at once with a clear message).
-    """
-
-    def __init__(self, output: Path, wait: float = 0.0) -> None:
-        self.path = Path(output) / ".build.lock"
-        self.wait = wait
-        self._fh: TextIO | None = None
-
-    def __enter__(self) -> BuildLock:
-        """Take the lock, unless :meth:`acquire` already took it (``with lock:`` then only releases it at the end)."""
-        return self if self._fh is not None and not self._fh.closed else self.acquire()
-
-    def acquire(self) -> BuildLock:
-        """Take the lock (waiting up to ``wait`` seconds); RuntimeError naming the holder if it is held."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a+")  # noqa: SIM115 (held until release())
-        deadline = time.monotonic() + self.wait
-        while True:
-            try:
-                fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    self._fh.seek(0)
-                    holder = self._fh.read().strip() or "another process"
-                    self._fh.close()
-                    raise RuntimeError(f"{self.path.parent} is being built by {holder}; wait for it to finish or rerun with --wait SECONDS") from None
-                time.sleep(0.5)
-        self._fh.truncate(0)
-        self._fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
-        self._fh.flush()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._fh is not None  # set by __enter__ / acquire
-        fcntl.flock(self._fh, fcntl.LOCK_UN)
-        self._fh.close()
-
-
-def is_build_id(name: str) -> bool:
-    """Whether ``name`` has the shape of a tokenmill build id (``YYYYmmddTHHMMSS-xxxxxxxx``)."""
-    return BUILD_ID.match(name) is not None
-
-
-def is_marked_build(path: Path, build_id: str | None = None) -> bool:
-    """Whether ``path`` holds a tokenmill build: its ``build.json`` has our format and ``build_id`` (default: the
-    folder's name)."""
-    try:
-        summary = json.loads((path / "build.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(summary, dict) and summary.get("format") == BUILD_FORMAT and summary.get("build_id") == (build_id or path.name)
 
 
 class BuildStore:

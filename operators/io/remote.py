@@ -36,13 +36,13 @@ from typing import Any
 import fsspec
 
 from tokenmill.operators.core.config import ConfigError
+from tokenmill.operators.core.outputs import BUILD_FORMAT, MARKER, BuildLock, is_build_id
 from tokenmill.operators.core.uri import cache_root, is_remote, join, remote_fs  # also imported from here
 from tokenmill.operators.io.redact import redact, refuse_credentials
 
 log = logging.getLogger(__name__)
 
 LEDGER = "ledger.duckdb"
-MARKER = ".tokenmill"
 _LOCAL_ONLY = re.compile(r"(^|/)(\.build\.lock|cache/.*|\.staging-[^/]*/.*|\.tmp-[^/]*/.*|[^/]*\.tmp|ledger\.duckdb\.wal)$")
 MARKED = ("documents", "dna_segments", "quarantine", "tokens", "eval/tokens")  # the folders pipelines mark as theirs
 _BUILD_ID = re.compile(r"^builds/(\d{8}T\d{6}-[0-9a-f]{8})/")
@@ -111,18 +111,6 @@ def stage_output(output: str, *, persistent: bool = False, keep_builds: int = 1)
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def staged_output(output: str, *, persistent: bool = False, keep_builds: int = 1) -> contextlib.AbstractContextManager[Path]:
-    """:func:`stage_output` as a job's command line uses it: an :class:`OutputError` is one line ``error: MESSAGE``
-    on stderr and exit status 2 (:func:`operators.core.cli.fail_before_start`).
-
-    For the jobs that still import it from here; a job composes the two itself
-    (``fail_before_start(stage_output(...))``), so that this module only raises.
-    """
-    from tokenmill.operators.core.cli import fail_before_start
-
-    return fail_before_start(stage_output(output, persistent=persistent, keep_builds=keep_builds))
-
-
 def name_artifacts_remote(ledger: Path, staging: Path, output: str) -> None:
     """Rename the ledger's artifacts from where they were written (the staging folder) to where they are read."""
     import duckdb
@@ -154,8 +142,6 @@ def _unless_busy(staging: Path, persistent: bool) -> Iterator[bool]:
     if not persistent:
         yield True
         return
-    from tokenmill.operators.corpus_build.publish import BuildLock
-
     try:
         lock = BuildLock(staging).acquire()
     except RuntimeError:
@@ -277,9 +263,8 @@ def stale_remote_files(fs: Any, root: str, staging: Path, uploaded: list[str], k
 
 def _stale_builds(fs: Any, root: str, current: str, keep: int) -> list[str]:
     """Files of remote builds beyond the newest ``keep`` (marked build folders only, never the current one)."""
-    from tokenmill.operators.corpus_build.publish import BUILD_FORMAT, is_build_id
 
-    def marked(build_id: str) -> bool:  # the local rule (publish.is_marked_build): our format and this build id
+    def marked(build_id: str) -> bool:  # the local rule (outputs.is_marked_build): our format and this build id
         try:
             summary = json.loads(fs.cat_file(join(root, "builds", build_id, "build.json")))
         except (OSError, ValueError):
