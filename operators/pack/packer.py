@@ -7,6 +7,7 @@ offsets (the layout of an Arrow list column), so no per-document Python work hap
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -278,10 +279,64 @@ def best_fit_decreasing(sorted_lens: np.ndarray, capacity: int, *, split_min: in
     none fits and ``split_min > 0``, the item's head fills the roomiest bin (ties: lowest index) if that has at
     least ``split_min`` free slots, and the rest is placed the same way; otherwise the item opens a new bin.
 
+    The open bins are kept as a sorted list of ``(room, bin)`` pairs, so both choices are one bisection (the
+    first pair with room >= the item: least room, then lowest index) instead of a scan of every bin per item;
+    :func:`best_fit_decreasing_scan` is the plain scan it is tested equal to.
+
     Returns:
         Arrays over the placed segments, in placement order: item index, offset inside the item, length, bin;
         then the remaining room of every bin.
     """
+    rooms: list[int] = []  # remaining room of bin b
+    by_room: list[tuple[int, int]] = []  # (room, bin) of every bin, sorted
+    seg_item: list[int] = []
+    seg_off: list[int] = []
+    seg_len: list[int] = []
+    seg_bin: list[int] = []
+    find, insert = bisect.bisect_left, bisect.insort
+    for i, length in enumerate(sorted_lens.tolist()):
+        off = 0
+        while True:
+            rest = length - off
+            j = -1
+            if rooms:
+                if rest < capacity:
+                    p = find(by_room, (rest, -1))
+                    if p < len(by_room):
+                        j = by_room[p][1]
+                if j < 0 and split_min:
+                    top = by_room[-1][0]
+                    if top >= split_min:  # the roomiest bin, lowest index among equals: the first pair with that room
+                        p = find(by_room, (top, -1))
+                        k = by_room.pop(p)[1]
+                        insert(by_room, (0, k))
+                        rooms[k] = 0
+                        seg_item.append(i)
+                        seg_off.append(off)
+                        seg_len.append(top)
+                        seg_bin.append(k)
+                        off += top
+                        continue
+            if j < 0:
+                j = len(rooms)
+                rooms.append(capacity - rest)
+                insert(by_room, (capacity - rest, j))
+            else:
+                room = rooms[j]
+                del by_room[find(by_room, (room, j))]
+                rooms[j] = room - rest
+                insert(by_room, (room - rest, j))
+            seg_item.append(i)
+            seg_off.append(off)
+            seg_len.append(rest)
+            seg_bin.append(j)
+            break
+    as_arr = lambda a: np.array(a, dtype=np.int64)  # noqa: E731
+    return as_arr(seg_item), as_arr(seg_off), as_arr(seg_len), as_arr(seg_bin), np.array(rooms, dtype=np.int64)
+
+
+def best_fit_decreasing_scan(sorted_lens: np.ndarray, capacity: int, *, split_min: int = 0):
+    """Reference for :func:`best_fit_decreasing`: the same placement, scanning every open bin for each item."""
     n = len(sorted_lens)
     room = np.empty(max(n, 1), np.int64)
     seg_item, seg_off, seg_len, seg_bin = [], [], [], []

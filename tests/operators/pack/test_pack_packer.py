@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from tokenmill.operators.core.config import ConfigError, build_config
 from tokenmill.operators.pack import Packer, PackerConfig, ReferencePacker, best_fit_decreasing, pack_documents
+from tokenmill.operators.pack.packer import best_fit_decreasing_scan
 
 ROW_FIELDS = ("input_ids", "position_ids", "cu_seqlens", "loss_mask", "doc_offsets")
 
@@ -107,6 +108,17 @@ def test_split_to_fill_known_answer():
     # Rows too short of room (< split_min) are not filled by cutting.
     *_, bins, room = best_fit_decreasing(np.array([4, 4, 4]), 10, split_min=3)
     assert bins.tolist() == [0, 0, 1]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.integers(0, 40), max_size=80), st.integers(1, 40), st.sampled_from([0, 1, 2, 5, 16]))
+def test_best_fit_decreasing_equals_the_scan(lens, capacity, split_min):
+    """The bisection over sorted (room, bin) pairs places every item exactly as the plain scan of every bin does."""
+    sorted_lens = np.sort(np.minimum(np.array(lens, dtype=np.int64), capacity))[::-1]
+    fast = best_fit_decreasing(sorted_lens, capacity, split_min=split_min)
+    scan = best_fit_decreasing_scan(sorted_lens, capacity, split_min=split_min)
+    for a, b in zip(fast, scan):
+        assert a.dtype == b.dtype and a.tolist() == b.tolist()
 
 
 docs_strategy = st.lists(st.lists(st.integers(3, 60), max_size=70), max_size=60)
