@@ -39,6 +39,53 @@ SHARED = {
 }
 """Shared section → (the job whose defaults its table shows, what it is for)."""
 
+VOCABULARY = {
+    "workers": (
+        "Ray workers (tasks or actors) a job runs at once; 0 = one per CPU of the cluster wherever 0 is allowed "
+        "(transfer-tokenizer's serving actors each hold the hypernetwork: at least 1).",
+        r"^Ray workers \(.+\) at once: ",
+    ),
+    "batch_size": (
+        "Items per batch, in the job's own unit (documents; hypernetwork training: text chunks; transfer: vocabulary "
+        "tokens). Documents per tokenizer call is `encode.batch_size`.",
+        r"^[A-Z][\w ]* per ",
+    ),
+    "seed": ("The seed of a job's random draws: same seed, same output.", r"[Ss]eed"),
+    "vocab_size": ("Size of the vocabulary trained, special tokens included.", r"^Vocabulary size"),
+    "min_frequency": ("The fewest occurrences of a pair that is still merged.", r"pair .*occur"),
+    "romanize": ("Romanize the text with uroman first.", r"^Romanize .* with uroman"),
+    "parallel": (
+        "Parallel text (the same content in several languages, as UDHR): multilingual-tokenizer names its files, "
+        "train-hypernetwork draws its UDHR chunks aligned across languages.",
+        r"[Pp]arallel|aligned",
+    ),
+}
+"""Top-level keys that several jobs use, each with its one meaning (a row of the page) and a pattern every job's
+docstring for it matches (tests/pipelines/test_config_vocabulary.py)."""
+
+SYNONYMS = {
+    "concurrency": "workers",
+    "num_workers": "workers",
+    "n_workers": "workers",
+    "parallelism": "workers",
+    "num_actors": "workers",
+    "actors": "workers",
+    "processes": "workers",
+    "encode_batch_size": "encode.batch_size",
+    "tokenizer_batch_size": "encode.batch_size",
+    "random_seed": "seed",
+    "rng_seed": "seed",
+    "vocabulary_size": "vocab_size",
+    "n_vocab": "vocab_size",
+    "seq_len": "shards.pack.context_length",
+    "seq_length": "shards.pack.context_length",
+    "max_seq_len": "shards.pack.context_length",
+    "block_size": "shards.pack.context_length",
+    "num_threads": "threads",
+    "n_threads": "threads",
+}
+"""Words tokenmill does not use for a setting, with the key it uses instead (no job may have them as keys)."""
+
 Row = tuple[str, str, str, str]
 
 
@@ -109,10 +156,18 @@ def render(jobs: dict[str, type]) -> str:
         "the same thing in every job and in a corpus YAML. `tokenmill config JOB` prints a job's keys as a commented",
         "YAML with these defaults; `tokenmill JOB --help` lists the same keys. Nested keys are YAML sections",
         "(`shards: {pack: {context_length: 2048}}`) or dotted names on the command line",
-        '(`--set shards.pack.context_length=2048`). Unknown keys are errors with a "did you mean"; an old spelling',
+        '(`--set shards.pack.context_length=2048`). Unknown keys are errors with a "did you mean"; a renamed key',
         "(`context_length`, `lang_from` at the top level, a source's flat `format:`) is an error that names the new key.",
-        "`workers` is the number of Ray workers at once in every job (0 = one per CPU of the cluster).",
         "",
+        "## Vocabulary",
+        "",
+        "Keys that several jobs use mean one thing in all of them:",
+        "",
+        "| key | means |",
+        "|---|---|",
+        *(f"| `{key}` | {_cell(meaning)} |" for key, (meaning, _) in VOCABULARY.items()),
+        "",
+        *_deprecated_lines(jobs),
         "## Shared sections",
         "",
     ]
@@ -140,6 +195,12 @@ def render(jobs: dict[str, type]) -> str:
             out += ["", f"Also takes every key of the shared sections {links}, with the defaults shown there unless this table lists the key."]
         out += ["", table(own) if own else "No keys of its own.", ""]
     return "\n".join(out)
+
+
+def _deprecated_lines(jobs: dict[str, type]) -> list[str]:
+    """The old spellings that still work (each job's ``DEPRECATED``), as a paragraph of the page (none: no lines)."""
+    old = [f"`{o}` ({command(job)}) → `{n}`" for job, cls in sorted(jobs.items()) for o, n in getattr(cls, "DEPRECATED", {}).items()]
+    return ["Old spellings that still work, with a warning: " + "; ".join(old) + ".", ""] if old else []
 
 
 def problems(text: str, jobs: dict[str, type]) -> list[str]:

@@ -14,6 +14,7 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
@@ -42,6 +43,8 @@ from tokenmill.pipelines._report import job
 class DnaBpeConfig:
     """DNA BPE training job; the defaults are DNABERT-2's."""
 
+    DEPRECATED: ClassVar[dict[str, str]] = {"encode_batch_size": "encode.batch_size"}
+
     vocab_size: int = 4096
     """Vocabulary size including the 5 special tokens [UNK] [CLS] [SEP] [PAD] [MASK]."""
     min_frequency: int = 2
@@ -52,10 +55,9 @@ class DnaBpeConfig:
     """Ray workers (tasks/actors) at once: 0 = one per CPU of the cluster (encoders, each loads the tokenizer once)."""
     train_workers: int = 0
     """BPE training actors: 0 = one per node of the Ray cluster (one node: in one process, no per-merge round trips), 1 = in one Ray task, N = N actors."""
-    encode_batch_size: int = 2048
-    """Segments per batch when encoding with the trained tokenizer."""
-    encode: EncodeConfig = field(default_factory=EncodeConfig)
-    """Encoding engine (--set encode.engine=hf to force HF tokenizers) and the workers' parity checks."""
+    encode: EncodeConfig = field(default_factory=lambda: EncodeConfig(batch_size=2048))
+    """Encoding engine (--set encode.engine=hf to force HF tokenizers), segments per tokenizer call and the workers'
+    parity checks."""
     partition_bp: int = 32 << 20
     """Sequence (bp) per partition, the unit a worker encodes, packs and writes: runs of whole FASTA records in key
     order (the shards depend on this, never on the number of workers); bigger partitions waste fewer slots."""
@@ -70,8 +72,8 @@ class DnaBpeConfig:
     def __post_init__(self) -> None:
         if self.partition_bp < 1:
             raise ValueError("partition_bp must be >= 1")
-        if self.workers < 0 or self.train_workers < 0 or self.encode_batch_size <= 0:
-            raise ValueError("workers and train_workers must be >= 0 (0 = one per CPU / node), encode_batch_size > 0")
+        if self.workers < 0 or self.train_workers < 0:
+            raise ValueError("workers and train_workers must be >= 0 (0 = one per CPU / node)")
         self.trainer()  # vocab_size / min_frequency / max_token_length errors surface as config errors
 
     def trainer(self) -> BpeTrainerConfig:
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                     tokenizer_json,
                     output / "shards",
                     cfg.shards,
-                    batch_size=cfg.encode_batch_size,
+                    batch_size=cfg.encode.batch_size,
                     workers=ray_workers(cfg.workers),
                     partition_bp=cfg.partition_bp,
                     segment_length=cfg.ingest.segment_length,

@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
@@ -36,8 +37,7 @@ from tokenmill.pipelines._shards import pack_in_workers
 class PackShardsConfig:
     """Encode + pack job."""
 
-    encode_batch_size: int = 1024
-    """Documents per tokenizer call."""
+    DEPRECATED: ClassVar[dict[str, str]] = {"encode_batch_size": "encode.batch_size"}
     workers: int = 0
     """Ray workers (tasks/actors) at once: 0 = one per CPU of the cluster (each shard writer loads the tokenizer once)."""
     partition_bytes: int = 32 << 20
@@ -46,7 +46,8 @@ class PackShardsConfig:
     write_documents: bool = False
     """Also write the cleaned documents to OUT/documents/ (documents/v1 Parquet) when --input is raw files."""
     encode: EncodeConfig = field(default_factory=EncodeConfig)
-    """Encoding engine (--set encode.engine=hf to force HF tokenizers) and the workers' parity checks."""
+    """Encoding engine (--set encode.engine=hf to force HF tokenizers), documents per tokenizer call and the workers'
+    parity checks."""
     shards: ShardWriterConfig = field(default_factory=lambda: ShardWriterConfig(pack=PackerConfig(eos_id="auto")))
     """Shard writing and packing (--set shards.pack.context_length=2048, shards.formats=[parquet]); documents end with
     the tokenizer's EOS (or SEP) unless shards.pack.eos_id=null."""
@@ -54,8 +55,6 @@ class PackShardsConfig:
     """Ingestion options when --input names raw files."""
 
     def __post_init__(self) -> None:
-        if self.encode_batch_size <= 0:
-            raise ValueError("encode_batch_size must be > 0")
         if self.workers < 0:
             raise ValueError("workers must be >= 0")
         if self.partition_bytes < 1 << 20:
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                 ingest_cfg=cfg.ingest,
                 workers=ray_workers(cfg.workers),
                 partition_bytes=cfg.partition_bytes,
-                encode_batch_size=cfg.encode_batch_size,
+                encode_batch_size=cfg.encode.batch_size,
                 write_documents=cfg.write_documents,
                 encode=cfg.encode,
                 remote=args.output if is_remote(args.output) else None,  # workers upload their parts themselves

@@ -4,7 +4,7 @@
     python pipelines/transfer_tokenizer.py --tokenizer NEW/tokenizer.json --set method=focus --input 'text/*.txt' --output OUT
     python pipelines/transfer_tokenizer.py --tokenizer NEW/tokenizer.json --donor DONOR_MODEL_DIR --output OUT
 
-``hypernet``: the ZeTT hypernetwork in a Ray Data actor pool (``concurrency`` actors, a GPU each when present); with
+``hypernet``: the ZeTT hypernetwork in a Ray Data actor pool (``workers`` actors, a GPU each when present); with
 ``--input`` (optional: the text the new tokenizer is for), a token without a leading space is embedded by how often
 it begins a word there (``self`` after ``(`` is a word to the base model);
 ``focus``: FOCUS, its fastText model trained on the ``--input`` text; ``--donor DIR`` (a model that already uses the
@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
@@ -39,12 +39,14 @@ from tokenmill.pipelines._report import job
 class TransferConfig:
     """Settings of the transfer pipeline."""
 
+    DEPRECATED: ClassVar[dict[str, str]] = {"concurrency": "workers"}
+
     method: Literal["hypernet", "focus", "omp", "fvt", "fvt_decomp", "random"] = "hypernet"
     """Embedding source for the new tokens (--set method=focus); omp is chosen by --donor DIR."""
     checkpoint: str = "checkpoints/hypernet-minilm"
     """Hypernetwork checkpoint folder (relative paths: from the project root when not found from here)."""
-    concurrency: int = 1
-    """Serving actors in the Ray actor pool."""
+    workers: int = 1
+    """Ray workers (serving actors, a GPU each when present) at once: at least 1 (each holds the hypernetwork)."""
     batch_size: int = 4096
     """Tokens per map_batches call."""
     seed: int = 0
@@ -53,8 +55,8 @@ class TransferConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method: {self.method!r} is not one of {', '.join(METHODS)}")
-        if self.concurrency < 1:
-            raise ValueError(f"concurrency: must be >= 1, got {self.concurrency}")
+        if self.workers < 1:
+            raise ValueError(f"workers: must be >= 1, got {self.workers}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size: must be >= 1, got {self.batch_size}")
 
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint = resolve_checkpoint(cfg.checkpoint)
             serve = HypernetServeConfig(checkpoint=str(checkpoint))
             run.start_ray()
-            embedder = lambda table: embed_on_ray(table, serve, batch_size=cfg.batch_size, actors=cfg.concurrency)  # noqa: E731
+            embedder = lambda table: embed_on_ray(table, serve, batch_size=cfg.batch_size, actors=cfg.workers)  # noqa: E731
             metadata |= {"hypernet_checkpoint": str(checkpoint), "word_starts_from_input": bool(texts)}
         matrix = transfer_embeddings(method, tokenizer, base, special_map, embedder=embedder, seed=cfg.seed, texts=texts, donor=donor)
         out = export_transferred_model(base.folder, tokenizer, matrix, args.output, roles=roles, metadata=metadata)

@@ -16,6 +16,7 @@ import itertools
 import textwrap
 import types
 import typing
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -116,12 +117,13 @@ def build_config(cls: type[T], values: Mapping[str, Any] | None, *, prefix: str 
     Keys not in ``values`` keep their value in ``base`` (a ``cls`` instance: the default of the enclosing
     config's field, so that ``--set shards.pack.context_length=512`` keeps the job's own pad/bos/eos ids), or the
     class defaults when ``base`` is None. A key listed in the class' ``RENAMED`` mapping (old → new dotted key) is
-    an error that names the new key.
+    an error that names the new key; one listed in its ``DEPRECATED`` mapping (old → new dotted key, for spellings
+    users may still have in YAML files) is read as the new key, with a ``FutureWarning`` naming it.
 
     Raises:
         ConfigError: on an unknown or renamed key, a wrong type or a value the dataclass' own validation rejects.
     """
-    values = dict(values or {})
+    values = _deprecated_keys(cls, dict(values or {}), prefix)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]  # cls is a dataclass
     check_keys(cls, values, prefix=prefix)
@@ -137,6 +139,29 @@ def build_config(cls: type[T], values: Mapping[str, Any] | None, *, prefix: str 
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{prefix}{exc}" if prefix and not str(exc).startswith(prefix) else str(exc)) from exc
+
+
+def _deprecated_keys(cls: type, values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """``values`` with each key of ``cls.DEPRECATED`` (old → new dotted key) moved to its new place, warning once each.
+
+    Raises:
+        ConfigError: both spellings given, or the new key's section is not a mapping.
+    """
+    deprecated: Mapping[str, str] = getattr(cls, "DEPRECATED", {})
+    for old in sorted(set(values) & set(deprecated)):
+        new = deprecated[old]
+        warnings.warn(f"config key {prefix}{old} is deprecated: use {prefix}{new} (the same setting)", FutureWarning, stacklevel=3)
+        *sections, leaf = new.split(".")
+        node = values
+        for section in sections:
+            inner = node.get(section, {})
+            if not isinstance(inner, Mapping):
+                raise ConfigError(f"{prefix}{old} is {prefix}{new} now: give it inside {prefix}{section}")
+            node[section] = node = dict(inner)  # a copy: the caller's mapping is left as it was
+        if leaf in node:
+            raise ConfigError(f"{prefix}{old} and {prefix}{new} are the same setting: give only {prefix}{new}")
+        node[leaf] = values.pop(old)
+    return values
 
 
 def check_keys(cls: type, values: Mapping[str, Any], *, prefix: str = "") -> None:

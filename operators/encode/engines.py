@@ -42,12 +42,16 @@ class EncodeConfig:
     start-of-job parity sample). A mismatch re-encodes the whole partition with the reference engine, recorded."""
     first_check_docs: int = 64
     """Documents of the first batch of every partition checked the same way (a sample of the job's own input)."""
+    batch_size: int = 1024
+    """Documents per tokenizer call (DNA: segments)."""
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"encode.engine: {self.engine!r} is not one of {', '.join(ENGINES)}")
         if self.check_docs < 0 or self.first_check_docs < 0:
             raise ValueError("encode.check_docs and encode.first_check_docs must be >= 0")
+        if self.batch_size < 1:
+            raise ValueError("encode.batch_size must be >= 1")
 
 
 def flat_from_lists(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:

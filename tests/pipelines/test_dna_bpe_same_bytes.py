@@ -20,7 +20,7 @@ from tokenmill.pipelines import dna_bpe
 
 ROOT = Path(__file__).resolve().parents[2]
 # Small enough for well under a minute, large enough for ~18 encode batches of 16 segments.
-SETTINGS = ["--quiet", "--set", "vocab_size=300", "--set", "encode_batch_size=16", "--set", "shards.pack.context_length=1024", "--set", "partition_bp=60000"]
+SETTINGS = ["--quiet", "--set", "vocab_size=300", "--set", "encode.batch_size=16", "--set", "shards.pack.context_length=1024", "--set", "partition_bp=60000"]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ def _shard_bytes(folder):
 
 def _pack(files: list[str], tokenizer: str, out, engine: str) -> None:
     args = [a for f in files for a in ("--input", f)] + ["--tokenizer", tokenizer, "--output", str(out), "--quiet"]
-    for setting in (f"encode.engine={engine}", "shards.pack.context_length=256", "partition_bytes=1048576", "encode_batch_size=16"):
+    for setting in (f"encode.engine={engine}", "shards.pack.context_length=256", "partition_bytes=1048576", "encode.batch_size=16"):
         args += ["--set", setting]
     assert pack_shards.main(args) == 0
 
