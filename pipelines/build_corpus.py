@@ -130,11 +130,11 @@ def main(argv: list[str] | None = None) -> int:
             final = store.publish(staging, build_id, cfg.keep_builds)
             record_build(ledger, summary, final, seconds_partitions)
             ledger.add_source_counts("partitions", partition_source_counts(cache_dir, [p["key"] for p in partitions]))
-    t, final = summary["totals"], f"{cfg.output.rstrip('/')}/builds/{build_id}" if is_remote(cfg.output) else final
+    t, shown = summary["totals"], f"{cfg.output.rstrip('/')}/builds/{build_id}" if is_remote(cfg.output) else final
     print(
-        f"build {build_id} published: {final}\n  {t['documents']} documents, {t['tokens']} tokens, {t['rows']} rows, "
+        f"build {build_id} published: {shown}\n  {t['documents']} documents, {t['tokens']} tokens, {t['rows']} rows, "
         f"utilization {t['utilization']:.2%}; partitions {len(misses)} built, {len(partitions) - len(misses)} cached\n"
-        f"  report: {final}/report.html\n  CURRENT -> {build_id}"
+        f"  report: {shown}/report.html\n  CURRENT -> {build_id}"
     )
     return 0
 
