@@ -39,8 +39,8 @@ from tokenmill.operators.quality import FILTERED
 from tokenmill.schemas import QUARANTINE
 
 INDEX_FORMAT = "tokenmill build documents v1"
-# What build.json counts per source, in this order.
-_SOURCE_COUNTS = (
+# What build.json counts per source, in this order (the report's per-source table shows the same columns).
+SOURCE_COUNTS = (
     "records_seen",
     "records_in",
     "quarantined",
@@ -59,7 +59,7 @@ class _Tally:
     """What assembly read from the partitions and decided about their documents, in canonical order."""
 
     per_source: collections.defaultdict[str, dict[str, int]] = dataclasses.field(
-        default_factory=lambda: collections.defaultdict(lambda: dict.fromkeys(_SOURCE_COUNTS, 0))
+        default_factory=lambda: collections.defaultdict(lambda: dict.fromkeys(SOURCE_COUNTS, 0))
     )
     per_lang: collections.defaultdict[str, dict[str, int]] = dataclasses.field(
         default_factory=lambda: collections.defaultdict(lambda: {"documents": 0, "tokens": 0, "words": 0})

@@ -18,6 +18,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import pyarrow.parquet as pq
 
+from tokenmill.operators.corpus_build.assemble import SOURCE_COUNTS
 from tokenmill.operators.io.chain import SINK_STAGE
 from tokenmill.operators.ledger import Ledger
 from tokenmill.operators.shards import load_manifest, set_bytes
@@ -170,18 +171,7 @@ def write_build_report(build_dir: Path, summary: dict) -> Path:
     body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
     mix = sorted(summary["per_source"].items())
     if mix:  # where each source's documents went: a drop is never silent
-        cols = (
-            "records_seen",
-            "records_in",
-            "quarantined",
-            "filtered",
-            "duplicates",
-            "unique_documents",
-            "sampled_out",
-            "upsampled_copies",
-            "documents",
-            "tokens",
-        )
+        cols = SOURCE_COUNTS
         head = "".join(f"<th>{html.escape(c)}</th>" for c in ("source", *cols))
         body_src = "".join(
             "<tr><td>" + html.escape(name) + "</td>" + "".join(f"<td>{html.escape(str(v.get(c, '')))}</td>" for c in cols) + "</tr>" for name, v in mix
