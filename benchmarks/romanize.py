@@ -22,6 +22,7 @@ import pyarrow as pa
 import uroman
 
 from tokenmill.operators.romanize import Romanizer, RomanizerConfig
+from tokenmill.operators.romanize.engine import PATH_STATS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -143,24 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                 "quality": {
                     "ours_diff_lines": differing(ours_out),
                     "peer_diff_lines": differing(peer_out),
-                    "ours_paths": {
-                        k: v
-                        for k, v in ours_stats.items()
-                        if k
-                        in (
-                            "ascii_lines",
-                            "fixed_lines",
-                            "fast_lines",
-                            "cached_lines",
-                            "piece_hits",
-                            "fixed_pieces",
-                            "fast_pieces",
-                            "lattice_pieces",
-                            "whole_lines",
-                            "context_fallbacks",
-                            "uroman_errors",
-                        )
-                    },
+                    "ours_paths": {k: v for k, v in ours_stats.items() if k in PATH_STATS},
                 },
                 "rounds": args.rounds,
                 "cpus": os.cpu_count(),

@@ -157,6 +157,21 @@ def _load_uroman_fast() -> Callable[..., str] | None:
     return romanize
 
 
+PATH_STATS = (
+    "ascii_lines",
+    "fixed_lines",
+    "fast_lines",
+    "cached_lines",
+    "piece_hits",
+    "fixed_pieces",
+    "fast_pieces",
+    "lattice_pieces",
+    "whole_lines",
+    "context_fallbacks",
+    "uroman_errors",
+)
+"""The engine's counters of which path romanized a line or piece (its ``stats``, besides ``lines``)."""
+
 _WARM_UP = "Müller Привет नमस्ते ক্ষ ਪੰਜਾਬ ભારત ภาษาไทย ខ្មែរ မြန်မာ ཀ་ཁ། 日本語のカナ 中文，一二三 한국 ሰላም 12.5 ½ ①"
 
 
@@ -189,23 +204,7 @@ class UromanEngine:
         for lang in (None, "hin", "tha"):
             lattice_romanize(self.uroman, _WARM_UP, lang)
         self._fast_char: dict[str, bool] = {}
-        self.stats = dict.fromkeys(
-            (
-                "lines",
-                "ascii_lines",
-                "fixed_lines",
-                "fast_lines",
-                "cached_lines",
-                "piece_hits",
-                "fixed_pieces",
-                "fast_pieces",
-                "lattice_pieces",
-                "whole_lines",
-                "context_fallbacks",
-                "uroman_errors",
-            ),
-            0,
-        )
+        self.stats = dict.fromkeys(("lines", *PATH_STATS), 0)
 
     @property
     def uses_uroman_fast(self) -> bool:

@@ -42,20 +42,11 @@ from dataclasses import dataclass, field
 import regex
 from uroman.uroman import Uroman
 
-from tokenmill.operators.romanize.segments import lattice_romanize
+from tokenmill.operators.romanize.segments import ROLES, RULE_FLAGS, lattice_romanize
 
 #: Characters that change the romanization of a neighbour (see the module docstring).
 _NEIGHBOUR_CHANGERS = frozenset("っッゃゅょャュョー\u0a71\u2820\u0e2d")
 _EXCLUDED_SCRIPTS = frozenset({"Thai", "Tibetan", "Coptic", "Braille"})
-_FLAGS = (
-    "use-only-at-start-of-word",
-    "dont-use-at-start-of-word",
-    "use-only-at-end-of-word",
-    "dont-use-at-end-of-word",
-    "use-only-for-whole-word",
-    "t-at-end-of-syllable",
-)
-_ROLES = ("is-virama", "is-vowel-sign", "is-medial-consonant-sign")
 _TAIL = regex.compile(r"\+(m|ng|n|h|r)")
 
 
@@ -117,7 +108,7 @@ class FixedTables:
             return not c.isdigit() and c != "\n"  # ASCII digits make number edges
         if c in _NEIGHBOUR_CHANGERS or unicodedata.category(c)[0] == "M" or 0x2800 <= ord(c) <= 0x28FF:
             return False
-        if any(u.dict_bool.get((role, c)) for role in _ROLES) or u.dict_str.get(("tone-mark", c)):
+        if any(u.dict_bool.get((role, c)) for role in ROLES) or u.dict_str.get(("tone-mark", c)):
             return False
         if u.dict_str.get(("syllable-info", c)) or u.num_props.get(c) or unicodedata.numeric(c, None) is not None:
             return False
@@ -143,7 +134,7 @@ class FixedTables:
         rules = self.uroman.rom_rules.get(c) or []
         # a flag makes the rule depend on the neighbours, but only where the rule is for this language
         # (cand_is_valid rejects a rule for another language whatever its flags say)
-        if any(r[f] and (not r["lcodes"] or lang in r["lcodes"]) for r in rules for f in _FLAGS):
+        if any(r[f] and (not r["lcodes"] or lang in r["lcodes"]) for r in rules for f in RULE_FLAGS):
             return None, False
         # the decomposition edge romanizes the decomposed text, whose rules may depend on the language
         if any(r["lcodes"] for r in rules) or unicodedata.decomposition(c):

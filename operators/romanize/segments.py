@@ -50,8 +50,9 @@ PROVED_UROMAN_VERSION = "1.3.1.1"
 SEPARATOR_CANDIDATES = "\u0f0b\u0f0e\u3002\u3001\uff0c\uff01\uff1f\uff1a\uff1b"
 # Characters whose edge uroman extends over the character on their left (besides combining marks).
 _READS_LEFT = "ーゃゅょャュョ"
-_ROLES = ("is-virama", "is-vowel-sign", "is-medial-consonant-sign")
-_FLAGS = (
+# uroman character roles and rule flags that make a romanization depend on its neighbours (fixed.py reads them too)
+ROLES = ("is-virama", "is-vowel-sign", "is-medial-consonant-sign")
+RULE_FLAGS = (
     "use-only-at-start-of-word",
     "dont-use-at-start-of-word",
     "use-only-at-end-of-word",
@@ -66,7 +67,7 @@ def _plain(u: Uroman, c: str) -> bool:
     """No script, number, syllable or abugida role, and not a letter or mark."""
     if u.dict_str.get(("script", c)) or u.dict_str.get(("tone-mark", c)) or u.dict_str.get(("syllable-info", c)):
         return False
-    if any(u.dict_bool.get((role, c)) for role in _ROLES) or u.num_props.get(c):
+    if any(u.dict_bool.get((role, c)) for role in ROLES) or u.num_props.get(c):
         return False
     if unicodedata.numeric(c, None) is not None or unicodedata.category(c)[0] in "LMN":
         return False
@@ -84,7 +85,7 @@ def space_cut_ok(u: Uroman) -> bool:
         if rules and " " in key[:-1]:
             return False
         # ends at the cut: must not spell letters or carry position flags
-        if rules and key.endswith(" ") and any(any(r[f] for f in _FLAGS) or _spells(r["t"]) for r in rules):
+        if rules and key.endswith(" ") and any(any(r[f] for f in RULE_FLAGS) or _spells(r["t"]) for r in rules):
             return False
     viramas = [k[1] for k, v in u.dict_bool.items() if v and k[0] == "is-virama"]
     return all(unicodedata.category(c).startswith("M") for c in viramas)
@@ -97,7 +98,7 @@ def separator_ok(u: Uroman, x: str) -> bool:
     if any(x in key for key, rules in u.rom_rules.items() if rules and key != x):
         return False
     rules = u.rom_rules.get(x) or []
-    if any(any(r[f] for f in _FLAGS) or _spells(r["t"]) for r in rules):
+    if any(any(r[f] for f in RULE_FLAGS) or _spells(r["t"]) for r in rules):
         return False
     decomposition = unicodedata.decomposition(x)
     if decomposition:  # uroman adds an edge for the decomposed text: allow only ASCII punctuation there
