@@ -55,8 +55,7 @@ def read_fasta(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Itera
             if buf.full:
                 yield buf.take()
     except InputFault as exc:
-        seen.n += 1
-        buf.reject(stage=STAGE, reason=exc.reason, detail=exc.detail, raw=None, source=src, location=f"byte={exc.offset}")
+        exc.quarantine(buf, seen, STAGE, src)
     seg.end_record()
     if len(buf):
         yield buf.take()

@@ -23,10 +23,13 @@ from __future__ import annotations
 import zlib
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import IO, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 import fsspec
 import zstandard
+
+if TYPE_CHECKING:
+    from tokenmill.operators.core.rows import RowBuffer, Seen
 
 _CHUNK = 64 << 10  # compressed bytes per decompressor call
 _MAX_OUT = 4 << 20  # decoded bytes per zlib call (bounds the output of one highly compressed chunk)
@@ -47,6 +50,11 @@ class InputFault(Exception):
         self.reason = reason
         self.detail = detail
         self.offset = offset  # decompressed byte offset of the first byte it concerns
+
+    def quarantine(self, buf: RowBuffer, seen: Seen, stage: str, source: str) -> None:
+        """Count this fault, which ended a file's stream, as one record seen and one row of ``buf`` to quarantine."""
+        seen.n += 1
+        buf.reject(stage=stage, reason=self.reason, detail=self.detail, raw=None, source=source, location=f"byte={self.offset}")
 
 
 class Line(NamedTuple):

@@ -38,8 +38,7 @@ def read_text(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Iterat
             if buf.full:
                 yield buf.take()
     except InputFault as exc:
-        seen.n += 1
-        buf.reject(stage=STAGE, reason=exc.reason, detail=exc.detail, raw=None, source=src, location=f"byte={exc.offset}")
+        exc.quarantine(buf, seen, STAGE, src)
     if len(buf):
         yield buf.take()
 
