@@ -115,23 +115,13 @@ def test_same_bytes_with_one_or_two_workers(tmp_path, shared_data, ray_local):
 def test_filtered_rows_missing_from_a_partition_fail_the_build(tmp_path, shared_data):
     """A partition whose filtered file is gone (and unlisted, so its checksums still pass) holds fewer rows than its
     reader saw: assembly refuses the build, naming the source and how many records were lost."""
-    import pyarrow as pa
-
-    from tokenmill.operators.corpus_build import PartitionBuilder
+    from tests.operators.corpus_build import build_in_process
     from tokenmill.operators.corpus_build.assemble import assemble_build
     from tokenmill.operators.corpus_build.config import load_build_config
-    from tokenmill.operators.corpus_build.partition import code_fingerprint
-    from tokenmill.operators.corpus_build.plan import plan_partitions
-    from tokenmill.operators.encode import load_engine
 
     cfg = load_build_config(_config(tmp_path, shared_data, tmp_path / "out"))
-    engine = load_engine(cfg.tokenizer.path)
-    partitions, _ = plan_partitions(cfg, engine.sha256, code_fingerprint())
     cache = tmp_path / "cache"
-    cache.mkdir()
-    builder = PartitionBuilder(str(cache), cfg.tokenizer.path)
-    for p in partitions:
-        builder(pa.Table.from_pylist([p]))
+    engine, partitions = build_in_process(cfg, cache)
     web = next(p["key"] for p in partitions if p["source_name"] == "web")
     meta = json.loads((cache / web / "meta.json").read_text())
     gone = next(f for f in meta["files"] if f.startswith("filtered/"))

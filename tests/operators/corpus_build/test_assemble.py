@@ -8,15 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tokenmill.operators.corpus_build import PartitionBuilder, load_build_config
+from tests.operators.corpus_build import build_in_process
+from tokenmill.operators.corpus_build import load_build_config
 from tokenmill.operators.corpus_build.assemble import assemble_build
-from tokenmill.operators.corpus_build.partition import code_fingerprint
-from tokenmill.operators.corpus_build.plan import plan_partitions
-from tokenmill.operators.encode import load_engine, resolve_eos_id
+from tokenmill.operators.encode import resolve_eos_id
 
 
 @pytest.fixture()
@@ -48,13 +46,8 @@ def corpus(tmp_path, shared_data):
         )
     )
     cfg = load_build_config(str(config), {})
-    engine = load_engine(cfg.tokenizer.path)
-    partitions, _ = plan_partitions(cfg, engine.sha256, code_fingerprint())
     cache = tmp_path / "cache"
-    cache.mkdir()
-    builder = PartitionBuilder(str(cache), cfg.tokenizer.path)
-    for p in partitions:
-        builder(pa.Table.from_pylist([p]))
+    engine, partitions = build_in_process(cfg, cache)
     fra = [l for l in (shared_data / "text/udhr/fra.txt").read_text().splitlines() if l.strip()]
     # What dedup must find, counted from the raw lines in canonical order (UDHR repeats some lines itself)
     seen: set[str] = set()
