@@ -3,7 +3,6 @@ driver. Each ends with shards byte-identical to a clean build and every document
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from tests.pipelines import run_scenario
 from tests.pipelines.test_build_corpus import summary, write_config
 from tokenmill.pipelines import build_corpus
 
@@ -83,16 +83,7 @@ def test_fault_on_multinode_cluster(mode, clean, tmp_path):
     root, reference = clean
     out = tmp_path / "out"
     config = _config_for(root, out)
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "tests/pipelines/fault_scenario.py"), mode, str(config), str(out)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    result = json.loads(next(l for l in proc.stdout.splitlines()[::-1] if l.startswith("RESULT "))[7:])
+    result = run_scenario("fault_scenario.py", mode, str(config), str(out))
     assert result["rc"] == 0 and result["injected"], result["what"]
     _assert_same_build(result["summary"], reference, out)
 

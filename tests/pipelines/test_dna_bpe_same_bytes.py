@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from tests.conftest import submit_ray_job
+from tests.pipelines import run_scenario
 from tokenmill.operators.shards.part_writer import SEGMENT_KEY
 from tokenmill.pipelines import dna_bpe
 
@@ -138,26 +136,8 @@ def test_embedded_ray_job_and_3_node_cluster_write_the_same_bytes(ray_local, ray
 
     # a real 3-node cluster (ray.cluster_utils.Cluster, 1 CPU a node): 3 BPE actors, 3 encode/pack workers
     cluster = tmp_path / "cluster"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "tests/pipelines/cluster_run.py"),
-            "dna_bpe",
-            *_inputs_args(small_inputs),
-            "--output",
-            str(cluster),
-            *SETTINGS,
-            "--set",
-            "workers=3",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    assert json.loads(next(l for l in proc.stdout.splitlines()[::-1] if l.startswith("RESULT "))[7:]) == {"rc": 0, "nodes": 3}
+    result = run_scenario("cluster_run.py", "dna_bpe", *_inputs_args(small_inputs), "--output", str(cluster), *SETTINGS, "--set", "workers=3")
+    assert result == {"rc": 0, "nodes": 3}
 
     a = _fingerprint(embedded / "shards")
     assert a["manifest"]["totals"]["documents"] > 16 * 10 and a["manifest"]["source"]["partitions"] >= 2

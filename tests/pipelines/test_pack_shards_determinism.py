@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.pipelines import run_scenario
 from tokenmill.operators.shards import verify_shard_set
 from tokenmill.pipelines import pack_shards
 
@@ -52,29 +50,7 @@ def test_same_bytes_for_1_and_3_workers_and_a_3_node_cluster(tmp_path, shared_da
         assert pack_shards.main(["--input", *inputs, "--tokenizer", tok, "--output", str(out), "--set", f"workers={workers}", *ARGS]) == 0
         runs[workers] = _fingerprint(out)
     out = tmp_path / "cluster"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "tests/pipelines/cluster_run.py"),
-            "pack_shards",
-            "--input",
-            *inputs,
-            "--tokenizer",
-            tok,
-            "--output",
-            str(out),
-            "--set",
-            "workers=3",
-            *ARGS,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    result = json.loads(next(l for l in proc.stdout.splitlines()[::-1] if l.startswith("RESULT "))[7:])
+    result = run_scenario("cluster_run.py", "pack_shards", "--input", *inputs, "--tokenizer", tok, "--output", str(out), "--set", "workers=3", *ARGS)
     assert result == {"rc": 0, "nodes": 3}
     runs["cluster"] = _fingerprint(out)
     reference = runs[1]
