@@ -55,9 +55,9 @@ TARGETS = {"orig": (2.5, 1.2), "roman": (2.0, 1.2)}  # held-out (max, median) pr
 ENG_TARGET = 0.9  # the default's English bytes/token >= this x the plain build's
 
 
-def docs(parallel: dict[str, list[str]]) -> tuple[list[str], list[str]]:
+def docs(parallel: dict[str, list[str]]) -> tuple[list[str | None], list[str]]:
     """One document per line: (langs, texts)."""
-    langs = [lg for lg, lines in parallel.items() for _ in lines]
+    langs: list[str | None] = [lg for lg, lines in parallel.items() for _ in lines]
     return langs, [ln for lines in parallel.values() for ln in lines]
 
 
@@ -75,21 +75,23 @@ def speed(parallel: dict[str, list[str]], vocab_size: int, reference: bool) -> d
     pre = ByteLevelPreTokenizer(ByteLevelConfig(marks=True))
     by_lang: dict[str, list[int]] = {}
     for i, lg in enumerate(langs):
-        by_lang.setdefault(lg, []).append(i)
+        by_lang.setdefault(lg or "", []).append(i)  # every line of parallel text has its language
     train = {lg: pre.count([texts[i] for i in ix], [repeats[i] for i in ix]) for lg, ix in by_lang.items()}
     dev = {lg: pre.count(lines) for lg, lines in parallel.items()}
-    kw = dict(
-        vocab_size=vocab_size,
-        special_tokens=(END_OF_TEXT,),
-        initial_alphabet=byte_alphabet(),
-        min_frequency=cfg.min_frequency,
-        global_merges=cfg.global_merges,
-        global_schedule=cfg.global_schedule,
-    )
     runs = {}
     for name, fn in (("fast", train_parity_fast), ("reference", train_parity_bpe))[: 2 if reference else 1]:
         t0, w0 = time.process_time(), time.perf_counter()
-        runs[name] = (fn(train, dev, **kw), time.process_time() - t0, time.perf_counter() - w0)
+        result = fn(
+            train,
+            dev,
+            vocab_size=vocab_size,
+            special_tokens=(END_OF_TEXT,),
+            initial_alphabet=byte_alphabet(),
+            min_frequency=cfg.min_frequency,
+            global_merges=cfg.global_merges,
+            global_schedule=cfg.global_schedule,
+        )
+        runs[name] = (result, time.process_time() - t0, time.perf_counter() - w0)
     (fv, fm, fs), ours_s, ours_wall = runs["fast"]
     line = {
         "bench": "parity_bpe_train",
@@ -187,7 +189,7 @@ def heldout(parallel: dict[str, list[str]], vocab_size: int, work: Path, fractio
                 "met": chosen["met"],
             }
         )
-        f = scores[_hybrid_name(default.global_merges, default.global_schedule)]
+        hybrid = scores[_hybrid_name(default.global_merges, default.global_schedule)]
         lines.append(
             {
                 "bench": "fairness_udhr_heldout_scripts",
@@ -195,7 +197,7 @@ def heldout(parallel: dict[str, list[str]], vocab_size: int, work: Path, fractio
                 "tokenizer": chosen["tokenizer"],
                 "per_script": {
                     sc: {"languages": r["languages"], "max": round(r["max_premium"], 3), "median": round(r["median_premium"], 3)}
-                    for sc, r in f["per_script"].items()
+                    for sc, r in hybrid["per_script"].items()
                 },
             }
         )

@@ -8,6 +8,7 @@ input always gives the same counts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +35,7 @@ def language_probabilities(sizes: dict[str, float], alpha: float) -> dict[str, f
     return {lang: v / total for lang, v in powered.items()}
 
 
-def document_repeats(langs: list[str | None], sizes: list[int], config: LanguageSamplingConfig) -> np.ndarray:
+def document_repeats(langs: Sequence[str | None], sizes: list[int], config: LanguageSamplingConfig) -> np.ndarray:
     """Repeat count of each document so languages follow ``p ∝ n^α`` (``n`` = the language's total ``sizes``).
 
     Documents without a language form one group of their own (``None``).
