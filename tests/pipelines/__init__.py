@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,3 +26,12 @@ def run_scenario(script: str, *args: str) -> dict:
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return json.loads(next(l for l in proc.stdout.splitlines()[::-1] if l.startswith("RESULT "))[7:])
+
+
+def copy_udhr(root: Path, shared_data: Path, langs: list[str] | tuple[str, ...]) -> Path:
+    """``root/udhr`` holding copies of UDHR in ``langs`` (``<lang>.txt``: copies, so a test can add or change one)."""
+    src = root / "udhr"
+    src.mkdir(parents=True, exist_ok=True)
+    for lang in langs:
+        shutil.copyfile(shared_data / f"text/udhr/{lang}.txt", src / f"{lang}.txt")
+    return src

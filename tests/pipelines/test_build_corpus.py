@@ -11,6 +11,7 @@ import duckdb
 import pytest
 import yaml
 
+from tests.pipelines import copy_udhr
 from tokenmill.operators.corpus_build import BuildLock
 from tokenmill.operators.shards import verify_shard_set
 from tokenmill.pipelines import build_corpus, lineage
@@ -18,10 +19,7 @@ from tokenmill.pipelines import build_corpus, lineage
 
 def write_config(root: Path, shared_data: Path, udhr: list[str], out: Path) -> Path:
     """A corpus of some UDHR files (copied, so a test can add one) and the click sources at weight 0.5."""
-    src = root / "udhr"
-    src.mkdir(parents=True, exist_ok=True)
-    for lang in udhr:
-        shutil.copyfile(shared_data / f"text/udhr/{lang}.txt", src / f"{lang}.txt")
+    src = copy_udhr(root, shared_data, udhr)
     cfg = {
         "output": str(out),
         "sources": [

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from tests.pipelines import copy_udhr
 from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.corpus_build import BuildStore, load_build_config
 from tokenmill.operators.corpus_build.publish import STAGING_MARKER
@@ -24,10 +25,7 @@ from tokenmill.pipelines import build_corpus
 
 def small_config(root: Path, shared_data: Path, out: Path, langs=("eng", "fra"), **extra) -> Path:
     """A corpus of a few UDHR files (copied, so a test can add one); ``extra`` are top-level keys."""
-    src = root / "udhr"
-    src.mkdir(parents=True, exist_ok=True)
-    for lang in langs:
-        shutil.copyfile(shared_data / f"text/udhr/{lang}.txt", src / f"{lang}.txt")
+    src = copy_udhr(root, shared_data, langs)
     cfg = {
         "output": str(out),
         "sources": [{"name": "udhr", "input": [str(src / "*.txt")], "ingest": {"format": "text", "lang_from": "filename"}}],
