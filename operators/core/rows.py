@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tokenmill.schemas import REJECT_COLUMNS
 
@@ -18,6 +19,20 @@ def excerpt(raw: bytes | str | None) -> str | None:
     while len(text.encode("utf-8", "surrogatepass")) > EXCERPT_BYTES:
         text = text[:-1]
     return text
+
+
+def split_marked(batch: pa.Table, columns: tuple[str, ...] | list[str], mark: str, who: str, hint: str = "") -> tuple[pa.Table, pa.Table]:
+    """``batch`` as (the rows whose ``mark`` column is set, the others): how the quarantine and filtered sinks take
+    the rows a stage marked off the chain.
+
+    Raises:
+        ValueError: ``batch`` lacks some of ``columns`` (naming ``who``, then ``hint``).
+    """
+    missing = [c for c in columns if c not in batch.column_names]
+    if missing:
+        raise ValueError(f"{who}: input lacks columns {missing}{hint}")
+    marked = pc.is_valid(batch[mark])
+    return batch.filter(marked), batch.filter(pc.invert(marked))
 
 
 class Seen:

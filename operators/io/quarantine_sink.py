@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from tokenmill.operators.core.atomic import write_named_parquet
+from tokenmill.operators.core.rows import split_marked
 from tokenmill.schemas import QUARANTINE, REJECT_COLUMNS
 
 
@@ -25,15 +25,10 @@ class QuarantineSink:
         os.makedirs(quarantine_dir, exist_ok=True)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        missing = [c for c in REJECT_COLUMNS if c not in batch.column_names]
-        if missing:
-            raise ValueError(f"QuarantineSink: input lacks columns {missing}")
-        rejected = pc.is_valid(batch["_reject_reason"])
-        bad = batch.filter(rejected)
+        bad, good = split_marked(batch, REJECT_COLUMNS, "_reject_reason", "QuarantineSink")
         if bad.num_rows:
             self._write(bad)
-        good = batch.filter(pc.invert(rejected)).select(self.schema.names)
-        return good.cast(self.schema)
+        return good.select(self.schema.names).cast(self.schema)
 
     def _write(self, bad: pa.Table) -> None:
         table = pa.table(

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tokenmill.operators.core.atomic import write_named_parquet
+from tokenmill.operators.core.rows import split_marked
 from tokenmill.operators.quality.marks import FILTER_COLUMNS
 from tokenmill.schemas.core import SCHEMA_KEY
 
@@ -47,14 +48,9 @@ class FilteredSink:
         os.makedirs(filtered_dir, exist_ok=True)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        missing = [c for c in FILTER_COLUMNS if c not in batch.column_names]
-        if missing:
-            raise ValueError(f"FilteredSink: input lacks columns {missing}: put a quality filter before it")
-        marked = pc.is_valid(batch["_filter_reason"])
-        dropped = batch.filter(marked)
+        dropped, kept = split_marked(batch, FILTER_COLUMNS, "_filter_reason", "FilteredSink", ": put a quality filter before it")
         if dropped.num_rows:
             self._write(dropped)
-        kept = batch.filter(pc.invert(marked))
         return kept.drop_columns(list(FILTER_COLUMNS))
 
     def _write(self, rows: pa.Table) -> None:
