@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -80,3 +82,8 @@ class RowBuffer:
         self._cols = {name: [] for name in self.schema.names}
         self._n = 0
         return table
+
+    def rest(self) -> Iterator[pa.Table]:
+        """The rows still buffered as one last table, if there are any (a reader's ``yield from buf.rest()``)."""
+        if self._n:
+            yield self.take()

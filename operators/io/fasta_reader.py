@@ -57,8 +57,7 @@ def read_fasta(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Itera
     except InputFault as exc:
         exc.quarantine(buf, seen, STAGE, src)
     seg.end_record()
-    if len(buf):
-        yield buf.take()
+    yield from buf.rest()
 
 
 def fasta_sequences(path: str, cfg: IngestConfig) -> list[str]:

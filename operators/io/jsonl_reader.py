@@ -50,49 +50,37 @@ def read_jsonl(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Itera
                 yield buf.take()
     except InputFault as exc:
         exc.quarantine(buf, seen, STAGE, src)
-    if len(buf):
-        yield buf.take()
+    yield from buf.rest()
 
 
 def _parse_line(buf: RowBuffer, raw: bytes, src: str, loc: str, file_lang: str | None, cfg: IngestConfig) -> None:
+    def reject(reason: str, detail: str) -> None:  # this line, to quarantine
+        buf.reject(stage=STAGE, reason=reason, detail=detail, raw=raw, source=src, location=loc)
+
     line, err = decode_utf8(raw, cfg.on_invalid_utf8)
     if err or line is None:
-        buf.reject(stage=STAGE, reason="invalid_utf8", detail=err or "invalid UTF-8", raw=raw, source=src, location=loc)
+        reject("invalid_utf8", err or "invalid UTF-8")
         return
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
-        buf.reject(stage=STAGE, reason="malformed_json", detail=f"{exc.msg} at column {exc.colno}", raw=raw, source=src, location=loc)
+        reject("malformed_json", f"{exc.msg} at column {exc.colno}")
         return
     except ValueError as exc:  # valid JSON Python will not read, e.g. an integer of more than 4,300 digits
-        buf.reject(stage=STAGE, reason="malformed_json", detail=f"cannot be read: {exc}"[:300], raw=raw, source=src, location=loc)
+        reject("malformed_json", f"cannot be read: {exc}"[:300])
         return
     except RecursionError:
-        buf.reject(stage=STAGE, reason="malformed_json", detail="JSON nested too deeply to parse", raw=raw, source=src, location=loc)
+        reject("malformed_json", "JSON nested too deeply to parse")
         return
     if not isinstance(record, dict):
-        buf.reject(stage=STAGE, reason="not_an_object", detail=f"JSON line is a {type(record).__name__}, expected an object", raw=raw, source=src, location=loc)
+        reject("not_an_object", f"JSON line is a {type(record).__name__}, expected an object")
         return
     text = record.pop(cfg.text_field, None)
     if text is None:
-        buf.reject(
-            stage=STAGE,
-            reason="missing_text_field",
-            raw=raw,
-            source=src,
-            location=loc,
-            detail=f"no field {cfg.text_field!r} (fields: {sorted(record)[:10]}); set text_field=...",
-        )
+        reject("missing_text_field", f"no field {cfg.text_field!r} (fields: {sorted(record)[:10]}); set text_field=...")
         return
     if not isinstance(text, str):
-        buf.reject(
-            stage=STAGE,
-            reason="text_not_string",
-            raw=raw,
-            source=src,
-            location=loc,
-            detail=f"field {cfg.text_field!r} is a {type(text).__name__}, expected a string",
-        )
+        reject("text_not_string", f"field {cfg.text_field!r} is a {type(text).__name__}, expected a string")
         return
     lang = file_lang
     if cfg.lang_from == "field":
@@ -101,10 +89,10 @@ def _parse_line(buf: RowBuffer, raw: bytes, src: str, loc: str, file_lang: str |
     try:
         meta = meta_json(record) if record else None
     except (RecursionError, ValueError) as exc:
-        buf.reject(stage=STAGE, reason="malformed_json", detail=f"fields cannot be kept as JSON: {exc}"[:300], raw=raw, source=src, location=loc)
+        reject("malformed_json", f"fields cannot be kept as JSON: {exc}"[:300])
         return
     values, err = unicode_problem({"text": text, "lang": lang, "meta": meta}, cfg.on_invalid_utf8)
     if err:
-        buf.reject(stage=STAGE, reason="invalid_unicode", detail=err, raw=raw, source=src, location=loc)
+        reject("invalid_unicode", err)
         return
     buf.add(source=src, location=loc, **values)

@@ -78,8 +78,7 @@ def read_parquet(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Ite
             except Exception as exc:  # one record never aborts the run: whatever it raised, it is quarantined
                 log.warning("%s %s: record error %s: %s", src, loc, type(exc).__name__, exc)
                 buf.reject(stage=STAGE, reason="record_error", detail=f"{type(exc).__name__}: {exc}"[:300], raw=None, source=src, location=loc)
-        if len(buf):
-            yield buf.take()
+        yield from buf.rest()
 
 
 def _add_row(buf: RowBuffer, row: dict, src: str, loc: str, file_lang: str | None, other: list[str], cfg: IngestConfig) -> None:

@@ -39,8 +39,7 @@ def read_text(task: dict, cfg: IngestConfig, seen: Seen | None = None) -> Iterat
                 yield buf.take()
     except InputFault as exc:
         exc.quarantine(buf, seen, STAGE, src)
-    if len(buf):
-        yield buf.take()
+    yield from buf.rest()
 
 
 def _read_whole(buf: RowBuffer, task: dict, cfg: IngestConfig, lang: str | None) -> None:
