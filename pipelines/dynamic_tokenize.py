@@ -47,6 +47,8 @@ class DynamicTokenizeConfig:
     """Units merged tokens never cross: pretokens, word, word_hyphen or sentence."""
     min_count: int = 1
     """Stop when the most frequent pair occurs fewer times in the batch."""
+    # duplicates: workers and ingest, with their checks, as in romanize.py's config: each job's config is one flat
+    # dataclass that its --help, `tokenmill config` and the docs list key by key.
     workers: int = 0
     """Ray workers (tasks/actors) at once: 0 = one per CPU of the cluster."""
     ingest: IngestConfig = field(default_factory=IngestConfig)

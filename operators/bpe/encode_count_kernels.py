@@ -86,6 +86,8 @@ def count_pairs(tok, tlen, wpos, wval, maxlen):
 
 
 @njit(cache=True)
+# duplicates: fill_positions below walks the symbols the same way (skipping removed ones); two numba kernels, each
+# doing its own work per pair inside the loop, where a shared walker would cost a call per pair.
 def _count_until_full(tok, tlen, i, hi, w, maxlen, hkeys, hvals, sa, sb, cnt, nent, head, meta):
     """Count pairs from symbol start ``i`` to ``hi``; returns where it stopped (``hi``, or earlier when full)."""
     cap = sa.shape[0]

@@ -51,6 +51,8 @@ def find_slot(hkeys, hvals, a, b):
 
 
 @njit(cache=True, inline="always")
+# duplicates: the probe loop of find_slot again: this one also claims a free slot, in one probe for the hot
+# counting loop instead of a find then an add.
 def find_or_add_slot(hkeys, hvals, sa, sb, cnt, head, meta, a, b):
     """Slot of pair (a, b), created with count 0 if new. The caller guarantees room (see ``table_room``)."""
     key = (np.int64(a) << 32) | np.int64(b)

@@ -41,6 +41,8 @@ class GroupPacker:
 
     def pack(self, index: int, name: str, items: list[dict]) -> dict:
         """Pack the kept rows of one group into shard parts named after ``name``; return its descriptor."""
+        # duplicates: the same ShardWriter arguments as PartWriter._write (operators/shards/part_writer.py): both write one
+        # partition's uncommitted part of a shard set under its content name; the driver commits the parts.
         with ShardWriter(
             self.shards_dir,
             self.shard_cfg,

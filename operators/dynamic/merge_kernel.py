@@ -38,6 +38,8 @@ def _heap_push(keys: np.ndarray, vals: np.ndarray, n: int, key: int | np.int64, 
     """Push onto the binary min-heap ``keys[:n]`` (payload ``vals``; the caller sized both for every push)."""
     i = n
     while i > 0:
+        # duplicates: sift-up here and sift-down below mirror each other (a binary heap inside a numba kernel, where a
+        # shared helper would cost a call per step).
         parent = (i - 1) >> 1
         if keys[parent] <= key:
             break

@@ -335,6 +335,8 @@ def best_fit_decreasing(sorted_lens: np.ndarray, capacity: int, *, split_min: in
     return as_arr(seg_item), as_arr(seg_off), as_arr(seg_len), as_arr(seg_bin), np.array(rooms, dtype=np.int64)
 
 
+# duplicates: its item loop repeats best_fit_decreasing's on purpose: it is the readable reference the fast version
+# is tested against (DESIGN convention 8), and only the bin search differs.
 def best_fit_decreasing_scan(sorted_lens: np.ndarray, capacity: int, *, split_min: int = 0):
     """Reference for :func:`best_fit_decreasing`: the same placement, scanning every open bin for each item."""
     n = len(sorted_lens)

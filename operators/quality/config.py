@@ -86,6 +86,8 @@ class GopherRepetitionConfig:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+# duplicates: its fields have the shape of GopherRepetitionConfig's (a threshold and its docstring each): config
+# dataclasses are flat lists of documented keys by design.
 class GopherQualityConfig:
     """Gopher quality rules (Rae et al. 2021): length, word shape, symbols, list/ellipsis lines, stop words."""
 

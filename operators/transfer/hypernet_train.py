@@ -76,6 +76,8 @@ class HypernetTrainConfig:
     """AdamW weight decay."""
     grad_clip: float = 1.0
     """Gradient norm clip."""
+    # duplicates: these documented fields have the shape of HypernetConfig's in hypernet.py (config dataclasses are
+    # flat lists of documented keys).
     token_weight: float = 1.0
     """Weight of the aligned token-state loss."""
     aux_weight: float = 0.5
