@@ -125,6 +125,8 @@ def _merge_run(tok, wpos, wval, dl_old, dl_new, dr_old, dr_new, mark, tl, tr, cr
                 ntl += 1
             dl_old[x] -= w
             dl_new[x] += w
+        # duplicates: the right neighbour's bookkeeping mirrors the left one's above (mark bit 2 instead of 1, tr instead
+        # of tl); inside an always-inlined numba kernel, spelled out.
         y = tok[end]
         if y >= 0:
             if mark[y] & 2 == 0:

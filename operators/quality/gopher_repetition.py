@@ -85,6 +85,8 @@ def check_repetition(text: str, cfg: GopherRepetitionConfig, splitter: WordSplit
         return Drop("dup_para_frac", n_dup / len(paragraphs), cfg.dup_para_frac)
     if cfg.dup_para_char_frac and dup_chars / size > cfg.dup_para_char_frac:
         return Drop("dup_para_char_frac", dup_chars / size, cfg.dup_para_char_frac)
+    # duplicates: the same two rules as for paragraphs above, on lines: written out in Gopher's (and datatrove's) order,
+    # so each Drop names its own rule and a document stops at the first one it breaks.
     lines = _LINES.split(text)
     n_dup, dup_chars = duplicates(lines)
     if cfg.dup_line_frac and n_dup / len(lines) > cfg.dup_line_frac:
