@@ -27,3 +27,11 @@ def small_set(tmp_path, udhr_docs):
         out, udhr_docs[:300], pack={"context_length": 256, "buffer_docs": 64, "eos_id": 50256, "pad_id": 50256}, shard_tokens=8000, row_group_rows=16
     )
     return out, manifest
+
+
+@pytest.fixture(scope="module")
+def resume_set(tmp_path_factory, udhr_docs):
+    """The set the resume tests share, one per module (112 rows: 56 a rank, so 3 workers end on partial batches)."""
+    out = tmp_path_factory.mktemp("resume") / "shards"
+    write_set(out, udhr_docs[:300], pack={"context_length": 256, "buffer_docs": 64, "eos_id": 50256, "pad_id": 50256}, shard_tokens=8000, row_group_rows=16)
+    return out

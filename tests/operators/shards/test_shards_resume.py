@@ -7,7 +7,6 @@ import pickle
 
 import numpy as np
 import pytest
-from shard_helpers import write_set
 
 from tokenmill.operators.shards.reader import STATE_FORMAT, PackedIterableDataset, ResumableLoader, collate_packed
 
@@ -16,11 +15,9 @@ BATCH = 4
 
 
 @pytest.fixture(scope="module")
-def shard_dir(tmp_path_factory, udhr_docs):
-    """One committed set for the whole module (112 rows: 56 a rank, so 3 workers end on partial batches)."""
-    out = tmp_path_factory.mktemp("resume") / "shards"
-    write_set(out, udhr_docs[:300], pack={"context_length": 256, "buffer_docs": 64, "eos_id": 50256, "pad_id": 50256}, shard_tokens=8000, row_group_rows=16)
-    return out
+def shard_dir(resume_set):
+    """One committed set for the whole module (conftest's resume_set)."""
+    return resume_set
 
 
 def ids_of_batch(batch) -> list[bytes]:

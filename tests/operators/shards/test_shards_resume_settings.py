@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from shard_helpers import write_set
 
 from tokenmill.operators.shards.reader import PackedIterableDataset, ResumableLoader
 
@@ -15,10 +14,8 @@ BATCH = 4
 
 
 @pytest.fixture(scope="module")
-def shard_dir(tmp_path_factory, udhr_docs):
-    out = tmp_path_factory.mktemp("resume_settings") / "shards"
-    write_set(out, udhr_docs[:300], pack={"context_length": 256, "buffer_docs": 64, "eos_id": 50256, "pad_id": 50256}, shard_tokens=8000, row_group_rows=16)
-    return out
+def shard_dir(resume_set):
+    return resume_set
 
 
 def dataset(shard_dir) -> PackedIterableDataset:
