@@ -54,7 +54,7 @@ def test_normal_run_has_no_ray_banners(tmp_path, shared_data):
     for noise in RAY_NOISE:
         assert noise not in run.stderr, noise
     assert "tokenmill.ledger" in run.stderr  # tokenmill's own progress lines stay
-    assert run.stdout.startswith("shards: ")
+    assert run.stdout.startswith("read: ") and "\nshards: " in run.stdout
 
 
 def test_quiet_prints_only_warnings_and_the_summary(tmp_path, shared_data):
@@ -63,4 +63,4 @@ def test_quiet_prints_only_warnings_and_the_summary(tmp_path, shared_data):
     for noise in RAY_NOISE:
         assert noise not in run.stderr, noise
     assert " INFO " not in run.stderr
-    assert run.stdout.startswith("shards: ") and "20 documents" in run.stdout
+    assert run.stdout.startswith("read: 20 records") and "\nshards: " in run.stdout and "20 documents" in run.stdout
