@@ -16,17 +16,10 @@ In the ``fineweb`` preset it runs after C4, on the text C4 kept (as datatrove's 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import pyarrow as pa
-
 from tokenmill.operators.quality.config import FineWebConfig
 from tokenmill.operators.quality.gopher_repetition import duplicates
-from tokenmill.operators.quality.marks import FILTER_COLUMNS, Drop, apply_check
-from tokenmill.operators.quality.words import TERMINAL_PUNCTUATION, WordSplitter, shared_splitter
-
-if TYPE_CHECKING:
-    from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.quality.marks import CheckFilter, Drop
+from tokenmill.operators.quality.words import TERMINAL_PUNCTUATION, WordSplitter
 
 STAGE = "fineweb"
 
@@ -56,20 +49,10 @@ def check_fineweb(text: str, cfg: FineWebConfig, splitter: WordSplitter) -> Drop
     return None
 
 
-class FineWebQualityFilter:
+class FineWebQualityFilter(CheckFilter[FineWebConfig]):
     """DOCUMENTS (+ reject columns) → the same rows, list-like or boilerplate documents marked ``fineweb:<rule>``."""
 
     STAGE = STAGE
-    NEEDS = ("text", "_reject_reason")
-    ADDS = FILTER_COLUMNS
-
-    def __init__(self, cfg: IngestConfig) -> None:
-        self.cfg = cfg.quality.fineweb
-        self.splitter = shared_splitter()
-        self.counts: dict[str, int] = {}
 
     def check(self, text: str) -> Drop | None:
         return check_fineweb(text, self.cfg, self.splitter)
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        return apply_check(batch, STAGE, self.check, self.counts)

@@ -19,16 +19,9 @@ A threshold of null (or 0) switches its rule off, as in datatrove.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import pyarrow as pa
-
 from tokenmill.operators.quality.config import GopherQualityConfig
-from tokenmill.operators.quality.marks import FILTER_COLUMNS, Drop, apply_check
-from tokenmill.operators.quality.words import PUNCTUATION_SET, WordSplitter, shared_splitter
-
-if TYPE_CHECKING:
-    from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.quality.marks import CheckFilter, Drop
+from tokenmill.operators.quality.words import PUNCTUATION_SET, WordSplitter
 
 STAGE = "gopher_quality"
 
@@ -82,20 +75,10 @@ def check_quality(text: str, cfg: GopherQualityConfig, splitter: WordSplitter) -
     return None
 
 
-class GopherQualityFilter:
+class GopherQualityFilter(CheckFilter[GopherQualityConfig]):
     """DOCUMENTS (+ reject columns) → the same rows, non-prose documents marked ``gopher_quality:<rule>``."""
 
     STAGE = STAGE
-    NEEDS = ("text", "_reject_reason")
-    ADDS = FILTER_COLUMNS
-
-    def __init__(self, cfg: IngestConfig) -> None:
-        self.cfg = cfg.quality.gopher_quality
-        self.splitter = shared_splitter()
-        self.counts: dict[str, int] = {}
 
     def check(self, text: str) -> Drop | None:
         return check_quality(text, self.cfg, self.splitter)
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        return apply_check(batch, STAGE, self.check, self.counts)

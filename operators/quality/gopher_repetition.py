@@ -18,16 +18,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import TYPE_CHECKING
-
-import pyarrow as pa
 
 from tokenmill.operators.quality.config import GopherRepetitionConfig
-from tokenmill.operators.quality.marks import FILTER_COLUMNS, Drop, apply_check
-from tokenmill.operators.quality.words import WordSplitter, shared_splitter
-
-if TYPE_CHECKING:
-    from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.quality.marks import CheckFilter, Drop
+from tokenmill.operators.quality.words import WordSplitter
 
 STAGE = "gopher_repetition"
 _PARAGRAPHS = re.compile(r"\n{2,}")
@@ -109,20 +103,10 @@ def check_repetition(text: str, cfg: GopherRepetitionConfig, splitter: WordSplit
     return None
 
 
-class GopherRepetitionFilter:
+class GopherRepetitionFilter(CheckFilter[GopherRepetitionConfig]):
     """DOCUMENTS (+ reject columns) → the same rows, repetitive documents marked ``gopher_repetition:<rule>``."""
 
     STAGE = STAGE
-    NEEDS = ("text", "_reject_reason")
-    ADDS = FILTER_COLUMNS
-
-    def __init__(self, cfg: IngestConfig) -> None:
-        self.cfg = cfg.quality.gopher_repetition
-        self.splitter = shared_splitter()
-        self.counts: dict[str, int] = {}
 
     def check(self, text: str) -> Drop | None:
         return check_repetition(text, self.cfg, self.splitter)
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        return apply_check(batch, STAGE, self.check, self.counts)

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from tokenmill.operators.quality.words import shared_splitter
+
+if TYPE_CHECKING:
+    from tokenmill.operators.core.ingest_config import IngestConfig
 
 FILTER_COLUMNS = ("_filter_reason", "_filter_value", "_filter_threshold")
 """Columns that mark a filtered row until the filtered sink splits it off."""
@@ -31,6 +37,32 @@ class Drop:
 
 Check = Callable[[str], "Drop | str | None"]
 """A filter's per-document check: a :class:`Drop`, None (keep as is) or a str (keep, with this new text: C4)."""
+
+
+C = TypeVar("C")
+
+
+class CheckFilter(Generic[C]):
+    """A filter operator whose per-document check needs only its config section and the shared word splitter.
+
+    A subclass sets ``STAGE`` (the filter's name in ``<filter>:<rule>``, which is also its section of
+    ``ingest.quality``) and ``check``; counts are per operator, as :func:`apply_check` keeps them.
+    """
+
+    STAGE: ClassVar[str]
+    NEEDS = ("text", "_reject_reason")
+    ADDS = FILTER_COLUMNS
+
+    def __init__(self, cfg: IngestConfig) -> None:
+        self.cfg: C = getattr(cfg.quality, self.STAGE)
+        self.splitter = shared_splitter()
+        self.counts: dict[str, int] = {}
+
+    def check(self, text: str) -> Drop | None:
+        raise NotImplementedError
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return apply_check(batch, self.STAGE, self.check, self.counts)
 
 
 def with_filter_columns(batch: pa.Table) -> pa.Table:
