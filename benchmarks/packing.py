@@ -192,6 +192,29 @@ def throughput(tok, texts: list[str], workdir: Path, rounds: int = 3) -> dict:
     }
 
 
+def _row(head: dict, ours: tuple[str, dict, float], peer: tuple[str, dict, float], peer_mixing: int, **ours_extra: int) -> dict:
+    """One result line: ``head``, then ours against the peer, each given as (name, packing result, seconds);
+    ``ours_extra`` (quality entries of ours only) stand after the row counts."""
+    (ours_name, ours_q, ours_s), (peer_name, peer_q, peer_s) = ours, peer
+    return {
+        **head,
+        "ours": ours_name,
+        "ours_s": round(ours_s, 3),
+        "peer": peer_name,
+        "peer_s": round(peer_s, 3),
+        "ratio": round(ours_q["utilization"] / peer_q["utilization"], 4),
+        "quality": {
+            "ours_utilization": round(ours_q["utilization"], 5),
+            "peer_utilization": round(peer_q["utilization"], 5),
+            "ours_rows": ours_q["rows"],
+            "peer_rows": peer_q["rows"],
+            **{f"ours_{k}": v for k, v in ours_extra.items()},
+            "ours_cross_doc_attention_rows": 0,
+            "peer_rows_mixing_docs": peer_mixing,
+        },
+    }
+
+
 def main() -> None:
     tok = open_tokenizer(DATA / "tokenizers" / "gpt2")  # encoder.json + vocab.bpe, byte-level
     datasets = {"udhr_lines": udhr_texts(), "genome_1kbp": genome_texts(), "code_files": code_texts()}
@@ -199,6 +222,14 @@ def main() -> None:
     lines = []
     for name, lens in lengths.items():
         for C in (2048, 4096):
+            head = {
+                "bench": "packing_utilization",
+                "dataset": name,
+                "context_length": C,
+                "docs": len(lens),
+                "tokens": int(lens.sum()),
+                "docs_longer_than_context": int((lens > C).sum()),
+            }  # every row of this dataset and context length starts so
             t = time.perf_counter()
             ours = tokenmill(lens, C)
             ours_s = time.perf_counter() - t
@@ -206,57 +237,14 @@ def main() -> None:
             fill = tokenmill(lens, C, SPLIT_TO_FILL)
             fill_s = time.perf_counter() - t
             lines.append(
-                {
-                    "bench": "packing_utilization",
-                    "dataset": name,
-                    "context_length": C,
-                    "docs": len(lens),
-                    "tokens": int(lens.sum()),
-                    "docs_longer_than_context": int((lens > C).sum()),
-                    "ours": f"tokenmill_bfd_split_to_fill_{SPLIT_TO_FILL}",
-                    "ours_s": round(fill_s, 3),
-                    "peer": "tokenmill_bfd",
-                    "peer_s": round(ours_s, 3),
-                    "ratio": round(fill["utilization"] / ours["utilization"], 4),
-                    "quality": {
-                        "ours_utilization": round(fill["utilization"], 5),
-                        "peer_utilization": round(ours["utilization"], 5),
-                        "ours_rows": fill["rows"],
-                        "peer_rows": ours["rows"],
-                        "ours_fill_splits": fill["fill_splits"],
-                        "ours_cross_doc_attention_rows": 0,
-                        "peer_rows_mixing_docs": 0,
-                    },
-                }
+                _row(head, (f"tokenmill_bfd_split_to_fill_{SPLIT_TO_FILL}", fill, fill_s), ("tokenmill_bfd", ours, ours_s), 0, fill_splits=fill["fill_splits"])
             )
             print(json.dumps(lines[-1]), flush=True)
             for peer_name, peer in (("one_doc_per_row", one_per_row), ("first_fit_unsorted", first_fit), ("concat_and_chunk", concat_chunk)):
                 t = time.perf_counter()
                 other = peer(lens, C)
                 peer_s = time.perf_counter() - t
-                lines.append(
-                    {
-                        "bench": "packing_utilization",
-                        "dataset": name,
-                        "context_length": C,
-                        "docs": len(lens),
-                        "tokens": int(lens.sum()),
-                        "docs_longer_than_context": int((lens > C).sum()),
-                        "ours": "tokenmill_bfd",
-                        "ours_s": round(ours_s, 3),
-                        "peer": peer_name,
-                        "peer_s": round(peer_s, 3),
-                        "ratio": round(ours["utilization"] / other["utilization"], 4),
-                        "quality": {
-                            "ours_utilization": round(ours["utilization"], 5),
-                            "peer_utilization": round(other["utilization"], 5),
-                            "ours_rows": ours["rows"],
-                            "peer_rows": other["rows"],
-                            "ours_cross_doc_attention_rows": 0,
-                            "peer_rows_mixing_docs": other["rows_mixing_docs"],
-                        },
-                    }
-                )
+                lines.append(_row(head, ("tokenmill_bfd", ours, ours_s), (peer_name, other, peer_s), other["rows_mixing_docs"]))
                 print(json.dumps(lines[-1]), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         thr = throughput(tok, datasets["udhr_lines"], Path(tmp))
