@@ -233,8 +233,11 @@ def write_in_tasks(items: list[dict], cfg: PartWriterConfig, workers: int) -> li
         return []
     cpus = cluster_cpus()
     share = max(1, cpus // max(1, min(workers, len(items), cpus)))  # CPUs per task: at most ``workers`` run at once
+    # ... but never more than one node has, or a task could never be scheduled on a cluster of small nodes
+    per_node = max([int(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")] or [1])
+    num_cpus = max(1, min(share, per_node))
     shared = ray.put(cfg)
-    refs = [_write_partition.options(num_cpus=share).remote(shared, share, item) for item in items]
+    refs = [_write_partition.options(num_cpus=num_cpus).remote(shared, num_cpus, item) for item in items]
     try:
         parts = ray.get(refs)
     except BaseException:
