@@ -20,24 +20,24 @@ import argparse
 import json
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
-from tokenmill.operators.report.fairness import load_parallel
-from tokenmill.operators.report.mixture import (
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.operators.report.known_mixtures import category_halves, train_mixture  # noqa: E402
+from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe  # noqa: E402
+from tokenmill.operators.report.mixture import (  # noqa: E402
     MixtureAuditConfig,
     category_sample,
     load_merges_and_pretokenizer,
     mean_absolute_error,
     read_category,
 )
-from tokenmill.operators.report.mixture_verdict import ESTIMATED, CategorySample, audit_mixture, format_report
-from tokenmill.operators.tokenize_text import END_OF_TEXT, ByteLevelPreTokenizer, byte_alphabet
-
-ROOT = Path(__file__).resolve().parents[1]
+from tokenmill.operators.report.mixture_verdict import ESTIMATED, CategorySample, audit_mixture, format_report  # noqa: E402
+from tokenmill.operators.tokenize_text import END_OF_TEXT, ByteLevelPreTokenizer, byte_alphabet  # noqa: E402
 
 GROUPS = {
     "germanic": "deu nld dan swe nob isl afr fao ltz nno sco",
@@ -46,29 +46,6 @@ GROUPS = {
     "arabic": "arb pes_1 urd ckb pnb skr uig_arab",
 }
 TARGETS = {"mae": 0.02, "coverage": 0.9, "zero": 0.02}
-
-
-def category_texts(data: Path) -> dict[str, tuple[list[str], list[str]]]:
-    """category → (training lines, audit lines), disjoint."""
-    out = {}
-    for name, langs in GROUPS.items():
-        par = load_parallel([str(data / "text/udhr" / f"{lg}.txt") for lg in langs.split()])
-        out[name] = ([ln for v in par.values() for ln in v[::2]], [ln for v in par.values() for ln in v[1::2]])
-    files = sorted((data / "code").rglob("*.py"))
-    lines = [[ln for ln in f.read_text(encoding="utf-8").splitlines(keepends=True)] for f in files]
-    out["code"] = ([ln for ls in lines[::2] for ln in ls], [ln for ls in lines[1::2] for ln in ls])
-    return out
-
-
-def train_mixture(train: dict[str, Counter], alpha: dict[str, float], vocab_size: int) -> list[tuple[str, str]]:
-    """Byte-level BPE on the mixture: each category's words weighted to its byte share ``alpha``."""
-    mix: Counter = Counter()
-    for cat, a in alpha.items():
-        size = sum(len(w) * c for w, c in train[cat].items())
-        for w, c in train[cat].items():
-            mix[w] += round(1e7 * a * c / size)
-    model = train_bpe(+mix, BpeTrainerConfig(vocab_size=vocab_size, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet()))
-    return model.merges
 
 
 def _cap(lines: list[str], max_bytes: int) -> list[str]:
@@ -83,7 +60,7 @@ def _cap(lines: list[str], max_bytes: int) -> list[str]:
 
 def known_mixtures(data: Path, n: int, merges: int, config: MixtureAuditConfig, audit_bytes: int, seed: int) -> list[dict]:
     pre = ByteLevelPreTokenizer()
-    texts = category_texts(data)
+    texts = category_halves(data, GROUPS)
     train = {c: pre.count(tr) for c, (tr, _) in texts.items()}
     audit = {c: CategorySample.from_texts(_cap(au, audit_bytes), pre.count, config.block_bytes) for c, (_, au) in texts.items()}
     rng = np.random.default_rng(seed)

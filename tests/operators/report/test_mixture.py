@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
 from tokenmill.operators.bpe.reference import apply_merges
 from tokenmill.operators.report.fairness import load_parallel
 from tokenmill.operators.report.mixture import (
@@ -21,7 +20,9 @@ from tokenmill.operators.report.mixture import (
     merge_trajectories,
 )
 from tokenmill.operators.report.mixture_verdict import audit_mixture
-from tokenmill.operators.tokenize_text import END_OF_TEXT, ByteLevelPreTokenizer, byte_alphabet
+from tokenmill.operators.tokenize_text import ByteLevelPreTokenizer
+
+from .known_mixtures import train_mixture
 
 LANGS = ("eng", "fra", "deu", "rus", "spa", "arb")
 LP_ONLY = MixtureAuditConfig(min_bytes=0, min_pairs=0, bootstrap=0, max_width=1.0, max_misfit=1e9)  # no verdict gates
@@ -49,17 +50,6 @@ def categories(shared_data) -> tuple[dict, dict]:
     return train, held
 
 
-def _mixture_tokenizer(samples: dict, alpha: dict, vocab: int) -> list[tuple[str, str]]:
-    """Train on the mixture: each category's words weighted by its byte share alpha / its size."""
-    mix: Counter = Counter()
-    for cat, a in alpha.items():
-        size = sum(len(w) * c for w, c in samples[cat].items())
-        for w, c in samples[cat].items():
-            mix[w] += round(1e7 * a * c / size)
-    model = train_bpe(+mix, BpeTrainerConfig(vocab_size=vocab, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet()))
-    return model.merges
-
-
 def test_category_pairs_known_counts():
     """Pair counts, their order and their normalization, before and after a merge, on a hand-checked sample."""
     pair_ids: dict = {}
@@ -79,7 +69,7 @@ def test_category_pairs_known_counts():
 def test_trajectory_counts_equal_recount(categories):
     train, _ = categories
     samples = {k: Counter(dict(list(train[k].items())[:300])) for k in ("eng", "rus")}
-    merges = _mixture_tokenizer(samples, {"eng": 0.5, "rus": 0.5}, 320)
+    merges = train_mixture(samples, {"eng": 0.5, "rus": 0.5}, 320)
     traj = merge_trajectories(samples, merges, candidate_k=10)
     totals = {k: sum(len(w) * c for w, c in v.items()) for k, v in samples.items()}
     for t in (0, 5, 30, len(merges) - 1):
@@ -103,7 +93,7 @@ def test_recovers_known_mixtures(categories):
     train, _ = categories
     errors = []
     for alpha in _mixtures():
-        merges = _mixture_tokenizer(train, alpha, 700)
+        merges = train_mixture(train, alpha, 700)
         est = audit_mixture({c: train[c] for c in alpha}, merges, LP_ONLY)
         assert sum(est["proportions"].values()) == pytest.approx(1.0)
         errors.append(mean_absolute_error(est["proportions"], alpha))
@@ -118,7 +108,7 @@ def test_held_out_samples_are_close(categories):
     train, held = categories
     errors = []
     for alpha in list(_mixtures(1))[:5]:
-        merges = _mixture_tokenizer(train, alpha, 700)
+        merges = train_mixture(train, alpha, 700)
         est = audit_mixture({c: held[c] for c in alpha}, merges, LP_ONLY)
         errors.append(mean_absolute_error(est["proportions"], alpha))
     assert np.mean(errors) <= 0.08, errors

@@ -11,8 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
-from tokenmill.operators.report.fairness import load_parallel
 from tokenmill.operators.report.mixture import MixtureAuditConfig, category_sample, load_merges_and_pretokenizer, mean_absolute_error, read_category
 from tokenmill.operators.report.mixture_verdict import (
     ESTIMATED,
@@ -23,7 +21,9 @@ from tokenmill.operators.report.mixture_verdict import (
     audit_mixture,
     format_report,
 )
-from tokenmill.operators.tokenize_text import END_OF_TEXT, ByteLevelPreTokenizer, byte_alphabet
+from tokenmill.operators.tokenize_text import ByteLevelPreTokenizer
+
+from .known_mixtures import category_halves, train_mixture
 
 GROUPS = {"germanic": "deu nld dan swe nob isl afr fao", "romance": "fra spa por_PT ita cat ron glg ast", "slavic": "rus ukr bel bul mkd srp_cyrl"}
 PRE = ByteLevelPreTokenizer()
@@ -32,22 +32,7 @@ PRE = ByteLevelPreTokenizer()
 @pytest.fixture(scope="module")
 def halves(shared_data) -> dict[str, tuple[list[str], list[str]]]:
     """category → (training lines, audit lines), disjoint: UDHR groups by even/odd line, code by even/odd file."""
-    out = {}
-    for name, langs in GROUPS.items():
-        par = load_parallel([str(shared_data / "text/udhr" / f"{lg}.txt") for lg in langs.split()])
-        out[name] = ([ln for v in par.values() for ln in v[::2]], [ln for v in par.values() for ln in v[1::2]])
-    files = [f.read_text(encoding="utf-8").splitlines(keepends=True) for f in sorted((shared_data / "code").rglob("*.py"))]
-    out["code"] = ([ln for f in files[::2] for ln in f], [ln for f in files[1::2] for ln in f])
-    return out
-
-
-def _train(train: dict[str, Counter], alpha: dict[str, float], merges: int) -> list[tuple[str, str]]:
-    mix: Counter = Counter()
-    for cat, a in alpha.items():
-        size = sum(len(w) * c for w, c in train[cat].items())
-        for w, c in train[cat].items():
-            mix[w] += round(1e7 * a * c / size)
-    return train_bpe(+mix, BpeTrainerConfig(vocab_size=257 + merges, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet())).merges
+    return category_halves(shared_data, GROUPS)
 
 
 def test_category_sample_blocks():
@@ -89,7 +74,7 @@ def test_small_samples_refused(shared_data):
 def test_indistinguishable_categories_under_determined(halves):
     """Two categories with the same sample: the merges cannot split their share, whatever the data size."""
     train = {c: PRE.count(tr) for c, (tr, _) in halves.items() if c in ("germanic", "code")}
-    merges = _train(train, {"germanic": 0.6, "code": 0.4}, 300)
+    merges = train_mixture(train, {"germanic": 0.6, "code": 0.4}, 257 + 300)
     germanic = CategorySample.from_texts(halves["germanic"][1], PRE.count)
     code = CategorySample.from_texts(halves["code"][1][:4000], PRE.count)
     rep = audit_mixture({"germanic_a": germanic, "germanic_b": germanic, "code": code}, merges, MixtureAuditConfig(bootstrap=0))
@@ -103,7 +88,7 @@ def test_missing_category_is_a_poor_fit(halves):
     """Trained on germanic, romance and code; audited without a romance sample: no mixture of the rest explains
     the merges, and the audit says so instead of spreading romance's share over the others."""
     train = {c: PRE.count(tr) for c, (tr, _) in halves.items()}
-    merges = _train(train, {"germanic": 0.3, "romance": 0.5, "code": 0.2}, 300)
+    merges = train_mixture(train, {"germanic": 0.3, "romance": 0.5, "code": 0.2}, 257 + 300)
     cats = {c: CategorySample.from_texts(halves[c][1], PRE.count) for c in ("germanic", "code", "slavic")}
     rep = audit_mixture(cats, merges, MixtureAuditConfig(bootstrap=0))
     assert rep["verdict"] == POOR_FIT and rep["proportions"] is None
@@ -123,7 +108,7 @@ def test_held_out_known_mixtures(halves):
     ]
     errors, covered, zeros = [], 0, []
     for alpha in mixtures:
-        rep = audit_mixture({c: audit[c] for c in alpha}, _train(train, alpha, 300), config)
+        rep = audit_mixture({c: audit[c] for c in alpha}, train_mixture(train, alpha, 257 + 300), config)
         assert rep["verdict"] == ESTIMATED, rep["reasons"]
         assert rep["misfit"] < 0.3
         est = rep["proportions"]
