@@ -27,65 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import pyarrow as pa  # noqa: E402
-
+from tests.operators.quality.fineweb_chain import peer_chain, run_ours, run_peer  # noqa: E402
 from tests.operators.quality.web_corpus import web_documents  # noqa: E402
-from tokenmill.operators.core.ingest_config import IngestConfig  # noqa: E402
-from tokenmill.operators.quality import QualityConfig, quality_operators  # noqa: E402
 from tokenmill.operators.quality import words as words_module  # noqa: E402
-from tokenmill.schemas import REJECT_COLUMNS  # noqa: E402
-
-PEER_NAMES = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
-
-
-def peer_chain() -> list:
-    from datatrove.pipeline.filters import C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
-
-    return [GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(filter_no_terminal_punct=False), FineWebQualityFilter()]
-
-
-def run_peer(filters: list, texts: list[str]) -> tuple[list[str | None], list[str]]:
-    """(drop reason or None, final text) per document, as datatrove's chain decides (filter() is what run() calls)."""
-    from datatrove.data import Document
-
-    reasons: list[str | None] = []
-    finals: list[str] = []
-    for i, text in enumerate(texts):
-        doc = Document(text=text, id=str(i))
-        reason = None
-        for name, f in zip(PEER_NAMES, filters):
-            result = f.filter(doc)
-            ok, why = result if isinstance(result, tuple) else (result, None)
-            if not ok:
-                reason = f"{name}:{why}"
-                break
-        reasons.append(reason)
-        finals.append(doc.text)
-    return reasons, finals
-
-
-def batch_of(texts: list[str]) -> pa.Table:
-    n = len(texts)
-    cols = {
-        "id": pa.array([str(i) for i in range(n)]),
-        "source": pa.array(["web"] * n),
-        "location": pa.array([str(i) for i in range(n)]),
-        "text": pa.array(texts),
-        "lang": pa.nulls(n, pa.string()),
-        "script": pa.nulls(n, pa.string()),
-        "n_bytes": pa.array([len(t.encode()) for t in texts], pa.int64()),
-        "meta": pa.nulls(n, pa.string()),
-    }
-    for c in REJECT_COLUMNS:
-        cols[c] = pa.nulls(n, pa.string())
-    return pa.table(cols)
-
-
-def run_ours(texts: list[str]) -> tuple[list[str | None], list[str]]:
-    batch = batch_of(texts)
-    for op in quality_operators(IngestConfig(quality=QualityConfig(preset="fineweb"))):
-        batch = op(batch)
-    return batch["_filter_reason"].to_pylist(), batch["text"].to_pylist()
 
 
 def word_agreement(texts: list[str]) -> dict:

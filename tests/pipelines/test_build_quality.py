@@ -18,7 +18,7 @@ import yaml
 from tokenmill.pipelines import build_corpus
 
 from ..operators.io.html_pages import html_pages, write_warc
-from ..operators.quality.test_ingest_quality import _pure_chain
+from ..operators.quality.fineweb_chain import run_ours
 from ..operators.quality.web_corpus import web_documents
 
 PAGES = 120
@@ -70,7 +70,7 @@ def test_build_filters_per_source_and_reports_drops(tmp_path, shared_data, ray_l
     assert crawl["records_seen"] == 8 and crawl["quarantined"] == 0  # one document per HTML page
     # the same decisions as the filter operators alone, every filtered row in filtered.parquet with its rule
     c4_lines: dict[str, int] = {}
-    reasons, _ = _pure_chain([text for _, text in web_documents(shared_data, PAGES, seed=7)], c4_lines)
+    reasons, _ = run_ours([text for _, text in web_documents(shared_data, PAGES, seed=7)], c4_lines)
     expected = collections.Counter(r for r in reasons if r)
     web_rows = [r for r, src in zip(filtered["reason"].to_pylist(), filtered["source"].to_pylist()) if src == str(tmp_path / "web.jsonl")]
     assert web["filtered"] == len(web_rows) == sum(expected.values()) > 0

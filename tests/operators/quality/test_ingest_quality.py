@@ -14,33 +14,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tokenmill.operators.core.ingest_config import IngestConfig
-from tokenmill.operators.quality import FILTERED, QualityConfig, quality_operators
+from tokenmill.operators.quality import FILTERED
 from tokenmill.pipelines import ingest as ingest_pipeline
-from tokenmill.schemas import REJECT_COLUMNS, schema_name
+from tokenmill.schemas import schema_name
 
+from .fineweb_chain import run_ours
 from .web_corpus import MENU, web_documents
-
-
-def _pure_chain(texts: list[str], edits: dict | None = None) -> tuple[list[str | None], list[str]]:
-    """The filter operators alone on the same texts: (reason per text, text after the chain); ``edits`` gets the
-    operators' ``receipt_counts()`` (C4's removed lines)."""
-    n = len(texts)
-    cols = {
-        "id": pa.array([str(i) for i in range(n)]),
-        "source": pa.array(["s"] * n),
-        "location": pa.array([str(i) for i in range(n)]),
-        "text": pa.array(texts),
-        "meta": pa.nulls(n, pa.string()),
-        "lang": pa.nulls(n, pa.string()),
-        "n_bytes": pa.array([0] * n, pa.int64()),
-    }
-    batch = pa.table({**cols, **{c: pa.nulls(n, pa.string()) for c in REJECT_COLUMNS}})
-    for op in quality_operators(IngestConfig(quality=QualityConfig(preset="fineweb"))):
-        batch = op(batch)
-        if edits is not None and hasattr(op, "receipt_counts"):
-            edits.update({kind: by_source["s"] for kind, by_source in op.receipt_counts().items()})
-    return batch["_filter_reason"].to_pylist(), batch["text"].to_pylist()
 
 
 def test_fineweb_preset_end_to_end(tmp_path, shared_data, ray_local):
@@ -75,7 +54,7 @@ def test_fineweb_preset_end_to_end(tmp_path, shared_data, ray_local):
     assert per_source(quarantine)[web] == 2 and per_source(filtered)[menu_src] == len(menus) and per_source(docs)[menu_src] == 0
     # the same decisions and kept text as the filter operators alone (and every filtered row says why, with a value)
     c4_lines: dict[str, int] = {}
-    reasons, finals = _pure_chain(pages, c4_lines)
+    reasons, finals = run_ours(pages, c4_lines)
     web_filtered = filtered.filter(pc.equal(filtered["source"], web))
     assert collections.Counter(web_filtered["reason"].to_pylist()) == collections.Counter(r for r in reasons if r)
     kept_texts = sorted(t for t, r in zip(finals, reasons) if r is None)
