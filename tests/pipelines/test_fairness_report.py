@@ -9,31 +9,18 @@ import pytest
 from tokenmill.pipelines import fairness_report
 
 
+def _report(shared_data, out, tokenizers: dict[str, str], langs: tuple[str, ...], *settings: str) -> int:
+    """fairness_report.main on UDHR files ``langs`` with the shared tokenizers ``tokenizers`` (name -> path under
+    data/tokenizers), writing to ``out``, charts off, ``settings`` (``key=value``) set before that."""
+    argv = [arg for name, path in tokenizers.items() for arg in ("--tokenizer", f"{name}={shared_data / 'tokenizers' / path}")]
+    argv += [arg for lg in langs for arg in ("--parallel", str(shared_data / "text/udhr" / f"{lg}.txt"))]
+    argv += ["--output", str(out), "--quiet"]
+    return fairness_report.main(argv + [arg for kv in (*settings, "fairness.charts=false") for arg in ("--set", kv)])
+
+
 def test_fairness_report_cli(tmp_path, shared_data):
-    udhr, toks = shared_data / "text/udhr", shared_data / "tokenizers"
     out = tmp_path / "out"
-    assert (
-        fairness_report.main(
-            [
-                "--tokenizer",
-                f"gpt2={toks / 'gpt2'}",
-                "--tokenizer",
-                f"mistral={toks / 'mistral/tokenizer.model.v1'}",
-                "--parallel",
-                str(udhr / "eng.txt"),
-                "--parallel",
-                str(udhr / "rus.txt"),
-                "--parallel",
-                str(udhr / "hun.txt"),
-                "--output",
-                str(out),
-                "--quiet",
-                "--set",
-                "fairness.charts=false",
-            ]
-        )
-        == 0
-    )
+    assert _report(shared_data, out, {"gpt2": "gpt2", "mistral": "mistral/tokenizer.model.v1"}, ("eng", "rus", "hun")) == 0
     data = json.loads((out / "fairness.json").read_text())
     assert set(data["tokenizers"]) == {"gpt2", "mistral"}
     for t in data["tokenizers"].values():
@@ -50,32 +37,8 @@ def test_fairness_report_bad_tokenizer(tmp_path, shared_data):
 
 @pytest.mark.slow
 def test_fairness_report_romanized(tmp_path, shared_data, ray_local):
-    udhr, toks = shared_data / "text/udhr", shared_data / "tokenizers"
     out = tmp_path / "out"
-    assert (
-        fairness_report.main(
-            [
-                "--tokenizer",
-                f"gpt2={toks / 'gpt2'}",
-                "--parallel",
-                str(udhr / "eng.txt"),
-                "--parallel",
-                str(udhr / "rus.txt"),
-                "--parallel",
-                str(udhr / "hin.txt"),
-                "--output",
-                str(out),
-                "--quiet",
-                "--set",
-                "romanize=true",
-                "--set",
-                "workers=1",
-                "--set",
-                "fairness.charts=false",
-            ]
-        )
-        == 0
-    )
+    assert _report(shared_data, out, {"gpt2": "gpt2"}, ("eng", "rus", "hin"), "romanize=true", "workers=1") == 0
     per = json.loads((out / "fairness.json").read_text())["tokenizers"]["gpt2"]["per_language"]
     # Romanized Russian/Hindi are ASCII: GPT-2 pays far less than on Cyrillic/Devanagari (6.6x / 9.5x there, ~3x here).
     assert per["rus"]["premium"] < 4 and per["hin"]["premium"] < 4
