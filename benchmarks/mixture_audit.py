@@ -29,13 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.operators.report.known_mixtures import category_halves, train_mixture  # noqa: E402
 from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe  # noqa: E402
-from tokenmill.operators.report.mixture import (  # noqa: E402
-    MixtureAuditConfig,
-    category_sample,
-    load_merges_and_pretokenizer,
-    mean_absolute_error,
-    read_category,
-)
+from tokenmill.operators.report.mixture import MixtureAuditConfig, category_sample, load_merges_and_pretokenizer, mean_absolute_error, read_category  # noqa: E402
 from tokenmill.operators.report.mixture_verdict import ESTIMATED, CategorySample, audit_mixture, format_report  # noqa: E402
 from tokenmill.operators.tokenize_text import END_OF_TEXT, ByteLevelPreTokenizer, byte_alphabet  # noqa: E402
 
