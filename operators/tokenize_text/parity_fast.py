@@ -60,6 +60,10 @@ class _PairTable:
         self.vals = np.empty(hcap, np.int32)
         reindex(self.keys, self.vals, self.sa, self.sb, int(self.meta[NSLOTS]))
 
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The table as the kernels take it: keys, vals, sa, sb, cnt, head, meta (side arrays are passed by name)."""
+        return self.keys, self.vals, self.sa, self.sb, self.cnt, self.head, self.meta
+
     def grow(self) -> None:
         self.resize(2 * len(self.sa))
 
@@ -129,32 +133,7 @@ class ParityState:
         self.state = np.zeros(PK.STATE_SIZE, np.int64)
         c, g = self.counts, self.where
         PK.count_initial(
-            tok,
-            estart,
-            elen,
-            elang,
-            wtrain,
-            active,
-            self.shift,
-            c.keys,
-            c.vals,
-            c.sa,
-            c.sb,
-            c.cnt,
-            c.head,
-            c.meta,
-            g.keys,
-            g.vals,
-            g.sa,
-            g.sb,
-            g.cnt,
-            g.head,
-            g.meta,
-            g.last,
-            self.node_entry,
-            self.node_next,
-            self.state,
-            glob,
+            tok, estart, elen, elang, wtrain, active, self.shift, *c.arrays(), *g.arrays(), g.last, self.node_entry, self.node_next, self.state, glob
         )
         n = int(c.meta[NSLOTS])
         # After the first pass everything keeps ``slack`` x what it uses as room to grow into (the tests use 0,
@@ -210,23 +189,11 @@ class ParityState:
                 self.wdev,
                 self.active,
                 self.shift,
-                c.keys,
-                c.vals,
-                c.sa,
-                c.sb,
-                c.cnt,
-                c.head,
-                c.meta,
+                *c.arrays(),
                 c.tstamp,
                 c.tstart,
                 c.touched,
-                g.keys,
-                g.vals,
-                g.sa,
-                g.sb,
-                g.cnt,
-                g.head,
-                g.meta,
+                *g.arrays(),
                 g.last,
                 self.node_entry,
                 self.node_next,
@@ -247,9 +214,7 @@ class ParityState:
                 self.regrowths["where_slots"] += 1
             else:  # nodes: drop the stale ones first; grow when at least half are live
                 self.regrowths["node_rebuilds"] += 1
-                live = PK.rebuild_lists(
-                    self.tok, self.estart, self.elen, g.keys, g.vals, g.sa, g.sb, g.cnt, g.head, g.meta, g.last, self.node_entry, self.node_next, self.state
-                )
+                live = PK.rebuild_lists(self.tok, self.estart, self.elen, *g.arrays(), g.last, self.node_entry, self.node_next, self.state)
                 if 2 * live > len(self.node_entry) or live + self.state[PK.NEED] > len(self.node_entry):
                     self.regrowths["nodes"] += 1
                     cap = max(2 * len(self.node_entry), live + int(self.state[PK.NEED]))
