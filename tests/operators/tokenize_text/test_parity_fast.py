@@ -16,6 +16,9 @@ from tokenmill.operators.tokenize_text.parity_fast import train_parity_fast
 
 WORDS = st.dictionaries(st.text("abc", min_size=0, max_size=9), st.integers(0, 6), max_size=12)
 LANGS = st.dictionaries(st.sampled_from(["x", "y", "z", "w"]), WORDS, min_size=1, max_size=4)
+INPUTS = {"train": LANGS, "dev": st.one_of(st.none(), LANGS), "vocab_size": st.integers(1, 40), "min_frequency": st.integers(0, 3)}
+"""The drawn arguments both property tests share."""
+MANY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _same(train, dev, **kw) -> dict:
@@ -29,24 +32,18 @@ def _same(train, dev, **kw) -> dict:
     return fs
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@MANY
 @given(
-    train=LANGS,
-    dev=st.one_of(st.none(), LANGS),
-    vocab_size=st.integers(1, 40),
-    min_frequency=st.integers(0, 3),
+    **INPUTS,
     specials=st.sampled_from([(), ("<s>",), ("a", "<s>")]),
 )
 def test_equals_reference(train, dev, vocab_size, min_frequency, specials):
     _same(train, dev, vocab_size=vocab_size, special_tokens=specials, min_frequency=min_frequency)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@MANY
 @given(
-    train=LANGS,
-    dev=st.one_of(st.none(), LANGS),
-    vocab_size=st.integers(1, 40),
-    min_frequency=st.integers(0, 3),
+    **INPUTS,
     global_merges=st.sampled_from([0.1, 0.25, 0.5, 0.9, 1.0]),
     global_schedule=st.sampled_from(["first", "last", "interleave"]),
 )
