@@ -32,6 +32,18 @@ def head_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def head_cli(command: str, head_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``python -m tokenmill.operators.core.ray_head COMMAND --dir HEAD_DIR`` in a fresh interpreter (output captured)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tokenmill.operators.core.ray_head", command, "--dir", str(head_dir)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def alive(proc: psutil.Process) -> bool:
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
@@ -72,14 +84,7 @@ def test_start_without_auth_prerequisites_fails_at_once_and_starts_nothing(auth,
         # HOME without ~/.ray/auth_token: no token anywhere
         env = head_env(HOME=str(tmp_path), **auth)
         t = time.monotonic()
-        proc = subprocess.run(
-            [sys.executable, "-m", "tokenmill.operators.core.ray_head", "start", "--dir", str(head_dir)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        proc = head_cli("start", head_dir, env)
         took = time.monotonic() - t
         assert proc.returncode == 2, proc.stdout + proc.stderr
         lines = proc.stderr.strip().splitlines()
@@ -160,14 +165,7 @@ def test_head_listens_on_loopback_only_and_stop_leaves_nothing():
         exposed = [(pid, " ".join(procs[pid].cmdline())[:80], ip, port) for pid, ip, port in listeners if not is_loopback(ip)]
         assert not exposed, f"listening beyond loopback: {exposed}"
 
-        proc = subprocess.run(
-            [sys.executable, "-m", "tokenmill.operators.core.ray_head", "stop", "--dir", str(head_dir)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        proc = head_cli("stop", head_dir, env)
         assert proc.returncode == 0 and "stopped the head" in proc.stdout, proc.stdout + proc.stderr
         state = None
         time.sleep(1)
