@@ -35,8 +35,9 @@ import regex
 # Character sets datatrove's filters use (as data: the exact sets are part of the measured behaviour).
 
 
-def _from_ranges(spec: str) -> frozenset[str]:
-    """``"21 2E-2F"`` → the characters U+0021, U+002E, U+002F."""
+def chars_in_ranges(spec: str) -> frozenset[str]:
+    """``"21 2E-2F"`` → the characters U+0021, U+002E, U+002F (hex code points and inclusive ranges; the romanizer's
+    uroman-bound characters are written so too)."""
     out: set[str] = set()
     for part in spec.split():
         lo, _, hi = part.partition("-")
@@ -46,7 +47,7 @@ def _from_ranges(spec: str) -> frozenset[str]:
 
 # Unicode sentence terminals as datatrove 0.10.1 lists them (TERMINAL_PUNCTUATION: a Unicode 15-era Sentence_Terminal
 # with three extra characters). FineWeb's line-punctuation rule tests line endings against this set.
-TERMINAL_PUNCTUATION = _from_ranges(
+TERMINAL_PUNCTUATION = chars_in_ranges(
     "21 2E 3F 589 61D-61F 6D4 700-702 7F9 837 839 83D-83E 964-965 104A-104B 1362 1367-1368 166E 1735-1736 17D4-17D6 "
     "17D9-17DA 1803 1809 1944-1945 1AA8-1AAB 1B5A-1B5B 1B5E-1B5F 1B7D-1B7E 1C3B-1C3C 1C7E-1C7F 203C-203D 2047-2049 "
     "2E2E 2E3C 2E53-2E54 3002 A4FF A60E-A60F A6F3 A6F7 A876-A877 A8CE-A8CF A92F A9C8-A9C9 AA5D-AA5F AAF0-AAF1 ABEB "
@@ -58,7 +59,7 @@ TERMINAL_PUNCTUATION = _from_ranges(
 
 # The spaCy sentencizer's default punctuation: the sentence terminals above without those added in later Unicode
 # versions (and a few Khmer and Arabic marks).
-SENTENCE_PUNCT = TERMINAL_PUNCTUATION - _from_ranges(
+SENTENCE_PUNCT = TERMINAL_PUNCTUATION - chars_in_ranges(
     "61D-61E 837 839 83D-83E 17D4-17D6 17D9-17DA 1B7D-1B7E 2E53-2E54 10F55-10F59 10F86-10F89 11944 11946 11EF7-11EF8 11F43-11F44 16E98"
 )
 

@@ -32,6 +32,7 @@ from collections.abc import Callable
 import regex
 from uroman.uroman import Uroman
 
+from tokenmill.operators.quality.words import chars_in_ranges
 from tokenmill.operators.romanize.fixed import FixedTables
 from tokenmill.operators.romanize.segments import Segmenter, lattice_romanize, private_uroman
 
@@ -93,17 +94,7 @@ FAST_EXCLUDED = (
     "4EAC 4EBF-4EC0 4F0D 5104 5146 5169 53C2-53C3 842C 9646 9678 FF65 FF70 FF9E-FF9F FFE3 1D7CE-1D7FF "
     "1F100-1F10C 1FBF0-1FBF9"
 )
-
-
-def _code_points(ranges: str) -> frozenset[str]:
-    chars: set[str] = set()
-    for item in ranges.split():
-        lo, _, hi = item.partition("-")
-        chars.update(chr(cp) for cp in range(int(lo, 16), int(hi or lo, 16) + 1))
-    return frozenset(chars)
-
-
-_FAST_EXCLUDED_CHARS = _code_points(FAST_EXCLUDED)
+_FAST_EXCLUDED_CHARS = chars_in_ranges(FAST_EXCLUDED)
 
 
 def fast_eligible(c: str, script: str) -> bool:
