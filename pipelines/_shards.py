@@ -148,6 +148,8 @@ def pack_in_workers(
                 ledger,
                 time.perf_counter() - t0,
             )
+        # duplicates: the same commit_parts call as pipelines/_dna.py's: the shared logic is commit_parts itself;
+        # only the argument names match.
         manifest = commit_parts(
             shards_dir,
             parts,

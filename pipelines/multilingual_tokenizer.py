@@ -42,6 +42,8 @@ log = logging.getLogger("tokenmill.multilingual")
 
 
 def main(argv: list[str] | None = None) -> int:
+    # duplicates: the same four calls open romanize.py's main (parser, config, output, job): each line is already
+    # one shared function of operators/core; only the job's name and config class differ.
     parser = make_parser(__doc__, MultilingualConfig)
     args, cfg = parse_config(parser, MultilingualConfig, argv)
     output = Path(args.output).resolve()

@@ -118,6 +118,8 @@ def pack_shards(
     return summary | _shards(Path(output) / "shards", str(output))
 
 
+# duplicates: its keyword parameters are pack_shards' (config, quiet, num_cpus, **settings): each public function
+# spells its signature out, so help() and editors show it.
 def ingest(
     input: str | Sequence[str],
     output: str | Path,

@@ -161,6 +161,8 @@ def train_distributed(
         def call(method: str, *args: Any) -> list:
             return ray.get([getattr(actor, method).remote(*args) for actor in actors])
 
+        # duplicates: keyword pass-through (name=name), the same shape as operators/pack/rows.py's PackedBatch(...):
+        # no logic is shared.
         return coordinate(
             call,
             vocab_size=vocab_size,

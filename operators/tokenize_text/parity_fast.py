@@ -262,6 +262,8 @@ def _entries(
     return words, [li for li, _ in weights], [v[0] for v in weights.values()], [v[1] for v in weights.values()]
 
 
+# duplicates: its parameters and stats are train_parity_bpe's (parity_bpe.py) on purpose: the fast path keeps the
+# pure-Python reference's signature, so the tests call both with the same arguments.
 def train_parity_fast(
     train: Mapping[str, Mapping[str, int]],
     dev: Mapping[str, Mapping[str, int]] | None = None,

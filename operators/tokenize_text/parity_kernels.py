@@ -146,6 +146,8 @@ def _touch(s, ccnt, tstamp, tstart, touched, state):
         state[NTOUCHED] += 1
 
 
+# duplicates: its parameters list the count and where tables array by array, as count_initial's do: a numba kernel
+# takes arrays, not the Python table objects (parity_fast passes them as table.arrays()).
 @njit(cache=True)
 def apply_merge(
     tok,

@@ -53,6 +53,8 @@ def test_detected_languages_drive_alpha_sampling(tmp_path, shared_data, ray_loca
     """multilingual_tokenizer.py with lang_from=detect: its sample follows p ∝ n^α over the detected languages."""
     out = tmp_path / "out"
     assert (
+        # duplicates: a command line like test_ingest_quality's (--output, --quiet, --set ingest.lang_from=detect):
+        # a test reads best with its pipeline's arguments written out.
         multilingual_tokenizer.main(
             [
                 *_inputs(shared_data),

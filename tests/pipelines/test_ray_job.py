@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_ingest_as_ray_job(ray_head, shared_data, tmp_path):
     address, env = ray_head
     out = tmp_path / "job-out"
+    # duplicates: shaped like test_dna_bpe's ray-job test: the shared part is conftest.submit_ray_job; each test
+    # spells out its own pipeline's command line.
     proc = submit_ray_job(
         address,
         env,
