@@ -24,6 +24,9 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def build_initial_vocab(special_tokens: Iterable[str], alphabet: Iterable[str]) -> list[str]:
@@ -107,20 +110,21 @@ def train_reference(
         merges.append((id_to_str[best[0]], id_to_str[best[1]]))
 
         # 7. Replace the occurrences in every sequence, left to right, without overlap.
-        words = [(_merge(ids, best, new_id), count) for ids, count in words]
+        words = [(merge_pair(ids, best, new_id), count) for ids, count in words]
     return merges, str_to_id
 
 
-def _merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
-    """Return ``ids`` with each non-overlapping occurrence of ``pair`` (scanned left to right) replaced."""
-    out: list[int] = []
+def merge_pair(seq: list[T], pair: tuple[T, T], new: T) -> list[T]:
+    """Return ``seq`` with each non-overlapping occurrence of ``pair`` (scanned left to right) replaced by ``new``:
+    one merge, as every trainer here applies it (ids or strings)."""
+    out: list[T] = []
     i = 0
-    while i < len(ids):
-        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
-            out.append(new_id)
+    while i < len(seq):
+        if i + 1 < len(seq) and seq[i] == pair[0] and seq[i + 1] == pair[1]:
+            out.append(new)
             i += 2
         else:
-            out.append(ids[i])
+            out.append(seq[i])
             i += 1
     return out
 
@@ -131,13 +135,5 @@ def apply_merges(sequence: str, merges: list[tuple[str, str]]) -> list[str]:
     for left, right in merges:
         if len(pieces) < 2:
             break
-        out, i = [], 0
-        while i < len(pieces):
-            if i + 1 < len(pieces) and pieces[i] == left and pieces[i + 1] == right:
-                out.append(left + right)
-                i += 2
-            else:
-                out.append(pieces[i])
-                i += 1
-        pieces = out
+        pieces = merge_pair(pieces, (left, right), left + right)
     return pieces

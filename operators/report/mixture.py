@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from tokenmill.operators.bpe.reference import merge_pair
+
 log = logging.getLogger(__name__)
 
 
@@ -166,14 +168,7 @@ class CategoryPairs:
         for i in list(self._where.get(pid, ())):
             toks = self._words[i]
             self._add(i, toks, -1)
-            out, j = [], 0
-            while j < len(toks):
-                if j + 1 < len(toks) and toks[j] == left and toks[j + 1] == right:
-                    out.append(new)
-                    j += 2
-                else:
-                    out.append(toks[j])
-                    j += 1
+            out = merge_pair(toks, pair, new)
             self._words[i] = out
             self._add(i, out, 1)
 

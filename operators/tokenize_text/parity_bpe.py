@@ -27,7 +27,7 @@ import time
 from collections.abc import Mapping
 from typing import Literal
 
-from tokenmill.operators.bpe.reference import build_initial_vocab
+from tokenmill.operators.bpe.reference import build_initial_vocab, merge_pair
 
 log = logging.getLogger(__name__)
 
@@ -163,14 +163,7 @@ def train_parity_bpe(
         for e in list(where.pop(best, ())):
             c, li, is_train = meta[e]
             old = toks[e]
-            out, j = [], 0
-            while j < len(old):  # left to right, without overlap (as operators.bpe)
-                if j + 1 < len(old) and old[j] == left and old[j + 1] == right:
-                    out.append(new)
-                    j += 2
-                else:
-                    out.append(old[j])
-                    j += 1
+            out = merge_pair(old, best, new)  # left to right, without overlap (as operators.bpe)
             toks[e] = out
             for p in itertools.pairwise(out):
                 where.setdefault(p, set()).add(e)
