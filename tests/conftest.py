@@ -71,3 +71,12 @@ def submit_ray_job(address: str, env: dict, entrypoint: list[str], cwd: Path, ti
         if proc.returncode == 0 or "No available agent" not in proc.stdout + proc.stderr or time.monotonic() > deadline:
             return proc
         time.sleep(5)
+
+
+def run_ray_job(ray_head: tuple[str, dict], script: str, *args: str):
+    """``python SCRIPT ARGS...`` submitted from the repository to the ``ray_head`` fixture's head; asserts it succeeded
+    (the output's tails in the message) and returns the finished process."""
+    address, env = ray_head
+    proc = submit_ray_job(address, env, ["python", script, *args], ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc

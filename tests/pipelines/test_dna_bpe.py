@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import submit_ray_job
+from tests.conftest import run_ray_job
 from tokenmill.pipelines import dna_bpe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,27 +111,10 @@ def test_small_corpus_warns_and_bad_config_fails(tmp_path, shared_data, ray_loca
 
 @pytest.mark.slow
 def test_dna_bpe_as_ray_job(ray_head, shared_data, tmp_path):
-    address, env = ray_head
     out = tmp_path / "job"
-    proc = submit_ray_job(
-        address,
-        env,
-        [
-            "python",
-            "pipelines/dna_bpe.py",
-            "--input",
-            str(shared_data / "dna/lambda_phage.fa"),
-            "--output",
-            str(out),
-            "--quiet",
-            "--set",
-            "vocab_size=300",
-            "--set",
-            "shards.pack.context_length=1024",
-        ],
-        ROOT,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    fasta = str(shared_data / "dna/lambda_phage.fa")
+    settings = ["--set", "vocab_size=300", "--set", "shards.pack.context_length=1024"]
+    run_ray_job(ray_head, "pipelines/dna_bpe.py", "--input", fasta, "--output", str(out), "--quiet", *settings)
     assert json.loads((out / "report.json").read_text())["vocab_size"] == 300
 
 

@@ -11,12 +11,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from tests.conftest import submit_ray_job
+from tests.conftest import run_ray_job
 from tests.pipelines import run_scenario
 from tokenmill.operators.shards.part_writer import SEGMENT_KEY
 from tokenmill.pipelines import dna_bpe
 
-ROOT = Path(__file__).resolve().parents[2]
 # Small enough for well under a minute, large enough for ~18 encode batches of 16 segments.
 SETTINGS = ["--quiet", "--set", "vocab_size=300", "--set", "encode.batch_size=16", "--set", "shards.pack.context_length=1024", "--set", "partition_bp=60000"]
 
@@ -124,15 +123,10 @@ def test_embedded_ray_job_and_3_node_cluster_write_the_same_bytes(ray_local, ray
     embedded = tmp_path / "embedded"
     assert dna_bpe.main([*_inputs_args(small_inputs), "--output", str(embedded), *SETTINGS, "--set", "train_workers=1", "--set", "workers=1"]) == 0
 
-    address, env = ray_head
     job = tmp_path / "job"
-    proc = submit_ray_job(
-        address,
-        env,
-        ["python", "pipelines/dna_bpe.py", *_inputs_args(small_inputs), "--output", str(job), *SETTINGS, "--set", "train_workers=2", "--set", "workers=2"],
-        ROOT,
+    run_ray_job(
+        ray_head, "pipelines/dna_bpe.py", *_inputs_args(small_inputs), "--output", str(job), *SETTINGS, "--set", "train_workers=2", "--set", "workers=2"
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     # a real 3-node cluster (ray.cluster_utils.Cluster, 1 CPU a node): 3 BPE actors, 3 encode/pack workers
     cluster = tmp_path / "cluster"
