@@ -469,28 +469,63 @@ def cluster_cpus(cap: int | None = None) -> int:
 
 
 def run_partitions(actor: type, items: list[dict], kwargs: dict, workers: int, cpu_share_arg: str | None = None) -> list[dict]:
-    """Run the Ray Data actor class ``actor`` over the partitions ``items`` (each with an ``index`` 0..n-1) in a
-    fixed pool of up to ``workers`` actors (no more than the items or the cluster's CPUs), each built once with
-    ``kwargs`` (plus ``cpu_share_arg``: its share of the CPUs, when named) and called on one item at a time,
-    returning columns ``index`` and ``part`` (JSON). Returns the parts in index order (a running Ray is needed).
+    """Run the partition writer class ``actor`` over the partitions ``items`` (each with an ``index`` 0..n-1), up to
+    ``workers`` at once (no more than the items or the cluster's CPUs), and return their parts in index order (a
+    running Ray is needed).
+
+    ``actor(**kwargs)`` (plus ``cpu_share_arg``: its share of the CPUs, when named) is called on a one-row table of
+    an item and returns columns ``index`` and ``part`` (JSON). Each partition is one plain Ray task that reserves that
+    share of CPUs, so at most ``workers`` run at once; a worker process builds the writer once per run and keeps it
+    for the next partitions it gets (the tokenizer loads once per process, as in an actor pool). Plain tasks instead
+    of a Ray Data actor pool: they land on the worker processes Ray prestarts (an actor is a new process that imports
+    everything first), and the driver only waits on futures, where Ray Data's executor loop spends ~10 % of a core of
+    a 2-core machine scheduling. A task whose worker dies is retried (Ray's default); the same partition writes the
+    same names and bytes on any worker.
 
     Raises:
         CountMismatch: a partition came back missing or twice (nothing of the run may be committed then).
     """
-    import ray.data
+    import uuid
+
+    import ray
 
     from tokenmill.operators.ledger.reconcile import CountMismatch
 
     if not items:
         return []
     cpus = cluster_cpus()
-    workers = max(1, min(workers, len(items), cpus))  # a fixed pool: every actor must fit on the cluster now
+    workers = max(1, min(workers, len(items), cpus))
+    share = max(1, cpus // workers)
+    # ... but never more than one node has, or a task could never be scheduled on a cluster of small nodes
+    per_node = max([int(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")] or [1])
+    num_cpus = max(1, min(share, per_node))
     if cpu_share_arg:
-        kwargs = {**kwargs, cpu_share_arg: max(1, cpus // workers)}
-    ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        actor, fn_constructor_kwargs=kwargs, batch_size=1, batch_format="pyarrow", compute=actor_pool(workers, fixed=True)
-    )
-    parts = sorted((json.loads(p["part"]) for p in ds.take_all()), key=lambda p: p["index"])
+        kwargs = {**kwargs, cpu_share_arg: num_cpus}
+    run = ray.put((uuid.uuid4().hex, actor, kwargs))
+    task = ray.remote(_run_partition).options(num_cpus=num_cpus)
+    refs = [task.remote(run, item) for item in items]
+    try:
+        parts = sorted((json.loads(p) for p in ray.get(refs)), key=lambda p: p["index"])
+    except BaseException:
+        for ref in refs:
+            ray.cancel(ref)
+        raise
     if [p["index"] for p in parts] != list(range(len(items))):  # a lost or doubled partition: never commit it
         raise CountMismatch(f"partitions written {[p['index'] for p in parts]} are not 0..{len(items) - 1}")
     return parts
+
+
+_BUILT: dict[str, object] = {}
+"""The partition writer this worker process built for the run it last served (run token → writer)."""
+
+
+def _run_partition(run: tuple[str, type, dict], item: dict) -> str:
+    """One partition (a Ray task): the run's writer, built in this process on its first partition, on ``item``."""
+    import pyarrow as pa
+
+    token, actor, kwargs = run
+    if token not in _BUILT:
+        _BUILT.clear()  # a writer of an earlier run in this long-lived worker is never used again
+        _BUILT[token] = actor(**kwargs)
+    out = _BUILT[token](pa.Table.from_pylist([item]))  # type: ignore[operator]
+    return out["part"][0].as_py()
