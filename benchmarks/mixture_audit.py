@@ -24,14 +24,18 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe
+from tokenmill.operators.report.mixture import MixtureAuditConfig, category_sample, load_merges_and_pretokenizer, mean_absolute_error, read_category
+from tokenmill.operators.report.mixture_verdict import ESTIMATED, CategorySample, audit_mixture, format_report
+from tokenmill.operators.tokenize_text import END_OF_TEXT, ByteLevelPreTokenizer, byte_alphabet
 
-from tests.operators.report.known_mixtures import category_halves, train_mixture  # noqa: E402
-from tokenmill.operators.bpe import BpeTrainerConfig, train_bpe  # noqa: E402
-from tokenmill.operators.report.mixture import MixtureAuditConfig, category_sample, load_merges_and_pretokenizer, mean_absolute_error, read_category  # noqa: E402
-from tokenmill.operators.report.mixture_verdict import ESTIMATED, CategorySample, audit_mixture, format_report  # noqa: E402
-from tokenmill.operators.tokenize_text import END_OF_TEXT, ByteLevelPreTokenizer, byte_alphabet  # noqa: E402
+# Why sys.path: tests/ is not installed, and this benchmark measures the known mixtures the tests
+# use (tests/operators/report/known_mixtures.py), so that a benchmark and its tests see the same input; `python benchmarks/mixture_audit.py` puts
+# only benchmarks/ on sys.path, so the repository root is added for that package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.operators.report.known_mixtures import category_halves, train_mixture
+
+ROOT = Path(__file__).resolve().parents[1]
 
 GROUPS = {
     "germanic": "deu nld dan swe nob isl afr fao ltz nno sco",

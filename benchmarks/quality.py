@@ -24,12 +24,16 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tokenmill.operators.quality import words as words_module
 
-from tests.operators.quality.fineweb_chain import peer_chain, run_ours, run_peer  # noqa: E402
-from tests.operators.quality.web_corpus import web_documents  # noqa: E402
-from tokenmill.operators.quality import words as words_module  # noqa: E402
+# Why sys.path: tests/ is not installed, and this benchmark measures the web corpus and datatrove peer chain the tests
+# use (tests/operators/quality/), so that a benchmark and its tests see the same input; `python benchmarks/quality.py` puts
+# only benchmarks/ on sys.path, so the repository root is added for that package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.operators.quality.fineweb_chain import peer_chain, run_ours, run_peer
+from tests.operators.quality.web_corpus import web_documents
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def word_agreement(texts: list[str]) -> dict:

@@ -27,10 +27,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# Why sys.path: tests/ is not installed, and this benchmark measures the HTML pages and WARC writer the tests
+# use (tests/operators/io/html_pages.py), so that a benchmark and its tests see the same input; `python benchmarks/warc.py` puts
+# only benchmarks/ on sys.path, so the repository root is added for that package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.operators.io.html_pages import html_pages, word_overlap, write_warc
 
-from tests.operators.io.html_pages import html_pages, word_overlap, write_warc  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def read_fastwarc(path: Path) -> tuple[int, str]:

@@ -19,12 +19,10 @@ import re
 import sys
 from pathlib import Path
 
+from tokenmill.cli import JOBS
+from tokenmill.operators.core.config import config_keys
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tokenmill.cli import JOBS  # noqa: E402
-from tokenmill.operators.core.config import config_keys  # noqa: E402
-
 PAGE = ROOT / "docs" / "reference" / "config.md"
 """The generated page."""
 

@@ -18,10 +18,7 @@ import datetime as dt
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
 from tokenmill.operators.core.cli import fail_before_start, make_parser, parse_config, remote_or_local_output
 from tokenmill.operators.core.config import ConfigError, check_keys, read_yaml

@@ -20,8 +20,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
-
 from tokenmill.operators.core.cli import fail, make_parser, parse_config
 from tokenmill.operators.report.fairness import FairnessConfig, fairness_report, load_parallel, summary_table
 from tokenmill.operators.report.frontier import load_frontier

@@ -12,10 +12,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import ClassVar
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
 from tokenmill.operators.core.cli import fail_before_start, make_parser, parse_config
 from tokenmill.operators.io import IngestConfig, resolve_inputs

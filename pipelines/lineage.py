@@ -12,8 +12,6 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
-
 import duckdb
 
 from tokenmill.operators.core.atomic import write_text_atomic

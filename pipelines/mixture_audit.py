@@ -22,8 +22,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
-
 from tokenmill.operators.core.atomic import write_text_atomic
 from tokenmill.operators.core.cli import fail, make_parser, parse_config
 from tokenmill.operators.report.mixture import MixtureAuditConfig, category_sample, load_merges_and_pretokenizer, read_category

@@ -16,10 +16,7 @@ import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import ClassVar
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
 from tokenmill.operators.core.cli import fail_before_start, make_parser, parse_config
 from tokenmill.operators.core.ingest_config import IngestConfig

@@ -17,8 +17,6 @@ import shlex
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
-
 import torch
 
 from tokenmill.operators.core.cli import fail, make_parser, parse_config

@@ -22,9 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
-
-
 from tokenmill.operators.core.cli import fail, make_parser, parse_config
 from tokenmill.operators.transfer.base_model import BASE_MODEL_NAME, load_base_model
 from tokenmill.operators.transfer.embed_tokenizer import METHODS, prepare_tokenizer, transfer_embeddings, transfer_inputs

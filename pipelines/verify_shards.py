@@ -11,12 +11,9 @@ invariants and the token totals. Exits 0 when the set is complete and sound, 1 w
 line naming the first problem otherwise (a malformed manifest included: never a traceback).
 """
 
+import json
 import pathlib
 import sys
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-import json
 
 from tokenmill.operators.core.atomic import write_text_atomic
 from tokenmill.operators.core.cli import Parser, output_folder

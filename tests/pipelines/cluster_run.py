@@ -15,9 +15,6 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
 
 def main(pipeline: str, args: list[str]) -> None:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"

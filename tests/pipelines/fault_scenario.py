@@ -17,9 +17,6 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
 
 def main(mode: str, config: str, out: str) -> None:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"

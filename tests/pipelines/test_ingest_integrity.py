@@ -80,7 +80,7 @@ def test_count_mismatch_exits_nonzero_with_the_loss(tmp_path, shared_data):
     # The CLI path: a pipeline whose counts do not reconcile exits 4, says what was lost, marks the run failed.
     (tmp_path / "a.txt").write_text("\n".join(_lines(shared_data, 8)) + "\n")
     script = (
-        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+        "import sys\n"
         "import tokenmill.operators.io.chain as chain\n"
         "from tokenmill.operators.clean import TextNormalizer\n"
         "from tests.integrity_inputs import DropOne\n"
@@ -92,7 +92,7 @@ def test_count_mismatch_exits_nonzero_with_the_loss(tmp_path, shared_data):
         f"sys.exit(ingest.main(['--input', {str(tmp_path / 'a.txt')!r}, '--output', {str(tmp_path / 'out')!r}, "
         "'--quiet', '--num-cpus', '1']))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env={**os.environ, "RAY_ADDRESS": ""}, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env={**os.environ, "RAY_ADDRESS": ""}, cwd=ROOT)
     assert proc.returncode == 4, proc.stderr[-2000:]
     assert "counts do not reconcile" in proc.stderr and "drop_one took 8 records but handed on 7" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -129,7 +129,7 @@ def test_dead_runs_are_cleaned_and_marked_aborted(tmp_path, shared_data, ray_loc
         [
             sys.executable,
             "-c",
-            f"import sys, os; sys.path.insert(0, {str(ROOT)!r})\n"
+            "import os\n"
             "from tokenmill.operators.ledger import Ledger\n"
             f"l = Ledger({str(out / 'ledger.duckdb')!r}); rid = l.start_run('ingest', {{}})\n"
             "l.con.close(); print(rid); os._exit(9)",

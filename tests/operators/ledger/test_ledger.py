@@ -5,15 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import duckdb
 import pytest
 
 from tokenmill.operators.ledger import Ledger
 from tokenmill.schemas.ledger import LEDGER_VERSION
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_runs_stages_and_source_counts(tmp_path):
@@ -31,10 +28,7 @@ def test_runs_stages_and_source_counts(tmp_path):
 
 def test_a_killed_run_is_marked_aborted_at_the_next_start(tmp_path):
     path = tmp_path / "ledger.duckdb"
-    code = (
-        f"import sys, os; sys.path.insert(0, {str(ROOT)!r})\nfrom tokenmill.operators.ledger import Ledger\n"
-        f"l = Ledger({str(path)!r}); print(l.start_run('x', {{}})); l.con.close(); os._exit(9)"
-    )
+    code = f"import os\nfrom tokenmill.operators.ledger import Ledger\nl = Ledger({str(path)!r}); print(l.start_run('x', {{}})); l.con.close(); os._exit(9)"
     killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout.strip()
     led = Ledger(path)
     assert led.mark_aborted() == [killed]

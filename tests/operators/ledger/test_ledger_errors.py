@@ -64,7 +64,7 @@ def test_a_ledger_held_by_another_process_is_a_clear_error(tmp_path):
 def _killed_run(path: Path, publish) -> str:
     """A run whose process dies (os._exit, no cleanup) after ``publish(run_id)`` wrote what it publishes."""
     code = (
-        f"import sys, os; sys.path.insert(0, {str(ROOT)!r})\nfrom tokenmill.operators.ledger import Ledger\n"
+        "import sys, os\nfrom tokenmill.operators.ledger import Ledger\n"
         f"l = Ledger({str(path)!r}); print(l.start_run('build_corpus', {{}}), flush=True); l.con.close(); "
         f"sys.stdin.readline(); os._exit(9)"
     )

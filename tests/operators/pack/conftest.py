@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from real_tokens import udhr_token_docs
+
+from tests.operators.pack.real_tokens import udhr_token_docs
 
 
 @pytest.fixture(scope="session")

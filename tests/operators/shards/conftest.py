@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pack"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_tokens import udhr_token_docs
-from shard_helpers import write_set
+from tests.operators.pack.real_tokens import udhr_token_docs
+from tests.operators.shards.shard_helpers import write_set
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from real_tokens import GPT2_VOCAB
+from tests.operators.pack.real_tokens import GPT2_VOCAB
 
 
 def write_set(out_dir, docs, *, vocab_size: int = GPT2_VOCAB, run_id: str = "test-run", **config):

@@ -10,8 +10,8 @@ import sys
 import textwrap
 
 import pytest
-from shard_helpers import write_set
 
+from tests.operators.shards.shard_helpers import write_set
 from tokenmill.operators.shards import load_manifest, verify_shard_set
 
 pytestmark = pytest.mark.slow  # subprocesses that import torch: ~3 s each

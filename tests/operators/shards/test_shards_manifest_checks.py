@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from shard_helpers import write_set
 
+from tests.operators.shards.shard_helpers import write_set
 from tokenmill.operators.shards import ShardSet, load_manifest, verify_shard_set
 from tokenmill.operators.shards.manifest import shard_file
 

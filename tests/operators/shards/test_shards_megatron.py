@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from shard_helpers import write_set
 
+from tests.operators.shards.shard_helpers import write_set
 from tokenmill.operators.shards import read_index
 
 indexed_dataset = pytest.importorskip("megatron.core.datasets.indexed_dataset", reason="megatron-core is a test dependency")

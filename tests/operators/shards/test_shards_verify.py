@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from shard_helpers import write_set
 
+from tests.operators.shards.shard_helpers import write_set
 from tokenmill.operators.shards import verify_shard_set
 from tokenmill.operators.shards.manifest import file_entry, write_manifest
 

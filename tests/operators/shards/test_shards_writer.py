@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pyarrow as pa
 import pytest
-from shard_helpers import write_set
 
+from tests.operators.shards.shard_helpers import write_set
 from tokenmill.operators.pack import PackerConfig
 from tokenmill.operators.shards import ShardSet, ShardWriter, ShardWriterConfig, commit_shards, load_manifest, verify_shard_set
 from tokenmill.operators.shards.manifest import sha256_file
