@@ -90,6 +90,9 @@ def speed(parallel: dict[str, list[str]], vocab_size: int, reference: bool) -> d
             min_frequency=cfg.min_frequency,
             global_merges=cfg.global_merges,
             global_schedule=cfg.global_schedule,
+            premium_cap=cfg.premium_cap,
+            reference_lang=cfg.parity_reference,
+            reference_in_global=cfg.reference_in_global,
         )
         runs[name] = (result, time.process_time() - t0, time.perf_counter() - w0)
     (fv, fm, fs), ours_s, ours_wall = runs["fast"]
@@ -97,6 +100,7 @@ def speed(parallel: dict[str, list[str]], vocab_size: int, reference: bool) -> d
         "bench": "parity_bpe_train",
         "input": f"UDHR all lines, {len(train)} languages",
         "global_merges": cfg.global_merges,
+        "premium_cap": cfg.premium_cap,
         "vocab_size": vocab_size,
         "merges": len(fm),
         "ours_s": round(ours_s, 2),
@@ -115,13 +119,28 @@ def speed(parallel: dict[str, list[str]], vocab_size: int, reference: bool) -> d
     return line
 
 
-def heldout(parallel: dict[str, list[str]], vocab_size: int, work: Path, fractions: list[float], schedules: list[str], corpora: list[str]) -> list[dict]:
-    """Train the builds on even lines, score them on odd lines; sweep the hybrid's global share (the frontier)."""
+def heldout(
+    parallel: dict[str, list[str]],
+    vocab_size: int,
+    work: Path,
+    fractions: list[float],
+    schedules: list[str],
+    corpora: list[str],
+    caps: list[tuple[float, bool]],
+    min_frequency: int | None = None,
+) -> list[dict]:
+    """Train the builds on even lines, score them on odd lines; sweep the hybrid's global share and the premium cap
+    ((cap, reference_in_global) pairs) (the frontier). ``min_frequency``: of the parity-aware builds (None: the
+    default config's)."""
     default = MultilingualConfig(vocab_size=vocab_size)
     builds = {"plain": dataclasses.replace(default, marks=False, parity_aware=False), "marks": dataclasses.replace(default, parity_aware=False)}
-    sweep = sorted({(f, sch) for f in fractions for sch in schedules} | {(default.global_merges, default.global_schedule)})
-    for f, sch in sweep:
-        builds[_hybrid_name(f, sch)] = dataclasses.replace(default, global_merges=f, global_schedule=sch)  # type: ignore[arg-type]
+    if min_frequency is not None:
+        default = dataclasses.replace(default, min_frequency=min_frequency)
+    shares = sorted({(f, sch) for f in fractions for sch in schedules})
+    sweep = [dataclasses.replace(default, global_merges=f, global_schedule=sch, premium_cap=0.0, reference_in_global=True) for f, sch in shares]  # type: ignore[arg-type]
+    sweep += [dataclasses.replace(default, global_merges=0.0, premium_cap=cap, reference_in_global=ref) for cap, ref in sorted(set(caps))]
+    for cfg in [*sweep, default]:
+        builds[_build_name(cfg)] = cfg
     fcfg = FairnessConfig()
     even = {lg: v[::2] for lg, v in parallel.items()}
     odd = {lg: v[1::2] for lg, v in parallel.items() if v[1::2]}
@@ -152,8 +171,12 @@ def heldout(parallel: dict[str, list[str]], vocab_size: int, work: Path, fractio
                 "corpus": corpus,
                 "tokenizer": f"tokenmill-{name}",
                 "parity_aware": cfg.parity_aware,
-                "global_merges": cfg.global_merges if cfg.parity_aware else 1.0,
-                "global_schedule": cfg.global_schedule if cfg.parity_aware else None,
+                # premium cap: the share of global merges it ended up with (the frontier chart's x label)
+                "global_merges": (round(stats["global"] / max(stats["merges"], 1), 3) if cfg.premium_cap else cfg.global_merges) if cfg.parity_aware else 1.0,
+                "global_schedule": ("cap" if cfg.premium_cap else cfg.global_schedule) if cfg.parity_aware else None,
+                "premium_cap": cfg.premium_cap if cfg.parity_aware else None,
+                "reference_in_global": cfg.reference_in_global if cfg.parity_aware else None,
+                "min_frequency": cfg.min_frequency,
                 "marks": cfg.marks,
                 "dev": stats.get("dev"),
                 "vocab_size": stats["vocab_size"],
@@ -174,12 +197,18 @@ def heldout(parallel: dict[str, list[str]], vocab_size: int, work: Path, fractio
             row["eng_vs_plain"] = round(scores[name]["per_language"]["eng"]["bytes_per_token"] / plain_eng, 4)
             row["met"] = row["max_premium"] <= max_t and row["median_premium"] <= med_t and row["eng_vs_plain"] >= ENG_TARGET
             lines.append(row)
-        chosen = rows[_hybrid_name(default.global_merges, default.global_schedule)]
+        chosen = rows[_build_name(default)]
         lines.append(
             {
                 "bench": "fairness_udhr_heldout_targets",
                 "corpus": corpus,
-                "default": {"global_merges": default.global_merges, "global_schedule": default.global_schedule},
+                "default": {
+                    "global_merges": default.global_merges,
+                    "global_schedule": default.global_schedule,
+                    "premium_cap": default.premium_cap,
+                    "reference_in_global": default.reference_in_global,
+                    "min_frequency": default.min_frequency,
+                },
                 "max_premium": chosen["max_premium"],
                 "max_target": max_t,
                 "median_premium": chosen["median_premium"],
@@ -189,7 +218,7 @@ def heldout(parallel: dict[str, list[str]], vocab_size: int, work: Path, fractio
                 "met": chosen["met"],
             }
         )
-        hybrid = scores[_hybrid_name(default.global_merges, default.global_schedule)]
+        hybrid = scores[_build_name(default)]
         lines.append(
             {
                 "bench": "fairness_udhr_heldout_scripts",
@@ -204,8 +233,10 @@ def heldout(parallel: dict[str, list[str]], vocab_size: int, work: Path, fractio
     return lines
 
 
-def _hybrid_name(fraction: float, schedule: str) -> str:
-    return f"fair-g{fraction:.2f}-{schedule}"
+def _build_name(cfg: MultilingualConfig) -> str:
+    if cfg.premium_cap:
+        return f"fair-cap{cfg.premium_cap:.2f}{'' if cfg.reference_in_global else '-noref'}"
+    return f"fair-g{cfg.global_merges:.2f}-{cfg.global_schedule}"
 
 
 def main() -> int:
@@ -216,6 +247,9 @@ def main() -> int:
     ap.add_argument("--no-speed", action="store_true", help="skip the training-speed comparison")
     ap.add_argument("--fractions", default="0,0.25,0.5,0.75,0.9", help="global_merges values of the frontier sweep (comma-separated)")
     ap.add_argument("--schedules", default="first", help="global_schedule values of the sweep: first, interleave (comma-separated)")
+    ap.add_argument("--caps", default="1.5,1.7,1.8,1.9", help="premium_cap values of the sweep, reference_in_global=false (comma-separated)")
+    ap.add_argument("--caps-with-reference", default="1.5", help="premium_cap values of the sweep, reference_in_global=true")
+    ap.add_argument("--min-frequency", type=int, default=None, help="min_frequency of the parity-aware builds (default: the config's)")
     ap.add_argument("--corpora", default="orig,roman", help="orig, roman (comma-separated)")
     ap.add_argument("--frontier-out", default="", help="also write the frontier rows (JSON lines) here, for fairness_report.py --frontier")
     args = ap.parse_args()
@@ -223,7 +257,8 @@ def main() -> int:
     out = [] if args.no_speed else [speed(parallel, args.vocab_size, not args.no_reference)]
     fractions = [float(x) for x in args.fractions.split(",") if x]
     with tempfile.TemporaryDirectory() as tmp:
-        out += heldout(parallel, args.vocab_size, Path(tmp), fractions, args.schedules.split(","), args.corpora.split(","))
+        caps = [(float(x), False) for x in args.caps.split(",") if x] + [(float(x), True) for x in args.caps_with_reference.split(",") if x]
+        out += heldout(parallel, args.vocab_size, Path(tmp), fractions, args.schedules.split(","), args.corpora.split(","), caps, args.min_frequency)
     if args.frontier_out:
         rows = [r for r in out if r["bench"] in ("fairness_frontier", "fairness_udhr_heldout")]
         Path(args.frontier_out).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

@@ -37,6 +37,16 @@ class MultilingualConfig:
     global_schedule: Literal["first", "last", "interleave"] = "first"
     """Where the global merges go: first (the first global_merges x merges, then parity-aware), last (parity-aware
     first, the global ones at the end) or interleave (spread evenly among the parity-aware ones)."""
+    premium_cap: float = 0.0
+    """tokenmill engine, parity_aware=true, instead of a fixed share (needs global_merges=0): a merge is the worst
+    language's top pair while its dev text takes more than premium_cap x the tokens of ``parity_reference``'s, else
+    the top pair overall; 0: off (the fixed share global_merges). The reference language is never pushed down to
+    the others' level, only the languages above the cap are served."""
+    parity_reference: str = "eng"
+    """The premium cap's reference language (the median language when it has no dev text)."""
+    reference_in_global: bool = True
+    """Whether parity_reference's words count in the top pair overall (the global merges); false: the global merges
+    serve the other languages and the reference gains only from the pairs it shares with them."""
     parity_dev: Literal["auto", "input", "parallel", "train"] = "auto"
     """Dev text of parity-aware merges. auto: the input when it looks parallel (about as many lines in every
     language, as UDHR), else the ``parallel`` corpus when it shares languages with the input, else train; input:
@@ -74,6 +84,8 @@ class MultilingualConfig:
             raise ValueError("min_frequency: must be >= 0")
         if not 0.0 <= self.global_merges <= 1.0:
             raise ValueError(f"global_merges: a share of the merges in [0, 1], got {self.global_merges}")
+        if self.premium_cap != 0.0 and (self.premium_cap < 1.0 or self.global_merges > 0.0):
+            raise ValueError(f"premium_cap: 0 (off) or >= 1 with global_merges=0, got {self.premium_cap} (global_merges={self.global_merges})")
         if self.workers < 0:
             raise ValueError("workers: must be >= 0")
         for spec in self.compare:

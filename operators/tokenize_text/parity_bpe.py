@@ -16,6 +16,12 @@ the planned merges (``vocab_size`` minus the initial vocabulary) is the top pair
 language's training words, as plain BPE), the rest parity-aware. :func:`is_global_step` places them: ``first``:
 the first ``round(f · planned)`` merges; ``last``: the last ones (parity-aware first); ``interleave``: spread evenly (step k is global when ⌊(k+1)f⌋ > ⌊kf⌋).
 When no pair overall occurs ``min_frequency`` times the remaining global steps go to the parity choice.
+
+*Premium cap* (``premium_cap = τ > 0``, instead of a fixed share): each step is parity-aware only while the worst
+language's dev text takes more than τ times the tokens of the reference language's (``reference_lang``, English;
+the median language when it has no dev text), else it is the top pair overall. The reference is never pushed down
+to the others' level (it gains from the global merges); the languages above the cap are served worst first until
+they are back under it. :func:`over_cap` decides, for both trainers.
 """
 
 from __future__ import annotations
@@ -24,10 +30,13 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Mapping
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from tokenmill.operators.bpe.reference import build_initial_vocab, merge_pair
+
+if TYPE_CHECKING:
+    import numpy as np  # the fast trainer passes its dev token array to over_cap
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +63,23 @@ def is_global_step(step: int, global_merges: float, schedule: Schedule, planned:
     raise ValueError(f"global_schedule: unknown schedule {schedule!r} (first, last, interleave)")
 
 
+def over_cap(dev_tokens: Sequence[int] | np.ndarray, worst: int, ref: int, with_dev: Sequence[int], premium_cap: float) -> bool:
+    """Whether language ``worst`` takes more than ``premium_cap`` x the reference's dev tokens (``ref`` < 0: the
+    median, lower middle, of the languages ``with_dev``), i.e. the premium cap's step is parity-aware."""
+    base = dev_tokens[ref] if ref >= 0 else sorted(dev_tokens[li] for li in with_dev)[(len(with_dev) - 1) // 2]
+    return int(dev_tokens[worst]) > premium_cap * int(base)
+
+
+def cap_reference(langs: Sequence[str], dev: Mapping[str, Mapping[str, int]], reference_lang: str) -> tuple[int, list[int]]:
+    """The reference language's index for :func:`over_cap` (-1 when it has no dev text) and the languages with dev
+    text."""
+    with_dev = [li for li, lang in enumerate(langs) if dev.get(lang)]  # the languages that start active
+    ref = langs.index(reference_lang) if reference_lang in langs and langs.index(reference_lang) in with_dev else -1
+    if ref < 0:
+        log.info("parity bpe: %r has no dev text; the premium cap is relative to the median language", reference_lang)
+    return ref, with_dev
+
+
 def train_parity_bpe(
     train: Mapping[str, Mapping[str, int]],
     dev: Mapping[str, Mapping[str, int]] | None = None,
@@ -64,8 +90,11 @@ def train_parity_bpe(
     min_frequency: int = 2,
     global_merges: float = 0.0,
     global_schedule: Schedule = "first",
+    premium_cap: float = 0.0,
+    reference_lang: str = "eng",
+    reference_in_global: bool = True,
 ) -> tuple[dict[str, int], list[tuple[str, str]], dict]:
-    """Train parity-aware BPE (or the hybrid, with ``global_merges`` > 0).
+    """Train parity-aware BPE (or the hybrid, with ``global_merges`` > 0 or ``premium_cap`` > 0).
 
     Args:
         train: language → {word: count} (pre-tokenized byte-level words; no token spans two words).
@@ -78,12 +107,17 @@ def train_parity_bpe(
         global_merges: share of the planned merges chosen as the top pair overall (0: all parity-aware; 1: plain
             BPE on the summed training words).
         global_schedule: where the global merges go: ``first``, ``last`` or ``interleave`` (:func:`is_global_step`).
+        premium_cap: > 0 (with ``global_merges`` = 0): a merge is the worst language's top pair while its dev
+            tokens exceed this x the reference's, else the top pair overall (the module docstring).
+        reference_lang: the premium cap's reference language.
+        reference_in_global: false: the reference language's words do not count in the top pair overall (it gains
+            from the merges it shares with the others; with the cap it is never chosen either).
 
     Returns:
         ``(vocab, merges, stats)``; ``stats["chosen"]`` counts how many merges each language chose,
         ``stats["global"]`` how many were global.
     """
-    check_global(global_merges, global_schedule)
+    check_global(global_merges, global_schedule, premium_cap)
     t0 = time.perf_counter()
     langs = sorted(train)
     dev = train if dev is None else dev
@@ -106,7 +140,10 @@ def train_parity_bpe(
                     meta.append((c, li, is_train))
     pair_counts: list[dict[tuple[str, str], int]] = [{} for _ in langs]
     overall: dict[tuple[str, str], int] = {}  # every language's train words summed (the global merges' counts)
-    use_global = global_merges > 0.0
+    capped = premium_cap > 0.0
+    use_global = global_merges > 0.0 or capped
+    ref, with_dev = cap_reference(langs, dev, reference_lang)
+    skip = -1 if reference_in_global else ref  # the language the overall counts leave out
     where: dict[tuple[str, str], set[int]] = {}
     dev_tokens = [0] * len(langs)
     for e, (t, (c, li, is_train)) in enumerate(zip(toks, meta)):
@@ -116,7 +153,7 @@ def train_parity_bpe(
             pc = pair_counts[li]
             for p in itertools.pairwise(t):
                 pc[p] = pc.get(p, 0) + c
-                if use_global:
+                if use_global and li != skip:
                     overall[p] = overall.get(p, 0) + c
         else:
             dev_tokens[li] += len(t) * c
@@ -132,7 +169,13 @@ def train_parity_bpe(
     n_global = 0
     stop = "vocab_size"
     while len(str_to_id) < vocab_size:
-        if use_global and is_global_step(len(merges), global_merges, global_schedule, planned):
+        if capped:
+            cand = [li for li in range(len(langs)) if active[li]]
+            worst = max(cand, key=lambda li: (dev_tokens[li], -li)) if cand else -1
+            global_step = use_global and (worst < 0 or not over_cap(dev_tokens, worst, ref, with_dev, premium_cap))
+        else:
+            global_step = use_global and is_global_step(len(merges), global_merges, global_schedule, planned)
+        if global_step:
             best = _top(gheap, overall)
             if best is None or overall[best] < max(1, min_frequency):
                 log.info("parity bpe: no pair overall occurs %d times; the remaining merges are parity-aware", min_frequency)
@@ -140,7 +183,7 @@ def train_parity_bpe(
                 continue
             n_global += 1
         else:
-            if use_global and global_schedule == "first":
+            if use_global and global_schedule == "first" and not capped:
                 use_global = False  # the global phase is over: stop counting pairs overall
             cand = [li for li in range(len(langs)) if active[li]]
             if not cand:
@@ -171,17 +214,18 @@ def train_parity_bpe(
                 dev_tokens[li] -= (len(old) - len(out)) * c
                 continue
             pc = pair_counts[li]
+            in_overall = use_global and li != skip
             for p in itertools.pairwise(old):
                 pc[p] -= c
-                if use_global:
+                if in_overall:
                     overall[p] -= c
             for p in itertools.pairwise(out):
                 pc[p] = pc.get(p, 0) + c
-                if use_global:
+                if in_overall:
                     overall[p] = overall.get(p, 0) + c
             for p in set(itertools.pairwise(out)) | set(itertools.pairwise(old)):
                 heapq.heappush(heaps[li], (-pc.get(p, 0), ids[p[0]], ids[p[1]], p))
-                if use_global:
+                if in_overall:
                     heapq.heappush(gheap, (-overall.get(p, 0), ids[p[0]], ids[p[1]], p))
         for pc in (*pair_counts, overall):
             pc.pop(best, None)
@@ -198,8 +242,10 @@ def train_parity_bpe(
     return str_to_id, merges, stats
 
 
-def check_global(global_merges: float, global_schedule: str) -> None:
+def check_global(global_merges: float, global_schedule: str, premium_cap: float = 0.0) -> None:
     """Raise ValueError (naming the key) unless the hybrid settings are valid."""
+    if premium_cap != 0.0 and (premium_cap < 1.0 or global_merges > 0.0):
+        raise ValueError(f"premium_cap: 0 (off) or >= 1 with global_merges=0, got {premium_cap} (global_merges={global_merges})")
     if not 0.0 <= global_merges <= 1.0:
         raise ValueError(f"global_merges: a share of the merges in [0, 1], got {global_merges}")
     if global_schedule not in ("first", "last", "interleave"):

@@ -22,7 +22,7 @@ from tokenmill.operators.bpe.fast_trainer import Vocab
 from tokenmill.operators.bpe.kernel_constants import HEAPN, META_SIZE, NSLOTS
 from tokenmill.operators.bpe.pair_table_kernels import reindex
 from tokenmill.operators.tokenize_text import parity_kernels as PK
-from tokenmill.operators.tokenize_text.parity_bpe import Schedule, check_global, is_global_step
+from tokenmill.operators.tokenize_text.parity_bpe import Schedule, cap_reference, check_global, is_global_step, over_cap
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +111,12 @@ class ParityState:
         min_count: int,
         slack: float = 1.0,
         glob: int = -1,
+        gskip: int = -1,
     ) -> None:
-        """``active`` has one more item than the languages when ``glob >= 0`` (the overall pseudo-language)."""
+        """``active`` has one more item than the languages when ``glob >= 0`` (the overall pseudo-language, which
+        does not count language ``gskip``)."""
         self.tok, self.estart, self.elen, self.elang = tok, estart, elen, elang
-        self.glob = glob
+        self.glob, self.gskip = glob, gskip
         self.wtrain, self.wdev, self.active = wtrain, wdev, active
         self.min_count = min_count
         self.shift = max(1, int(vocab_size - 1).bit_length())
@@ -133,7 +135,7 @@ class ParityState:
         self.state = np.zeros(PK.STATE_SIZE, np.int64)
         c, g = self.counts, self.where
         PK.count_initial(
-            tok, estart, elen, elang, wtrain, active, self.shift, *c.arrays(), *g.arrays(), g.last, self.node_entry, self.node_next, self.state, glob
+            tok, estart, elen, elang, wtrain, active, self.shift, *c.arrays(), *g.arrays(), g.last, self.node_entry, self.node_next, self.state, glob, gskip
         )
         n = int(c.meta[NSLOTS])
         # After the first pass everything keeps ``slack`` x what it uses as room to grow into (the tests use 0,
@@ -203,6 +205,7 @@ class ParityState:
                 b,
                 new,
                 self.glob,
+                self.gskip,
             )
             if status == 0:
                 break
@@ -274,6 +277,9 @@ def train_parity_fast(
     min_frequency: int = 2,
     global_merges: float = 0.0,
     global_schedule: Schedule = "first",
+    premium_cap: float = 0.0,
+    reference_lang: str = "eng",
+    reference_in_global: bool = True,
     slack: float = 1.0,
 ) -> tuple[dict[str, int], list[tuple[str, str]], dict]:
     """Parity-aware BPE on the numba kernels; arguments and result as
@@ -282,7 +288,7 @@ def train_parity_fast(
     ``slack``: room kept to grow into after the first count, as a share of what it uses (0: none, so every
     regrowth path runs; the tests use it). ``stats["regrowths"]`` counts them.
     """
-    check_global(global_merges, global_schedule)
+    check_global(global_merges, global_schedule, premium_cap)
     t0 = time.perf_counter()
     langs = sorted(train)
     dev = train if dev is None else dev
@@ -298,7 +304,9 @@ def train_parity_fast(
     points, inverse = np.unique(np.frombuffer("".join(words).encode("utf-32-le"), np.uint32), return_inverse=True)
     ids = np.array([vocab.str_to_id[chr(p)] for p in points.tolist()], np.int32)
     tok = ids[inverse].astype(np.int32) if len(points) else np.zeros(0, np.int32)
-    use_global = global_merges > 0.0
+    capped = premium_cap > 0.0
+    use_global = global_merges > 0.0 or capped
+    ref, with_dev = cap_reference(langs, dev, reference_lang)
     glob = len(langs) if use_global else -1  # the overall pseudo-language's index
     active = np.array([lang in dev and bool(dev[lang]) for lang in langs] + [True] * use_global, np.bool_)
     st = ParityState(
@@ -313,14 +321,23 @@ def train_parity_fast(
         max(1, min_frequency),
         slack,
         glob,
+        -1 if reference_in_global else ref,
     )
     t1 = time.perf_counter()
     merges: list[tuple[str, str]] = []
     chosen = {lang: 0 for lang in langs}
     n_global = 0
     stop = "vocab_size"
+    nl = len(langs)
     while len(vocab) < vocab_size:
-        if use_global and is_global_step(len(merges), global_merges, global_schedule, planned):
+        worst = -1
+        if capped:
+            if st.active[:nl].any():
+                worst = int(np.argmax(np.where(st.active[:nl], st.dev_tokens, -1)))  # ties: the smallest index
+            global_step = use_global and (worst < 0 or not over_cap(st.dev_tokens, worst, ref, with_dev, premium_cap))
+        else:
+            global_step = use_global and is_global_step(len(merges), global_merges, global_schedule, planned)
+        if global_step:
             _, a, b, _ = st.pick(glob)
             if a < 0:  # pick retired the overall pseudo-language: it stops being counted
                 log.info("parity bpe: no pair overall occurs %d times; the remaining merges are parity-aware", min_frequency)
@@ -328,10 +345,10 @@ def train_parity_fast(
                 continue
             n_global += 1
         else:
-            if use_global and global_schedule == "first":
+            if use_global and global_schedule == "first" and not capped:
                 use_global = False  # the global phase is over: stop counting pairs overall
                 st.active[glob] = False
-            lang, a, b, _ = st.pick()
+            lang, a, b, _ = st.pick(worst)
             if lang < 0:
                 stop = "min_frequency"
                 break

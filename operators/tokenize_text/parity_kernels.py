@@ -10,8 +10,9 @@ State (owned by :class:`operators.tokenize_text.parity_fast.ParityState`):
   key is ``lang << shift | left``, so within one language the heap's tie-break on ``sa`` is the tie-break on the
   left id. Only languages still *active* (they may still choose a merge) are counted: a language leaves for good.
 * *Overall* (the hybrid's global merges): when ``glob >= 0``, language index ``glob`` (one past the real
-  languages) is a pseudo-language that counts every train word of every language, active or not, while
-  ``active[glob]``; its heap gives the top pair overall. It has no dev tokens and is never the worst language.
+  languages) is a pseudo-language that counts every train word of every language (but ``gskip``, the premium
+  cap's reference when it stays out of the overall count), active or not, while ``active[glob]``; its heap
+  gives the top pair overall. It has no dev tokens and is never the worst language.
 * *Where*: a second pair table keyed by (left, right), whose ``head`` starts a linked list of the entries that
   contain the pair (``node_entry``/``node_next``); stale and duplicate nodes are harmless (the word is re-read).
 * *Heaps*: one max-heap per language, segments ``[hoff[L], hoff[L] + hcap[L])`` of ``hc``/``hs`` with
@@ -81,9 +82,10 @@ def count_initial(
     node_next,
     state,
     glob,
+    gskip,
 ):
-    """Count the pairs of the active languages' train words (and overall, under ``glob``) and list, per pair, the
-    entries that contain it.
+    """Count the pairs of the active languages' train words (and overall, under ``glob``, but for language
+    ``gskip``'s) and list, per pair, the entries that contain it.
 
     The caller sizes the counts table for two slots per pair occurrence (one with ``glob``), the where table for
     every occurrence and the node arrays for one node per occurrence.
@@ -93,7 +95,7 @@ def count_initial(
         n = elen[e]
         lang = elang[e]
         counted = wtrain[e] > 0 and active[lang]
-        gcounted = glob >= 0 and wtrain[e] > 0 and active[glob]
+        gcounted = glob >= 0 and wtrain[e] > 0 and active[glob] and lang != gskip
         for i in range(st, st + n - 1):
             x = tok[i]
             y = tok[i + 1]
@@ -184,10 +186,12 @@ def apply_merge(
     b,
     new,
     glob,
+    gskip,
 ):
     """Merge (a, b) into ``new`` in every word that contains it (left to right, no overlaps, as the reference).
 
-    Active languages' train counts (and the overall ones, under ``glob`` while ``active[glob]``) are updated
+    Active languages' train counts (and the overall ones, under ``glob`` while ``active[glob]``, all languages but
+    ``gskip``) are updated
     (count slots that change are listed in ``touched``, with their count before the step in ``tstart``); pairs
     that contain ``new`` list the word; ``dev_tokens`` shrinks by the dev weight times the tokens saved. Returns 0
     when done, else the NEED_* status of what must grow first.
@@ -221,7 +225,7 @@ def apply_merge(
         lang = elang[e]
         w = wtrain[e]
         counted = w > 0 and active[lang]
-        gcounted = glob >= 0 and w > 0 and active[glob]
+        gcounted = glob >= 0 and w > 0 and active[glob] and lang != gskip
         code = np.int64(lang) << shift
         gcode = np.int64(glob) << shift
         if counted:

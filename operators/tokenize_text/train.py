@@ -121,6 +121,9 @@ def train_tokenizer(
         parity_aware=cfg.parity_aware,
         global_merges=cfg.global_merges,
         global_schedule=cfg.global_schedule,
+        premium_cap=cfg.premium_cap,
+        reference_lang=cfg.parity_reference,
+        reference_in_global=cfg.reference_in_global,
         langs=langs,
         parallel=dev,
         meta={"romanized": cfg.romanize, "parity_dev": source},
@@ -142,6 +145,9 @@ def train_byte_level_bpe(
     parity_aware: bool = False,
     global_merges: float = 0.0,
     global_schedule: Schedule = "first",
+    premium_cap: float = 0.0,
+    reference_lang: str = "eng",
+    reference_in_global: bool = True,
     langs: list[str | None] | None = None,
     parallel: Mapping[str, list[str]] | None = None,
     meta: Mapping[str, Any] | None = None,
@@ -150,7 +156,9 @@ def train_byte_level_bpe(
 
     Parity-aware training measures languages on ``parallel`` (language → lines; None: each language's training
     sample) with the fast trainer :func:`operators.tokenize_text.parity_fast.train_parity_fast`, ``global_merges``
-    of the merges (placed by ``global_schedule``) chosen as the top pair overall. The tokenizer is
+    of the merges (placed by ``global_schedule``) chosen as the top pair overall, or with ``premium_cap`` > 0
+    the top pair overall whenever no language is over the cap relative to ``reference_lang`` (whose words count
+    in the top pair overall only when ``reference_in_global``). The tokenizer is
     checked to decode its own encoding of a sample of ``texts`` back exactly.
     """
     pre = ByteLevelPreTokenizer(ByteLevelConfig(digits_r2l=digits_r2l, marks=marks))
@@ -174,6 +182,9 @@ def train_byte_level_bpe(
             min_frequency=min_frequency,
             global_merges=global_merges,
             global_schedule=global_schedule,
+            premium_cap=premium_cap,
+            reference_lang=reference_lang,
+            reference_in_global=reference_in_global,
         )
         specials: tuple[str, ...] = (END_OF_TEXT,)
         distinct = sum(len(t) for t in train.values())

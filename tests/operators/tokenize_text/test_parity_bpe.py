@@ -82,3 +82,29 @@ def test_lower_max_premium_than_plain_bpe(tmp_path, udhr):
         return max(v / n["eng"] for v in n.values())
 
     assert max_premium(pv, pm, "parity") < max_premium(plain.vocab, plain.merges, "plain") - 0.2
+
+
+def test_all_global_without_reference_equals_plain_bpe_of_the_others():
+    """reference_in_global=False: the top pair overall leaves the reference language's words out."""
+    train = {"eng": {"hug": 10, "pug": 5, "pun": 12}, "y": {"bun": 4, "hugs": 5, "pun": 3, "gun": 7}, "z": {"gnu": 6, "sun": 2}}
+    kw = dict(vocab_size=20, special_tokens=("[UNK]",), global_merges=1.0, reference_in_global=False)
+    _, merges, stats = train_parity_bpe(train, **kw)  # type: ignore[arg-type]
+    ref_merges, _ = train_reference(Counter(train["y"]) + Counter(train["z"]), vocab_size=20, special_tokens=("[UNK]",), initial_alphabet="hgpsbnu")
+    # when the others have no pair left of min_frequency, the remaining merges are parity-aware (English's)
+    assert merges[: stats["global"]] == ref_merges and stats["global"] < len(merges) == stats["global"] + stats["chosen"]["eng"]
+
+
+def test_premium_cap(udhr):
+    """Parity-aware steps only while the worst language is over the cap, relative to English's dev tokens: the
+    languages end at most about the cap (or exhausted), English is never chosen, the rest are global merges."""
+    _, train = udhr
+    kw = dict(vocab_size=700, special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet(), min_frequency=1)
+    _, merges, stats = train_parity_bpe(train, premium_cap=1.1, reference_in_global=False, **kw)  # type: ignore[arg-type]
+    dev = stats["dev_tokens"]
+    assert stats["chosen"]["eng"] == 0 and 0 < stats["global"] < len(merges) == 700 - 257
+    assert max(dev.values()) <= 1.1 * dev["eng"] * 1.02
+    _, _, plain = train_parity_bpe(train, global_merges=1.0, **kw)  # type: ignore[arg-type]
+    assert max(plain["dev_tokens"].values()) > 1.1 * plain["dev_tokens"]["eng"]  # the cap had work to do
+    for bad in (dict(premium_cap=0.5), dict(premium_cap=1.5, global_merges=0.5)):
+        with pytest.raises(ValueError, match="premium_cap"):
+            train_parity_bpe(train, **kw, **bad)  # type: ignore[arg-type]

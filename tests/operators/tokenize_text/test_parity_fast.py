@@ -1,7 +1,8 @@
 """The fast parity-aware trainer (numba kernels) equals the pure-Python reference: vocabulary, merges, chosen
 languages, dev token counts and stop reason — on random tie-heavy inputs (hypothesis: tiny alphabets, runs of
 one character, dev sets that miss languages or add words, min_frequency 0..3, every regrowth
-path) and on real UDHR text; the same for the hybrid (a share of global merges, both schedules)."""
+path) and on real UDHR text; the same for the hybrid (a share of global merges, both schedules) and the premium
+cap (parity-aware only while the worst language is over the cap)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,25 @@ def test_hybrid_equals_reference(train, dev, vocab_size, min_frequency, global_m
     _same(train, dev, vocab_size=vocab_size, special_tokens=(), min_frequency=min_frequency, global_merges=global_merges, global_schedule=global_schedule)
 
 
+@MANY
+@given(
+    **INPUTS,
+    premium_cap=st.sampled_from([1.0, 1.1, 1.5, 3.0]),
+    reference_lang=st.sampled_from(["x", "y", "eng"]),  # eng: absent, the median language is the reference
+    reference_in_global=st.booleans(),
+)
+def test_premium_cap_equals_reference(train, dev, vocab_size, min_frequency, premium_cap, reference_lang, reference_in_global):
+    kw = dict(premium_cap=premium_cap, reference_lang=reference_lang, reference_in_global=reference_in_global)
+    _same(train, dev, vocab_size=vocab_size, special_tokens=(), min_frequency=min_frequency, **kw)
+
+
+@MANY
+@given(**INPUTS, global_merges=st.sampled_from([0.25, 1.0]), reference_lang=st.sampled_from(["x", "eng"]))
+def test_global_without_reference_equals_reference(train, dev, vocab_size, min_frequency, global_merges, reference_lang):
+    kw = dict(global_merges=global_merges, reference_lang=reference_lang, reference_in_global=False)
+    _same(train, dev, vocab_size=vocab_size, special_tokens=(), min_frequency=min_frequency, **kw)
+
+
 def test_ties_everywhere():
     """Languages with the same dev token count (smallest index wins) and pairs with the same count (smallest
     (left, right) ids win), in every step."""
@@ -82,6 +102,14 @@ def test_udhr_hybrid_equals_reference(udhr_words, global_merges, schedule):
     kw = dict(special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet(), min_frequency=2)
     stats = _same(train, dev, vocab_size=900, global_merges=global_merges, global_schedule=schedule, **kw)
     assert abs(stats["global"] - global_merges * (900 - 257)) <= 1 and stats["global"] + sum(stats["chosen"].values()) == stats["merges"]
+
+
+@pytest.mark.parametrize(("premium_cap", "reference_lang", "in_global"), [(1.2, "eng", False), (1.2, "eng", True), (1.0, "rus", False), (1.3, "none", True)])
+def test_udhr_premium_cap_equals_reference(udhr_words, premium_cap, reference_lang, in_global):
+    train, dev = udhr_words
+    kw = dict(special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet(), min_frequency=1, reference_in_global=in_global)
+    stats = _same(train, dev, vocab_size=900, premium_cap=premium_cap, reference_lang=reference_lang, **kw)
+    assert 0 < stats["global"] < stats["merges"] and stats["global"] + sum(stats["chosen"].values()) == stats["merges"]
 
 
 @pytest.mark.parametrize("with_dev", [False, True])
