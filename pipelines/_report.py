@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
+from tokenmill.operators.core.cli import parse_config
 from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.core.runtime import ray_runtime
 from tokenmill.operators.ledger import Ledger
 from tokenmill.operators.ledger.reconcile import CountMismatch
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 log = logging.getLogger("tokenmill")
+C = TypeVar("C", bound="DataclassInstance")
 
 
 class Run:
@@ -42,6 +49,19 @@ def job(parser: argparse.ArgumentParser, args: argparse.Namespace, pipeline: str
     ledger.start_run(pipeline, config)
     with run_guard(ledger, parser), contextlib.ExitStack() as stack:
         yield Run(ledger, args, stack)
+
+
+@contextlib.contextmanager
+def documents_job(
+    parser: argparse.ArgumentParser, config_cls: type[C], pipeline: str, argv: list[str] | None
+) -> Iterator[tuple[Run, argparse.Namespace, C, Path]]:
+    """:func:`job` for a job whose command line has no flags of its own (``make_parser(__doc__, Config)``): parse it
+    into ``config_cls``, then run ``pipeline`` with its ledger in OUT, the input and config recorded. Yields
+    ``(run, args, config, OUT resolved)``."""
+    args, cfg = parse_config(parser, config_cls, argv)
+    output = Path(args.output).resolve()
+    with job(parser, args, pipeline, {"input": args.input, **dataclasses.asdict(cfg)}, output / "ledger.duckdb") as run:
+        yield run, args, cfg, output
 
 
 @contextlib.contextmanager

@@ -17,37 +17,30 @@ Config keys: operators/tokenize_text/multilingual_config.py (``--help`` lists th
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
-
 import pyarrow as pa
 import ray
 
-from tokenmill.operators.core.cli import make_parser, parse_config
+from tokenmill.operators.core.cli import make_parser
 from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.report.fairness import fairness_report, load_parallel, summary_table
 from tokenmill.operators.tokenize_text import document_repeats, train_tokenizer
 from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig
 from tokenmill.pipelines._ingest import documents_input
 from tokenmill.pipelines._inputs import check_inputs
-from tokenmill.pipelines._report import job
+from tokenmill.pipelines._report import documents_job
 from tokenmill.pipelines._romanize import romanize_dataset, romanize_parallel
 
 log = logging.getLogger("tokenmill.multilingual")
 
 
 def main(argv: list[str] | None = None) -> int:
-    # duplicates: the same four calls open romanize.py's main (parser, config, output, job): each line is already
-    # one shared function of operators/core; only the job's name and config class differ.
     parser = make_parser(__doc__, MultilingualConfig)
-    args, cfg = parse_config(parser, MultilingualConfig, argv)
-    output = Path(args.output).resolve()
-    with job(parser, args, "multilingual_tokenizer", {"input": args.input, **dataclasses.asdict(cfg)}, output / "ledger.duckdb") as run:
+    with documents_job(parser, MultilingualConfig, "multilingual_tokenizer", argv) as (run, args, cfg, output):
         ledger = run.ledger
         if not args.input:
             raise ConfigError("--input: name the documents or raw files to train on")

@@ -8,22 +8,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, with or without pip install
 
 import ray
 
-from tokenmill.operators.core.cli import make_parser, parse_config
+from tokenmill.operators.core.cli import make_parser
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.romanize import RomanizerConfig
 from tokenmill.pipelines._ingest import documents_input
 from tokenmill.pipelines._inputs import check_inputs
-from tokenmill.pipelines._report import job
+from tokenmill.pipelines._report import documents_job
 from tokenmill.pipelines._romanize import romanize_dataset
 
 
@@ -49,9 +45,7 @@ class RomanizeJobConfig:
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__, RomanizeJobConfig)
-    args, cfg = parse_config(parser, RomanizeJobConfig, argv)
-    output = Path(args.output).resolve()
-    with job(parser, args, "romanize", {"input": args.input, **dataclasses.asdict(cfg)}, output / "ledger.duckdb") as run:
+    with documents_job(parser, RomanizeJobConfig, "romanize", argv) as (run, args, cfg, output):
         ledger = run.ledger
         check_inputs(args.input, cfg.ingest.format)  # a bad --input fails here, before Ray starts
         run.start_ray()

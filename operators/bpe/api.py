@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, TypedDict
+from typing import Any
 
 from tokenmill.operators.bpe.corpus import to_seq_table
-from tokenmill.operators.bpe.fast_trainer import TrainResult, train_fast
+from tokenmill.operators.bpe.fast_trainer import TrainArgs, TrainResult, train_fast
 from tokenmill.operators.bpe.model import BpeModel
 from tokenmill.operators.bpe.trainer_config import BpeTrainerConfig
 
@@ -16,16 +16,6 @@ log = logging.getLogger(__name__)
 
 ENGINE = "tokenmill bpe v1"
 _EMPTY = "train_bpe: the corpus is empty after cleaning (no non-empty sequence with a count > 0); check the input paths and the ingestion filters"
-
-
-class _TrainArgs(TypedDict):
-    """The keyword arguments both trainers (:func:`train_fast`, ``train_distributed``) take from the config."""
-
-    vocab_size: int
-    min_frequency: int
-    special_tokens: tuple[str, ...]
-    initial_alphabet: str
-    max_token_length: int | None
 
 
 def train_bpe(data: Any, config: BpeTrainerConfig | None = None, *, cpus_per_worker: float = 1.0) -> BpeModel:
@@ -50,7 +40,7 @@ def train_bpe(data: Any, config: BpeTrainerConfig | None = None, *, cpus_per_wor
     """
     config = config or BpeTrainerConfig()
     t0 = time.perf_counter()
-    kwargs = _TrainArgs(
+    kwargs = TrainArgs(
         vocab_size=config.vocab_size,
         min_frequency=config.min_frequency,
         special_tokens=tuple(config.special_tokens),

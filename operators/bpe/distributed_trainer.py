@@ -26,12 +26,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
 from tokenmill.operators.bpe.corpus import SeqTable, encode, to_seq_table
-from tokenmill.operators.bpe.fast_trainer import Best, TrainResult, Vocab, check_vocab_fits, merge_loop, settle_stop_reason, train_fast
+from tokenmill.operators.bpe.fast_trainer import Best, TrainArgs, TrainResult, Vocab, check_vocab_fits, merge_loop, settle_stop_reason, train_fast
 from tokenmill.operators.bpe.kernel_state import CorpusPart, PairCounts
 
 log = logging.getLogger(__name__)
@@ -123,21 +123,19 @@ def make_workers(n: int, cpus_per_worker: float = 1.0) -> list:
 def train_distributed(
     data: Any,
     *,
-    vocab_size: int,
-    min_frequency: int,
-    special_tokens: tuple[str, ...],
-    initial_alphabet: Any = (),
-    max_token_length: int | None = None,
     num_workers: int = 2,
     cpus_per_worker: float = 1.0,
     parts: list | None = None,
     actors: list | None = None,
+    **train_args: Unpack[TrainArgs],
 ) -> TrainResult:
     """Train over Ray actors (Ray is started locally if it is not running).
 
     Args:
         data: the corpus (anything ``train_bpe`` accepts); split into ``num_workers`` parts of equal size.
             Ignored when ``parts`` is given.
+        train_args: ``vocab_size``, ``min_frequency``, ``special_tokens`` and optionally ``initial_alphabet`` and
+            ``max_token_length``, as :func:`count_phase` takes them.
         parts: one input per worker (Arrow tables, ObjectRefs of them, ...), loaded by the actors themselves,
             so a pipeline can hand over data that is already spread over the cluster.
         actors: PartWorker actors to use (from :func:`make_workers`; the caller keeps them); default: start
@@ -161,17 +159,7 @@ def train_distributed(
         def call(method: str, *args: Any) -> list:
             return ray.get([getattr(actor, method).remote(*args) for actor in actors])
 
-        # duplicates: keyword pass-through (name=name), the same shape as operators/pack/rows.py's PackedBatch(...):
-        # no logic is shared.
-        return coordinate(
-            call,
-            vocab_size=vocab_size,
-            min_frequency=min_frequency,
-            special_tokens=special_tokens,
-            initial_alphabet=initial_alphabet,
-            max_token_length=max_token_length,
-            t_start=t0,
-        )
+        return coordinate(call, t_start=t0, **train_args)
     finally:
         if own:
             for actor in actors:
@@ -207,18 +195,7 @@ def count_phase(
     return vocab, counts, result, seconds
 
 
-# duplicates: its keyword-only parameters are count_phase's (plus t_start), passed through; both are public entry
-# points (tests drive count_phase alone).
-def coordinate(
-    call: Callable[..., list],
-    *,
-    vocab_size: int,
-    min_frequency: int,
-    special_tokens: tuple[str, ...],
-    initial_alphabet: Any = (),
-    max_token_length: int | None = None,
-    t_start: float | None = None,
-) -> TrainResult:
+def coordinate(call: Callable[..., list], *, t_start: float | None = None, **train_args: Unpack[TrainArgs]) -> TrainResult:
     """The coordinator: drive the workers through alphabet, counting and merging; return the merges.
 
     ``call(method, *args)`` runs ``PartWorker.method(*args)`` on every worker and returns the replies in
@@ -226,14 +203,7 @@ def coordinate(
     in tests (same protocol, no transport).
     """
     t0 = time.perf_counter() if t_start is None else t_start
-    _vocab, counts, result, count_s = count_phase(
-        call,
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=special_tokens,
-        initial_alphabet=initial_alphabet,
-        max_token_length=max_token_length,
-    )
+    _vocab, counts, result, count_s = count_phase(call, **train_args)
     t2 = time.perf_counter()
 
     def apply(a: int, b: int, new: int, is_dup: bool) -> Best:
@@ -242,7 +212,7 @@ def coordinate(
         counts.set_count(a, b, 0)  # fully merged in every part
         return counts.best(counts.pushed, n_pushed)
 
-    merge_loop(result, counts.best(counts.pushed, 0), apply, vocab_size, min_frequency)
+    merge_loop(result, counts.best(counts.pushed, 0), apply, train_args["vocab_size"], train_args["min_frequency"])
     t3 = time.perf_counter()
     result.tokens_after = sum(call("symbols"))
     settle_stop_reason(result)

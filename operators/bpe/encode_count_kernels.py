@@ -85,20 +85,24 @@ def count_pairs(tok, tlen, wpos, wval, maxlen):
     return hkeys, hvals, sa, sb, cnt, nent, meta[NSLOTS]
 
 
+@njit(cache=True, inline="always")
+def _pair_at(tok, tlen, i):
+    """The pair at position ``i``: ``(x, y, next)``, ``x`` the symbol starting there (negative: none starts there),
+    ``y`` the symbol after it (negative: a separator, or ``x`` when ``x`` is), ``next`` where the walk goes on."""
+    x = tok[i]
+    if x < 0:
+        return x, x, i + 1
+    j = i + tlen[x]
+    return x, tok[j], j
+
+
 @njit(cache=True)
-# duplicates: fill_positions below walks the symbols the same way (skipping removed ones); two numba kernels, each
-# doing its own work per pair inside the loop, where a shared walker would cost a call per pair.
 def _count_until_full(tok, tlen, i, hi, w, maxlen, hkeys, hvals, sa, sb, cnt, nent, head, meta):
     """Count pairs from symbol start ``i`` to ``hi``; returns where it stopped (``hi``, or earlier when full)."""
     cap = sa.shape[0]
     while i < hi:
-        x = tok[i]
-        if x < 0:
-            i += 1
-            continue
-        j = i + tlen[x]
-        y = tok[j]
-        if y >= 0 and (maxlen <= 0 or tlen[x] + tlen[y] <= maxlen):
+        x, y, j = _pair_at(tok, tlen, i)
+        if x >= 0 and y >= 0 and (maxlen <= 0 or tlen[x] + tlen[y] <= maxlen):
             if meta[NSLOTS] >= cap:
                 return i
             s = find_or_add_slot(hkeys, hvals, sa, sb, cnt, head, meta, x, y)
@@ -129,13 +133,8 @@ def fill_positions(tok, tlen, hkeys, hvals, nent, nslots, implicit_min, pool, bs
         nb += 1
     i = 0
     while i < tok.shape[0] - 1:
-        x = tok[i]
-        if x < 0:
-            i += 1
-            continue
-        j = i + tlen[x]
-        y = tok[j]
-        if y >= 0:
+        x, y, j = _pair_at(tok, tlen, i)
+        if x >= 0 and y >= 0:
             s = find_slot(hkeys, hvals, x, y)
             if s >= 0 and head[s] >= 0:
                 k = head[s]

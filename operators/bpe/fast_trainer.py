@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NotRequired, TypedDict
 
 import numpy as np
 
@@ -115,6 +116,17 @@ def auto_keep_min(n_chars: int, vocab_size: int, min_frequency: int) -> int:
     A wrong guess only costs one recount (see ``train_fast``); too low only costs memory.
     """
     return max(min_frequency, 1, n_chars // (max(vocab_size, 1) * 200))
+
+
+class TrainArgs(TypedDict):
+    """The training keyword arguments every trainer takes (:func:`train_fast`, ``train_distributed``, its
+    ``coordinate`` and ``count_phase``), as :func:`operators.bpe.api.train_bpe` reads them from the config."""
+
+    vocab_size: int
+    min_frequency: int
+    special_tokens: tuple[str, ...]
+    initial_alphabet: NotRequired[Iterable[str]]
+    max_token_length: NotRequired[int | None]
 
 
 def train_fast(

@@ -36,56 +36,47 @@ def _bucket(a: int, b: int, mask: int) -> int:
 
 
 @njit(cache=True, inline="always")
-def find_slot(hkeys, hvals, a, b):
-    """Slot of pair (a, b), or -1."""
+def _probe(hkeys, a, b):
+    """``(i, key)``: the entry of pair (a, b) in ``hkeys``, or the empty entry where it would go (linear probing)."""
     key = (np.int64(a) << 32) | np.int64(b)
     mask = hkeys.shape[0] - 1
     i = _bucket(np.int64(a), np.int64(b), mask)
-    while True:
-        k = hkeys[i]
-        if k == key:
-            return hvals[i]
-        if k == EMPTY:
-            return -1
+    while hkeys[i] != key and hkeys[i] != EMPTY:
         i = (i + 1) & mask
+    return i, key
 
 
 @njit(cache=True, inline="always")
-# duplicates: the probe loop of find_slot again: this one also claims a free slot, in one probe for the hot
-# counting loop instead of a find then an add.
+def find_slot(hkeys, hvals, a, b):
+    """Slot of pair (a, b), or -1."""
+    i, key = _probe(hkeys, a, b)
+    if hkeys[i] == key:
+        return hvals[i]
+    return -1
+
+
+@njit(cache=True, inline="always")
 def find_or_add_slot(hkeys, hvals, sa, sb, cnt, head, meta, a, b):
     """Slot of pair (a, b), created with count 0 if new. The caller guarantees room (see ``table_room``)."""
-    key = (np.int64(a) << 32) | np.int64(b)
-    mask = hkeys.shape[0] - 1
-    i = _bucket(np.int64(a), np.int64(b), mask)
-    while True:
-        k = hkeys[i]
-        if k == key:
-            return hvals[i]
-        if k == EMPTY:
-            s = meta[NSLOTS]
-            meta[NSLOTS] = s + 1
-            hkeys[i] = key
-            hvals[i] = s
-            sa[s] = a
-            sb[s] = b
-            cnt[s] = 0
-            head[s] = -1
-            return s
-        i = (i + 1) & mask
+    i, key = _probe(hkeys, a, b)
+    if hkeys[i] == key:
+        return hvals[i]
+    s = meta[NSLOTS]
+    meta[NSLOTS] = s + 1
+    hkeys[i] = key
+    hvals[i] = s
+    sa[s] = a
+    sb[s] = b
+    cnt[s] = 0
+    head[s] = -1
+    return s
 
 
 @njit(cache=True)
 def reindex(hkeys, hvals, sa, sb, nslots):
     """Insert slots ``0..nslots-1`` into the empty index ``hkeys``/``hvals``."""
-    mask = hkeys.shape[0] - 1
     for s in range(nslots):
-        a = np.int64(sa[s])
-        b = np.int64(sb[s])
-        key = (a << 32) | b
-        i = _bucket(a, b, mask)
-        while hkeys[i] != EMPTY:
-            i = (i + 1) & mask
+        i, key = _probe(hkeys, sa[s], sb[s])  # slots are distinct pairs: always an empty entry
         hkeys[i] = key
         hvals[i] = s
 
@@ -112,10 +103,8 @@ def _better(c1, s1, c2, s2, sa, sb):
 
 
 @njit(cache=True, inline="always")
-def heap_push(hc, hs, meta, sa, sb, c, s):
-    """Push (count c, slot s). The caller guarantees room."""
-    i = meta[HEAPN]
-    meta[HEAPN] = i + 1
+def _sift_up(hc, hs, sa, sb, i, c, s):
+    """Put entry (count c, slot s) into the hole at ``i``, moving the ancestors it ranks above down one level."""
     while i > 0:
         parent = (i - 1) >> 1
         if _better(c, s, hc[parent], hs[parent], sa, sb):
@@ -129,28 +118,30 @@ def heap_push(hc, hs, meta, sa, sb, c, s):
 
 
 @njit(cache=True, inline="always")
+def heap_push(hc, hs, meta, sa, sb, c, s):
+    """Push (count c, slot s). The caller guarantees room."""
+    i = meta[HEAPN]
+    meta[HEAPN] = i + 1
+    _sift_up(hc, hs, sa, sb, i, c, s)
+
+
+@njit(cache=True, inline="always")
 def _heap_pop_root(hc, hs, meta, sa, sb):
+    """Remove the root: its hole goes down to a leaf along the better children, then the last entry goes up from
+    there (as CPython's heapq pops). Entries are distinct or identical, so the heap ends as a sift-down leaves it."""
     n = meta[HEAPN] - 1
     meta[HEAPN] = n
-    if n == 0:
-        return
-    c = hc[n]
-    s = hs[n]
     i = 0
-    while True:
-        child = 2 * i + 1
-        if child >= n:
-            break
+    child = 1
+    while child < n:
         if child + 1 < n and _better(hc[child + 1], hs[child + 1], hc[child], hs[child], sa, sb):
             child += 1
-        if _better(hc[child], hs[child], c, s, sa, sb):
-            hc[i] = hc[child]
-            hs[i] = hs[child]
-            i = child
-        else:
-            break
-    hc[i] = c
-    hs[i] = s
+        hc[i] = hc[child]
+        hs[i] = hs[child]
+        i = child
+        child = 2 * i + 1
+    if n > 0:
+        _sift_up(hc, hs, sa, sb, i, hc[n], hs[n])
 
 
 @njit(cache=True)

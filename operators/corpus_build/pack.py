@@ -41,17 +41,8 @@ class GroupPacker:
 
     def pack(self, index: int, name: str, items: list[dict]) -> dict:
         """Pack the kept rows of one group into shard parts named after ``name``; return its descriptor."""
-        # duplicates: the same ShardWriter arguments as PartWriter._write (operators/shards/part_writer.py): both write one
-        # partition's uncommitted part of a shard set under its content name; the driver commits the parts.
-        with ShardWriter(
-            self.shards_dir,
-            self.shard_cfg,
-            vocab_size=self.vocab_size,
-            tokenizer_hash=self.tokenizer_hash,
-            run_id=self.run_id,
-            commit=False,
-            name=name,
-            part=index,
+        with ShardWriter.for_part(
+            self.shards_dir, self.shard_cfg, vocab_size=self.vocab_size, tokenizer_hash=self.tokenizer_hash, run_id=self.run_id, name=name, part=index
         ) as writer:
             for item in items:
                 _, tokens, _, _ = load_partition(self.cache_dir / item["key"], item["key"])

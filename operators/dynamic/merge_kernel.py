@@ -33,13 +33,11 @@ def _heap_key(count: int, x: int, y: int, id_bits: int, count_max: int | np.int6
     return ((count_max - count) << (2 * id_bits)) | (np.int64(x) << id_bits) | y
 
 
-@njit(cache=True)
-def _heap_push(keys: np.ndarray, vals: np.ndarray, n: int, key: int | np.int64, val: int) -> None:
-    """Push onto the binary min-heap ``keys[:n]`` (payload ``vals``; the caller sized both for every push)."""
-    i = n
-    while i > 0:
-        # duplicates: sift-up here and sift-down below mirror each other (a binary heap inside a numba kernel, where a
-        # shared helper would cost a call per step).
+@njit(cache=True, inline="always")
+def _heap_sift_up(keys: np.ndarray, vals: np.ndarray, top: int, i: int, key: int | np.int64, val: int) -> None:
+    """Put (key, val) into the hole at ``i`` of the binary min-heap ``keys`` (payload ``vals``), moving the greater
+    ancestors below ``top`` down one level."""
+    while i > top:
         parent = (i - 1) >> 1
         if keys[parent] <= key:
             break
@@ -51,21 +49,27 @@ def _heap_push(keys: np.ndarray, vals: np.ndarray, n: int, key: int | np.int64, 
 
 
 @njit(cache=True)
+def _heap_push(keys: np.ndarray, vals: np.ndarray, n: int, key: int | np.int64, val: int) -> None:
+    """Push onto the binary min-heap ``keys[:n]`` (payload ``vals``; the caller sized both for every push)."""
+    _heap_sift_up(keys, vals, 0, n, key, val)
+
+
+@njit(cache=True)
 def _heap_sift_down(keys: np.ndarray, vals: np.ndarray, n: int, i: int) -> None:
+    """Move entry ``i`` of ``keys[:n]`` down to its place: its hole goes down to a leaf along the smaller children,
+    then the entry goes up from there (as CPython's heapq does). Equal keys are the same pair's identical entries,
+    so the heap ends as a plain sift-down leaves it."""
     key, val = keys[i], vals[i]
-    while True:
-        child = 2 * i + 1
-        if child >= n:
-            break
+    top = i
+    child = 2 * i + 1
+    while child < n:
         if child + 1 < n and keys[child + 1] < keys[child]:
             child += 1
-        if keys[child] >= key:
-            break
         keys[i] = keys[child]
         vals[i] = vals[child]
         i = child
-    keys[i] = key
-    vals[i] = val
+        child = 2 * i + 1
+    _heap_sift_up(keys, vals, top, i, key, val)
 
 
 @njit(cache=True)

@@ -335,50 +335,31 @@ def best_fit_decreasing(sorted_lens: np.ndarray, capacity: int, *, split_min: in
     return as_arr(seg_item), as_arr(seg_off), as_arr(seg_len), as_arr(seg_bin), np.array(rooms, dtype=np.int64)
 
 
-# duplicates: its item loop repeats best_fit_decreasing's on purpose: it is the readable reference the fast version
-# is tested against (DESIGN convention 8), and only the bin search differs.
 def best_fit_decreasing_scan(sorted_lens: np.ndarray, capacity: int, *, split_min: int = 0):
     """Reference for :func:`best_fit_decreasing`: the same placement, scanning every open bin for each item."""
-    n = len(sorted_lens)
-    room = np.empty(max(n, 1), np.int64)
-    seg_item, seg_off, seg_len, seg_bin = [], [], [], []
-    nb = 0
-    too_big = capacity + 1
+    rooms: list[int] = []  # remaining room of bin b
+    segments: list[tuple[int, int, int, int]] = []  # (item, offset inside it, length, bin)
     for i, length in enumerate(sorted_lens.tolist()):
         off = 0
         while True:
             rest = length - off
-            j = -1
-            if nb:
-                r = room[:nb]
-                if rest < capacity:
-                    cand = np.where(r >= rest, r, too_big)
-                    j = int(cand.argmin())
-                    if cand[j] == too_big:
-                        j = -1
-                if j < 0 and split_min:
-                    k = int(r.argmax())
-                    if r[k] >= split_min:
-                        take = int(r[k])
-                        seg_item.append(i)
-                        seg_off.append(off)
-                        seg_len.append(take)
-                        seg_bin.append(k)
-                        room[k] = 0
-                        off += take
-                        continue
-            if j < 0:
-                j = nb
-                room[nb] = capacity
-                nb += 1
-            seg_item.append(i)
-            seg_off.append(off)
-            seg_len.append(rest)
-            seg_bin.append(j)
-            room[j] -= rest
+            fitting = [(room, b) for b, room in enumerate(rooms) if room >= rest] if rest < capacity else []
+            if not fitting and split_min and rooms and max(rooms) >= split_min:
+                k = rooms.index(max(rooms))  # the roomiest bin, lowest index among equals, takes the item's head
+                segments.append((i, off, rooms[k], k))
+                off += rooms[k]
+                rooms[k] = 0
+                continue
+            if fitting:
+                j = min(fitting)[1]  # the least room that fits, lowest index among equals
+            else:
+                j = len(rooms)
+                rooms.append(capacity)
+            segments.append((i, off, rest, j))
+            rooms[j] -= rest
             break
-    as_arr = lambda a: np.array(a, dtype=np.int64)  # noqa: E731
-    return as_arr(seg_item), as_arr(seg_off), as_arr(seg_len), as_arr(seg_bin), room[:nb].copy()
+    item, offset, seg_len, seg_bin = (np.array([seg[f] for seg in segments], dtype=np.int64) for f in range(4))
+    return item, offset, seg_len, seg_bin, np.array(rooms, dtype=np.int64)
 
 
 def _grow(arr: np.ndarray, used: int, need: int) -> np.ndarray:

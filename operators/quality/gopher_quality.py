@@ -68,8 +68,9 @@ def check_quality(text: str, cfg: GopherQualityConfig, splitter: WordSplitter) -
         ratio = sum(1 for t in tokens if any(c.isalpha() for c in t)) / n_tokens
         if ratio < cfg.min_alpha_words_ratio:
             return Drop("gopher_below_alpha_threshold", ratio, cfg.min_alpha_words_ratio)
-    # duplicates: these rules have the shape of FineWeb's (a ratio, its threshold, a Drop): each is datatrove's rule
-    # written out in its order, with its own test (>, < or truthiness) and name.
+    # duplicates: this last rule and the filter class below have the shape of fineweb.py's (a ratio, its threshold, a
+    # Drop; then STAGE and check, as every CheckFilter): each rule is datatrove's, written out in its order with its
+    # own test (>, < or truthiness) and name, and the tests call check_quality itself.
     if cfg.min_stop_words:
         found = len(set(cfg.stop_words).intersection(tokens))
         if found < cfg.min_stop_words:

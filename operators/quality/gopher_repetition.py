@@ -68,25 +68,26 @@ def duplicate_ngram_chars(words: list[str], n: int) -> int:
     return chars
 
 
+def _duplicate_units(unit: str, units: list[str], size: int, frac_limit: float | None, char_limit: float | None) -> Drop | None:
+    """The ``dup_<unit>_frac`` and ``dup_<unit>_char_frac`` rules, in that order, on paragraphs or lines."""
+    n_dup, dup_chars = duplicates(units)
+    if frac_limit and n_dup / len(units) > frac_limit:
+        return Drop(f"dup_{unit}_frac", n_dup / len(units), frac_limit)
+    if char_limit and dup_chars / size > char_limit:
+        return Drop(f"dup_{unit}_char_frac", dup_chars / size, char_limit)
+    return None
+
+
 def check_repetition(text: str, cfg: GopherRepetitionConfig, splitter: WordSplitter) -> Drop | None:
     """The first repetition rule ``text`` breaks, or None."""
     if not text:
         return Drop("empty")
     size = len(text)
-    paragraphs = _PARAGRAPHS.split(text.strip())
-    n_dup, dup_chars = duplicates(paragraphs)
-    if cfg.dup_para_frac and n_dup / len(paragraphs) > cfg.dup_para_frac:
-        return Drop("dup_para_frac", n_dup / len(paragraphs), cfg.dup_para_frac)
-    if cfg.dup_para_char_frac and dup_chars / size > cfg.dup_para_char_frac:
-        return Drop("dup_para_char_frac", dup_chars / size, cfg.dup_para_char_frac)
-    # duplicates: the same two rules as for paragraphs above, on lines: written out in Gopher's (and datatrove's) order,
-    # so each Drop names its own rule and a document stops at the first one it breaks.
-    lines = _LINES.split(text)
-    n_dup, dup_chars = duplicates(lines)
-    if cfg.dup_line_frac and n_dup / len(lines) > cfg.dup_line_frac:
-        return Drop("dup_line_frac", n_dup / len(lines), cfg.dup_line_frac)
-    if cfg.dup_line_char_frac and dup_chars / size > cfg.dup_line_char_frac:
-        return Drop("dup_line_char_frac", dup_chars / size, cfg.dup_line_char_frac)
+    drop = _duplicate_units("para", _PARAGRAPHS.split(text.strip()), size, cfg.dup_para_frac, cfg.dup_para_char_frac)
+    if drop is None:  # lines only when the paragraphs pass, as in Gopher's (and datatrove's) order
+        drop = _duplicate_units("line", _LINES.split(text), size, cfg.dup_line_frac, cfg.dup_line_char_frac)
+    if drop is not None:
+        return drop
     words = splitter.words(text)
     for n, limit in cfg.top_n_grams:
         if limit is None:  # datatrove always runs these; null switches one off here

@@ -240,6 +240,8 @@ _UNITS = [
     "%",
 ]
 _HYPHENS = ["-", "–", "—", "--", "---", "——", "~"]
+_ELLIPSES = [r"\.\.+", "…"]
+_ICONS = [r"\p{So}"]
 
 
 def _alt(items: list[str]) -> str:
@@ -248,6 +250,11 @@ def _alt(items: list[str]) -> str:
 
 def _cls(chars: str) -> str:
     return "".join(regex.escape(c) for c in chars)
+
+
+def _any_rule(rules: list[str]) -> regex.Pattern:
+    """One pattern matching where any of ``rules`` does (set operations in classes, as ``&&``, need V1)."""
+    return regex.compile("|".join(rules), flags=regex.V1)
 
 
 # spaCy's letter classes cover Latin, Greek, the Russian / Ukrainian / Tatar / Macedonian Cyrillic letters and a list of
@@ -277,25 +284,23 @@ _PREFIX = regex.compile(
             "–",
             r"\+(?![0-9])",
             _alt(_PUNCT),
-            r"\.\.+",
-            "…",
+            *_ELLIPSES,
             _alt(_QUOTES),
             _alt(_CURRENCY),
-            r"\p{So}",
+            *_ICONS,
         ]
     )
     + ")"
 )
 
-_SUFFIX = regex.compile(
-    "|".join(
+_SUFFIX = _any_rule(
+    [
         f"(?:{p})$"
         for p in [
             _alt(_PUNCT),
-            r"\.\.+",
-            "…",
+            *_ELLIPSES,
             _alt(_QUOTES),
-            r"\p{So}",
+            *_ICONS,
             "'s",
             "'S",
             "’s",
@@ -309,26 +314,19 @@ _SUFFIX = regex.compile(
             rf"(?<=[0-9{_LOWER}%²\-+{_PUNCT_CHARS}(){_QUOTE_CHARS}])\.",
             rf"(?<=[{_UPPER}][{_UPPER}])\.",
         ]
-    ),
-    flags=regex.V1,
+    ]
 )
 
-# duplicates: its first entries look like _SUFFIX's: spaCy's English prefix, suffix and infix rules, copied rule by
-# rule so the word split matches datatrove's (tests/operators/quality/test_datatrove_parity.py).
-_INFIX = regex.compile(
-    "|".join(
-        [
-            r"\.\.+",
-            "…",
-            r"\p{So}",
-            r"(?<=[0-9])[+\-*^](?=[0-9-])",
-            rf"(?<=[{_LOWER}{_QUOTE_CHARS}])\.(?=[{_UPPER}{_QUOTE_CHARS}])",
-            rf"(?<=[{_ALPHA}]),(?=[{_ALPHA}])",
-            rf"(?<=[{_ALPHA}0-9])(?:{_alt(_HYPHENS)})(?=[{_ALPHA}])",
-            rf"(?<=[{_ALPHA}0-9])[:<>=/](?=[{_ALPHA}])",
-        ]
-    ),
-    flags=regex.V1,
+_INFIX = _any_rule(
+    [
+        *_ELLIPSES,
+        *_ICONS,
+        r"(?<=[0-9])[+\-*^](?=[0-9-])",
+        rf"(?<=[{_LOWER}{_QUOTE_CHARS}])\.(?=[{_UPPER}{_QUOTE_CHARS}])",
+        rf"(?<=[{_ALPHA}]),(?=[{_ALPHA}])",
+        rf"(?<=[{_ALPHA}0-9])(?:{_alt(_HYPHENS)})(?=[{_ALPHA}])",
+        rf"(?<=[{_ALPHA}0-9])[:<>=/](?=[{_ALPHA}])",
+    ]
 )
 
 # A URL or a bare domain name (scheme, user info, host or public IPv4, port, path): kept as one token.

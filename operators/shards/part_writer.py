@@ -191,15 +191,8 @@ class PartWriter:
         with contextlib.ExitStack() as stack:  # a failure aborts the shard writer (its files removed)
             writer = (
                 stack.enter_context(
-                    ShardWriter(
-                        self.shards_dir,
-                        self.shard_cfg,
-                        vocab_size=engine.vocab_size,
-                        tokenizer_hash=engine.sha256,
-                        run_id=self.run_id,
-                        commit=False,
-                        name=name,
-                        part=index,
+                    ShardWriter.for_part(
+                        self.shards_dir, self.shard_cfg, vocab_size=engine.vocab_size, tokenizer_hash=engine.sha256, run_id=self.run_id, name=name, part=index
                     )
                 )
                 if self.write_shards

@@ -150,6 +150,15 @@ class ShardWriter:
         self._closed = False
         self.manifest: dict[str, Any] | None = None
 
+    @classmethod
+    def for_part(
+        cls, out_dir: str | Path, config: ShardWriterConfig, *, vocab_size: int, tokenizer_hash: str, run_id: str, name: str, part: int
+    ) -> ShardWriter:
+        """The writer of one partition's uncommitted part of a shard set (``commit=False``), its shards named after
+        the partition's content ``name``: what pack_shards' part writers and the corpus build's packers write, before
+        the driver commits all the parts with :func:`commit_shards`."""
+        return cls(out_dir, config, vocab_size=vocab_size, tokenizer_hash=tokenizer_hash, run_id=run_id, commit=False, name=name, part=part)
+
     # ---- input --------------------------------------------------------------------------------------------
     def add(self, doc_id: str, ids: Sequence[int] | np.ndarray) -> None:
         """Add one tokenized document."""

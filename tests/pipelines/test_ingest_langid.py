@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import yaml
 
+from tests.cli_args import set_args
 from tokenmill.operators.clean.langid import same_language
 from tokenmill.operators.io.decode import lang_from_filename
 from tokenmill.operators.tokenize_text.sampling import language_probabilities
@@ -53,23 +54,8 @@ def test_detected_languages_drive_alpha_sampling(tmp_path, shared_data, ray_loca
     """multilingual_tokenizer.py with lang_from=detect: its sample follows p ∝ n^α over the detected languages."""
     out = tmp_path / "out"
     assert (
-        # duplicates: a command line like test_ingest_quality's (--output, --quiet, --set ingest.lang_from=detect):
-        # a test reads best with its pipeline's arguments written out.
         multilingual_tokenizer.main(
-            [
-                *_inputs(shared_data),
-                "--output",
-                str(out),
-                "--quiet",
-                "--set",
-                "ingest.lang_from=detect",
-                "--set",
-                "vocab_size=600",
-                "--set",
-                "parallel=",
-                "--set",
-                "sampling.alpha=0.3",
-            ]
+            [*_inputs(shared_data), "--output", str(out), "--quiet", *set_args("ingest.lang_from=detect", "vocab_size=600", "parallel=", "sampling.alpha=0.3")]
         )
         == 0
     )

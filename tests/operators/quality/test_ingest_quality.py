@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tests.cli_args import set_args
 from tokenmill.operators.quality import FILTERED
 from tokenmill.pipelines import ingest as ingest_pipeline
 from tokenmill.schemas import schema_name
@@ -99,12 +100,7 @@ def test_language_score_threshold(tmp_path, shared_data, ray_local):
                 "--output",
                 str(out),
                 "--quiet",
-                "--set",
-                "ingest.lang_from=detect",
-                "--set",
-                "ingest.quality.min_lang_score=0.5",
-                "--set",
-                "ingest.quality.languages=[eng]",
+                *set_args("ingest.lang_from=detect", "ingest.quality.min_lang_score=0.5", "ingest.quality.languages=[eng]"),
             ]
         )
         == 0
