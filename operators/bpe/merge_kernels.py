@@ -102,23 +102,6 @@ def compact(tok, tlen, sa, sb, cnt, head, meta, pool, bstart, blen, bnext, bslot
 
 
 @njit(cache=True, inline="always")
-def _neighbour(x, w, bit, mark, touched, n_touched, d_old, d_new):
-    """Record a merged occurrence's neighbour ``x`` (none when negative) of weight ``w`` on one side: list ``x`` once
-    in ``touched`` (its ``mark`` bit ``bit`` says it is listed) and move ``w`` from its old pair to its new one.
-
-    Returns the new length of ``touched``.
-    """
-    if x >= 0:
-        if mark[x] & bit == 0:
-            mark[x] |= bit
-            touched[n_touched] = x
-            n_touched += 1
-        d_old[x] -= w
-        d_new[x] += w
-    return n_touched
-
-
-@njit(cache=True, inline="always")
 def _merge_run(tok, wpos, wval, dl_old, dl_new, dr_old, dr_new, mark, tl, tr, created, nc, ntl, ntr, s, a, b, new, la, lb):
     """Merge the (a, b) occurrence at symbol start ``s`` — for a == b the whole run of a's, left to right from
     its start (AAA -> AA A, like the reference) — and record the neighbour count changes: ``dl_old[x]`` for
@@ -134,8 +117,24 @@ def _merge_run(tok, wpos, wval, dl_old, dl_new, dr_old, dr_new, mark, tl, tr, cr
         w = wval[0] if wval.shape[0] == 1 else wval[np.searchsorted(wpos, s, "right") - 1]
         t = s + la
         end = t + lb
-        ntl = _neighbour(tok[s - 1], w, 1, mark, tl, ntl, dl_old, dl_new)
-        ntr = _neighbour(tok[end], w, 2, mark, tr, ntr, dr_old, dr_new)
+        x = tok[s - 1]
+        if x >= 0:
+            if mark[x] & 1 == 0:
+                mark[x] |= 1
+                tl[ntl] = x
+                ntl += 1
+            dl_old[x] -= w
+            dl_new[x] += w
+        # duplicates: the right neighbour's bookkeeping mirrors the left one's above (mark bit 2 instead of 1, tr instead
+        # of tl); inside an always-inlined numba kernel, spelled out.
+        y = tok[end]
+        if y >= 0:
+            if mark[y] & 2 == 0:
+                mark[y] |= 2
+                tr[ntr] = y
+                ntr += 1
+            dr_old[y] -= w
+            dr_new[y] += w
         tok[t - 1] = INTERIOR
         tok[t] = INTERIOR
         tok[s] = new
