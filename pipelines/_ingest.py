@@ -1,7 +1,8 @@
 """The ingestion stage shared by the pipelines: read → normalize/segment → quarantine → Parquet, then counts.
 
-Pipelines call :func:`ingest`; it composes the Ray Data stages, writes ``documents/`` and/or ``dna_segments/``
-plus ``quarantine/`` under a staging directory, reconciles the counts (what readers saw = out + quarantined, per
+Pipelines call :func:`ingest`; it cuts the inputs into partitions that Ray workers read and run through the operator
+chain (:func:`operators.io.chain.run_chain`), each writing one Parquet part of ``documents/`` or ``dna_segments/``
+(plus ``quarantine/``) under a staging directory; it then reconciles the counts (what readers saw = out + quarantined, per
 source and stage, from independent counts: :mod:`operators.ledger.reconcile`) and only then replaces the
 previous outputs. Output folders carry a ``.tokenmill`` marker; a folder of the same name without one was not
 written by tokenmill and is never replaced (the run refuses to start): :mod:`operators.core.outputs`.
@@ -9,23 +10,37 @@ written by tokenmill and is never replaced (the run refuses to start): :mod:`ope
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import ray
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tokenmill.operators.clean import exact_dedup
+from tokenmill.operators.core.atomic import atomic_path
 from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.core.outputs import check_output_owned, clean_stale_staging, open_staging, publish
-from tokenmill.operators.core.runtime import cluster_cpus
+from tokenmill.operators.core.runtime import cluster_cpus, run_partitions
 from tokenmill.operators.core.stages import load_receipts
-from tokenmill.operators.io import IngestConfig, ReadTask, expand_parquet_folders, fingerprint, parquet_files, parquet_schema, plan_read_tasks, resolve_inputs
-from tokenmill.operators.io.chain import ingest_stages, map_stages, stage_names
+from tokenmill.operators.io import (
+    IngestConfig,
+    ReadTask,
+    expand_parquet_folders,
+    fingerprint,
+    parquet_files,
+    parquet_schema,
+    plan_partitions,
+    plan_read_tasks,
+    resolve_inputs,
+)
+from tokenmill.operators.io.chain import ingest_stages, run_chain, stage_names
 from tokenmill.operators.ledger import Ledger
 from tokenmill.operators.ledger.reconcile import CountMismatch, mismatch_message, reconcile, text_edit_rows
 from tokenmill.schemas import DNA_SEGMENTS, DOCUMENTS, schema_name
@@ -69,21 +84,26 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
     fdir = staging / "filtered" if set(cfg.quality.filters) - {"pii"} else None  # the PII formatter drops nothing
     text_tasks = plan_read_tasks([f for f in files if f.format != "fasta"], cfg.split_bytes)
     dna_tasks = plan_read_tasks([f for f in files if f.format == "fasta"], cfg.split_bytes)
-    branches = []  # (output name, dataset): text and DNA run concurrently
-    chains = {}
+    branches = []  # output names, text first
+    chains, stages = {}, {}
+    items: list[dict] = []  # text and DNA partitions in one list: the workers take them in any mix
+    total = sum(_task_bytes(t) for t in text_tasks + dna_tasks)
+    partition_bytes = max(1 << 20, min(PARTITION_BYTES, total // (4 * cluster_cpus()) + 1))
     for name, kind, tasks in (("documents", "text", text_tasks), ("dna_segments", "dna", dna_tasks)):
         if not tasks:
             continue
-        stages = ingest_stages(kind, cfg, str(qdir), receipts, extra_ops if kind == "text" else (), filtered_dir=str(fdir) if fdir else None)
-        ds = map_stages(_read(tasks, cfg, receipts), stages, cluster_cpus())
-        branches.append((name, ds))
-        chains[name] = stage_names(stages)
-    with ThreadPoolExecutor(max_workers=max(len(branches), 1)) as pool:
-        list(pool.map(lambda b: _write(b[1], staging / b[0]), branches))
+        stages[name] = ingest_stages(kind, cfg, str(qdir), receipts, extra_ops if kind == "text" else (), filtered_dir=str(fdir) if fdir else None)
+        branches.append(name)
+        chains[name] = stage_names(stages[name])
+        (staging / name).mkdir(parents=True, exist_ok=True)  # an input that yields no rows still gets its folder
+        for group in plan_partitions(tasks, partition_bytes):
+            items.append({"index": len(items), "output": name, "tasks": json.dumps(group)})
+    log.info("%d files, %d partitions", len(files), len(items))
+    run_partitions(IngestPartition, items, {"cfg": cfg, "staging": str(staging), "stages": stages, "receipts": receipts}, cluster_cpus())
     read_seconds = time.perf_counter() - t0
     dedup_counts = {}
     if cfg.dedup:
-        for name, _ in branches:
+        for name in branches:
             t1 = time.perf_counter()
             raw = staging / f"{name}.predup"
             (staging / name).rename(raw)
@@ -92,7 +112,7 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
             counts = exact_dedup(raw, staging / name, qdir, "text" if name == "documents" else "seq", version, stage=f"dedup_{name}")
             shutil.rmtree(raw)
             dedup_counts[name] = (counts, time.perf_counter() - t1)
-    outs = {name: staging / name for name, _ in branches}
+    outs = {name: staging / name for name in branches}
     result = IngestResult(
         documents=outs.get("documents"),
         dna_segments=outs.get("dna_segments"),
@@ -134,22 +154,48 @@ def documents_input(patterns: list[str], cfg: IngestConfig, output: Path, ledger
     return [str(result.documents)]
 
 
-def _read(tasks: list[dict], cfg: IngestConfig, receipts: str) -> ray.data.Dataset:
-    """Read tasks → blocks. Tasks are dealt round-robin by size into a few blocks per CPU, so hundreds of small
-    files do not become hundreds of Ray tasks, and big and small files mix evenly."""
-    n_blocks = min(len(tasks), 4 * cluster_cpus(cap=None))
-    by_size = sorted(tasks, key=lambda t: -(t["end"] - t["start"] if t["end"] >= 0 else t["size"]))
-    dealt = [by_size[i::n_blocks] for i in range(n_blocks)]
-    ds = ray.data.from_items([t for group in dealt for t in group], override_num_blocks=n_blocks)
-    return ds.map_batches(ReadTask(cfg, receipts), batch_size=None, batch_format="pyarrow")
+PARTITION_BYTES = 64 << 20
+"""The most input bytes a partition of ingest holds (small inputs are cut finer, into about four partitions per
+CPU, so every core has work): each partition is one Parquet part of ``documents/`` or ``dna_segments/``."""
 
 
-def _write(ds: ray.data.Dataset, path: Path) -> None:
-    # page CRCs: a reader that checks them (tokenmill's, pyarrow with page_checksum_verification) catches damage that
-    # still decodes
-    ds.write_parquet(str(path), compression="zstd", min_rows_per_file=100_000, write_page_checksum=True)
-    if not path.exists():  # an input that yields no rows still gets an (empty) dataset directory
-        path.mkdir(parents=True)
+def _task_bytes(task: dict) -> int:
+    return (task["end"] - task["start"]) if task["end"] >= 0 else task["size"]
+
+
+class IngestPartition:
+    """A Ray worker's ingest of one partition at a time (see :func:`operators.core.runtime.run_partitions`): its read
+    tasks, in order, through the reader and the chain, the kept rows into ``staging/<output>/part-<index>.parquet``
+    (zstd, page CRCs, written under a temporary name and renamed when complete, so a retried partition rewrites the
+    same file). Quarantined and filtered rows and the count receipts are written by the chain's stages."""
+
+    def __init__(self, cfg: IngestConfig, staging: str, stages: dict[str, list], receipts: str) -> None:
+        self.staging = Path(staging)
+        self.stages = stages
+        self.reader = ReadTask(cfg, receipts)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        (item,) = batch.to_pylist()
+        name, stages = item["output"], self.stages[item["output"]]
+        schema = DOCUMENTS if name == "documents" else DNA_SEGMENTS
+        rows = 0
+        with contextlib.ExitStack() as stack:  # the part is opened with its first row: no rows, no file
+            writer = None
+            for block in run_chain(stages, self._blocks(json.loads(item["tasks"]))):
+                if not block.num_rows:
+                    continue
+                if writer is None:
+                    tmp = stack.enter_context(atomic_path(self.staging / name / f"part-{item['index']:05d}.parquet"))
+                    # page CRCs: a reader that checks them (tokenmill's, pyarrow with page_checksum_verification)
+                    # catches damage that still decodes
+                    writer = stack.enter_context(pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True))
+                writer.write_table(block)
+                rows += block.num_rows
+        return pa.table({"index": [item["index"]], "part": [json.dumps({"index": item["index"], "rows": rows})]})
+
+    def _blocks(self, tasks: list[dict]) -> Iterator[pa.Table]:
+        for task in tasks:  # one at a time: a table of several infers its columns from the first (row_group, ...)
+            yield from self.reader(pa.Table.from_pylist([task]))
 
 
 def _file_counts(path: Path | None) -> dict[str, int]:

@@ -1,20 +1,19 @@
 """The one list of per-batch operators after reading, and the one way they are wired, for every job.
 
-Ingest maps the chain over a Ray dataset (:func:`map_stages`); :class:`operators.shards.part_writer.PartWriter`
-(pack_shards) and :class:`operators.corpus_build.partition.PartitionBuilder` (build_corpus) run it over a reader's
-blocks inside a worker (:func:`run_chain`). So the same operators, in the same order, with the same ledger stage
-names and counts, run in all of them.
+Ingest's :class:`pipelines._ingest.IngestPartition`, pack_shards' :class:`operators.shards.part_writer.PartWriter`
+and build_corpus' :class:`operators.corpus_build.partition.PartitionBuilder` run it over a reader's blocks inside a
+Ray worker (:func:`run_chain`), one partition at a time. So the same operators, in the same order, with the same
+ledger stage names and counts, run in all of them.
 
 The operator contract (plain class attributes, no registration):
 
 - ``STAGE``: its ledger stage name;
 - ``NEEDS``: the columns it reads, ``ADDS``: the columns it adds (checked on the first batch: a missing column is
   an error naming the operator);
-- ``Op(cfg)`` with the job's :class:`operators.core.ingest_config.IngestConfig`, then ``op(batch) -> batch``;
-- it marks bad rows with the reject columns and never drops a row (the quarantine sink at the end writes them);
-- ``COMPUTE`` (optional): ``"tasks"`` (the default: a stateless op, mapped as Ray tasks) or ``"actors"`` (its
-  ``__init__`` loads something costly, a model: ingest maps it over a pool of up to one actor per CPU, each
-  building the op once). Inside pack_shards' and build_corpus' workers every op is built once per worker anyway.
+- ``Op(cfg)`` with the job's :class:`operators.core.ingest_config.IngestConfig`, then ``op(batch) -> batch``; a
+  worker process builds the chain once per run and keeps it for every partition it gets, so an ``__init__`` that
+  loads something costly (a model) pays for it once per worker;
+- it marks bad rows with the reject columns and never drops a row (the quarantine sink at the end writes them).
 
 Adding an operator to every job = its file, its export in its package's ``__init__``, and one entry below.
 """
@@ -78,32 +77,6 @@ def ingest_stages(
         assert filtered_dir is not None
         stages.append(CountedStage(FilteredSink(filtered_dir), FILTERED_STAGE, receipts_dir))
     return [*stages, CountedStage(sink, SINK_STAGE, receipts_dir)]
-
-
-class _StageActor:
-    """A Ray Data actor holding one :class:`CountedStage` (built once per actor, from the pickled stage)."""
-
-    def __init__(self, stage: CountedStage) -> None:
-        self.stage = stage
-
-    def __call__(self, batch):
-        return self.stage(batch)
-
-
-def map_stages(ds: Any, stages: Sequence[CountedStage], max_actors: int) -> Any:
-    """``ds`` with every stage mapped over whole blocks, as its operator's ``COMPUTE`` declares (Ray tasks, or a
-    pool of up to ``max_actors`` actors): the one way a chain becomes Ray Data stages."""
-    from tokenmill.operators.core.runtime import actor_pool
-
-    for stage in stages:
-        compute = getattr(stage.op, "COMPUTE", "tasks")
-        if compute == "actors":
-            ds = ds.map_batches(_StageActor, fn_constructor_args=(stage,), batch_size=None, batch_format="pyarrow", compute=actor_pool(max_actors))
-        elif compute == "tasks":
-            ds = ds.map_batches(stage, batch_size=None, batch_format="pyarrow")
-        else:
-            raise ValueError(f"{type(stage.op).__name__}.COMPUTE is {compute!r}: 'tasks' or 'actors'")
-    return ds
 
 
 def run_chain(stages: Sequence[CountedStage], blocks: Iterable[pa.Table], edits: dict[str, dict[str, int]] | None = None) -> Iterator[pa.Table]:

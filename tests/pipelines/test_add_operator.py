@@ -2,8 +2,8 @@
 
 The test copies the project, adds a toy filter the way a maintainer would (its file, its export, one entry in
 ``operators/io/chain.py``), checks that exactly those three files differ from the original, then runs the three
-jobs of the copy as a user does and finds the operator's ledger stage and quarantine rows in each; the toy
-declares ``COMPUTE = "actors"`` and ingest runs it in a Ray actor.
+jobs of the copy as a user does and finds the operator's ledger stage and quarantine rows in each; ingest runs it
+in its Ray workers, not in the driver.
 """
 
 from __future__ import annotations
@@ -35,13 +35,12 @@ class ToyFlag:
     STAGE = "toy_flag"
     NEEDS = ("text", *REJECT_COLUMNS)
     ADDS = ()
-    COMPUTE = "actors"  # as an op that loads a model would declare
 
     def __init__(self, cfg) -> None:
         self.cfg = cfg
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        where = "actor" if ray.get_runtime_context().get_actor_id() else "task"
+        where = "worker" if ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE else "driver"
         hit = pc.and_(pc.is_null(batch["_reject_reason"]), pc.fill_null(pc.match_substring(batch["text"], "XYZZY"), False))
         for column, value in (("_reject_stage", "toy_flag"), ("_reject_reason", "toy_flag"),
                               ("_reject_detail", f"contains XYZZY, found in a Ray {where}"), ("_reject_excerpt", "XYZZY")):
@@ -98,7 +97,8 @@ def _walk(root: Path) -> list[Path]:
 
 
 def _run(repo: Path, *args: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "PYTHONPATH")}
+    # the copy is the project that runs (as if it were the checkout installed in editable mode), not this one
+    env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, "PYTHONPATH": str(repo)}
     proc = subprocess.run([sys.executable, *args, "--quiet", "--num-cpus", "2"], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -160,11 +160,11 @@ def test_a_new_operator_is_three_files_and_runs_in_every_job(tmp_path, shared_da
     )
     _run(repo, "pipelines/build_corpus.py", "--config", str(corpus))
 
-    # ingest mapped the op as it declared: in an actor (pack_shards and build_corpus workers are actors anyway)
+    # ingest ran the op in its Ray workers (as pack_shards and build_corpus do)
     con = duckdb.connect()
     details = con.execute(f"SELECT DISTINCT detail FROM read_parquet('{tmp_path}/ing/quarantine/*.parquet')").fetchall()
     con.close()
-    assert details == [("contains XYZZY, found in a Ray actor",)]
+    assert details == [("contains XYZZY, found in a Ray worker",)]
     for ledger in (tmp_path / "ing/ledger.duckdb", tmp_path / "pack/ledger.duckdb", tmp_path / "build/ledger.duckdb"):
         stages = _stages(ledger)
         toy = [v for s, v in stages.items() if s.endswith("toy_flag")]
