@@ -173,7 +173,7 @@ def heldout(
                 "parity_aware": cfg.parity_aware,
                 # premium cap: the share of global merges it ended up with (the frontier chart's x label)
                 "global_merges": (round(stats["global"] / max(stats["merges"], 1), 3) if cfg.premium_cap else cfg.global_merges) if cfg.parity_aware else 1.0,
-                "global_schedule": ("cap" if cfg.premium_cap else cfg.global_schedule) if cfg.parity_aware else None,
+                "global_schedule": _schedule(cfg) if cfg.parity_aware else None,
                 "premium_cap": cfg.premium_cap if cfg.parity_aware else None,
                 "reference_in_global": cfg.reference_in_global if cfg.parity_aware else None,
                 "min_frequency": cfg.min_frequency,
@@ -231,6 +231,14 @@ def heldout(
             }
         )
     return lines
+
+
+def _schedule(cfg: MultilingualConfig) -> str:
+    """The frontier chart's series: a fixed share's schedule, or the premium cap (``cap-noref``: the reference
+    language's words left out of the global merges)."""
+    if cfg.premium_cap:
+        return "cap" if cfg.reference_in_global else "cap-noref"
+    return cfg.global_schedule
 
 
 def _build_name(cfg: MultilingualConfig) -> str:

@@ -353,11 +353,24 @@ def write_html(report: dict[str, Any], charts: list[str]) -> str:
     imgs = "".join(f'<p><img src="{esc(c)}" alt="{esc(c)}"></p>' for c in charts if c != "frontier.png")
     frontier = ""
     if report.get("frontier"):
-        cols = ("corpus", "tokenizer", "global_merges", "global_schedule", "max_premium", "median_premium", "p90_premium", "eng_vs_plain", "bytes_per_token")
+        cols = (
+            "corpus",
+            "tokenizer",
+            "global_merges",
+            "global_schedule",
+            "premium_cap",
+            "max_premium",
+            "median_premium",
+            "p90_premium",
+            "eng_vs_plain",
+            "bytes_per_token",
+        )
         img = '<p><img src="frontier.png" alt="frontier.png"></p>' if "frontier.png" in charts else ""
         frontier = (
             "<h2>Fairness / compression frontier</h2><p>Held-out premiums and English bytes/token (÷ the plain build's) "
-            "per share of global merges in parity-aware training.</p>" + img + table(list(cols), [[r.get(c) for c in cols] for r in report["frontier"]])
+            "per share of global merges in parity-aware training (premium cap rows: the share the cap ended with).</p>"
+            + img
+            + table(list(cols), [[r.get(c) for c in cols] for r in report["frontier"]])
         )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>Tokenizer fairness</title><style>"

@@ -119,12 +119,7 @@ def train_parity_bpe(
     """
     check_global(global_merges, global_schedule, premium_cap)
     t0 = time.perf_counter()
-    langs = sorted(train)
-    dev = train if dev is None else dev
-    alphabet = set(initial_alphabet)
-    for table in (*train.values(), *dev.values()):
-        for w in table:
-            alphabet.update(w)
+    langs, dev, alphabet = prepare(train, dev, initial_alphabet)
     id_to_str = build_initial_vocab(special_tokens, alphabet)
     str_to_id = {s: i for i, s in enumerate(id_to_str)}
     planned = vocab_size - len(id_to_str)
@@ -240,6 +235,18 @@ def train_parity_bpe(
         "seconds": round(time.perf_counter() - t0, 3),
     }
     return str_to_id, merges, stats
+
+
+def prepare(
+    train: Mapping[str, Mapping[str, int]], dev: Mapping[str, Mapping[str, int]] | None, initial_alphabet: str
+) -> tuple[list[str], Mapping[str, Mapping[str, int]], set[str]]:
+    """What both trainers start from: the languages (sorted), the dev set (``train`` when None) and the alphabet."""
+    dev = train if dev is None else dev
+    alphabet = set(initial_alphabet)
+    for table in (*train.values(), *dev.values()):
+        for w in table:
+            alphabet.update(w)
+    return sorted(train), dev, alphabet
 
 
 def check_global(global_merges: float, global_schedule: str, premium_cap: float = 0.0) -> None:

@@ -22,7 +22,7 @@ from tokenmill.operators.bpe.fast_trainer import Vocab
 from tokenmill.operators.bpe.kernel_constants import HEAPN, META_SIZE, NSLOTS
 from tokenmill.operators.bpe.pair_table_kernels import reindex
 from tokenmill.operators.tokenize_text import parity_kernels as PK
-from tokenmill.operators.tokenize_text.parity_bpe import Schedule, cap_reference, check_global, is_global_step, over_cap
+from tokenmill.operators.tokenize_text.parity_bpe import Schedule, cap_reference, check_global, is_global_step, over_cap, prepare
 
 log = logging.getLogger(__name__)
 
@@ -290,12 +290,7 @@ def train_parity_fast(
     """
     check_global(global_merges, global_schedule, premium_cap)
     t0 = time.perf_counter()
-    langs = sorted(train)
-    dev = train if dev is None else dev
-    alphabet = set(initial_alphabet)
-    for table in (*train.values(), *dev.values()):
-        for w in table:
-            alphabet.update(w)
+    langs, dev, alphabet = prepare(train, dev, initial_alphabet)
     vocab = Vocab(special_tokens, alphabet, vocab_size)
     planned = vocab_size - len(vocab)
     words, elang, wtrain, wdev = _entries(train, dev, langs)

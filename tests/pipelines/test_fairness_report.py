@@ -79,6 +79,19 @@ def test_frontier_curve(tmp_path, shared_data):
     html = (out / "fairness.html").read_text()
     assert '<img src="frontier.png"' in html and "frontier" in html
     assert [r["global_merges"] for r in json.loads((out / "fairness.json").read_text())["frontier"]] == [0.0, 0.5, 1.0]
+    # a premium-cap row (its own series; the table names the cap)
+    stats = train_byte_level_bpe(
+        texts, [1] * len(texts), tmp_path / "cap", vocab_size=1000, marks=True, parity_aware=True, premium_cap=1.5, reference_in_global=False, langs=langs
+    )
+    share = stats["global"] / stats["merges"]
+    sweep.write_text(
+        sweep.read_text()
+        + json.dumps({**rows[1], "tokenizer": "tokenmill-cap", "global_merges": share, "global_schedule": "cap-noref", "premium_cap": 1.5})
+        + "\n"
+    )
+    assert fairness_report.main([*argv, "--frontier", str(sweep), "--output", str(tmp_path / "out2"), "--quiet"]) == 0
+    html = (tmp_path / "out2" / "fairness.html").read_text()
+    assert "<th>premium_cap</th>" in html and "cap-noref" in html and 0 < share < 1
 
 
 def test_frontier_bad_file(tmp_path, shared_data):

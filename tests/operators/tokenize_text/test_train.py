@@ -78,15 +78,20 @@ def test_parity_dev_comes_from_parallel_input(udhr):
 def test_default_config_is_the_fair_one(tmp_path, udhr):
     cfg = MultilingualConfig(vocab_size=400)
     assert cfg.parity_aware and cfg.marks and cfg.parity_dev == "auto"
-    assert cfg.global_merges == 0.5 and cfg.global_schedule == "first"  # the hybrid (README: fairness frontier)
+    # the premium cap, English's words out of the global merges (README: fairness frontier)
+    assert cfg.global_merges == 0.0 and cfg.premium_cap == 1.8 and cfg.parity_reference == "eng" and not cfg.reference_in_global
     langs, texts, repeats = _docs(udhr)
     stats, _path = train_tokenizer(cfg, langs, texts, repeats, tmp_path / "bpe")
     assert stats["dev"] == "input" and stats["engine"].startswith("tokenmill parity-aware")
-    assert stats["global"] == round(0.5 * (400 - 257)) and stats["global"] + sum(stats["chosen"].values()) == stats["merges"]
+    assert 0 < stats["global"] < stats["merges"] and stats["global"] + sum(stats["chosen"].values()) == stats["merges"]
+    assert stats["chosen"]["eng"] == 0 and max(stats["dev_tokens"].values()) <= 1.8 * stats["dev_tokens"]["eng"] * 1.05
     meta = json.loads((tmp_path / "bpe" / "tokenmill.json").read_text())
     assert meta["parity_aware"] is True and meta["marks"] is True and meta["stats"]["global"] == stats["global"]
 
 
 def test_global_merges_validated():
     with pytest.raises(ValueError, match="global_merges"):
-        MultilingualConfig(global_merges=1.5)
+        MultilingualConfig(global_merges=1.5, premium_cap=0.0)
+    with pytest.raises(ValueError, match="premium_cap=0"):
+        MultilingualConfig(global_merges=0.5)  # a fixed share replaces the cap, it does not add to it
+    assert MultilingualConfig(global_merges=0.5, premium_cap=0.0).global_merges == 0.5
