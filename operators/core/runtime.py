@@ -468,7 +468,7 @@ def cluster_cpus(cap: int | None = None) -> int:
     return min(n, cap) if cap else n
 
 
-def run_partitions(actor: type, items: list[dict], kwargs: dict, workers: int, cpu_share_arg: str | None = None) -> list[dict]:
+def run_partitions(actor: type, items: list[dict], kwargs: dict, workers: int, cpu_share_arg: str | None = None, progress: str = "partitions") -> list[dict]:
     """Run the partition writer class ``actor`` over the partitions ``items`` (each with an ``index`` 0..n-1), up to
     ``workers`` at once (no more than the items or the cluster's CPUs), and return their parts in index order (a
     running Ray is needed).
@@ -480,7 +480,7 @@ def run_partitions(actor: type, items: list[dict], kwargs: dict, workers: int, c
     of a Ray Data actor pool: they land on the worker processes Ray prestarts (an actor is a new process that imports
     everything first), and the driver only waits on futures, where Ray Data's executor loop spends ~10 % of a core of
     a 2-core machine scheduling. A task whose worker dies is retried (Ray's default); the same partition writes the
-    same names and bytes on any worker.
+    same names and bytes on any worker. ``progress`` labels the progress shown as partitions complete.
 
     Raises:
         CountMismatch: a partition came back missing or twice (nothing of the run may be committed then).
@@ -489,6 +489,7 @@ def run_partitions(actor: type, items: list[dict], kwargs: dict, workers: int, c
 
     import ray
 
+    from tokenmill.operators.core.progress import Progress
     from tokenmill.operators.ledger.reconcile import CountMismatch
 
     if not items:
@@ -505,7 +506,14 @@ def run_partitions(actor: type, items: list[dict], kwargs: dict, workers: int, c
     task = ray.remote(_run_partition).options(num_cpus=num_cpus)
     refs = [task.remote(run, item) for item in items]
     try:
-        parts = sorted((json.loads(p) for p in ray.get(refs)), key=lambda p: p["index"])
+        done: list[dict] = []
+        with Progress(len(refs), progress, unit="partition") as bar:
+            pending = refs
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                done += [json.loads(p) for p in ray.get(ready)]
+                bar.update(len(ready))
+        parts = sorted(done, key=lambda p: p["index"])
     except BaseException:
         for ref in refs:
             ray.cancel(ref)

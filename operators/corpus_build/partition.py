@@ -34,8 +34,7 @@ import pyarrow.parquet as pq
 from tokenmill.operators.clean.minhash import MinHasher
 from tokenmill.operators.core.atomic import rename_dir_atomic
 from tokenmill.operators.core.ingest_config import IngestConfig
-from tokenmill.operators.core.progress import Progress
-from tokenmill.operators.core.runtime import actor_pool, ray_workers
+from tokenmill.operators.core.runtime import ray_workers, run_partitions
 from tokenmill.operators.encode import Encoder, EncoderConfig, EngineMismatch
 from tokenmill.operators.io.chain import ingest_stages, run_chain
 from tokenmill.operators.io.read_task import ReadTask
@@ -49,8 +48,9 @@ TMP_NAME = re.compile(r"^\.tmp-[0-9a-f]{32}-[0-9a-f]{8}$")
 _ROOT = Path(__file__).resolve().parents[2]
 # Code whose changes can change a partition's bytes (readers, cleaning, encoding, this file).
 _CODE = ["operators/io", "operators/clean", "operators/quality", "operators/encode", "operators/core", "schemas", "operators/corpus_build/partition.py"]
-_SUMMARY_SCHEMA = pa.schema([("key", pa.string()), ("documents", pa.int64()), ("quarantined", pa.int64()), ("tokens", pa.int64()), ("seen", pa.int64())])
-_SUMMARY = _SUMMARY_SCHEMA.names
+_SUMMARY = ("key", "documents", "quarantined", "tokens", "seen")
+_SUMMARY_SCHEMA = pa.schema([("index", pa.int64()), ("part", pa.string())])
+"""What :class:`PartitionBuilder` returns per partition: its index in the run and its summary (``_SUMMARY``) as JSON."""
 TOKENS_COLUMNS = ["id", "source_name", "source", "location", "lang", "content_hash", "minhash", "n_words", "n_tokens", "input_ids"]
 
 
@@ -110,7 +110,7 @@ class PartitionBuilder:
         out = []
         for row in batch.to_pylist():
             meta = self.build(row["key"], row["source_name"], json.loads(row["task"]), IngestConfig(**json.loads(row["ingest"])))
-            out.append({k: meta.get(k) for k in _SUMMARY})
+            out.append({"index": row.get("index"), "part": json.dumps({"index": row.get("index"), **{k: meta.get(k) for k in _SUMMARY}})})
         return pa.Table.from_pylist(out, schema=_SUMMARY_SCHEMA)
 
     def build(self, key: str, source_name: str, task: dict, cfg: IngestConfig) -> dict:
@@ -315,18 +315,11 @@ def remove_partition(cache_dir: Path, key: str) -> None:
 
 
 def build_partitions(misses: list[dict], cache_dir: Path, tokenizer: str, workers: int) -> None:
-    """Build the partitions ``misses`` (from :func:`operators.corpus_build.plan.missing_partitions`) in a pool of Ray actors
-    (a running Ray is needed), with progress; a retried task rewrites the same bytes."""
-    import ray
-
-    if not misses:
-        return
-    ds = ray.data.from_items(misses, override_num_blocks=len(misses)).map_batches(
-        PartitionBuilder, fn_constructor_args=(str(cache_dir), tokenizer), batch_size=1, batch_format="pyarrow", compute=actor_pool(ray_workers(workers))
-    )
-    with Progress(len(misses), "build partitions", unit="partition") as bar:
-        for _ in ds.iter_rows():
-            bar.update()
+    """Build the partitions ``misses`` (from :func:`operators.corpus_build.plan.missing_partitions`) in Ray workers
+    (:func:`operators.core.runtime.run_partitions`; a running Ray is needed), with progress; a retried task rewrites
+    the same bytes."""
+    items = [{**miss, "index": i} for i, miss in enumerate(misses)]
+    run_partitions(PartitionBuilder, items, {"cache_dir": str(cache_dir), "tokenizer": tokenizer}, ray_workers(workers), progress="build partitions")
 
 
 def remove_stale_tmp(cache_dir: Path) -> int:

@@ -3,7 +3,7 @@
     python tests/pipelines/fault_scenario.py worker|node CONFIG.yaml
 
 Starts a 3-node cluster on this machine (1 CPU each), runs the build with RAY_ADDRESS pointing at it, and while
-partitions are being built either SIGKILLs one PartitionBuilder worker process (``worker``) or removes a worker
+partitions are being built either SIGKILLs one worker process while it builds a partition (``worker``) or removes a worker
 node (``node``). Prints one JSON line: whether the fault was injected and the published build's summary.
 """
 
@@ -43,7 +43,7 @@ def main(mode: str, config: str, out: str) -> None:
                     return
                 for proc in psutil.process_iter(["pid", "cmdline"]):
                     cmd = " ".join(proc.info["cmdline"] or [])
-                    if "PartitionBuilder" in cmd and "ray::" in cmd:
+                    if "ray::_run_partition" in cmd:  # a Ray worker while it runs a partition task (a PartitionBuilder)
                         os.kill(proc.info["pid"], signal.SIGKILL)
                         injected.update(done=True, what=f"killed pid {proc.info['pid']} after {built} partitions")
                         return
