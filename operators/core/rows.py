@@ -58,9 +58,9 @@ class RowBuffer:
 
     def add(self, **values) -> None:
         """Append one row; columns not given are null."""
-        unknown = set(values) - self._cols.keys()
-        assert not unknown, f"RowBuffer: no columns {sorted(unknown)} in {self.schema.names}"
-        for name, col in self._cols.items():
+        cols = self._cols
+        assert values.keys() <= cols.keys(), f"RowBuffer: no columns {sorted(set(values) - cols.keys())} in {self.schema.names}"
+        for name, col in cols.items():
             col.append(values.get(name))
         self._n += 1
 

@@ -91,8 +91,11 @@ def _parse_line(buf: RowBuffer, raw: bytes, src: str, loc: str, file_lang: str |
     except (RecursionError, ValueError) as exc:
         reject("malformed_json", f"fields cannot be kept as JSON: {exc}"[:300])
         return
-    values, err = unicode_problem({"text": text, "lang": lang, "meta": meta}, cfg.on_invalid_utf8)
-    if err:
-        reject("invalid_unicode", err)
-        return
+    values = {"text": text, "lang": lang, "meta": meta}
+    # A lone surrogate can only come from a JSON \u escape: valid UTF-8 never decodes to one.
+    if b"\\u" in raw:
+        values, err = unicode_problem(values, cfg.on_invalid_utf8)
+        if err:
+            reject("invalid_unicode", err)
+            return
     buf.add(source=src, location=loc, **values)
