@@ -29,18 +29,9 @@ from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.core.outputs import check_output_owned, clean_stale_staging, open_staging, publish
 from tokenmill.operators.core.runtime import cluster_cpus, run_partitions
 from tokenmill.operators.core.stages import load_receipts
-from tokenmill.operators.io import (
-    IngestConfig,
-    ReadTask,
-    expand_parquet_folders,
-    fingerprint,
-    parquet_files,
-    parquet_schema,
-    plan_partitions,
-    plan_read_tasks,
-    resolve_inputs,
-)
+from tokenmill.operators.io import IngestConfig, ReadTask, expand_parquet_folders, fingerprint, parquet_files, parquet_schema, plan_read_tasks, resolve_inputs
 from tokenmill.operators.io.chain import ingest_stages, run_chain, stage_names
+from tokenmill.operators.io.sources import plan_partitions
 from tokenmill.operators.ledger import Ledger
 from tokenmill.operators.ledger.reconcile import CountMismatch, mismatch_message, reconcile, text_edit_rows
 from tokenmill.schemas import DNA_SEGMENTS, DOCUMENTS, schema_name
