@@ -2,14 +2,17 @@
 pure-Python reference, same input, identical output required) and held-out fairness.
 
 Speed: all of UDHR (one document per line, temperature-sampled as the pipeline does, marks kept), 32k merges,
-dev text = the input, the default share of global merges: :func:`train_parity_fast` vs :func:`train_parity_bpe`; CPU seconds of this process (the
+dev text = the input, the default config's parity rule: :func:`train_parity_fast` vs :func:`train_parity_bpe`; CPU seconds of this process (the
 machine is shared), the merges must be identical.
 
 Held-out: train on the even lines of every UDHR file, score the odd lines (premium = tokens(lang) /
 tokens(eng); partial translations left out as in the fairness report). Builds: ``plain`` (GPT-2 regex, top
 pair overall), ``marks`` (marks kept, top pair overall) and the *frontier*: parity-aware hybrids (marks kept,
 dev text taken from the parallel input) with a share ``global_merges`` of the merges chosen as the top pair
-overall (``--fractions``, ``--schedules``; the default config's setting is always included), in the original
+overall (``--fractions``, ``--schedules``), or the *premium cap* (parity-aware only while the worst language
+takes over ``premium_cap`` x English's dev tokens, else the top pair overall: ``--caps`` leave English's words out
+of the overall counts, ``--caps-with-reference`` keep them, ``--floor-caps CAP:FLOOR`` also leave out the languages
+under FLOOR x English's tokens); the default config's setting is always included. All in the original
 script and romanized with :mod:`operators.romanize` (training and scoring text both romanized). Per build: max /
 median / p90 premium, English bytes/token and its ratio to ``plain``, overall bytes/token, and whether the
 targets (max <= 2.5, median <= 1.2, English >= 0.9x plain; romanized: max <= 2.0) are met; then the default's
@@ -17,7 +20,8 @@ verdict and its per-script premiums. ``--frontier-out F`` writes the rows for
 ``pipelines/fairness_report.py --frontier F`` (the curve in the HTML report).
 
     python benchmarks/multilingual.py [--udhr ../shared/data/text/udhr] [--vocab-size 32000] [--no-reference]
-        [--no-speed] [--fractions 0,0.25,0.5,0.75,0.9] [--schedules first,interleave] [--corpora orig,roman]
+        [--no-speed] [--fractions 0,0.25,0.5,0.75,0.9] [--schedules first,interleave] [--caps 1.5,1.7,1.8,1.9]
+        [--caps-with-reference 1.5] [--floor-caps 1.9:0.9] [--min-frequency N] [--corpora orig,roman]
 """
 
 from __future__ import annotations
@@ -88,11 +92,7 @@ def speed(parallel: dict[str, list[str]], vocab_size: int, reference: bool) -> d
             special_tokens=(END_OF_TEXT,),
             initial_alphabet=byte_alphabet(),
             min_frequency=cfg.min_frequency,
-            global_merges=cfg.global_merges,
-            global_schedule=cfg.global_schedule,
-            premium_cap=cfg.premium_cap,
-            reference_lang=cfg.parity_reference,
-            reference_in_global=cfg.reference_in_global,
+            **cfg.parity_rule(),
         )
         runs[name] = (result, time.process_time() - t0, time.perf_counter() - w0)
     (fv, fm, fs), ours_s, ours_wall = runs["fast"]
@@ -126,19 +126,22 @@ def heldout(
     fractions: list[float],
     schedules: list[str],
     corpora: list[str],
-    caps: list[tuple[float, bool]],
+    caps: list[tuple[float, bool, float]],
     min_frequency: int | None = None,
 ) -> list[dict]:
     """Train the builds on even lines, score them on odd lines; sweep the hybrid's global share and the premium cap
-    ((cap, reference_in_global) pairs) (the frontier). ``min_frequency``: of the parity-aware builds (None: the
+    ((cap, reference_in_global, global_floor)) (the frontier). ``min_frequency``: of the parity-aware builds (None: the
     default config's)."""
     default = MultilingualConfig(vocab_size=vocab_size)
     builds = {"plain": dataclasses.replace(default, marks=False, parity_aware=False), "marks": dataclasses.replace(default, parity_aware=False)}
     if min_frequency is not None:
         default = dataclasses.replace(default, min_frequency=min_frequency)
     shares = sorted({(f, sch) for f in fractions for sch in schedules})
-    sweep = [dataclasses.replace(default, global_merges=f, global_schedule=sch, premium_cap=0.0, reference_in_global=True) for f, sch in shares]  # type: ignore[arg-type]
-    sweep += [dataclasses.replace(default, global_merges=0.0, premium_cap=cap, reference_in_global=ref) for cap, ref in sorted(set(caps))]
+    fixed = {"premium_cap": 0.0, "reference_in_global": True, "global_floor": 0.0}
+    sweep = [dataclasses.replace(default, global_merges=f, global_schedule=sch, **fixed) for f, sch in shares]  # type: ignore[arg-type]
+    sweep += [
+        dataclasses.replace(default, global_merges=0.0, premium_cap=cap, reference_in_global=ref, global_floor=floor) for cap, ref, floor in sorted(set(caps))
+    ]
     for cfg in [*sweep, default]:
         builds[_build_name(cfg)] = cfg
     fcfg = FairnessConfig()
@@ -176,6 +179,7 @@ def heldout(
                 "global_schedule": _schedule(cfg) if cfg.parity_aware else None,
                 "premium_cap": cfg.premium_cap if cfg.parity_aware else None,
                 "reference_in_global": cfg.reference_in_global if cfg.parity_aware else None,
+                "global_floor": cfg.global_floor if cfg.parity_aware else None,
                 "min_frequency": cfg.min_frequency,
                 "marks": cfg.marks,
                 "dev": stats.get("dev"),
@@ -207,6 +211,7 @@ def heldout(
                     "global_schedule": default.global_schedule,
                     "premium_cap": default.premium_cap,
                     "reference_in_global": default.reference_in_global,
+                    "global_floor": default.global_floor,
                     "min_frequency": default.min_frequency,
                 },
                 "max_premium": chosen["max_premium"],
@@ -237,13 +242,14 @@ def _schedule(cfg: MultilingualConfig) -> str:
     """The frontier chart's series: a fixed share's schedule, or the premium cap (``cap-noref``: the reference
     language's words left out of the global merges)."""
     if cfg.premium_cap:
-        return "cap" if cfg.reference_in_global else "cap-noref"
+        return ("cap" if cfg.reference_in_global else "cap-noref") + ("-floor" if cfg.global_floor else "")
     return cfg.global_schedule
 
 
 def _build_name(cfg: MultilingualConfig) -> str:
     if cfg.premium_cap:
-        return f"fair-cap{cfg.premium_cap:.2f}{'' if cfg.reference_in_global else '-noref'}"
+        floor = f"-floor{cfg.global_floor:.2f}" if cfg.global_floor else ""
+        return f"fair-cap{cfg.premium_cap:.2f}{'' if cfg.reference_in_global else '-noref'}{floor}"
     return f"fair-g{cfg.global_merges:.2f}-{cfg.global_schedule}"
 
 
@@ -257,6 +263,7 @@ def main() -> int:
     ap.add_argument("--schedules", default="first", help="global_schedule values of the sweep: first, interleave (comma-separated)")
     ap.add_argument("--caps", default="1.5,1.7,1.8,1.9", help="premium_cap values of the sweep, reference_in_global=false (comma-separated)")
     ap.add_argument("--caps-with-reference", default="1.5", help="premium_cap values of the sweep, reference_in_global=true")
+    ap.add_argument("--floor-caps", default="1.9:0.9", help="CAP:FLOOR pairs of the sweep, reference_in_global=false, global_floor=FLOOR")
     ap.add_argument("--min-frequency", type=int, default=None, help="min_frequency of the parity-aware builds (default: the config's)")
     ap.add_argument("--corpora", default="orig,roman", help="orig, roman (comma-separated)")
     ap.add_argument("--frontier-out", default="", help="also write the frontier rows (JSON lines) here, for fairness_report.py --frontier")
@@ -265,7 +272,8 @@ def main() -> int:
     out = [] if args.no_speed else [speed(parallel, args.vocab_size, not args.no_reference)]
     fractions = [float(x) for x in args.fractions.split(",") if x]
     with tempfile.TemporaryDirectory() as tmp:
-        caps = [(float(x), False) for x in args.caps.split(",") if x] + [(float(x), True) for x in args.caps_with_reference.split(",") if x]
+        caps = [(float(x), False, 0.0) for x in args.caps.split(",") if x] + [(float(x), True, 0.0) for x in args.caps_with_reference.split(",") if x]
+        caps += [(float(x.split(":")[0]), False, float(x.split(":")[1])) for x in args.floor_caps.split(",") if x]
         out += heldout(parallel, args.vocab_size, Path(tmp), fractions, args.schedules.split(","), args.corpora.split(","), caps, args.min_frequency)
     if args.frontier_out:
         rows = [r for r in out if r["bench"] in ("fairness_frontier", "fairness_udhr_heldout")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.report.fairness import FairnessConfig
@@ -26,7 +26,7 @@ class MultilingualConfig:
     min_frequency: int = 1
     """tokenmill engine: stop when the best pair occurs fewer times (a parity-aware language stops being chosen).
     Default 1: a script whose words are long and rare in the sample (UDHR's Myanmar, Tibetan) keeps merging pairs seen
-    once while it is over the premium cap; on held-out UDHR that takes the worst premium from 2.65 to 2.42."""
+    once while it is over the premium cap; on held-out UDHR (cap 1.8) that takes the worst premium from 2.65 to 2.42."""
     digits_r2l: bool = False
     """tokenmill engine: group digit runs right to left in threes ("Tokenization counts")."""
     parity_aware: bool = True
@@ -39,17 +39,21 @@ class MultilingualConfig:
     global_schedule: Literal["first", "last", "interleave"] = "first"
     """Where the global merges go: first (the first global_merges x merges, then parity-aware), last (parity-aware
     first, the global ones at the end) or interleave (spread evenly among the parity-aware ones)."""
-    premium_cap: float = 1.8
+    premium_cap: float = 1.9
     """tokenmill engine, parity_aware=true, instead of a fixed share (needs global_merges=0): a merge is the worst
     language's top pair while its dev text takes more than premium_cap x the tokens of ``parity_reference``'s, else
     the top pair overall; 0: off (the fixed share global_merges). The reference language is never pushed down to
-    the others' level, only the languages above the cap are served. Default 1.8 with reference_in_global=false:
-    on held-out UDHR English keeps 0.90x plain BPE's bytes/token, max premium 2.42, median 1.21 (README)."""
+    the others' level, only the languages above the cap are served. Default 1.9 with reference_in_global=false and
+    global_floor=0.9: on held-out UDHR English keeps 0.90x plain BPE's bytes/token, max premium 2.46, median 1.20
+    (README)."""
     parity_reference: str = "eng"
     """The premium cap's reference language (the median language when it has no dev text)."""
     reference_in_global: bool = False
     """Whether parity_reference's words count in the top pair overall (the global merges); false: the global merges
     serve the other languages and the reference gains only from the pairs it shares with them."""
+    global_floor: float = 0.9
+    """> 0: a language whose dev text takes fewer than global_floor x parity_reference's tokens (compressed well
+    enough already) leaves the global merges' counts until it is back above; 0: every language counts."""
     parity_dev: Literal["auto", "input", "parallel", "train"] = "auto"
     """Dev text of parity-aware merges. auto: the input when it looks parallel (about as many lines in every
     language, as UDHR), else the ``parallel`` corpus when it shares languages with the input, else train; input:
@@ -92,11 +96,24 @@ class MultilingualConfig:
                 f"premium_cap: 0 (off) or >= 1 with global_merges=0, got {self.premium_cap} (global_merges={self.global_merges}); "
                 "for a fixed share of global merges set premium_cap=0"
             )
+        if not 0.0 <= self.global_floor <= max(self.premium_cap, 1.0):
+            raise ValueError(f"global_floor: 0 (off) up to premium_cap (or 1), got {self.global_floor}")
         if self.workers < 0:
             raise ValueError("workers: must be >= 0")
         for spec in self.compare:
             if "=" not in spec:
                 raise ValueError(f"compare: {spec!r} is not NAME=PATH")
+
+    def parity_rule(self) -> dict[str, Any]:
+        """The merge-rule keywords of the parity-aware trainers (``train_parity_fast``, ``train_parity_bpe``)."""
+        return {
+            "global_merges": self.global_merges,
+            "global_schedule": self.global_schedule,
+            "premium_cap": self.premium_cap,
+            "reference_lang": self.parity_reference,
+            "reference_in_global": self.reference_in_global,
+            "global_floor": self.global_floor,
+        }
 
     def peers(self) -> dict[str, str]:
         """``compare`` as ``{name: path}``."""

@@ -21,7 +21,9 @@ When no pair overall occurs ``min_frequency`` times the remaining global steps g
 language's dev text takes more than τ times the tokens of the reference language's (``reference_lang``, English;
 the median language when it has no dev text), else it is the top pair overall. The reference is never pushed down
 to the others' level (it gains from the global merges); the languages above the cap are served worst first until
-they are back under it. :func:`over_cap` decides, for both trainers.
+they are back under it. :func:`over_cap` decides, for both trainers. With ``global_floor = φ > 0`` a language whose
+dev text takes fewer than φ times the reference's tokens leaves the overall counts (it is compressed well enough)
+until it is back above (:func:`global_members`, before every merge).
 """
 
 from __future__ import annotations
@@ -63,11 +65,30 @@ def is_global_step(step: int, global_merges: float, schedule: Schedule, planned:
     raise ValueError(f"global_schedule: unknown schedule {schedule!r} (first, last, interleave)")
 
 
+def reference_tokens(dev_tokens: Sequence[int] | np.ndarray, ref: int, with_dev: Sequence[int]) -> int:
+    """The reference language's dev tokens (``ref`` < 0: the median, lower middle, of the languages ``with_dev``)."""
+    return int(dev_tokens[ref] if ref >= 0 else sorted(dev_tokens[li] for li in with_dev)[(len(with_dev) - 1) // 2])
+
+
 def over_cap(dev_tokens: Sequence[int] | np.ndarray, worst: int, ref: int, with_dev: Sequence[int], premium_cap: float) -> bool:
-    """Whether language ``worst`` takes more than ``premium_cap`` x the reference's dev tokens (``ref`` < 0: the
-    median, lower middle, of the languages ``with_dev``), i.e. the premium cap's step is parity-aware."""
-    base = dev_tokens[ref] if ref >= 0 else sorted(dev_tokens[li] for li in with_dev)[(len(with_dev) - 1) // 2]
-    return int(dev_tokens[worst]) > premium_cap * int(base)
+    """Whether language ``worst`` takes more than ``premium_cap`` x the reference's dev tokens, i.e. the premium
+    cap's step is parity-aware."""
+    return int(dev_tokens[worst]) > premium_cap * reference_tokens(dev_tokens, ref, with_dev)
+
+
+def global_members(dev_tokens: Sequence[int] | np.ndarray, ref: int, with_dev: Sequence[int], skip: int, global_floor: float) -> list[bool]:
+    """Whose train words the top pair overall counts: every language but ``skip``; with ``global_floor`` > 0 a
+    language with dev text only while it takes at least ``global_floor`` x the reference's dev tokens (unless that
+    leaves no language in)."""
+    out = [li != skip for li in range(len(dev_tokens))]
+    if global_floor > 0.0 and with_dev:
+        base = global_floor * reference_tokens(dev_tokens, ref, with_dev)
+        floored = list(out)
+        for li in with_dev:
+            floored[li] = out[li] and int(dev_tokens[li]) >= base
+        if any(floored):  # a floor that left every language out would end the global merges for good: none then
+            out = floored
+    return out
 
 
 def cap_reference(langs: Sequence[str], dev: Mapping[str, Mapping[str, int]], reference_lang: str) -> tuple[int, list[int]]:
@@ -93,6 +114,7 @@ def train_parity_bpe(
     premium_cap: float = 0.0,
     reference_lang: str = "eng",
     reference_in_global: bool = True,
+    global_floor: float = 0.0,
 ) -> tuple[dict[str, int], list[tuple[str, str]], dict]:
     """Train parity-aware BPE (or the hybrid, with ``global_merges`` > 0 or ``premium_cap`` > 0).
 
@@ -112,12 +134,14 @@ def train_parity_bpe(
         reference_lang: the premium cap's reference language.
         reference_in_global: false: the reference language's words do not count in the top pair overall (it gains
             from the merges it shares with the others; with the cap it is never chosen either).
+        global_floor: > 0: a language whose dev text takes fewer than this x the reference's tokens leaves the top
+            pair overall's counts until it is back above (:func:`global_members`, checked before every merge).
 
     Returns:
         ``(vocab, merges, stats)``; ``stats["chosen"]`` counts how many merges each language chose,
         ``stats["global"]`` how many were global.
     """
-    check_global(global_merges, global_schedule, premium_cap)
+    check_global(global_merges, global_schedule, premium_cap, global_floor)
     t0 = time.perf_counter()
     langs, dev, alphabet = prepare(train, dev, initial_alphabet)
     id_to_str = build_initial_vocab(special_tokens, alphabet)
@@ -148,10 +172,13 @@ def train_parity_bpe(
             pc = pair_counts[li]
             for p in itertools.pairwise(t):
                 pc[p] = pc.get(p, 0) + c
-                if use_global and li != skip:
-                    overall[p] = overall.get(p, 0) + c
         else:
             dev_tokens[li] += len(t) * c
+    member = global_members(dev_tokens, ref, with_dev, skip, global_floor)
+    for li, pc in enumerate(pair_counts):
+        if use_global and member[li]:
+            for p, n in pc.items():
+                overall[p] = overall.get(p, 0) + n
     ids = str_to_id
     heaps = [[(-n, ids[p[0]], ids[p[1]], p) for p, n in pc.items()] for pc in pair_counts]
     for h in heaps:
@@ -164,6 +191,14 @@ def train_parity_bpe(
     n_global = 0
     stop = "vocab_size"
     while len(str_to_id) < vocab_size:
+        if global_floor > 0.0 and use_global:
+            now = global_members(dev_tokens, ref, with_dev, skip, global_floor)
+            for li in (li for li in range(len(langs)) if now[li] != member[li]):
+                for p, n in pair_counts[li].items():
+                    if n:
+                        overall[p] = overall.get(p, 0) + (n if now[li] else -n)
+                        heapq.heappush(gheap, (-overall[p], ids[p[0]], ids[p[1]], p))
+            member = now
         if capped:
             cand = [li for li in range(len(langs)) if active[li]]
             worst = max(cand, key=lambda li: (dev_tokens[li], -li)) if cand else -1
@@ -209,7 +244,7 @@ def train_parity_bpe(
                 dev_tokens[li] -= (len(old) - len(out)) * c
                 continue
             pc = pair_counts[li]
-            in_overall = use_global and li != skip
+            in_overall = use_global and member[li]
             for p in itertools.pairwise(old):
                 pc[p] -= c
                 if in_overall:
@@ -249,8 +284,10 @@ def prepare(
     return sorted(train), dev, alphabet
 
 
-def check_global(global_merges: float, global_schedule: str, premium_cap: float = 0.0) -> None:
+def check_global(global_merges: float, global_schedule: str, premium_cap: float = 0.0, global_floor: float = 0.0) -> None:
     """Raise ValueError (naming the key) unless the hybrid settings are valid."""
+    if not 0.0 <= global_floor <= max(premium_cap, 1.0):
+        raise ValueError(f"global_floor: 0 (off) up to premium_cap (or 1), got {global_floor}")
     if premium_cap != 0.0 and (premium_cap < 1.0 or global_merges > 0.0):
         raise ValueError(f"premium_cap: 0 (off) or >= 1 with global_merges=0, got {premium_cap} (global_merges={global_merges})")
     if not 0.0 <= global_merges <= 1.0:

@@ -22,7 +22,16 @@ from tokenmill.operators.bpe.fast_trainer import Vocab
 from tokenmill.operators.bpe.kernel_constants import HEAPN, META_SIZE, NSLOTS
 from tokenmill.operators.bpe.pair_table_kernels import reindex
 from tokenmill.operators.tokenize_text import parity_kernels as PK
-from tokenmill.operators.tokenize_text.parity_bpe import Schedule, cap_reference, check_global, is_global_step, over_cap, prepare
+from tokenmill.operators.tokenize_text.parity_bpe import (
+    Schedule,
+    cap_reference,
+    check_global,
+    global_members,
+    is_global_step,
+    over_cap,
+    prepare,
+    reference_tokens,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +120,13 @@ class ParityState:
         min_count: int,
         slack: float = 1.0,
         glob: int = -1,
-        gskip: int = -1,
+        gin: np.ndarray | None = None,
     ) -> None:
         """``active`` has one more item than the languages when ``glob >= 0`` (the overall pseudo-language, which
-        does not count language ``gskip``)."""
+        counts the languages ``gin`` holds; None: all)."""
         self.tok, self.estart, self.elen, self.elang = tok, estart, elen, elang
-        self.glob, self.gskip = glob, gskip
+        self.glob = glob
+        self.gin = np.ones(len(active), np.bool_) if gin is None else gin
         self.wtrain, self.wdev, self.active = wtrain, wdev, active
         self.min_count = min_count
         self.shift = max(1, int(vocab_size - 1).bit_length())
@@ -135,7 +145,7 @@ class ParityState:
         self.state = np.zeros(PK.STATE_SIZE, np.int64)
         c, g = self.counts, self.where
         PK.count_initial(
-            tok, estart, elen, elang, wtrain, active, self.shift, *c.arrays(), *g.arrays(), g.last, self.node_entry, self.node_next, self.state, glob, gskip
+            tok, estart, elen, elang, wtrain, active, self.shift, *c.arrays(), *g.arrays(), g.last, self.node_entry, self.node_next, self.state, glob, self.gin
         )
         n = int(c.meta[NSLOTS])
         # After the first pass everything keeps ``slack`` x what it uses as room to grow into (the tests use 0,
@@ -205,7 +215,7 @@ class ParityState:
                 b,
                 new,
                 self.glob,
-                self.gskip,
+                self.gin,
             )
             if status == 0:
                 break
@@ -222,6 +232,40 @@ class ParityState:
                     self.regrowths["nodes"] += 1
                     cap = max(2 * len(self.node_entry), live + int(self.state[PK.NEED]))
                     self.node_entry, self.node_next = _sized(self.node_entry, cap), _sized(self.node_next, cap)
+        self._push()
+
+    def shift_overall(self, lang: int, member: bool, stamp: int) -> None:
+        """Move language ``lang``'s train pairs into (``member``) or out of the overall counts, then push the pairs
+        whose count grew; ``stamp`` (< -1, unique) marks the touched slots."""
+        c = self.counts
+        lo, hi = np.searchsorted(self.elang, lang, "left"), np.searchsorted(self.elang, lang, "right")  # entries are grouped by language
+        pairs = int(np.maximum(self.elen[lo:hi] - 1, 0).sum())
+        while c.meta[NSLOTS] + pairs + 1 > len(c.sa) or 2 * (c.meta[NSLOTS] + pairs + 1) > len(c.keys):
+            c.grow()
+            self.regrowths["count_slots"] += 1
+        self.state[PK.STEP] = stamp
+        self.gin[lang] = member
+        PK.shift_overall(
+            lo,
+            hi,
+            1 if member else -1,
+            self.tok,
+            self.estart,
+            self.elen,
+            self.wtrain,
+            self.shift,
+            *c.arrays(),
+            c.tstamp,
+            c.tstart,
+            c.touched,
+            self.state,
+            self.glob,
+        )
+        self._push()
+
+    def _push(self) -> None:
+        """Push the touched slots whose count grew into their heaps (growing a heap when it is full)."""
+        c = self.counts
         start = 0
         while True:
             start = PK.push_touched(
@@ -280,6 +324,7 @@ def train_parity_fast(
     premium_cap: float = 0.0,
     reference_lang: str = "eng",
     reference_in_global: bool = True,
+    global_floor: float = 0.0,
     slack: float = 1.0,
 ) -> tuple[dict[str, int], list[tuple[str, str]], dict]:
     """Parity-aware BPE on the numba kernels; arguments and result as
@@ -288,7 +333,7 @@ def train_parity_fast(
     ``slack``: room kept to grow into after the first count, as a share of what it uses (0: none, so every
     regrowth path runs; the tests use it). ``stats["regrowths"]`` counts them.
     """
-    check_global(global_merges, global_schedule, premium_cap)
+    check_global(global_merges, global_schedule, premium_cap, global_floor)
     t0 = time.perf_counter()
     langs, dev, alphabet = prepare(train, dev, initial_alphabet)
     vocab = Vocab(special_tokens, alphabet, vocab_size)
@@ -302,29 +347,44 @@ def train_parity_fast(
     capped = premium_cap > 0.0
     use_global = global_merges > 0.0 or capped
     ref, with_dev = cap_reference(langs, dev, reference_lang)
+    skip = -1 if reference_in_global else ref
+    nl = len(langs)
+    elang_a, wdev_a = np.asarray(elang, np.int32), np.asarray(wdev, np.int64)
+    dev0 = np.zeros(nl, np.int64)
+    np.add.at(dev0, elang_a, lengths.astype(np.int64) * wdev_a)
+    gin = np.array([*global_members(dev0, ref, with_dev, skip, global_floor), True], np.bool_)
+    members = np.arange(nl) != skip  # the overall counts' languages without the floor
+    has_dev = np.isin(np.arange(nl), with_dev)
     glob = len(langs) if use_global else -1  # the overall pseudo-language's index
     active = np.array([lang in dev and bool(dev[lang]) for lang in langs] + [True] * use_global, np.bool_)
     st = ParityState(
         tok,
         estart,
         lengths,
-        np.asarray(elang, np.int32),
+        elang_a,
         np.asarray(wtrain, np.int64),
-        np.asarray(wdev, np.int64),
+        wdev_a,
         active,
         vocab_size,
         max(1, min_frequency),
         slack,
         glob,
-        -1 if reference_in_global else ref,
+        gin,
     )
     t1 = time.perf_counter()
     merges: list[tuple[str, str]] = []
     chosen = {lang: 0 for lang in langs}
     n_global = 0
     stop = "vocab_size"
-    nl = len(langs)
+    shifts = 0
     while len(vocab) < vocab_size:
+        if global_floor > 0.0 and use_global and with_dev:
+            # global_members, vectorized (int64 >= float64 compares exactly below 2**53, as Python's int >= float)
+            floored = members & ~(has_dev & (st.dev_tokens < global_floor * reference_tokens(st.dev_tokens, ref, with_dev)))
+            now = floored if floored.any() else members
+            for li in np.flatnonzero(now != st.gin[:nl]).tolist():
+                shifts += 1
+                st.shift_overall(li, bool(now[li]), -1 - shifts)
         worst = -1
         if capped:
             if st.active[:nl].any():
@@ -365,5 +425,6 @@ def train_parity_fast(
         "seconds": round(time.perf_counter() - t0, 3),
         "setup_seconds": round(t1 - t0, 3),
         "regrowths": st.regrowths,
+        "floor_shifts": shifts,
     }
     return dict(vocab.str_to_id), merges, stats

@@ -10,8 +10,9 @@ State (owned by :class:`operators.tokenize_text.parity_fast.ParityState`):
   key is ``lang << shift | left``, so within one language the heap's tie-break on ``sa`` is the tie-break on the
   left id. Only languages still *active* (they may still choose a merge) are counted: a language leaves for good.
 * *Overall* (the hybrid's global merges): when ``glob >= 0``, language index ``glob`` (one past the real
-  languages) is a pseudo-language that counts every train word of every language (but ``gskip``, the premium
-  cap's reference when it stays out of the overall count), active or not, while ``active[glob]``; its heap
+  languages) is a pseudo-language that counts the train words of the languages ``gin`` holds (all but the
+  premium cap's reference when it stays out, and with a global floor only those not far better compressed than
+  it: :func:`shift_overall` moves a language in or out), active or not, while ``active[glob]``; its heap
   gives the top pair overall. It has no dev tokens and is never the worst language.
 * *Where*: a second pair table keyed by (left, right), whose ``head`` starts a linked list of the entries that
   contain the pair (``node_entry``/``node_next``); stale and duplicate nodes are harmless (the word is re-read).
@@ -82,10 +83,10 @@ def count_initial(
     node_next,
     state,
     glob,
-    gskip,
+    gin,
 ):
-    """Count the pairs of the active languages' train words (and overall, under ``glob``, but for language
-    ``gskip``'s) and list, per pair, the entries that contain it.
+    """Count the pairs of the active languages' train words (and overall, under ``glob``, those of the languages
+    ``gin`` holds) and list, per pair, the entries that contain it.
 
     The caller sizes the counts table for two slots per pair occurrence (one with ``glob``), the where table for
     every occurrence and the node arrays for one node per occurrence.
@@ -95,7 +96,7 @@ def count_initial(
         n = elen[e]
         lang = elang[e]
         counted = wtrain[e] > 0 and active[lang]
-        gcounted = glob >= 0 and wtrain[e] > 0 and active[glob] and lang != gskip
+        gcounted = glob >= 0 and wtrain[e] > 0 and active[glob] and gin[lang]
         for i in range(st, st + n - 1):
             x = tok[i]
             y = tok[i + 1]
@@ -186,12 +187,12 @@ def apply_merge(
     b,
     new,
     glob,
-    gskip,
+    gin,
 ):
     """Merge (a, b) into ``new`` in every word that contains it (left to right, no overlaps, as the reference).
 
-    Active languages' train counts (and the overall ones, under ``glob`` while ``active[glob]``, all languages but
-    ``gskip``) are updated
+    Active languages' train counts (and the overall ones, under ``glob`` while ``active[glob]``, of the languages
+    ``gin`` holds) are updated
     (count slots that change are listed in ``touched``, with their count before the step in ``tstart``); pairs
     that contain ``new`` list the word; ``dev_tokens`` shrinks by the dev weight times the tokens saved. Returns 0
     when done, else the NEED_* status of what must grow first.
@@ -225,7 +226,7 @@ def apply_merge(
         lang = elang[e]
         w = wtrain[e]
         counted = w > 0 and active[lang]
-        gcounted = glob >= 0 and w > 0 and active[glob] and lang != gskip
+        gcounted = glob >= 0 and w > 0 and active[glob] and gin[lang]
         code = np.int64(lang) << shift
         gcode = np.int64(glob) << shift
         if counted:
@@ -267,6 +268,23 @@ def apply_merge(
                 _add_node(g, e, ghead, glast, node_entry, node_next, state)
     glast[g0] = -1  # the list is empty: a re-formed (a, b) must list its words again
     return 0
+
+
+@njit(cache=True)
+def shift_overall(lo, hi, sign, tok, estart, elen, wtrain, shift, ckeys, cvals, csa, csb, ccnt, chead, cmeta, tstamp, tstart, touched, state, glob):
+    """Add (``sign`` 1) or take away (-1) the train pairs of entries ``lo..hi`` (one language's) to the overall
+    counts; the slots that change are listed in ``touched``. The caller makes room first (a new slot and a touched
+    item per pair) and sets a ``state[STEP]`` stamp of its own."""
+    gcode = np.int64(glob) << shift
+    for e in range(lo, hi):
+        w = wtrain[e]
+        if w <= 0:
+            continue
+        st = estart[e]
+        for i in range(st, st + elen[e] - 1):
+            s = find_or_add_slot(ckeys, cvals, csa, csb, ccnt, chead, cmeta, gcode | tok[i], tok[i + 1])
+            _touch(s, ccnt, tstamp, tstart, touched, state)
+            ccnt[s] += sign * w
 
 
 @njit(cache=True)

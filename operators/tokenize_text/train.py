@@ -22,7 +22,6 @@ from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.encode.locate import open_tokenizer
 from tokenmill.operators.tokenize_text.byte_level import END_OF_TEXT, ByteLevelConfig, ByteLevelPreTokenizer, byte_alphabet
 from tokenmill.operators.tokenize_text.hf_export import save_byte_level_tokenizer
-from tokenmill.operators.tokenize_text.parity_bpe import Schedule
 from tokenmill.operators.tokenize_text.parity_fast import train_parity_fast
 
 if TYPE_CHECKING:
@@ -119,14 +118,10 @@ def train_tokenizer(
         digits_r2l=cfg.digits_r2l,
         marks=cfg.marks,
         parity_aware=cfg.parity_aware,
-        global_merges=cfg.global_merges,
-        global_schedule=cfg.global_schedule,
-        premium_cap=cfg.premium_cap,
-        reference_lang=cfg.parity_reference,
-        reference_in_global=cfg.reference_in_global,
         langs=langs,
         parallel=dev,
         meta={"romanized": cfg.romanize, "parity_dev": source},
+        **cfg.parity_rule(),
     )
     if cfg.parity_aware:
         stats["dev"] = source
@@ -143,22 +138,17 @@ def train_byte_level_bpe(
     digits_r2l: bool = False,
     marks: bool = False,
     parity_aware: bool = False,
-    global_merges: float = 0.0,
-    global_schedule: Schedule = "first",
-    premium_cap: float = 0.0,
-    reference_lang: str = "eng",
-    reference_in_global: bool = True,
     langs: list[str | None] | None = None,
     parallel: Mapping[str, list[str]] | None = None,
     meta: Mapping[str, Any] | None = None,
+    **rule: Any,
 ) -> dict[str, Any]:
     """Byte-level BPE on the tokenmill engine (or parity-aware); writes out/tokenizer.json; returns the stats.
 
     Parity-aware training measures languages on ``parallel`` (language → lines; None: each language's training
-    sample) with the fast trainer :func:`operators.tokenize_text.parity_fast.train_parity_fast`, ``global_merges``
-    of the merges (placed by ``global_schedule``) chosen as the top pair overall, or with ``premium_cap`` > 0
-    the top pair overall whenever no language is over the cap relative to ``reference_lang`` (whose words count
-    in the top pair overall only when ``reference_in_global``). The tokenizer is
+    sample) with the fast trainer :func:`operators.tokenize_text.parity_fast.train_parity_fast`; ``rule``: its
+    keyword options of the merge rule (``global_merges``, ``global_schedule``, ``premium_cap``, ``reference_lang``,
+    ``reference_in_global``, ``global_floor``; :meth:`MultilingualConfig.parity_rule`). The tokenizer is
     checked to decode its own encoding of a sample of ``texts`` back exactly.
     """
     pre = ByteLevelPreTokenizer(ByteLevelConfig(digits_r2l=digits_r2l, marks=marks))
@@ -180,11 +170,7 @@ def train_byte_level_bpe(
             special_tokens=(END_OF_TEXT,),
             initial_alphabet=byte_alphabet(),
             min_frequency=min_frequency,
-            global_merges=global_merges,
-            global_schedule=global_schedule,
-            premium_cap=premium_cap,
-            reference_lang=reference_lang,
-            reference_in_global=reference_in_global,
+            **rule,
         )
         specials: tuple[str, ...] = (END_OF_TEXT,)
         distinct = sum(len(t) for t in train.values())

@@ -108,3 +108,18 @@ def test_premium_cap(udhr):
     for bad in (dict(premium_cap=0.5), dict(premium_cap=1.5, global_merges=0.5)):
         with pytest.raises(ValueError, match="premium_cap"):
             train_parity_bpe(train, **kw, **bad)  # type: ignore[arg-type]
+
+
+def test_global_floor_leaves_well_compressed_languages_out():
+    """global_floor=1: a language taking fewer dev tokens than English does not count in the top pair overall
+    (y's "unun" never outweighs z's pairs); z, far above, does: the merges are plain BPE on z's words."""
+    train = {"eng": {"ab": 3}, "y": {"unun": 9}, "z": {"hughug": 5, "pugpug": 4, "un": 1}}
+    kw = dict(vocab_size=14, special_tokens=(), global_merges=1.0, reference_in_global=False)
+    dev = {"eng": {"abab": 2}, "y": {"un": 1}, "z": train["z"]}  # z keeps >= 10 tokens > 8
+    _, merges, stats = train_parity_bpe(train, dev, global_floor=1.0, **kw)  # type: ignore[arg-type]
+    ref_merges, _ = train_reference(train["z"], vocab_size=14, special_tokens=(), initial_alphabet="abhgpuny")
+    assert merges[: stats["global"]] == ref_merges  # then z has no pair of min_frequency left: parity-aware steps
+    _, merges_all, _ = train_parity_bpe(train, dev, **kw)  # type: ignore[arg-type]
+    assert merges_all[0] == ("u", "n")  # without the floor y's 18 "un"s come first
+    with pytest.raises(ValueError, match="global_floor"):
+        train_parity_bpe(train, global_floor=2.5, premium_cap=1.8, vocab_size=14, special_tokens=())

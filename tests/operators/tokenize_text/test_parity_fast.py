@@ -58,9 +58,10 @@ def test_hybrid_equals_reference(train, dev, vocab_size, min_frequency, global_m
     premium_cap=st.sampled_from([1.0, 1.1, 1.5, 3.0]),
     reference_lang=st.sampled_from(["x", "y", "eng"]),  # eng: absent, the median language is the reference
     reference_in_global=st.booleans(),
+    global_floor=st.sampled_from([0.0, 0.5, 0.9, 1.0]),
 )
-def test_premium_cap_equals_reference(train, dev, vocab_size, min_frequency, premium_cap, reference_lang, reference_in_global):
-    kw = dict(premium_cap=premium_cap, reference_lang=reference_lang, reference_in_global=reference_in_global)
+def test_premium_cap_equals_reference(train, dev, vocab_size, min_frequency, premium_cap, reference_lang, reference_in_global, global_floor):
+    kw = dict(premium_cap=premium_cap, reference_lang=reference_lang, reference_in_global=reference_in_global, global_floor=global_floor)
     _same(train, dev, vocab_size=vocab_size, special_tokens=(), min_frequency=min_frequency, **kw)
 
 
@@ -104,12 +105,16 @@ def test_udhr_hybrid_equals_reference(udhr_words, global_merges, schedule):
     assert abs(stats["global"] - global_merges * (900 - 257)) <= 1 and stats["global"] + sum(stats["chosen"].values()) == stats["merges"]
 
 
-@pytest.mark.parametrize(("premium_cap", "reference_lang", "in_global"), [(1.2, "eng", False), (1.2, "eng", True), (1.0, "rus", False), (1.3, "none", True)])
-def test_udhr_premium_cap_equals_reference(udhr_words, premium_cap, reference_lang, in_global):
+@pytest.mark.parametrize(
+    ("premium_cap", "reference_lang", "in_global", "floor"),
+    [(1.2, "eng", False, 0.0), (1.2, "eng", True, 0.0), (1.0, "rus", False, 0.0), (1.3, "none", True, 0.0), (1.2, "eng", False, 1.0), (1.3, "none", True, 1.0)],
+)
+def test_udhr_premium_cap_equals_reference(udhr_words, premium_cap, reference_lang, in_global, floor):
     train, dev = udhr_words
-    kw = dict(special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet(), min_frequency=1, reference_in_global=in_global)
+    kw = dict(special_tokens=(END_OF_TEXT,), initial_alphabet=byte_alphabet(), min_frequency=1, reference_in_global=in_global, global_floor=floor)
     stats = _same(train, dev, vocab_size=900, premium_cap=premium_cap, reference_lang=reference_lang, **kw)
     assert 0 < stats["global"] < stats["merges"] and stats["global"] + sum(stats["chosen"].values()) == stats["merges"]
+    assert (stats["floor_shifts"] > 0) == (floor > 0)  # languages did move in and out of the overall counts
 
 
 @pytest.mark.parametrize("with_dev", [False, True])
