@@ -128,10 +128,11 @@ def heldout(
     corpora: list[str],
     caps: list[tuple[float, bool, float]],
     min_frequency: int | None = None,
+    swap: bool = False,
 ) -> list[dict]:
     """Train the builds on even lines, score them on odd lines; sweep the hybrid's global share and the premium cap
     ((cap, reference_in_global, global_floor)) (the frontier). ``min_frequency``: of the parity-aware builds (None: the
-    default config's)."""
+    default config's). ``swap``: train on the odd lines, score the even ones."""
     default = MultilingualConfig(vocab_size=vocab_size)
     builds = {"plain": dataclasses.replace(default, marks=False, parity_aware=False), "marks": dataclasses.replace(default, parity_aware=False)}
     if min_frequency is not None:
@@ -145,8 +146,9 @@ def heldout(
     for cfg in [*sweep, default]:
         builds[_build_name(cfg)] = cfg
     fcfg = FairnessConfig()
-    even = {lg: v[::2] for lg, v in parallel.items()}
-    odd = {lg: v[1::2] for lg, v in parallel.items() if v[1::2]}
+    first, second = (1, 0) if swap else (0, 1)
+    even = {lg: v[first::2] for lg, v in parallel.items() if v[first::2]}  # the training lines
+    odd = {lg: v[second::2] for lg, v in parallel.items() if v[second::2]}  # the scored ones
     texts_by_corpus = {"orig": (even, odd)}
     romanize_s = 0.0
     if "roman" in corpora:
@@ -172,6 +174,7 @@ def heldout(
             rows[name] = {
                 "bench": "fairness_frontier" if cfg.parity_aware else "fairness_udhr_heldout",
                 "corpus": corpus,
+                "train_lines": "odd" if swap else "even",
                 "tokenizer": f"tokenmill-{name}",
                 "parity_aware": cfg.parity_aware,
                 # premium cap: the share of global merges it ended up with (the frontier chart's x label)
@@ -206,6 +209,7 @@ def heldout(
             {
                 "bench": "fairness_udhr_heldout_targets",
                 "corpus": corpus,
+                "train_lines": "odd" if swap else "even",
                 "default": {
                     "global_merges": default.global_merges,
                     "global_schedule": default.global_schedule,
@@ -228,6 +232,7 @@ def heldout(
             {
                 "bench": "fairness_udhr_heldout_scripts",
                 "corpus": corpus,
+                "train_lines": "odd" if swap else "even",
                 "tokenizer": chosen["tokenizer"],
                 "per_script": {
                     sc: {"languages": r["languages"], "max": round(r["max_premium"], 3), "median": round(r["median_premium"], 3)}
@@ -264,6 +269,7 @@ def main() -> int:
     ap.add_argument("--caps", default="1.5,1.7,1.8,1.9", help="premium_cap values of the sweep, reference_in_global=false (comma-separated)")
     ap.add_argument("--caps-with-reference", default="1.5", help="premium_cap values of the sweep, reference_in_global=true")
     ap.add_argument("--floor-caps", default="1.9:0.9", help="CAP:FLOOR pairs of the sweep, reference_in_global=false, global_floor=FLOOR")
+    ap.add_argument("--swap-split", action="store_true", help="train on the odd lines, score the even ones (does the choice hold on the other split?)")
     ap.add_argument("--min-frequency", type=int, default=None, help="min_frequency of the parity-aware builds (default: the config's)")
     ap.add_argument("--corpora", default="orig,roman", help="orig, roman (comma-separated)")
     ap.add_argument("--frontier-out", default="", help="also write the frontier rows (JSON lines) here, for fairness_report.py --frontier")
@@ -274,7 +280,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         caps = [(float(x), False, 0.0) for x in args.caps.split(",") if x] + [(float(x), True, 0.0) for x in args.caps_with_reference.split(",") if x]
         caps += [(float(x.split(":")[0]), False, float(x.split(":")[1])) for x in args.floor_caps.split(",") if x]
-        out += heldout(parallel, args.vocab_size, Path(tmp), fractions, args.schedules.split(","), args.corpora.split(","), caps, args.min_frequency)
+        out += heldout(
+            parallel, args.vocab_size, Path(tmp), fractions, args.schedules.split(","), args.corpora.split(","), caps, args.min_frequency, args.swap_split
+        )
     if args.frontier_out:
         rows = [r for r in out if r["bench"] in ("fairness_frontier", "fairness_udhr_heldout")]
         Path(args.frontier_out).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
