@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -227,12 +226,6 @@ def write_in_tasks(items: list[dict], cfg: PartWriterConfig, workers: int) -> li
     cores). A partition builds its own :class:`PartWriter` (the tokenizer loads in ~0.1 s) and its names and bytes
     do not depend on which worker wrote it.
 
-    A task reserves its share of the CPUs (so at most ``workers`` run at once) but encodes with twice that many
-    threads (at most a node's CPUs; see :meth:`PartWriter._encode_chunks`): partitions rarely divide evenly among the
-    workers (a 100 Mbp genome is 3 partitions of 32 Mbp on 2 cores), and a partition left running alone then uses
-    the cores the finished ones freed instead of leaving them idle for the last third of the stage. While two run,
-    4 encoding threads share 2 cores; they release the GIL and do not spin, so that costs no measurable CPU.
-
     Raises:
         CountMismatch: a partition came back missing or twice.
     """
@@ -243,9 +236,8 @@ def write_in_tasks(items: list[dict], cfg: PartWriterConfig, workers: int) -> li
     # ... but never more than one node has, or a task could never be scheduled on a cluster of small nodes
     per_node = max([int(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")] or [1])
     num_cpus = max(1, min(share, per_node))
-    threads = min(2 * num_cpus, per_node)
     shared = ray.put(cfg)
-    refs = [_write_partition.options(num_cpus=num_cpus).remote(shared, threads, item) for item in items]
+    refs = [_write_partition.options(num_cpus=num_cpus).remote(shared, num_cpus, item) for item in items]
     try:
         parts = ray.get(refs)
     except BaseException:
@@ -259,13 +251,7 @@ def write_in_tasks(items: list[dict], cfg: PartWriterConfig, workers: int) -> li
 
 @ray.remote
 def _write_partition(cfg: PartWriterConfig, encode_threads: int, item: dict) -> dict:
-    """One partition through a :class:`PartWriter` in this (Ray worker) process; its descriptor.
-
-    fastokens runs each call on the calling thread (``FASTOKENS_BPE_THREADS=1``, read at its first call in the
-    process; a value the user exported wins): the writer encodes ``encode_threads`` slices at once itself, and
-    fastokens' own helper threads, which spin between calls, cost ~7 % more CPU per partition (4.4 vs 4.7 CPU s for
-    37k segments, process_time, alternating)."""
-    os.environ.setdefault("FASTOKENS_BPE_THREADS", "1")
+    """One partition through a :class:`PartWriter` in this (Ray worker) process; its descriptor."""
     return PartWriter(cfg, encode_threads=encode_threads).write(item["index"], item["name"], json.loads(item["tasks"]))
 
 

@@ -117,13 +117,11 @@ class PartWriter:
 
     Args:
         cfg: the run's settings (:class:`PartWriterConfig`).
-        encode_threads: threads of the tokenizer in this worker (its share of the node's CPUs); DNA segment
-            partitions also encode this many slices at once.
+        encode_threads: threads of the tokenizer in this worker (its share of the node's CPUs).
     """
 
     def __init__(self, cfg: PartWriterConfig, encode_threads: int = 1) -> None:
         limit_encode_threads(encode_threads)
-        self.encode_threads = max(1, encode_threads)  # also: segment slices encoded at once (see _encode_chunks)
         shards_dir, quarantine_dir, receipts_dir, documents_dir = cfg.shards_dir, cfg.quarantine_dir, cfg.receipts_dir, cfg.documents_dir
         tokens_dir, filtered_dir, local_root, ingest = cfg.tokens_dir, cfg.filtered_dir, cfg.local_root, cfg.ingest
         self.upload_to = cfg.upload_to
@@ -236,33 +234,29 @@ class PartWriter:
         """``(chunk, encoded)`` for every ``encode_batch_size`` slice of ``docs``, in order, each passed to
         ``write_tokens`` first (``first``: the first slice opens the partition and is checked harder).
 
-        ``ahead``: up to ``encode_threads`` slices are encoded at once in threads (the engines release the GIL) while
-        the caller packs the slice before them: a partition left running alone uses every core it may, and a
-        single-threaded engine call (fastokens with ``FASTOKENS_BPE_THREADS=1``) costs no thread hand-offs. Tokens are
-        written here, by the caller's thread, in slice order: the same bytes. An :class:`EngineMismatch` comes out of
-        its slice's result before anything of that slice is written; the slices still in flight only encode, and
-        leaving the generator cancels or joins them before the caller closes its files.
+        ``ahead``: the next slice is encoded (and its tokens written) in a thread while the caller packs this one; the
+        engines and pyarrow's writers release the GIL, so a worker with a free core uses it. Each file is still
+        written by one thread, in slice order: the same bytes. A slice is submitted only after the previous one came
+        back, so an :class:`EngineMismatch` (raised before anything of its slice is written) leaves nothing in flight.
         """
+
+        def encode(chunk: pa.Table, first: bool) -> pa.Table:
+            encoded = self.encoder(chunk.select(["id", "text"]), first=first)
+            write_tokens(chunk, encoded)
+            return encoded
+
         chunks = [docs.slice(s, self.encode_batch_size) for s in range(0, docs.num_rows, self.encode_batch_size)]
         if not ahead:
             for i, chunk in enumerate(chunks):
-                encoded = self.encoder(chunk.select(["id", "text"]), first=first and i == 0)
-                write_tokens(chunk, encoded)
-                yield chunk, encoded
+                yield chunk, encode(chunk, first and i == 0)
             return
-        depth = self.encode_threads  # Encoder's one shared counter (checked_docs) is added to under the GIL
-        with ThreadPoolExecutor(depth, thread_name_prefix="tokenmill-encode") as pool:
-            pending = [pool.submit(self.encoder, chunk.select(["id", "text"]), first=first and i == 0) for i, chunk in enumerate(chunks[:depth])]
-            try:
-                for i, chunk in enumerate(chunks):
-                    encoded = pending.pop(0).result()
-                    if i + depth < len(chunks):
-                        pending.append(pool.submit(self.encoder, chunks[i + depth].select(["id", "text"]), first=False))
-                    write_tokens(chunk, encoded)
-                    yield chunk, encoded
-            finally:
-                for future in pending:
-                    future.cancel()
+        with ThreadPoolExecutor(1, thread_name_prefix="tokenmill-encode") as pool:
+            pending = pool.submit(encode, chunks[0], first)
+            for i, chunk in enumerate(chunks):
+                encoded = pending.result()
+                if i + 1 < len(chunks):
+                    pending = pool.submit(encode, chunks[i + 1], False)
+                yield chunk, encoded
 
     def _upload(self) -> int:
         """Upload every file in the private folder to ``upload_to`` (same relative name), then remove it; returns

@@ -1,6 +1,7 @@
-"""DNA segment partitions (SEGMENTS_FORMAT) encode several slices at once: the tokens and shard bytes do not depend
-on how many, and a fast engine that starts to differ half-way through a partition (slices still in flight) is
-caught, the partition is written again by the reference engine, with the bytes of encode.engine=hf."""
+"""DNA segment partitions (SEGMENTS_FORMAT) encode one slice ahead of the packer, in a thread: the tokens and shard
+bytes do not depend on the encoder's threads, and a fast engine that starts to differ half-way through a partition
+(with a slice encoded ahead) is caught, the partition is written again by the reference engine, with the bytes of
+encode.engine=hf."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ class _DiffersLater:
 
 
 @pytest.mark.parametrize("threads", [2, 3])
-def test_slices_encoded_at_once_write_the_same_bytes(dna, tmp_path, threads):
+def test_encoder_threads_write_the_same_bytes(dna, tmp_path, threads):
     base_part, base = _write(dna, tmp_path / "t1", threads=1)
     part, files = _write(dna, tmp_path / f"t{threads}", threads=threads)
     assert part["documents_per_source"] == base_part["documents_per_source"] == {"/data/lambda.fa": 49}
@@ -91,7 +92,7 @@ def test_slices_encoded_at_once_write_the_same_bytes(dna, tmp_path, threads):
     assert files == base
 
 
-def test_a_mismatch_with_slices_in_flight_rewrites_the_partition_with_the_reference(dna, tmp_path):
+def test_a_mismatch_half_way_rewrites_the_partition_with_the_reference(dna, tmp_path):
     _, hf = _write(dna, tmp_path / "hf", threads=1, engine="hf")
     part, files = _write(dna, tmp_path / "auto", threads=3, differ_from_call=4)  # the 4th slice of 7 differs
     assert part["encoder"]["engine"] == "hf" and "partition 0" in part["encoder"]["fallback"]
