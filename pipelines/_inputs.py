@@ -4,17 +4,39 @@ milliseconds, not after a cluster start and an ingest."""
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass, field
 
 import fsspec
 import zstandard
 
 from tokenmill.operators.core.config import ConfigError
+from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.io import InputFile, expand_parquet_folders, resolve_inputs
 from tokenmill.operators.io.decode import files_without_lang
 
 FASTA_KINDS = "FASTA (.fa/.fna/.fasta, optionally .gz/.zst)"
 HEAD_BYTES = 64 << 10
 """Decoded bytes of a file's start looked at to tell whether it can be FASTA."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DocumentBatchesConfig:
+    """The keys of a job that reads documents (``--input``: documents/v1 Parquet or raw files, ingested first) and
+    maps them in Ray batches (romanize, dynamic_tokenize); a job subclasses it and may write ``batch_size`` again
+    with its own default and docstring."""
+
+    batch_size: int
+    """Documents per batch (each job writes it again with its default)."""
+    workers: int = 0
+    """Ray workers (tasks/actors) at once: 0 = one per CPU of the cluster."""
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    """Ingestion options when --input names raw files (e.g. --set ingest.lang_from=filename)."""
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if self.workers < 0:
+            raise ValueError("workers must be >= 0")
 
 
 def check_inputs(patterns: list[str], format: str = "auto", *, job: str | None = None, lang_from: str = "none") -> list[InputFile]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -22,19 +22,18 @@ import duckdb
 import ray
 
 from tokenmill.operators.core.cli import make_parser, parse_config
-from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.runtime import actor_pool, ray_workers
 from tokenmill.operators.dynamic import DynamicBPE, DynamicBPEConfig, rows_table, vocab_table
 from tokenmill.operators.dynamic.dynamic_bpe import Boundary
 from tokenmill.operators.encode import tokenizer_arg
 from tokenmill.operators.io import parquet_files
 from tokenmill.pipelines._ingest import documents_input
-from tokenmill.pipelines._inputs import check_inputs
+from tokenmill.pipelines._inputs import DocumentBatchesConfig, check_inputs
 from tokenmill.pipelines._report import job
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class DynamicTokenizeConfig:
+class DynamicTokenizeConfig(DocumentBatchesConfig):
     """Dynamic tokenization job."""
 
     batch_size: int = 32
@@ -45,18 +44,9 @@ class DynamicTokenizeConfig:
     """Units merged tokens never cross: pretokens, word, word_hyphen or sentence."""
     min_count: int = 1
     """Stop when the most frequent pair occurs fewer times in the batch."""
-    # duplicates: workers and ingest, with their checks, as in romanize.py's config: each job's config is one flat
-    # dataclass that its --help, `tokenmill config` and the docs list key by key.
-    workers: int = 0
-    """Ray workers (tasks/actors) at once: 0 = one per CPU of the cluster."""
-    ingest: IngestConfig = field(default_factory=IngestConfig)
-    """Ingestion options when --input names raw files (e.g. --set ingest.lang_from=filename)."""
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-        if self.workers < 0:
-            raise ValueError("workers must be >= 0")
+        DocumentBatchesConfig.__post_init__(self)  # batch_size, workers (slots: no zero-argument super())
         self.merge_config()  # max_merges / boundary / min_count errors surface as config errors
 
     def merge_config(self) -> DynamicBPEConfig:

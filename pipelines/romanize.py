@@ -15,32 +15,21 @@ from dataclasses import dataclass, field
 import ray
 
 from tokenmill.operators.core.cli import make_parser
-from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.romanize import RomanizerConfig
 from tokenmill.pipelines._ingest import documents_input
-from tokenmill.pipelines._inputs import check_inputs
+from tokenmill.pipelines._inputs import DocumentBatchesConfig, check_inputs
 from tokenmill.pipelines._report import documents_job
 from tokenmill.pipelines._romanize import romanize_dataset
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class RomanizeJobConfig:
+class RomanizeJobConfig(DocumentBatchesConfig):
     """Romanization job."""
 
     romanizer: RomanizerConfig = field(default_factory=RomanizerConfig)
     """uroman options (--set romanizer.cache_size=..., romanizer.use_uroman_fast=false)."""
     batch_size: int = 512
     """Documents per batch."""
-    workers: int = 0
-    """Ray workers (tasks/actors) at once: 0 = one per CPU of the cluster."""
-    ingest: IngestConfig = field(default_factory=IngestConfig)
-    """Ingestion options when --input names raw files (e.g. --set ingest.lang_from=filename)."""
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-        if self.workers < 0:
-            raise ValueError("workers must be >= 0")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -295,7 +295,17 @@ def _parse_text(tp: Any, text: str, key: str) -> Any:
 
 
 def field_docs(cls: type) -> dict[str, str]:
-    """Return the docstring written under each field of dataclass ``cls`` (parsed from its source)."""
+    """Return the docstring written under each field of dataclass ``cls`` (parsed from its source), its dataclass
+    bases' included (a field the class writes again takes the class' docstring)."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            docs |= _own_field_docs(klass)
+    return docs
+
+
+def _own_field_docs(cls: type) -> dict[str, str]:
+    """The docstrings under the fields that ``cls``'s own source writes."""
     try:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):

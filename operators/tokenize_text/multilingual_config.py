@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.report.fairness import FairnessConfig
 from tokenmill.operators.romanize import RomanizerConfig
+from tokenmill.operators.tokenize_text.parity_bpe import ParityRule
 from tokenmill.operators.tokenize_text.sampling import LanguageSamplingConfig
 
 
@@ -104,16 +105,16 @@ class MultilingualConfig:
             if "=" not in spec:
                 raise ValueError(f"compare: {spec!r} is not NAME=PATH")
 
-    def parity_rule(self) -> dict[str, Any]:
+    def parity_rule(self) -> ParityRule:
         """The merge-rule keywords of the parity-aware trainers (``train_parity_fast``, ``train_parity_bpe``)."""
-        return {
-            "global_merges": self.global_merges,
-            "global_schedule": self.global_schedule,
-            "premium_cap": self.premium_cap,
-            "reference_lang": self.parity_reference,
-            "reference_in_global": self.reference_in_global,
-            "global_floor": self.global_floor,
-        }
+        return ParityRule(
+            global_merges=self.global_merges,
+            global_schedule=self.global_schedule,
+            premium_cap=self.premium_cap,
+            reference_lang=self.parity_reference,
+            reference_in_global=self.reference_in_global,
+            global_floor=self.global_floor,
+        )
 
     def peers(self) -> dict[str, str]:
         """``compare`` as ``{name: path}``."""

@@ -33,7 +33,8 @@ import itertools
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict, Unpack
 
 from tokenmill.operators.bpe.reference import build_initial_vocab, merge_pair
 
@@ -43,6 +44,93 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Schedule = Literal["first", "last", "interleave"]
+
+
+class ParityRule(TypedDict, total=False):
+    """The merge rule's keywords (:meth:`MultilingualConfig.parity_rule` passes them); meanings and defaults:
+    :class:`ParityOptions`."""
+
+    global_merges: float
+    global_schedule: Schedule
+    premium_cap: float
+    reference_lang: str
+    reference_in_global: bool
+    global_floor: float
+
+
+class ParityArgs(ParityRule):
+    """The keyword arguments both parity-aware trainers take (:func:`train_parity_bpe`, ``train_parity_fast``)."""
+
+    vocab_size: int
+    special_tokens: tuple[str, ...]
+    initial_alphabet: NotRequired[str]
+    min_frequency: NotRequired[int]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ParityOptions:
+    """:class:`ParityArgs` with their defaults, checked (:func:`check_global`): what both trainers read."""
+
+    vocab_size: int
+    """Final vocabulary size, specials included."""
+    special_tokens: tuple[str, ...]
+    """Ids 0.. in order."""
+    initial_alphabet: str = ""
+    """Characters given an id even when absent (the 256 byte symbols)."""
+    min_frequency: int = 2
+    """A language whose best pair occurs fewer times stops being chosen (for good, even if later merges create new
+    pairs in it); training stops when no language has such a pair."""
+    global_merges: float = 0.0
+    """Share of the planned merges chosen as the top pair overall (0: all parity-aware; 1: plain BPE on the summed
+    training words)."""
+    global_schedule: Schedule = "first"
+    """Where the global merges go: ``first``, ``last`` or ``interleave`` (:func:`is_global_step`)."""
+    premium_cap: float = 0.0
+    """> 0 (with ``global_merges`` = 0): a merge is the worst language's top pair while its dev tokens exceed this x
+    the reference's, else the top pair overall (the module docstring)."""
+    reference_lang: str = "eng"
+    """The premium cap's reference language."""
+    reference_in_global: bool = True
+    """False: the reference language's words do not count in the top pair overall (it gains from the merges it
+    shares with the others; with the cap it is never chosen either)."""
+    global_floor: float = 0.0
+    """> 0: a language whose dev text takes fewer than this x the reference's tokens leaves the top pair overall's
+    counts until it is back above (:func:`global_members`, checked before every merge)."""
+
+    def __post_init__(self) -> None:
+        check_global(self.global_merges, self.global_schedule, self.premium_cap, self.global_floor)
+
+
+@dataclass(slots=True)
+class GlobalMerges:
+    """The hybrid's global merges, as both trainers choose them: whether the top pair overall is still counted
+    (``on``) and how many merges took it (``n``)."""
+
+    opt: ParityOptions
+    on: bool = field(init=False)
+    n: int = 0
+
+    def __post_init__(self) -> None:
+        self.on = self.opt.global_merges > 0.0 or self.opt.premium_cap > 0.0
+
+    def chooses(self, step: int, planned: int, dev_tokens: Sequence[int] | np.ndarray, worst: int, ref: int, with_dev: Sequence[int]) -> bool:
+        """Whether merge ``step`` is the top pair overall: with the premium cap while ``worst`` (the worst
+        compressed active language, -1: none) is not over it, else by the schedule (:func:`is_global_step`). A
+        parity step after the ``first`` schedule's global ones ends the overall counts for good (``on``)."""
+        if not self.on:
+            return False
+        if self.opt.premium_cap > 0.0:
+            return worst < 0 or not over_cap(dev_tokens, worst, ref, with_dev, self.opt.premium_cap)
+        if is_global_step(step, self.opt.global_merges, self.opt.global_schedule, planned):
+            return True
+        if self.opt.global_schedule == "first":
+            self.on = False  # the global phase is over: stop counting pairs overall
+        return False
+
+    def exhausted(self) -> None:
+        """No pair overall occurs ``min_frequency`` times: the remaining merges are parity-aware."""
+        log.info("parity bpe: no pair overall occurs %d times; the remaining merges are parity-aware", self.opt.min_frequency)
+        self.on = False
 
 
 def global_step_count(global_merges: float, schedule: Schedule, planned: int) -> int:
@@ -102,51 +190,25 @@ def cap_reference(langs: Sequence[str], dev: Mapping[str, Mapping[str, int]], re
 
 
 def train_parity_bpe(
-    train: Mapping[str, Mapping[str, int]],
-    dev: Mapping[str, Mapping[str, int]] | None = None,
-    *,
-    vocab_size: int,
-    special_tokens: tuple[str, ...],
-    initial_alphabet: str = "",
-    min_frequency: int = 2,
-    global_merges: float = 0.0,
-    global_schedule: Schedule = "first",
-    premium_cap: float = 0.0,
-    reference_lang: str = "eng",
-    reference_in_global: bool = True,
-    global_floor: float = 0.0,
+    train: Mapping[str, Mapping[str, int]], dev: Mapping[str, Mapping[str, int]] | None = None, **args: Unpack[ParityArgs]
 ) -> tuple[dict[str, int], list[tuple[str, str]], dict]:
     """Train parity-aware BPE (or the hybrid, with ``global_merges`` > 0 or ``premium_cap`` > 0).
 
     Args:
         train: language → {word: count} (pre-tokenized byte-level words; no token spans two words).
         dev: language → {word: count} of the parallel dev text; None: ``train`` itself is the dev set.
-        vocab_size: final vocabulary size, specials included.
-        special_tokens: ids 0.. in order.
-        initial_alphabet: characters given an id even when absent (the 256 byte symbols).
-        min_frequency: a language whose best pair occurs fewer times stops being chosen (for good, even if later
-            merges create new pairs in it); training stops when no language has such a pair.
-        global_merges: share of the planned merges chosen as the top pair overall (0: all parity-aware; 1: plain
-            BPE on the summed training words).
-        global_schedule: where the global merges go: ``first``, ``last`` or ``interleave`` (:func:`is_global_step`).
-        premium_cap: > 0 (with ``global_merges`` = 0): a merge is the worst language's top pair while its dev
-            tokens exceed this x the reference's, else the top pair overall (the module docstring).
-        reference_lang: the premium cap's reference language.
-        reference_in_global: false: the reference language's words do not count in the top pair overall (it gains
-            from the merges it shares with the others; with the cap it is never chosen either).
-        global_floor: > 0: a language whose dev text takes fewer than this x the reference's tokens leaves the top
-            pair overall's counts until it is back above (:func:`global_members`, checked before every merge).
+        **args: the keywords of :class:`ParityArgs` (defaults and meanings: :class:`ParityOptions`).
 
     Returns:
         ``(vocab, merges, stats)``; ``stats["chosen"]`` counts how many merges each language chose,
         ``stats["global"]`` how many were global.
     """
-    check_global(global_merges, global_schedule, premium_cap, global_floor)
+    opt = ParityOptions(**args)
     t0 = time.perf_counter()
-    langs, dev, alphabet = prepare(train, dev, initial_alphabet)
-    id_to_str = build_initial_vocab(special_tokens, alphabet)
+    langs, dev, alphabet = prepare(train, dev, opt.initial_alphabet)
+    id_to_str = build_initial_vocab(opt.special_tokens, alphabet)
     str_to_id = {s: i for i, s in enumerate(id_to_str)}
-    planned = vocab_size - len(id_to_str)
+    planned = opt.vocab_size - len(id_to_str)
 
     # Entries: (tokens, count, language index, is_train). Dev entries only count tokens; train entries count pairs.
     toks: list[list[str]] = []
@@ -159,10 +221,9 @@ def train_parity_bpe(
                     meta.append((c, li, is_train))
     pair_counts: list[dict[tuple[str, str], int]] = [{} for _ in langs]
     overall: dict[tuple[str, str], int] = {}  # every language's train words summed (the global merges' counts)
-    capped = premium_cap > 0.0
-    use_global = global_merges > 0.0 or capped
-    ref, with_dev = cap_reference(langs, dev, reference_lang)
-    skip = -1 if reference_in_global else ref  # the language the overall counts leave out
+    glob = GlobalMerges(opt)
+    ref, with_dev = cap_reference(langs, dev, opt.reference_lang)
+    skip = -1 if opt.reference_in_global else ref  # the language the overall counts leave out
     where: dict[tuple[str, str], set[int]] = {}
     dev_tokens = [0] * len(langs)
     for e, (t, (c, li, is_train)) in enumerate(zip(toks, meta)):
@@ -174,9 +235,9 @@ def train_parity_bpe(
                 pc[p] = pc.get(p, 0) + c
         else:
             dev_tokens[li] += len(t) * c
-    member = global_members(dev_tokens, ref, with_dev, skip, global_floor)
+    member = global_members(dev_tokens, ref, with_dev, skip, opt.global_floor)
     for li, pc in enumerate(pair_counts):
-        if use_global and member[li]:
+        if glob.on and member[li]:
             for p, n in pc.items():
                 overall[p] = overall.get(p, 0) + n
     ids = str_to_id
@@ -188,41 +249,35 @@ def train_parity_bpe(
     active = [lang in dev and bool(dev[lang]) for lang in langs]
     merges: list[tuple[str, str]] = []
     chosen = {lang: 0 for lang in langs}
-    n_global = 0
     stop = "vocab_size"
-    while len(str_to_id) < vocab_size:
-        if global_floor > 0.0 and use_global:
-            now = global_members(dev_tokens, ref, with_dev, skip, global_floor)
+    while len(str_to_id) < opt.vocab_size:
+        if opt.global_floor > 0.0 and glob.on:
+            now = global_members(dev_tokens, ref, with_dev, skip, opt.global_floor)
             for li in (li for li in range(len(langs)) if now[li] != member[li]):
                 for p, n in pair_counts[li].items():
                     if n:
                         overall[p] = overall.get(p, 0) + (n if now[li] else -n)
                         heapq.heappush(gheap, (-overall[p], ids[p[0]], ids[p[1]], p))
             member = now
-        if capped:
+        worst = -1
+        if opt.premium_cap > 0.0:
             cand = [li for li in range(len(langs)) if active[li]]
             worst = max(cand, key=lambda li: (dev_tokens[li], -li)) if cand else -1
-            global_step = use_global and (worst < 0 or not over_cap(dev_tokens, worst, ref, with_dev, premium_cap))
-        else:
-            global_step = use_global and is_global_step(len(merges), global_merges, global_schedule, planned)
-        if global_step:
+        if glob.chooses(len(merges), planned, dev_tokens, worst, ref, with_dev):
             best = _top(gheap, overall)
-            if best is None or overall[best] < max(1, min_frequency):
-                log.info("parity bpe: no pair overall occurs %d times; the remaining merges are parity-aware", min_frequency)
-                use_global = False
+            if best is None or overall[best] < max(1, opt.min_frequency):
+                glob.exhausted()
                 continue
-            n_global += 1
+            glob.n += 1
         else:
-            if use_global and global_schedule == "first" and not capped:
-                use_global = False  # the global phase is over: stop counting pairs overall
             cand = [li for li in range(len(langs)) if active[li]]
             if not cand:
                 stop = "min_frequency"
                 break
             worst = max(cand, key=lambda li: (dev_tokens[li], -li))
             top = _top(heaps[worst], pair_counts[worst])
-            if top is None or pair_counts[worst][top] < min_frequency:
-                log.info("parity bpe: %s has no pair left occurring %d times", langs[worst], min_frequency)
+            if top is None or pair_counts[worst][top] < opt.min_frequency:
+                log.info("parity bpe: %s has no pair left occurring %d times", langs[worst], opt.min_frequency)
                 active[worst] = False  # nothing left to merge for this language; the next worst one chooses
                 continue
             best = top
@@ -244,7 +299,7 @@ def train_parity_bpe(
                 dev_tokens[li] -= (len(old) - len(out)) * c
                 continue
             pc = pair_counts[li]
-            in_overall = use_global and member[li]
+            in_overall = glob.on and member[li]
             for p in itertools.pairwise(old):
                 pc[p] -= c
                 if in_overall:
@@ -265,7 +320,7 @@ def train_parity_bpe(
         "merges": len(merges),
         "stop_reason": stop,
         "chosen": chosen,
-        "global": n_global,
+        "global": glob.n,
         "dev_tokens": dict(zip(langs, dev_tokens)),
         "seconds": round(time.perf_counter() - t0, 3),
     }

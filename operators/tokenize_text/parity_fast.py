@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import ClassVar, Unpack
 
 import numpy as np
 
@@ -23,12 +23,11 @@ from tokenmill.operators.bpe.kernel_constants import HEAPN, META_SIZE, NSLOTS
 from tokenmill.operators.bpe.pair_table_kernels import reindex
 from tokenmill.operators.tokenize_text import parity_kernels as PK
 from tokenmill.operators.tokenize_text.parity_bpe import (
-    Schedule,
+    GlobalMerges,
+    ParityArgs,
+    ParityOptions,
     cap_reference,
-    check_global,
     global_members,
-    is_global_step,
-    over_cap,
     prepare,
     reference_tokens,
 )
@@ -309,23 +308,12 @@ def _entries(
     return words, [li for li, _ in weights], [v[0] for v in weights.values()], [v[1] for v in weights.values()]
 
 
-# duplicates: its parameters and stats are train_parity_bpe's (parity_bpe.py) on purpose: the fast path keeps the
-# pure-Python reference's signature, so the tests call both with the same arguments.
 def train_parity_fast(
     train: Mapping[str, Mapping[str, int]],
     dev: Mapping[str, Mapping[str, int]] | None = None,
     *,
-    vocab_size: int,
-    special_tokens: tuple[str, ...],
-    initial_alphabet: str = "",
-    min_frequency: int = 2,
-    global_merges: float = 0.0,
-    global_schedule: Schedule = "first",
-    premium_cap: float = 0.0,
-    reference_lang: str = "eng",
-    reference_in_global: bool = True,
-    global_floor: float = 0.0,
     slack: float = 1.0,
+    **args: Unpack[ParityArgs],
 ) -> tuple[dict[str, int], list[tuple[str, str]], dict]:
     """Parity-aware BPE on the numba kernels; arguments and result as
     :func:`operators.tokenize_text.parity_bpe.train_parity_bpe` (``stats["engine"]`` names this trainer).
@@ -333,30 +321,29 @@ def train_parity_fast(
     ``slack``: room kept to grow into after the first count, as a share of what it uses (0: none, so every
     regrowth path runs; the tests use it). ``stats["regrowths"]`` counts them.
     """
-    check_global(global_merges, global_schedule, premium_cap, global_floor)
+    opt = ParityOptions(**args)
     t0 = time.perf_counter()
-    langs, dev, alphabet = prepare(train, dev, initial_alphabet)
-    vocab = Vocab(special_tokens, alphabet, vocab_size)
-    planned = vocab_size - len(vocab)
+    langs, dev, alphabet = prepare(train, dev, opt.initial_alphabet)
+    vocab = Vocab(opt.special_tokens, alphabet, opt.vocab_size)
+    planned = opt.vocab_size - len(vocab)
     words, elang, wtrain, wdev = _entries(train, dev, langs)
     lengths = np.fromiter(map(len, words), np.int32, len(words))
     estart = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)[:-1]]).astype(np.int64) if words else np.zeros(0, np.int64)
     points, inverse = np.unique(np.frombuffer("".join(words).encode("utf-32-le"), np.uint32), return_inverse=True)
     ids = np.array([vocab.str_to_id[chr(p)] for p in points.tolist()], np.int32)
     tok = ids[inverse].astype(np.int32) if len(points) else np.zeros(0, np.int32)
-    capped = premium_cap > 0.0
-    use_global = global_merges > 0.0 or capped
-    ref, with_dev = cap_reference(langs, dev, reference_lang)
-    skip = -1 if reference_in_global else ref
+    overall = GlobalMerges(opt)
+    ref, with_dev = cap_reference(langs, dev, opt.reference_lang)
+    skip = -1 if opt.reference_in_global else ref
     nl = len(langs)
     elang_a, wdev_a = np.asarray(elang, np.int32), np.asarray(wdev, np.int64)
     dev0 = np.zeros(nl, np.int64)
     np.add.at(dev0, elang_a, lengths.astype(np.int64) * wdev_a)
-    gin = np.array([*global_members(dev0, ref, with_dev, skip, global_floor), True], np.bool_)
+    gin = np.array([*global_members(dev0, ref, with_dev, skip, opt.global_floor), True], np.bool_)
     members = np.arange(nl) != skip  # the overall counts' languages without the floor
     has_dev = np.isin(np.arange(nl), with_dev)
-    glob = len(langs) if use_global else -1  # the overall pseudo-language's index
-    active = np.array([lang in dev and bool(dev[lang]) for lang in langs] + [True] * use_global, np.bool_)
+    glob = len(langs) if overall.on else -1  # the overall pseudo-language's index
+    active = np.array([lang in dev and bool(dev[lang]) for lang in langs] + [True] * overall.on, np.bool_)
     st = ParityState(
         tok,
         estart,
@@ -365,8 +352,8 @@ def train_parity_fast(
         np.asarray(wtrain, np.int64),
         wdev_a,
         active,
-        vocab_size,
-        max(1, min_frequency),
+        opt.vocab_size,
+        max(1, opt.min_frequency),
         slack,
         glob,
         gin,
@@ -374,41 +361,34 @@ def train_parity_fast(
     t1 = time.perf_counter()
     merges: list[tuple[str, str]] = []
     chosen = {lang: 0 for lang in langs}
-    n_global = 0
     stop = "vocab_size"
     shifts = 0
-    while len(vocab) < vocab_size:
-        if global_floor > 0.0 and use_global and with_dev:
+    while len(vocab) < opt.vocab_size:
+        if opt.global_floor > 0.0 and overall.on and with_dev:
             # global_members, vectorized (int64 >= float64 compares exactly below 2**53, as Python's int >= float)
-            floored = members & ~(has_dev & (st.dev_tokens < global_floor * reference_tokens(st.dev_tokens, ref, with_dev)))
+            floored = members & ~(has_dev & (st.dev_tokens < opt.global_floor * reference_tokens(st.dev_tokens, ref, with_dev)))
             now = floored if floored.any() else members
             for li in np.flatnonzero(now != st.gin[:nl]).tolist():
                 shifts += 1
                 st.shift_overall(li, bool(now[li]), -1 - shifts)
         worst = -1
-        if capped:
-            if st.active[:nl].any():
-                worst = int(np.argmax(np.where(st.active[:nl], st.dev_tokens, -1)))  # ties: the smallest index
-            global_step = use_global and (worst < 0 or not over_cap(st.dev_tokens, worst, ref, with_dev, premium_cap))
-        else:
-            global_step = use_global and is_global_step(len(merges), global_merges, global_schedule, planned)
-        if global_step:
+        if opt.premium_cap > 0.0 and st.active[:nl].any():
+            worst = int(np.argmax(np.where(st.active[:nl], st.dev_tokens, -1)))  # ties: the smallest index
+        if overall.chooses(len(merges), planned, st.dev_tokens, worst, ref, with_dev):
             _, a, b, _ = st.pick(glob)
             if a < 0:  # pick retired the overall pseudo-language: it stops being counted
-                log.info("parity bpe: no pair overall occurs %d times; the remaining merges are parity-aware", min_frequency)
-                use_global = False
+                overall.exhausted()
                 continue
-            n_global += 1
+            overall.n += 1
         else:
-            if use_global and global_schedule == "first" and not capped:
-                use_global = False  # the global phase is over: stop counting pairs overall
-                st.active[glob] = False
+            if glob >= 0 and not overall.on:
+                st.active[glob] = False  # the overall counts have ended (pick already retired it when exhausted)
             lang, a, b, _ = st.pick(worst)
             if lang < 0:
                 stop = "min_frequency"
                 break
             if a < 0:
-                log.info("parity bpe: %s has no pair left occurring %d times", langs[lang], min_frequency)
+                log.info("parity bpe: %s has no pair left occurring %d times", langs[lang], opt.min_frequency)
                 continue
             chosen[langs[lang]] += 1
         new, _ = vocab.merge(a, b)
@@ -420,7 +400,7 @@ def train_parity_fast(
         "merges": len(merges),
         "stop_reason": stop,
         "chosen": chosen,
-        "global": n_global,
+        "global": overall.n,
         "dev_tokens": {lang: int(n) for lang, n in zip(langs, st.dev_tokens)},
         "seconds": round(time.perf_counter() - t0, 3),
         "setup_seconds": round(t1 - t0, 3),
