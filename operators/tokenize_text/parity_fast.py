@@ -144,7 +144,7 @@ class ParityState:
         self.state = np.zeros(PK.STATE_SIZE, np.int64)
         c, g = self.counts, self.where
         PK.count_initial(
-            tok, estart, elen, elang, wtrain, active, self.shift, *c.arrays(), *g.arrays(), g.last, self.node_entry, self.node_next, self.state, glob, self.gin
+            tok, estart, elen, elang, wtrain, active, self.shift, c.arrays(), g.arrays(), g.last, self.node_entry, self.node_next, self.state, glob, self.gin
         )
         n = int(c.meta[NSLOTS])
         # After the first pass everything keeps ``slack`` x what it uses as room to grow into (the tests use 0,
@@ -200,11 +200,11 @@ class ParityState:
                 self.wdev,
                 self.active,
                 self.shift,
-                *c.arrays(),
+                c.arrays(),
                 c.tstamp,
                 c.tstart,
                 c.touched,
-                *g.arrays(),
+                g.arrays(),
                 g.last,
                 self.node_entry,
                 self.node_next,
@@ -226,7 +226,7 @@ class ParityState:
                 self.regrowths["where_slots"] += 1
             else:  # nodes: drop the stale ones first; grow when at least half are live
                 self.regrowths["node_rebuilds"] += 1
-                live = PK.rebuild_lists(self.tok, self.estart, self.elen, *g.arrays(), g.last, self.node_entry, self.node_next, self.state)
+                live = PK.rebuild_lists(self.tok, self.estart, self.elen, g.arrays(), g.last, self.node_entry, self.node_next, self.state)
                 if 2 * live > len(self.node_entry) or live + self.state[PK.NEED] > len(self.node_entry):
                     self.regrowths["nodes"] += 1
                     cap = max(2 * len(self.node_entry), live + int(self.state[PK.NEED]))
@@ -253,7 +253,7 @@ class ParityState:
             self.elen,
             self.wtrain,
             self.shift,
-            *c.arrays(),
+            c.arrays(),
             c.tstamp,
             c.tstart,
             c.touched,

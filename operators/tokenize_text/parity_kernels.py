@@ -16,6 +16,9 @@ State (owned by :class:`operators.tokenize_text.parity_fast.ParityState`):
   gives the top pair overall. It has no dev tokens and is never the worst language.
 * *Where*: a second pair table keyed by (left, right), whose ``head`` starts a linked list of the entries that
   contain the pair (``node_entry``/``node_next``); stale and duplicate nodes are harmless (the word is re-read).
+* A pair table reaches a kernel as one tuple ``(keys, vals, sa, sb, cnt, head, meta)`` (``parity_fast``'s
+  ``table.arrays()``; ``ctab`` the counts, ``gtab`` the where table), unpacked there into the arrays that
+  :mod:`operators.bpe.pair_table_kernels` takes.
 * *Heaps*: one max-heap per language, segments ``[hoff[L], hoff[L] + hcap[L])`` of ``hc``/``hs`` with
   ``hmeta[L]`` as its meta row, driven by :func:`operators.bpe.pair_table_kernels.heap_push` and
   :func:`~operators.bpe.pair_table_kernels.push_and_pop` (lazy invalidation, exact argmax, same tie-break).
@@ -64,20 +67,8 @@ def count_initial(
     wtrain,
     active,
     shift,
-    ckeys,
-    cvals,
-    csa,
-    csb,
-    ccnt,
-    chead,
-    cmeta,
-    gkeys,
-    gvals,
-    gsa,
-    gsb,
-    gcnt,
-    ghead,
-    gmeta,
+    ctab,
+    gtab,
     glast,
     node_entry,
     node_next,
@@ -91,6 +82,8 @@ def count_initial(
     The caller sizes the counts table for two slots per pair occurrence (one with ``glob``), the where table for
     every occurrence and the node arrays for one node per occurrence.
     """
+    ckeys, cvals, csa, csb, ccnt, chead, cmeta = ctab
+    gkeys, gvals, gsa, gsb, gcnt, ghead, gmeta = gtab
     for e in range(estart.shape[0]):
         st = estart[e]
         n = elen[e]
@@ -122,12 +115,13 @@ def _add_node(g, e, ghead, glast, node_entry, node_next, state):
 
 
 @njit(cache=True)
-def rebuild_lists(tok, estart, elen, gkeys, gvals, gsa, gsb, gcnt, ghead, gmeta, glast, node_entry, node_next, state):
+def rebuild_lists(tok, estart, elen, gtab, glast, node_entry, node_next, state):
     """Drop every node and list each entry again under the pairs it contains now (compacts the node arrays).
 
     Safe in the middle of a merge: the merged pair's unprocessed entries are listed again, the processed ones no
     longer contain it. Returns the number of nodes used.
     """
+    gkeys, gvals, gsa, gsb, gcnt, ghead, gmeta = gtab
     state[NNODES] = 0
     for g in range(gmeta[NSLOTS]):
         ghead[g] = -1
@@ -149,8 +143,6 @@ def _touch(s, ccnt, tstamp, tstart, touched, state):
         state[NTOUCHED] += 1
 
 
-# duplicates: its parameters list the count and where tables array by array, as count_initial's do: a numba kernel
-# takes arrays, not the Python table objects (parity_fast passes them as table.arrays()).
 @njit(cache=True)
 def apply_merge(
     tok,
@@ -161,23 +153,11 @@ def apply_merge(
     wdev,
     active,
     shift,
-    ckeys,
-    cvals,
-    csa,
-    csb,
-    ccnt,
-    chead,
-    cmeta,
+    ctab,
     tstamp,
     tstart,
     touched,
-    gkeys,
-    gvals,
-    gsa,
-    gsb,
-    gcnt,
-    ghead,
-    gmeta,
+    gtab,
     glast,
     node_entry,
     node_next,
@@ -197,6 +177,8 @@ def apply_merge(
     that contain ``new`` list the word; ``dev_tokens`` shrinks by the dev weight times the tokens saved. Returns 0
     when done, else the NEED_* status of what must grow first.
     """
+    ckeys, cvals, csa, csb, ccnt, chead, cmeta = ctab
+    gkeys, gvals, gsa, gsb, gcnt, ghead, gmeta = gtab
     g0 = find_slot(gkeys, gvals, a, b)
     if g0 < 0:
         return 0
@@ -271,10 +253,11 @@ def apply_merge(
 
 
 @njit(cache=True)
-def shift_overall(lo, hi, sign, tok, estart, elen, wtrain, shift, ckeys, cvals, csa, csb, ccnt, chead, cmeta, tstamp, tstart, touched, state, glob):
+def shift_overall(lo, hi, sign, tok, estart, elen, wtrain, shift, ctab, tstamp, tstart, touched, state, glob):
     """Add (``sign`` 1) or take away (-1) the train pairs of entries ``lo..hi`` (one language's) to the overall
     counts; the slots that change are listed in ``touched``. The caller makes room first (a new slot and a touched
     item per pair) and sets a ``state[STEP]`` stamp of its own."""
+    ckeys, cvals, csa, csb, ccnt, chead, cmeta = ctab
     gcode = np.int64(glob) << shift
     for e in range(lo, hi):
         w = wtrain[e]
