@@ -79,7 +79,7 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
     chains, stages = {}, {}
     items: list[dict] = []  # text and DNA partitions in one list: the workers take them in any mix
     total = sum(_task_bytes(t) for t in text_tasks + dna_tasks)
-    partition_bytes = max(1 << 20, min(PARTITION_BYTES, total // (4 * cluster_cpus()) + 1))
+    partition_bytes = max(1 << 20, min(PARTITION_BYTES, total // SMALL_PARTS + 1))  # from the inputs alone, never the cluster
     for name, kind, tasks in (("documents", "text", text_tasks), ("dna_segments", "dna", dna_tasks)):
         if not tasks:
             continue
@@ -146,8 +146,12 @@ def documents_input(patterns: list[str], cfg: IngestConfig, output: Path, ledger
 
 
 PARTITION_BYTES = 64 << 20
-"""The most input bytes a partition of ingest holds (small inputs are cut finer, into about four partitions per
-CPU, so every core has work): each partition is one Parquet part of ``documents/`` or ``dna_segments/``."""
+"""The most input bytes a partition of ingest holds: each partition is one Parquet part of ``documents/`` or
+``dna_segments/``, written by one worker."""
+SMALL_PARTS = 16
+"""Inputs under ``SMALL_PARTS`` x :data:`PARTITION_BYTES` are cut into about this many partitions, so the cores of a
+small cluster all have work. The cut depends on the inputs only: the same parts, with the same rows, on a laptop and
+on a cluster, with 1 or N workers."""
 
 
 def _task_bytes(task: dict) -> int:
