@@ -37,9 +37,7 @@ import tempfile
 from pathlib import Path
 
 import psutil
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _tree import run_measured
+from _tree import run_measured  # benchmarks/ is the script's folder, so on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

@@ -34,16 +34,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import pyarrow as pa
 
-import pyarrow as pa  # noqa: E402
-
-from tokenmill.operators.clean.text_normalize import dominant_script  # noqa: E402
-from tokenmill.operators.encode import load_engine  # noqa: E402
-from tokenmill.operators.report.fairness import FairnessConfig, load_parallel, score_languages  # noqa: E402
-from tokenmill.operators.romanize import Romanizer, RomanizerConfig  # noqa: E402
-from tokenmill.operators.tokenize_text import (  # noqa: E402
+from tokenmill.operators.clean.text_normalize import dominant_script
+from tokenmill.operators.encode import load_engine
+from tokenmill.operators.report.fairness import FairnessConfig, load_parallel, score_languages
+from tokenmill.operators.romanize import Romanizer, RomanizerConfig
+from tokenmill.operators.tokenize_text import (
     END_OF_TEXT,
     ByteLevelConfig,
     ByteLevelPreTokenizer,
@@ -52,9 +49,10 @@ from tokenmill.operators.tokenize_text import (  # noqa: E402
     train_parity_bpe,
     train_tokenizer,
 )
-from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig  # noqa: E402
-from tokenmill.operators.tokenize_text.parity_fast import train_parity_fast  # noqa: E402
+from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig
+from tokenmill.operators.tokenize_text.parity_fast import train_parity_fast
 
+ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"orig": (2.5, 1.2), "roman": (2.0, 1.2)}  # held-out (max, median) premium of the default build
 ENG_TARGET = 0.9  # the default's English bytes/token >= this x the plain build's
 
