@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tokenmill.operators.core.atomic import write_text_atomic
+from tokenmill.operators.core.atomic import tmp_path_for
 
 
 def per_source(batch: pa.Table) -> dict[str, int]:
@@ -94,9 +94,18 @@ class CountedStage:
 
 
 def write_receipt(receipts_dir: str, name: str, payload: dict[str, Any]) -> None:
-    """Write one receipt (atomically; a retried task replaces its own)."""
+    """Write one receipt atomically (a temporary name renamed: a retried task replaces its own, a reader never sees
+    half of one), without fsync: receipts live in the run's staging folder and only this run's driver reads them back;
+    a crash that could lose one ends the run, whose staging the next run removes. (Two fsyncs per receipt were ~17 %
+    of ingest's time on a thousand small files, where each file and each block of each stage writes one.)"""
     os.makedirs(receipts_dir, exist_ok=True)
-    write_text_atomic(Path(receipts_dir) / f"{name}.json", json.dumps(payload, sort_keys=True))
+    path = Path(receipts_dir) / f"{name}.json"
+    tmp = tmp_path_for(path)
+    try:
+        tmp.write_text(json.dumps(payload, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_receipts(receipts_dir: str | Path) -> dict[str, dict[str, dict[str, int]]]:
