@@ -28,7 +28,7 @@ from tokenmill.operators.core.atomic import atomic_path
 from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.core.outputs import check_output_owned, clean_stale_staging, open_staging, publish
 from tokenmill.operators.core.runtime import cluster_cpus, run_partitions
-from tokenmill.operators.core.stages import load_receipts
+from tokenmill.operators.core.stages import load_receipts, receipt_bundle
 from tokenmill.operators.io import IngestConfig, ReadTask, expand_parquet_folders, fingerprint, parquet_files, parquet_schema, plan_read_tasks, resolve_inputs
 from tokenmill.operators.io.chain import ingest_stages, run_chain, stage_names
 from tokenmill.operators.io.sources import plan_partitions
@@ -168,13 +168,15 @@ class IngestPartition:
         self.staging = Path(staging)
         self.stages = stages
         self.reader = ReadTask(cfg, receipts)
+        self.receipts = receipts
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         (item,) = batch.to_pylist()
         name, stages = item["output"], self.stages[item["output"]]
         schema = DOCUMENTS if name == "documents" else DNA_SEGMENTS
         rows = 0
-        with contextlib.ExitStack() as stack:  # the part is opened with its first row: no rows, no file
+        # the partition's receipts are one file, written after its part (opened with its first row: no rows, no file)
+        with receipt_bundle(self.receipts, f"{name}-{item['index']:05d}"), contextlib.ExitStack() as stack:
             writer = None
             for block in run_chain(stages, self._blocks(json.loads(item["tasks"]))):
                 if not block.num_rows:

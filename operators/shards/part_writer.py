@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tokenmill.operators.core.ingest_config import IngestConfig
+from tokenmill.operators.core.stages import receipt_bundle
 from tokenmill.operators.encode import EncodeConfig, Encoder, EncoderConfig, EngineMismatch, limit_encode_threads
 from tokenmill.operators.io.chain import ingest_stages, run_chain
 from tokenmill.operators.io.read_task import ReadTask
@@ -141,6 +142,7 @@ class PartWriter:
         self.ingest = ingest
         self.encoder = Encoder(EncoderConfig(tokenizer=cfg.tokenizer, text_column="text", encode=cfg.encode))
         self.reader = ReadTask(ingest, receipts_dir)
+        self.receipts_dir = receipts_dir
         # The dominant script is a documents/ column; shards never read it. No quarantine: raw files are refused.
         self.stages = (
             ingest_stages(
@@ -171,13 +173,14 @@ class PartWriter:
         the start by the reference engine (its files are replaced), and the descriptor says so.
         """
         checked = self.encoder.checked_docs
-        try:
-            part = self._write(index, name, tasks)
-            fallback = None
-        except EngineMismatch as exc:
-            fallback = f"partition {index}: {exc}"
-            self.encoder.engine.use_reference(fallback)
-            part = self._write(index, name, tasks)
+        with receipt_bundle(self.receipts_dir, f"part-{index:05d}"):  # the partition's count receipts: one file
+            try:
+                part = self._write(index, name, tasks)
+                fallback = None
+            except EngineMismatch as exc:
+                fallback = f"partition {index}: {exc}"
+                self.encoder.engine.use_reference(fallback)
+                part = self._write(index, name, tasks)
         if self._private is not None:
             part["uploaded"] = {"files": self._upload(), "node": _node_id()}
         engine = self.encoder.engine.engine
