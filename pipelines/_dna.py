@@ -20,7 +20,6 @@ from tokenmill.operators.bpe import BpeModel, BpeTrainerConfig, save_hf_tokenize
 from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.outputs import check_replaceable, mark_ours
-from tokenmill.operators.core.runtime import cluster_cpus
 from tokenmill.operators.encode import EncodeConfig, load_engine
 from tokenmill.operators.io import resolve_inputs, runs_of_at_least
 from tokenmill.operators.io.remote import is_remote
@@ -28,11 +27,11 @@ from tokenmill.operators.ledger import Ledger
 from tokenmill.operators.ledger.reconcile import CountMismatch
 from tokenmill.operators.report.dna_report import bp_per_token_by_source, write_dna_report
 from tokenmill.operators.shards import ShardWriterConfig
-from tokenmill.operators.shards.part_writer import SEGMENTS_FORMAT, PartWriter, PartWriterConfig, part_name
+from tokenmill.operators.shards.part_writer import SEGMENTS_FORMAT, PartWriterConfig, part_name
 from tokenmill.pipelines._ingest import ingest
 from tokenmill.pipelines._inputs import check_fasta
 from tokenmill.pipelines._report import print_ingest_summary
-from tokenmill.pipelines._shards import commit_parts, documents_per_source, record_encoder
+from tokenmill.pipelines._shards import commit_parts, documents_per_source, record_encoder, write_partitions
 
 
 @contextlib.contextmanager
@@ -167,7 +166,7 @@ def encode_and_pack(
         train = name == "train"
         if train:
             shards_dir.mkdir(parents=True, exist_ok=True)
-        parts = write_in_tasks(
+        parts = write_partitions(  # one Ray task per partition, as pack-shards'
             items,
             PartWriterConfig(
                 shards_dir=str(shards_dir),
@@ -214,45 +213,6 @@ def encode_and_pack(
                 source={"partitions": len(parts), "encoder": encoder},
             )
     return manifest
-
-
-def write_in_tasks(items: list[dict], cfg: PartWriterConfig, workers: int) -> list[dict]:
-    """Write the partitions ``items`` (``index``, ``name``, ``tasks`` JSON) with one Ray task each, up to ``workers``
-    at once, each tokenizer on its share of the CPUs; return their descriptors in partition order.
-
-    Plain tasks, not :func:`pipelines._shards.write_partitions`' Ray Data actor pool: the tasks land on the pooled
-    workers that ingest and training already warmed (Ray, pyarrow, DuckDB, the tokenizer libraries imported), where
-    each actor of a pool is a new process that imports all of that first (~2-4 s of a 100 Mbp job's ~13 s stage on 2
-    cores). A partition builds its own :class:`PartWriter` (the tokenizer loads in ~0.1 s) and its names and bytes
-    do not depend on which worker wrote it.
-
-    Raises:
-        CountMismatch: a partition came back missing or twice.
-    """
-    if not items:
-        return []
-    cpus = cluster_cpus()
-    share = max(1, cpus // max(1, min(workers, len(items), cpus)))  # CPUs per task: at most ``workers`` run at once
-    # ... but never more than one node has, or a task could never be scheduled on a cluster of small nodes
-    per_node = max([int(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")] or [1])
-    num_cpus = max(1, min(share, per_node))
-    shared = ray.put(cfg)
-    refs = [_write_partition.options(num_cpus=num_cpus).remote(shared, num_cpus, item) for item in items]
-    try:
-        parts = ray.get(refs)
-    except BaseException:
-        for ref in refs:
-            ray.cancel(ref)
-        raise
-    if [p["index"] for p in parts] != [item["index"] for item in items]:
-        raise CountMismatch(f"partitions written {[p['index'] for p in parts]} are not {[item['index'] for item in items]}")
-    return parts
-
-
-@ray.remote
-def _write_partition(cfg: PartWriterConfig, encode_threads: int, item: dict) -> dict:
-    """One partition through a :class:`PartWriter` in this (Ray worker) process; its descriptor."""
-    return PartWriter(cfg, encode_threads=encode_threads).write(item["index"], item["name"], json.loads(item["tasks"]))
 
 
 def write_report(output: Path, model: BpeModel, token_dirs: dict[str, Path], seconds: dict[str, float], run_id: str, manifest: dict, ledger: Ledger) -> dict:

@@ -34,9 +34,10 @@ _CODE = ("operators/io", "operators/clean", "operators/encode", "operators/core"
 
 
 def write_partitions(items: list[dict], cfg: PartWriterConfig, workers: int) -> list[dict]:
-    """Run :class:`PartWriter` actors (each built with ``cfg``) over the partitions ``items`` (``index``, ``name``,
-    ``tasks`` JSON), up to ``workers`` at once, each tokenizer on its share of the CPUs; return their descriptors in
-    partition order (see :func:`operators.core.runtime.run_partitions`)."""
+    """Run :class:`PartWriter` (built with ``cfg`` once per worker process) over the partitions ``items`` (``index``,
+    ``name``, ``tasks`` JSON: raw files, documents or DNA segments), one Ray task each, up to ``workers`` at once, each
+    tokenizer on its share of the CPUs; return their descriptors in partition order (see
+    :func:`operators.core.runtime.run_partitions`). pack-shards and dna-bpe's encode stage both write this way."""
     return run_partitions(PartWriter, items, {"cfg": cfg}, workers, cpu_share_arg="encode_threads")
 
 
