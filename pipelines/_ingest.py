@@ -90,7 +90,7 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
         for group in plan_partitions(tasks, partition_bytes):
             items.append({"index": len(items), "output": name, "tasks": json.dumps(group)})
     log.info("%d files, %d partitions", len(files), len(items))
-    run_partitions(IngestPartition, items, {"cfg": cfg, "staging": str(staging), "stages": stages, "receipts": receipts}, cluster_cpus())
+    run_partitions(IngestPartition, items, {"cfg": cfg, "staging": str(staging), "stages": stages, "receipts": receipts}, cluster_cpus(), progress="ingest")
     read_seconds = time.perf_counter() - t0
     dedup_counts = {}
     if cfg.dedup:

@@ -38,7 +38,7 @@ def write_partitions(items: list[dict], cfg: PartWriterConfig, workers: int) -> 
     ``name``, ``tasks`` JSON: raw files, documents or DNA segments), one Ray task each, up to ``workers`` at once, each
     tokenizer on its share of the CPUs; return their descriptors in partition order (see
     :func:`operators.core.runtime.run_partitions`). pack-shards and dna-bpe's encode stage both write this way."""
-    return run_partitions(PartWriter, items, {"cfg": cfg}, workers, cpu_share_arg="encode_threads")
+    return run_partitions(PartWriter, items, {"cfg": cfg}, workers, cpu_share_arg="encode_threads", progress="encode and pack")
 
 
 def documents_per_source(parts: list[dict]) -> dict[str, int]:

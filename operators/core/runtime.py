@@ -468,7 +468,7 @@ def cluster_cpus(cap: int | None = None) -> int:
     return min(n, cap) if cap else n
 
 
-def run_partitions(actor: type, items: list[dict], kwargs: dict, workers: int, cpu_share_arg: str | None = None, progress: str = "partitions") -> list[dict]:
+def run_partitions(actor: type, items: list[dict], kwargs: dict, workers: int, cpu_share_arg: str | None = None, progress: str = "write") -> list[dict]:
     """Run the partition writer class ``actor`` over the partitions ``items`` (each with an ``index`` 0..n-1), up to
     ``workers`` at once (no more than the items or the cluster's CPUs), and return their parts in index order (a
     running Ray is needed).
