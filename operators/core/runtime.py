@@ -511,7 +511,10 @@ def run_partitions(actor: type, items: list[dict], kwargs: dict, workers: int, c
             pending = refs
             while pending:
                 ready, pending = ray.wait(pending, num_returns=1)
-                done += [json.loads(p) for p in ray.get(ready)]
+                for part, records in ray.get(ready):
+                    for name, level, message in records:  # the worker's log lines, here for certain (see _run_partition)
+                        logging.getLogger(name).log(level, "%s", message)
+                    done.append(json.loads(part))
                 bar.update(len(ready))
         parts = sorted(done, key=lambda p: p["index"])
     except BaseException:
@@ -527,13 +530,40 @@ _BUILT: dict[str, object] = {}
 """The partition writer this worker process built for the run it last served (run token → writer)."""
 
 
-def _run_partition(run: tuple[str, type, dict], item: dict) -> str:
-    """One partition (a Ray task): the run's writer, built in this process on its first partition, on ``item``."""
+class _Records(logging.Handler):
+    """Collects (logger name, level, message) of the records it handles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[tuple[str, int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.name, record.levelno, record.getMessage()))
+
+
+def _run_partition(run: tuple[str, type, dict], item: dict) -> tuple[str, list[tuple[str, int, str]]]:
+    """One partition (a Ray task): the run's writer, built in this process on its first partition, on ``item``.
+
+    Returns the part (JSON) and what tokenmill's loggers said meanwhile: the driver logs those lines itself, as the
+    partition's result arrives. Left to Ray's log forwarding (asynchronous), a worker's warning, such as a file that
+    gets no language, could be lost when the run ends soon after it under load."""
     import pyarrow as pa
 
     token, actor, kwargs = run
-    if token not in _BUILT:
-        _BUILT.clear()  # a writer of an earlier run in this long-lived worker is never used again
-        _BUILT[token] = actor(**kwargs)
-    out = _BUILT[token](pa.Table.from_pylist([item]))  # type: ignore[operator]
-    return out["part"][0].as_py()
+    logger, handler = logging.getLogger("tokenmill"), _Records()
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    done = False
+    try:
+        if token not in _BUILT:
+            _BUILT.clear()  # a writer of an earlier run in this long-lived worker is never used again
+            _BUILT[token] = actor(**kwargs)
+        out = _BUILT[token](pa.Table.from_pylist([item]))  # type: ignore[operator]
+        done = True
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+        if not done:  # the partition failed: what it said goes out the usual way, with Ray's log forwarding
+            for name, level, message in handler.records:
+                logging.getLogger(name).log(level, "%s", message)
+    return out["part"][0].as_py(), handler.records
