@@ -442,14 +442,12 @@ def _remove_tree(path: str) -> None:
     log.warning("could not remove the embedded Ray's temp dir %s", path)
 
 
-def actor_pool(max_actors: int, *, fixed: bool = False):  # -> ray.data.ActorPoolStrategy (ray imported lazily)
+def actor_pool(max_actors: int):  # -> ray.data.ActorPoolStrategy (ray imported lazily)
     """Ray Data ``compute=`` of a stateful operator (a class loading a tokenizer or model once): 1 to
-    ``max_actors`` actors, the pool growing with the work (``concurrency=`` is deprecated since Ray 2.51); ``fixed``:
-    all ``max_actors`` start at once (when there is known work for each, e.g. one partition apiece)."""
+    ``max_actors`` actors, the pool growing with the work (``concurrency=`` is deprecated since Ray 2.51)."""
     import ray.data
 
-    n = max(1, max_actors)
-    return ray.data.ActorPoolStrategy(size=n) if fixed else ray.data.ActorPoolStrategy(min_size=1, max_size=n)
+    return ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, max_actors))
 
 
 def ray_workers(workers: int) -> int:
