@@ -20,6 +20,7 @@ from tokenmill.operators.bpe import BpeModel, BpeTrainerConfig, save_hf_tokenize
 from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.outputs import check_replaceable, mark_ours
+from tokenmill.operators.core.runtime import ray_data
 from tokenmill.operators.encode import EncodeConfig, load_engine
 from tokenmill.operators.io import resolve_inputs, runs_of_at_least
 from tokenmill.operators.io.remote import is_remote
@@ -79,7 +80,7 @@ def train_on_segments(segment_dir: Path, trainer: BpeTrainerConfig, actors: int,
     t0 = time.perf_counter()
     actors = actors or max(1, len([n for n in ray.nodes() if n.get("Alive")]))
     if actors > 1:
-        segments = ray.data.read_parquet(files).select_columns(["seq"])
+        segments = ray_data().read_parquet(files).select_columns(["seq"])
         model = train_bpe(segments, dataclasses.replace(trainer, workers=actors))
     else:
         model = ray.get(_train_in_task.remote(files, dataclasses.replace(trainer, workers=1)))

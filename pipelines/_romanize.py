@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from tokenmill.operators.core.runtime import actor_pool, ray_workers
+from tokenmill.operators.core.runtime import actor_pool, ray_data, ray_workers
 from tokenmill.operators.romanize import Romanizer, RomanizerConfig
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def romanize_parallel(parallel: dict[str, list[str]], config: RomanizerConfig, w
     workers = ray_workers(workers)
     langs = [lg for lg, lines in parallel.items() for _ in lines]
     texts = [ln for lines in parallel.values() for ln in lines]
-    lines = ray.data.from_arrow(pa.table({"lang": langs, "text": texts, "row": list(range(len(texts)))}))
+    lines = ray_data().from_arrow(pa.table({"lang": langs, "text": texts, "row": list(range(len(texts)))}))
     ds = romanize_dataset(lines.repartition(max(1, 4 * workers)), config, workers)
     rows = pa.concat_tables(ray.get(ds.to_arrow_refs())).sort_by("row")
     out: dict[str, list[str]] = {lg: [] for lg in parallel}

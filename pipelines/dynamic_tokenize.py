@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import cast
 
 import duckdb
-import ray
 
 from tokenmill.operators.core.cli import make_parser, parse_config
-from tokenmill.operators.core.runtime import actor_pool, ray_workers
+from tokenmill.operators.core.runtime import actor_pool, ray_data, ray_workers
 from tokenmill.operators.dynamic import DynamicBPE, DynamicBPEConfig, rows_table, vocab_table
 from tokenmill.operators.dynamic.dynamic_bpe import Boundary
 from tokenmill.operators.encode import tokenizer_arg
@@ -67,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         # 1. documents, 2. merge per batch in an actor pool (base tokenizer loads once per actor)
         docs = documents_input(args.input, cfg.ingest, output, ledger)
         t0 = time.perf_counter()
-        ds = ray.data.read_parquet(docs).select_columns(["id", "lang", "text"])
+        ds = ray_data().read_parquet(docs).select_columns(["id", "lang", "text"])
         ds = ds.map_batches(
             DynamicBPE,
             fn_constructor_args=(args.tokenizer,),

@@ -27,6 +27,7 @@ import ray
 
 from tokenmill.operators.core.cli import make_parser
 from tokenmill.operators.core.config import ConfigError
+from tokenmill.operators.core.runtime import ray_data
 from tokenmill.operators.report.fairness import fairness_report, load_parallel, summary_table
 from tokenmill.operators.tokenize_text import document_repeats, train_tokenizer
 from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         run.start_ray()
         docs = documents_input(args.input, cfg.ingest, output, ledger)
         t0 = time.perf_counter()
-        ds = ray.data.read_parquet(docs).select_columns(["lang", "text"])
+        ds = ray_data().read_parquet(docs).select_columns(["lang", "text"])
         if cfg.romanize:
             ds = romanize_dataset(ds, cfg.romanizer, cfg.workers)
         column = cfg.romanizer.output_column if cfg.romanize else "text"

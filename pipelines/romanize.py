@@ -12,9 +12,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-import ray
-
 from tokenmill.operators.core.cli import make_parser
+from tokenmill.operators.core.runtime import ray_data
 from tokenmill.operators.romanize import RomanizerConfig
 from tokenmill.pipelines._ingest import documents_input
 from tokenmill.pipelines._inputs import DocumentBatchesConfig, check_inputs
@@ -40,9 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         run.start_ray()
         docs = documents_input(args.input, cfg.ingest, output, ledger)
         t0 = time.perf_counter()
-        ds = romanize_dataset(ray.data.read_parquet(docs), cfg.romanizer, cfg.workers, cfg.batch_size)
+        ds = romanize_dataset(ray_data().read_parquet(docs), cfg.romanizer, cfg.workers, cfg.batch_size)
         ds.write_parquet(str(output / "romanized"), compression="zstd")
-        n = ray.data.read_parquet(str(output / "romanized")).count()
+        n = ray_data().read_parquet(str(output / "romanized")).count()
         ledger.add_stage("romanize", rows_in=n, rows_out=n, rows_quarantined=0, seconds=time.perf_counter() - t0)
         ledger.add_artifact(output / "romanized", "romanized")
     print(f"romanized {n} documents: {output / 'romanized'}")

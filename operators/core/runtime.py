@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -174,9 +175,8 @@ def init_ray(num_cpus: int | None = None, *, quiet: bool = False) -> dict:
         info = {"mode": "embedded", "address": ray.get_runtime_context().gcs_address, "temp_dir": temp_dir}
         log.debug("started an embedded Ray (temp dir %s)", temp_dir)
     _track(info)
-    _configure_data_context(quiet)
-    # ray.data configured its loggers when imported (maybe before RAY_DATA_LOG_LEVEL was set): set them now.
-    logging.getLogger("ray.data").setLevel(logging.ERROR if quiet else os.environ["RAY_DATA_LOG_LEVEL"].upper())
+    global _QUIET
+    _QUIET = quiet  # how ray_data() configures Ray Data, in the jobs that use it
     if quiet:
         logging.getLogger("ray").setLevel(logging.ERROR)
     return info
@@ -215,9 +215,24 @@ def _shutdown_open() -> None:
         shutdown_ray(info)
 
 
+_QUIET = False
+
+
+def ray_data() -> Any:
+    """``ray.data``, configured for this run (block size, order, progress bars and log level as ``init_ray`` was
+    asked). The jobs that stream with Ray Data (romanize, dynamic tokenization, embedding serving, DNA training) get it
+    here; the others never import it, which saves ~0.5 s of every run's start."""
+    import ray.data
+
+    _configure_data_context(_QUIET or os.environ.get("TOKENMILL_QUIET") == "1")
+    return ray.data
+
+
 def _configure_data_context(quiet: bool) -> None:
     import ray.data
 
+    # ray.data configured its loggers when imported (maybe before RAY_DATA_LOG_LEVEL was set): set them now.
+    logging.getLogger("ray.data").setLevel(logging.ERROR if quiet else os.environ.get("RAY_DATA_LOG_LEVEL", "WARNING").upper())
     ctx = ray.data.DataContext.get_current()
     # Blocks of ~64 MiB: big enough to avoid thousands of tiny blocks, small enough to stream.
     ctx.target_max_block_size = 64 * 1024 * 1024

@@ -191,15 +191,19 @@ def embed_on_ray(table: pa.Table, serve: HypernetServeConfig, *, batch_size: int
     come back in id order. Needs a running Ray."""
     import ray
 
-    from tokenmill.operators.core.runtime import actor_pool
+    from tokenmill.operators.core.runtime import actor_pool, ray_data
 
-    ds = ray.data.from_arrow(table).map_batches(
-        HypernetEmbedder,
-        fn_constructor_kwargs={"config": serve},
-        batch_format="pyarrow",
-        batch_size=batch_size,
-        compute=actor_pool(actors),
-        num_gpus=1 if torch.cuda.is_available() else 0,
+    ds = (
+        ray_data()
+        .from_arrow(table)
+        .map_batches(
+            HypernetEmbedder,
+            fn_constructor_kwargs={"config": serve},
+            batch_format="pyarrow",
+            batch_size=batch_size,
+            compute=actor_pool(actors),
+            num_gpus=1 if torch.cuda.is_available() else 0,
+        )
     )
     return pa.concat_tables([ray.get(ref) for ref in ds.to_arrow_refs()]).sort_by("id")
 

@@ -80,12 +80,12 @@ def test_train_bpe_with_workers_goes_distributed(ray_local):
 
 
 def test_ray_dataset_input_in_process_and_distributed(ray_local):
-    import ray.data
+    from tokenmill.operators.core.runtime import ray_data
 
     corpus = [("ACGTACGT", 1), ("AAAAAA", 1), ("GATTACA", 1), ("ACGTTT", 1)] * 3
     kw = dict(vocab_size=30, min_frequency=1, special_tokens=SPECIALS)
     expected = train_reference([(s, 3) for s, _ in corpus[:4]], **kw)
-    ds = ray.data.from_items([{"seq": s} for s, _ in corpus], override_num_blocks=3)
+    ds = ray_data().from_items([{"seq": s} for s, _ in corpus], override_num_blocks=3)
     for workers in (1, 2):
         model = train_bpe(ds, BpeTrainerConfig(workers=workers, initial_alphabet="", **kw))
         assert (model.merges, model.vocab) == expected, workers

@@ -218,10 +218,10 @@ def test_edge_cases_and_errors(tokenizers):
 
 @pytest.mark.slow
 def test_callable_in_ray_map_batches(ray_local, shared_data, udhr):
-    import ray
+    from tokenmill.operators.core.runtime import ray_data
 
     texts = [line for lang in ("eng", "rus", "hin") for line in udhr(lang)[1:23]]
-    ds = ray.data.from_items([{"text": t} for t in texts], override_num_blocks=1)
+    ds = ray_data().from_items([{"text": t} for t in texts], override_num_blocks=1)
     out = ds.map_batches(
         DynamicBPE,
         fn_constructor_args=(str(shared_data / "tokenizers" / "gpt2"),),

@@ -256,8 +256,10 @@ def test_uroman_fast_is_kept_off_where_it_differs_on_udhr():
 def test_actor_pool_in_ray_data(ray_local, udhr_files, reference_uroman):
     import ray
 
+    from tokenmill.operators.core.runtime import ray_data
+
     rows = [{"text": "\n".join(lines[:12]), "lang": lang} for _n, lang, lines in udhr_files[::25]]
-    ds = ray.data.from_arrow([pa.Table.from_pylist(rows[i::4]) for i in range(4)])  # 4 blocks for 2 actors
+    ds = ray_data().from_arrow([pa.Table.from_pylist(rows[i::4]) for i in range(4)])  # 4 blocks for 2 actors
     out = ds.map_batches(Romanizer, fn_constructor_kwargs={"config": RomanizerConfig()}, batch_format="pyarrow", batch_size=4, concurrency=2).to_arrow_refs()
     got = pa.concat_tables(ray.get(out)).to_pylist()
     assert sorted(r["lang"] for r in got) == sorted(r["lang"] for r in rows)

@@ -120,9 +120,11 @@ def test_lru_cache_evicts_least_recent():
 def test_actor_pool_on_ray(ray_local, checkpoint, embedder):
     import ray
 
+    from tokenmill.operators.core.runtime import ray_data
+
     cfg = HypernetServeConfig(checkpoint=str(checkpoint), device="cpu", copy_single=False)
     table = pa.table({"id": list(range(40)), "surface": [f" tok{i % 7}" if i % 9 else None for i in range(40)]})
-    ds = ray.data.from_arrow(table).map_batches(HypernetEmbedder, fn_constructor_kwargs={"config": cfg}, batch_format="pyarrow", batch_size=16, concurrency=1)
+    ds = ray_data().from_arrow(table).map_batches(HypernetEmbedder, fn_constructor_kwargs={"config": cfg}, batch_format="pyarrow", batch_size=16, concurrency=1)
     got = pa.concat_tables([ray.get(r) for r in ds.to_arrow_refs()]).sort_by("id")
     want = embedder(table)
     assert got.column("id").to_pylist() == list(range(40))
