@@ -5,8 +5,14 @@ Speed: all of UDHR (one document per line, temperature-sampled as the pipeline d
 dev text = the input, the default config's parity rule: :func:`train_parity_fast` vs :func:`train_parity_bpe`; CPU seconds of this process (the
 machine is shared), the merges must be identical.
 
-Held-out: train on the even lines of every UDHR file, score the odd lines (premium = tokens(lang) /
-tokens(eng); partial translations left out as in the fairness report). Builds: ``plain`` (GPT-2 regex, top
+Held-out, two folds: fold A trains on the even lines of every UDHR file and scores the odd lines, fold B the
+reverse (premium = tokens(lang) / tokens(eng); partial translations left out as in the fairness report). Every
+setting is built and scored on both folds (``--folds A,B``, the default; ``--swap-split``: fold B only); a
+``fairness_two_fold`` row per setting puts the folds side by side with ``met_both_folds`` and its margin (the worse
+fold's smallest slack to a target, as a share of the target: min(eng_vs_plain / 0.9 - 1, 1 - max / 2.5, 1 - median
+/ 1.2)), and ``fairness_two_fold_choice`` names the setting the rule picks (:data:`CHOICE_RULE`: met on both folds,
+largest margin; none met: the largest margin, the best trade-off, ``met_both_folds: false``) beside the config's
+default. The default is chosen by that rule, not tuned on one split. Builds: ``plain`` (GPT-2 regex, top
 pair overall), ``marks`` (marks kept, top pair overall) and the *frontier*: parity-aware hybrids (marks kept,
 dev text taken from the parallel input) with a share ``global_merges`` of the merges chosen as the top pair
 overall (``--fractions``, ``--schedules``), or the *premium cap* (parity-aware only while the worst language
@@ -21,7 +27,7 @@ verdict and its per-script premiums. ``--frontier-out F`` writes the rows for
 
     python benchmarks/multilingual.py [--udhr ../shared/data/text/udhr] [--vocab-size 32000] [--no-reference]
         [--no-speed] [--fractions 0,0.25,0.5,0.75,0.9] [--schedules first,interleave] [--caps 1.5,1.7,1.8,1.9]
-        [--caps-with-reference 1.5] [--floor-caps 1.9:0.9] [--min-frequency N] [--corpora orig,roman]
+        [--caps-with-reference 1.5] [--floor-caps 1.9:0.9] [--min-frequency N] [--corpora orig,roman] [--folds A,B]
 """
 
 from __future__ import annotations
@@ -55,6 +61,11 @@ from tokenmill.operators.tokenize_text.parity_fast import train_parity_fast
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"orig": (2.5, 1.2), "roman": (2.0, 1.2)}  # held-out (max, median) premium of the default build
 ENG_TARGET = 0.9  # the default's English bytes/token >= this x the plain build's
+FOLDS = {False: "A", True: "B"}  # A: train on the even lines, score the odd ones; B: train odd, score even
+CHOICE_RULE = (
+    "of the parity-aware settings that meet the targets on both folds, the one with the largest margin: "
+    "min over folds of min(eng_vs_plain / 0.9 - 1, 1 - max / max_target, 1 - median / 1.2)"
+)
 
 
 def docs(parallel: dict[str, list[str]]) -> tuple[list[str | None], list[str]]:
@@ -172,6 +183,7 @@ def heldout(
             rows[name] = {
                 "bench": "fairness_frontier" if cfg.parity_aware else "fairness_udhr_heldout",
                 "corpus": corpus,
+                "fold": FOLDS[swap],
                 "train_lines": "odd" if swap else "even",
                 "tokenizer": f"tokenmill-{name}",
                 "parity_aware": cfg.parity_aware,
@@ -194,6 +206,10 @@ def heldout(
                 "eng_bytes_per_token": round(s["per_language"]["eng"]["bytes_per_token"], 3),
                 "languages": s["languages"],
             }
+            if cfg.parity_aware:  # where the parity-aware merges went (the languages over the cap)
+                chosen_by = sorted(stats.get("chosen", {}).items(), key=lambda kv: -kv[1])
+                rows[name]["parity_merges"] = sum(n for _, n in chosen_by)
+                rows[name]["parity_top"] = dict(chosen_by[:5])
             if corpus == "roman":
                 rows[name]["romanize_s"] = round(romanize_s, 1)
         plain_eng = scores["plain"]["per_language"]["eng"]["bytes_per_token"]
@@ -207,6 +223,7 @@ def heldout(
             {
                 "bench": "fairness_udhr_heldout_targets",
                 "corpus": corpus,
+                "fold": FOLDS[swap],
                 "train_lines": "odd" if swap else "even",
                 "default": {
                     "global_merges": default.global_merges,
@@ -230,6 +247,7 @@ def heldout(
             {
                 "bench": "fairness_udhr_heldout_scripts",
                 "corpus": corpus,
+                "fold": FOLDS[swap],
                 "train_lines": "odd" if swap else "even",
                 "tokenizer": chosen["tokenizer"],
                 "per_script": {
@@ -239,6 +257,77 @@ def heldout(
             }
         )
     return lines
+
+
+def margin(row: dict) -> float:
+    """How far a build is inside the targets, as a share of each target (negative: missed): the smallest of
+    English's ratio over 0.9, the max premium under its target and the median under 1.2."""
+    max_t, med_t = TARGETS[row["corpus"]]
+    return min(row["eng_vs_plain"] / ENG_TARGET - 1.0, 1.0 - row["max_premium"] / max_t, 1.0 - row["median_premium"] / med_t)
+
+
+def two_fold(rows: list[dict], default_name: str) -> list[dict]:
+    """Per corpus and build, both folds side by side, met on both and the two-fold margin (the worse fold's
+    :func:`margin`); then per corpus the setting :data:`CHOICE_RULE` picks (or, when none meets the targets on
+    both folds, the best trade-off, the largest margin, with ``met: false``) beside the config's default."""
+    by: dict[tuple[str, str], dict[str, dict]] = {}
+    for r in rows:
+        if r["bench"] in ("fairness_frontier", "fairness_udhr_heldout"):
+            by.setdefault((r["corpus"], r["tokenizer"]), {})[r["fold"]] = r
+    out = []
+    for (corpus, tok), folds in by.items():
+        if set(folds) != {"A", "B"}:
+            continue
+        any_row = folds["A"]
+        out.append(
+            {
+                "bench": "fairness_two_fold",
+                "corpus": corpus,
+                "tokenizer": tok,
+                "parity_aware": any_row["parity_aware"],
+                "setting": {
+                    k: any_row[k]
+                    for k in ("global_schedule", "premium_cap", "reference_in_global", "global_floor", "min_frequency", "marks")
+                    if any_row.get(k) is not None
+                }
+                | ({} if any_row.get("premium_cap") or not any_row["parity_aware"] else {"global_merges": any_row["global_merges"]}),
+                "folds": {
+                    f: {
+                        "max_premium": r["max_premium"],
+                        "worst_language": r["worst_language"],
+                        "median_premium": r["median_premium"],
+                        "eng_vs_plain": r["eng_vs_plain"],
+                        "global_share": r["global_merges"],
+                        "met": r["met"],
+                    }
+                    for f, r in sorted(folds.items())
+                },
+                "met_both_folds": all(r["met"] for r in folds.values()),
+                "margin": round(min(margin(r) for r in folds.values()), 4),
+            }
+        )
+    for corpus in sorted({r["corpus"] for r in out}):
+        cands = [r for r in out if r["corpus"] == corpus and r["parity_aware"]]
+        if not cands:
+            continue
+        best = max(cands, key=lambda r: (r["met_both_folds"], r["margin"]))
+        default = next((r for r in cands if r["tokenizer"] == f"tokenmill-{default_name}"), None)
+        out.append(
+            {
+                "bench": "fairness_two_fold_choice",
+                "corpus": corpus,
+                "rule": CHOICE_RULE,
+                "chosen": best["tokenizer"],
+                "chosen_setting": best["setting"],
+                "chosen_margin": best["margin"],
+                "met_both_folds": best["met_both_folds"],
+                "default": default["tokenizer"] if default else None,
+                "default_margin": default["margin"] if default else None,
+                "default_met_both_folds": default["met_both_folds"] if default else None,
+                "default_is_chosen": default is best,
+            }
+        )
+    return out
 
 
 def _schedule(cfg: MultilingualConfig) -> str:
@@ -267,7 +356,8 @@ def main() -> int:
     ap.add_argument("--caps", default="1.5,1.7,1.8,1.9", help="premium_cap values of the sweep, reference_in_global=false (comma-separated)")
     ap.add_argument("--caps-with-reference", default="1.5", help="premium_cap values of the sweep, reference_in_global=true")
     ap.add_argument("--floor-caps", default="1.9:0.9", help="CAP:FLOOR pairs of the sweep, reference_in_global=false, global_floor=FLOOR")
-    ap.add_argument("--swap-split", action="store_true", help="train on the odd lines, score the even ones (does the choice hold on the other split?)")
+    ap.add_argument("--folds", default="A,B", help="A (train even lines, score odd), B (train odd, score even); both: the two-fold verdict")
+    ap.add_argument("--swap-split", action="store_true", help="fold B only (train on the odd lines, score the even ones); same as --folds B")
     ap.add_argument("--min-frequency", type=int, default=None, help="min_frequency of the parity-aware builds (default: the config's)")
     ap.add_argument("--corpora", default="orig,roman", help="orig, roman (comma-separated)")
     ap.add_argument("--frontier-out", default="", help="also write the frontier rows (JSON lines) here, for fairness_report.py --frontier")
@@ -278,28 +368,54 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         caps = [(float(x), False, 0.0) for x in args.caps.split(",") if x] + [(float(x), True, 0.0) for x in args.caps_with_reference.split(",") if x]
         caps += [(float(x.split(":")[0]), False, float(x.split(":")[1])) for x in args.floor_caps.split(",") if x]
-        out += heldout(
-            parallel, args.vocab_size, Path(tmp), fractions, args.schedules.split(","), args.corpora.split(","), caps, args.min_frequency, args.swap_split
-        )
+        folds = ["B"] if args.swap_split else [f for f in args.folds.split(",") if f]
+        if not set(folds) <= {"A", "B"}:
+            ap.error(f"--folds: A and/or B, got {args.folds!r}")
+        for fold in folds:
+            out += heldout(
+                parallel, args.vocab_size, Path(tmp), fractions, args.schedules.split(","), args.corpora.split(","), caps, args.min_frequency, fold == "B"
+            )
+    default = MultilingualConfig(vocab_size=args.vocab_size)
+    if args.min_frequency is not None:
+        default = dataclasses.replace(default, min_frequency=args.min_frequency)
+    out += two_fold(out, _build_name(default))
     if args.frontier_out:
         rows = [r for r in out if r["bench"] in ("fairness_frontier", "fairness_udhr_heldout")]
         Path(args.frontier_out).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     for line in out:
         print(json.dumps(line, ensure_ascii=False))
     print()
-    print(f"{'corpus':<7}{'tokenizer':<28}{'max':>7}{'worst':>7}{'median':>8}{'p90':>7}{'B/tok':>7}{'eng B/tok':>10}{'vs plain':>9}  met")
+    print(f"{'corpus':<7}{'fold':<5}{'tokenizer':<40}{'max':>7}{'worst':>7}{'median':>8}{'p90':>7}{'B/tok':>7}{'eng B/tok':>10}{'vs plain':>9}  met")
     for r in out:
         if r["bench"] in ("fairness_udhr_heldout", "fairness_frontier"):
             print(
-                f"{r['corpus']:<7}{r['tokenizer']:<28}{r['max_premium']:>7.2f}{r['worst_language']:>7}"
+                f"{r['corpus']:<7}{r['fold']:<5}{r['tokenizer']:<40}{r['max_premium']:>7.2f}{r['worst_language']:>7}"
                 f"{r['median_premium']:>8.2f}{r['p90_premium']:>7.2f}{r['bytes_per_token']:>7.2f}"
                 f"{r['eng_bytes_per_token']:>10.2f}{r['eng_vs_plain']:>9.3f}  {'yes' if r['met'] else 'no'}"
             )
     for r in out:
         if r["bench"] == "fairness_udhr_heldout_targets":
             print(
-                f"{r['corpus']}: default {r['default']}: max {r['max_premium']} (<= {r['max_target']}), median {r['median_premium']} "
+                f"{r['corpus']} fold {r['fold']}: default {r['default']}: max {r['max_premium']} (<= {r['max_target']}), median {r['median_premium']} "
                 f"(<= {r['median_target']}), English {r['eng_bytes_per_token_vs_plain']} x plain ({r['eng_target']}): {'MET' if r['met'] else 'NOT MET'}"
+            )
+    two = [r for r in out if r["bench"] == "fairness_two_fold"]
+    if two:
+        print()
+        print(f"{'corpus':<7}{'tokenizer':<40}{'A: eng':>7}{'max':>6}{'med':>6}{'worst':>6}{'B: eng':>8}{'max':>6}{'med':>6}{'worst':>6}{'margin':>8}  both")
+        for r in two:
+            a, b = r["folds"]["A"], r["folds"]["B"]
+            print(
+                f"{r['corpus']:<7}{r['tokenizer']:<40}{a['eng_vs_plain']:>7.3f}{a['max_premium']:>6.2f}{a['median_premium']:>6.3f}{a['worst_language']:>6}"
+                f"{b['eng_vs_plain']:>8.3f}{b['max_premium']:>6.2f}{b['median_premium']:>6.3f}{b['worst_language']:>6}{r['margin']:>8.3f}  "
+                f"{'yes' if r['met_both_folds'] else 'no'}"
+            )
+    for r in out:
+        if r["bench"] == "fairness_two_fold_choice":
+            print(
+                f"{r['corpus']}: rule ({r['rule']}) picks {r['chosen']} (margin {r['chosen_margin']}, "
+                f"{'met on both folds' if r['met_both_folds'] else 'NOT met on both folds: the best trade-off'}); "
+                f"the default {r['default']}: margin {r['default_margin']}, {'met on both folds' if r['default_met_both_folds'] else 'NOT met on both folds'}"
             )
     return 0
 

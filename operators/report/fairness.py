@@ -355,6 +355,7 @@ def write_html(report: dict[str, Any], charts: list[str]) -> str:
     if report.get("frontier"):
         cols = (
             "corpus",
+            "fold",
             "tokenizer",
             "global_merges",
             "global_schedule",

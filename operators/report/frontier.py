@@ -29,31 +29,44 @@ def load_frontier(path: str | os.PathLike) -> list[dict[str, Any]]:
     return rows
 
 
+def setting_label(row: dict[str, Any]) -> str:
+    """A frontier point's label: its setting, ``cap 1.9`` (with ``+ref`` when English counts in the global merges,
+    ``floor 0.9``) for a premium cap, else the fixed share of global merges (``0.5``)."""
+    cap = row.get("premium_cap")
+    if cap:
+        ref = "+ref" if row.get("reference_in_global") else ""
+        floor = f" floor {row['global_floor']:g}" if row.get("global_floor") else ""
+        return f"cap {cap:g}{ref}{floor}"
+    return f"{row['global_merges']:g}"
+
+
 def write_frontier_chart(rows: list[dict[str, Any]], out: Path) -> str:
-    """Draw ``frontier.png``: per corpus, English bytes/token (÷ the plain build's) against the max and median
-    premium of each parity-aware setting (labelled with its share of global merges), the non-parity builds as
-    crosses, and the targets (English >= 0.9x, max <= 2.5, median <= 1.2) as dashed lines."""
+    """Draw ``frontier.png``: per corpus (and fold, when the sweep ran on both: ``fold`` A / B), English
+    bytes/token (÷ the plain build's) against the max and median premium of each parity-aware setting (labelled
+    with its setting: the fixed share of global merges, or ``cap 1.9`` for a premium cap, whose final share of
+    global merges is an outcome, not the setting), the non-parity builds as crosses, and the targets (English >=
+    0.9x, max <= 2.5, median <= 1.2) as dashed lines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    corpora = sorted({r["corpus"] for r in rows})
-    fig, axes = plt.subplots(1, len(corpora), figsize=(6.5 * len(corpora), 4.5), squeeze=False)
-    for ax, corpus in zip(axes[0], corpora):
+    panels = sorted({(r["corpus"], r.get("fold") or "") for r in rows})
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
+    for ax, (corpus, fold) in zip(axes[0], panels):
         sweep: dict[str, list[dict[str, Any]]] = {}
         for r in rows:
-            if r["corpus"] == corpus and r["bench"] == "fairness_frontier":
+            if r["corpus"] == corpus and (r.get("fold") or "") == fold and r["bench"] == "fairness_frontier":
                 sweep.setdefault(r.get("global_schedule") or "", []).append(r)
         for schedule, pts in sorted(sweep.items()):
-            pts.sort(key=lambda r: r["global_merges"])
+            pts.sort(key=lambda r: (r.get("premium_cap") or 0.0, r["global_merges"]))
             x = [r["eng_vs_plain"] for r in pts]
             for metric, style in (("max_premium", "o-"), ("median_premium", "s--")):
                 ax.plot(x, [r[metric] for r in pts], style, label=f"{metric.split('_')[0]} ({schedule})")
             for r in pts:
-                ax.annotate(f"{r['global_merges']:g}", (r["eng_vs_plain"], r["max_premium"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+                ax.annotate(setting_label(r), (r["eng_vs_plain"], r["max_premium"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
         for r in rows:
-            if r["corpus"] == corpus and r["bench"] != "fairness_frontier":
+            if r["corpus"] == corpus and (r.get("fold") or "") == fold and r["bench"] != "fairness_frontier":
                 ax.plot([r["eng_vs_plain"]], [r["max_premium"]], "kx")
                 ax.annotate(
                     r["tokenizer"].removeprefix("tokenmill-"), (r["eng_vs_plain"], r["max_premium"]), textcoords="offset points", xytext=(4, -10), fontsize=8
@@ -61,7 +74,11 @@ def write_frontier_chart(rows: list[dict[str, Any]], out: Path) -> str:
         ax.axvline(0.9, color="grey", lw=0.8, ls=":")
         ax.axhline(2.5, color="grey", lw=0.8, ls=":")
         ax.axhline(1.2, color="grey", lw=0.8, ls=":")
-        ax.set(xlabel="English bytes/token ÷ plain build's", ylabel="premium vs eng (held-out)", title=f"Fairness / compression frontier ({corpus})")
+        ax.set(
+            xlabel="English bytes/token ÷ plain build's",
+            ylabel="premium vs eng (held-out)",
+            title=f"Fairness / compression frontier ({corpus}{', fold ' + fold if fold else ''})",
+        )
         ax.legend(fontsize=8)
     fig.tight_layout()
     with atomic_path(out / "frontier.png") as tmp:  # the temporary name does not end in .png: say the format

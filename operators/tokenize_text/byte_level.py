@@ -26,6 +26,10 @@ R2L_PATTERN = (
     r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}{1,3}(?=(?:\p{N}{3})*(?!\p{N}))"""
     r"""| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 )
+# With marks: a Tibetan syllable keeps the tsheg after it (U+0F0B, and the non-breaking U+0F0C). Tibetan writes no
+# spaces: the tsheg ends every syllable as the space starts every English word, and as punctuation (Po) of its own it
+# would be a token after every syllable (twice the pieces of the text, a premium no merge can remove).
+TSHEG = "[\u0f0b\u0f0c]?"  # the characters themselves: Python regex and Oniguruma read them alike
 END_OF_TEXT = "<|endoftext|>"
 
 
@@ -53,7 +57,7 @@ def pattern(digits_r2l: bool = False, marks: bool = False) -> str:
     kept inside letter runs."""
     p = R2L_PATTERN if digits_r2l else GPT2_PATTERN
     if marks:
-        p = p.replace(r" ?\p{L}+", r" ?[\p{L}\p{M}]+").replace(r"[^\s\p{L}\p{N}]+", r"[^\s\p{L}\p{M}\p{N}]+")
+        p = p.replace(r" ?\p{L}+", r" ?[\p{L}\p{M}]+" + TSHEG).replace(r"[^\s\p{L}\p{N}]+", r"[^\s\p{L}\p{M}\p{N}]+")
     return p
 
 
@@ -66,7 +70,8 @@ class ByteLevelConfig:
     marks: bool = False
     """Keep combining marks (Unicode M: Devanagari vowel signs, Thaana fili, Myanmar and Thai vowels) inside letter
     runs, as later OpenAI patterns do. GPT-2's letter class (p{L}+) cuts a word at every mark, so no token of those
-    scripts can span a mark: a large, avoidable premium."""
+    scripts can span a mark: a large, avoidable premium. Also keeps the Tibetan tsheg (syllable separator, U+0F0B /
+    U+0F0C) with the syllable before it instead of a piece of its own (:data:`TSHEG`)."""
 
 
 class ByteLevelPreTokenizer:

@@ -94,6 +94,14 @@ def test_frontier_curve(tmp_path, shared_data):
     assert "<th>premium_cap</th>" in html and "cap-noref" in html and 0 < share < 1
 
 
+def test_frontier_labels_cap_points_by_their_setting():
+    from tokenmill.operators.report.frontier import setting_label
+
+    assert setting_label({"premium_cap": 1.9, "reference_in_global": False, "global_floor": 0.9, "global_merges": 0.796}) == "cap 1.9 floor 0.9"
+    assert setting_label({"premium_cap": 2.1, "reference_in_global": True, "global_floor": 0.0, "global_merges": 0.9}) == "cap 2.1+ref"
+    assert setting_label({"premium_cap": 0.0, "global_merges": 0.5}) == "0.5"
+
+
 def test_frontier_bad_file(tmp_path, shared_data):
     bad = tmp_path / "sweep.jsonl"
     bad.write_text('{"bench": "fairness_frontier", "corpus": "orig"}\n')

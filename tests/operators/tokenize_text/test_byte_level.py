@@ -25,7 +25,7 @@ from tokenmill.operators.tokenize_text import (
     to_byte_level_tokenizer,
 )
 
-TEXT = st.lists(st.sampled_from([*list("ab 12 3\n\tÉé人'sx.,-\xa0कािं́"), "ll", "'ll"]), max_size=30).map("".join)
+TEXT = st.lists(st.sampled_from([*list("ab 12 3\n\tÉé人'sx.,-\xa0कािं́ཁྱབ་༌།"), "ll", "'ll"]), max_size=30).map("".join)
 
 
 def test_bytes_to_unicode_is_gpt2s():
@@ -54,6 +54,12 @@ def test_exported_pre_tokenizer_cuts_like_training(text, r2l, marks):
 def test_marks_keep_indic_words_whole():
     assert ByteLevelPreTokenizer().pieces(" किताब") == [" क", "ि", "त", "ा", "ब"]  # GPT-2 cuts at vowel signs
     assert ByteLevelPreTokenizer(ByteLevelConfig(marks=True)).pieces(" किताब") == [" किताब"]
+
+
+def test_marks_keep_the_tibetan_tsheg_with_its_syllable():
+    text = " ཡོངས་ཁྱབ་ཐང༌།"
+    assert ByteLevelPreTokenizer(ByteLevelConfig(marks=True)).pieces(text) == [" ཡོངས་", "ཁྱབ་", "ཐང༌", "།"]
+    assert ByteLevelPreTokenizer().pieces(text)[:4] == [" ཡ", "ོ", "ངས", "་"]  # GPT-2's: the tsheg is a piece
 
 
 @settings(max_examples=200, deadline=None)
