@@ -22,7 +22,7 @@ from tokenmill.operators.core.ingest_config import IngestConfig
 from tokenmill.operators.core.outputs import check_replaceable, mark_ours
 from tokenmill.operators.core.runtime import ray_data
 from tokenmill.operators.encode import EncodeConfig, load_engine
-from tokenmill.operators.io import resolve_inputs, runs_of_at_least
+from tokenmill.operators.io import partition_size, resolve_inputs, runs_of_at_least
 from tokenmill.operators.io.remote import is_remote
 from tokenmill.operators.ledger import Ledger
 from tokenmill.operators.ledger.reconcile import CountMismatch
@@ -150,7 +150,8 @@ def encode_and_pack(
         files = sorted(str(p) for p in segment_dir.glob("*.parquet"))
         with duckdb.connect() as con:  # segment counts per (source, record): the plan, and the count to check
             pairs = con.execute("SELECT source, record, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL", [files]).fetchall() if files else []
-        groups = runs_of_at_least(pairs, lambda pair: pair[2] * segment_length, partition_bp)
+        size = partition_size(sum(pair[2] for pair in pairs) * segment_length, partition_bp)  # small inputs: ~16 partitions
+        groups = runs_of_at_least(pairs, lambda pair: pair[2] * segment_length, size)
         items = [
             {
                 "index": i,

@@ -29,7 +29,18 @@ from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.core.outputs import check_output_owned, clean_stale_staging, open_staging, publish
 from tokenmill.operators.core.runtime import cluster_cpus, run_partitions
 from tokenmill.operators.core.stages import load_receipts, receipt_bundle
-from tokenmill.operators.io import IngestConfig, ReadTask, expand_parquet_folders, fingerprint, parquet_files, parquet_schema, plan_read_tasks, resolve_inputs
+from tokenmill.operators.io import (
+    IngestConfig,
+    ReadTask,
+    expand_parquet_folders,
+    fingerprint,
+    parquet_files,
+    parquet_schema,
+    partition_size,
+    plan_read_tasks,
+    resolve_inputs,
+    text_bytes,
+)
 from tokenmill.operators.io.chain import ingest_stages, run_chain, stage_names
 from tokenmill.operators.io.sources import plan_partitions
 from tokenmill.operators.ledger import Ledger
@@ -78,8 +89,8 @@ def ingest(patterns: list[str], cfg: IngestConfig, output: Path, ledger: Ledger,
     branches = []  # output names, text first
     chains, stages = {}, {}
     items: list[dict] = []  # text and DNA partitions in one list: the workers take them in any mix
-    total = sum(_task_bytes(t) for t in text_tasks + dna_tasks)
-    partition_bytes = max(1 << 20, min(PARTITION_BYTES, total // SMALL_PARTS + 1))  # from the inputs alone, never the cluster
+    total = sum(text_bytes(t) for t in text_tasks + dna_tasks)
+    partition_bytes = partition_size(total, PARTITION_BYTES)  # from the inputs alone, never the cluster
     for name, kind, tasks in (("documents", "text", text_tasks), ("dna_segments", "dna", dna_tasks)):
         if not tasks:
             continue
@@ -147,15 +158,7 @@ def documents_input(patterns: list[str], cfg: IngestConfig, output: Path, ledger
 
 PARTITION_BYTES = 64 << 20
 """The most input bytes a partition of ingest holds: each partition is one Parquet part of ``documents/`` or
-``dna_segments/``, written by one worker."""
-SMALL_PARTS = 16
-"""Inputs under ``SMALL_PARTS`` x :data:`PARTITION_BYTES` are cut into about this many partitions, so the cores of a
-small cluster all have work. The cut depends on the inputs only: the same parts, with the same rows, on a laptop and
-on a cluster, with 1 or N workers."""
-
-
-def _task_bytes(task: dict) -> int:
-    return (task["end"] - task["start"]) if task["end"] >= 0 else task["size"]
+``dna_segments/``, written by one worker (smaller inputs: about 16 partitions, see :func:`operators.io.partition_size`)."""
 
 
 class IngestPartition:

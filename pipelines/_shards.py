@@ -18,7 +18,16 @@ from tokenmill.operators.core.runtime import run_partitions
 from tokenmill.operators.core.stages import load_receipts
 from tokenmill.operators.corpus_build.partition import code_fingerprint
 from tokenmill.operators.encode import EncodeConfig, load_engine, resolve_eos_id
-from tokenmill.operators.io import expand_parquet_folders, fingerprint, parquet_schema, plan_partitions, plan_read_tasks, resolve_inputs
+from tokenmill.operators.io import (
+    expand_parquet_folders,
+    fingerprint,
+    parquet_schema,
+    partition_size,
+    plan_partitions,
+    plan_read_tasks,
+    resolve_inputs,
+    text_bytes,
+)
 from tokenmill.operators.io.chain import ingest_stages, stage_names
 from tokenmill.operators.io.remote import join, remote_fs
 from tokenmill.operators.ledger import Ledger
@@ -101,7 +110,8 @@ def pack_in_workers(
         sort_keys=True,
         default=str,
     )
-    items = [{"index": i, "name": part_name(i, group, settings), "tasks": json.dumps(group)} for i, group in enumerate(plan_partitions(tasks, partition_bytes))]
+    size = partition_size(sum(text_bytes(t) for t in tasks), partition_bytes)  # small inputs: about 16 partitions
+    items = [{"index": i, "name": part_name(i, group, settings), "tasks": json.dumps(group)} for i, group in enumerate(plan_partitions(tasks, size))]
     staging = open_staging(output, run_id)
     qdir, receipts = staging / "quarantine", staging / "_receipts"
     # documents the quality filters drop (ingest.quality; the PII formatter only edits): OUT/filtered, reconciled

@@ -56,8 +56,9 @@ class DnaBpeConfig:
     """Encoding engine (--set encode.engine=hf to force HF tokenizers), segments per tokenizer call and the workers'
     parity checks."""
     partition_bp: int = 32 << 20
-    """Sequence (bp) per partition, the unit a worker encodes, packs and writes: runs of whole FASTA records in key
-    order (the shards depend on this, never on the number of workers); bigger partitions waste fewer slots."""
+    """Sequence (bp) per partition at most, the unit a worker encodes, packs and writes: runs of whole FASTA records in
+    key order; inputs under 16 partitions of it are cut into about 16 (so every core of a small cluster has work). The
+    shards depend on this and the inputs, never on the number of workers; bigger partitions waste fewer slots."""
     shards: ShardWriterConfig = field(
         default_factory=lambda: ShardWriterConfig(pack=PackerConfig(context_length=4096, bos_id=1, eos_id=2, pad_id=3, split_to_fill=64))
     )

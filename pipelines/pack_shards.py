@@ -38,8 +38,9 @@ class PackShardsConfig:
     workers: int = 0
     """Ray workers (tasks/actors) at once: 0 = one per CPU of the cluster (each shard writer loads the tokenizer once)."""
     partition_bytes: int = 32 << 20
-    """Input bytes per partition, the unit a worker packs and writes (the shards do not depend on the number of
-    workers, only on this): bigger partitions waste fewer slots in their last rows."""
+    """Input bytes per partition at most, the unit a worker packs and writes; inputs under 16 partitions of it are cut
+    into about 16 (so every core of a small cluster has work). The shards depend on this and the inputs, never on the
+    number of workers; bigger partitions waste fewer slots in their last rows."""
     write_documents: bool = False
     """Also write the cleaned documents to OUT/documents/ (documents/v1 Parquet) when --input is raw files."""
     encode: EncodeConfig = field(default_factory=EncodeConfig)

@@ -10,10 +10,12 @@ from tokenmill.operators.io.sources import (
     fingerprint,
     parquet_files,
     parquet_schema,
+    partition_size,
     plan_partitions,
     plan_read_tasks,
     resolve_inputs,
     runs_of_at_least,
+    text_bytes,
 )
 
 __all__ = [
@@ -26,8 +28,10 @@ __all__ = [
     "fingerprint",
     "parquet_files",
     "parquet_schema",
+    "partition_size",
     "plan_partitions",
     "plan_read_tasks",
     "resolve_inputs",
     "runs_of_at_least",
+    "text_bytes",
 ]

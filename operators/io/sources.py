@@ -245,6 +245,27 @@ def runs_of_at_least(items: Sequence[T], size: Callable[[T], int], at_least: int
     return runs
 
 
+def text_bytes(task: dict) -> int:
+    """About how many bytes of text a read task holds: compressed and Parquet inputs are sized by the text they hold
+    (:data:`COMPRESSION_RATIO` x their bytes on disk), not by their bytes on disk."""
+    n = (task["end"] - task["start"]) if task["end"] >= 0 else task["size"]
+    if task.get("row_group") is not None and task["end"] < 0:
+        n = max(task["size"] // max(task.get("row_groups", 1), 1), 1)
+    return n * COMPRESSION_RATIO if task.get("compression") or task["format"] == "parquet" else n
+
+
+SMALL_PARTS = 16
+"""Inputs under ``SMALL_PARTS`` partitions of the configured size are cut into about this many partitions instead, so
+the cores of a small cluster all have work (see :func:`partition_size`)."""
+
+
+def partition_size(total: int, most: int, least: int = 1 << 20) -> int:
+    """The partition size for inputs of ``total`` (bytes, or bp): ``most`` (the configured size), but about
+    ``total / SMALL_PARTS`` for inputs too small to give every core a partition, never under ``least``. From the
+    inputs and the config alone, never the cluster: the same partitions, and bytes, with 1 or N workers."""
+    return max(min(least, most), min(most, total // SMALL_PARTS + 1))
+
+
 def plan_partitions(tasks: list[dict], partition_bytes: int) -> list[list[dict]]:
     """Group read tasks into partitions of about ``partition_bytes`` bytes of text, in canonical order.
 
@@ -256,11 +277,7 @@ def plan_partitions(tasks: list[dict], partition_bytes: int) -> list[list[dict]]
     groups: list[list[dict]] = []
     size = 0
     for task in ordered:
-        n = (task["end"] - task["start"]) if task["end"] >= 0 else task["size"]
-        if task.get("row_group") is not None and task["end"] < 0:
-            n = max(task["size"] // max(task.get("row_groups", 1), 1), 1)
-        if task.get("compression") or task["format"] == "parquet":
-            n *= COMPRESSION_RATIO  # sized by the text they hold, not by their bytes on disk
+        n = text_bytes(task)
         if not groups or (size + n > partition_bytes and size > 0):
             groups.append([])
             size = 0
