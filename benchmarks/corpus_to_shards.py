@@ -8,6 +8,8 @@ of real UDHR sentences in many languages, 5 % of them real Python files from ../
     (``encode.engine=auto``: fastokens, proven against HF) — worker-side: partitions are read, cleaned, encoded,
     packed and written in Ray workers; the driver commits;
 (b) tokenmill with ``--set encode.engine=hf`` (HF tokenizers): its shards must be byte-identical to (a)'s;
+(b') tokenmill with ``--set shards.formats=[megatron]``: the kinds of files (c)-(e) write (tokens and their index), no
+    Parquet rows: the like-for-like comparison;
 (c) datatrove: ``JsonlReader`` → ``MegatronDocumentTokenizer`` (same GPT-2 tokenizer, EOS appended), in a
     ``LocalPipelineExecutor`` with 8 tasks and as many workers as tokenmill;
 (d) a plain loop: stream zstd JSONL, HF ``encode_batch``, write uint16 tokens + document ends;
@@ -163,7 +165,7 @@ def _measure(cmd: list[str], cwd: Path) -> dict:
     return {**r, "stdout": lines[-1] if lines else ""}
 
 
-def run_tokenmill(corpus: Path, out: Path, workers: int, engine: str = "auto") -> dict:
+def run_tokenmill(corpus: Path, out: Path, workers: int, engine: str = "auto", formats: str = "") -> dict:
     shutil.rmtree(out, ignore_errors=True)
     r = _measure(
         [
@@ -186,6 +188,7 @@ def run_tokenmill(corpus: Path, out: Path, workers: int, engine: str = "auto") -
             f"workers={workers}",
             "--set",
             f"encode.engine={engine}",
+            *(["--set", f"shards.formats={formats}"] if formats else []),
         ],
         ROOT,
     )
@@ -236,7 +239,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds of the three contenders (default: 1)")
     ap.add_argument("--workers", type=int, default=psutil.cpu_count(), help="workers for tokenmill and datatrove")
     ap.add_argument("--scale-factor", type=int, default=4, help="the big corpus is this many times the 1x (0: skip)")
-    ap.add_argument("--skip", default="", help="contenders to leave out, comma-separated (tokenmill_hf, datatrove, loop)")
+    ap.add_argument("--skip", default="", help="contenders to leave out, comma-separated (tokenmill_hf, tokenmill_megatron, datatrove, loop, loop_fastokens)")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     tmp = Path(tempfile.mkdtemp(prefix="tokenmill-bench-"))
@@ -248,6 +251,8 @@ def main() -> None:
         runs = {
             "tokenmill": lambda: run_tokenmill(corpus, tmp / "tm", args.workers),
             "tokenmill_hf": lambda: run_tokenmill(corpus, tmp / "tm_hf", args.workers, "hf"),
+            # what datatrove and the loops write: tokens and their index only, no Parquet rows
+            "tokenmill_megatron": lambda: run_tokenmill(corpus, tmp / "tm_megatron", args.workers, formats="[megatron]"),
             "datatrove": lambda: run_datatrove(corpus, tmp / "dt", args.workers),
             "loop": lambda: run_loop(corpus, tmp / "loop"),
             "loop_fastokens": lambda: run_loop(corpus, tmp / "loop_fast", "fastokens"),
@@ -289,7 +294,7 @@ def main() -> None:
             "loop": "(HF loop)",
         }
         for peer, p in best.items():
-            if peer == "tokenmill":
+            if peer in ("tokenmill", "tokenmill_megatron"):
                 continue
             lines.append(
                 {
@@ -325,6 +330,23 @@ def main() -> None:
                     "target": f"time <= {1.1 * args.scale_factor:.1f} x, driver peak growth <= 10 %",
                 }
             )
+        if "tokenmill_megatron" in best:  # like for like: the same kinds of files as datatrove and the loops write
+            m = best["tokenmill_megatron"]
+            for peer in ("datatrove", "loop_fastokens"):
+                if peer in best:
+                    lines.append(
+                        {
+                            "bench": "corpus_to_shards_megatron_only",
+                            "ours_s": m["wall_s"],
+                            "peer": peer,
+                            "peer_s": best[peer]["wall_s"],
+                            "ratio": round(m["wall_s"] / best[peer]["wall_s"], 3),
+                            "ours_peak_mb": m["peak_mb"],
+                            "peer_peak_mb": best[peer]["peak_mb"],
+                            "note": "tokenmill with shards.formats=[megatron]: .bin/.idx and the pack plan, no Parquet rows",
+                            "target": targets[peer],
+                        }
+                    )
         for line in lines:
             print(json.dumps(line))
         print(f"\n{'contender':<16}{'wall s':>9}{'tokens/s':>12}{'peak MB':>9}{'x tokenmill':>12}")
