@@ -349,9 +349,9 @@ def main() -> None:
                     )
         for line in lines:
             print(json.dumps(line))
-        print(f"\n{'contender':<16}{'wall s':>9}{'tokens/s':>12}{'peak MB':>9}{'x tokenmill':>12}")
+        print(f"\n{'contender':<20}{'wall s':>9}{'tokens/s':>12}{'peak MB':>9}{'x tokenmill':>12}")
         for k, r in best.items():
-            print(f"{k:<16}{r['wall_s']:>9.1f}{r['tokens'] / r['wall_s']:>12,.0f}{r['peak_mb']:>9}{r['wall_s'] / ours['wall_s']:>12.2f}")
+            print(f"{k:<20}{r['wall_s']:>9.1f}{r['tokens'] / r['wall_s']:>12,.0f}{r['peak_mb']:>9}{r['wall_s'] / ours['wall_s']:>12.2f}")
         print(f"identical: {identical}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
