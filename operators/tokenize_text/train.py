@@ -23,9 +23,11 @@ from tokenmill.operators.encode.locate import open_tokenizer
 from tokenmill.operators.tokenize_text.byte_level import END_OF_TEXT, ByteLevelConfig, ByteLevelPreTokenizer, byte_alphabet
 from tokenmill.operators.tokenize_text.hf_export import save_byte_level_tokenizer
 from tokenmill.operators.tokenize_text.parity_fast import train_parity_fast
+from tokenmill.operators.tokenize_text.sampling import language_probabilities
 
 if TYPE_CHECKING:
     from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig
+    from tokenmill.operators.tokenize_text.sampling import LanguageSamplingConfig
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,24 @@ PARALLEL_LINE_SPREAD = 0.25
 """Input counts as parallel when at least :data:`PARALLEL_SHARE` of its languages (and at least two) have a number
 of non-blank lines within this relative distance of the median language's (UDHR: 90 % within 70-115 lines)."""
 PARALLEL_SHARE = 0.75
+WEIGHT_STEPS = 8
+"""``parity_exact_weights``: a document's count is its language's sampling factor in steps of 1/8 of a repeat."""
+
+
+def language_weights(langs: Sequence[str | None], texts: Sequence[str], sampling: LanguageSamplingConfig, steps: int = WEIGHT_STEPS) -> np.ndarray:
+    """Each document's count as :func:`operators.tokenize_text.sampling.document_repeats`' mixture (``p ∝ n^α``
+    over the languages' UTF-8 bytes) without its random draw: ``steps`` x its language's factor ``p · total / n``,
+    rounded, at least 1. ``document_repeats`` draws whole repeats per document, so a document drawn 0 times is left
+    out (held-out UDHR: about 10 % of a training half's bytes, over a quarter of the text of the 10 % of languages
+    with the most bytes); here every document counts."""
+    sizes = [len(t.encode("utf-8")) for t in texts]
+    by_lang: dict[str | None, int] = {}
+    for lang, n in zip(langs, sizes):
+        by_lang[lang] = by_lang.get(lang, 0) + n
+    total = sum(by_lang.values())
+    probs = language_probabilities({str(k): v for k, v in by_lang.items()}, sampling.alpha)
+    weight = {lang: max(1, round(steps * probs[str(lang)] * total / n)) if n else 1 for lang, n in by_lang.items()}
+    return np.array([weight[lang] for lang in langs], np.int64)
 
 
 def lines_by_language(langs: list[str | None], texts: list[str]) -> dict[str, list[str]]:
@@ -109,6 +129,8 @@ def train_tokenizer(
         stats = train_sentencepiece(texts, repeats, out, vocab_size=cfg.vocab_size, model_type=cfg.sp_model_type, character_coverage=cfg.sp_character_coverage)
         return stats, out / "spm.model"
     dev, source = resolve_dev(cfg.parity_dev, langs, texts, parallel) if cfg.parity_aware else (None, "")
+    if cfg.parity_aware and cfg.parity_exact_weights:
+        repeats = language_weights(langs, texts, cfg.sampling)  # the same mixture, no document left out
     stats = train_byte_level_bpe(
         texts,
         repeats,
