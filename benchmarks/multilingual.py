@@ -21,9 +21,9 @@ dev text taken from the parallel input) with a share ``global_merges`` of the me
 overall (``--fractions``, ``--schedules``), or the *premium cap* (parity-aware only while the worst language
 takes over ``premium_cap`` x English's dev tokens, else the top pair overall: ``--caps`` leave English's words out
 of the overall counts, ``--caps-with-reference`` keep them, ``--floor-caps CAP:FLOOR`` also leave out the languages
-under FLOOR x English's tokens, ``--exact-weights CAP:FLOOR`` the same with ``parity_exact_weights``: every document
-counted at its language's sampling weight instead of drawn whole repeats); the default config's setting is always
-included. All in the original
+under FLOOR x English's tokens, ``--drawn CAP:FLOOR`` the same with ``exact_weights=false``: whole repeats drawn
+per document instead of every document at its language's sampling weight, compared with ``plain-drawn``, the plain
+build counting documents the same way); the default config's setting is always included. All in the original
 script and romanized with :mod:`operators.romanize` (training and scoring text both romanized). Per build: max /
 median / p90 premium, English bytes/token and its ratio to ``plain``, overall bytes/token, and whether the
 targets (max <= 2.5, median <= 1.2, English >= 0.9x plain; romanized: max <= 2.0) are met; then the default's
@@ -32,7 +32,7 @@ verdict and its per-script premiums. ``--frontier-out F`` writes the rows for
 
     python benchmarks/multilingual.py [--udhr ../shared/data/text/udhr] [--vocab-size 32000] [--no-reference]
         [--no-speed] [--fractions 0,0.25,0.5,0.75,0.9] [--schedules first,interleave] [--caps 1.5,1.7,1.8,1.9]
-        [--caps-with-reference 1.5] [--floor-caps 1.9:0.9] [--exact-weights 2.0:0.9] [--min-frequency N]
+        [--caps-with-reference 1.5] [--floor-caps 1.9:0.9] [--drawn 1.9:0.9] [--min-frequency N]
         [--corpora orig,roman] [--folds A,B]
 """
 
@@ -58,7 +58,7 @@ from tokenmill.operators.tokenize_text import (
     ByteLevelConfig,
     ByteLevelPreTokenizer,
     byte_alphabet,
-    document_repeats,
+    sample_counts,
     train_parity_bpe,
     train_tokenizer,
 )
@@ -91,7 +91,7 @@ def speed(parallel: dict[str, list[str]], vocab_size: int, reference: bool) -> d
     """Time both parity trainers on the pipeline's input for all of UDHR (fast first: its JIT cache warms)."""
     cfg = MultilingualConfig(vocab_size=vocab_size)
     langs, texts = docs(parallel)
-    repeats = document_repeats(langs, [len(t.encode()) for t in texts], cfg.sampling).tolist()
+    repeats = sample_counts(cfg, langs, texts)[0].tolist()
     pre = ByteLevelPreTokenizer(ByteLevelConfig(marks=True))
     by_lang: dict[str, list[int]] = {}
     for i, lg in enumerate(langs):
@@ -145,12 +145,12 @@ def heldout(
     caps: list[tuple[float, bool, float]],
     min_frequency: int | None = None,
     swap: bool = False,
-    exact: list[tuple[float, float]] | None = None,
+    drawn: list[tuple[float, float]] | None = None,
 ) -> list[dict]:
     """Train the builds on even lines, score them on odd lines; sweep the hybrid's global share and the premium cap
     ((cap, reference_in_global, global_floor)) (the frontier). ``min_frequency``: of the parity-aware builds (None: the
-    default config's). ``swap``: train on the odd lines, score the even ones. ``exact``: (cap, global_floor) settings
-    with parity_exact_weights=true, reference_in_global=false."""
+    default config's). ``swap``: train on the odd lines, score the even ones. ``drawn``: (cap, global_floor) settings
+    with exact_weights=false, reference_in_global=false."""
     default = MultilingualConfig(vocab_size=vocab_size)
     builds = {"plain": dataclasses.replace(default, marks=False, parity_aware=False), "marks": dataclasses.replace(default, parity_aware=False)}
     if min_frequency is not None:
@@ -162,11 +162,13 @@ def heldout(
         dataclasses.replace(default, global_merges=0.0, premium_cap=cap, reference_in_global=ref, global_floor=floor) for cap, ref, floor in sorted(set(caps))
     ]
     sweep += [
-        dataclasses.replace(default, global_merges=0.0, premium_cap=cap, reference_in_global=False, global_floor=floor, parity_exact_weights=True)
-        for cap, floor in sorted(set(exact or []))
+        dataclasses.replace(default, global_merges=0.0, premium_cap=cap, reference_in_global=False, global_floor=floor, exact_weights=False)
+        for cap, floor in sorted(set(drawn or []))
     ]
     for cfg in [*sweep, default]:
         builds[_build_name(cfg)] = cfg
+    # Each build is compared with the plain build that counts documents the same way (exact weights or drawn repeats).
+    builds["plain-drawn"] = dataclasses.replace(builds["plain"], exact_weights=not builds["plain"].exact_weights)
     fcfg = FairnessConfig()
     first, second = (1, 0) if swap else (0, 1)
     even = {lg: v[first::2] for lg, v in parallel.items() if v[first::2]}  # the training lines
@@ -189,7 +191,7 @@ def heldout(
         for name, cfg in builds.items():
             if corpus == "roman" and name == "marks":
                 continue  # romanized text has (almost) no combining marks: marks == plain
-            repeats = document_repeats(langs, [len(t.encode()) for t in texts], cfg.sampling)
+            repeats, _ = sample_counts(cfg, langs, texts)  # exact_weights: every document, at its language's weight
             t1 = time.perf_counter()
             stats, path = train_tokenizer(cfg, langs, texts, repeats, work / f"{corpus}-{name}")
             train_s = time.perf_counter() - t1
@@ -210,7 +212,7 @@ def heldout(
                 "reference_in_global": cfg.reference_in_global if cfg.parity_aware else None,
                 "global_floor": cfg.global_floor if cfg.parity_aware else None,
                 "min_frequency": cfg.min_frequency,
-                "parity_exact_weights": cfg.parity_exact_weights if cfg.parity_aware else None,
+                "exact_weights": cfg.exact_weights,
                 "marks": cfg.marks,
                 "dev": stats.get("dev"),
                 "vocab_size": stats["vocab_size"],
@@ -230,9 +232,10 @@ def heldout(
                 rows[name]["parity_top"] = dict(chosen_by[:5])
             if corpus == "roman":
                 rows[name]["romanize_s"] = round(romanize_s, 1)
-        plain_eng = scores["plain"]["per_language"]["eng"]["bytes_per_token"]
         max_t, med_t = TARGETS[corpus]
         for name, row in rows.items():
+            row["plain_baseline"] = "plain" if builds[name].exact_weights == builds["plain"].exact_weights else "plain-drawn"
+            plain_eng = scores[row["plain_baseline"]]["per_language"]["eng"]["bytes_per_token"]
             row["eng_vs_plain"] = round(scores[name]["per_language"]["eng"]["bytes_per_token"] / plain_eng, 4)
             row["met"] = row["max_premium"] <= max_t and row["median_premium"] <= med_t and row["eng_vs_plain"] >= ENG_TARGET
             row["met_doc"] = row["max_premium_doc"] <= max_t and row["median_premium_doc"] <= med_t and row["eng_vs_plain"] >= ENG_TARGET
@@ -251,7 +254,7 @@ def heldout(
                     "reference_in_global": default.reference_in_global,
                     "global_floor": default.global_floor,
                     "min_frequency": default.min_frequency,
-                    "parity_exact_weights": default.parity_exact_weights,
+                    "exact_weights": default.exact_weights,
                 },
                 "max_premium": chosen["max_premium"],
                 "max_target": max_t,
@@ -331,7 +334,7 @@ def two_fold(rows: list[dict], default_name: str) -> list[dict]:
                 "parity_aware": any_row["parity_aware"],
                 "setting": {
                     k: any_row[k]
-                    for k in ("global_schedule", "premium_cap", "reference_in_global", "global_floor", "min_frequency", "parity_exact_weights", "marks")
+                    for k in ("global_schedule", "premium_cap", "reference_in_global", "global_floor", "min_frequency", "exact_weights", "marks")
                     if any_row.get(k) is not None
                 }
                 | ({} if any_row.get("premium_cap") or not any_row["parity_aware"] else {"global_merges": any_row["global_merges"]}),
@@ -395,11 +398,11 @@ def _schedule(cfg: MultilingualConfig) -> str:
 
 
 def _build_name(cfg: MultilingualConfig) -> str:
-    exact = "-exact" if cfg.parity_exact_weights else ""
+    drawn = "" if cfg.exact_weights else "-drawn"
     if cfg.premium_cap:
         floor = f"-floor{cfg.global_floor:.2f}" if cfg.global_floor else ""
-        return f"fair-cap{cfg.premium_cap:.2f}{'' if cfg.reference_in_global else '-noref'}{floor}{exact}"
-    return f"fair-g{cfg.global_merges:.2f}-{cfg.global_schedule}{exact}"
+        return f"fair-cap{cfg.premium_cap:.2f}{'' if cfg.reference_in_global else '-noref'}{floor}{drawn}"
+    return f"fair-g{cfg.global_merges:.2f}-{cfg.global_schedule}{drawn}"
 
 
 def main() -> int:
@@ -413,9 +416,7 @@ def main() -> int:
     ap.add_argument("--caps", default="1.5,1.7,1.8,1.9", help="premium_cap values of the sweep, reference_in_global=false (comma-separated)")
     ap.add_argument("--caps-with-reference", default="1.5", help="premium_cap values of the sweep, reference_in_global=true")
     ap.add_argument("--floor-caps", default="1.9:0.9", help="CAP:FLOOR pairs of the sweep, reference_in_global=false, global_floor=FLOOR")
-    ap.add_argument(
-        "--exact-weights", default="", help="CAP:FLOOR pairs of the sweep with parity_exact_weights=true, reference_in_global=false (comma-separated)"
-    )
+    ap.add_argument("--drawn", default="", help="CAP:FLOOR pairs of the sweep with exact_weights=false, reference_in_global=false (comma-separated)")
     ap.add_argument("--folds", default="A,B", help="A (train even lines, score odd), B (train odd, score even); both: the two-fold verdict")
     ap.add_argument("--swap-split", action="store_true", help="fold B only (train on the odd lines, score the even ones); same as --folds B")
     ap.add_argument("--min-frequency", type=int, default=None, help="min_frequency of the parity-aware builds (default: the config's)")
@@ -428,7 +429,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         caps = [(float(x), False, 0.0) for x in args.caps.split(",") if x] + [(float(x), True, 0.0) for x in args.caps_with_reference.split(",") if x]
         caps += [(float(x.split(":")[0]), False, float(x.split(":")[1])) for x in args.floor_caps.split(",") if x]
-        exact = [(float(x.split(":")[0]), float(x.split(":")[1])) for x in args.exact_weights.split(",") if x]
+        drawn = [(float(x.split(":")[0]), float(x.split(":")[1])) for x in args.drawn.split(",") if x]
         folds = ["B"] if args.swap_split else [f for f in args.folds.split(",") if f]
         if not set(folds) <= {"A", "B"}:
             ap.error(f"--folds: A and/or B, got {args.folds!r}")
@@ -443,7 +444,7 @@ def main() -> int:
                 caps,
                 args.min_frequency,
                 fold == "B",
-                exact,
+                drawn,
             )
     default = MultilingualConfig(vocab_size=args.vocab_size)
     if args.min_frequency is not None:

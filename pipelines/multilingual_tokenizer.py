@@ -29,7 +29,7 @@ from tokenmill.operators.core.cli import make_parser
 from tokenmill.operators.core.config import ConfigError
 from tokenmill.operators.core.runtime import ray_data
 from tokenmill.operators.report.fairness import fairness_report, load_parallel, summary_table
-from tokenmill.operators.tokenize_text import document_repeats, train_tokenizer
+from tokenmill.operators.tokenize_text import sample_counts, train_tokenizer
 from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig
 from tokenmill.pipelines._ingest import documents_input
 from tokenmill.pipelines._inputs import check_inputs
@@ -58,14 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         # The sample is drawn on the driver: per-language totals must be known before any document's repeats.
         table = pa.concat_tables(ray.get(ds.to_arrow_refs()))
         langs, texts = table.column("lang").to_pylist(), table.column(column).to_pylist()
-        sizes = [len(t.encode("utf-8")) for t in texts]
-        repeats = document_repeats(langs, sizes, cfg.sampling)
-        ledger.add_stage("sample", rows_in=len(texts), rows_out=int(repeats.sum()), rows_quarantined=0, seconds=time.perf_counter() - t0)
+        repeats, copy = sample_counts(cfg, langs, texts)  # exact_weights: every document, at its language's weight
+        ledger.add_stage("sample", rows_in=len(texts), rows_out=round(int(repeats.sum()) / copy), rows_quarantined=0, seconds=time.perf_counter() - t0)
         if parallel is not None and cfg.romanize:  # loaded before training: parity-aware merges measure languages on it
             parallel = romanize_parallel(parallel, cfg.romanizer, cfg.workers)
         t1 = time.perf_counter()
         stats, ours = train_tokenizer(cfg, langs, texts, repeats, output / "tokenizer", parallel)
-        ledger.add_stage("train", rows_in=int(repeats.sum()), rows_out=stats["vocab_size"], rows_quarantined=0, seconds=time.perf_counter() - t1)
+        ledger.add_stage("train", rows_in=round(int(repeats.sum()) / copy), rows_out=stats["vocab_size"], rows_quarantined=0, seconds=time.perf_counter() - t1)
         ledger.add_artifact(ours, "tokenizer")
         log.info("trained %s: vocab %s in %.1f s", cfg.engine, stats["vocab_size"], time.perf_counter() - t1)
         report = None

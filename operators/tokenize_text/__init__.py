@@ -18,7 +18,7 @@ from tokenmill.operators.tokenize_text.hf_export import (
 from tokenmill.operators.tokenize_text.parity_bpe import train_parity_bpe
 from tokenmill.operators.tokenize_text.parity_fast import train_parity_fast
 from tokenmill.operators.tokenize_text.sampling import LanguageSamplingConfig, document_repeats, language_probabilities
-from tokenmill.operators.tokenize_text.train import check_round_trip, train_byte_level_bpe, train_sentencepiece, train_tokenizer
+from tokenmill.operators.tokenize_text.train import check_round_trip, sample_counts, train_byte_level_bpe, train_sentencepiece, train_tokenizer
 
 __all__ = [
     "END_OF_TEXT",
@@ -33,6 +33,7 @@ __all__ = [
     "language_probabilities",
     "load_byte_level_tokenizer",
     "reference_words",
+    "sample_counts",
     "save_byte_level_tokenizer",
     "to_byte_level_tokenizer",
     "train_byte_level_bpe",

@@ -23,7 +23,7 @@ from tokenmill.operators.encode.locate import open_tokenizer
 from tokenmill.operators.tokenize_text.byte_level import END_OF_TEXT, ByteLevelConfig, ByteLevelPreTokenizer, byte_alphabet
 from tokenmill.operators.tokenize_text.hf_export import save_byte_level_tokenizer
 from tokenmill.operators.tokenize_text.parity_fast import train_parity_fast
-from tokenmill.operators.tokenize_text.sampling import language_probabilities
+from tokenmill.operators.tokenize_text.sampling import document_repeats, language_probabilities
 
 if TYPE_CHECKING:
     from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig
@@ -36,7 +36,7 @@ PARALLEL_LINE_SPREAD = 0.25
 of non-blank lines within this relative distance of the median language's (UDHR: 90 % within 70-115 lines)."""
 PARALLEL_SHARE = 0.75
 WEIGHT_STEPS = 8
-"""``parity_exact_weights``: a document's count is its language's sampling factor in steps of 1/8 of a repeat."""
+"""``exact_weights``: a document's count is its language's sampling factor in steps of 1/8 of a repeat."""
 
 
 def language_weights(langs: Sequence[str | None], texts: Sequence[str], sampling: LanguageSamplingConfig, steps: int = WEIGHT_STEPS) -> np.ndarray:
@@ -53,6 +53,15 @@ def language_weights(langs: Sequence[str | None], texts: Sequence[str], sampling
     probs = language_probabilities({str(k): v for k, v in by_lang.items()}, sampling.alpha)
     weight = {lang: max(1, round(steps * probs[str(lang)] * total / n)) if n else 1 for lang, n in by_lang.items()}
     return np.array([weight[lang] for lang in langs], np.int64)
+
+
+def sample_counts(cfg: MultilingualConfig, langs: Sequence[str | None], texts: Sequence[str]) -> tuple[np.ndarray, int]:
+    """How many times each document counts in training, and the count of one copy: ``exact_weights`` on the tokenmill
+    engine: :func:`language_weights` (every document, in 1/``WEIGHT_STEPS`` steps of a copy); else (sentencepiece
+    trains on repeated lines) the whole repeats :func:`operators.tokenize_text.sampling.document_repeats` draws."""
+    if cfg.exact_weights and cfg.engine == "tokenmill":
+        return language_weights(langs, texts, cfg.sampling), WEIGHT_STEPS
+    return document_repeats(langs, [len(t.encode("utf-8")) for t in texts], cfg.sampling), 1
 
 
 def lines_by_language(langs: list[str | None], texts: list[str]) -> dict[str, list[str]]:
@@ -121,7 +130,7 @@ def train_tokenizer(
         cfg: the job config (engine, vocabulary and engine options).
         langs: each document's language (parity-aware training groups by it; None counts as ``und``).
         texts: the documents' text.
-        repeats: how many times each document counts (the language sample).
+        repeats: how many times each document counts (the language sample: :func:`sample_counts`).
         out: folder for tokenizer.json (+ tokenmill.json) or spm.model.
         parallel: language → lines of the parallel corpus (a parity dev set, see :func:`resolve_dev`).
     """
@@ -129,8 +138,6 @@ def train_tokenizer(
         stats = train_sentencepiece(texts, repeats, out, vocab_size=cfg.vocab_size, model_type=cfg.sp_model_type, character_coverage=cfg.sp_character_coverage)
         return stats, out / "spm.model"
     dev, source = resolve_dev(cfg.parity_dev, langs, texts, parallel) if cfg.parity_aware else (None, "")
-    if cfg.parity_aware and cfg.parity_exact_weights:
-        repeats = language_weights(langs, texts, cfg.sampling)  # the same mixture, no document left out
     stats = train_byte_level_bpe(
         texts,
         repeats,

@@ -1,4 +1,4 @@
-"""``parity_exact_weights``: every document counts at its language's sampling weight (``train.language_weights``)
+"""``exact_weights``: every document counts at its language's sampling weight (``train.language_weights``)
 instead of the whole repeats ``document_repeats`` draws, which leave out the documents drawn 0 times."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tokenmill.operators.report.fairness import load_parallel
-from tokenmill.operators.tokenize_text import document_repeats, train_tokenizer
+from tokenmill.operators.tokenize_text import document_repeats, sample_counts, train_tokenizer
 from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig
 from tokenmill.operators.tokenize_text.sampling import LanguageSamplingConfig, language_probabilities
 from tokenmill.operators.tokenize_text.train import WEIGHT_STEPS, language_weights
@@ -46,12 +46,18 @@ def test_a_language_far_over_its_share_keeps_weight_one():
 
 def test_parity_training_sees_the_documents_the_draw_leaves_out(tmp_path, udhr):
     langs, texts = udhr
-    cfg = MultilingualConfig(vocab_size=400)
-    repeats = document_repeats(langs, [len(t.encode()) for t in texts], cfg.sampling)
+    cfg = MultilingualConfig(vocab_size=400, exact_weights=False)
+    repeats, copy = sample_counts(cfg, langs, texts)
+    assert copy == 1 and (repeats == document_repeats(langs, [len(t.encode()) for t in texts], cfg.sampling)).all()
     assert (repeats == 0).any()  # the draw leaves documents out of this input
     drawn, _ = train_tokenizer(cfg, langs, texts, repeats, tmp_path / "drawn")
-    exact_cfg = MultilingualConfig(vocab_size=400, parity_exact_weights=True)
-    exact, path = train_tokenizer(exact_cfg, langs, texts, repeats, tmp_path / "exact")
+    exact_cfg = MultilingualConfig(vocab_size=400)  # exact_weights, the default
+    weights, copy = sample_counts(exact_cfg, langs, texts)
+    assert copy == WEIGHT_STEPS and (weights >= 1).all()
+    exact, path = train_tokenizer(exact_cfg, langs, texts, weights, tmp_path / "exact")
     everything, _ = train_tokenizer(cfg, langs, texts, [1] * len(texts), tmp_path / "all")
     assert exact["distinct_words"] == everything["distinct_words"] > drawn["distinct_words"]
     assert exact["vocab_size"] == 400 and path.exists()
+    # sentencepiece trains on repeated lines: whole repeats, drawn, whatever exact_weights says
+    sp_counts, sp_copy = sample_counts(MultilingualConfig(engine="sentencepiece"), langs, texts)
+    assert sp_copy == 1 and (sp_counts == repeats).all()
