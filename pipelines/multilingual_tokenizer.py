@@ -4,14 +4,15 @@
         --output OUT [--set romanize=true] [--set parity_aware=false] [--set digits_r2l=true]
         [--set engine=sentencepiece]
 
-documents (with ``lang``) → optional romanization (uroman, Ray actor pool) → language sampling with temperature
-α (p_lang ∝ n_lang^α, seeded) → training: ``engine=tokenmill``: byte-level BPE (GPT-2 regex with combining marks
-kept in words, bytes as GPT-2 symbols, ``<|endoftext|>``), by default parity-aware: each merge serves the language
-worst compressed on the dev text — the input itself when it is parallel (UDHR), else the parallel corpus
-(``parity_dev``) — exported as OUT/tokenizer/tokenizer.json; ``engine=sentencepiece``: unigram or BPE
-(``sp_model_type``) as OUT/tokenizer/spm.model → fairness report on the parallel corpus (OUT/fairness.json,
-OUT/fairness.html) beside the ``compare`` tokenizers, only when ``parallel`` names a parallel corpus (nothing
-is scored by default). With ``romanize=true`` the parallel corpus is romanized too.
+documents (with ``lang``) → optional romanization (uroman, Ray actor pool) → language sampling with temperature α
+(p_lang ∝ n_lang^α; every document counts at its language's weight, ``exact_weights``) → training:
+``engine=tokenmill``: byte-level BPE (GPT-2 regex with combining marks kept in words, bytes as GPT-2 symbols,
+``<|endoftext|>``), by default parity-aware: each merge serves the language worst compressed on the dev text — the
+input itself when it is parallel (UDHR), else the parallel corpus (``parity_dev``) — exported as
+OUT/tokenizer/tokenizer.json; ``engine=sentencepiece``: unigram or BPE (``sp_model_type``) as
+OUT/tokenizer/spm.model → fairness report on the parallel corpus (OUT/fairness.json, OUT/fairness.html) beside the
+``compare`` tokenizers, only when ``parallel`` names a parallel corpus (nothing is scored by default). With
+``romanize=true`` the parallel corpus is romanized too.
 Config keys: operators/tokenize_text/multilingual_config.py (``--help`` lists them); trainers: operators/tokenize_text/train.py.
 """
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.romanize:
             ds = romanize_dataset(ds, cfg.romanizer, cfg.workers)
         column = cfg.romanizer.output_column if cfg.romanize else "text"
-        # The sample is drawn on the driver: per-language totals must be known before any document's repeats.
+        # The sample is taken on the driver: per-language totals must be known before any document's weight.
         table = pa.concat_tables(ray.get(ds.to_arrow_refs()))
         langs, texts = table.column("lang").to_pylist(), table.column(column).to_pylist()
         repeats, copy = sample_counts(cfg, langs, texts)  # exact_weights: every document, at its language's weight
