@@ -38,7 +38,9 @@ def language_probabilities(sizes: dict[str, float], alpha: float) -> dict[str, f
 def document_repeats(langs: Sequence[str | None], sizes: list[int], config: LanguageSamplingConfig) -> np.ndarray:
     """Repeat count of each document so languages follow ``p ∝ n^α`` (``n`` = the language's total ``sizes``).
 
-    Documents without a language form one group of their own (``None``).
+    Documents without a language form one group of their own (``None``). A language whose documents are all drawn 0
+    times keeps its largest one once (first in input order on ties): the draw may thin a language, never remove it
+    (a language of one big document with a factor under 1 would otherwise vanish with probability ``1 - f``).
     """
     by_lang: dict[str | None, int] = {}
     for lang, n in zip(langs, sizes):
@@ -49,4 +51,14 @@ def document_repeats(langs: Sequence[str | None], sizes: list[int], config: Lang
     f = np.array([factor[lang] for lang in langs], dtype=np.float64)
     rng = np.random.default_rng(config.seed)
     base = np.floor(f)
-    return (base + (rng.random(len(f)) < (f - base))).astype(np.int64)
+    repeats = (base + (rng.random(len(f)) < (f - base))).astype(np.int64)
+    kept: dict[str | None, int] = {}
+    largest: dict[str | None, int] = {}
+    for i, (lang, n) in enumerate(zip(langs, sizes)):
+        kept[lang] = kept.get(lang, 0) + int(repeats[i])
+        if n > 0 and (lang not in largest or n > sizes[largest[lang]]):
+            largest[lang] = i
+    for lang, i in largest.items():
+        if kept[lang] == 0:
+            repeats[i] = 1
+    return repeats

@@ -139,3 +139,16 @@ def test_language_sampling():
     assert np.all(document_repeats(langs, sizes, LanguageSamplingConfig(alpha=1.0)) == 1)
     with pytest.raises(ValueError, match="alpha"):
         LanguageSamplingConfig(alpha=1.5)
+
+
+def test_language_sampling_never_draws_a_language_out():
+    """One big document per language, factors under 1 for the big ones: the draw thins, it never removes a language."""
+    langs = [f"l{i}" for i in range(40)]
+    sizes = [1000 * (i + 1) for i in range(40)]
+    lost = 0
+    for seed in range(20):
+        rep = document_repeats(langs, sizes, LanguageSamplingConfig(alpha=0.0, seed=seed))
+        assert (rep >= 1).all()  # every language keeps its (only) document
+        factors = np.array(sizes).sum() / 40 / np.array(sizes)
+        lost += int(((np.random.default_rng(seed).random(40) < factors - np.floor(factors)) + np.floor(factors) == 0).sum())
+    assert lost > 0  # without the guard the draw would have dropped languages here
