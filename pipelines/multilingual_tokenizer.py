@@ -60,12 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         table = pa.concat_tables(ray.get(ds.to_arrow_refs()))
         langs, texts = table.column("lang").to_pylist(), table.column(column).to_pylist()
         repeats, copy = sample_counts(cfg, langs, texts)  # exact_weights: every document, at its language's weight
-        ledger.add_stage("sample", rows_in=len(texts), rows_out=round(int(repeats.sum()) / copy), rows_quarantined=0, seconds=time.perf_counter() - t0)
+        sample_size = round(int(repeats.sum()) / copy)  # in documents (a weight of `copy` is one copy)
+        ledger.add_stage("sample", rows_in=len(texts), rows_out=sample_size, rows_quarantined=0, seconds=time.perf_counter() - t0)
         if parallel is not None and cfg.romanize:  # loaded before training: parity-aware merges measure languages on it
             parallel = romanize_parallel(parallel, cfg.romanizer, cfg.workers)
         t1 = time.perf_counter()
         stats, ours = train_tokenizer(cfg, langs, texts, repeats, output / "tokenizer", parallel)
-        ledger.add_stage("train", rows_in=round(int(repeats.sum()) / copy), rows_out=stats["vocab_size"], rows_quarantined=0, seconds=time.perf_counter() - t1)
+        ledger.add_stage("train", rows_in=sample_size, rows_out=stats["vocab_size"], rows_quarantined=0, seconds=time.perf_counter() - t1)
         ledger.add_artifact(ours, "tokenizer")
         log.info("trained %s: vocab %s in %.1f s", cfg.engine, stats["vocab_size"], time.perf_counter() - t1)
         report = None

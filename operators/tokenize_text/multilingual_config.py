@@ -60,7 +60,7 @@ class MultilingualConfig:
     enough already) leaves the global merges' counts until it is back above; 0: every language counts."""
     exact_weights: bool = True
     """tokenmill engine: every document counts, weighted by its language's sampling factor (in steps of 1/8 of a
-    copy; ``train.language_weights``); false: the whole repeats drawn per document (``sampling``; what sentencepiece
+    copy; ``sampling.language_weights``); false: the whole repeats drawn per document (``sampling``; what sentencepiece
     always trains on), which leave out the documents drawn 0 times (held-out UDHR: about 10 % of a training half's
     bytes, a quarter or more of the text of the 10 % of languages that lose most) and vary with the seed. Counts are
     8x finer: min_frequency 1 still keeps every pair. On by default: the two-fold rule of

@@ -23,11 +23,10 @@ from tokenmill.operators.encode.locate import open_tokenizer
 from tokenmill.operators.tokenize_text.byte_level import END_OF_TEXT, ByteLevelConfig, ByteLevelPreTokenizer, byte_alphabet
 from tokenmill.operators.tokenize_text.hf_export import save_byte_level_tokenizer
 from tokenmill.operators.tokenize_text.parity_fast import train_parity_fast
-from tokenmill.operators.tokenize_text.sampling import document_repeats, language_probabilities
+from tokenmill.operators.tokenize_text.sampling import WEIGHT_STEPS, document_repeats, language_weights
 
 if TYPE_CHECKING:
     from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig
-    from tokenmill.operators.tokenize_text.sampling import LanguageSamplingConfig
 
 log = logging.getLogger(__name__)
 
@@ -35,33 +34,17 @@ PARALLEL_LINE_SPREAD = 0.25
 """Input counts as parallel when at least :data:`PARALLEL_SHARE` of its languages (and at least two) have a number
 of non-blank lines within this relative distance of the median language's (UDHR: 90 % within 70-115 lines)."""
 PARALLEL_SHARE = 0.75
-WEIGHT_STEPS = 8
-"""``exact_weights``: a document's count is its language's sampling factor in steps of 1/8 of a repeat."""
-
-
-def language_weights(langs: Sequence[str | None], texts: Sequence[str], sampling: LanguageSamplingConfig, steps: int = WEIGHT_STEPS) -> np.ndarray:
-    """Each document's count as :func:`operators.tokenize_text.sampling.document_repeats`' mixture (``p ∝ n^α``
-    over the languages' UTF-8 bytes) without its random draw: ``steps`` x its language's factor ``p · total / n``,
-    rounded, at least 1. ``document_repeats`` draws whole repeats per document, so a document drawn 0 times is left
-    out (held-out UDHR: about 10 % of a training half's bytes, over a quarter of the text of the 10 % of languages
-    with the most bytes); here every document counts."""
-    sizes = [len(t.encode("utf-8")) for t in texts]
-    by_lang: dict[str | None, int] = {}
-    for lang, n in zip(langs, sizes):
-        by_lang[lang] = by_lang.get(lang, 0) + n
-    total = sum(by_lang.values())
-    probs = language_probabilities({str(k): v for k, v in by_lang.items()}, sampling.alpha)
-    weight = {lang: max(1, round(steps * probs[str(lang)] * total / n)) if n else 1 for lang, n in by_lang.items()}
-    return np.array([weight[lang] for lang in langs], np.int64)
 
 
 def sample_counts(cfg: MultilingualConfig, langs: Sequence[str | None], texts: Sequence[str]) -> tuple[np.ndarray, int]:
     """How many times each document counts in training, and the count of one copy: ``exact_weights`` on the tokenmill
-    engine: :func:`language_weights` (every document, in 1/``WEIGHT_STEPS`` steps of a copy); else (sentencepiece
-    trains on repeated lines) the whole repeats :func:`operators.tokenize_text.sampling.document_repeats` draws."""
+    engine: :func:`operators.tokenize_text.sampling.language_weights` (every document, in 1/``WEIGHT_STEPS`` steps of
+    a copy); else (sentencepiece trains on repeated lines) the whole repeats
+    :func:`operators.tokenize_text.sampling.document_repeats` draws."""
+    sizes = [len(t.encode("utf-8")) for t in texts]
     if cfg.exact_weights and cfg.engine == "tokenmill":
-        return language_weights(langs, texts, cfg.sampling), WEIGHT_STEPS
-    return document_repeats(langs, [len(t.encode("utf-8")) for t in texts], cfg.sampling), 1
+        return language_weights(langs, sizes, cfg.sampling), WEIGHT_STEPS
+    return document_repeats(langs, sizes, cfg.sampling), 1
 
 
 def lines_by_language(langs: list[str | None], texts: list[str]) -> dict[str, list[str]]:

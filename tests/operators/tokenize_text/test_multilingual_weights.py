@@ -1,4 +1,4 @@
-"""``exact_weights``: every document counts at its language's sampling weight (``train.language_weights``)
+"""``exact_weights``: every document counts at its language's sampling weight (``sampling.language_weights``)
 instead of the whole repeats ``document_repeats`` draws, which leave out the documents drawn 0 times."""
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ import pytest
 from tokenmill.operators.report.fairness import load_parallel
 from tokenmill.operators.tokenize_text import document_repeats, sample_counts, train_tokenizer
 from tokenmill.operators.tokenize_text.multilingual_config import MultilingualConfig
-from tokenmill.operators.tokenize_text.sampling import LanguageSamplingConfig, language_probabilities
-from tokenmill.operators.tokenize_text.train import WEIGHT_STEPS, language_weights
+from tokenmill.operators.tokenize_text.sampling import WEIGHT_STEPS, LanguageSamplingConfig, language_probabilities, language_weights
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +21,7 @@ def udhr(shared_data) -> tuple[list[str | None], list[str]]:
 def test_every_document_counts_at_its_languages_factor(udhr):
     langs, texts = udhr
     sampling = LanguageSamplingConfig(alpha=0.3)
-    w = language_weights(langs, texts, sampling)
+    w = language_weights(langs, [len(t.encode()) for t in texts], sampling)
     assert len(w) == len(texts) and (w >= 1).all()
     size: dict[str | None, int] = {}
     for lg, t in zip(langs, texts):
@@ -40,7 +39,7 @@ def test_every_document_counts_at_its_languages_factor(udhr):
 def test_a_language_far_over_its_share_keeps_weight_one():
     langs: list[str | None] = ["big"] * 50 + [f"s{i}" for i in range(30)] + [None]
     texts = ["x" * 1000] * 50 + ["y"] * 31
-    w = language_weights(langs, texts, LanguageSamplingConfig(alpha=0.0))  # uniform: big's factor is about 1/31
+    w = language_weights(langs, [len(t.encode()) for t in texts], LanguageSamplingConfig(alpha=0.0))  # uniform: big's factor is about 1/31
     assert (w[:50] == 1).all() and (w[50:] > 1).all()  # under 1/8 of a repeat: 1, never 0
 
 
