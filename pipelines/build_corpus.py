@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import json
 import sys
 import time
@@ -102,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             with ray_runtime(args.num_cpus, quiet=args.quiet):
                 build_partitions(misses, cache_dir, cfg.tokenizer.path, cfg.workers)  # none missing: returns at once
                 seconds_partitions, t1 = time.perf_counter() - t0, time.perf_counter()
-                build_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + run_id[-8:]
+                build_id = store.new_id(run_id)  # sorts after every published build
                 staging, previous = store.staging(build_id), store.current()
                 summary = assemble_build(
                     cfg,

@@ -16,6 +16,7 @@ touched, and retention never deletes the build just published nor the one CURREN
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -44,6 +45,18 @@ class BuildStore:
         if path.is_symlink():
             return os.readlink(path)
         return path.read_text().strip() if path.is_file() else None  # written by tokenmill before links
+
+    def new_id(self, run_id: str, now: dt.datetime | None = None) -> str:
+        """A build id for the run ``run_id``: ``now`` (UTC) to the second and the run id's last 8 characters, moved
+        to one second after the newest published build when it would not sort after it (two builds in one second,
+        a clock set back), so that ids sort in the order builds were published: :meth:`builds`, retention and
+        ``builds()[-1]`` rely on it. Call it while holding the :class:`BuildLock`."""
+        stamp = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+        published = self.builds()
+        if published:
+            newest = dt.datetime.strptime(published[-1][:15], "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
+            stamp = max(stamp, newest + dt.timedelta(seconds=1))
+        return stamp.strftime("%Y%m%dT%H%M%S") + "-" + run_id[-8:]
 
     def staging(self, build_id: str) -> Path:
         """A fresh, marked staging folder for ``build_id``; stale ones that killed runs of tokenmill left are removed.

@@ -132,6 +132,22 @@ def test_retention_touches_only_marked_builds(tmp_path):
         assert (store.root / name).is_dir(), name
 
 
+def test_build_ids_sort_in_publishing_order(tmp_path):
+    """Two builds in one second (or a clock set back) still get ids that sort after the newest published one."""
+    import datetime as dt
+
+    store = BuildStore(tmp_path)
+    now = dt.datetime(2026, 12, 8, 2, 12, 17, 500000, tzinfo=dt.UTC)
+    assert store.new_id("run-ffffffff", now) == "20261208T021217-ffffffff"  # nothing published: the time itself
+    _fake_build(store, "20261208T021217-ffffffff")
+    second = store.new_id("run-00000000", now)  # same second, a suffix that sorts first
+    assert second == "20261208T021218-00000000" and second > store.builds()[-1]
+    _fake_build(store, second)
+    assert store.new_id("run-11111111", now - dt.timedelta(hours=1)) == "20261208T021219-11111111"  # clock set back
+    later = now + dt.timedelta(minutes=5)
+    assert store.new_id("run-22222222", later) == "20261208T021717-22222222"  # a later clock: the time itself
+
+
 def test_user_folders_survive_keep_builds_1(tmp_path, shared_data, ray_local):
     out = tmp_path / "out"
     for name in ("aaa_user_dir", "release-1.0"):
